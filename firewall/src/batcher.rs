@@ -1,0 +1,237 @@
+//! [`Firewall`]: the daemon's [`ClientFilter`]. One thread owns the
+//! libnftables context; changes that arrive together are applied as one
+//! transaction, and conntrack clean-up runs afterwards on its own thread so it
+//! never delays a login.
+
+use crate::libnft::Nft;
+use crate::nft::{self, Change};
+use crate::ruleset::Policy;
+use crate::types::{Client, ClientCounters};
+use crate::{ClientFilter, FirewallError};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Command, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most changes applied in one transaction.
+const MAX_BATCH: usize = 1024;
+/// Above this many clients waiting for conntrack clean-up, one bulk delete of
+/// every portal-bound DNAT entry replaces per-client deletes.
+const JANITOR_BULK: usize = 16;
+
+type Reply<T> = oneshot::Sender<Result<T, FirewallError>>;
+
+enum Op {
+    Change(Change, Reply<()>),
+    List(Reply<Vec<ClientCounters>>),
+    Garden(Vec<(IpAddr, Duration)>, Reply<()>),
+    Reload(Vec<(Client, Duration)>, Reply<()>),
+    Remove(Reply<()>),
+}
+
+/// Handle to the firewall worker. Cheap to clone.
+#[derive(Clone)]
+pub struct Firewall {
+    ops: mpsc::UnboundedSender<Op>,
+}
+
+impl Firewall {
+    /// Loads libnftables, installs the whole table in one transaction (with
+    /// `clients` already authorised) and starts the worker. Fails plainly when
+    /// not root or when the kernel has no nf_tables: the daemon never runs
+    /// without a real filter.
+    pub fn start(policy: Policy, clients: &[(Client, Duration)]) -> Result<Self, FirewallError> {
+        let mut nft = Nft::open()?;
+        nft::install(&mut nft, &policy, clients)?;
+        tracing::info!(%policy, clients = clients.len(), "nftables table installed");
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (janitor_tx, janitor_rx) = std_mpsc::channel();
+        let portal_ip = policy.portal_ip;
+        std::thread::Builder::new()
+            .name("conntrack".into())
+            .spawn(move || janitor(janitor_rx, portal_ip))
+            .expect("spawn conntrack thread");
+        std::thread::Builder::new()
+            .name("nftables".into())
+            .spawn(move || worker(nft, policy, rx, janitor_tx))
+            .expect("spawn nftables thread");
+        Ok(Firewall { ops: tx })
+    }
+
+    /// Puts the table back (after nftables was flushed or restarted) with
+    /// every live session.
+    pub async fn reload(&self, clients: Vec<(Client, Duration)>) -> Result<(), FirewallError> {
+        self.call(|r| Op::Reload(clients, r)).await
+    }
+
+    /// Removes the table (clean shutdown).
+    pub async fn remove(&self) -> Result<(), FirewallError> {
+        self.call(Op::Remove).await
+    }
+
+    /// Replaces the walled-garden addresses, each kept for its DNS TTL.
+    pub async fn set_garden(
+        &self,
+        addresses: Vec<(IpAddr, Duration)>,
+    ) -> Result<(), FirewallError> {
+        self.call(|r| Op::Garden(addresses, r)).await
+    }
+
+    async fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, FirewallError> {
+        let (tx, rx) = oneshot::channel();
+        self.ops.send(op(tx)).map_err(|_| FirewallError::Stopped)?;
+        rx.await.map_err(|_| FirewallError::Stopped)?
+    }
+}
+
+impl ClientFilter for Firewall {
+    fn authorize(
+        &self,
+        client: Client,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<(), FirewallError>> {
+        self.call(move |r| Op::Change(Change::Authorize(client, timeout), r))
+            .boxed()
+    }
+
+    fn revoke(&self, client: Client) -> BoxFuture<'_, Result<(), FirewallError>> {
+        self.call(move |r| Op::Change(Change::Revoke(client), r))
+            .boxed()
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ClientCounters>, FirewallError>> {
+        self.call(Op::List).boxed()
+    }
+}
+
+fn worker(
+    mut nft: Nft,
+    policy: Policy,
+    mut rx: mpsc::UnboundedReceiver<Op>,
+    janitor: std_mpsc::Sender<Change>,
+) {
+    let mut pending: Vec<(Change, Reply<()>)> = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        // Take everything already queued: element changes go into one transaction.
+        while let Some(op) = next.take() {
+            match op {
+                Op::Change(change, reply) => pending.push((change, reply)),
+                other => {
+                    flush(&mut nft, &mut pending, &janitor);
+                    handle_other(&mut nft, &policy, other);
+                }
+            }
+            if pending.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        flush(&mut nft, &mut pending, &janitor);
+    }
+    tracing::debug!("firewall worker stopped");
+}
+
+fn flush(
+    nft: &mut Nft,
+    pending: &mut Vec<(Change, Reply<()>)>,
+    janitor: &std_mpsc::Sender<Change>,
+) {
+    if pending.is_empty() {
+        return;
+    }
+    let changes: Vec<Change> = pending.iter().map(|(c, _)| *c).collect();
+    match nft.run(&nft::changes_to_commands(&changes)) {
+        Ok(_) => {
+            for (change, reply) in pending.drain(..) {
+                let _ = reply.send(Ok(()));
+                let _ = janitor.send(change);
+            }
+        }
+        Err(err) if pending.len() == 1 => {
+            let (_, reply) = pending.pop().expect("one pending change");
+            let _ = reply.send(Err(err));
+        }
+        Err(_) => {
+            // One bad change must not fail its neighbours: apply one by one.
+            for (change, reply) in pending.drain(..) {
+                let result = nft.run(&nft::changes_to_commands(&[change])).map(drop);
+                if result.is_ok() {
+                    let _ = janitor.send(change);
+                }
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+fn handle_other(nft: &mut Nft, policy: &Policy, op: Op) {
+    match op {
+        Op::List(reply) => {
+            let _ = reply.send(nft::list(nft));
+        }
+        Op::Garden(addresses, reply) => {
+            let _ = reply.send(nft.run(&nft::garden_commands(&addresses)).map(drop));
+        }
+        Op::Reload(clients, reply) => {
+            let _ = reply.send(nft::install(nft, policy, &clients));
+        }
+        Op::Remove(reply) => {
+            let _ = reply.send(nft::remove(nft));
+        }
+        Op::Change(..) => unreachable!("changes are batched by the worker"),
+    }
+}
+
+/// Deletes conntrack entries so that a connection redirected to the portal
+/// before a login, or allowed before a logout, does not linger.
+fn janitor(rx: std_mpsc::Receiver<Change>, portal_ip: Ipv4Addr) {
+    let mut warned = false;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter().take(4096));
+        let mut runs: Vec<Vec<String>> = Vec::new();
+        let authorizations = batch
+            .iter()
+            .filter(|c| matches!(c, Change::Authorize(..)))
+            .count();
+        if authorizations > JANITOR_BULK {
+            // Re-tracked portal connections of guests still logged out are
+            // translated again identically, so a bulk delete only ends logins'.
+            runs.push(vec!["-D".into(), "--dst-nat".into(), portal_ip.to_string()]);
+        }
+        for change in &batch {
+            match change {
+                Change::Authorize(client, _) if authorizations <= JANITOR_BULK => runs.push(vec![
+                    "-D".into(),
+                    "--orig-src".into(),
+                    client.ip.to_string(),
+                    "--dst-nat".into(),
+                    portal_ip.to_string(),
+                ]),
+                Change::Revoke(client) => runs.push(vec![
+                    "-D".into(),
+                    "--orig-src".into(),
+                    client.ip.to_string(),
+                ]),
+                Change::Authorize(..) => {}
+            }
+        }
+        for args in runs {
+            // Arguments are formatted addresses, never guest input; no shell.
+            let status = Command::new("conntrack")
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if let Err(err) = status {
+                if !warned {
+                    tracing::warn!(%err, "cannot run conntrack; stale connections are not cleared");
+                    warned = true;
+                }
+            }
+        }
+    }
+}

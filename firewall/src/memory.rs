@@ -1,0 +1,72 @@
+//! [`MemoryFilter`]: an in-memory [`ClientFilter`] for callers' unit tests.
+//! The daemon never uses it.
+
+use crate::types::{Client, ClientCounters};
+use crate::{ClientFilter, FirewallError};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Records authorisations like the kernel set would, with settable counters.
+#[derive(Default)]
+pub struct MemoryFilter {
+    clients: Mutex<BTreeMap<Client, (Instant, u64, u64)>>,
+}
+
+impl MemoryFilter {
+    /// Sets what the "kernel" counted for a client, to test idle detection.
+    pub fn set_counters(&self, client: Client, packets: u64, bytes: u64) {
+        if let Some(entry) = self.clients.lock().unwrap().get_mut(&client) {
+            entry.1 = packets;
+            entry.2 = bytes;
+        }
+    }
+
+    /// Whether the client is let through now.
+    pub fn is_authorized(&self, client: Client) -> bool {
+        self.clients
+            .lock()
+            .unwrap()
+            .get(&client)
+            .is_some_and(|(until, ..)| *until > Instant::now())
+    }
+}
+
+impl ClientFilter for MemoryFilter {
+    fn authorize(
+        &self,
+        client: Client,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<(), FirewallError>> {
+        self.clients
+            .lock()
+            .unwrap()
+            .insert(client, (Instant::now() + timeout, 0, 0));
+        futures::future::ready(Ok(())).boxed()
+    }
+
+    fn revoke(&self, client: Client) -> BoxFuture<'_, Result<(), FirewallError>> {
+        self.clients.lock().unwrap().remove(&client);
+        futures::future::ready(Ok(())).boxed()
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ClientCounters>, FirewallError>> {
+        let now = Instant::now();
+        let list = self
+            .clients
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, (until, ..))| *until > now)
+            .map(|(client, (until, packets, bytes))| ClientCounters {
+                client: *client,
+                packets: *packets,
+                bytes: *bytes,
+                expires_in: Some(*until - now),
+            })
+            .collect();
+        futures::future::ready(Ok(list)).boxed()
+    }
+}

@@ -1,0 +1,194 @@
+//! The kernel side: text and JSON commands for libnftables, and parsing what
+//! `list set` prints.
+
+use crate::libnft::Nft;
+use crate::ruleset::{Policy, AUTHORIZED4, AUTHORIZED6, GARDEN4, GARDEN6, TABLE};
+use crate::types::{Client, ClientCounters, MacAddr};
+use crate::FirewallError;
+use std::fmt::Write;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// One change to the `authorized` sets.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Change {
+    Authorize(Client, Duration),
+    Revoke(Client),
+}
+
+/// Installs the table from scratch, with `clients` already in it.
+pub(crate) fn install(
+    nft: &mut Nft,
+    policy: &Policy,
+    clients: &[(Client, Duration)],
+) -> Result<(), FirewallError> {
+    let exists = nft.run(&format!("list table inet {TABLE}")).is_ok();
+    nft.run(&policy.to_json(exists).to_string())?;
+    if !clients.is_empty() {
+        let changes: Vec<Change> = clients
+            .iter()
+            .map(|(c, t)| Change::Authorize(*c, *t))
+            .collect();
+        nft.run(&changes_to_commands(&changes))?;
+    }
+    Ok(())
+}
+
+/// Deletes the table; succeeds if it is already gone.
+pub(crate) fn remove(nft: &mut Nft) -> Result<(), FirewallError> {
+    if nft.run(&format!("list table inet {TABLE}")).is_err() {
+        return Ok(());
+    }
+    nft.run(&format!("delete table inet {TABLE}")).map(drop)
+}
+
+/// Every change in one transaction. An authorisation replaces any earlier
+/// element (add, delete, add: the first add makes the delete safe), so a
+/// re-login gets its new timeout; a revoke of an absent client is no error.
+pub(crate) fn changes_to_commands(changes: &[Change]) -> String {
+    let mut out = String::new();
+    for change in changes {
+        match *change {
+            Change::Authorize(client, timeout) => {
+                let (set, elem) = element(client);
+                let ms = timeout.as_millis().max(1);
+                let _ = writeln!(
+                    out,
+                    "add element inet {TABLE} {set} {{ {elem} timeout {ms}ms }}"
+                );
+                let _ = writeln!(out, "delete element inet {TABLE} {set} {{ {elem} }}");
+                let _ = writeln!(
+                    out,
+                    "add element inet {TABLE} {set} {{ {elem} timeout {ms}ms }}"
+                );
+            }
+            Change::Revoke(client) => {
+                let (set, elem) = element(client);
+                let _ = writeln!(
+                    out,
+                    "add element inet {TABLE} {set} {{ {elem} timeout 1s }}"
+                );
+                let _ = writeln!(out, "delete element inet {TABLE} {set} {{ {elem} }}");
+            }
+        }
+    }
+    out
+}
+
+/// Replaces the walled-garden sets' contents in one transaction.
+pub(crate) fn garden_commands(addresses: &[(IpAddr, Duration)]) -> String {
+    let mut out = format!("flush set inet {TABLE} {GARDEN4}\nflush set inet {TABLE} {GARDEN6}\n");
+    for (addr, ttl) in addresses {
+        let set = if addr.is_ipv4() { GARDEN4 } else { GARDEN6 };
+        let secs = ttl.as_secs().max(1);
+        let _ = writeln!(
+            out,
+            "add element inet {TABLE} {set} {{ {addr} timeout {secs}s }}"
+        );
+    }
+    out
+}
+
+fn element(client: Client) -> (&'static str, String) {
+    let set = if client.ip.is_ipv4() {
+        AUTHORIZED4
+    } else {
+        AUTHORIZED6
+    };
+    (set, format!("{} . {}", client.mac, client.ip))
+}
+
+/// Both `authorized` sets with their per-element counters.
+pub(crate) fn list(nft: &mut Nft) -> Result<Vec<ClientCounters>, FirewallError> {
+    let mut out = Vec::new();
+    for set in [AUTHORIZED4, AUTHORIZED6] {
+        let json = nft.run(&format!("list set inet {TABLE} {set}"))?;
+        out.extend(parse_set_listing(&json)?);
+    }
+    Ok(out)
+}
+
+#[derive(serde::Deserialize)]
+struct Listing {
+    nftables: Vec<serde_json::Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct ElemWrapper {
+    elem: Elem,
+}
+
+#[derive(serde::Deserialize)]
+struct Elem {
+    val: ElemVal,
+    #[serde(default)]
+    expires: Option<f64>,
+    #[serde(default)]
+    counter: Option<Counter>,
+}
+
+#[derive(serde::Deserialize)]
+struct ElemVal {
+    concat: (String, String),
+}
+
+#[derive(serde::Deserialize)]
+struct Counter {
+    packets: u64,
+    bytes: u64,
+}
+
+pub(crate) fn parse_set_listing(json: &str) -> Result<Vec<ClientCounters>, FirewallError> {
+    let listing: Listing = serde_json::from_str(json).map_err(FirewallError::Output)?;
+    let mut out = Vec::new();
+    for obj in listing.nftables {
+        let Some(elems) = obj.pointer("/set/elem").and_then(|e| e.as_array()) else {
+            continue;
+        };
+        for e in elems {
+            let ElemWrapper { elem } =
+                serde_json::from_value(e.clone()).map_err(FirewallError::Output)?;
+            let (mac, ip) = elem.val.concat;
+            let (Ok(mac), Ok(ip)) = (mac.parse::<MacAddr>(), ip.parse::<IpAddr>()) else {
+                continue;
+            };
+            let counter = elem.counter.unwrap_or(Counter {
+                packets: 0,
+                bytes: 0,
+            });
+            out.push(ClientCounters {
+                client: Client { mac, ip },
+                packets: counter.packets,
+                bytes: counter.bytes,
+                expires_in: elem.expires.map(Duration::from_secs_f64),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_with_counters_is_parsed() {
+        let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "authorized", "table": "guestwifi", "type": ["ether_addr", "ipv4_addr"], "handle": 1, "flags": ["timeout"], "elem": [{"elem": {"val": {"concat": ["02:00:00:00:00:01", "192.0.2.5"]}, "timeout": 60, "expires": 59, "counter": {"packets": 3, "bytes": 180}}}]}}]}"#;
+        let got = parse_set_listing(json).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].client.to_string(), "02:00:00:00:00:01 . 192.0.2.5");
+        assert_eq!((got[0].packets, got[0].bytes), (3, 180));
+        assert_eq!(got[0].expires_in, Some(Duration::from_secs(59)));
+    }
+
+    #[test]
+    fn reauthorising_replaces_the_timeout_in_one_transaction() {
+        let client = Client {
+            mac: "02:00:00:00:00:01".parse().unwrap(),
+            ip: "192.0.2.5".parse().unwrap(),
+        };
+        let cmds = changes_to_commands(&[Change::Authorize(client, Duration::from_secs(60))]);
+        assert_eq!(cmds.lines().count(), 3);
+        assert!(cmds.lines().last().unwrap().ends_with("timeout 60000ms }"));
+    }
+}

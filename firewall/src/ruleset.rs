@@ -1,0 +1,395 @@
+//! The whole `inet guestwifi` table, built from a [`Policy`] with the
+//! `nftables` crate's typed model and applied as one transaction.
+
+use nftables::batch::Batch;
+use nftables::expr::{
+    Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, CT,
+};
+use nftables::schema::{Chain, NfListObject, Rule, Set, SetFlag, SetType, SetTypeValue, Table};
+use nftables::stmt::{JumpTarget, Match, NATFamily, Operator, Reject, RejectType, Statement, NAT};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// The one table this crate owns; nothing else edits it.
+pub const TABLE: &str = "guestwifi";
+pub(crate) const AUTHORIZED4: &str = "authorized";
+pub(crate) const AUTHORIZED6: &str = "authorized6";
+pub(crate) const GARDEN4: &str = "garden4";
+pub(crate) const GARDEN6: &str = "garden6";
+const PREROUTING: &str = "prerouting";
+const POSTROUTING: &str = "postrouting";
+const FORWARD: &str = "forward";
+const INPUT: &str = "input";
+const GUEST_OUT: &str = "guest_out";
+const GUEST_IN: &str = "guest_in";
+const PRIO_DSTNAT: i32 = -100;
+const PRIO_FILTER: i32 = 0;
+const PRIO_SRCNAT: i32 = 100;
+
+/// What the gateway enforces on the guest network. The daemon builds one from
+/// its config; `Display` gives one readable log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// The interface guests arrive on (a bridge or VLAN interface).
+    pub guest_interface: String,
+    /// The guest subnet, masqueraded towards the uplink when `masquerade` is on.
+    pub guest_subnet: (Ipv4Addr, u8),
+    /// The appliance's address on the guest network, where the portal listens.
+    pub portal_ip: Ipv4Addr,
+    /// Port of the portal's plain-HTTP listener (guests' port 80 goes there).
+    pub portal_http_port: u16,
+    /// Port of the portal's HTTPS listener (RFC 8908 API).
+    pub portal_https_port: u16,
+    /// Source-NAT guest traffic leaving by any other interface.
+    pub masquerade: bool,
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "guests on {} ({}/{}) -> portal {}:{} (https {}), masquerade {}",
+            self.guest_interface,
+            self.guest_subnet.0,
+            self.guest_subnet.1,
+            self.portal_ip,
+            self.portal_http_port,
+            self.portal_https_port,
+            if self.masquerade { "on" } else { "off" }
+        )
+    }
+}
+
+impl Policy {
+    /// The commands that create the table from nothing (after deleting any
+    /// leftover of ours), as libnftables JSON.
+    pub fn to_json(&self, table_exists: bool) -> serde_json::Value {
+        let mut batch = Batch::new();
+        if table_exists {
+            batch.delete(NfListObject::Table(table()));
+        }
+        batch.add(NfListObject::Table(table()));
+        for (name, ty) in [
+            (
+                AUTHORIZED4,
+                SetTypeValue::Concatenated(Cow::Owned(vec![SetType::EtherAddr, SetType::Ipv4Addr])),
+            ),
+            (
+                AUTHORIZED6,
+                SetTypeValue::Concatenated(Cow::Owned(vec![SetType::EtherAddr, SetType::Ipv6Addr])),
+            ),
+            (GARDEN4, SetTypeValue::Single(SetType::Ipv4Addr)),
+            (GARDEN6, SetTypeValue::Single(SetType::Ipv6Addr)),
+        ] {
+            batch.add(NfListObject::Set(Box::new(Set {
+                family: NfFamily::INet,
+                table: TABLE.into(),
+                name: name.into(),
+                set_type: ty,
+                flags: Some(HashSet::from([SetFlag::Timeout])),
+                ..Default::default()
+            })));
+        }
+        for (name, ty, hook, prio) in [
+            (
+                PREROUTING,
+                NfChainType::NAT,
+                NfHook::Prerouting,
+                PRIO_DSTNAT,
+            ),
+            (
+                POSTROUTING,
+                NfChainType::NAT,
+                NfHook::Postrouting,
+                PRIO_SRCNAT,
+            ),
+            (FORWARD, NfChainType::Filter, NfHook::Forward, PRIO_FILTER),
+            (INPUT, NfChainType::Filter, NfHook::Input, PRIO_FILTER),
+        ] {
+            batch.add(NfListObject::Chain(Chain {
+                family: NfFamily::INet,
+                table: TABLE.into(),
+                name: name.into(),
+                _type: Some(ty),
+                hook: Some(hook),
+                prio: Some(prio),
+                policy: Some(NfChainPolicy::Accept),
+                ..Default::default()
+            }));
+        }
+        for name in [GUEST_OUT, GUEST_IN] {
+            batch.add(NfListObject::Chain(Chain {
+                family: NfFamily::INet,
+                table: TABLE.into(),
+                name: name.into(),
+                ..Default::default()
+            }));
+        }
+        for (chain, stmts) in self.rules() {
+            batch.add(NfListObject::Rule(Rule {
+                family: NfFamily::INet,
+                table: TABLE.into(),
+                chain: chain.into(),
+                expr: Cow::Owned(stmts),
+                ..Default::default()
+            }));
+        }
+        let mut json = serde_json::to_value(batch.to_nftables()).expect("ruleset serialises");
+        add_per_element_counters(&mut json);
+        json
+    }
+
+    fn rules(&self) -> Vec<(&'static str, Vec<Statement<'static>>)> {
+        let guest_in = || eq(meta(MetaKey::Iifname), s(self.guest_interface.clone()));
+        let guest_out_if = || eq(meta(MetaKey::Oifname), s(self.guest_interface.clone()));
+        let authorized4 = || {
+            eq(
+                concat(vec![payload("ether", "saddr"), payload("ip", "saddr")]),
+                s(format!("@{AUTHORIZED4}")),
+            )
+        };
+        let authorized6 = || {
+            eq(
+                concat(vec![payload("ether", "saddr"), payload("ip6", "saddr")]),
+                s(format!("@{AUTHORIZED6}")),
+            )
+        };
+        let garden4 = || eq(payload("ip", "daddr"), s(format!("@{GARDEN4}")));
+        let garden6 = || eq(payload("ip6", "daddr"), s(format!("@{GARDEN6}")));
+        let reject_icmp = || Statement::Reject(Some(Reject::new(Some(RejectType::ICMPX), None)));
+        let subnet = Expression::Named(NamedExpression::Prefix(Prefix {
+            addr: Box::new(s(self.guest_subnet.0.to_string())),
+            len: u32::from(self.guest_subnet.1),
+        }));
+        let established = || {
+            Statement::Match(Match {
+                left: Expression::Named(NamedExpression::CT(CT {
+                    key: "state".into(),
+                    family: None,
+                    dir: None,
+                })),
+                right: Expression::List(vec![s("established"), s("related")]),
+                op: Operator::IN,
+            })
+        };
+        let ports = |ports: Vec<u16>| {
+            Expression::Named(NamedExpression::Set(
+                ports
+                    .into_iter()
+                    .map(|p| nftables::expr::SetItem::Element(Expression::Number(u32::from(p))))
+                    .collect(),
+            ))
+        };
+
+        let mut rules = vec![
+            // Authorised clients and the walled garden keep their destination.
+            (
+                PREROUTING,
+                vec![guest_in(), authorized4(), Statement::Return(None)],
+            ),
+            (
+                PREROUTING,
+                vec![guest_in(), authorized6(), Statement::Return(None)],
+            ),
+            (
+                PREROUTING,
+                vec![guest_in(), garden4(), Statement::Return(None)],
+            ),
+            // Everyone else's plain HTTP goes to the portal.
+            (
+                PREROUTING,
+                vec![
+                    guest_in(),
+                    neq(payload("ip", "daddr"), s(self.portal_ip.to_string())),
+                    eq(payload("tcp", "dport"), Expression::Number(80)),
+                    Statement::DNAT(Some(NAT {
+                        addr: Some(s(self.portal_ip.to_string())),
+                        family: Some(NATFamily::IP),
+                        port: Some(Expression::Number(u32::from(self.portal_http_port))),
+                        flags: None,
+                    })),
+                ],
+            ),
+            (FORWARD, vec![guest_in(), jump(GUEST_OUT)]),
+            (
+                FORWARD,
+                vec![guest_out_if(), established(), Statement::Accept(None)],
+            ),
+            (FORWARD, vec![guest_out_if(), Statement::Drop(None)]),
+            (GUEST_OUT, vec![authorized4(), Statement::Accept(None)]),
+            (GUEST_OUT, vec![authorized6(), Statement::Accept(None)]),
+            (GUEST_OUT, vec![garden4(), Statement::Accept(None)]),
+            (GUEST_OUT, vec![garden6(), Statement::Accept(None)]),
+            (
+                GUEST_OUT,
+                vec![
+                    eq(payload("tcp", "dport"), Expression::Number(443)),
+                    Statement::Reject(Some(Reject::new(Some(RejectType::TCPReset), None))),
+                ],
+            ),
+            (GUEST_OUT, vec![reject_icmp()]),
+            (INPUT, vec![guest_in(), jump(GUEST_IN)]),
+            (GUEST_IN, vec![established(), Statement::Accept(None)]),
+            (
+                GUEST_IN,
+                vec![
+                    eq(payload("udp", "dport"), ports(vec![53, 67, 547])),
+                    Statement::Accept(None),
+                ],
+            ),
+            (
+                GUEST_IN,
+                vec![
+                    eq(
+                        payload("tcp", "dport"),
+                        ports(vec![53, self.portal_http_port, self.portal_https_port]),
+                    ),
+                    Statement::Accept(None),
+                ],
+            ),
+            (
+                GUEST_IN,
+                vec![
+                    eq(meta(MetaKey::L4proto), s("icmp")),
+                    Statement::Accept(None),
+                ],
+            ),
+            (
+                GUEST_IN,
+                vec![
+                    eq(meta(MetaKey::L4proto), s("ipv6-icmp")),
+                    Statement::Accept(None),
+                ],
+            ),
+            (GUEST_IN, vec![reject_icmp()]),
+        ];
+        if self.masquerade {
+            rules.push((
+                POSTROUTING,
+                vec![
+                    eq(payload("ip", "saddr"), subnet),
+                    neq(meta(MetaKey::Oifname), s(self.guest_interface.clone())),
+                    Statement::Masquerade(None),
+                ],
+            ));
+        }
+        rules
+    }
+}
+
+/// The typed model has no per-set statements; libnftables takes
+/// `"stmt": [{"counter": null}]` on a set to keep a counter per element.
+fn add_per_element_counters(json: &mut serde_json::Value) {
+    let Some(cmds) = json.get_mut("nftables").and_then(|v| v.as_array_mut()) else {
+        return;
+    };
+    for cmd in cmds {
+        if let Some(set) = cmd.pointer_mut("/add/set") {
+            let name = set.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+            if name == AUTHORIZED4 || name == AUTHORIZED6 {
+                set["stmt"] = serde_json::json!([{ "counter": null }]);
+            }
+        }
+    }
+}
+
+fn table() -> Table<'static> {
+    Table {
+        family: NfFamily::INet,
+        name: TABLE.into(),
+        handle: None,
+    }
+}
+
+fn s(v: impl Into<Cow<'static, str>>) -> Expression<'static> {
+    Expression::String(v.into())
+}
+
+fn meta(key: MetaKey) -> Expression<'static> {
+    Expression::Named(NamedExpression::Meta(Meta { key }))
+}
+
+fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+        PayloadField {
+            protocol: protocol.into(),
+            field: field.into(),
+        },
+    )))
+}
+
+fn concat(items: Vec<Expression<'static>>) -> Expression<'static> {
+    Expression::Named(NamedExpression::Concat(items))
+}
+
+fn eq(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+    Statement::Match(Match {
+        left,
+        right,
+        op: Operator::EQ,
+    })
+}
+
+fn neq(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+    Statement::Match(Match {
+        left,
+        right,
+        op: Operator::NEQ,
+    })
+}
+
+fn jump(target: &'static str) -> Statement<'static> {
+    Statement::Jump(JumpTarget {
+        target: target.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            guest_interface: "guest0".into(),
+            guest_subnet: (Ipv4Addr::new(192, 0, 2, 0), 24),
+            portal_ip: Ipv4Addr::new(192, 0, 2, 1),
+            portal_http_port: 80,
+            portal_https_port: 8443,
+            masquerade: true,
+        }
+    }
+
+    #[test]
+    fn authorized_sets_count_per_element_and_gardens_do_not() {
+        let json = policy().to_json(false);
+        let sets: Vec<_> = json["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c.pointer("/add/set"))
+            .collect();
+        assert_eq!(sets.len(), 4);
+        for set in sets {
+            let counted = set.get("stmt").is_some();
+            let name = set["name"].as_str().unwrap();
+            assert_eq!(counted, name.starts_with("authorized"), "{name}");
+        }
+    }
+
+    #[test]
+    fn reinstall_deletes_our_table_first_and_nothing_else() {
+        let json = policy().to_json(true);
+        let first = &json["nftables"][0];
+        assert_eq!(first["delete"]["table"]["name"], TABLE);
+        let deletes = json["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c.get("delete").is_some())
+            .count();
+        assert_eq!(deletes, 1);
+    }
+}

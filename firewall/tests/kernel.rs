@@ -1,0 +1,198 @@
+//! The ruleset and client changes against the real kernel, in a throwaway
+//! network namespace. Needs root; says so and skips without it.
+
+use firewall::{Client, ClientFilter, Firewall, Policy};
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::time::Duration;
+
+struct Netns(String);
+
+impl Netns {
+    fn new(name: &str) -> Option<Self> {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED: nftables kernel tests need root");
+            if std::env::var_os("CI").is_some() {
+                panic!("CI must run the kernel tests as root");
+            }
+            return None;
+        }
+        let _ = Command::new("ip").args(["netns", "del", name]).status();
+        assert!(Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .unwrap()
+            .success());
+        let ns = Netns(name.to_string());
+        ns.ip(&[
+            "link", "add", "guest0", "type", "veth", "peer", "name", "guest0p",
+        ]);
+        ns.ip(&["link", "set", "guest0", "up"]);
+        Some(ns)
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let ok = Command::new("ip")
+            .args(["-n", &self.0])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip {args:?}");
+    }
+
+    fn nft_list(&self) -> String {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.0,
+                "nft",
+                "list",
+                "table",
+                "inet",
+                "guestwifi",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `f` on a thread that has entered the namespace (threads it starts
+    /// inherit it), with its own tokio runtime.
+    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.0);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(path).unwrap();
+            assert_eq!(
+                unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
+                0
+            );
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn policy() -> Policy {
+    Policy {
+        guest_interface: "guest0".into(),
+        guest_subnet: (Ipv4Addr::new(192, 0, 2, 0), 24),
+        portal_ip: Ipv4Addr::new(192, 0, 2, 1),
+        portal_http_port: 80,
+        portal_https_port: 8443,
+        masquerade: true,
+    }
+}
+
+fn client(n: u8) -> Client {
+    Client {
+        mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(),
+        ip: format!("192.0.2.{n}").parse().unwrap(),
+    }
+}
+
+#[test]
+fn login_adds_one_element_and_reload_restores_sessions() {
+    let Some(ns) = Netns::new("fwtest-elements") else {
+        return;
+    };
+    let (rules_before, rules_after, listed, after_revoke) = ns.run(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let fw = Firewall::start(policy(), &[]).unwrap();
+            let list = || {
+                String::from_utf8(
+                    Command::new("nft")
+                        .args(["list", "chain", "inet", "guestwifi", "guest_out"])
+                        .output()
+                        .unwrap()
+                        .stdout,
+                )
+                .unwrap()
+            };
+            let before = list();
+            let logins: Vec<_> = (10..20)
+                .map(|n| fw.authorize(client(n), Duration::from_secs(600)))
+                .collect();
+            for r in futures_join(logins).await {
+                r.unwrap();
+            }
+            let after = list();
+            let listed = fw.list().await.unwrap();
+            fw.revoke(client(10)).await.unwrap();
+            fw.revoke(client(99))
+                .await
+                .expect("revoking an absent client is fine");
+            let after_revoke = fw.list().await.unwrap();
+            // nftables flushed behind our back: reload puts everything back.
+            assert!(Command::new("nft")
+                .args(["flush", "ruleset"])
+                .status()
+                .unwrap()
+                .success());
+            fw.reload(
+                after_revoke
+                    .iter()
+                    .map(|c| (c.client, Duration::from_secs(300)))
+                    .collect(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(fw.list().await.unwrap().len(), 9);
+            fw.remove().await.unwrap();
+            (before, after, listed, after_revoke)
+        })
+    });
+    assert_eq!(
+        rules_before, rules_after,
+        "a login must not change any rule"
+    );
+    assert_eq!(listed.len(), 10);
+    assert!(listed
+        .iter()
+        .all(|c| c.expires_in.unwrap() > Duration::from_secs(590)));
+    assert_eq!(after_revoke.len(), 9);
+    assert!(!after_revoke.iter().any(|c| c.client == client(10)));
+    assert_eq!(ns.nft_list(), "", "clean shutdown removes the table");
+}
+
+#[test]
+fn ruleset_redirects_http_and_resets_https() {
+    let Some(ns) = Netns::new("fwtest-rules") else {
+        return;
+    };
+    ns.run(|| {
+        let _fw = Firewall::start(policy(), &[]).unwrap();
+    });
+    let listing = ns.nft_list();
+    for needle in [
+        "type ether_addr . ipv4_addr",
+        "counter",
+        "tcp dport 80 dnat ip to 192.0.2.1:80",
+        "tcp dport 443 reject with tcp reset",
+        "ip saddr 192.0.2.0/24 oifname != \"guest0\" masquerade",
+    ] {
+        assert!(listing.contains(needle), "missing {needle:?} in\n{listing}");
+    }
+}
+
+async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    let handles: Vec<_> = fs.into_iter().collect();
+    for f in handles {
+        out.push(f.await);
+    }
+    out
+}
