@@ -1,1 +1,228 @@
-fn main() {}
+//! `controller`: the appliance daemon and its command line.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use controller::admin::control::{self, Reply, Request};
+use controller::config::Config;
+use controller::lab::{self, Lab};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const DEFAULT_CONFIG: &str = "/etc/guestwifi/controller.toml";
+
+/// Guest Wi-Fi controller for restaurants.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the appliance: firewall, DHCP/DNS, portal.
+    Run {
+        /// The configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Put the firewall table back, with every live session, after nftables
+    /// was flushed or restarted.
+    FirewallReload {
+        /// The configuration file of the running controller.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Guest sessions of the running controller.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCmd,
+        /// The configuration file of the running controller.
+        #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Build a guest network in network namespaces and run the controller on it.
+    Lab {
+        /// Number of guest namespaces.
+        #[arg(long, default_value_t = 2)]
+        guests: usize,
+        /// Namespace name prefix.
+        #[arg(long, default_value = "lab")]
+        prefix: String,
+        /// Working directory (config, data dir, leases).
+        #[arg(long, default_value = "/run/guestwifi-lab")]
+        dir: PathBuf,
+        /// Session length, seconds.
+        #[arg(long, default_value_t = 7200)]
+        session_seconds: u64,
+        /// Countdown before Connect works, seconds.
+        #[arg(long, default_value_t = 6)]
+        countdown_seconds: u64,
+    },
+    /// The lab's upstream web server (run by `lab` inside its namespace).
+    #[command(hide = true)]
+    LabWeb {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsCmd {
+    /// Live sessions with what each guest sent.
+    List,
+    /// End every session of a device.
+    Kick {
+        /// The device's MAC address.
+        mac: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,hickory=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Cmd::Run { config } => controller::daemon::run(load(&config)?).await,
+        Cmd::FirewallReload { config } => {
+            match control::call(&load(&config)?.data.dir, &Request::FirewallReload).await? {
+                Reply::Reloaded { sessions } => {
+                    println!("firewall reloaded with {sessions} live sessions")
+                }
+                other => fail(other)?,
+            }
+            Ok(())
+        }
+        Cmd::Sessions { command, config } => sessions(command, &load(&config)?.data.dir).await,
+        Cmd::Lab {
+            guests,
+            prefix,
+            dir,
+            session_seconds,
+            countdown_seconds,
+        } => run_lab(guests, &prefix, &dir, session_seconds, countdown_seconds).await,
+        Cmd::LabWeb { listen } => Ok(lab::web(listen).await?),
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    Ok(Config::load(path, std::env::vars())?)
+}
+
+fn fail(reply: Reply) -> anyhow::Result<()> {
+    match reply {
+        Reply::Error { message } => bail!("{message}"),
+        other => bail!("unexpected reply: {other:?}"),
+    }
+}
+
+async fn sessions(command: SessionsCmd, dir: &Path) -> anyhow::Result<()> {
+    match command {
+        SessionsCmd::List => match control::call(dir, &Request::SessionsList).await? {
+            Reply::Sessions { sessions } => {
+                println!(
+                    "{:<18} {:<16} {:<10} {:>8} {:>12} {:>10}",
+                    "MAC", "IP", "METHOD", "MIN LEFT", "BYTES UP", "PACKETS"
+                );
+                for s in sessions {
+                    println!(
+                        "{:<18} {:<16} {:<10} {:>8} {:>12} {:>10}",
+                        s.mac.to_string(),
+                        s.ip.to_string(),
+                        s.method,
+                        s.remaining().as_secs().div_ceil(60),
+                        s.bytes_up,
+                        s.packets_up
+                    );
+                }
+                Ok(())
+            }
+            other => fail(other),
+        },
+        SessionsCmd::Kick { mac } => {
+            match control::call(dir, &Request::SessionsKick { mac: mac.clone() }).await? {
+                Reply::Kicked { count } => {
+                    println!("{mac}: {count} session(s) ended");
+                    Ok(())
+                }
+                other => fail(other),
+            }
+        }
+    }
+}
+
+async fn run_lab(
+    guests: usize,
+    prefix: &str,
+    dir: &Path,
+    session: u64,
+    countdown: u64,
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let lab = Lab::create(prefix, guests, dir, &exe).context("cannot build the lab")?;
+    let config_path = dir.join("controller.toml");
+    std::fs::write(&config_path, lab.controller_config(session, countdown, 900))?;
+    let mut controller = tokio::process::Command::new("ip")
+        .args(["netns", "exec", &lab.appliance()])
+        .arg(&exe)
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .kill_on_drop(true)
+        .spawn()?;
+    let socket = dir.join("data").join(control::SOCKET);
+    if !Lab::wait_for(&socket, Duration::from_secs(20)) {
+        bail!("the controller did not start (see its log above)");
+    }
+    for i in 1..=guests {
+        let ip = tokio::task::spawn_blocking({
+            let (prefix, dir) = (lab.prefix.clone(), lab.dir.clone());
+            move || {
+                // A second handle on the same lab; forget it so it tears nothing down.
+                let handle = Lab {
+                    prefix,
+                    guests: 0,
+                    dir,
+                };
+                let r = handle.dhcp(i);
+                std::mem::forget(handle);
+                r
+            }
+        })
+        .await??;
+        println!("{} got {ip} by DHCP", lab.guest(i));
+    }
+    let exe = exe.display();
+    let conf = config_path.display();
+    println!(
+        "\nThe lab is up. Try:\n\
+         \x20 ip netns exec {g1} curl -i http://example.test/            # 302 to the portal\n\
+         \x20 ip netns exec {g1} curl -s http://{portal}/                # the brand page with its countdown\n\
+         \x20 ip netns exec {g1} curl -sk https://{portal}/api/captive   # RFC 8908 status\n\
+         \x20 {exe} sessions list --config {conf}\n\
+         \x20 {exe} sessions kick {mac} --config {conf}\n\
+         Log in from a shell in a guest: ip netns exec {g1} bash, then open the portal with any browser.\n\
+         Press Ctrl-C to remove everything.",
+        g1 = lab.guest(1),
+        portal = lab::PORTAL_HOST,
+        mac = lab::guest_mac(1),
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        status = controller.wait() => println!("the controller exited: {status:?}"),
+    }
+    if let Some(pid) = controller.id() {
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        let _ = tokio::time::timeout(Duration::from_secs(10), controller.wait()).await;
+    }
+    drop(lab);
+    println!("lab removed");
+    Ok(())
+}

@@ -7,7 +7,7 @@ use nftables::expr::{
 };
 use nftables::schema::{Chain, NfListObject, Rule, Set, SetFlag, SetType, SetTypeValue, Table};
 use nftables::stmt::{JumpTarget, Match, NATFamily, Operator, Reject, RejectType, Statement, NAT};
-use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
@@ -159,7 +159,12 @@ impl Policy {
         };
         let garden4 = || eq(payload("ip", "daddr"), s(format!("@{GARDEN4}")));
         let garden6 = || eq(payload("ip6", "daddr"), s(format!("@{GARDEN6}")));
-        let reject_icmp = || Statement::Reject(Some(Reject::new(Some(RejectType::ICMPX), None)));
+        let reject_icmp = || {
+            Statement::Reject(Some(Reject::new(
+                Some(RejectType::ICMPX),
+                Some(RejectCode::AdminProhibited),
+            )))
+        };
         let subnet = Expression::Named(NamedExpression::Prefix(Prefix {
             addr: Box::new(s(self.guest_subnet.0.to_string())),
             len: u32::from(self.guest_subnet.1),

@@ -1,0 +1,472 @@
+//! The appliance's one TOML file. Every key is documented in
+//! `image/controller.example.toml`; any key can be overridden by an
+//! environment variable `GUESTWIFI_<SECTION>__<KEY>` (e.g.
+//! `GUESTWIFI_SESSION__LENGTH_SECONDS=3600`). An unknown or bad key stops the
+//! start with a message naming it.
+
+use serde::Deserialize;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Prefix of environment variables that override config keys.
+pub const ENV_PREFIX: &str = "GUESTWIFI_";
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key is unknown, misspelt or has the wrong type.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// The file or environment variable.
+        origin: String,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The guest network.
+    pub network: Network,
+    /// The captive portal's listeners and limits.
+    #[serde(default)]
+    pub portal: Portal,
+    /// Guest sessions.
+    #[serde(default)]
+    pub session: Session,
+    /// The restaurant shown on the portal.
+    #[serde(default)]
+    pub venue: Venue,
+    /// Names a guest may reach before logging in.
+    #[serde(default)]
+    pub walled_garden: WalledGarden,
+    /// Where the appliance keeps its state.
+    #[serde(default)]
+    pub data: Data,
+}
+
+/// `[network]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Interface guests arrive on (bridge or VLAN interface).
+    pub guest_interface: String,
+    /// The appliance's address on the guest network with the prefix length,
+    /// e.g. "192.0.2.1/24".
+    pub guest_address: String,
+    /// First and last address handed out by DHCP.
+    pub dhcp_range: (Ipv4Addr, Ipv4Addr),
+    /// DHCP lease time in minutes.
+    #[serde(default = "default_lease_minutes")]
+    pub dhcp_lease_minutes: u32,
+    /// Upstream DNS servers the appliance's resolver forwards to.
+    #[serde(default)]
+    pub upstream_dns: Vec<IpAddr>,
+    /// Source-NAT guest traffic leaving by the uplink.
+    #[serde(default = "yes")]
+    pub masquerade: bool,
+    /// Run dnsmasq for guest DHCP and DNS (turn off only when another server does).
+    #[serde(default = "yes")]
+    pub run_dnsmasq: bool,
+}
+
+/// `[portal]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Portal {
+    /// Name guests' browsers use for the portal (answered by our DNS);
+    /// empty means the guest address itself.
+    #[serde(default)]
+    pub hostname: String,
+    /// Plain-HTTP port; guests' port-80 traffic is redirected here.
+    #[serde(default = "default_http_port")]
+    pub http_port: u16,
+    /// HTTPS port of the RFC 8908 captive-portal API.
+    #[serde(default = "default_https_port")]
+    pub https_port: u16,
+    /// PEM certificate chain and key for HTTPS; when both are empty a
+    /// self-signed certificate is generated into the data dir (lab use).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (mode 0600).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Most connections served at once; more wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Requests per second one guest may make, sustained.
+    #[serde(default = "default_rate")]
+    pub requests_per_second: u32,
+    /// Requests one guest may make in a burst.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Seconds a client has to send its request headers.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_seconds: u64,
+}
+
+/// `[session]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// How long a login lasts.
+    #[serde(default = "default_session_seconds")]
+    pub length_seconds: u64,
+    /// A session with no traffic for this long ends (0: never).
+    #[serde(default = "default_idle_seconds")]
+    pub idle_timeout_seconds: u64,
+    /// Seconds the brand page counts down before the Connect button works.
+    #[serde(default = "default_countdown")]
+    pub countdown_seconds: u64,
+}
+
+/// `[venue]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Venue {
+    /// The restaurant's name, shown on every page.
+    #[serde(default = "default_venue_name")]
+    pub name: String,
+    /// A line under the name (zh-CN).
+    #[serde(default)]
+    pub tagline_zh: String,
+    /// A line under the name (English).
+    #[serde(default)]
+    pub tagline_en: String,
+    /// The restaurant's page (menu, hours); RFC 8908 `venue-info-url`.
+    #[serde(default)]
+    pub info_url: String,
+    /// The site's time zone, for times shown to people.
+    #[serde(default = "default_zone")]
+    pub time_zone: String,
+}
+
+/// `[walled_garden]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalledGarden {
+    /// Domain names reachable before login (resolved, refreshed on TTL).
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+/// `[data]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Data {
+    /// Directory for the database, generated keys and dnsmasq files.
+    #[serde(default = "default_data_dir")]
+    pub dir: PathBuf,
+}
+
+impl Config {
+    /// Reads `path`, applies `GUESTWIFI_*` overrides from `env`, checks it.
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string(), env)
+    }
+
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |origin: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        let mut root: toml::Table =
+            toml::from_str(text).map_err(|e| invalid(origin, e.to_string()))?;
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let Some((section, key)) = rest.split_once("__") else {
+                return Err(invalid(&name, "expected GUESTWIFI_<SECTION>__<KEY>".into()));
+            };
+            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            // A value is TOML if it parses as TOML, else a plain string.
+            let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(value));
+            let table = root
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| invalid(&name, format!("`{section}` is not a section")))?;
+            table.insert(key, parsed);
+        }
+        let config: Config = toml::Value::Table(root)
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(origin, e.to_string()))?;
+        config.check().map_err(|m| invalid(origin, m))?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let (ip, prefix) = self.network.guest_net()?;
+        let (first, last) = self.network.dhcp_range;
+        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+        let net = u32::from(ip) & mask;
+        for addr in [first, last] {
+            if u32::from(addr) & mask != net {
+                return Err(format!(
+                    "network.dhcp_range: {addr} is outside {ip}/{prefix}"
+                ));
+            }
+        }
+        if u32::from(first) > u32::from(last) {
+            return Err("network.dhcp_range: first address is after the last".into());
+        }
+        if self.session.length_seconds == 0 {
+            return Err("session.length_seconds must be at least 1".into());
+        }
+        if self.portal.requests_per_second == 0 || self.portal.burst == 0 {
+            return Err("portal.requests_per_second and portal.burst must be at least 1".into());
+        }
+        if self.portal.tls_cert.is_some() != self.portal.tls_key.is_some() {
+            return Err("portal.tls_cert and portal.tls_key go together".into());
+        }
+        if !self.portal.hostname.is_empty() && !valid_hostname(&self.portal.hostname) {
+            return Err(format!(
+                "portal.hostname: {:?} is not a host name",
+                self.portal.hostname
+            ));
+        }
+        Ok(())
+    }
+
+    /// The host name guests' browsers use for the portal.
+    pub fn portal_host(&self) -> String {
+        if self.portal.hostname.is_empty() {
+            self.network
+                .guest_net()
+                .map(|(ip, _)| ip.to_string())
+                .unwrap_or_default()
+        } else {
+            self.portal.hostname.clone()
+        }
+    }
+
+    /// Base URL of the portal's plain-HTTP pages.
+    pub fn portal_url(&self) -> String {
+        match self.portal.http_port {
+            80 => format!("http://{}", self.portal_host()),
+            port => format!("http://{}:{port}", self.portal_host()),
+        }
+    }
+
+    /// URL of the RFC 8908 API (DHCP option 114).
+    pub fn captive_api_url(&self) -> String {
+        match self.portal.https_port {
+            443 => format!("https://{}/api/captive", self.portal_host()),
+            port => format!("https://{}:{port}/api/captive", self.portal_host()),
+        }
+    }
+
+    /// The firewall policy for this config.
+    pub fn policy(&self) -> firewall::Policy {
+        let (ip, prefix) = self.network.guest_net().expect("checked at load");
+        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+        firewall::Policy {
+            guest_interface: self.network.guest_interface.clone(),
+            guest_subnet: (Ipv4Addr::from(u32::from(ip) & mask), prefix),
+            portal_ip: ip,
+            portal_http_port: self.portal.http_port,
+            portal_https_port: self.portal.https_port,
+            masquerade: self.network.masquerade,
+        }
+    }
+}
+
+impl Network {
+    /// The appliance's guest address and the subnet's prefix length.
+    pub fn guest_net(&self) -> Result<(Ipv4Addr, u8), String> {
+        let bad = || {
+            format!(
+                "network.guest_address: {:?} is not like 192.0.2.1/24",
+                self.guest_address
+            )
+        };
+        let (ip, prefix) = self.guest_address.split_once('/').ok_or_else(bad)?;
+        let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        if !(8..=30).contains(&prefix) {
+            return Err(bad());
+        }
+        Ok((ip, prefix))
+    }
+}
+
+impl Session {
+    /// Session length.
+    pub fn length(&self) -> Duration {
+        Duration::from_secs(self.length_seconds)
+    }
+}
+
+fn valid_hostname(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+        })
+}
+
+impl Default for Portal {
+    fn default() -> Self {
+        toml::from_str("").expect("portal defaults")
+    }
+}
+impl Default for Session {
+    fn default() -> Self {
+        toml::from_str("").expect("session defaults")
+    }
+}
+impl Default for Venue {
+    fn default() -> Self {
+        toml::from_str("").expect("venue defaults")
+    }
+}
+impl Default for Data {
+    fn default() -> Self {
+        toml::from_str("").expect("data defaults")
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_lease_minutes() -> u32 {
+    720
+}
+fn default_http_port() -> u16 {
+    80
+}
+fn default_https_port() -> u16 {
+    443
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_rate() -> u32 {
+    20
+}
+fn default_burst() -> u32 {
+    60
+}
+fn default_header_timeout() -> u64 {
+    10
+}
+fn default_session_seconds() -> u64 {
+    2 * 3600
+}
+fn default_idle_seconds() -> u64 {
+    15 * 60
+}
+fn default_countdown() -> u64 {
+    6
+}
+fn default_venue_name() -> String {
+    "欢迎光临".into()
+}
+fn default_zone() -> String {
+    "Asia/Shanghai".into()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/guestwifi")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../image/controller.example.toml");
+
+    fn no_env() -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    #[test]
+    fn example_file_loads_with_every_key() {
+        let config = Config::parse(EXAMPLE, "example", no_env()).unwrap();
+        assert_eq!(config.session.countdown_seconds, 6);
+        assert_eq!(
+            config.policy().guest_subnet,
+            (Ipv4Addr::new(192, 0, 2, 0), 24)
+        );
+    }
+
+    #[test]
+    fn misspelt_key_is_named() {
+        let text = EXAMPLE.replace("countdown_seconds", "countdown_secs");
+        let err = Config::parse(&text, "site.toml", no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("site.toml") && err.contains("countdown_secs"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let text = EXAMPLE.replace("length_seconds = 7200", "length_seconds = \"two hours\"");
+        let err = Config::parse(&text, "site.toml", no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("length_seconds"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_and_unknown_env_key_is_an_error() {
+        let env = vec![(
+            "GUESTWIFI_SESSION__LENGTH_SECONDS".to_string(),
+            "60".to_string(),
+        )];
+        assert_eq!(
+            Config::parse(EXAMPLE, "x", env)
+                .unwrap()
+                .session
+                .length_seconds,
+            60
+        );
+        let env = vec![(
+            "GUESTWIFI_SESSION__LENGHT_SECONDS".to_string(),
+            "60".to_string(),
+        )];
+        let err = Config::parse(EXAMPLE, "x", env).unwrap_err().to_string();
+        assert!(err.contains("lenght_seconds"), "{err}");
+    }
+
+    #[test]
+    fn dhcp_range_outside_the_subnet_is_refused() {
+        let text = EXAMPLE.replace("\"192.0.2.250\"", "\"198.51.100.9\"");
+        let err = Config::parse(&text, "x", no_env()).unwrap_err().to_string();
+        assert!(err.contains("dhcp_range"), "{err}");
+    }
+}

@@ -1,0 +1,162 @@
+//! Guest DHCP and DNS: the controller writes a dnsmasq configuration for the
+//! guest interface and keeps dnsmasq running.
+
+use crate::config::Config;
+use std::fmt::Write;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::Command;
+
+/// Why dnsmasq could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum DhcpError {
+    /// The configuration file could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// dnsmasq is not installed.
+    #[error("cannot run dnsmasq (install the dnsmasq-base package)")]
+    Missing(#[source] std::io::Error),
+    /// dnsmasq rejected the configuration we wrote.
+    #[error("dnsmasq rejected {path}: {message}")]
+    Rejected {
+        /// The file.
+        path: PathBuf,
+        /// What dnsmasq said.
+        message: String,
+    },
+}
+
+/// dnsmasq, supervised: restarted when it dies, stopped when this is dropped.
+pub struct Dnsmasq {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Dnsmasq {
+    /// Writes the configuration, checks it with `dnsmasq --test`, starts it.
+    pub async fn start(config: &Config) -> Result<Self, DhcpError> {
+        let path = config.data.dir.join("dnsmasq.conf");
+        std::fs::write(&path, render(config)).map_err(|source| DhcpError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        let conf_arg = format!("--conf-file={}", path.display());
+        let test = Command::new("dnsmasq")
+            .arg("--test")
+            .arg(&conf_arg)
+            .output()
+            .await
+            .map_err(DhcpError::Missing)?;
+        if !test.status.success() {
+            return Err(DhcpError::Rejected {
+                path,
+                message: String::from_utf8_lossy(&test.stderr).trim().to_string(),
+            });
+        }
+        let task = tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                let child = Command::new("dnsmasq")
+                    .arg("--keep-in-foreground")
+                    .arg(&conf_arg)
+                    .stdin(Stdio::null())
+                    .kill_on_drop(true)
+                    .spawn();
+                match child {
+                    Ok(mut child) => {
+                        tracing::info!(pid = child.id(), "dnsmasq started");
+                        let status = child.wait().await;
+                        tracing::error!(?status, "dnsmasq exited; restarting");
+                    }
+                    Err(err) => tracing::error!(%err, "cannot start dnsmasq"),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        });
+        Ok(Dnsmasq { task })
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        // Aborting drops the child, which kills it (kill_on_drop).
+        self.task.abort();
+    }
+}
+
+/// The dnsmasq configuration for `config`.
+pub fn render(config: &Config) -> String {
+    let net = &config.network;
+    let (ip, prefix) = net.guest_net().expect("checked at load");
+    let mask = Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0));
+    let mut out =
+        String::from("# Written by the guest Wi-Fi controller at every start; edits are lost.\n");
+    let _ = writeln!(out, "interface={}", net.guest_interface);
+    out.push_str("bind-dynamic\nexcept-interface=lo\nno-hosts\npid-file=\nlog-facility=-\n");
+    if net.upstream_dns.is_empty() {
+        out.push_str("# upstream: the resolvers in /etc/resolv.conf\n");
+    } else {
+        out.push_str("no-resolv\n");
+        for server in &net.upstream_dns {
+            let _ = writeln!(out, "server={server}");
+        }
+    }
+    let (first, last) = net.dhcp_range;
+    let _ = writeln!(
+        out,
+        "dhcp-range={first},{last},{mask},{}m",
+        net.dhcp_lease_minutes
+    );
+    let _ = writeln!(out, "dhcp-option=option:router,{ip}");
+    let _ = writeln!(out, "dhcp-option=option:dns-server,{ip}");
+    // RFC 8910: the captive-portal API URI (option 114).
+    let _ = writeln!(out, "dhcp-option=114,\"{}\"", config.captive_api_url());
+    out.push_str("dhcp-authoritative\n");
+    let _ = writeln!(
+        out,
+        "dhcp-leasefile={}",
+        config.data.dir.join("dnsmasq.leases").display()
+    );
+    if !config.portal.hostname.is_empty() {
+        let _ = writeln!(out, "address=/{}/{ip}", config.portal.hostname);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guests_get_our_dns_the_router_and_the_captive_api() {
+        let config = Config::parse(
+            include_str!("../../image/controller.example.toml"),
+            "x",
+            Vec::new(),
+        )
+        .unwrap();
+        let conf = render(&config);
+        for line in [
+            "interface=br-guest",
+            "no-resolv",
+            "server=203.0.113.53",
+            "dhcp-range=192.0.2.100,192.0.2.250,255.255.255.0,720m",
+            "dhcp-option=option:dns-server,192.0.2.1",
+            "dhcp-option=114,\"https://portal.guestwifi.test/api/captive\"",
+            "address=/portal.guestwifi.test/192.0.2.1",
+        ] {
+            assert!(
+                conf.lines().any(|l| l == line),
+                "missing {line:?} in\n{conf}"
+            );
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! `controller lab`: a whole guest network in network namespaces, so anyone
+//! can try the appliance (and the end-to-end tests run against it).
+//!
+//! ```text
+//!  {p}-guest1 eth0 ─┐                      {p}-appliance                 {p}-upstream
+//!  {p}-guest2 eth0 ─┼─ vgN ── br-guest 192.0.2.1/24 │ wan0 203.0.113.1 ── eth0 203.0.113.10 (web)
+//!        ...        ┘         (controller, dnsmasq) │                        203.0.113.20 (garden web)
+//!                                                   │                        203.0.113.53 (DNS)
+//! ```
+//! Every address is a documentation (TEST-NET) address; nothing leaves the
+//! namespaces.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The guest bridge in the appliance namespace.
+pub const GUEST_INTERFACE: &str = "br-guest";
+/// The appliance's guest address.
+pub const APPLIANCE_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The upstream web server (`example.test`).
+pub const UPSTREAM_WEB: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+/// A second upstream address (`garden.test`), for the walled garden.
+pub const GARDEN_WEB: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 20);
+/// The upstream DNS server.
+pub const UPSTREAM_DNS: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 53);
+/// The portal's host name in the lab.
+pub const PORTAL_HOST: &str = "portal.guestwifi.test";
+
+/// Why the lab could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// Namespaces need root.
+    #[error("the lab builds network namespaces and needs root")]
+    NotRoot,
+    /// A command failed.
+    #[error("`{command}` failed: {stderr}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// What it printed.
+        stderr: String,
+    },
+    /// A program is missing or a file could not be written.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// A built lab; torn down on drop.
+pub struct Lab {
+    /// Namespace name prefix (`lab` for `controller lab`).
+    pub prefix: String,
+    /// Number of guest namespaces.
+    pub guests: usize,
+    /// Working directory (configs, leases, the controller's data dir).
+    pub dir: PathBuf,
+}
+
+impl Lab {
+    /// Builds the namespaces, links and upstream services. `exe` is the
+    /// controller binary, which serves the upstream web pages.
+    pub fn create(prefix: &str, guests: usize, dir: &Path, exe: &Path) -> Result<Lab, LabError> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(LabError::NotRoot);
+        }
+        teardown(prefix);
+        std::fs::create_dir_all(dir)
+            .map_err(|e| LabError::Io(format!("{}: {e}", dir.display())))?;
+        let lab = Lab {
+            prefix: prefix.to_string(),
+            guests,
+            dir: dir.to_path_buf(),
+        };
+        let (a, u) = (lab.appliance(), lab.upstream());
+        for ns in std::iter::once(a.clone())
+            .chain(std::iter::once(u.clone()))
+            .chain((1..=guests).map(|i| lab.guest(i)))
+        {
+            run("ip", &["netns", "add", &ns])?;
+            run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        run(
+            "ip",
+            &["-n", &a, "link", "add", GUEST_INTERFACE, "type", "bridge"],
+        )?;
+        run(
+            "ip",
+            &[
+                "-n",
+                &a,
+                "addr",
+                "add",
+                &format!("{APPLIANCE_IP}/24"),
+                "dev",
+                GUEST_INTERFACE,
+            ],
+        )?;
+        run("ip", &["-n", &a, "link", "set", GUEST_INTERFACE, "up"])?;
+        for i in 1..=guests {
+            let g = lab.guest(i);
+            let port = format!("vg{i}");
+            run(
+                "ip",
+                &[
+                    "-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &g,
+                ],
+            )?;
+            run(
+                "ip",
+                &["-n", &g, "link", "set", "eth0", "address", &guest_mac(i)],
+            )?;
+            run(
+                "ip",
+                &[
+                    "-n",
+                    &a,
+                    "link",
+                    "set",
+                    &port,
+                    "master",
+                    GUEST_INTERFACE,
+                    "up",
+                ],
+            )?;
+            run("ip", &["-n", &g, "link", "set", "eth0", "up"])?;
+            let etc = PathBuf::from("/etc/netns").join(&g);
+            std::fs::create_dir_all(&etc)
+                .map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
+            std::fs::write(
+                etc.join("resolv.conf"),
+                format!("nameserver {APPLIANCE_IP}\n"),
+            )
+            .map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
+        }
+        run(
+            "ip",
+            &[
+                "-n", &a, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns",
+                &u,
+            ],
+        )?;
+        run(
+            "ip",
+            &["-n", &a, "addr", "add", "203.0.113.1/24", "dev", "wan0"],
+        )?;
+        run("ip", &["-n", &a, "link", "set", "wan0", "up"])?;
+        for addr in [UPSTREAM_WEB, GARDEN_WEB, UPSTREAM_DNS] {
+            run(
+                "ip",
+                &[
+                    "-n",
+                    &u,
+                    "addr",
+                    "add",
+                    &format!("{addr}/24"),
+                    "dev",
+                    "eth0",
+                ],
+            )?;
+        }
+        run("ip", &["-n", &u, "link", "set", "eth0", "up"])?;
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &a,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+        )?;
+
+        // The "internet": a DNS server and a web server in the upstream namespace.
+        spawn(&[
+            "ip",
+            "netns",
+            "exec",
+            &u,
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--pid-file=",
+            &format!("--listen-address={UPSTREAM_DNS}"),
+            &format!("--address=/example.test/{UPSTREAM_WEB}"),
+            &format!("--address=/garden.test/{GARDEN_WEB}"),
+        ])?;
+        let exe = exe.to_string_lossy().into_owned();
+        spawn(&[
+            "ip",
+            "netns",
+            "exec",
+            &u,
+            &exe,
+            "lab-web",
+            "--listen",
+            "0.0.0.0:80",
+        ])?;
+        Ok(lab)
+    }
+
+    /// The appliance's namespace.
+    pub fn appliance(&self) -> String {
+        format!("{}-appliance", self.prefix)
+    }
+
+    /// The upstream ("internet") namespace.
+    pub fn upstream(&self) -> String {
+        format!("{}-upstream", self.prefix)
+    }
+
+    /// Guest `i`'s namespace (1-based).
+    pub fn guest(&self, i: usize) -> String {
+        format!("{}-guest{i}", self.prefix)
+    }
+
+    /// A controller configuration for this lab.
+    pub fn controller_config(
+        &self,
+        session_seconds: u64,
+        countdown_seconds: u64,
+        idle_seconds: u64,
+    ) -> String {
+        format!(
+            r#"# Written by `controller lab`.
+[network]
+guest_interface = "{GUEST_INTERFACE}"
+guest_address = "{APPLIANCE_IP}/24"
+dhcp_range = ["192.0.2.100", "192.0.2.199"]
+upstream_dns = ["{UPSTREAM_DNS}"]
+
+[portal]
+hostname = "{PORTAL_HOST}"
+https_port = 443
+
+[session]
+length_seconds = {session_seconds}
+countdown_seconds = {countdown_seconds}
+idle_timeout_seconds = {idle_seconds}
+
+[venue]
+name = "实验餐厅 Lab Bistro"
+tagline_zh = "扫码点餐，连网即享"
+tagline_en = "Order by QR code, online in a tap"
+info_url = "http://garden.test/menu"
+
+[walled_garden]
+names = ["garden.test"]
+
+[data]
+dir = "{}"
+"#,
+            self.dir.join("data").display()
+        )
+    }
+
+    /// Runs DHCP in guest `i`'s namespace; returns the address it got.
+    pub fn dhcp(&self, i: usize) -> Result<Ipv4Addr, LabError> {
+        let g = self.guest(i);
+        let conf = self.dir.join("dhclient.conf");
+        std::fs::write(&conf, "timeout 30;\nretry 1;\nrequest subnet-mask, broadcast-address, routers, domain-name-servers;\n")
+            .map_err(|e| LabError::Io(format!("{}: {e}", conf.display())))?;
+        let pid = self.dir.join(format!("dhclient-{g}.pid"));
+        let leases = self.dir.join(format!("dhclient-{g}.leases"));
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &g,
+                "dhclient",
+                "-4",
+                "-1",
+                "-cf",
+                &conf.to_string_lossy(),
+                "-pf",
+                &pid.to_string_lossy(),
+                "-lf",
+                &leases.to_string_lossy(),
+                "eth0",
+            ],
+        )?;
+        self.address(i)
+            .ok_or_else(|| LabError::Io(format!("{g}: DHCP gave no address")))
+    }
+
+    /// Guest `i`'s current IPv4 address.
+    pub fn address(&self, i: usize) -> Option<Ipv4Addr> {
+        let out = Command::new("ip")
+            .args([
+                "-n",
+                &self.guest(i),
+                "-4",
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = text
+            .split_whitespace()
+            .skip_while(|w| *w != "inet")
+            .nth(1)?;
+        field.split('/').next()?.parse().ok()
+    }
+
+    /// Waits for a file (the controller's control socket) to appear.
+    pub fn wait_for(path: &Path, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if path.exists() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        teardown(&self.prefix);
+    }
+}
+
+/// Guest `i`'s MAC address.
+pub fn guest_mac(i: usize) -> String {
+    format!("02:00:00:00:01:{:02x}", i % 256)
+}
+
+/// Removes every namespace of the lab `prefix` and everything running in it.
+pub fn teardown(prefix: &str) {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    let list = String::from_utf8_lossy(&out.stdout);
+    let ours: Vec<String> = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|ns| {
+            ns.strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('-'))
+        })
+        .map(str::to_string)
+        .collect();
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        for ns in &ours {
+            for pid in pids(ns) {
+                // SAFETY: kill has no memory preconditions.
+                unsafe { libc::kill(pid, signal) };
+            }
+        }
+        if ours.iter().all(|ns| pids(ns).is_empty()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for ns in &ours {
+        let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        let _ = std::fs::remove_dir_all(PathBuf::from("/etc/netns").join(ns));
+    }
+}
+
+fn pids(ns: &str) -> Vec<i32> {
+    Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn run(program: &str, args: &[&str]) -> Result<(), LabError> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| LabError::Io(format!("cannot run {program}: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(LabError::Command {
+            command: format!("{program} {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+fn spawn(argv: &[&str]) -> Result<(), LabError> {
+    Command::new(argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(drop)
+        .map_err(|e| LabError::Io(format!("cannot start {}: {e}", argv.join(" "))))
+}
+
+/// The upstream web server: every path answers with a page naming the host.
+pub async fn web(listen: std::net::SocketAddr) -> std::io::Result<()> {
+    use axum::http::HeaderMap;
+    async fn page(headers: HeaderMap) -> String {
+        let host = headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        format!("Hello from upstream\nHost: {host}\n")
+    }
+    let app = axum::Router::new().fallback(page);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    axum::serve(listener, app).await
+}

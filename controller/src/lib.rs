@@ -1,0 +1,25 @@
+//! The guest Wi-Fi controller appliance: gateway, captive portal and (to
+//! come) AP controller of one restaurant. See DESIGN.md for the picture.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod daemon;
+pub mod dhcp;
+pub mod lab;
+pub mod portal;
+pub mod sessions;
+pub mod store;
+pub mod tls;
+
+/// An error and its causes on one line, for logs and operators.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

@@ -1,0 +1,177 @@
+//! The guest-facing HTTP side: redirect of every plain-HTTP request of a
+//! guest who is not logged in, the portal pages, and the RFC 8908 API.
+
+mod captive;
+pub mod i18n;
+pub mod neighbour;
+mod pages;
+pub mod server;
+
+use crate::auth::countdown::Countdown;
+use crate::config::Config;
+use crate::sessions::Sessions;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+pub use neighbour::Neighbours;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Longest original URL we keep for the guest (longer gets 414).
+pub const MAX_URL: usize = 2048;
+
+/// The peer of the connection a request came on, set by the server loop.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+/// What every portal handler shares.
+pub struct Portal {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Sessions (the way to the firewall).
+    pub sessions: Sessions,
+    /// Countdown tickets.
+    pub countdown: Countdown,
+    /// The neighbour table.
+    pub neighbours: Neighbours,
+}
+
+/// The portal's routes, behind the redirect of every other host.
+pub fn router(portal: Arc<Portal>) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/static/portal.css", get(pages::css))
+        .route("/static/portal.js", get(pages::js))
+        .route("/api/captive", get(captive::status))
+        .fallback(pages::not_found)
+        .layer(middleware::from_fn_with_state(
+            portal.clone(),
+            redirect_other_hosts,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .with_state(portal)
+}
+
+/// A request for any host but the portal's came here by the firewall's
+/// redirect: answer it with a 302 to the portal that keeps the original URL.
+async fn redirect_other_hosts(
+    State(portal): State<Arc<Portal>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = match request_host(request.headers()) {
+        Ok(host) => host,
+        Err(()) => {
+            return pages::error_page(&portal, request.headers(), StatusCode::BAD_REQUEST, |t| {
+                &t.error_bad_host
+            })
+        }
+    };
+    let is_portal = host.as_deref().is_some_and(|h| {
+        let name = strip_port(h);
+        name.eq_ignore_ascii_case(&portal.config.portal_host())
+            || portal
+                .config
+                .network
+                .guest_net()
+                .is_ok_and(|(ip, _)| name == ip.to_string())
+    });
+    if is_portal {
+        return next.run(request).await;
+    }
+    let mut location = format!("{}/", portal.config.portal_url());
+    if let Some(host) = host {
+        let original = format!(
+            "http://{host}{}",
+            request.uri().path_and_query().map_or("/", |p| p.as_str())
+        );
+        if original.len() > MAX_URL {
+            return pages::error_page(&portal, request.headers(), StatusCode::URI_TOO_LONG, |t| {
+                &t.error_url_too_long
+            });
+        }
+        location.push_str("?url=");
+        location.push_str(
+            &url::form_urlencoded::byte_serialize(original.as_bytes()).collect::<String>(),
+        );
+    }
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("encoded URL is a header value"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The Host header: Ok(None) when absent, Err when not a host[:port].
+fn request_host(headers: &HeaderMap) -> Result<Option<String>, ()> {
+    let Some(value) = headers.get(header::HOST) else {
+        return Ok(None);
+    };
+    let host = value.to_str().map_err(|_| ())?;
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) if !n.contains(']') || n.ends_with(']') => (n, Some(p)),
+        _ => (host, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 253
+        && (name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+            || (name.starts_with('[')
+                && name.ends_with(']')
+                && name[1..name.len() - 1]
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok()));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
+    if name_ok && port_ok {
+        Ok(Some(host.to_ascii_lowercase()))
+    } else {
+        Err(())
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') => {
+            name
+        }
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(v: &str) -> Result<Option<String>, ()> {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(v).unwrap());
+        request_host(&h)
+    }
+
+    #[test]
+    fn hosts_are_checked() {
+        assert_eq!(host("Example.TEST"), Ok(Some("example.test".into())));
+        assert_eq!(
+            host("example.test:8080"),
+            Ok(Some("example.test:8080".into()))
+        );
+        assert_eq!(
+            host("[2001:db8::1]:80"),
+            Ok(Some("[2001:db8::1]:80".into()))
+        );
+        assert_eq!(host("exa mple"), Err(()));
+        assert_eq!(host("example.test:99999"), Err(()));
+        assert_eq!(host("<script>"), Err(()));
+        assert_eq!(host(""), Err(()));
+        assert_eq!(request_host(&HeaderMap::new()), Ok(None));
+    }
+}

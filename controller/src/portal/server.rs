@@ -1,0 +1,189 @@
+//! The portal's listener loop: caps connections, cuts slow clients off,
+//! rate-limits each guest, and tells handlers the socket's peer address.
+
+use super::i18n::Lang;
+use super::Peer;
+use axum::http::{header, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+/// Longest a connection may live, keep-alive included.
+const MAX_CONNECTION_LIFE: Duration = Duration::from_secs(120);
+/// Longest a TLS handshake may take.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+/// How long in-flight requests get to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Limits on what one listener serves.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Time a client has to send its request headers.
+    pub header_timeout: Duration,
+}
+
+/// Per-guest request rate limit, shared by the HTTP and HTTPS listeners.
+pub struct GuestRateLimit {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl GuestRateLimit {
+    /// `per_second` sustained, `burst` at once, per peer address.
+    pub fn new(per_second: u32, burst: u32) -> Arc<Self> {
+        let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        let limit = Arc::new(GuestRateLimit {
+            limiter: RateLimiter::keyed(quota),
+        });
+        // Forget guests that have gone quiet, so memory stays bounded.
+        let weak = Arc::downgrade(&limit);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                let Some(limit) = weak.upgrade() else { break };
+                limit.limiter.retain_recent();
+                limit.limiter.shrink_to_fit();
+            }
+        });
+        limit
+    }
+
+    fn allow(&self, ip: IpAddr) -> bool {
+        self.limiter.check_key(&ip).is_ok()
+    }
+}
+
+/// Serves `app` on `listener` (through TLS when `tls` is set) until
+/// `shutdown` resolves, then waits for in-flight connections to finish.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    limits: Limits,
+    rate: Arc<GuestRateLimit>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("semaphore never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => { backoff = Duration::from_millis(10); accepted }
+                Err(err) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let rate = rate.clone();
+        let tls = tls.clone();
+        let header_timeout = limits.header_timeout;
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                let app = app.clone();
+                let allowed = rate.allow(peer.ip());
+                async move {
+                    if !allowed {
+                        return Ok::<_, Infallible>(too_many(&request));
+                    }
+                    request.extensions_mut().insert(Peer(peer));
+                    app.oneshot(request).await
+                }
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(64 * 1024);
+            let result = match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    drive(conn, &mut stop).await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                            drive(conn, &mut stop).await
+                        }
+                        Ok(Err(err)) => Err(err.to_string()),
+                        Err(_) => Err("TLS handshake timed out".into()),
+                    }
+                }
+            };
+            if let Err(err) = result {
+                tracing::debug!(%peer, %err, "connection ended with an error");
+            }
+        });
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(DRAIN, permits.acquire_many(limits.max_connections as u32)).await;
+}
+
+async fn drive<I, S>(
+    conn: hyper::server::conn::http1::Connection<I, S>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = axum::body::Body>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::pin!(conn);
+    let life = tokio::time::sleep(MAX_CONNECTION_LIFE);
+    tokio::pin!(life);
+    tokio::select! {
+        result = conn.as_mut() => result.map_err(|e| e.to_string()),
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await.map_err(|e| e.to_string())
+        }
+        () = &mut life => Err("connection lived too long".into()),
+    }
+}
+
+fn too_many<B>(request: &Request<B>) -> Response {
+    let accept = request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = Lang::choose(None, None, accept);
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        lang.strings().error_too_many.clone(),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}

@@ -1,0 +1,435 @@
+//! Guest sessions: the only caller of the `firewall` crate.
+//!
+//! A session is one row in the store and one element in the kernel's
+//! `authorized` set, whose timeout is the session's remaining time, so an
+//! expired session stops in the kernel even while the daemon is down. A login
+//! is written in one transaction that commits only after the kernel has the
+//! element: nothing is ever half-written.
+
+use crate::store::now_ms;
+use firewall::{Client, ClientFilter, FirewallError, MacAddr};
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The store failed; nothing was changed.
+    #[error("session store error")]
+    Store(#[from] sqlx::Error),
+    /// The kernel refused the change; nothing was changed.
+    #[error("firewall error")]
+    Firewall(#[from] FirewallError),
+}
+
+/// One guest's login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Row id.
+    pub id: i64,
+    /// The device.
+    #[serde(serialize_with = "ser_display", deserialize_with = "de_from_str")]
+    pub mac: MacAddr,
+    /// Its address on the guest network.
+    pub ip: IpAddr,
+    /// How it logged in (`countdown`, ...).
+    pub method: String,
+    /// UTC ms.
+    pub started_at: i64,
+    /// UTC ms.
+    pub expires_at: i64,
+    /// Packets the guest sent, as last read from the kernel.
+    pub packets_up: i64,
+    /// Bytes the guest sent, as last read from the kernel.
+    pub bytes_up: i64,
+}
+
+impl Session {
+    /// The filter's view of the device.
+    pub fn client(&self) -> Client {
+        Client {
+            mac: self.mac,
+            ip: self.ip,
+        }
+    }
+
+    /// Time left, zero once expired.
+    pub fn remaining(&self) -> Duration {
+        Duration::from_millis((self.expires_at - now_ms()).max(0) as u64)
+    }
+}
+
+/// Why a session ended, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// Its time ran out.
+    Expired,
+    /// No traffic for the idle timeout.
+    Idle,
+    /// The guest logged out.
+    Logout,
+    /// Staff kicked the device.
+    Kicked,
+    /// The same device or address logged in again.
+    Replaced,
+}
+
+impl EndReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Expired => "expired",
+            EndReason::Idle => "idle",
+            EndReason::Logout => "logout",
+            EndReason::Kicked => "kicked",
+            EndReason::Replaced => "replaced",
+        }
+    }
+}
+
+/// The sessions service.
+#[derive(Clone)]
+pub struct Sessions {
+    db: SqlitePool,
+    filter: Arc<dyn ClientFilter>,
+    length: Duration,
+    idle_timeout: Option<Duration>,
+    activity: Arc<Mutex<HashMap<Client, (u64, Instant)>>>,
+}
+
+impl Sessions {
+    /// Sessions of `length`, ended after `idle_timeout` without traffic.
+    pub fn new(
+        db: SqlitePool,
+        filter: Arc<dyn ClientFilter>,
+        length: Duration,
+        idle_timeout: Option<Duration>,
+    ) -> Self {
+        Sessions {
+            db,
+            filter,
+            length,
+            idle_timeout,
+            activity: Arc::default(),
+        }
+    }
+
+    /// Every live, unexpired session with its remaining time: what the
+    /// kernel set must hold. Used at start and by `firewall-reload`.
+    pub async fn live_clients(db: &SqlitePool) -> Result<Vec<(Client, Duration)>, SessionError> {
+        Ok(live(db)
+            .await?
+            .iter()
+            .filter(|s| s.expires_at > now_ms())
+            .map(|s| (s.client(), s.remaining()))
+            .collect())
+    }
+
+    /// Logs `client` in by `method`, replacing any live session of the same
+    /// device or address.
+    pub async fn login(&self, client: Client, method: &str) -> Result<Session, SessionError> {
+        let now = now_ms();
+        let expires_at = now + self.length.as_millis() as i64;
+        let mut tx = self.db.begin().await?;
+        sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL AND (mac = ? OR ip = ?)")
+            .bind(now)
+            .bind(EndReason::Replaced.as_str())
+            .bind(client.mac.to_string())
+            .bind(client.ip.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sessions (mac, ip, method, started_at, expires_at, last_seen_at) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(client.mac.to_string())
+        .bind(client.ip.to_string())
+        .bind(method)
+        .bind(now)
+        .bind(expires_at)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        // The kernel first: if it refuses, the transaction rolls back on drop.
+        self.filter.authorize(client, self.length).await?;
+        if let Err(err) = tx.commit().await {
+            let _ = self.filter.revoke(client).await;
+            return Err(err.into());
+        }
+        self.activity
+            .lock()
+            .unwrap()
+            .insert(client, (0, Instant::now()));
+        tracing::info!(session = id, %client, method, "guest logged in");
+        Ok(Session {
+            id,
+            mac: client.mac,
+            ip: client.ip,
+            method: method.to_string(),
+            started_at: now,
+            expires_at,
+            packets_up: 0,
+            bytes_up: 0,
+        })
+    }
+
+    /// The live, unexpired session of exactly this device and address.
+    pub async fn current(&self, client: Client) -> Result<Option<Session>, SessionError> {
+        let row = sqlx::query_as::<_, Row>(&format!(
+            "{SELECT} WHERE ended_at IS NULL AND mac = ? AND ip = ? AND expires_at > ?"
+        ))
+        .bind(client.mac.to_string())
+        .bind(client.ip.to_string())
+        .bind(now_ms())
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(row.and_then(Row::into_session))
+    }
+
+    /// Ends the guest's own session; false if it had none.
+    pub async fn logout(&self, client: Client) -> Result<bool, SessionError> {
+        let Some(session) = self.current(client).await? else {
+            return Ok(false);
+        };
+        self.end(&session, EndReason::Logout).await?;
+        Ok(true)
+    }
+
+    /// Ends every live session of the device; returns how many.
+    pub async fn kick(&self, mac: MacAddr) -> Result<usize, SessionError> {
+        let sessions: Vec<Session> = live(&self.db)
+            .await?
+            .into_iter()
+            .filter(|s| s.mac == mac)
+            .collect();
+        for session in &sessions {
+            self.end(session, EndReason::Kicked).await?;
+        }
+        Ok(sessions.len())
+    }
+
+    /// Live sessions, newest first, with the kernel's counters.
+    pub async fn list(&self) -> Result<Vec<Session>, SessionError> {
+        let counters: HashMap<Client, (u64, u64)> = self
+            .filter
+            .list()
+            .await?
+            .into_iter()
+            .map(|c| (c.client, (c.packets, c.bytes)))
+            .collect();
+        let mut sessions = live(&self.db).await?;
+        for s in &mut sessions {
+            if let Some((packets, bytes)) = counters.get(&s.client()) {
+                s.packets_up = *packets as i64;
+                s.bytes_up = *bytes as i64;
+            }
+        }
+        sessions.reverse();
+        Ok(sessions)
+    }
+
+    /// Ends expired sessions and, when `check_idle`, idle ones.
+    pub async fn sweep(&self, check_idle: bool) -> Result<(), SessionError> {
+        let now = now_ms();
+        let sessions = live(&self.db).await?;
+        for session in sessions.iter().filter(|s| s.expires_at <= now) {
+            self.end(session, EndReason::Expired).await?;
+        }
+        let (true, Some(idle)) = (check_idle, self.idle_timeout) else {
+            return Ok(());
+        };
+        let counters = self.filter.list().await?;
+        let mut idle_sessions = Vec::new();
+        {
+            let mut activity = self.activity.lock().unwrap();
+            let by_client: HashMap<Client, &firewall::ClientCounters> =
+                counters.iter().map(|c| (c.client, c)).collect();
+            for session in sessions.iter().filter(|s| s.expires_at > now) {
+                let packets = by_client.get(&session.client()).map_or(0, |c| c.packets);
+                let entry = activity
+                    .entry(session.client())
+                    .or_insert((packets, Instant::now()));
+                if entry.0 != packets {
+                    *entry = (packets, Instant::now());
+                } else if entry.1.elapsed() >= idle {
+                    idle_sessions.push(session.clone());
+                }
+            }
+        }
+        for session in &idle_sessions {
+            self.end(session, EndReason::Idle).await?;
+        }
+        for c in &counters {
+            sqlx::query("UPDATE sessions SET packets_up = ?, bytes_up = ? WHERE ended_at IS NULL AND mac = ? AND ip = ?")
+                .bind(c.packets as i64)
+                .bind(c.bytes as i64)
+                .bind(c.client.mac.to_string())
+                .bind(c.client.ip.to_string())
+                .execute(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn end(&self, session: &Session, reason: EndReason) -> Result<(), SessionError> {
+        self.filter.revoke(session.client()).await?;
+        sqlx::query(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(reason.as_str())
+        .bind(session.id)
+        .execute(&self.db)
+        .await?;
+        self.activity.lock().unwrap().remove(&session.client());
+        tracing::info!(session = session.id, client = %session.client(), reason = reason.as_str(), "session ended");
+        Ok(())
+    }
+}
+
+const SELECT: &str =
+    "SELECT id, mac, ip, method, started_at, expires_at, packets_up, bytes_up FROM sessions";
+
+async fn live(db: &SqlitePool) -> Result<Vec<Session>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE ended_at IS NULL ORDER BY id"))
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(Row::into_session).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    mac: String,
+    ip: String,
+    method: String,
+    started_at: i64,
+    expires_at: i64,
+    packets_up: i64,
+    bytes_up: i64,
+}
+
+impl Row {
+    fn into_session(self) -> Option<Session> {
+        Some(Session {
+            id: self.id,
+            mac: self.mac.parse().ok()?,
+            ip: self.ip.parse().ok()?,
+            method: self.method,
+            started_at: self.started_at,
+            expires_at: self.expires_at,
+            packets_up: self.packets_up,
+            bytes_up: self.bytes_up,
+        })
+    }
+}
+
+fn ser_display<S: serde::Serializer>(v: &MacAddr, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn de_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MacAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firewall::MemoryFilter;
+
+    fn client(n: u8) -> Client {
+        Client {
+            mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(),
+            ip: format!("192.0.2.{n}").parse().unwrap(),
+        }
+    }
+
+    async fn sessions(length: Duration) -> (Sessions, Arc<MemoryFilter>) {
+        let filter = Arc::new(MemoryFilter::default());
+        let db = crate::store::memory().await.unwrap();
+        (
+            Sessions::new(db, filter.clone(), length, Some(Duration::from_millis(50))),
+            filter,
+        )
+    }
+
+    #[tokio::test]
+    async fn login_authorises_the_device_and_logout_revokes_it() {
+        let (s, filter) = sessions(Duration::from_secs(60)).await;
+        let session = s.login(client(5), "countdown").await.unwrap();
+        assert!(filter.is_authorized(client(5)));
+        assert_eq!(s.current(client(5)).await.unwrap(), Some(session));
+        assert!(s.logout(client(5)).await.unwrap());
+        assert!(!filter.is_authorized(client(5)));
+        assert_eq!(s.current(client(5)).await.unwrap(), None);
+        assert!(!s.logout(client(5)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn same_ip_with_another_mac_has_no_session() {
+        let (s, _) = sessions(Duration::from_secs(60)).await;
+        s.login(client(5), "countdown").await.unwrap();
+        let clone = Client {
+            mac: client(6).mac,
+            ip: client(5).ip,
+        };
+        assert_eq!(s.current(clone).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn relogin_from_a_new_address_replaces_the_old_session() {
+        let (s, filter) = sessions(Duration::from_secs(60)).await;
+        s.login(client(5), "countdown").await.unwrap();
+        let moved = Client {
+            mac: client(5).mac,
+            ip: client(9).ip,
+        };
+        s.login(moved, "countdown").await.unwrap();
+        assert_eq!(s.list().await.unwrap().len(), 1);
+        assert!(filter.is_authorized(moved));
+    }
+
+    #[tokio::test]
+    async fn kick_ends_every_session_of_the_device() {
+        let (s, filter) = sessions(Duration::from_secs(60)).await;
+        s.login(client(5), "countdown").await.unwrap();
+        s.login(client(6), "countdown").await.unwrap();
+        assert_eq!(s.kick(client(5).mac).await.unwrap(), 1);
+        assert!(!filter.is_authorized(client(5)));
+        assert!(filter.is_authorized(client(6)));
+        assert_eq!(s.list().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_are_ended_by_the_sweep_and_not_restored() {
+        let (s, _) = sessions(Duration::from_millis(1)).await;
+        s.login(client(5), "countdown").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(Sessions::live_clients(&s.db).await.unwrap().is_empty());
+        s.sweep(false).await.unwrap();
+        assert!(s.list().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn idle_session_ends_but_a_busy_one_stays() {
+        let (s, filter) = sessions(Duration::from_secs(60)).await;
+        s.login(client(5), "countdown").await.unwrap();
+        s.login(client(6), "countdown").await.unwrap();
+        s.sweep(true).await.unwrap();
+        filter.set_counters(client(6), 10, 1000);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        s.sweep(true).await.unwrap();
+        let left: Vec<_> = s
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|x| x.client())
+            .collect();
+        assert_eq!(left, vec![client(6)]);
+    }
+}

@@ -1,0 +1,126 @@
+//! The portal's HTTPS certificate: the configured one, or in lab use a
+//! self-signed pair generated once into the data dir.
+
+use crate::config::Config;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio_rustls::TlsAcceptor;
+
+/// Why HTTPS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A certificate or key file could not be read or written.
+    #[error("{path}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file holds no certificate or no private key.
+    #[error("{0}: no PEM certificate or private key found")]
+    Empty(PathBuf),
+    /// rustls refused the pair.
+    #[error("certificate and key do not make a TLS configuration")]
+    Rustls(#[from] rustls::Error),
+    /// The self-signed certificate could not be made.
+    #[error("cannot generate a self-signed certificate")]
+    Generate(#[from] rcgen::Error),
+}
+
+/// A TLS acceptor for the portal's HTTPS listener.
+pub fn acceptor(config: &Config) -> Result<TlsAcceptor, TlsError> {
+    let (cert_path, key_path) = match (&config.portal.tls_cert, &config.portal.tls_key) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+        _ => self_signed(config)?,
+    };
+    let certs = read_certs(&cert_path)?;
+    let key = read_key(&key_path)?;
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+fn self_signed(config: &Config) -> Result<(PathBuf, PathBuf), TlsError> {
+    let dir = &config.data.dir;
+    let (cert, key) = (
+        dir.join("portal-selfsigned.crt"),
+        dir.join("portal-selfsigned.key"),
+    );
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    let mut names = vec![config.portal_host()];
+    if let Ok((ip, _)) = config.network.guest_net() {
+        names.push(ip.to_string());
+    }
+    names.dedup();
+    let generated = rcgen::generate_simple_self_signed(names)?;
+    write_secret(&key, generated.key_pair.serialize_pem().as_bytes())?;
+    std::fs::write(&cert, generated.cert.pem()).map_err(|source| TlsError::File {
+        path: cert.clone(),
+        source,
+    })?;
+    tracing::warn!(cert = %cert.display(), "generated a self-signed portal certificate (lab use only)");
+    Ok((cert, key))
+}
+
+/// Writes a secret file readable by its owner only.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
+    let err = |source| TlsError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(err)?;
+    file.write_all(bytes).map_err(err)
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|source| TlsError::File {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Empty(path.to_path_buf()));
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let err = |source| TlsError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    // A key others can read is made private before use.
+    let meta = std::fs::metadata(path).map_err(err)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), "private key was readable by others; now mode 0600");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    }
+    let pem = std::fs::read(path).map_err(err)?;
+    rustls_pemfile::private_key(&mut pem.as_slice())
+        .map_err(err)?
+        .ok_or_else(|| TlsError::Empty(path.to_path_buf()))
+}
