@@ -1,1 +1,229 @@
+//! Harness for the end-to-end tests: a lab (network namespaces from
+//! `controller::lab`), the real `controller` binary running in the appliance
+//! namespace, and guests driven with curl from inside their namespaces.
+//!
+//! Needs root. Without it each test prints that it was skipped; under CI
+//! (`CI` set) a skip is a failure.
 
+use controller::lab::{self, Lab};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub use controller::lab::{guest_mac, PORTAL_HOST};
+
+/// Countdown used by the tests, seconds.
+pub const COUNTDOWN: u64 = 1;
+
+/// A lab with the controller running in it.
+pub struct TestLab {
+    /// The namespaces.
+    pub lab: Lab,
+    config: PathBuf,
+    controller: Option<Child>,
+    env: Vec<(String, String)>,
+}
+
+/// Whether we may build namespaces; prints the skip, or fails under CI.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: end-to-end tests need root and CI must run them");
+    }
+    eprintln!("SKIPPED {test}: end-to-end tests build network namespaces and need root");
+    false
+}
+
+/// The `controller` binary next to the test binary (`cargo build --bins` first).
+pub fn controller_exe() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join("controller");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+impl TestLab {
+    /// Builds lab `name` with `guests` guests and starts the controller with
+    /// `session_seconds` sessions and extra `GUESTWIFI_*` settings; DHCP runs
+    /// in every guest. None when not root.
+    pub fn start(
+        name: &str,
+        guests: usize,
+        session_seconds: u64,
+        env: &[(&str, &str)],
+    ) -> Option<TestLab> {
+        if !root_or_skip(name) {
+            return None;
+        }
+        let dir = PathBuf::from("/tmp/guestwifi-e2e").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let lab = Lab::create(name, guests, &dir, &controller_exe()).expect("lab builds");
+        let config = dir.join("controller.toml");
+        std::fs::write(
+            &config,
+            lab.controller_config(session_seconds, COUNTDOWN, 900),
+        )
+        .unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut t = TestLab {
+            lab,
+            config,
+            controller: None,
+            env,
+        };
+        t.start_controller();
+        for i in 1..=guests {
+            t.lab.dhcp(i).expect("guest gets an address by DHCP");
+        }
+        Some(t)
+    }
+
+    /// Starts the controller in the appliance namespace and waits until it serves.
+    pub fn start_controller(&mut self) {
+        let socket = self.lab.dir.join("data").join("control.sock");
+        let _ = std::fs::remove_file(&socket);
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.lab.dir.join("controller.log"))
+            .unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.lab.appliance()])
+            .arg(controller_exe())
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("controller starts");
+        self.controller = Some(child);
+        assert!(
+            Lab::wait_for(&socket, Duration::from_secs(20)),
+            "controller did not start:\n{}",
+            self.log()
+        );
+    }
+
+    /// Stops the controller with SIGTERM (a clean shutdown) and waits.
+    pub fn stop_controller(&mut self) {
+        if let Some(mut child) = self.controller.take() {
+            // SAFETY: kill has no memory preconditions.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let status = child.wait().unwrap();
+            assert!(
+                status.success(),
+                "controller exited with {status}:\n{}",
+                self.log()
+            );
+        }
+    }
+
+    /// The controller's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.lab.dir.join("controller.log")).unwrap_or_default()
+    }
+
+    /// Runs a command in guest `i`'s namespace.
+    pub fn in_guest(&self, i: usize, argv: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.lab.guest(i)])
+            .args(argv)
+            .output()
+            .unwrap()
+    }
+
+    /// `curl` in guest `i`: (status code, headers and body). Code 0 when no
+    /// HTTP answer came.
+    pub fn curl(&self, i: usize, args: &[&str]) -> (u16, String) {
+        let mut argv = vec![
+            "curl",
+            "-s",
+            "-i",
+            "--max-time",
+            "5",
+            "-w",
+            "\n%{http_code}",
+        ];
+        argv.extend_from_slice(args);
+        let out = self.in_guest(i, &argv);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "000"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    /// The brand page's ticket for guest `i`, having come from `url`.
+    pub fn ticket(&self, i: usize) -> String {
+        let (code, page) = self.curl(
+            i,
+            &[&format!(
+                "http://{PORTAL_HOST}/?url=http%3A%2F%2Fexample.test%2F"
+            )],
+        );
+        assert_eq!(code, 200, "{page}");
+        let marker = "name=\"ticket\" value=\"";
+        let start = page
+            .find(marker)
+            .unwrap_or_else(|| panic!("no ticket in\n{page}"))
+            + marker.len();
+        page[start..start + 32].to_string()
+    }
+
+    /// POSTs a countdown login with `ticket` from guest `i`.
+    pub fn post_login(&self, i: usize, ticket: &str) -> (u16, String) {
+        self.curl(
+            i,
+            &[
+                "--data",
+                &format!("ticket={ticket}"),
+                &format!("http://{PORTAL_HOST}/login"),
+            ],
+        )
+    }
+
+    /// A whole countdown login of guest `i`.
+    pub fn login(&self, i: usize) {
+        let ticket = self.ticket(i);
+        std::thread::sleep(Duration::from_millis(COUNTDOWN * 1000 + 100));
+        let (code, page) = self.post_login(i, &ticket);
+        assert_eq!(code, 200, "{page}");
+    }
+
+    /// Whether guest `i` reaches the upstream web page.
+    pub fn online(&self, i: usize) -> bool {
+        let (code, body) = self.curl(i, &["http://example.test/"]);
+        code == 200 && body.contains("Hello from upstream")
+    }
+
+    /// Runs `controller ARGS --config ...` (the CLI against the running daemon).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(controller_exe())
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.controller.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        lab::teardown(&self.lab.prefix);
+    }
+}
