@@ -145,7 +145,7 @@ async fn serve(
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = int.recv() => tracing::info!("SIGINT: stopping"),
-        r = &mut Box::pin(async { control_task.await }) => tracing::error!(?r, "control socket stopped"),
+        r = control_task => tracing::error!(?r, "control socket stopped"),
     }
     sweeper.abort();
     let _ = stop_tx.send(true);

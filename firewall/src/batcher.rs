@@ -3,6 +3,7 @@
 //! transaction, and conntrack clean-up runs afterwards on its own thread so it
 //! never delays a login.
 
+use crate::conntrack::{self, Scope};
 use crate::libnft::Nft;
 use crate::nft::{self, Change};
 use crate::ruleset::Policy;
@@ -10,17 +11,16 @@ use crate::types::{Client, ClientCounters};
 use crate::{ClientFilter, FirewallError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Stdio};
+use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most changes applied in one transaction.
 const MAX_BATCH: usize = 1024;
-/// Above this many clients waiting for conntrack clean-up, one bulk delete of
-/// every portal-bound DNAT entry replaces per-client deletes.
-const JANITOR_BULK: usize = 16;
+/// How long conntrack clean-up gathers changes before one pass.
+const JANITOR_PAUSE: Duration = Duration::from_millis(200);
 
 type Reply<T> = oneshot::Sender<Result<T, FirewallError>>;
 
@@ -49,10 +49,9 @@ impl Firewall {
         tracing::info!(%policy, clients = clients.len(), "nftables table installed");
         let (tx, rx) = mpsc::unbounded_channel();
         let (janitor_tx, janitor_rx) = std_mpsc::channel();
-        let portal_ip = policy.portal_ip;
         std::thread::Builder::new()
             .name("conntrack".into())
-            .spawn(move || janitor(janitor_rx, portal_ip))
+            .spawn(move || janitor(janitor_rx))
             .expect("spawn conntrack thread");
         std::thread::Builder::new()
             .name("nftables".into())
@@ -186,52 +185,31 @@ fn handle_other(nft: &mut Nft, policy: &Policy, op: Op) {
 }
 
 /// Deletes conntrack entries so that a connection redirected to the portal
-/// before a login, or allowed before a logout, does not linger.
-fn janitor(rx: std_mpsc::Receiver<Change>, portal_ip: Ipv4Addr) {
+/// before a login, or allowed before a logout, does not linger. Runs on its
+/// own low-priority thread so a login never waits for it: a ctnetlink dump
+/// walks the kernel's whole conntrack hash, so changes are gathered for
+/// [`JANITOR_PAUSE`] and cleared in one pass.
+fn janitor(rx: std_mpsc::Receiver<Change>) {
+    // SAFETY: setpriority on this thread (tid) only.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
     let mut warned = false;
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter().take(4096));
-        let mut runs: Vec<Vec<String>> = Vec::new();
-        let authorizations = batch
-            .iter()
-            .filter(|c| matches!(c, Change::Authorize(..)))
-            .count();
-        if authorizations > JANITOR_BULK {
-            // Re-tracked portal connections of guests still logged out are
-            // translated again identically, so a bulk delete only ends logins'.
-            runs.push(vec!["-D".into(), "--dst-nat".into(), portal_ip.to_string()]);
-        }
-        for change in &batch {
-            match change {
-                Change::Authorize(client, _) if authorizations <= JANITOR_BULK => runs.push(vec![
-                    "-D".into(),
-                    "--orig-src".into(),
-                    client.ip.to_string(),
-                    "--dst-nat".into(),
-                    portal_ip.to_string(),
-                ]),
-                Change::Revoke(client) => runs.push(vec![
-                    "-D".into(),
-                    "--orig-src".into(),
-                    client.ip.to_string(),
-                ]),
-                Change::Authorize(..) => {}
+        std::thread::sleep(JANITOR_PAUSE);
+        let targets: HashSet<(IpAddr, Scope)> = std::iter::once(first)
+            .chain(rx.try_iter().take(65536))
+            .map(|change| match change {
+                Change::Authorize(client, _) => (client.ip, Scope::Redirected),
+                Change::Revoke(client) => (client.ip, Scope::All),
+            })
+            .collect();
+        match conntrack::clear(&targets) {
+            Ok(n) if n > 0 => tracing::debug!(entries = n, "conntrack entries cleared"),
+            Ok(_) => {}
+            Err(err) if !warned => {
+                tracing::warn!(%err, "cannot clear conntrack entries; stale connections may linger");
+                warned = true;
             }
-        }
-        for args in runs {
-            // Arguments are formatted addresses, never guest input; no shell.
-            let status = Command::new("conntrack")
-                .args(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if let Err(err) = status {
-                if !warned {
-                    tracing::warn!(%err, "cannot run conntrack; stale connections are not cleared");
-                    warned = true;
-                }
-            }
+            Err(_) => {}
         }
     }
 }

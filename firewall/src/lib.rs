@@ -8,6 +8,7 @@
 //! callers' unit tests use [`MemoryFilter`].
 
 mod batcher;
+mod conntrack;
 mod garden;
 mod libnft;
 mod memory;

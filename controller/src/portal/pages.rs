@@ -85,7 +85,7 @@ pub async fn home(
         accept_language(&headers),
     );
     let mut response = match identify(&portal, peer, lang) {
-        Err(response) => response,
+        Err(response) => *response,
         Ok(client) => match portal.sessions.current(client).await {
             Err(err) => internal(&portal, lang, &err),
             Ok(Some(session)) => html(
@@ -141,7 +141,7 @@ pub async fn login(
     let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
     let client = match identify(&portal, peer, lang) {
         Ok(client) => client,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let redeemed = if form.ticket.len() > 64 {
         Err(CountdownError::Invalid)
@@ -210,7 +210,7 @@ pub async fn logout(
     let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
     let client = match identify(&portal, peer, lang) {
         Ok(client) => client,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match portal.sessions.logout(client).await {
         Ok(_) => {
@@ -262,15 +262,15 @@ pub fn error_page(
     message(portal, lang, status, pick(lang.strings()).clone())
 }
 
-fn identify(portal: &Portal, peer: Peer, lang: Lang) -> Result<Client, Response> {
+fn identify(portal: &Portal, peer: Peer, lang: Lang) -> Result<Client, Box<Response>> {
     portal.neighbours.client(peer.0.ip()).ok_or_else(|| {
         tracing::warn!(peer = %peer.0, "no neighbour entry for the peer on the guest interface");
-        message(
+        Box::new(message(
             portal,
             lang,
             StatusCode::FORBIDDEN,
             lang.strings().error_no_device.clone(),
-        )
+        ))
     })
 }
 

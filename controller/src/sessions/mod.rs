@@ -130,34 +130,35 @@ impl Sessions {
 
     /// Logs `client` in by `method`, replacing any live session of the same
     /// device or address.
+    ///
+    /// The kernel element comes first and the store's transaction holds its
+    /// lock only for its own statements, so logins do not queue behind each
+    /// other's netlink round trip; if the store fails, the element is put
+    /// back as it was.
     pub async fn login(&self, client: Client, method: &str) -> Result<Session, SessionError> {
+        let before = self.current(client).await?;
+        self.filter.authorize(client, self.length).await?;
         let now = now_ms();
         let expires_at = now + self.length.as_millis() as i64;
-        let mut tx = self.db.begin().await?;
-        sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL AND (mac = ? OR ip = ?)")
-            .bind(now)
-            .bind(EndReason::Replaced.as_str())
-            .bind(client.mac.to_string())
-            .bind(client.ip.to_string())
-            .execute(&mut *tx)
-            .await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO sessions (mac, ip, method, started_at, expires_at, last_seen_at) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(client.mac.to_string())
-        .bind(client.ip.to_string())
-        .bind(method)
-        .bind(now)
-        .bind(expires_at)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        // The kernel first: if it refuses, the transaction rolls back on drop.
-        self.filter.authorize(client, self.length).await?;
-        if let Err(err) = tx.commit().await {
-            let _ = self.filter.revoke(client).await;
-            return Err(err.into());
+        let written = self.write_login(client, method, now, expires_at).await;
+        let (id, replaced) = match written {
+            Ok(done) => done,
+            Err(err) => {
+                let undo = match &before {
+                    Some(old) => self.filter.authorize(client, old.remaining()).await,
+                    None => self.filter.revoke(client).await,
+                };
+                if let Err(undo) = undo {
+                    tracing::error!(%client, error = %crate::error_chain(&undo), "could not undo a failed login");
+                }
+                return Err(err.into());
+            }
+        };
+        for old in replaced.iter().filter(|old| **old != client) {
+            if let Err(err) = self.filter.revoke(*old).await {
+                tracing::error!(client = %old, error = %crate::error_chain(&err), "replaced session not revoked");
+            }
+            self.activity.lock().unwrap().remove(old);
         }
         self.activity
             .lock()
@@ -174,6 +175,49 @@ impl Sessions {
             packets_up: 0,
             bytes_up: 0,
         })
+    }
+
+    async fn write_login(
+        &self,
+        client: Client,
+        method: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(i64, Vec<Client>), sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        let replaced: Vec<(String, String)> = sqlx::query_as(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL AND (mac = ? OR ip = ?) \
+             RETURNING mac, ip",
+        )
+        .bind(now)
+        .bind(EndReason::Replaced.as_str())
+        .bind(client.mac.to_string())
+        .bind(client.ip.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sessions (mac, ip, method, started_at, expires_at, last_seen_at) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(client.mac.to_string())
+        .bind(client.ip.to_string())
+        .bind(method)
+        .bind(now)
+        .bind(expires_at)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let replaced = replaced
+            .into_iter()
+            .filter_map(|(mac, ip)| {
+                Some(Client {
+                    mac: mac.parse().ok()?,
+                    ip: ip.parse().ok()?,
+                })
+            })
+            .collect();
+        Ok((id, replaced))
     }
 
     /// The live, unexpired session of exactly this device and address.
@@ -391,6 +435,10 @@ mod tests {
         s.login(moved, "countdown").await.unwrap();
         assert_eq!(s.list().await.unwrap().len(), 1);
         assert!(filter.is_authorized(moved));
+        assert!(
+            !filter.is_authorized(client(5)),
+            "the old address is let go"
+        );
     }
 
     #[tokio::test]

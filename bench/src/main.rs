@@ -1,0 +1,460 @@
+//! Data-path benchmark (root; builds its own namespaces, sends nothing
+//! outside them). Prints:
+//!  (a) authorise -> first forwarded packet, p50/p99, with 10 and 10,000
+//!      authorised clients present;
+//!  (b) authorisations per second sustained, firewall alone and full
+//!      sessions (SQLite row + kernel element);
+//!  (c) portal redirects per second from a guest namespace (wrk);
+//!  (d) controller RSS with 10,000 live sessions.
+//!
+//! Run: `cargo run --release -p bench` (after `cargo build --release --bins`).
+
+use controller::lab::{self, Lab};
+use firewall::{Client, ClientFilter, Firewall, MacAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PREFIX: &str = "bench";
+const GUEST_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+const SINK_PORT: u16 = 9999;
+const TRIALS: usize = 300;
+
+fn main() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("the benchmark builds network namespaces and needs root");
+        std::process::exit(2);
+    }
+    let exe = controller_exe();
+    let dir = PathBuf::from("/tmp/guestwifi-bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    let lab = Lab::create(PREFIX, 1, &dir, &exe).expect("lab");
+    let g = lab.guest(1);
+    sh(&[
+        "ip",
+        "-n",
+        &g,
+        "addr",
+        "add",
+        &format!("{GUEST_IP}/24"),
+        "dev",
+        "eth0",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &g,
+        "route",
+        "add",
+        "default",
+        "via",
+        "192.0.2.1",
+    ]);
+    // A static neighbour entry, as if the guest had talked to us already.
+    sh(&[
+        "ip",
+        "-n",
+        &lab.appliance(),
+        "neigh",
+        "replace",
+        &GUEST_IP.to_string(),
+        "lladdr",
+        &lab::guest_mac(1),
+        "dev",
+        lab::GUEST_INTERFACE,
+        "nud",
+        "permanent",
+    ]);
+
+    println!(
+        "# guest Wi-Fi data-path benchmark ({} cores)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let (p10, p10k) = latency(&lab);
+    println!(
+        "(a) authorise -> first forwarded packet: 10 clients p50 {:.2} ms p99 {:.2} ms; 10,000 clients p50 {:.2} ms p99 {:.2} ms; ratio p99 {:.2}",
+        ms(p10.0), ms(p10.1), ms(p10k.0), ms(p10k.1), p10k.1.as_secs_f64() / p10.1.as_secs_f64()
+    );
+    let (fw_rate, session_rate) = authorisations(&lab);
+    println!("(b) authorisations/s sustained: firewall {fw_rate:.0}/s; full sessions (SQLite + kernel) {session_rate:.0}/s");
+    let redirects = redirects(&lab, &exe);
+    println!("(c) portal redirects/s from a guest namespace: {redirects}");
+    let rss = rss_with_sessions(&lab, &exe, 10_000);
+    println!("(d) controller RSS with 10,000 live sessions: {rss}");
+    drop(lab);
+}
+
+/// (a): a guest sends a UDP packet every 50 µs towards the upstream; we
+/// time from the authorise call to the first packet arriving upstream.
+fn latency(lab: &Lab) -> ((Duration, Duration), (Duration, Duration)) {
+    let arrived = Arc::new(AtomicU64::new(0));
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let (arrived, stop) = (arrived.clone(), stop.clone());
+        in_netns(&lab.upstream(), move || {
+            let sock = UdpSocket::bind(("203.0.113.10", SINK_PORT)).unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let mut buf = [0u8; 64];
+            while !stop.load(Ordering::Relaxed) {
+                if sock.recv(&mut buf).is_ok() {
+                    let now = epoch.elapsed().as_nanos() as u64;
+                    let _ = arrived.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
+                }
+            }
+        });
+    }
+    {
+        let stop = stop.clone();
+        in_netns(&lab.guest(1), move || {
+            let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+            let to = SocketAddr::from(([203, 0, 113, 10], SINK_PORT));
+            while !stop.load(Ordering::Relaxed) {
+                let _ = sock.send_to(b"probe", to);
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        });
+    }
+    let guest = Client {
+        mac: lab::guest_mac(1).parse().unwrap(),
+        ip: IpAddr::V4(GUEST_IP),
+    };
+    let policy = policy();
+    let result = on_netns_runtime(&lab.appliance(), move |rt| {
+        rt.block_on(async move {
+            let fw = Firewall::start(policy, &[]).unwrap();
+            let mut out = Vec::new();
+            for present in [10usize, 10_000] {
+                fill(&fw, present - 1).await;
+                let mut samples = Vec::with_capacity(TRIALS);
+                let mut calls = Vec::with_capacity(TRIALS);
+                for _ in 0..TRIALS {
+                    arrived.store(0, Ordering::SeqCst);
+                    let t0 = epoch.elapsed().as_nanos() as u64;
+                    fw.authorize(guest, Duration::from_secs(600)).await.unwrap();
+                    calls.push(Duration::from_nanos(epoch.elapsed().as_nanos() as u64 - t0));
+                    let deadline = Instant::now() + Duration::from_secs(1);
+                    let t1 = loop {
+                        let t1 = arrived.load(Ordering::SeqCst);
+                        if t1 >= t0 {
+                            break t1;
+                        }
+                        assert!(Instant::now() < deadline, "no packet got through");
+                        std::hint::spin_loop();
+                    };
+                    samples.push(Duration::from_nanos(t1 - t0));
+                    fw.revoke(guest).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                samples.sort();
+                calls.sort();
+                eprintln!(
+                    "    {present} clients: authorise call p50 {:.2} ms p99 {:.2} ms",
+                    ms(calls[TRIALS / 2]),
+                    ms(calls[TRIALS * 99 / 100])
+                );
+                out.push((samples[TRIALS / 2], samples[TRIALS * 99 / 100]));
+            }
+            fw.remove().await.unwrap();
+            out
+        })
+    });
+    stop.store(true, Ordering::Relaxed);
+    (result[0], result[1])
+}
+
+/// (b): 20,000 authorisations, 256 in flight, through the firewall alone
+/// and through `Sessions::login` (SQLite row, then kernel element).
+fn authorisations(lab: &Lab) -> (f64, f64) {
+    let dir = lab.dir.join("auth-db");
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = policy();
+    on_netns_runtime(&lab.appliance(), move |rt| {
+        rt.block_on(async move {
+            let fw = Firewall::start(policy.clone(), &[]).unwrap();
+            let n = 20_000u32;
+            let start = Instant::now();
+            let sem = Arc::new(tokio::sync::Semaphore::new(256));
+            let mut tasks = Vec::new();
+            for i in 0..n {
+                let (fw, permit) = (fw.clone(), sem.clone().acquire_owned().await.unwrap());
+                tasks.push(tokio::spawn(async move {
+                    fw.authorize(fake(i), Duration::from_secs(600))
+                        .await
+                        .unwrap();
+                    drop(permit);
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let fw_rate = f64::from(n) / start.elapsed().as_secs_f64();
+            fw.reload(Vec::new()).await.unwrap();
+
+            let db = controller::store::open(&dir).await.unwrap();
+            let filter: Arc<dyn ClientFilter> = Arc::new(fw.clone());
+            let sessions =
+                controller::sessions::Sessions::new(db, filter, Duration::from_secs(600), None);
+            let n = 5_000u32;
+            let start = Instant::now();
+            let mut tasks = Vec::new();
+            for i in 0..n {
+                let (s, permit) = (sessions.clone(), sem.clone().acquire_owned().await.unwrap());
+                tasks.push(tokio::spawn(async move {
+                    s.login(fake(i), "countdown").await.unwrap();
+                    drop(permit);
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let session_rate = f64::from(n) / start.elapsed().as_secs_f64();
+            fw.remove().await.unwrap();
+            (fw_rate, session_rate)
+        })
+    })
+}
+
+/// (c): wrk from the guest namespace against http://example.test/, which the
+/// firewall sends to the portal, which answers 302. The per-guest rate limit
+/// is raised for this run (one namespace is one guest).
+fn redirects(lab: &Lab, exe: &Path) -> String {
+    let mut controller = start_controller(
+        lab,
+        exe,
+        &[
+            ("GUESTWIFI_PORTAL__REQUESTS_PER_SECOND", "10000000"),
+            ("GUESTWIFI_PORTAL__BURST", "10000000"),
+        ],
+    );
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.guest(1),
+            "wrk",
+            "-t2",
+            "-c64",
+            "-d10s",
+            "--latency",
+            "http://example.test/",
+        ])
+        .output()
+        .expect("wrk (Debian package wrk)");
+    stop(&mut controller);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec"))
+        .unwrap_or("Requests/sec: ?")
+        .trim()
+        .to_string();
+    let p99 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("99%"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let non3xx = text
+        .lines()
+        .find(|l| l.contains("Non-2xx or 3xx"))
+        .map(str::trim)
+        .unwrap_or("all 3xx");
+    format!("{rps} (latency p99 {p99}; {non3xx})")
+}
+
+/// (d): 10,000 live sessions in the store, restored into the kernel at
+/// start; RSS after the first idle sweep has read every counter.
+fn rss_with_sessions(lab: &Lab, exe: &Path, n: u32) -> String {
+    let data = lab.dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let db = controller::store::open(&data).await.unwrap();
+        let now = controller::store::now_ms();
+        let mut tx = db.begin().await.unwrap();
+        for i in 0..n {
+            let c = fake(i);
+            sqlx::query("INSERT INTO sessions (mac, ip, method, started_at, expires_at, last_seen_at) VALUES (?, ?, 'countdown', ?, ?, ?)")
+                .bind(c.mac.to_string())
+                .bind(c.ip.to_string())
+                .bind(now)
+                .bind(now + 3_600_000)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        db.close().await;
+    });
+    let mut controller = start_controller(lab, exe, &[]);
+    std::thread::sleep(Duration::from_secs(12));
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", controller.id())).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
+    };
+    let elements = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.appliance(),
+            "nft",
+            "-j",
+            "list",
+            "set",
+            "inet",
+            "guestwifi",
+            "authorized",
+        ])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .matches("\"elem\": {")
+                .count()
+        })
+        .unwrap_or(0);
+    stop(&mut controller);
+    format!(
+        "VmRSS {} KiB, VmHWM {} KiB ({elements} elements in the kernel set)",
+        field("VmRSS:").unwrap_or_default(),
+        field("VmHWM:").unwrap_or_default()
+    )
+}
+
+fn start_controller(lab: &Lab, exe: &Path, env: &[(&str, &str)]) -> std::process::Child {
+    let config = lab.dir.join("controller.toml");
+    std::fs::write(&config, lab.controller_config(3600, 6, 900)).unwrap();
+    let socket = lab.dir.join("data").join("control.sock");
+    let _ = std::fs::remove_file(&socket);
+    let child = Command::new("ip")
+        .args(["netns", "exec", &lab.appliance()])
+        .arg(exe)
+        .args(["run", "--config"])
+        .arg(&config)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        Lab::wait_for(&socket, Duration::from_secs(30)),
+        "controller did not start"
+    );
+    child
+}
+
+fn stop(child: &mut std::process::Child) {
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+}
+
+async fn fill(fw: &Firewall, count: usize) {
+    let present = fw.list().await.unwrap().len();
+    let mut pending = Vec::new();
+    for i in present..count {
+        pending.push(fw.authorize(fake(i as u32 + 1000), Duration::from_secs(3600)));
+        if pending.len() == 512 {
+            for p in pending.drain(..) {
+                p.await.unwrap();
+            }
+        }
+    }
+    for p in pending {
+        p.await.unwrap();
+    }
+}
+
+/// A made-up client number `i` in 198.18.0.0/15 (RFC 2544 benchmarking
+/// addresses; no packet is ever sent to them).
+fn fake(i: u32) -> Client {
+    let b = (i + 1).to_be_bytes();
+    Client {
+        mac: MacAddr([0x02, 0x10, b[0], b[1], b[2], b[3]]),
+        ip: IpAddr::V4(Ipv4Addr::new(198, 18 + (b[1] & 1), b[2], b[3])),
+    }
+}
+
+fn policy() -> firewall::Policy {
+    firewall::Policy {
+        guest_interface: lab::GUEST_INTERFACE.into(),
+        guest_subnet: (Ipv4Addr::new(192, 0, 2, 0), 24),
+        portal_ip: lab::APPLIANCE_IP,
+        portal_http_port: 80,
+        portal_https_port: 443,
+        masquerade: true,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn sh(argv: &[&str]) {
+    let ok = Command::new(argv[0])
+        .args(&argv[1..])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "{argv:?}");
+}
+
+fn enter(ns: &str) {
+    let file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+    // SAFETY: setns on the calling thread; the fd is valid.
+    assert_eq!(
+        unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
+        0
+    );
+}
+
+fn in_netns(ns: &str, f: impl FnOnce() + Send + 'static) {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        enter(&ns);
+        f()
+    });
+}
+
+/// Runs `f` with a current-thread runtime on a thread inside `ns` (threads
+/// it starts, like the firewall's, inherit the namespace).
+fn on_netns_runtime<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce(tokio::runtime::Runtime) -> T + Send + 'static,
+) -> T {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        enter(&ns);
+        f(tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap())
+    })
+    .join()
+    .unwrap()
+}
+
+fn controller_exe() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().join("controller");
+    assert!(
+        path.exists(),
+        "{} missing: cargo build --release --bins",
+        path.display()
+    );
+    path
+}

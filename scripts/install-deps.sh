@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the appliance and its tests need on a fresh Debian machine.
+# Run as root. Safe to run again.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  nftables libnftables1 conntrack   # the data path: nf_tables via libnftables, conntrack clean-up
+  dnsmasq-base                      # guest DHCP and DNS
+  iproute2 isc-dhcp-client curl     # the lab: namespaces, a DHCP client and HTTP in each guest
+  iputils-arping                    # the IP-clone test announces its stolen address
+  chromium chromium-driver          # the browser test
+  fonts-wqy-microhei                # Chinese glyphs in the browser's screenshots
+  hostapd                           # (AP issue) hostapd's own parser for generated configs
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
