@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 /// Most changes applied in one transaction.
 const MAX_BATCH: usize = 1024;
 /// How long conntrack clean-up gathers changes before one pass.
-const JANITOR_PAUSE: Duration = Duration::from_millis(200);
+const JANITOR_PAUSE: Duration = Duration::from_secs(1);
 
 type Reply<T> = oneshot::Sender<Result<T, FirewallError>>;
 
@@ -46,6 +46,7 @@ impl Firewall {
     pub fn start(policy: Policy, clients: &[(Client, Duration)]) -> Result<Self, FirewallError> {
         let mut nft = Nft::open()?;
         nft::install(&mut nft, &policy, clients)?;
+        give_back_memory();
         tracing::info!(%policy, clients = clients.len(), "nftables table installed");
         let (tx, rx) = mpsc::unbounded_channel();
         let (janitor_tx, janitor_rx) = std_mpsc::channel();
@@ -170,17 +171,29 @@ fn handle_other(nft: &mut Nft, policy: &Policy, op: Op) {
     match op {
         Op::List(reply) => {
             let _ = reply.send(nft::list(nft));
+            give_back_memory();
         }
         Op::Garden(addresses, reply) => {
             let _ = reply.send(nft.run(&nft::garden_commands(&addresses)).map(drop));
         }
         Op::Reload(clients, reply) => {
             let _ = reply.send(nft::install(nft, policy, &clients));
+            give_back_memory();
         }
         Op::Remove(reply) => {
             let _ = reply.send(nft::remove(nft));
         }
         Op::Change(..) => unreachable!("changes are batched by the worker"),
+    }
+}
+
+/// Listing or installing thousands of elements makes large short-lived
+/// allocations in libnftables; hand the freed pages back to the system.
+fn give_back_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -5,6 +5,7 @@ use crate::libnft::Nft;
 use crate::ruleset::{Policy, AUTHORIZED4, AUTHORIZED6, GARDEN4, GARDEN6, TABLE};
 use crate::types::{Client, ClientCounters, MacAddr};
 use crate::FirewallError;
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -24,12 +25,24 @@ pub(crate) fn install(
 ) -> Result<(), FirewallError> {
     let exists = nft.run(&format!("list table inet {TABLE}")).is_ok();
     nft.run(&policy.to_json(exists).to_string())?;
-    if !clients.is_empty() {
-        let changes: Vec<Change> = clients
+    let mut out = String::new();
+    for set in [AUTHORIZED4, AUTHORIZED6] {
+        let elems: Vec<String> = clients
             .iter()
-            .map(|(c, t)| Change::Authorize(*c, *t))
+            .filter(|(c, _)| set_of(*c) == set)
+            .map(|(c, t)| with_timeout(*c, *t))
             .collect();
-        nft.run(&changes_to_commands(&changes))?;
+        // One command per set: the fresh table has none of them yet.
+        if !elems.is_empty() {
+            let _ = writeln!(
+                out,
+                "add element inet {TABLE} {set} {{ {} }}",
+                elems.join(", ")
+            );
+        }
+    }
+    if !out.is_empty() {
+        nft.run(&out)?;
     }
     Ok(())
 }
@@ -42,37 +55,75 @@ pub(crate) fn remove(nft: &mut Nft) -> Result<(), FirewallError> {
     nft.run(&format!("delete table inet {TABLE}")).map(drop)
 }
 
-/// Every change in one transaction. An authorisation replaces any earlier
-/// element (add, delete, add: the first add makes the delete safe), so a
-/// re-login gets its new timeout; a revoke of an absent client is no error.
+/// Every change in one transaction of at most five commands a set, however
+/// many clients. Only each client's last change counts. An authorisation
+/// replaces any earlier element (add, delete, add: the first add makes the
+/// delete safe), so a re-login gets its new timeout; revoking an absent
+/// client is no error.
 pub(crate) fn changes_to_commands(changes: &[Change]) -> String {
-    let mut out = String::new();
+    let mut last: HashMap<Client, Change> = HashMap::new();
     for change in changes {
-        match *change {
-            Change::Authorize(client, timeout) => {
-                let (set, elem) = element(client);
-                let ms = timeout.as_millis().max(1);
-                let _ = writeln!(
-                    out,
-                    "add element inet {TABLE} {set} {{ {elem} timeout {ms}ms }}"
-                );
-                let _ = writeln!(out, "delete element inet {TABLE} {set} {{ {elem} }}");
-                let _ = writeln!(
-                    out,
-                    "add element inet {TABLE} {set} {{ {elem} timeout {ms}ms }}"
-                );
+        let client = match change {
+            Change::Authorize(c, _) | Change::Revoke(c) => *c,
+        };
+        last.insert(client, *change);
+    }
+    let mut finals: Vec<Change> = last.into_values().collect();
+    finals.sort_by_key(|c| match c {
+        Change::Authorize(c, _) | Change::Revoke(c) => *c,
+    });
+    let mut out = String::new();
+    for set in [AUTHORIZED4, AUTHORIZED6] {
+        let (mut grant, mut grant_keys, mut stop, mut stop_keys) = (vec![], vec![], vec![], vec![]);
+        for change in &finals {
+            match *change {
+                Change::Authorize(c, t) if set_of(c) == set => {
+                    grant.push(with_timeout(c, t));
+                    grant_keys.push(key(c));
+                }
+                Change::Revoke(c) if set_of(c) == set => {
+                    stop.push(with_timeout(c, Duration::from_secs(1)));
+                    stop_keys.push(key(c));
+                }
+                _ => {}
             }
-            Change::Revoke(client) => {
-                let (set, elem) = element(client);
-                let _ = writeln!(
-                    out,
-                    "add element inet {TABLE} {set} {{ {elem} timeout 1s }}"
-                );
-                let _ = writeln!(out, "delete element inet {TABLE} {set} {{ {elem} }}");
-            }
+        }
+        if !grant.is_empty() {
+            let (grant, keys) = (grant.join(", "), grant_keys.join(", "));
+            let _ = writeln!(out, "add element inet {TABLE} {set} {{ {grant} }}");
+            let _ = writeln!(out, "delete element inet {TABLE} {set} {{ {keys} }}");
+            let _ = writeln!(out, "add element inet {TABLE} {set} {{ {grant} }}");
+        }
+        if !stop.is_empty() {
+            let _ = writeln!(
+                out,
+                "add element inet {TABLE} {set} {{ {} }}",
+                stop.join(", ")
+            );
+            let _ = writeln!(
+                out,
+                "delete element inet {TABLE} {set} {{ {} }}",
+                stop_keys.join(", ")
+            );
         }
     }
     out
+}
+
+fn set_of(client: Client) -> &'static str {
+    if client.ip.is_ipv4() {
+        AUTHORIZED4
+    } else {
+        AUTHORIZED6
+    }
+}
+
+fn key(client: Client) -> String {
+    format!("{} . {}", client.mac, client.ip)
+}
+
+fn with_timeout(client: Client, timeout: Duration) -> String {
+    format!("{} timeout {}ms", key(client), timeout.as_millis().max(1))
 }
 
 /// Replaces the walled-garden sets' contents in one transaction.
@@ -87,15 +138,6 @@ pub(crate) fn garden_commands(addresses: &[(IpAddr, Duration)]) -> String {
         );
     }
     out
-}
-
-fn element(client: Client) -> (&'static str, String) {
-    let set = if client.ip.is_ipv4() {
-        AUTHORIZED4
-    } else {
-        AUTHORIZED6
-    };
-    (set, format!("{} . {}", client.mac, client.ip))
 }
 
 /// Both `authorized` sets with their per-element counters.
@@ -190,5 +232,29 @@ mod tests {
         let cmds = changes_to_commands(&[Change::Authorize(client, Duration::from_secs(60))]);
         assert_eq!(cmds.lines().count(), 3);
         assert!(cmds.lines().last().unwrap().ends_with("timeout 60000ms }"));
+    }
+
+    #[test]
+    fn a_batch_is_a_few_commands_and_the_last_change_of_a_client_wins() {
+        let c = |n: u8| Client {
+            mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(),
+            ip: format!("192.0.2.{n}").parse().unwrap(),
+        };
+        let mut changes: Vec<Change> = (1..=200)
+            .map(|n| Change::Authorize(c(n), Duration::from_secs(60)))
+            .collect();
+        changes.push(Change::Revoke(c(7)));
+        let cmds = changes_to_commands(&changes);
+        assert_eq!(cmds.lines().count(), 5);
+        let grant = cmds.lines().next().unwrap();
+        assert!(
+            !grant.contains("02:00:00:00:00:07 ."),
+            "revoked after its authorisation: {grant}"
+        );
+        assert!(cmds
+            .lines()
+            .nth(4)
+            .unwrap()
+            .contains("02:00:00:00:00:07 . 192.0.2.7"));
     }
 }
