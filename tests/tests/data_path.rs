@@ -247,6 +247,28 @@ fn bad_requests_get_clear_answers_and_change_nothing() {
     ) else {
         return;
     };
+    // A peer with no neighbour entry on the guest interface is nobody.
+    let stranger = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &t.lab.appliance(),
+            "curl",
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            &format!("http://{PORTAL_HOST}/"),
+        ])
+        .arg("--resolve")
+        .arg(format!("{PORTAL_HOST}:80:192.0.2.1"))
+        .output()
+        .unwrap();
+    let stranger = String::from_utf8_lossy(&stranger.stdout);
+    assert!(
+        stranger.ends_with("403") && stranger.contains("无法识别您的设备"),
+        "{stranger}"
+    );
+
     // Malformed Host.
     let (code, _) = t.curl(1, &["-H", "Host: bad host<>", "http://203.0.113.10/"]);
     assert_eq!(code, 400);
