@@ -1,6 +1,7 @@
 //! The guest Wi-Fi controller appliance: gateway, captive portal and (to
 //! come) AP controller of one restaurant. See DESIGN.md for the picture.
 
+pub mod ac;
 pub mod admin;
 pub mod auth;
 pub mod config;
