@@ -52,11 +52,7 @@ pub struct ApIdentity {
 /// Renders the hostapd configuration of `radio`.
 pub fn render(config: &ApConfig, radio: &Radio, ap: &ApIdentity) -> Result<String, RenderError> {
     check(config, radio)?;
-    let ssids: Vec<&Ssid> = config
-        .ssids
-        .iter()
-        .filter(|s| s.bands.contains(&radio.band))
-        .collect();
+    let ssids: Vec<&Ssid> = config.ssids.iter().filter(|s| s.bands.contains(&radio.band)).collect();
     if ssids.is_empty() {
         return Err(RenderError::NoSsid(radio.band));
     }
@@ -69,26 +65,19 @@ pub fn render(config: &ApConfig, radio: &Radio, ap: &ApIdentity) -> Result<Strin
     let _ = writeln!(out, "ctrl_interface=/run/hostapd");
     let _ = writeln!(out, "country_code={}", config.country);
     out.push_str("ieee80211d=1\n");
-    let _ = writeln!(
-        out,
-        "hw_mode={}",
-        if radio.band == Band::G2_4 { "g" } else { "a" }
-    );
+    let _ = writeln!(out, "hw_mode={}", if radio.band == Band::G2_4 { "g" } else { "a" });
     let _ = writeln!(out, "channel={}", radio.channel);
     out.push_str("ieee80211n=1\nwmm_enabled=1\n");
     if radio.width_mhz >= 40 {
-        let plus = radio.band == Band::G2_4 && radio.channel <= 7
-            || radio.band == Band::G5 && (radio.channel / 4) % 2 == 1;
+        let plus =
+            radio.band == Band::G2_4 && radio.channel <= 7 || radio.band == Band::G5 && (radio.channel / 4) % 2 == 1;
         let _ = writeln!(out, "ht_capab=[{}]", if plus { "HT40+" } else { "HT40-" });
     }
     if radio.band == Band::G5 {
         out.push_str("ieee80211ac=1\n");
         if radio.width_mhz >= 80 {
             let center = vht80_center(radio.channel);
-            let _ = writeln!(
-                out,
-                "vht_oper_chwidth=1\nvht_oper_centr_freq_seg0_idx={center}"
-            );
+            let _ = writeln!(out, "vht_oper_chwidth=1\nvht_oper_centr_freq_seg0_idx={center}");
         }
     }
     for (i, ssid) in ssids.iter().enumerate() {
@@ -100,14 +89,7 @@ pub fn render(config: &ApConfig, radio: &Radio, ap: &ApIdentity) -> Result<Strin
     Ok(out)
 }
 
-fn bss(
-    out: &mut String,
-    ssid: &Ssid,
-    config: &ApConfig,
-    ap: &ApIdentity,
-    radio: &Radio,
-    index: usize,
-) {
+fn bss(out: &mut String, ssid: &Ssid, config: &ApConfig, ap: &ApIdentity, radio: &Radio, index: usize) {
     // Hex, so any name (Chinese included) is one safe line.
     let hex: String = ssid.name.bytes().map(|b| format!("{b:02x}")).collect();
     let _ = writeln!(out, "ssid2={hex}");
@@ -181,8 +163,8 @@ fn check(config: &ApConfig, radio: &Radio) -> Result<(), RenderError> {
     let valid_channel = match radio.band {
         Band::G2_4 => (1..=13).contains(&radio.channel),
         Band::G5 => [
-            36, 40, 44, 48, 52, 56, 60, 64, 100, 104, 108, 112, 116, 120, 124, 128, 132, 136, 140,
-            144, 149, 153, 157, 161, 165,
+            36, 40, 44, 48, 52, 56, 60, 64, 100, 104, 108, 112, 116, 120, 124, 128, 132, 136, 140, 144, 149, 153, 157,
+            161, 165,
         ]
         .contains(&radio.channel),
     };
@@ -196,14 +178,11 @@ fn check(config: &ApConfig, radio: &Radio) -> Result<(), RenderError> {
         if ssid.name.is_empty() || ssid.name.len() > 32 {
             return Err(RenderError::SsidLength(ssid.name.clone()));
         }
-        let wpa2_ok = (8..=63).contains(&ssid.key.len())
-            && ssid.key.bytes().all(|b| (0x20..0x7f).contains(&b));
+        let wpa2_ok = (8..=63).contains(&ssid.key.len()) && ssid.key.bytes().all(|b| (0x20..0x7f).contains(&b));
         let sae_ok = !ssid.key.is_empty() && !ssid.key.chars().any(char::is_control);
         match ssid.security {
             Security::Open => {}
-            Security::Wpa2Psk | Security::Wpa2Wpa3 if !wpa2_ok => {
-                return Err(RenderError::Wpa2Key(ssid.name.clone()))
-            }
+            Security::Wpa2Psk | Security::Wpa2Wpa3 if !wpa2_ok => return Err(RenderError::Wpa2Key(ssid.name.clone())),
             Security::Wpa3Sae if !sae_ok => return Err(RenderError::SaeKey(ssid.name.clone())),
             _ => {}
         }
@@ -243,30 +222,15 @@ pub(crate) mod tests {
             version: 7,
             country: "CN".into(),
             ssids: vec![
-                ssid(
-                    "老王饭店-免费WiFi",
-                    Security::Open,
-                    "",
-                    vec![Band::G2_4, Band::G5],
-                ),
+                ssid("老王饭店-免费WiFi", Security::Open, "", vec![Band::G2_4, Band::G5]),
                 ssid(
                     "LaoWang-Staff",
                     Security::Wpa2Psk,
                     "kitchen-2024!",
                     vec![Band::G2_4, Band::G5],
                 ),
-                ssid(
-                    "LaoWang-VIP",
-                    Security::Wpa3Sae,
-                    "会员专享 password",
-                    vec![Band::G5],
-                ),
-                ssid(
-                    "LaoWang-Mixed",
-                    Security::Wpa2Wpa3,
-                    "mixedmode123",
-                    vec![Band::G2_4],
-                ),
+                ssid("LaoWang-VIP", Security::Wpa3Sae, "会员专享 password", vec![Band::G5]),
+                ssid("LaoWang-Mixed", Security::Wpa2Wpa3, "mixedmode123", vec![Band::G2_4]),
             ],
             radios: vec![
                 Radio {
@@ -304,11 +268,7 @@ pub(crate) mod tests {
         assert_eq!(conf.matches("ssid2=").count(), 3, "{conf}");
         assert_eq!(conf.matches("\nbss=wlan1-").count(), 2);
         assert!(conf.contains("wpa_key_mgmt=SAE FT-SAE\nieee80211w=2"));
-        assert_eq!(
-            conf.matches("mobility_domain=a1b2").count(),
-            2,
-            "open SSIDs need no FT"
-        );
+        assert_eq!(conf.matches("mobility_domain=a1b2").count(), 2, "open SSIDs need no FT");
         assert!(conf.contains("vht_oper_centr_freq_seg0_idx=42"));
     }
 

@@ -1,6 +1,6 @@
-//! The AP agent: today, the hostapd side — rendering each radio's
-//! `hostapd.conf` from the configuration the controller pushes. The
-//! connection to the controller (adoption, mutual TLS, config push, station
-//! events) is the next step of the AP issue.
+//! The AP agent: connects to the controller (adoption, mutual TLS, echoes),
+//! applies each pushed configuration by rendering one `hostapd.conf` per
+//! radio, and acks the version it runs.
 
+pub mod agent;
 pub mod hostapd;

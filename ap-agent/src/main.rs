@@ -4,8 +4,6 @@ use anyhow::Context;
 use ap_agent::hostapd::{self, ApIdentity};
 use ap_protocol::ApConfig;
 use clap::{Parser, Subcommand};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
 /// The guest Wi-Fi AP agent.
@@ -18,6 +16,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Connect to the controller and run what it pushes.
+    Run {
+        /// The agent's settings (TOML).
+        #[arg(long, default_value = "/etc/guestwifi/ap-agent.toml")]
+        config: PathBuf,
+    },
     /// Render one hostapd.conf per radio from a pushed configuration (JSON).
     Render {
         /// The configuration, as the controller pushes it.
@@ -32,28 +36,40 @@ enum Cmd {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
+        Cmd::Run { config } => {
+            let text = std::fs::read_to_string(&config).with_context(|| format!("cannot read {}", config.display()))?;
+            let settings: ap_agent::agent::AgentConfig =
+                toml::from_str(&text).with_context(|| format!("{}", config.display()))?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal");
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                let _ = stop_tx.send(true);
+            });
+            ap_agent::agent::run(settings, stop_rx).await
+        }
         Cmd::Render { config, mac, out } => {
-            let text = std::fs::read_to_string(&config)
-                .with_context(|| format!("cannot read {}", config.display()))?;
-            let config: ApConfig =
-                serde_json::from_str(&text).context("not an AP configuration")?;
+            let text = std::fs::read_to_string(&config).with_context(|| format!("cannot read {}", config.display()))?;
+            let config: ApConfig = serde_json::from_str(&text).context("not an AP configuration")?;
             let ap = ApIdentity { mac };
             for radio in &config.radios {
-                let conf = hostapd::render(&config, radio, &ap)
-                    .with_context(|| format!("radio {}", radio.interface))?;
+                let conf =
+                    hostapd::render(&config, radio, &ap).with_context(|| format!("radio {}", radio.interface))?;
                 let path = out.join(format!("hostapd-{}.conf", radio.interface));
                 // The file holds the SSIDs' keys: owner only.
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&path)
+                ap_agent::agent::write_private(&path, conf.as_bytes())
                     .with_context(|| format!("cannot write {}", path.display()))?;
-                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-                file.write_all(conf.as_bytes())?;
                 println!("{}", path.display());
             }
             Ok(())

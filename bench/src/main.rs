@@ -35,26 +35,8 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     let lab = Lab::create(PREFIX, 1, &dir, &exe).expect("lab");
     let g = lab.guest(1);
-    sh(&[
-        "ip",
-        "-n",
-        &g,
-        "addr",
-        "add",
-        &format!("{GUEST_IP}/24"),
-        "dev",
-        "eth0",
-    ]);
-    sh(&[
-        "ip",
-        "-n",
-        &g,
-        "route",
-        "add",
-        "default",
-        "via",
-        "192.0.2.1",
-    ]);
+    sh(&["ip", "-n", &g, "addr", "add", &format!("{GUEST_IP}/24"), "dev", "eth0"]);
+    sh(&["ip", "-n", &g, "route", "add", "default", "via", "192.0.2.1"]);
     // A static neighbour entry, as if the guest had talked to us already.
     sh(&[
         "ip",
@@ -81,7 +63,9 @@ fn main() {
         ms(p10.0), ms(p10.1), ms(p10k.0), ms(p10k.1), p10k.1.as_secs_f64() / p10.1.as_secs_f64()
     );
     let (fw_rate, session_rate) = authorisations(&lab);
-    println!("(b) authorisations/s sustained: firewall {fw_rate:.0}/s; full sessions (SQLite + kernel) {session_rate:.0}/s");
+    println!(
+        "(b) authorisations/s sustained: firewall {fw_rate:.0}/s; full sessions (SQLite + kernel) {session_rate:.0}/s"
+    );
     let redirects = redirects(&lab, &exe);
     println!("(c) portal redirects/s from a guest namespace: {redirects}");
     let rss = rss_with_sessions(&lab, &exe, 10_000);
@@ -99,8 +83,7 @@ fn latency(lab: &Lab) -> ((Duration, Duration), (Duration, Duration)) {
         let (arrived, stop) = (arrived.clone(), stop.clone());
         in_netns(&lab.upstream(), move || {
             let sock = UdpSocket::bind(("203.0.113.10", SINK_PORT)).unwrap();
-            sock.set_read_timeout(Some(Duration::from_millis(100)))
-                .unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
             let mut buf = [0u8; 64];
             while !stop.load(Ordering::Relaxed) {
                 if sock.recv(&mut buf).is_ok() {
@@ -185,9 +168,7 @@ fn authorisations(lab: &Lab) -> (f64, f64) {
             for i in 0..n {
                 let (fw, permit) = (fw.clone(), sem.clone().acquire_owned().await.unwrap());
                 tasks.push(tokio::spawn(async move {
-                    fw.authorize(fake(i), Duration::from_secs(600))
-                        .await
-                        .unwrap();
+                    fw.authorize(fake(i), Duration::from_secs(600)).await.unwrap();
                     drop(permit);
                 }));
             }
@@ -199,8 +180,7 @@ fn authorisations(lab: &Lab) -> (f64, f64) {
 
             let db = controller::store::open(&dir).await.unwrap();
             let filter: Arc<dyn ClientFilter> = Arc::new(fw.clone());
-            let sessions =
-                controller::sessions::Sessions::new(db, filter, Duration::from_secs(600), None);
+            let sessions = controller::sessions::Sessions::new(db, filter, Duration::from_secs(600), None);
             let n = 5_000u32;
             let start = Instant::now();
             let mut tasks = Vec::new();
@@ -299,8 +279,7 @@ fn rss_with_sessions(lab: &Lab, exe: &Path, n: u32) -> String {
     });
     let mut controller = start_controller(lab, exe, &[]);
     std::thread::sleep(Duration::from_secs(12));
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", controller.id())).unwrap_or_default();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", controller.id())).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()
@@ -321,11 +300,7 @@ fn rss_with_sessions(lab: &Lab, exe: &Path, n: u32) -> String {
             "authorized",
         ])
         .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .matches("\"elem\": {")
-                .count()
-        })
+        .map(|o| String::from_utf8_lossy(&o.stdout).matches("\"elem\": {").count())
         .unwrap_or(0);
     stop(&mut controller);
     format!(
@@ -416,10 +391,7 @@ fn sh(argv: &[&str]) {
 fn enter(ns: &str) {
     let file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
     // SAFETY: setns on the calling thread; the fd is valid.
-    assert_eq!(
-        unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
-        0
-    );
+    assert_eq!(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
 }
 
 fn in_netns(ns: &str, f: impl FnOnce() + Send + 'static) {
@@ -432,10 +404,7 @@ fn in_netns(ns: &str, f: impl FnOnce() + Send + 'static) {
 
 /// Runs `f` with a current-thread runtime on a thread inside `ns` (threads
 /// it starts, like the firewall's, inherit the namespace).
-fn on_netns_runtime<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce(tokio::runtime::Runtime) -> T + Send + 'static,
-) -> T {
+fn on_netns_runtime<T: Send + 'static>(ns: &str, f: impl FnOnce(tokio::runtime::Runtime) -> T + Send + 'static) -> T {
     let ns = ns.to_string();
     std::thread::spawn(move || {
         enter(&ns);

@@ -55,6 +55,21 @@ pub struct Config {
     /// Where the appliance keeps its state.
     #[serde(default)]
     pub data: Data,
+    /// The AC controller of the restaurant's APs.
+    #[serde(default)]
+    pub ac: AcSettings,
+}
+
+/// `[ac]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcSettings {
+    /// Where AP agents connect (TLS 1.3); empty turns the AC off.
+    #[serde(default = "default_ac_listen")]
+    pub listen: String,
+    /// Seconds between echoes; an AP is offline after three missed.
+    #[serde(default = "default_echo")]
+    pub echo_seconds: u64,
 }
 
 /// `[network]`
@@ -173,10 +188,7 @@ pub struct Data {
 
 impl Config {
     /// Reads `path`, applies `GUESTWIFI_*` overrides from `env`, checks it.
-    pub fn load(
-        path: &Path,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -194,8 +206,7 @@ impl Config {
             origin: origin.to_string(),
             message,
         };
-        let mut root: toml::Table =
-            toml::from_str(text).map_err(|e| invalid(origin, e.to_string()))?;
+        let mut root: toml::Table = toml::from_str(text).map_err(|e| invalid(origin, e.to_string()))?;
         for (name, value) in env {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
@@ -230,9 +241,7 @@ impl Config {
         let net = u32::from(ip) & mask;
         for addr in [first, last] {
             if u32::from(addr) & mask != net {
-                return Err(format!(
-                    "network.dhcp_range: {addr} is outside {ip}/{prefix}"
-                ));
+                return Err(format!("network.dhcp_range: {addr} is outside {ip}/{prefix}"));
             }
         }
         if u32::from(first) > u32::from(last) {
@@ -246,6 +255,12 @@ impl Config {
         }
         if self.portal.tls_cert.is_some() != self.portal.tls_key.is_some() {
             return Err("portal.tls_cert and portal.tls_key go together".into());
+        }
+        if !self.ac.listen.is_empty() && self.ac.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!("ac.listen: {:?} is not an address:port", self.ac.listen));
+        }
+        if self.ac.echo_seconds == 0 {
+            return Err("ac.echo_seconds must be at least 1".into());
         }
         if !self.portal.hostname.is_empty() && !valid_hostname(&self.portal.hostname) {
             return Err(format!(
@@ -330,9 +345,7 @@ fn valid_hostname(name: &str) -> bool {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
         })
 }
@@ -350,6 +363,11 @@ impl Default for Session {
 impl Default for Venue {
     fn default() -> Self {
         toml::from_str("").expect("venue defaults")
+    }
+}
+impl Default for AcSettings {
+    fn default() -> Self {
+        toml::from_str("").expect("ac defaults")
     }
 }
 impl Default for Data {
@@ -397,6 +415,12 @@ fn default_venue_name() -> String {
 fn default_zone() -> String {
     "Asia/Shanghai".into()
 }
+fn default_ac_listen() -> String {
+    "0.0.0.0:7443".into()
+}
+fn default_echo() -> u64 {
+    10
+}
 fn default_data_dir() -> PathBuf {
     PathBuf::from("/var/lib/guestwifi")
 }
@@ -415,50 +439,28 @@ mod tests {
     fn example_file_loads_with_every_key() {
         let config = Config::parse(EXAMPLE, "example", no_env()).unwrap();
         assert_eq!(config.session.countdown_seconds, 6);
-        assert_eq!(
-            config.policy().guest_subnet,
-            (Ipv4Addr::new(192, 0, 2, 0), 24)
-        );
+        assert_eq!(config.policy().guest_subnet, (Ipv4Addr::new(192, 0, 2, 0), 24));
     }
 
     #[test]
     fn misspelt_key_is_named() {
         let text = EXAMPLE.replace("countdown_seconds", "countdown_secs");
-        let err = Config::parse(&text, "site.toml", no_env())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("site.toml") && err.contains("countdown_secs"),
-            "{err}"
-        );
+        let err = Config::parse(&text, "site.toml", no_env()).unwrap_err().to_string();
+        assert!(err.contains("site.toml") && err.contains("countdown_secs"), "{err}");
     }
 
     #[test]
     fn wrong_type_is_named() {
         let text = EXAMPLE.replace("length_seconds = 7200", "length_seconds = \"two hours\"");
-        let err = Config::parse(&text, "site.toml", no_env())
-            .unwrap_err()
-            .to_string();
+        let err = Config::parse(&text, "site.toml", no_env()).unwrap_err().to_string();
         assert!(err.contains("length_seconds"), "{err}");
     }
 
     #[test]
     fn environment_overrides_and_unknown_env_key_is_an_error() {
-        let env = vec![(
-            "GUESTWIFI_SESSION__LENGTH_SECONDS".to_string(),
-            "60".to_string(),
-        )];
-        assert_eq!(
-            Config::parse(EXAMPLE, "x", env)
-                .unwrap()
-                .session
-                .length_seconds,
-            60
-        );
-        let env = vec![(
-            "GUESTWIFI_SESSION__LENGHT_SECONDS".to_string(),
-            "60".to_string(),
-        )];
+        let env = vec![("GUESTWIFI_SESSION__LENGTH_SECONDS".to_string(), "60".to_string())];
+        assert_eq!(Config::parse(EXAMPLE, "x", env).unwrap().session.length_seconds, 60);
+        let env = vec![("GUESTWIFI_SESSION__LENGHT_SECONDS".to_string(), "60".to_string())];
         let err = Config::parse(EXAMPLE, "x", env).unwrap_err().to_string();
         assert!(err.contains("lenght_seconds"), "{err}");
     }

@@ -36,15 +36,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let db = store::open(dir).await.context("cannot open the database")?;
 
     let clients = Sessions::live_clients(&db).await?;
-    let firewall =
-        Firewall::start(config.policy(), &clients).context("cannot install the guest firewall")?;
-    tracing::info!(
-        restored = clients.len(),
-        "sessions restored into the firewall"
-    );
+    let firewall = Firewall::start(config.policy(), &clients).context("cannot install the guest firewall")?;
+    tracing::info!(restored = clients.len(), "sessions restored into the firewall");
     let filter: Arc<dyn ClientFilter> = Arc::new(firewall.clone());
-    let idle = (config.session.idle_timeout_seconds > 0)
-        .then(|| Duration::from_secs(config.session.idle_timeout_seconds));
+    let idle =
+        (config.session.idle_timeout_seconds > 0).then(|| Duration::from_secs(config.session.idle_timeout_seconds));
     let sessions = Sessions::new(db.clone(), filter, config.session.length(), idle);
 
     let result = serve(config.clone(), db, firewall.clone(), sessions).await;
@@ -63,18 +59,11 @@ async fn serve(
     sessions: Sessions,
 ) -> anyhow::Result<()> {
     let _garden = GardenRefresher::spawn(
-        GardenResolver::new(
-            config.walled_garden.names.clone(),
-            &config.network.upstream_dns,
-        ),
+        GardenResolver::new(config.walled_garden.names.clone(), &config.network.upstream_dns),
         firewall.clone(),
     );
     let _dnsmasq = if config.network.run_dnsmasq {
-        Some(
-            Dnsmasq::start(&config)
-                .await
-                .context("cannot start dnsmasq")?,
-        )
+        Some(Dnsmasq::start(&config).await.context("cannot start dnsmasq")?)
     } else {
         None
     };
@@ -121,11 +110,27 @@ async fn serve(
         rate,
         stopped(stop_rx.clone()),
     ));
+    let ac = if config.ac.listen.is_empty() {
+        None
+    } else {
+        let registry = crate::ac::registry::Registry::new(db.clone()).await?;
+        let ca = crate::ac::ca::Ca::load_or_create(&config.data.dir).context("cannot set up the AP CA")?;
+        let ac = crate::ac::Ac::new(registry, ca, Duration::from_secs(config.ac.echo_seconds)).await?;
+        let listener = TcpListener::bind(&config.ac.listen)
+            .await
+            .with_context(|| format!("cannot listen for APs on {}", config.ac.listen))?;
+        Some((ac, listener))
+    };
+    let ac_handle = ac.as_ref().map(|(ac, _)| ac.clone());
+    let ac_task = ac.map(|(ac, listener)| tokio::spawn(ac.serve(listener)));
     let control_task = tokio::spawn(control::serve(
         config.data.dir.join(control::SOCKET),
-        sessions.clone(),
-        firewall,
-        db,
+        control::Handles {
+            sessions: sessions.clone(),
+            firewall,
+            db,
+            ac: ac_handle,
+        },
     ));
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP);
@@ -148,6 +153,9 @@ async fn serve(
         r = control_task => tracing::error!(?r, "control socket stopped"),
     }
     sweeper.abort();
+    if let Some(task) = ac_task {
+        task.abort();
+    }
     let _ = stop_tx.send(true);
     let _ = tokio::join!(http_task, https_task);
     let _ = std::fs::remove_file(config.data.dir.join(control::SOCKET));

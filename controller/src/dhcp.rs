@@ -97,8 +97,7 @@ pub fn render(config: &Config) -> String {
     let net = &config.network;
     let (ip, prefix) = net.guest_net().expect("checked at load");
     let mask = Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0));
-    let mut out =
-        String::from("# Written by the guest Wi-Fi controller at every start; edits are lost.\n");
+    let mut out = String::from("# Written by the guest Wi-Fi controller at every start; edits are lost.\n");
     let _ = writeln!(out, "interface={}", net.guest_interface);
     out.push_str("bind-dynamic\nexcept-interface=lo\nno-hosts\npid-file=\nlog-facility=-\n");
     if net.upstream_dns.is_empty() {
@@ -110,11 +109,7 @@ pub fn render(config: &Config) -> String {
         }
     }
     let (first, last) = net.dhcp_range;
-    let _ = writeln!(
-        out,
-        "dhcp-range={first},{last},{mask},{}m",
-        net.dhcp_lease_minutes
-    );
+    let _ = writeln!(out, "dhcp-range={first},{last},{mask},{}m", net.dhcp_lease_minutes);
     let _ = writeln!(out, "dhcp-option=option:router,{ip}");
     let _ = writeln!(out, "dhcp-option=option:dns-server,{ip}");
     // RFC 8910: the captive-portal API URI (option 114).
@@ -137,12 +132,7 @@ mod tests {
 
     #[test]
     fn guests_get_our_dns_the_router_and_the_captive_api() {
-        let config = Config::parse(
-            include_str!("../../image/controller.example.toml"),
-            "x",
-            Vec::new(),
-        )
-        .unwrap();
+        let config = Config::parse(include_str!("../../image/controller.example.toml"), "x", Vec::new()).unwrap();
         let conf = render(&config);
         for line in [
             "interface=br-guest",
@@ -153,10 +143,7 @@ mod tests {
             "dhcp-option=114,\"https://portal.guestwifi.test/api/captive\"",
             "address=/portal.guestwifi.test/192.0.2.1",
         ] {
-            assert!(
-                conf.lines().any(|l| l == line),
-                "missing {line:?} in\n{conf}"
-            );
+            assert!(conf.lines().any(|l| l == line), "missing {line:?} in\n{conf}");
         }
     }
 }

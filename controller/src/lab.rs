@@ -66,8 +66,7 @@ impl Lab {
             return Err(LabError::NotRoot);
         }
         teardown(prefix);
-        std::fs::create_dir_all(dir)
-            .map_err(|e| LabError::Io(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| LabError::Io(format!("{}: {e}", dir.display())))?;
         let lab = Lab {
             prefix: prefix.to_string(),
             guests,
@@ -81,10 +80,7 @@ impl Lab {
             run("ip", &["netns", "add", &ns])?;
             run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
         }
-        run(
-            "ip",
-            &["-n", &a, "link", "add", GUEST_INTERFACE, "type", "bridge"],
-        )?;
+        run("ip", &["-n", &a, "link", "add", GUEST_INTERFACE, "type", "bridge"])?;
         run(
             "ip",
             &[
@@ -104,75 +100,30 @@ impl Lab {
             run(
                 "ip",
                 &[
-                    "-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
-                    "netns", &g,
+                    "-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g,
                 ],
             )?;
-            run(
-                "ip",
-                &["-n", &g, "link", "set", "eth0", "address", &guest_mac(i)],
-            )?;
-            run(
-                "ip",
-                &[
-                    "-n",
-                    &a,
-                    "link",
-                    "set",
-                    &port,
-                    "master",
-                    GUEST_INTERFACE,
-                    "up",
-                ],
-            )?;
+            run("ip", &["-n", &g, "link", "set", "eth0", "address", &guest_mac(i)])?;
+            run("ip", &["-n", &a, "link", "set", &port, "master", GUEST_INTERFACE, "up"])?;
             run("ip", &["-n", &g, "link", "set", "eth0", "up"])?;
             let etc = PathBuf::from("/etc/netns").join(&g);
-            std::fs::create_dir_all(&etc)
+            std::fs::create_dir_all(&etc).map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
+            std::fs::write(etc.join("resolv.conf"), format!("nameserver {APPLIANCE_IP}\n"))
                 .map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
-            std::fs::write(
-                etc.join("resolv.conf"),
-                format!("nameserver {APPLIANCE_IP}\n"),
-            )
-            .map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
         }
         run(
             "ip",
             &[
-                "-n", &a, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns",
-                &u,
+                "-n", &a, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns", &u,
             ],
         )?;
-        run(
-            "ip",
-            &["-n", &a, "addr", "add", "203.0.113.1/24", "dev", "wan0"],
-        )?;
+        run("ip", &["-n", &a, "addr", "add", "203.0.113.1/24", "dev", "wan0"])?;
         run("ip", &["-n", &a, "link", "set", "wan0", "up"])?;
         for addr in [UPSTREAM_WEB, GARDEN_WEB, UPSTREAM_DNS] {
-            run(
-                "ip",
-                &[
-                    "-n",
-                    &u,
-                    "addr",
-                    "add",
-                    &format!("{addr}/24"),
-                    "dev",
-                    "eth0",
-                ],
-            )?;
+            run("ip", &["-n", &u, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
         }
         run("ip", &["-n", &u, "link", "set", "eth0", "up"])?;
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &a,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-            ],
-        )?;
+        run("ip", &["netns", "exec", &a, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
 
         // The "internet": a DNS server and a web server in the upstream namespace.
         spawn(&[
@@ -192,16 +143,7 @@ impl Lab {
             &format!("--address=/garden.test/{GARDEN_WEB}"),
         ])?;
         let exe = exe.to_string_lossy().into_owned();
-        spawn(&[
-            "ip",
-            "netns",
-            "exec",
-            &u,
-            &exe,
-            "lab-web",
-            "--listen",
-            "0.0.0.0:80",
-        ])?;
+        spawn(&["ip", "netns", "exec", &u, &exe, "lab-web", "--listen", "0.0.0.0:80"])?;
         Ok(lab)
     }
 
@@ -221,12 +163,7 @@ impl Lab {
     }
 
     /// A controller configuration for this lab.
-    pub fn controller_config(
-        &self,
-        session_seconds: u64,
-        countdown_seconds: u64,
-        idle_seconds: u64,
-    ) -> String {
+    pub fn controller_config(&self, session_seconds: u64, countdown_seconds: u64, idle_seconds: u64) -> String {
         format!(
             r#"# Written by `controller lab`.
 [network]
@@ -264,8 +201,11 @@ dir = "{}"
     pub fn dhcp(&self, i: usize) -> Result<Ipv4Addr, LabError> {
         let g = self.guest(i);
         let conf = self.dir.join("dhclient.conf");
-        std::fs::write(&conf, "timeout 30;\nretry 1;\nrequest subnet-mask, broadcast-address, routers, domain-name-servers;\n")
-            .map_err(|e| LabError::Io(format!("{}: {e}", conf.display())))?;
+        std::fs::write(
+            &conf,
+            "timeout 30;\nretry 1;\nrequest subnet-mask, broadcast-address, routers, domain-name-servers;\n",
+        )
+        .map_err(|e| LabError::Io(format!("{}: {e}", conf.display())))?;
         let pid = self.dir.join(format!("dhclient-{g}.pid"));
         let leases = self.dir.join(format!("dhclient-{g}.leases"));
         run(
@@ -293,23 +233,11 @@ dir = "{}"
     /// Guest `i`'s current IPv4 address.
     pub fn address(&self, i: usize) -> Option<Ipv4Addr> {
         let out = Command::new("ip")
-            .args([
-                "-n",
-                &self.guest(i),
-                "-4",
-                "-o",
-                "addr",
-                "show",
-                "dev",
-                "eth0",
-            ])
+            .args(["-n", &self.guest(i), "-4", "-o", "addr", "show", "dev", "eth0"])
             .output()
             .ok()?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let field = text
-            .split_whitespace()
-            .skip_while(|w| *w != "inet")
-            .nth(1)?;
+        let field = text.split_whitespace().skip_while(|w| *w != "inet").nth(1)?;
         field.split('/').next()?.parse().ok()
     }
 
@@ -346,10 +274,7 @@ pub fn teardown(prefix: &str) {
     let ours: Vec<String> = list
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|ns| {
-            ns.strip_prefix(prefix)
-                .is_some_and(|rest| rest.starts_with('-'))
-        })
+        .filter(|ns| ns.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('-')))
         .map(str::to_string)
         .collect();
     for signal in [libc::SIGTERM, libc::SIGKILL] {
@@ -414,10 +339,7 @@ fn spawn(argv: &[&str]) -> Result<(), LabError> {
 pub async fn web(listen: std::net::SocketAddr) -> std::io::Result<()> {
     use axum::http::HeaderMap;
     async fn page(headers: HeaderMap) -> String {
-        let host = headers
-            .get("host")
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
+        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("");
         format!("Hello from upstream\nHost: {host}\n")
     }
     let app = axum::Router::new().fallback(page);

@@ -41,6 +41,22 @@ enum Cmd {
         #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// The restaurant's access points (the running controller's AC).
+    Aps {
+        #[command(subcommand)]
+        command: ApsCmd,
+        /// The configuration file of the running controller.
+        #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// The SSIDs every AP broadcasts.
+    Ssids {
+        #[command(subcommand)]
+        command: SsidsCmd,
+        /// The configuration file of the running controller.
+        #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// Build a guest network in network namespaces and run the controller on it.
     Lab {
         /// Number of guest namespaces.
@@ -64,6 +80,64 @@ enum Cmd {
     LabWeb {
         #[arg(long)]
         listen: std::net::SocketAddr,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApsCmd {
+    /// Every AP: pending or adopted, online, config version.
+    List,
+    /// Adopt a pending AP: it gets its certificate and the configuration.
+    Adopt {
+        /// Its device id.
+        device_id: String,
+    },
+    /// Forget an AP: its certificate opens nothing any more.
+    Forget {
+        /// Its device id.
+        device_id: String,
+    },
+    /// One AP and the configuration it should run (keys hidden).
+    Show {
+        /// Its device id.
+        device_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SsidsCmd {
+    /// The SSIDs (keys hidden).
+    List,
+    /// Add or change an SSID; every AP gets it.
+    Add {
+        /// The network name guests see.
+        name: String,
+        /// open, wpa2_psk, wpa3_sae or wpa2_wpa3.
+        #[arg(long, default_value = "open")]
+        security: String,
+        /// The passphrase (read from GUESTWIFI_SSID_KEY when not given, so it stays out of shell history).
+        #[arg(long, env = "GUESTWIFI_SSID_KEY", hide_env_values = true, default_value = "")]
+        key: String,
+        /// Bands: 2.4, 5 or both (comma separated).
+        #[arg(long, default_value = "2.4,5")]
+        bands: String,
+        /// VLAN to bridge the SSID to.
+        #[arg(long)]
+        vlan: Option<u16>,
+        /// Do not broadcast the name.
+        #[arg(long)]
+        hidden: bool,
+        /// Let guests on this SSID reach each other.
+        #[arg(long)]
+        no_isolation: bool,
+        /// No captive portal for this SSID (staff networks).
+        #[arg(long)]
+        no_portal: bool,
+    },
+    /// Remove an SSID from every AP.
+    Remove {
+        /// Its name.
+        name: String,
     },
 }
 
@@ -99,6 +173,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Sessions { command, config } => sessions(command, &load(&config)?.data.dir).await,
+        Cmd::Aps { command, config } => aps(command, &load(&config)?.data.dir).await,
+        Cmd::Ssids { command, config } => ssids(command, &load(&config)?.data.dir).await,
         Cmd::Lab {
             guests,
             prefix,
@@ -119,6 +195,98 @@ fn fail(reply: Reply) -> anyhow::Result<()> {
         Reply::Error { message } => bail!("{message}"),
         other => bail!("unexpected reply: {other:?}"),
     }
+}
+
+async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
+    let request = match &command {
+        ApsCmd::List => Request::ApsList,
+        ApsCmd::Adopt { device_id } => Request::ApsAdopt {
+            device_id: device_id.clone(),
+        },
+        ApsCmd::Forget { device_id } => Request::ApsForget {
+            device_id: device_id.clone(),
+        },
+        ApsCmd::Show { device_id } => Request::ApsShow {
+            device_id: device_id.clone(),
+        },
+    };
+    match control::call(dir, &request).await? {
+        Reply::Aps { aps } => {
+            println!(
+                "{:<20} {:<9} {:<8} {:<12} {:<18} {:>8}",
+                "DEVICE", "STATE", "ONLINE", "MODEL", "MAC", "CONFIG"
+            );
+            for ap in aps {
+                println!(
+                    "{:<20} {:<9} {:<8} {:<12} {:<18} {:>8}",
+                    ap.device_id,
+                    ap.state,
+                    if ap.online { "online" } else { "offline" },
+                    ap.model,
+                    ap.mac,
+                    ap.applied_version
+                );
+            }
+        }
+        Reply::Ap { ap, config } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "access_point": ap, "config": config }))?
+            )
+        }
+        Reply::Done => println!("done"),
+        other => fail(other)?,
+    }
+    Ok(())
+}
+
+async fn ssids(command: SsidsCmd, dir: &Path) -> anyhow::Result<()> {
+    let request = match command {
+        SsidsCmd::List => Request::SsidsList,
+        SsidsCmd::Remove { name } => Request::SsidsRemove { name },
+        SsidsCmd::Add {
+            name,
+            security,
+            key,
+            bands,
+            vlan,
+            hidden,
+            no_isolation,
+            no_portal,
+        } => {
+            let security = serde_json::from_value(serde_json::Value::String(security.clone()))
+                .map_err(|_| anyhow::anyhow!("--security {security:?}: use open, wpa2_psk, wpa3_sae or wpa2_wpa3"))?;
+            let bands = bands
+                .split(',')
+                .map(|b| serde_json::from_value(serde_json::Value::String(b.trim().to_string())))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| anyhow::anyhow!("--bands {bands:?}: use 2.4, 5 or 2.4,5"))?;
+            Request::SsidsPut {
+                ssid: ap_protocol::Ssid {
+                    name,
+                    security,
+                    key,
+                    vlan,
+                    hidden,
+                    client_isolation: !no_isolation,
+                    captive_portal: !no_portal,
+                    bands,
+                },
+            }
+        }
+    };
+    match control::call(dir, &request).await? {
+        Reply::Ssids { ssids } => {
+            for s in ssids {
+                println!("{}", serde_json::to_string(&s)?);
+            }
+        }
+        Reply::ConfigVersion { version } => {
+            println!("configuration version {version} is being pushed to every AP")
+        }
+        other => fail(other)?,
+    }
+    Ok(())
 }
 
 async fn sessions(command: SessionsCmd, dir: &Path) -> anyhow::Result<()> {
@@ -144,25 +312,17 @@ async fn sessions(command: SessionsCmd, dir: &Path) -> anyhow::Result<()> {
             }
             other => fail(other),
         },
-        SessionsCmd::Kick { mac } => {
-            match control::call(dir, &Request::SessionsKick { mac: mac.clone() }).await? {
-                Reply::Kicked { count } => {
-                    println!("{mac}: {count} session(s) ended");
-                    Ok(())
-                }
-                other => fail(other),
+        SessionsCmd::Kick { mac } => match control::call(dir, &Request::SessionsKick { mac: mac.clone() }).await? {
+            Reply::Kicked { count } => {
+                println!("{mac}: {count} session(s) ended");
+                Ok(())
             }
-        }
+            other => fail(other),
+        },
     }
 }
 
-async fn run_lab(
-    guests: usize,
-    prefix: &str,
-    dir: &Path,
-    session: u64,
-    countdown: u64,
-) -> anyhow::Result<()> {
+async fn run_lab(guests: usize, prefix: &str, dir: &Path, session: u64, countdown: u64) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let lab = Lab::create(prefix, guests, dir, &exe).context("cannot build the lab")?;
     let config_path = dir.join("controller.toml");
@@ -183,11 +343,7 @@ async fn run_lab(
             let (prefix, dir) = (lab.prefix.clone(), lab.dir.clone());
             move || {
                 // A second handle on the same lab; forget it so it tears nothing down.
-                let handle = Lab {
-                    prefix,
-                    guests: 0,
-                    dir,
-                };
+                let handle = Lab { prefix, guests: 0, dir };
                 let r = handle.dhcp(i);
                 std::mem::forget(handle);
                 r

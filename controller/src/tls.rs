@@ -40,21 +40,16 @@ pub fn acceptor(config: &Config) -> Result<TlsAcceptor, TlsError> {
     };
     let certs = read_certs(&cert_path)?;
     let key = read_key(&key_path)?;
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)?;
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
     Ok(TlsAcceptor::from(Arc::new(server)))
 }
 
 fn self_signed(config: &Config) -> Result<(PathBuf, PathBuf), TlsError> {
     let dir = &config.data.dir;
-    let (cert, key) = (
-        dir.join("portal-selfsigned.crt"),
-        dir.join("portal-selfsigned.key"),
-    );
+    let (cert, key) = (dir.join("portal-selfsigned.crt"), dir.join("portal-selfsigned.key"));
     if cert.exists() && key.exists() {
         return Ok((cert, key));
     }

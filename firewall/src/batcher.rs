@@ -73,10 +73,7 @@ impl Firewall {
     }
 
     /// Replaces the walled-garden addresses, each kept for its DNS TTL.
-    pub async fn set_garden(
-        &self,
-        addresses: Vec<(IpAddr, Duration)>,
-    ) -> Result<(), FirewallError> {
+    pub async fn set_garden(&self, addresses: Vec<(IpAddr, Duration)>) -> Result<(), FirewallError> {
         self.call(|r| Op::Garden(addresses, r)).await
     }
 
@@ -88,18 +85,13 @@ impl Firewall {
 }
 
 impl ClientFilter for Firewall {
-    fn authorize(
-        &self,
-        client: Client,
-        timeout: Duration,
-    ) -> BoxFuture<'_, Result<(), FirewallError>> {
+    fn authorize(&self, client: Client, timeout: Duration) -> BoxFuture<'_, Result<(), FirewallError>> {
         self.call(move |r| Op::Change(Change::Authorize(client, timeout), r))
             .boxed()
     }
 
     fn revoke(&self, client: Client) -> BoxFuture<'_, Result<(), FirewallError>> {
-        self.call(move |r| Op::Change(Change::Revoke(client), r))
-            .boxed()
+        self.call(move |r| Op::Change(Change::Revoke(client), r)).boxed()
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<ClientCounters>, FirewallError>> {
@@ -107,12 +99,7 @@ impl ClientFilter for Firewall {
     }
 }
 
-fn worker(
-    mut nft: Nft,
-    policy: Policy,
-    mut rx: mpsc::UnboundedReceiver<Op>,
-    janitor: std_mpsc::Sender<Change>,
-) {
+fn worker(mut nft: Nft, policy: Policy, mut rx: mpsc::UnboundedReceiver<Op>, janitor: std_mpsc::Sender<Change>) {
     let mut pending: Vec<(Change, Reply<()>)> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
@@ -134,11 +121,7 @@ fn worker(
     tracing::debug!("firewall worker stopped");
 }
 
-fn flush(
-    nft: &mut Nft,
-    pending: &mut Vec<(Change, Reply<()>)>,
-    janitor: &std_mpsc::Sender<Change>,
-) {
+fn flush(nft: &mut Nft, pending: &mut Vec<(Change, Reply<()>)>, janitor: &std_mpsc::Sender<Change>) {
     if pending.is_empty() {
         return;
     }

@@ -46,19 +46,13 @@ pub(crate) fn clear(targets: &HashSet<(IpAddr, Scope)>) -> io::Result<usize> {
         {
             continue;
         }
-        sock.send(&message(
-            IPCTNL_MSG_CT_GET,
-            NLM_F_REQUEST | NLM_F_DUMP,
-            family,
-            &[],
-        ))?;
+        sock.send(&message(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, family, &[]))?;
         sock.read_dump(|attrs| {
             let Some(entry) = Entry::parse(attrs) else {
                 return;
             };
             let hit = targets.iter().any(|(ip, scope)| {
-                entry.source == Some(*ip)
-                    && (*scope == Scope::All || entry.status & IPS_DST_NAT != 0)
+                entry.source == Some(*ip) && (*scope == Scope::All || entry.status & IPS_DST_NAT != 0)
             });
             if hit {
                 doomed.push((family, entry.delete_attrs));
@@ -67,12 +61,7 @@ pub(crate) fn clear(targets: &HashSet<(IpAddr, Scope)>) -> io::Result<usize> {
     }
     for (family, attrs) in &doomed {
         // No ack asked: an entry that vanished meanwhile is no error.
-        sock.send(&message(
-            IPCTNL_MSG_CT_DELETE,
-            NLM_F_REQUEST,
-            *family,
-            attrs,
-        ))?;
+        sock.send(&message(IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST, *family, attrs))?;
     }
     Ok(doomed.len())
 }
@@ -99,12 +88,8 @@ impl Entry {
                         if k == CTA_TUPLE_IP {
                             for (k, p, _) in Attrs(p) {
                                 entry.source = match (k, p.len()) {
-                                    (CTA_IP_V4_SRC, 4) => {
-                                        Some(IpAddr::from(<[u8; 4]>::try_from(p).ok()?))
-                                    }
-                                    (CTA_IP_V6_SRC, 16) => {
-                                        Some(IpAddr::from(<[u8; 16]>::try_from(p).ok()?))
-                                    }
+                                    (CTA_IP_V4_SRC, 4) => Some(IpAddr::from(<[u8; 4]>::try_from(p).ok()?)),
+                                    (CTA_IP_V6_SRC, 16) => Some(IpAddr::from(<[u8; 16]>::try_from(p).ok()?)),
                                     _ => entry.source,
                                 };
                             }
@@ -161,13 +146,7 @@ struct Socket(i32);
 impl Socket {
     fn open() -> io::Result<Socket> {
         // SAFETY: plain socket(2); the fd is owned by the returned value.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                NETLINK_NETFILTER,
-            )
-        };
+        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -255,10 +234,7 @@ mod tests {
 
     #[test]
     fn dumped_entry_gives_its_source_status_and_identity() {
-        let ip = attr(
-            CTA_TUPLE_IP | NLA_F_NESTED,
-            &attr(CTA_IP_V4_SRC, &[192, 0, 2, 7]),
-        );
+        let ip = attr(CTA_TUPLE_IP | NLA_F_NESTED, &attr(CTA_IP_V4_SRC, &[192, 0, 2, 7]));
         let orig = attr(CTA_TUPLE_ORIG | NLA_F_NESTED, &ip);
         let mut attrs = orig.clone();
         attrs.extend(attr(CTA_STATUS, &IPS_DST_NAT.to_be_bytes()));

@@ -25,10 +25,7 @@ impl GardenResolver {
     pub fn new(names: Vec<String>, servers: &[IpAddr]) -> Self {
         let builder = if servers.is_empty() {
             TokioResolver::builder_tokio().unwrap_or_else(|_| {
-                TokioResolver::builder_with_config(
-                    ResolverConfig::default(),
-                    TokioConnectionProvider::default(),
-                )
+                TokioResolver::builder_with_config(ResolverConfig::default(), TokioConnectionProvider::default())
             })
         } else {
             let group = NameServerConfigGroup::from_ips_clear(servers, 53, true);
@@ -50,9 +47,7 @@ impl GardenResolver {
         for name in &self.names {
             match self.resolver.lookup_ip(name.as_str()).await {
                 Ok(lookup) => {
-                    let ttl = lookup
-                        .valid_until()
-                        .saturating_duration_since(Instant::now());
+                    let ttl = lookup.valid_until().saturating_duration_since(Instant::now());
                     out.extend(lookup.iter().map(|ip| (ip, ttl)));
                 }
                 Err(err) => tracing::warn!(%name, %err, "walled-garden name did not resolve"),

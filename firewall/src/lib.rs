@@ -59,11 +59,7 @@ pub enum FirewallError {
 pub trait ClientFilter: Send + Sync {
     /// Let `client` through for `timeout`; replaces any earlier timeout.
     /// Returns once the kernel has the element.
-    fn authorize(
-        &self,
-        client: Client,
-        timeout: Duration,
-    ) -> BoxFuture<'_, Result<(), FirewallError>>;
+    fn authorize(&self, client: Client, timeout: Duration) -> BoxFuture<'_, Result<(), FirewallError>>;
     /// Stop `client`; succeeds if it was not authorised.
     fn revoke(&self, client: Client) -> BoxFuture<'_, Result<(), FirewallError>>;
     /// Every authorised client with its counters and remaining time.

@@ -35,11 +35,8 @@ impl Nft {
         let lib = unsafe { Library::new("libnftables.so.1") }.map_err(FirewallError::Library)?;
         // SAFETY: the signatures match libnftables' public header (nftables/libnftables.h).
         unsafe {
-            let new: Symbol<'_, CtxNew> =
-                lib.get(b"nft_ctx_new\0").map_err(FirewallError::Library)?;
-            let free: CtxFree = *lib
-                .get::<CtxFree>(b"nft_ctx_free\0")
-                .map_err(FirewallError::Library)?;
+            let new: Symbol<'_, CtxNew> = lib.get(b"nft_ctx_new\0").map_err(FirewallError::Library)?;
+            let free: CtxFree = *lib.get::<CtxFree>(b"nft_ctx_free\0").map_err(FirewallError::Library)?;
             let buf_out: CtxFlag = *lib
                 .get::<CtxFlag>(b"nft_ctx_buffer_output\0")
                 .map_err(FirewallError::Library)?;

@@ -35,11 +35,7 @@ impl MemoryFilter {
 }
 
 impl ClientFilter for MemoryFilter {
-    fn authorize(
-        &self,
-        client: Client,
-        timeout: Duration,
-    ) -> BoxFuture<'_, Result<(), FirewallError>> {
+    fn authorize(&self, client: Client, timeout: Duration) -> BoxFuture<'_, Result<(), FirewallError>> {
         self.clients
             .lock()
             .unwrap()

@@ -18,11 +18,7 @@ pub(crate) enum Change {
 }
 
 /// Installs the table from scratch, with `clients` already in it.
-pub(crate) fn install(
-    nft: &mut Nft,
-    policy: &Policy,
-    clients: &[(Client, Duration)],
-) -> Result<(), FirewallError> {
+pub(crate) fn install(nft: &mut Nft, policy: &Policy, clients: &[(Client, Duration)]) -> Result<(), FirewallError> {
     let exists = nft.run(&format!("list table inet {TABLE}")).is_ok();
     nft.run(&policy.to_json(exists).to_string())?;
     let mut out = String::new();
@@ -34,11 +30,7 @@ pub(crate) fn install(
             .collect();
         // One command per set: the fresh table has none of them yet.
         if !elems.is_empty() {
-            let _ = writeln!(
-                out,
-                "add element inet {TABLE} {set} {{ {} }}",
-                elems.join(", ")
-            );
+            let _ = writeln!(out, "add element inet {TABLE} {set} {{ {} }}", elems.join(", "));
         }
     }
     if !out.is_empty() {
@@ -95,16 +87,8 @@ pub(crate) fn changes_to_commands(changes: &[Change]) -> String {
             let _ = writeln!(out, "add element inet {TABLE} {set} {{ {grant} }}");
         }
         if !stop.is_empty() {
-            let _ = writeln!(
-                out,
-                "add element inet {TABLE} {set} {{ {} }}",
-                stop.join(", ")
-            );
-            let _ = writeln!(
-                out,
-                "delete element inet {TABLE} {set} {{ {} }}",
-                stop_keys.join(", ")
-            );
+            let _ = writeln!(out, "add element inet {TABLE} {set} {{ {} }}", stop.join(", "));
+            let _ = writeln!(out, "delete element inet {TABLE} {set} {{ {} }}", stop_keys.join(", "));
         }
     }
     out
@@ -132,10 +116,7 @@ pub(crate) fn garden_commands(addresses: &[(IpAddr, Duration)]) -> String {
     for (addr, ttl) in addresses {
         let set = if addr.is_ipv4() { GARDEN4 } else { GARDEN6 };
         let secs = ttl.as_secs().max(1);
-        let _ = writeln!(
-            out,
-            "add element inet {TABLE} {set} {{ {addr} timeout {secs}s }}"
-        );
+        let _ = writeln!(out, "add element inet {TABLE} {set} {{ {addr} timeout {secs}s }}");
     }
     out
 }
@@ -188,16 +169,12 @@ pub(crate) fn parse_set_listing(json: &str) -> Result<Vec<ClientCounters>, Firew
             continue;
         };
         for e in elems {
-            let ElemWrapper { elem } =
-                serde_json::from_value(e.clone()).map_err(FirewallError::Output)?;
+            let ElemWrapper { elem } = serde_json::from_value(e.clone()).map_err(FirewallError::Output)?;
             let (mac, ip) = elem.val.concat;
             let (Ok(mac), Ok(ip)) = (mac.parse::<MacAddr>(), ip.parse::<IpAddr>()) else {
                 continue;
             };
-            let counter = elem.counter.unwrap_or(Counter {
-                packets: 0,
-                bytes: 0,
-            });
+            let counter = elem.counter.unwrap_or(Counter { packets: 0, bytes: 0 });
             out.push(ClientCounters {
                 client: Client { mac, ip },
                 packets: counter.packets,
@@ -251,10 +228,6 @@ mod tests {
             !grant.contains("02:00:00:00:00:07 ."),
             "revoked after its authorisation: {grant}"
         );
-        assert!(cmds
-            .lines()
-            .nth(4)
-            .unwrap()
-            .contains("02:00:00:00:00:07 . 192.0.2.7"));
+        assert!(cmds.lines().nth(4).unwrap().contains("02:00:00:00:00:07 . 192.0.2.7"));
     }
 }

@@ -2,9 +2,7 @@
 //! `nftables` crate's typed model and applied as one transaction.
 
 use nftables::batch::Batch;
-use nftables::expr::{
-    Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, CT,
-};
+use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, CT};
 use nftables::schema::{Chain, NfListObject, Rule, Set, SetFlag, SetType, SetTypeValue, Table};
 use nftables::stmt::{JumpTarget, Match, NATFamily, Operator, Reject, RejectType, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
@@ -94,18 +92,8 @@ impl Policy {
             })));
         }
         for (name, ty, hook, prio) in [
-            (
-                PREROUTING,
-                NfChainType::NAT,
-                NfHook::Prerouting,
-                PRIO_DSTNAT,
-            ),
-            (
-                POSTROUTING,
-                NfChainType::NAT,
-                NfHook::Postrouting,
-                PRIO_SRCNAT,
-            ),
+            (PREROUTING, NfChainType::NAT, NfHook::Prerouting, PRIO_DSTNAT),
+            (POSTROUTING, NfChainType::NAT, NfHook::Postrouting, PRIO_SRCNAT),
             (FORWARD, NfChainType::Filter, NfHook::Forward, PRIO_FILTER),
             (INPUT, NfChainType::Filter, NfHook::Input, PRIO_FILTER),
         ] {
@@ -191,18 +179,9 @@ impl Policy {
 
         let mut rules = vec![
             // Authorised clients and the walled garden keep their destination.
-            (
-                PREROUTING,
-                vec![guest_in(), authorized4(), Statement::Return(None)],
-            ),
-            (
-                PREROUTING,
-                vec![guest_in(), authorized6(), Statement::Return(None)],
-            ),
-            (
-                PREROUTING,
-                vec![guest_in(), garden4(), Statement::Return(None)],
-            ),
+            (PREROUTING, vec![guest_in(), authorized4(), Statement::Return(None)]),
+            (PREROUTING, vec![guest_in(), authorized6(), Statement::Return(None)]),
+            (PREROUTING, vec![guest_in(), garden4(), Statement::Return(None)]),
             // Everyone else's plain HTTP goes to the portal.
             (
                 PREROUTING,
@@ -219,10 +198,7 @@ impl Policy {
                 ],
             ),
             (FORWARD, vec![guest_in(), jump(GUEST_OUT)]),
-            (
-                FORWARD,
-                vec![guest_out_if(), established(), Statement::Accept(None)],
-            ),
+            (FORWARD, vec![guest_out_if(), established(), Statement::Accept(None)]),
             (FORWARD, vec![guest_out_if(), Statement::Drop(None)]),
             (GUEST_OUT, vec![authorized4(), Statement::Accept(None)]),
             (GUEST_OUT, vec![authorized6(), Statement::Accept(None)]),
@@ -257,17 +233,11 @@ impl Policy {
             ),
             (
                 GUEST_IN,
-                vec![
-                    eq(meta(MetaKey::L4proto), s("icmp")),
-                    Statement::Accept(None),
-                ],
+                vec![eq(meta(MetaKey::L4proto), s("icmp")), Statement::Accept(None)],
             ),
             (
                 GUEST_IN,
-                vec![
-                    eq(meta(MetaKey::L4proto), s("ipv6-icmp")),
-                    Statement::Accept(None),
-                ],
+                vec![eq(meta(MetaKey::L4proto), s("ipv6-icmp")), Statement::Accept(None)],
             ),
             (GUEST_IN, vec![reject_icmp()]),
         ];
@@ -318,12 +288,10 @@ fn meta(key: MetaKey) -> Expression<'static> {
 }
 
 fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
-        PayloadField {
-            protocol: protocol.into(),
-            field: field.into(),
-        },
-    )))
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
+        protocol: protocol.into(),
+        field: field.into(),
+    })))
 }
 
 fn concat(items: Vec<Expression<'static>>) -> Expression<'static> {
@@ -347,9 +315,7 @@ fn neq(left: Expression<'static>, right: Expression<'static>) -> Statement<'stat
 }
 
 fn jump(target: &'static str) -> Statement<'static> {
-    Statement::Jump(JumpTarget {
-        target: target.into(),
-    })
+    Statement::Jump(JumpTarget { target: target.into() })
 }
 
 #[cfg(test)]

@@ -25,9 +25,7 @@ impl Netns {
             .unwrap()
             .success());
         let ns = Netns(name.to_string());
-        ns.ip(&[
-            "link", "add", "guest0", "type", "veth", "peer", "name", "guest0p",
-        ]);
+        ns.ip(&["link", "add", "guest0", "type", "veth", "peer", "name", "guest0p"]);
         ns.ip(&["link", "set", "guest0", "up"]);
         Some(ns)
     }
@@ -44,16 +42,7 @@ impl Netns {
 
     fn nft_list(&self) -> String {
         let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.0,
-                "nft",
-                "list",
-                "table",
-                "inet",
-                "guestwifi",
-            ])
+            .args(["netns", "exec", &self.0, "nft", "list", "table", "inet", "guestwifi"])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -65,10 +54,7 @@ impl Netns {
         let path = format!("/run/netns/{}", self.0);
         std::thread::spawn(move || {
             let file = std::fs::File::open(path).unwrap();
-            assert_eq!(
-                unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
-                0
-            );
+            assert_eq!(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
             f()
         })
         .join()
@@ -132,9 +118,7 @@ fn login_adds_one_element_and_reload_restores_sessions() {
             let after = list();
             let listed = fw.list().await.unwrap();
             fw.revoke(client(10)).await.unwrap();
-            fw.revoke(client(99))
-                .await
-                .expect("revoking an absent client is fine");
+            fw.revoke(client(99)).await.expect("revoking an absent client is fine");
             let after_revoke = fw.list().await.unwrap();
             // nftables flushed behind our back: reload puts everything back.
             assert!(Command::new("nft")
@@ -155,14 +139,9 @@ fn login_adds_one_element_and_reload_restores_sessions() {
             (before, after, listed, after_revoke)
         })
     });
-    assert_eq!(
-        rules_before, rules_after,
-        "a login must not change any rule"
-    );
+    assert_eq!(rules_before, rules_after, "a login must not change any rule");
     assert_eq!(listed.len(), 10);
-    assert!(listed
-        .iter()
-        .all(|c| c.expires_in.unwrap() > Duration::from_secs(590)));
+    assert!(listed.iter().all(|c| c.expires_in.unwrap() > Duration::from_secs(590)));
     assert_eq!(after_revoke.len(), 9);
     assert!(!after_revoke.iter().any(|c| c.client == client(10)));
     assert_eq!(ns.nft_list(), "", "clean shutdown removes the table");

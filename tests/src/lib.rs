@@ -54,12 +54,7 @@ impl TestLab {
     /// Builds lab `name` with `guests` guests and starts the controller with
     /// `session_seconds` sessions and extra `GUESTWIFI_*` settings; DHCP runs
     /// in every guest. None when not root.
-    pub fn start(
-        name: &str,
-        guests: usize,
-        session_seconds: u64,
-        env: &[(&str, &str)],
-    ) -> Option<TestLab> {
+    pub fn start(name: &str, guests: usize, session_seconds: u64, env: &[(&str, &str)]) -> Option<TestLab> {
         if !root_or_skip(name) {
             return None;
         }
@@ -67,15 +62,8 @@ impl TestLab {
         let _ = std::fs::remove_dir_all(&dir);
         let lab = Lab::create(name, guests, &dir, &controller_exe()).expect("lab builds");
         let config = dir.join("controller.toml");
-        std::fs::write(
-            &config,
-            lab.controller_config(session_seconds, COUNTDOWN, 900),
-        )
-        .unwrap();
-        let env = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        std::fs::write(&config, lab.controller_config(session_seconds, COUNTDOWN, 900)).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut t = TestLab {
             lab,
             config,
@@ -123,11 +111,7 @@ impl TestLab {
             // SAFETY: kill has no memory preconditions.
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let status = child.wait().unwrap();
-            assert!(
-                status.success(),
-                "controller exited with {status}:\n{}",
-                self.log()
-            );
+            assert!(status.success(), "controller exited with {status}:\n{}", self.log());
         }
     }
 
@@ -148,15 +132,7 @@ impl TestLab {
     /// `curl` in guest `i`: (status code, headers and body). Code 0 when no
     /// HTTP answer came.
     pub fn curl(&self, i: usize, args: &[&str]) -> (u16, String) {
-        let mut argv = vec![
-            "curl",
-            "-s",
-            "-i",
-            "--max-time",
-            "5",
-            "-w",
-            "\n%{http_code}",
-        ];
+        let mut argv = vec!["curl", "-s", "-i", "--max-time", "5", "-w", "\n%{http_code}"];
         argv.extend_from_slice(args);
         let out = self.in_guest(i, &argv);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -166,18 +142,10 @@ impl TestLab {
 
     /// The brand page's ticket for guest `i`, having come from `url`.
     pub fn ticket(&self, i: usize) -> String {
-        let (code, page) = self.curl(
-            i,
-            &[&format!(
-                "http://{PORTAL_HOST}/?url=http%3A%2F%2Fexample.test%2F"
-            )],
-        );
+        let (code, page) = self.curl(i, &[&format!("http://{PORTAL_HOST}/?url=http%3A%2F%2Fexample.test%2F")]);
         assert_eq!(code, 200, "{page}");
         let marker = "name=\"ticket\" value=\"";
-        let start = page
-            .find(marker)
-            .unwrap_or_else(|| panic!("no ticket in\n{page}"))
-            + marker.len();
+        let start = page.find(marker).unwrap_or_else(|| panic!("no ticket in\n{page}")) + marker.len();
         page[start..start + 32].to_string()
     }
 

@@ -37,10 +37,7 @@ fn diner_in_chromium_sees_the_portal_waits_clicks_and_lands_on_the_page() {
     let result = std::thread::spawn(move || {
         let file = std::fs::File::open(netns).unwrap();
         // SAFETY: setns on this thread only; the fd is valid.
-        assert_eq!(
-            unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
+        assert_eq!(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -50,29 +47,17 @@ fn diner_in_chromium_sees_the_portal_waits_clicks_and_lands_on_the_page() {
     .join();
     let _ = driver.kill();
     let _ = driver.wait();
-    let (portal_url, button_was_disabled, final_url, final_source) =
-        result.expect("browser thread");
+    let (portal_url, button_was_disabled, final_url, final_source) = result.expect("browser thread");
     assert!(
-        portal_url.starts_with(&format!(
-            "http://{PORTAL_HOST}/?url=http%3A%2F%2Fexample.test%2F"
-        )),
+        portal_url.starts_with(&format!("http://{PORTAL_HOST}/?url=http%3A%2F%2Fexample.test%2F")),
         "{portal_url}"
     );
-    assert!(
-        button_was_disabled,
-        "Connect is disabled while the countdown runs"
-    );
+    assert!(button_was_disabled, "Connect is disabled while the countdown runs");
     assert_eq!(final_url, "http://example.test/");
-    assert!(
-        final_source.contains("Hello from upstream"),
-        "{final_source}"
-    );
+    assert!(final_source.contains("Hello from upstream"), "{final_source}");
 }
 
-async fn browse(
-    profile: std::path::PathBuf,
-    screenshot: std::path::PathBuf,
-) -> (String, bool, String, String) {
+async fn browse(profile: std::path::PathBuf, screenshot: std::path::PathBuf) -> (String, bool, String, String) {
     // fantoccini's HTTP client needs a process-wide rustls provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut caps = serde_json::Map::new();
@@ -105,10 +90,7 @@ async fn browse(
             Err(err) => panic!("cannot start Chromium through chromedriver: {err}"),
         }
     };
-    client
-        .goto("http://example.test/")
-        .await
-        .expect("page loads");
+    client.goto("http://example.test/").await.expect("page loads");
     let button = client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -123,10 +105,7 @@ async fn browse(
     }
     let start = Instant::now();
     while !button.is_enabled().await.unwrap() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "countdown never ended"
-        );
+        assert!(start.elapsed() < Duration::from_secs(10), "countdown never ended");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     button.click().await.unwrap();

@@ -29,10 +29,7 @@ fn logged_out_guest_is_redirected_https_reset_other_ports_rejected_dns_answered(
         let resolve = format!("{host}:80:203.0.113.10");
         let (code, head) = t.curl(1, &["--resolve", &resolve, &format!("http://{host}{path}")]);
         assert_eq!(code, 302, "{host}{path}: {head}");
-        assert!(
-            head.contains(&format!("location: http://{PORTAL_HOST}/")),
-            "{head}"
-        );
+        assert!(head.contains(&format!("location: http://{PORTAL_HOST}/")), "{head}");
     }
 
     // HTTPS is reset at once (no hanging TLS handshake); other ports are refused.
@@ -42,10 +39,7 @@ fn logged_out_guest_is_redirected_https_reset_other_ports_rejected_dns_answered(
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let https = connect(443);
-    assert!(
-        https.contains("Connection refused"),
-        "443 gets a TCP reset: {https}"
-    );
+    assert!(https.contains("Connection refused"), "443 gets a TCP reset: {https}");
     let ssh = connect(22);
     assert!(
         ssh.contains("No route to host"),
@@ -54,10 +48,7 @@ fn logged_out_guest_is_redirected_https_reset_other_ports_rejected_dns_answered(
 
     // DNS is answered by the appliance's resolver before login.
     let dns = t.in_guest(1, &["getent", "hosts", "example.test"]);
-    assert!(
-        String::from_utf8_lossy(&dns.stdout).contains("203.0.113.10"),
-        "{dns:?}"
-    );
+    assert!(String::from_utf8_lossy(&dns.stdout).contains("203.0.113.10"), "{dns:?}");
     // ...and the walled garden is reachable.
     let (code, body) = t.curl(1, &["http://garden.test/"]);
     assert_eq!(code, 200, "{body}");
@@ -65,10 +56,7 @@ fn logged_out_guest_is_redirected_https_reset_other_ports_rejected_dns_answered(
     // RFC 8908 over HTTPS.
     let (code, api) = t.curl(1, &["-k", &format!("https://{PORTAL_HOST}/api/captive")]);
     assert_eq!(code, 200, "{api}");
-    assert!(
-        api.contains("content-type: application/captive+json"),
-        "{api}"
-    );
+    assert!(api.contains("content-type: application/captive+json"), "{api}");
     assert!(api.contains("cache-control: private"), "{api}");
     assert!(api.contains("\"captive\":true"), "{api}");
     assert!(
@@ -95,10 +83,7 @@ fn countdown_login_opens_the_internet_and_an_early_login_is_refused() {
         page.contains("href=\"http://example.test/\""),
         "success page keeps the original URL: {page}"
     );
-    assert!(
-        page.contains("http://garden.test/menu"),
-        "venue link: {page}"
-    );
+    assert!(page.contains("http://garden.test/menu"), "venue link: {page}");
     assert!(t.online(1), "guest reaches upstream after login");
 
     let (_, api) = t.curl(1, &["-k", &format!("https://{PORTAL_HOST}/api/captive")]);
@@ -112,11 +97,7 @@ fn countdown_login_opens_the_internet_and_an_early_login_is_refused() {
     assert_eq!(code, 200);
     let list = t.cli(&["sessions", "list"]);
     let list = String::from_utf8_lossy(&list.stdout);
-    assert_eq!(
-        list.lines().filter(|l| l.contains(&guest_mac(1))).count(),
-        1,
-        "{list}"
-    );
+    assert_eq!(list.lines().filter(|l| l.contains(&guest_mac(1))).count(), 1, "{list}");
 }
 
 #[test]
@@ -158,14 +139,7 @@ fn kicked_guest_is_redirected_and_a_restart_keeps_the_others_online() {
 
     // nftables flushed behind our back: firewall-reload puts the session back.
     let flush = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &t.lab.appliance(),
-            "nft",
-            "flush",
-            "ruleset",
-        ])
+        .args(["netns", "exec", &t.lab.appliance(), "nft", "flush", "ruleset"])
         .status()
         .unwrap();
     assert!(flush.success());
@@ -176,10 +150,7 @@ fn kicked_guest_is_redirected_and_a_restart_keeps_the_others_online() {
         "{reload:?}"
     );
     let (code, _) = t.curl(1, &["http://example.test/"]);
-    assert_eq!(
-        code, 302,
-        "after reload the logged-out guest is redirected again"
-    );
+    assert_eq!(code, 302, "after reload the logged-out guest is redirected again");
     assert!(t.online(2));
 }
 
@@ -191,10 +162,7 @@ fn other_guest_stays_blocked_and_cloning_the_ip_gets_nothing() {
     t.login(1);
     assert!(t.online(1));
     let (code, _) = t.curl(2, &["http://example.test/"]);
-    assert_eq!(
-        code, 302,
-        "guest 2 is still redirected while guest 1 is online"
-    );
+    assert_eq!(code, 302, "guest 2 is still redirected while guest 1 is online");
 
     // Guest 1 leaves; guest 2 takes its IP address with its own MAC.
     let ip1 = t.lab.address(1).unwrap().to_string();
@@ -202,32 +170,17 @@ fn other_guest_stays_blocked_and_cloning_the_ip_gets_nothing() {
     let g2 = t.lab.guest(2);
     let ip = |args: &[&str]| {
         assert!(
-            std::process::Command::new("ip")
-                .args(args)
-                .status()
-                .unwrap()
-                .success(),
+            std::process::Command::new("ip").args(args).status().unwrap().success(),
             "{args:?}"
         )
     };
     ip(&["-n", &g1, "link", "set", "eth0", "down"]);
     ip(&["-n", &g2, "addr", "flush", "dev", "eth0"]);
-    ip(&[
-        "-n",
-        &g2,
-        "addr",
-        "add",
-        &format!("{ip1}/24"),
-        "dev",
-        "eth0",
-    ]);
+    ip(&["-n", &g2, "addr", "add", &format!("{ip1}/24"), "dev", "eth0"]);
     ip(&["-n", &g2, "route", "add", "default", "via", "192.0.2.1"]);
     let _ = t.in_guest(2, &["arping", "-c", "1", "-U", "-I", "eth0", &ip1]);
     let (code, head) = t.curl(2, &["http://example.test/"]);
-    assert_ne!(
-        code, 200,
-        "a clone of the IP alone must not get through: {head}"
-    );
+    assert_ne!(code, 200, "a clone of the IP alone must not get through: {head}");
     assert!(!head.contains("Hello from upstream"));
     let (code, page) = t.curl(2, &[&format!("http://{PORTAL_HOST}/")]);
     assert_eq!(code, 200);
@@ -239,12 +192,7 @@ fn other_guest_stays_blocked_and_cloning_the_ip_gets_nothing() {
 
 #[test]
 fn bad_requests_get_clear_answers_and_change_nothing() {
-    let Some(t) = TestLab::start(
-        "e2e-bad",
-        2,
-        3600,
-        &[("GUESTWIFI_PORTAL__HEADER_TIMEOUT_SECONDS", "2")],
-    ) else {
+    let Some(t) = TestLab::start("e2e-bad", 2, 3600, &[("GUESTWIFI_PORTAL__HEADER_TIMEOUT_SECONDS", "2")]) else {
         return;
     };
     // A peer with no neighbour entry on the guest interface is nobody.
@@ -305,12 +253,13 @@ fn bad_requests_get_clear_answers_and_change_nothing() {
     // A slow client that never sends its headers is cut off.
     let slow = t.in_guest(
         1,
-        &["bash", "-c", "exec 3<>/dev/tcp/192.0.2.1/80; start=$SECONDS; cat <&3 >/dev/null; echo $((SECONDS-start))"],
+        &[
+            "bash",
+            "-c",
+            "exec 3<>/dev/tcp/192.0.2.1/80; start=$SECONDS; cat <&3 >/dev/null; echo $((SECONDS-start))",
+        ],
     );
-    let held: u64 = String::from_utf8_lossy(&slow.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(99);
+    let held: u64 = String::from_utf8_lossy(&slow.stdout).trim().parse().unwrap_or(99);
     assert!(held <= 4, "slow client held the connection {held}s");
 
     // A guest hammering the portal is limited; another guest is served as usual.
@@ -323,10 +272,7 @@ fn bad_requests_get_clear_answers_and_change_nothing() {
         ],
     );
     let codes = String::from_utf8_lossy(&hammer.stdout);
-    assert!(
-        codes.lines().any(|c| c == "429"),
-        "hammering guest is rate-limited"
-    );
+    assert!(codes.lines().any(|c| c == "429"), "hammering guest is rate-limited");
     let (code, _) = t.curl(2, &[&format!("http://{PORTAL_HOST}/")]);
     assert_eq!(code, 200, "the other guest is served");
 }
@@ -340,11 +286,7 @@ fn config_typo_stops_the_start_naming_the_key() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.toml");
     let example = include_str!("../../image/controller.example.toml");
-    std::fs::write(
-        &path,
-        example.replace("countdown_seconds", "countdown_secs"),
-    )
-    .unwrap();
+    std::fs::write(&path, example.replace("countdown_seconds", "countdown_secs")).unwrap();
     let out = std::process::Command::new(e2e::controller_exe())
         .args(["run", "--config"])
         .arg(&path)
@@ -352,8 +294,5 @@ fn config_typo_stops_the_start_naming_the_key() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("countdown_secs") && err.contains("bad.toml"),
-        "{err}"
-    );
+    assert!(err.contains("countdown_secs") && err.contains("bad.toml"), "{err}");
 }

@@ -36,9 +36,7 @@ where
 {
     /// Frames `stream`.
     pub fn new(stream: S) -> Self {
-        let codec = LengthDelimitedCodec::builder()
-            .max_frame_length(MAX_FRAME)
-            .new_codec();
+        let codec = LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec();
         Connection {
             framed: Framed::new(stream, codec),
             _types: std::marker::PhantomData,
@@ -77,28 +75,17 @@ mod tests {
         let (a, b) = tokio::io::duplex(1 << 16);
         let mut agent: Connection<_, AgentMessage, ControllerMessage> = Connection::new(a);
         let mut controller: Connection<_, ControllerMessage, AgentMessage> = Connection::new(b);
-        agent
-            .send(&AgentMessage::EchoReply { seq: 3 })
-            .await
-            .unwrap();
+        agent.send(&AgentMessage::EchoReply { seq: 3 }).await.unwrap();
         assert_eq!(
             controller.recv().await.unwrap(),
             Some(AgentMessage::EchoReply { seq: 3 })
         );
-        controller
-            .send(&ControllerMessage::Echo { seq: 4 })
-            .await
-            .unwrap();
-        assert_eq!(
-            agent.recv().await.unwrap(),
-            Some(ControllerMessage::Echo { seq: 4 })
-        );
+        controller.send(&ControllerMessage::Echo { seq: 4 }).await.unwrap();
+        assert_eq!(agent.recv().await.unwrap(), Some(ControllerMessage::Echo { seq: 4 }));
 
         let (mut raw, b) = tokio::io::duplex(1 << 16);
         let mut controller: Connection<_, ControllerMessage, AgentMessage> = Connection::new(b);
-        raw.write_all(&((MAX_FRAME as u32) + 1).to_be_bytes())
-            .await
-            .unwrap();
+        raw.write_all(&((MAX_FRAME as u32) + 1).to_be_bytes()).await.unwrap();
         assert!(matches!(controller.recv().await, Err(FrameError::Io(_))));
     }
 }

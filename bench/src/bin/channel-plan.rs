@@ -52,10 +52,9 @@ fn floor_plan(floors: i32, per_floor: usize, rng: &mut Rng) -> (Vec<PlanRadio>, 
                 if a == b {
                     continue;
                 }
-                let d =
-                    ((xa - xb).powi(2) + (ya - yb).powi(2) + (3.5 * f64::from(fa - fb)).powi(2))
-                        .sqrt()
-                        .max(1.0);
+                let d = ((xa - xb).powi(2) + (ya - yb).powi(2) + (3.5 * f64::from(fa - fb)).powi(2))
+                    .sqrt()
+                    .max(1.0);
                 let rssi = 20.0 - loss_1m - 30.0 * d.log10() - 15.0 * f64::from((fa - fb).abs());
                 if rssi > -92.0 {
                     heard.push(Heard {
@@ -83,10 +82,7 @@ fn main() {
         let planned = plan(&radios, &heard, CHANNELS_2G, CHANNELS_5G);
         let elapsed = start.elapsed();
         let w = weights(&radios, &heard);
-        let planned_channels: Vec<u16> = radios
-            .iter()
-            .map(|r| planned.radios[&r.id].channel)
-            .collect();
+        let planned_channels: Vec<u16> = radios.iter().map(|r| planned.radios[&r.id].channel).collect();
         let one: Vec<u16> = radios
             .iter()
             .map(|r| if r.band == Band::G2_4 { 6 } else { 36 })
@@ -95,13 +91,7 @@ fn main() {
             .map(|_| {
                 radios
                     .iter()
-                    .map(|r| {
-                        rng.pick(if r.band == Band::G2_4 {
-                            CHANNELS_2G
-                        } else {
-                            CHANNELS_5G
-                        })
-                    })
+                    .map(|r| rng.pick(if r.band == Band::G2_4 { CHANNELS_2G } else { CHANNELS_5G }))
                     .collect()
             })
             .collect();

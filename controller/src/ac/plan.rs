@@ -82,11 +82,7 @@ impl fmt::Display for Plan {
 /// How much two radios hurt each other when sharing a channel: grows with
 /// the louder of the two directions; only neighbours within one floor count.
 pub fn weights(radios: &[PlanRadio], heard: &[Heard]) -> HashMap<(usize, usize), (f64, i16)> {
-    let index: HashMap<&str, usize> = radios
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.id.as_str(), i))
-        .collect();
+    let index: HashMap<&str, usize> = radios.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
     let mut out: HashMap<(usize, usize), (f64, i16)> = HashMap::new();
     for h in heard {
         let (Some(&a), Some(&b)) = (index.get(h.a.as_str()), index.get(h.b.as_str())) else {
@@ -281,16 +277,8 @@ mod tests {
 
     #[test]
     fn three_radios_that_hear_each_other_get_one_six_eleven() {
-        let radios = vec![
-            radio("a", 0, None),
-            radio("b", 0, None),
-            radio("c", 0, None),
-        ];
-        let heard = vec![
-            heard("a", "b", -50),
-            heard("b", "c", -55),
-            heard("a", "c", -60),
-        ];
+        let radios = vec![radio("a", 0, None), radio("b", 0, None), radio("c", 0, None)];
+        let heard = vec![heard("a", "b", -50), heard("b", "c", -55), heard("a", "c", -60)];
         let plan = plan(&radios, &heard, CHANNELS_2G, CHANNELS_5G);
         let mut chans: Vec<u16> = plan.radios.values().map(|a| a.channel).collect();
         chans.sort();
@@ -327,11 +315,7 @@ mod tests {
 
     #[test]
     fn fixed_channels_stay_and_far_floors_do_not_count() {
-        let radios = vec![
-            radio("a", 0, Some(6)),
-            radio("b", 0, None),
-            radio("c", 2, None),
-        ];
+        let radios = vec![radio("a", 0, Some(6)), radio("b", 0, None), radio("c", 2, None)];
         let heard = vec![heard("a", "b", -50), heard("a", "c", -50)];
         let plan = plan(&radios, &heard, CHANNELS_2G, CHANNELS_5G);
         assert_eq!(plan.radios["a"].channel, 6);

@@ -2,7 +2,10 @@
 //! only), one JSON request and one JSON reply per line. It reaches the daemon
 //! from any network namespace, which `ip netns exec` in the lab needs.
 
+use crate::ac::registry::AccessPoint;
+use crate::ac::Ac;
 use crate::sessions::{Session, Sessions};
+use ap_protocol::{ApConfig, Ssid};
 use firewall::{Firewall, MacAddr};
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
@@ -26,6 +29,35 @@ pub enum Request {
     },
     /// Put the nftables table back with every live session.
     FirewallReload,
+    /// Every AP.
+    ApsList,
+    /// Adopt a pending AP.
+    ApsAdopt {
+        /// Its device id.
+        device_id: String,
+    },
+    /// Forget an AP.
+    ApsForget {
+        /// Its device id.
+        device_id: String,
+    },
+    /// One AP with the configuration it should run.
+    ApsShow {
+        /// Its device id.
+        device_id: String,
+    },
+    /// The SSIDs.
+    SsidsList,
+    /// Add or replace an SSID (pushed to every AP).
+    SsidsPut {
+        /// The SSID.
+        ssid: Ssid,
+    },
+    /// Remove an SSID (pushed to every AP).
+    SsidsRemove {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// The daemon's answer.
@@ -47,6 +79,30 @@ pub enum Reply {
         /// Sessions put back.
         sessions: usize,
     },
+    /// Access points.
+    Aps {
+        /// By device id.
+        aps: Vec<AccessPoint>,
+    },
+    /// One AP and its configuration (keys shown as `***`).
+    Ap {
+        /// The AP.
+        ap: Box<AccessPoint>,
+        /// What it should run.
+        config: Box<ApConfig>,
+    },
+    /// SSIDs (keys shown as `***`).
+    Ssids {
+        /// By name.
+        ssids: Vec<Ssid>,
+    },
+    /// Done; the configuration version APs will now be pushed.
+    ConfigVersion {
+        /// The version.
+        version: u64,
+    },
+    /// Done.
+    Done,
     /// The request failed.
     Error {
         /// Why, for the operator.
@@ -54,32 +110,35 @@ pub enum Reply {
     },
 }
 
+/// What the control socket acts on.
+#[derive(Clone)]
+pub struct Handles {
+    /// Guest sessions.
+    pub sessions: Sessions,
+    /// The firewall.
+    pub firewall: Firewall,
+    /// The store.
+    pub db: sqlx::SqlitePool,
+    /// The AC, when it runs.
+    pub ac: Option<Ac>,
+}
+
 /// Serves the control socket until the task is dropped.
-pub async fn serve(
-    path: PathBuf,
-    sessions: Sessions,
-    firewall: Firewall,
-    db: sqlx::SqlitePool,
-) -> std::io::Result<()> {
+pub async fn serve(path: PathBuf, handles: Handles) -> std::io::Result<()> {
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     loop {
         let (stream, _) = listener.accept().await?;
-        let (sessions, firewall, db) = (sessions.clone(), firewall.clone(), db.clone());
+        let handles = handles.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
-            if BufReader::new(read)
-                .take(64 * 1024)
-                .read_line(&mut line)
-                .await
-                .is_err()
-            {
+            if BufReader::new(read).take(64 * 1024).read_line(&mut line).await.is_err() {
                 return;
             }
             let reply = match serde_json::from_str::<Request>(&line) {
-                Ok(request) => handle(request, &sessions, &firewall, &db).await,
+                Ok(request) => handle(request, &handles).await,
                 Err(err) => Reply::Error {
                     message: format!("bad request: {err}"),
                 },
@@ -91,16 +150,83 @@ pub async fn serve(
     }
 }
 
-async fn handle(
-    request: Request,
-    sessions: &Sessions,
-    firewall: &Firewall,
-    db: &sqlx::SqlitePool,
-) -> Reply {
+async fn handle(request: Request, handles: &Handles) -> Reply {
     let error = |e: &dyn std::error::Error| Reply::Error {
         message: crate::error_chain(e),
     };
+    let Handles {
+        sessions,
+        firewall,
+        db,
+        ac,
+    } = handles;
+    let no_ac = || Reply::Error {
+        message: "the AC is off (ac.listen is empty)".into(),
+    };
     match request {
+        Request::ApsList => match ac {
+            None => no_ac(),
+            Some(ac) => match ac.list().await {
+                Ok(aps) => Reply::Aps { aps },
+                Err(e) => error(&e),
+            },
+        },
+        Request::ApsAdopt { device_id } => match ac {
+            None => no_ac(),
+            Some(ac) => ac.adopt(&device_id).await.map_or_else(|e| error(&e), |()| Reply::Done),
+        },
+        Request::ApsForget { device_id } => match ac {
+            None => no_ac(),
+            Some(ac) => ac.forget(&device_id).await.map_or_else(|e| error(&e), |()| Reply::Done),
+        },
+        Request::ApsShow { device_id } => match ac {
+            None => no_ac(),
+            Some(ac) => {
+                let found = ac
+                    .list()
+                    .await
+                    .map(|aps| aps.into_iter().find(|a| a.device_id == device_id));
+                match (found, ac.registry().config_for(&device_id).await) {
+                    (Ok(Some(ap)), Ok(mut config)) => {
+                        config.ssids.iter_mut().for_each(mask);
+                        config.roaming.ft_key = "***".into();
+                        Reply::Ap {
+                            ap: Box::new(ap),
+                            config: Box::new(config),
+                        }
+                    }
+                    (Err(e), _) => error(&e),
+                    (_, Err(e)) => error(&e),
+                    (Ok(None), _) => Reply::Error {
+                        message: format!("no access point {device_id:?}"),
+                    },
+                }
+            }
+        },
+        Request::SsidsList => match ac {
+            None => no_ac(),
+            Some(ac) => match ac.registry().ssids().await {
+                Ok(mut ssids) => {
+                    ssids.iter_mut().for_each(mask);
+                    Reply::Ssids { ssids }
+                }
+                Err(e) => error(&e),
+            },
+        },
+        Request::SsidsPut { ssid } => match ac {
+            None => no_ac(),
+            Some(ac) => ac
+                .put_ssid(&ssid)
+                .await
+                .map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version }),
+        },
+        Request::SsidsRemove { name } => match ac {
+            None => no_ac(),
+            Some(ac) => ac
+                .remove_ssid(&name)
+                .await
+                .map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version }),
+        },
         Request::SessionsList => match sessions.list().await {
             Ok(sessions) => Reply::Sessions { sessions },
             Err(e) => error(&e),
@@ -125,6 +251,13 @@ async fn handle(
                 }
             }
         },
+    }
+}
+
+/// Keys never leave the daemon through the control socket.
+fn mask(ssid: &mut Ssid) {
+    if !ssid.key.is_empty() {
+        ssid.key = "***".into();
     }
 }
 

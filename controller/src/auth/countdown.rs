@@ -81,11 +81,7 @@ impl Countdown {
             }
         }
         if tickets.len() >= MAX_TICKETS {
-            if let Some(oldest) = tickets
-                .iter()
-                .min_by_key(|(_, t)| t.issued)
-                .map(|(k, _)| k.clone())
-            {
+            if let Some(oldest) = tickets.iter().min_by_key(|(_, t)| t.issued).map(|(k, _)| k.clone()) {
                 tickets.remove(&oldest);
             }
         }
@@ -146,14 +142,8 @@ mod tests {
     fn login_before_the_countdown_is_refused_and_the_ticket_survives() {
         let c = Countdown::new(Duration::from_secs(60));
         let t = c.issue(client(1), None);
-        assert!(matches!(
-            c.redeem(&t, client(1)),
-            Err(CountdownError::TooEarly { .. })
-        ));
-        assert!(matches!(
-            c.redeem(&t, client(1)),
-            Err(CountdownError::TooEarly { .. })
-        ));
+        assert!(matches!(c.redeem(&t, client(1)), Err(CountdownError::TooEarly { .. })));
+        assert!(matches!(c.redeem(&t, client(1)), Err(CountdownError::TooEarly { .. })));
     }
 
     #[test]
@@ -161,10 +151,7 @@ mod tests {
         let c = Countdown::new(Duration::ZERO);
         let t = c.issue(client(1), Some("http://example.test/".into()));
         assert_eq!(c.redeem(&t, client(2)), Err(CountdownError::Invalid));
-        assert_eq!(
-            c.redeem(&t, client(1)),
-            Ok(Some("http://example.test/".into()))
-        );
+        assert_eq!(c.redeem(&t, client(1)), Ok(Some("http://example.test/".into())));
         assert_eq!(c.redeem(&t, client(1)), Err(CountdownError::Replayed));
         assert_eq!(c.redeem("forged", client(1)), Err(CountdownError::Invalid));
     }

@@ -24,10 +24,7 @@ struct CaptiveStatus {
 }
 
 /// `GET /api/captive`
-pub async fn status(
-    State(portal): State<Arc<Portal>>,
-    Extension(peer): Extension<Peer>,
-) -> Response {
+pub async fn status(State(portal): State<Arc<Portal>>, Extension(peer): Extension<Peer>) -> Response {
     let session = match portal.neighbours.client(peer.0.ip()) {
         None => None,
         Some(client) => match portal.sessions.current(client).await {

@@ -40,13 +40,10 @@ pub struct Strings {
     pub error_not_found: String,
 }
 
-static ZH: LazyLock<Strings> = LazyLock::new(|| {
-    toml::from_str(include_str!("../../../portal-templates/i18n/zh-CN.toml"))
-        .expect("zh-CN strings")
-});
-static EN: LazyLock<Strings> = LazyLock::new(|| {
-    toml::from_str(include_str!("../../../portal-templates/i18n/en.toml")).expect("en strings")
-});
+static ZH: LazyLock<Strings> =
+    LazyLock::new(|| toml::from_str(include_str!("../../../portal-templates/i18n/zh-CN.toml")).expect("zh-CN strings"));
+static EN: LazyLock<Strings> =
+    LazyLock::new(|| toml::from_str(include_str!("../../../portal-templates/i18n/en.toml")).expect("en strings"));
 
 /// A portal language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,11 +81,7 @@ impl Lang {
 
     /// The switch (`?lang=`) wins, then the cookie, then the browser's
     /// first language we have; Chinese otherwise.
-    pub fn choose(
-        switch: Option<&str>,
-        cookie: Option<&str>,
-        accept_language: Option<&str>,
-    ) -> Lang {
+    pub fn choose(switch: Option<&str>, cookie: Option<&str>, accept_language: Option<&str>) -> Lang {
         if let Some(lang) = switch
             .and_then(Lang::from_code)
             .or_else(|| cookie.and_then(Lang::from_code))
@@ -137,14 +130,8 @@ mod tests {
     fn chinese_unless_the_guest_prefers_english() {
         assert_eq!(Lang::choose(None, None, None), Lang::Zh);
         assert_eq!(Lang::choose(None, None, Some("en-US,en;q=0.9")), Lang::En);
-        assert_eq!(
-            Lang::choose(None, None, Some("zh-CN,zh;q=0.9,en;q=0.8")),
-            Lang::Zh
-        );
-        assert_eq!(
-            Lang::choose(None, None, Some("fr-FR, en;q=0.5, zh;q=0.4")),
-            Lang::En
-        );
+        assert_eq!(Lang::choose(None, None, Some("zh-CN,zh;q=0.9,en;q=0.8")), Lang::Zh);
+        assert_eq!(Lang::choose(None, None, Some("fr-FR, en;q=0.5, zh;q=0.4")), Lang::En);
         assert_eq!(Lang::choose(None, Some("en"), Some("zh-CN")), Lang::En);
         assert_eq!(Lang::choose(Some("zh"), Some("en"), Some("en")), Lang::Zh);
     }

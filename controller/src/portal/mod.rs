@@ -49,21 +49,14 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/static/portal.js", get(pages::js))
         .route("/api/captive", get(captive::status))
         .fallback(pages::not_found)
-        .layer(middleware::from_fn_with_state(
-            portal.clone(),
-            redirect_other_hosts,
-        ))
+        .layer(middleware::from_fn_with_state(portal.clone(), redirect_other_hosts))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .with_state(portal)
 }
 
 /// A request for any host but the portal's came here by the firewall's
 /// redirect: answer it with a 302 to the portal that keeps the original URL.
-async fn redirect_other_hosts(
-    State(portal): State<Arc<Portal>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn redirect_other_hosts(State(portal): State<Arc<Portal>>, request: Request, next: Next) -> Response {
     let host = match request_host(request.headers()) {
         Ok(host) => host,
         Err(()) => {
@@ -96,9 +89,7 @@ async fn redirect_other_hosts(
             });
         }
         location.push_str("?url=");
-        location.push_str(
-            &url::form_urlencoded::byte_serialize(original.as_bytes()).collect::<String>(),
-        );
+        location.push_str(&url::form_urlencoded::byte_serialize(original.as_bytes()).collect::<String>());
     }
     let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();
@@ -127,9 +118,7 @@ fn request_host(headers: &HeaderMap) -> Result<Option<String>, ()> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
             || (name.starts_with('[')
                 && name.ends_with(']')
-                && name[1..name.len() - 1]
-                    .parse::<std::net::Ipv6Addr>()
-                    .is_ok()));
+                && name[1..name.len() - 1].parse::<std::net::Ipv6Addr>().is_ok()));
     let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
     if name_ok && port_ok {
         Ok(Some(host.to_ascii_lowercase()))
@@ -140,9 +129,7 @@ fn request_host(headers: &HeaderMap) -> Result<Option<String>, ()> {
 
 fn strip_port(host: &str) -> &str {
     match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') => {
-            name
-        }
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') => name,
         _ => host,
     }
 }
@@ -160,14 +147,8 @@ mod tests {
     #[test]
     fn hosts_are_checked() {
         assert_eq!(host("Example.TEST"), Ok(Some("example.test".into())));
-        assert_eq!(
-            host("example.test:8080"),
-            Ok(Some("example.test:8080".into()))
-        );
-        assert_eq!(
-            host("[2001:db8::1]:80"),
-            Ok(Some("[2001:db8::1]:80".into()))
-        );
+        assert_eq!(host("example.test:8080"), Ok(Some("example.test:8080".into())));
+        assert_eq!(host("[2001:db8::1]:80"), Ok(Some("[2001:db8::1]:80".into())));
         assert_eq!(host("exa mple"), Err(()));
         assert_eq!(host("example.test:99999"), Err(()));
         assert_eq!(host("<script>"), Err(()));

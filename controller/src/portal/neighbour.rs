@@ -42,11 +42,8 @@ fn parse_arp(text: &str, ip: IpAddr, interface: &str) -> Option<MacAddr> {
         };
         let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;
         let mac: MacAddr = mac.parse().ok()?;
-        (addr.parse::<IpAddr>().ok()? == ip
-            && *device == interface
-            && flags & ATF_COM != 0
-            && !mac.is_zero())
-        .then_some(mac)
+        (addr.parse::<IpAddr>().ok()? == ip && *device == interface && flags & ATF_COM != 0 && !mac.is_zero())
+            .then_some(mac)
     })
 }
 
@@ -54,8 +51,7 @@ fn parse_arp(text: &str, ip: IpAddr, interface: &str) -> Option<MacAddr> {
 mod tests {
     use super::*;
 
-    const TABLE: &str =
-        "IP address       HW type     Flags       HW address            Mask     Device
+    const TABLE: &str = "IP address       HW type     Flags       HW address            Mask     Device
 192.0.2.100      0x1         0x2         02:00:00:00:00:64     *        br-guest
 192.0.2.101      0x1         0x0         00:00:00:00:00:00     *        br-guest
 203.0.113.10     0x1         0x2         02:00:00:00:00:0a     *        wan0
@@ -69,17 +65,8 @@ mod tests {
 
     #[test]
     fn incomplete_entries_and_other_interfaces_are_nobody() {
-        assert_eq!(
-            parse_arp(TABLE, "192.0.2.101".parse().unwrap(), "br-guest"),
-            None
-        );
-        assert_eq!(
-            parse_arp(TABLE, "203.0.113.10".parse().unwrap(), "br-guest"),
-            None
-        );
-        assert_eq!(
-            parse_arp(TABLE, "192.0.2.200".parse().unwrap(), "br-guest"),
-            None
-        );
+        assert_eq!(parse_arp(TABLE, "192.0.2.101".parse().unwrap(), "br-guest"), None);
+        assert_eq!(parse_arp(TABLE, "203.0.113.10".parse().unwrap(), "br-guest"), None);
+        assert_eq!(parse_arp(TABLE, "192.0.2.200".parse().unwrap(), "br-guest"), None);
     }
 }

@@ -100,9 +100,7 @@ pub async fn home(
                 .render(),
             ),
             Ok(None) => {
-                let ticket = portal
-                    .countdown
-                    .issue(client, query.url.as_deref().and_then(safe_url));
+                let ticket = portal.countdown.issue(client, query.url.as_deref().and_then(safe_url));
                 html(
                     StatusCode::OK,
                     CountdownPage {
@@ -119,10 +117,7 @@ pub async fn home(
         },
     };
     if query.lang.is_some() {
-        let cookie = format!(
-            "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
-            lang.code()
-        );
+        let cookie = format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
         response.headers_mut().insert(
             header::SET_COOKIE,
             HeaderValue::from_str(&cookie).expect("ascii cookie"),
@@ -153,9 +148,7 @@ pub async fn login(
         Err(CountdownError::Replayed) => {
             // A double tap: the first one logged the guest in.
             match portal.sessions.current(client).await {
-                Ok(Some(session)) => {
-                    return success(&portal, lang, None, session.remaining().as_secs())
-                }
+                Ok(Some(session)) => return success(&portal, lang, None, session.remaining().as_secs()),
                 _ => {
                     return message(
                         &portal,
@@ -188,11 +181,7 @@ pub async fn login(
             return response;
         }
     };
-    match portal
-        .sessions
-        .login(client, Method::Countdown.as_str())
-        .await
-    {
+    match portal.sessions.login(client, Method::Countdown.as_str()).await {
         Ok(session) => success(&portal, lang, url, session.remaining().as_secs()),
         Err(err) => {
             portal.countdown.restore(&form.ticket);
@@ -246,18 +235,11 @@ pub async fn js() -> Response {
 
 /// Unknown page on the portal host.
 pub async fn not_found(State(portal): State<Arc<Portal>>, headers: HeaderMap) -> Response {
-    error_page(&portal, &headers, StatusCode::NOT_FOUND, |t| {
-        &t.error_not_found
-    })
+    error_page(&portal, &headers, StatusCode::NOT_FOUND, |t| &t.error_not_found)
 }
 
 /// A translated error page in the guest's language.
-pub fn error_page(
-    portal: &Portal,
-    headers: &HeaderMap,
-    status: StatusCode,
-    pick: fn(&Strings) -> &String,
-) -> Response {
+pub fn error_page(portal: &Portal, headers: &HeaderMap, status: StatusCode, pick: fn(&Strings) -> &String) -> Response {
     let lang = Lang::choose(None, cookie(headers, "lang"), accept_language(headers));
     message(portal, lang, status, pick(lang.strings()).clone())
 }
@@ -300,24 +282,10 @@ fn internal(portal: &Portal, lang: Lang, err: &dyn std::error::Error) -> Respons
 }
 
 fn message(portal: &Portal, lang: Lang, status: StatusCode, body: String) -> Response {
-    render_message(
-        portal,
-        lang,
-        status,
-        "error",
-        &lang.strings().error_title,
-        body,
-    )
+    render_message(portal, lang, status, "error", &lang.strings().error_title, body)
 }
 
-fn render_message(
-    portal: &Portal,
-    lang: Lang,
-    status: StatusCode,
-    kind: &str,
-    title: &str,
-    body: String,
-) -> Response {
+fn render_message(portal: &Portal, lang: Lang, status: StatusCode, kind: &str, title: &str, body: String) -> Response {
     html(
         status,
         MessagePage {
@@ -388,9 +356,7 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 fn accept_language(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
+    headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
 }
 
 #[cfg(test)]
@@ -404,9 +370,6 @@ mod tests {
             Some("http://example.test/a?b=1".into())
         );
         assert_eq!(safe_url("javascript:alert(1)"), None);
-        assert_eq!(
-            safe_url(&format!("http://example.test/{}", "a".repeat(MAX_URL))),
-            None
-        );
+        assert_eq!(safe_url(&format!("http://example.test/{}", "a".repeat(MAX_URL))), None);
     }
 }

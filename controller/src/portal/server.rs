@@ -128,16 +128,14 @@ pub async fn serve(
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     drive(conn, &mut stop).await
                 }
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            let conn = builder.serve_connection(TokioIo::new(stream), service);
-                            drive(conn, &mut stop).await
-                        }
-                        Ok(Err(err)) => Err(err.to_string()),
-                        Err(_) => Err("TLS handshake timed out".into()),
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        drive(conn, &mut stop).await
                     }
-                }
+                    Ok(Err(err)) => Err(err.to_string()),
+                    Err(_) => Err("TLS handshake timed out".into()),
+                },
             };
             if let Err(err) = result {
                 tracing::debug!(%peer, %err, "connection ended with an error");

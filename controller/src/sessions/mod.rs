@@ -160,10 +160,7 @@ impl Sessions {
             }
             self.activity.lock().unwrap().remove(old);
         }
-        self.activity
-            .lock()
-            .unwrap()
-            .insert(client, (0, Instant::now()));
+        self.activity.lock().unwrap().insert(client, (0, Instant::now()));
         tracing::info!(session = id, %client, method, "guest logged in");
         Ok(Session {
             id,
@@ -244,11 +241,7 @@ impl Sessions {
 
     /// Ends every live session of the device; returns how many.
     pub async fn kick(&self, mac: MacAddr) -> Result<usize, SessionError> {
-        let sessions: Vec<Session> = live(&self.db)
-            .await?
-            .into_iter()
-            .filter(|s| s.mac == mac)
-            .collect();
+        let sessions: Vec<Session> = live(&self.db).await?.into_iter().filter(|s| s.mac == mac).collect();
         for session in &sessions {
             self.end(session, EndReason::Kicked).await?;
         }
@@ -293,9 +286,7 @@ impl Sessions {
                 counters.iter().map(|c| (c.client, c)).collect();
             for session in sessions.iter().filter(|s| s.expires_at > now) {
                 let packets = by_client.get(&session.client()).map_or(0, |c| c.packets);
-                let entry = activity
-                    .entry(session.client())
-                    .or_insert((packets, Instant::now()));
+                let entry = activity.entry(session.client()).or_insert((packets, Instant::now()));
                 if entry.0 != packets {
                     *entry = (packets, Instant::now());
                 } else if entry.1.elapsed() >= idle {
@@ -307,35 +298,34 @@ impl Sessions {
             self.end(session, EndReason::Idle).await?;
         }
         for c in &counters {
-            sqlx::query("UPDATE sessions SET packets_up = ?, bytes_up = ? WHERE ended_at IS NULL AND mac = ? AND ip = ?")
-                .bind(c.packets as i64)
-                .bind(c.bytes as i64)
-                .bind(c.client.mac.to_string())
-                .bind(c.client.ip.to_string())
-                .execute(&self.db)
-                .await?;
+            sqlx::query(
+                "UPDATE sessions SET packets_up = ?, bytes_up = ? WHERE ended_at IS NULL AND mac = ? AND ip = ?",
+            )
+            .bind(c.packets as i64)
+            .bind(c.bytes as i64)
+            .bind(c.client.mac.to_string())
+            .bind(c.client.ip.to_string())
+            .execute(&self.db)
+            .await?;
         }
         Ok(())
     }
 
     async fn end(&self, session: &Session, reason: EndReason) -> Result<(), SessionError> {
         self.filter.revoke(session.client()).await?;
-        sqlx::query(
-            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
-        )
-        .bind(now_ms())
-        .bind(reason.as_str())
-        .bind(session.id)
-        .execute(&self.db)
-        .await?;
+        sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL")
+            .bind(now_ms())
+            .bind(reason.as_str())
+            .bind(session.id)
+            .execute(&self.db)
+            .await?;
         self.activity.lock().unwrap().remove(&session.client());
         tracing::info!(session = session.id, client = %session.client(), reason = reason.as_str(), "session ended");
         Ok(())
     }
 }
 
-const SELECT: &str =
-    "SELECT id, mac, ip, method, started_at, expires_at, packets_up, bytes_up FROM sessions";
+const SELECT: &str = "SELECT id, mac, ip, method, started_at, expires_at, packets_up, bytes_up FROM sessions";
 
 async fn live(db: &SqlitePool) -> Result<Vec<Session>, sqlx::Error> {
     let rows = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE ended_at IS NULL ORDER BY id"))
@@ -435,10 +425,7 @@ mod tests {
         s.login(moved, "countdown").await.unwrap();
         assert_eq!(s.list().await.unwrap().len(), 1);
         assert!(filter.is_authorized(moved));
-        assert!(
-            !filter.is_authorized(client(5)),
-            "the old address is let go"
-        );
+        assert!(!filter.is_authorized(client(5)), "the old address is let go");
     }
 
     #[tokio::test]
@@ -471,13 +458,7 @@ mod tests {
         filter.set_counters(client(6), 10, 1000);
         tokio::time::sleep(Duration::from_millis(60)).await;
         s.sweep(true).await.unwrap();
-        let left: Vec<_> = s
-            .list()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|x| x.client())
-            .collect();
+        let left: Vec<_> = s.list().await.unwrap().into_iter().map(|x| x.client()).collect();
         assert_eq!(left, vec![client(6)]);
     }
 }

@@ -2,6 +2,7 @@
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +15,9 @@ pub enum StoreError {
     /// A migration failed.
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database file's mode could not be set.
+    #[error("cannot make the database private")]
+    Mode(#[from] std::io::Error),
 }
 
 /// Opens (creating if needed) `dir/guestwifi.db` and applies migrations.
@@ -29,6 +33,13 @@ pub async fn open(dir: &Path) -> Result<SqlitePool, StoreError> {
         .connect_with(options)
         .await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
+    // It holds SSID keys and the roaming key: owner only.
+    for name in ["guestwifi.db", "guestwifi.db-wal", "guestwifi.db-shm"] {
+        let path = dir.join(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
     Ok(pool)
 }
 

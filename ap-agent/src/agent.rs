@@ -1,0 +1,283 @@
+//! The agent's connection to the controller: Hello, wait for adoption, keep
+//! the certificate it is given (mode 0600), reconnect with mutual TLS, then
+//! answer echoes and apply each pushed configuration, acking its version.
+//! Reconnects with exponential backoff and jitter.
+
+use crate::hostapd::{self, ApIdentity};
+use ap_protocol::{
+    AgentMessage, ApConfig, Connection, ControllerMessage, Hello, RadioInfo, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+};
+use rand::Rng;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use serde::Deserialize;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::TlsConnector;
+
+/// The name the controller's certificate carries (checked against the pinned CA).
+const CONTROLLER_NAME: &str = "guestwifi-controller";
+
+/// The agent's settings (one TOML file on the AP).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The controller's AP listener, `host:port`.
+    pub controller: String,
+    /// Where the agent keeps its key, certificate and pinned CA.
+    pub state_dir: PathBuf,
+    /// Stable device id.
+    pub device_id: String,
+    /// Hardware model.
+    pub model: String,
+    /// Base MAC address.
+    pub mac: String,
+    /// Running firmware version.
+    pub firmware: String,
+    /// The AP's radios.
+    pub radios: Vec<RadioInfo>,
+    /// Where rendered `hostapd-<radio>.conf` files go.
+    pub hostapd_dir: PathBuf,
+    /// Program run after the files are written (e.g. one that tells hostapd
+    /// to reload); it gets the config version as its only argument.
+    #[serde(default)]
+    pub apply_hook: Option<PathBuf>,
+}
+
+/// Runs until `stop` turns true.
+pub async fn run(config: AgentConfig, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.state_dir)?;
+    std::fs::set_permissions(&config.state_dir, std::fs::Permissions::from_mode(0o700))?;
+    std::fs::create_dir_all(&config.hostapd_dir)?;
+    let key = load_or_create_key(&config.state_dir)?;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let outcome = tokio::select! {
+            r = session(&config, &key) => r,
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        };
+        match outcome {
+            Ok(Next::ReconnectNow) => {
+                backoff = Duration::from_millis(200);
+                continue;
+            }
+            Ok(Next::Backoff) => {}
+            Err(err) => tracing::warn!(error = %err, "controller connection failed"),
+        }
+        // Jitter, so a restarted controller is not hit by every AP at once.
+        let wait = backoff.mul_f64(rand::rng().random_range(0.5..1.5));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+enum Next {
+    ReconnectNow,
+    Backoff,
+}
+
+async fn session(config: &AgentConfig, key: &rcgen::KeyPair) -> anyhow::Result<Next> {
+    let cert_path = config.state_dir.join("agent.crt");
+    let ca_path = config.state_dir.join("controller-ca.crt");
+    let adopted = cert_path.exists() && ca_path.exists();
+    let tls = if adopted {
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in rustls_pemfile::certs(&mut std::fs::read(&ca_path)?.as_slice()) {
+            roots.add(ca?)?;
+        }
+        let chain: Vec<CertificateDer<'static>> =
+            rustls_pemfile::certs(&mut std::fs::read(&cert_path)?.as_slice()).collect::<Result<_, _>>()?;
+        let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(anyhow::Error::msg)?;
+        client_builder()?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)?
+    } else {
+        // Before adoption there is no CA to check against yet: trust on
+        // first use; the certificate we then get pins the controller.
+        client_builder()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(FirstUse))
+            .with_no_client_auth()
+    };
+    let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&config.controller)).await??;
+    tcp.set_nodelay(true)?;
+    let stream = TlsConnector::from(Arc::new(tls))
+        .connect(ServerName::try_from(CONTROLLER_NAME)?, tcp)
+        .await?;
+    let mut conn: Connection<_, AgentMessage, ControllerMessage> = Connection::new(stream);
+    conn.send(&AgentMessage::Hello(Hello {
+        min_version: MIN_PROTOCOL_VERSION,
+        max_version: PROTOCOL_VERSION,
+        device_id: config.device_id.clone(),
+        model: config.model.clone(),
+        mac: config.mac.clone(),
+        firmware: config.firmware.clone(),
+        radios: config.radios.clone(),
+        public_key_pem: key.public_key_pem(),
+        config_version: running_version(&config.hostapd_dir),
+    }))
+    .await?;
+    loop {
+        match conn.recv().await? {
+            None => return Ok(Next::Backoff),
+            Some(ControllerMessage::Welcome(w)) => {
+                tracing::info!(version = w.version, adopted = w.adopted, "connected to the controller");
+            }
+            Some(ControllerMessage::Refused { reason }) => {
+                tracing::warn!(%reason, "the controller refused us");
+                if adopted && reason.contains("forgotten") {
+                    // Start over as a new, pending device.
+                    let _ = std::fs::remove_file(&cert_path);
+                    let _ = std::fs::remove_file(&ca_path);
+                }
+                return Ok(Next::Backoff);
+            }
+            Some(ControllerMessage::Adopted {
+                certificate_pem,
+                ca_pem,
+            }) => {
+                write_private(&cert_path, certificate_pem.as_bytes())?;
+                write_private(&ca_path, ca_pem.as_bytes())?;
+                tracing::info!("adopted: reconnecting with our certificate");
+                return Ok(Next::ReconnectNow);
+            }
+            Some(ControllerMessage::Echo { seq }) => conn.send(&AgentMessage::EchoReply { seq }).await?,
+            Some(ControllerMessage::Config(cfg)) => {
+                let reply = match apply(config, &cfg).await {
+                    Ok(()) => AgentMessage::ConfigApplied { version: cfg.version },
+                    Err(err) => AgentMessage::ConfigRejected {
+                        version: cfg.version,
+                        reason: format!("{err:#}"),
+                    },
+                };
+                conn.send(&reply).await?;
+            }
+            Some(ControllerMessage::Unknown) => {}
+        }
+    }
+}
+
+/// Renders every radio's file, then runs the hook. All files are checked
+/// before any is written, so a bad config leaves the running one in place.
+async fn apply(config: &AgentConfig, cfg: &ApConfig) -> anyhow::Result<()> {
+    let ap = ApIdentity {
+        mac: config.mac.clone(),
+    };
+    let mut files = Vec::new();
+    for radio in &cfg.radios {
+        if cfg.ssids.iter().any(|s| s.bands.contains(&radio.band)) {
+            files.push((
+                config.hostapd_dir.join(format!("hostapd-{}.conf", radio.interface)),
+                hostapd::render(cfg, radio, &ap)?,
+            ));
+        }
+    }
+    for (path, text) in &files {
+        write_private(path, text.as_bytes())?;
+    }
+    write_private(&config.hostapd_dir.join("version"), cfg.version.to_string().as_bytes())?;
+    if let Some(hook) = &config.apply_hook {
+        let status = tokio::process::Command::new(hook)
+            .arg(cfg.version.to_string())
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "apply hook {} failed: {status}", hook.display());
+    }
+    tracing::info!(version = cfg.version, ssids = cfg.ssids.len(), "configuration applied");
+    Ok(())
+}
+
+fn running_version(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join("version"))
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn client_builder() -> anyhow::Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>> {
+    Ok(
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13])?,
+    )
+}
+
+fn load_or_create_key(dir: &Path) -> anyhow::Result<rcgen::KeyPair> {
+    let path = dir.join("agent.key");
+    if path.exists() {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        return Ok(rcgen::KeyPair::from_pem(&std::fs::read_to_string(&path)?)?);
+    }
+    let key = rcgen::KeyPair::generate()?;
+    write_private(&path, key.serialize_pem().as_bytes())?;
+    Ok(key)
+}
+
+/// Writes a file only its owner can read (keys, certificates, hostapd files with passphrases).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(tmp, path)
+}
+
+/// Accepts the controller's certificate before adoption (see `session`).
+#[derive(Debug)]
+struct FirstUse;
+
+impl ServerCertVerifier for FirstUse {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not used".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

@@ -1,0 +1,380 @@
+//! Access points, SSIDs and the shared roaming settings, in the store.
+
+use crate::store::now_ms;
+use ap_protocol::{ApConfig, Band, Hello, Radio, RadioInfo, Roaming, Security, Ssid};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+
+/// Why a registry call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The store failed.
+    #[error("store error")]
+    Store(#[from] sqlx::Error),
+    /// No AP with that id.
+    #[error("no access point {0:?}")]
+    UnknownAp(String),
+    /// An SSID setting is not acceptable.
+    #[error("{0}")]
+    BadSsid(String),
+}
+
+/// An AP as the admin sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessPoint {
+    /// Stable device id.
+    pub device_id: String,
+    /// Model.
+    pub model: String,
+    /// Base MAC.
+    pub mac: String,
+    /// Firmware it reported.
+    pub firmware: String,
+    /// `pending` or `adopted`.
+    pub state: String,
+    /// Config version it runs.
+    pub applied_version: i64,
+    /// UTC ms.
+    pub last_seen_at: i64,
+    /// Floor, for the channel plan.
+    pub floor: i64,
+    /// Whether it is connected now (filled in by the AC).
+    #[serde(default)]
+    pub online: bool,
+}
+
+/// What the registry keeps of the AP's hello and identity.
+#[derive(Clone, Debug)]
+pub struct Known {
+    /// `pending` or `adopted`.
+    pub adopted: bool,
+    /// The key its certificate is for.
+    pub public_key_pem: String,
+    /// Its certificate, once issued.
+    pub cert_der: Option<Vec<u8>>,
+}
+
+/// The registry.
+#[derive(Clone)]
+pub struct Registry {
+    db: SqlitePool,
+}
+
+impl Registry {
+    /// Opens the registry; makes the roaming keys at first use.
+    pub async fn new(db: SqlitePool) -> Result<Self, RegistryError> {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        let mut domain = [0u8; 2];
+        rand::rng().fill_bytes(&mut domain);
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        sqlx::query(
+            "INSERT OR IGNORE INTO ac_settings (id, config_version, country, mobility_domain, ft_key) VALUES (1, 1, 'CN', ?, ?)",
+        )
+        .bind(hex(&domain))
+        .bind(hex(&key))
+        .execute(&db)
+        .await?;
+        Ok(Registry { db })
+    }
+
+    /// Records a hello: a new device becomes pending; a known one is updated.
+    pub async fn hello(&self, hello: &Hello) -> Result<Known, RegistryError> {
+        let now = now_ms();
+        let radios = serde_json::to_string(&hello.radios).expect("serialisable");
+        sqlx::query(
+            "INSERT INTO access_points (device_id, model, mac, firmware, public_key_pem, radios_json, state, first_seen_at, last_seen_at) \
+             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) \
+             ON CONFLICT (device_id) DO UPDATE SET model = excluded.model, firmware = excluded.firmware, \
+             radios_json = excluded.radios_json, last_seen_at = excluded.last_seen_at, \
+             public_key_pem = CASE WHEN state = 'pending' THEN excluded.public_key_pem ELSE public_key_pem END",
+        )
+        .bind(&hello.device_id)
+        .bind(&hello.model)
+        .bind(&hello.mac)
+        .bind(&hello.firmware)
+        .bind(&hello.public_key_pem)
+        .bind(radios)
+        .bind(now)
+        .bind(now)
+        .execute(&self.db)
+        .await?;
+        self.known(&hello.device_id)
+            .await?
+            .ok_or_else(|| RegistryError::UnknownAp(hello.device_id.clone()))
+    }
+
+    /// What the registry knows of a device.
+    pub async fn known(&self, device_id: &str) -> Result<Option<Known>, RegistryError> {
+        let row: Option<(String, String, Option<Vec<u8>>)> =
+            sqlx::query_as("SELECT state, public_key_pem, cert_der FROM access_points WHERE device_id = ?")
+                .bind(device_id)
+                .fetch_optional(&self.db)
+                .await?;
+        Ok(row.map(|(state, public_key_pem, cert_der)| Known {
+            adopted: state == "adopted",
+            public_key_pem,
+            cert_der,
+        }))
+    }
+
+    /// The admin adopts a pending AP.
+    pub async fn adopt(&self, device_id: &str) -> Result<(), RegistryError> {
+        let done = sqlx::query("UPDATE access_points SET state = 'adopted' WHERE device_id = ?")
+            .bind(device_id)
+            .execute(&self.db)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(RegistryError::UnknownAp(device_id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Stores the certificate issued to an adopted AP.
+    pub async fn set_certificate(&self, device_id: &str, der: &[u8]) -> Result<(), RegistryError> {
+        sqlx::query("UPDATE access_points SET cert_der = ? WHERE device_id = ? AND state = 'adopted'")
+            .bind(der)
+            .bind(device_id)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets an AP: its certificate no longer opens anything.
+    pub async fn forget(&self, device_id: &str) -> Result<(), RegistryError> {
+        let done = sqlx::query("DELETE FROM access_points WHERE device_id = ?")
+            .bind(device_id)
+            .execute(&self.db)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(RegistryError::UnknownAp(device_id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Every AP.
+    pub async fn list(&self) -> Result<Vec<AccessPoint>, RegistryError> {
+        Ok(sqlx::query_as::<_, (String, String, String, String, String, i64, i64, i64)>(
+            "SELECT device_id, model, mac, firmware, state, applied_version, last_seen_at, floor FROM access_points ORDER BY device_id",
+        )
+        .fetch_all(&self.db)
+        .await?
+        .into_iter()
+        .map(|(device_id, model, mac, firmware, state, applied_version, last_seen_at, floor)| AccessPoint {
+            device_id,
+            model,
+            mac,
+            firmware,
+            state,
+            applied_version,
+            last_seen_at,
+            floor,
+            online: false,
+        })
+        .collect())
+    }
+
+    /// The AP acknowledged running `version`.
+    pub async fn applied(&self, device_id: &str, version: u64) -> Result<(), RegistryError> {
+        sqlx::query("UPDATE access_points SET applied_version = ?, last_seen_at = ? WHERE device_id = ?")
+            .bind(version as i64)
+            .bind(now_ms())
+            .bind(device_id)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// A guest device joined or left an AP's radio.
+    pub async fn station(
+        &self,
+        device_id: &str,
+        interface: &str,
+        station: &str,
+        joined: bool,
+        at: i64,
+    ) -> Result<(), RegistryError> {
+        // Whatever AP it was on before, it is not there any more.
+        sqlx::query(
+            "UPDATE station_visits SET left_at = ? WHERE station = ? AND left_at IS NULL AND (? OR device_id = ?)",
+        )
+        .bind(at)
+        .bind(station)
+        .bind(joined)
+        .bind(device_id)
+        .execute(&self.db)
+        .await?;
+        if joined {
+            sqlx::query("INSERT INTO station_visits (station, device_id, interface, joined_at) VALUES (?, ?, ?, ?)")
+                .bind(station)
+                .bind(device_id)
+                .bind(interface)
+                .bind(at)
+                .execute(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The AP a guest device is on now, if any.
+    pub async fn station_location(&self, station: &str) -> Result<Option<String>, RegistryError> {
+        Ok(
+            sqlx::query_scalar("SELECT device_id FROM station_visits WHERE station = ? AND left_at IS NULL")
+                .bind(station)
+                .fetch_optional(&self.db)
+                .await?,
+        )
+    }
+
+    /// The SSIDs, by name.
+    pub async fn ssids(&self) -> Result<Vec<Ssid>, RegistryError> {
+        let rows: Vec<SsidRow> = sqlx::query_as(
+            "SELECT name, security, key, vlan, hidden, client_isolation, captive_portal, bands FROM ssids ORDER BY name",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Ssid {
+                    name: r.name,
+                    security: serde_json::from_value(serde_json::Value::String(r.security)).ok()?,
+                    key: r.key,
+                    vlan: r.vlan.and_then(|v| u16::try_from(v).ok()),
+                    hidden: r.hidden,
+                    client_isolation: r.client_isolation,
+                    captive_portal: r.captive_portal,
+                    bands: serde_json::from_str(&r.bands).ok()?,
+                })
+            })
+            .collect())
+    }
+
+    /// Adds or replaces an SSID; returns the new config version.
+    pub async fn put_ssid(&self, ssid: &Ssid) -> Result<u64, RegistryError> {
+        check_ssid(ssid)?;
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO ssids (name, security, key, vlan, hidden, client_isolation, captive_portal, bands) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&ssid.name)
+        .bind(serde_json::to_value(ssid.security).expect("serialisable").as_str().unwrap_or("open").to_string())
+        .bind(&ssid.key)
+        .bind(ssid.vlan.map(i64::from))
+        .bind(ssid.hidden)
+        .bind(ssid.client_isolation)
+        .bind(ssid.captive_portal)
+        .bind(serde_json::to_string(&ssid.bands).expect("serialisable"))
+        .execute(&mut *tx)
+        .await?;
+        let version = bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// Removes an SSID; returns the new config version.
+    pub async fn remove_ssid(&self, name: &str) -> Result<u64, RegistryError> {
+        let mut tx = self.db.begin().await?;
+        let done = sqlx::query("DELETE FROM ssids WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(RegistryError::BadSsid(format!("no SSID named {name:?}")));
+        }
+        let version = bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// The current configuration version.
+    pub async fn version(&self) -> Result<u64, RegistryError> {
+        let v: i64 = sqlx::query_scalar("SELECT config_version FROM ac_settings WHERE id = 1")
+            .fetch_one(&self.db)
+            .await?;
+        Ok(v as u64)
+    }
+
+    /// The configuration for one AP: every SSID, its own radios.
+    pub async fn config_for(&self, device_id: &str) -> Result<ApConfig, RegistryError> {
+        let (version, country, mobility_domain, ft_key): (i64, String, String, String) =
+            sqlx::query_as("SELECT config_version, country, mobility_domain, ft_key FROM ac_settings WHERE id = 1")
+                .fetch_one(&self.db)
+                .await?;
+        let radios_json: String = sqlx::query_scalar("SELECT radios_json FROM access_points WHERE device_id = ?")
+            .bind(device_id)
+            .fetch_optional(&self.db)
+            .await?
+            .ok_or_else(|| RegistryError::UnknownAp(device_id.to_string()))?;
+        let infos: Vec<RadioInfo> = serde_json::from_str(&radios_json).unwrap_or_default();
+        let radios = infos
+            .into_iter()
+            .map(|r| Radio {
+                channel: if r.band == Band::G2_4 { 6 } else { 36 },
+                interface: r.interface,
+                band: r.band,
+                width_mhz: 20,
+                tx_power_dbm: None,
+            })
+            .collect();
+        Ok(ApConfig {
+            version: version as u64,
+            country,
+            ssids: self.ssids().await?,
+            radios,
+            roaming: Roaming {
+                mobility_domain,
+                ft_key,
+            },
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SsidRow {
+    name: String,
+    security: String,
+    key: String,
+    vlan: Option<i64>,
+    hidden: bool,
+    client_isolation: bool,
+    captive_portal: bool,
+    bands: String,
+}
+
+async fn bump(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<u64, sqlx::Error> {
+    let v: i64 = sqlx::query_scalar(
+        "UPDATE ac_settings SET config_version = config_version + 1 WHERE id = 1 RETURNING config_version",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(v as u64)
+}
+
+fn check_ssid(ssid: &Ssid) -> Result<(), RegistryError> {
+    let bad = |m: &str| Err(RegistryError::BadSsid(format!("SSID {:?}: {m}", ssid.name)));
+    if ssid.name.is_empty() || ssid.name.len() > 32 {
+        return bad("the name must be 1 to 32 bytes");
+    }
+    if ssid.bands.is_empty() {
+        return bad("choose at least one band");
+    }
+    match ssid.security {
+        Security::Open => {}
+        Security::Wpa2Psk | Security::Wpa2Wpa3
+            if !(8..=63).contains(&ssid.key.len()) || !ssid.key.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
+        {
+            return bad("a WPA2 key is 8 to 63 printable ASCII characters");
+        }
+        Security::Wpa3Sae if ssid.key.is_empty() || ssid.key.chars().any(char::is_control) => {
+            return bad("a WPA3 password is printable and not empty");
+        }
+        _ => {}
+    }
+    if ssid.vlan.is_some_and(|v| !(1..=4094).contains(&v)) {
+        return bad("VLAN is 1 to 4094");
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! Controller and AP agents on loopback: adoption with the controller's CA,
+//! mutual TLS after it, SSIDs pushed to every AP and acked by version,
+//! offline after missed echoes, forgotten and impostor devices get nothing.
+
+use ap_agent::agent::{self, AgentConfig};
+use ap_protocol::{Band, RadioInfo, Security, Ssid};
+use controller::ac::ca::Ca;
+use controller::ac::registry::Registry;
+use controller::ac::Ac;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+const ECHO: Duration = Duration::from_millis(100);
+
+struct Agent {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    dir: PathBuf,
+}
+
+impl Agent {
+    fn start(root: &Path, name: &str, device_id: &str, controller: &str) -> Agent {
+        let dir = root.join(name);
+        let config = AgentConfig {
+            controller: controller.to_string(),
+            state_dir: dir.join("state"),
+            device_id: device_id.into(),
+            model: "SIM-AP".into(),
+            mac: "02:00:00:00:aa:01".into(),
+            firmware: "1.0.0".into(),
+            radios: vec![
+                RadioInfo {
+                    interface: "wlan0".into(),
+                    band: Band::G2_4,
+                },
+                RadioInfo {
+                    interface: "wlan1".into(),
+                    band: Band::G5,
+                },
+            ],
+            hostapd_dir: dir.join("hostapd"),
+            apply_hook: None,
+        };
+        let (stop, rx) = watch::channel(false);
+        let task = tokio::spawn(agent::run(config, rx));
+        Agent { stop, task, dir }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    fn version(&self) -> u64 {
+        std::fs::read_to_string(self.dir.join("hostapd/version"))
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn hostapd(&self, radio: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("hostapd/hostapd-{radio}.conf"))).unwrap_or_default()
+    }
+}
+
+async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !f().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn adoption_config_push_offline_and_forget() {
+    let root = std::env::temp_dir().join(format!("guestwifi-ac-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let db = controller::store::open(&root).await.unwrap();
+    let ac = Ac::new(
+        Registry::new(db).await.unwrap(),
+        Ca::load_or_create(&root).unwrap(),
+        ECHO,
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(ac.clone().serve(listener));
+    let guest = Ssid {
+        name: "老王饭店-免费WiFi".into(),
+        security: Security::Open,
+        key: String::new(),
+        vlan: None,
+        hidden: false,
+        client_isolation: true,
+        captive_portal: true,
+        bands: vec![Band::G2_4, Band::G5],
+    };
+    ac.put_ssid(&guest).await.unwrap();
+
+    // A new AP is pending and gets nothing.
+    let ap = Agent::start(&root, "ap1", "SIM-0001", &addr);
+    until("the AP is pending", async || {
+        ac.list().await.unwrap().iter().any(|a| a.state == "pending")
+    })
+    .await;
+    tokio::time::sleep(ECHO * 3).await;
+    assert_eq!(ap.version(), 0, "an unadopted AP gets no configuration");
+
+    // Adopted: certificate, mutual TLS, then the configuration, acked.
+    ac.adopt("SIM-0001").await.unwrap();
+    let version = ac.registry().version().await.unwrap();
+    until("the AP runs the config", async || {
+        ac.list()
+            .await
+            .unwrap()
+            .iter()
+            .any(|a| a.online && a.applied_version as u64 == version)
+    })
+    .await;
+    assert!(ap.hostapd("wlan0").contains(&format!("ssid2={}", hex(&guest.name))));
+    let mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777;
+    assert_eq!(mode(&ap.dir.join("state/agent.key")), 0o600);
+    assert_eq!(mode(&ap.dir.join("hostapd/hostapd-wlan0.conf")), 0o600);
+
+    // A second AP: the same SSID and key everywhere.
+    let ap2 = Agent::start(&root, "ap2", "SIM-0002", &addr);
+    until("AP 2 is pending", async || {
+        ac.list().await.unwrap().iter().any(|a| a.device_id == "SIM-0002")
+    })
+    .await;
+    ac.adopt("SIM-0002").await.unwrap();
+    let staff = Ssid {
+        name: "LaoWang-Staff".into(),
+        security: Security::Wpa2Psk,
+        key: "kitchen-2024!".into(),
+        ..guest.clone()
+    };
+    let v2 = ac.put_ssid(&staff).await.unwrap();
+    until("both APs run the new config", async || {
+        ac.list()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|a| a.online && a.applied_version as u64 == v2)
+            .count()
+            == 2
+    })
+    .await;
+    for a in [&ap, &ap2] {
+        let conf = a.hostapd("wlan1");
+        assert!(
+            conf.contains(&format!("ssid2={}", hex("LaoWang-Staff"))) && conf.contains("wpa_passphrase=kitchen-2024!")
+        );
+        let md = |c: &str| {
+            c.lines()
+                .find(|l| l.starts_with("mobility_domain="))
+                .map(str::to_string)
+        };
+        assert_eq!(md(&conf), md(&ap.hostapd("wlan1")), "one mobility domain for roaming");
+    }
+
+    // A bad SSID is refused and changes nothing.
+    let bad = Ssid {
+        name: "x".into(),
+        security: Security::Wpa2Psk,
+        key: "short".into(),
+        ..guest.clone()
+    };
+    assert!(ac.put_ssid(&bad).await.is_err());
+    assert_eq!(ac.registry().version().await.unwrap(), v2);
+
+    // Unplugged: offline after missed echoes; plugged back: online again.
+    ap2.stop().await;
+    until("AP 2 is offline", async || {
+        ac.list()
+            .await
+            .unwrap()
+            .iter()
+            .any(|a| a.device_id == "SIM-0002" && !a.online)
+    })
+    .await;
+    let ap2 = Agent::start(&root, "ap2", "SIM-0002", &addr);
+    until("AP 2 is back", async || {
+        ac.list()
+            .await
+            .unwrap()
+            .iter()
+            .any(|a| a.device_id == "SIM-0002" && a.online)
+    })
+    .await;
+
+    // An impostor with AP 2's id but its own key never gets a certificate.
+    let impostor = Agent::start(&root, "impostor", "SIM-0002", &addr);
+    tokio::time::sleep(ECHO * 5).await;
+    assert!(!impostor.dir.join("state/agent.crt").exists());
+    assert_eq!(impostor.version(), 0);
+    impostor.stop().await;
+
+    // Forgotten: its certificate opens nothing and it starts over as pending.
+    ac.forget("SIM-0001").await.unwrap();
+    until("AP 1 is pending again", async || {
+        ac.list()
+            .await
+            .unwrap()
+            .iter()
+            .any(|a| a.device_id == "SIM-0001" && a.state == "pending")
+    })
+    .await;
+    let v3 = ac.remove_ssid("LaoWang-Staff").await.unwrap();
+    until("AP 2 drops the SSID", async || ap2.version() == v3).await;
+    tokio::time::sleep(ECHO * 3).await;
+    assert_ne!(ap.version(), v3, "a forgotten AP gets no new configuration");
+
+    ap.stop().await;
+    ap2.stop().await;
+    server.abort();
+    let _ = std::fs::remove_dir_all(&root);
+}
