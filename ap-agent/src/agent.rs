@@ -4,8 +4,10 @@
 //! Reconnects with exponential backoff and jitter.
 
 use crate::hostapd::{self, ApIdentity};
+use crate::stations::{SimulatedRadio, StationChange};
 use ap_protocol::{
-    AgentMessage, ApConfig, Connection, ControllerMessage, Hello, RadioInfo, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+    AgentMessage, ApConfig, Connection, ControllerMessage, Hello, RadioInfo, StationEvent, MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
 };
 use rand::Rng;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -48,6 +50,17 @@ pub struct AgentConfig {
     /// to reload); it gets the config version as its only argument.
     #[serde(default)]
     pub apply_hook: Option<PathBuf>,
+    /// Lab and tests: a bridge standing in for the radios (see `stations`).
+    #[serde(default)]
+    pub simulated_radio: Option<String>,
+    /// Silence from the controller for this long means the link is dead:
+    /// reconnect (a bit over three of the controller's echo intervals).
+    #[serde(default = "default_silence")]
+    pub silence_seconds: u64,
+}
+
+fn default_silence() -> u64 {
+    35
 }
 
 /// Runs until `stop` turns true.
@@ -56,10 +69,11 @@ pub async fn run(config: AgentConfig, mut stop: watch::Receiver<bool>) -> anyhow
     std::fs::set_permissions(&config.state_dir, std::fs::Permissions::from_mode(0o700))?;
     std::fs::create_dir_all(&config.hostapd_dir)?;
     let key = load_or_create_key(&config.state_dir)?;
+    let mut radio = config.simulated_radio.as_deref().map(SimulatedRadio::new);
     let mut backoff = Duration::from_millis(200);
     loop {
         let outcome = tokio::select! {
-            r = session(&config, &key) => r,
+            r = session(&config, &key, radio.as_mut()) => r,
             _ = stop.wait_for(|s| *s) => return Ok(()),
         };
         match outcome {
@@ -85,7 +99,11 @@ enum Next {
     Backoff,
 }
 
-async fn session(config: &AgentConfig, key: &rcgen::KeyPair) -> anyhow::Result<Next> {
+async fn session(
+    config: &AgentConfig,
+    key: &rcgen::KeyPair,
+    mut radio: Option<&mut SimulatedRadio>,
+) -> anyhow::Result<Next> {
     let cert_path = config.state_dir.join("agent.crt");
     let ca_path = config.state_dir.join("controller-ca.crt");
     let adopted = cert_path.exists() && ca_path.exists();
@@ -126,11 +144,37 @@ async fn session(config: &AgentConfig, key: &rcgen::KeyPair) -> anyhow::Result<N
         config_version: running_version(&config.hostapd_dir),
     }))
     .await?;
+    let mut poll = tokio::time::interval(Duration::from_millis(200));
+    let mut welcomed_adopted = false;
     loop {
-        match conn.recv().await? {
+        let silence = Duration::from_secs(config.silence_seconds);
+        let msg = tokio::select! {
+            msg = tokio::time::timeout(silence, conn.recv()) => match msg {
+                Ok(msg) => msg?,
+                Err(_) => anyhow::bail!("no word from the controller for {silence:?}"),
+            },
+            _ = poll.tick(), if welcomed_adopted && radio.is_some() => {
+                let radio = radio.as_deref_mut().expect("checked");
+                for change in radio.poll() {
+                    conn.send(&station_message(change)).await?;
+                }
+                continue;
+            }
+        };
+        match msg {
             None => return Ok(Next::Backoff),
             Some(ControllerMessage::Welcome(w)) => {
                 tracing::info!(version = w.version, adopted = w.adopted, "connected to the controller");
+                if w.adopted {
+                    welcomed_adopted = true;
+                    // The controller may have missed changes while we were away.
+                    if let Some(radio) = radio.as_deref_mut() {
+                        radio.poll();
+                        for change in radio.current() {
+                            conn.send(&station_message(change)).await?;
+                        }
+                    }
+                }
             }
             Some(ControllerMessage::Refused { reason }) => {
                 tracing::warn!(%reason, "the controller refused us");
@@ -163,6 +207,25 @@ async fn session(config: &AgentConfig, key: &rcgen::KeyPair) -> anyhow::Result<N
             }
             Some(ControllerMessage::Unknown) => {}
         }
+    }
+}
+
+fn station_message(change: StationChange) -> AgentMessage {
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    match change {
+        StationChange::Joined { interface, station } => AgentMessage::StationJoined(StationEvent {
+            interface,
+            station,
+            at_ms,
+        }),
+        StationChange::Left { interface, station } => AgentMessage::StationLeft(StationEvent {
+            interface,
+            station,
+            at_ms,
+        }),
     }
 }
 

@@ -25,6 +25,10 @@ pub const UPSTREAM_WEB: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 pub const GARDEN_WEB: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 20);
 /// The upstream DNS server.
 pub const UPSTREAM_DNS: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 53);
+/// The appliance's management bridge (APs' control traffic), lab only.
+pub const MGMT_INTERFACE: &str = "br-mgmt";
+/// The appliance's management address: the AC listens here.
+pub const MGMT_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 /// The portal's host name in the lab.
 pub const PORTAL_HOST: &str = "portal.guestwifi.test";
 
@@ -55,12 +59,23 @@ pub struct Lab {
     pub guests: usize,
     /// Working directory (configs, leases, the controller's data dir).
     pub dir: PathBuf,
+    /// Number of simulated APs (0: guests hang straight off the appliance).
+    pub aps: usize,
 }
 
 impl Lab {
     /// Builds the namespaces, links and upstream services. `exe` is the
     /// controller binary, which serves the upstream web pages.
     pub fn create(prefix: &str, guests: usize, dir: &Path, exe: &Path) -> Result<Lab, LabError> {
+        Self::create_with_aps(prefix, guests, 0, dir, exe)
+    }
+
+    /// Like [`Lab::create`], with `aps` simulated APs between the guests and
+    /// the appliance: each AP is a namespace whose bridge `br0` joins its
+    /// guests' links (the "radio") to an uplink into the guest network, with
+    /// a management link on 198.51.100.0/24 to the controller's AC port.
+    /// Guest `i` starts on AP `((i - 1) % aps) + 1`.
+    pub fn create_with_aps(prefix: &str, guests: usize, aps: usize, dir: &Path, exe: &Path) -> Result<Lab, LabError> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return Err(LabError::NotRoot);
@@ -71,11 +86,13 @@ impl Lab {
             prefix: prefix.to_string(),
             guests,
             dir: dir.to_path_buf(),
+            aps,
         };
         let (a, u) = (lab.appliance(), lab.upstream());
         for ns in std::iter::once(a.clone())
             .chain(std::iter::once(u.clone()))
             .chain((1..=guests).map(|i| lab.guest(i)))
+            .chain((1..=aps).map(|k| lab.ap(k)))
         {
             run("ip", &["netns", "add", &ns])?;
             run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
@@ -94,17 +111,72 @@ impl Lab {
             ],
         )?;
         run("ip", &["-n", &a, "link", "set", GUEST_INTERFACE, "up"])?;
-        for i in 1..=guests {
-            let g = lab.guest(i);
-            let port = format!("vg{i}");
+        if aps > 0 {
+            run("ip", &["-n", &a, "link", "add", MGMT_INTERFACE, "type", "bridge"])?;
+            run(
+                "ip",
+                &["-n", &a, "addr", "add", &format!("{MGMT_IP}/24"), "dev", MGMT_INTERFACE],
+            )?;
+            run("ip", &["-n", &a, "link", "set", MGMT_INTERFACE, "up"])?;
+        }
+        for k in 1..=aps {
+            let ap = lab.ap(k);
+            let (up, mgmt) = (format!("va{k}"), format!("vm{k}"));
             run(
                 "ip",
                 &[
-                    "-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g,
+                    "-n", &a, "link", "add", &up, "type", "veth", "peer", "name", "up0", "netns", &ap,
                 ],
             )?;
+            run("ip", &["-n", &a, "link", "set", &up, "master", GUEST_INTERFACE, "up"])?;
+            run(
+                "ip",
+                &[
+                    "-n", &a, "link", "add", &mgmt, "type", "veth", "peer", "name", "mgmt0", "netns", &ap,
+                ],
+            )?;
+            run("ip", &["-n", &a, "link", "set", &mgmt, "master", MGMT_INTERFACE, "up"])?;
+            run("ip", &["-n", &ap, "link", "add", "br0", "type", "bridge"])?;
+            run("ip", &["-n", &ap, "link", "set", "up0", "master", "br0", "up"])?;
+            run("ip", &["-n", &ap, "link", "set", "br0", "up"])?;
+            run(
+                "ip",
+                &[
+                    "-n",
+                    &ap,
+                    "addr",
+                    "add",
+                    &format!("{}/24", ap_mgmt_ip(k)),
+                    "dev",
+                    "mgmt0",
+                ],
+            )?;
+            run("ip", &["-n", &ap, "link", "set", "mgmt0", "up"])?;
+        }
+        for i in 1..=guests {
+            let g = lab.guest(i);
+            if aps == 0 {
+                let port = format!("vg{i}");
+                run(
+                    "ip",
+                    &[
+                        "-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g,
+                    ],
+                )?;
+                run("ip", &["-n", &a, "link", "set", &port, "master", GUEST_INTERFACE, "up"])?;
+            } else {
+                let ap = lab.ap((i - 1) % aps + 1);
+                let port = format!("st{i}");
+                run(
+                    "ip",
+                    &[
+                        "-n", &ap, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g,
+                    ],
+                )?;
+                run("ip", &["-n", &ap, "link", "set", &port, "alias", &guest_mac(i)])?;
+                run("ip", &["-n", &ap, "link", "set", &port, "master", "br0", "up"])?;
+            }
             run("ip", &["-n", &g, "link", "set", "eth0", "address", &guest_mac(i)])?;
-            run("ip", &["-n", &a, "link", "set", &port, "master", GUEST_INTERFACE, "up"])?;
             run("ip", &["-n", &g, "link", "set", "eth0", "up"])?;
             let etc = PathBuf::from("/etc/netns").join(&g);
             std::fs::create_dir_all(&etc).map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
@@ -152,6 +224,54 @@ impl Lab {
         format!("{}-appliance", self.prefix)
     }
 
+    /// Simulated AP `k`'s namespace (1-based).
+    pub fn ap(&self, k: usize) -> String {
+        format!("{}-ap{k}", self.prefix)
+    }
+
+    /// Guest `i` walks from AP `from` to AP `to`: its radio link leaves one
+    /// AP and associates with the other (same MAC, same address).
+    pub fn roam(&self, i: usize, from: usize, to: usize) -> Result<(), LabError> {
+        let port = format!("st{i}");
+        let (from, to) = (self.ap(from), self.ap(to));
+        run("ip", &["-n", &from, "link", "set", &port, "netns", &to])?;
+        run("ip", &["-n", &to, "link", "set", &port, "alias", &guest_mac(i)])?;
+        run("ip", &["-n", &to, "link", "set", &port, "master", "br0", "up"])?;
+        // Its end went down with the move; bring the guest's side back up.
+        run("ip", &["-n", &self.guest(i), "link", "set", "eth0", "up"])
+    }
+
+    /// Pulls AP `k`'s cables (uplink and management) or plugs them back.
+    pub fn plug_ap(&self, k: usize, plugged: bool) -> Result<(), LabError> {
+        let state = if plugged { "up" } else { "down" };
+        for port in [format!("va{k}"), format!("vm{k}")] {
+            run("ip", &["-n", &self.appliance(), "link", "set", &port, state])?;
+        }
+        Ok(())
+    }
+
+    /// The agent settings of simulated AP `k`, for a controller echoing every `echo_seconds`.
+    pub fn agent_config(&self, k: usize, echo_seconds: u64) -> String {
+        let dir = self.dir.join(format!("ap{k}"));
+        format!(
+            r#"# Written by `controller lab`.
+controller = "{MGMT_IP}:7443"
+state_dir = "{state}"
+device_id = "LAB-AP-{k:02}"
+model = "SIM-AX1800"
+mac = "02:00:00:00:aa:{k:02x}"
+firmware = "1.0.0"
+hostapd_dir = "{hostapd}"
+simulated_radio = "br0"
+silence_seconds = {silence}
+radios = [{{ interface = "wlan0", band = "2.4" }}, {{ interface = "wlan1", band = "5" }}]
+"#,
+            state = dir.join("state").display(),
+            hostapd = dir.join("hostapd").display(),
+            silence = echo_seconds * 7 / 2 + 1,
+        )
+    }
+
     /// The upstream ("internet") namespace.
     pub fn upstream(&self) -> String {
         format!("{}-upstream", self.prefix)
@@ -164,6 +284,11 @@ impl Lab {
 
     /// A controller configuration for this lab.
     pub fn controller_config(&self, session_seconds: u64, countdown_seconds: u64, idle_seconds: u64) -> String {
+        let ac = if self.aps > 0 {
+            format!("{MGMT_IP}:7443")
+        } else {
+            String::new()
+        };
         format!(
             r#"# Written by `controller lab`.
 [network]
@@ -189,6 +314,9 @@ info_url = "http://garden.test/menu"
 
 [walled_garden]
 names = ["garden.test"]
+
+[ac]
+listen = "{ac}"
 
 [data]
 dir = "{}"
@@ -258,6 +386,11 @@ impl Drop for Lab {
     fn drop(&mut self) {
         teardown(&self.prefix);
     }
+}
+
+/// Simulated AP `k`'s management address.
+pub fn ap_mgmt_ip(k: usize) -> Ipv4Addr {
+    Ipv4Addr::new(198, 51, 100, 10 + (k % 200) as u8)
 }
 
 /// Guest `i`'s MAC address.

@@ -62,6 +62,10 @@ enum Cmd {
         /// Number of guest namespaces.
         #[arg(long, default_value_t = 2)]
         guests: usize,
+        /// Number of simulated APs, each running the real ap-agent (0: guests
+        /// plug straight into the appliance).
+        #[arg(long, default_value_t = 0)]
+        aps: usize,
         /// Namespace name prefix.
         #[arg(long, default_value = "lab")]
         prefix: String,
@@ -102,6 +106,8 @@ enum ApsCmd {
         /// Its device id.
         device_id: String,
     },
+    /// Guest devices associated now, and to which AP.
+    Stations,
 }
 
 #[derive(Subcommand)]
@@ -177,11 +183,12 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Ssids { command, config } => ssids(command, &load(&config)?.data.dir).await,
         Cmd::Lab {
             guests,
+            aps,
             prefix,
             dir,
             session_seconds,
             countdown_seconds,
-        } => run_lab(guests, &prefix, &dir, session_seconds, countdown_seconds).await,
+        } => run_lab(guests, aps, &prefix, &dir, session_seconds, countdown_seconds).await,
         Cmd::LabWeb { listen } => Ok(lab::web(listen).await?),
     }
 }
@@ -200,6 +207,7 @@ fn fail(reply: Reply) -> anyhow::Result<()> {
 async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
     let request = match &command {
         ApsCmd::List => Request::ApsList,
+        ApsCmd::Stations => Request::StationsList,
         ApsCmd::Adopt { device_id } => Request::ApsAdopt {
             device_id: device_id.clone(),
         },
@@ -235,6 +243,12 @@ async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
             )
         }
         Reply::Done => println!("done"),
+        Reply::Stations { stations } => {
+            println!("{:<18} {:<20} {:<8}", "STATION", "AP", "RADIO");
+            for (station, ap, radio, _) in stations {
+                println!("{station:<18} {ap:<20} {radio:<8}");
+            }
+        }
         other => fail(other)?,
     }
     Ok(())
@@ -322,9 +336,18 @@ async fn sessions(command: SessionsCmd, dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-async fn run_lab(guests: usize, prefix: &str, dir: &Path, session: u64, countdown: u64) -> anyhow::Result<()> {
+async fn run_lab(
+    guests: usize,
+    aps: usize,
+    prefix: &str,
+    dir: &Path,
+    session: u64,
+    countdown: u64,
+) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
-    let lab = Lab::create(prefix, guests, dir, &exe).context("cannot build the lab")?;
+    // Each lab starts from nothing: no sessions or APs from a previous run.
+    let _ = std::fs::remove_dir_all(dir.join("data"));
+    let lab = Lab::create_with_aps(prefix, guests, aps, dir, &exe).context("cannot build the lab")?;
     let config_path = dir.join("controller.toml");
     std::fs::write(&config_path, lab.controller_config(session, countdown, 900))?;
     let mut controller = tokio::process::Command::new("ip")
@@ -338,12 +361,33 @@ async fn run_lab(guests: usize, prefix: &str, dir: &Path, session: u64, countdow
     if !Lab::wait_for(&socket, Duration::from_secs(20)) {
         bail!("the controller did not start (see its log above)");
     }
+    let agent_exe = exe.with_file_name("ap-agent");
+    let mut agents = Vec::new();
+    for k in 1..=aps {
+        let path = dir.join(format!("ap{k}.toml"));
+        std::fs::write(&path, lab.agent_config(k, 10))?;
+        agents.push(
+            tokio::process::Command::new("ip")
+                .args(["netns", "exec", &lab.ap(k)])
+                .arg(&agent_exe)
+                .args(["run", "--config"])
+                .arg(&path)
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("cannot start {}", agent_exe.display()))?,
+        );
+    }
     for i in 1..=guests {
         let ip = tokio::task::spawn_blocking({
             let (prefix, dir) = (lab.prefix.clone(), lab.dir.clone());
             move || {
                 // A second handle on the same lab; forget it so it tears nothing down.
-                let handle = Lab { prefix, guests: 0, dir };
+                let handle = Lab {
+                    prefix,
+                    guests: 0,
+                    dir,
+                    aps,
+                };
                 let r = handle.dhcp(i);
                 std::mem::forget(handle);
                 r
@@ -362,10 +406,22 @@ async fn run_lab(guests: usize, prefix: &str, dir: &Path, session: u64, countdow
          \x20 {exe} sessions list --config {conf}\n\
          \x20 {exe} sessions kick {mac} --config {conf}\n\
          Log in from a shell in a guest: ip netns exec {g1} bash, then open the portal with any browser.\n\
-         Press Ctrl-C to remove everything.",
+         {aps_help}Press Ctrl-C to remove everything.",
         g1 = lab.guest(1),
         portal = lab::PORTAL_HOST,
         mac = lab::guest_mac(1),
+        aps_help = if aps > 0 {
+            format!(
+                "With {aps} simulated APs (ip netns exec {p}-ap1 ...):\n\
+                 \x20 {exe} aps list --config {conf}             # pending until adopted\n\
+                 \x20 {exe} aps adopt LAB-AP-01 --config {conf}\n\
+                 \x20 {exe} ssids add 'Lab Bistro 免费WiFi' --config {conf}\n\
+                 \x20 {exe} aps stations --config {conf}\n",
+                p = lab.prefix
+            )
+        } else {
+            String::new()
+        },
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -22,6 +22,7 @@ pub struct TestLab {
     config: PathBuf,
     controller: Option<Child>,
     env: Vec<(String, String)>,
+    agents: Vec<Child>,
 }
 
 /// Whether we may build namespaces; prints the skip, or fails under CI.
@@ -55,15 +56,28 @@ impl TestLab {
     /// `session_seconds` sessions and extra `GUESTWIFI_*` settings; DHCP runs
     /// in every guest. None when not root.
     pub fn start(name: &str, guests: usize, session_seconds: u64, env: &[(&str, &str)]) -> Option<TestLab> {
+        Self::start_with_aps(name, guests, 0, session_seconds, env)
+    }
+
+    /// Like [`TestLab::start`], with `aps` simulated APs each running the
+    /// real `ap-agent` (their controller echoes every second).
+    pub fn start_with_aps(
+        name: &str,
+        guests: usize,
+        aps: usize,
+        session_seconds: u64,
+        env: &[(&str, &str)],
+    ) -> Option<TestLab> {
         if !root_or_skip(name) {
             return None;
         }
         let dir = PathBuf::from("/tmp/guestwifi-e2e").join(name);
         let _ = std::fs::remove_dir_all(&dir);
-        let lab = Lab::create(name, guests, &dir, &controller_exe()).expect("lab builds");
+        let lab = Lab::create_with_aps(name, guests, aps, &dir, &controller_exe()).expect("lab builds");
         let config = dir.join("controller.toml");
         std::fs::write(&config, lab.controller_config(session_seconds, COUNTDOWN, 900)).unwrap();
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.push(("GUESTWIFI_AC__ECHO_SECONDS".into(), "1".into()));
         let mut t = TestLab {
             lab,
             config,
@@ -71,6 +85,22 @@ impl TestLab {
             env,
         };
         t.start_controller();
+        for k in 1..=aps {
+            let path = t.lab.dir.join(format!("ap{k}.toml"));
+            std::fs::write(&path, t.lab.agent_config(k, 1)).unwrap();
+            let log = std::fs::File::create(t.lab.dir.join(format!("ap{k}.log"))).unwrap();
+            let agent = Command::new("ip")
+                .args(["netns", "exec", &t.lab.ap(k)])
+                .arg(controller_exe().with_file_name("ap-agent"))
+                .args(["run", "--config"])
+                .arg(&path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("ap-agent starts");
+            t.agents.push(agent);
+        }
         for i in 1..=guests {
             t.lab.dhcp(i).expect("guest gets an address by DHCP");
         }
@@ -175,6 +205,30 @@ impl TestLab {
         code == 200 && body.contains("Hello from upstream")
     }
 
+    /// `controller ARGS --config ...` stdout, asserting success.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "controller {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits up to `secs` seconds for `f` to hold.
+    pub fn until(&self, what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+        let start = std::time::Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < Duration::from_secs(secs),
+                "timed out waiting until {what}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Runs `controller ARGS --config ...` (the CLI against the running daemon).
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(controller_exe())
@@ -188,6 +242,10 @@ impl TestLab {
 
 impl Drop for TestLab {
     fn drop(&mut self) {
+        for mut agent in self.agents.drain(..) {
+            let _ = agent.kill();
+            let _ = agent.wait();
+        }
         if let Some(mut child) = self.controller.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -41,6 +41,8 @@ impl Agent {
             ],
             hostapd_dir: dir.join("hostapd"),
             apply_hook: None,
+            simulated_radio: None,
+            silence_seconds: 35,
         };
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(agent::run(config, rx));

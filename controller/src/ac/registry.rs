@@ -227,6 +227,15 @@ impl Registry {
         )
     }
 
+    /// Guest devices associated now: (station, AP device id, radio, joined at UTC ms).
+    pub async fn stations(&self) -> Result<Vec<(String, String, String, i64)>, RegistryError> {
+        Ok(sqlx::query_as(
+            "SELECT station, device_id, interface, joined_at FROM station_visits WHERE left_at IS NULL ORDER BY station",
+        )
+        .fetch_all(&self.db)
+        .await?)
+    }
+
     /// The SSIDs, by name.
     pub async fn ssids(&self) -> Result<Vec<Ssid>, RegistryError> {
         let rows: Vec<SsidRow> = sqlx::query_as(

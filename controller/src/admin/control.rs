@@ -46,6 +46,8 @@ pub enum Request {
         /// Its device id.
         device_id: String,
     },
+    /// Guest devices associated now, and to which AP.
+    StationsList,
     /// The SSIDs.
     SsidsList,
     /// Add or replace an SSID (pushed to every AP).
@@ -100,6 +102,11 @@ pub enum Reply {
     ConfigVersion {
         /// The version.
         version: u64,
+    },
+    /// Associated guest devices: (station, AP, radio, joined at UTC ms).
+    Stations {
+        /// By station.
+        stations: Vec<(String, String, String, i64)>,
     },
     /// Done.
     Done,
@@ -202,6 +209,14 @@ async fn handle(request: Request, handles: &Handles) -> Reply {
                     },
                 }
             }
+        },
+        Request::StationsList => match ac {
+            None => no_ac(),
+            Some(ac) => ac
+                .registry()
+                .stations()
+                .await
+                .map_or_else(|e| error(&e), |stations| Reply::Stations { stations }),
         },
         Request::SsidsList => match ac {
             None => no_ac(),
