@@ -115,22 +115,15 @@ async fn session(
         let chain: Vec<CertificateDer<'static>> =
             rustls_pemfile::certs(&mut std::fs::read(&cert_path)?.as_slice()).collect::<Result<_, _>>()?;
         let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(anyhow::Error::msg)?;
-        client_builder()?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)?
+        client_builder()?.with_root_certificates(roots).with_client_auth_cert(chain, key)?
     } else {
         // Before adoption there is no CA to check against yet: trust on
         // first use; the certificate we then get pins the controller.
-        client_builder()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(FirstUse))
-            .with_no_client_auth()
+        client_builder()?.dangerous().with_custom_certificate_verifier(Arc::new(FirstUse)).with_no_client_auth()
     };
     let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&config.controller)).await??;
     tcp.set_nodelay(true)?;
-    let stream = TlsConnector::from(Arc::new(tls))
-        .connect(ServerName::try_from(CONTROLLER_NAME)?, tcp)
-        .await?;
+    let stream = TlsConnector::from(Arc::new(tls)).connect(ServerName::try_from(CONTROLLER_NAME)?, tcp).await?;
     let mut conn: Connection<_, AgentMessage, ControllerMessage> = Connection::new(stream);
     conn.send(&AgentMessage::Hello(Hello {
         min_version: MIN_PROTOCOL_VERSION,
@@ -185,10 +178,7 @@ async fn session(
                 }
                 return Ok(Next::Backoff);
             }
-            Some(ControllerMessage::Adopted {
-                certificate_pem,
-                ca_pem,
-            }) => {
+            Some(ControllerMessage::Adopted { certificate_pem, ca_pem }) => {
                 write_private(&cert_path, certificate_pem.as_bytes())?;
                 write_private(&ca_path, ca_pem.as_bytes())?;
                 tracing::info!("adopted: reconnecting with our certificate");
@@ -198,10 +188,7 @@ async fn session(
             Some(ControllerMessage::Config(cfg)) => {
                 let reply = match apply(config, &cfg).await {
                     Ok(()) => AgentMessage::ConfigApplied { version: cfg.version },
-                    Err(err) => AgentMessage::ConfigRejected {
-                        version: cfg.version,
-                        reason: format!("{err:#}"),
-                    },
+                    Err(err) => AgentMessage::ConfigRejected { version: cfg.version, reason: format!("{err:#}") },
                 };
                 conn.send(&reply).await?;
             }
@@ -211,30 +198,22 @@ async fn session(
 }
 
 fn station_message(change: StationChange) -> AgentMessage {
-    let at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let at_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     match change {
-        StationChange::Joined { interface, station } => AgentMessage::StationJoined(StationEvent {
-            interface,
-            station,
-            at_ms,
-        }),
-        StationChange::Left { interface, station } => AgentMessage::StationLeft(StationEvent {
-            interface,
-            station,
-            at_ms,
-        }),
+        StationChange::Joined { interface, station } => {
+            AgentMessage::StationJoined(StationEvent { interface, station, at_ms })
+        }
+        StationChange::Left { interface, station } => {
+            AgentMessage::StationLeft(StationEvent { interface, station, at_ms })
+        }
     }
 }
 
 /// Renders every radio's file, then runs the hook. All files are checked
 /// before any is written, so a bad config leaves the running one in place.
 async fn apply(config: &AgentConfig, cfg: &ApConfig) -> anyhow::Result<()> {
-    let ap = ApIdentity {
-        mac: config.mac.clone(),
-    };
+    let ap = ApIdentity { mac: config.mac.clone() };
     let mut files = Vec::new();
     for radio in &cfg.radios {
         if cfg.ssids.iter().any(|s| s.bands.contains(&radio.band)) {
@@ -249,10 +228,7 @@ async fn apply(config: &AgentConfig, cfg: &ApConfig) -> anyhow::Result<()> {
     }
     write_private(&config.hostapd_dir.join("version"), cfg.version.to_string().as_bytes())?;
     if let Some(hook) = &config.apply_hook {
-        let status = tokio::process::Command::new(hook)
-            .arg(cfg.version.to_string())
-            .status()
-            .await?;
+        let status = tokio::process::Command::new(hook).arg(cfg.version.to_string()).status().await?;
         anyhow::ensure!(status.success(), "apply hook {} failed: {status}", hook.display());
     }
     tracing::info!(version = cfg.version, ssids = cfg.ssids.len(), "configuration applied");
@@ -260,17 +236,12 @@ async fn apply(config: &AgentConfig, cfg: &ApConfig) -> anyhow::Result<()> {
 }
 
 fn running_version(dir: &Path) -> u64 {
-    std::fs::read_to_string(dir.join("version"))
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    std::fs::read_to_string(dir.join("version")).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 fn client_builder() -> anyhow::Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>> {
-    Ok(
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13])?,
-    )
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])?)
 }
 
 fn load_or_create_key(dir: &Path) -> anyhow::Result<rcgen::KeyPair> {
@@ -287,12 +258,7 @@ fn load_or_create_key(dir: &Path) -> anyhow::Result<rcgen::KeyPair> {
 /// Writes a file only its owner can read (keys, certificates, hostapd files with passphrases).
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     file.write_all(bytes)?;
     file.sync_all()?;
@@ -339,8 +305,6 @@ impl ServerCertVerifier for FirstUse {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
     }
 }

@@ -56,10 +56,7 @@ pub fn render(config: &ApConfig, radio: &Radio, ap: &ApIdentity) -> Result<Strin
     if ssids.is_empty() {
         return Err(RenderError::NoSsid(radio.band));
     }
-    let mut out = format!(
-        "# Written by ap-agent for config version {}; edits are lost.\n",
-        config.version
-    );
+    let mut out = format!("# Written by ap-agent for config version {}; edits are lost.\n", config.version);
     let _ = writeln!(out, "interface={}", radio.interface);
     out.push_str("driver=nl80211\n");
     let _ = writeln!(out, "ctrl_interface=/run/hostapd");
@@ -133,11 +130,7 @@ fn bss(out: &mut String, ssid: &Ssid, config: &ApConfig, ap: &ApIdentity, radio:
         out.push_str("ft_psk_generate_local=1\n");
     }
     let _ = writeln!(out, "r0kh=ff:ff:ff:ff:ff:ff * {}", config.roaming.ft_key);
-    let _ = writeln!(
-        out,
-        "r1kh=00:00:00:00:00:00 00:00:00:00:00:00 {}",
-        config.roaming.ft_key
-    );
+    let _ = writeln!(out, "r1kh=00:00:00:00:00:00 00:00:00:00:00:00 {}", config.roaming.ft_key);
     out.push_str("pmk_r1_push=1\n");
 }
 
@@ -153,10 +146,7 @@ fn check(config: &ApConfig, radio: &Radio) -> Result<(), RenderError> {
     }
     let name_ok = !radio.interface.is_empty()
         && radio.interface.len() <= 13
-        && radio
-            .interface
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && radio.interface.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !name_ok {
         return Err(RenderError::Interface(radio.interface.clone()));
     }
@@ -169,10 +159,7 @@ fn check(config: &ApConfig, radio: &Radio) -> Result<(), RenderError> {
         .contains(&radio.channel),
     };
     if !valid_channel {
-        return Err(RenderError::Channel {
-            channel: radio.channel,
-            band: radio.band,
-        });
+        return Err(RenderError::Channel { channel: radio.channel, band: radio.band });
     }
     for ssid in &config.ssids {
         if ssid.name.is_empty() || ssid.name.len() > 32 {
@@ -223,42 +210,20 @@ pub(crate) mod tests {
             country: "CN".into(),
             ssids: vec![
                 ssid("老王饭店-免费WiFi", Security::Open, "", vec![Band::G2_4, Band::G5]),
-                ssid(
-                    "LaoWang-Staff",
-                    Security::Wpa2Psk,
-                    "kitchen-2024!",
-                    vec![Band::G2_4, Band::G5],
-                ),
+                ssid("LaoWang-Staff", Security::Wpa2Psk, "kitchen-2024!", vec![Band::G2_4, Band::G5]),
                 ssid("LaoWang-VIP", Security::Wpa3Sae, "会员专享 password", vec![Band::G5]),
                 ssid("LaoWang-Mixed", Security::Wpa2Wpa3, "mixedmode123", vec![Band::G2_4]),
             ],
             radios: vec![
-                Radio {
-                    interface: "wlan0".into(),
-                    band: Band::G2_4,
-                    channel: 6,
-                    width_mhz: 20,
-                    tx_power_dbm: None,
-                },
-                Radio {
-                    interface: "wlan1".into(),
-                    band: Band::G5,
-                    channel: 44,
-                    width_mhz: 80,
-                    tx_power_dbm: Some(17),
-                },
+                Radio { interface: "wlan0".into(), band: Band::G2_4, channel: 6, width_mhz: 20, tx_power_dbm: None },
+                Radio { interface: "wlan1".into(), band: Band::G5, channel: 44, width_mhz: 80, tx_power_dbm: Some(17) },
             ],
-            roaming: Roaming {
-                mobility_domain: "a1b2".into(),
-                ft_key: "0f".repeat(32),
-            },
+            roaming: Roaming { mobility_domain: "a1b2".into(), ft_key: "0f".repeat(32) },
         }
     }
 
     fn ap() -> ApIdentity {
-        ApIdentity {
-            mac: "02:00:00:00:aa:01".into(),
-        }
+        ApIdentity { mac: "02:00:00:00:aa:01".into() }
     }
 
     #[test]
@@ -279,25 +244,16 @@ pub(crate) mod tests {
         let conf = render(&config, &config.radios[0], &ap()).unwrap();
         assert!(!conf.lines().any(|l| l == "wpa=0"));
         config.ssids[1].key = "goodkey1\nwpa=0".into();
-        assert_eq!(
-            render(&config, &config.radios[0], &ap()),
-            Err(RenderError::Wpa2Key("LaoWang-Staff".into()))
-        );
+        assert_eq!(render(&config, &config.radios[0], &ap()), Err(RenderError::Wpa2Key("LaoWang-Staff".into())));
     }
 
     #[test]
     fn impossible_settings_are_refused() {
         let mut config = sample();
         config.radios[0].channel = 36;
-        assert!(matches!(
-            render(&config, &config.radios[0], &ap()),
-            Err(RenderError::Channel { .. })
-        ));
+        assert!(matches!(render(&config, &config.radios[0], &ap()), Err(RenderError::Channel { .. })));
         let mut config = sample();
         config.ssids[1].key = "short".into();
-        assert!(matches!(
-            render(&config, &config.radios[0], &ap()),
-            Err(RenderError::Wpa2Key(_))
-        ));
+        assert!(matches!(render(&config, &config.radios[0], &ap()), Err(RenderError::Wpa2Key(_))));
     }
 }

@@ -36,21 +36,14 @@ pub struct SimulatedRadio {
 impl SimulatedRadio {
     /// Watches the ports of `bridge` in this network namespace.
     pub fn new(bridge: &str) -> Self {
-        SimulatedRadio {
-            bridge: bridge.to_string(),
-            sys: PathBuf::from("/sys/class/net"),
-            known: BTreeMap::new(),
-        }
+        SimulatedRadio { bridge: bridge.to_string(), sys: PathBuf::from("/sys/class/net"), known: BTreeMap::new() }
     }
 
     /// Every station associated now (to resend after a reconnect).
     pub fn current(&self) -> Vec<StationChange> {
         self.known
             .iter()
-            .map(|(mac, port)| StationChange::Joined {
-                interface: port.clone(),
-                station: mac.clone(),
-            })
+            .map(|(mac, port)| StationChange::Joined { interface: port.clone(), station: mac.clone() })
             .collect()
     }
 
@@ -75,18 +68,12 @@ impl SimulatedRadio {
         let mut changes = Vec::new();
         for (mac, port) in &self.known {
             if !now.contains_key(mac) {
-                changes.push(StationChange::Left {
-                    interface: port.clone(),
-                    station: mac.clone(),
-                });
+                changes.push(StationChange::Left { interface: port.clone(), station: mac.clone() });
             }
         }
         for (mac, port) in &now {
             if !self.known.contains_key(mac) {
-                changes.push(StationChange::Joined {
-                    interface: port.clone(),
-                    station: mac.clone(),
-                });
+                changes.push(StationChange::Joined { interface: port.clone(), station: mac.clone() });
             }
         }
         self.known = now;

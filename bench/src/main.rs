@@ -104,10 +104,7 @@ fn latency(lab: &Lab) -> ((Duration, Duration), (Duration, Duration)) {
             }
         });
     }
-    let guest = Client {
-        mac: lab::guest_mac(1).parse().unwrap(),
-        ip: IpAddr::V4(GUEST_IP),
-    };
+    let guest = Client { mac: lab::guest_mac(1).parse().unwrap(), ip: IpAddr::V4(GUEST_IP) };
     let policy = policy();
     let result = on_netns_runtime(&lab.appliance(), move |rt| {
         rt.block_on(async move {
@@ -208,44 +205,17 @@ fn redirects(lab: &Lab, exe: &Path) -> String {
     let mut controller = start_controller(
         lab,
         exe,
-        &[
-            ("GUESTWIFI_PORTAL__REQUESTS_PER_SECOND", "10000000"),
-            ("GUESTWIFI_PORTAL__BURST", "10000000"),
-        ],
+        &[("GUESTWIFI_PORTAL__REQUESTS_PER_SECOND", "10000000"), ("GUESTWIFI_PORTAL__BURST", "10000000")],
     );
     let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.guest(1),
-            "wrk",
-            "-t2",
-            "-c64",
-            "-d10s",
-            "--latency",
-            "http://example.test/",
-        ])
+        .args(["netns", "exec", &lab.guest(1), "wrk", "-t2", "-c64", "-d10s", "--latency", "http://example.test/"])
         .output()
         .expect("wrk (Debian package wrk)");
     stop(&mut controller);
     let text = String::from_utf8_lossy(&out.stdout);
-    let rps = text
-        .lines()
-        .find(|l| l.starts_with("Requests/sec"))
-        .unwrap_or("Requests/sec: ?")
-        .trim()
-        .to_string();
-    let p99 = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("99%"))
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let non3xx = text
-        .lines()
-        .find(|l| l.contains("Non-2xx or 3xx"))
-        .map(str::trim)
-        .unwrap_or("all 3xx");
+    let rps = text.lines().find(|l| l.starts_with("Requests/sec")).unwrap_or("Requests/sec: ?").trim().to_string();
+    let p99 = text.lines().find(|l| l.trim_start().starts_with("99%")).unwrap_or("").trim().to_string();
+    let non3xx = text.lines().find(|l| l.contains("Non-2xx or 3xx")).map(str::trim).unwrap_or("all 3xx");
     format!("{rps} (latency p99 {p99}; {non3xx})")
 }
 
@@ -254,10 +224,7 @@ fn redirects(lab: &Lab, exe: &Path) -> String {
 fn rss_with_sessions(lab: &Lab, exe: &Path, n: u32) -> String {
     let data = lab.dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let db = controller::store::open(&data).await.unwrap();
         let now = controller::store::now_ms();
@@ -281,24 +248,10 @@ fn rss_with_sessions(lab: &Lab, exe: &Path, n: u32) -> String {
     std::thread::sleep(Duration::from_secs(12));
     let status = std::fs::read_to_string(format!("/proc/{}/status", controller.id())).unwrap_or_default();
     let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
+        status.lines().find(|l| l.starts_with(name)).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
     };
     let elements = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.appliance(),
-            "nft",
-            "-j",
-            "list",
-            "set",
-            "inet",
-            "guestwifi",
-            "authorized",
-        ])
+        .args(["netns", "exec", &lab.appliance(), "nft", "-j", "list", "set", "inet", "guestwifi", "authorized"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).matches("\"elem\": {").count())
         .unwrap_or(0);
@@ -325,10 +278,7 @@ fn start_controller(lab: &Lab, exe: &Path, env: &[(&str, &str)]) -> std::process
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(
-        Lab::wait_for(&socket, Duration::from_secs(30)),
-        "controller did not start"
-    );
+    assert!(Lab::wait_for(&socket, Duration::from_secs(30)), "controller did not start");
     child
 }
 
@@ -380,11 +330,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn sh(argv: &[&str]) {
-    let ok = Command::new(argv[0])
-        .args(&argv[1..])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let ok = Command::new(argv[0]).args(&argv[1..]).status().map(|s| s.success()).unwrap_or(false);
     assert!(ok, "{argv:?}");
 }
 
@@ -408,10 +354,7 @@ fn on_netns_runtime<T: Send + 'static>(ns: &str, f: impl FnOnce(tokio::runtime::
     let ns = ns.to_string();
     std::thread::spawn(move || {
         enter(&ns);
-        f(tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap())
+        f(tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap())
     })
     .join()
     .unwrap()
@@ -420,10 +363,6 @@ fn on_netns_runtime<T: Send + 'static>(ns: &str, f: impl FnOnce(tokio::runtime::
 fn controller_exe() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let path = exe.parent().unwrap().join("controller");
-    assert!(
-        path.exists(),
-        "{} missing: cargo build --release --bins",
-        path.display()
-    );
+    assert!(path.exists(), "{} missing: cargo build --release --bins", path.display());
     path
 }

@@ -189,10 +189,8 @@ pub struct Data {
 impl Config {
     /// Reads `path`, applies `GUESTWIFI_*` overrides from `env`, checks it.
     pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Self::parse(&text, &path.display().to_string(), env)
     }
 
@@ -202,10 +200,7 @@ impl Config {
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let invalid = |origin: &str, message: String| ConfigError::Invalid {
-            origin: origin.to_string(),
-            message,
-        };
+        let invalid = |origin: &str, message: String| ConfigError::Invalid { origin: origin.to_string(), message };
         let mut root: toml::Table = toml::from_str(text).map_err(|e| invalid(origin, e.to_string()))?;
         for (name, value) in env {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
@@ -227,9 +222,8 @@ impl Config {
                 .ok_or_else(|| invalid(&name, format!("`{section}` is not a section")))?;
             table.insert(key, parsed);
         }
-        let config: Config = toml::Value::Table(root)
-            .try_into()
-            .map_err(|e: toml::de::Error| invalid(origin, e.to_string()))?;
+        let config: Config =
+            toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| invalid(origin, e.to_string()))?;
         config.check().map_err(|m| invalid(origin, m))?;
         Ok(config)
     }
@@ -263,10 +257,7 @@ impl Config {
             return Err("ac.echo_seconds must be at least 1".into());
         }
         if !self.portal.hostname.is_empty() && !valid_hostname(&self.portal.hostname) {
-            return Err(format!(
-                "portal.hostname: {:?} is not a host name",
-                self.portal.hostname
-            ));
+            return Err(format!("portal.hostname: {:?} is not a host name", self.portal.hostname));
         }
         Ok(())
     }
@@ -274,10 +265,7 @@ impl Config {
     /// The host name guests' browsers use for the portal.
     pub fn portal_host(&self) -> String {
         if self.portal.hostname.is_empty() {
-            self.network
-                .guest_net()
-                .map(|(ip, _)| ip.to_string())
-                .unwrap_or_default()
+            self.network.guest_net().map(|(ip, _)| ip.to_string()).unwrap_or_default()
         } else {
             self.portal.hostname.clone()
         }
@@ -317,12 +305,7 @@ impl Config {
 impl Network {
     /// The appliance's guest address and the subnet's prefix length.
     pub fn guest_net(&self) -> Result<(Ipv4Addr, u8), String> {
-        let bad = || {
-            format!(
-                "network.guest_address: {:?} is not like 192.0.2.1/24",
-                self.guest_address
-            )
-        };
+        let bad = || format!("network.guest_address: {:?} is not like 192.0.2.1/24", self.guest_address);
         let (ip, prefix) = self.guest_address.split_once('/').ok_or_else(bad)?;
         let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
         let prefix: u8 = prefix.parse().map_err(|_| bad())?;

@@ -71,12 +71,8 @@ async fn serve(
     let (guest_ip, _) = config.network.guest_net().map_err(anyhow::Error::msg)?;
     let http_addr = SocketAddr::from((guest_ip, config.portal.http_port));
     let https_addr = SocketAddr::from((guest_ip, config.portal.https_port));
-    let http = TcpListener::bind(http_addr)
-        .await
-        .with_context(|| format!("cannot listen on {http_addr}"))?;
-    let https = TcpListener::bind(https_addr)
-        .await
-        .with_context(|| format!("cannot listen on {https_addr}"))?;
+    let http = TcpListener::bind(http_addr).await.with_context(|| format!("cannot listen on {http_addr}"))?;
+    let https = TcpListener::bind(https_addr).await.with_context(|| format!("cannot listen on {https_addr}"))?;
 
     let portal = Arc::new(Portal {
         config: config.clone(),
@@ -94,22 +90,9 @@ async fn serve(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let http_task = tokio::spawn(server::serve(
-        http,
-        None,
-        app.clone(),
-        limits.clone(),
-        rate.clone(),
-        stopped(stop_rx.clone()),
-    ));
-    let https_task = tokio::spawn(server::serve(
-        https,
-        Some(tls),
-        app,
-        limits,
-        rate,
-        stopped(stop_rx.clone()),
-    ));
+    let http_task =
+        tokio::spawn(server::serve(http, None, app.clone(), limits.clone(), rate.clone(), stopped(stop_rx.clone())));
+    let https_task = tokio::spawn(server::serve(https, Some(tls), app, limits, rate, stopped(stop_rx.clone())));
     let ac = if config.ac.listen.is_empty() {
         None
     } else {
@@ -125,12 +108,7 @@ async fn serve(
     let ac_task = ac.map(|(ac, listener)| tokio::spawn(ac.serve(listener)));
     let control_task = tokio::spawn(control::serve(
         config.data.dir.join(control::SOCKET),
-        control::Handles {
-            sessions: sessions.clone(),
-            firewall,
-            db,
-            ac: ac_handle,
-        },
+        control::Handles { sessions: sessions.clone(), firewall, db, ac: ac_handle },
     ));
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP);

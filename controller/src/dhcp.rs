@@ -43,17 +43,9 @@ impl Dnsmasq {
     /// Writes the configuration, checks it with `dnsmasq --test`, starts it.
     pub async fn start(config: &Config) -> Result<Self, DhcpError> {
         let path = config.data.dir.join("dnsmasq.conf");
-        std::fs::write(&path, render(config)).map_err(|source| DhcpError::Write {
-            path: path.clone(),
-            source,
-        })?;
+        std::fs::write(&path, render(config)).map_err(|source| DhcpError::Write { path: path.clone(), source })?;
         let conf_arg = format!("--conf-file={}", path.display());
-        let test = Command::new("dnsmasq")
-            .arg("--test")
-            .arg(&conf_arg)
-            .output()
-            .await
-            .map_err(DhcpError::Missing)?;
+        let test = Command::new("dnsmasq").arg("--test").arg(&conf_arg).output().await.map_err(DhcpError::Missing)?;
         if !test.status.success() {
             return Err(DhcpError::Rejected {
                 path,
@@ -115,11 +107,7 @@ pub fn render(config: &Config) -> String {
     // RFC 8910: the captive-portal API URI (option 114).
     let _ = writeln!(out, "dhcp-option=114,\"{}\"", config.captive_api_url());
     out.push_str("dhcp-authoritative\n");
-    let _ = writeln!(
-        out,
-        "dhcp-leasefile={}",
-        config.data.dir.join("dnsmasq.leases").display()
-    );
+    let _ = writeln!(out, "dhcp-leasefile={}", config.data.dir.join("dnsmasq.leases").display());
     if !config.portal.hostname.is_empty() {
         let _ = writeln!(out, "address=/{}/{ip}", config.portal.hostname);
     }

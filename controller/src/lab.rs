@@ -82,12 +82,7 @@ impl Lab {
         }
         teardown(prefix);
         std::fs::create_dir_all(dir).map_err(|e| LabError::Io(format!("{}: {e}", dir.display())))?;
-        let lab = Lab {
-            prefix: prefix.to_string(),
-            guests,
-            dir: dir.to_path_buf(),
-            aps,
-        };
+        let lab = Lab { prefix: prefix.to_string(), guests, dir: dir.to_path_buf(), aps };
         let (a, u) = (lab.appliance(), lab.upstream());
         for ns in std::iter::once(a.clone())
             .chain(std::iter::once(u.clone()))
@@ -98,81 +93,36 @@ impl Lab {
             run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
         }
         run("ip", &["-n", &a, "link", "add", GUEST_INTERFACE, "type", "bridge"])?;
-        run(
-            "ip",
-            &[
-                "-n",
-                &a,
-                "addr",
-                "add",
-                &format!("{APPLIANCE_IP}/24"),
-                "dev",
-                GUEST_INTERFACE,
-            ],
-        )?;
+        run("ip", &["-n", &a, "addr", "add", &format!("{APPLIANCE_IP}/24"), "dev", GUEST_INTERFACE])?;
         run("ip", &["-n", &a, "link", "set", GUEST_INTERFACE, "up"])?;
         if aps > 0 {
             run("ip", &["-n", &a, "link", "add", MGMT_INTERFACE, "type", "bridge"])?;
-            run(
-                "ip",
-                &["-n", &a, "addr", "add", &format!("{MGMT_IP}/24"), "dev", MGMT_INTERFACE],
-            )?;
+            run("ip", &["-n", &a, "addr", "add", &format!("{MGMT_IP}/24"), "dev", MGMT_INTERFACE])?;
             run("ip", &["-n", &a, "link", "set", MGMT_INTERFACE, "up"])?;
         }
         for k in 1..=aps {
             let ap = lab.ap(k);
             let (up, mgmt) = (format!("va{k}"), format!("vm{k}"));
-            run(
-                "ip",
-                &[
-                    "-n", &a, "link", "add", &up, "type", "veth", "peer", "name", "up0", "netns", &ap,
-                ],
-            )?;
+            run("ip", &["-n", &a, "link", "add", &up, "type", "veth", "peer", "name", "up0", "netns", &ap])?;
             run("ip", &["-n", &a, "link", "set", &up, "master", GUEST_INTERFACE, "up"])?;
-            run(
-                "ip",
-                &[
-                    "-n", &a, "link", "add", &mgmt, "type", "veth", "peer", "name", "mgmt0", "netns", &ap,
-                ],
-            )?;
+            run("ip", &["-n", &a, "link", "add", &mgmt, "type", "veth", "peer", "name", "mgmt0", "netns", &ap])?;
             run("ip", &["-n", &a, "link", "set", &mgmt, "master", MGMT_INTERFACE, "up"])?;
             run("ip", &["-n", &ap, "link", "add", "br0", "type", "bridge"])?;
             run("ip", &["-n", &ap, "link", "set", "up0", "master", "br0", "up"])?;
             run("ip", &["-n", &ap, "link", "set", "br0", "up"])?;
-            run(
-                "ip",
-                &[
-                    "-n",
-                    &ap,
-                    "addr",
-                    "add",
-                    &format!("{}/24", ap_mgmt_ip(k)),
-                    "dev",
-                    "mgmt0",
-                ],
-            )?;
+            run("ip", &["-n", &ap, "addr", "add", &format!("{}/24", ap_mgmt_ip(k)), "dev", "mgmt0"])?;
             run("ip", &["-n", &ap, "link", "set", "mgmt0", "up"])?;
         }
         for i in 1..=guests {
             let g = lab.guest(i);
             if aps == 0 {
                 let port = format!("vg{i}");
-                run(
-                    "ip",
-                    &[
-                        "-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g,
-                    ],
-                )?;
+                run("ip", &["-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g])?;
                 run("ip", &["-n", &a, "link", "set", &port, "master", GUEST_INTERFACE, "up"])?;
             } else {
                 let ap = lab.ap((i - 1) % aps + 1);
                 let port = format!("st{i}");
-                run(
-                    "ip",
-                    &[
-                        "-n", &ap, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g,
-                    ],
-                )?;
+                run("ip", &["-n", &ap, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g])?;
                 run("ip", &["-n", &ap, "link", "set", &port, "alias", &guest_mac(i)])?;
                 run("ip", &["-n", &ap, "link", "set", &port, "master", "br0", "up"])?;
             }
@@ -183,12 +133,7 @@ impl Lab {
             std::fs::write(etc.join("resolv.conf"), format!("nameserver {APPLIANCE_IP}\n"))
                 .map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
         }
-        run(
-            "ip",
-            &[
-                "-n", &a, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns", &u,
-            ],
-        )?;
+        run("ip", &["-n", &a, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns", &u])?;
         run("ip", &["-n", &a, "addr", "add", "203.0.113.1/24", "dev", "wan0"])?;
         run("ip", &["-n", &a, "link", "set", "wan0", "up"])?;
         for addr in [UPSTREAM_WEB, GARDEN_WEB, UPSTREAM_DNS] {
@@ -284,11 +229,7 @@ radios = [{{ interface = "wlan0", band = "2.4" }}, {{ interface = "wlan1", band 
 
     /// A controller configuration for this lab.
     pub fn controller_config(&self, session_seconds: u64, countdown_seconds: u64, idle_seconds: u64) -> String {
-        let ac = if self.aps > 0 {
-            format!("{MGMT_IP}:7443")
-        } else {
-            String::new()
-        };
+        let ac = if self.aps > 0 { format!("{MGMT_IP}:7443") } else { String::new() };
         format!(
             r#"# Written by `controller lab`.
 [network]
@@ -354,16 +295,13 @@ dir = "{}"
                 "eth0",
             ],
         )?;
-        self.address(i)
-            .ok_or_else(|| LabError::Io(format!("{g}: DHCP gave no address")))
+        self.address(i).ok_or_else(|| LabError::Io(format!("{g}: DHCP gave no address")))
     }
 
     /// Guest `i`'s current IPv4 address.
     pub fn address(&self, i: usize) -> Option<Ipv4Addr> {
-        let out = Command::new("ip")
-            .args(["-n", &self.guest(i), "-4", "-o", "addr", "show", "dev", "eth0"])
-            .output()
-            .ok()?;
+        let out =
+            Command::new("ip").args(["-n", &self.guest(i), "-4", "-o", "addr", "show", "dev", "eth0"]).output().ok()?;
         let text = String::from_utf8_lossy(&out.stdout);
         let field = text.split_whitespace().skip_while(|w| *w != "inet").nth(1)?;
         field.split('/').next()?.parse().ok()
@@ -432,12 +370,7 @@ fn pids(ns: &str) -> Vec<i32> {
     Command::new("ip")
         .args(["netns", "pids", ns])
         .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect()
-        })
+        .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect())
         .unwrap_or_default()
 }
 

@@ -181,14 +181,9 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Sessions { command, config } => sessions(command, &load(&config)?.data.dir).await,
         Cmd::Aps { command, config } => aps(command, &load(&config)?.data.dir).await,
         Cmd::Ssids { command, config } => ssids(command, &load(&config)?.data.dir).await,
-        Cmd::Lab {
-            guests,
-            aps,
-            prefix,
-            dir,
-            session_seconds,
-            countdown_seconds,
-        } => run_lab(guests, aps, &prefix, &dir, session_seconds, countdown_seconds).await,
+        Cmd::Lab { guests, aps, prefix, dir, session_seconds, countdown_seconds } => {
+            run_lab(guests, aps, &prefix, &dir, session_seconds, countdown_seconds).await
+        }
         Cmd::LabWeb { listen } => Ok(lab::web(listen).await?),
     }
 }
@@ -208,22 +203,13 @@ async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
     let request = match &command {
         ApsCmd::List => Request::ApsList,
         ApsCmd::Stations => Request::StationsList,
-        ApsCmd::Adopt { device_id } => Request::ApsAdopt {
-            device_id: device_id.clone(),
-        },
-        ApsCmd::Forget { device_id } => Request::ApsForget {
-            device_id: device_id.clone(),
-        },
-        ApsCmd::Show { device_id } => Request::ApsShow {
-            device_id: device_id.clone(),
-        },
+        ApsCmd::Adopt { device_id } => Request::ApsAdopt { device_id: device_id.clone() },
+        ApsCmd::Forget { device_id } => Request::ApsForget { device_id: device_id.clone() },
+        ApsCmd::Show { device_id } => Request::ApsShow { device_id: device_id.clone() },
     };
     match control::call(dir, &request).await? {
         Reply::Aps { aps } => {
-            println!(
-                "{:<20} {:<9} {:<8} {:<12} {:<18} {:>8}",
-                "DEVICE", "STATE", "ONLINE", "MODEL", "MAC", "CONFIG"
-            );
+            println!("{:<20} {:<9} {:<8} {:<12} {:<18} {:>8}", "DEVICE", "STATE", "ONLINE", "MODEL", "MAC", "CONFIG");
             for ap in aps {
                 println!(
                     "{:<20} {:<9} {:<8} {:<12} {:<18} {:>8}",
@@ -237,10 +223,7 @@ async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
             }
         }
         Reply::Ap { ap, config } => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({ "access_point": ap, "config": config }))?
-            )
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "access_point": ap, "config": config }))?)
         }
         Reply::Done => println!("done"),
         Reply::Stations { stations } => {
@@ -258,16 +241,7 @@ async fn ssids(command: SsidsCmd, dir: &Path) -> anyhow::Result<()> {
     let request = match command {
         SsidsCmd::List => Request::SsidsList,
         SsidsCmd::Remove { name } => Request::SsidsRemove { name },
-        SsidsCmd::Add {
-            name,
-            security,
-            key,
-            bands,
-            vlan,
-            hidden,
-            no_isolation,
-            no_portal,
-        } => {
+        SsidsCmd::Add { name, security, key, bands, vlan, hidden, no_isolation, no_portal } => {
             let security = serde_json::from_value(serde_json::Value::String(security.clone()))
                 .map_err(|_| anyhow::anyhow!("--security {security:?}: use open, wpa2_psk, wpa3_sae or wpa2_wpa3"))?;
             let bands = bands
@@ -382,12 +356,7 @@ async fn run_lab(
             let (prefix, dir) = (lab.prefix.clone(), lab.dir.clone());
             move || {
                 // A second handle on the same lab; forget it so it tears nothing down.
-                let handle = Lab {
-                    prefix,
-                    guests: 0,
-                    dir,
-                    aps,
-                };
+                let handle = Lab { prefix, guests: 0, dir, aps };
                 let r = handle.dhcp(i);
                 std::mem::forget(handle);
                 r

@@ -60,43 +60,25 @@ fn self_signed(config: &Config) -> Result<(PathBuf, PathBuf), TlsError> {
     names.dedup();
     let generated = rcgen::generate_simple_self_signed(names)?;
     write_secret(&key, generated.key_pair.serialize_pem().as_bytes())?;
-    std::fs::write(&cert, generated.cert.pem()).map_err(|source| TlsError::File {
-        path: cert.clone(),
-        source,
-    })?;
+    std::fs::write(&cert, generated.cert.pem()).map_err(|source| TlsError::File { path: cert.clone(), source })?;
     tracing::warn!(cert = %cert.display(), "generated a self-signed portal certificate (lab use only)");
     Ok((cert, key))
 }
 
 /// Writes a secret file readable by its owner only.
 pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
-    let err = |source| TlsError::File {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(err)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(err)?;
+    let err = |source| TlsError::File { path: path.to_path_buf(), source };
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(err)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(err)?;
     file.write_all(bytes).map_err(err)
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = std::fs::read(path).map_err(|source| TlsError::File {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let pem = std::fs::read(path).map_err(|source| TlsError::File { path: path.to_path_buf(), source })?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<_, _>>()
-        .map_err(|source| TlsError::File {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| TlsError::File { path: path.to_path_buf(), source })?;
     if certs.is_empty() {
         return Err(TlsError::Empty(path.to_path_buf()));
     }
@@ -104,10 +86,7 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let err = |source| TlsError::File {
-        path: path.to_path_buf(),
-        source,
-    };
+    let err = |source| TlsError::File { path: path.to_path_buf(), source };
     // A key others can read is made private before use.
     let meta = std::fs::metadata(path).map_err(err)?;
     if meta.permissions().mode() & 0o077 != 0 {
@@ -115,7 +94,5 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
     }
     let pem = std::fs::read(path).map_err(err)?;
-    rustls_pemfile::private_key(&mut pem.as_slice())
-        .map_err(err)?
-        .ok_or_else(|| TlsError::Empty(path.to_path_buf()))
+    rustls_pemfile::private_key(&mut pem.as_slice()).map_err(err)?.ok_or_else(|| TlsError::Empty(path.to_path_buf()))
 }

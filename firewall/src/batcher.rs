@@ -86,8 +86,7 @@ impl Firewall {
 
 impl ClientFilter for Firewall {
     fn authorize(&self, client: Client, timeout: Duration) -> BoxFuture<'_, Result<(), FirewallError>> {
-        self.call(move |r| Op::Change(Change::Authorize(client, timeout), r))
-            .boxed()
+        self.call(move |r| Op::Change(Change::Authorize(client, timeout), r)).boxed()
     }
 
     fn revoke(&self, client: Client) -> BoxFuture<'_, Result<(), FirewallError>> {

@@ -40,10 +40,7 @@ pub(crate) fn clear(targets: &HashSet<(IpAddr, Scope)>) -> io::Result<usize> {
     let sock = Socket::open()?;
     let mut doomed = Vec::new();
     for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-        if !targets
-            .iter()
-            .any(|(ip, _)| ip.is_ipv4() == (family == libc::AF_INET as u8))
-        {
+        if !targets.iter().any(|(ip, _)| ip.is_ipv4() == (family == libc::AF_INET as u8)) {
             continue;
         }
         sock.send(&message(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, family, &[]))?;
@@ -75,11 +72,7 @@ struct Entry {
 
 impl Entry {
     fn parse(attrs: &[u8]) -> Option<Entry> {
-        let mut entry = Entry {
-            source: None,
-            status: 0,
-            delete_attrs: Vec::new(),
-        };
+        let mut entry = Entry { source: None, status: 0, delete_attrs: Vec::new() };
         for (kind, payload, raw) in Attrs(attrs) {
             match kind {
                 CTA_TUPLE_ORIG => {
@@ -194,11 +187,7 @@ impl Socket {
                     NLMSG_DONE => return Ok(()),
                     NLMSG_ERROR => {
                         let code = i32::from_ne_bytes(rest[16..20].try_into().expect("4 bytes"));
-                        return if code == 0 {
-                            Ok(())
-                        } else {
-                            Err(io::Error::from_raw_os_error(-code))
-                        };
+                        return if code == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(-code)) };
                     }
                     _ if len >= 20 => each(&rest[20..len]),
                     _ => {}

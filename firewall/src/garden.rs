@@ -34,10 +34,7 @@ impl GardenResolver {
                 TokioConnectionProvider::default(),
             )
         };
-        GardenResolver {
-            names,
-            resolver: builder.build(),
-        }
+        GardenResolver { names, resolver: builder.build() }
     }
 
     /// Every address of every name with its TTL; names that fail are logged
@@ -71,16 +68,9 @@ impl GardenRefresher {
             }
             loop {
                 let addresses = resolver.resolve().await;
-                let next = addresses
-                    .iter()
-                    .map(|(_, ttl)| *ttl)
-                    .min()
-                    .unwrap_or(MIN_REFRESH)
-                    .clamp(MIN_REFRESH, MAX_REFRESH);
-                let kept: Vec<_> = addresses
-                    .iter()
-                    .map(|(ip, ttl)| (*ip, (*ttl).max(next) + GRACE))
-                    .collect();
+                let next =
+                    addresses.iter().map(|(_, ttl)| *ttl).min().unwrap_or(MIN_REFRESH).clamp(MIN_REFRESH, MAX_REFRESH);
+                let kept: Vec<_> = addresses.iter().map(|(ip, ttl)| (*ip, (*ttl).max(next) + GRACE)).collect();
                 match firewall.set_garden(kept).await {
                     Ok(()) => {
                         tracing::info!(addresses = addresses.len(), refresh_in = ?next, "walled garden updated")

@@ -37,24 +37,15 @@ impl Nft {
         unsafe {
             let new: Symbol<'_, CtxNew> = lib.get(b"nft_ctx_new\0").map_err(FirewallError::Library)?;
             let free: CtxFree = *lib.get::<CtxFree>(b"nft_ctx_free\0").map_err(FirewallError::Library)?;
-            let buf_out: CtxFlag = *lib
-                .get::<CtxFlag>(b"nft_ctx_buffer_output\0")
-                .map_err(FirewallError::Library)?;
-            let buf_err: CtxFlag = *lib
-                .get::<CtxFlag>(b"nft_ctx_buffer_error\0")
-                .map_err(FirewallError::Library)?;
-            let get_out: CtxGetBuf = *lib
-                .get::<CtxGetBuf>(b"nft_ctx_get_output_buffer\0")
-                .map_err(FirewallError::Library)?;
-            let get_err: CtxGetBuf = *lib
-                .get::<CtxGetBuf>(b"nft_ctx_get_error_buffer\0")
-                .map_err(FirewallError::Library)?;
-            let set_flags: SetFlags = *lib
-                .get::<SetFlags>(b"nft_ctx_output_set_flags\0")
-                .map_err(FirewallError::Library)?;
-            let run: RunCmd = *lib
-                .get::<RunCmd>(b"nft_run_cmd_from_buffer\0")
-                .map_err(FirewallError::Library)?;
+            let buf_out: CtxFlag = *lib.get::<CtxFlag>(b"nft_ctx_buffer_output\0").map_err(FirewallError::Library)?;
+            let buf_err: CtxFlag = *lib.get::<CtxFlag>(b"nft_ctx_buffer_error\0").map_err(FirewallError::Library)?;
+            let get_out: CtxGetBuf =
+                *lib.get::<CtxGetBuf>(b"nft_ctx_get_output_buffer\0").map_err(FirewallError::Library)?;
+            let get_err: CtxGetBuf =
+                *lib.get::<CtxGetBuf>(b"nft_ctx_get_error_buffer\0").map_err(FirewallError::Library)?;
+            let set_flags: SetFlags =
+                *lib.get::<SetFlags>(b"nft_ctx_output_set_flags\0").map_err(FirewallError::Library)?;
+            let run: RunCmd = *lib.get::<RunCmd>(b"nft_run_cmd_from_buffer\0").map_err(FirewallError::Library)?;
             let ctx = new(NFT_CTX_DEFAULT);
             if ctx.is_null() {
                 return Err(FirewallError::Context);
@@ -62,23 +53,15 @@ impl Nft {
             buf_out(ctx);
             buf_err(ctx);
             set_flags(ctx, NFT_CTX_OUTPUT_JSON);
-            Ok(Nft {
-                ctx,
-                free,
-                get_out,
-                get_err,
-                run,
-                _lib: lib,
-            })
+            Ok(Nft { ctx, free, get_out, get_err, run, _lib: lib })
         }
     }
 
     /// Runs a command buffer (nft syntax or JSON) as one transaction and
     /// returns what it printed (JSON for list commands).
     pub(crate) fn run(&mut self, commands: &str) -> Result<String, FirewallError> {
-        let cmd = CString::new(commands).map_err(|_| FirewallError::Rejected {
-            message: "command contains a NUL byte".into(),
-        })?;
+        let cmd = CString::new(commands)
+            .map_err(|_| FirewallError::Rejected { message: "command contains a NUL byte".into() })?;
         // SAFETY: ctx is valid for our lifetime; the buffers returned are owned
         // by the context and valid until the next run, so we copy them at once.
         unsafe {

@@ -26,20 +26,13 @@ impl MemoryFilter {
 
     /// Whether the client is let through now.
     pub fn is_authorized(&self, client: Client) -> bool {
-        self.clients
-            .lock()
-            .unwrap()
-            .get(&client)
-            .is_some_and(|(until, ..)| *until > Instant::now())
+        self.clients.lock().unwrap().get(&client).is_some_and(|(until, ..)| *until > Instant::now())
     }
 }
 
 impl ClientFilter for MemoryFilter {
     fn authorize(&self, client: Client, timeout: Duration) -> BoxFuture<'_, Result<(), FirewallError>> {
-        self.clients
-            .lock()
-            .unwrap()
-            .insert(client, (Instant::now() + timeout, 0, 0));
+        self.clients.lock().unwrap().insert(client, (Instant::now() + timeout, 0, 0));
         futures::future::ready(Ok(())).boxed()
     }
 

@@ -23,11 +23,8 @@ pub(crate) fn install(nft: &mut Nft, policy: &Policy, clients: &[(Client, Durati
     nft.run(&policy.to_json(exists).to_string())?;
     let mut out = String::new();
     for set in [AUTHORIZED4, AUTHORIZED6] {
-        let elems: Vec<String> = clients
-            .iter()
-            .filter(|(c, _)| set_of(*c) == set)
-            .map(|(c, t)| with_timeout(*c, *t))
-            .collect();
+        let elems: Vec<String> =
+            clients.iter().filter(|(c, _)| set_of(*c) == set).map(|(c, t)| with_timeout(*c, *t)).collect();
         // One command per set: the fresh table has none of them yet.
         if !elems.is_empty() {
             let _ = writeln!(out, "add element inet {TABLE} {set} {{ {} }}", elems.join(", "));
@@ -202,10 +199,7 @@ mod tests {
 
     #[test]
     fn reauthorising_replaces_the_timeout_in_one_transaction() {
-        let client = Client {
-            mac: "02:00:00:00:00:01".parse().unwrap(),
-            ip: "192.0.2.5".parse().unwrap(),
-        };
+        let client = Client { mac: "02:00:00:00:00:01".parse().unwrap(), ip: "192.0.2.5".parse().unwrap() };
         let cmds = changes_to_commands(&[Change::Authorize(client, Duration::from_secs(60))]);
         assert_eq!(cmds.lines().count(), 3);
         assert!(cmds.lines().last().unwrap().ends_with("timeout 60000ms }"));
@@ -217,17 +211,12 @@ mod tests {
             mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(),
             ip: format!("192.0.2.{n}").parse().unwrap(),
         };
-        let mut changes: Vec<Change> = (1..=200)
-            .map(|n| Change::Authorize(c(n), Duration::from_secs(60)))
-            .collect();
+        let mut changes: Vec<Change> = (1..=200).map(|n| Change::Authorize(c(n), Duration::from_secs(60))).collect();
         changes.push(Change::Revoke(c(7)));
         let cmds = changes_to_commands(&changes);
         assert_eq!(cmds.lines().count(), 5);
         let grant = cmds.lines().next().unwrap();
-        assert!(
-            !grant.contains("02:00:00:00:00:07 ."),
-            "revoked after its authorisation: {grant}"
-        );
+        assert!(!grant.contains("02:00:00:00:00:07 ."), "revoked after its authorisation: {grant}");
         assert!(cmds.lines().nth(4).unwrap().contains("02:00:00:00:00:07 . 192.0.2.7"));
     }
 }

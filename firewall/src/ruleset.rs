@@ -71,14 +71,8 @@ impl Policy {
         }
         batch.add(NfListObject::Table(table()));
         for (name, ty) in [
-            (
-                AUTHORIZED4,
-                SetTypeValue::Concatenated(Cow::Owned(vec![SetType::EtherAddr, SetType::Ipv4Addr])),
-            ),
-            (
-                AUTHORIZED6,
-                SetTypeValue::Concatenated(Cow::Owned(vec![SetType::EtherAddr, SetType::Ipv6Addr])),
-            ),
+            (AUTHORIZED4, SetTypeValue::Concatenated(Cow::Owned(vec![SetType::EtherAddr, SetType::Ipv4Addr]))),
+            (AUTHORIZED6, SetTypeValue::Concatenated(Cow::Owned(vec![SetType::EtherAddr, SetType::Ipv6Addr]))),
             (GARDEN4, SetTypeValue::Single(SetType::Ipv4Addr)),
             (GARDEN6, SetTypeValue::Single(SetType::Ipv6Addr)),
         ] {
@@ -133,47 +127,28 @@ impl Policy {
     fn rules(&self) -> Vec<(&'static str, Vec<Statement<'static>>)> {
         let guest_in = || eq(meta(MetaKey::Iifname), s(self.guest_interface.clone()));
         let guest_out_if = || eq(meta(MetaKey::Oifname), s(self.guest_interface.clone()));
-        let authorized4 = || {
-            eq(
-                concat(vec![payload("ether", "saddr"), payload("ip", "saddr")]),
-                s(format!("@{AUTHORIZED4}")),
-            )
-        };
-        let authorized6 = || {
-            eq(
-                concat(vec![payload("ether", "saddr"), payload("ip6", "saddr")]),
-                s(format!("@{AUTHORIZED6}")),
-            )
-        };
+        let authorized4 =
+            || eq(concat(vec![payload("ether", "saddr"), payload("ip", "saddr")]), s(format!("@{AUTHORIZED4}")));
+        let authorized6 =
+            || eq(concat(vec![payload("ether", "saddr"), payload("ip6", "saddr")]), s(format!("@{AUTHORIZED6}")));
         let garden4 = || eq(payload("ip", "daddr"), s(format!("@{GARDEN4}")));
         let garden6 = || eq(payload("ip6", "daddr"), s(format!("@{GARDEN6}")));
-        let reject_icmp = || {
-            Statement::Reject(Some(Reject::new(
-                Some(RejectType::ICMPX),
-                Some(RejectCode::AdminProhibited),
-            )))
-        };
+        let reject_icmp =
+            || Statement::Reject(Some(Reject::new(Some(RejectType::ICMPX), Some(RejectCode::AdminProhibited))));
         let subnet = Expression::Named(NamedExpression::Prefix(Prefix {
             addr: Box::new(s(self.guest_subnet.0.to_string())),
             len: u32::from(self.guest_subnet.1),
         }));
         let established = || {
             Statement::Match(Match {
-                left: Expression::Named(NamedExpression::CT(CT {
-                    key: "state".into(),
-                    family: None,
-                    dir: None,
-                })),
+                left: Expression::Named(NamedExpression::CT(CT { key: "state".into(), family: None, dir: None })),
                 right: Expression::List(vec![s("established"), s("related")]),
                 op: Operator::IN,
             })
         };
         let ports = |ports: Vec<u16>| {
             Expression::Named(NamedExpression::Set(
-                ports
-                    .into_iter()
-                    .map(|p| nftables::expr::SetItem::Element(Expression::Number(u32::from(p))))
-                    .collect(),
+                ports.into_iter().map(|p| nftables::expr::SetItem::Element(Expression::Number(u32::from(p)))).collect(),
             ))
         };
 
@@ -214,31 +189,16 @@ impl Policy {
             (GUEST_OUT, vec![reject_icmp()]),
             (INPUT, vec![guest_in(), jump(GUEST_IN)]),
             (GUEST_IN, vec![established(), Statement::Accept(None)]),
+            (GUEST_IN, vec![eq(payload("udp", "dport"), ports(vec![53, 67, 547])), Statement::Accept(None)]),
             (
                 GUEST_IN,
                 vec![
-                    eq(payload("udp", "dport"), ports(vec![53, 67, 547])),
+                    eq(payload("tcp", "dport"), ports(vec![53, self.portal_http_port, self.portal_https_port])),
                     Statement::Accept(None),
                 ],
             ),
-            (
-                GUEST_IN,
-                vec![
-                    eq(
-                        payload("tcp", "dport"),
-                        ports(vec![53, self.portal_http_port, self.portal_https_port]),
-                    ),
-                    Statement::Accept(None),
-                ],
-            ),
-            (
-                GUEST_IN,
-                vec![eq(meta(MetaKey::L4proto), s("icmp")), Statement::Accept(None)],
-            ),
-            (
-                GUEST_IN,
-                vec![eq(meta(MetaKey::L4proto), s("ipv6-icmp")), Statement::Accept(None)],
-            ),
+            (GUEST_IN, vec![eq(meta(MetaKey::L4proto), s("icmp")), Statement::Accept(None)]),
+            (GUEST_IN, vec![eq(meta(MetaKey::L4proto), s("ipv6-icmp")), Statement::Accept(None)]),
             (GUEST_IN, vec![reject_icmp()]),
         ];
         if self.masquerade {
@@ -272,11 +232,7 @@ fn add_per_element_counters(json: &mut serde_json::Value) {
 }
 
 fn table() -> Table<'static> {
-    Table {
-        family: NfFamily::INet,
-        name: TABLE.into(),
-        handle: None,
-    }
+    Table { family: NfFamily::INet, name: TABLE.into(), handle: None }
 }
 
 fn s(v: impl Into<Cow<'static, str>>) -> Expression<'static> {
@@ -299,19 +255,11 @@ fn concat(items: Vec<Expression<'static>>) -> Expression<'static> {
 }
 
 fn eq(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
-    Statement::Match(Match {
-        left,
-        right,
-        op: Operator::EQ,
-    })
+    Statement::Match(Match { left, right, op: Operator::EQ })
 }
 
 fn neq(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
-    Statement::Match(Match {
-        left,
-        right,
-        op: Operator::NEQ,
-    })
+    Statement::Match(Match { left, right, op: Operator::NEQ })
 }
 
 fn jump(target: &'static str) -> Statement<'static> {
@@ -336,12 +284,7 @@ mod tests {
     #[test]
     fn authorized_sets_count_per_element_and_gardens_do_not() {
         let json = policy().to_json(false);
-        let sets: Vec<_> = json["nftables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|c| c.pointer("/add/set"))
-            .collect();
+        let sets: Vec<_> = json["nftables"].as_array().unwrap().iter().filter_map(|c| c.pointer("/add/set")).collect();
         assert_eq!(sets.len(), 4);
         for set in sets {
             let counted = set.get("stmt").is_some();
@@ -355,12 +298,7 @@ mod tests {
         let json = policy().to_json(true);
         let first = &json["nftables"][0];
         assert_eq!(first["delete"]["table"]["name"], TABLE);
-        let deletes = json["nftables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c.get("delete").is_some())
-            .count();
+        let deletes = json["nftables"].as_array().unwrap().iter().filter(|c| c.get("delete").is_some()).count();
         assert_eq!(deletes, 1);
     }
 }

@@ -41,11 +41,7 @@ impl FromStr for MacAddr {
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
     }
 }
 
@@ -92,13 +88,7 @@ mod tests {
     fn mac_round_trips_and_rejects_garbage() {
         let mac: MacAddr = "02:AB:00:00:00:0f".parse().unwrap();
         assert_eq!(mac.to_string(), "02:ab:00:00:00:0f");
-        for bad in [
-            "",
-            "02:ab",
-            "02:ab:00:00:00:0f:11",
-            "zz:ab:00:00:00:0f",
-            "2:ab:00:00:00:0f0",
-        ] {
+        for bad in ["", "02:ab", "02:ab:00:00:00:0f:11", "zz:ab:00:00:00:0f", "2:ab:00:00:00:0f0"] {
             assert_eq!(bad.parse::<MacAddr>(), Err(ParseMacError), "{bad}");
         }
     }

@@ -19,11 +19,7 @@ impl Netns {
             return None;
         }
         let _ = Command::new("ip").args(["netns", "del", name]).status();
-        assert!(Command::new("ip")
-            .args(["netns", "add", name])
-            .status()
-            .unwrap()
-            .success());
+        assert!(Command::new("ip").args(["netns", "add", name]).status().unwrap().success());
         let ns = Netns(name.to_string());
         ns.ip(&["link", "add", "guest0", "type", "veth", "peer", "name", "guest0p"]);
         ns.ip(&["link", "set", "guest0", "up"]);
@@ -31,12 +27,7 @@ impl Netns {
     }
 
     fn ip(&self, args: &[&str]) {
-        let ok = Command::new("ip")
-            .args(["-n", &self.0])
-            .args(args)
-            .status()
-            .unwrap()
-            .success();
+        let ok = Command::new("ip").args(["-n", &self.0]).args(args).status().unwrap().success();
         assert!(ok, "ip {args:?}");
     }
 
@@ -80,10 +71,7 @@ fn policy() -> Policy {
 }
 
 fn client(n: u8) -> Client {
-    Client {
-        mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(),
-        ip: format!("192.0.2.{n}").parse().unwrap(),
-    }
+    Client { mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(), ip: format!("192.0.2.{n}").parse().unwrap() }
 }
 
 #[test]
@@ -92,10 +80,7 @@ fn login_adds_one_element_and_reload_restores_sessions() {
         return;
     };
     let (rules_before, rules_after, listed, after_revoke) = ns.run(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let fw = Firewall::start(policy(), &[]).unwrap();
             let list = || {
@@ -109,9 +94,7 @@ fn login_adds_one_element_and_reload_restores_sessions() {
                 .unwrap()
             };
             let before = list();
-            let logins: Vec<_> = (10..20)
-                .map(|n| fw.authorize(client(n), Duration::from_secs(600)))
-                .collect();
+            let logins: Vec<_> = (10..20).map(|n| fw.authorize(client(n), Duration::from_secs(600))).collect();
             for r in futures_join(logins).await {
                 r.unwrap();
             }
@@ -121,19 +104,8 @@ fn login_adds_one_element_and_reload_restores_sessions() {
             fw.revoke(client(99)).await.expect("revoking an absent client is fine");
             let after_revoke = fw.list().await.unwrap();
             // nftables flushed behind our back: reload puts everything back.
-            assert!(Command::new("nft")
-                .args(["flush", "ruleset"])
-                .status()
-                .unwrap()
-                .success());
-            fw.reload(
-                after_revoke
-                    .iter()
-                    .map(|c| (c.client, Duration::from_secs(300)))
-                    .collect(),
-            )
-            .await
-            .unwrap();
+            assert!(Command::new("nft").args(["flush", "ruleset"]).status().unwrap().success());
+            fw.reload(after_revoke.iter().map(|c| (c.client, Duration::from_secs(300))).collect()).await.unwrap();
             assert_eq!(fw.list().await.unwrap().len(), 9);
             fw.remove().await.unwrap();
             (before, after, listed, after_revoke)

@@ -43,11 +43,7 @@ pub fn controller_exe() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let path = dir.join("controller");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
     path
 }
 
@@ -78,12 +74,7 @@ impl TestLab {
         std::fs::write(&config, lab.controller_config(session_seconds, COUNTDOWN, 900)).unwrap();
         let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         env.push(("GUESTWIFI_AC__ECHO_SECONDS".into(), "1".into()));
-        let mut t = TestLab {
-            lab,
-            config,
-            controller: None,
-            env,
-        };
+        let mut t = TestLab { lab, config, controller: None, env, agents: Vec::new() };
         t.start_controller();
         for k in 1..=aps {
             let path = t.lab.dir.join(format!("ap{k}.toml"));
@@ -111,11 +102,7 @@ impl TestLab {
     pub fn start_controller(&mut self) {
         let socket = self.lab.dir.join("data").join("control.sock");
         let _ = std::fs::remove_file(&socket);
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(self.lab.dir.join("controller.log"))
-            .unwrap();
+        let log = std::fs::File::options().create(true).append(true).open(self.lab.dir.join("controller.log")).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &self.lab.appliance()])
             .arg(controller_exe())
@@ -128,11 +115,7 @@ impl TestLab {
             .spawn()
             .expect("controller starts");
         self.controller = Some(child);
-        assert!(
-            Lab::wait_for(&socket, Duration::from_secs(20)),
-            "controller did not start:\n{}",
-            self.log()
-        );
+        assert!(Lab::wait_for(&socket, Duration::from_secs(20)), "controller did not start:\n{}", self.log());
     }
 
     /// Stops the controller with SIGTERM (a clean shutdown) and waits.
@@ -152,11 +135,7 @@ impl TestLab {
 
     /// Runs a command in guest `i`'s namespace.
     pub fn in_guest(&self, i: usize, argv: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.lab.guest(i)])
-            .args(argv)
-            .output()
-            .unwrap()
+        Command::new("ip").args(["netns", "exec", &self.lab.guest(i)]).args(argv).output().unwrap()
     }
 
     /// `curl` in guest `i`: (status code, headers and body). Code 0 when no
@@ -181,14 +160,7 @@ impl TestLab {
 
     /// POSTs a countdown login with `ticket` from guest `i`.
     pub fn post_login(&self, i: usize, ticket: &str) -> (u16, String) {
-        self.curl(
-            i,
-            &[
-                "--data",
-                &format!("ticket={ticket}"),
-                &format!("http://{PORTAL_HOST}/login"),
-            ],
-        )
+        self.curl(i, &["--data", &format!("ticket={ticket}"), &format!("http://{PORTAL_HOST}/login")])
     }
 
     /// A whole countdown login of guest `i`.
@@ -208,11 +180,7 @@ impl TestLab {
     /// `controller ARGS --config ...` stdout, asserting success.
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "controller {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "controller {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -220,23 +188,14 @@ impl TestLab {
     pub fn until(&self, what: &str, secs: u64, mut f: impl FnMut() -> bool) {
         let start = std::time::Instant::now();
         while !f() {
-            assert!(
-                start.elapsed() < Duration::from_secs(secs),
-                "timed out waiting until {what}\n{}",
-                self.log()
-            );
+            assert!(start.elapsed() < Duration::from_secs(secs), "timed out waiting until {what}\n{}", self.log());
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     /// Runs `controller ARGS --config ...` (the CLI against the running daemon).
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(controller_exe())
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .output()
-            .unwrap()
+        Command::new(controller_exe()).args(args).arg("--config").arg(&self.config).output().unwrap()
     }
 }
 

@@ -30,14 +30,8 @@ impl Agent {
             mac: "02:00:00:00:aa:01".into(),
             firmware: "1.0.0".into(),
             radios: vec![
-                RadioInfo {
-                    interface: "wlan0".into(),
-                    band: Band::G2_4,
-                },
-                RadioInfo {
-                    interface: "wlan1".into(),
-                    band: Band::G5,
-                },
+                RadioInfo { interface: "wlan0".into(), band: Band::G2_4 },
+                RadioInfo { interface: "wlan1".into(), band: Band::G5 },
             ],
             hostapd_dir: dir.join("hostapd"),
             apply_hook: None,
@@ -55,10 +49,7 @@ impl Agent {
     }
 
     fn version(&self) -> u64 {
-        std::fs::read_to_string(self.dir.join("hostapd/version"))
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        std::fs::read_to_string(self.dir.join("hostapd/version")).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 
     fn hostapd(&self, radio: &str) -> String {
@@ -69,10 +60,7 @@ impl Agent {
 async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
     while !f().await {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting until {what}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -87,13 +75,7 @@ async fn adoption_config_push_offline_and_forget() {
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     let db = controller::store::open(&root).await.unwrap();
-    let ac = Ac::new(
-        Registry::new(db).await.unwrap(),
-        Ca::load_or_create(&root).unwrap(),
-        ECHO,
-    )
-    .await
-    .unwrap();
+    let ac = Ac::new(Registry::new(db).await.unwrap(), Ca::load_or_create(&root).unwrap(), ECHO).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let server = tokio::spawn(ac.clone().serve(listener));
@@ -111,10 +93,7 @@ async fn adoption_config_push_offline_and_forget() {
 
     // A new AP is pending and gets nothing.
     let ap = Agent::start(&root, "ap1", "SIM-0001", &addr);
-    until("the AP is pending", async || {
-        ac.list().await.unwrap().iter().any(|a| a.state == "pending")
-    })
-    .await;
+    until("the AP is pending", async || ac.list().await.unwrap().iter().any(|a| a.state == "pending")).await;
     tokio::time::sleep(ECHO * 3).await;
     assert_eq!(ap.version(), 0, "an unadopted AP gets no configuration");
 
@@ -122,11 +101,7 @@ async fn adoption_config_push_offline_and_forget() {
     ac.adopt("SIM-0001").await.unwrap();
     let version = ac.registry().version().await.unwrap();
     until("the AP runs the config", async || {
-        ac.list()
-            .await
-            .unwrap()
-            .iter()
-            .any(|a| a.online && a.applied_version as u64 == version)
+        ac.list().await.unwrap().iter().any(|a| a.online && a.applied_version as u64 == version)
     })
     .await;
     assert!(ap.hostapd("wlan0").contains(&format!("ssid2={}", hex(&guest.name))));
@@ -136,10 +111,7 @@ async fn adoption_config_push_offline_and_forget() {
 
     // A second AP: the same SSID and key everywhere.
     let ap2 = Agent::start(&root, "ap2", "SIM-0002", &addr);
-    until("AP 2 is pending", async || {
-        ac.list().await.unwrap().iter().any(|a| a.device_id == "SIM-0002")
-    })
-    .await;
+    until("AP 2 is pending", async || ac.list().await.unwrap().iter().any(|a| a.device_id == "SIM-0002")).await;
     ac.adopt("SIM-0002").await.unwrap();
     let staff = Ssid {
         name: "LaoWang-Staff".into(),
@@ -149,13 +121,7 @@ async fn adoption_config_push_offline_and_forget() {
     };
     let v2 = ac.put_ssid(&staff).await.unwrap();
     until("both APs run the new config", async || {
-        ac.list()
-            .await
-            .unwrap()
-            .iter()
-            .filter(|a| a.online && a.applied_version as u64 == v2)
-            .count()
-            == 2
+        ac.list().await.unwrap().iter().filter(|a| a.online && a.applied_version as u64 == v2).count() == 2
     })
     .await;
     for a in [&ap, &ap2] {
@@ -163,43 +129,22 @@ async fn adoption_config_push_offline_and_forget() {
         assert!(
             conf.contains(&format!("ssid2={}", hex("LaoWang-Staff"))) && conf.contains("wpa_passphrase=kitchen-2024!")
         );
-        let md = |c: &str| {
-            c.lines()
-                .find(|l| l.starts_with("mobility_domain="))
-                .map(str::to_string)
-        };
+        let md = |c: &str| c.lines().find(|l| l.starts_with("mobility_domain=")).map(str::to_string);
         assert_eq!(md(&conf), md(&ap.hostapd("wlan1")), "one mobility domain for roaming");
     }
 
     // A bad SSID is refused and changes nothing.
-    let bad = Ssid {
-        name: "x".into(),
-        security: Security::Wpa2Psk,
-        key: "short".into(),
-        ..guest.clone()
-    };
+    let bad = Ssid { name: "x".into(), security: Security::Wpa2Psk, key: "short".into(), ..guest.clone() };
     assert!(ac.put_ssid(&bad).await.is_err());
     assert_eq!(ac.registry().version().await.unwrap(), v2);
 
     // Unplugged: offline after missed echoes; plugged back: online again.
     ap2.stop().await;
-    until("AP 2 is offline", async || {
-        ac.list()
-            .await
-            .unwrap()
-            .iter()
-            .any(|a| a.device_id == "SIM-0002" && !a.online)
-    })
-    .await;
+    until("AP 2 is offline", async || ac.list().await.unwrap().iter().any(|a| a.device_id == "SIM-0002" && !a.online))
+        .await;
     let ap2 = Agent::start(&root, "ap2", "SIM-0002", &addr);
-    until("AP 2 is back", async || {
-        ac.list()
-            .await
-            .unwrap()
-            .iter()
-            .any(|a| a.device_id == "SIM-0002" && a.online)
-    })
-    .await;
+    until("AP 2 is back", async || ac.list().await.unwrap().iter().any(|a| a.device_id == "SIM-0002" && a.online))
+        .await;
 
     // An impostor with AP 2's id but its own key never gets a certificate.
     let impostor = Agent::start(&root, "impostor", "SIM-0002", &addr);
@@ -211,11 +156,7 @@ async fn adoption_config_push_offline_and_forget() {
     // Forgotten: its certificate opens nothing and it starts over as pending.
     ac.forget("SIM-0001").await.unwrap();
     until("AP 1 is pending again", async || {
-        ac.list()
-            .await
-            .unwrap()
-            .iter()
-            .any(|a| a.device_id == "SIM-0001" && a.state == "pending")
+        ac.list().await.unwrap().iter().any(|a| a.device_id == "SIM-0001" && a.state == "pending")
     })
     .await;
     let v3 = ac.remove_ssid("LaoWang-Staff").await.unwrap();

@@ -18,13 +18,7 @@ fn diner_in_chromium_sees_the_portal_waits_clicks_and_lands_on_the_page() {
     let guest = t.lab.guest(1);
     let profile = t.lab.dir.join("chromium-profile");
     let mut driver = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &guest,
-            "chromedriver",
-            &format!("--port={DRIVER_PORT}"),
-        ])
+        .args(["netns", "exec", &guest, "chromedriver", &format!("--port={DRIVER_PORT}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -38,20 +32,14 @@ fn diner_in_chromium_sees_the_portal_waits_clicks_and_lands_on_the_page() {
         let file = std::fs::File::open(netns).unwrap();
         // SAFETY: setns on this thread only; the fd is valid.
         assert_eq!(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(browse(profile, screenshot))
     })
     .join();
     let _ = driver.kill();
     let _ = driver.wait();
     let (portal_url, button_was_disabled, final_url, final_source) = result.expect("browser thread");
-    assert!(
-        portal_url.starts_with(&format!("http://{PORTAL_HOST}/?url=http%3A%2F%2Fexample.test%2F")),
-        "{portal_url}"
-    );
+    assert!(portal_url.starts_with(&format!("http://{PORTAL_HOST}/?url=http%3A%2F%2Fexample.test%2F")), "{portal_url}");
     assert!(button_was_disabled, "Connect is disabled while the countdown runs");
     assert_eq!(final_url, "http://example.test/");
     assert!(final_source.contains("Hello from upstream"), "{final_source}");
@@ -91,12 +79,8 @@ async fn browse(profile: std::path::PathBuf, screenshot: std::path::PathBuf) -> 
         }
     };
     client.goto("http://example.test/").await.expect("page loads");
-    let button = client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("connect"))
-        .await
-        .expect("portal page");
+    let button =
+        client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("connect")).await.expect("portal page");
     let portal_url = client.current_url().await.unwrap().to_string();
     let disabled = !button.is_enabled().await.unwrap();
     assert_eq!(button.text().await.unwrap(), "连接上网");
@@ -110,12 +94,7 @@ async fn browse(profile: std::path::PathBuf, screenshot: std::path::PathBuf) -> 
     }
     button.click().await.unwrap();
     let target = url::Url::parse("http://example.test/").unwrap();
-    client
-        .wait()
-        .at_most(Duration::from_secs(15))
-        .for_url(&target)
-        .await
-        .expect("lands on the page it asked for");
+    client.wait().at_most(Duration::from_secs(15)).for_url(&target).await.expect("lands on the page it asked for");
     let source = client.source().await.unwrap();
     let final_url = client.current_url().await.unwrap().to_string();
     let _ = client.close().await;

@@ -14,9 +14,7 @@ fn logged_out_guest_is_redirected_https_reset_other_ports_rejected_dns_answered(
     let (code, head) = t.curl(1, &["http://example.test/menu?table=7"]);
     assert_eq!(code, 302, "{head}");
     assert!(
-        head.contains(&format!(
-            "location: http://{PORTAL_HOST}/?url=http%3A%2F%2Fexample.test%2Fmenu%3Ftable%3D7"
-        )),
+        head.contains(&format!("location: http://{PORTAL_HOST}/?url=http%3A%2F%2Fexample.test%2Fmenu%3Ftable%3D7")),
         "{head}"
     );
     for (host, path) in [
@@ -41,10 +39,7 @@ fn logged_out_guest_is_redirected_https_reset_other_ports_rejected_dns_answered(
     let https = connect(443);
     assert!(https.contains("Connection refused"), "443 gets a TCP reset: {https}");
     let ssh = connect(22);
-    assert!(
-        ssh.contains("No route to host"),
-        "other ports get ICMP admin-prohibited: {ssh}"
-    );
+    assert!(ssh.contains("No route to host"), "other ports get ICMP admin-prohibited: {ssh}");
 
     // DNS is answered by the appliance's resolver before login.
     let dns = t.in_guest(1, &["getent", "hosts", "example.test"]);
@@ -59,10 +54,7 @@ fn logged_out_guest_is_redirected_https_reset_other_ports_rejected_dns_answered(
     assert!(api.contains("content-type: application/captive+json"), "{api}");
     assert!(api.contains("cache-control: private"), "{api}");
     assert!(api.contains("\"captive\":true"), "{api}");
-    assert!(
-        api.contains(&format!("\"user-portal-url\":\"http://{PORTAL_HOST}/\"")),
-        "{api}"
-    );
+    assert!(api.contains(&format!("\"user-portal-url\":\"http://{PORTAL_HOST}/\"")), "{api}");
 }
 
 #[test]
@@ -79,18 +71,12 @@ fn countdown_login_opens_the_internet_and_an_early_login_is_refused() {
     std::thread::sleep(Duration::from_millis(e2e::COUNTDOWN * 1000 + 100));
     let (code, page) = t.post_login(1, &ticket);
     assert_eq!(code, 200, "{page}");
-    assert!(
-        page.contains("href=\"http://example.test/\""),
-        "success page keeps the original URL: {page}"
-    );
+    assert!(page.contains("href=\"http://example.test/\""), "success page keeps the original URL: {page}");
     assert!(page.contains("http://garden.test/menu"), "venue link: {page}");
     assert!(t.online(1), "guest reaches upstream after login");
 
     let (_, api) = t.curl(1, &["-k", &format!("https://{PORTAL_HOST}/api/captive")]);
-    assert!(
-        api.contains("\"captive\":false") && api.contains("\"seconds-remaining\":"),
-        "{api}"
-    );
+    assert!(api.contains("\"captive\":false") && api.contains("\"seconds-remaining\":"), "{api}");
 
     // The same ticket again changes nothing and does not fail the guest.
     let (code, _) = t.post_login(1, &ticket);
@@ -111,10 +97,7 @@ fn short_session_expires_and_the_guest_is_redirected_again() {
     let (code, head) = t.curl(1, &["http://example.test/"]);
     assert_eq!(code, 302, "expired guest is redirected: {head}");
     let list = t.cli(&["sessions", "list"]);
-    assert!(
-        !String::from_utf8_lossy(&list.stdout).contains(&guest_mac(1)),
-        "expired session is not listed"
-    );
+    assert!(!String::from_utf8_lossy(&list.stdout).contains(&guest_mac(1)), "expired session is not listed");
 }
 
 #[test]
@@ -145,10 +128,7 @@ fn kicked_guest_is_redirected_and_a_restart_keeps_the_others_online() {
     assert!(flush.success());
     let reload = t.cli(&["firewall-reload"]);
     assert!(reload.status.success(), "{reload:?}");
-    assert!(
-        String::from_utf8_lossy(&reload.stdout).contains("1 live sessions"),
-        "{reload:?}"
-    );
+    assert!(String::from_utf8_lossy(&reload.stdout).contains("1 live sessions"), "{reload:?}");
     let (code, _) = t.curl(1, &["http://example.test/"]);
     assert_eq!(code, 302, "after reload the logged-out guest is redirected again");
     assert!(t.online(2));
@@ -168,12 +148,8 @@ fn other_guest_stays_blocked_and_cloning_the_ip_gets_nothing() {
     let ip1 = t.lab.address(1).unwrap().to_string();
     let g1 = t.lab.guest(1);
     let g2 = t.lab.guest(2);
-    let ip = |args: &[&str]| {
-        assert!(
-            std::process::Command::new("ip").args(args).status().unwrap().success(),
-            "{args:?}"
-        )
-    };
+    let ip =
+        |args: &[&str]| assert!(std::process::Command::new("ip").args(args).status().unwrap().success(), "{args:?}");
     ip(&["-n", &g1, "link", "set", "eth0", "down"]);
     ip(&["-n", &g2, "addr", "flush", "dev", "eth0"]);
     ip(&["-n", &g2, "addr", "add", &format!("{ip1}/24"), "dev", "eth0"]);
@@ -184,10 +160,7 @@ fn other_guest_stays_blocked_and_cloning_the_ip_gets_nothing() {
     assert!(!head.contains("Hello from upstream"));
     let (code, page) = t.curl(2, &[&format!("http://{PORTAL_HOST}/")]);
     assert_eq!(code, 200);
-    assert!(
-        page.contains("name=\"ticket\""),
-        "the clone is shown the login page, not the online page"
-    );
+    assert!(page.contains("name=\"ticket\""), "the clone is shown the login page, not the online page");
 }
 
 #[test]
@@ -212,10 +185,7 @@ fn bad_requests_get_clear_answers_and_change_nothing() {
         .output()
         .unwrap();
     let stranger = String::from_utf8_lossy(&stranger.stdout);
-    assert!(
-        stranger.ends_with("403") && stranger.contains("无法识别您的设备"),
-        "{stranger}"
-    );
+    assert!(stranger.ends_with("403") && stranger.contains("无法识别您的设备"), "{stranger}");
 
     // Malformed Host.
     let (code, _) = t.curl(1, &["-H", "Host: bad host<>", "http://203.0.113.10/"]);
@@ -244,20 +214,12 @@ fn bad_requests_get_clear_answers_and_change_nothing() {
     assert_eq!(code, 403, "another device's ticket is refused");
     assert!(!t.online(1) && !t.online(2));
     let list = t.cli(&["sessions", "list"]);
-    assert_eq!(
-        String::from_utf8_lossy(&list.stdout).lines().count(),
-        1,
-        "no session was written"
-    );
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 1, "no session was written");
 
     // A slow client that never sends its headers is cut off.
     let slow = t.in_guest(
         1,
-        &[
-            "bash",
-            "-c",
-            "exec 3<>/dev/tcp/192.0.2.1/80; start=$SECONDS; cat <&3 >/dev/null; echo $((SECONDS-start))",
-        ],
+        &["bash", "-c", "exec 3<>/dev/tcp/192.0.2.1/80; start=$SECONDS; cat <&3 >/dev/null; echo $((SECONDS-start))"],
     );
     let held: u64 = String::from_utf8_lossy(&slow.stdout).trim().parse().unwrap_or(99);
     assert!(held <= 4, "slow client held the connection {held}s");
@@ -287,11 +249,7 @@ fn config_typo_stops_the_start_naming_the_key() {
     let path = dir.join("bad.toml");
     let example = include_str!("../../image/controller.example.toml");
     std::fs::write(&path, example.replace("countdown_seconds", "countdown_secs")).unwrap();
-    let out = std::process::Command::new(e2e::controller_exe())
-        .args(["run", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(e2e::controller_exe()).args(["run", "--config"]).arg(&path).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("countdown_secs") && err.contains("bad.toml"), "{err}");

@@ -15,15 +15,10 @@ fn guest_roams_between_aps_without_a_new_login_and_an_unplugged_ap_rejoins() {
     };
     t.until("both APs are pending", 20, || {
         let list = t.cli_ok(&["aps", "list"]);
-        ["LAB-AP-01", "LAB-AP-02"]
-            .iter()
-            .all(|id| ap_line(&list, id).contains("pending"))
+        ["LAB-AP-01", "LAB-AP-02"].iter().all(|id| ap_line(&list, id).contains("pending"))
     });
     let list = t.cli_ok(&["aps", "show", "LAB-AP-01"]);
-    assert!(
-        !list.contains("\"ft_key\": \"0") || list.contains("***"),
-        "keys stay hidden"
-    );
+    assert!(!list.contains("\"ft_key\": \"0") || list.contains("***"), "keys stay hidden");
     for id in ["LAB-AP-01", "LAB-AP-02"] {
         t.cli_ok(&["aps", "adopt", id]);
     }
@@ -38,38 +33,27 @@ fn guest_roams_between_aps_without_a_new_login_and_an_unplugged_ap_rejoins() {
     });
     let conf = |k: usize| std::fs::read_to_string(t.lab.dir.join(format!("ap{k}/hostapd/hostapd-wlan0.conf"))).unwrap();
     let hex: String = "实验餐厅免费WiFi".bytes().map(|b| format!("{b:02x}")).collect();
-    assert!(
-        conf(1).contains(&hex) && conf(2).contains(&hex),
-        "the same SSID on every AP"
-    );
+    assert!(conf(1).contains(&hex) && conf(2).contains(&hex), "the same SSID on every AP");
     let md = |c: String| c.lines().find(|l| l.starts_with("bss_transition")).map(str::to_string);
     assert_eq!(md(conf(1)), md(conf(2)));
 
     // The guest logs in on AP 1...
     let mac = guest_mac(1);
-    t.until("the guest is seen on AP 1", 10, || {
-        ap_line(&t.cli_ok(&["aps", "stations"]), &mac).contains("LAB-AP-01")
-    });
+    t.until("the guest is seen on AP 1", 10, || ap_line(&t.cli_ok(&["aps", "stations"]), &mac).contains("LAB-AP-01"));
     t.login(1);
     assert!(t.online(1));
 
     // ...walks to AP 2 and stays online without logging in again.
     t.lab.roam(1, 1, 2).unwrap();
-    t.until("the guest is seen on AP 2", 10, || {
-        ap_line(&t.cli_ok(&["aps", "stations"]), &mac).contains("LAB-AP-02")
-    });
+    t.until("the guest is seen on AP 2", 10, || ap_line(&t.cli_ok(&["aps", "stations"]), &mac).contains("LAB-AP-02"));
     t.until("the guest browses through AP 2", 10, || t.online(1));
     let sessions = t.cli_ok(&["sessions", "list"]);
     assert_eq!(sessions.lines().filter(|l| l.contains(&mac)).count(), 1, "{sessions}");
 
     // AP 1 is unplugged: offline after three missed echoes; plugged back: online.
     t.lab.plug_ap(1, false).unwrap();
-    t.until("AP 1 shows offline", 15, || {
-        ap_line(&t.cli_ok(&["aps", "list"]), "LAB-AP-01").contains("offline")
-    });
+    t.until("AP 1 shows offline", 15, || ap_line(&t.cli_ok(&["aps", "list"]), "LAB-AP-01").contains("offline"));
     assert!(ap_line(&t.cli_ok(&["aps", "list"]), "LAB-AP-02").contains(" online"));
     t.lab.plug_ap(1, true).unwrap();
-    t.until("AP 1 rejoins", 30, || {
-        ap_line(&t.cli_ok(&["aps", "list"]), "LAB-AP-01").contains(" online")
-    });
+    t.until("AP 1 rejoins", 30, || ap_line(&t.cli_ok(&["aps", "list"]), "LAB-AP-01").contains(" online"));
 }

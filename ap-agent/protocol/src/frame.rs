@@ -37,10 +37,7 @@ where
     /// Frames `stream`.
     pub fn new(stream: S) -> Self {
         let codec = LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec();
-        Connection {
-            framed: Framed::new(stream, codec),
-            _types: std::marker::PhantomData,
-        }
+        Connection { framed: Framed::new(stream, codec), _types: std::marker::PhantomData }
     }
 
     /// Sends one message.
@@ -76,10 +73,7 @@ mod tests {
         let mut agent: Connection<_, AgentMessage, ControllerMessage> = Connection::new(a);
         let mut controller: Connection<_, ControllerMessage, AgentMessage> = Connection::new(b);
         agent.send(&AgentMessage::EchoReply { seq: 3 }).await.unwrap();
-        assert_eq!(
-            controller.recv().await.unwrap(),
-            Some(AgentMessage::EchoReply { seq: 3 })
-        );
+        assert_eq!(controller.recv().await.unwrap(), Some(AgentMessage::EchoReply { seq: 3 }));
         controller.send(&ControllerMessage::Echo { seq: 4 }).await.unwrap();
         assert_eq!(agent.recv().await.unwrap(), Some(ControllerMessage::Echo { seq: 4 }));
 

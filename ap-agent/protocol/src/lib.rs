@@ -177,14 +177,8 @@ mod tests {
     #[test]
     fn unknown_fields_and_message_types_are_tolerated() {
         let newer = r#"{"type":"echo_reply","seq":7,"added_in_v2":"x"}"#;
-        assert_eq!(
-            serde_json::from_str::<AgentMessage>(newer).unwrap(),
-            AgentMessage::EchoReply { seq: 7 }
-        );
+        assert_eq!(serde_json::from_str::<AgentMessage>(newer).unwrap(), AgentMessage::EchoReply { seq: 7 });
         let unknown = r#"{"type":"spectrum_report","bins":[1,2,3]}"#;
-        assert_eq!(
-            serde_json::from_str::<AgentMessage>(unknown).unwrap(),
-            AgentMessage::Unknown
-        );
+        assert_eq!(serde_json::from_str::<AgentMessage>(unknown).unwrap(), AgentMessage::Unknown);
     }
 }

@@ -40,21 +40,14 @@ fn floor_plan(floors: i32, per_floor: usize, rng: &mut Rng) -> (Vec<PlanRadio>, 
     let mut heard = Vec::new();
     for (band, suffix, loss_1m) in [(Band::G2_4, "2g", 40.0), (Band::G5, "5g", 47.0)] {
         for (id, floor, _, _) in &aps {
-            radios.push(PlanRadio {
-                id: format!("{id}/{suffix}"),
-                floor: *floor,
-                band,
-                fixed_channel: None,
-            });
+            radios.push(PlanRadio { id: format!("{id}/{suffix}"), floor: *floor, band, fixed_channel: None });
         }
         for (a, fa, xa, ya) in &aps {
             for (b, fb, xb, yb) in &aps {
                 if a == b {
                     continue;
                 }
-                let d = ((xa - xb).powi(2) + (ya - yb).powi(2) + (3.5 * f64::from(fa - fb)).powi(2))
-                    .sqrt()
-                    .max(1.0);
+                let d = ((xa - xb).powi(2) + (ya - yb).powi(2) + (3.5 * f64::from(fa - fb)).powi(2)).sqrt().max(1.0);
                 let rssi = 20.0 - loss_1m - 30.0 * d.log10() - 15.0 * f64::from((fa - fb).abs());
                 if rssi > -92.0 {
                     heard.push(Heard {
@@ -83,31 +76,18 @@ fn main() {
         let elapsed = start.elapsed();
         let w = weights(&radios, &heard);
         let planned_channels: Vec<u16> = radios.iter().map(|r| planned.radios[&r.id].channel).collect();
-        let one: Vec<u16> = radios
-            .iter()
-            .map(|r| if r.band == Band::G2_4 { 6 } else { 36 })
-            .collect();
+        let one: Vec<u16> = radios.iter().map(|r| if r.band == Band::G2_4 { 6 } else { 36 }).collect();
         let randoms: Vec<Vec<u16>> = (0..200)
             .map(|_| {
-                radios
-                    .iter()
-                    .map(|r| rng.pick(if r.band == Band::G2_4 { CHANNELS_2G } else { CHANNELS_5G }))
-                    .collect()
+                radios.iter().map(|r| rng.pick(if r.band == Band::G2_4 { CHANNELS_2G } else { CHANNELS_5G })).collect()
             })
             .collect();
         for band in [Band::G2_4, Band::G5] {
-            let wb = w
-                .iter()
-                .filter(|((a, _), _)| radios[*a].band == band)
-                .map(|(k, v)| (*k, *v))
-                .collect();
+            let wb = w.iter().filter(|((a, _), _)| radios[*a].band == band).map(|(k, v)| (*k, *v)).collect();
             let random = randoms.iter().map(|c| score(c, &wb)).sum::<f64>() / randoms.len() as f64;
             println!(
                 "{:<22} {:>8.1} {:>14.1} {:>14.1} {:>8.2}ms",
-                format!(
-                    "{floors}x{per_floor} APs {}",
-                    if band == Band::G2_4 { "2.4GHz" } else { "5GHz" }
-                ),
+                format!("{floors}x{per_floor} APs {}", if band == Band::G2_4 { "2.4GHz" } else { "5GHz" }),
                 score(&planned_channels, &wb) + 0.0,
                 score(&one, &wb),
                 random,

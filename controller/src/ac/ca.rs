@@ -66,13 +66,7 @@ impl Ca {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server = params.signed_by(&server_key, &cert, &key)?;
         let server_chain = vec![server.der().clone(), CertificateDer::from(cert_pem_der(&cert_pem))];
-        Ok(Ca {
-            cert,
-            key,
-            cert_pem,
-            server_chain,
-            server_key: server_key.serialize_der(),
-        })
+        Ok(Ca { cert, key, cert_pem, server_chain, server_key: server_key.serialize_der() })
     }
 
     /// A client certificate for an adopted AP's own public key.
@@ -88,18 +82,13 @@ impl Ca {
     /// The CA as a rustls root store.
     pub fn roots(&self) -> rustls::RootCertStore {
         let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(cert_pem_der(&self.cert_pem)))
-            .expect("our own CA parses");
+        roots.add(CertificateDer::from(cert_pem_der(&self.cert_pem))).expect("our own CA parses");
         roots
     }
 
     /// The listener's certificate chain and key.
     pub fn server_identity(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-        (
-            self.server_chain.clone(),
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key.clone())),
-        )
+        (self.server_chain.clone(), PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key.clone())))
     }
 }
 
@@ -110,9 +99,5 @@ fn name(common_name: &str) -> DistinguishedName {
 }
 
 fn cert_pem_der(pem: &str) -> Vec<u8> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
-        .next()
-        .and_then(Result::ok)
-        .map(|c| c.to_vec())
-        .unwrap_or_default()
+    rustls_pemfile::certs(&mut pem.as_bytes()).next().and_then(Result::ok).map(|c| c.to_vec()).unwrap_or_default()
 }

@@ -69,11 +69,7 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "co-channel interference score {:.1}", self.score)?;
         for (id, a) in &self.radios {
-            writeln!(
-                f,
-                "{id}: channel {} -{} dB: {}",
-                a.channel, a.power_reduction_db, a.reason
-            )?;
+            writeln!(f, "{id}: channel {} -{} dB: {}", a.channel, a.power_reduction_db, a.reason)?;
         }
         Ok(())
     }
@@ -107,11 +103,7 @@ pub fn weights(radios: &[PlanRadio], heard: &[Heard]) -> HashMap<(usize, usize),
 
 /// The score of giving `channels[i]` to radio `i`.
 pub fn score(channels: &[u16], weights: &HashMap<(usize, usize), (f64, i16)>) -> f64 {
-    weights
-        .iter()
-        .filter(|((a, b), _)| channels[*a] == channels[*b])
-        .map(|(_, (w, _))| w)
-        .sum()
+    weights.iter().filter(|((a, b), _)| channels[*a] == channels[*b]).map(|(_, (w, _))| w).sum()
 }
 
 /// Plans `radios` from what they `heard`, choosing from `list_2g` / `list_5g`.
@@ -142,11 +134,7 @@ pub fn plan(radios: &[PlanRadio], heard: &[Heard], list_2g: &[u16], list_5g: &[u
     });
     let mut channels: Vec<u16> = vec![0; radios.len()];
     let cost = |i: usize, ch: u16, channels: &[u16]| -> f64 {
-        neighbours[i]
-            .iter()
-            .filter(|(j, _)| channels[*j] == ch)
-            .map(|(_, w)| w)
-            .sum()
+        neighbours[i].iter().filter(|(j, _)| channels[*j] == ch).map(|(_, w)| w).sum()
     };
     for &i in &order {
         channels[i] = match radios[i].fixed_channel {
@@ -216,10 +204,9 @@ pub fn plan(radios: &[PlanRadio], heard: &[Heard], list_2g: &[u16], list_5g: &[u
             shared.sort();
             let heard = neighbours[i].len();
             let reason = match (r.fixed_channel, shared.is_empty()) {
-                (Some(_), _) => format!(
-                    "fixed by the admin; hears {heard} radios, shares with [{}]",
-                    shared.join(", ")
-                ),
+                (Some(_), _) => {
+                    format!("fixed by the admin; hears {heard} radios, shares with [{}]", shared.join(", "))
+                }
                 (None, true) => format!("hears {heard} radios, none on this channel"),
                 (None, false) => format!(
                     "hears {heard} radios; could not avoid [{}] (score +{:.0})",
@@ -227,20 +214,10 @@ pub fn plan(radios: &[PlanRadio], heard: &[Heard], list_2g: &[u16], list_5g: &[u
                     cost(i, channels[i], &channels)
                 ),
             };
-            (
-                r.id.clone(),
-                Assignment {
-                    channel: channels[i],
-                    power_reduction_db: reduction[i],
-                    reason,
-                },
-            )
+            (r.id.clone(), Assignment { channel: channels[i], power_reduction_db: reduction[i], reason })
         })
         .collect();
-    Plan {
-        radios: radios_out,
-        score: total,
-    }
+    Plan { radios: radios_out, score: total }
 }
 
 fn best(choices: &[u16], cost: impl Fn(u16) -> f64) -> u16 {
@@ -259,20 +236,11 @@ mod tests {
     use super::*;
 
     fn radio(id: &str, floor: i32, fixed: Option<u16>) -> PlanRadio {
-        PlanRadio {
-            id: id.into(),
-            floor,
-            band: Band::G2_4,
-            fixed_channel: fixed,
-        }
+        PlanRadio { id: id.into(), floor, band: Band::G2_4, fixed_channel: fixed }
     }
 
     fn heard(a: &str, b: &str, rssi: i16) -> Heard {
-        Heard {
-            a: a.into(),
-            b: b.into(),
-            rssi,
-        }
+        Heard { a: a.into(), b: b.into(), rssi }
     }
 
     #[test]
@@ -289,12 +257,7 @@ mod tests {
 
     #[test]
     fn a_fourth_radio_shares_with_the_quietest_and_both_turn_down() {
-        let radios = vec![
-            radio("a", 0, None),
-            radio("b", 0, None),
-            radio("c", 0, None),
-            radio("d", 0, None),
-        ];
+        let radios = vec![radio("a", 0, None), radio("b", 0, None), radio("c", 0, None), radio("d", 0, None)];
         let heard = vec![
             heard("a", "b", -50),
             heard("a", "c", -50),
@@ -306,11 +269,7 @@ mod tests {
         let plan = plan(&radios, &heard, CHANNELS_2G, CHANNELS_5G);
         assert_eq!(plan.radios["d"].channel, plan.radios["c"].channel);
         assert_eq!(plan.radios["d"].power_reduction_db, 3);
-        assert!(
-            plan.radios["d"].reason.contains("could not avoid [c"),
-            "{}",
-            plan.radios["d"].reason
-        );
+        assert!(plan.radios["d"].reason.contains("could not avoid [c"), "{}", plan.radios["d"].reason);
     }
 
     #[test]
@@ -320,10 +279,6 @@ mod tests {
         let plan = plan(&radios, &heard, CHANNELS_2G, CHANNELS_5G);
         assert_eq!(plan.radios["a"].channel, 6);
         assert_ne!(plan.radios["b"].channel, 6);
-        assert!(
-            plan.radios["c"].reason.starts_with("hears 0 radios"),
-            "two floors apart: {}",
-            plan.radios["c"].reason
-        );
+        assert!(plan.radios["c"].reason.starts_with("hears 0 radios"), "two floors apart: {}", plan.radios["c"].reason);
     }
 }

@@ -100,9 +100,7 @@ impl Registry {
         .bind(now)
         .execute(&self.db)
         .await?;
-        self.known(&hello.device_id)
-            .await?
-            .ok_or_else(|| RegistryError::UnknownAp(hello.device_id.clone()))
+        self.known(&hello.device_id).await?.ok_or_else(|| RegistryError::UnknownAp(hello.device_id.clone()))
     }
 
     /// What the registry knows of a device.
@@ -112,11 +110,7 @@ impl Registry {
                 .bind(device_id)
                 .fetch_optional(&self.db)
                 .await?;
-        Ok(row.map(|(state, public_key_pem, cert_der)| Known {
-            adopted: state == "adopted",
-            public_key_pem,
-            cert_der,
-        }))
+        Ok(row.map(|(state, public_key_pem, cert_der)| Known { adopted: state == "adopted", public_key_pem, cert_der }))
     }
 
     /// The admin adopts a pending AP.
@@ -143,10 +137,8 @@ impl Registry {
 
     /// Forgets an AP: its certificate no longer opens anything.
     pub async fn forget(&self, device_id: &str) -> Result<(), RegistryError> {
-        let done = sqlx::query("DELETE FROM access_points WHERE device_id = ?")
-            .bind(device_id)
-            .execute(&self.db)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM access_points WHERE device_id = ?").bind(device_id).execute(&self.db).await?;
         if done.rows_affected() == 0 {
             return Err(RegistryError::UnknownAp(device_id.to_string()));
         }
@@ -219,12 +211,10 @@ impl Registry {
 
     /// The AP a guest device is on now, if any.
     pub async fn station_location(&self, station: &str) -> Result<Option<String>, RegistryError> {
-        Ok(
-            sqlx::query_scalar("SELECT device_id FROM station_visits WHERE station = ? AND left_at IS NULL")
-                .bind(station)
-                .fetch_optional(&self.db)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT device_id FROM station_visits WHERE station = ? AND left_at IS NULL")
+            .bind(station)
+            .fetch_optional(&self.db)
+            .await?)
     }
 
     /// Guest devices associated now: (station, AP device id, radio, joined at UTC ms).
@@ -286,10 +276,7 @@ impl Registry {
     /// Removes an SSID; returns the new config version.
     pub async fn remove_ssid(&self, name: &str) -> Result<u64, RegistryError> {
         let mut tx = self.db.begin().await?;
-        let done = sqlx::query("DELETE FROM ssids WHERE name = ?")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query("DELETE FROM ssids WHERE name = ?").bind(name).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(RegistryError::BadSsid(format!("no SSID named {name:?}")));
         }
@@ -300,9 +287,8 @@ impl Registry {
 
     /// The current configuration version.
     pub async fn version(&self) -> Result<u64, RegistryError> {
-        let v: i64 = sqlx::query_scalar("SELECT config_version FROM ac_settings WHERE id = 1")
-            .fetch_one(&self.db)
-            .await?;
+        let v: i64 =
+            sqlx::query_scalar("SELECT config_version FROM ac_settings WHERE id = 1").fetch_one(&self.db).await?;
         Ok(v as u64)
     }
 
@@ -333,10 +319,7 @@ impl Registry {
             country,
             ssids: self.ssids().await?,
             radios,
-            roaming: Roaming {
-                mobility_domain,
-                ft_key,
-            },
+            roaming: Roaming { mobility_domain, ft_key },
         })
     }
 }

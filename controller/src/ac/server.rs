@@ -135,35 +135,21 @@ impl Ac {
 
     async fn connection(&self, acceptor: TlsAcceptor, stream: tokio::net::TcpStream) -> anyhow::Result<()> {
         let tls = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await??;
-        let presented = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(|c| c.to_vec());
+        let presented = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
         let mut conn: Conn = Connection::new(tls);
         let hello = match tokio::time::timeout(HANDSHAKE, conn.recv()).await?? {
             Some(AgentMessage::Hello(hello)) => hello,
             _ => anyhow::bail!("no hello"),
         };
         let Some(version) = negotiate(hello.min_version, hello.max_version) else {
-            conn.send(&ControllerMessage::Refused {
-                reason: "no common protocol version".into(),
-            })
-            .await?;
+            conn.send(&ControllerMessage::Refused { reason: "no common protocol version".into() }).await?;
             anyhow::bail!("no common protocol version with {}", hello.device_id);
         };
         match presented {
             Some(cert) => {
                 let known = self.registry.known(&hello.device_id).await?;
-                if !known
-                    .as_ref()
-                    .is_some_and(|k| k.adopted && k.cert_der.as_deref() == Some(&cert[..]))
-                {
-                    conn.send(&ControllerMessage::Refused {
-                        reason: "unknown certificate".into(),
-                    })
-                    .await?;
+                if !known.as_ref().is_some_and(|k| k.adopted && k.cert_der.as_deref() == Some(&cert[..])) {
+                    conn.send(&ControllerMessage::Refused { reason: "unknown certificate".into() }).await?;
                     anyhow::bail!("{} presented a certificate that is not its own", hello.device_id);
                 }
                 self.registry.hello(&hello).await?;
@@ -178,11 +164,7 @@ impl Ac {
     async fn pending_session(&self, mut conn: Conn, hello: Hello, version: u16) -> anyhow::Result<()> {
         let mut adoptions = self.adopted.subscribe();
         let known = self.registry.hello(&hello).await?;
-        conn.send(&ControllerMessage::Welcome(Welcome {
-            version,
-            adopted: false,
-        }))
-        .await?;
+        conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: false })).await?;
         tracing::info!(device_id = %hello.device_id, model = %hello.model, "access point waiting for adoption");
         let mut known = Some(known);
         let mut echo = tokio::time::interval(self.echo_every);
@@ -218,8 +200,7 @@ impl Ac {
 
     async fn adopted_session(&self, mut conn: Conn, hello: Hello, version: u16) -> anyhow::Result<()> {
         let id = hello.device_id.clone();
-        conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: true }))
-            .await?;
+        conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: true })).await?;
         self.online.lock().unwrap().insert(id.clone(), Instant::now());
         tracing::info!(device_id = %id, "access point online");
         let result = self.serve_adopted(&mut conn, &hello).await;

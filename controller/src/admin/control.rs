@@ -146,9 +146,7 @@ pub async fn serve(path: PathBuf, handles: Handles) -> std::io::Result<()> {
             }
             let reply = match serde_json::from_str::<Request>(&line) {
                 Ok(request) => handle(request, &handles).await,
-                Err(err) => Reply::Error {
-                    message: format!("bad request: {err}"),
-                },
+                Err(err) => Reply::Error { message: format!("bad request: {err}") },
             };
             let mut out = serde_json::to_vec(&reply).expect("serialisable");
             out.push(b'\n');
@@ -158,18 +156,9 @@ pub async fn serve(path: PathBuf, handles: Handles) -> std::io::Result<()> {
 }
 
 async fn handle(request: Request, handles: &Handles) -> Reply {
-    let error = |e: &dyn std::error::Error| Reply::Error {
-        message: crate::error_chain(e),
-    };
-    let Handles {
-        sessions,
-        firewall,
-        db,
-        ac,
-    } = handles;
-    let no_ac = || Reply::Error {
-        message: "the AC is off (ac.listen is empty)".into(),
-    };
+    let error = |e: &dyn std::error::Error| Reply::Error { message: crate::error_chain(e) };
+    let Handles { sessions, firewall, db, ac } = handles;
+    let no_ac = || Reply::Error { message: "the AC is off (ac.listen is empty)".into() };
     match request {
         Request::ApsList => match ac {
             None => no_ac(),
@@ -189,34 +178,24 @@ async fn handle(request: Request, handles: &Handles) -> Reply {
         Request::ApsShow { device_id } => match ac {
             None => no_ac(),
             Some(ac) => {
-                let found = ac
-                    .list()
-                    .await
-                    .map(|aps| aps.into_iter().find(|a| a.device_id == device_id));
+                let found = ac.list().await.map(|aps| aps.into_iter().find(|a| a.device_id == device_id));
                 match (found, ac.registry().config_for(&device_id).await) {
                     (Ok(Some(ap)), Ok(mut config)) => {
                         config.ssids.iter_mut().for_each(mask);
                         config.roaming.ft_key = "***".into();
-                        Reply::Ap {
-                            ap: Box::new(ap),
-                            config: Box::new(config),
-                        }
+                        Reply::Ap { ap: Box::new(ap), config: Box::new(config) }
                     }
                     (Err(e), _) => error(&e),
                     (_, Err(e)) => error(&e),
-                    (Ok(None), _) => Reply::Error {
-                        message: format!("no access point {device_id:?}"),
-                    },
+                    (Ok(None), _) => Reply::Error { message: format!("no access point {device_id:?}") },
                 }
             }
         },
         Request::StationsList => match ac {
             None => no_ac(),
-            Some(ac) => ac
-                .registry()
-                .stations()
-                .await
-                .map_or_else(|e| error(&e), |stations| Reply::Stations { stations }),
+            Some(ac) => {
+                ac.registry().stations().await.map_or_else(|e| error(&e), |stations| Reply::Stations { stations })
+            }
         },
         Request::SsidsList => match ac {
             None => no_ac(),
@@ -230,17 +209,13 @@ async fn handle(request: Request, handles: &Handles) -> Reply {
         },
         Request::SsidsPut { ssid } => match ac {
             None => no_ac(),
-            Some(ac) => ac
-                .put_ssid(&ssid)
-                .await
-                .map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version }),
+            Some(ac) => ac.put_ssid(&ssid).await.map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version }),
         },
         Request::SsidsRemove { name } => match ac {
             None => no_ac(),
-            Some(ac) => ac
-                .remove_ssid(&name)
-                .await
-                .map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version }),
+            Some(ac) => {
+                ac.remove_ssid(&name).await.map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version })
+            }
         },
         Request::SessionsList => match sessions.list().await {
             Ok(sessions) => Reply::Sessions { sessions },
@@ -282,10 +257,7 @@ pub async fn call(dir: &Path, request: &Request) -> Result<Reply, std::io::Error
     let stream = UnixStream::connect(&path).await.map_err(|e| {
         std::io::Error::new(
             e.kind(),
-            format!(
-                "cannot reach the controller at {} (is it running?): {e}",
-                path.display()
-            ),
+            format!("cannot reach the controller at {} (is it running?): {e}", path.display()),
         )
     })?;
     let (read, mut write) = stream.into_split();

@@ -51,10 +51,7 @@ pub struct Countdown {
 impl Countdown {
     /// A countdown of `seconds`.
     pub fn new(seconds: Duration) -> Self {
-        Countdown {
-            seconds,
-            tickets: Mutex::default(),
-        }
+        Countdown { seconds, tickets: Mutex::default() }
     }
 
     /// The countdown length.
@@ -69,11 +66,8 @@ impl Countdown {
         let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let mut tickets = self.tickets.lock().unwrap();
         tickets.retain(|_, t| t.issued.elapsed() < TICKET_LIFETIME);
-        let mut mine: Vec<(Instant, String)> = tickets
-            .iter()
-            .filter(|(_, t)| t.client == client)
-            .map(|(k, t)| (t.issued, k.clone()))
-            .collect();
+        let mut mine: Vec<(Instant, String)> =
+            tickets.iter().filter(|(_, t)| t.client == client).map(|(k, t)| (t.issued, k.clone())).collect();
         if mine.len() >= PER_CLIENT {
             mine.sort();
             for (_, k) in mine.iter().take(mine.len() + 1 - PER_CLIENT) {
@@ -85,15 +79,7 @@ impl Countdown {
                 tickets.remove(&oldest);
             }
         }
-        tickets.insert(
-            id.clone(),
-            Ticket {
-                client,
-                issued: Instant::now(),
-                url,
-                used: false,
-            },
-        );
+        tickets.insert(id.clone(), Ticket { client, issued: Instant::now(), url, used: false });
         id
     }
 
@@ -110,9 +96,7 @@ impl Countdown {
         }
         let waited = ticket.issued.elapsed();
         if waited < self.seconds {
-            return Err(CountdownError::TooEarly {
-                remaining: self.seconds - waited,
-            });
+            return Err(CountdownError::TooEarly { remaining: self.seconds - waited });
         }
         ticket.used = true;
         Ok(ticket.url.clone())
@@ -132,10 +116,7 @@ mod tests {
     use super::*;
 
     fn client(n: u8) -> Client {
-        Client {
-            mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(),
-            ip: format!("192.0.2.{n}").parse().unwrap(),
-        }
+        Client { mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(), ip: format!("192.0.2.{n}").parse().unwrap() }
     }
 
     #[test]

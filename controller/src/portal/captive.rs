@@ -44,10 +44,7 @@ pub async fn status(State(portal): State<Arc<Portal>>, Extension(peer): Extensio
         can_extend_session: session.as_ref().map(|_| false),
     };
     (
-        [
-            (header::CONTENT_TYPE, "application/captive+json"),
-            (header::CACHE_CONTROL, "private"),
-        ],
+        [(header::CONTENT_TYPE, "application/captive+json"), (header::CACHE_CONTROL, "private")],
         serde_json::to_string(&body).expect("serialisable"),
     )
         .into_response()

@@ -82,10 +82,7 @@ impl Lang {
     /// The switch (`?lang=`) wins, then the cookie, then the browser's
     /// first language we have; Chinese otherwise.
     pub fn choose(switch: Option<&str>, cookie: Option<&str>, accept_language: Option<&str>) -> Lang {
-        if let Some(lang) = switch
-            .and_then(Lang::from_code)
-            .or_else(|| cookie.and_then(Lang::from_code))
-        {
+        if let Some(lang) = switch.and_then(Lang::from_code).or_else(|| cookie.and_then(Lang::from_code)) {
             return lang;
         }
         let Some(header) = accept_language else {
@@ -96,10 +93,7 @@ impl Lang {
             .filter_map(|part| {
                 let mut it = part.split(';');
                 let tag = it.next()?.trim();
-                let q = it
-                    .find_map(|p| p.trim().strip_prefix("q="))
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .unwrap_or(1.0);
+                let q = it.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse::<f32>().ok()).unwrap_or(1.0);
                 Some((q, tag))
             })
             .collect();

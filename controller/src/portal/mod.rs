@@ -60,43 +60,29 @@ async fn redirect_other_hosts(State(portal): State<Arc<Portal>>, request: Reques
     let host = match request_host(request.headers()) {
         Ok(host) => host,
         Err(()) => {
-            return pages::error_page(&portal, request.headers(), StatusCode::BAD_REQUEST, |t| {
-                &t.error_bad_host
-            })
+            return pages::error_page(&portal, request.headers(), StatusCode::BAD_REQUEST, |t| &t.error_bad_host)
         }
     };
     let is_portal = host.as_deref().is_some_and(|h| {
         let name = strip_port(h);
         name.eq_ignore_ascii_case(&portal.config.portal_host())
-            || portal
-                .config
-                .network
-                .guest_net()
-                .is_ok_and(|(ip, _)| name == ip.to_string())
+            || portal.config.network.guest_net().is_ok_and(|(ip, _)| name == ip.to_string())
     });
     if is_portal {
         return next.run(request).await;
     }
     let mut location = format!("{}/", portal.config.portal_url());
     if let Some(host) = host {
-        let original = format!(
-            "http://{host}{}",
-            request.uri().path_and_query().map_or("/", |p| p.as_str())
-        );
+        let original = format!("http://{host}{}", request.uri().path_and_query().map_or("/", |p| p.as_str()));
         if original.len() > MAX_URL {
-            return pages::error_page(&portal, request.headers(), StatusCode::URI_TOO_LONG, |t| {
-                &t.error_url_too_long
-            });
+            return pages::error_page(&portal, request.headers(), StatusCode::URI_TOO_LONG, |t| &t.error_url_too_long);
         }
         location.push_str("?url=");
         location.push_str(&url::form_urlencoded::byte_serialize(original.as_bytes()).collect::<String>());
     }
     let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::LOCATION,
-        HeaderValue::from_str(&location).expect("encoded URL is a header value"),
-    );
+    headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("encoded URL is a header value"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -113,9 +99,7 @@ fn request_host(headers: &HeaderMap) -> Result<Option<String>, ()> {
     };
     let name_ok = !name.is_empty()
         && name.len() <= 253
-        && (name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+        && (name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
             || (name.starts_with('[')
                 && name.ends_with(']')
                 && name[1..name.len() - 1].parse::<std::net::Ipv6Addr>().is_ok()));

@@ -17,10 +17,7 @@ pub struct Neighbours {
 impl Neighbours {
     /// Entries on `interface` only: a peer elsewhere is not a guest.
     pub fn new(interface: &str) -> Self {
-        Neighbours {
-            interface: interface.to_string(),
-            table: "/proc/net/arp".into(),
-        }
+        Neighbours { interface: interface.to_string(), table: "/proc/net/arp".into() }
     }
 
     /// The guest at `ip`, or None when the kernel has no resolved entry.

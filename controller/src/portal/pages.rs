@@ -79,11 +79,7 @@ pub async fn home(
     Query(query): Query<HomeQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = Lang::choose(
-        query.lang.as_deref(),
-        cookie(&headers, "lang"),
-        accept_language(&headers),
-    );
+    let lang = Lang::choose(query.lang.as_deref(), cookie(&headers, "lang"), accept_language(&headers));
     let mut response = match identify(&portal, peer, lang) {
         Err(response) => *response,
         Ok(client) => match portal.sessions.current(client).await {
@@ -118,10 +114,7 @@ pub async fn home(
     };
     if query.lang.is_some() {
         let cookie = format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
-        response.headers_mut().insert(
-            header::SET_COOKIE,
-            HeaderValue::from_str(&cookie).expect("ascii cookie"),
-        );
+        response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("ascii cookie"));
     }
     response
 }
@@ -149,35 +142,18 @@ pub async fn login(
             // A double tap: the first one logged the guest in.
             match portal.sessions.current(client).await {
                 Ok(Some(session)) => return success(&portal, lang, None, session.remaining().as_secs()),
-                _ => {
-                    return message(
-                        &portal,
-                        lang,
-                        StatusCode::CONFLICT,
-                        lang.strings().error_ticket_replayed.clone(),
-                    )
-                }
+                _ => return message(&portal, lang, StatusCode::CONFLICT, lang.strings().error_ticket_replayed.clone()),
             }
         }
         Err(CountdownError::Invalid) => {
-            return message(
-                &portal,
-                lang,
-                StatusCode::FORBIDDEN,
-                lang.strings().error_ticket_invalid.clone(),
-            )
+            return message(&portal, lang, StatusCode::FORBIDDEN, lang.strings().error_ticket_invalid.clone())
         }
         Err(CountdownError::TooEarly { remaining }) => {
-            let body = format!(
-                "{} {}",
-                lang.strings().error_too_early,
-                remaining.as_secs_f64().ceil() as u64
-            );
+            let body = format!("{} {}", lang.strings().error_too_early, remaining.as_secs_f64().ceil() as u64);
             let mut response = message(&portal, lang, StatusCode::TOO_EARLY, body);
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(remaining.as_secs_f64().ceil() as u64),
-            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(remaining.as_secs_f64().ceil() as u64));
             return response;
         }
     };
@@ -204,14 +180,7 @@ pub async fn logout(
     match portal.sessions.logout(client).await {
         Ok(_) => {
             let t = lang.strings();
-            render_message(
-                &portal,
-                lang,
-                StatusCode::OK,
-                "ok",
-                &t.logged_out_title,
-                t.logged_out_body.clone(),
-            )
+            render_message(&portal, lang, StatusCode::OK, "ok", &t.logged_out_title, t.logged_out_body.clone())
         }
         Err(err) => internal(&portal, lang, &err),
     }
@@ -219,18 +188,12 @@ pub async fn logout(
 
 /// The stylesheet.
 pub async fn css() -> Response {
-    asset(
-        "text/css; charset=utf-8",
-        include_str!("../../../portal-templates/static/portal.css"),
-    )
+    asset("text/css; charset=utf-8", include_str!("../../../portal-templates/static/portal.css"))
 }
 
 /// The countdown script.
 pub async fn js() -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        include_str!("../../../portal-templates/static/portal.js"),
-    )
+    asset("text/javascript; charset=utf-8", include_str!("../../../portal-templates/static/portal.js"))
 }
 
 /// Unknown page on the portal host.
@@ -247,12 +210,7 @@ pub fn error_page(portal: &Portal, headers: &HeaderMap, status: StatusCode, pick
 fn identify(portal: &Portal, peer: Peer, lang: Lang) -> Result<Client, Box<Response>> {
     portal.neighbours.client(peer.0.ip()).ok_or_else(|| {
         tracing::warn!(peer = %peer.0, "no neighbour entry for the peer on the guest interface");
-        Box::new(message(
-            portal,
-            lang,
-            StatusCode::FORBIDDEN,
-            lang.strings().error_no_device.clone(),
-        ))
+        Box::new(message(portal, lang, StatusCode::FORBIDDEN, lang.strings().error_no_device.clone()))
     })
 }
 
@@ -273,12 +231,7 @@ fn success(portal: &Portal, lang: Lang, url: Option<String>, remaining_secs: u64
 
 fn internal(portal: &Portal, lang: Lang, err: &dyn std::error::Error) -> Response {
     tracing::error!(error = %crate::error_chain(err), "portal request failed");
-    message(
-        portal,
-        lang,
-        StatusCode::SERVICE_UNAVAILABLE,
-        lang.strings().error_internal.clone(),
-    )
+    message(portal, lang, StatusCode::SERVICE_UNAVAILABLE, lang.strings().error_internal.clone())
 }
 
 fn message(portal: &Portal, lang: Lang, status: StatusCode, body: String) -> Response {
@@ -303,15 +256,10 @@ fn render_message(portal: &Portal, lang: Lang, status: StatusCode, kind: &str, t
 
 fn html(status: StatusCode, rendered: askama::Result<String>) -> Response {
     match rendered {
-        Ok(body) => (
-            status,
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            body,
-        )
-            .into_response(),
+        Ok(body) => {
+            (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
+                .into_response()
+        }
         Err(err) => {
             tracing::error!(%err, "template failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -320,14 +268,7 @@ fn html(status: StatusCode, rendered: askama::Result<String>) -> Response {
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
 }
 
 fn tagline(portal: &Portal, lang: Lang) -> &str {
@@ -365,10 +306,7 @@ mod tests {
 
     #[test]
     fn only_http_urls_are_kept() {
-        assert_eq!(
-            safe_url("http://example.test/a?b=1"),
-            Some("http://example.test/a?b=1".into())
-        );
+        assert_eq!(safe_url("http://example.test/a?b=1"), Some("http://example.test/a?b=1".into()));
         assert_eq!(safe_url("javascript:alert(1)"), None);
         assert_eq!(safe_url(&format!("http://example.test/{}", "a".repeat(MAX_URL))), None);
     }

@@ -46,9 +46,7 @@ impl GuestRateLimit {
     pub fn new(per_second: u32, burst: u32) -> Arc<Self> {
         let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
-        let limit = Arc::new(GuestRateLimit {
-            limiter: RateLimiter::keyed(quota),
-        });
+        let limit = Arc::new(GuestRateLimit { limiter: RateLimiter::keyed(quota) });
         // Forget guests that have gone quiet, so memory stays bounded.
         let weak = Arc::downgrade(&limit);
         tokio::spawn(async move {
@@ -119,10 +117,7 @@ pub async fn serve(
                 }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .max_buf_size(64 * 1024);
+            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
             let result = match tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
@@ -169,10 +164,7 @@ where
 }
 
 fn too_many<B>(request: &Request<B>) -> Response {
-    let accept = request
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
+    let accept = request.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let lang = Lang::choose(None, None, accept);
     let mut response = (
         StatusCode::TOO_MANY_REQUESTS,
@@ -180,8 +172,6 @@ fn too_many<B>(request: &Request<B>) -> Response {
         lang.strings().error_too_many.clone(),
     )
         .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }

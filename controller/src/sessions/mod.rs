@@ -51,10 +51,7 @@ pub struct Session {
 impl Session {
     /// The filter's view of the device.
     pub fn client(&self) -> Client {
-        Client {
-            mac: self.mac,
-            ip: self.ip,
-        }
+        Client { mac: self.mac, ip: self.ip }
     }
 
     /// Time left, zero once expired.
@@ -108,24 +105,13 @@ impl Sessions {
         length: Duration,
         idle_timeout: Option<Duration>,
     ) -> Self {
-        Sessions {
-            db,
-            filter,
-            length,
-            idle_timeout,
-            activity: Arc::default(),
-        }
+        Sessions { db, filter, length, idle_timeout, activity: Arc::default() }
     }
 
     /// Every live, unexpired session with its remaining time: what the
     /// kernel set must hold. Used at start and by `firewall-reload`.
     pub async fn live_clients(db: &SqlitePool) -> Result<Vec<(Client, Duration)>, SessionError> {
-        Ok(live(db)
-            .await?
-            .iter()
-            .filter(|s| s.expires_at > now_ms())
-            .map(|s| (s.client(), s.remaining()))
-            .collect())
+        Ok(live(db).await?.iter().filter(|s| s.expires_at > now_ms()).map(|s| (s.client(), s.remaining())).collect())
     }
 
     /// Logs `client` in by `method`, replacing any live session of the same
@@ -207,12 +193,7 @@ impl Sessions {
         tx.commit().await?;
         let replaced = replaced
             .into_iter()
-            .filter_map(|(mac, ip)| {
-                Some(Client {
-                    mac: mac.parse().ok()?,
-                    ip: ip.parse().ok()?,
-                })
-            })
+            .filter_map(|(mac, ip)| Some(Client { mac: mac.parse().ok()?, ip: ip.parse().ok()? }))
             .collect();
         Ok((id, replaced))
     }
@@ -250,13 +231,8 @@ impl Sessions {
 
     /// Live sessions, newest first, with the kernel's counters.
     pub async fn list(&self) -> Result<Vec<Session>, SessionError> {
-        let counters: HashMap<Client, (u64, u64)> = self
-            .filter
-            .list()
-            .await?
-            .into_iter()
-            .map(|c| (c.client, (c.packets, c.bytes)))
-            .collect();
+        let counters: HashMap<Client, (u64, u64)> =
+            self.filter.list().await?.into_iter().map(|c| (c.client, (c.packets, c.bytes))).collect();
         let mut sessions = live(&self.db).await?;
         for s in &mut sessions {
             if let Some((packets, bytes)) = counters.get(&s.client()) {
@@ -328,9 +304,7 @@ impl Sessions {
 const SELECT: &str = "SELECT id, mac, ip, method, started_at, expires_at, packets_up, bytes_up FROM sessions";
 
 async fn live(db: &SqlitePool) -> Result<Vec<Session>, sqlx::Error> {
-    let rows = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE ended_at IS NULL ORDER BY id"))
-        .fetch_all(db)
-        .await?;
+    let rows = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE ended_at IS NULL ORDER BY id")).fetch_all(db).await?;
     Ok(rows.into_iter().filter_map(Row::into_session).collect())
 }
 
@@ -376,19 +350,13 @@ mod tests {
     use firewall::MemoryFilter;
 
     fn client(n: u8) -> Client {
-        Client {
-            mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(),
-            ip: format!("192.0.2.{n}").parse().unwrap(),
-        }
+        Client { mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(), ip: format!("192.0.2.{n}").parse().unwrap() }
     }
 
     async fn sessions(length: Duration) -> (Sessions, Arc<MemoryFilter>) {
         let filter = Arc::new(MemoryFilter::default());
         let db = crate::store::memory().await.unwrap();
-        (
-            Sessions::new(db, filter.clone(), length, Some(Duration::from_millis(50))),
-            filter,
-        )
+        (Sessions::new(db, filter.clone(), length, Some(Duration::from_millis(50))), filter)
     }
 
     #[tokio::test]
@@ -407,10 +375,7 @@ mod tests {
     async fn same_ip_with_another_mac_has_no_session() {
         let (s, _) = sessions(Duration::from_secs(60)).await;
         s.login(client(5), "countdown").await.unwrap();
-        let clone = Client {
-            mac: client(6).mac,
-            ip: client(5).ip,
-        };
+        let clone = Client { mac: client(6).mac, ip: client(5).ip };
         assert_eq!(s.current(clone).await.unwrap(), None);
     }
 
@@ -418,10 +383,7 @@ mod tests {
     async fn relogin_from_a_new_address_replaces_the_old_session() {
         let (s, filter) = sessions(Duration::from_secs(60)).await;
         s.login(client(5), "countdown").await.unwrap();
-        let moved = Client {
-            mac: client(5).mac,
-            ip: client(9).ip,
-        };
+        let moved = Client { mac: client(5).mac, ip: client(9).ip };
         s.login(moved, "countdown").await.unwrap();
         assert_eq!(s.list().await.unwrap().len(), 1);
         assert!(filter.is_authorized(moved));

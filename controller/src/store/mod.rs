@@ -28,10 +28,7 @@ pub async fn open(dir: &Path) -> Result<SqlitePool, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
-        .await?;
+    let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
     // It holds SSID keys and the roaming key: owner only.
     for name in ["guestwifi.db", "guestwifi.db-wal", "guestwifi.db-shm"] {
@@ -47,18 +44,12 @@ pub async fn open(dir: &Path) -> Result<SqlitePool, StoreError> {
 pub async fn memory() -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::new().in_memory(true);
     // One connection: every connection to :memory: is its own database.
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await?;
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
     Ok(pool)
 }
 
 /// Now, as stored: UTC milliseconds since the epoch.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
