@@ -3,6 +3,7 @@
 //! answer echoes and apply each pushed configuration, acking its version.
 //! Reconnects with exponential backoff and jitter.
 
+use crate::firmware::Download;
 use crate::hostapd::{self, ApIdentity};
 use crate::stations::{SimulatedRadio, StationChange};
 use ap_protocol::{
@@ -57,6 +58,14 @@ pub struct AgentConfig {
     /// reconnect (a bit over three of the controller's echo intervals).
     #[serde(default = "default_silence")]
     pub silence_seconds: u64,
+    /// The ed25519 public key (hex) firmware images must be signed with;
+    /// without it the AP installs no firmware.
+    #[serde(default)]
+    pub firmware_public_key: Option<String>,
+    /// The updater (sysupgrade on OpenWrt, a script elsewhere), run with the
+    /// verified image's path; it installs and reboots.
+    #[serde(default)]
+    pub firmware_hook: Option<PathBuf>,
 }
 
 fn default_silence() -> u64 {
@@ -131,7 +140,9 @@ async fn session(
         device_id: config.device_id.clone(),
         model: config.model.clone(),
         mac: config.mac.clone(),
-        firmware: config.firmware.clone(),
+        firmware: std::fs::read_to_string(config.state_dir.join("firmware-version"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|_| config.firmware.clone()),
         radios: config.radios.clone(),
         public_key_pem: key.public_key_pem(),
         config_version: running_version(&config.hostapd_dir),
@@ -139,6 +150,7 @@ async fn session(
     .await?;
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     let mut welcomed_adopted = false;
+    let mut download: Option<Download> = None;
     loop {
         let silence = Duration::from_secs(config.silence_seconds);
         let msg = tokio::select! {
@@ -192,8 +204,60 @@ async fn session(
                 };
                 conn.send(&reply).await?;
             }
+            Some(ControllerMessage::FirmwareOffer(offer)) => {
+                tracing::info!(version = %offer.version, size = offer.size, "firmware offered");
+                match Download::new(offer.clone()) {
+                    Ok(d) => download = Some(d),
+                    Err(err) => conn.send(&firmware_result(&offer.version, Err(err.to_string()))).await?,
+                }
+            }
+            Some(ControllerMessage::FirmwareChunk { offset, data }) => {
+                let Some(d) = download.as_mut() else { continue };
+                let version = d.offer.version.clone();
+                let done = match d.add(offset, &data) {
+                    Ok(done) => done,
+                    Err(err) => {
+                        download = None;
+                        conn.send(&firmware_result(&version, Err(err.to_string()))).await?;
+                        continue;
+                    }
+                };
+                if done {
+                    let d = download.take().expect("present");
+                    match install(config, &d).await {
+                        Ok(()) => {
+                            conn.send(&firmware_result(&version, Ok(()))).await?;
+                            tracing::info!(%version, "firmware installed: rebooting");
+                            // The hook reboots a real AP; here we rejoin with the new version.
+                            return Ok(Next::ReconnectNow);
+                        }
+                        Err(err) => {
+                            tracing::error!(%version, error = %err, "firmware refused");
+                            conn.send(&firmware_result(&version, Err(format!("{err:#}")))).await?;
+                        }
+                    }
+                }
+            }
             Some(ControllerMessage::Unknown) => {}
         }
+    }
+}
+
+async fn install(config: &AgentConfig, download: &Download) -> anyhow::Result<()> {
+    let path = download.finish(&config.state_dir.join("firmware"), config.firmware_public_key.as_deref())?;
+    let hook = config.firmware_hook.as_ref().ok_or_else(|| anyhow::anyhow!("no firmware hook is configured"))?;
+    let status = tokio::process::Command::new(hook).arg(&path).status().await?;
+    anyhow::ensure!(status.success(), "firmware hook {} failed: {status}", hook.display());
+    write_private(&config.state_dir.join("firmware-version"), download.offer.version.as_bytes())?;
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
+fn firmware_result(version: &str, result: Result<(), String>) -> AgentMessage {
+    AgentMessage::FirmwareResult {
+        version: version.to_string(),
+        installed: result.is_ok(),
+        reason: result.err().unwrap_or_default(),
     }
 }
 

@@ -3,5 +3,6 @@
 //! radio, and acks the version it runs.
 
 pub mod agent;
+pub mod firmware;
 pub mod hostapd;
 pub mod stations;

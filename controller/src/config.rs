@@ -70,6 +70,15 @@ pub struct AcSettings {
     /// Seconds between echoes; an AP is offline after three missed.
     #[serde(default = "default_echo")]
     pub echo_seconds: u64,
+    /// ed25519 public key (hex) firmware images must be signed with.
+    #[serde(default)]
+    pub firmware_public_key: String,
+    /// Minutes an AP has to come back with new firmware before a rollout halts.
+    #[serde(default = "default_rejoin")]
+    pub firmware_rejoin_minutes: u64,
+    /// APs upgraded at once after the canary.
+    #[serde(default = "default_batch")]
+    pub firmware_batch: usize,
 }
 
 /// `[network]`
@@ -402,6 +411,12 @@ fn default_ac_listen() -> String {
     "0.0.0.0:7443".into()
 }
 fn default_echo() -> u64 {
+    10
+}
+fn default_rejoin() -> u64 {
+    10
+}
+fn default_batch() -> usize {
     10
 }
 fn default_data_dir() -> PathBuf {

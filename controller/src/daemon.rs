@@ -98,7 +98,9 @@ async fn serve(
     } else {
         let registry = crate::ac::registry::Registry::new(db.clone()).await?;
         let ca = crate::ac::ca::Ca::load_or_create(&config.data.dir).context("cannot set up the AP CA")?;
-        let ac = crate::ac::Ac::new(registry, ca, Duration::from_secs(config.ac.echo_seconds)).await?;
+        let ac = crate::ac::Ac::new(registry, ca, Duration::from_secs(config.ac.echo_seconds))
+            .await?
+            .with_firmware(Some(config.ac.firmware_public_key.clone()), config.data.dir.join("firmware"));
         let listener = TcpListener::bind(&config.ac.listen)
             .await
             .with_context(|| format!("cannot listen for APs on {}", config.ac.listen))?;
@@ -108,7 +110,14 @@ async fn serve(
     let ac_task = ac.map(|(ac, listener)| tokio::spawn(ac.serve(listener)));
     let control_task = tokio::spawn(control::serve(
         config.data.dir.join(control::SOCKET),
-        control::Handles { sessions: sessions.clone(), firewall, db, ac: ac_handle },
+        control::Handles {
+            sessions: sessions.clone(),
+            firewall,
+            db,
+            ac: ac_handle,
+            firmware_batch: config.ac.firmware_batch,
+            firmware_wait: Duration::from_secs(config.ac.firmware_rejoin_minutes * 60),
+        },
     ));
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP);

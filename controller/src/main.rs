@@ -57,6 +57,14 @@ enum Cmd {
         #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// AP firmware: upload a signed image, roll it out in stages.
+    Firmware {
+        #[command(subcommand)]
+        command: FirmwareCmd,
+        /// The configuration file of the running controller.
+        #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// Build a guest network in network namespaces and run the controller on it.
     Lab {
         /// Number of guest namespaces.
@@ -108,6 +116,28 @@ enum ApsCmd {
     },
     /// Guest devices associated now, and to which AP.
     Stations,
+}
+
+#[derive(Subcommand)]
+enum FirmwareCmd {
+    /// Check an image's ed25519 signature and keep it for rollouts.
+    Upload {
+        /// The image file.
+        image: PathBuf,
+        /// Its signature (64 bytes raw, or 128 hex digits).
+        #[arg(long)]
+        signature: PathBuf,
+        /// The version it installs.
+        #[arg(long)]
+        version: String,
+    },
+    /// Roll an uploaded version out: one canary AP, then batches.
+    Rollout {
+        /// The version.
+        version: String,
+    },
+    /// Where the rollout is.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -181,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Sessions { command, config } => sessions(command, &load(&config)?.data.dir).await,
         Cmd::Aps { command, config } => aps(command, &load(&config)?.data.dir).await,
         Cmd::Ssids { command, config } => ssids(command, &load(&config)?.data.dir).await,
+        Cmd::Firmware { command, config } => firmware(command, &load(&config)?.data.dir).await,
         Cmd::Lab { guests, aps, prefix, dir, session_seconds, countdown_seconds } => {
             run_lab(guests, aps, &prefix, &dir, session_seconds, countdown_seconds).await
         }
@@ -230,6 +261,31 @@ async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
             println!("{:<18} {:<20} {:<8}", "STATION", "AP", "RADIO");
             for (station, ap, radio, _) in stations {
                 println!("{station:<18} {ap:<20} {radio:<8}");
+            }
+        }
+        other => fail(other)?,
+    }
+    Ok(())
+}
+
+async fn firmware(command: FirmwareCmd, dir: &Path) -> anyhow::Result<()> {
+    let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+    let request = match command {
+        FirmwareCmd::Upload { image, signature, version } => {
+            Request::FirmwareUpload { version, image: absolute(image), signature: absolute(signature) }
+        }
+        FirmwareCmd::Rollout { version } => Request::FirmwareRollout { version },
+        FirmwareCmd::Status => Request::FirmwareStatus,
+    };
+    match control::call(dir, &request).await? {
+        Reply::Done => println!("image accepted: signature checked"),
+        Reply::Rollout { status: None } => println!("no rollout yet"),
+        Reply::Rollout { status: Some(s) } => {
+            println!("firmware {}: {}", s.version, s.stage);
+            println!("upgraded: {}", s.upgraded.join(" "));
+            println!("remaining: {}", s.remaining.join(" "));
+            if let Some(reason) = s.failure {
+                println!("failed: {reason}");
             }
         }
         other => fail(other)?,

@@ -21,6 +21,17 @@ struct Agent {
 
 impl Agent {
     fn start(root: &Path, name: &str, device_id: &str, controller: &str) -> Agent {
+        Self::start_with(root, name, device_id, controller, None, None)
+    }
+
+    fn start_with(
+        root: &Path,
+        name: &str,
+        device_id: &str,
+        controller: &str,
+        firmware_key: Option<String>,
+        hook: Option<PathBuf>,
+    ) -> Agent {
         let dir = root.join(name);
         let config = AgentConfig {
             controller: controller.to_string(),
@@ -37,6 +48,8 @@ impl Agent {
             apply_hook: None,
             simulated_radio: None,
             silence_seconds: 35,
+            firmware_public_key: firmware_key,
+            firmware_hook: hook,
         };
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(agent::run(config, rx));
@@ -166,6 +179,84 @@ async fn adoption_config_push_offline_and_forget() {
 
     ap.stop().await;
     ap2.stop().await;
+    server.abort();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firmware_rolls_out_canary_first_then_batches_and_a_refusal_halts_it() {
+    use ed25519_dalek::{Signer, SigningKey};
+    let root = std::env::temp_dir().join(format!("guestwifi-fw-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let signing = SigningKey::from_bytes(&[42u8; 32]);
+    let public: String = signing.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let db = controller::store::open(&root).await.unwrap();
+    // Signing and checking 600 KB in a debug build takes a while: echo less often here.
+    let ac = Ac::new(Registry::new(db).await.unwrap(), Ca::load_or_create(&root).unwrap(), Duration::from_millis(500))
+        .await
+        .unwrap()
+        .with_firmware(Some(public.clone()), root.join("firmware"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(ac.clone().serve(listener));
+
+    // The updater hook: installs (exit 0) until we make it fail.
+    let hook = root.join("sysupgrade.sh");
+    let set_hook = |ok: bool| {
+        std::fs::write(&hook, if ok { "#!/bin/sh\nexit 0\n" } else { "#!/bin/sh\nexit 1\n" }).unwrap();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&hook).unwrap().permissions(), 0o755);
+        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    };
+    set_hook(true);
+    let agents: Vec<Agent> = (1..=4)
+        .map(|i| {
+            Agent::start_with(
+                &root,
+                &format!("ap{i}"),
+                &format!("FW-{i:04}"),
+                &addr,
+                Some(public.clone()),
+                Some(hook.clone()),
+            )
+        })
+        .collect();
+    until("four APs are pending", async || ac.list().await.unwrap().len() == 4).await;
+    for i in 1..=4 {
+        ac.adopt(&format!("FW-{i:04}")).await.unwrap();
+    }
+    until("all online", async || ac.list().await.unwrap().iter().filter(|a| a.online).count() == 4).await;
+
+    // An image signed with another key is refused at upload.
+    let image = vec![0x5au8; 600 * 1024];
+    let other = SigningKey::from_bytes(&[1u8; 32]);
+    assert!(ac.upload_firmware("2.0.0", image.clone(), &other.sign(&image).to_bytes()).is_err());
+    ac.upload_firmware("2.0.0", image.clone(), &signing.sign(&image).to_bytes()).unwrap();
+
+    let status = ac.start_rollout("2.0.0", 2, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(status.stage, "canary");
+    until("the rollout is done", async || ac.rollout_status().is_some_and(|r| r.stage == "done")).await;
+    let r = ac.rollout_status().unwrap();
+    assert_eq!(r.upgraded, vec!["FW-0001", "FW-0002", "FW-0003", "FW-0004"], "canary first, then batches");
+    until("every AP reports 2.0.0", async || {
+        ac.list().await.unwrap().iter().all(|a| a.online && a.firmware == "2.0.0")
+    })
+    .await;
+
+    // The canary refuses (its updater fails): the rollout halts, no other AP is touched.
+    set_hook(false);
+    let image2 = vec![0x6bu8; 1000];
+    ac.upload_firmware("2.1.0", image2.clone(), &signing.sign(&image2).to_bytes()).unwrap();
+    ac.start_rollout("2.1.0", 2, Duration::from_secs(10)).await.unwrap();
+    until("the rollout fails", async || ac.rollout_status().is_some_and(|r| r.stage == "failed")).await;
+    let r = ac.rollout_status().unwrap();
+    assert!(r.failure.as_deref().unwrap_or("").contains("FW-0001"), "{r:?}");
+    assert!(r.upgraded.is_empty());
+    assert!(ac.list().await.unwrap().iter().all(|a| a.firmware == "2.0.0"));
+
+    for a in agents {
+        a.stop().await;
+    }
     server.abort();
     let _ = std::fs::remove_dir_all(&root);
 }

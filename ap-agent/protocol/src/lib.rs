@@ -53,6 +53,17 @@ pub enum AgentMessage {
     StationLeft(StationEvent),
     /// What a radio heard around it.
     NeighbourScan(NeighbourScan),
+    /// How a firmware offer ended on the AP (on success it then reboots and
+    /// says hello with the new version).
+    FirmwareResult {
+        /// The offered version.
+        version: String,
+        /// Installed.
+        installed: bool,
+        /// Why not, when not.
+        #[serde(default)]
+        reason: String,
+    },
     /// A message type from a newer agent.
     #[serde(other)]
     Unknown,
@@ -84,10 +95,37 @@ pub enum ControllerMessage {
     },
     /// The configuration to run.
     Config(ApConfig),
+    /// A firmware image follows in chunks.
+    FirmwareOffer(FirmwareOffer),
+    /// Part of the offered image.
+    FirmwareChunk {
+        /// Where it goes in the image.
+        offset: u64,
+        /// The bytes, base64.
+        data: String,
+    },
     /// A message type from a newer controller.
     #[serde(other)]
     Unknown,
 }
+
+/// A firmware image on offer. The agent checks both the SHA-256 and the
+/// ed25519 signature (over the image bytes, with the key it was configured
+/// with) before installing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirmwareOffer {
+    /// Version the image installs.
+    pub version: String,
+    /// Image size in bytes.
+    pub size: u64,
+    /// SHA-256 of the image, hex.
+    pub sha256: String,
+    /// ed25519 signature of the image, hex.
+    pub signature: String,
+}
+
+/// Bytes of firmware per chunk (well under the frame cap once base64'd).
+pub const FIRMWARE_CHUNK: usize = 256 * 1024;
 
 /// Hello: who the AP is and what it can do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

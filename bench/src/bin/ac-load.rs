@@ -56,6 +56,8 @@ fn main() {
             apply_hook: None,
             simulated_radio: None,
             silence_seconds: 35,
+            firmware_public_key: None,
+            firmware_hook: None,
         };
         rt.spawn(ap_agent::agent::run(config, stop_rx.clone()));
     }

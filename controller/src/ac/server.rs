@@ -4,13 +4,16 @@
 //! configuration, echoes every interval, and are offline after three missed.
 
 use super::ca::Ca;
+use super::firmware::{self, FirmwareError, Image, RolloutStatus};
 use super::registry::{AccessPoint, Registry, RegistryError};
-use ap_protocol::{negotiate, AgentMessage, Connection, ControllerMessage, Hello, Ssid, Welcome};
+use ap_protocol::{negotiate, AgentMessage, Connection, ControllerMessage, Hello, Ssid, Welcome, FIRMWARE_CHUNK};
+use base64::Engine;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 /// How long a new connection has for TLS and Hello.
@@ -26,9 +29,16 @@ pub struct Ac {
     registry: Registry,
     ca: Arc<Ca>,
     echo_every: Duration,
+    /// Connected APs, with when their current connection started.
     online: Arc<Mutex<HashMap<String, Instant>>>,
     adopted: broadcast::Sender<String>,
     config: Arc<watch::Sender<u64>>,
+    pushes: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Image>>>>,
+    firmware_results: broadcast::Sender<(String, String, bool, String)>,
+    firmware_key: Option<String>,
+    firmware_dir: Option<PathBuf>,
+    images: Arc<Mutex<HashMap<String, Image>>>,
+    rollout: Arc<Mutex<Option<RolloutStatus>>>,
 }
 
 /// Why an admin action failed.
@@ -37,6 +47,12 @@ pub enum AcError {
     /// The registry refused.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A firmware image was refused.
+    #[error(transparent)]
+    Firmware(#[from] FirmwareError),
+    /// A rollout cannot start.
+    #[error("{0}")]
+    Rollout(String),
 }
 
 impl Ac {
@@ -50,7 +66,132 @@ impl Ac {
             online: Arc::default(),
             adopted: broadcast::channel(64).0,
             config: Arc::new(watch::channel(version).0),
+            pushes: Arc::default(),
+            firmware_results: broadcast::channel(1024).0,
+            firmware_key: None,
+            firmware_dir: None,
+            images: Arc::default(),
+            rollout: Arc::default(),
         })
+    }
+
+    /// Accepts firmware signed with `public_key_hex`, kept in `dir`.
+    pub fn with_firmware(mut self, public_key_hex: Option<String>, dir: PathBuf) -> Self {
+        self.firmware_key = public_key_hex.filter(|k| !k.is_empty());
+        self.firmware_dir = Some(dir);
+        self
+    }
+
+    /// Checks an uploaded image's signature and keeps it for rollouts.
+    pub fn upload_firmware(&self, version: &str, image: Vec<u8>, signature: &[u8]) -> Result<(), AcError> {
+        let dir = self.firmware_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("guestwifi-firmware"));
+        let image = firmware::upload(&dir, version, image, signature, self.firmware_key.as_deref())?;
+        tracing::info!(version, size = image.offer.size, "firmware image accepted");
+        self.images.lock().unwrap().insert(version.to_string(), image);
+        Ok(())
+    }
+
+    /// Where the current (or last) rollout is.
+    pub fn rollout_status(&self) -> Option<RolloutStatus> {
+        self.rollout.lock().unwrap().clone()
+    }
+
+    /// Rolls `version` out to every online adopted AP not running it: one
+    /// canary, then batches of `batch`; each AP has `wait` to come back with
+    /// the new version, or the rollout halts and is marked failed.
+    pub async fn start_rollout(&self, version: &str, batch: usize, wait: Duration) -> Result<RolloutStatus, AcError> {
+        let image = self
+            .images
+            .lock()
+            .unwrap()
+            .get(version)
+            .cloned()
+            .ok_or_else(|| AcError::Rollout(format!("no uploaded image {version:?}")))?;
+        if self.rollout_status().is_some_and(|r| r.failure.is_none() && r.stage != "done") {
+            return Err(AcError::Rollout("a rollout is already running".into()));
+        }
+        let targets: Vec<String> = self
+            .list()
+            .await?
+            .into_iter()
+            .filter(|a| a.state == "adopted" && a.online && a.firmware != version)
+            .map(|a| a.device_id)
+            .collect();
+        if targets.is_empty() {
+            return Err(AcError::Rollout(format!("every online AP already runs {version}")));
+        }
+        let status = RolloutStatus {
+            version: version.to_string(),
+            stage: "canary".into(),
+            upgraded: Vec::new(),
+            remaining: targets.clone(),
+            failure: None,
+        };
+        *self.rollout.lock().unwrap() = Some(status.clone());
+        let ac = self.clone();
+        tokio::spawn(async move { ac.run_rollout(image, targets, batch.max(1), wait).await });
+        Ok(status)
+    }
+
+    async fn run_rollout(&self, image: Image, targets: Vec<String>, batch: usize, wait: Duration) {
+        let version = image.offer.version.clone();
+        let mut groups: Vec<Vec<String>> = vec![vec![targets[0].clone()]];
+        groups.extend(targets[1..].chunks(batch).map(<[String]>::to_vec));
+        let total = groups.len() - 1;
+        for (n, group) in groups.iter().enumerate() {
+            let stage = if n == 0 { "canary".to_string() } else { format!("batch {n} of {total}") };
+            self.update_rollout(|r| r.stage = stage.clone());
+            let mut results = self.firmware_results.subscribe();
+            for ap in group {
+                let sender = self.pushes.lock().unwrap().get(ap).cloned();
+                if sender.is_none_or(|s| s.send(image.clone()).is_err()) {
+                    return self.fail_rollout(format!("{ap} is not connected ({stage})"));
+                }
+            }
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                let aps = self.list().await.unwrap_or_default();
+                let done =
+                    group.iter().all(|id| aps.iter().any(|a| &a.device_id == id && a.online && a.firmware == version));
+                if done {
+                    break;
+                }
+                tokio::select! {
+                    result = results.recv() => {
+                        if let Ok((ap, v, false, reason)) = result {
+                            if group.contains(&ap) && v == version {
+                                return self.fail_rollout(format!("{ap} refused {version} ({stage}): {reason}"));
+                            }
+                        }
+                    }
+                    _ = tokio::time::sleep_until(deadline) => {
+                        return self.fail_rollout(format!("{stage} did not rejoin with {version} within {wait:?}"));
+                    }
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+            self.update_rollout(|r| {
+                r.remaining.retain(|ap| !group.contains(ap));
+                r.upgraded.extend(group.iter().cloned());
+            });
+            tracing::info!(%version, %stage, "firmware stage done");
+        }
+        self.update_rollout(|r| r.stage = "done".into());
+        tracing::info!(%version, "firmware rollout done");
+    }
+
+    fn update_rollout(&self, f: impl FnOnce(&mut RolloutStatus)) {
+        if let Some(r) = self.rollout.lock().unwrap().as_mut() {
+            f(r);
+        }
+    }
+
+    fn fail_rollout(&self, reason: String) {
+        tracing::error!(%reason, "firmware rollout halted");
+        self.update_rollout(|r| {
+            r.stage = "failed".into();
+            r.failure = Some(reason);
+        });
     }
 
     /// Every AP, with whether it is connected.
@@ -201,15 +342,40 @@ impl Ac {
     async fn adopted_session(&self, mut conn: Conn, hello: Hello, version: u16) -> anyhow::Result<()> {
         let id = hello.device_id.clone();
         conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: true })).await?;
-        self.online.lock().unwrap().insert(id.clone(), Instant::now());
+        let since = Instant::now();
+        self.online.lock().unwrap().insert(id.clone(), since);
         tracing::info!(device_id = %id, "access point online");
         let result = self.serve_adopted(&mut conn, &hello).await;
-        self.online.lock().unwrap().remove(&id);
+        {
+            // Only this connection's mark: the AP may already be back on a new one.
+            let mut online = self.online.lock().unwrap();
+            if online.get(&id) == Some(&since) {
+                online.remove(&id);
+            }
+        }
         tracing::info!(device_id = %id, "access point offline");
         result
     }
 
     async fn serve_adopted(&self, conn: &mut Conn, hello: &Hello) -> anyhow::Result<()> {
+        let id = &hello.device_id;
+        let (push_tx, mut pushes) = mpsc::unbounded_channel();
+        self.pushes.lock().unwrap().insert(id.clone(), push_tx.clone());
+        let result = self.serve_adopted_inner(conn, hello, &mut pushes).await;
+        // A newer connection of the same AP may have registered meanwhile.
+        let mut map = self.pushes.lock().unwrap();
+        if map.get(id).is_some_and(|s| s.same_channel(&push_tx)) {
+            map.remove(id);
+        }
+        result
+    }
+
+    async fn serve_adopted_inner(
+        &self,
+        conn: &mut Conn,
+        hello: &Hello,
+        pushes: &mut mpsc::UnboundedReceiver<Image>,
+    ) -> anyhow::Result<()> {
         let id = &hello.device_id;
         let mut config = self.config.subscribe();
         let mut running = hello.config_version;
@@ -227,6 +393,14 @@ impl Ac {
                 }
             }
             tokio::select! {
+                Some(image) = pushes.recv() => {
+                    tracing::info!(device_id = %id, version = %image.offer.version, "offering firmware");
+                    conn.send(&ControllerMessage::FirmwareOffer(image.offer.clone())).await?;
+                    for (i, chunk) in image.bytes.chunks(FIRMWARE_CHUNK).enumerate() {
+                        let data = base64::engine::general_purpose::STANDARD.encode(chunk);
+                        conn.send(&ControllerMessage::FirmwareChunk { offset: (i * FIRMWARE_CHUNK) as u64, data }).await?;
+                    }
+                }
                 _ = config.changed() => push = true,
                 gone = forgotten.recv() => {
                     if matches!(&gone, Ok(g) if g == id) && self.registry.known(id).await?.is_none() {
@@ -245,7 +419,6 @@ impl Ac {
                     None => return Ok(()),
                     Some(AgentMessage::EchoReply { seq: s }) => {
                         answered = answered.max(s);
-                        self.online.lock().unwrap().insert(id.clone(), Instant::now());
                     }
                     Some(AgentMessage::ConfigApplied { version }) => {
                         self.registry.applied(id, version).await?;
@@ -253,6 +426,10 @@ impl Ac {
                     }
                     Some(AgentMessage::ConfigRejected { version, reason }) => {
                         tracing::error!(device_id = %id, version, %reason, "access point rejected its configuration");
+                    }
+                    Some(AgentMessage::FirmwareResult { version, installed, reason }) => {
+                        tracing::info!(device_id = %id, %version, installed, %reason, "firmware result");
+                        let _ = self.firmware_results.send((id.clone(), version, installed, reason));
                     }
                     Some(AgentMessage::StationJoined(e)) => {
                         self.registry.station(id, &e.interface, &e.station, true, e.at_ms).await?;

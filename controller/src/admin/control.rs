@@ -2,6 +2,7 @@
 //! only), one JSON request and one JSON reply per line. It reaches the daemon
 //! from any network namespace, which `ip netns exec` in the lab needs.
 
+use crate::ac::firmware::RolloutStatus;
 use crate::ac::registry::AccessPoint;
 use crate::ac::Ac;
 use crate::sessions::{Session, Sessions};
@@ -48,6 +49,22 @@ pub enum Request {
     },
     /// Guest devices associated now, and to which AP.
     StationsList,
+    /// Check and keep a firmware image (files on this machine).
+    FirmwareUpload {
+        /// Version it installs.
+        version: String,
+        /// The image file.
+        image: PathBuf,
+        /// Its ed25519 signature (raw or hex).
+        signature: PathBuf,
+    },
+    /// Start a staged rollout.
+    FirmwareRollout {
+        /// The uploaded version.
+        version: String,
+    },
+    /// Where the rollout is.
+    FirmwareStatus,
     /// The SSIDs.
     SsidsList,
     /// Add or replace an SSID (pushed to every AP).
@@ -108,6 +125,11 @@ pub enum Reply {
         /// By station.
         stations: Vec<(String, String, String, i64)>,
     },
+    /// A rollout's state.
+    Rollout {
+        /// None: no rollout yet.
+        status: Option<RolloutStatus>,
+    },
     /// Done.
     Done,
     /// The request failed.
@@ -128,6 +150,10 @@ pub struct Handles {
     pub db: sqlx::SqlitePool,
     /// The AC, when it runs.
     pub ac: Option<Ac>,
+    /// APs upgraded at once after the canary.
+    pub firmware_batch: usize,
+    /// How long an AP has to rejoin with new firmware.
+    pub firmware_wait: std::time::Duration,
 }
 
 /// Serves the control socket until the task is dropped.
@@ -157,7 +183,7 @@ pub async fn serve(path: PathBuf, handles: Handles) -> std::io::Result<()> {
 
 async fn handle(request: Request, handles: &Handles) -> Reply {
     let error = |e: &dyn std::error::Error| Reply::Error { message: crate::error_chain(e) };
-    let Handles { sessions, firewall, db, ac } = handles;
+    let Handles { sessions, firewall, db, ac, .. } = handles;
     let no_ac = || Reply::Error { message: "the AC is off (ac.listen is empty)".into() };
     match request {
         Request::ApsList => match ac {
@@ -190,6 +216,26 @@ async fn handle(request: Request, handles: &Handles) -> Reply {
                     (Ok(None), _) => Reply::Error { message: format!("no access point {device_id:?}") },
                 }
             }
+        },
+        Request::FirmwareUpload { version, image, signature } => match ac {
+            None => no_ac(),
+            Some(ac) => match (std::fs::read(&image), std::fs::read(&signature)) {
+                (Ok(image), Ok(signature)) => {
+                    ac.upload_firmware(&version, image, &signature).map_or_else(|e| error(&e), |()| Reply::Done)
+                }
+                (Err(e), _) | (_, Err(e)) => error(&e),
+            },
+        },
+        Request::FirmwareRollout { version } => match ac {
+            None => no_ac(),
+            Some(ac) => match ac.start_rollout(&version, handles.firmware_batch, handles.firmware_wait).await {
+                Ok(status) => Reply::Rollout { status: Some(status) },
+                Err(e) => error(&e),
+            },
+        },
+        Request::FirmwareStatus => match ac {
+            None => no_ac(),
+            Some(ac) => Reply::Rollout { status: ac.rollout_status() },
         },
         Request::StationsList => match ac {
             None => no_ac(),

@@ -1,0 +1,119 @@
+//! Firmware for the APs: an admin uploads an image and its ed25519
+//! signature; the controller checks it with the configured public key before
+//! keeping it, then rolls it out in stages: one canary AP, then batches. An
+//! AP that does not come back with the new version in time (or refuses the
+//! image) halts the rollout and marks it failed.
+
+use ap_protocol::FirmwareOffer;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why an image was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum FirmwareError {
+    /// No signing key is configured (`ac.firmware_public_key`).
+    #[error("no firmware signing key is configured (ac.firmware_public_key)")]
+    NoKey,
+    /// The configured key is not 32 bytes of hex.
+    #[error("ac.firmware_public_key is not an ed25519 public key in hex")]
+    BadKey,
+    /// The signature file is not 64 bytes (raw or hex).
+    #[error("the signature is not an ed25519 signature")]
+    BadSignature,
+    /// The signature does not match the image.
+    #[error("the signature does not match the image and key")]
+    Mismatch,
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// A verified image, ready to offer.
+#[derive(Clone)]
+pub struct Image {
+    /// What APs will report once installed.
+    pub offer: FirmwareOffer,
+    /// The bytes.
+    pub bytes: Arc<Vec<u8>>,
+}
+
+/// Verifies `image` against `signature` (64 raw bytes, or 128 hex digits)
+/// with `key_hex`, and keeps it in `dir`.
+pub fn upload(
+    dir: &Path,
+    version: &str,
+    image: Vec<u8>,
+    signature: &[u8],
+    key_hex: Option<&str>,
+) -> Result<Image, FirmwareError> {
+    let key_hex = key_hex.ok_or(FirmwareError::NoKey)?;
+    let key: [u8; 32] = unhex(key_hex.trim()).and_then(|k| k.try_into().ok()).ok_or(FirmwareError::BadKey)?;
+    let key = VerifyingKey::from_bytes(&key).map_err(|_| FirmwareError::BadKey)?;
+    let sig: [u8; 64] = match signature.len() {
+        64 => signature.try_into().expect("64 bytes"),
+        _ => std::str::from_utf8(signature)
+            .ok()
+            .and_then(|s| unhex(s.trim()))
+            .and_then(|s| s.try_into().ok())
+            .ok_or(FirmwareError::BadSignature)?,
+    };
+    key.verify(&image, &Signature::from_bytes(&sig)).map_err(|_| FirmwareError::Mismatch)?;
+    if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)) {
+        return Err(FirmwareError::Io(format!("version {version:?}: use letters, digits, '.', '-', '_'")));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| FirmwareError::Io(e.to_string()))?;
+    std::fs::write(dir.join(format!("{version}.bin")), &image).map_err(|e| FirmwareError::Io(e.to_string()))?;
+    let offer = FirmwareOffer {
+        version: version.to_string(),
+        size: image.len() as u64,
+        sha256: Sha256::digest(&image).iter().map(|b| format!("{b:02x}")).collect(),
+        signature: sig.iter().map(|b| format!("{b:02x}")).collect(),
+    };
+    Ok(Image { offer, bytes: Arc::new(image) })
+}
+
+/// Where a rollout is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutStatus {
+    /// The version being rolled out.
+    pub version: String,
+    /// `canary`, `batch N of M`, `done` or `failed`.
+    pub stage: String,
+    /// APs that run the new version.
+    pub upgraded: Vec<String>,
+    /// APs still to do.
+    pub remaining: Vec<String>,
+    /// Why it failed, when it did.
+    pub failure: Option<String>,
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    #[test]
+    fn only_an_image_signed_with_the_configured_key_is_kept() {
+        let dir = std::env::temp_dir().join(format!("fw-upload-{}", std::process::id()));
+        let key = SigningKey::from_bytes(&[9u8; 32]);
+        let public: String = key.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let image = b"image".to_vec();
+        let sig = key.sign(&image).to_bytes();
+        assert!(upload(&dir, "2.0.0", image.clone(), &sig, Some(&public)).is_ok());
+        let hex_sig: String = sig.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(upload(&dir, "2.0.0", image.clone(), hex_sig.as_bytes(), Some(&public)).is_ok());
+        assert!(matches!(upload(&dir, "2.0.1", b"imagf".to_vec(), &sig, Some(&public)), Err(FirmwareError::Mismatch)));
+        assert!(matches!(upload(&dir, "2.0.1", image, &sig, None), Err(FirmwareError::NoKey)));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
