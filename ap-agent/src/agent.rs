@@ -66,6 +66,11 @@ pub struct AgentConfig {
     /// verified image's path; it installs and reboots.
     #[serde(default)]
     pub firmware_hook: Option<PathBuf>,
+    /// Lab and tests: the simulated radios' neighbour scans (JSON list of
+    /// `{interface, neighbours: [{bssid, channel, rssi}]}`), reported at
+    /// every connection and every minute, as a real radio's scans would be.
+    #[serde(default)]
+    pub simulated_scan: Option<PathBuf>,
 }
 
 fn default_silence() -> u64 {
@@ -149,6 +154,7 @@ async fn session(
     }))
     .await?;
     let mut poll = tokio::time::interval(Duration::from_millis(200));
+    let mut scan_timer = tokio::time::interval(Duration::from_secs(60));
     let mut welcomed_adopted = false;
     let mut download: Option<Download> = None;
     loop {
@@ -158,6 +164,12 @@ async fn session(
                 Ok(msg) => msg?,
                 Err(_) => anyhow::bail!("no word from the controller for {silence:?}"),
             },
+            _ = scan_timer.tick(), if welcomed_adopted && config.simulated_scan.is_some() => {
+                for scan in read_scans(config.simulated_scan.as_deref().expect("checked")) {
+                    conn.send(&AgentMessage::NeighbourScan(scan)).await?;
+                }
+                continue;
+            }
             _ = poll.tick(), if welcomed_adopted && radio.is_some() => {
                 let radio = radio.as_deref_mut().expect("checked");
                 for change in radio.poll() {
@@ -172,6 +184,7 @@ async fn session(
                 tracing::info!(version = w.version, adopted = w.adopted, "connected to the controller");
                 if w.adopted {
                     welcomed_adopted = true;
+                    scan_timer.reset_immediately();
                     // The controller may have missed changes while we were away.
                     if let Some(radio) = radio.as_deref_mut() {
                         radio.poll();
@@ -240,6 +253,17 @@ async fn session(
             }
             Some(ControllerMessage::Unknown) => {}
         }
+    }
+}
+
+fn read_scans(path: &Path) -> Vec<ap_protocol::NeighbourScan> {
+    match std::fs::read_to_string(path).map(|t| serde_json::from_str(&t)) {
+        Ok(Ok(scans)) => scans,
+        Ok(Err(err)) => {
+            tracing::warn!(path = %path.display(), %err, "scan file is not valid");
+            Vec::new()
+        }
+        Err(_) => Vec::new(),
     }
 }
 

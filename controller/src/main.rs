@@ -116,6 +116,26 @@ enum ApsCmd {
     },
     /// Guest devices associated now, and to which AP.
     Stations,
+    /// Plan channels (2.4 GHz 1/6/11, 5 GHz non-DFS) and power from the APs'
+    /// neighbour scans, push it, and explain it.
+    Plan,
+    /// Per-AP settings: its floor, a radio's fixed channel or TX power (0 clears).
+    Set {
+        /// Its device id.
+        device_id: String,
+        /// The floor it is on (0 = ground), for the planner.
+        #[arg(long)]
+        floor: Option<i64>,
+        /// The radio `--channel` and `--tx-power` apply to, e.g. wlan1.
+        #[arg(long)]
+        radio: Option<String>,
+        /// Fixed channel (0: back to the planner's choice).
+        #[arg(long)]
+        channel: Option<u16>,
+        /// Fixed TX power in dBm (0: back to the planner's choice).
+        #[arg(long)]
+        tx_power: Option<u8>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -234,21 +254,34 @@ async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
     let request = match &command {
         ApsCmd::List => Request::ApsList,
         ApsCmd::Stations => Request::StationsList,
+        ApsCmd::Plan => Request::ApsPlan,
+        ApsCmd::Set { device_id, floor, radio, channel, tx_power } => Request::ApsSet {
+            device_id: device_id.clone(),
+            floor: *floor,
+            radio: radio.clone(),
+            channel: *channel,
+            tx_power_dbm: *tx_power,
+        },
         ApsCmd::Adopt { device_id } => Request::ApsAdopt { device_id: device_id.clone() },
         ApsCmd::Forget { device_id } => Request::ApsForget { device_id: device_id.clone() },
         ApsCmd::Show { device_id } => Request::ApsShow { device_id: device_id.clone() },
     };
     match control::call(dir, &request).await? {
         Reply::Aps { aps } => {
-            println!("{:<20} {:<9} {:<8} {:<12} {:<18} {:>8}", "DEVICE", "STATE", "ONLINE", "MODEL", "MAC", "CONFIG");
+            println!(
+                "{:<20} {:<9} {:<8} {:<12} {:<18} {:<8} CONFIG",
+                "DEVICE", "STATE", "ONLINE", "MODEL", "MAC", "FIRMWARE"
+            );
             for ap in aps {
+                let outdated = ap.wants_version.map(|w| format!(" (wants {w})")).unwrap_or_default();
                 println!(
-                    "{:<20} {:<9} {:<8} {:<12} {:<18} {:>8}",
+                    "{:<20} {:<9} {:<8} {:<12} {:<18} {:<8} {}{outdated}",
                     ap.device_id,
                     ap.state,
                     if ap.online { "online" } else { "offline" },
                     ap.model,
                     ap.mac,
+                    ap.firmware,
                     ap.applied_version
                 );
             }
@@ -257,6 +290,8 @@ async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "access_point": ap, "config": config }))?)
         }
         Reply::Done => println!("done"),
+        Reply::Plan { text } => print!("{text}"),
+        Reply::ConfigVersion { version } => println!("configuration version {version} is being pushed to every AP"),
         Reply::Stations { stations } => {
             println!("{:<18} {:<20} {:<8}", "STATION", "AP", "RADIO");
             for (station, ap, radio, _) in stations {

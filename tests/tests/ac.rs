@@ -32,8 +32,21 @@ impl Agent {
         firmware_key: Option<String>,
         hook: Option<PathBuf>,
     ) -> Agent {
+        Self::start_custom(root, name, device_id, controller, |c| {
+            c.firmware_public_key = firmware_key;
+            c.firmware_hook = hook;
+        })
+    }
+
+    fn start_custom(
+        root: &Path,
+        name: &str,
+        device_id: &str,
+        controller: &str,
+        customise: impl FnOnce(&mut AgentConfig),
+    ) -> Agent {
         let dir = root.join(name);
-        let config = AgentConfig {
+        let mut config = AgentConfig {
             controller: controller.to_string(),
             state_dir: dir.join("state"),
             device_id: device_id.into(),
@@ -41,16 +54,18 @@ impl Agent {
             mac: "02:00:00:00:aa:01".into(),
             firmware: "1.0.0".into(),
             radios: vec![
-                RadioInfo { interface: "wlan0".into(), band: Band::G2_4 },
-                RadioInfo { interface: "wlan1".into(), band: Band::G5 },
+                RadioInfo { interface: "wlan0".into(), band: Band::G2_4, bssid: None },
+                RadioInfo { interface: "wlan1".into(), band: Band::G5, bssid: None },
             ],
             hostapd_dir: dir.join("hostapd"),
             apply_hook: None,
             simulated_radio: None,
             silence_seconds: 35,
-            firmware_public_key: firmware_key,
-            firmware_hook: hook,
+            firmware_public_key: None,
+            firmware_hook: None,
+            simulated_scan: None,
         };
+        customise(&mut config);
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(agent::run(config, rx));
         Agent { stop, task, dir }
@@ -254,6 +269,77 @@ async fn firmware_rolls_out_canary_first_then_batches_and_a_refusal_halts_it() {
     assert!(r.upgraded.is_empty());
     assert!(ac.list().await.unwrap().iter().all(|a| a.firmware == "2.0.0"));
 
+    for a in agents {
+        a.stop().await;
+    }
+    server.abort();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_plan_from_scans_spreads_neighbours_and_keeps_a_fixed_channel() {
+    let root = std::env::temp_dir().join(format!("guestwifi-plan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let db = controller::store::open(&root).await.unwrap();
+    let ac = Ac::new(Registry::new(db).await.unwrap(), Ca::load_or_create(&root).unwrap(), ECHO).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(ac.clone().serve(listener));
+    ac.put_ssid(&Ssid {
+        name: "Guest".into(),
+        security: Security::Open,
+        key: String::new(),
+        vlan: None,
+        hidden: false,
+        client_isolation: true,
+        captive_portal: true,
+        bands: vec![Band::G2_4],
+    })
+    .await
+    .unwrap();
+    // Three APs on one floor that all hear each other loudly on 2.4 GHz.
+    let bssid = |k: usize| format!("02:00:00:00:bb:{k:02x}");
+    let agents: Vec<Agent> = (1..=3)
+        .map(|k| {
+            let scan = root.join(format!("scan{k}.json"));
+            let heard: Vec<_> = (1..=3)
+                .filter(|j| *j != k)
+                .map(|j| serde_json::json!({"bssid": bssid(j), "channel": 6, "rssi": -45 - 5 * j as i32}))
+                .collect();
+            std::fs::write(&scan, serde_json::json!([{"interface": "wlan0", "neighbours": heard}]).to_string())
+                .unwrap();
+            Agent::start_custom(&root, &format!("ap{k}"), &format!("PLAN-{k}"), &addr, |c| {
+                c.radios = vec![RadioInfo { interface: "wlan0".into(), band: Band::G2_4, bssid: Some(bssid(k)) }];
+                c.simulated_scan = Some(scan);
+            })
+        })
+        .collect();
+    until("three pending APs", async || ac.list().await.unwrap().len() == 3).await;
+    for k in 1..=3 {
+        ac.adopt(&format!("PLAN-{k}")).await.unwrap();
+    }
+    until("all online", async || ac.list().await.unwrap().iter().filter(|a| a.online).count() == 3).await;
+    tokio::time::sleep(ECHO * 3).await; // their scans arrive right after they connect
+
+    // The admin fixes AP 3 on channel 1; the plan works around it.
+    ac.set_ap("PLAN-3", None, Some(("wlan0", Some(1), None))).await.unwrap();
+    let plan = ac.plan().await.unwrap();
+    assert_eq!(plan.radios["PLAN-3/wlan0"].channel, 1);
+    assert!(plan.radios["PLAN-3/wlan0"].reason.contains("fixed by the admin"));
+    let mut channels: Vec<u16> = plan.radios.values().map(|a| a.channel).collect();
+    channels.sort();
+    assert_eq!(channels, vec![1, 6, 11], "{plan}");
+    assert_eq!(plan.score, 0.0);
+    let version = ac.registry().version().await.unwrap();
+    until("every AP runs the plan", async || {
+        ac.list().await.unwrap().iter().all(|a| a.applied_version as u64 == version)
+    })
+    .await;
+    for (k, agent) in agents.iter().enumerate() {
+        let want = format!("channel={}", plan.radios[&format!("PLAN-{}/wlan0", k + 1)].channel);
+        assert!(agent.hostapd("wlan0").lines().any(|l| l == want), "AP {} should have {want}", k + 1);
+    }
     for a in agents {
         a.stop().await;
     }

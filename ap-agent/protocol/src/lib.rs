@@ -159,6 +159,9 @@ pub struct RadioInfo {
     pub interface: String,
     /// The band it works in.
     pub band: Band,
+    /// The radio's BSSID, as its neighbours hear it.
+    #[serde(default)]
+    pub bssid: Option<String>,
 }
 
 /// Welcome: the agreed version and what the controller thinks of the AP.

@@ -49,8 +49,8 @@ fn main() {
             mac: format!("02:00:00:01:{:02x}:{:02x}", i / 256, i % 256),
             firmware: "1.0.0".into(),
             radios: vec![
-                RadioInfo { interface: "wlan0".into(), band: Band::G2_4 },
-                RadioInfo { interface: "wlan1".into(), band: Band::G5 },
+                RadioInfo { interface: "wlan0".into(), band: Band::G2_4, bssid: None },
+                RadioInfo { interface: "wlan1".into(), band: Band::G5, bssid: None },
             ],
             hostapd_dir: dir.join(format!("ap{i}/hostapd")),
             apply_hook: None,
@@ -58,6 +58,7 @@ fn main() {
             silence_seconds: 35,
             firmware_public_key: None,
             firmware_hook: None,
+            simulated_scan: None,
         };
         rt.spawn(ap_agent::agent::run(config, stop_rx.clone()));
     }

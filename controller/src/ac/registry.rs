@@ -42,6 +42,9 @@ pub struct AccessPoint {
     /// Whether it is connected now (filled in by the AC).
     #[serde(default)]
     pub online: bool,
+    /// The config version it should run, when it runs another (filled in by the AC).
+    #[serde(default)]
+    pub wants_version: Option<i64>,
 }
 
 /// What the registry keeps of the AP's hello and identity.
@@ -163,6 +166,7 @@ impl Registry {
             last_seen_at,
             floor,
             online: false,
+            wants_version: None,
         })
         .collect())
     }
@@ -224,6 +228,152 @@ impl Registry {
         )
         .fetch_all(&self.db)
         .await?)
+    }
+
+    /// Replaces what one radio heard.
+    pub async fn scan(
+        &self,
+        device_id: &str,
+        interface: &str,
+        heard: &[ap_protocol::Neighbour],
+    ) -> Result<(), RegistryError> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query("DELETE FROM radio_scans WHERE device_id = ? AND interface = ?")
+            .bind(device_id)
+            .bind(interface)
+            .execute(&mut *tx)
+            .await?;
+        for n in heard {
+            sqlx::query(
+                "INSERT OR REPLACE INTO radio_scans (device_id, interface, bssid, channel, rssi, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(device_id)
+            .bind(interface)
+            .bind(n.bssid.to_ascii_lowercase())
+            .bind(i64::from(n.channel))
+            .bind(i64::from(n.rssi))
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An admin's per-AP settings: floor, and per radio a fixed channel or TX power
+    /// (None leaves a setting as it is; Some(0) clears it).
+    pub async fn set_ap(
+        &self,
+        device_id: &str,
+        floor: Option<i64>,
+        radio: Option<(&str, Option<u16>, Option<u8>)>,
+    ) -> Result<u64, RegistryError> {
+        let mut tx = self.db.begin().await?;
+        if let Some(floor) = floor {
+            let done = sqlx::query("UPDATE access_points SET floor = ? WHERE device_id = ?")
+                .bind(floor)
+                .bind(device_id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(RegistryError::UnknownAp(device_id.to_string()));
+            }
+        }
+        if let Some((interface, channel, power)) = radio {
+            sqlx::query("INSERT OR IGNORE INTO radio_settings (device_id, interface) VALUES (?, ?)")
+                .bind(device_id)
+                .bind(interface)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(c) = channel {
+                sqlx::query(
+                    "UPDATE radio_settings SET fixed_channel = NULLIF(?, 0) WHERE device_id = ? AND interface = ?",
+                )
+                .bind(i64::from(c))
+                .bind(device_id)
+                .bind(interface)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some(p) = power {
+                sqlx::query(
+                    "UPDATE radio_settings SET fixed_tx_power_dbm = NULLIF(?, 0) WHERE device_id = ? AND interface = ?",
+                )
+                .bind(i64::from(p))
+                .bind(device_id)
+                .bind(interface)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let version = bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// Plans every adopted AP's radios from the stored scans, keeps the
+    /// result and returns it with the new config version.
+    pub async fn plan(&self) -> Result<(crate::ac::plan::Plan, u64), RegistryError> {
+        use crate::ac::plan::{plan, Heard, PlanRadio, CHANNELS_2G, CHANNELS_5G};
+        let aps: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT device_id, radios_json, floor FROM access_points WHERE state = 'adopted' ORDER BY device_id",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let fixed: Vec<(String, String, Option<i64>)> =
+            sqlx::query_as("SELECT device_id, interface, fixed_channel FROM radio_settings")
+                .fetch_all(&self.db)
+                .await?;
+        let mut radios = Vec::new();
+        let mut by_bssid = std::collections::HashMap::new();
+        for (device_id, radios_json, floor) in &aps {
+            let infos: Vec<RadioInfo> = serde_json::from_str(radios_json).unwrap_or_default();
+            for r in infos {
+                let id = format!("{device_id}/{}", r.interface);
+                if let Some(bssid) = &r.bssid {
+                    by_bssid.insert(bssid.to_ascii_lowercase(), id.clone());
+                }
+                let fixed_channel = fixed
+                    .iter()
+                    .find(|f| &f.0 == device_id && f.1 == r.interface)
+                    .and_then(|f| f.2)
+                    .and_then(|c| u16::try_from(c).ok());
+                radios.push(PlanRadio { id, floor: *floor as i32, band: r.band, fixed_channel });
+            }
+        }
+        let scans: Vec<(String, String, String, i64)> =
+            sqlx::query_as("SELECT device_id, interface, bssid, rssi FROM radio_scans").fetch_all(&self.db).await?;
+        let heard: Vec<Heard> = scans
+            .into_iter()
+            .filter_map(|(device_id, interface, bssid, rssi)| {
+                Some(Heard {
+                    a: format!("{device_id}/{interface}"),
+                    b: by_bssid.get(&bssid)?.clone(),
+                    rssi: rssi as i16,
+                })
+            })
+            .collect();
+        let result = plan(&radios, &heard, CHANNELS_2G, CHANNELS_5G);
+        let mut tx = self.db.begin().await?;
+        for (id, a) in &result.radios {
+            let (device_id, interface) = id.split_once('/').unwrap_or((id, ""));
+            sqlx::query(
+                "INSERT INTO radio_settings (device_id, interface, planned_channel, power_reduction_db, plan_reason) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, interface) DO UPDATE SET \
+                 planned_channel = excluded.planned_channel, power_reduction_db = excluded.power_reduction_db, \
+                 plan_reason = excluded.plan_reason",
+            )
+            .bind(device_id)
+            .bind(interface)
+            .bind(i64::from(a.channel))
+            .bind(i64::from(a.power_reduction_db))
+            .bind(&a.reason)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let version = bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok((result, version))
     }
 
     /// The SSIDs, by name.
@@ -304,14 +454,27 @@ impl Registry {
             .await?
             .ok_or_else(|| RegistryError::UnknownAp(device_id.to_string()))?;
         let infos: Vec<RadioInfo> = serde_json::from_str(&radios_json).unwrap_or_default();
+        let settings: Vec<RadioSettingsRow> = sqlx::query_as(
+            "SELECT interface, fixed_channel, fixed_tx_power_dbm, planned_channel, power_reduction_db \
+             FROM radio_settings WHERE device_id = ?",
+        )
+        .bind(device_id)
+        .fetch_all(&self.db)
+        .await?;
         let radios = infos
             .into_iter()
-            .map(|r| Radio {
-                channel: if r.band == Band::G2_4 { 6 } else { 36 },
-                interface: r.interface,
-                band: r.band,
-                width_mhz: 20,
-                tx_power_dbm: None,
+            .map(|r| {
+                let s = settings.iter().find(|s| s.0 == r.interface);
+                let default = if r.band == Band::G2_4 { 6 } else { 36 };
+                let channel = s.and_then(|s| s.1.or(s.3)).and_then(|c| u16::try_from(c).ok()).unwrap_or(default);
+                // The planner lowers power from the band's usual maximum.
+                let max = if r.band == Band::G2_4 { 20 } else { 23 };
+                let tx = match s {
+                    Some((_, _, Some(fixed), _, _)) => u8::try_from(*fixed).ok(),
+                    Some((_, _, None, _, reduction)) if *reduction > 0 => u8::try_from(max - reduction).ok(),
+                    _ => None,
+                };
+                Radio { channel, interface: r.interface, band: r.band, width_mhz: 20, tx_power_dbm: tx }
             })
             .collect();
         Ok(ApConfig {
@@ -323,6 +486,9 @@ impl Registry {
         })
     }
 }
+
+/// interface, fixed channel, fixed TX power, planned channel, power reduction.
+type RadioSettingsRow = (String, Option<i64>, Option<i64>, Option<i64>, i64);
 
 #[derive(sqlx::FromRow)]
 struct SsidRow {

@@ -198,8 +198,10 @@ impl Ac {
     pub async fn list(&self) -> Result<Vec<AccessPoint>, AcError> {
         let online = self.online.lock().unwrap().clone();
         let mut aps = self.registry.list().await?;
+        let current = self.registry.version().await? as i64;
         for ap in &mut aps {
             ap.online = online.contains_key(&ap.device_id);
+            ap.wants_version = (ap.state == "adopted" && ap.applied_version != current).then_some(current);
         }
         Ok(aps)
     }
@@ -223,6 +225,26 @@ impl Ac {
     /// Adds or replaces an SSID and pushes the new config to every AP.
     pub async fn put_ssid(&self, ssid: &Ssid) -> Result<u64, AcError> {
         let version = self.registry.put_ssid(ssid).await?;
+        self.config.send_replace(version);
+        Ok(version)
+    }
+
+    /// Plans channels and power from the APs' scans and pushes the result.
+    pub async fn plan(&self) -> Result<super::plan::Plan, AcError> {
+        let (plan, version) = self.registry.plan().await?;
+        self.config.send_replace(version);
+        tracing::info!(score = plan.score, version, "channel plan applied");
+        Ok(plan)
+    }
+
+    /// An admin's per-AP settings (floor, fixed channel or power), pushed.
+    pub async fn set_ap(
+        &self,
+        device_id: &str,
+        floor: Option<i64>,
+        radio: Option<(&str, Option<u16>, Option<u8>)>,
+    ) -> Result<u64, AcError> {
+        let version = self.registry.set_ap(device_id, floor, radio).await?;
         self.config.send_replace(version);
         Ok(version)
     }
@@ -430,6 +452,9 @@ impl Ac {
                     Some(AgentMessage::FirmwareResult { version, installed, reason }) => {
                         tracing::info!(device_id = %id, %version, installed, %reason, "firmware result");
                         let _ = self.firmware_results.send((id.clone(), version, installed, reason));
+                    }
+                    Some(AgentMessage::NeighbourScan(scan)) => {
+                        self.registry.scan(id, &scan.interface, &scan.neighbours).await?;
                     }
                     Some(AgentMessage::StationJoined(e)) => {
                         self.registry.station(id, &e.interface, &e.station, true, e.at_ms).await?;

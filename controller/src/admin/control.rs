@@ -49,6 +49,21 @@ pub enum Request {
     },
     /// Guest devices associated now, and to which AP.
     StationsList,
+    /// Plan channels and power from the APs' scans and push it.
+    ApsPlan,
+    /// An AP's floor, or a radio's fixed channel / TX power (0 clears).
+    ApsSet {
+        /// Its device id.
+        device_id: String,
+        /// Floor for the planner.
+        floor: Option<i64>,
+        /// The radio the next two apply to.
+        radio: Option<String>,
+        /// Fixed channel.
+        channel: Option<u16>,
+        /// Fixed TX power, dBm.
+        tx_power_dbm: Option<u8>,
+    },
     /// Check and keep a firmware image (files on this machine).
     FirmwareUpload {
         /// Version it installs.
@@ -124,6 +139,11 @@ pub enum Reply {
     Stations {
         /// By station.
         stations: Vec<(String, String, String, i64)>,
+    },
+    /// A channel plan, explained.
+    Plan {
+        /// One line per radio, and the score.
+        text: String,
     },
     /// A rollout's state.
     Rollout {
@@ -236,6 +256,23 @@ async fn handle(request: Request, handles: &Handles) -> Reply {
         Request::FirmwareStatus => match ac {
             None => no_ac(),
             Some(ac) => Reply::Rollout { status: ac.rollout_status() },
+        },
+        Request::ApsPlan => match ac {
+            None => no_ac(),
+            Some(ac) => ac.plan().await.map_or_else(|e| error(&e), |plan| Reply::Plan { text: plan.to_string() }),
+        },
+        Request::ApsSet { device_id, floor, radio, channel, tx_power_dbm } => match ac {
+            None => no_ac(),
+            Some(ac) => {
+                let radio = radio.as_deref().map(|r| (r, channel, tx_power_dbm));
+                if radio.is_none() && (channel.is_some() || tx_power_dbm.is_some()) {
+                    Reply::Error { message: "--channel and --tx-power need --radio".into() }
+                } else {
+                    ac.set_ap(&device_id, floor, radio)
+                        .await
+                        .map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version })
+                }
+            }
         },
         Request::StationsList => match ac {
             None => no_ac(),
