@@ -195,9 +195,28 @@ impl Lab {
         Ok(())
     }
 
-    /// The agent settings of simulated AP `k`, for a controller echoing every `echo_seconds`.
+    /// The agent settings of simulated AP `k`, for a controller echoing every
+    /// `echo_seconds`. Its simulated radios "hear" the lab's other APs as if
+    /// they stood 10 m apart in a row (a scan file the agent reports).
     pub fn agent_config(&self, k: usize, echo_seconds: u64) -> String {
         let dir = self.dir.join(format!("ap{k}"));
+        let _ = std::fs::create_dir_all(&dir);
+        let scan = dir.join("scan.json");
+        let heard = |band: u8| -> Vec<serde_json::Value> {
+            (1..=self.aps)
+                .filter(|j| *j != k)
+                .map(|j| {
+                    let distance = (j as i32 - k as i32).abs();
+                    let rssi = if band == 2 { -38 } else { -45 } - 12 * distance;
+                    serde_json::json!({ "bssid": lab_bssid(j, band), "channel": if band == 2 { 6 } else { 36 }, "rssi": rssi })
+                })
+                .collect()
+        };
+        let scans = serde_json::json!([
+            { "interface": "wlan0", "neighbours": heard(2) },
+            { "interface": "wlan1", "neighbours": heard(5) },
+        ]);
+        let _ = std::fs::write(&scan, scans.to_string());
         format!(
             r#"# Written by `controller lab`.
 controller = "{MGMT_IP}:7443"
@@ -208,12 +227,16 @@ mac = "02:00:00:00:aa:{k:02x}"
 firmware = "1.0.0"
 hostapd_dir = "{hostapd}"
 simulated_radio = "br0"
+simulated_scan = "{scan}"
 silence_seconds = {silence}
-radios = [{{ interface = "wlan0", band = "2.4" }}, {{ interface = "wlan1", band = "5" }}]
+radios = [{{ interface = "wlan0", band = "2.4", bssid = "{b2}" }}, {{ interface = "wlan1", band = "5", bssid = "{b5}" }}]
 "#,
             state = dir.join("state").display(),
             hostapd = dir.join("hostapd").display(),
             silence = echo_seconds * 7 / 2 + 1,
+            scan = scan.display(),
+            b2 = lab_bssid(k, 2),
+            b5 = lab_bssid(k, 5),
         )
     }
 
@@ -324,6 +347,11 @@ impl Drop for Lab {
     fn drop(&mut self) {
         teardown(&self.prefix);
     }
+}
+
+/// The BSSID of simulated AP `k`'s 2.4 (`band` 2) or 5 GHz radio.
+pub fn lab_bssid(k: usize, band: u8) -> String {
+    format!("02:00:00:{band:02x}:bb:{:02x}", k % 256)
 }
 
 /// Simulated AP `k`'s management address.

@@ -410,8 +410,8 @@ async fn run_lab(
     countdown: u64,
 ) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
-    // Each lab starts from nothing: no sessions or APs from a previous run.
-    let _ = std::fs::remove_dir_all(dir.join("data"));
+    // Each lab starts from nothing: no sessions, APs or AP keys from a previous run.
+    let _ = std::fs::remove_dir_all(dir);
     let lab = Lab::create_with_aps(prefix, guests, aps, dir, &exe).context("cannot build the lab")?;
     let config_path = dir.join("controller.toml");
     std::fs::write(&config_path, lab.controller_config(session, countdown, 900))?;

@@ -67,9 +67,13 @@ pub struct Plan {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "co-channel interference score {:.1}", self.score)?;
+        writeln!(f, "co-channel interference score {:.1}", self.score + 0.0)?;
         for (id, a) in &self.radios {
-            writeln!(f, "{id}: channel {} -{} dB: {}", a.channel, a.power_reduction_db, a.reason)?;
+            let power = match a.power_reduction_db {
+                0 => "full power".to_string(),
+                db => format!("power -{db} dB"),
+            };
+            writeln!(f, "{id}: channel {}, {power}: {}", a.channel, a.reason)?;
         }
         Ok(())
     }
