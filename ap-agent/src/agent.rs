@@ -5,6 +5,7 @@
 
 use crate::firmware::Download;
 use crate::hostapd::{self, ApIdentity};
+use crate::hostapd_ctrl;
 use crate::stations::{SimulatedRadio, StationChange};
 use ap_protocol::{
     AgentMessage, ApConfig, Connection, ControllerMessage, Hello, RadioInfo, StationEvent, MIN_PROTOCOL_VERSION,
@@ -71,6 +72,14 @@ pub struct AgentConfig {
     /// every connection and every minute, as a real radio's scans would be.
     #[serde(default)]
     pub simulated_scan: Option<PathBuf>,
+    /// hostapd's control sockets (`ctrl_interface` in the rendered files):
+    /// RELOAD after each new configuration, station events from ATTACH.
+    #[serde(default = "default_ctrl_dir")]
+    pub hostapd_ctrl_dir: PathBuf,
+}
+
+fn default_ctrl_dir() -> PathBuf {
+    PathBuf::from("/run/hostapd")
 }
 
 fn default_silence() -> u64 {
@@ -157,6 +166,7 @@ async fn session(
     let mut scan_timer = tokio::time::interval(Duration::from_secs(60));
     let mut welcomed_adopted = false;
     let mut download: Option<Download> = None;
+    let (hostapd_events, mut from_hostapd) = tokio::sync::mpsc::unbounded_channel();
     loop {
         let silence = Duration::from_secs(config.silence_seconds);
         let msg = tokio::select! {
@@ -164,6 +174,10 @@ async fn session(
                 Ok(msg) => msg?,
                 Err(_) => anyhow::bail!("no word from the controller for {silence:?}"),
             },
+            Some(change) = from_hostapd.recv() => {
+                conn.send(&station_message(change)).await?;
+                continue;
+            }
             _ = scan_timer.tick(), if welcomed_adopted && config.simulated_scan.is_some() => {
                 for scan in read_scans(config.simulated_scan.as_deref().expect("checked")) {
                     conn.send(&AgentMessage::NeighbourScan(scan)).await?;
@@ -185,6 +199,18 @@ async fn session(
                 if w.adopted {
                     welcomed_adopted = true;
                     scan_timer.reset_immediately();
+                    if radio.is_none() {
+                        for r in &config.radios {
+                            if config.hostapd_ctrl_dir.join(&r.interface).exists() {
+                                if let Err(err) =
+                                    hostapd_ctrl::watch(&config.hostapd_ctrl_dir, &r.interface, hostapd_events.clone())
+                                        .await
+                                {
+                                    tracing::warn!(interface = %r.interface, %err, "no station events from hostapd");
+                                }
+                            }
+                        }
+                    }
                     // The controller may have missed changes while we were away.
                     if let Some(radio) = radio.as_deref_mut() {
                         radio.poll();
@@ -313,6 +339,14 @@ async fn apply(config: &AgentConfig, cfg: &ApConfig) -> anyhow::Result<()> {
     }
     for (path, text) in &files {
         write_private(path, text.as_bytes())?;
+    }
+    // Running hostapds re-read their files; a radio without one is started by the hook.
+    if config.simulated_radio.is_none() {
+        for radio in &cfg.radios {
+            if config.hostapd_ctrl_dir.join(&radio.interface).exists() {
+                hostapd_ctrl::reload(&config.hostapd_ctrl_dir, &radio.interface).await?;
+            }
+        }
     }
     write_private(&config.hostapd_dir.join("version"), cfg.version.to_string().as_bytes())?;
     if let Some(hook) = &config.apply_hook {

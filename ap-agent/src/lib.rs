@@ -5,4 +5,5 @@
 pub mod agent;
 pub mod firmware;
 pub mod hostapd;
+pub mod hostapd_ctrl;
 pub mod stations;

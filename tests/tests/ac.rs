@@ -64,6 +64,7 @@ impl Agent {
             firmware_public_key: None,
             firmware_hook: None,
             simulated_scan: None,
+            hostapd_ctrl_dir: PathBuf::from("/nonexistent"),
         };
         customise(&mut config);
         let (stop, rx) = watch::channel(false);

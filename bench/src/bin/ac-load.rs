@@ -59,6 +59,7 @@ fn main() {
             firmware_public_key: None,
             firmware_hook: None,
             simulated_scan: None,
+            hostapd_ctrl_dir: PathBuf::from("/nonexistent"),
         };
         rt.spawn(ap_agent::agent::run(config, stop_rx.clone()));
     }
