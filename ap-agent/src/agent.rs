@@ -32,8 +32,13 @@ const CONTROLLER_NAME: &str = "guestwifi-controller";
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// The controller's AP listener, `host:port`.
+    /// The controller's AP listener, `host:port` (a DNS name works). Empty:
+    /// found by DHCP option 43 in `dhcp_lease_file`.
+    #[serde(default)]
     pub controller: String,
+    /// dhclient's lease file, read for option 43 when `controller` is empty.
+    #[serde(default)]
+    pub dhcp_lease_file: Option<PathBuf>,
     /// Where the agent keeps its key, certificate and pinned CA.
     pub state_dir: PathBuf,
     /// Stable device id.
@@ -144,7 +149,16 @@ async fn session(
         // first use; the certificate we then get pins the controller.
         client_builder()?.dangerous().with_custom_certificate_verifier(Arc::new(FirstUse)).with_no_client_auth()
     };
-    let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&config.controller)).await??;
+    let address = if config.controller.is_empty() {
+        let found = config.dhcp_lease_file.as_deref().map(crate::discovery::from_lease_file).unwrap_or_default();
+        found
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no controller configured and none in DHCP option 43"))?
+    } else {
+        config.controller.clone()
+    };
+    let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&address)).await??;
     tcp.set_nodelay(true)?;
     let stream = TlsConnector::from(Arc::new(tls)).connect(ServerName::try_from(CONTROLLER_NAME)?, tcp).await?;
     let mut conn: Connection<_, AgentMessage, ControllerMessage> = Connection::new(stream);

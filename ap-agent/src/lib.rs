@@ -3,6 +3,7 @@
 //! radio, and acks the version it runs.
 
 pub mod agent;
+pub mod discovery;
 pub mod firmware;
 pub mod hostapd;
 pub mod hostapd_ctrl;

@@ -65,6 +65,7 @@ impl Agent {
             firmware_hook: None,
             simulated_scan: None,
             hostapd_ctrl_dir: PathBuf::from("/nonexistent"),
+            dhcp_lease_file: None,
         };
         customise(&mut config);
         let (stop, rx) = watch::channel(false);

@@ -60,6 +60,7 @@ fn main() {
             firmware_hook: None,
             simulated_scan: None,
             hostapd_ctrl_dir: PathBuf::from("/nonexistent"),
+            dhcp_lease_file: None,
         };
         rt.spawn(ap_agent::agent::run(config, stop_rx.clone()));
     }
