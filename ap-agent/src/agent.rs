@@ -444,3 +444,18 @@ impl ServerCertVerifier for FirstUse {
         rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_loads_and_a_typo_is_named() {
+        let text = include_str!("../../image/ap-agent.example.toml");
+        let config: AgentConfig = toml::from_str(text).unwrap();
+        assert_eq!(config.radios.len(), 2);
+        assert_eq!(config.hostapd_ctrl_dir, PathBuf::from("/run/hostapd"));
+        let err = toml::from_str::<AgentConfig>(&text.replace("state_dir", "state_dri")).unwrap_err();
+        assert!(err.to_string().contains("state_dri"), "{err}");
+    }
+}
