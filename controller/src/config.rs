@@ -79,6 +79,12 @@ pub struct AcSettings {
     /// APs upgraded at once after the canary.
     #[serde(default = "default_batch")]
     pub firmware_batch: usize,
+    /// Channels the planner may give 2.4 GHz radios.
+    #[serde(default = "default_channels_2g")]
+    pub channels_2g: Vec<u16>,
+    /// Channels the planner may give 5 GHz radios (non-DFS by default).
+    #[serde(default = "default_channels_5g")]
+    pub channels_5g: Vec<u16>,
 }
 
 /// `[network]`
@@ -262,6 +268,12 @@ impl Config {
         if !self.ac.listen.is_empty() && self.ac.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!("ac.listen: {:?} is not an address:port", self.ac.listen));
         }
+        if self.ac.channels_2g.is_empty() || self.ac.channels_2g.iter().any(|c| !(1..=14).contains(c)) {
+            return Err("ac.channels_2g: give 2.4 GHz channels 1 to 14".into());
+        }
+        if self.ac.channels_5g.is_empty() || self.ac.channels_5g.iter().any(|c| !(32..=177).contains(c)) {
+            return Err("ac.channels_5g: give 5 GHz channels 32 to 177".into());
+        }
         if self.ac.echo_seconds == 0 {
             return Err("ac.echo_seconds must be at least 1".into());
         }
@@ -418,6 +430,12 @@ fn default_rejoin() -> u64 {
 }
 fn default_batch() -> usize {
     10
+}
+fn default_channels_2g() -> Vec<u16> {
+    crate::ac::plan::CHANNELS_2G.to_vec()
+}
+fn default_channels_5g() -> Vec<u16> {
+    crate::ac::plan::CHANNELS_5G.to_vec()
 }
 fn default_data_dir() -> PathBuf {
     PathBuf::from("/var/lib/guestwifi")

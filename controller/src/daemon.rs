@@ -100,7 +100,8 @@ async fn serve(
         let ca = crate::ac::ca::Ca::load_or_create(&config.data.dir).context("cannot set up the AP CA")?;
         let ac = crate::ac::Ac::new(registry, ca, Duration::from_secs(config.ac.echo_seconds))
             .await?
-            .with_firmware(Some(config.ac.firmware_public_key.clone()), config.data.dir.join("firmware"));
+            .with_firmware(Some(config.ac.firmware_public_key.clone()), config.data.dir.join("firmware"))
+            .with_channels(config.ac.channels_2g.clone(), config.ac.channels_5g.clone());
         let listener = TcpListener::bind(&config.ac.listen)
             .await
             .with_context(|| format!("cannot listen for APs on {}", config.ac.listen))?;

@@ -10,7 +10,7 @@ fn ap_line(list: &str, id: &str) -> String {
 
 #[test]
 fn guest_roams_between_aps_without_a_new_login_and_an_unplugged_ap_rejoins() {
-    let Some(t) = TestLab::start_with_aps("e2e-roam", 1, 2, 3600, &[]) else {
+    let Some(mut t) = TestLab::start_with_aps("e2e-roam", 1, 2, 3600, &[]) else {
         return;
     };
     t.until("both APs are pending", 20, || {
@@ -56,4 +56,16 @@ fn guest_roams_between_aps_without_a_new_login_and_an_unplugged_ap_rejoins() {
     assert!(ap_line(&t.cli_ok(&["aps", "list"]), "LAB-AP-02").contains(" online"));
     t.lab.plug_ap(1, true).unwrap();
     t.until("AP 1 rejoins", 30, || ap_line(&t.cli_ok(&["aps", "list"]), "LAB-AP-01").contains(" online"));
+
+    // A controller restart brings every agent back, still adopted, and the guest stays online.
+    t.stop_controller();
+    t.start_controller();
+    t.until("both APs are back after the restart", 30, || {
+        let list = t.cli_ok(&["aps", "list"]);
+        ["LAB-AP-01", "LAB-AP-02"].iter().all(|id| {
+            let line = ap_line(&list, id);
+            line.contains("adopted") && line.contains(" online")
+        })
+    });
+    assert!(t.online(1));
 }

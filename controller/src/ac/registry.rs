@@ -313,8 +313,8 @@ impl Registry {
 
     /// Plans every adopted AP's radios from the stored scans, keeps the
     /// result and returns it with the new config version.
-    pub async fn plan(&self) -> Result<(crate::ac::plan::Plan, u64), RegistryError> {
-        use crate::ac::plan::{plan, Heard, PlanRadio, CHANNELS_2G, CHANNELS_5G};
+    pub async fn plan(&self, list_2g: &[u16], list_5g: &[u16]) -> Result<(crate::ac::plan::Plan, u64), RegistryError> {
+        use crate::ac::plan::{plan, Heard, PlanRadio};
         let aps: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT device_id, radios_json, floor FROM access_points WHERE state = 'adopted' ORDER BY device_id",
         )
@@ -353,7 +353,7 @@ impl Registry {
                 })
             })
             .collect();
-        let result = plan(&radios, &heard, CHANNELS_2G, CHANNELS_5G);
+        let result = plan(&radios, &heard, list_2g, list_5g);
         let mut tx = self.db.begin().await?;
         for (id, a) in &result.radios {
             let (device_id, interface) = id.split_once('/').unwrap_or((id, ""));

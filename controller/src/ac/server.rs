@@ -39,6 +39,7 @@ pub struct Ac {
     firmware_dir: Option<PathBuf>,
     images: Arc<Mutex<HashMap<String, Image>>>,
     rollout: Arc<Mutex<Option<RolloutStatus>>>,
+    channels: Arc<(Vec<u16>, Vec<u16>)>,
 }
 
 /// Why an admin action failed.
@@ -72,7 +73,14 @@ impl Ac {
             firmware_dir: None,
             images: Arc::default(),
             rollout: Arc::default(),
+            channels: Arc::new((super::plan::CHANNELS_2G.to_vec(), super::plan::CHANNELS_5G.to_vec())),
         })
+    }
+
+    /// The channels the planner may use on 2.4 and 5 GHz.
+    pub fn with_channels(mut self, list_2g: Vec<u16>, list_5g: Vec<u16>) -> Self {
+        self.channels = Arc::new((list_2g, list_5g));
+        self
     }
 
     /// Accepts firmware signed with `public_key_hex`, kept in `dir`.
@@ -231,7 +239,7 @@ impl Ac {
 
     /// Plans channels and power from the APs' scans and pushes the result.
     pub async fn plan(&self) -> Result<super::plan::Plan, AcError> {
-        let (plan, version) = self.registry.plan().await?;
+        let (plan, version) = self.registry.plan(&self.channels.0, &self.channels.1).await?;
         self.config.send_replace(version);
         tracing::info!(score = plan.score, version, "channel plan applied");
         Ok(plan)
