@@ -296,6 +296,24 @@ async fn session(
     }
 }
 
+/// hostapd has no TX power setting: `iw` sets it (mBm), or back to automatic.
+async fn set_tx_power(interface: &str, dbm: Option<u8>) {
+    if !Path::new("/sys/class/net").join(interface).exists() {
+        return;
+    }
+    let mut command = tokio::process::Command::new("iw");
+    command.args(["dev", interface, "set", "txpower"]);
+    match dbm {
+        Some(dbm) => command.args(["fixed", &(u32::from(dbm) * 100).to_string()]),
+        None => command.arg("auto"),
+    };
+    match command.status().await {
+        Ok(status) if status.success() => {}
+        Ok(status) => tracing::warn!(interface, %status, "iw could not set the TX power"),
+        Err(err) => tracing::warn!(interface, %err, "cannot run iw to set the TX power"),
+    }
+}
+
 fn read_scans(path: &Path) -> Vec<ap_protocol::NeighbourScan> {
     match std::fs::read_to_string(path).map(|t| serde_json::from_str(&t)) {
         Ok(Ok(scans)) => scans,
@@ -360,6 +378,7 @@ async fn apply(config: &AgentConfig, cfg: &ApConfig) -> anyhow::Result<()> {
             if config.hostapd_ctrl_dir.join(&radio.interface).exists() {
                 hostapd_ctrl::reload(&config.hostapd_ctrl_dir, &radio.interface).await?;
             }
+            set_tx_power(&radio.interface, radio.tx_power_dbm).await;
         }
     }
     write_private(&config.hostapd_dir.join("version"), cfg.version.to_string().as_bytes())?;
