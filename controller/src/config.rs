@@ -58,6 +58,18 @@ pub struct Config {
     /// The AC controller of the restaurant's APs.
     #[serde(default)]
     pub ac: AcSettings,
+    /// The admin JSON API and metrics.
+    #[serde(default)]
+    pub admin: AdminSettings,
+}
+
+/// `[admin]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Where the admin JSON API and `/metrics` listen; empty turns them off.
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
 }
 
 /// `[ac]`
@@ -274,6 +286,9 @@ impl Config {
         if self.ac.channels_5g.is_empty() || self.ac.channels_5g.iter().any(|c| !(32..=177).contains(c)) {
             return Err("ac.channels_5g: give 5 GHz channels 32 to 177".into());
         }
+        if !self.admin.listen.is_empty() && self.admin.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!("admin.listen: {:?} is not an address:port", self.admin.listen));
+        }
         if self.ac.echo_seconds == 0 {
             return Err("ac.echo_seconds must be at least 1".into());
         }
@@ -369,6 +384,11 @@ impl Default for Venue {
         toml::from_str("").expect("venue defaults")
     }
 }
+impl Default for AdminSettings {
+    fn default() -> Self {
+        toml::from_str("").expect("admin defaults")
+    }
+}
 impl Default for AcSettings {
     fn default() -> Self {
         toml::from_str("").expect("ac defaults")
@@ -418,6 +438,9 @@ fn default_venue_name() -> String {
 }
 fn default_zone() -> String {
     "Asia/Shanghai".into()
+}
+fn default_admin_listen() -> String {
+    "127.0.0.1:8080".into()
 }
 fn default_ac_listen() -> String {
     "0.0.0.0:7443".into()

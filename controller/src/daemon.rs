@@ -109,17 +109,25 @@ async fn serve(
     };
     let ac_handle = ac.as_ref().map(|(ac, _)| ac.clone());
     let ac_task = ac.map(|(ac, listener)| tokio::spawn(ac.serve(listener)));
-    let control_task = tokio::spawn(control::serve(
-        config.data.dir.join(control::SOCKET),
-        control::Handles {
-            sessions: sessions.clone(),
-            firewall,
-            db,
-            ac: ac_handle,
-            firmware_batch: config.ac.firmware_batch,
-            firmware_wait: Duration::from_secs(config.ac.firmware_rejoin_minutes * 60),
-        },
-    ));
+    let handles = control::Handles {
+        sessions: sessions.clone(),
+        firewall,
+        db,
+        ac: ac_handle,
+        firmware_batch: config.ac.firmware_batch,
+        firmware_wait: Duration::from_secs(config.ac.firmware_rejoin_minutes * 60),
+    };
+    let admin_task = if config.admin.listen.is_empty() {
+        None
+    } else {
+        let token = crate::admin::api::load_or_create_token(&config.data.dir).context("cannot make the admin token")?;
+        let listener = TcpListener::bind(&config.admin.listen)
+            .await
+            .with_context(|| format!("cannot listen for the admin API on {}", config.admin.listen))?;
+        let app = crate::admin::api::router(handles.clone(), token);
+        Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+    };
+    let control_task = tokio::spawn(control::serve(config.data.dir.join(control::SOCKET), handles));
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP);
         let mut n = 0u32;
@@ -142,6 +150,9 @@ async fn serve(
     }
     sweeper.abort();
     if let Some(task) = ac_task {
+        task.abort();
+    }
+    if let Some(task) = admin_task {
         task.abort();
     }
     let _ = stop_tx.send(true);

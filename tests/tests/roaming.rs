@@ -31,6 +31,25 @@ fn guest_roams_between_aps_without_a_new_login_and_an_unplugged_ap_rejoins() {
             line.contains("adopted") && line.contains(" online") && line.trim_end().ends_with(&version)
         })
     });
+    // The same through the admin JSON API, which wants its token.
+    let api = |path: &str, token: Option<&str>| {
+        let mut args = vec!["netns".to_string(), "exec".into(), t.lab.appliance(), "curl".into(), "-s".into()];
+        args.extend(["-w".into(), "\n%{http_code}".into()]);
+        if let Some(token) = token {
+            args.extend(["-H".into(), format!("Authorization: Bearer {token}")]);
+        }
+        args.push(format!("http://127.0.0.1:8080{path}"));
+        let out = std::process::Command::new("ip").args(&args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(api("/api/aps", None).ends_with("401"));
+    let token = std::fs::read_to_string(t.lab.dir.join("data/admin.token")).unwrap();
+    let aps = api("/api/aps", Some(token.trim()));
+    assert!(aps.ends_with("200") && aps.contains("\"device_id\":\"LAB-AP-02\""), "{aps}");
+    assert!(api("/api/aps/NOPE", Some(token.trim())).ends_with("404"));
+    let metrics = api("/metrics", None);
+    assert!(metrics.contains("guestwifi_aps{state=\"online\"} 2"), "{metrics}");
+
     let conf = |k: usize| std::fs::read_to_string(t.lab.dir.join(format!("ap{k}/hostapd/hostapd-wlan0.conf"))).unwrap();
     let hex: String = "实验餐厅免费WiFi".bytes().map(|b| format!("{b:02x}")).collect();
     assert!(conf(1).contains(&hex) && conf(2).contains(&hex), "the same SSID on every AP");

@@ -201,7 +201,8 @@ pub async fn serve(path: PathBuf, handles: Handles) -> std::io::Result<()> {
     }
 }
 
-async fn handle(request: Request, handles: &Handles) -> Reply {
+/// Carries out one request: the control socket and the HTTP admin API share it.
+pub async fn handle(request: Request, handles: &Handles) -> Reply {
     let error = |e: &dyn std::error::Error| Reply::Error { message: crate::error_chain(e) };
     let Handles { sessions, firewall, db, ac, .. } = handles;
     let no_ac = || Reply::Error { message: "the AC is off (ac.listen is empty)".into() };

@@ -1,5 +1,6 @@
-//! Staff-side control of a running controller. For now the local control
-//! socket behind `controller sessions ...` and `controller firewall-reload`;
-//! the web UI and JSON API come with their issue.
+//! Staff-side control of a running controller: the local control socket
+//! behind the CLI, and the same requests as an HTTP JSON API with
+//! Prometheus metrics (the admin web UI comes with its issue).
 
+pub mod api;
 pub mod control;

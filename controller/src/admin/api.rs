@@ -1,0 +1,152 @@
+//! The admin JSON API over HTTP (the admin web UI, another issue, will sit on
+//! it), plus Prometheus text at `/metrics`. Every `/api` call needs
+//! `Authorization: Bearer <token>`; the token is made at first start into
+//! `data/admin.token` (mode 0600). Each route is one control request, so the
+//! CLI and the API cannot drift apart.
+
+use super::control::{self, Handles, Reply, Request};
+use ap_protocol::Ssid;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use rand::RngCore;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// File name of the API token in the data dir.
+pub const TOKEN_FILE: &str = "admin.token";
+
+struct Api {
+    handles: Handles,
+    token: String,
+}
+
+/// Reads the token, making it at first start.
+pub fn load_or_create_token(dir: &std::path::Path) -> std::io::Result<String> {
+    let path = dir.join(TOKEN_FILE);
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        return Ok(token.trim().to_string());
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    crate::tls::write_secret(&path, token.as_bytes()).map_err(std::io::Error::other)?;
+    Ok(token)
+}
+
+/// The admin router.
+pub fn router(handles: Handles, token: String) -> Router {
+    let api = Arc::new(Api { handles, token });
+    Router::new()
+        .route("/api/sessions", get(|s| run(s, Request::SessionsList)))
+        .route("/api/sessions/{mac}", delete(|s, Path(mac): Path<String>| run(s, Request::SessionsKick { mac })))
+        .route("/api/firewall/reload", post(|s| run(s, Request::FirewallReload)))
+        .route("/api/aps", get(|s| run(s, Request::ApsList)))
+        .route(
+            "/api/aps/{id}",
+            get(|s, Path(device_id): Path<String>| run(s, Request::ApsShow { device_id }))
+                .delete(|s, Path(device_id): Path<String>| run(s, Request::ApsForget { device_id }))
+                .patch(|s, Path(device_id): Path<String>, Json(b): Json<ApSettings>| {
+                    run(
+                        s,
+                        Request::ApsSet {
+                            device_id,
+                            floor: b.floor,
+                            radio: b.radio,
+                            channel: b.channel,
+                            tx_power_dbm: b.tx_power_dbm,
+                        },
+                    )
+                }),
+        )
+        .route("/api/aps/{id}/adopt", post(|s, Path(device_id): Path<String>| run(s, Request::ApsAdopt { device_id })))
+        .route("/api/plan", post(|s| run(s, Request::ApsPlan)))
+        .route("/api/stations", get(|s| run(s, Request::StationsList)))
+        .route(
+            "/api/ssids",
+            get(|s| run(s, Request::SsidsList)).put(|s, Json(ssid): Json<Ssid>| run(s, Request::SsidsPut { ssid })),
+        )
+        .route("/api/ssids/{name}", delete(|s, Path(name): Path<String>| run(s, Request::SsidsRemove { name })))
+        .route("/api/firmware", get(|s| run(s, Request::FirmwareStatus)))
+        .route(
+            "/api/firmware/{version}/rollout",
+            post(|s, Path(version): Path<String>| run(s, Request::FirmwareRollout { version })),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(api.clone(), authorise))
+        .route("/metrics", get(metrics))
+        .with_state(api)
+}
+
+/// `PATCH /api/aps/{id}` body.
+#[derive(Deserialize)]
+struct ApSettings {
+    floor: Option<i64>,
+    radio: Option<String>,
+    channel: Option<u16>,
+    tx_power_dbm: Option<u8>,
+}
+
+async fn authorise(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    // Compared in constant time, so the token cannot be guessed byte by byte.
+    let ok = given.is_some_and(|g| {
+        g.len() == api.token.len() && g.bytes().zip(api.token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    });
+    if ok {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(serde_json::json!({"error": "a valid admin token is needed"})),
+        )
+            .into_response()
+    }
+}
+
+async fn run(State(api): State<Arc<Api>>, request: Request) -> Response {
+    match control::handle(request, &api.handles).await {
+        Reply::Error { message } => {
+            let status = if message.starts_with("no access point") || message.starts_with("no SSID") {
+                StatusCode::NOT_FOUND
+            } else if message.contains("store error") || message.contains("firewall") {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            (status, Json(serde_json::json!({ "error": message }))).into_response()
+        }
+        reply => Json(reply).into_response(),
+    }
+}
+
+async fn metrics(State(api): State<Arc<Api>>) -> Response {
+    let mut out = String::new();
+    if let Ok(sessions) = api.handles.sessions.list().await {
+        out.push_str("# HELP guestwifi_sessions_live Guests logged in now.\n# TYPE guestwifi_sessions_live gauge\n");
+        out.push_str(&format!("guestwifi_sessions_live {}\n", sessions.len()));
+        let bytes: i64 = sessions.iter().map(|s| s.bytes_up).sum();
+        out.push_str("# HELP guestwifi_session_bytes_up Bytes sent by logged-in guests.\n# TYPE guestwifi_session_bytes_up gauge\n");
+        out.push_str(&format!("guestwifi_session_bytes_up {bytes}\n"));
+    }
+    if let Some(ac) = &api.handles.ac {
+        if let Ok(aps) = ac.list().await {
+            out.push_str("# HELP guestwifi_aps Access points by state.\n# TYPE guestwifi_aps gauge\n");
+            let count = |f: &dyn Fn(&crate::ac::registry::AccessPoint) -> bool| aps.iter().filter(|a| f(a)).count();
+            out.push_str(&format!("guestwifi_aps{{state=\"pending\"}} {}\n", count(&|a| a.state == "pending")));
+            out.push_str(&format!("guestwifi_aps{{state=\"adopted\"}} {}\n", count(&|a| a.state == "adopted")));
+            out.push_str(&format!("guestwifi_aps{{state=\"online\"}} {}\n", count(&|a| a.online)));
+            out.push_str(&format!("guestwifi_aps{{state=\"outdated\"}} {}\n", count(&|a| a.wants_version.is_some())));
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
