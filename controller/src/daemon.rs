@@ -111,8 +111,6 @@ async fn serve(
     let ac_task = ac.map(|(ac, listener)| tokio::spawn(ac.serve(listener)));
     let handles = control::Handles {
         sessions: sessions.clone(),
-        firewall,
-        db,
         ac: ac_handle,
         firmware_batch: config.ac.firmware_batch,
         firmware_wait: Duration::from_secs(config.ac.firmware_rejoin_minutes * 60),

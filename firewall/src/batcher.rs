@@ -96,6 +96,10 @@ impl ClientFilter for Firewall {
     fn list(&self) -> BoxFuture<'_, Result<Vec<ClientCounters>, FirewallError>> {
         self.call(Op::List).boxed()
     }
+
+    fn restore(&self, clients: Vec<(Client, Duration)>) -> BoxFuture<'_, Result<(), FirewallError>> {
+        self.reload(clients).boxed()
+    }
 }
 
 fn worker(mut nft: Nft, policy: Policy, mut rx: mpsc::UnboundedReceiver<Op>, janitor: std_mpsc::Sender<Change>) {

@@ -64,4 +64,7 @@ pub trait ClientFilter: Send + Sync {
     fn revoke(&self, client: Client) -> BoxFuture<'_, Result<(), FirewallError>>;
     /// Every authorised client with its counters and remaining time.
     fn list(&self) -> BoxFuture<'_, Result<Vec<ClientCounters>, FirewallError>>;
+    /// Puts the whole filter back with exactly `clients` (after nftables was
+    /// flushed or restarted behind our back).
+    fn restore(&self, clients: Vec<(Client, Duration)>) -> BoxFuture<'_, Result<(), FirewallError>>;
 }

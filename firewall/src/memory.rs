@@ -58,4 +58,10 @@ impl ClientFilter for MemoryFilter {
             .collect();
         futures::future::ready(Ok(list)).boxed()
     }
+
+    fn restore(&self, clients: Vec<(Client, Duration)>) -> BoxFuture<'_, Result<(), FirewallError>> {
+        let now = Instant::now();
+        *self.clients.lock().unwrap() = clients.into_iter().map(|(c, t)| (c, (now + t, 0, 0))).collect();
+        futures::future::ready(Ok(())).boxed()
+    }
 }

@@ -7,7 +7,7 @@ use crate::ac::registry::AccessPoint;
 use crate::ac::Ac;
 use crate::sessions::{Session, Sessions};
 use ap_protocol::{ApConfig, Ssid};
-use firewall::{Firewall, MacAddr};
+use firewall::MacAddr;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -164,10 +164,6 @@ pub enum Reply {
 pub struct Handles {
     /// Guest sessions.
     pub sessions: Sessions,
-    /// The firewall.
-    pub firewall: Firewall,
-    /// The store.
-    pub db: sqlx::SqlitePool,
     /// The AC, when it runs.
     pub ac: Option<Ac>,
     /// APs upgraded at once after the canary.
@@ -204,7 +200,7 @@ pub async fn serve(path: PathBuf, handles: Handles) -> std::io::Result<()> {
 /// Carries out one request: the control socket and the HTTP admin API share it.
 pub async fn handle(request: Request, handles: &Handles) -> Reply {
     let error = |e: &dyn std::error::Error| Reply::Error { message: crate::error_chain(e) };
-    let Handles { sessions, firewall, db, ac, .. } = handles;
+    let Handles { sessions, ac, .. } = handles;
     let no_ac = || Reply::Error { message: "the AC is off (ac.listen is empty)".into() };
     match request {
         Request::ApsList => match ac {
@@ -312,18 +308,9 @@ pub async fn handle(request: Request, handles: &Handles) -> Reply {
                 Err(e) => error(&e),
             },
         },
-        Request::FirewallReload => match Sessions::live_clients(db).await {
+        Request::FirewallReload => match sessions.restore_filter().await {
+            Ok(sessions) => Reply::Reloaded { sessions },
             Err(e) => error(&e),
-            Ok(clients) => {
-                let count = clients.len();
-                match firewall.reload(clients).await {
-                    Ok(()) => {
-                        tracing::info!(sessions = count, "firewall reloaded");
-                        Reply::Reloaded { sessions: count }
-                    }
-                    Err(e) => error(&e),
-                }
-            }
         },
     }
 }

@@ -244,6 +244,16 @@ impl Sessions {
         Ok(sessions)
     }
 
+    /// Puts every live session back into the filter (`controller
+    /// firewall-reload`, after nftables was flushed); returns how many.
+    pub async fn restore_filter(&self) -> Result<usize, SessionError> {
+        let clients = Self::live_clients(&self.db).await?;
+        let count = clients.len();
+        self.filter.restore(clients).await?;
+        tracing::info!(sessions = count, "firewall restored with every live session");
+        Ok(count)
+    }
+
     /// Ends expired sessions and, when `check_idle`, idle ones.
     pub async fn sweep(&self, check_idle: bool) -> Result<(), SessionError> {
         let now = now_ms();
@@ -347,7 +357,7 @@ fn de_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MacAddr, D::Err
 #[cfg(test)]
 mod tests {
     use super::*;
-    use firewall::MemoryFilter;
+    use firewall::{ClientFilter as _, MemoryFilter};
 
     fn client(n: u8) -> Client {
         Client { mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(), ip: format!("192.0.2.{n}").parse().unwrap() }
@@ -422,5 +432,18 @@ mod tests {
         s.sweep(true).await.unwrap();
         let left: Vec<_> = s.list().await.unwrap().into_iter().map(|x| x.client()).collect();
         assert_eq!(left, vec![client(6)]);
+    }
+
+    #[tokio::test]
+    async fn a_flushed_filter_gets_every_live_session_back() {
+        let (s, filter) = sessions(Duration::from_secs(60)).await;
+        s.login(client(5), "countdown").await.unwrap();
+        s.login(client(6), "countdown").await.unwrap();
+        s.logout(client(6)).await.unwrap();
+        filter.restore(Vec::new()).await.unwrap(); // nftables flushed behind our back
+        assert!(!filter.is_authorized(client(5)));
+        assert_eq!(s.restore_filter().await.unwrap(), 1);
+        assert!(filter.is_authorized(client(5)));
+        assert!(!filter.is_authorized(client(6)), "a logged-out guest stays out");
     }
 }
