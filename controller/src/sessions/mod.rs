@@ -357,7 +357,7 @@ fn de_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MacAddr, D::Err
 #[cfg(test)]
 mod tests {
     use super::*;
-    use firewall::{ClientFilter as _, MemoryFilter};
+    use firewall::MemoryFilter;
 
     fn client(n: u8) -> Client {
         Client { mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(), ip: format!("192.0.2.{n}").parse().unwrap() }
