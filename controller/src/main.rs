@@ -186,7 +186,7 @@ enum SsidsCmd {
         /// Let guests on this SSID reach each other.
         #[arg(long)]
         no_isolation: bool,
-        /// No captive portal for this SSID (staff networks).
+        /// No captive portal for this SSID (staff networks; needs --vlan).
         #[arg(long)]
         no_portal: bool,
     },

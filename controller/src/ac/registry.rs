@@ -534,5 +534,40 @@ fn check_ssid(ssid: &Ssid) -> Result<(), RegistryError> {
     if ssid.vlan.is_some_and(|v| !(1..=4094).contains(&v)) {
         return bad("VLAN is 1 to 4094");
     }
+    // Without a VLAN of its own an SSID lands on the guest network, where the
+    // gateway's portal applies to everyone.
+    if !ssid.captive_portal && ssid.vlan.is_none() {
+        return bad("an SSID without the captive portal needs its own VLAN");
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ssid() -> Ssid {
+        Ssid {
+            name: "Staff".into(),
+            security: Security::Wpa2Psk,
+            key: "kitchen-2024!".into(),
+            vlan: None,
+            hidden: false,
+            client_isolation: true,
+            captive_portal: true,
+            bands: vec![Band::G2_4],
+        }
+    }
+
+    #[test]
+    fn ssid_settings_are_checked() {
+        assert!(check_ssid(&ssid()).is_ok());
+        let no_portal = Ssid { captive_portal: false, ..ssid() };
+        assert!(check_ssid(&no_portal).unwrap_err().to_string().contains("own VLAN"));
+        assert!(check_ssid(&Ssid { vlan: Some(20), ..no_portal }).is_ok());
+        assert!(check_ssid(&Ssid { key: "short".into(), ..ssid() }).is_err());
+        assert!(check_ssid(&Ssid { bands: vec![], ..ssid() }).is_err());
+        assert!(check_ssid(&Ssid { vlan: Some(5000), ..ssid() }).is_err());
+        assert!(check_ssid(&Ssid { name: "x".repeat(33), ..ssid() }).is_err());
+    }
 }
