@@ -114,7 +114,14 @@ fn serve(dir: PathBuf) {
             let answer = match line.split_once(' ').unwrap_or((line.as_str(), "")) {
                 ("addr", _) => addr.to_string(),
                 ("pending", _) => ac.list().await.unwrap().iter().filter(|a| a.state == "pending").count().to_string(),
-                ("online", _) => ac.list().await.unwrap().iter().filter(|a| a.online).count().to_string(),
+                ("online", _) => ac
+                    .list()
+                    .await
+                    .unwrap()
+                    .iter()
+                    .filter(|a| a.online && a.state == "adopted" && a.wants_version.is_none())
+                    .count()
+                    .to_string(),
                 ("adopt-all", _) => {
                     for ap in ac.list().await.unwrap() {
                         ac.adopt(&ap.device_id).await.unwrap();

@@ -337,6 +337,24 @@ impl Ac {
         let known = self.registry.hello(&hello).await?;
         conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: false })).await?;
         tracing::info!(device_id = %hello.device_id, model = %hello.model, "access point waiting for adoption");
+        // Connected and waiting: shown online, so the admin knows it can be adopted now.
+        let since = Instant::now();
+        self.online.lock().unwrap().insert(hello.device_id.clone(), since);
+        let result = self.wait_for_adoption(&mut conn, &hello, known, &mut adoptions).await;
+        let mut online = self.online.lock().unwrap();
+        if online.get(&hello.device_id) == Some(&since) {
+            online.remove(&hello.device_id);
+        }
+        result
+    }
+
+    async fn wait_for_adoption(
+        &self,
+        conn: &mut Conn,
+        hello: &Hello,
+        known: super::registry::Known,
+        adoptions: &mut broadcast::Receiver<String>,
+    ) -> anyhow::Result<()> {
         let mut known = Some(known);
         let mut echo = tokio::time::interval(self.echo_every);
         let mut seq = 0u64;
