@@ -254,3 +254,22 @@ fn config_typo_stops_the_start_naming_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("countdown_secs") && err.contains("bad.toml"), "{err}");
 }
+
+#[test]
+fn idle_guest_is_logged_out_and_a_busy_one_stays() {
+    let Some(t) = TestLab::start("e2e-idle", 2, 3600, &[("GUESTWIFI_SESSION__IDLE_TIMEOUT_SECONDS", "3")]) else {
+        return;
+    };
+    t.login(1);
+    t.login(2);
+    // Guest 2 keeps browsing; guest 1 puts the phone away.
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(16) {
+        assert!(t.online(2), "a busy guest stays online");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (code, _) = t.curl(1, &["http://example.test/"]);
+    assert_eq!(code, 302, "the idle guest was logged out");
+    let list = t.cli_ok(&["sessions", "list"]);
+    assert!(!list.contains(&guest_mac(1)) && list.contains(&guest_mac(2)), "{list}");
+}
