@@ -2,7 +2,7 @@
 //! checked (size, SHA-256, ed25519 signature with the key the AP was
 //! configured with) before the updater hook ever sees it.
 
-use ap_protocol::FirmwareOffer;
+use ap_protocol::{hex, FirmwareOffer};
 use base64::Engine;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -34,16 +34,17 @@ pub enum FirmwareError {
 /// Checks `image` against the offer with `key_hex` (ed25519 public key).
 pub fn verify(image: &[u8], offer: &FirmwareOffer, key_hex: Option<&str>) -> Result<(), FirmwareError> {
     let key_hex = key_hex.ok_or(FirmwareError::NoKey)?;
-    let key: [u8; 32] = hex(key_hex).and_then(|k| k.try_into().ok()).ok_or(FirmwareError::BadKey)?;
+    let key: [u8; 32] = hex::decode(key_hex).and_then(|k| k.try_into().ok()).ok_or(FirmwareError::BadKey)?;
     let key = VerifyingKey::from_bytes(&key).map_err(|_| FirmwareError::BadKey)?;
     if image.len() as u64 != offer.size {
         return Err(FirmwareError::Digest);
     }
-    let digest: String = Sha256::digest(image).iter().map(|b| format!("{b:02x}")).collect();
+    let digest = hex::encode(&Sha256::digest(image));
     if !digest.eq_ignore_ascii_case(&offer.sha256) {
         return Err(FirmwareError::Digest);
     }
-    let signature: [u8; 64] = hex(&offer.signature).and_then(|s| s.try_into().ok()).ok_or(FirmwareError::Signature)?;
+    let signature: [u8; 64] =
+        hex::decode(&offer.signature).and_then(|s| s.try_into().ok()).ok_or(FirmwareError::Signature)?;
     key.verify(image, &Signature::from_bytes(&signature)).map_err(|_| FirmwareError::Signature)
 }
 
@@ -86,13 +87,6 @@ impl Download {
     }
 }
 
-fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,10 +97,10 @@ mod tests {
         let offer = FirmwareOffer {
             version: "2.0.0".into(),
             size: image.len() as u64,
-            sha256: Sha256::digest(image).iter().map(|b| format!("{b:02x}")).collect(),
-            signature: key.sign(image).to_bytes().iter().map(|b| format!("{b:02x}")).collect(),
+            sha256: hex::encode(&Sha256::digest(image)),
+            signature: hex::encode(&key.sign(image).to_bytes()),
         };
-        let public: String = key.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let public: String = hex::encode(&key.verifying_key().to_bytes());
         (offer, public)
     }
 
@@ -120,7 +114,7 @@ mod tests {
         assert_eq!(verify(&tampered, &offer, Some(&key)), Err(FirmwareError::Digest));
         // Tampered with a matching digest: only the signature catches it.
         let mut forged = offer.clone();
-        forged.sha256 = Sha256::digest(&tampered).iter().map(|b| format!("{b:02x}")).collect();
+        forged.sha256 = hex::encode(&Sha256::digest(&tampered));
         assert_eq!(verify(&tampered, &forged, Some(&key)), Err(FirmwareError::Signature));
         assert_eq!(verify(&image, &offer, None), Err(FirmwareError::NoKey));
     }

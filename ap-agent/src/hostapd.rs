@@ -88,7 +88,7 @@ pub fn render(config: &ApConfig, radio: &Radio, ap: &ApIdentity) -> Result<Strin
 
 fn bss(out: &mut String, ssid: &Ssid, config: &ApConfig, ap: &ApIdentity, radio: &Radio, index: usize) {
     // Hex, so any name (Chinese included) is one safe line.
-    let hex: String = ssid.name.bytes().map(|b| format!("{b:02x}")).collect();
+    let hex = ap_protocol::hex::encode(ssid.name.as_bytes());
     let _ = writeln!(out, "ssid2={hex}");
     out.push_str("utf8_ssid=1\n");
     if ssid.hidden {

@@ -87,6 +87,36 @@ impl Agent {
     }
 }
 
+/// An AC on loopback over a fresh data dir; stopped and removed on drop.
+struct Controller {
+    root: PathBuf,
+    ac: Ac,
+    addr: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Controller {
+    async fn start(name: &str, echo: Duration, customise: impl FnOnce(Ac) -> Ac) -> Controller {
+        let root = std::env::temp_dir().join(format!("guestwifi-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let db = controller::store::open(&root).await.unwrap();
+        let ac = Ac::new(Registry::new(db).await.unwrap(), Ca::load_or_create(&root).unwrap(), echo).await.unwrap();
+        let ac = customise(ac);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(ac.clone().serve(listener));
+        Controller { root, ac, addr, server }
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.server.abort();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
 async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
     while !f().await {
@@ -96,19 +126,13 @@ async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
 }
 
 fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
+    ap_protocol::hex::encode(s.as_bytes())
 }
 
 #[tokio::test]
 async fn adoption_config_push_offline_and_forget() {
-    let root = std::env::temp_dir().join(format!("guestwifi-ac-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    let db = controller::store::open(&root).await.unwrap();
-    let ac = Ac::new(Registry::new(db).await.unwrap(), Ca::load_or_create(&root).unwrap(), ECHO).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let server = tokio::spawn(ac.clone().serve(listener));
+    let c = Controller::start("ac", ECHO, |ac| ac).await;
+    let (root, ac, addr) = (c.root.clone(), c.ac.clone(), c.addr.clone());
     let guest = Ssid {
         name: "老王饭店-免费WiFi".into(),
         security: Security::Open,
@@ -196,27 +220,22 @@ async fn adoption_config_push_offline_and_forget() {
 
     ap.stop().await;
     ap2.stop().await;
-    server.abort();
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firmware_rolls_out_canary_first_then_batches_and_a_refusal_halts_it() {
     use ed25519_dalek::{Signer, SigningKey};
-    let root = std::env::temp_dir().join(format!("guestwifi-fw-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
     let signing = SigningKey::from_bytes(&[42u8; 32]);
-    let public: String = signing.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    let db = controller::store::open(&root).await.unwrap();
+    let public = ap_protocol::hex::encode(&signing.verifying_key().to_bytes());
     // Signing and checking 600 KB in a debug build takes a while: echo less often here.
-    let ac = Ac::new(Registry::new(db).await.unwrap(), Ca::load_or_create(&root).unwrap(), Duration::from_millis(500))
-        .await
-        .unwrap()
-        .with_firmware(Some(public.clone()), root.join("firmware"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let server = tokio::spawn(ac.clone().serve(listener));
+    let c = Controller::start("fw", Duration::from_millis(500), |ac| {
+        ac.with_firmware(
+            Some(public.clone()),
+            std::env::temp_dir().join(format!("guestwifi-fw-images-{}", std::process::id())),
+        )
+    })
+    .await;
+    let (root, ac, addr) = (c.root.clone(), c.ac.clone(), c.addr.clone());
 
     // The updater hook: installs (exit 0) until we make it fail.
     let hook = root.join("sysupgrade.sh");
@@ -274,20 +293,13 @@ async fn firmware_rolls_out_canary_first_then_batches_and_a_refusal_halts_it() {
     for a in agents {
         a.stop().await;
     }
-    server.abort();
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("guestwifi-fw-images-{}", std::process::id())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channel_plan_from_scans_spreads_neighbours_and_keeps_a_fixed_channel() {
-    let root = std::env::temp_dir().join(format!("guestwifi-plan-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    let db = controller::store::open(&root).await.unwrap();
-    let ac = Ac::new(Registry::new(db).await.unwrap(), Ca::load_or_create(&root).unwrap(), ECHO).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let server = tokio::spawn(ac.clone().serve(listener));
+    let c = Controller::start("plan", ECHO, |ac| ac).await;
+    let (root, ac, addr) = (c.root.clone(), c.ac.clone(), c.addr.clone());
     ac.put_ssid(&Ssid {
         name: "Guest".into(),
         security: Security::Open,
@@ -345,6 +357,4 @@ async fn channel_plan_from_scans_spreads_neighbours_and_keeps_a_fixed_channel() 
     for a in agents {
         a.stop().await;
     }
-    server.abort();
-    let _ = std::fs::remove_dir_all(&root);
 }

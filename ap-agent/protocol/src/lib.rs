@@ -7,6 +7,7 @@
 
 pub mod config;
 mod frame;
+pub mod hex;
 
 pub use config::{ApConfig, Band, Radio, Roaming, Security, Ssid};
 pub use frame::{Connection, FrameError, MAX_FRAME};

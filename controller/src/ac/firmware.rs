@@ -4,7 +4,7 @@
 //! AP that does not come back with the new version in time (or refuses the
 //! image) halts the rollout and marks it failed.
 
-use ap_protocol::FirmwareOffer;
+use ap_protocol::{hex, FirmwareOffer};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -50,13 +50,13 @@ pub fn upload(
     key_hex: Option<&str>,
 ) -> Result<Image, FirmwareError> {
     let key_hex = key_hex.ok_or(FirmwareError::NoKey)?;
-    let key: [u8; 32] = unhex(key_hex.trim()).and_then(|k| k.try_into().ok()).ok_or(FirmwareError::BadKey)?;
+    let key: [u8; 32] = hex::decode(key_hex.trim()).and_then(|k| k.try_into().ok()).ok_or(FirmwareError::BadKey)?;
     let key = VerifyingKey::from_bytes(&key).map_err(|_| FirmwareError::BadKey)?;
     let sig: [u8; 64] = match signature.len() {
         64 => signature.try_into().expect("64 bytes"),
         _ => std::str::from_utf8(signature)
             .ok()
-            .and_then(|s| unhex(s.trim()))
+            .and_then(|s| hex::decode(s.trim()))
             .and_then(|s| s.try_into().ok())
             .ok_or(FirmwareError::BadSignature)?,
     };
@@ -69,8 +69,8 @@ pub fn upload(
     let offer = FirmwareOffer {
         version: version.to_string(),
         size: image.len() as u64,
-        sha256: Sha256::digest(&image).iter().map(|b| format!("{b:02x}")).collect(),
-        signature: sig.iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: hex::encode(&Sha256::digest(&image)),
+        signature: hex::encode(&sig),
     };
     Ok(Image { offer, bytes: Arc::new(image) })
 }
@@ -90,13 +90,6 @@ pub struct RolloutStatus {
     pub failure: Option<String>,
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,11 +99,11 @@ mod tests {
     fn only_an_image_signed_with_the_configured_key_is_kept() {
         let dir = std::env::temp_dir().join(format!("fw-upload-{}", std::process::id()));
         let key = SigningKey::from_bytes(&[9u8; 32]);
-        let public: String = key.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let public = hex::encode(&key.verifying_key().to_bytes());
         let image = b"image".to_vec();
         let sig = key.sign(&image).to_bytes();
         assert!(upload(&dir, "2.0.0", image.clone(), &sig, Some(&public)).is_ok());
-        let hex_sig: String = sig.iter().map(|b| format!("{b:02x}")).collect();
+        let hex_sig = hex::encode(&sig);
         assert!(upload(&dir, "2.0.0", image.clone(), hex_sig.as_bytes(), Some(&public)).is_ok());
         assert!(matches!(upload(&dir, "2.0.1", b"imagf".to_vec(), &sig, Some(&public)), Err(FirmwareError::Mismatch)));
         assert!(matches!(upload(&dir, "2.0.1", image, &sig, None), Err(FirmwareError::NoKey)));

@@ -71,12 +71,11 @@ impl Registry {
         rand::rng().fill_bytes(&mut key);
         let mut domain = [0u8; 2];
         rand::rng().fill_bytes(&mut domain);
-        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         sqlx::query(
             "INSERT OR IGNORE INTO ac_settings (id, config_version, country, mobility_domain, ft_key) VALUES (1, 1, 'CN', ?, ?)",
         )
-        .bind(hex(&domain))
-        .bind(hex(&key))
+        .bind(ap_protocol::hex::encode(&domain))
+        .bind(ap_protocol::hex::encode(&key))
         .execute(&db)
         .await?;
         Ok(Registry { db })

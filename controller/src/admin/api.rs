@@ -32,7 +32,7 @@ pub fn load_or_create_token(dir: &std::path::Path) -> std::io::Result<String> {
     }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = ap_protocol::hex::encode(&bytes);
     crate::tls::write_secret(&path, token.as_bytes()).map_err(std::io::Error::other)?;
     Ok(token)
 }

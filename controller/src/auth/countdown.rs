@@ -63,7 +63,7 @@ impl Countdown {
     pub fn issue(&self, client: Client, url: Option<String>) -> String {
         let mut bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut bytes);
-        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let id = ap_protocol::hex::encode(&bytes);
         let mut tickets = self.tickets.lock().unwrap();
         tickets.retain(|_, t| t.issued.elapsed() < TICKET_LIFETIME);
         let mut mine: Vec<(Instant, String)> =
