@@ -173,7 +173,7 @@ fn authorisations(lab: &Lab) -> (f64, f64) {
                 t.await.unwrap();
             }
             let fw_rate = f64::from(n) / start.elapsed().as_secs_f64();
-            fw.reload(Vec::new()).await.unwrap();
+            fw.restore(Vec::new()).await.unwrap();
 
             let db = controller::store::open(&dir).await.unwrap();
             let filter: Arc<dyn ClientFilter> = Arc::new(fw.clone());

@@ -6,7 +6,7 @@ use crate::auth::countdown::Countdown;
 use crate::config::Config;
 use crate::dhcp::Dnsmasq;
 use crate::portal::server::{self, GuestRateLimit, Limits};
-use crate::portal::{self, Neighbours, Portal};
+use crate::portal::{self, Portal};
 use crate::sessions::Sessions;
 use crate::{store, tls};
 use anyhow::Context;
@@ -74,12 +74,8 @@ async fn serve(
     let http = TcpListener::bind(http_addr).await.with_context(|| format!("cannot listen on {http_addr}"))?;
     let https = TcpListener::bind(https_addr).await.with_context(|| format!("cannot listen on {https_addr}"))?;
 
-    let portal = Arc::new(Portal {
-        config: config.clone(),
-        sessions: sessions.clone(),
-        countdown: Countdown::new(Duration::from_secs(config.session.countdown_seconds)),
-        neighbours: Neighbours::new(&config.network.guest_interface),
-    });
+    let countdown = Countdown::new(Duration::from_secs(config.session.countdown_seconds));
+    let portal = Arc::new(Portal::new(config.clone(), sessions.clone(), countdown));
     let app = portal::router(portal);
     let limits = Limits {
         max_connections: config.portal.max_connections,

@@ -61,12 +61,6 @@ impl Firewall {
         Ok(Firewall { ops: tx })
     }
 
-    /// Puts the table back (after nftables was flushed or restarted) with
-    /// every live session.
-    pub async fn reload(&self, clients: Vec<(Client, Duration)>) -> Result<(), FirewallError> {
-        self.call(|r| Op::Reload(clients, r)).await
-    }
-
     /// Removes the table (clean shutdown).
     pub async fn remove(&self) -> Result<(), FirewallError> {
         self.call(Op::Remove).await
@@ -98,7 +92,7 @@ impl ClientFilter for Firewall {
     }
 
     fn restore(&self, clients: Vec<(Client, Duration)>) -> BoxFuture<'_, Result<(), FirewallError>> {
-        self.reload(clients).boxed()
+        self.call(|r| Op::Reload(clients, r)).boxed()
     }
 }
 

@@ -105,7 +105,7 @@ fn login_adds_one_element_and_reload_restores_sessions() {
             let after_revoke = fw.list().await.unwrap();
             // nftables flushed behind our back: reload puts everything back.
             assert!(Command::new("nft").args(["flush", "ruleset"]).status().unwrap().success());
-            fw.reload(after_revoke.iter().map(|c| (c.client, Duration::from_secs(300))).collect()).await.unwrap();
+            fw.restore(after_revoke.iter().map(|c| (c.client, Duration::from_secs(300))).collect()).await.unwrap();
             assert_eq!(fw.list().await.unwrap().len(), 9);
             fw.remove().await.unwrap();
             (before, after, listed, after_revoke)

@@ -268,42 +268,34 @@ impl Registry {
         radio: Option<(&str, Option<u16>, Option<u8>)>,
     ) -> Result<u64, RegistryError> {
         let mut tx = self.db.begin().await?;
+        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM access_points WHERE device_id = ?")
+            .bind(device_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if known.is_none() {
+            return Err(RegistryError::UnknownAp(device_id.to_string()));
+        }
         if let Some(floor) = floor {
-            let done = sqlx::query("UPDATE access_points SET floor = ? WHERE device_id = ?")
+            sqlx::query("UPDATE access_points SET floor = ? WHERE device_id = ?")
                 .bind(floor)
                 .bind(device_id)
                 .execute(&mut *tx)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Err(RegistryError::UnknownAp(device_id.to_string()));
-            }
         }
         if let Some((interface, channel, power)) = radio {
-            sqlx::query("INSERT OR IGNORE INTO radio_settings (device_id, interface) VALUES (?, ?)")
-                .bind(device_id)
-                .bind(interface)
-                .execute(&mut *tx)
-                .await?;
-            if let Some(c) = channel {
-                sqlx::query(
-                    "UPDATE radio_settings SET fixed_channel = NULLIF(?, 0) WHERE device_id = ? AND interface = ?",
-                )
-                .bind(i64::from(c))
-                .bind(device_id)
-                .bind(interface)
-                .execute(&mut *tx)
-                .await?;
-            }
-            if let Some(p) = power {
-                sqlx::query(
-                    "UPDATE radio_settings SET fixed_tx_power_dbm = NULLIF(?, 0) WHERE device_id = ? AND interface = ?",
-                )
-                .bind(i64::from(p))
-                .bind(device_id)
-                .bind(interface)
-                .execute(&mut *tx)
-                .await?;
-            }
+            // A setting left out (None) stays as it is; 0 clears it.
+            sqlx::query(
+                "INSERT INTO radio_settings (device_id, interface, fixed_channel, fixed_tx_power_dbm) \
+                 VALUES (?1, ?2, NULLIF(?3, 0), NULLIF(?4, 0)) ON CONFLICT (device_id, interface) DO UPDATE SET \
+                 fixed_channel = CASE WHEN ?3 IS NULL THEN fixed_channel ELSE NULLIF(?3, 0) END, \
+                 fixed_tx_power_dbm = CASE WHEN ?4 IS NULL THEN fixed_tx_power_dbm ELSE NULLIF(?4, 0) END",
+            )
+            .bind(device_id)
+            .bind(interface)
+            .bind(channel.map(i64::from))
+            .bind(power.map(i64::from))
+            .execute(&mut *tx)
+            .await?;
         }
         let version = bump(&mut tx).await?;
         tx.commit().await?;

@@ -29,17 +29,40 @@ pub struct Ac {
     registry: Registry,
     ca: Arc<Ca>,
     echo_every: Duration,
-    /// Connected APs, with when their current connection started.
-    online: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Connected APs (pending or adopted), one entry per AP's newest connection.
+    connected: Arc<Mutex<HashMap<String, Connected>>>,
     adopted: broadcast::Sender<String>,
     config: Arc<watch::Sender<u64>>,
-    pushes: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Image>>>>,
     firmware_results: broadcast::Sender<(String, String, bool, String)>,
     firmware_key: Option<String>,
     firmware_dir: Option<PathBuf>,
     images: Arc<Mutex<HashMap<String, Image>>>,
     rollout: Arc<Mutex<Option<RolloutStatus>>>,
     channels: Arc<(Vec<u16>, Vec<u16>)>,
+}
+
+/// One AP's current connection.
+struct Connected {
+    since: Instant,
+    /// Where firmware offers for an adopted AP's session go.
+    firmware: Option<mpsc::UnboundedSender<Image>>,
+}
+
+/// A connection's entry in `Ac::connected`: removed when the connection
+/// ends, unless a newer connection of the same AP has replaced it.
+struct Presence {
+    map: Arc<Mutex<HashMap<String, Connected>>>,
+    id: String,
+    since: Instant,
+}
+
+impl Drop for Presence {
+    fn drop(&mut self) {
+        let mut map = self.map.lock().unwrap();
+        if map.get(&self.id).is_some_and(|c| c.since == self.since) {
+            map.remove(&self.id);
+        }
+    }
 }
 
 /// Why an admin action failed.
@@ -64,10 +87,9 @@ impl Ac {
             registry,
             ca: Arc::new(ca),
             echo_every,
-            online: Arc::default(),
+            connected: Arc::default(),
             adopted: broadcast::channel(64).0,
             config: Arc::new(watch::channel(version).0),
-            pushes: Arc::default(),
             firmware_results: broadcast::channel(1024).0,
             firmware_key: None,
             firmware_dir: None,
@@ -151,7 +173,7 @@ impl Ac {
             self.update_rollout(|r| r.stage = stage.clone());
             let mut results = self.firmware_results.subscribe();
             for ap in group {
-                let sender = self.pushes.lock().unwrap().get(ap).cloned();
+                let sender = self.connected.lock().unwrap().get(ap).and_then(|c| c.firmware.clone());
                 if sender.is_none_or(|s| s.send(image.clone()).is_err()) {
                     return self.fail_rollout(format!("{ap} is not connected ({stage})"));
                 }
@@ -204,11 +226,11 @@ impl Ac {
 
     /// Every AP, with whether it is connected.
     pub async fn list(&self) -> Result<Vec<AccessPoint>, AcError> {
-        let online = self.online.lock().unwrap().clone();
+        let online: std::collections::HashSet<String> = self.connected.lock().unwrap().keys().cloned().collect();
         let mut aps = self.registry.list().await?;
         let current = self.registry.version().await? as i64;
         for ap in &mut aps {
-            ap.online = online.contains_key(&ap.device_id);
+            ap.online = online.contains(&ap.device_id);
             ap.wants_version = (ap.state == "adopted" && ap.applied_version != current).then_some(current);
         }
         Ok(aps)
@@ -338,14 +360,8 @@ impl Ac {
         conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: false })).await?;
         tracing::info!(device_id = %hello.device_id, model = %hello.model, "access point waiting for adoption");
         // Connected and waiting: shown online, so the admin knows it can be adopted now.
-        let since = Instant::now();
-        self.online.lock().unwrap().insert(hello.device_id.clone(), since);
-        let result = self.wait_for_adoption(&mut conn, &hello, known, &mut adoptions).await;
-        let mut online = self.online.lock().unwrap();
-        if online.get(&hello.device_id) == Some(&since) {
-            online.remove(&hello.device_id);
-        }
-        result
+        let _presence = self.present(&hello.device_id, None);
+        self.wait_for_adoption(&mut conn, &hello, known, &mut adoptions).await
     }
 
     async fn wait_for_adoption(
@@ -390,35 +406,23 @@ impl Ac {
     async fn adopted_session(&self, mut conn: Conn, hello: Hello, version: u16) -> anyhow::Result<()> {
         let id = hello.device_id.clone();
         conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: true })).await?;
-        let since = Instant::now();
-        self.online.lock().unwrap().insert(id.clone(), since);
+        let (firmware_tx, mut firmware) = mpsc::unbounded_channel();
+        let presence = self.present(&id, Some(firmware_tx));
         tracing::info!(device_id = %id, "access point online");
-        let result = self.serve_adopted(&mut conn, &hello).await;
-        {
-            // Only this connection's mark: the AP may already be back on a new one.
-            let mut online = self.online.lock().unwrap();
-            if online.get(&id) == Some(&since) {
-                online.remove(&id);
-            }
-        }
+        let result = self.serve_adopted(&mut conn, &hello, &mut firmware).await;
+        drop(presence);
         tracing::info!(device_id = %id, "access point offline");
         result
     }
 
-    async fn serve_adopted(&self, conn: &mut Conn, hello: &Hello) -> anyhow::Result<()> {
-        let id = &hello.device_id;
-        let (push_tx, mut pushes) = mpsc::unbounded_channel();
-        self.pushes.lock().unwrap().insert(id.clone(), push_tx.clone());
-        let result = self.serve_adopted_inner(conn, hello, &mut pushes).await;
-        // A newer connection of the same AP may have registered meanwhile.
-        let mut map = self.pushes.lock().unwrap();
-        if map.get(id).is_some_and(|s| s.same_channel(&push_tx)) {
-            map.remove(id);
-        }
-        result
+    /// Marks `id` connected until the returned guard drops.
+    fn present(&self, id: &str, firmware: Option<mpsc::UnboundedSender<Image>>) -> Presence {
+        let since = Instant::now();
+        self.connected.lock().unwrap().insert(id.to_string(), Connected { since, firmware });
+        Presence { map: self.connected.clone(), id: id.to_string(), since }
     }
 
-    async fn serve_adopted_inner(
+    async fn serve_adopted(
         &self,
         conn: &mut Conn,
         hello: &Hello,

@@ -201,102 +201,7 @@ pub async fn serve(path: PathBuf, handles: Handles) -> std::io::Result<()> {
 pub async fn handle(request: Request, handles: &Handles) -> Reply {
     let error = |e: &dyn std::error::Error| Reply::Error { message: crate::error_chain(e) };
     let Handles { sessions, ac, .. } = handles;
-    let no_ac = || Reply::Error { message: "the AC is off (ac.listen is empty)".into() };
     match request {
-        Request::ApsList => match ac {
-            None => no_ac(),
-            Some(ac) => match ac.list().await {
-                Ok(aps) => Reply::Aps { aps },
-                Err(e) => error(&e),
-            },
-        },
-        Request::ApsAdopt { device_id } => match ac {
-            None => no_ac(),
-            Some(ac) => ac.adopt(&device_id).await.map_or_else(|e| error(&e), |()| Reply::Done),
-        },
-        Request::ApsForget { device_id } => match ac {
-            None => no_ac(),
-            Some(ac) => ac.forget(&device_id).await.map_or_else(|e| error(&e), |()| Reply::Done),
-        },
-        Request::ApsShow { device_id } => match ac {
-            None => no_ac(),
-            Some(ac) => {
-                let found = ac.list().await.map(|aps| aps.into_iter().find(|a| a.device_id == device_id));
-                match (found, ac.registry().config_for(&device_id).await) {
-                    (Ok(Some(ap)), Ok(mut config)) => {
-                        config.ssids.iter_mut().for_each(mask);
-                        config.roaming.ft_key = "***".into();
-                        Reply::Ap { ap: Box::new(ap), config: Box::new(config) }
-                    }
-                    (Err(e), _) => error(&e),
-                    (_, Err(e)) => error(&e),
-                    (Ok(None), _) => Reply::Error { message: format!("no access point {device_id:?}") },
-                }
-            }
-        },
-        Request::FirmwareUpload { version, image, signature } => match ac {
-            None => no_ac(),
-            Some(ac) => match (std::fs::read(&image), std::fs::read(&signature)) {
-                (Ok(image), Ok(signature)) => {
-                    ac.upload_firmware(&version, image, &signature).map_or_else(|e| error(&e), |()| Reply::Done)
-                }
-                (Err(e), _) | (_, Err(e)) => error(&e),
-            },
-        },
-        Request::FirmwareRollout { version } => match ac {
-            None => no_ac(),
-            Some(ac) => match ac.start_rollout(&version, handles.firmware_batch, handles.firmware_wait).await {
-                Ok(status) => Reply::Rollout { status: Some(status) },
-                Err(e) => error(&e),
-            },
-        },
-        Request::FirmwareStatus => match ac {
-            None => no_ac(),
-            Some(ac) => Reply::Rollout { status: ac.rollout_status() },
-        },
-        Request::ApsPlan => match ac {
-            None => no_ac(),
-            Some(ac) => ac.plan().await.map_or_else(|e| error(&e), |plan| Reply::Plan { text: plan.to_string() }),
-        },
-        Request::ApsSet { device_id, floor, radio, channel, tx_power_dbm } => match ac {
-            None => no_ac(),
-            Some(ac) => {
-                let radio = radio.as_deref().map(|r| (r, channel, tx_power_dbm));
-                if radio.is_none() && (channel.is_some() || tx_power_dbm.is_some()) {
-                    Reply::Error { message: "--channel and --tx-power need --radio".into() }
-                } else {
-                    ac.set_ap(&device_id, floor, radio)
-                        .await
-                        .map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version })
-                }
-            }
-        },
-        Request::StationsList => match ac {
-            None => no_ac(),
-            Some(ac) => {
-                ac.registry().stations().await.map_or_else(|e| error(&e), |stations| Reply::Stations { stations })
-            }
-        },
-        Request::SsidsList => match ac {
-            None => no_ac(),
-            Some(ac) => match ac.registry().ssids().await {
-                Ok(mut ssids) => {
-                    ssids.iter_mut().for_each(mask);
-                    Reply::Ssids { ssids }
-                }
-                Err(e) => error(&e),
-            },
-        },
-        Request::SsidsPut { ssid } => match ac {
-            None => no_ac(),
-            Some(ac) => ac.put_ssid(&ssid).await.map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version }),
-        },
-        Request::SsidsRemove { name } => match ac {
-            None => no_ac(),
-            Some(ac) => {
-                ac.remove_ssid(&name).await.map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version })
-            }
-        },
         Request::SessionsList => match sessions.list().await {
             Ok(sessions) => Reply::Sessions { sessions },
             Err(e) => error(&e),
@@ -312,6 +217,81 @@ pub async fn handle(request: Request, handles: &Handles) -> Reply {
             Ok(sessions) => Reply::Reloaded { sessions },
             Err(e) => error(&e),
         },
+        ac_request => match ac {
+            Some(ac) => handle_ac(ac_request, ac, handles).await,
+            None => Reply::Error { message: "the AC is off (ac.listen is empty)".into() },
+        },
+    }
+}
+
+/// The AC's requests, once it is known to run.
+async fn handle_ac(request: Request, ac: &Ac, handles: &Handles) -> Reply {
+    let error = |e: &dyn std::error::Error| Reply::Error { message: crate::error_chain(e) };
+    match request {
+        Request::ApsList => match ac.list().await {
+            Ok(aps) => Reply::Aps { aps },
+            Err(e) => error(&e),
+        },
+        Request::ApsAdopt { device_id } => ac.adopt(&device_id).await.map_or_else(|e| error(&e), |()| Reply::Done),
+        Request::ApsForget { device_id } => ac.forget(&device_id).await.map_or_else(|e| error(&e), |()| Reply::Done),
+        Request::ApsShow { device_id } => {
+            let found = ac.list().await.map(|aps| aps.into_iter().find(|a| a.device_id == device_id));
+            match (found, ac.registry().config_for(&device_id).await) {
+                (Ok(Some(ap)), Ok(mut config)) => {
+                    config.ssids.iter_mut().for_each(mask);
+                    config.roaming.ft_key = "***".into();
+                    Reply::Ap { ap: Box::new(ap), config: Box::new(config) }
+                }
+                (Err(e), _) => error(&e),
+                (_, Err(e)) => error(&e),
+                (Ok(None), _) => Reply::Error { message: format!("no access point {device_id:?}") },
+            }
+        }
+        Request::FirmwareUpload { version, image, signature } => {
+            match (std::fs::read(&image), std::fs::read(&signature)) {
+                (Ok(image), Ok(signature)) => {
+                    ac.upload_firmware(&version, image, &signature).map_or_else(|e| error(&e), |()| Reply::Done)
+                }
+                (Err(e), _) | (_, Err(e)) => error(&e),
+            }
+        }
+        Request::FirmwareRollout { version } => {
+            match ac.start_rollout(&version, handles.firmware_batch, handles.firmware_wait).await {
+                Ok(status) => Reply::Rollout { status: Some(status) },
+                Err(e) => error(&e),
+            }
+        }
+        Request::FirmwareStatus => Reply::Rollout { status: ac.rollout_status() },
+        Request::ApsPlan => ac.plan().await.map_or_else(|e| error(&e), |plan| Reply::Plan { text: plan.to_string() }),
+        Request::ApsSet { device_id, floor, radio, channel, tx_power_dbm } => {
+            let radio = radio.as_deref().map(|r| (r, channel, tx_power_dbm));
+            if radio.is_none() && (channel.is_some() || tx_power_dbm.is_some()) {
+                Reply::Error { message: "--channel and --tx-power need --radio".into() }
+            } else {
+                ac.set_ap(&device_id, floor, radio)
+                    .await
+                    .map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version })
+            }
+        }
+        Request::StationsList => {
+            ac.registry().stations().await.map_or_else(|e| error(&e), |stations| Reply::Stations { stations })
+        }
+        Request::SsidsList => match ac.registry().ssids().await {
+            Ok(mut ssids) => {
+                ssids.iter_mut().for_each(mask);
+                Reply::Ssids { ssids }
+            }
+            Err(e) => error(&e),
+        },
+        Request::SsidsPut { ssid } => {
+            ac.put_ssid(&ssid).await.map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version })
+        }
+        Request::SsidsRemove { name } => {
+            ac.remove_ssid(&name).await.map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version })
+        }
+        Request::SessionsList | Request::SessionsKick { .. } | Request::FirewallReload => {
+            Reply::Error { message: "not an AC request".into() }
+        }
     }
 }
 

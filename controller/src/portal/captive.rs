@@ -38,7 +38,7 @@ pub async fn status(State(portal): State<Arc<Portal>>, Extension(peer): Extensio
     let info = &portal.config.venue.info_url;
     let body = CaptiveStatus {
         captive: session.is_none(),
-        user_portal_url: format!("{}/", portal.config.portal_url()),
+        user_portal_url: portal.home.clone(),
         venue_info_url: (!info.is_empty()).then(|| info.clone()),
         seconds_remaining: session.as_ref().map(|s| s.remaining().as_secs()),
         can_extend_session: session.as_ref().map(|_| false),

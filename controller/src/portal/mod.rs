@@ -37,6 +37,23 @@ pub struct Portal {
     pub countdown: Countdown,
     /// The neighbour table.
     pub neighbours: Neighbours,
+    /// Host names that mean the portal itself (its name and address), lower case.
+    names: Vec<String>,
+    /// The portal's page, where every redirect goes.
+    home: String,
+}
+
+impl Portal {
+    /// The portal for `config`; what every request needs is worked out once.
+    pub fn new(config: Arc<Config>, sessions: Sessions, countdown: Countdown) -> Self {
+        let mut names = vec![config.portal_host().to_ascii_lowercase()];
+        if let Ok((ip, _)) = config.network.guest_net() {
+            names.push(ip.to_string());
+        }
+        let home = format!("{}/", config.portal_url());
+        let neighbours = Neighbours::new(&config.network.guest_interface);
+        Portal { config, sessions, countdown, neighbours, names, home }
+    }
 }
 
 /// The portal's routes, behind the redirect of every other host.
@@ -65,13 +82,12 @@ async fn redirect_other_hosts(State(portal): State<Arc<Portal>>, request: Reques
     };
     let is_portal = host.as_deref().is_some_and(|h| {
         let name = strip_port(h);
-        name.eq_ignore_ascii_case(&portal.config.portal_host())
-            || portal.config.network.guest_net().is_ok_and(|(ip, _)| name == ip.to_string())
+        portal.names.iter().any(|n| n == name)
     });
     if is_portal {
         return next.run(request).await;
     }
-    let mut location = format!("{}/", portal.config.portal_url());
+    let mut location = portal.home.clone();
     if let Some(host) = host {
         let original = format!("http://{host}{}", request.uri().path_and_query().map_or("/", |p| p.as_str()));
         if original.len() > MAX_URL {

@@ -256,33 +256,39 @@ impl Sessions {
 
     /// Ends expired sessions and, when `check_idle`, idle ones.
     pub async fn sweep(&self, check_idle: bool) -> Result<(), SessionError> {
-        let now = now_ms();
-        let sessions = live(&self.db).await?;
-        for session in sessions.iter().filter(|s| s.expires_at <= now) {
-            self.end(session, EndReason::Expired).await?;
+        // Every second: only the expired rows, not every live session.
+        let expired = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE ended_at IS NULL AND expires_at <= ?"))
+            .bind(now_ms())
+            .fetch_all(&self.db)
+            .await?;
+        for session in expired.into_iter().filter_map(Row::into_session) {
+            self.end(&session, EndReason::Expired).await?;
         }
         let (true, Some(idle)) = (check_idle, self.idle_timeout) else {
             return Ok(());
         };
+        let sessions = live(&self.db).await?;
         let counters = self.filter.list().await?;
-        let mut idle_sessions = Vec::new();
-        {
+        let by_client: HashMap<Client, &firewall::ClientCounters> = counters.iter().map(|c| (c.client, c)).collect();
+        let idle_sessions: Vec<&Session> = {
             let mut activity = self.activity.lock().unwrap();
-            let by_client: HashMap<Client, &firewall::ClientCounters> =
-                counters.iter().map(|c| (c.client, c)).collect();
-            for session in sessions.iter().filter(|s| s.expires_at > now) {
-                let packets = by_client.get(&session.client()).map_or(0, |c| c.packets);
-                let entry = activity.entry(session.client()).or_insert((packets, Instant::now()));
-                if entry.0 != packets {
-                    *entry = (packets, Instant::now());
-                } else if entry.1.elapsed() >= idle {
-                    idle_sessions.push(session.clone());
-                }
-            }
-        }
-        for session in &idle_sessions {
+            sessions
+                .iter()
+                .filter(|session| {
+                    let packets = by_client.get(&session.client()).map_or(0, |c| c.packets);
+                    let entry = activity.entry(session.client()).or_insert((packets, Instant::now()));
+                    if entry.0 != packets {
+                        *entry = (packets, Instant::now());
+                    }
+                    entry.1.elapsed() >= idle
+                })
+                .collect()
+        };
+        for session in idle_sessions {
             self.end(session, EndReason::Idle).await?;
         }
+        // One transaction for all counters: thousands of rows, one commit.
+        let mut tx = self.db.begin().await?;
         for c in &counters {
             sqlx::query(
                 "UPDATE sessions SET packets_up = ?, bytes_up = ? WHERE ended_at IS NULL AND mac = ? AND ip = ?",
@@ -291,9 +297,10 @@ impl Sessions {
             .bind(c.bytes as i64)
             .bind(c.client.mac.to_string())
             .bind(c.client.ip.to_string())
-            .execute(&self.db)
+            .execute(&mut *tx)
             .await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
