@@ -141,7 +141,7 @@ fn latency(lab: &Lab) -> ((Duration, Duration), (Duration, Duration)) {
                 );
                 out.push((samples[TRIALS / 2], samples[TRIALS * 99 / 100]));
             }
-            fw.remove().await.unwrap();
+            firewall::Firewall::remove_table().unwrap();
             out
         })
     });
@@ -192,7 +192,7 @@ fn authorisations(lab: &Lab) -> (f64, f64) {
                 t.await.unwrap();
             }
             let session_rate = f64::from(n) / start.elapsed().as_secs_f64();
-            fw.remove().await.unwrap();
+            firewall::Firewall::remove_table().unwrap();
             (fw_rate, session_rate)
         })
     })
@@ -322,6 +322,8 @@ fn policy() -> firewall::Policy {
         portal_http_port: 80,
         portal_https_port: 443,
         masquerade: true,
+        uplink_interface: None,
+        allowed_destinations: Vec::new(),
     }
 }
 

@@ -116,6 +116,14 @@ pub struct Network {
     /// Upstream DNS servers the appliance's resolver forwards to.
     #[serde(default)]
     pub upstream_dns: Vec<IpAddr>,
+    /// The one interface guests' traffic may leave by; empty: any but the
+    /// guest interface.
+    #[serde(default)]
+    pub uplink_interface: String,
+    /// Private destinations logged-in guests may reach ("192.168.1.50",
+    /// "10.20.0.0/24").
+    #[serde(default)]
+    pub guest_allowed_destinations: Vec<String>,
     /// Source-NAT guest traffic leaving by the uplink.
     #[serde(default = "yes")]
     pub masquerade: bool,
@@ -289,6 +297,10 @@ impl Config {
         if !self.admin.listen.is_empty() && self.admin.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!("admin.listen: {:?} is not an address:port", self.admin.listen));
         }
+        self.network.allowed_destinations()?;
+        if self.network.uplink_interface == self.network.guest_interface {
+            return Err("network.uplink_interface must not be the guest interface".into());
+        }
         if self.ac.echo_seconds == 0 {
             return Err("ac.echo_seconds must be at least 1".into());
         }
@@ -334,11 +346,31 @@ impl Config {
             portal_http_port: self.portal.http_port,
             portal_https_port: self.portal.https_port,
             masquerade: self.network.masquerade,
+            uplink_interface: Some(self.network.uplink_interface.clone()).filter(|u| !u.is_empty()),
+            allowed_destinations: self.network.allowed_destinations().expect("checked at load"),
         }
     }
 }
 
 impl Network {
+    /// `guest_allowed_destinations` parsed: (address, prefix length).
+    pub fn allowed_destinations(&self) -> Result<Vec<(IpAddr, u8)>, String> {
+        self.guest_allowed_destinations
+            .iter()
+            .map(|entry| {
+                let bad = || format!("network.guest_allowed_destinations: {entry:?} is not an address or prefix");
+                let (addr, len) = entry.split_once('/').unwrap_or((entry, ""));
+                let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+                let max = if addr.is_ipv4() { 32 } else { 128 };
+                let len = if len.is_empty() { max } else { len.parse::<u8>().map_err(|_| bad())? };
+                if len > max {
+                    return Err(bad());
+                }
+                Ok((addr, len))
+            })
+            .collect()
+    }
+
     /// The appliance's guest address and the subnet's prefix length.
     pub fn guest_net(&self) -> Result<(Ipv4Addr, u8), String> {
         let bad = || format!("network.guest_address: {:?} is not like 192.0.2.1/24", self.guest_address);
@@ -502,6 +534,23 @@ mod tests {
         let env = vec![("GUESTWIFI_SESSION__LENGHT_SECONDS".to_string(), "60".to_string())];
         let err = Config::parse(EXAMPLE, "x", env).unwrap_err().to_string();
         assert!(err.contains("lenght_seconds"), "{err}");
+    }
+
+    #[test]
+    fn allowed_destinations_are_parsed_and_a_bad_one_is_named() {
+        let text = EXAMPLE.replace(
+            "guest_allowed_destinations = []",
+            "guest_allowed_destinations = [\"192.168.1.50\", \"10.20.0.0/24\"]",
+        );
+        let policy = Config::parse(&text, "x", no_env()).unwrap().policy();
+        assert_eq!(
+            policy.allowed_destinations,
+            vec![("192.168.1.50".parse().unwrap(), 32), ("10.20.0.0".parse().unwrap(), 24)]
+        );
+        assert_eq!(policy.uplink_interface.as_deref(), Some("wan0"));
+        let text = EXAMPLE.replace("guest_allowed_destinations = []", "guest_allowed_destinations = [\"printer\"]");
+        let err = Config::parse(&text, "x", no_env()).unwrap_err().to_string();
+        assert!(err.contains("guest_allowed_destinations") && err.contains("printer"), "{err}");
     }
 
     #[test]

@@ -24,7 +24,20 @@ const SWEEP: Duration = Duration::from_secs(1);
 /// Idle detection reads every counter: every this many sweeps.
 const IDLE_EVERY: u32 = 10;
 
+/// How often the controller checks that its table is still in the kernel.
+const TABLE_CHECK: Duration = Duration::from_millis(500);
+/// The data dir's lock file: one controller per data dir (and so per kernel table).
+pub const LOCK_FILE: &str = "controller.lock";
+
 /// Runs the appliance until SIGINT or SIGTERM.
+///
+/// Everything that can fail on a busy or misconfigured machine (the data
+/// dir's lock, the database, every listener, dnsmasq's check of its config)
+/// is tried before the kernel is touched, so a start that fails leaves a
+/// running instance's table, or a stopped one's, exactly as it was. A stop
+/// leaves the table too: guests who were in ride through a restart to their
+/// kernel timeouts and everyone else stays filtered. Only `controller
+/// firewall-remove` takes it out.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let dir = &config.data.dir;
@@ -33,23 +46,101 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    let _lock = DataDirLock::acquire(dir)?;
     let db = store::open(dir).await.context("cannot open the database")?;
+    let listeners = Listeners::bind(&config).await?;
+    let dnsmasq = if config.network.run_dnsmasq {
+        Some(Dnsmasq::start(&config).await.context("cannot start dnsmasq")?)
+    } else {
+        None
+    };
 
     let clients = Sessions::live_clients(&db).await?;
-    let firewall = Firewall::start(config.policy(), &clients).context("cannot install the guest firewall")?;
+    let policy = config.policy();
+    if policy.uplink_interface.is_none() {
+        tracing::warn!("network.uplink_interface is not set: guests may leave by any interface but the guest one");
+    }
+    let firewall = Firewall::start(policy, &clients).context("cannot install the guest firewall")?;
     tracing::info!(restored = clients.len(), "sessions restored into the firewall");
     let filter: Arc<dyn ClientFilter> = Arc::new(firewall.clone());
     let idle =
         (config.session.idle_timeout_seconds > 0).then(|| Duration::from_secs(config.session.idle_timeout_seconds));
     let sessions = Sessions::new(db.clone(), filter, config.session.length(), idle);
 
-    let result = serve(config.clone(), db, firewall.clone(), sessions).await;
-    if let Err(err) = firewall.remove().await {
-        tracing::error!(error = %crate::error_chain(&err), "could not remove the firewall table");
-    } else {
-        tracing::info!("firewall table removed");
-    }
+    let result = serve(config.clone(), db, firewall, sessions, listeners).await;
+    drop(dnsmasq);
+    tracing::info!("controller stopped; the firewall table stays (controller firewall-remove takes it out)");
     result
+}
+
+/// Deletes the guest firewall table (uninstall). Refuses while a controller
+/// runs on the same data dir: it would only put the table back.
+pub fn remove_firewall(config: &Config) -> anyhow::Result<()> {
+    let _lock = DataDirLock::acquire(&config.data.dir)?;
+    Firewall::remove_table().context("cannot remove the firewall table")
+}
+
+/// An exclusive `flock` on the data dir, held for the daemon's life; the
+/// kernel drops it when the process ends, however it ends.
+struct DataDirLock {
+    _file: std::fs::File,
+}
+
+impl DataDirLock {
+    fn acquire(dir: &std::path::Path) -> anyhow::Result<Self> {
+        use std::io::{Read, Seek, Write};
+        use std::os::fd::AsRawFd;
+        let path = dir.join(LOCK_FILE);
+        let mut file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            anyhow::bail!(
+                "another controller (pid {}) is running with data dir {}; stop it first (nothing was changed)",
+                pid.trim(),
+                dir.display()
+            );
+        }
+        file.set_len(0)?;
+        file.rewind()?;
+        writeln!(file, "{}", std::process::id())?;
+        Ok(DataDirLock { _file: file })
+    }
+}
+
+/// Every socket the daemon serves, bound before the kernel is touched.
+struct Listeners {
+    http: TcpListener,
+    https: TcpListener,
+    ac: Option<TcpListener>,
+    admin: Option<TcpListener>,
+}
+
+impl Listeners {
+    async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let (guest_ip, _) = config.network.guest_net().map_err(anyhow::Error::msg)?;
+        let bind = |addr: SocketAddr, what: &'static str| async move {
+            TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
+        };
+        let http = bind(SocketAddr::from((guest_ip, config.portal.http_port)), "the portal").await?;
+        let https = bind(SocketAddr::from((guest_ip, config.portal.https_port)), "the portal's HTTPS").await?;
+        let ac = match config.ac.listen.parse::<SocketAddr>() {
+            Ok(addr) => Some(bind(addr, "APs").await?),
+            Err(_) => None,
+        };
+        let admin = match config.admin.listen.parse::<SocketAddr>() {
+            Ok(addr) => Some(bind(addr, "the admin API").await?),
+            Err(_) => None,
+        };
+        Ok(Listeners { http, https, ac, admin })
+    }
 }
 
 async fn serve(
@@ -57,22 +148,14 @@ async fn serve(
     db: sqlx::SqlitePool,
     firewall: Firewall,
     sessions: Sessions,
+    listeners: Listeners,
 ) -> anyhow::Result<()> {
     let _garden = GardenRefresher::spawn(
         GardenResolver::new(config.walled_garden.names.clone(), &config.network.upstream_dns),
         firewall.clone(),
     );
-    let _dnsmasq = if config.network.run_dnsmasq {
-        Some(Dnsmasq::start(&config).await.context("cannot start dnsmasq")?)
-    } else {
-        None
-    };
     let tls = tls::acceptor(&config).context("cannot set up the portal's HTTPS")?;
-    let (guest_ip, _) = config.network.guest_net().map_err(anyhow::Error::msg)?;
-    let http_addr = SocketAddr::from((guest_ip, config.portal.http_port));
-    let https_addr = SocketAddr::from((guest_ip, config.portal.https_port));
-    let http = TcpListener::bind(http_addr).await.with_context(|| format!("cannot listen on {http_addr}"))?;
-    let https = TcpListener::bind(https_addr).await.with_context(|| format!("cannot listen on {https_addr}"))?;
+    let Listeners { http, https, ac: ac_listener, admin: admin_listener } = listeners;
 
     let countdown = Countdown::new(Duration::from_secs(config.session.countdown_seconds));
     let portal = Arc::new(Portal::new(config.clone(), sessions.clone(), countdown));
@@ -89,19 +172,16 @@ async fn serve(
     let http_task =
         tokio::spawn(server::serve(http, None, app.clone(), limits.clone(), rate.clone(), stopped(stop_rx.clone())));
     let https_task = tokio::spawn(server::serve(https, Some(tls), app, limits, rate, stopped(stop_rx.clone())));
-    let ac = if config.ac.listen.is_empty() {
-        None
-    } else {
+    let ac = if let Some(listener) = ac_listener {
         let registry = crate::ac::registry::Registry::new(db.clone()).await?;
         let ca = crate::ac::ca::Ca::load_or_create(&config.data.dir).context("cannot set up the AP CA")?;
         let ac = crate::ac::Ac::new(registry, ca, Duration::from_secs(config.ac.echo_seconds))
             .await?
             .with_firmware(Some(config.ac.firmware_public_key.clone()), config.data.dir.join("firmware"))
             .with_channels(config.ac.channels_2g.clone(), config.ac.channels_5g.clone());
-        let listener = TcpListener::bind(&config.ac.listen)
-            .await
-            .with_context(|| format!("cannot listen for APs on {}", config.ac.listen))?;
         Some((ac, listener))
+    } else {
+        None
     };
     let ac_handle = ac.as_ref().map(|(ac, _)| ac.clone());
     let ac_task = ac.map(|(ac, listener)| tokio::spawn(ac.serve(listener)));
@@ -111,17 +191,15 @@ async fn serve(
         firmware_batch: config.ac.firmware_batch,
         firmware_wait: Duration::from_secs(config.ac.firmware_rejoin_minutes * 60),
     };
-    let admin_task = if config.admin.listen.is_empty() {
-        None
-    } else {
+    let admin_task = if let Some(listener) = admin_listener {
         let token = crate::admin::api::load_or_create_token(&config.data.dir).context("cannot make the admin token")?;
-        let listener = TcpListener::bind(&config.admin.listen)
-            .await
-            .with_context(|| format!("cannot listen for the admin API on {}", config.admin.listen))?;
         let app = crate::admin::api::router(handles.clone(), token);
         Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+    } else {
+        None
     };
     let control_task = tokio::spawn(control::serve(config.data.dir.join(control::SOCKET), handles));
+    let watcher = tokio::spawn(keep_table(firewall.clone(), sessions.clone()));
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP);
         let mut n = 0u32;
@@ -143,6 +221,7 @@ async fn serve(
         r = control_task => tracing::error!(?r, "control socket stopped"),
     }
     sweeper.abort();
+    watcher.abort();
     if let Some(task) = ac_task {
         task.abort();
     }
@@ -153,4 +232,22 @@ async fn serve(
     let _ = tokio::join!(http_task, https_task);
     let _ = std::fs::remove_file(config.data.dir.join(control::SOCKET));
     Ok(())
+}
+
+/// Puts the table back, with every live session, when it vanishes (`nft
+/// flush ruleset`, a restart of nftables.service): within [`TABLE_CHECK`].
+async fn keep_table(firewall: Firewall, sessions: Sessions) {
+    let mut tick = tokio::time::interval(TABLE_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match firewall.present().await {
+            Ok(true) => {}
+            Ok(false) => match sessions.restore_filter().await {
+                Ok(n) => tracing::warn!(sessions = n, "the firewall table was removed behind our back; restored"),
+                Err(err) => tracing::error!(error = %crate::error_chain(&err), "cannot restore the firewall table"),
+            },
+            Err(err) => tracing::error!(error = %crate::error_chain(&err), "cannot check the firewall table"),
+        }
+    }
 }

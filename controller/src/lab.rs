@@ -7,7 +7,8 @@
 //!        ...        ┘         (controller, dnsmasq) │                        203.0.113.20 (garden web)
 //!                                                   │                        203.0.113.53 (DNS)
 //! ```
-//! Every address is a documentation (TEST-NET) address; nothing leaves the
+//! Every address but the LAN's is a documentation (TEST-NET) address; the LAN
+//! is private on purpose, to show guests never reach it. Nothing leaves the
 //! namespaces.
 
 use std::net::Ipv4Addr;
@@ -25,6 +26,12 @@ pub const UPSTREAM_WEB: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 pub const GARDEN_WEB: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 20);
 /// The upstream DNS server.
 pub const UPSTREAM_DNS: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 53);
+/// A host on the restaurant's LAN (the POS), behind the appliance's `lan0`.
+pub const LAN_HOST: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 10);
+/// The menu printer on the LAN: the one private address guests may reach.
+pub const LAN_PRINTER: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 20);
+/// The appliance's own LAN address.
+pub const LAN_APPLIANCE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 /// The appliance's management bridge (APs' control traffic), lab only.
 pub const MGMT_INTERFACE: &str = "br-mgmt";
 /// The appliance's management address: the AC listens here.
@@ -83,9 +90,9 @@ impl Lab {
         teardown(prefix);
         std::fs::create_dir_all(dir).map_err(|e| LabError::Io(format!("{}: {e}", dir.display())))?;
         let lab = Lab { prefix: prefix.to_string(), guests, dir: dir.to_path_buf(), aps };
-        let (a, u) = (lab.appliance(), lab.upstream());
-        for ns in std::iter::once(a.clone())
-            .chain(std::iter::once(u.clone()))
+        let (a, u, l) = (lab.appliance(), lab.upstream(), lab.lan());
+        for ns in [a.clone(), u.clone(), l.clone()]
+            .into_iter()
             .chain((1..=guests).map(|i| lab.guest(i)))
             .chain((1..=aps).map(|k| lab.ap(k)))
         {
@@ -140,6 +147,14 @@ impl Lab {
             run("ip", &["-n", &u, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
         }
         run("ip", &["-n", &u, "link", "set", "eth0", "up"])?;
+        run("ip", &["-n", &a, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", &l])?;
+        run("ip", &["-n", &a, "addr", "add", &format!("{LAN_APPLIANCE}/24"), "dev", "lan0"])?;
+        run("ip", &["-n", &a, "link", "set", "lan0", "up"])?;
+        for addr in [LAN_HOST, LAN_PRINTER] {
+            run("ip", &["-n", &l, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+        }
+        run("ip", &["-n", &l, "link", "set", "eth0", "up"])?;
+        run("ip", &["-n", &l, "route", "add", "default", "via", &LAN_APPLIANCE.to_string()])?;
         run("ip", &["netns", "exec", &a, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
 
         // The "internet": a DNS server and a web server in the upstream namespace.
@@ -161,6 +176,7 @@ impl Lab {
         ])?;
         let exe = exe.to_string_lossy().into_owned();
         spawn(&["ip", "netns", "exec", &u, &exe, "lab-web", "--listen", "0.0.0.0:80"])?;
+        spawn(&["ip", "netns", "exec", &l, &exe, "lab-web", "--listen", "0.0.0.0:80"])?;
         Ok(lab)
     }
 
@@ -240,6 +256,11 @@ radios = [{{ interface = "wlan0", band = "2.4", bssid = "{b2}" }}, {{ interface 
         )
     }
 
+    /// The restaurant's LAN namespace (POS and menu printer).
+    pub fn lan(&self) -> String {
+        format!("{}-lan", self.prefix)
+    }
+
     /// The upstream ("internet") namespace.
     pub fn upstream(&self) -> String {
         format!("{}-upstream", self.prefix)
@@ -260,6 +281,8 @@ guest_interface = "{GUEST_INTERFACE}"
 guest_address = "{APPLIANCE_IP}/24"
 dhcp_range = ["192.0.2.100", "192.0.2.199"]
 upstream_dns = ["{UPSTREAM_DNS}"]
+uplink_interface = "wan0"
+guest_allowed_destinations = ["{LAN_PRINTER}"]
 
 [portal]
 hostname = "{PORTAL_HOST}"

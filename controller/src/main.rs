@@ -33,6 +33,13 @@ enum Cmd {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Take the guest firewall table out of the kernel (uninstall). A stop
+    /// leaves it in place on purpose; refused while the controller runs.
+    FirewallRemove {
+        /// The configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// Guest sessions of the running controller.
     Sessions {
         #[command(subcommand)]
@@ -226,6 +233,11 @@ async fn main() -> anyhow::Result<()> {
                 }
                 other => fail(other)?,
             }
+            Ok(())
+        }
+        Cmd::FirewallRemove { config } => {
+            controller::daemon::remove_firewall(&load(&config)?)?;
+            println!("firewall table removed: the guest network is no longer filtered by the controller");
             Ok(())
         }
         Cmd::Sessions { command, config } => sessions(command, &load(&config)?.data.dir).await,

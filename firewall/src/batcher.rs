@@ -29,7 +29,7 @@ enum Op {
     List(Reply<Vec<ClientCounters>>),
     Garden(Vec<(IpAddr, Duration)>, Reply<()>),
     Reload(Vec<(Client, Duration)>, Reply<()>),
-    Remove(Reply<()>),
+    Present(Reply<bool>),
 }
 
 /// Handle to the firewall worker. Cheap to clone.
@@ -61,9 +61,17 @@ impl Firewall {
         Ok(Firewall { ops: tx })
     }
 
-    /// Removes the table (clean shutdown).
-    pub async fn remove(&self) -> Result<(), FirewallError> {
-        self.call(Op::Remove).await
+    /// Whether the table is still in the kernel (`nft flush ruleset` or a
+    /// restart of nftables.service takes it away behind our back).
+    pub async fn present(&self) -> Result<bool, FirewallError> {
+        self.call(Op::Present).await
+    }
+
+    /// Deletes the table, for `controller firewall-remove` (uninstall). A
+    /// stop never does this: the table outlives the daemon, so a guest who
+    /// was not let in stays out while the controller is down.
+    pub fn remove_table() -> Result<(), FirewallError> {
+        nft::remove(&mut Nft::open()?)
     }
 
     /// Replaces the walled-garden addresses, each kept for its DNS TTL.
@@ -98,6 +106,8 @@ impl ClientFilter for Firewall {
 
 fn worker(mut nft: Nft, policy: Policy, mut rx: mpsc::UnboundedReceiver<Op>, janitor: std_mpsc::Sender<Change>) {
     let mut pending: Vec<(Change, Reply<()>)> = Vec::new();
+    // What the garden sets hold, so a restore after a flush puts it back too.
+    let mut garden: Vec<(IpAddr, Duration)> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         // Take everything already queued: element changes go into one transaction.
@@ -106,7 +116,7 @@ fn worker(mut nft: Nft, policy: Policy, mut rx: mpsc::UnboundedReceiver<Op>, jan
                 Op::Change(change, reply) => pending.push((change, reply)),
                 other => {
                     flush(&mut nft, &mut pending, &janitor);
-                    handle_other(&mut nft, &policy, other);
+                    handle_other(&mut nft, &policy, &mut garden, other);
                 }
             }
             if pending.len() < MAX_BATCH {
@@ -147,21 +157,29 @@ fn flush(nft: &mut Nft, pending: &mut Vec<(Change, Reply<()>)>, janitor: &std_mp
     }
 }
 
-fn handle_other(nft: &mut Nft, policy: &Policy, op: Op) {
+fn handle_other(nft: &mut Nft, policy: &Policy, garden: &mut Vec<(IpAddr, Duration)>, op: Op) {
     match op {
         Op::List(reply) => {
             let _ = reply.send(nft::list(nft));
             give_back_memory();
         }
         Op::Garden(addresses, reply) => {
-            let _ = reply.send(nft.run(&nft::garden_commands(&addresses)).map(drop));
+            let result = nft.run(&nft::garden_commands(&addresses)).map(drop);
+            if result.is_ok() {
+                *garden = addresses;
+            }
+            let _ = reply.send(result);
         }
         Op::Reload(clients, reply) => {
-            let _ = reply.send(nft::install(nft, policy, &clients));
+            let mut result = nft::install(nft, policy, &clients);
+            if result.is_ok() && !garden.is_empty() {
+                result = nft.run(&nft::garden_commands(garden)).map(drop);
+            }
+            let _ = reply.send(result);
             give_back_memory();
         }
-        Op::Remove(reply) => {
-            let _ = reply.send(nft::remove(nft));
+        Op::Present(reply) => {
+            let _ = reply.send(nft::present(nft));
         }
         Op::Change(..) => unreachable!("changes are batched by the worker"),
     }

@@ -17,28 +17,27 @@ pub(crate) enum Change {
     Revoke(Client),
 }
 
-/// Installs the table from scratch, with `clients` already in it.
+/// Installs the table from scratch with `clients` already in it, in one
+/// transaction (any earlier table of ours is replaced in the same one).
 pub(crate) fn install(nft: &mut Nft, policy: &Policy, clients: &[(Client, Duration)]) -> Result<(), FirewallError> {
-    let exists = nft.run(&format!("list table inet {TABLE}")).is_ok();
-    nft.run(&policy.to_json(exists).to_string())?;
-    let mut out = String::new();
-    for set in [AUTHORIZED4, AUTHORIZED6] {
-        let elems: Vec<String> =
-            clients.iter().filter(|(c, _)| set_of(*c) == set).map(|(c, t)| with_timeout(*c, *t)).collect();
-        // One command per set: the fresh table has none of them yet.
-        if !elems.is_empty() {
-            let _ = writeln!(out, "add element inet {TABLE} {set} {{ {} }}", elems.join(", "));
-        }
-    }
-    if !out.is_empty() {
-        nft.run(&out)?;
-    }
-    Ok(())
+    let exists = present(nft)?;
+    nft.run(&policy.to_json(exists, clients).to_string()).map(drop)
+}
+
+/// Whether our table is in the kernel. `list tables` reads no sets or
+/// rules, so it stays cheap with 10,000 guests.
+pub(crate) fn present(nft: &mut Nft) -> Result<bool, FirewallError> {
+    let json = nft.run("list tables")?;
+    let listing: Listing = serde_json::from_str(&json).map_err(FirewallError::Output)?;
+    Ok(listing.nftables.iter().any(|o| {
+        o.pointer("/table/name").and_then(|n| n.as_str()) == Some(TABLE)
+            && o.pointer("/table/family").and_then(|f| f.as_str()) == Some("inet")
+    }))
 }
 
 /// Deletes the table; succeeds if it is already gone.
 pub(crate) fn remove(nft: &mut Nft) -> Result<(), FirewallError> {
-    if nft.run(&format!("list table inet {TABLE}")).is_err() {
+    if !present(nft)? {
         return Ok(());
     }
     nft.run(&format!("delete table inet {TABLE}")).map(drop)

@@ -1,6 +1,7 @@
 //! The whole `inet guestwifi` table, built from a [`Policy`] with the
 //! `nftables` crate's typed model and applied as one transaction.
 
+use crate::types::Client;
 use nftables::batch::Batch;
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, CT};
 use nftables::schema::{Chain, NfListObject, Rule, Set, SetFlag, SetType, SetTypeValue, Table};
@@ -9,7 +10,8 @@ use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 /// The one table this crate owns; nothing else edits it.
 pub const TABLE: &str = "guestwifi";
@@ -41,30 +43,58 @@ pub struct Policy {
     pub portal_http_port: u16,
     /// Port of the portal's HTTPS listener (RFC 8908 API).
     pub portal_https_port: u16,
-    /// Source-NAT guest traffic leaving by any other interface.
+    /// Source-NAT guest traffic leaving by the uplink.
     pub masquerade: bool,
+    /// The one interface guests' traffic may leave by; `None` means any
+    /// interface but the guest one (a warning at start: the appliance's other
+    /// networks are then reachable unless they use private addresses).
+    pub uplink_interface: Option<String>,
+    /// Private destinations logged-in guests may still reach (a menu
+    /// printer): address and prefix length.
+    pub allowed_destinations: Vec<(IpAddr, u8)>,
 }
+
+/// Destinations no guest reaches, logged in or not: private (RFC 1918, ULA),
+/// CGNAT, loopback, link-local, multicast and reserved space, where the
+/// restaurant's LAN, POS, AP management and member database live.
+const PRIVATE4: &[(&str, u32)] = &[
+    ("0.0.0.0", 8),
+    ("10.0.0.0", 8),
+    ("100.64.0.0", 10),
+    ("127.0.0.0", 8),
+    ("169.254.0.0", 16),
+    ("172.16.0.0", 12),
+    ("192.168.0.0", 16),
+    ("224.0.0.0", 4),
+    ("240.0.0.0", 4),
+];
+const PRIVATE6: &[(&str, u32)] =
+    &[("::", 127), ("::ffff:0:0", 96), ("64:ff9b:1::", 48), ("fc00::", 7), ("fe80::", 10), ("ff00::", 8)];
 
 impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "guests on {} ({}/{}) -> portal {}:{} (https {}), masquerade {}",
+            "guests on {} ({}/{}) -> portal {}:{} (https {}), out by {}, masquerade {}, {} private exceptions",
             self.guest_interface,
             self.guest_subnet.0,
             self.guest_subnet.1,
             self.portal_ip,
             self.portal_http_port,
             self.portal_https_port,
-            if self.masquerade { "on" } else { "off" }
+            self.uplink_interface.as_deref().unwrap_or("any other interface"),
+            if self.masquerade { "on" } else { "off" },
+            self.allowed_destinations.len(),
         )
     }
 }
 
 impl Policy {
     /// The commands that create the table from nothing (after deleting any
-    /// leftover of ours), as libnftables JSON.
-    pub fn to_json(&self, table_exists: bool) -> serde_json::Value {
+    /// leftover of ours) with `clients` already authorised, as libnftables
+    /// JSON: one transaction, so there is no moment with the rules but
+    /// without the guests.
+    pub fn to_json(&self, table_exists: bool, clients: &[(Client, Duration)]) -> serde_json::Value {
         let mut batch = Batch::new();
         if table_exists {
             batch.delete(NfListObject::Table(table()));
@@ -121,6 +151,7 @@ impl Policy {
         }
         let mut json = serde_json::to_value(batch.to_nftables()).expect("ruleset serialises");
         add_per_element_counters(&mut json);
+        add_clients(&mut json, clients);
         json
     }
 
@@ -152,6 +183,23 @@ impl Policy {
             ))
         };
 
+        let prefixes = |list: &[(&'static str, u32)]| {
+            Expression::Named(NamedExpression::Set(
+                list.iter()
+                    .map(|(addr, len)| nftables::expr::SetItem::Element(prefix(addr.to_string(), *len)))
+                    .collect(),
+            ))
+        };
+        let allowed = |v4: bool| {
+            let items: Vec<_> = self
+                .allowed_destinations
+                .iter()
+                .filter(|(a, _)| a.is_ipv4() == v4)
+                .map(|(a, len)| nftables::expr::SetItem::Element(prefix(a.to_string(), u32::from(*len))))
+                .collect();
+            (!items.is_empty()).then(|| Expression::Named(NamedExpression::Set(items)))
+        };
+
         let mut rules = vec![
             // Authorised clients and the walled garden keep their destination.
             (PREROUTING, vec![guest_in(), authorized4(), Statement::Return(None)]),
@@ -175,6 +223,24 @@ impl Policy {
             (FORWARD, vec![guest_in(), jump(GUEST_OUT)]),
             (FORWARD, vec![guest_out_if(), established(), Statement::Accept(None)]),
             (FORWARD, vec![guest_out_if(), Statement::Drop(None)]),
+        ];
+        // The allow-list first (logged-in guests only), then no private
+        // destination and no interface but the uplink, logged in or not.
+        if let Some(set) = allowed(true) {
+            rules.push((GUEST_OUT, vec![eq(payload("ip", "daddr"), set), authorized4(), Statement::Accept(None)]));
+        }
+        if let Some(set) = allowed(false) {
+            rules.push((GUEST_OUT, vec![eq(payload("ip6", "daddr"), set), authorized6(), Statement::Accept(None)]));
+        }
+        rules.push((GUEST_OUT, vec![eq(payload("ip", "daddr"), prefixes(PRIVATE4)), reject_icmp()]));
+        rules.push((GUEST_OUT, vec![eq(payload("ip6", "daddr"), prefixes(PRIVATE6)), reject_icmp()]));
+        match &self.uplink_interface {
+            Some(uplink) => {
+                rules.push((GUEST_OUT, vec![neq(meta(MetaKey::Oifname), s(uplink.clone())), reject_icmp()]))
+            }
+            None => rules.push((GUEST_OUT, vec![guest_out_if(), reject_icmp()])),
+        }
+        rules.extend([
             (GUEST_OUT, vec![authorized4(), Statement::Accept(None)]),
             (GUEST_OUT, vec![authorized6(), Statement::Accept(None)]),
             (GUEST_OUT, vec![garden4(), Statement::Accept(None)]),
@@ -189,6 +255,20 @@ impl Policy {
             (GUEST_OUT, vec![reject_icmp()]),
             (INPUT, vec![guest_in(), jump(GUEST_IN)]),
             (GUEST_IN, vec![established(), Statement::Accept(None)]),
+            // The appliance's other addresses (LAN, AP management) are not the guests' business.
+            (
+                GUEST_IN,
+                vec![
+                    neq(
+                        payload("ip", "daddr"),
+                        Expression::Named(NamedExpression::Set(vec![
+                            nftables::expr::SetItem::Element(s(self.portal_ip.to_string())),
+                            nftables::expr::SetItem::Element(s("255.255.255.255")),
+                        ])),
+                    ),
+                    reject_icmp(),
+                ],
+            ),
             (GUEST_IN, vec![eq(payload("udp", "dport"), ports(vec![53, 67, 547])), Statement::Accept(None)]),
             (
                 GUEST_IN,
@@ -200,16 +280,13 @@ impl Policy {
             (GUEST_IN, vec![eq(meta(MetaKey::L4proto), s("icmp")), Statement::Accept(None)]),
             (GUEST_IN, vec![eq(meta(MetaKey::L4proto), s("ipv6-icmp")), Statement::Accept(None)]),
             (GUEST_IN, vec![reject_icmp()]),
-        ];
+        ]);
         if self.masquerade {
-            rules.push((
-                POSTROUTING,
-                vec![
-                    eq(payload("ip", "saddr"), subnet),
-                    neq(meta(MetaKey::Oifname), s(self.guest_interface.clone())),
-                    Statement::Masquerade(None),
-                ],
-            ));
+            let out = match &self.uplink_interface {
+                Some(uplink) => eq(meta(MetaKey::Oifname), s(uplink.clone())),
+                None => neq(meta(MetaKey::Oifname), s(self.guest_interface.clone())),
+            };
+            rules.push((POSTROUTING, vec![eq(payload("ip", "saddr"), subnet), out, Statement::Masquerade(None)]));
         }
         rules
     }
@@ -229,6 +306,35 @@ fn add_per_element_counters(json: &mut serde_json::Value) {
             }
         }
     }
+}
+
+/// Live sessions go into the same transaction as the table; the typed model
+/// has no set elements with timeouts, so they are added as raw JSON.
+fn add_clients(json: &mut serde_json::Value, clients: &[(Client, Duration)]) {
+    let Some(cmds) = json.get_mut("nftables").and_then(|v| v.as_array_mut()) else {
+        return;
+    };
+    for set in [AUTHORIZED4, AUTHORIZED6] {
+        let elems: Vec<serde_json::Value> = clients
+            .iter()
+            .filter(|(c, _)| c.ip.is_ipv4() == (set == AUTHORIZED4))
+            .map(|(c, t)| {
+                serde_json::json!({ "elem": {
+                    "val": { "concat": [c.mac.to_string(), c.ip.to_string()] },
+                    "timeout": t.as_secs().max(1),
+                }})
+            })
+            .collect();
+        if !elems.is_empty() {
+            cmds.push(serde_json::json!({ "add": { "element": {
+                "family": "inet", "table": TABLE, "name": set, "elem": elems,
+            }}}));
+        }
+    }
+}
+
+fn prefix(addr: String, len: u32) -> Expression<'static> {
+    Expression::Named(NamedExpression::Prefix(Prefix { addr: Box::new(s(addr)), len }))
 }
 
 fn table() -> Table<'static> {
@@ -278,12 +384,14 @@ mod tests {
             portal_http_port: 80,
             portal_https_port: 8443,
             masquerade: true,
+            uplink_interface: Some("wan0".into()),
+            allowed_destinations: vec![("10.1.2.3".parse().unwrap(), 32)],
         }
     }
 
     #[test]
     fn authorized_sets_count_per_element_and_gardens_do_not() {
-        let json = policy().to_json(false);
+        let json = policy().to_json(false, &[]);
         let sets: Vec<_> = json["nftables"].as_array().unwrap().iter().filter_map(|c| c.pointer("/add/set")).collect();
         assert_eq!(sets.len(), 4);
         for set in sets {
@@ -295,7 +403,7 @@ mod tests {
 
     #[test]
     fn reinstall_deletes_our_table_first_and_nothing_else() {
-        let json = policy().to_json(true);
+        let json = policy().to_json(true, &[]);
         let first = &json["nftables"][0];
         assert_eq!(first["delete"]["table"]["name"], TABLE);
         let deletes = json["nftables"].as_array().unwrap().iter().filter(|c| c.get("delete").is_some()).count();

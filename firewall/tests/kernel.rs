@@ -67,6 +67,8 @@ fn policy() -> Policy {
         portal_http_port: 80,
         portal_https_port: 8443,
         masquerade: true,
+        uplink_interface: Some("wan0".into()),
+        allowed_destinations: vec![("10.9.8.7".parse().unwrap(), 32)],
     }
 }
 
@@ -107,7 +109,9 @@ fn login_adds_one_element_and_reload_restores_sessions() {
             assert!(Command::new("nft").args(["flush", "ruleset"]).status().unwrap().success());
             fw.restore(after_revoke.iter().map(|c| (c.client, Duration::from_secs(300))).collect()).await.unwrap();
             assert_eq!(fw.list().await.unwrap().len(), 9);
-            fw.remove().await.unwrap();
+            assert!(fw.present().await.unwrap());
+            Firewall::remove_table().unwrap();
+            assert!(!fw.present().await.unwrap());
             (before, after, listed, after_revoke)
         })
     });
@@ -116,7 +120,7 @@ fn login_adds_one_element_and_reload_restores_sessions() {
     assert!(listed.iter().all(|c| c.expires_in.unwrap() > Duration::from_secs(590)));
     assert_eq!(after_revoke.len(), 9);
     assert!(!after_revoke.iter().any(|c| c.client == client(10)));
-    assert_eq!(ns.nft_list(), "", "clean shutdown removes the table");
+    assert_eq!(ns.nft_list(), "", "firewall-remove takes the table out");
 }
 
 #[test]
@@ -133,10 +137,35 @@ fn ruleset_redirects_http_and_resets_https() {
         "counter",
         "tcp dport 80 dnat ip to 192.0.2.1:80",
         "tcp dport 443 reject with tcp reset",
-        "ip saddr 192.0.2.0/24 oifname != \"guest0\" masquerade",
+        "ip saddr 192.0.2.0/24 oifname \"wan0\" masquerade",
+        "ip daddr 10.9.8.7 ether saddr . ip saddr @authorized accept",
+        "ip daddr { 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/3 } reject with icmpx admin-prohibited",
+        "oifname != \"wan0\" reject with icmpx admin-prohibited",
+        "ip daddr != { 192.0.2.1, 255.255.255.255 } reject with icmpx admin-prohibited",
     ] {
         assert!(listing.contains(needle), "missing {needle:?} in\n{listing}");
     }
+}
+
+#[test]
+fn restart_installs_rules_and_live_sessions_in_one_transaction() {
+    let Some(ns) = Netns::new("fwtest-restart") else {
+        return;
+    };
+    let listed = ns.run(|| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let clients: Vec<_> = (1..=3).map(|n| (client(n), Duration::from_secs(600))).collect();
+            let fw = Firewall::start(policy(), &clients).unwrap();
+            // Started again over its own table (a restart): exactly the sessions still live.
+            let again = Firewall::start(policy(), &clients[..2]).unwrap();
+            let listed = again.list().await.unwrap();
+            drop(fw);
+            listed
+        })
+    });
+    assert_eq!(listed.len(), 2, "a restart replaces the table with exactly the live sessions");
+    assert!(listed.iter().all(|c| c.expires_in.unwrap() > Duration::from_secs(590)));
 }
 
 async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {

@@ -1,0 +1,133 @@
+//! The gateway never opens by accident, and guests never reach the
+//! restaurant's own networks: a stop keeps the table, a second instance
+//! changes nothing, a flushed ruleset comes back by itself, and logged-in
+//! guests leave only by the uplink.
+
+use controller::lab::{LAN_APPLIANCE, LAN_HOST, LAN_PRINTER};
+use e2e::TestLab;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Whether guest `i` reaches example.test by address (the guests' DNS is
+/// the appliance's, down while the controller is).
+fn reaches_upstream(t: &TestLab, i: usize) -> bool {
+    let (code, body) =
+        t.curl(i, &["--max-time", "2", "--resolve", "example.test:80:203.0.113.10", "http://example.test/"]);
+    code == 200 && body.contains("Hello from upstream")
+}
+
+fn table_listed(t: &TestLab) -> bool {
+    let out = Command::new("ip").args(["netns", "exec", &t.lab.appliance(), "nft", "list", "tables"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).contains("table inet guestwifi")
+}
+
+#[test]
+fn a_stop_keeps_the_table_and_a_second_instance_changes_nothing() {
+    let Some(mut t) = TestLab::start("e2e-keep", 2, 3600, &[]) else {
+        return;
+    };
+    t.login(1);
+    assert!(t.online(1));
+
+    // A second instance with the same config stops at the data dir's lock.
+    let second = Command::new("ip")
+        .args(["netns", "exec", &t.lab.appliance()])
+        .arg(e2e::controller_exe())
+        .args(["run", "--config"])
+        .arg(t.lab.dir.join("controller.toml"))
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("another controller") && err.contains("is running"), "{err}");
+    assert!(t.online(1), "the first instance's guest is still online");
+    let (code, _) = t.curl(2, &["http://example.test/"]);
+    assert_eq!(code, 302, "the first instance still serves the portal");
+
+    // firewall-remove refuses while the controller runs.
+    let refused = t.cli(&["firewall-remove"]);
+    assert!(!refused.status.success() && table_listed(&t), "{refused:?}");
+
+    // A clean stop: the guest who was in rides through, the other stays out.
+    t.stop_controller();
+    assert!(table_listed(&t), "the table outlives the daemon");
+    assert!(reaches_upstream(&t, 1), "a logged-in guest rides through the stop");
+    assert!(!reaches_upstream(&t, 2), "a guest who was not in stays filtered while the controller is down");
+
+    // A start that fails (its admin address is not on this machine) leaves the table alone.
+    let failed = Command::new("ip")
+        .args(["netns", "exec", &t.lab.appliance()])
+        .arg(e2e::controller_exe())
+        .args(["run", "--config"])
+        .arg(t.lab.dir.join("controller.toml"))
+        .env("GUESTWIFI_ADMIN__LISTEN", "192.0.2.77:8080")
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("192.0.2.77:8080"), "{failed:?}");
+    assert!(reaches_upstream(&t, 1) && !reaches_upstream(&t, 2), "a failed start changed the filter");
+
+    // Back up: the guest is still the same session.
+    t.start_controller();
+    assert!(t.online(1));
+    let (code, _) = t.curl(2, &["http://example.test/"]);
+    assert_eq!(code, 302);
+
+    // Uninstall: stop, then firewall-remove is the one way to take the table out.
+    t.stop_controller();
+    let removed = Command::new("ip")
+        .args(["netns", "exec", &t.lab.appliance()])
+        .arg(e2e::controller_exe())
+        .args(["firewall-remove", "--config"])
+        .arg(t.lab.dir.join("controller.toml"))
+        .output()
+        .unwrap();
+    assert!(removed.status.success(), "{removed:?}");
+    assert!(!table_listed(&t), "firewall-remove took the table out");
+}
+
+#[test]
+fn a_flushed_ruleset_comes_back_by_itself() {
+    let Some(t) = TestLab::start("e2e-flush", 2, 3600, &[]) else {
+        return;
+    };
+    t.login(1);
+    let flush =
+        Command::new("ip").args(["netns", "exec", &t.lab.appliance(), "nft", "flush", "ruleset"]).status().unwrap();
+    assert!(flush.success());
+    let start = Instant::now();
+    t.until("the table is back", 5, || table_listed(&t));
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(2), "restored after {took:?}");
+    assert!(t.online(1), "the live session came back with the table");
+    let (code, _) = t.curl(2, &["http://example.test/"]);
+    assert_eq!(code, 302, "the logged-out guest is filtered again");
+    let (code, body) = t.curl(2, &["http://garden.test/"]);
+    assert_eq!(code, 200, "the walled garden came back too: {body}");
+    assert!(t.log().contains("restored"), "the restore is logged");
+}
+
+#[test]
+fn logged_in_guests_never_reach_the_restaurant_lan() {
+    let Some(t) = TestLab::start("e2e-lan", 2, 3600, &[]) else {
+        return;
+    };
+    t.login(1);
+    assert!(t.online(1));
+    let ping = |i: usize, addr: &str| t.in_guest(i, &["ping", "-c", "1", "-W", "1", addr]).status.success();
+
+    let pos = format!("http://{LAN_HOST}/");
+    let (code, body) = t.curl(1, &["--max-time", "2", &pos]);
+    assert_eq!(code, 0, "the POS on the LAN is unreachable by HTTP: {body}");
+    assert!(!ping(1, &LAN_HOST.to_string()), "the POS on the LAN does not answer a ping");
+    assert!(!ping(1, &LAN_APPLIANCE.to_string()), "the appliance's LAN address does not answer a ping");
+    let (code, _) = t.curl(1, &["--max-time", "2", &format!("http://{LAN_APPLIANCE}/")]);
+    assert_eq!(code, 0, "nor the appliance's LAN address by HTTP");
+
+    // The configured exception (the menu printer) is reachable, for logged-in guests only.
+    let printer = format!("http://{LAN_PRINTER}/");
+    let (code, body) = t.curl(1, &[&printer]);
+    assert_eq!(code, 200, "the allow-listed printer: {body}");
+    let (code, body) = t.curl(2, &["--max-time", "2", &printer]);
+    assert!(!body.contains("Hello from upstream"), "a guest who is not logged in: {code} {body}");
+}
