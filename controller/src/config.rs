@@ -156,6 +156,9 @@ pub struct Portal {
     /// Most connections served at once; more wait in the kernel's backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Connections one guest device may hold open to the portal.
+    #[serde(default = "default_per_device")]
+    pub max_connections_per_device: usize,
     /// Requests per second one guest may make, sustained.
     #[serde(default = "default_rate")]
     pub requests_per_second: u32,
@@ -278,6 +281,9 @@ impl Config {
         }
         if self.session.length_seconds == 0 {
             return Err("session.length_seconds must be at least 1".into());
+        }
+        if self.portal.max_connections_per_device == 0 {
+            return Err("portal.max_connections_per_device must be at least 1".into());
         }
         if self.portal.requests_per_second == 0 || self.portal.burst == 0 {
             return Err("portal.requests_per_second and portal.burst must be at least 1".into());
@@ -446,6 +452,9 @@ fn default_https_port() -> u16 {
 }
 fn default_max_connections() -> usize {
     1024
+}
+fn default_per_device() -> usize {
+    32
 }
 fn default_rate() -> u32 {
     20

@@ -6,6 +6,7 @@ use crate::auth::countdown::Countdown;
 use crate::config::Config;
 use crate::dhcp::Dnsmasq;
 use crate::portal::server::{self, GuestRateLimit, Limits};
+use crate::portal::signing::Signer;
 use crate::portal::{self, Portal};
 use crate::sessions::Sessions;
 use crate::{store, tls};
@@ -66,6 +67,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let idle =
         (config.session.idle_timeout_seconds > 0).then(|| Duration::from_secs(config.session.idle_timeout_seconds));
     let sessions = Sessions::new(db.clone(), filter, config.session.length(), idle);
+    sessions.track(&clients);
 
     let result = serve(config.clone(), db, firewall, sessions, listeners).await;
     drop(dnsmasq);
@@ -158,10 +160,12 @@ async fn serve(
     let Listeners { http, https, ac: ac_listener, admin: admin_listener } = listeners;
 
     let countdown = Countdown::new(Duration::from_secs(config.session.countdown_seconds));
-    let portal = Arc::new(Portal::new(config.clone(), sessions.clone(), countdown));
+    let signer = Signer::load_or_create(&config.data.dir).context("cannot make the portal's key")?;
+    let portal = Arc::new(Portal::new(config.clone(), sessions.clone(), countdown, signer));
     let app = portal::router(portal);
     let limits = Limits {
         max_connections: config.portal.max_connections,
+        per_device: config.portal.max_connections_per_device,
         header_timeout: Duration::from_secs(config.portal.header_timeout_seconds),
     };
     let rate = GuestRateLimit::new(config.portal.requests_per_second, config.portal.burst);

@@ -67,11 +67,17 @@ fn self_signed(config: &Config) -> Result<(PathBuf, PathBuf), TlsError> {
 
 /// Writes a secret file readable by its owner only.
 pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
+    // Written beside the target and renamed over it: a crash never leaves half a key.
     let err = |source| TlsError::File { path: path.to_path_buf(), source };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
     let mut file =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(err)?;
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(err)?;
-    file.write_all(bytes).map_err(err)
+    file.write_all(bytes).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {

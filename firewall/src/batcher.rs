@@ -1,9 +1,10 @@
 //! [`Firewall`]: the daemon's [`ClientFilter`]. One thread owns the
 //! libnftables context; changes that arrive together are applied as one
-//! transaction, and conntrack clean-up runs afterwards on its own thread so it
-//! never delays a login.
+//! transaction, and the conntrack clean-up of a logout runs afterwards on its
+//! own thread. A login needs none: a connection the portal redirect
+//! translated before it is closed by the portal (`Connection: close`).
 
-use crate::conntrack::{self, Scope};
+use crate::conntrack;
 use crate::libnft::Nft;
 use crate::nft::{self, Change};
 use crate::ruleset::Policy;
@@ -104,7 +105,7 @@ impl ClientFilter for Firewall {
     }
 }
 
-fn worker(mut nft: Nft, policy: Policy, mut rx: mpsc::UnboundedReceiver<Op>, janitor: std_mpsc::Sender<Change>) {
+fn worker(mut nft: Nft, policy: Policy, mut rx: mpsc::UnboundedReceiver<Op>, janitor: std_mpsc::Sender<IpAddr>) {
     let mut pending: Vec<(Change, Reply<()>)> = Vec::new();
     // What the garden sets hold, so a restore after a flush puts it back too.
     let mut garden: Vec<(IpAddr, Duration)> = Vec::new();
@@ -128,7 +129,7 @@ fn worker(mut nft: Nft, policy: Policy, mut rx: mpsc::UnboundedReceiver<Op>, jan
     tracing::debug!("firewall worker stopped");
 }
 
-fn flush(nft: &mut Nft, pending: &mut Vec<(Change, Reply<()>)>, janitor: &std_mpsc::Sender<Change>) {
+fn flush(nft: &mut Nft, pending: &mut Vec<(Change, Reply<()>)>, janitor: &std_mpsc::Sender<IpAddr>) {
     if pending.is_empty() {
         return;
     }
@@ -137,7 +138,7 @@ fn flush(nft: &mut Nft, pending: &mut Vec<(Change, Reply<()>)>, janitor: &std_mp
         Ok(_) => {
             for (change, reply) in pending.drain(..) {
                 let _ = reply.send(Ok(()));
-                let _ = janitor.send(change);
+                clean_up_after(change, janitor);
             }
         }
         Err(err) if pending.len() == 1 => {
@@ -149,11 +150,17 @@ fn flush(nft: &mut Nft, pending: &mut Vec<(Change, Reply<()>)>, janitor: &std_mp
             for (change, reply) in pending.drain(..) {
                 let result = nft.run(&nft::changes_to_commands(&[change])).map(drop);
                 if result.is_ok() {
-                    let _ = janitor.send(change);
+                    clean_up_after(change, janitor);
                 }
                 let _ = reply.send(result);
             }
         }
+    }
+}
+
+fn clean_up_after(change: Change, janitor: &std_mpsc::Sender<IpAddr>) {
+    if let Change::Revoke(client) = change {
+        let _ = janitor.send(client.ip);
     }
 }
 
@@ -195,24 +202,17 @@ fn give_back_memory() {
     }
 }
 
-/// Deletes conntrack entries so that a connection redirected to the portal
-/// before a login, or allowed before a logout, does not linger. Runs on its
-/// own low-priority thread so a login never waits for it: a ctnetlink dump
-/// walks the kernel's whole conntrack hash, so changes are gathered for
+/// Deletes conntrack entries so that a connection allowed before a logout
+/// does not linger. Runs on its own low-priority thread: a ctnetlink dump
+/// walks the kernel's whole conntrack hash, so revocations are gathered for
 /// [`JANITOR_PAUSE`] and cleared in one pass.
-fn janitor(rx: std_mpsc::Receiver<Change>) {
+fn janitor(rx: std_mpsc::Receiver<IpAddr>) {
     // SAFETY: setpriority on this thread (tid) only.
     unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
     let mut warned = false;
     while let Ok(first) = rx.recv() {
         std::thread::sleep(JANITOR_PAUSE);
-        let targets: HashSet<(IpAddr, Scope)> = std::iter::once(first)
-            .chain(rx.try_iter().take(65536))
-            .map(|change| match change {
-                Change::Authorize(client, _) => (client.ip, Scope::Redirected),
-                Change::Revoke(client) => (client.ip, Scope::All),
-            })
-            .collect();
+        let targets: HashSet<IpAddr> = std::iter::once(first).chain(rx.try_iter().take(65536)).collect();
         match conntrack::clear(&targets) {
             Ok(n) if n > 0 => tracing::debug!(entries = n, "conntrack entries cleared"),
             Ok(_) => {}

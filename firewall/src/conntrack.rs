@@ -16,31 +16,21 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 const CTA_TUPLE_ORIG: u16 = 1;
-const CTA_STATUS: u16 = 3;
 const CTA_ZONE: u16 = 18;
 const CTA_TUPLE_IP: u16 = 1;
 const CTA_IP_V4_SRC: u16 = 1;
 const CTA_IP_V6_SRC: u16 = 3;
-const IPS_DST_NAT: u32 = 1 << 5;
 
-/// Which entries of a client to delete.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Scope {
-    /// Only connections the portal redirect translated (after a login).
-    Redirected,
-    /// Every connection the client started (after a logout).
-    All,
-}
-
-/// Deletes the conntrack entries of `targets`; returns how many went.
-pub(crate) fn clear(targets: &HashSet<(IpAddr, Scope)>) -> io::Result<usize> {
+/// Deletes every conntrack entry `targets` started (after a logout, so an
+/// allowed connection does not outlive the session); returns how many went.
+pub(crate) fn clear(targets: &HashSet<IpAddr>) -> io::Result<usize> {
     if targets.is_empty() {
         return Ok(0);
     }
     let sock = Socket::open()?;
     let mut doomed = Vec::new();
     for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-        if !targets.iter().any(|(ip, _)| ip.is_ipv4() == (family == libc::AF_INET as u8)) {
+        if !targets.iter().any(|ip| ip.is_ipv4() == (family == libc::AF_INET as u8)) {
             continue;
         }
         sock.send(&message(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, family, &[]))?;
@@ -48,10 +38,7 @@ pub(crate) fn clear(targets: &HashSet<(IpAddr, Scope)>) -> io::Result<usize> {
             let Some(entry) = Entry::parse(attrs) else {
                 return;
             };
-            let hit = targets.iter().any(|(ip, scope)| {
-                entry.source == Some(*ip) && (*scope == Scope::All || entry.status & IPS_DST_NAT != 0)
-            });
-            if hit {
+            if entry.source.is_some_and(|ip| targets.contains(&ip)) {
                 doomed.push((family, entry.delete_attrs));
             }
         })?;
@@ -65,14 +52,13 @@ pub(crate) fn clear(targets: &HashSet<(IpAddr, Scope)>) -> io::Result<usize> {
 
 struct Entry {
     source: Option<IpAddr>,
-    status: u32,
     /// CTA_TUPLE_ORIG (and CTA_ZONE) exactly as dumped: what identifies it.
     delete_attrs: Vec<u8>,
 }
 
 impl Entry {
     fn parse(attrs: &[u8]) -> Option<Entry> {
-        let mut entry = Entry { source: None, status: 0, delete_attrs: Vec::new() };
+        let mut entry = Entry { source: None, delete_attrs: Vec::new() };
         for (kind, payload, raw) in Attrs(attrs) {
             match kind {
                 CTA_TUPLE_ORIG => {
@@ -90,9 +76,6 @@ impl Entry {
                     }
                 }
                 CTA_ZONE => entry.delete_attrs.extend_from_slice(raw),
-                CTA_STATUS if payload.len() == 4 => {
-                    entry.status = u32::from_be_bytes(payload.try_into().ok()?);
-                }
                 _ => {}
             }
         }
@@ -222,14 +205,13 @@ mod tests {
     }
 
     #[test]
-    fn dumped_entry_gives_its_source_status_and_identity() {
+    fn dumped_entry_gives_its_source_and_identity() {
         let ip = attr(CTA_TUPLE_IP | NLA_F_NESTED, &attr(CTA_IP_V4_SRC, &[192, 0, 2, 7]));
         let orig = attr(CTA_TUPLE_ORIG | NLA_F_NESTED, &ip);
         let mut attrs = orig.clone();
-        attrs.extend(attr(CTA_STATUS, &IPS_DST_NAT.to_be_bytes()));
+        attrs.extend(attr(3, &[0, 0, 0, 32])); // CTA_STATUS: not part of the identity
         let entry = Entry::parse(&attrs).unwrap();
         assert_eq!(entry.source, Some("192.0.2.7".parse().unwrap()));
-        assert_eq!(entry.status, IPS_DST_NAT);
         assert_eq!(entry.delete_attrs, orig);
     }
 }

@@ -149,13 +149,62 @@ impl TestLab {
         (code.trim().parse().unwrap_or(0), body.to_string())
     }
 
-    /// The brand page's ticket for guest `i`, having come from `url`.
+    /// The brand page's ticket for guest `i`, having been redirected there
+    /// from http://example.test/.
     pub fn ticket(&self, i: usize) -> String {
-        let (code, page) = self.curl(i, &[&format!("http://{PORTAL_HOST}/?url=http%3A%2F%2Fexample.test%2F")]);
+        let (code, head) = self.curl(i, &["http://example.test/"]);
+        assert_eq!(code, 302, "{head}");
+        let location = header(&head, "location").unwrap_or_else(|| panic!("no location in\n{head}"));
+        self.ticket_from(i, &location)
+    }
+
+    /// The ticket of the brand page at `url`, as guest `i` sees it.
+    pub fn ticket_from(&self, i: usize, url: &str) -> String {
+        let (code, page) = self.curl(i, &[url]);
         assert_eq!(code, 200, "{page}");
-        let marker = "name=\"ticket\" value=\"";
-        let start = page.find(marker).unwrap_or_else(|| panic!("no ticket in\n{page}")) + marker.len();
-        page[start..start + 32].to_string()
+        field(&page, "ticket").unwrap_or_else(|| panic!("no ticket in\n{page}"))
+    }
+
+    /// A TCP connection from inside guest `i`'s namespace, usable from the
+    /// test as any socket (to hold it open, or reuse it the way a browser does).
+    pub fn guest_socket(&self, i: usize, addr: std::net::SocketAddr) -> std::net::TcpStream {
+        let stream = self.guest_sockets(i, addr, 1).pop().expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+    }
+
+    /// Up to `n` TCP connections from guest `i` to `addr`, held open by the
+    /// caller. They are opened in bursts of 32 so the server's accept queue
+    /// keeps up; three connects in a row that fail mean the server takes no
+    /// more, and opening stops there.
+    pub fn guest_sockets(&self, i: usize, addr: std::net::SocketAddr, n: usize) -> Vec<std::net::TcpStream> {
+        let path = format!("/run/netns/{}", self.lab.guest(i));
+        let limit = libc::rlimit { rlim_cur: 16384, rlim_max: 16384 };
+        // SAFETY: setrlimit with a valid struct; root may raise its own limit.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            let ns = std::fs::File::open(path).expect("guest namespace");
+            // SAFETY: setns on this thread only, with a namespace fd we own.
+            assert_eq!(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+            let (mut held, mut failed) = (Vec::with_capacity(n), 0);
+            for k in 0..n {
+                match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                    Ok(stream) => {
+                        held.push(stream);
+                        failed = 0;
+                    }
+                    Err(_) if failed == 2 => break,
+                    Err(_) => failed += 1,
+                }
+                if k % 32 == 31 {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            held
+        })
+        .join()
+        .unwrap()
     }
 
     /// POSTs a countdown login with `ticket` from guest `i`.
@@ -197,6 +246,21 @@ impl TestLab {
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(controller_exe()).args(args).arg("--config").arg(&self.config).output().unwrap()
     }
+}
+
+/// The value of header `name` (lower case) in curl's `-i` output.
+pub fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+/// The value of the hidden form field `name` in a page.
+pub fn field(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    Some(page[start..].split('"').next()?.to_string())
 }
 
 impl Drop for TestLab {

@@ -6,6 +6,7 @@ pub mod i18n;
 pub mod neighbour;
 mod pages;
 pub mod server;
+pub mod signing;
 
 use crate::auth::countdown::Countdown;
 use crate::config::Config;
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 pub use neighbour::Neighbours;
+use signing::Signer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -37,6 +39,8 @@ pub struct Portal {
     pub countdown: Countdown,
     /// The neighbour table.
     pub neighbours: Neighbours,
+    /// Signs original URLs and device-bound form tokens.
+    pub signer: Signer,
     /// Host names that mean the portal itself (its name and address), lower case.
     names: Vec<String>,
     /// The portal's page, where every redirect goes.
@@ -45,14 +49,14 @@ pub struct Portal {
 
 impl Portal {
     /// The portal for `config`; what every request needs is worked out once.
-    pub fn new(config: Arc<Config>, sessions: Sessions, countdown: Countdown) -> Self {
+    pub fn new(config: Arc<Config>, sessions: Sessions, countdown: Countdown, signer: Signer) -> Self {
         let mut names = vec![config.portal_host().to_ascii_lowercase()];
         if let Ok((ip, _)) = config.network.guest_net() {
             names.push(ip.to_string());
         }
         let home = format!("{}/", config.portal_url());
         let neighbours = Neighbours::new(&config.network.guest_interface);
-        Portal { config, sessions, countdown, neighbours, names, home }
+        Portal { config, sessions, countdown, neighbours, signer, names, home }
     }
 }
 
@@ -72,12 +76,20 @@ pub fn router(portal: Arc<Portal>) -> Router {
 }
 
 /// A request for any host but the portal's came here by the firewall's
-/// redirect: answer it with a 302 to the portal that keeps the original URL.
+/// redirect: answer it with a 302 to the portal that keeps the original URL,
+/// signed so that only our own redirects are followed after the login.
+///
+/// Every such answer closes the connection: a browser that opened a socket
+/// before logging in and reuses it afterwards would otherwise be sent to
+/// the portal again. A request that still arrives from a guest who is
+/// logged in (a socket from before the login) gets a 307 to the same URL.
 async fn redirect_other_hosts(State(portal): State<Arc<Portal>>, request: Request, next: Next) -> Response {
     let host = match request_host(request.headers()) {
         Ok(host) => host,
         Err(()) => {
-            return pages::error_page(&portal, request.headers(), StatusCode::BAD_REQUEST, |t| &t.error_bad_host)
+            let response =
+                pages::error_page(&portal, request.headers(), StatusCode::BAD_REQUEST, |t| &t.error_bad_host);
+            return closing(response);
         }
     };
     let is_portal = host.as_deref().is_some_and(|h| {
@@ -87,19 +99,36 @@ async fn redirect_other_hosts(State(portal): State<Arc<Portal>>, request: Reques
     if is_portal {
         return next.run(request).await;
     }
-    let mut location = portal.home.clone();
-    if let Some(host) = host {
-        let original = format!("http://{host}{}", request.uri().path_and_query().map_or("/", |p| p.as_str()));
-        if original.len() > MAX_URL {
-            return pages::error_page(&portal, request.headers(), StatusCode::URI_TOO_LONG, |t| &t.error_url_too_long);
-        }
-        location.push_str("?url=");
-        location.push_str(&url::form_urlencoded::byte_serialize(original.as_bytes()).collect::<String>());
+    let original =
+        host.map(|host| format!("http://{host}{}", request.uri().path_and_query().map_or("/", |p| p.as_str())));
+    if original.as_ref().is_some_and(|o| o.len() > MAX_URL) {
+        let response =
+            pages::error_page(&portal, request.headers(), StatusCode::URI_TOO_LONG, |t| &t.error_url_too_long);
+        return closing(response);
     }
-    let mut response = StatusCode::FOUND.into_response();
+    let logged_in = request
+        .extensions()
+        .get::<Peer>()
+        .and_then(|peer| portal.neighbours.client(peer.0.ip()))
+        .is_some_and(|client| portal.sessions.is_live(client));
+    let (status, location) = match original {
+        Some(original) if logged_in => (StatusCode::TEMPORARY_REDIRECT, original),
+        Some(original) => {
+            let sig = portal.signer.sign_url(&original);
+            let url: String = url::form_urlencoded::byte_serialize(original.as_bytes()).collect();
+            (StatusCode::FOUND, format!("{}?url={url}&sig={sig}", portal.home))
+        }
+        None => (StatusCode::FOUND, portal.home.clone()),
+    };
+    let mut response = status.into_response();
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("encoded URL is a header value"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    closing(response)
+}
+
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 

@@ -44,6 +44,7 @@ struct OnlinePage<'a> {
     tagline: &'a str,
     venue_url: &'a str,
     minutes: u64,
+    token: String,
 }
 
 #[derive(Template)]
@@ -62,7 +63,15 @@ struct MessagePage<'a> {
 #[derive(Deserialize)]
 pub struct HomeQuery {
     url: Option<String>,
+    sig: Option<String>,
     lang: Option<String>,
+}
+
+/// `POST /logout` form: the device's token from the online page.
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    token: String,
 }
 
 /// `POST /login` form.
@@ -92,11 +101,21 @@ pub async fn home(
                     tagline: tagline(&portal, lang),
                     venue_url: &portal.config.venue.info_url,
                     minutes: session.remaining().as_secs().div_ceil(60),
+                    token: portal.signer.device_token(client),
                 }
                 .render(),
             ),
             Ok(None) => {
-                let ticket = portal.countdown.issue(client, query.url.as_deref().and_then(safe_url));
+                // Only a URL our own redirect signed is followed after the login.
+                let url = match (query.url.as_deref(), query.sig.as_deref()) {
+                    (Some(url), Some(sig)) if portal.signer.url_ok(url, sig) => safe_url(url),
+                    (Some(url), _) => {
+                        tracing::warn!(%client, url = %url.chars().take(200).collect::<String>(), "unsigned url ignored");
+                        None
+                    }
+                    _ => None,
+                };
+                let ticket = portal.countdown.issue(client, url);
                 html(
                     StatusCode::OK,
                     CountdownPage {
@@ -157,6 +176,8 @@ pub async fn login(
             return response;
         }
     };
+    // No signed original URL: the venue's own page.
+    let url = url.or_else(|| Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty()));
     match portal.sessions.login(client, Method::Countdown.as_str()).await {
         Ok(session) => success(&portal, lang, url, session.remaining().as_secs()),
         Err(err) => {
@@ -166,17 +187,23 @@ pub async fn login(
     }
 }
 
-/// Ends the guest's own session.
+/// Ends the guest's own session: only with the token the online page gave
+/// this device, so another site cannot log a diner out.
 pub async fn logout(
     State(portal): State<Arc<Portal>>,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
 ) -> Response {
     let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
     let client = match identify(&portal, peer, lang) {
         Ok(client) => client,
         Err(response) => return *response,
     };
+    if !portal.signer.device_token_ok(client, &form.token) {
+        tracing::warn!(%client, "logout without this device's token refused");
+        return message(&portal, lang, StatusCode::FORBIDDEN, lang.strings().error_ticket_invalid.clone());
+    }
     match portal.sessions.logout(client).await {
         Ok(_) => {
             let t = lang.strings();

@@ -26,14 +26,56 @@ const MAX_CONNECTION_LIFE: Duration = Duration::from_secs(120);
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
+/// Longest a request may take once its headers are in (a slow body included).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Limits on what one listener serves.
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Connections served at once.
     pub max_connections: usize,
-    /// Time a client has to send its request headers.
+    /// Connections one device (peer address) may hold at once; more are
+    /// closed at accept, so one guest cannot shut the portal for everyone.
+    pub per_device: usize,
+    /// Time a client has to send its request headers, and longest a
+    /// kept-alive connection may sit idle between requests.
     pub header_timeout: Duration,
+}
+
+/// Open connections per peer address.
+#[derive(Default)]
+struct DeviceSlots {
+    open: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+}
+
+/// One device's hold on a connection; given back on drop.
+struct DeviceSlot {
+    slots: Arc<DeviceSlots>,
+    ip: IpAddr,
+}
+
+impl DeviceSlots {
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<DeviceSlot> {
+        let mut open = self.open.lock().unwrap();
+        let count = open.entry(ip).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(DeviceSlot { slots: self.clone(), ip })
+    }
+}
+
+impl Drop for DeviceSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap();
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Per-guest request rate limit, shared by the HTTP and HTTPS listeners.
@@ -76,6 +118,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let devices = Arc::new(DeviceSlots::default());
+    let mut refused_logged = std::time::Instant::now() - Duration::from_secs(60);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_millis(10);
@@ -97,6 +141,13 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = devices.take(peer.ip(), limits.per_device) else {
+            if refused_logged.elapsed() > Duration::from_secs(10) {
+                tracing::warn!(peer = %peer.ip(), max = limits.per_device, "device over its connection cap; closing");
+                refused_logged = std::time::Instant::now();
+            }
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let rate = rate.clone();
@@ -105,6 +156,7 @@ pub async fn serve(
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _slot = slot;
             let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
                 let app = app.clone();
                 let allowed = rate.allow(peer.ip());
@@ -113,7 +165,10 @@ pub async fn serve(
                         return Ok::<_, Infallible>(too_many(&request));
                     }
                     request.extensions_mut().insert(Peer(peer));
-                    app.oneshot(request).await
+                    match tokio::time::timeout(REQUEST_TIMEOUT, app.oneshot(request)).await {
+                        Ok(response) => response,
+                        Err(_) => Ok(timed_out()),
+                    }
                 }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
@@ -161,6 +216,12 @@ where
         }
         () = &mut life => Err("connection lived too long".into()),
     }
+}
+
+fn timed_out() -> Response {
+    let mut response = StatusCode::REQUEST_TIMEOUT.into_response();
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn too_many<B>(request: &Request<B>) -> Response {

@@ -95,6 +95,9 @@ pub struct Sessions {
     length: Duration,
     idle_timeout: Option<Duration>,
     activity: Arc<Mutex<HashMap<Client, (u64, Instant)>>>,
+    /// Live sessions' expiry (UTC ms) by device, so the portal's hot path can
+    /// ask "is this guest logged in?" without the store.
+    live: Arc<Mutex<HashMap<Client, i64>>>,
 }
 
 impl Sessions {
@@ -105,7 +108,21 @@ impl Sessions {
         length: Duration,
         idle_timeout: Option<Duration>,
     ) -> Self {
-        Sessions { db, filter, length, idle_timeout, activity: Arc::default() }
+        Sessions { db, filter, length, idle_timeout, activity: Arc::default(), live: Arc::default() }
+    }
+
+    /// Remembers the sessions restored at start (see [`Sessions::is_live`]).
+    pub fn track(&self, clients: &[(Client, Duration)]) {
+        let now = now_ms();
+        let mut live = self.live.lock().unwrap();
+        live.clear();
+        live.extend(clients.iter().map(|(c, left)| (*c, now + left.as_millis() as i64)));
+    }
+
+    /// Whether `client` has a live, unexpired session, from memory: the
+    /// portal asks this for every request that reaches its redirect.
+    pub fn is_live(&self, client: Client) -> bool {
+        self.live.lock().unwrap().get(&client).is_some_and(|expires| *expires > now_ms())
     }
 
     /// Every live, unexpired session with its remaining time: what the
@@ -147,6 +164,13 @@ impl Sessions {
             self.activity.lock().unwrap().remove(old);
         }
         self.activity.lock().unwrap().insert(client, (0, Instant::now()));
+        {
+            let mut live = self.live.lock().unwrap();
+            for old in &replaced {
+                live.remove(old);
+            }
+            live.insert(client, expires_at);
+        }
         tracing::info!(session = id, %client, method, "guest logged in");
         Ok(Session {
             id,
@@ -249,6 +273,7 @@ impl Sessions {
     pub async fn restore_filter(&self) -> Result<usize, SessionError> {
         let clients = Self::live_clients(&self.db).await?;
         let count = clients.len();
+        self.track(&clients);
         self.filter.restore(clients).await?;
         tracing::info!(sessions = count, "firewall restored with every live session");
         Ok(count)
@@ -313,6 +338,7 @@ impl Sessions {
             .execute(&self.db)
             .await?;
         self.activity.lock().unwrap().remove(&session.client());
+        self.live.lock().unwrap().remove(&session.client());
         tracing::info!(session = session.id, client = %session.client(), reason = reason.as_str(), "session ended");
         Ok(())
     }
@@ -382,7 +408,9 @@ mod tests {
         let session = s.login(client(5), "countdown").await.unwrap();
         assert!(filter.is_authorized(client(5)));
         assert_eq!(s.current(client(5)).await.unwrap(), Some(session));
+        assert!(s.is_live(client(5)));
         assert!(s.logout(client(5)).await.unwrap());
+        assert!(!s.is_live(client(5)));
         assert!(!filter.is_authorized(client(5)));
         assert_eq!(s.current(client(5)).await.unwrap(), None);
         assert!(!s.logout(client(5)).await.unwrap());
