@@ -66,8 +66,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let filter: Arc<dyn ClientFilter> = Arc::new(firewall.clone());
     let idle =
         (config.session.idle_timeout_seconds > 0).then(|| Duration::from_secs(config.session.idle_timeout_seconds));
-    let sessions = Sessions::new(db.clone(), filter, config.session.length(), idle);
+    let mut sessions = Sessions::new(db.clone(), filter, config.session.length(), idle);
+    if config.network.run_dnsmasq {
+        sessions = sessions.with_leases(crate::dhcp::leases_path(&config));
+    }
     sessions.track(&clients);
+    if let Err(err) = crate::sessions::arpwatch::spawn(&config.network.guest_interface, sessions.clone()) {
+        tracing::warn!(%err, "cannot watch ARP on the guest interface; address conflicts will not be logged");
+    }
 
     let result = serve(config.clone(), db, firewall, sessions, listeners).await;
     drop(dnsmasq);

@@ -107,11 +107,27 @@ pub fn render(config: &Config) -> String {
     // RFC 8910: the captive-portal API URI (option 114).
     let _ = writeln!(out, "dhcp-option=114,\"{}\"", config.captive_api_url());
     out.push_str("dhcp-authoritative\n");
-    let _ = writeln!(out, "dhcp-leasefile={}", config.data.dir.join("dnsmasq.leases").display());
+    let _ = writeln!(out, "dhcp-leasefile={}", leases_path(config).display());
     if !config.portal.hostname.is_empty() {
         let _ = writeln!(out, "address=/{}/{ip}", config.portal.hostname);
     }
     out
+}
+
+/// Where dnsmasq keeps its leases.
+pub fn leases_path(config: &Config) -> std::path::PathBuf {
+    config.data.dir.join("dnsmasq.leases")
+}
+
+/// The device dnsmasq's lease file gives `ip` to, if any (lines: expiry,
+/// MAC, address, host name, client id).
+pub fn lease_holder(path: &std::path::Path, ip: std::net::IpAddr) -> Option<firewall::MacAddr> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        let (_expiry, mac, addr) = (fields.next()?, fields.next()?, fields.next()?);
+        (addr.parse::<std::net::IpAddr>().ok()? == ip).then(|| mac.parse().ok()).flatten()
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use crate::conntrack;
 use crate::libnft::Nft;
+use crate::neighbours::Pins;
 use crate::nft::{self, Change};
 use crate::ruleset::Policy;
 use crate::types::{Client, ClientCounters};
@@ -48,6 +49,9 @@ impl Firewall {
         let mut nft = Nft::open()?;
         nft::install(&mut nft, &policy, clients)?;
         give_back_memory();
+        let mut pins = Guard::new(Pins::open(&policy.guest_interface));
+        let restored: Vec<Client> = clients.iter().map(|(c, _)| *c).collect();
+        pins.apply(|p| p.reset(&restored));
         tracing::info!(%policy, clients = clients.len(), "nftables table installed");
         let (tx, rx) = mpsc::unbounded_channel();
         let (janitor_tx, janitor_rx) = std_mpsc::channel();
@@ -57,7 +61,7 @@ impl Firewall {
             .expect("spawn conntrack thread");
         std::thread::Builder::new()
             .name("nftables".into())
-            .spawn(move || worker(nft, policy, rx, janitor_tx))
+            .spawn(move || worker(nft, pins, policy, rx, janitor_tx))
             .expect("spawn nftables thread");
         Ok(Firewall { ops: tx })
     }
@@ -105,7 +109,13 @@ impl ClientFilter for Firewall {
     }
 }
 
-fn worker(mut nft: Nft, policy: Policy, mut rx: mpsc::UnboundedReceiver<Op>, janitor: std_mpsc::Sender<IpAddr>) {
+fn worker(
+    mut nft: Nft,
+    mut pins: Guard,
+    policy: Policy,
+    mut rx: mpsc::UnboundedReceiver<Op>,
+    janitor: std_mpsc::Sender<IpAddr>,
+) {
     let mut pending: Vec<(Change, Reply<()>)> = Vec::new();
     // What the garden sets hold, so a restore after a flush puts it back too.
     let mut garden: Vec<(IpAddr, Duration)> = Vec::new();
@@ -116,20 +126,20 @@ fn worker(mut nft: Nft, policy: Policy, mut rx: mpsc::UnboundedReceiver<Op>, jan
             match op {
                 Op::Change(change, reply) => pending.push((change, reply)),
                 other => {
-                    flush(&mut nft, &mut pending, &janitor);
-                    handle_other(&mut nft, &policy, &mut garden, other);
+                    flush(&mut nft, &mut pins, &mut pending, &janitor);
+                    handle_other(&mut nft, &mut pins, &policy, &mut garden, other);
                 }
             }
             if pending.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        flush(&mut nft, &mut pending, &janitor);
+        flush(&mut nft, &mut pins, &mut pending, &janitor);
     }
     tracing::debug!("firewall worker stopped");
 }
 
-fn flush(nft: &mut Nft, pending: &mut Vec<(Change, Reply<()>)>, janitor: &std_mpsc::Sender<IpAddr>) {
+fn flush(nft: &mut Nft, pins: &mut Guard, pending: &mut Vec<(Change, Reply<()>)>, janitor: &std_mpsc::Sender<IpAddr>) {
     if pending.is_empty() {
         return;
     }
@@ -138,7 +148,7 @@ fn flush(nft: &mut Nft, pending: &mut Vec<(Change, Reply<()>)>, janitor: &std_mp
         Ok(_) => {
             for (change, reply) in pending.drain(..) {
                 let _ = reply.send(Ok(()));
-                clean_up_after(change, janitor);
+                after(change, pins, janitor);
             }
         }
         Err(err) if pending.len() == 1 => {
@@ -150,7 +160,7 @@ fn flush(nft: &mut Nft, pending: &mut Vec<(Change, Reply<()>)>, janitor: &std_mp
             for (change, reply) in pending.drain(..) {
                 let result = nft.run(&nft::changes_to_commands(&[change])).map(drop);
                 if result.is_ok() {
-                    clean_up_after(change, janitor);
+                    after(change, pins, janitor);
                 }
                 let _ = reply.send(result);
             }
@@ -158,13 +168,51 @@ fn flush(nft: &mut Nft, pending: &mut Vec<(Change, Reply<()>)>, janitor: &std_mp
     }
 }
 
-fn clean_up_after(change: Change, janitor: &std_mpsc::Sender<IpAddr>) {
-    if let Change::Revoke(client) = change {
-        let _ = janitor.send(client.ip);
+/// What follows a change in the kernel's set: the guest's neighbour entry
+/// is pinned or let go, and a logout's connections are cleared.
+fn after(change: Change, pins: &mut Guard, janitor: &std_mpsc::Sender<IpAddr>) {
+    match change {
+        Change::Authorize(client, _) => pins.apply(|p| p.pin(client)),
+        Change::Revoke(client) => {
+            pins.apply(|p| p.unpin(client));
+            let _ = janitor.send(client.ip);
+        }
     }
 }
 
-fn handle_other(nft: &mut Nft, policy: &Policy, garden: &mut Vec<(IpAddr, Duration)>, op: Op) {
+/// The neighbour pins, if the interface could be opened; a failure is
+/// logged (once until it works again) and never fails a login: the set
+/// element is what lets a guest through, the pin only defends it.
+struct Guard {
+    pins: Option<Pins>,
+    failing: bool,
+}
+
+impl Guard {
+    fn new(pins: std::io::Result<Pins>) -> Self {
+        match pins {
+            Ok(pins) => Guard { pins: Some(pins), failing: false },
+            Err(err) => {
+                tracing::warn!(%err, "cannot pin guests' neighbour entries; an address clone may take replies");
+                Guard { pins: None, failing: true }
+            }
+        }
+    }
+
+    fn apply(&mut self, f: impl FnOnce(&mut Pins) -> std::io::Result<()>) {
+        let Some(pins) = self.pins.as_mut() else { return };
+        match f(pins) {
+            Ok(()) => self.failing = false,
+            Err(err) if !self.failing => {
+                tracing::warn!(%err, "cannot pin a guest's neighbour entry");
+                self.failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+fn handle_other(nft: &mut Nft, pins: &mut Guard, policy: &Policy, garden: &mut Vec<(IpAddr, Duration)>, op: Op) {
     match op {
         Op::List(reply) => {
             let _ = reply.send(nft::list(nft));
@@ -182,6 +230,8 @@ fn handle_other(nft: &mut Nft, policy: &Policy, garden: &mut Vec<(IpAddr, Durati
             if result.is_ok() && !garden.is_empty() {
                 result = nft.run(&nft::garden_commands(garden)).map(drop);
             }
+            let restored: Vec<Client> = clients.iter().map(|(c, _)| *c).collect();
+            pins.apply(|p| p.reset(&restored));
             let _ = reply.send(result);
             give_back_memory();
         }

@@ -2,6 +2,7 @@
 //! batch of changes, then a delete per matching entry. Spawning the
 //! `conntrack` tool per login cost the whole machine milliseconds each.
 
+use crate::netlink::{Attrs, Socket, NLM_F_DUMP, NLM_F_REQUEST};
 use std::collections::HashSet;
 use std::io;
 use std::net::IpAddr;
@@ -10,11 +11,6 @@ const NETLINK_NETFILTER: i32 = 12;
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_GET: u16 = 1;
 const IPCTNL_MSG_CT_DELETE: u16 = 2;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLA_TYPE_MASK: u16 = 0x3fff;
 const CTA_TUPLE_ORIG: u16 = 1;
 const CTA_ZONE: u16 = 18;
 const CTA_TUPLE_IP: u16 = 1;
@@ -27,15 +23,16 @@ pub(crate) fn clear(targets: &HashSet<IpAddr>) -> io::Result<usize> {
     if targets.is_empty() {
         return Ok(0);
     }
-    let sock = Socket::open()?;
+    let mut sock = Socket::open(NETLINK_NETFILTER)?;
     let mut doomed = Vec::new();
     for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
         if !targets.iter().any(|ip| ip.is_ipv4() == (family == libc::AF_INET as u8)) {
             continue;
         }
-        sock.send(&message(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, family, &[]))?;
-        sock.read_dump(|attrs| {
-            let Some(entry) = Entry::parse(attrs) else {
+        let seq = sock.send(kind(IPCTNL_MSG_CT_GET), NLM_F_REQUEST | NLM_F_DUMP, &body(family, &[]))?;
+        sock.replies(seq, |reply| {
+            // After the nfgenmsg header: the entry's attributes.
+            let Some(entry) = reply.get(4..).and_then(Entry::parse) else {
                 return;
             };
             if entry.source.is_some_and(|ip| targets.contains(&ip)) {
@@ -43,11 +40,16 @@ pub(crate) fn clear(targets: &HashSet<IpAddr>) -> io::Result<usize> {
             }
         })?;
     }
+    let mut deleted = 0;
     for (family, attrs) in &doomed {
-        // No ack asked: an entry that vanished meanwhile is no error.
-        sock.send(&message(IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST, *family, attrs))?;
+        match sock.request(kind(IPCTNL_MSG_CT_DELETE), 0, &body(*family, attrs)) {
+            Ok(()) => deleted += 1,
+            // Gone meanwhile (it ended by itself): nothing to do.
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(err) => return Err(err),
+        }
     }
-    Ok(doomed.len())
+    Ok(deleted)
 }
 
 struct Entry {
@@ -83,126 +85,24 @@ impl Entry {
     }
 }
 
-/// Netlink attributes: (type, payload, the whole padded attribute).
-struct Attrs<'a>(&'a [u8]);
-
-impl<'a> Iterator for Attrs<'a> {
-    type Item = (u16, &'a [u8], &'a [u8]);
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.0.len() < 4 {
-            return None;
-        }
-        let len = usize::from(u16::from_ne_bytes([self.0[0], self.0[1]]));
-        let kind = u16::from_ne_bytes([self.0[2], self.0[3]]) & NLA_TYPE_MASK;
-        if len < 4 || len > self.0.len() {
-            return None;
-        }
-        let padded = (len + 3) & !3;
-        let item = (kind, &self.0[4..len], &self.0[..len]);
-        self.0 = &self.0[padded.min(self.0.len())..];
-        Some(item)
-    }
+fn kind(msg: u16) -> u16 {
+    (NFNL_SUBSYS_CTNETLINK << 8) | msg
 }
 
-fn message(msg: u16, flags: u16, family: u8, attrs: &[u8]) -> Vec<u8> {
-    let len = 16 + 4 + attrs.len();
-    let mut out = Vec::with_capacity(len);
-    out.extend_from_slice(&(len as u32).to_ne_bytes());
-    out.extend_from_slice(&((NFNL_SUBSYS_CTNETLINK << 8) | msg).to_ne_bytes());
-    out.extend_from_slice(&flags.to_ne_bytes());
-    out.extend_from_slice(&0u32.to_ne_bytes()); // seq
-    out.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
-    out.extend_from_slice(&[family, 0, 0, 0]); // nfgenmsg: family, version 0, res_id 0
+/// nfgenmsg (family, version 0, resource id 0) and the attributes.
+fn body(family: u8, attrs: &[u8]) -> Vec<u8> {
+    let mut out = vec![family, 0, 0, 0];
     out.extend_from_slice(attrs);
     out
-}
-
-struct Socket(i32);
-
-impl Socket {
-    fn open() -> io::Result<Socket> {
-        // SAFETY: plain socket(2); the fd is owned by the returned value.
-        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Socket(fd))
-    }
-
-    fn send(&self, msg: &[u8]) -> io::Result<()> {
-        // SAFETY: a zeroed sockaddr_nl with the family set addresses the kernel.
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as u16;
-        // SAFETY: msg and addr outlive the call; lengths are theirs.
-        let n = unsafe {
-            libc::sendto(
-                self.0,
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&addr as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as u32,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// Reads a dump's replies, calling `each` with every entry's attributes.
-    fn read_dump(&self, mut each: impl FnMut(&[u8])) -> io::Result<()> {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            // SAFETY: buf is valid for its length.
-            let n = unsafe { libc::recv(self.0, buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut rest = &buf[..n as usize];
-            while rest.len() >= 16 {
-                let len = u32::from_ne_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-                let kind = u16::from_ne_bytes([rest[4], rest[5]]);
-                if len < 16 || len > rest.len() {
-                    return Ok(());
-                }
-                match kind {
-                    NLMSG_DONE => return Ok(()),
-                    NLMSG_ERROR => {
-                        let code = i32::from_ne_bytes(rest[16..20].try_into().expect("4 bytes"));
-                        return if code == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(-code)) };
-                    }
-                    _ if len >= 20 => each(&rest[20..len]),
-                    _ => {}
-                }
-                rest = &rest[((len + 3) & !3).min(rest.len())..];
-            }
-        }
-    }
-}
-
-impl Drop for Socket {
-    fn drop(&mut self) {
-        // SAFETY: we own the fd.
-        unsafe { libc::close(self.0) };
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const NLA_F_NESTED: u16 = 0x8000;
+    use crate::netlink::attr;
 
-    fn attr(kind: u16, payload: &[u8]) -> Vec<u8> {
-        let mut out = ((4 + payload.len()) as u16).to_ne_bytes().to_vec();
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(payload);
-        while out.len() % 4 != 0 {
-            out.push(0);
-        }
-        out
-    }
+    const NLA_F_NESTED: u16 = 0x8000;
 
     #[test]
     fn dumped_entry_gives_its_source_and_identity() {

@@ -12,6 +12,8 @@ mod conntrack;
 mod garden;
 mod libnft;
 mod memory;
+mod neighbours;
+mod netlink;
 mod nft;
 mod ruleset;
 mod types;

@@ -155,12 +155,21 @@ fn other_guest_stays_blocked_and_cloning_the_ip_gets_nothing() {
     ip(&["-n", &g2, "addr", "add", &format!("{ip1}/24"), "dev", "eth0"]);
     ip(&["-n", &g2, "route", "add", "default", "via", "192.0.2.1"]);
     let _ = t.in_guest(2, &["arping", "-c", "1", "-U", "-I", "eth0", &ip1]);
-    let (code, head) = t.curl(2, &["http://example.test/"]);
+    let (code, head) = t.curl(2, &["--max-time", "2", "http://example.test/"]);
     assert_ne!(code, 200, "a clone of the IP alone must not get through: {head}");
     assert!(!head.contains("Hello from upstream"));
+    // While guest 1's session lives, its address stays pinned to its MAC:
+    // the clone does not even reach the portal as guest 1.
+    let (code, page) = t.curl(2, &["--max-time", "2", &format!("http://{PORTAL_HOST}/")]);
+    assert!(!page.contains("name=\"token\""), "the clone never sees guest 1's online page ({code})");
+    assert!(t.log().contains("address conflict"), "the clone is logged");
+
+    // Once guest 1's session has ended, the address is free for its new owner.
+    assert!(t.cli(&["sessions", "kick", &guest_mac(1)]).status.success());
+    let _ = t.in_guest(2, &["arping", "-c", "1", "-U", "-I", "eth0", &ip1]);
     let (code, page) = t.curl(2, &[&format!("http://{PORTAL_HOST}/")]);
-    assert_eq!(code, 200);
-    assert!(page.contains("name=\"ticket\""), "the clone is shown the login page, not the online page");
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("name=\"ticket\""), "the new owner is shown the login page");
 }
 
 #[test]

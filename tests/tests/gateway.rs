@@ -131,3 +131,32 @@ fn logged_in_guests_never_reach_the_restaurant_lan() {
     let (code, body) = t.curl(2, &["--max-time", "2", &printer]);
     assert!(!body.contains("Hello from upstream"), "a guest who is not logged in: {code} {body}");
 }
+
+#[test]
+fn a_guest_announcing_anothers_address_cannot_log_it_out() {
+    let Some(t) = TestLab::start("e2e-arp", 2, 3600, &[]) else {
+        return;
+    };
+    t.login(1);
+    assert!(t.online(1));
+    // Guest 2 takes guest 1's address as well, announces it with its own MAC
+    // (a gratuitous ARP poisoning the appliance's neighbour table) and tries to log in.
+    let ip1 = t.lab.address(1).unwrap().to_string();
+    let ip = |args: &[&str]| assert!(Command::new("ip").args(args).status().unwrap().success(), "{args:?}");
+    ip(&["-n", &t.lab.guest(2), "addr", "add", &format!("{ip1}/32"), "dev", "eth0"]);
+    let _ = t.in_guest(2, &["arping", "-c", "2", "-U", "-s", &ip1, "-I", "eth0", &ip1]);
+    let (code, page) = t.curl(
+        2,
+        &["--max-time", "2", "--interface", &ip1, "--data", "ticket=0", &format!("http://{}/login", e2e::PORTAL_HOST)],
+    );
+    assert_ne!(code, 200, "the spoofer is not logged in as guest 1: {page}");
+
+    // Guest 1 keeps browsing, with its one session.
+    for _ in 0..5 {
+        assert!(t.online(1), "guest 1 keeps browsing\n{}", t.log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let list = t.cli_ok(&["sessions", "list"]);
+    assert!(list.contains(&e2e::guest_mac(1)) && !list.contains(&e2e::guest_mac(2)), "{list}");
+    assert!(t.log().contains("address conflict"), "the conflict is logged");
+}

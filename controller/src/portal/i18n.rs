@@ -31,6 +31,8 @@ pub struct Strings {
     pub error_title: String,
     pub error_no_device: String,
     pub error_ticket_invalid: String,
+    /// Another device's session holds the guest's address.
+    pub error_address_in_use: String,
     pub error_ticket_replayed: String,
     pub error_too_early: String,
     pub error_too_many: String,

@@ -5,6 +5,7 @@ use super::i18n::{Lang, Strings};
 use super::{Peer, Portal, MAX_URL};
 use crate::auth::countdown::CountdownError;
 use crate::auth::Method;
+use crate::sessions::SessionError;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -180,6 +181,10 @@ pub async fn login(
     let url = url.or_else(|| Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty()));
     match portal.sessions.login(client, Method::Countdown.as_str()).await {
         Ok(session) => success(&portal, lang, url, session.remaining().as_secs()),
+        Err(SessionError::AddressInUse { .. }) => {
+            portal.countdown.restore(&form.ticket);
+            message(&portal, lang, StatusCode::CONFLICT, lang.strings().error_address_in_use.clone())
+        }
         Err(err) => {
             portal.countdown.restore(&form.ticket);
             internal(&portal, lang, &err)

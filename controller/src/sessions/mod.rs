@@ -6,6 +6,8 @@
 //! is written in one transaction that commits only after the kernel has the
 //! element: nothing is ever half-written.
 
+pub mod arpwatch;
+
 use crate::store::now_ms;
 use firewall::{Client, ClientFilter, FirewallError, MacAddr};
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,15 @@ pub enum SessionError {
     /// The kernel refused the change; nothing was changed.
     #[error("firewall error")]
     Firewall(#[from] FirewallError),
+    /// Another device's live session holds the address and is still in use
+    /// (traffic within the idle window, or its DHCP lease): not taken over.
+    #[error("{ip} is held by {holder}'s live session")]
+    AddressInUse {
+        /// The address asked for.
+        ip: IpAddr,
+        /// The device whose session holds it.
+        holder: MacAddr,
+    },
 }
 
 /// One guest's login.
@@ -95,9 +106,12 @@ pub struct Sessions {
     length: Duration,
     idle_timeout: Option<Duration>,
     activity: Arc<Mutex<HashMap<Client, (u64, Instant)>>>,
-    /// Live sessions' expiry (UTC ms) by device, so the portal's hot path can
-    /// ask "is this guest logged in?" without the store.
-    live: Arc<Mutex<HashMap<Client, i64>>>,
+    /// Live sessions' device and expiry (UTC ms) by address (one live
+    /// session an address), so the portal's hot path and the ARP watcher
+    /// ask "who is logged in here?" without the store.
+    live: Arc<Mutex<HashMap<IpAddr, (MacAddr, i64)>>>,
+    /// dnsmasq's lease file: who the DHCP server gave each address to.
+    leases: Option<std::path::PathBuf>,
 }
 
 impl Sessions {
@@ -108,7 +122,13 @@ impl Sessions {
         length: Duration,
         idle_timeout: Option<Duration>,
     ) -> Self {
-        Sessions { db, filter, length, idle_timeout, activity: Arc::default(), live: Arc::default() }
+        Sessions { db, filter, length, idle_timeout, activity: Arc::default(), live: Arc::default(), leases: None }
+    }
+
+    /// Consults dnsmasq's lease file before an address changes hands.
+    pub fn with_leases(mut self, path: std::path::PathBuf) -> Self {
+        self.leases = Some(path);
+        self
     }
 
     /// Remembers the sessions restored at start (see [`Sessions::is_live`]).
@@ -116,13 +136,19 @@ impl Sessions {
         let now = now_ms();
         let mut live = self.live.lock().unwrap();
         live.clear();
-        live.extend(clients.iter().map(|(c, left)| (*c, now + left.as_millis() as i64)));
+        live.extend(clients.iter().map(|(c, left)| (c.ip, (c.mac, now + left.as_millis() as i64))));
+    }
+
+    /// The device whose live session holds `ip`, from memory.
+    pub fn holder(&self, ip: IpAddr) -> Option<MacAddr> {
+        let now = now_ms();
+        self.live.lock().unwrap().get(&ip).filter(|(_, expires)| *expires > now).map(|(mac, _)| *mac)
     }
 
     /// Whether `client` has a live, unexpired session, from memory: the
     /// portal asks this for every request that reaches its redirect.
     pub fn is_live(&self, client: Client) -> bool {
-        self.live.lock().unwrap().get(&client).is_some_and(|expires| *expires > now_ms())
+        self.holder(client.ip) == Some(client.mac)
     }
 
     /// Every live, unexpired session with its remaining time: what the
@@ -139,6 +165,7 @@ impl Sessions {
     /// other's netlink round trip; if the store fails, the element is put
     /// back as it was.
     pub async fn login(&self, client: Client, method: &str) -> Result<Session, SessionError> {
+        self.check_address(client).await?;
         let before = self.current(client).await?;
         self.filter.authorize(client, self.length).await?;
         let now = now_ms();
@@ -167,9 +194,9 @@ impl Sessions {
         {
             let mut live = self.live.lock().unwrap();
             for old in &replaced {
-                live.remove(old);
+                live.remove(&old.ip);
             }
-            live.insert(client, expires_at);
+            live.insert(client.ip, (client.mac, expires_at));
         }
         tracing::info!(session = id, %client, method, "guest logged in");
         Ok(Session {
@@ -182,6 +209,43 @@ impl Sessions {
             packets_up: 0,
             bytes_up: 0,
         })
+    }
+
+    /// Refuses an address another device's live session still uses: it had
+    /// traffic within the idle window (always, without an idle timeout), or
+    /// the DHCP lease names that device. The neighbour table a login trusts
+    /// can be poisoned by a guest; this keeps one guest from logging another
+    /// out by announcing its address.
+    async fn check_address(&self, client: Client) -> Result<(), SessionError> {
+        let holders: Vec<Session> = sqlx::query_as::<_, Row>(&format!(
+            "{SELECT} WHERE ended_at IS NULL AND ip = ? AND mac != ? AND expires_at > ?"
+        ))
+        .bind(client.ip.to_string())
+        .bind(client.mac.to_string())
+        .bind(now_ms())
+        .fetch_all(&self.db)
+        .await?
+        .into_iter()
+        .filter_map(Row::into_session)
+        .collect();
+        for holder in holders {
+            let recent = match self.idle_timeout {
+                None => true,
+                Some(idle) => {
+                    self.activity.lock().unwrap().get(&holder.client()).is_none_or(|(_, at)| at.elapsed() < idle)
+                }
+            };
+            let leased = self
+                .leases
+                .as_deref()
+                .and_then(|path| crate::dhcp::lease_holder(path, client.ip))
+                .is_some_and(|mac| mac == holder.mac);
+            if recent || leased {
+                tracing::warn!(%client, holder = %holder.mac, recent, leased, "address conflict: login refused");
+                return Err(SessionError::AddressInUse { ip: client.ip, holder: holder.mac });
+            }
+        }
+        Ok(())
     }
 
     async fn write_login(
@@ -338,7 +402,12 @@ impl Sessions {
             .execute(&self.db)
             .await?;
         self.activity.lock().unwrap().remove(&session.client());
-        self.live.lock().unwrap().remove(&session.client());
+        {
+            let mut live = self.live.lock().unwrap();
+            if live.get(&session.ip).is_some_and(|(mac, _)| *mac == session.mac) {
+                live.remove(&session.ip);
+            }
+        }
         tracing::info!(session = session.id, client = %session.client(), reason = reason.as_str(), "session ended");
         Ok(())
     }
@@ -433,6 +502,35 @@ mod tests {
         assert_eq!(s.list().await.unwrap().len(), 1);
         assert!(filter.is_authorized(moved));
         assert!(!filter.is_authorized(client(5)), "the old address is let go");
+    }
+
+    #[tokio::test]
+    async fn an_address_in_use_by_another_device_is_not_taken_over() {
+        let (s, filter) = sessions(Duration::from_secs(60)).await;
+        s.login(client(5), "countdown").await.unwrap();
+        let clone = Client { mac: client(6).mac, ip: client(5).ip };
+        let err = s.login(clone, "countdown").await.unwrap_err();
+        assert!(matches!(err, SessionError::AddressInUse { holder, .. } if holder == client(5).mac), "{err}");
+        assert!(filter.is_authorized(client(5)) && !filter.is_authorized(clone), "nothing changed");
+        assert_eq!(s.list().await.unwrap().len(), 1);
+
+        // Once the holder has been quiet for the idle window, the address may change hands.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        s.login(clone, "countdown").await.unwrap();
+        assert!(!filter.is_authorized(client(5)) && filter.is_authorized(clone));
+    }
+
+    #[tokio::test]
+    async fn the_dhcp_lease_keeps_an_address_with_its_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let leases = dir.path().join("dnsmasq.leases");
+        std::fs::write(&leases, "1893456000 02:00:00:00:00:05 192.0.2.5 phone 01:02:00:00:00:00:05\n").unwrap();
+        let (s, _) = sessions(Duration::from_secs(60)).await;
+        let s = s.with_leases(leases);
+        s.login(client(5), "countdown").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await; // quiet, but the lease is still its
+        let clone = Client { mac: client(6).mac, ip: client(5).ip };
+        assert!(matches!(s.login(clone, "countdown").await, Err(SessionError::AddressInUse { .. })));
     }
 
     #[tokio::test]
