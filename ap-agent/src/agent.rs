@@ -81,6 +81,12 @@ pub struct AgentConfig {
     /// RELOAD after each new configuration, station events from ATTACH.
     #[serde(default = "default_ctrl_dir")]
     pub hostapd_ctrl_dir: PathBuf,
+    /// SHA-256 (hex) of the controller CA's certificate, as `controller ca`
+    /// prints it. When set (here or by DHCP option 43 sub-option 2), the AP
+    /// talks to no other controller, even before adoption; without it, it
+    /// trusts the first controller that adopts it (logged loudly).
+    #[serde(default)]
+    pub controller_ca_sha256: Option<String>,
 }
 
 fn default_ctrl_dir() -> PathBuf {
@@ -97,6 +103,11 @@ pub async fn run(config: AgentConfig, mut stop: watch::Receiver<bool>) -> anyhow
     std::fs::set_permissions(&config.state_dir, std::fs::Permissions::from_mode(0o700))?;
     std::fs::create_dir_all(&config.hostapd_dir)?;
     let key = load_or_create_key(&config.state_dir)?;
+    tracing::info!(
+        device_id = %config.device_id,
+        fingerprint = %ap_protocol::trust::pem_fingerprint(&key.public_key_pem()).unwrap_or_default(),
+        "this AP's key: the admin adopts it with the first 8 characters of this fingerprint"
+    );
     let mut radio = config.simulated_radio.as_deref().map(SimulatedRadio::new);
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -135,6 +146,20 @@ async fn session(
     let cert_path = config.state_dir.join("agent.crt");
     let ca_path = config.state_dir.join("controller-ca.crt");
     let adopted = cert_path.exists() && ca_path.exists();
+    let pinned_ca = config
+        .controller_ca_sha256
+        .clone()
+        .or_else(|| config.dhcp_lease_file.as_deref().and_then(crate::discovery::ca_fingerprint_from_lease_file))
+        .map(|f| f.trim().to_ascii_lowercase().replace(':', ""));
+    let address = if config.controller.is_empty() {
+        let found = config.dhcp_lease_file.as_deref().map(crate::discovery::from_lease_file).unwrap_or_default();
+        found
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no controller configured and none in DHCP option 43"))?
+    } else {
+        config.controller.clone()
+    };
     let tls = if adopted {
         let mut roots = rustls::RootCertStore::empty();
         for ca in rustls_pemfile::certs(&mut std::fs::read(&ca_path)?.as_slice()) {
@@ -145,18 +170,18 @@ async fn session(
         let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(anyhow::Error::msg)?;
         client_builder()?.with_root_certificates(roots).with_client_auth_cert(chain, key)?
     } else {
-        // Before adoption there is no CA to check against yet: trust on
-        // first use; the certificate we then get pins the controller.
-        client_builder()?.dangerous().with_custom_certificate_verifier(Arc::new(FirstUse)).with_no_client_auth()
-    };
-    let address = if config.controller.is_empty() {
-        let found = config.dhcp_lease_file.as_deref().map(crate::discovery::from_lease_file).unwrap_or_default();
-        found
-            .into_iter()
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("no controller configured and none in DHCP option 43"))?
-    } else {
-        config.controller.clone()
+        match &pinned_ca {
+            // Provisioned: only the controller whose CA has this fingerprint.
+            Some(fingerprint) => client_builder()?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(PinnedCa(fingerprint.clone())))
+                .with_no_client_auth(),
+            // Before adoption there is no CA to check against yet: trust on
+            // first use; the certificate we then get pins the controller.
+            None => {
+                client_builder()?.dangerous().with_custom_certificate_verifier(Arc::new(FirstUse)).with_no_client_auth()
+            }
+        }
     };
     let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&address)).await??;
     tcp.set_nodelay(true)?;
@@ -168,12 +193,11 @@ async fn session(
         device_id: config.device_id.clone(),
         model: config.model.clone(),
         mac: config.mac.clone(),
-        firmware: std::fs::read_to_string(config.state_dir.join("firmware-version"))
-            .map(|v| v.trim().to_string())
-            .unwrap_or_else(|_| config.firmware.clone()),
+        firmware: running_firmware(config),
         radios: config.radios.clone(),
         public_key_pem: key.public_key_pem(),
         config_version: running_version(&config.hostapd_dir),
+        controller_pinned: adopted || pinned_ca.is_some(),
     }))
     .await?;
     let mut poll = tokio::time::interval(Duration::from_millis(200));
@@ -181,13 +205,17 @@ async fn session(
     let mut welcomed_adopted = false;
     let mut download: Option<Download> = None;
     let (hostapd_events, mut from_hostapd) = tokio::sync::mpsc::unbounded_channel();
+    // Silence is counted from the controller's last message, not from our
+    // own last activity: station events must not hide a half-open link.
+    let silence = Duration::from_secs(config.silence_seconds);
+    let mut deadline = tokio::time::Instant::now() + silence;
     loop {
-        let silence = Duration::from_secs(config.silence_seconds);
         let msg = tokio::select! {
-            msg = tokio::time::timeout(silence, conn.recv()) => match msg {
-                Ok(msg) => msg?,
-                Err(_) => anyhow::bail!("no word from the controller for {silence:?}"),
-            },
+            msg = conn.recv() => {
+                deadline = tokio::time::Instant::now() + silence;
+                msg?
+            }
+            _ = tokio::time::sleep_until(deadline) => anyhow::bail!("no word from the controller for {silence:?}"),
             Some(change) = from_hostapd.recv() => {
                 conn.send(&station_message(change)).await?;
                 continue;
@@ -244,12 +272,34 @@ async fn session(
                 return Ok(Next::Backoff);
             }
             Some(ControllerMessage::Adopted { certificate_pem, ca_pem }) => {
+                let ca = ap_protocol::trust::pem_fingerprint(&ca_pem).unwrap_or_default();
+                match &pinned_ca {
+                    Some(pinned) if *pinned != ca => {
+                        tracing::error!(%ca, %pinned, "adoption by a controller with another CA refused");
+                        return Ok(Next::Backoff);
+                    }
+                    Some(_) => tracing::info!(%ca, "adopted by the provisioned controller"),
+                    None => tracing::warn!(
+                        %ca,
+                        "TRUST ON FIRST USE: adopted by a controller nobody vouched for; from now on only this CA \
+                         is trusted. Provision controller_ca_sha256 (or DHCP option 43 sub-option 2) to pin it"
+                    ),
+                }
                 write_private(&cert_path, certificate_pem.as_bytes())?;
                 write_private(&ca_path, ca_pem.as_bytes())?;
                 tracing::info!("adopted: reconnecting with our certificate");
                 return Ok(Next::ReconnectNow);
             }
             Some(ControllerMessage::Echo { seq }) => conn.send(&AgentMessage::EchoReply { seq }).await?,
+            // Before adoption nothing is applied: a rogue controller (a rogue
+            // DHCP server's) could otherwise take a fresh AP.
+            Some(
+                ControllerMessage::Config(_)
+                | ControllerMessage::FirmwareOffer(_)
+                | ControllerMessage::FirmwareChunk { .. },
+            ) if !adopted => {
+                tracing::warn!("ignored a configuration or firmware from a controller that has not adopted us");
+            }
             Some(ControllerMessage::Config(cfg)) => {
                 let reply = match apply(config, &cfg).await {
                     Ok(()) => AgentMessage::ConfigApplied { version: cfg.version },
@@ -259,7 +309,9 @@ async fn session(
             }
             Some(ControllerMessage::FirmwareOffer(offer)) => {
                 tracing::info!(version = %offer.version, size = offer.size, "firmware offered");
-                match Download::new(offer.clone()) {
+                let running = running_firmware(config);
+                let check = crate::firmware::Running { model: &config.model, version: &running };
+                match crate::firmware::acceptable(&offer, check).and_then(|()| Download::new(offer.clone())) {
                     Ok(d) => download = Some(d),
                     Err(err) => conn.send(&firmware_result(&offer.version, Err(err.to_string()))).await?,
                 }
@@ -390,6 +442,13 @@ async fn apply(config: &AgentConfig, cfg: &ApConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The firmware version this AP runs (as installed, else as configured).
+fn running_firmware(config: &AgentConfig) -> String {
+    std::fs::read_to_string(config.state_dir.join("firmware-version"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|_| config.firmware.clone())
+}
+
 fn running_version(dir: &Path) -> u64 {
     std::fs::read_to_string(dir.join("version")).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
@@ -418,6 +477,56 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(tmp, path)
+}
+
+/// Before adoption, with the controller CA's fingerprint provisioned: the
+/// server's chain must carry that CA, and its certificate be signed by it.
+#[derive(Debug)]
+struct PinnedCa(String);
+
+impl ServerCertVerifier for PinnedCa {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let ca = intermediates
+            .iter()
+            .find(|c| ap_protocol::trust::der_fingerprint(c) == self.0)
+            .ok_or_else(|| rustls::Error::General("the controller's CA is not the provisioned one".into()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone().into_owned())?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?
+            .verify_server_cert(end_entity, &[], server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        FirstUse.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        FirstUse.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        FirstUse.supported_verify_schemes()
+    }
 }
 
 /// Accepts the controller's certificate before adoption (see `session`).

@@ -26,12 +26,46 @@ pub enum FirmwareError {
     /// The signature does not verify.
     #[error("bad signature")]
     Signature,
+    /// The image is for another model.
+    #[error("the image is for model {0}")]
+    Model(String),
+    /// The version is not above the running one and no downgrade was allowed.
+    #[error("version {offered} is not newer than the running {running}")]
+    Downgrade {
+        /// What was offered.
+        offered: String,
+        /// What runs.
+        running: String,
+    },
     /// Writing the image failed.
     #[error("cannot store the image: {0}")]
     Io(String),
 }
 
-/// Checks `image` against the offer with `key_hex` (ed25519 public key).
+/// What the AP is and runs, for checking an offer against.
+#[derive(Clone, Copy, Debug)]
+pub struct Running<'a> {
+    /// Its model.
+    pub model: &'a str,
+    /// Its firmware version.
+    pub version: &'a str,
+}
+
+/// Whether the AP may take the offer at all (before any byte arrives): its
+/// own model, and a newer version unless the rollout allows a downgrade.
+pub fn acceptable(offer: &FirmwareOffer, running: Running<'_>) -> Result<(), FirmwareError> {
+    if offer.model != running.model {
+        return Err(FirmwareError::Model(offer.model.clone()));
+    }
+    let newer = ap_protocol::trust::compare_versions(&offer.version, running.version).is_gt();
+    if !newer && !offer.allow_downgrade {
+        return Err(FirmwareError::Downgrade { offered: offer.version.clone(), running: running.version.to_string() });
+    }
+    Ok(())
+}
+
+/// Checks `image` against the offer with `key_hex` (ed25519 public key): the
+/// bytes' SHA-256 and size, and the signature of the manifest naming them.
 pub fn verify(image: &[u8], offer: &FirmwareOffer, key_hex: Option<&str>) -> Result<(), FirmwareError> {
     let key_hex = key_hex.ok_or(FirmwareError::NoKey)?;
     let key: [u8; 32] = hex::decode(key_hex).and_then(|k| k.try_into().ok()).ok_or(FirmwareError::BadKey)?;
@@ -45,7 +79,8 @@ pub fn verify(image: &[u8], offer: &FirmwareOffer, key_hex: Option<&str>) -> Res
     }
     let signature: [u8; 64] =
         hex::decode(&offer.signature).and_then(|s| s.try_into().ok()).ok_or(FirmwareError::Signature)?;
-    key.verify(image, &Signature::from_bytes(&signature)).map_err(|_| FirmwareError::Signature)
+    let manifest = ap_protocol::trust::firmware_manifest(&offer.version, &offer.model, offer.size, &offer.sha256);
+    key.verify(&manifest, &Signature::from_bytes(&signature)).map_err(|_| FirmwareError::Signature)
 }
 
 /// An image being received.
@@ -94,11 +129,15 @@ mod tests {
 
     fn signed(image: &[u8]) -> (FirmwareOffer, String) {
         let key = SigningKey::from_bytes(&[7u8; 32]);
+        let sha256 = hex::encode(&Sha256::digest(image));
+        let manifest = ap_protocol::trust::firmware_manifest("2.0.0", "SIM-AP", image.len() as u64, &sha256);
         let offer = FirmwareOffer {
             version: "2.0.0".into(),
+            model: "SIM-AP".into(),
             size: image.len() as u64,
-            sha256: hex::encode(&Sha256::digest(image)),
-            signature: hex::encode(&key.sign(image).to_bytes()),
+            sha256,
+            signature: hex::encode(&key.sign(&manifest).to_bytes()),
+            allow_downgrade: false,
         };
         let public: String = hex::encode(&key.verifying_key().to_bytes());
         (offer, public)
@@ -117,6 +156,22 @@ mod tests {
         forged.sha256 = hex::encode(&Sha256::digest(&tampered));
         assert_eq!(verify(&tampered, &forged, Some(&key)), Err(FirmwareError::Signature));
         assert_eq!(verify(&image, &offer, None), Err(FirmwareError::NoKey));
+        // A signed 2.0.0 relabelled as 9.0.0: the manifest no longer matches.
+        let mut relabelled = offer.clone();
+        relabelled.version = "9.0.0".into();
+        assert_eq!(verify(&image, &relabelled, Some(&key)), Err(FirmwareError::Signature));
+    }
+
+    #[test]
+    fn an_older_or_foreign_image_is_refused_unless_a_downgrade_is_allowed() {
+        let (mut offer, _) = signed(b"x");
+        let running = |version| Running { model: "SIM-AP", version };
+        assert_eq!(acceptable(&offer, running("1.9.9")), Ok(()));
+        assert!(matches!(acceptable(&offer, running("2.0.0")), Err(FirmwareError::Downgrade { .. })));
+        assert!(matches!(acceptable(&offer, running("2.10.0")), Err(FirmwareError::Downgrade { .. })));
+        offer.allow_downgrade = true;
+        assert_eq!(acceptable(&offer, running("2.10.0")), Ok(()));
+        assert!(matches!(acceptable(&offer, Running { model: "OTHER", version: "1.0" }), Err(FirmwareError::Model(_))));
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub struct AcSettings {
     /// APs upgraded at once after the canary.
     #[serde(default = "default_batch")]
     pub firmware_batch: usize,
+    /// Connections one address may hold to the AP port.
+    #[serde(default = "default_ap_conns")]
+    pub max_connections_per_address: usize,
     /// Channels the planner may give 2.4 GHz radios.
     #[serde(default = "default_channels_2g")]
     pub channels_2g: Vec<u16>,
@@ -488,6 +491,9 @@ fn default_ac_listen() -> String {
 }
 fn default_echo() -> u64 {
     10
+}
+fn default_ap_conns() -> usize {
+    4
 }
 fn default_rejoin() -> u64 {
     10

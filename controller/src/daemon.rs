@@ -185,10 +185,12 @@ async fn serve(
     let ac = if let Some(listener) = ac_listener {
         let registry = crate::ac::registry::Registry::new(db.clone()).await?;
         let ca = crate::ac::ca::Ca::load_or_create(&config.data.dir).context("cannot set up the AP CA")?;
+        tracing::info!(fingerprint = %ca.fingerprint(), "AP CA: provision APs with this fingerprint to pin it");
         let ac = crate::ac::Ac::new(registry, ca, Duration::from_secs(config.ac.echo_seconds))
             .await?
             .with_firmware(Some(config.ac.firmware_public_key.clone()), config.data.dir.join("firmware"))
-            .with_channels(config.ac.channels_2g.clone(), config.ac.channels_5g.clone());
+            .with_channels(config.ac.channels_2g.clone(), config.ac.channels_5g.clone())
+            .with_connection_cap(config.ac.max_connections_per_address);
         Some((ac, listener))
     } else {
         None

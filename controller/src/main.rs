@@ -56,6 +56,13 @@ enum Cmd {
         #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// The fingerprint of the controller's AP CA, to provision APs with
+    /// (`controller_ca_sha256`, or DHCP option 43 sub-option 2).
+    Ca {
+        /// The configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// The SSIDs every AP broadcasts.
     Ssids {
         #[command(subcommand)]
@@ -107,9 +114,18 @@ enum ApsCmd {
     /// Every AP: pending or adopted, online, config version.
     List,
     /// Adopt a pending AP: it gets its certificate and the configuration.
+    /// Compare the key fingerprint `aps list` shows with the AP's own (its
+    /// log or label) and give its first 8 characters.
     Adopt {
         /// Its device id.
         device_id: String,
+        /// The first 8 (or more) characters of its key's fingerprint.
+        #[arg(long, required_unless_present = "any_key")]
+        fingerprint: Option<String>,
+        /// Adopt whatever key it said hello with (an impostor with its id
+        /// would get the certificate, the SSIDs' keys and the roaming keys).
+        #[arg(long, conflicts_with = "fingerprint")]
+        any_key: bool,
     },
     /// Forget an AP: its certificate opens nothing any more.
     Forget {
@@ -151,17 +167,24 @@ enum FirmwareCmd {
     Upload {
         /// The image file.
         image: PathBuf,
-        /// Its signature (64 bytes raw, or 128 hex digits).
+        /// The ed25519 signature of its manifest (64 bytes raw, or 128 hex
+        /// digits); the manifest names version, model, size and SHA-256.
         #[arg(long)]
         signature: PathBuf,
         /// The version it installs.
         #[arg(long)]
         version: String,
+        /// The AP model it is built for.
+        #[arg(long)]
+        model: String,
     },
     /// Roll an uploaded version out: one canary AP, then batches.
     Rollout {
         /// The version.
         version: String,
+        /// Let APs go to a version older than theirs (they refuse otherwise).
+        #[arg(long)]
+        allow_downgrade: bool,
     },
     /// Where the rollout is.
     Status,
@@ -242,6 +265,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Sessions { command, config } => sessions(command, &load(&config)?.data.dir).await,
         Cmd::Aps { command, config } => aps(command, &load(&config)?.data.dir).await,
+        Cmd::Ca { config } => {
+            let dir = load(&config)?.data.dir;
+            let fingerprint = controller::ac::ca::Ca::fingerprint_in(&dir)
+                .with_context(|| format!("no AP CA in {} yet: start the controller once", dir.display()))?;
+            println!("{fingerprint}");
+            Ok(())
+        }
         Cmd::Ssids { command, config } => ssids(command, &load(&config)?.data.dir).await,
         Cmd::Firmware { command, config } => firmware(command, &load(&config)?.data.dir).await,
         Cmd::Lab { guests, aps, prefix, dir, session_seconds, countdown_seconds } => {
@@ -253,6 +283,12 @@ async fn main() -> anyhow::Result<()> {
 
 fn load(path: &Path) -> anyhow::Result<Config> {
     Ok(Config::load(path, std::env::vars())?)
+}
+
+/// Text from an AP, safe for a terminal: control characters (escape
+/// sequences) are shown as `?`.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 fn fail(reply: Reply) -> anyhow::Result<()> {
@@ -274,28 +310,54 @@ async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
             channel: *channel,
             tx_power_dbm: *tx_power,
         },
-        ApsCmd::Adopt { device_id } => Request::ApsAdopt { device_id: device_id.clone() },
+        ApsCmd::Adopt { device_id, fingerprint, any_key } => {
+            if *any_key {
+                eprintln!(
+                    "warning: adopting {device_id} without checking its key: a device that took its id \
+                     would get the certificate and every SSID's key"
+                );
+            }
+            Request::ApsAdopt { device_id: device_id.clone(), fingerprint: fingerprint.clone() }
+        }
         ApsCmd::Forget { device_id } => Request::ApsForget { device_id: device_id.clone() },
         ApsCmd::Show { device_id } => Request::ApsShow { device_id: device_id.clone() },
     };
     match control::call(dir, &request).await? {
         Reply::Aps { aps } => {
             println!(
-                "{:<20} {:<9} {:<8} {:<12} {:<18} {:<8} CONFIG",
-                "DEVICE", "STATE", "ONLINE", "MODEL", "MAC", "FIRMWARE"
+                "{:<20} {:<9} {:<8} {:<12} {:<18} {:<8} {:<17} {:<11} CONFIG",
+                "DEVICE", "STATE", "ONLINE", "MODEL", "MAC", "FIRMWARE", "KEY", "CONTROLLER"
             );
+            let mut conflicts = Vec::new();
             for ap in aps {
                 let outdated = ap.wants_version.map(|w| format!(" (wants {w})")).unwrap_or_default();
+                if let Some(other) = &ap.key_conflict {
+                    conflicts.push(format!(
+                        "warning: {} was also seen with another key {} (an impostor, or a replaced board: \
+                         forget it and adopt it again)",
+                        printable(&ap.device_id),
+                        &other[..16.min(other.len())]
+                    ));
+                }
                 println!(
-                    "{:<20} {:<9} {:<8} {:<12} {:<18} {:<8} {}{outdated}",
-                    ap.device_id,
+                    "{:<20} {:<9} {:<8} {:<12} {:<18} {:<8} {:<17} {:<11} {}{outdated}",
+                    printable(&ap.device_id),
                     ap.state,
                     if ap.online { "online" } else { "offline" },
-                    ap.model,
-                    ap.mac,
-                    ap.firmware,
+                    printable(&ap.model),
+                    printable(&ap.mac),
+                    printable(&ap.firmware),
+                    format!(
+                        "{}{}",
+                        &ap.fingerprint[..16.min(ap.fingerprint.len())],
+                        if ap.key_conflict.is_some() { "!" } else { "" }
+                    ),
+                    if ap.controller_pinned { "pinned" } else { "first-use" },
                     ap.applied_version
                 );
+            }
+            for line in conflicts {
+                println!("{line}");
             }
         }
         Reply::Ap { ap, config } => {
@@ -318,10 +380,10 @@ async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
 async fn firmware(command: FirmwareCmd, dir: &Path) -> anyhow::Result<()> {
     let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
     let request = match command {
-        FirmwareCmd::Upload { image, signature, version } => {
-            Request::FirmwareUpload { version, image: absolute(image), signature: absolute(signature) }
+        FirmwareCmd::Upload { image, signature, version, model } => {
+            Request::FirmwareUpload { version, model, image: absolute(image), signature: absolute(signature) }
         }
-        FirmwareCmd::Rollout { version } => Request::FirmwareRollout { version },
+        FirmwareCmd::Rollout { version, allow_downgrade } => Request::FirmwareRollout { version, allow_downgrade },
         FirmwareCmd::Status => Request::FirmwareStatus,
     };
     match control::call(dir, &request).await? {
@@ -486,7 +548,7 @@ async fn run_lab(
             format!(
                 "With {aps} simulated APs (ip netns exec {p}-ap1 ...):\n\
                  \x20 {exe} aps list --config {conf}             # pending until adopted\n\
-                 \x20 {exe} aps adopt LAB-AP-01 --config {conf}\n\
+                 \x20 {exe} aps adopt LAB-AP-01 --fingerprint KEY --config {conf}   # KEY: as aps list shows it\n\
                  \x20 {exe} ssids add 'Lab Bistro 免费WiFi' --config {conf}\n\
                  \x20 {exe} aps stations --config {conf}\n",
                 p = lab.prefix

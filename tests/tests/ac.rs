@@ -66,6 +66,7 @@ impl Agent {
             simulated_scan: None,
             hostapd_ctrl_dir: PathBuf::from("/nonexistent"),
             dhcp_lease_file: None,
+            controller_ca_sha256: None,
         };
         customise(&mut config);
         let (stop, rx) = watch::channel(false);
@@ -117,12 +118,28 @@ impl Drop for Controller {
     }
 }
 
+/// Adopts `id` the way an admin does: with the start of the key fingerprint
+/// `aps list` shows.
+async fn adopt(ac: &Ac, id: &str) {
+    let aps = ac.list().await.unwrap();
+    let ap = aps.iter().find(|a| a.device_id == id).unwrap_or_else(|| panic!("{id} is not listed"));
+    ac.adopt(id, Some(&ap.fingerprint[..8])).await.unwrap();
+}
+
 async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
     while !f().await {
         assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The signature of an image's manifest, as the vendor's signing tool makes it.
+fn manifest_signature(key: &ed25519_dalek::SigningKey, version: &str, image: &[u8]) -> [u8; 64] {
+    use ed25519_dalek::Signer;
+    use sha2::Digest;
+    let sha = ap_protocol::hex::encode(&sha2::Sha256::digest(image));
+    key.sign(&ap_protocol::trust::firmware_manifest(version, "SIM-AP", image.len() as u64, &sha)).to_bytes()
 }
 
 fn hex(s: &str) -> String {
@@ -152,7 +169,7 @@ async fn adoption_config_push_offline_and_forget() {
     assert_eq!(ap.version(), 0, "an unadopted AP gets no configuration");
 
     // Adopted: certificate, mutual TLS, then the configuration, acked.
-    ac.adopt("SIM-0001").await.unwrap();
+    adopt(&ac, "SIM-0001").await;
     let version = ac.registry().version().await.unwrap();
     until("the AP runs the config", async || {
         ac.list().await.unwrap().iter().any(|a| a.online && a.applied_version as u64 == version)
@@ -166,7 +183,7 @@ async fn adoption_config_push_offline_and_forget() {
     // A second AP: the same SSID and key everywhere.
     let ap2 = Agent::start(&root, "ap2", "SIM-0002", &addr);
     until("AP 2 is pending", async || ac.list().await.unwrap().iter().any(|a| a.device_id == "SIM-0002")).await;
-    ac.adopt("SIM-0002").await.unwrap();
+    adopt(&ac, "SIM-0002").await;
     let staff = Ssid {
         name: "LaoWang-Staff".into(),
         security: Security::Wpa2Psk,
@@ -224,7 +241,7 @@ async fn adoption_config_push_offline_and_forget() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firmware_rolls_out_canary_first_then_batches_and_a_refusal_halts_it() {
-    use ed25519_dalek::{Signer, SigningKey};
+    use ed25519_dalek::SigningKey;
     let signing = SigningKey::from_bytes(&[42u8; 32]);
     let public = ap_protocol::hex::encode(&signing.verifying_key().to_bytes());
     // Signing and checking 600 KB in a debug build takes a while: echo less often here.
@@ -259,17 +276,19 @@ async fn firmware_rolls_out_canary_first_then_batches_and_a_refusal_halts_it() {
         .collect();
     until("four APs are pending", async || ac.list().await.unwrap().len() == 4).await;
     for i in 1..=4 {
-        ac.adopt(&format!("FW-{i:04}")).await.unwrap();
+        adopt(&ac, &format!("FW-{i:04}")).await;
     }
     until("all online", async || ac.list().await.unwrap().iter().filter(|a| a.online).count() == 4).await;
 
     // An image signed with another key is refused at upload.
     let image = vec![0x5au8; 600 * 1024];
     let other = SigningKey::from_bytes(&[1u8; 32]);
-    assert!(ac.upload_firmware("2.0.0", image.clone(), &other.sign(&image).to_bytes()).is_err());
-    ac.upload_firmware("2.0.0", image.clone(), &signing.sign(&image).to_bytes()).unwrap();
+    assert!(ac
+        .upload_firmware("2.0.0", "SIM-AP", image.clone(), &manifest_signature(&other, "2.0.0", &image))
+        .is_err());
+    ac.upload_firmware("2.0.0", "SIM-AP", image.clone(), &manifest_signature(&signing, "2.0.0", &image)).unwrap();
 
-    let status = ac.start_rollout("2.0.0", 2, Duration::from_secs(10)).await.unwrap();
+    let status = ac.start_rollout("2.0.0", 2, Duration::from_secs(10), false).await.unwrap();
     assert_eq!(status.stage, "canary");
     until("the rollout is done", async || ac.rollout_status().is_some_and(|r| r.stage == "done")).await;
     let r = ac.rollout_status().unwrap();
@@ -282,8 +301,8 @@ async fn firmware_rolls_out_canary_first_then_batches_and_a_refusal_halts_it() {
     // The canary refuses (its updater fails): the rollout halts, no other AP is touched.
     set_hook(false);
     let image2 = vec![0x6bu8; 1000];
-    ac.upload_firmware("2.1.0", image2.clone(), &signing.sign(&image2).to_bytes()).unwrap();
-    ac.start_rollout("2.1.0", 2, Duration::from_secs(10)).await.unwrap();
+    ac.upload_firmware("2.1.0", "SIM-AP", image2.clone(), &manifest_signature(&signing, "2.1.0", &image2)).unwrap();
+    ac.start_rollout("2.1.0", 2, Duration::from_secs(10), false).await.unwrap();
     until("the rollout fails", async || ac.rollout_status().is_some_and(|r| r.stage == "failed")).await;
     let r = ac.rollout_status().unwrap();
     assert!(r.failure.as_deref().unwrap_or("").contains("FW-0001"), "{r:?}");
@@ -331,7 +350,7 @@ async fn channel_plan_from_scans_spreads_neighbours_and_keeps_a_fixed_channel() 
         .collect();
     until("three pending APs", async || ac.list().await.unwrap().len() == 3).await;
     for k in 1..=3 {
-        ac.adopt(&format!("PLAN-{k}")).await.unwrap();
+        adopt(&ac, &format!("PLAN-{k}")).await;
     }
     until("all online", async || ac.list().await.unwrap().iter().filter(|a| a.online).count() == 3).await;
     tokio::time::sleep(ECHO * 3).await; // their scans arrive right after they connect

@@ -20,7 +20,14 @@ fn guest_roams_between_aps_without_a_new_login_and_an_unplugged_ap_rejoins() {
     let shown = t.cli_ok(&["aps", "show", "LAB-AP-01"]);
     assert!(shown.contains("\"ft_key\": \"***\""), "the roaming key stays hidden: {shown}");
     for id in ["LAB-AP-01", "LAB-AP-02"] {
-        t.cli_ok(&["aps", "adopt", id]);
+        // Without the key's fingerprint the adoption is refused and names it.
+        let refused = t.cli(&["aps", "adopt", id]);
+        assert!(!refused.status.success(), "adopting without a fingerprint or --any-key is refused");
+        let list = t.cli_ok(&["aps", "list"]);
+        let key = ap_line(&list, id).split_whitespace().nth(6).unwrap().trim_end_matches('!').to_string();
+        let wrong = t.cli(&["aps", "adopt", id, "--fingerprint", "00000000"]);
+        assert!(!wrong.status.success() && String::from_utf8_lossy(&wrong.stderr).contains("does not match"));
+        t.cli_ok(&["aps", "adopt", id, "--fingerprint", &key[..8]]);
     }
     t.cli_ok(&["ssids", "add", "实验餐厅免费WiFi"]);
     let out = t.cli_ok(&["ssids", "add", "LabStaff", "--security", "wpa2_psk", "--key", "kitchen-2024!"]);

@@ -8,6 +8,7 @@
 pub mod config;
 mod frame;
 pub mod hex;
+pub mod trust;
 
 pub use config::{ApConfig, Band, Radio, Roaming, Security, Ssid};
 pub use frame::{Connection, FrameError, MAX_FRAME};
@@ -110,19 +111,27 @@ pub enum ControllerMessage {
     Unknown,
 }
 
-/// A firmware image on offer. The agent checks both the SHA-256 and the
-/// ed25519 signature (over the image bytes, with the key it was configured
-/// with) before installing.
+/// A firmware image on offer. The agent checks the SHA-256 of the bytes and
+/// the ed25519 signature of the manifest (version, model, size, SHA-256:
+/// see [`trust::firmware_manifest`]) with the key it was configured with,
+/// and refuses a version not above the one it runs unless the rollout
+/// allows a downgrade.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirmwareOffer {
     /// Version the image installs.
     pub version: String,
+    /// The AP model it is built for.
+    #[serde(default)]
+    pub model: String,
     /// Image size in bytes.
     pub size: u64,
     /// SHA-256 of the image, hex.
     pub sha256: String,
-    /// ed25519 signature of the image, hex.
+    /// ed25519 signature of the manifest, hex.
     pub signature: String,
+    /// The admin allowed this rollout to go to an older version.
+    #[serde(default)]
+    pub allow_downgrade: bool,
 }
 
 /// Bytes of firmware per chunk (well under the frame cap once base64'd).
@@ -151,6 +160,10 @@ pub struct Hello {
     /// The config version it runs now (0: none).
     #[serde(default)]
     pub config_version: u64,
+    /// Whether the agent was provisioned with the controller CA's
+    /// fingerprint (else it trusted the first controller it met).
+    #[serde(default)]
+    pub controller_pinned: bool,
 }
 
 /// One radio of an AP.

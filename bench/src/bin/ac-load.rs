@@ -58,6 +58,7 @@ fn main() {
             silence_seconds: 35,
             firmware_public_key: None,
             firmware_hook: None,
+            controller_ca_sha256: None,
             simulated_scan: None,
             hostapd_ctrl_dir: PathBuf::from("/nonexistent"),
             dhcp_lease_file: None,
@@ -124,7 +125,7 @@ fn serve(dir: PathBuf) {
                     .to_string(),
                 ("adopt-all", _) => {
                     for ap in ac.list().await.unwrap() {
-                        ac.adopt(&ap.device_id).await.unwrap();
+                        ac.adopt(&ap.device_id, Some(&ap.fingerprint[..8])).await.unwrap();
                     }
                     "ok".into()
                 }

@@ -86,6 +86,18 @@ impl Ca {
         roots
     }
 
+    /// SHA-256 of the CA certificate: what an AP is provisioned with
+    /// (`controller_ca_sha256`, or DHCP option 43 sub-option 2) to trust
+    /// only this controller.
+    pub fn fingerprint(&self) -> String {
+        ap_protocol::trust::pem_fingerprint(&self.cert_pem).unwrap_or_default()
+    }
+
+    /// The fingerprint of the CA in `dir`, without loading its key.
+    pub fn fingerprint_in(dir: &Path) -> Option<String> {
+        ap_protocol::trust::pem_fingerprint(&std::fs::read_to_string(dir.join("ac-ca.crt")).ok()?)
+    }
+
     /// The listener's certificate chain and key.
     pub fn server_identity(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
         (self.server_chain.clone(), PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key.clone())))

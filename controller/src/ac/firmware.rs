@@ -1,10 +1,12 @@
-//! Firmware for the APs: an admin uploads an image and its ed25519
-//! signature; the controller checks it with the configured public key before
-//! keeping it, then rolls it out in stages: one canary AP, then batches. An
+//! Firmware for the APs: an admin uploads an image, the version and model it
+//! is for, and the ed25519 signature of its manifest (version, model, size,
+//! SHA-256: `ap_protocol::trust::firmware_manifest`); the controller checks
+//! it with the configured public key before keeping it, then rolls it out in
+//! stages: one canary AP, then batches. An
 //! AP that does not come back with the new version in time (or refuses the
 //! image) halts the rollout and marks it failed.
 
-use ap_protocol::{hex, FirmwareOffer};
+use ap_protocol::{hex, trust, FirmwareOffer};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -23,8 +25,8 @@ pub enum FirmwareError {
     /// The signature file is not 64 bytes (raw or hex).
     #[error("the signature is not an ed25519 signature")]
     BadSignature,
-    /// The signature does not match the image.
-    #[error("the signature does not match the image and key")]
+    /// The signature does not match the image's manifest.
+    #[error("the signature does not match the image's manifest (version, model, size, sha256) and key")]
     Mismatch,
     /// A file could not be read or written.
     #[error("{0}")]
@@ -40,15 +42,25 @@ pub struct Image {
     pub bytes: Arc<Vec<u8>>,
 }
 
-/// Verifies `image` against `signature` (64 raw bytes, or 128 hex digits)
-/// with `key_hex`, and keeps it in `dir`.
+/// What an uploaded image says it is.
+#[derive(Clone, Copy, Debug)]
+pub struct Manifest<'a> {
+    /// The version it installs.
+    pub version: &'a str,
+    /// The AP model it is built for.
+    pub model: &'a str,
+}
+
+/// Verifies `signature` (64 raw bytes, or 128 hex digits) of the image's
+/// manifest with `key_hex`, and keeps the image in `dir`.
 pub fn upload(
     dir: &Path,
-    version: &str,
+    manifest: Manifest<'_>,
     image: Vec<u8>,
     signature: &[u8],
     key_hex: Option<&str>,
 ) -> Result<Image, FirmwareError> {
+    let Manifest { version, model } = manifest;
     let key_hex = key_hex.ok_or(FirmwareError::NoKey)?;
     let key: [u8; 32] = hex::decode(key_hex.trim()).and_then(|k| k.try_into().ok()).ok_or(FirmwareError::BadKey)?;
     let key = VerifyingKey::from_bytes(&key).map_err(|_| FirmwareError::BadKey)?;
@@ -60,17 +72,26 @@ pub fn upload(
             .and_then(|s| s.try_into().ok())
             .ok_or(FirmwareError::BadSignature)?,
     };
-    key.verify(&image, &Signature::from_bytes(&sig)).map_err(|_| FirmwareError::Mismatch)?;
-    if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)) {
-        return Err(FirmwareError::Io(format!("version {version:?}: use letters, digits, '.', '-', '_'")));
+    let sha256 = hex::encode(&Sha256::digest(&image));
+    let signed = trust::firmware_manifest(version, model, image.len() as u64, &sha256);
+    key.verify(&signed, &Signature::from_bytes(&sig)).map_err(|_| FirmwareError::Mismatch)?;
+    for (what, value) in [("version", version), ("model", model)] {
+        if value.is_empty()
+            || value.len() > 64
+            || !value.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
+        {
+            return Err(FirmwareError::Io(format!("{what} {value:?}: use letters, digits, '.', '-', '_'")));
+        }
     }
     std::fs::create_dir_all(dir).map_err(|e| FirmwareError::Io(e.to_string()))?;
     std::fs::write(dir.join(format!("{version}.bin")), &image).map_err(|e| FirmwareError::Io(e.to_string()))?;
     let offer = FirmwareOffer {
         version: version.to_string(),
+        model: model.to_string(),
         size: image.len() as u64,
-        sha256: hex::encode(&Sha256::digest(&image)),
+        sha256,
         signature: hex::encode(&sig),
+        allow_downgrade: false,
     };
     Ok(Image { offer, bytes: Arc::new(image) })
 }
@@ -96,17 +117,24 @@ mod tests {
     use ed25519_dalek::{Signer, SigningKey};
 
     #[test]
-    fn only_an_image_signed_with_the_configured_key_is_kept() {
+    fn only_an_image_whose_manifest_is_signed_with_the_configured_key_is_kept() {
         let dir = std::env::temp_dir().join(format!("fw-upload-{}", std::process::id()));
         let key = SigningKey::from_bytes(&[9u8; 32]);
         let public = hex::encode(&key.verifying_key().to_bytes());
         let image = b"image".to_vec();
-        let sig = key.sign(&image).to_bytes();
-        assert!(upload(&dir, "2.0.0", image.clone(), &sig, Some(&public)).is_ok());
+        let sha = hex::encode(&Sha256::digest(&image));
+        let sig = key.sign(&trust::firmware_manifest("2.0.0", "SIM-AP", 5, &sha)).to_bytes();
+        let m = Manifest { version: "2.0.0", model: "SIM-AP" };
+        assert!(upload(&dir, m, image.clone(), &sig, Some(&public)).is_ok());
         let hex_sig = hex::encode(&sig);
-        assert!(upload(&dir, "2.0.0", image.clone(), hex_sig.as_bytes(), Some(&public)).is_ok());
-        assert!(matches!(upload(&dir, "2.0.1", b"imagf".to_vec(), &sig, Some(&public)), Err(FirmwareError::Mismatch)));
-        assert!(matches!(upload(&dir, "2.0.1", image, &sig, None), Err(FirmwareError::NoKey)));
+        assert!(upload(&dir, m, image.clone(), hex_sig.as_bytes(), Some(&public)).is_ok());
+        // The same signed bytes offered as another version or model: refused.
+        let newer = Manifest { version: "9.0.0", model: "SIM-AP" };
+        assert!(matches!(upload(&dir, newer, image.clone(), &sig, Some(&public)), Err(FirmwareError::Mismatch)));
+        let other = Manifest { version: "2.0.0", model: "OTHER" };
+        assert!(matches!(upload(&dir, other, image.clone(), &sig, Some(&public)), Err(FirmwareError::Mismatch)));
+        assert!(matches!(upload(&dir, m, b"imagf".to_vec(), &sig, Some(&public)), Err(FirmwareError::Mismatch)));
+        assert!(matches!(upload(&dir, m, image, &sig, None), Err(FirmwareError::NoKey)));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -18,6 +18,45 @@ pub enum RegistryError {
     /// An SSID setting is not acceptable.
     #[error("{0}")]
     BadSsid(String),
+    /// The fingerprint given with an adoption is not the AP's key's.
+    #[error("{device_id}: key fingerprint {given:?} does not match the key it said hello with ({actual})")]
+    Fingerprint {
+        /// The AP.
+        device_id: String,
+        /// What the admin gave.
+        given: String,
+        /// The key's fingerprint.
+        actual: String,
+    },
+    /// An adoption needs the key's fingerprint (or an explicit any-key).
+    #[error(
+        "give the first 8 characters (or more) of {device_id}'s key fingerprint ({actual}), or adopt with --any-key"
+    )]
+    FingerprintNeeded {
+        /// The AP.
+        device_id: String,
+        /// The key's fingerprint, to compare with the AP's label or log.
+        actual: String,
+    },
+}
+
+/// Most APs that may wait for adoption at once: hellos from more new ids
+/// are refused, so a flood of made-up ids cannot fill the store.
+pub const MAX_PENDING: i64 = 256;
+
+/// What an unauthenticated hello (no client certificate) leads to.
+#[derive(Clone, Debug)]
+pub enum PendingHello {
+    /// New, or pending with the key it first said hello with: it waits.
+    Waiting(Known),
+    /// Adopted, its certificate not collected yet, and the adopted key: issue it.
+    Collect(Known),
+    /// Another key than the one this id is known by: recorded, refused.
+    KeyConflict,
+    /// Adopted with a certificate: only that certificate opens it.
+    NeedsCertificate,
+    /// Too many APs wait for adoption already.
+    Full,
 }
 
 /// An AP as the admin sees it.
@@ -39,6 +78,17 @@ pub struct AccessPoint {
     pub last_seen_at: i64,
     /// Floor, for the channel plan.
     pub floor: i64,
+    /// SHA-256 of the key it said hello with (and its certificate is for).
+    #[serde(default)]
+    pub fingerprint: String,
+    /// Another key said hello with this id: its fingerprint (an impostor,
+    /// or a replaced board the admin must forget and adopt again).
+    #[serde(default)]
+    pub key_conflict: Option<String>,
+    /// The AP was provisioned with our CA's fingerprint (else it trusted the
+    /// first controller it met).
+    #[serde(default)]
+    pub controller_pinned: bool,
     /// Whether it is connected now (filled in by the AC).
     #[serde(default)]
     pub online: bool,
@@ -81,28 +131,103 @@ impl Registry {
         Ok(Registry { db })
     }
 
-    /// Records a hello: a new device becomes pending; a known one is updated.
-    pub async fn hello(&self, hello: &Hello) -> Result<Known, RegistryError> {
+    /// Records a hello that came without a client certificate. A new id
+    /// becomes pending with its key; a pending id keeps the first key it was
+    /// seen with (another key is a conflict, recorded and refused); an
+    /// adopted id gets nothing but its not-yet-collected certificate, for
+    /// the adopted key only. Nothing but the conflict is written for a
+    /// refused hello.
+    pub async fn pending_hello(&self, hello: &Hello) -> Result<PendingHello, RegistryError> {
         let now = now_ms();
-        let radios = serde_json::to_string(&hello.radios).expect("serialisable");
+        let mut tx = self.db.begin().await?;
+        let row: Option<(String, String, Option<Vec<u8>>)> =
+            sqlx::query_as("SELECT state, public_key_pem, cert_der FROM access_points WHERE device_id = ?")
+                .bind(&hello.device_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let outcome = match row {
+            None => {
+                let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM access_points WHERE state = 'pending'")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if pending >= MAX_PENDING {
+                    return Ok(PendingHello::Full);
+                }
+                sqlx::query(
+                    "INSERT INTO access_points (device_id, model, mac, firmware, public_key_pem, radios_json, state, \
+                     first_seen_at, last_seen_at, controller_pinned) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                )
+                .bind(&hello.device_id)
+                .bind(&hello.model)
+                .bind(&hello.mac)
+                .bind(&hello.firmware)
+                .bind(&hello.public_key_pem)
+                .bind(serde_json::to_string(&hello.radios).expect("serialisable"))
+                .bind(now)
+                .bind(now)
+                .bind(hello.controller_pinned)
+                .execute(&mut *tx)
+                .await?;
+                PendingHello::Waiting(Known {
+                    adopted: false,
+                    public_key_pem: hello.public_key_pem.clone(),
+                    cert_der: None,
+                })
+            }
+            Some((state, key, _)) if key != hello.public_key_pem => {
+                sqlx::query("UPDATE access_points SET conflict_key_pem = ?, conflict_at = ? WHERE device_id = ?")
+                    .bind(&hello.public_key_pem)
+                    .bind(now)
+                    .bind(&hello.device_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tracing::warn!(device_id = %hello.device_id, %state, "hello with another key than the one this AP is known by");
+                PendingHello::KeyConflict
+            }
+            Some((state, _, Some(_))) if state == "adopted" => PendingHello::NeedsCertificate,
+            Some((state, key, cert)) => {
+                self.update_from_hello(&mut tx, hello, now).await?;
+                let known = Known { adopted: state == "adopted", public_key_pem: key, cert_der: cert };
+                if known.adopted {
+                    PendingHello::Collect(known)
+                } else {
+                    PendingHello::Waiting(known)
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Records the hello of an AP that proved its identity with the
+    /// certificate it was issued.
+    pub async fn authenticated_hello(&self, hello: &Hello) -> Result<(), RegistryError> {
+        let mut tx = self.db.begin().await?;
+        self.update_from_hello(&mut tx, hello, now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn update_from_hello(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        hello: &Hello,
+        now: i64,
+    ) -> Result<(), RegistryError> {
         sqlx::query(
-            "INSERT INTO access_points (device_id, model, mac, firmware, public_key_pem, radios_json, state, first_seen_at, last_seen_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) \
-             ON CONFLICT (device_id) DO UPDATE SET model = excluded.model, firmware = excluded.firmware, \
-             radios_json = excluded.radios_json, last_seen_at = excluded.last_seen_at, \
-             public_key_pem = CASE WHEN state = 'pending' THEN excluded.public_key_pem ELSE public_key_pem END",
+            "UPDATE access_points SET model = ?, mac = ?, firmware = ?, radios_json = ?, last_seen_at = ?, \
+             controller_pinned = ? WHERE device_id = ?",
         )
-        .bind(&hello.device_id)
         .bind(&hello.model)
         .bind(&hello.mac)
         .bind(&hello.firmware)
-        .bind(&hello.public_key_pem)
-        .bind(radios)
+        .bind(serde_json::to_string(&hello.radios).expect("serialisable"))
         .bind(now)
-        .bind(now)
-        .execute(&self.db)
+        .bind(hello.controller_pinned)
+        .bind(&hello.device_id)
+        .execute(&mut *tx)
         .await?;
-        self.known(&hello.device_id).await?.ok_or_else(|| RegistryError::UnknownAp(hello.device_id.clone()))
+        Ok(())
     }
 
     /// What the registry knows of a device.
@@ -115,15 +240,33 @@ impl Registry {
         Ok(row.map(|(state, public_key_pem, cert_der)| Known { adopted: state == "adopted", public_key_pem, cert_der }))
     }
 
-    /// The admin adopts a pending AP.
-    pub async fn adopt(&self, device_id: &str) -> Result<(), RegistryError> {
-        let done = sqlx::query("UPDATE access_points SET state = 'adopted' WHERE device_id = ?")
+    /// The admin adopts a pending AP. `fingerprint` is the start (at least 8
+    /// characters) of the key's fingerprint as the AP shows it; None adopts
+    /// whatever key it said hello with (`--any-key`, after a warning).
+    pub async fn adopt(&self, device_id: &str, fingerprint: Option<&str>) -> Result<(), RegistryError> {
+        let key: Option<String> = sqlx::query_scalar("SELECT public_key_pem FROM access_points WHERE device_id = ?")
+            .bind(device_id)
+            .fetch_optional(&self.db)
+            .await?;
+        let key = key.ok_or_else(|| RegistryError::UnknownAp(device_id.to_string()))?;
+        let actual = ap_protocol::trust::pem_fingerprint(&key).unwrap_or_default();
+        if let Some(given) = fingerprint {
+            let given_lower = given.trim().to_ascii_lowercase().replace(':', "");
+            if given_lower.len() < 8 {
+                return Err(RegistryError::FingerprintNeeded { device_id: device_id.to_string(), actual });
+            }
+            if !actual.starts_with(&given_lower) {
+                return Err(RegistryError::Fingerprint {
+                    device_id: device_id.to_string(),
+                    given: given.to_string(),
+                    actual,
+                });
+            }
+        }
+        sqlx::query("UPDATE access_points SET state = 'adopted', conflict_key_pem = NULL WHERE device_id = ?")
             .bind(device_id)
             .execute(&self.db)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(RegistryError::UnknownAp(device_id.to_string()));
-        }
         Ok(())
     }
 
@@ -149,23 +292,30 @@ impl Registry {
 
     /// Every AP.
     pub async fn list(&self) -> Result<Vec<AccessPoint>, RegistryError> {
-        Ok(sqlx::query_as::<_, (String, String, String, String, String, i64, i64, i64)>(
-            "SELECT device_id, model, mac, firmware, state, applied_version, last_seen_at, floor FROM access_points ORDER BY device_id",
+        type Row = (String, String, String, String, String, i64, i64, i64, String, Option<String>, bool);
+        Ok(sqlx::query_as::<_, Row>(
+            "SELECT device_id, model, mac, firmware, state, applied_version, last_seen_at, floor, public_key_pem, \
+             conflict_key_pem, controller_pinned FROM access_points ORDER BY device_id",
         )
         .fetch_all(&self.db)
         .await?
         .into_iter()
-        .map(|(device_id, model, mac, firmware, state, applied_version, last_seen_at, floor)| AccessPoint {
-            device_id,
-            model,
-            mac,
-            firmware,
-            state,
-            applied_version,
-            last_seen_at,
-            floor,
-            online: false,
-            wants_version: None,
+        .map(|(device_id, model, mac, firmware, state, applied_version, last_seen_at, floor, key, conflict, pinned)| {
+            AccessPoint {
+                device_id,
+                model,
+                mac,
+                firmware,
+                state,
+                applied_version,
+                last_seen_at,
+                floor,
+                fingerprint: ap_protocol::trust::pem_fingerprint(&key).unwrap_or_default(),
+                key_conflict: conflict.as_deref().and_then(ap_protocol::trust::pem_fingerprint),
+                controller_pinned: pinned,
+                online: false,
+                wants_version: None,
+            }
         })
         .collect())
     }

@@ -5,7 +5,7 @@
 
 use super::ca::Ca;
 use super::firmware::{self, FirmwareError, Image, RolloutStatus};
-use super::registry::{AccessPoint, Registry, RegistryError};
+use super::registry::{AccessPoint, PendingHello, Registry, RegistryError};
 use ap_protocol::{negotiate, AgentMessage, Connection, ControllerMessage, Hello, Ssid, Welcome, FIRMWARE_CHUNK};
 use base64::Engine;
 use std::collections::HashMap;
@@ -39,6 +39,9 @@ pub struct Ac {
     images: Arc<Mutex<HashMap<String, Image>>>,
     rollout: Arc<Mutex<Option<RolloutStatus>>>,
     channels: Arc<(Vec<u16>, Vec<u16>)>,
+    /// Connections one address may hold to the AP port.
+    per_address: usize,
+    open: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
 }
 
 /// One AP's current connection.
@@ -61,6 +64,24 @@ impl Drop for Presence {
         let mut map = self.map.lock().unwrap();
         if map.get(&self.id).is_some_and(|c| c.since == self.since) {
             map.remove(&self.id);
+        }
+    }
+}
+
+/// A connection's count against its address's cap; given back on drop.
+struct AddressSlot {
+    open: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap();
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
         }
     }
 }
@@ -96,7 +117,16 @@ impl Ac {
             images: Arc::default(),
             rollout: Arc::default(),
             channels: Arc::new((super::plan::CHANNELS_2G.to_vec(), super::plan::CHANNELS_5G.to_vec())),
+            per_address: usize::MAX,
+            open: Arc::default(),
         })
+    }
+
+    /// Caps the connections one address may hold to the AP port (an AP
+    /// needs one; a reconnecting one briefly two).
+    pub fn with_connection_cap(mut self, per_address: usize) -> Self {
+        self.per_address = per_address.max(1);
+        self
     }
 
     /// The channels the planner may use on 2.4 and 5 GHz.
@@ -112,10 +142,12 @@ impl Ac {
         self
     }
 
-    /// Checks an uploaded image's signature and keeps it for rollouts.
-    pub fn upload_firmware(&self, version: &str, image: Vec<u8>, signature: &[u8]) -> Result<(), AcError> {
+    /// Checks an uploaded image's signed manifest (version, model, size,
+    /// SHA-256) and keeps it for rollouts.
+    pub fn upload_firmware(&self, version: &str, model: &str, image: Vec<u8>, signature: &[u8]) -> Result<(), AcError> {
         let dir = self.firmware_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("guestwifi-firmware"));
-        let image = firmware::upload(&dir, version, image, signature, self.firmware_key.as_deref())?;
+        let manifest = firmware::Manifest { version, model };
+        let image = firmware::upload(&dir, manifest, image, signature, self.firmware_key.as_deref())?;
         tracing::info!(version, size = image.offer.size, "firmware image accepted");
         self.images.lock().unwrap().insert(version.to_string(), image);
         Ok(())
@@ -126,17 +158,26 @@ impl Ac {
         self.rollout.lock().unwrap().clone()
     }
 
-    /// Rolls `version` out to every online adopted AP not running it: one
-    /// canary, then batches of `batch`; each AP has `wait` to come back with
-    /// the new version, or the rollout halts and is marked failed.
-    pub async fn start_rollout(&self, version: &str, batch: usize, wait: Duration) -> Result<RolloutStatus, AcError> {
-        let image = self
+    /// Rolls `version` out to every online adopted AP of its model not
+    /// running it: one canary, then batches of `batch`; each AP has `wait`
+    /// to come back with the new version, or the rollout halts and is marked
+    /// failed. APs refuse a version not above theirs unless
+    /// `allow_downgrade`.
+    pub async fn start_rollout(
+        &self,
+        version: &str,
+        batch: usize,
+        wait: Duration,
+        allow_downgrade: bool,
+    ) -> Result<RolloutStatus, AcError> {
+        let mut image = self
             .images
             .lock()
             .unwrap()
             .get(version)
             .cloned()
             .ok_or_else(|| AcError::Rollout(format!("no uploaded image {version:?}")))?;
+        image.offer.allow_downgrade = allow_downgrade;
         if self.rollout_status().is_some_and(|r| r.failure.is_none() && r.stage != "done") {
             return Err(AcError::Rollout("a rollout is already running".into()));
         }
@@ -144,11 +185,11 @@ impl Ac {
             .list()
             .await?
             .into_iter()
-            .filter(|a| a.state == "adopted" && a.online && a.firmware != version)
+            .filter(|a| a.state == "adopted" && a.online && a.firmware != version && a.model == image.offer.model)
             .map(|a| a.device_id)
             .collect();
         if targets.is_empty() {
-            return Err(AcError::Rollout(format!("every online AP already runs {version}")));
+            return Err(AcError::Rollout(format!("every online {} AP already runs {version}", image.offer.model)));
         }
         let status = RolloutStatus {
             version: version.to_string(),
@@ -236,9 +277,14 @@ impl Ac {
         Ok(aps)
     }
 
-    /// Adopts a pending AP; if it is connected it gets its certificate now.
-    pub async fn adopt(&self, device_id: &str) -> Result<(), AcError> {
-        self.registry.adopt(device_id).await?;
+    /// Adopts a pending AP whose key's fingerprint starts with
+    /// `fingerprint` (None: any key, `--any-key`); if it is connected it
+    /// gets its certificate now.
+    pub async fn adopt(&self, device_id: &str, fingerprint: Option<&str>) -> Result<(), AcError> {
+        self.registry.adopt(device_id, fingerprint).await?;
+        if fingerprint.is_none() {
+            tracing::warn!(device_id, "adopted without checking the key's fingerprint (--any-key)");
+        }
         let _ = self.adopted.send(device_id.to_string());
         tracing::info!(device_id, "access point adopted");
         Ok(())
@@ -317,13 +363,28 @@ impl Ac {
                     continue;
                 }
             };
+            let Some(slot) = self.take_slot(peer.ip()) else {
+                tracing::debug!(%peer, "too many connections from this address to the AP port");
+                continue;
+            };
             let (ac, acceptor) = (self.clone(), acceptor.clone());
             tokio::spawn(async move {
+                let _slot = slot;
                 if let Err(err) = ac.connection(acceptor, stream).await {
                     tracing::debug!(%peer, %err, "AP connection ended");
                 }
             });
         }
+    }
+
+    fn take_slot(&self, ip: std::net::IpAddr) -> Option<AddressSlot> {
+        let mut open = self.open.lock().unwrap();
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.per_address {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot { open: self.open.clone(), ip })
     }
 
     async fn connection(&self, acceptor: TlsAcceptor, stream: tokio::net::TcpStream) -> anyhow::Result<()> {
@@ -334,6 +395,10 @@ impl Ac {
             Some(AgentMessage::Hello(hello)) => hello,
             _ => anyhow::bail!("no hello"),
         };
+        if let Err(err) = ap_protocol::trust::check_hello(&hello) {
+            conn.send(&ControllerMessage::Refused { reason: err.to_string() }).await?;
+            anyhow::bail!("refused a malformed hello: {err}");
+        }
         let Some(version) = negotiate(hello.min_version, hello.max_version) else {
             conn.send(&ControllerMessage::Refused { reason: "no common protocol version".into() }).await?;
             anyhow::bail!("no common protocol version with {}", hello.device_id);
@@ -345,18 +410,45 @@ impl Ac {
                     conn.send(&ControllerMessage::Refused { reason: "unknown certificate".into() }).await?;
                     anyhow::bail!("{} presented a certificate that is not its own", hello.device_id);
                 }
-                self.registry.hello(&hello).await?;
+                self.registry.authenticated_hello(&hello).await?;
                 self.adopted_session(conn, hello, version).await
             }
-            None => self.pending_session(conn, hello, version).await,
+            None => {
+                let refuse = |reason: &str| ControllerMessage::Refused { reason: reason.into() };
+                match self.registry.pending_hello(&hello).await? {
+                    PendingHello::Waiting(known) => self.pending_session(conn, hello, version, known).await,
+                    PendingHello::Collect(known) => {
+                        conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: false })).await?;
+                        let mut adoptions = self.adopted.subscribe();
+                        self.wait_for_adoption(&mut conn, &hello, known, &mut adoptions).await
+                    }
+                    PendingHello::KeyConflict => {
+                        conn.send(&refuse("another key is known for this device id")).await?;
+                        anyhow::bail!("{}: hello with a key it is not known by", hello.device_id)
+                    }
+                    PendingHello::NeedsCertificate => {
+                        conn.send(&refuse("adopted: connect with your certificate")).await?;
+                        anyhow::bail!("{}: adopted, but no certificate presented", hello.device_id)
+                    }
+                    PendingHello::Full => {
+                        conn.send(&refuse("too many access points wait for adoption")).await?;
+                        anyhow::bail!("{}: too many pending access points", hello.device_id)
+                    }
+                }
+            }
         }
     }
 
     /// Without a certificate: pending until adopted; then the certificate,
     /// issued for the key it said hello with, and the agent reconnects.
-    async fn pending_session(&self, mut conn: Conn, hello: Hello, version: u16) -> anyhow::Result<()> {
+    async fn pending_session(
+        &self,
+        mut conn: Conn,
+        hello: Hello,
+        version: u16,
+        known: super::registry::Known,
+    ) -> anyhow::Result<()> {
         let mut adoptions = self.adopted.subscribe();
-        let known = self.registry.hello(&hello).await?;
         conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: false })).await?;
         tracing::info!(device_id = %hello.device_id, model = %hello.model, "access point waiting for adoption");
         // Connected and waiting: shown online, so the admin knows it can be adopted now.
@@ -373,7 +465,7 @@ impl Ac {
     ) -> anyhow::Result<()> {
         let mut known = Some(known);
         let mut echo = tokio::time::interval(self.echo_every);
-        let mut seq = 0u64;
+        let (mut seq, mut answered) = (0u64, 0u64);
         loop {
             if let Some(k) = known.take() {
                 // Only the key it was adopted with gets a certificate.
@@ -394,8 +486,17 @@ impl Ac {
                         known = self.registry.known(&hello.device_id).await?;
                     }
                 }
-                msg = conn.recv() => if msg?.is_none() { return Ok(()) },
+                msg = conn.recv() => match msg? {
+                    None => return Ok(()),
+                    Some(AgentMessage::EchoReply { seq: s }) => answered = answered.max(s),
+                    // A pending AP has nothing else to say yet.
+                    Some(_) => {}
+                },
                 _ = echo.tick() => {
+                    // A pending connection that stops answering is closed.
+                    if seq.saturating_sub(answered) >= u64::from(MISSED_ECHOES) {
+                        anyhow::bail!("pending {} missed {MISSED_ECHOES} echoes", hello.device_id);
+                    }
                     seq += 1;
                     conn.send(&ControllerMessage::Echo { seq }).await?;
                 }

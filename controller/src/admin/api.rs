@@ -6,7 +6,7 @@
 
 use super::control::{self, Handles, Reply, Request};
 use ap_protocol::Ssid;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -37,6 +37,21 @@ pub fn load_or_create_token(dir: &std::path::Path) -> std::io::Result<String> {
     Ok(token)
 }
 
+/// `POST /api/aps/{id}/adopt?fingerprint=…` (or `?any_key=true`).
+#[derive(serde::Deserialize)]
+struct AdoptQuery {
+    fingerprint: Option<String>,
+    #[serde(default)]
+    any_key: bool,
+}
+
+/// `POST /api/firmware/{version}/rollout?allow_downgrade=true`.
+#[derive(serde::Deserialize)]
+struct RolloutQuery {
+    #[serde(default)]
+    allow_downgrade: bool,
+}
+
 /// The admin router.
 pub fn router(handles: Handles, token: String) -> Router {
     let api = Arc::new(Api { handles, token });
@@ -62,7 +77,14 @@ pub fn router(handles: Handles, token: String) -> Router {
                     )
                 }),
         )
-        .route("/api/aps/{id}/adopt", post(|s, Path(device_id): Path<String>| run(s, Request::ApsAdopt { device_id })))
+        .route(
+            "/api/aps/{id}/adopt",
+            post(|s, Path(device_id): Path<String>, Query(q): Query<AdoptQuery>| {
+                // Without a fingerprint or an explicit any_key, the reply names the one to check.
+                let fingerprint = if q.any_key { None } else { Some(q.fingerprint.unwrap_or_default()) };
+                run(s, Request::ApsAdopt { device_id, fingerprint })
+            }),
+        )
         .route("/api/plan", post(|s| run(s, Request::ApsPlan)))
         .route("/api/stations", get(|s| run(s, Request::StationsList)))
         .route(
@@ -73,7 +95,9 @@ pub fn router(handles: Handles, token: String) -> Router {
         .route("/api/firmware", get(|s| run(s, Request::FirmwareStatus)))
         .route(
             "/api/firmware/{version}/rollout",
-            post(|s, Path(version): Path<String>| run(s, Request::FirmwareRollout { version })),
+            post(|s, Path(version): Path<String>, Query(q): Query<RolloutQuery>| {
+                run(s, Request::FirmwareRollout { version, allow_downgrade: q.allow_downgrade })
+            }),
         )
         .route_layer(axum::middleware::from_fn_with_state(api.clone(), authorise))
         .route("/metrics", get(metrics))

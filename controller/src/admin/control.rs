@@ -36,6 +36,10 @@ pub enum Request {
     ApsAdopt {
         /// Its device id.
         device_id: String,
+        /// The start (8+ characters) of its key's fingerprint; None adopts
+        /// any key (`--any-key`).
+        #[serde(default)]
+        fingerprint: Option<String>,
     },
     /// Forget an AP.
     ApsForget {
@@ -68,15 +72,20 @@ pub enum Request {
     FirmwareUpload {
         /// Version it installs.
         version: String,
+        /// The AP model it is for.
+        model: String,
         /// The image file.
         image: PathBuf,
-        /// Its ed25519 signature (raw or hex).
+        /// The ed25519 signature of its manifest (raw or hex).
         signature: PathBuf,
     },
     /// Start a staged rollout.
     FirmwareRollout {
         /// The uploaded version.
         version: String,
+        /// Let APs go to an older version.
+        #[serde(default)]
+        allow_downgrade: bool,
     },
     /// Where the rollout is.
     FirmwareStatus,
@@ -232,7 +241,9 @@ async fn handle_ac(request: Request, ac: &Ac, handles: &Handles) -> Reply {
             Ok(aps) => Reply::Aps { aps },
             Err(e) => error(&e),
         },
-        Request::ApsAdopt { device_id } => ac.adopt(&device_id).await.map_or_else(|e| error(&e), |()| Reply::Done),
+        Request::ApsAdopt { device_id, fingerprint } => {
+            ac.adopt(&device_id, fingerprint.as_deref()).await.map_or_else(|e| error(&e), |()| Reply::Done)
+        }
         Request::ApsForget { device_id } => ac.forget(&device_id).await.map_or_else(|e| error(&e), |()| Reply::Done),
         Request::ApsShow { device_id } => {
             let found = ac.list().await.map(|aps| aps.into_iter().find(|a| a.device_id == device_id));
@@ -247,16 +258,16 @@ async fn handle_ac(request: Request, ac: &Ac, handles: &Handles) -> Reply {
                 (Ok(None), _) => Reply::Error { message: format!("no access point {device_id:?}") },
             }
         }
-        Request::FirmwareUpload { version, image, signature } => {
+        Request::FirmwareUpload { version, model, image, signature } => {
             match (std::fs::read(&image), std::fs::read(&signature)) {
                 (Ok(image), Ok(signature)) => {
-                    ac.upload_firmware(&version, image, &signature).map_or_else(|e| error(&e), |()| Reply::Done)
+                    ac.upload_firmware(&version, &model, image, &signature).map_or_else(|e| error(&e), |()| Reply::Done)
                 }
                 (Err(e), _) | (_, Err(e)) => error(&e),
             }
         }
-        Request::FirmwareRollout { version } => {
-            match ac.start_rollout(&version, handles.firmware_batch, handles.firmware_wait).await {
+        Request::FirmwareRollout { version, allow_downgrade } => {
+            match ac.start_rollout(&version, handles.firmware_batch, handles.firmware_wait, allow_downgrade).await {
                 Ok(status) => Reply::Rollout { status: Some(status) },
                 Err(e) => error(&e),
             }
