@@ -3,11 +3,13 @@
 //! offline after missed echoes, forgotten and impostor devices get nothing.
 
 use ap_agent::agent::{self, AgentConfig};
-use ap_protocol::{Band, RadioInfo, Security, Ssid};
+use ap_protocol::{AgentMessage, ApConfig, Band, ControllerMessage, RadioInfo, Roaming, Security, Ssid, Welcome};
 use controller::ac::ca::Ca;
 use controller::ac::registry::Registry;
 use controller::ac::Ac;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -298,6 +300,22 @@ async fn firmware_rolls_out_canary_first_then_batches_and_a_refusal_halts_it() {
     })
     .await;
 
+    // An older signed image is refused by the APs (no silent downgrade)...
+    let old = vec![0x11u8; 1000];
+    ac.upload_firmware("1.5.0", "SIM-AP", old.clone(), &manifest_signature(&signing, "1.5.0", &old)).unwrap();
+    ac.start_rollout("1.5.0", 2, Duration::from_secs(10), false).await.unwrap();
+    until("the downgrade is refused", async || ac.rollout_status().is_some_and(|r| r.stage == "failed")).await;
+    let r = ac.rollout_status().unwrap();
+    assert!(r.failure.as_deref().unwrap_or("").contains("not newer"), "{r:?}");
+    assert!(ac.list().await.unwrap().iter().all(|a| a.firmware == "2.0.0"));
+    // ...unless the admin allows it for this rollout.
+    ac.start_rollout("1.5.0", 2, Duration::from_secs(10), true).await.unwrap();
+    until("the allowed downgrade is done", async || ac.rollout_status().is_some_and(|r| r.stage == "done")).await;
+    until("every AP reports 1.5.0", async || {
+        ac.list().await.unwrap().iter().all(|a| a.online && a.firmware == "1.5.0")
+    })
+    .await;
+
     // The canary refuses (its updater fails): the rollout halts, no other AP is touched.
     set_hook(false);
     let image2 = vec![0x6bu8; 1000];
@@ -307,7 +325,7 @@ async fn firmware_rolls_out_canary_first_then_batches_and_a_refusal_halts_it() {
     let r = ac.rollout_status().unwrap();
     assert!(r.failure.as_deref().unwrap_or("").contains("FW-0001"), "{r:?}");
     assert!(r.upgraded.is_empty());
-    assert!(ac.list().await.unwrap().iter().all(|a| a.firmware == "2.0.0"));
+    assert!(ac.list().await.unwrap().iter().all(|a| a.firmware == "1.5.0"));
 
     for a in agents {
         a.stop().await;
@@ -376,4 +394,167 @@ async fn channel_plan_from_scans_spreads_neighbours_and_keeps_a_fixed_channel() 
     for a in agents {
         a.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_aps_adoption_cannot_be_hijacked_and_an_adopted_one_cannot_be_rewritten() {
+    let c = Controller::start("hijack", ECHO, |ac| ac).await;
+    let (root, ac, addr) = (c.root.clone(), c.ac.clone(), c.addr.clone());
+    let real = Agent::start(&root, "real", "SIM-0100", &addr);
+    until("the real AP is pending", async || ac.list().await.unwrap().iter().any(|a| a.device_id == "SIM-0100")).await;
+    let first = ac.list().await.unwrap().remove(0);
+
+    // An impostor says hello with the same id, its own key and another model.
+    let impostor = Agent::start_custom(&root, "impostor", "SIM-0100", &addr, |c| {
+        c.model = "EVIL".into();
+        c.firmware = "6.6.6".into();
+    });
+    until("the conflict is shown", async || ac.list().await.unwrap()[0].key_conflict.is_some()).await;
+    let shown = ac.list().await.unwrap().remove(0);
+    assert_eq!(shown.fingerprint, first.fingerprint, "the first key is kept");
+    assert_eq!((shown.model.as_str(), shown.firmware.as_str()), ("SIM-AP", "1.0.0"), "the impostor changed nothing");
+    let theirs = shown.key_conflict.clone().unwrap();
+    assert_ne!(theirs, first.fingerprint);
+
+    // The admin checks the fingerprint: the impostor's is refused, the real one adopts.
+    assert!(ac.adopt("SIM-0100", Some(&theirs[..8])).await.is_err(), "the impostor's key does not match");
+    assert!(ac.adopt("SIM-0100", Some("1234")).await.is_err(), "too short to mean anything");
+    assert_eq!(ac.list().await.unwrap()[0].state, "pending");
+    adopt(&ac, "SIM-0100").await;
+    until("the real AP is adopted and online", async || {
+        real.dir.join("state/agent.crt").exists() && ac.list().await.unwrap()[0].online
+    })
+    .await;
+
+    // After adoption the impostor keeps trying without a certificate: it gets
+    // nothing, rewrites nothing, and the real AP stays online once it leaves.
+    tokio::time::sleep(ECHO * 6).await;
+    assert!(!impostor.dir.join("state/agent.crt").exists(), "the impostor never gets a certificate");
+    assert_eq!(impostor.version(), 0, "nor a configuration");
+    impostor.stop().await;
+    tokio::time::sleep(ECHO * 3).await;
+    let after = ac.list().await.unwrap().remove(0);
+    assert!(after.online, "the real AP stays online after the impostor leaves");
+    assert_eq!((after.model.as_str(), after.firmware.as_str()), ("SIM-AP", "1.0.0"));
+    real.stop().await;
+}
+
+/// A controller nobody adopted us from: a TLS server with a CA of its own
+/// that, to every hello, says welcome and pushes a configuration at once.
+async fn rogue_controller(root: &Path) -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    std::fs::create_dir_all(root.join("rogue")).unwrap();
+    let ca = Ca::load_or_create(&root.join("rogue")).unwrap();
+    let (chain, key) = ca.server_identity();
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let hellos = Arc::new(AtomicUsize::new(0));
+    let seen = hellos.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (acceptor, seen) = (acceptor.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let mut conn: ap_protocol::Connection<_, ControllerMessage, AgentMessage> =
+                    ap_protocol::Connection::new(tls);
+                let Ok(Some(AgentMessage::Hello(_))) = conn.recv().await else { return };
+                seen.fetch_add(1, Ordering::SeqCst);
+                let _ = conn.send(&ControllerMessage::Welcome(Welcome { version: 1, adopted: true })).await;
+                let config = ApConfig {
+                    version: 7,
+                    country: "CN".into(),
+                    ssids: vec![Ssid {
+                        name: "Rogue".into(),
+                        security: Security::Open,
+                        key: String::new(),
+                        vlan: None,
+                        hidden: false,
+                        client_isolation: true,
+                        captive_portal: false,
+                        bands: vec![Band::G2_4],
+                    }],
+                    radios: Vec::new(),
+                    roaming: Roaming { mobility_domain: "a1b2".into(), ft_key: "00".repeat(32) },
+                };
+                let _ = conn.send(&ControllerMessage::Config(config)).await;
+                while let Ok(Some(_)) = conn.recv().await {}
+            });
+        }
+    });
+    (addr, hellos, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_ap_obeys_no_controller_it_cannot_verify() {
+    let c = Controller::start("rogue", ECHO, |ac| ac).await;
+    let (root, ac, addr) = (c.root.clone(), c.ac.clone(), c.addr.clone());
+    let (rogue, hellos, rogue_task) = rogue_controller(&root).await;
+
+    // Not provisioned: it talks to the rogue (trust on first use) but applies nothing.
+    let naive = Agent::start(&root, "naive", "SIM-0200", &rogue);
+    until("the rogue got a hello", async || hellos.load(Ordering::SeqCst) > 0).await;
+    tokio::time::sleep(ECHO * 5).await;
+    assert_eq!(naive.version(), 0, "a configuration from a controller that did not adopt us is not applied");
+    naive.stop().await;
+
+    // Provisioned with the real controller's CA: the rogue never even gets a hello.
+    let pinned = Ca::fingerprint_in(&root).unwrap();
+    let before = hellos.load(Ordering::SeqCst);
+    let careful = Agent::start_custom(&root, "careful", "SIM-0201", &rogue, |c| {
+        c.controller_ca_sha256 = Some(pinned.clone());
+    });
+    tokio::time::sleep(ECHO * 5).await;
+    assert_eq!(hellos.load(Ordering::SeqCst), before, "the TLS handshake with the rogue fails");
+    careful.stop().await;
+    rogue_task.abort();
+
+    // The same AP with the real controller: pending, shown as pinned, adopted.
+    let careful = Agent::start_custom(&root, "careful", "SIM-0201", &addr, |c| {
+        c.controller_ca_sha256 = Some(pinned.clone());
+    });
+    until("it is pending", async || ac.list().await.unwrap().iter().any(|a| a.device_id == "SIM-0201")).await;
+    assert!(ac.list().await.unwrap()[0].controller_pinned, "aps list shows it pinned our CA");
+    adopt(&ac, "SIM-0201").await;
+    let version = ac.registry().version().await.unwrap();
+    until("it runs our configuration", async || careful.version() == version).await;
+    careful.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_hello_or_one_pending_ap_too_many_is_refused_and_stored_nowhere() {
+    let c = Controller::start("bounds", ECHO, |ac| ac).await;
+    let (root, addr) = (c.root.clone(), c.addr.clone());
+    let db = controller::store::open(&root).await.unwrap();
+    let ac = Ac::new(Registry::new(db).await.unwrap().with_max_pending(1), Ca::load_or_create(&root).unwrap(), ECHO)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let small = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(ac.clone().serve(listener));
+
+    // Escape sequences for the admin's terminal, or a 100-character id: refused.
+    let evil = Agent::start_custom(&root, "evil", "SIM-0300", &addr, |c| c.model = "\u{1b}[2J\u{1b}[31mpwned".into());
+    let long = Agent::start(&root, "long", &"X".repeat(100), &addr);
+    tokio::time::sleep(ECHO * 5).await;
+    assert!(c.ac.list().await.unwrap().is_empty(), "nothing from a malformed hello is stored");
+    evil.stop().await;
+    long.stop().await;
+
+    // With room for one pending AP, the second new id is refused.
+    let one = Agent::start(&root, "one", "SIM-0301", &small);
+    until("the first is pending", async || ac.list().await.unwrap().len() == 1).await;
+    let two = Agent::start(&root, "two", "SIM-0302", &small);
+    tokio::time::sleep(ECHO * 5).await;
+    let ids: Vec<String> = ac.list().await.unwrap().into_iter().map(|a| a.device_id).collect();
+    assert_eq!(ids, vec!["SIM-0301"]);
+    one.stop().await;
+    two.stop().await;
+    server.abort();
 }

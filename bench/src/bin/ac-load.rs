@@ -104,7 +104,7 @@ fn serve(dir: PathBuf) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async move {
         let db = controller::store::open(&dir).await.unwrap();
-        let registry = controller::ac::registry::Registry::new(db).await.unwrap();
+        let registry = controller::ac::registry::Registry::new(db).await.unwrap().with_max_pending(10_000);
         let ca = controller::ac::ca::Ca::load_or_create(&dir).unwrap();
         let ac = controller::ac::Ac::new(registry, ca, Duration::from_secs(10)).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -40,8 +40,8 @@ pub enum RegistryError {
     },
 }
 
-/// Most APs that may wait for adoption at once: hellos from more new ids
-/// are refused, so a flood of made-up ids cannot fill the store.
+/// Most APs that may wait for adoption at once, by default: hellos from
+/// more new ids are refused, so a flood of made-up ids cannot fill the store.
 pub const MAX_PENDING: i64 = 256;
 
 /// What an unauthenticated hello (no client certificate) leads to.
@@ -112,6 +112,7 @@ pub struct Known {
 #[derive(Clone)]
 pub struct Registry {
     db: SqlitePool,
+    max_pending: i64,
 }
 
 impl Registry {
@@ -128,7 +129,13 @@ impl Registry {
         .bind(ap_protocol::hex::encode(&key))
         .execute(&db)
         .await?;
-        Ok(Registry { db })
+        Ok(Registry { db, max_pending: MAX_PENDING })
+    }
+
+    /// Lets `max` APs wait for adoption at once (a site rolling out many).
+    pub fn with_max_pending(mut self, max: i64) -> Self {
+        self.max_pending = max;
+        self
     }
 
     /// Records a hello that came without a client certificate. A new id
@@ -150,7 +157,7 @@ impl Registry {
                 let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM access_points WHERE state = 'pending'")
                     .fetch_one(&mut *tx)
                     .await?;
-                if pending >= MAX_PENDING {
+                if pending >= self.max_pending {
                     return Ok(PendingHello::Full);
                 }
                 sqlx::query(
