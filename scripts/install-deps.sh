@@ -7,6 +7,7 @@ packages=(
   nftables libnftables1 conntrack   # the data path: nf_tables via libnftables, conntrack clean-up
   dnsmasq-base                      # guest DHCP and DNS
   iproute2 isc-dhcp-client curl     # the lab: namespaces, a DHCP client and HTTP in each guest
+  bind9-dnsutils                    # dig: the DNS tests ask for TXT records and many names
   iputils-arping iputils-ping       # the IP-clone test announces its stolen address; LAN ping test
   chromium chromium-driver          # the browser test
   fonts-wqy-microhei                # Chinese glyphs in the browser's screenshots

@@ -61,6 +61,28 @@ pub struct Config {
     /// The admin JSON API and metrics.
     #[serde(default)]
     pub admin: AdminSettings,
+    /// The guests' resolver.
+    #[serde(default)]
+    pub dns: DnsSettings,
+}
+
+/// `[dns]`: the guests' resolver (the controller's own; dnsmasq does DHCP).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSettings {
+    /// Distinct names a device may look up in a minute before login.
+    #[serde(default = "default_dns_names")]
+    pub names_per_minute_before_login: u32,
+    /// Queries a second a device may make before login, sustained.
+    #[serde(default = "default_dns_rate")]
+    pub queries_per_second_before_login: u32,
+    /// ... and in a burst.
+    #[serde(default = "default_dns_burst")]
+    pub burst_before_login: u32,
+    /// More names always answered before login (besides the portal, the
+    /// walled garden and the OS captive probes).
+    #[serde(default)]
+    pub always_answer: Vec<String>,
 }
 
 /// `[admin]`
@@ -310,6 +332,15 @@ impl Config {
         if self.network.uplink_interface == self.network.guest_interface {
             return Err("network.uplink_interface must not be the guest interface".into());
         }
+        if self.dns.names_per_minute_before_login == 0
+            || self.dns.queries_per_second_before_login == 0
+            || self.dns.burst_before_login == 0
+        {
+            return Err("dns: the before-login limits must be at least 1".into());
+        }
+        if let Some(bad) = self.dns.always_answer.iter().find(|n| !valid_hostname(n)) {
+            return Err(format!("dns.always_answer: {bad:?} is not a host name"));
+        }
         if self.ac.echo_seconds == 0 {
             return Err("ac.echo_seconds must be at least 1".into());
         }
@@ -358,6 +389,23 @@ impl Config {
             uplink_interface: Some(self.network.uplink_interface.clone()).filter(|u| !u.is_empty()),
             allowed_destinations: self.network.allowed_destinations().expect("checked at load"),
         }
+    }
+}
+
+impl Config {
+    /// Where the guests' resolver forwards: `network.upstream_dns`, else the
+    /// appliance's own resolvers (`/etc/resolv.conf`).
+    pub fn upstream_resolvers(&self) -> Vec<std::net::SocketAddr> {
+        let servers: Vec<IpAddr> = if self.network.upstream_dns.is_empty() {
+            std::fs::read_to_string("/etc/resolv.conf")
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("nameserver")?.trim().parse().ok())
+                .collect()
+        } else {
+            self.network.upstream_dns.clone()
+        };
+        servers.into_iter().map(|ip| std::net::SocketAddr::new(ip, 53)).collect()
     }
 }
 
@@ -435,6 +483,11 @@ impl Default for AcSettings {
         toml::from_str("").expect("ac defaults")
     }
 }
+impl Default for DnsSettings {
+    fn default() -> Self {
+        toml::from_str("").expect("dns defaults")
+    }
+}
 impl Default for Data {
     fn default() -> Self {
         toml::from_str("").expect("data defaults")
@@ -455,6 +508,15 @@ fn default_https_port() -> u16 {
 }
 fn default_max_connections() -> usize {
     1024
+}
+fn default_dns_names() -> u32 {
+    40
+}
+fn default_dns_rate() -> u32 {
+    10
+}
+fn default_dns_burst() -> u32 {
+    40
 }
 fn default_per_device() -> usize {
     32

@@ -127,6 +127,8 @@ impl DataDirLock {
 struct Listeners {
     http: TcpListener,
     https: TcpListener,
+    dns_udp: tokio::net::UdpSocket,
+    dns_tcp: TcpListener,
     ac: Option<TcpListener>,
     admin: Option<TcpListener>,
 }
@@ -139,6 +141,9 @@ impl Listeners {
         };
         let http = bind(SocketAddr::from((guest_ip, config.portal.http_port)), "the portal").await?;
         let https = bind(SocketAddr::from((guest_ip, config.portal.https_port)), "the portal's HTTPS").await?;
+        let dns = SocketAddr::from((guest_ip, 53));
+        let dns_udp = tokio::net::UdpSocket::bind(dns).await.with_context(|| format!("cannot answer DNS on {dns}"))?;
+        let dns_tcp = bind(dns, "DNS").await?;
         let ac = match config.ac.listen.parse::<SocketAddr>() {
             Ok(addr) => Some(bind(addr, "APs").await?),
             Err(_) => None,
@@ -147,7 +152,7 @@ impl Listeners {
             Ok(addr) => Some(bind(addr, "the admin API").await?),
             Err(_) => None,
         };
-        Ok(Listeners { http, https, ac, admin })
+        Ok(Listeners { http, https, dns_udp, dns_tcp, ac, admin })
     }
 }
 
@@ -163,7 +168,26 @@ async fn serve(
         firewall.clone(),
     );
     let tls = tls::acceptor(&config).context("cannot set up the portal's HTTPS")?;
-    let Listeners { http, https, ac: ac_listener, admin: admin_listener } = listeners;
+    let Listeners { http, https, dns_udp, dns_tcp, ac: ac_listener, admin: admin_listener } = listeners;
+    let resolver = crate::dns::Resolver::new(
+        crate::dns::Settings {
+            portal: (!config.portal.hostname.is_empty())
+                .then(|| (config.portal.hostname.to_ascii_lowercase(), config.policy().portal_ip)),
+            garden: config.walled_garden.names.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()).collect(),
+            always: config.dns.always_answer.clone(),
+            names_per_minute: config.dns.names_per_minute_before_login,
+            per_second: config.dns.queries_per_second_before_login,
+            burst: config.dns.burst_before_login,
+            upstream: config.upstream_resolvers(),
+            upstream_timeout: Duration::from_secs(2),
+        },
+        Arc::new(sessions.clone()),
+        Arc::new(firewall.clone()),
+    );
+    let dns_tasks = [
+        tokio::spawn(crate::dns::serve_udp(dns_udp, resolver.clone())),
+        tokio::spawn(crate::dns::serve_tcp(dns_tcp, resolver.clone())),
+    ];
 
     let countdown = Countdown::new(Duration::from_secs(config.session.countdown_seconds));
     let signer = Signer::load_or_create(&config.data.dir).context("cannot make the portal's key")?;
@@ -199,6 +223,7 @@ async fn serve(
     let ac_task = ac.map(|(ac, listener)| tokio::spawn(ac.serve(listener)));
     let handles = control::Handles {
         sessions: sessions.clone(),
+        resolver: Some(resolver.clone()),
         ac: ac_handle,
         firmware_batch: config.ac.firmware_batch,
         firmware_wait: Duration::from_secs(config.ac.firmware_rejoin_minutes * 60),
@@ -234,6 +259,9 @@ async fn serve(
     }
     sweeper.abort();
     watcher.abort();
+    for task in dns_tasks {
+        task.abort();
+    }
     if let Some(task) = ac_task {
         task.abort();
     }

@@ -92,14 +92,8 @@ pub fn render(config: &Config) -> String {
     let mut out = String::from("# Written by the guest Wi-Fi controller at every start; edits are lost.\n");
     let _ = writeln!(out, "interface={}", net.guest_interface);
     out.push_str("bind-dynamic\nexcept-interface=lo\nno-hosts\npid-file=\nlog-facility=-\n");
-    if net.upstream_dns.is_empty() {
-        out.push_str("# upstream: the resolvers in /etc/resolv.conf\n");
-    } else {
-        out.push_str("no-resolv\n");
-        for server in &net.upstream_dns {
-            let _ = writeln!(out, "server={server}");
-        }
-    }
+    // DHCP only: the controller answers the guests' DNS itself (it knows who is logged in).
+    out.push_str("port=0\nno-resolv\n");
     let (first, last) = net.dhcp_range;
     let _ = writeln!(out, "dhcp-range={first},{last},{mask},{}m", net.dhcp_lease_minutes);
     let _ = writeln!(out, "dhcp-option=option:router,{ip}");
@@ -108,9 +102,6 @@ pub fn render(config: &Config) -> String {
     let _ = writeln!(out, "dhcp-option=114,\"{}\"", config.captive_api_url());
     out.push_str("dhcp-authoritative\n");
     let _ = writeln!(out, "dhcp-leasefile={}", leases_path(config).display());
-    if !config.portal.hostname.is_empty() {
-        let _ = writeln!(out, "address=/{}/{ip}", config.portal.hostname);
-    }
     out
 }
 
@@ -140,14 +131,13 @@ mod tests {
         let conf = render(&config);
         for line in [
             "interface=br-guest",
-            "no-resolv",
-            "server=203.0.113.53",
+            "port=0",
             "dhcp-range=192.0.2.100,192.0.2.250,255.255.255.0,720m",
             "dhcp-option=option:dns-server,192.0.2.1",
             "dhcp-option=114,\"https://portal.guestwifi.test/api/captive\"",
-            "address=/portal.guestwifi.test/192.0.2.1",
         ] {
             assert!(conf.lines().any(|l| l == line), "missing {line:?} in\n{conf}");
         }
+        assert!(!conf.contains("server="), "dnsmasq forwards no DNS: the controller answers it\n{conf}");
     }
 }

@@ -173,6 +173,10 @@ impl Lab {
             &format!("--listen-address={UPSTREAM_DNS}"),
             &format!("--address=/example.test/{UPSTREAM_WEB}"),
             &format!("--address=/garden.test/{GARDEN_WEB}"),
+            // Every other name too (the OS captive probes among them), as the internet would.
+            &format!("--address=/#/{UPSTREAM_WEB}"),
+            // A TXT record, the kind a DNS tunnel carries its data in.
+            "--txt-record=tunnel.example.test,lab",
         ])?;
         let exe = exe.to_string_lossy().into_owned();
         spawn(&["ip", "netns", "exec", &u, &exe, "lab-web", "--listen", "0.0.0.0:80"])?;

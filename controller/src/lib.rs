@@ -1,5 +1,6 @@
-//! The guest Wi-Fi controller appliance: gateway, captive portal and (to
-//! come) AP controller of one restaurant. See DESIGN.md for the picture.
+//! The guest Wi-Fi controller appliance: gateway, captive portal, guests'
+//! resolver and AP controller of one restaurant. `docs/ARCHITECTURE.md`
+//! draws the picture.
 
 pub mod ac;
 pub mod admin;
@@ -7,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod daemon;
 pub mod dhcp;
+pub mod dns;
 pub mod lab;
 pub mod portal;
 pub mod sessions;

@@ -13,10 +13,10 @@ use crate::types::{Client, ClientCounters};
 use crate::{ClientFilter, FirewallError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::mpsc as std_mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most changes applied in one transaction.
@@ -79,8 +79,10 @@ impl Firewall {
         nft::remove(&mut Nft::open()?)
     }
 
-    /// Replaces the walled-garden addresses, each kept for its DNS TTL.
-    pub async fn set_garden(&self, addresses: Vec<(IpAddr, Duration)>) -> Result<(), FirewallError> {
+    /// Lets every guest reach `addresses` (walled garden), each for its DNS
+    /// TTL: an address already there gets the new time. Elements leave by
+    /// themselves when their time is up.
+    pub async fn add_garden(&self, addresses: Vec<(IpAddr, Duration)>) -> Result<(), FirewallError> {
         self.call(|r| Op::Garden(addresses, r)).await
     }
 
@@ -117,8 +119,9 @@ fn worker(
     janitor: std_mpsc::Sender<IpAddr>,
 ) {
     let mut pending: Vec<(Change, Reply<()>)> = Vec::new();
-    // What the garden sets hold, so a restore after a flush puts it back too.
-    let mut garden: Vec<(IpAddr, Duration)> = Vec::new();
+    // What the garden sets hold (address -> until), so a restore after a
+    // flush puts it back too.
+    let mut garden: HashMap<IpAddr, Instant> = HashMap::new();
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         // Take everything already queued: element changes go into one transaction.
@@ -212,23 +215,29 @@ impl Guard {
     }
 }
 
-fn handle_other(nft: &mut Nft, pins: &mut Guard, policy: &Policy, garden: &mut Vec<(IpAddr, Duration)>, op: Op) {
+fn handle_other(nft: &mut Nft, pins: &mut Guard, policy: &Policy, garden: &mut HashMap<IpAddr, Instant>, op: Op) {
     match op {
         Op::List(reply) => {
             let _ = reply.send(nft::list(nft));
             give_back_memory();
         }
         Op::Garden(addresses, reply) => {
-            let result = nft.run(&nft::garden_commands(&addresses)).map(drop);
+            let commands = nft::garden_commands(&addresses);
+            let result = if commands.is_empty() { Ok(()) } else { nft.run(&commands).map(drop) };
             if result.is_ok() {
-                *garden = addresses;
+                let now = Instant::now();
+                garden.retain(|_, until| *until > now);
+                garden.extend(addresses.iter().map(|(ip, ttl)| (*ip, now + *ttl)));
             }
             let _ = reply.send(result);
         }
         Op::Reload(clients, reply) => {
             let mut result = nft::install(nft, policy, &clients);
-            if result.is_ok() && !garden.is_empty() {
-                result = nft.run(&nft::garden_commands(garden)).map(drop);
+            let now = Instant::now();
+            let left: Vec<(IpAddr, Duration)> =
+                garden.iter().filter(|(_, until)| **until > now).map(|(ip, until)| (*ip, *until - now)).collect();
+            if result.is_ok() && !left.is_empty() {
+                result = nft.run(&nft::garden_commands(&left)).map(drop);
             }
             let restored: Vec<Client> = clients.iter().map(|(c, _)| *c).collect();
             pins.apply(|p| p.reset(&restored));

@@ -71,7 +71,7 @@ impl GardenRefresher {
                 let next =
                     addresses.iter().map(|(_, ttl)| *ttl).min().unwrap_or(MIN_REFRESH).clamp(MIN_REFRESH, MAX_REFRESH);
                 let kept: Vec<_> = addresses.iter().map(|(ip, ttl)| (*ip, (*ttl).max(next) + GRACE)).collect();
-                match firewall.set_garden(kept).await {
+                match firewall.add_garden(kept).await {
                     Ok(()) => {
                         tracing::info!(addresses = addresses.len(), refresh_in = ?next, "walled garden updated")
                     }

@@ -106,13 +106,21 @@ fn with_timeout(client: Client, timeout: Duration) -> String {
     format!("{} timeout {}ms", key(client), timeout.as_millis().max(1))
 }
 
-/// Replaces the walled-garden sets' contents in one transaction.
+/// Adds walled-garden addresses, each with its time; one already there gets
+/// the new time (add, delete, add: the first add makes the delete safe).
 pub(crate) fn garden_commands(addresses: &[(IpAddr, Duration)]) -> String {
-    let mut out = format!("flush set inet {TABLE} {GARDEN4}\nflush set inet {TABLE} {GARDEN6}\n");
-    for (addr, ttl) in addresses {
-        let set = if addr.is_ipv4() { GARDEN4 } else { GARDEN6 };
-        let secs = ttl.as_secs().max(1);
-        let _ = writeln!(out, "add element inet {TABLE} {set} {{ {addr} timeout {secs}s }}");
+    let mut out = String::new();
+    for set in [GARDEN4, GARDEN6] {
+        let mine: Vec<_> = addresses.iter().filter(|(a, _)| a.is_ipv4() == (set == GARDEN4)).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let timed: Vec<String> = mine.iter().map(|(a, t)| format!("{a} timeout {}s", t.as_secs().max(1))).collect();
+        let keys: Vec<String> = mine.iter().map(|(a, _)| a.to_string()).collect();
+        let (timed, keys) = (timed.join(", "), keys.join(", "));
+        let _ = writeln!(out, "add element inet {TABLE} {set} {{ {timed} }}");
+        let _ = writeln!(out, "delete element inet {TABLE} {set} {{ {keys} }}");
+        let _ = writeln!(out, "add element inet {TABLE} {set} {{ {timed} }}");
     }
     out
 }

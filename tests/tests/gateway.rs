@@ -160,3 +160,42 @@ fn a_guest_announcing_anothers_address_cannot_log_it_out() {
     assert!(list.contains(&e2e::guest_mac(1)) && !list.contains(&e2e::guest_mac(2)), "{list}");
     assert!(t.log().contains("address conflict"), "the conflict is logged");
 }
+
+#[test]
+fn dns_before_login_is_no_tunnel_and_after_login_is_unlimited() {
+    let Some(t) = TestLab::start("e2e-dns", 1, 3600, &[("GUESTWIFI_DNS__NAMES_PER_MINUTE_BEFORE_LOGIN", "20")]) else {
+        return;
+    };
+    // (status, answer) of one query from the guest to the appliance.
+    let dig = |name: &str, qtype: &str| {
+        let out = t.in_guest(1, &["dig", "+tries=1", "+time=2", "@192.0.2.1", name, qtype]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let status = text.split("status: ").nth(1).and_then(|s| s.split(',').next()).unwrap_or("none").to_string();
+        let answer = text.split("ANSWER SECTION:").nth(1).unwrap_or("").to_string();
+        (status, answer)
+    };
+    assert_eq!(dig("tunnel.example.test", "TXT").0, "REFUSED", "no TXT before login");
+    assert_eq!(dig("tunnel.example.test", "NULL").0, "REFUSED", "no NULL records either");
+    // The site the guest came for, then an iodine-style stream of made-up
+    // names: 20 distinct names a minute in all, then nothing new.
+    assert_eq!(dig("example.test", "A").0, "NOERROR");
+    let statuses: Vec<String> = (0..60).map(|i| dig(&format!("a{i}x7q.t.example.test"), "A").0).collect();
+    let answered = statuses.iter().filter(|s| *s == "NOERROR").count();
+    assert_eq!(answered, 19, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| *s == "REFUSED").count(), 41);
+    // The flood also ran past the per-second rate; a moment later, a name
+    // already counted resolves again.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(dig("example.test", "A").0, "NOERROR", "a name already counted still resolves");
+    // The OS probes, the walled garden and the portal still resolve.
+    assert_eq!(dig("captive.apple.com", "A").0, "NOERROR");
+    assert!(dig("garden.test", "A").1.contains("203.0.113.20"));
+    assert!(dig(e2e::PORTAL_HOST, "A").1.contains("192.0.2.1"));
+
+    // Logged in: any type, any number of names.
+    t.login(1);
+    assert_eq!(dig("tunnel.example.test", "TXT").0, "NOERROR");
+    for i in 0..30 {
+        assert_eq!(dig(&format!("b{i}.example.test"), "A").0, "NOERROR", "name {i} after login");
+    }
+}

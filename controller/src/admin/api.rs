@@ -162,6 +162,13 @@ async fn metrics(State(api): State<Arc<Api>>) -> Response {
         out.push_str("# HELP guestwifi_session_bytes_up Bytes sent by logged-in guests.\n# TYPE guestwifi_session_bytes_up gauge\n");
         out.push_str(&format!("guestwifi_session_bytes_up {bytes}\n"));
     }
+    if let Some(resolver) = &api.handles.resolver {
+        out.push_str("# HELP guestwifi_dns_queries_total Guests' DNS queries by verdict.\n");
+        out.push_str("# TYPE guestwifi_dns_queries_total counter\n");
+        for (verdict, n) in resolver.counts() {
+            out.push_str(&format!("guestwifi_dns_queries_total{{verdict=\"{}\"}} {n}\n", verdict.as_str()));
+        }
+    }
     if let Some(ac) = &api.handles.ac {
         if let Ok(aps) = ac.list().await {
             out.push_str("# HELP guestwifi_aps Access points by state.\n# TYPE guestwifi_aps gauge\n");

@@ -173,6 +173,8 @@ pub enum Reply {
 pub struct Handles {
     /// Guest sessions.
     pub sessions: Sessions,
+    /// The guests' resolver, for its counters.
+    pub resolver: Option<std::sync::Arc<crate::dns::Resolver>>,
     /// The AC, when it runs.
     pub ac: Option<Ac>,
     /// APs upgraded at once after the canary.

@@ -1,0 +1,345 @@
+//! The guests' resolver. dnsmasq keeps DHCP; the controller answers guests'
+//! DNS itself because it knows who is logged in:
+//!
+//! - the portal's name is answered here, for everyone;
+//! - a logged-in guest's queries are forwarded upstream without limits;
+//! - before login, the walled garden and the OS captive-probe hosts are
+//!   always answered; anything else must be A or AAAA (others are refused),
+//!   within a per-device rate and a small number of distinct names a
+//!   minute: enough for a browser and the OS probes, far too few for a DNS
+//!   tunnel (iodine and the like need thousands);
+//! - every address a walled-garden name (or a subdomain of it) resolves to,
+//!   CDN answers included, is let through the firewall for the answer's TTL.
+//!
+//! A guest is identified by the query's source address; a logged-in guest's
+//! address is pinned to its MAC in the kernel, so another device cannot
+//! borrow it and get the answers.
+
+mod server;
+
+pub use server::{serve_tcp, serve_udp};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{RData, Record, RecordType};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The hosts the operating systems' captive-portal checks ask for: always
+/// answered, so a phone notices the portal and opens its login window.
+pub const PROBE_HOSTS: &[&str] = &[
+    "captive.apple.com",
+    "www.apple.com",
+    "connectivitycheck.gstatic.com",
+    "connectivitycheck.android.com",
+    "clients3.google.com",
+    "www.google.com",
+    "www.msftconnecttest.com",
+    "www.msftncsi.com",
+    "dns.msftncsi.com",
+    "detectportal.firefox.com",
+    "connect.rom.miui.com",
+    "connectivitycheck.platform.hicloud.com",
+    "wifi.vivo.com.cn",
+    "conn1.oppomobile.com",
+];
+
+/// TTL of the portal name's answer.
+const PORTAL_TTL: u32 = 60;
+/// How long the distinct names of a device are counted.
+const NAME_WINDOW: Duration = Duration::from_secs(60);
+
+/// Whether an address belongs to a logged-in guest.
+pub trait Gate: Send + Sync {
+    /// True when `ip` has a live session.
+    fn logged_in(&self, ip: IpAddr) -> bool;
+}
+
+impl Gate for crate::sessions::Sessions {
+    fn logged_in(&self, ip: IpAddr) -> bool {
+        self.holder(ip).is_some()
+    }
+}
+
+/// Where walled-garden addresses from answers go.
+pub trait GardenSink: Send + Sync {
+    /// Lets every guest reach `addresses`, each for its TTL.
+    fn add(&self, addresses: Vec<(IpAddr, Duration)>);
+}
+
+impl GardenSink for firewall::Firewall {
+    fn add(&self, addresses: Vec<(IpAddr, Duration)>) {
+        let firewall = self.clone();
+        tokio::spawn(async move {
+            if let Err(err) = firewall.add_garden(addresses).await {
+                tracing::warn!(error = %err, "walled-garden addresses from an answer not added");
+            }
+        });
+    }
+}
+
+/// What the resolver enforces.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The portal's host name (answered here) and address.
+    pub portal: Option<(String, Ipv4Addr)>,
+    /// Walled-garden names; their subdomains count too.
+    pub garden: Vec<String>,
+    /// More names answered before login, besides [`PROBE_HOSTS`].
+    pub always: Vec<String>,
+    /// Distinct names a device may ask for in a minute before login.
+    pub names_per_minute: u32,
+    /// Queries per second a device may make before login, sustained.
+    pub per_second: u32,
+    /// ... and in a burst.
+    pub burst: u32,
+    /// Upstream resolvers, tried in order.
+    pub upstream: Vec<SocketAddr>,
+    /// How long an upstream has to answer before the next is tried.
+    pub upstream_timeout: Duration,
+}
+
+/// Why a query was answered the way it was (the metrics' label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Answered by the controller (the portal's name).
+    Local,
+    /// Forwarded for a logged-in guest.
+    LoggedIn,
+    /// Forwarded before login: walled garden or an OS probe host.
+    Garden,
+    /// Forwarded before login, within the limits.
+    Allowed,
+    /// Refused: a type other than A/AAAA before login.
+    RefusedType,
+    /// Refused: the device's query rate before login.
+    RefusedRate,
+    /// Refused: the device's distinct names a minute before login.
+    RefusedNames,
+    /// No upstream answered.
+    Failed,
+}
+
+impl Verdict {
+    /// Every verdict, for the metrics.
+    pub const ALL: [Verdict; 8] = [
+        Verdict::Local,
+        Verdict::LoggedIn,
+        Verdict::Garden,
+        Verdict::Allowed,
+        Verdict::RefusedType,
+        Verdict::RefusedRate,
+        Verdict::RefusedNames,
+        Verdict::Failed,
+    ];
+
+    /// The metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Local => "local",
+            Verdict::LoggedIn => "logged_in",
+            Verdict::Garden => "garden",
+            Verdict::Allowed => "allowed",
+            Verdict::RefusedType => "refused_type",
+            Verdict::RefusedRate => "refused_rate",
+            Verdict::RefusedNames => "refused_names",
+            Verdict::Failed => "failed",
+        }
+    }
+}
+
+/// The resolver: decides, answers locally or forwards.
+pub struct Resolver {
+    settings: Settings,
+    gate: Arc<dyn Gate>,
+    garden_sink: Arc<dyn GardenSink>,
+    always: HashSet<String>,
+    rate: DefaultKeyedRateLimiter<IpAddr>,
+    names: Mutex<HashMap<IpAddr, NameWindow>>,
+    counts: [AtomicU64; 8],
+}
+
+struct NameWindow {
+    started: Instant,
+    names: HashSet<String>,
+}
+
+enum Decision {
+    Answer(Vec<u8>),
+    Forward { garden: bool },
+}
+
+impl Resolver {
+    /// A resolver with `settings`, asking `gate` who is logged in.
+    pub fn new(settings: Settings, gate: Arc<dyn Gate>, garden_sink: Arc<dyn GardenSink>) -> Arc<Self> {
+        let quota = Quota::per_second(NonZeroU32::new(settings.per_second).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(settings.burst).unwrap_or(NonZeroU32::MIN));
+        let always =
+            PROBE_HOSTS.iter().map(|h| h.to_string()).chain(settings.always.iter().map(|n| normalise(n))).collect();
+        let resolver = Arc::new(Resolver {
+            settings,
+            gate,
+            garden_sink,
+            always,
+            rate: RateLimiter::keyed(quota),
+            names: Mutex::default(),
+            counts: Default::default(),
+        });
+        // Forget devices that went quiet, so memory stays bounded.
+        let weak = Arc::downgrade(&resolver);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(NAME_WINDOW).await;
+                let Some(r) = weak.upgrade() else { break };
+                r.rate.retain_recent();
+                r.names.lock().unwrap().retain(|_, w| w.started.elapsed() < NAME_WINDOW);
+            }
+        });
+        resolver
+    }
+
+    /// Queries answered so far, by verdict.
+    pub fn counts(&self) -> Vec<(Verdict, u64)> {
+        Verdict::ALL.iter().zip(&self.counts).map(|(v, c)| (*v, c.load(Ordering::Relaxed))).collect()
+    }
+
+    /// The answer to `query` from `peer`; None for something that is not a
+    /// DNS query at all (dropped).
+    pub async fn answer(&self, peer: IpAddr, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
+        let msg = Message::from_vec(query).ok()?;
+        if msg.message_type() != MessageType::Query {
+            return None;
+        }
+        let (verdict, decision) = self.decide(peer, &msg);
+        let reply = match decision {
+            Decision::Answer(bytes) => Some(bytes),
+            Decision::Forward { garden } => match server::forward(&self.settings, query, tcp).await {
+                Some(bytes) => {
+                    if garden {
+                        self.learn_garden(&bytes);
+                    }
+                    Some(bytes)
+                }
+                None => {
+                    self.count(Verdict::Failed);
+                    return error(&msg, ResponseCode::ServFail);
+                }
+            },
+        };
+        self.count(verdict);
+        reply
+    }
+
+    fn count(&self, verdict: Verdict) {
+        let i = Verdict::ALL.iter().position(|v| *v == verdict).expect("listed");
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn decide(&self, peer: IpAddr, msg: &Message) -> (Verdict, Decision) {
+        let refuse = |v: Verdict| (v, Decision::Answer(error(msg, ResponseCode::Refused).unwrap_or_default()));
+        let Some(question) = msg.queries().first().filter(|_| msg.op_code() == OpCode::Query) else {
+            return refuse(Verdict::RefusedType);
+        };
+        let name = normalise(&question.name().to_ascii());
+        let qtype = question.query_type();
+        if let Some((host, ip)) = &self.settings.portal {
+            if name == *host {
+                return (Verdict::Local, Decision::Answer(portal_answer(msg, qtype, *ip)));
+            }
+        }
+        let garden = self.in_garden(&name);
+        if self.gate.logged_in(peer) {
+            return (Verdict::LoggedIn, Decision::Forward { garden });
+        }
+        if garden || self.always.contains(&name) {
+            return (Verdict::Garden, Decision::Forward { garden });
+        }
+        if !matches!(qtype, RecordType::A | RecordType::AAAA) {
+            return refuse(Verdict::RefusedType);
+        }
+        if self.rate.check_key(&peer).is_err() {
+            return refuse(Verdict::RefusedRate);
+        }
+        let mut names = self.names.lock().unwrap();
+        let window = names.entry(peer).or_insert_with(|| NameWindow { started: Instant::now(), names: HashSet::new() });
+        if window.started.elapsed() >= NAME_WINDOW {
+            *window = NameWindow { started: Instant::now(), names: HashSet::new() };
+        }
+        if !window.names.contains(&name) {
+            if window.names.len() >= self.settings.names_per_minute as usize {
+                return refuse(Verdict::RefusedNames);
+            }
+            window.names.insert(name);
+        }
+        (Verdict::Allowed, Decision::Forward { garden: false })
+    }
+
+    fn in_garden(&self, name: &str) -> bool {
+        self.settings
+            .garden
+            .iter()
+            .any(|g| name == g || name.strip_suffix(g.as_str()).is_some_and(|p| p.ends_with('.')))
+    }
+
+    /// Every A/AAAA in a garden name's answer goes into the garden sets.
+    fn learn_garden(&self, response: &[u8]) {
+        let Ok(msg) = Message::from_vec(response) else { return };
+        let addresses: Vec<(IpAddr, Duration)> = msg
+            .answers()
+            .iter()
+            .filter_map(|r| {
+                let ttl = Duration::from_secs(u64::from(r.ttl()).clamp(30, 86_400));
+                match r.data() {
+                    RData::A(a) => Some((IpAddr::V4(a.0), ttl)),
+                    RData::AAAA(a) => Some((IpAddr::V6(a.0), ttl)),
+                    _ => None,
+                }
+            })
+            .collect();
+        if !addresses.is_empty() {
+            self.garden_sink.add(addresses);
+        }
+    }
+}
+
+/// Lower case, no trailing dot.
+fn normalise(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn error(query: &Message, code: ResponseCode) -> Option<Vec<u8>> {
+    let mut reply = Message::error_msg(query.id(), query.op_code(), code);
+    reply.add_queries(query.queries().iter().cloned());
+    reply.set_recursion_desired(query.recursion_desired()).set_recursion_available(true);
+    reply.to_vec().ok()
+}
+
+fn portal_answer(query: &Message, qtype: RecordType, ip: Ipv4Addr) -> Vec<u8> {
+    let mut reply = Message::new();
+    reply
+        .set_id(query.id())
+        .set_message_type(MessageType::Response)
+        .set_op_code(OpCode::Query)
+        .set_authoritative(true)
+        .set_recursion_desired(query.recursion_desired())
+        .set_recursion_available(true)
+        .add_queries(query.queries().iter().cloned());
+    if let Some(q) = query.queries().first() {
+        match qtype {
+            RecordType::A | RecordType::ANY => {
+                reply.add_answer(Record::from_rdata(q.name().clone(), PORTAL_TTL, RData::A(A(ip))));
+            }
+            // The portal has no IPv6 address: an empty answer, not an error.
+            _ => {}
+        }
+    }
+    reply.to_vec().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;
