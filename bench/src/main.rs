@@ -199,13 +199,19 @@ fn authorisations(lab: &Lab) -> (f64, f64) {
 }
 
 /// (c): wrk from the guest namespace against http://example.test/, which the
-/// firewall sends to the portal, which answers 302. The per-guest rate limit
-/// is raised for this run (one namespace is one guest).
+/// firewall sends to the portal, which answers 302 and closes the connection
+/// (so a kept-alive socket never outlives a login): every request is a new
+/// connection. The per-guest rate limit and connection cap are raised for
+/// this run (one namespace is one guest).
 fn redirects(lab: &Lab, exe: &Path) -> String {
     let mut controller = start_controller(
         lab,
         exe,
-        &[("GUESTWIFI_PORTAL__REQUESTS_PER_SECOND", "10000000"), ("GUESTWIFI_PORTAL__BURST", "10000000")],
+        &[
+            ("GUESTWIFI_PORTAL__REQUESTS_PER_SECOND", "10000000"),
+            ("GUESTWIFI_PORTAL__BURST", "10000000"),
+            ("GUESTWIFI_PORTAL__MAX_CONNECTIONS_PER_DEVICE", "1000"),
+        ],
     );
     let out = Command::new("ip")
         .args(["netns", "exec", &lab.guest(1), "wrk", "-t2", "-c64", "-d10s", "--latency", "http://example.test/"])

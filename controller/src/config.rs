@@ -11,6 +11,9 @@ use std::time::Duration;
 
 /// Prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "GUESTWIFI_";
+/// Variables with the prefix that are not config keys: a command's inputs
+/// kept out of shell history (`ssids add` reads the passphrase from it).
+pub const NOT_CONFIG: &[&str] = &["GUESTWIFI_SSID_KEY"];
 
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -205,6 +208,9 @@ pub struct Session {
     /// A session with no traffic for this long ends (0: never).
     #[serde(default = "default_idle_seconds")]
     pub idle_timeout_seconds: u64,
+    /// Days an ended session is kept (for statistics); 0 keeps them for ever.
+    #[serde(default = "default_keep_days")]
+    pub keep_ended_days: u64,
     /// Seconds the brand page counts down before the Connect button works.
     #[serde(default = "default_countdown")]
     pub countdown_seconds: u64,
@@ -269,6 +275,9 @@ impl Config {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
+            if NOT_CONFIG.contains(&name.as_str()) {
+                continue;
+            }
             let Some((section, key)) = rest.split_once("__") else {
                 return Err(invalid(&name, "expected GUESTWIFI_<SECTION>__<KEY>".into()));
             };
@@ -536,6 +545,9 @@ fn default_session_seconds() -> u64 {
 fn default_idle_seconds() -> u64 {
     15 * 60
 }
+fn default_keep_days() -> u64 {
+    90
+}
 fn default_countdown() -> u64 {
     6
 }
@@ -628,6 +640,14 @@ mod tests {
         let text = EXAMPLE.replace("guest_allowed_destinations = []", "guest_allowed_destinations = [\"printer\"]");
         let err = Config::parse(&text, "x", no_env()).unwrap_err().to_string();
         assert!(err.contains("guest_allowed_destinations") && err.contains("printer"), "{err}");
+    }
+
+    #[test]
+    fn the_ssid_key_variable_is_not_taken_for_a_config_key() {
+        let env = vec![("GUESTWIFI_SSID_KEY".to_string(), "kitchen-2024!".to_string())];
+        assert!(Config::parse(EXAMPLE, "x", env).is_ok());
+        let env = vec![("GUESTWIFI_SSID_KEYS".to_string(), "x".to_string())];
+        assert!(Config::parse(EXAMPLE, "x", env).is_err(), "a near miss is still named");
     }
 
     #[test]

@@ -24,6 +24,8 @@ use tokio::sync::watch;
 const SWEEP: Duration = Duration::from_secs(1);
 /// Idle detection reads every counter: every this many sweeps.
 const IDLE_EVERY: u32 = 10;
+/// Ended sessions past their keeping time are deleted every this many sweeps.
+const PRUNE_EVERY: u32 = 3600;
 
 /// How often the controller checks that its table is still in the kernel.
 const TABLE_CHECK: Duration = Duration::from_millis(500);
@@ -237,6 +239,8 @@ async fn serve(
     };
     let control_task = tokio::spawn(control::serve(config.data.dir.join(control::SOCKET), handles));
     let watcher = tokio::spawn(keep_table(firewall.clone(), sessions.clone()));
+    let keep =
+        (config.session.keep_ended_days > 0).then(|| Duration::from_secs(config.session.keep_ended_days * 86_400));
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP);
         let mut n = 0u32;
@@ -245,6 +249,13 @@ async fn serve(
             n = n.wrapping_add(1);
             if let Err(err) = sessions.sweep(n % IDLE_EVERY == 0).await {
                 tracing::error!(error = %crate::error_chain(&err), "session sweep failed");
+            }
+            if let (Some(keep), 1) = (keep, n % PRUNE_EVERY) {
+                match sessions.prune(keep).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "ended sessions past their keeping time deleted"),
+                    Err(err) => tracing::error!(error = %crate::error_chain(&err), "ended sessions not pruned"),
+                }
             }
         }
     });

@@ -247,7 +247,14 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Cmd::Run { .. } | Cmd::Lab { .. } | Cmd::LabWeb { .. }) {
+        // A command's output piped into `head` or `grep -q`: end quietly when
+        // the reader goes, as other command-line tools do, instead of a panic.
+        // SAFETY: restoring the default disposition of one signal, before any thread writes.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+    match cli.command {
         Cmd::Run { config } => controller::daemon::run(load(&config)?).await,
         Cmd::FirewallReload { config } => {
             match control::call(&load(&config)?.data.dir, &Request::FirewallReload).await? {
@@ -484,6 +491,13 @@ async fn run_lab(
     countdown: u64,
 ) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
+    let agent_exe = exe.with_file_name("ap-agent");
+    if aps > 0 && !agent_exe.exists() {
+        bail!(
+            "--aps {aps} needs the AP agent next to the controller: {} is missing (cargo build --bins)",
+            agent_exe.display()
+        );
+    }
     // Each lab starts from nothing: no sessions, APs or AP keys from a previous run.
     let _ = std::fs::remove_dir_all(dir);
     let lab = Lab::create_with_aps(prefix, guests, aps, dir, &exe).context("cannot build the lab")?;
@@ -500,7 +514,6 @@ async fn run_lab(
     if !Lab::wait_for(&socket, Duration::from_secs(20)) {
         bail!("the controller did not start (see its log above)");
     }
-    let agent_exe = exe.with_file_name("ap-agent");
     let mut agents = Vec::new();
     for k in 1..=aps {
         let path = dir.join(format!("ap{k}.toml"));

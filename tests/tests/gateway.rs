@@ -44,6 +44,16 @@ fn a_stop_keeps_the_table_and_a_second_instance_changes_nothing() {
     let (code, _) = t.curl(2, &["http://example.test/"]);
     assert_eq!(code, 302, "the first instance still serves the portal");
 
+    // `controller sessions list | grep -q x`: the reader goes first; no panic.
+    let script = format!(
+        "{{ sleep 0.3; {} sessions list --config {}; }} | true",
+        e2e::controller_exe().display(),
+        t.lab.dir.join("controller.toml").display()
+    );
+    let piped = Command::new("bash").args(["-c", &script]).output().unwrap();
+    let err = String::from_utf8_lossy(&piped.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+
     // firewall-remove refuses while the controller runs.
     let refused = t.cli(&["firewall-remove"]);
     assert!(!refused.status.success() && table_listed(&t), "{refused:?}");

@@ -393,6 +393,16 @@ impl Sessions {
         Ok(())
     }
 
+    /// Deletes sessions that ended more than `keep` ago; returns how many.
+    pub async fn prune(&self, keep: Duration) -> Result<u64, SessionError> {
+        let before = now_ms() - keep.as_millis() as i64;
+        let done = sqlx::query("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?")
+            .bind(before)
+            .execute(&self.db)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn end(&self, session: &Session, reason: EndReason) -> Result<(), SessionError> {
         self.filter.revoke(session.client()).await?;
         sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL")
@@ -531,6 +541,18 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(60)).await; // quiet, but the lease is still its
         let clone = Client { mac: client(6).mac, ip: client(5).ip };
         assert!(matches!(s.login(clone, "countdown").await, Err(SessionError::AddressInUse { .. })));
+    }
+
+    #[tokio::test]
+    async fn ended_sessions_are_kept_for_a_while_then_pruned() {
+        let (s, _) = sessions(Duration::from_secs(60)).await;
+        s.login(client(5), "countdown").await.unwrap();
+        s.login(client(6), "countdown").await.unwrap();
+        s.logout(client(6)).await.unwrap();
+        assert_eq!(s.prune(Duration::from_secs(3600)).await.unwrap(), 0, "ended just now: kept");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(s.prune(Duration::from_millis(1)).await.unwrap(), 1);
+        assert_eq!(s.list().await.unwrap().len(), 1, "a live session is never pruned");
     }
 
     #[tokio::test]
