@@ -218,7 +218,7 @@ impl Guard {
 fn handle_other(nft: &mut Nft, pins: &mut Guard, policy: &Policy, garden: &mut HashMap<IpAddr, Instant>, op: Op) {
     match op {
         Op::List(reply) => {
-            let _ = reply.send(nft::list(nft));
+            let _ = reply.send(nft::list());
             give_back_memory();
         }
         Op::Garden(addresses, reply) => {

@@ -9,6 +9,7 @@
 
 mod batcher;
 mod conntrack;
+mod elements;
 mod garden;
 mod libnft;
 mod memory;
@@ -48,6 +49,9 @@ pub enum FirewallError {
         /// What libnftables printed on its error stream.
         message: String,
     },
+    /// Reading the kernel's sets over netlink failed.
+    #[error("cannot read the guest sets from the kernel")]
+    Netlink(#[source] std::io::Error),
     /// libnftables printed something we could not parse.
     #[error("unexpected output from nftables")]
     Output(#[source] serde_json::Error),

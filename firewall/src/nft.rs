@@ -3,7 +3,7 @@
 
 use crate::libnft::Nft;
 use crate::ruleset::{Policy, AUTHORIZED4, AUTHORIZED6, GARDEN4, GARDEN6, TABLE};
-use crate::types::{Client, ClientCounters, MacAddr};
+use crate::types::{Client, ClientCounters};
 use crate::FirewallError;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -21,7 +21,8 @@ pub(crate) enum Change {
 /// transaction (any earlier table of ours is replaced in the same one).
 pub(crate) fn install(nft: &mut Nft, policy: &Policy, clients: &[(Client, Duration)]) -> Result<(), FirewallError> {
     let exists = present(nft)?;
-    nft.run(&policy.to_json(exists, clients).to_string()).map(drop)
+    let text = policy.install_text(exists, clients);
+    nft.run(&text).map(drop)
 }
 
 /// Whether our table is in the kernel. `list tables` reads no sets or
@@ -29,10 +30,7 @@ pub(crate) fn install(nft: &mut Nft, policy: &Policy, clients: &[(Client, Durati
 pub(crate) fn present(nft: &mut Nft) -> Result<bool, FirewallError> {
     let json = nft.run("list tables")?;
     let listing: Listing = serde_json::from_str(&json).map_err(FirewallError::Output)?;
-    Ok(listing.nftables.iter().any(|o| {
-        o.pointer("/table/name").and_then(|n| n.as_str()) == Some(TABLE)
-            && o.pointer("/table/family").and_then(|f| f.as_str()) == Some("inet")
-    }))
+    Ok(listing.nftables.iter().any(|o| o.table.as_ref().is_some_and(|t| t.name == TABLE && t.family == "inet")))
 }
 
 /// Deletes the table; succeeds if it is already gone.
@@ -125,84 +123,38 @@ pub(crate) fn garden_commands(addresses: &[(IpAddr, Duration)]) -> String {
     out
 }
 
-/// Both `authorized` sets with their per-element counters.
-pub(crate) fn list(nft: &mut Nft) -> Result<Vec<ClientCounters>, FirewallError> {
+/// Both `authorized` sets with their per-element counters, read over
+/// netlink (see `elements`): libnftables' listing costs far more memory.
+pub(crate) fn list() -> Result<Vec<ClientCounters>, FirewallError> {
     let mut out = Vec::new();
     for set in [AUTHORIZED4, AUTHORIZED6] {
-        let json = nft.run(&format!("list set inet {TABLE} {set}"))?;
-        out.extend(parse_set_listing(&json)?);
+        out.extend(crate::elements::list(set).map_err(FirewallError::Netlink)?);
     }
     Ok(out)
 }
 
+/// What libnftables lists (tables only), read into the fields we use.
 #[derive(serde::Deserialize)]
 struct Listing {
-    nftables: Vec<serde_json::Value>,
+    nftables: Vec<Listed>,
 }
 
+/// One listed object; everything but tables is skipped.
 #[derive(serde::Deserialize)]
-struct ElemWrapper {
-    elem: Elem,
-}
-
-#[derive(serde::Deserialize)]
-struct Elem {
-    val: ElemVal,
+struct Listed {
     #[serde(default)]
-    expires: Option<f64>,
-    #[serde(default)]
-    counter: Option<Counter>,
+    table: Option<ListedTable>,
 }
 
 #[derive(serde::Deserialize)]
-struct ElemVal {
-    concat: (String, String),
-}
-
-#[derive(serde::Deserialize)]
-struct Counter {
-    packets: u64,
-    bytes: u64,
-}
-
-pub(crate) fn parse_set_listing(json: &str) -> Result<Vec<ClientCounters>, FirewallError> {
-    let listing: Listing = serde_json::from_str(json).map_err(FirewallError::Output)?;
-    let mut out = Vec::new();
-    for obj in listing.nftables {
-        let Some(elems) = obj.pointer("/set/elem").and_then(|e| e.as_array()) else {
-            continue;
-        };
-        for e in elems {
-            let ElemWrapper { elem } = serde_json::from_value(e.clone()).map_err(FirewallError::Output)?;
-            let (mac, ip) = elem.val.concat;
-            let (Ok(mac), Ok(ip)) = (mac.parse::<MacAddr>(), ip.parse::<IpAddr>()) else {
-                continue;
-            };
-            let counter = elem.counter.unwrap_or(Counter { packets: 0, bytes: 0 });
-            out.push(ClientCounters {
-                client: Client { mac, ip },
-                packets: counter.packets,
-                bytes: counter.bytes,
-                expires_in: elem.expires.map(Duration::from_secs_f64),
-            });
-        }
-    }
-    Ok(out)
+struct ListedTable {
+    name: String,
+    family: String,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn listing_with_counters_is_parsed() {
-        let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "authorized", "table": "guestwifi", "type": ["ether_addr", "ipv4_addr"], "handle": 1, "flags": ["timeout"], "elem": [{"elem": {"val": {"concat": ["02:00:00:00:00:01", "192.0.2.5"]}, "timeout": 60, "expires": 59, "counter": {"packets": 3, "bytes": 180}}}]}}]}"#;
-        let got = parse_set_listing(json).unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].client.to_string(), "02:00:00:00:00:01 . 192.0.2.5");
-        assert_eq!((got[0].packets, got[0].bytes), (3, 180));
-        assert_eq!(got[0].expires_in, Some(Duration::from_secs(59)));
-    }
 
     #[test]
     fn reauthorising_replaces_the_timeout_in_one_transaction() {

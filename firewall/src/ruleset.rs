@@ -9,7 +9,7 @@ use nftables::stmt::{JumpTarget, Match, NATFamily, Operator, Reject, RejectType,
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -92,9 +92,22 @@ impl fmt::Display for Policy {
 impl Policy {
     /// The commands that create the table from nothing (after deleting any
     /// leftover of ours) with `clients` already authorised, as libnftables
-    /// JSON: one transaction, so there is no moment with the rules but
-    /// without the guests.
-    pub fn to_json(&self, table_exists: bool, clients: &[(Client, Duration)]) -> serde_json::Value {
+    /// JSON text: one transaction, so there is no moment with the rules but
+    /// without the guests. The clients are written straight into the text
+    /// (no JSON tree of 10,000 elements next to libnftables' own).
+    pub fn install_text(&self, table_exists: bool, clients: &[(Client, Duration)]) -> String {
+        let mut text = self.to_json(table_exists).to_string();
+        let elements = client_commands(clients);
+        if !elements.is_empty() {
+            // `{"nftables": [ ... ]}`: the elements go before the closing `]}`.
+            let end = text.rfind(']').expect("a list of commands");
+            text.insert_str(end, &elements);
+        }
+        text
+    }
+
+    /// The table, its sets, chains and rules, as libnftables JSON.
+    pub fn to_json(&self, table_exists: bool) -> serde_json::Value {
         let mut batch = Batch::new();
         if table_exists {
             batch.delete(NfListObject::Table(table()));
@@ -151,7 +164,6 @@ impl Policy {
         }
         let mut json = serde_json::to_value(batch.to_nftables()).expect("ruleset serialises");
         add_per_element_counters(&mut json);
-        add_clients(&mut json, clients);
         json
     }
 
@@ -308,29 +320,30 @@ fn add_per_element_counters(json: &mut serde_json::Value) {
     }
 }
 
-/// Live sessions go into the same transaction as the table; the typed model
-/// has no set elements with timeouts, so they are added as raw JSON.
-fn add_clients(json: &mut serde_json::Value, clients: &[(Client, Duration)]) {
-    let Some(cmds) = json.get_mut("nftables").and_then(|v| v.as_array_mut()) else {
-        return;
-    };
+/// `,{"add": {"element": ...}}` for each set with clients; the typed model
+/// has no set elements with timeouts, so they are written as JSON text.
+fn client_commands(clients: &[(Client, Duration)]) -> String {
+    let mut out = String::new();
     for set in [AUTHORIZED4, AUTHORIZED6] {
-        let elems: Vec<serde_json::Value> = clients
-            .iter()
-            .filter(|(c, _)| c.ip.is_ipv4() == (set == AUTHORIZED4))
-            .map(|(c, t)| {
-                serde_json::json!({ "elem": {
-                    "val": { "concat": [c.mac.to_string(), c.ip.to_string()] },
-                    "timeout": t.as_secs().max(1),
-                }})
-            })
-            .collect();
-        if !elems.is_empty() {
-            cmds.push(serde_json::json!({ "add": { "element": {
-                "family": "inet", "table": TABLE, "name": set, "elem": elems,
-            }}}));
+        let mut elems = clients.iter().filter(|(c, _)| c.ip.is_ipv4() == (set == AUTHORIZED4)).peekable();
+        if elems.peek().is_none() {
+            continue;
         }
+        let _ = write!(out, r#",{{"add":{{"element":{{"family":"inet","table":"{TABLE}","name":"{set}","elem":["#);
+        for (i, (c, t)) in elems.enumerate() {
+            let comma = if i == 0 { "" } else { "," };
+            // MAC and IP text is hex, digits, '.' and ':' only: nothing to escape.
+            let _ = write!(
+                out,
+                r#"{comma}{{"elem":{{"val":{{"concat":["{}","{}"]}},"timeout":{}}}}}"#,
+                c.mac,
+                c.ip,
+                t.as_secs().max(1)
+            );
+        }
+        out.push_str("]}}}");
     }
+    out
 }
 
 fn prefix(addr: String, len: u32) -> Expression<'static> {
@@ -391,7 +404,7 @@ mod tests {
 
     #[test]
     fn authorized_sets_count_per_element_and_gardens_do_not() {
-        let json = policy().to_json(false, &[]);
+        let json = policy().to_json(false);
         let sets: Vec<_> = json["nftables"].as_array().unwrap().iter().filter_map(|c| c.pointer("/add/set")).collect();
         assert_eq!(sets.len(), 4);
         for set in sets {
@@ -403,10 +416,27 @@ mod tests {
 
     #[test]
     fn reinstall_deletes_our_table_first_and_nothing_else() {
-        let json = policy().to_json(true, &[]);
+        let json = policy().to_json(true);
         let first = &json["nftables"][0];
         assert_eq!(first["delete"]["table"]["name"], TABLE);
         let deletes = json["nftables"].as_array().unwrap().iter().filter(|c| c.get("delete").is_some()).count();
         assert_eq!(deletes, 1);
+    }
+
+    #[test]
+    fn restored_clients_ride_in_the_same_transaction_as_the_table() {
+        let c = |n: u8| Client {
+            mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(),
+            ip: format!("192.0.2.{n}").parse().unwrap(),
+        };
+        let text = policy().install_text(false, &[(c(1), Duration::from_secs(60)), (c(2), Duration::from_millis(10))]);
+        let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let cmds = json["nftables"].as_array().unwrap();
+        let elements: Vec<_> = cmds.iter().filter_map(|c| c.pointer("/add/element")).collect();
+        assert_eq!(elements.len(), 1, "one command for the IPv4 set");
+        assert_eq!(elements[0]["name"], AUTHORIZED4);
+        assert_eq!(elements[0]["elem"][0]["elem"]["val"]["concat"][1], "192.0.2.1");
+        assert_eq!(elements[0]["elem"][1]["elem"]["timeout"], 1, "never a zero timeout");
+        assert!(cmds.last().unwrap().pointer("/add/element").is_some(), "after the sets they go into");
     }
 }

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 
 /// Why a session operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +113,23 @@ pub struct Sessions {
     live: Arc<Mutex<HashMap<IpAddr, (MacAddr, i64)>>>,
     /// dnsmasq's lease file: who the DHCP server gave each address to.
     leases: Option<std::path::PathBuf>,
+    /// Login rows go through one writer that commits them in groups.
+    writer: mpsc::UnboundedSender<(LoginRow, oneshot::Sender<Result<Written, sqlx::Error>>)>,
 }
+
+/// A login's row, to be written.
+struct LoginRow {
+    client: Client,
+    method: String,
+    now: i64,
+    expires_at: i64,
+}
+
+/// The new row's id and the sessions it replaced.
+type Written = (i64, Vec<Client>);
+
+/// Most logins committed in one transaction.
+const GROUP: usize = 512;
 
 impl Sessions {
     /// Sessions of `length`, ended after `idle_timeout` without traffic.
@@ -122,7 +139,17 @@ impl Sessions {
         length: Duration,
         idle_timeout: Option<Duration>,
     ) -> Self {
-        Sessions { db, filter, length, idle_timeout, activity: Arc::default(), live: Arc::default(), leases: None }
+        let writer = spawn_writer(db.clone());
+        Sessions {
+            db,
+            filter,
+            length,
+            idle_timeout,
+            activity: Arc::default(),
+            live: Arc::default(),
+            leases: None,
+            writer,
+        }
     }
 
     /// Consults dnsmasq's lease file before an address changes hands.
@@ -160,22 +187,38 @@ impl Sessions {
     /// Logs `client` in by `method`, replacing any live session of the same
     /// device or address.
     ///
-    /// The kernel element comes first and the store's transaction holds its
-    /// lock only for its own statements, so logins do not queue behind each
-    /// other's netlink round trip; if the store fails, the element is put
-    /// back as it was.
+    /// Who holds the address now comes from memory (every session change
+    /// goes through here, and one controller owns the data dir). The kernel
+    /// element comes first, then the row:
+    /// logins that arrive together are committed in one transaction by one
+    /// writer (group commit), so they neither queue behind each other's
+    /// netlink round trip nor fight over SQLite's write lock. If the store
+    /// fails, the element is put back as it was.
     pub async fn login(&self, client: Client, method: &str) -> Result<Session, SessionError> {
-        self.check_address(client).await?;
-        let before = self.current(client).await?;
+        let now = now_ms();
+        let holder = self.live.lock().unwrap().get(&client.ip).copied().filter(|(_, expires)| *expires > now);
+        // This device's own session on this address: what to put back if the store fails.
+        let before = holder.filter(|(mac, _)| *mac == client.mac).map(|(_, expires)| expires);
+        if let Some((mac, _)) = holder.filter(|(mac, _)| *mac != client.mac) {
+            self.check_address(client, Client { mac, ip: client.ip })?;
+        }
         self.filter.authorize(client, self.length).await?;
         let now = now_ms();
         let expires_at = now + self.length.as_millis() as i64;
-        let written = self.write_login(client, method, now, expires_at).await;
+        let row = LoginRow { client, method: method.to_string(), now, expires_at };
+        let (done, result) = oneshot::channel();
+        let written = match self.writer.send((row, done)) {
+            Ok(()) => result.await.unwrap_or(Err(sqlx::Error::PoolClosed)),
+            Err(_) => Err(sqlx::Error::PoolClosed),
+        };
         let (id, replaced) = match written {
             Ok(done) => done,
             Err(err) => {
-                let undo = match &before {
-                    Some(old) => self.filter.authorize(client, old.remaining()).await,
+                let undo = match before {
+                    Some(expires) => {
+                        let left = Duration::from_millis((expires - now_ms()).max(1) as u64);
+                        self.filter.authorize(client, left).await
+                    }
                     None => self.filter.revoke(client).await,
                 };
                 if let Err(undo) = undo {
@@ -216,74 +259,21 @@ impl Sessions {
     /// the DHCP lease names that device. The neighbour table a login trusts
     /// can be poisoned by a guest; this keeps one guest from logging another
     /// out by announcing its address.
-    async fn check_address(&self, client: Client) -> Result<(), SessionError> {
-        let holders: Vec<Session> = sqlx::query_as::<_, Row>(&format!(
-            "{SELECT} WHERE ended_at IS NULL AND ip = ? AND mac != ? AND expires_at > ?"
-        ))
-        .bind(client.ip.to_string())
-        .bind(client.mac.to_string())
-        .bind(now_ms())
-        .fetch_all(&self.db)
-        .await?
-        .into_iter()
-        .filter_map(Row::into_session)
-        .collect();
-        for holder in holders {
-            let recent = match self.idle_timeout {
-                None => true,
-                Some(idle) => {
-                    self.activity.lock().unwrap().get(&holder.client()).is_none_or(|(_, at)| at.elapsed() < idle)
-                }
-            };
-            let leased = self
-                .leases
-                .as_deref()
-                .and_then(|path| crate::dhcp::lease_holder(path, client.ip))
-                .is_some_and(|mac| mac == holder.mac);
-            if recent || leased {
-                tracing::warn!(%client, holder = %holder.mac, recent, leased, "address conflict: login refused");
-                return Err(SessionError::AddressInUse { ip: client.ip, holder: holder.mac });
-            }
+    fn check_address(&self, client: Client, holder: Client) -> Result<(), SessionError> {
+        let recent = match self.idle_timeout {
+            None => true,
+            Some(idle) => self.activity.lock().unwrap().get(&holder).is_none_or(|(_, at)| at.elapsed() < idle),
+        };
+        let leased = self
+            .leases
+            .as_deref()
+            .and_then(|path| crate::dhcp::lease_holder(path, client.ip))
+            .is_some_and(|mac| mac == holder.mac);
+        if recent || leased {
+            tracing::warn!(%client, holder = %holder.mac, recent, leased, "address conflict: login refused");
+            return Err(SessionError::AddressInUse { ip: client.ip, holder: holder.mac });
         }
         Ok(())
-    }
-
-    async fn write_login(
-        &self,
-        client: Client,
-        method: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<(i64, Vec<Client>), sqlx::Error> {
-        let mut tx = self.db.begin().await?;
-        let replaced: Vec<(String, String)> = sqlx::query_as(
-            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL AND (mac = ? OR ip = ?) \
-             RETURNING mac, ip",
-        )
-        .bind(now)
-        .bind(EndReason::Replaced.as_str())
-        .bind(client.mac.to_string())
-        .bind(client.ip.to_string())
-        .fetch_all(&mut *tx)
-        .await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO sessions (mac, ip, method, started_at, expires_at, last_seen_at) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(client.mac.to_string())
-        .bind(client.ip.to_string())
-        .bind(method)
-        .bind(now)
-        .bind(expires_at)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let replaced = replaced
-            .into_iter()
-            .filter_map(|(mac, ip)| Some(Client { mac: mac.parse().ok()?, ip: ip.parse().ok()? }))
-            .collect();
-        Ok((id, replaced))
     }
 
     /// The live, unexpired session of exactly this device and address.
@@ -423,6 +413,108 @@ impl Sessions {
     }
 }
 
+/// The login writer: takes every login queued, writes them in one
+/// transaction, answers each. If the group fails, each is tried alone, so
+/// one bad row never fails its neighbours.
+fn spawn_writer(db: SqlitePool) -> mpsc::UnboundedSender<(LoginRow, oneshot::Sender<Result<Written, sqlx::Error>>)> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(LoginRow, oneshot::Sender<Result<Written, sqlx::Error>>)>();
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut group = vec![first];
+            while group.len() < GROUP {
+                match rx.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            let rows: Vec<&LoginRow> = group.iter().map(|(row, _)| row).collect();
+            match write_group(&db, &rows).await {
+                Ok(written) => {
+                    for ((_, reply), done) in group.into_iter().zip(written) {
+                        let _ = reply.send(Ok(done));
+                    }
+                }
+                Err(err) if group.len() == 1 => {
+                    let (_, reply) = group.pop().expect("one");
+                    let _ = reply.send(Err(err));
+                }
+                Err(_) => {
+                    for (row, reply) in group {
+                        let _ = reply.send(write_group(&db, &[&row]).await.map(|mut w| w.remove(0)));
+                    }
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// Writes a group of logins in one transaction: one UPDATE ends every
+/// session they replace, one INSERT adds them all. A group in which a device
+/// or an address appears twice is written row by row, in order.
+async fn write_group(db: &SqlitePool, rows: &[&LoginRow]) -> Result<Vec<Written>, sqlx::Error> {
+    let macs: std::collections::HashSet<MacAddr> = rows.iter().map(|r| r.client.mac).collect();
+    let ips: std::collections::HashSet<IpAddr> = rows.iter().map(|r| r.client.ip).collect();
+    if macs.len() < rows.len() || ips.len() < rows.len() {
+        let mut out = Vec::with_capacity(rows.len());
+        let mut tx = db.begin().await?;
+        for row in rows {
+            out.push(write_rows(&mut tx, &[row]).await?.remove(0));
+        }
+        tx.commit().await?;
+        return Ok(out);
+    }
+    let mut tx = db.begin().await?;
+    let out = write_rows(&mut tx, rows).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Rows whose devices and addresses are all different, in two statements.
+async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Result<Vec<Written>, sqlx::Error> {
+    let marks = |n: usize, each: &str| vec![each; n].join(", ");
+    let update = format!(
+        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL AND (mac IN ({m}) OR ip IN ({m})) \
+         RETURNING mac, ip",
+        m = marks(rows.len(), "?")
+    );
+    let mut query = sqlx::query_as::<_, (String, String)>(&update).bind(rows[0].now).bind(EndReason::Replaced.as_str());
+    for row in rows {
+        query = query.bind(row.client.mac.to_string());
+    }
+    for row in rows {
+        query = query.bind(row.client.ip.to_string());
+    }
+    let replaced: Vec<Client> = query
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .filter_map(|(mac, ip)| Some(Client { mac: mac.parse().ok()?, ip: ip.parse().ok()? }))
+        .collect();
+    let insert = format!(
+        "INSERT INTO sessions (mac, ip, method, started_at, expires_at, last_seen_at) VALUES {} RETURNING id, mac",
+        marks(rows.len(), "(?, ?, ?, ?, ?, ?)")
+    );
+    let mut query = sqlx::query_as::<_, (i64, String)>(&insert);
+    for row in rows {
+        query = query
+            .bind(row.client.mac.to_string())
+            .bind(row.client.ip.to_string())
+            .bind(&row.method)
+            .bind(row.now)
+            .bind(row.expires_at)
+            .bind(row.now);
+    }
+    let ids: HashMap<String, i64> = query.fetch_all(&mut *tx).await?.into_iter().map(|(id, mac)| (mac, id)).collect();
+    rows.iter()
+        .map(|row| {
+            let id = *ids.get(&row.client.mac.to_string()).ok_or(sqlx::Error::RowNotFound)?;
+            let mine = replaced.iter().filter(|c| c.mac == row.client.mac || c.ip == row.client.ip).copied().collect();
+            Ok((id, mine))
+        })
+        .collect()
+}
+
 const SELECT: &str = "SELECT id, mac, ip, method, started_at, expires_at, packets_up, bytes_up FROM sessions";
 
 async fn live(db: &SqlitePool) -> Result<Vec<Session>, sqlx::Error> {
@@ -553,6 +645,28 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(s.prune(Duration::from_millis(1)).await.unwrap(), 1);
         assert_eq!(s.list().await.unwrap().len(), 1, "a live session is never pruned");
+    }
+
+    #[tokio::test]
+    async fn logins_that_arrive_together_are_committed_together_and_each_gets_its_row() {
+        let (s, filter) = sessions(Duration::from_secs(60)).await;
+        s.login(client(200), "countdown").await.unwrap();
+        let moved = Client { mac: client(200).mac, ip: client(201).ip };
+        // 100 new guests, one device moving to a new address, one twice: all at once.
+        let mut logins: Vec<_> = (1..=100).map(|n| (s.clone(), client(n))).collect();
+        logins.push((s.clone(), moved));
+        logins.push((s.clone(), client(7)));
+        let tasks: Vec<_> =
+            logins.into_iter().map(|(s, c)| tokio::spawn(async move { s.login(c, "countdown").await })).collect();
+        let mut ids = std::collections::HashSet::new();
+        for t in tasks {
+            ids.insert(t.await.unwrap().unwrap().id);
+        }
+        assert_eq!(ids.len(), 102, "every login has its own row");
+        let live = s.list().await.unwrap();
+        assert_eq!(live.len(), 101, "100 guests and the moved device, each once");
+        assert!(filter.is_authorized(moved) && !filter.is_authorized(client(200)), "the old address is let go");
+        assert!(s.is_live(moved) && !s.is_live(client(200)));
     }
 
     #[tokio::test]
