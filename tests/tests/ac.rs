@@ -558,3 +558,27 @@ async fn a_malformed_hello_or_one_pending_ap_too_many_is_refused_and_stored_nowh
     two.stop().await;
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_a_few_connections_to_the_ap_port_at_most() {
+    use tokio::io::AsyncReadExt;
+    let c = Controller::start("ap-cap", ECHO, |ac| ac.with_connection_cap(2)).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(tokio::net::TcpStream::connect(&c.addr).await.unwrap());
+    }
+    tokio::time::sleep(ECHO).await;
+    // The third from the same address is closed at once, before any TLS.
+    let mut third = tokio::net::TcpStream::connect(&c.addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(2), third.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the third connection is closed: {read:?}");
+    // The first two are still open (waiting for a TLS hello) until they go.
+    let still = tokio::time::timeout(Duration::from_millis(300), held[0].read(&mut buf)).await;
+    assert!(still.is_err(), "a connection within the cap is kept: {still:?}");
+    drop(held);
+    tokio::time::sleep(ECHO).await;
+    let mut again = tokio::net::TcpStream::connect(&c.addr).await.unwrap();
+    let kept = tokio::time::timeout(Duration::from_millis(300), again.read(&mut buf)).await;
+    assert!(kept.is_err(), "room again once they closed: {kept:?}");
+}
