@@ -13,6 +13,7 @@ use ap_protocol::{
 };
 use rand::Rng;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde::Deserialize;
@@ -162,11 +163,11 @@ async fn session(
     };
     let tls = if adopted {
         let mut roots = rustls::RootCertStore::empty();
-        for ca in rustls_pemfile::certs(&mut std::fs::read(&ca_path)?.as_slice()) {
+        for ca in CertificateDer::pem_file_iter(&ca_path)? {
             roots.add(ca?)?;
         }
         let chain: Vec<CertificateDer<'static>> =
-            rustls_pemfile::certs(&mut std::fs::read(&cert_path)?.as_slice()).collect::<Result<_, _>>()?;
+            CertificateDer::pem_file_iter(&cert_path)?.collect::<Result<_, _>>()?;
         let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(anyhow::Error::msg)?;
         client_builder()?.with_root_certificates(roots).with_client_auth_cert(chain, key)?
     } else {

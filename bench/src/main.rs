@@ -9,8 +9,8 @@
 //!
 //! Run: `cargo run --release -p bench` (after `cargo build --release --bins`).
 
-use controller::lab::{self, Lab};
 use firewall::{Client, ClientFilter, Firewall, MacAddr};
+use lab::Lab;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -33,7 +33,7 @@ fn main() {
     let exe = controller_exe();
     let dir = PathBuf::from("/tmp/guestwifi-bench");
     let _ = std::fs::remove_dir_all(&dir);
-    let lab = Lab::create(PREFIX, 1, &dir, &exe).expect("lab");
+    let lab = Lab::create(PREFIX, 1, &dir, &exe.with_file_name("guestwifi-lab")).expect("lab");
     let g = lab.guest(1);
     sh(&["ip", "-n", &g, "addr", "add", &format!("{GUEST_IP}/24"), "dev", "eth0"]);
     sh(&["ip", "-n", &g, "route", "add", "default", "via", "192.0.2.1"]);

@@ -12,6 +12,7 @@ use crate::sessions::Sessions;
 use crate::{store, tls};
 use anyhow::Context;
 use firewall::{ClientFilter, Firewall, GardenRefresher, GardenResolver};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
@@ -186,10 +187,9 @@ async fn serve(
         Arc::new(sessions.clone()),
         Arc::new(firewall.clone()),
     );
-    let dns_tasks = [
-        tokio::spawn(crate::dns::serve_udp(dns_udp, resolver.clone())),
-        tokio::spawn(crate::dns::serve_tcp(dns_tcp, resolver.clone())),
-    ];
+    let mut tasks = Supervisor::default();
+    tasks.spawn("DNS over UDP", forever(crate::dns::serve_udp(dns_udp, resolver.clone())));
+    tasks.spawn("DNS over TCP", forever(crate::dns::serve_tcp(dns_tcp, resolver.clone())));
 
     let countdown = Countdown::new(Duration::from_secs(config.session.countdown_seconds));
     let signer = Signer::load_or_create(&config.data.dir).context("cannot make the portal's key")?;
@@ -205,9 +205,17 @@ async fn serve(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let http_task =
-        tokio::spawn(server::serve(http, None, app.clone(), limits.clone(), rate.clone(), stopped(stop_rx.clone())));
-    let https_task = tokio::spawn(server::serve(https, Some(tls), app, limits, rate, stopped(stop_rx.clone())));
+    // The portal's listeners drain at a stop instead of being aborted.
+    let http_serve = server::serve(http, None, app.clone(), limits.clone(), rate.clone(), stopped(stop_rx.clone()));
+    tasks.spawn_draining("portal HTTP", async move {
+        http_serve.await;
+        Ok(())
+    });
+    let https_serve = server::serve(https, Some(tls), app, limits, rate, stopped(stop_rx.clone()));
+    tasks.spawn_draining("portal HTTPS", async move {
+        https_serve.await;
+        Ok(())
+    });
     let ac = if let Some(listener) = ac_listener {
         let registry = crate::ac::registry::Registry::new(db.clone()).await?;
         let ca = crate::ac::ca::Ca::load_or_create(&config.data.dir).context("cannot set up the AP CA")?;
@@ -222,7 +230,9 @@ async fn serve(
         None
     };
     let ac_handle = ac.as_ref().map(|(ac, _)| ac.clone());
-    let ac_task = ac.map(|(ac, listener)| tokio::spawn(ac.serve(listener)));
+    if let Some((ac, listener)) = ac {
+        tasks.spawn("AP listener", forever(ac.serve(listener)));
+    }
     let handles = control::Handles {
         sessions: sessions.clone(),
         resolver: Some(resolver.clone()),
@@ -230,18 +240,17 @@ async fn serve(
         firmware_batch: config.ac.firmware_batch,
         firmware_wait: Duration::from_secs(config.ac.firmware_rejoin_minutes * 60),
     };
-    let admin_task = if let Some(listener) = admin_listener {
+    if let Some(listener) = admin_listener {
         let token = crate::admin::api::load_or_create_token(&config.data.dir).context("cannot make the admin token")?;
         let app = crate::admin::api::router(handles.clone(), token);
-        Some(tokio::spawn(async move { axum::serve(listener, app).await }))
-    } else {
-        None
-    };
-    let control_task = tokio::spawn(control::serve(config.data.dir.join(control::SOCKET), handles));
-    let watcher = tokio::spawn(keep_table(firewall.clone(), sessions.clone()));
+        tasks.spawn("admin API", async move { axum::serve(listener, app).await.map_err(|e| e.to_string()) });
+    }
+    let socket = config.data.dir.join(control::SOCKET);
+    tasks.spawn("control socket", async move { control::serve(socket, handles).await.map_err(|e| e.to_string()) });
+    tasks.spawn("firewall table watcher", forever(keep_table(firewall.clone(), sessions.clone())));
     let keep =
         (config.session.keep_ended_days > 0).then(|| Duration::from_secs(config.session.keep_ended_days * 86_400));
-    let sweeper = tokio::spawn(async move {
+    tasks.spawn("session sweep", async move {
         let mut tick = tokio::time::interval(SWEEP);
         let mut n = 0u32;
         loop {
@@ -263,26 +272,72 @@ async fn serve(
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
-        r = control_task => tracing::error!(?r, "control socket stopped"),
-    }
-    sweeper.abort();
-    watcher.abort();
-    for task in dns_tasks {
-        task.abort();
-    }
-    if let Some(task) = ac_task {
-        task.abort();
-    }
-    if let Some(task) = admin_task {
-        task.abort();
-    }
+    let outcome = tokio::select! {
+        _ = term.recv() => {
+            tracing::info!("SIGTERM: stopping");
+            Ok(())
+        }
+        _ = int.recv() => {
+            tracing::info!("SIGINT: stopping");
+            Ok(())
+        }
+        (name, why) = tasks.first_to_end() => {
+            // A task nobody watches would leave a half-working appliance:
+            // stop cleanly and let systemd start us again.
+            tracing::error!(task = name, %why, "a task stopped; the controller stops (non-zero) for a restart");
+            Err(anyhow::anyhow!("{name} stopped: {why}"))
+        }
+    };
     let _ = stop_tx.send(true);
-    let _ = tokio::join!(http_task, https_task);
+    tasks.stop().await;
     let _ = std::fs::remove_file(config.data.dir.join(control::SOCKET));
-    Ok(())
+    outcome
+}
+
+/// Every long-running task of the daemon, under one `JoinSet`: the first to
+/// end (an error, a panic, or a loop that should never end) stops the
+/// daemon. At a stop, the portal's listeners drain; the rest are aborted.
+#[derive(Default)]
+struct Supervisor {
+    set: tokio::task::JoinSet<(&'static str, Result<(), String>)>,
+    abortable: Vec<tokio::task::AbortHandle>,
+}
+
+impl Supervisor {
+    fn spawn(&mut self, name: &'static str, task: impl Future<Output = Result<(), String>> + Send + 'static) {
+        let handle = self.set.spawn(async move { (name, task.await) });
+        self.abortable.push(handle);
+    }
+
+    fn spawn_draining(&mut self, name: &'static str, task: impl Future<Output = Result<(), String>> + Send + 'static) {
+        self.set.spawn(async move { (name, task.await) });
+    }
+
+    /// The name of the first task to end, and why.
+    async fn first_to_end(&mut self) -> (&'static str, String) {
+        match self.set.join_next().await {
+            Some(Ok((name, Ok(())))) => (name, "it ended".into()),
+            Some(Ok((name, Err(err)))) => (name, err),
+            Some(Err(err)) => ("a task", format!("it panicked or was cancelled: {err}")),
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn stop(mut self) {
+        for task in &self.abortable {
+            task.abort();
+        }
+        let drained = async { while self.set.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(10), drained).await.is_err() {
+            tracing::warn!("some connections did not finish in time");
+        }
+    }
+}
+
+/// A task that loops for the daemon's life: its ending is a failure.
+async fn forever(task: impl Future<Output = ()>) -> Result<(), String> {
+    task.await;
+    Err("it ended".into())
 }
 
 /// Puts the table back, with every live session, when it vanishes (`nft
@@ -300,5 +355,35 @@ async fn keep_table(firewall: Firewall, sessions: Sessions) {
             },
             Err(err) => tracing::error!(error = %crate::error_chain(&err), "cannot check the firewall table"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_task_to_fail_is_named_and_the_rest_are_stopped() {
+        let mut tasks = Supervisor::default();
+        tasks.spawn("sweep", forever(std::future::pending::<()>()));
+        tasks.spawn("DNS over UDP", async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Err("socket closed".into())
+        });
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        tasks.spawn_draining("portal HTTP", async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+            Ok(())
+        });
+        assert_eq!(tasks.first_to_end().await, ("DNS over UDP", "socket closed".to_string()));
+        let _ = stop_tx.send(true);
+        tokio::time::timeout(Duration::from_secs(1), tasks.stop()).await.expect("every task stops");
+    }
+
+    #[tokio::test]
+    async fn a_loop_that_ends_counts_as_a_failure() {
+        let mut tasks = Supervisor::default();
+        tasks.spawn("firewall table watcher", forever(async {}));
+        assert_eq!(tasks.first_to_end().await.0, "firewall table watcher");
     }
 }

@@ -9,7 +9,6 @@ pub mod config;
 pub mod daemon;
 pub mod dhcp;
 pub mod dns;
-pub mod lab;
 pub mod portal;
 pub mod sessions;
 pub mod store;

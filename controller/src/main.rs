@@ -4,9 +4,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use controller::admin::control::{self, Reply, Request};
 use controller::config::Config;
-use controller::lab::{self, Lab};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 const DEFAULT_CONFIG: &str = "/etc/guestwifi/controller.toml";
 
@@ -78,34 +76,6 @@ enum Cmd {
         /// The configuration file of the running controller.
         #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-    },
-    /// Build a guest network in network namespaces and run the controller on it.
-    Lab {
-        /// Number of guest namespaces.
-        #[arg(long, default_value_t = 2)]
-        guests: usize,
-        /// Number of simulated APs, each running the real ap-agent (0: guests
-        /// plug straight into the appliance).
-        #[arg(long, default_value_t = 0)]
-        aps: usize,
-        /// Namespace name prefix.
-        #[arg(long, default_value = "lab")]
-        prefix: String,
-        /// Working directory (config, data dir, leases).
-        #[arg(long, default_value = "/run/guestwifi-lab")]
-        dir: PathBuf,
-        /// Session length, seconds.
-        #[arg(long, default_value_t = 7200)]
-        session_seconds: u64,
-        /// Countdown before Connect works, seconds.
-        #[arg(long, default_value_t = 6)]
-        countdown_seconds: u64,
-    },
-    /// The lab's upstream web server (run by `lab` inside its namespace).
-    #[command(hide = true)]
-    LabWeb {
-        #[arg(long)]
-        listen: std::net::SocketAddr,
     },
 }
 
@@ -248,7 +218,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if !matches!(cli.command, Cmd::Run { .. } | Cmd::Lab { .. } | Cmd::LabWeb { .. }) {
+    if !matches!(cli.command, Cmd::Run { .. }) {
         // A command's output piped into `head` or `grep -q`: end quietly when
         // the reader goes, as other command-line tools do, instead of a panic.
         // SAFETY: restoring the default disposition of one signal, before any thread writes.
@@ -281,10 +251,6 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Ssids { command, config } => ssids(command, &load(&config)?.data.dir).await,
         Cmd::Firmware { command, config } => firmware(command, &load(&config)?.data.dir).await,
-        Cmd::Lab { guests, aps, prefix, dir, session_seconds, countdown_seconds } => {
-            run_lab(guests, aps, &prefix, &dir, session_seconds, countdown_seconds).await
-        }
-        Cmd::LabWeb { listen } => Ok(lab::web(listen).await?),
     }
 }
 
@@ -480,108 +446,4 @@ async fn sessions(command: SessionsCmd, dir: &Path) -> anyhow::Result<()> {
             other => fail(other),
         },
     }
-}
-
-async fn run_lab(
-    guests: usize,
-    aps: usize,
-    prefix: &str,
-    dir: &Path,
-    session: u64,
-    countdown: u64,
-) -> anyhow::Result<()> {
-    let exe = std::env::current_exe()?;
-    let agent_exe = exe.with_file_name("ap-agent");
-    if aps > 0 && !agent_exe.exists() {
-        bail!(
-            "--aps {aps} needs the AP agent next to the controller: {} is missing (cargo build --bins)",
-            agent_exe.display()
-        );
-    }
-    // Each lab starts from nothing: no sessions, APs or AP keys from a previous run.
-    let _ = std::fs::remove_dir_all(dir);
-    let lab = Lab::create_with_aps(prefix, guests, aps, dir, &exe).context("cannot build the lab")?;
-    let config_path = dir.join("controller.toml");
-    std::fs::write(&config_path, lab.controller_config(session, countdown, 900))?;
-    let mut controller = tokio::process::Command::new("ip")
-        .args(["netns", "exec", &lab.appliance()])
-        .arg(&exe)
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .kill_on_drop(true)
-        .spawn()?;
-    let socket = dir.join("data").join(control::SOCKET);
-    if !Lab::wait_for(&socket, Duration::from_secs(20)) {
-        bail!("the controller did not start (see its log above)");
-    }
-    let mut agents = Vec::new();
-    for k in 1..=aps {
-        let path = dir.join(format!("ap{k}.toml"));
-        std::fs::write(&path, lab.agent_config(k, 10))?;
-        agents.push(
-            tokio::process::Command::new("ip")
-                .args(["netns", "exec", &lab.ap(k)])
-                .arg(&agent_exe)
-                .args(["run", "--config"])
-                .arg(&path)
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("cannot start {}", agent_exe.display()))?,
-        );
-    }
-    for i in 1..=guests {
-        let ip = tokio::task::spawn_blocking({
-            let (prefix, dir) = (lab.prefix.clone(), lab.dir.clone());
-            move || {
-                // A second handle on the same lab; forget it so it tears nothing down.
-                let handle = Lab { prefix, guests: 0, dir, aps };
-                let r = handle.dhcp(i);
-                std::mem::forget(handle);
-                r
-            }
-        })
-        .await??;
-        println!("{} got {ip} by DHCP", lab.guest(i));
-    }
-    let exe = exe.display();
-    let conf = config_path.display();
-    println!(
-        "\nThe lab is up. Try:\n\
-         \x20 ip netns exec {g1} curl -i http://example.test/            # 302 to the portal\n\
-         \x20 ip netns exec {g1} curl -s http://{portal}/                # the brand page with its countdown\n\
-         \x20 ip netns exec {g1} curl -sk https://{portal}/api/captive   # RFC 8908 status\n\
-         \x20 {exe} sessions list --config {conf}\n\
-         \x20 {exe} sessions kick {mac} --config {conf}\n\
-         Log in from a shell in a guest: ip netns exec {g1} bash, then open the portal with any browser.\n\
-         {aps_help}Press Ctrl-C to remove everything.",
-        g1 = lab.guest(1),
-        portal = lab::PORTAL_HOST,
-        mac = lab::guest_mac(1),
-        aps_help = if aps > 0 {
-            format!(
-                "With {aps} simulated APs (ip netns exec {p}-ap1 ...):\n\
-                 \x20 {exe} aps list --config {conf}             # pending until adopted\n\
-                 \x20 {exe} aps adopt LAB-AP-01 --fingerprint KEY --config {conf}   # KEY: as aps list shows it\n\
-                 \x20 {exe} ssids add 'Lab Bistro 免费WiFi' --config {conf}\n\
-                 \x20 {exe} aps stations --config {conf}\n",
-                p = lab.prefix
-            )
-        } else {
-            String::new()
-        },
-    );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-        status = controller.wait() => println!("the controller exited: {status:?}"),
-    }
-    if let Some(pid) = controller.id() {
-        // SAFETY: kill has no memory preconditions.
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-        let _ = tokio::time::timeout(Duration::from_secs(10), controller.wait()).await;
-    }
-    drop(lab);
-    println!("lab removed");
-    Ok(())
 }

@@ -2,6 +2,7 @@
 //! self-signed pair generated once into the data dir.
 
 use crate::config::Config;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -20,6 +21,15 @@ pub enum TlsError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// The file is not PEM, or a PEM block is damaged.
+    #[error("{path}: not a readable PEM file")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rustls::pki_types::pem::Error,
     },
     /// The file holds no certificate or no private key.
     #[error("{0}: no PEM certificate or private key found")]
@@ -82,9 +92,9 @@ pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = std::fs::read(path).map_err(|source| TlsError::File { path: path.to_path_buf(), source })?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
-        .map_err(|source| TlsError::File { path: path.to_path_buf(), source })?;
+        .map_err(|source| TlsError::Pem { path: path.to_path_buf(), source })?;
     if certs.is_empty() {
         return Err(TlsError::Empty(path.to_path_buf()));
     }
@@ -100,5 +110,9 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
     }
     let pem = std::fs::read(path).map_err(err)?;
-    rustls_pemfile::private_key(&mut pem.as_slice()).map_err(err)?.ok_or_else(|| TlsError::Empty(path.to_path_buf()))
+    match PrivateKeyDer::from_pem_slice(&pem) {
+        Ok(key) => Ok(key),
+        Err(rustls::pki_types::pem::Error::NoItemsFound) => Err(TlsError::Empty(path.to_path_buf())),
+        Err(source) => Err(TlsError::Pem { path: path.to_path_buf(), source }),
+    }
 }

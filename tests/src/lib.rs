@@ -1,16 +1,16 @@
 //! Harness for the end-to-end tests: a lab (network namespaces from
-//! `controller::lab`), the real `controller` binary running in the appliance
+//! the `lab` crate), the real `controller` binary running in the appliance
 //! namespace, and guests driven with curl from inside their namespaces.
 //!
 //! Needs root. Without it each test prints that it was skipped; under CI
 //! (`CI` set) a skip is a failure.
 
-use controller::lab::{self, Lab};
+use lab::Lab;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-pub use controller::lab::{guest_mac, PORTAL_HOST};
+pub use lab::{guest_mac, PORTAL_HOST};
 
 /// Countdown used by the tests, seconds.
 pub const COUNTDOWN: u64 = 1;
@@ -69,7 +69,8 @@ impl TestLab {
         }
         let dir = PathBuf::from("/tmp/guestwifi-e2e").join(name);
         let _ = std::fs::remove_dir_all(&dir);
-        let lab = Lab::create_with_aps(name, guests, aps, &dir, &controller_exe()).expect("lab builds");
+        let lab_exe = controller_exe().with_file_name("guestwifi-lab");
+        let lab = Lab::create_with_aps(name, guests, aps, &dir, &lab_exe).expect("lab builds");
         let config = dir.join("controller.toml");
         std::fs::write(&config, lab.controller_config(session_seconds, COUNTDOWN, 900)).unwrap();
         let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -273,6 +274,5 @@ impl Drop for TestLab {
             let _ = child.kill();
             let _ = child.wait();
         }
-        lab::teardown(&self.lab.prefix);
     }
 }

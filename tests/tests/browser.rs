@@ -46,8 +46,6 @@ fn diner_in_chromium_sees_the_portal_waits_clicks_and_lands_on_the_page() {
 }
 
 async fn browse(profile: std::path::PathBuf, screenshot: std::path::PathBuf) -> (String, bool, String, String) {
-    // fantoccini's HTTP client needs a process-wide rustls provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -64,8 +62,9 @@ async fn browse(profile: std::path::PathBuf, screenshot: std::path::PathBuf) -> 
     );
     let start = Instant::now();
     let client = loop {
-        match ClientBuilder::rustls()
-            .unwrap()
+        // chromedriver listens on plain HTTP on localhost.
+        let http = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(http)
             .capabilities(caps.clone())
             .connect(&format!("http://127.0.0.1:{DRIVER_PORT}"))
             .await

@@ -3,8 +3,8 @@
 //! changes nothing, a flushed ruleset comes back by itself, and logged-in
 //! guests leave only by the uplink.
 
-use controller::lab::{LAN_APPLIANCE, LAN_HOST, LAN_PRINTER};
 use e2e::TestLab;
+use lab::{LAN_APPLIANCE, LAN_HOST, LAN_PRINTER};
 use std::process::Command;
 use std::time::{Duration, Instant};
 

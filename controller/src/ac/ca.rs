@@ -111,5 +111,6 @@ fn name(common_name: &str) -> DistinguishedName {
 }
 
 fn cert_pem_der(pem: &str) -> Vec<u8> {
-    rustls_pemfile::certs(&mut pem.as_bytes()).next().and_then(Result::ok).map(|c| c.to_vec()).unwrap_or_default()
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem.as_bytes()).next().and_then(Result::ok).map(|c| c.to_vec()).unwrap_or_default()
 }

@@ -1,5 +1,8 @@
-//! `controller lab`: a whole guest network in network namespaces, so anyone
-//! can try the appliance (and the end-to-end tests run against it).
+//! The try-it lab (`guestwifi-lab`): a whole guest network in network
+//! namespaces around the real controller, so anyone can try the appliance,
+//! and the end-to-end tests and benchmarks run against it. It is not part
+//! of the appliance: the controller, which runs as root on real gateways,
+//! carries no harness that deletes directories and kills processes.
 //!
 //! ```text
 //!  {p}-guest1 eth0 ─┐                      {p}-appliance                 {p}-upstream
@@ -58,9 +61,11 @@ pub enum LabError {
     Io(String),
 }
 
-/// A built lab; torn down on drop.
-pub struct Lab {
-    /// Namespace name prefix (`lab` for `controller lab`).
+/// A lab's names (namespaces, files) and what can be done with them without
+/// owning it: a copy can run DHCP in a guest from another thread, say.
+#[derive(Clone, Debug)]
+pub struct Names {
+    /// Namespace name prefix (`lab` for `guestwifi-lab`).
     pub prefix: String,
     /// Number of guest namespaces.
     pub guests: usize,
@@ -70,120 +75,7 @@ pub struct Lab {
     pub aps: usize,
 }
 
-impl Lab {
-    /// Builds the namespaces, links and upstream services. `exe` is the
-    /// controller binary, which serves the upstream web pages.
-    pub fn create(prefix: &str, guests: usize, dir: &Path, exe: &Path) -> Result<Lab, LabError> {
-        Self::create_with_aps(prefix, guests, 0, dir, exe)
-    }
-
-    /// Like [`Lab::create`], with `aps` simulated APs between the guests and
-    /// the appliance: each AP is a namespace whose bridge `br0` joins its
-    /// guests' links (the "radio") to an uplink into the guest network, with
-    /// a management link on 198.51.100.0/24 to the controller's AC port.
-    /// Guest `i` starts on AP `((i - 1) % aps) + 1`.
-    pub fn create_with_aps(prefix: &str, guests: usize, aps: usize, dir: &Path, exe: &Path) -> Result<Lab, LabError> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err(LabError::NotRoot);
-        }
-        teardown(prefix);
-        std::fs::create_dir_all(dir).map_err(|e| LabError::Io(format!("{}: {e}", dir.display())))?;
-        let lab = Lab { prefix: prefix.to_string(), guests, dir: dir.to_path_buf(), aps };
-        let (a, u, l) = (lab.appliance(), lab.upstream(), lab.lan());
-        for ns in [a.clone(), u.clone(), l.clone()]
-            .into_iter()
-            .chain((1..=guests).map(|i| lab.guest(i)))
-            .chain((1..=aps).map(|k| lab.ap(k)))
-        {
-            run("ip", &["netns", "add", &ns])?;
-            run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
-        }
-        run("ip", &["-n", &a, "link", "add", GUEST_INTERFACE, "type", "bridge"])?;
-        run("ip", &["-n", &a, "addr", "add", &format!("{APPLIANCE_IP}/24"), "dev", GUEST_INTERFACE])?;
-        run("ip", &["-n", &a, "link", "set", GUEST_INTERFACE, "up"])?;
-        if aps > 0 {
-            run("ip", &["-n", &a, "link", "add", MGMT_INTERFACE, "type", "bridge"])?;
-            run("ip", &["-n", &a, "addr", "add", &format!("{MGMT_IP}/24"), "dev", MGMT_INTERFACE])?;
-            run("ip", &["-n", &a, "link", "set", MGMT_INTERFACE, "up"])?;
-        }
-        for k in 1..=aps {
-            let ap = lab.ap(k);
-            let (up, mgmt) = (format!("va{k}"), format!("vm{k}"));
-            run("ip", &["-n", &a, "link", "add", &up, "type", "veth", "peer", "name", "up0", "netns", &ap])?;
-            run("ip", &["-n", &a, "link", "set", &up, "master", GUEST_INTERFACE, "up"])?;
-            run("ip", &["-n", &a, "link", "add", &mgmt, "type", "veth", "peer", "name", "mgmt0", "netns", &ap])?;
-            run("ip", &["-n", &a, "link", "set", &mgmt, "master", MGMT_INTERFACE, "up"])?;
-            run("ip", &["-n", &ap, "link", "add", "br0", "type", "bridge"])?;
-            run("ip", &["-n", &ap, "link", "set", "up0", "master", "br0", "up"])?;
-            run("ip", &["-n", &ap, "link", "set", "br0", "up"])?;
-            run("ip", &["-n", &ap, "addr", "add", &format!("{}/24", ap_mgmt_ip(k)), "dev", "mgmt0"])?;
-            run("ip", &["-n", &ap, "link", "set", "mgmt0", "up"])?;
-        }
-        for i in 1..=guests {
-            let g = lab.guest(i);
-            if aps == 0 {
-                let port = format!("vg{i}");
-                run("ip", &["-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g])?;
-                run("ip", &["-n", &a, "link", "set", &port, "master", GUEST_INTERFACE, "up"])?;
-            } else {
-                let ap = lab.ap((i - 1) % aps + 1);
-                let port = format!("st{i}");
-                run("ip", &["-n", &ap, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g])?;
-                run("ip", &["-n", &ap, "link", "set", &port, "alias", &guest_mac(i)])?;
-                run("ip", &["-n", &ap, "link", "set", &port, "master", "br0", "up"])?;
-            }
-            run("ip", &["-n", &g, "link", "set", "eth0", "address", &guest_mac(i)])?;
-            run("ip", &["-n", &g, "link", "set", "eth0", "up"])?;
-            let etc = PathBuf::from("/etc/netns").join(&g);
-            std::fs::create_dir_all(&etc).map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
-            std::fs::write(etc.join("resolv.conf"), format!("nameserver {APPLIANCE_IP}\n"))
-                .map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
-        }
-        run("ip", &["-n", &a, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns", &u])?;
-        run("ip", &["-n", &a, "addr", "add", "203.0.113.1/24", "dev", "wan0"])?;
-        run("ip", &["-n", &a, "link", "set", "wan0", "up"])?;
-        for addr in [UPSTREAM_WEB, GARDEN_WEB, UPSTREAM_DNS] {
-            run("ip", &["-n", &u, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
-        }
-        run("ip", &["-n", &u, "link", "set", "eth0", "up"])?;
-        run("ip", &["-n", &a, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", &l])?;
-        run("ip", &["-n", &a, "addr", "add", &format!("{LAN_APPLIANCE}/24"), "dev", "lan0"])?;
-        run("ip", &["-n", &a, "link", "set", "lan0", "up"])?;
-        for addr in [LAN_HOST, LAN_PRINTER] {
-            run("ip", &["-n", &l, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
-        }
-        run("ip", &["-n", &l, "link", "set", "eth0", "up"])?;
-        run("ip", &["-n", &l, "route", "add", "default", "via", &LAN_APPLIANCE.to_string()])?;
-        run("ip", &["netns", "exec", &a, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
-
-        // The "internet": a DNS server and a web server in the upstream namespace.
-        spawn(&[
-            "ip",
-            "netns",
-            "exec",
-            &u,
-            "dnsmasq",
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--no-resolv",
-            "--no-hosts",
-            "--bind-interfaces",
-            "--pid-file=",
-            &format!("--listen-address={UPSTREAM_DNS}"),
-            &format!("--address=/example.test/{UPSTREAM_WEB}"),
-            &format!("--address=/garden.test/{GARDEN_WEB}"),
-            // Every other name too (the OS captive probes among them), as the internet would.
-            &format!("--address=/#/{UPSTREAM_WEB}"),
-            // A TXT record, the kind a DNS tunnel carries its data in.
-            "--txt-record=tunnel.example.test,lab",
-        ])?;
-        let exe = exe.to_string_lossy().into_owned();
-        spawn(&["ip", "netns", "exec", &u, &exe, "lab-web", "--listen", "0.0.0.0:80"])?;
-        spawn(&["ip", "netns", "exec", &l, &exe, "lab-web", "--listen", "0.0.0.0:80"])?;
-        Ok(lab)
-    }
-
+impl Names {
     /// The appliance's namespace.
     pub fn appliance(&self) -> String {
         format!("{}-appliance", self.prefix)
@@ -356,6 +248,135 @@ dir = "{}"
         let field = text.split_whitespace().skip_while(|w| *w != "inet").nth(1)?;
         field.split('/').next()?.parse().ok()
     }
+}
+
+/// A built lab: the one owner of its namespaces, torn down on drop (also
+/// when building it fails half way).
+pub struct Lab {
+    names: Names,
+}
+
+impl std::ops::Deref for Lab {
+    type Target = Names;
+    fn deref(&self) -> &Names {
+        &self.names
+    }
+}
+
+impl Lab {
+    /// Builds the namespaces, links and upstream services. `exe` is the lab
+    /// binary (`guestwifi-lab`), whose hidden `web` command serves the
+    /// upstream web pages.
+    pub fn create(prefix: &str, guests: usize, dir: &Path, exe: &Path) -> Result<Lab, LabError> {
+        Self::create_with_aps(prefix, guests, 0, dir, exe)
+    }
+
+    /// Like [`Lab::create`], with `aps` simulated APs between the guests and
+    /// the appliance: each AP is a namespace whose bridge `br0` joins its
+    /// guests' links (the "radio") to an uplink into the guest network, with
+    /// a management link on 198.51.100.0/24 to the controller's AC port.
+    /// Guest `i` starts on AP `((i - 1) % aps) + 1`.
+    pub fn create_with_aps(prefix: &str, guests: usize, aps: usize, dir: &Path, exe: &Path) -> Result<Lab, LabError> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(LabError::NotRoot);
+        }
+        teardown(prefix);
+        std::fs::create_dir_all(dir).map_err(|e| LabError::Io(format!("{}: {e}", dir.display())))?;
+        let lab = Lab { names: Names { prefix: prefix.to_string(), guests, dir: dir.to_path_buf(), aps } };
+        let (a, u, l) = (lab.appliance(), lab.upstream(), lab.lan());
+        for ns in [a.clone(), u.clone(), l.clone()]
+            .into_iter()
+            .chain((1..=guests).map(|i| lab.guest(i)))
+            .chain((1..=aps).map(|k| lab.ap(k)))
+        {
+            run("ip", &["netns", "add", &ns])?;
+            run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        run("ip", &["-n", &a, "link", "add", GUEST_INTERFACE, "type", "bridge"])?;
+        run("ip", &["-n", &a, "addr", "add", &format!("{APPLIANCE_IP}/24"), "dev", GUEST_INTERFACE])?;
+        run("ip", &["-n", &a, "link", "set", GUEST_INTERFACE, "up"])?;
+        if aps > 0 {
+            run("ip", &["-n", &a, "link", "add", MGMT_INTERFACE, "type", "bridge"])?;
+            run("ip", &["-n", &a, "addr", "add", &format!("{MGMT_IP}/24"), "dev", MGMT_INTERFACE])?;
+            run("ip", &["-n", &a, "link", "set", MGMT_INTERFACE, "up"])?;
+        }
+        for k in 1..=aps {
+            let ap = lab.ap(k);
+            let (up, mgmt) = (format!("va{k}"), format!("vm{k}"));
+            run("ip", &["-n", &a, "link", "add", &up, "type", "veth", "peer", "name", "up0", "netns", &ap])?;
+            run("ip", &["-n", &a, "link", "set", &up, "master", GUEST_INTERFACE, "up"])?;
+            run("ip", &["-n", &a, "link", "add", &mgmt, "type", "veth", "peer", "name", "mgmt0", "netns", &ap])?;
+            run("ip", &["-n", &a, "link", "set", &mgmt, "master", MGMT_INTERFACE, "up"])?;
+            run("ip", &["-n", &ap, "link", "add", "br0", "type", "bridge"])?;
+            run("ip", &["-n", &ap, "link", "set", "up0", "master", "br0", "up"])?;
+            run("ip", &["-n", &ap, "link", "set", "br0", "up"])?;
+            run("ip", &["-n", &ap, "addr", "add", &format!("{}/24", ap_mgmt_ip(k)), "dev", "mgmt0"])?;
+            run("ip", &["-n", &ap, "link", "set", "mgmt0", "up"])?;
+        }
+        for i in 1..=guests {
+            let g = lab.guest(i);
+            if aps == 0 {
+                let port = format!("vg{i}");
+                run("ip", &["-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g])?;
+                run("ip", &["-n", &a, "link", "set", &port, "master", GUEST_INTERFACE, "up"])?;
+            } else {
+                let ap = lab.ap((i - 1) % aps + 1);
+                let port = format!("st{i}");
+                run("ip", &["-n", &ap, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g])?;
+                run("ip", &["-n", &ap, "link", "set", &port, "alias", &guest_mac(i)])?;
+                run("ip", &["-n", &ap, "link", "set", &port, "master", "br0", "up"])?;
+            }
+            run("ip", &["-n", &g, "link", "set", "eth0", "address", &guest_mac(i)])?;
+            run("ip", &["-n", &g, "link", "set", "eth0", "up"])?;
+            let etc = PathBuf::from("/etc/netns").join(&g);
+            std::fs::create_dir_all(&etc).map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
+            std::fs::write(etc.join("resolv.conf"), format!("nameserver {APPLIANCE_IP}\n"))
+                .map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
+        }
+        run("ip", &["-n", &a, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns", &u])?;
+        run("ip", &["-n", &a, "addr", "add", "203.0.113.1/24", "dev", "wan0"])?;
+        run("ip", &["-n", &a, "link", "set", "wan0", "up"])?;
+        for addr in [UPSTREAM_WEB, GARDEN_WEB, UPSTREAM_DNS] {
+            run("ip", &["-n", &u, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+        }
+        run("ip", &["-n", &u, "link", "set", "eth0", "up"])?;
+        run("ip", &["-n", &a, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", &l])?;
+        run("ip", &["-n", &a, "addr", "add", &format!("{LAN_APPLIANCE}/24"), "dev", "lan0"])?;
+        run("ip", &["-n", &a, "link", "set", "lan0", "up"])?;
+        for addr in [LAN_HOST, LAN_PRINTER] {
+            run("ip", &["-n", &l, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+        }
+        run("ip", &["-n", &l, "link", "set", "eth0", "up"])?;
+        run("ip", &["-n", &l, "route", "add", "default", "via", &LAN_APPLIANCE.to_string()])?;
+        run("ip", &["netns", "exec", &a, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+
+        // The "internet": a DNS server and a web server in the upstream namespace.
+        spawn(&[
+            "ip",
+            "netns",
+            "exec",
+            &u,
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--pid-file=",
+            &format!("--listen-address={UPSTREAM_DNS}"),
+            &format!("--address=/example.test/{UPSTREAM_WEB}"),
+            &format!("--address=/garden.test/{GARDEN_WEB}"),
+            // Every other name too (the OS captive probes among them), as the internet would.
+            &format!("--address=/#/{UPSTREAM_WEB}"),
+            // A TXT record, the kind a DNS tunnel carries its data in.
+            "--txt-record=tunnel.example.test,lab",
+        ])?;
+        let exe = exe.to_string_lossy().into_owned();
+        spawn(&["ip", "netns", "exec", &u, &exe, "web", "--listen", "0.0.0.0:80"])?;
+        spawn(&["ip", "netns", "exec", &l, &exe, "web", "--listen", "0.0.0.0:80"])?;
+        Ok(lab)
+    }
 
     /// Waits for a file (the controller's control socket) to appear.
     pub fn wait_for(path: &Path, timeout: Duration) -> bool {
@@ -367,6 +388,11 @@ dir = "{}"
             std::thread::sleep(Duration::from_millis(50));
         }
         false
+    }
+
+    /// A copy of the lab's names, which tears nothing down.
+    pub fn names(&self) -> Names {
+        self.names.clone()
     }
 }
 
