@@ -88,22 +88,81 @@ pub struct DnsSettings {
     pub always_answer: Vec<String>,
 }
 
+/// An address with its network's prefix length, as in "192.0.2.1/24":
+/// parsed once, when the config is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Ipv4Net {
+    /// The address.
+    pub addr: Ipv4Addr,
+    /// The prefix length, 8 to 30.
+    pub prefix: u8,
+}
+
+impl Ipv4Net {
+    /// The network's mask.
+    pub fn mask(self) -> u32 {
+        u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
+    }
+
+    /// The network's own address (the host part zero).
+    pub fn network(self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+
+    /// Whether `ip` is on this network.
+    pub fn contains(self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == u32::from(self.network())
+    }
+}
+
+impl TryFrom<String> for Ipv4Net {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let bad = || format!("{text:?} is not like 192.0.2.1/24 (prefix 8 to 30)");
+        let (addr, prefix) = text.split_once('/').ok_or_else(bad)?;
+        let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        if !(8..=30).contains(&prefix) {
+            return Err(bad());
+        }
+        Ok(Ipv4Net { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// A listener that can be turned off: `""` is off, else `address:port`.
+fn optional_listener<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an address:port (or \"\" for off)")))
+}
+
 /// `[admin]`
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
-    /// Where the admin JSON API and `/metrics` listen; empty turns them off.
-    #[serde(default = "default_admin_listen")]
-    pub listen: String,
+    /// Where the admin JSON API and `/metrics` listen; None (`""`) turns them off.
+    #[serde(default = "default_admin_listen", deserialize_with = "optional_listener")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `[ac]`
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcSettings {
-    /// Where AP agents connect (TLS 1.3); empty turns the AC off.
-    #[serde(default = "default_ac_listen")]
-    pub listen: String,
+    /// Where AP agents connect (TLS 1.3); None (`""`) turns the AC off.
+    #[serde(default = "default_ac_listen", deserialize_with = "optional_listener")]
+    pub listen: Option<std::net::SocketAddr>,
     /// Seconds between echoes; an AP is offline after three missed.
     #[serde(default = "default_echo")]
     pub echo_seconds: u64,
@@ -135,7 +194,7 @@ pub struct Network {
     pub guest_interface: String,
     /// The appliance's address on the guest network with the prefix length,
     /// e.g. "192.0.2.1/24".
-    pub guest_address: String,
+    pub guest_address: Ipv4Net,
     /// First and last address handed out by DHCP.
     pub dhcp_range: (Ipv4Addr, Ipv4Addr),
     /// DHCP lease time in minutes.
@@ -301,13 +360,11 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
-        let (ip, prefix) = self.network.guest_net()?;
+        let net = self.network.guest_address;
         let (first, last) = self.network.dhcp_range;
-        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-        let net = u32::from(ip) & mask;
         for addr in [first, last] {
-            if u32::from(addr) & mask != net {
-                return Err(format!("network.dhcp_range: {addr} is outside {ip}/{prefix}"));
+            if !net.contains(addr) {
+                return Err(format!("network.dhcp_range: {addr} is outside {net}"));
             }
         }
         if u32::from(first) > u32::from(last) {
@@ -325,17 +382,11 @@ impl Config {
         if self.portal.tls_cert.is_some() != self.portal.tls_key.is_some() {
             return Err("portal.tls_cert and portal.tls_key go together".into());
         }
-        if !self.ac.listen.is_empty() && self.ac.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(format!("ac.listen: {:?} is not an address:port", self.ac.listen));
-        }
         if self.ac.channels_2g.is_empty() || self.ac.channels_2g.iter().any(|c| !(1..=14).contains(c)) {
             return Err("ac.channels_2g: give 2.4 GHz channels 1 to 14".into());
         }
         if self.ac.channels_5g.is_empty() || self.ac.channels_5g.iter().any(|c| !(32..=177).contains(c)) {
             return Err("ac.channels_5g: give 5 GHz channels 32 to 177".into());
-        }
-        if !self.admin.listen.is_empty() && self.admin.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(format!("admin.listen: {:?} is not an address:port", self.admin.listen));
         }
         self.network.allowed_destinations()?;
         if self.network.uplink_interface == self.network.guest_interface {
@@ -362,7 +413,7 @@ impl Config {
     /// The host name guests' browsers use for the portal.
     pub fn portal_host(&self) -> String {
         if self.portal.hostname.is_empty() {
-            self.network.guest_net().map(|(ip, _)| ip.to_string()).unwrap_or_default()
+            self.network.guest_address.addr.to_string()
         } else {
             self.portal.hostname.clone()
         }
@@ -386,12 +437,11 @@ impl Config {
 
     /// The firewall policy for this config.
     pub fn policy(&self) -> firewall::Policy {
-        let (ip, prefix) = self.network.guest_net().expect("checked at load");
-        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+        let net = self.network.guest_address;
         firewall::Policy {
             guest_interface: self.network.guest_interface.clone(),
-            guest_subnet: (Ipv4Addr::from(u32::from(ip) & mask), prefix),
-            portal_ip: ip,
+            guest_subnet: (net.network(), net.prefix),
+            portal_ip: net.addr,
             portal_http_port: self.portal.http_port,
             portal_https_port: self.portal.https_port,
             masquerade: self.network.masquerade,
@@ -435,18 +485,6 @@ impl Network {
                 Ok((addr, len))
             })
             .collect()
-    }
-
-    /// The appliance's guest address and the subnet's prefix length.
-    pub fn guest_net(&self) -> Result<(Ipv4Addr, u8), String> {
-        let bad = || format!("network.guest_address: {:?} is not like 192.0.2.1/24", self.guest_address);
-        let (ip, prefix) = self.guest_address.split_once('/').ok_or_else(bad)?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
-        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
-        if !(8..=30).contains(&prefix) {
-            return Err(bad());
-        }
-        Ok((ip, prefix))
     }
 }
 
@@ -557,11 +595,11 @@ fn default_venue_name() -> String {
 fn default_zone() -> String {
     "Asia/Shanghai".into()
 }
-fn default_admin_listen() -> String {
-    "127.0.0.1:8080".into()
+fn default_admin_listen() -> Option<std::net::SocketAddr> {
+    Some(std::net::SocketAddr::from(([127, 0, 0, 1], 8080)))
 }
-fn default_ac_listen() -> String {
-    "0.0.0.0:7443".into()
+fn default_ac_listen() -> Option<std::net::SocketAddr> {
+    Some(std::net::SocketAddr::from(([0, 0, 0, 0], 7443)))
 }
 fn default_echo() -> u64 {
     10
@@ -648,6 +686,20 @@ mod tests {
         assert!(Config::parse(EXAMPLE, "x", env).is_ok());
         let env = vec![("GUESTWIFI_SSID_KEYS".to_string(), "x".to_string())];
         assert!(Config::parse(EXAMPLE, "x", env).is_err(), "a near miss is still named");
+    }
+
+    #[test]
+    fn listeners_are_addresses_or_off_and_a_bad_one_is_named() {
+        let config = Config::parse(EXAMPLE, "x", no_env()).unwrap();
+        assert_eq!(config.ac.listen, Some("0.0.0.0:7443".parse().unwrap()));
+        let env = vec![("GUESTWIFI_ADMIN__LISTEN".to_string(), "".to_string())];
+        assert_eq!(Config::parse(EXAMPLE, "x", env).unwrap().admin.listen, None);
+        let env = vec![("GUESTWIFI_AC__LISTEN".to_string(), "port 7443".to_string())];
+        let err = Config::parse(EXAMPLE, "x", env).unwrap_err().to_string();
+        assert!(err.contains("listen") && err.contains("port 7443"), "{err}");
+        let text = EXAMPLE.replace("\"192.0.2.1/24\"", "\"192.0.2.1/33\"");
+        let err = Config::parse(&text, "x", no_env()).unwrap_err().to_string();
+        assert!(err.contains("guest_address") && err.contains("192.0.2.1/33"), "{err}");
     }
 
     #[test]

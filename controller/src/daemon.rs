@@ -138,7 +138,7 @@ struct Listeners {
 
 impl Listeners {
     async fn bind(config: &Config) -> anyhow::Result<Self> {
-        let (guest_ip, _) = config.network.guest_net().map_err(anyhow::Error::msg)?;
+        let guest_ip = config.network.guest_address.addr;
         let bind = |addr: SocketAddr, what: &'static str| async move {
             TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
         };
@@ -147,13 +147,13 @@ impl Listeners {
         let dns = SocketAddr::from((guest_ip, 53));
         let dns_udp = tokio::net::UdpSocket::bind(dns).await.with_context(|| format!("cannot answer DNS on {dns}"))?;
         let dns_tcp = bind(dns, "DNS").await?;
-        let ac = match config.ac.listen.parse::<SocketAddr>() {
-            Ok(addr) => Some(bind(addr, "APs").await?),
-            Err(_) => None,
+        let ac = match config.ac.listen {
+            Some(addr) => Some(bind(addr, "APs").await?),
+            None => None,
         };
-        let admin = match config.admin.listen.parse::<SocketAddr>() {
-            Ok(addr) => Some(bind(addr, "the admin API").await?),
-            Err(_) => None,
+        let admin = match config.admin.listen {
+            Some(addr) => Some(bind(addr, "the admin API").await?),
+            None => None,
         };
         Ok(Listeners { http, https, dns_udp, dns_tcp, ac, admin })
     }

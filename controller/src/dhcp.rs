@@ -87,8 +87,8 @@ impl Drop for Dnsmasq {
 /// The dnsmasq configuration for `config`.
 pub fn render(config: &Config) -> String {
     let net = &config.network;
-    let (ip, prefix) = net.guest_net().expect("checked at load");
-    let mask = Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0));
+    let ip = net.guest_address.addr;
+    let mask = Ipv4Addr::from(net.guest_address.mask());
     let mut out = String::from("# Written by the guest Wi-Fi controller at every start; edits are lost.\n");
     let _ = writeln!(out, "interface={}", net.guest_interface);
     out.push_str("bind-dynamic\nexcept-interface=lo\nno-hosts\npid-file=\nlog-facility=-\n");

@@ -266,7 +266,7 @@ fn printable(text: &str) -> String {
 
 fn fail(reply: Reply) -> anyhow::Result<()> {
     match reply {
-        Reply::Error { message } => bail!("{message}"),
+        Reply::Error { message, .. } => bail!("{message}"),
         other => bail!("unexpected reply: {other:?}"),
     }
 }

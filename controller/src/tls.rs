@@ -63,10 +63,7 @@ fn self_signed(config: &Config) -> Result<(PathBuf, PathBuf), TlsError> {
     if cert.exists() && key.exists() {
         return Ok((cert, key));
     }
-    let mut names = vec![config.portal_host()];
-    if let Ok((ip, _)) = config.network.guest_net() {
-        names.push(ip.to_string());
-    }
+    let mut names = vec![config.portal_host(), config.network.guest_address.addr.to_string()];
     names.dedup();
     let generated = rcgen::generate_simple_self_signed(names)?;
     write_secret(&key, generated.key_pair.serialize_pem().as_bytes())?;

@@ -4,7 +4,7 @@
 //! `data/admin.token` (mode 0600). Each route is one control request, so the
 //! CLI and the API cannot drift apart.
 
-use super::control::{self, Handles, Reply, Request};
+use super::control::{self, ErrorKind, Handles, Reply, Request};
 use ap_protocol::Ssid;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -139,13 +139,12 @@ async fn authorise(
 
 async fn run(State(api): State<Arc<Api>>, request: Request) -> Response {
     match control::handle(request, &api.handles).await {
-        Reply::Error { message } => {
-            let status = if message.starts_with("no access point") || message.starts_with("no SSID") {
-                StatusCode::NOT_FOUND
-            } else if message.contains("store error") || message.contains("firewall") {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::BAD_REQUEST
+        Reply::Error { kind, message } => {
+            let status = match kind {
+                ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+                ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                ErrorKind::Conflict => StatusCode::CONFLICT,
+                ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             };
             (status, Json(serde_json::json!({ "error": message }))).into_response()
         }

@@ -163,9 +163,86 @@ pub enum Reply {
     Done,
     /// The request failed.
     Error {
+        /// What kind of failure (the API's HTTP status comes from it).
+        #[serde(default)]
+        kind: ErrorKind,
         /// Why, for the operator.
         message: String,
     },
+}
+
+/// What kind of failure a request met; chosen once, from the typed error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request itself is wrong (a bad value, a signature that does not match).
+    #[default]
+    Invalid,
+    /// What it names does not exist (an AP, or the AC when it is off).
+    NotFound,
+    /// It clashes with the state (a rollout already running, an address in use).
+    Conflict,
+    /// The store or the kernel failed; trying again later may work.
+    Unavailable,
+}
+
+/// A typed error's kind, so no one has to guess it from the message.
+pub trait Failure: std::error::Error {
+    /// Its kind.
+    fn kind(&self) -> ErrorKind;
+}
+
+impl Failure for crate::sessions::SessionError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Store(_) | Self::Firewall(_) => ErrorKind::Unavailable,
+            Self::AddressInUse { .. } => ErrorKind::Conflict,
+        }
+    }
+}
+
+impl Failure for crate::ac::registry::RegistryError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Store(_) => ErrorKind::Unavailable,
+            Self::UnknownAp(_) => ErrorKind::NotFound,
+            Self::BadSsid(_) | Self::Fingerprint { .. } | Self::FingerprintNeeded { .. } => ErrorKind::Invalid,
+        }
+    }
+}
+
+impl Failure for crate::ac::server::AcError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Registry(e) => e.kind(),
+            Self::Firmware(_) => ErrorKind::Invalid,
+            Self::Rollout(_) => ErrorKind::Conflict,
+        }
+    }
+}
+
+impl Failure for std::io::Error {
+    fn kind(&self) -> ErrorKind {
+        match std::io::Error::kind(self) {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            _ => ErrorKind::Invalid,
+        }
+    }
+}
+
+impl Failure for firewall::ParseMacError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Invalid
+    }
+}
+
+/// The reply for a failed request.
+fn failed<E: Failure>(err: &E) -> Reply {
+    Reply::Error { kind: err.kind(), message: crate::error_chain(err) }
+}
+
+fn refused(kind: ErrorKind, message: impl Into<String>) -> Reply {
+    Reply::Error { kind, message: message.into() }
 }
 
 /// What the control socket acts on.
@@ -199,7 +276,7 @@ pub async fn serve(path: PathBuf, handles: Handles) -> std::io::Result<()> {
             }
             let reply = match serde_json::from_str::<Request>(&line) {
                 Ok(request) => handle(request, &handles).await,
-                Err(err) => Reply::Error { message: format!("bad request: {err}") },
+                Err(err) => refused(ErrorKind::Invalid, format!("bad request: {err}")),
             };
             let mut out = serde_json::to_vec(&reply).expect("serialisable");
             out.push(b'\n');
@@ -210,43 +287,41 @@ pub async fn serve(path: PathBuf, handles: Handles) -> std::io::Result<()> {
 
 /// Carries out one request: the control socket and the HTTP admin API share it.
 pub async fn handle(request: Request, handles: &Handles) -> Reply {
-    let error = |e: &dyn std::error::Error| Reply::Error { message: crate::error_chain(e) };
     let Handles { sessions, ac, .. } = handles;
     match request {
         Request::SessionsList => match sessions.list().await {
             Ok(sessions) => Reply::Sessions { sessions },
-            Err(e) => error(&e),
+            Err(e) => failed(&e),
         },
         Request::SessionsKick { mac } => match mac.parse::<MacAddr>() {
-            Err(e) => error(&e),
+            Err(e) => failed(&e),
             Ok(mac) => match sessions.kick(mac).await {
                 Ok(count) => Reply::Kicked { count },
-                Err(e) => error(&e),
+                Err(e) => failed(&e),
             },
         },
         Request::FirewallReload => match sessions.restore_filter().await {
             Ok(sessions) => Reply::Reloaded { sessions },
-            Err(e) => error(&e),
+            Err(e) => failed(&e),
         },
         ac_request => match ac {
             Some(ac) => handle_ac(ac_request, ac, handles).await,
-            None => Reply::Error { message: "the AC is off (ac.listen is empty)".into() },
+            None => refused(ErrorKind::NotFound, "the AC is off (ac.listen is empty)"),
         },
     }
 }
 
 /// The AC's requests, once it is known to run.
 async fn handle_ac(request: Request, ac: &Ac, handles: &Handles) -> Reply {
-    let error = |e: &dyn std::error::Error| Reply::Error { message: crate::error_chain(e) };
     match request {
         Request::ApsList => match ac.list().await {
             Ok(aps) => Reply::Aps { aps },
-            Err(e) => error(&e),
+            Err(e) => failed(&e),
         },
         Request::ApsAdopt { device_id, fingerprint } => {
-            ac.adopt(&device_id, fingerprint.as_deref()).await.map_or_else(|e| error(&e), |()| Reply::Done)
+            ac.adopt(&device_id, fingerprint.as_deref()).await.map_or_else(|e| failed(&e), |()| Reply::Done)
         }
-        Request::ApsForget { device_id } => ac.forget(&device_id).await.map_or_else(|e| error(&e), |()| Reply::Done),
+        Request::ApsForget { device_id } => ac.forget(&device_id).await.map_or_else(|e| failed(&e), |()| Reply::Done),
         Request::ApsShow { device_id } => {
             let found = ac.list().await.map(|aps| aps.into_iter().find(|a| a.device_id == device_id));
             match (found, ac.registry().config_for(&device_id).await) {
@@ -255,55 +330,55 @@ async fn handle_ac(request: Request, ac: &Ac, handles: &Handles) -> Reply {
                     config.roaming.ft_key = "***".into();
                     Reply::Ap { ap: Box::new(ap), config: Box::new(config) }
                 }
-                (Err(e), _) => error(&e),
-                (_, Err(e)) => error(&e),
-                (Ok(None), _) => Reply::Error { message: format!("no access point {device_id:?}") },
+                (Err(e), _) => failed(&e),
+                (_, Err(e)) => failed(&e),
+                (Ok(None), _) => refused(ErrorKind::NotFound, format!("no access point {device_id:?}")),
             }
         }
         Request::FirmwareUpload { version, model, image, signature } => {
             match (std::fs::read(&image), std::fs::read(&signature)) {
-                (Ok(image), Ok(signature)) => {
-                    ac.upload_firmware(&version, &model, image, &signature).map_or_else(|e| error(&e), |()| Reply::Done)
-                }
-                (Err(e), _) | (_, Err(e)) => error(&e),
+                (Ok(image), Ok(signature)) => ac
+                    .upload_firmware(&version, &model, image, &signature)
+                    .map_or_else(|e| failed(&e), |()| Reply::Done),
+                (Err(e), _) | (_, Err(e)) => failed(&e),
             }
         }
         Request::FirmwareRollout { version, allow_downgrade } => {
             match ac.start_rollout(&version, handles.firmware_batch, handles.firmware_wait, allow_downgrade).await {
                 Ok(status) => Reply::Rollout { status: Some(status) },
-                Err(e) => error(&e),
+                Err(e) => failed(&e),
             }
         }
         Request::FirmwareStatus => Reply::Rollout { status: ac.rollout_status() },
-        Request::ApsPlan => ac.plan().await.map_or_else(|e| error(&e), |plan| Reply::Plan { text: plan.to_string() }),
+        Request::ApsPlan => ac.plan().await.map_or_else(|e| failed(&e), |plan| Reply::Plan { text: plan.to_string() }),
         Request::ApsSet { device_id, floor, radio, channel, tx_power_dbm } => {
             let radio = radio.as_deref().map(|r| (r, channel, tx_power_dbm));
             if radio.is_none() && (channel.is_some() || tx_power_dbm.is_some()) {
-                Reply::Error { message: "--channel and --tx-power need --radio".into() }
+                refused(ErrorKind::Invalid, "--channel and --tx-power need --radio")
             } else {
                 ac.set_ap(&device_id, floor, radio)
                     .await
-                    .map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version })
+                    .map_or_else(|e| failed(&e), |version| Reply::ConfigVersion { version })
             }
         }
         Request::StationsList => {
-            ac.registry().stations().await.map_or_else(|e| error(&e), |stations| Reply::Stations { stations })
+            ac.registry().stations().await.map_or_else(|e| failed(&e), |stations| Reply::Stations { stations })
         }
         Request::SsidsList => match ac.registry().ssids().await {
             Ok(mut ssids) => {
                 ssids.iter_mut().for_each(mask);
                 Reply::Ssids { ssids }
             }
-            Err(e) => error(&e),
+            Err(e) => failed(&e),
         },
         Request::SsidsPut { ssid } => {
-            ac.put_ssid(&ssid).await.map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version })
+            ac.put_ssid(&ssid).await.map_or_else(|e| failed(&e), |version| Reply::ConfigVersion { version })
         }
         Request::SsidsRemove { name } => {
-            ac.remove_ssid(&name).await.map_or_else(|e| error(&e), |version| Reply::ConfigVersion { version })
+            ac.remove_ssid(&name).await.map_or_else(|e| failed(&e), |version| Reply::ConfigVersion { version })
         }
         Request::SessionsList | Request::SessionsKick { .. } | Request::FirewallReload => {
-            Reply::Error { message: "not an AC request".into() }
+            refused(ErrorKind::Invalid, "not an AC request")
         }
     }
 }
@@ -331,4 +406,28 @@ pub async fn call(dir: &Path, request: &Request) -> Result<Reply, std::io::Error
     let mut line = String::new();
     BufReader::new(read).read_line(&mut line).await?;
     serde_json::from_str(&line).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ac::registry::RegistryError;
+
+    #[test]
+    fn each_failure_has_its_kind_from_its_type_not_its_words() {
+        let kind = |r: Reply| match r {
+            Reply::Error { kind, .. } => kind,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(kind(failed(&RegistryError::UnknownAp("X".into()))), ErrorKind::NotFound);
+        let needed = RegistryError::FingerprintNeeded { device_id: "X".into(), actual: "ab".into() };
+        assert_eq!(kind(failed(&needed)), ErrorKind::Invalid);
+        let busy = crate::ac::server::AcError::Rollout("a rollout is already running".into());
+        assert_eq!(kind(failed(&busy)), ErrorKind::Conflict);
+        let in_use = crate::sessions::SessionError::AddressInUse {
+            ip: "192.0.2.5".parse().unwrap(),
+            holder: "02:00:00:00:00:05".parse().unwrap(),
+        };
+        assert_eq!(kind(failed(&in_use)), ErrorKind::Conflict);
+    }
 }

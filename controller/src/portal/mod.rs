@@ -51,9 +51,7 @@ impl Portal {
     /// The portal for `config`; what every request needs is worked out once.
     pub fn new(config: Arc<Config>, sessions: Sessions, countdown: Countdown, signer: Signer) -> Self {
         let mut names = vec![config.portal_host().to_ascii_lowercase()];
-        if let Ok((ip, _)) = config.network.guest_net() {
-            names.push(ip.to_string());
-        }
+        names.push(config.network.guest_address.addr.to_string());
         let home = format!("{}/", config.portal_url());
         let neighbours = Neighbours::new(&config.network.guest_interface);
         Portal { config, sessions, countdown, neighbours, signer, names, home }
