@@ -11,15 +11,9 @@ use std::fmt::Write;
 /// no value can smuggle a line into the file.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
-    /// An SSID name is empty or longer than 32 bytes.
-    #[error("SSID {0:?} must be 1 to 32 bytes")]
-    SsidLength(String),
-    /// A WPA2 passphrase is not 8-63 printable ASCII characters.
-    #[error("the WPA2 key of {0:?} must be 8 to 63 printable ASCII characters")]
-    Wpa2Key(String),
-    /// A WPA3 password is empty or has control characters.
-    #[error("the WPA3 password of {0:?} must be printable and not empty")]
-    SaeKey(String),
+    /// An SSID's settings are not acceptable (`Ssid::check`).
+    #[error(transparent)]
+    Ssid(#[from] ap_protocol::SsidError),
     /// The channel is not in the radio's band.
     #[error("channel {channel} is not a {band:?} channel")]
     Channel {
@@ -162,17 +156,7 @@ fn check(config: &ApConfig, radio: &Radio) -> Result<(), RenderError> {
         return Err(RenderError::Channel { channel: radio.channel, band: radio.band });
     }
     for ssid in &config.ssids {
-        if ssid.name.is_empty() || ssid.name.len() > 32 {
-            return Err(RenderError::SsidLength(ssid.name.clone()));
-        }
-        let wpa2_ok = (8..=63).contains(&ssid.key.len()) && ssid.key.bytes().all(|b| (0x20..0x7f).contains(&b));
-        let sae_ok = !ssid.key.is_empty() && !ssid.key.chars().any(char::is_control);
-        match ssid.security {
-            Security::Open => {}
-            Security::Wpa2Psk | Security::Wpa2Wpa3 if !wpa2_ok => return Err(RenderError::Wpa2Key(ssid.name.clone())),
-            Security::Wpa3Sae if !sae_ok => return Err(RenderError::SaeKey(ssid.name.clone())),
-            _ => {}
-        }
+        ssid.check()?;
     }
     Ok(())
 }
@@ -244,7 +228,10 @@ pub(crate) mod tests {
         let conf = render(&config, &config.radios[0], &ap()).unwrap();
         assert!(!conf.lines().any(|l| l == "wpa=0"));
         config.ssids[1].key = "goodkey1\nwpa=0".into();
-        assert_eq!(render(&config, &config.radios[0], &ap()), Err(RenderError::Wpa2Key("LaoWang-Staff".into())));
+        assert_eq!(
+            render(&config, &config.radios[0], &ap()),
+            Err(RenderError::Ssid(ap_protocol::SsidError::Wpa2Key("LaoWang-Staff".into())))
+        );
     }
 
     #[test]
@@ -254,6 +241,9 @@ pub(crate) mod tests {
         assert!(matches!(render(&config, &config.radios[0], &ap()), Err(RenderError::Channel { .. })));
         let mut config = sample();
         config.ssids[1].key = "short".into();
-        assert!(matches!(render(&config, &config.radios[0], &ap()), Err(RenderError::Wpa2Key(_))));
+        assert!(matches!(
+            render(&config, &config.radios[0], &ap()),
+            Err(RenderError::Ssid(ap_protocol::SsidError::Wpa2Key(_)))
+        ));
     }
 }

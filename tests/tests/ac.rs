@@ -6,6 +6,7 @@ use ap_agent::agent::{self, AgentConfig};
 use ap_protocol::{AgentMessage, ApConfig, Band, ControllerMessage, RadioInfo, Roaming, Security, Ssid, Welcome};
 use controller::ac::ca::Ca;
 use controller::ac::registry::Registry;
+use controller::ac::rollout::Stage;
 use controller::ac::Ac;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -291,8 +292,8 @@ async fn firmware_rolls_out_canary_first_then_batches_and_a_refusal_halts_it() {
     ac.upload_firmware("2.0.0", "SIM-AP", image.clone(), &manifest_signature(&signing, "2.0.0", &image)).unwrap();
 
     let status = ac.start_rollout("2.0.0", 2, Duration::from_secs(10), false).await.unwrap();
-    assert_eq!(status.stage, "canary");
-    until("the rollout is done", async || ac.rollout_status().is_some_and(|r| r.stage == "done")).await;
+    assert_eq!(status.stage, Stage::Canary);
+    until("the rollout is done", async || ac.rollout_status().is_some_and(|r| r.stage == Stage::Done)).await;
     let r = ac.rollout_status().unwrap();
     assert_eq!(r.upgraded, vec!["FW-0001", "FW-0002", "FW-0003", "FW-0004"], "canary first, then batches");
     until("every AP reports 2.0.0", async || {
@@ -304,13 +305,13 @@ async fn firmware_rolls_out_canary_first_then_batches_and_a_refusal_halts_it() {
     let old = vec![0x11u8; 1000];
     ac.upload_firmware("1.5.0", "SIM-AP", old.clone(), &manifest_signature(&signing, "1.5.0", &old)).unwrap();
     ac.start_rollout("1.5.0", 2, Duration::from_secs(10), false).await.unwrap();
-    until("the downgrade is refused", async || ac.rollout_status().is_some_and(|r| r.stage == "failed")).await;
+    until("the downgrade is refused", async || ac.rollout_status().is_some_and(|r| r.stage == Stage::Failed)).await;
     let r = ac.rollout_status().unwrap();
     assert!(r.failure.as_deref().unwrap_or("").contains("not newer"), "{r:?}");
     assert!(ac.list().await.unwrap().iter().all(|a| a.firmware == "2.0.0"));
     // ...unless the admin allows it for this rollout.
     ac.start_rollout("1.5.0", 2, Duration::from_secs(10), true).await.unwrap();
-    until("the allowed downgrade is done", async || ac.rollout_status().is_some_and(|r| r.stage == "done")).await;
+    until("the allowed downgrade is done", async || ac.rollout_status().is_some_and(|r| r.stage == Stage::Done)).await;
     until("every AP reports 1.5.0", async || {
         ac.list().await.unwrap().iter().all(|a| a.online && a.firmware == "1.5.0")
     })
@@ -321,7 +322,7 @@ async fn firmware_rolls_out_canary_first_then_batches_and_a_refusal_halts_it() {
     let image2 = vec![0x6bu8; 1000];
     ac.upload_firmware("2.1.0", "SIM-AP", image2.clone(), &manifest_signature(&signing, "2.1.0", &image2)).unwrap();
     ac.start_rollout("2.1.0", 2, Duration::from_secs(10), false).await.unwrap();
-    until("the rollout fails", async || ac.rollout_status().is_some_and(|r| r.stage == "failed")).await;
+    until("the rollout fails", async || ac.rollout_status().is_some_and(|r| r.stage == Stage::Failed)).await;
     let r = ac.rollout_status().unwrap();
     assert!(r.failure.as_deref().unwrap_or("").contains("FW-0001"), "{r:?}");
     assert!(r.upgraded.is_empty());

@@ -45,6 +45,59 @@ pub struct Ssid {
     pub bands: Vec<Band>,
 }
 
+/// Why an SSID's settings cannot be used. The controller checks before it
+/// stores an SSID, the agent before it renders one: the same rules, here once.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SsidError {
+    /// The name is empty or longer than 32 bytes.
+    #[error("SSID {0:?}: the name must be 1 to 32 bytes")]
+    Name(String),
+    /// No band chosen.
+    #[error("SSID {0:?}: choose at least one band")]
+    NoBand(String),
+    /// A WPA2 passphrase is not 8-63 printable ASCII characters.
+    #[error("SSID {0:?}: a WPA2 key is 8 to 63 printable ASCII characters")]
+    Wpa2Key(String),
+    /// A WPA3 password is empty or has control characters.
+    #[error("SSID {0:?}: a WPA3 password is printable and not empty")]
+    SaeKey(String),
+    /// The VLAN is not 1-4094.
+    #[error("SSID {0:?}: VLAN is 1 to 4094")]
+    Vlan(String),
+    /// Without the portal an SSID needs its own VLAN (else it lands on the
+    /// guest network, behind the portal anyway).
+    #[error("SSID {0:?}: an SSID without the captive portal needs its own VLAN")]
+    PortalWithoutVlan(String),
+}
+
+impl Ssid {
+    /// Checks every setting; nothing unchecked reaches a hostapd file.
+    pub fn check(&self) -> Result<(), SsidError> {
+        let name = || self.name.clone();
+        if self.name.is_empty() || self.name.len() > 32 {
+            return Err(SsidError::Name(name()));
+        }
+        if self.bands.is_empty() {
+            return Err(SsidError::NoBand(name()));
+        }
+        let wpa2_ok = (8..=63).contains(&self.key.len()) && self.key.bytes().all(|b| (0x20..0x7f).contains(&b));
+        let sae_ok = !self.key.is_empty() && !self.key.chars().any(char::is_control);
+        match self.security {
+            Security::Open => {}
+            Security::Wpa2Psk | Security::Wpa2Wpa3 if !wpa2_ok => return Err(SsidError::Wpa2Key(name())),
+            Security::Wpa3Sae if !sae_ok => return Err(SsidError::SaeKey(name())),
+            _ => {}
+        }
+        if self.vlan.is_some_and(|v| !(1..=4094).contains(&v)) {
+            return Err(SsidError::Vlan(name()));
+        }
+        if !self.captive_portal && self.vlan.is_none() {
+            return Err(SsidError::PortalWithoutVlan(name()));
+        }
+        Ok(())
+    }
+}
+
 /// Radio security.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,4 +155,34 @@ fn yes() -> bool {
 
 fn default_width() -> u16 {
     20
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ssid() -> Ssid {
+        Ssid {
+            name: "Staff".into(),
+            security: Security::Wpa2Psk,
+            key: "kitchen-2024!".into(),
+            vlan: None,
+            hidden: false,
+            client_isolation: true,
+            captive_portal: true,
+            bands: vec![Band::G2_4],
+        }
+    }
+
+    #[test]
+    fn ssid_settings_are_checked() {
+        assert!(Ssid::check(&ssid()).is_ok());
+        let no_portal = Ssid { captive_portal: false, ..ssid() };
+        assert!(Ssid::check(&no_portal).unwrap_err().to_string().contains("own VLAN"));
+        assert!(Ssid::check(&Ssid { vlan: Some(20), ..no_portal }).is_ok());
+        assert!(Ssid::check(&Ssid { key: "short".into(), ..ssid() }).is_err());
+        assert!(Ssid::check(&Ssid { bands: vec![], ..ssid() }).is_err());
+        assert!(Ssid::check(&Ssid { vlan: Some(5000), ..ssid() }).is_err());
+        assert!(Ssid::check(&Ssid { name: "x".repeat(33), ..ssid() }).is_err());
+    }
 }

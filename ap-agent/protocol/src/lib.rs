@@ -10,7 +10,7 @@ mod frame;
 pub mod hex;
 pub mod trust;
 
-pub use config::{ApConfig, Band, Radio, Roaming, Security, Ssid};
+pub use config::{ApConfig, Band, Radio, Roaming, Security, Ssid, SsidError};
 pub use frame::{Connection, FrameError, MAX_FRAME};
 
 use serde::{Deserialize, Serialize};

@@ -8,7 +8,6 @@
 
 use ap_protocol::{hex, trust, FirmwareOffer};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
@@ -94,21 +93,6 @@ pub fn upload(
         allow_downgrade: false,
     };
     Ok(Image { offer, bytes: Arc::new(image) })
-}
-
-/// Where a rollout is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RolloutStatus {
-    /// The version being rolled out.
-    pub version: String,
-    /// `canary`, `batch N of M`, `done` or `failed`.
-    pub stage: String,
-    /// APs that run the new version.
-    pub upgraded: Vec<String>,
-    /// APs still to do.
-    pub remaining: Vec<String>,
-    /// Why it failed, when it did.
-    pub failure: Option<String>,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod ca;
 pub mod firmware;
 pub mod plan;
 pub mod registry;
+pub mod rollout;
 pub mod server;
 
 pub use server::Ac;

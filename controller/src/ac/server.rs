@@ -4,8 +4,9 @@
 //! configuration, echoes every interval, and are offline after three missed.
 
 use super::ca::Ca;
-use super::firmware::{self, FirmwareError, Image, RolloutStatus};
+use super::firmware::{FirmwareError, Image};
 use super::registry::{AccessPoint, PendingHello, Registry, RegistryError};
+use super::rollout::{FirmwareEvent, RolloutStatus};
 use ap_protocol::{negotiate, AgentMessage, Connection, ControllerMessage, Hello, Ssid, Welcome, FIRMWARE_CHUNK};
 use base64::Engine;
 use std::collections::HashMap;
@@ -30,14 +31,14 @@ pub struct Ac {
     ca: Arc<Ca>,
     echo_every: Duration,
     /// Connected APs (pending or adopted), one entry per AP's newest connection.
-    connected: Arc<Mutex<HashMap<String, Connected>>>,
+    pub(super) connected: Arc<Mutex<HashMap<String, Connected>>>,
     adopted: broadcast::Sender<String>,
     config: Arc<watch::Sender<u64>>,
-    firmware_results: broadcast::Sender<(String, String, bool, String)>,
-    firmware_key: Option<String>,
-    firmware_dir: Option<PathBuf>,
-    images: Arc<Mutex<HashMap<String, Image>>>,
-    rollout: Arc<Mutex<Option<RolloutStatus>>>,
+    pub(super) firmware_results: broadcast::Sender<FirmwareEvent>,
+    pub(super) firmware_key: Option<String>,
+    pub(super) firmware_dir: Option<PathBuf>,
+    pub(super) images: Arc<Mutex<HashMap<String, Image>>>,
+    pub(super) rollout: Arc<Mutex<Option<RolloutStatus>>>,
     channels: Arc<(Vec<u16>, Vec<u16>)>,
     /// Connections one address may hold to the AP port.
     per_address: usize,
@@ -45,10 +46,10 @@ pub struct Ac {
 }
 
 /// One AP's current connection.
-struct Connected {
+pub(super) struct Connected {
     since: Instant,
     /// Where firmware offers for an adopted AP's session go.
-    firmware: Option<mpsc::UnboundedSender<Image>>,
+    pub(super) firmware: Option<mpsc::UnboundedSender<Image>>,
 }
 
 /// A connection's entry in `Ac::connected`: removed when the connection
@@ -142,129 +143,6 @@ impl Ac {
         self
     }
 
-    /// Checks an uploaded image's signed manifest (version, model, size,
-    /// SHA-256) and keeps it for rollouts.
-    pub fn upload_firmware(&self, version: &str, model: &str, image: Vec<u8>, signature: &[u8]) -> Result<(), AcError> {
-        let dir = self.firmware_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("guestwifi-firmware"));
-        let manifest = firmware::Manifest { version, model };
-        let image = firmware::upload(&dir, manifest, image, signature, self.firmware_key.as_deref())?;
-        tracing::info!(version, size = image.offer.size, "firmware image accepted");
-        self.images.lock().unwrap().insert(version.to_string(), image);
-        Ok(())
-    }
-
-    /// Where the current (or last) rollout is.
-    pub fn rollout_status(&self) -> Option<RolloutStatus> {
-        self.rollout.lock().unwrap().clone()
-    }
-
-    /// Rolls `version` out to every online adopted AP of its model not
-    /// running it: one canary, then batches of `batch`; each AP has `wait`
-    /// to come back with the new version, or the rollout halts and is marked
-    /// failed. APs refuse a version not above theirs unless
-    /// `allow_downgrade`.
-    pub async fn start_rollout(
-        &self,
-        version: &str,
-        batch: usize,
-        wait: Duration,
-        allow_downgrade: bool,
-    ) -> Result<RolloutStatus, AcError> {
-        let mut image = self
-            .images
-            .lock()
-            .unwrap()
-            .get(version)
-            .cloned()
-            .ok_or_else(|| AcError::Rollout(format!("no uploaded image {version:?}")))?;
-        image.offer.allow_downgrade = allow_downgrade;
-        if self.rollout_status().is_some_and(|r| r.failure.is_none() && r.stage != "done") {
-            return Err(AcError::Rollout("a rollout is already running".into()));
-        }
-        let targets: Vec<String> = self
-            .list()
-            .await?
-            .into_iter()
-            .filter(|a| a.state == "adopted" && a.online && a.firmware != version && a.model == image.offer.model)
-            .map(|a| a.device_id)
-            .collect();
-        if targets.is_empty() {
-            return Err(AcError::Rollout(format!("every online {} AP already runs {version}", image.offer.model)));
-        }
-        let status = RolloutStatus {
-            version: version.to_string(),
-            stage: "canary".into(),
-            upgraded: Vec::new(),
-            remaining: targets.clone(),
-            failure: None,
-        };
-        *self.rollout.lock().unwrap() = Some(status.clone());
-        let ac = self.clone();
-        tokio::spawn(async move { ac.run_rollout(image, targets, batch.max(1), wait).await });
-        Ok(status)
-    }
-
-    async fn run_rollout(&self, image: Image, targets: Vec<String>, batch: usize, wait: Duration) {
-        let version = image.offer.version.clone();
-        let mut groups: Vec<Vec<String>> = vec![vec![targets[0].clone()]];
-        groups.extend(targets[1..].chunks(batch).map(<[String]>::to_vec));
-        let total = groups.len() - 1;
-        for (n, group) in groups.iter().enumerate() {
-            let stage = if n == 0 { "canary".to_string() } else { format!("batch {n} of {total}") };
-            self.update_rollout(|r| r.stage = stage.clone());
-            let mut results = self.firmware_results.subscribe();
-            for ap in group {
-                let sender = self.connected.lock().unwrap().get(ap).and_then(|c| c.firmware.clone());
-                if sender.is_none_or(|s| s.send(image.clone()).is_err()) {
-                    return self.fail_rollout(format!("{ap} is not connected ({stage})"));
-                }
-            }
-            let deadline = tokio::time::Instant::now() + wait;
-            loop {
-                let aps = self.list().await.unwrap_or_default();
-                let done =
-                    group.iter().all(|id| aps.iter().any(|a| &a.device_id == id && a.online && a.firmware == version));
-                if done {
-                    break;
-                }
-                tokio::select! {
-                    result = results.recv() => {
-                        if let Ok((ap, v, false, reason)) = result {
-                            if group.contains(&ap) && v == version {
-                                return self.fail_rollout(format!("{ap} refused {version} ({stage}): {reason}"));
-                            }
-                        }
-                    }
-                    _ = tokio::time::sleep_until(deadline) => {
-                        return self.fail_rollout(format!("{stage} did not rejoin with {version} within {wait:?}"));
-                    }
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                }
-            }
-            self.update_rollout(|r| {
-                r.remaining.retain(|ap| !group.contains(ap));
-                r.upgraded.extend(group.iter().cloned());
-            });
-            tracing::info!(%version, %stage, "firmware stage done");
-        }
-        self.update_rollout(|r| r.stage = "done".into());
-        tracing::info!(%version, "firmware rollout done");
-    }
-
-    fn update_rollout(&self, f: impl FnOnce(&mut RolloutStatus)) {
-        if let Some(r) = self.rollout.lock().unwrap().as_mut() {
-            f(r);
-        }
-    }
-
-    fn fail_rollout(&self, reason: String) {
-        tracing::error!(%reason, "firmware rollout halted");
-        self.update_rollout(|r| {
-            r.stage = "failed".into();
-            r.failure = Some(reason);
-        });
-    }
-
     /// Every AP, with whether it is connected.
     pub async fn list(&self) -> Result<Vec<AccessPoint>, AcError> {
         let online: std::collections::HashSet<String> = self.connected.lock().unwrap().keys().cloned().collect();
@@ -332,7 +210,24 @@ impl Ac {
         Ok(version)
     }
 
-    /// The registry underneath.
+    /// The configuration `device_id` should run (keys included: callers
+    /// that show it hide them).
+    pub async fn config_for(&self, device_id: &str) -> Result<ap_protocol::ApConfig, AcError> {
+        Ok(self.registry.config_for(device_id).await?)
+    }
+
+    /// Guest devices associated now: (station, AP, radio, since UTC ms).
+    pub async fn stations(&self) -> Result<Vec<(String, String, String, i64)>, AcError> {
+        Ok(self.registry.stations().await?)
+    }
+
+    /// The SSIDs (keys included: callers that show them hide them).
+    pub async fn ssids(&self) -> Result<Vec<Ssid>, AcError> {
+        Ok(self.registry.ssids().await?)
+    }
+
+    /// The registry underneath (tests and benchmarks; staff requests go
+    /// through the methods above).
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
@@ -582,7 +477,7 @@ impl Ac {
                     }
                     Some(AgentMessage::FirmwareResult { version, installed, reason }) => {
                         tracing::info!(device_id = %id, %version, installed, %reason, "firmware result");
-                        let _ = self.firmware_results.send((id.clone(), version, installed, reason));
+                        let _ = self.firmware_results.send(FirmwareEvent { ap: id.clone(), version, installed, reason });
                     }
                     Some(AgentMessage::NeighbourScan(scan)) => {
                         self.registry.scan(id, &scan.interface, &scan.neighbours).await?;

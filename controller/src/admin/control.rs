@@ -2,8 +2,8 @@
 //! only), one JSON request and one JSON reply per line. It reaches the daemon
 //! from any network namespace, which `ip netns exec` in the lab needs.
 
-use crate::ac::firmware::RolloutStatus;
 use crate::ac::registry::AccessPoint;
+use crate::ac::rollout::RolloutStatus;
 use crate::ac::Ac;
 use crate::sessions::{Session, Sessions};
 use ap_protocol::{ApConfig, Ssid};
@@ -324,7 +324,7 @@ async fn handle_ac(request: Request, ac: &Ac, handles: &Handles) -> Reply {
         Request::ApsForget { device_id } => ac.forget(&device_id).await.map_or_else(|e| failed(&e), |()| Reply::Done),
         Request::ApsShow { device_id } => {
             let found = ac.list().await.map(|aps| aps.into_iter().find(|a| a.device_id == device_id));
-            match (found, ac.registry().config_for(&device_id).await) {
+            match (found, ac.config_for(&device_id).await) {
                 (Ok(Some(ap)), Ok(mut config)) => {
                     config.ssids.iter_mut().for_each(mask);
                     config.roaming.ft_key = "***".into();
@@ -362,9 +362,9 @@ async fn handle_ac(request: Request, ac: &Ac, handles: &Handles) -> Reply {
             }
         }
         Request::StationsList => {
-            ac.registry().stations().await.map_or_else(|e| failed(&e), |stations| Reply::Stations { stations })
+            ac.stations().await.map_or_else(|e| failed(&e), |stations| Reply::Stations { stations })
         }
-        Request::SsidsList => match ac.registry().ssids().await {
+        Request::SsidsList => match ac.ssids().await {
             Ok(mut ssids) => {
                 ssids.iter_mut().for_each(mask);
                 Reply::Ssids { ssids }
