@@ -1,7 +1,7 @@
 //! `controller`: the appliance daemon and its command line.
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use controller::admin::control::{self, Reply, Request};
 use controller::config::Config;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,9 @@ const DEFAULT_CONFIG: &str = "/etc/guestwifi/controller.toml";
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
+    /// Print lists and states as JSON (for scripts) instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -61,6 +64,14 @@ enum Cmd {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Shell completions for bash, zsh, fish, elvish or powershell, on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (roff), on stdout.
+    #[command(name = "man")]
+    Manual,
     /// The SSIDs every AP broadcasts.
     Ssids {
         #[command(subcommand)]
@@ -224,6 +235,7 @@ async fn main() -> anyhow::Result<()> {
         // SAFETY: restoring the default disposition of one signal, before any thread writes.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
+    let json = cli.json;
     match cli.command {
         Cmd::Run { config } => controller::daemon::run(load(&config)?).await,
         Cmd::FirewallReload { config } => {
@@ -240,8 +252,8 @@ async fn main() -> anyhow::Result<()> {
             println!("firewall table removed: the guest network is no longer filtered by the controller");
             Ok(())
         }
-        Cmd::Sessions { command, config } => sessions(command, &load(&config)?.data.dir).await,
-        Cmd::Aps { command, config } => aps(command, &load(&config)?.data.dir).await,
+        Cmd::Sessions { command, config } => sessions(command, &load(&config)?.data.dir, json).await,
+        Cmd::Aps { command, config } => aps(command, &load(&config)?.data.dir, json).await,
         Cmd::Ca { config } => {
             let dir = load(&config)?.data.dir;
             let fingerprint = controller::ac::ca::Ca::fingerprint_in(&dir)
@@ -249,13 +261,37 @@ async fn main() -> anyhow::Result<()> {
             println!("{fingerprint}");
             Ok(())
         }
-        Cmd::Ssids { command, config } => ssids(command, &load(&config)?.data.dir).await,
-        Cmd::Firmware { command, config } => firmware(command, &load(&config)?.data.dir).await,
+        Cmd::Ssids { command, config } => ssids(command, &load(&config)?.data.dir, json).await,
+        Cmd::Firmware { command, config } => firmware(command, &load(&config)?.data.dir, json).await,
+        Cmd::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "controller", &mut std::io::stdout());
+            Ok(())
+        }
+        Cmd::Manual => Ok(clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?),
     }
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
     Ok(Config::load(path, std::env::vars())?)
+}
+
+/// A table whose columns line up whatever the script: the width of Chinese
+/// text is measured as a terminal shows it (two columns a character).
+fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING).set_header(header.to_vec());
+    for row in rows {
+        table.add_row(row);
+    }
+    for line in table.lines() {
+        // Every line starts with the first column's padding: drop it.
+        println!("{}", line.strip_prefix(' ').unwrap_or(&line).trim_end());
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 /// Text from an AP, safe for a terminal: control characters (escape
@@ -271,7 +307,7 @@ fn fail(reply: Reply) -> anyhow::Result<()> {
     }
 }
 
-async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
+async fn aps(command: ApsCmd, dir: &Path, json: bool) -> anyhow::Result<()> {
     let request = match &command {
         ApsCmd::List => Request::ApsList,
         ApsCmd::Stations => Request::StationsList,
@@ -296,11 +332,10 @@ async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
         ApsCmd::Show { device_id } => Request::ApsShow { device_id: device_id.clone() },
     };
     match control::call(dir, &request).await? {
+        Reply::Aps { aps } if json => print_json(&aps)?,
+        Reply::Stations { stations } if json => print_json(&stations)?,
         Reply::Aps { aps } => {
-            println!(
-                "{:<20} {:<9} {:<8} {:<12} {:<18} {:<8} {:<17} {:<11} CONFIG",
-                "DEVICE", "STATE", "ONLINE", "MODEL", "MAC", "FIRMWARE", "KEY", "CONTROLLER"
-            );
+            let mut rows = Vec::new();
             let mut conflicts = Vec::new();
             for ap in aps {
                 let outdated = ap.wants_version.map(|w| format!(" (wants {w})")).unwrap_or_default();
@@ -312,11 +347,10 @@ async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
                         &other[..16.min(other.len())]
                     ));
                 }
-                println!(
-                    "{:<20} {:<9} {:<8} {:<12} {:<18} {:<8} {:<17} {:<11} {}{outdated}",
+                rows.push(vec![
                     printable(&ap.device_id),
-                    ap.state,
-                    if ap.online { "online" } else { "offline" },
+                    ap.state.clone(),
+                    if ap.online { "online" } else { "offline" }.to_string(),
                     printable(&ap.model),
                     printable(&ap.mac),
                     printable(&ap.firmware),
@@ -325,10 +359,14 @@ async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
                         &ap.fingerprint[..16.min(ap.fingerprint.len())],
                         if ap.key_conflict.is_some() { "!" } else { "" }
                     ),
-                    if ap.controller_pinned { "pinned" } else { "first-use" },
-                    ap.applied_version
-                );
+                    if ap.controller_pinned { "pinned" } else { "first-use" }.to_string(),
+                    format!("{}{outdated}", ap.applied_version),
+                ]);
             }
+            print_table(
+                &["DEVICE", "STATE", "ONLINE", "MODEL", "MAC", "FIRMWARE", "KEY", "CONTROLLER", "CONFIG"],
+                rows,
+            );
             for line in conflicts {
                 println!("{line}");
             }
@@ -340,17 +378,16 @@ async fn aps(command: ApsCmd, dir: &Path) -> anyhow::Result<()> {
         Reply::Plan { text } => print!("{text}"),
         Reply::ConfigVersion { version } => println!("configuration version {version} is being pushed to every AP"),
         Reply::Stations { stations } => {
-            println!("{:<18} {:<20} {:<8}", "STATION", "AP", "RADIO");
-            for (station, ap, radio, _) in stations {
-                println!("{station:<18} {ap:<20} {radio:<8}");
-            }
+            let rows =
+                stations.into_iter().map(|(station, ap, radio, _)| vec![station, printable(&ap), radio]).collect();
+            print_table(&["STATION", "AP", "RADIO"], rows);
         }
         other => fail(other)?,
     }
     Ok(())
 }
 
-async fn firmware(command: FirmwareCmd, dir: &Path) -> anyhow::Result<()> {
+async fn firmware(command: FirmwareCmd, dir: &Path, json: bool) -> anyhow::Result<()> {
     let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
     let request = match command {
         FirmwareCmd::Upload { image, signature, version, model } => {
@@ -360,6 +397,7 @@ async fn firmware(command: FirmwareCmd, dir: &Path) -> anyhow::Result<()> {
         FirmwareCmd::Status => Request::FirmwareStatus,
     };
     match control::call(dir, &request).await? {
+        Reply::Rollout { status } if json => print_json(&status)?,
         Reply::Done => println!("image accepted: signature checked"),
         Reply::Rollout { status: None } => println!("no rollout yet"),
         Reply::Rollout { status: Some(s) } => {
@@ -375,7 +413,7 @@ async fn firmware(command: FirmwareCmd, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn ssids(command: SsidsCmd, dir: &Path) -> anyhow::Result<()> {
+async fn ssids(command: SsidsCmd, dir: &Path, json: bool) -> anyhow::Result<()> {
     let request = match command {
         SsidsCmd::List => Request::SsidsList,
         SsidsCmd::Remove { name } => Request::SsidsRemove { name },
@@ -402,10 +440,30 @@ async fn ssids(command: SsidsCmd, dir: &Path) -> anyhow::Result<()> {
         }
     };
     match control::call(dir, &request).await? {
+        Reply::Ssids { ssids } if json => print_json(&ssids)?,
         Reply::Ssids { ssids } => {
-            for s in ssids {
-                println!("{}", serde_json::to_string(&s)?);
-            }
+            let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+            let rows = ssids
+                .into_iter()
+                .map(|s| {
+                    let security = serde_json::to_value(s.security).ok().and_then(|v| v.as_str().map(str::to_string));
+                    let bands: Vec<String> = s
+                        .bands
+                        .iter()
+                        .filter_map(|b| serde_json::to_value(b).ok()?.as_str().map(str::to_string))
+                        .collect();
+                    vec![
+                        s.name,
+                        security.unwrap_or_default(),
+                        bands.join(","),
+                        s.vlan.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+                        yes(s.hidden),
+                        yes(s.client_isolation),
+                        yes(s.captive_portal),
+                    ]
+                })
+                .collect();
+            print_table(&["NAME", "SECURITY", "BANDS", "VLAN", "HIDDEN", "ISOLATED", "PORTAL"], rows);
         }
         Reply::ConfigVersion { version } => {
             println!("configuration version {version} is being pushed to every AP")
@@ -415,25 +473,25 @@ async fn ssids(command: SsidsCmd, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn sessions(command: SessionsCmd, dir: &Path) -> anyhow::Result<()> {
+async fn sessions(command: SessionsCmd, dir: &Path, json: bool) -> anyhow::Result<()> {
     match command {
         SessionsCmd::List => match control::call(dir, &Request::SessionsList).await? {
+            Reply::Sessions { sessions } if json => print_json(&sessions),
             Reply::Sessions { sessions } => {
-                println!(
-                    "{:<18} {:<16} {:<10} {:>8} {:>12} {:>10}",
-                    "MAC", "IP", "METHOD", "MIN LEFT", "BYTES UP", "PACKETS"
-                );
-                for s in sessions {
-                    println!(
-                        "{:<18} {:<16} {:<10} {:>8} {:>12} {:>10}",
-                        s.mac.to_string(),
-                        s.ip.to_string(),
-                        s.method,
-                        s.remaining().as_secs().div_ceil(60),
-                        s.bytes_up,
-                        s.packets_up
-                    );
-                }
+                let rows = sessions
+                    .into_iter()
+                    .map(|s| {
+                        vec![
+                            s.mac.to_string(),
+                            s.ip.to_string(),
+                            s.method.clone(),
+                            s.remaining().as_secs().div_ceil(60).to_string(),
+                            s.bytes_up.to_string(),
+                            s.packets_up.to_string(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["MAC", "IP", "METHOD", "MIN LEFT", "BYTES UP", "PACKETS"], rows);
                 Ok(())
             }
             other => fail(other),

@@ -54,6 +54,16 @@ fn guest_roams_between_aps_without_a_new_login_and_an_unplugged_ap_rejoins() {
     };
     assert!(api("/api/aps", None).ends_with("401"));
     let token = std::fs::read_to_string(t.lab.dir.join("data/admin.token")).unwrap();
+    // Every list has --json for scripts; tables line Chinese names up by display width.
+    let listed: serde_json::Value = serde_json::from_str(&t.cli_ok(&["aps", "list", "--json"])).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    assert!(listed[0]["fingerprint"].as_str().is_some_and(|f| f.len() == 64), "{listed}");
+    let ssids = t.cli_ok(&["ssids", "list"]);
+    let width = |s: &str| s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum::<usize>();
+    let column = |line: &str, word: &str| line.find(word).map(|i| width(&line[..i]));
+    let header = ssids.lines().next().unwrap();
+    let row = ssids.lines().find(|l| l.contains("实验餐厅免费WiFi")).unwrap();
+    assert_eq!(column(header, "SECURITY"), column(row, "open"), "columns line up:\n{ssids}");
     let aps = api("/api/aps", Some(token.trim()));
     assert!(aps.ends_with("200") && aps.contains("\"device_id\":\"LAB-AP-02\""), "{aps}");
     assert!(api("/api/aps/NOPE", Some(token.trim())).ends_with("404"));
