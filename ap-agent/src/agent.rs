@@ -98,8 +98,55 @@ fn default_silence() -> u64 {
     35
 }
 
+/// Why a connection to the controller, or applying what it sent, failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// A file or socket.
+    #[error("I/O")]
+    Io(#[from] std::io::Error),
+    /// TLS (our certificate, the controller's, the handshake).
+    #[error("TLS")]
+    Tls(#[from] rustls::Error),
+    /// A stored certificate is not PEM.
+    #[error("a stored certificate is not readable PEM")]
+    Pem(#[from] rustls::pki_types::pem::Error),
+    /// The agent's key could not be made or read.
+    #[error("the agent's key")]
+    Key(#[from] rcgen::Error),
+    /// The agent's key is not a usable private key.
+    #[error("the agent's key: {0}")]
+    KeyDer(&'static str),
+    /// A message could not be read or written.
+    #[error("a message could not be read or written")]
+    Frame(#[from] ap_protocol::FrameError),
+    /// Connecting took too long.
+    #[error("the controller did not answer in time")]
+    Timeout(#[from] tokio::time::error::Elapsed),
+    /// No controller address configured, and none in DHCP option 43.
+    #[error("no controller configured and none in DHCP option 43")]
+    NoController,
+    /// The controller's name is not a valid TLS name.
+    #[error("the controller's certificate name is not valid")]
+    Name(#[from] rustls::pki_types::InvalidDnsNameError),
+    /// The controller went silent (a half-open link).
+    #[error("no word from the controller for {0:?}")]
+    Silent(Duration),
+    /// A hook (apply, firmware updater) failed or is missing.
+    #[error("{0}")]
+    Hook(String),
+    /// A pushed configuration cannot become hostapd files.
+    #[error(transparent)]
+    Render(#[from] hostapd::RenderError),
+    /// hostapd's control socket refused.
+    #[error("hostapd's control socket")]
+    Ctrl(#[from] hostapd_ctrl::CtrlError),
+    /// A firmware image was refused.
+    #[error(transparent)]
+    Firmware(#[from] crate::firmware::FirmwareError),
+}
+
 /// Runs until `stop` turns true.
-pub async fn run(config: AgentConfig, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(config: AgentConfig, mut stop: watch::Receiver<bool>) -> Result<(), AgentError> {
     std::fs::create_dir_all(&config.state_dir)?;
     std::fs::set_permissions(&config.state_dir, std::fs::Permissions::from_mode(0o700))?;
     std::fs::create_dir_all(&config.hostapd_dir)?;
@@ -143,7 +190,7 @@ async fn session(
     config: &AgentConfig,
     key: &rcgen::KeyPair,
     mut radio: Option<&mut SimulatedRadio>,
-) -> anyhow::Result<Next> {
+) -> Result<Next, AgentError> {
     let cert_path = config.state_dir.join("agent.crt");
     let ca_path = config.state_dir.join("controller-ca.crt");
     let adopted = cert_path.exists() && ca_path.exists();
@@ -154,10 +201,7 @@ async fn session(
         .map(|f| f.trim().to_ascii_lowercase().replace(':', ""));
     let address = if config.controller.is_empty() {
         let found = config.dhcp_lease_file.as_deref().map(crate::discovery::from_lease_file).unwrap_or_default();
-        found
-            .into_iter()
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("no controller configured and none in DHCP option 43"))?
+        found.into_iter().next().ok_or(AgentError::NoController)?
     } else {
         config.controller.clone()
     };
@@ -168,7 +212,7 @@ async fn session(
         }
         let chain: Vec<CertificateDer<'static>> =
             CertificateDer::pem_file_iter(&cert_path)?.collect::<Result<_, _>>()?;
-        let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(anyhow::Error::msg)?;
+        let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(AgentError::KeyDer)?;
         client_builder()?.with_root_certificates(roots).with_client_auth_cert(chain, key)?
     } else {
         match &pinned_ca {
@@ -216,7 +260,7 @@ async fn session(
                 deadline = tokio::time::Instant::now() + silence;
                 msg?
             }
-            _ = tokio::time::sleep_until(deadline) => anyhow::bail!("no word from the controller for {silence:?}"),
+            _ = tokio::time::sleep_until(deadline) => return Err(AgentError::Silent(silence)),
             Some(change) = from_hostapd.recv() => {
                 conn.send(&station_message(change)).await?;
                 continue;
@@ -304,7 +348,7 @@ async fn session(
             Some(ControllerMessage::Config(cfg)) => {
                 let reply = match apply(config, &cfg).await {
                     Ok(()) => AgentMessage::ConfigApplied { version: cfg.version },
-                    Err(err) => AgentMessage::ConfigRejected { version: cfg.version, reason: format!("{err:#}") },
+                    Err(err) => AgentMessage::ConfigRejected { version: cfg.version, reason: chain(&err) },
                 };
                 conn.send(&reply).await?;
             }
@@ -339,7 +383,7 @@ async fn session(
                         }
                         Err(err) => {
                             tracing::error!(%version, error = %err, "firmware refused");
-                            conn.send(&firmware_result(&version, Err(format!("{err:#}")))).await?;
+                            conn.send(&firmware_result(&version, Err(chain(&err)))).await?;
                         }
                     }
                 }
@@ -378,11 +422,14 @@ fn read_scans(path: &Path) -> Vec<ap_protocol::NeighbourScan> {
     }
 }
 
-async fn install(config: &AgentConfig, download: &Download) -> anyhow::Result<()> {
+async fn install(config: &AgentConfig, download: &Download) -> Result<(), AgentError> {
     let path = download.finish(&config.state_dir.join("firmware"), config.firmware_public_key.as_deref())?;
-    let hook = config.firmware_hook.as_ref().ok_or_else(|| anyhow::anyhow!("no firmware hook is configured"))?;
+    let hook =
+        config.firmware_hook.as_ref().ok_or_else(|| AgentError::Hook("no firmware hook is configured".into()))?;
     let status = tokio::process::Command::new(hook).arg(&path).status().await?;
-    anyhow::ensure!(status.success(), "firmware hook {} failed: {status}", hook.display());
+    if !status.success() {
+        return Err(AgentError::Hook(format!("firmware hook {} failed: {status}", hook.display())));
+    }
     write_private(&config.state_dir.join("firmware-version"), download.offer.version.as_bytes())?;
     let _ = std::fs::remove_file(path);
     Ok(())
@@ -411,7 +458,7 @@ fn station_message(change: StationChange) -> AgentMessage {
 
 /// Renders every radio's file, then runs the hook. All files are checked
 /// before any is written, so a bad config leaves the running one in place.
-async fn apply(config: &AgentConfig, cfg: &ApConfig) -> anyhow::Result<()> {
+async fn apply(config: &AgentConfig, cfg: &ApConfig) -> Result<(), AgentError> {
     let ap = ApIdentity { mac: config.mac.clone() };
     let mut files = Vec::new();
     for radio in &cfg.radios {
@@ -437,7 +484,9 @@ async fn apply(config: &AgentConfig, cfg: &ApConfig) -> anyhow::Result<()> {
     write_private(&config.hostapd_dir.join("version"), cfg.version.to_string().as_bytes())?;
     if let Some(hook) = &config.apply_hook {
         let status = tokio::process::Command::new(hook).arg(cfg.version.to_string()).status().await?;
-        anyhow::ensure!(status.success(), "apply hook {} failed: {status}", hook.display());
+        if !status.success() {
+            return Err(AgentError::Hook(format!("apply hook {} failed: {status}", hook.display())));
+        }
     }
     tracing::info!(version = cfg.version, ssids = cfg.ssids.len(), "configuration applied");
     Ok(())
@@ -454,12 +503,12 @@ fn running_version(dir: &Path) -> u64 {
     std::fs::read_to_string(dir.join("version")).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
-fn client_builder() -> anyhow::Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>> {
+fn client_builder() -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>, AgentError> {
     Ok(rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_protocol_versions(&[&rustls::version::TLS13])?)
 }
 
-fn load_or_create_key(dir: &Path) -> anyhow::Result<rcgen::KeyPair> {
+fn load_or_create_key(dir: &Path) -> Result<rcgen::KeyPair, AgentError> {
     let path = dir.join("agent.key");
     if path.exists() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
@@ -587,4 +636,16 @@ mod tests {
         let err = toml::from_str::<AgentConfig>(&text.replace("state_dir", "state_dri")).unwrap_err();
         assert!(err.to_string().contains("state_dri"), "{err}");
     }
+}
+
+/// An error and its causes on one line, for the controller's log.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }

@@ -57,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
                 }
                 let _ = stop_tx.send(true);
             });
-            ap_agent::agent::run(settings, stop_rx).await
+            Ok(ap_agent::agent::run(settings, stop_rx).await?)
         }
         Cmd::Render { config, mac, out } => {
             let text = std::fs::read_to_string(&config).with_context(|| format!("cannot read {}", config.display()))?;

@@ -10,7 +10,6 @@ use crate::portal::signing::Signer;
 use crate::portal::{self, Portal};
 use crate::sessions::Sessions;
 use crate::{store, tls};
-use anyhow::Context;
 use firewall::{ClientFilter, Firewall, GardenRefresher, GardenResolver};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,6 +32,79 @@ const TABLE_CHECK: Duration = Duration::from_millis(500);
 /// The data dir's lock file: one controller per data dir (and so per kernel table).
 pub const LOCK_FILE: &str = "controller.lock";
 
+/// Why the daemon could not start, or stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// A file or directory of the data dir.
+    #[error("{what} {}", path.display())]
+    File {
+        /// What was being done.
+        what: &'static str,
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another controller holds the data dir.
+    #[error("another controller (pid {pid}) is running with data dir {}; stop it first (nothing was changed)", dir.display())]
+    Locked {
+        /// The data dir.
+        dir: std::path::PathBuf,
+        /// The other controller's pid, as its lock file says.
+        pid: String,
+    },
+    /// The database could not be opened.
+    #[error("cannot open the database")]
+    Store(#[source] store::StoreError),
+    /// The store failed while reading the sessions to restore.
+    #[error("cannot read the live sessions")]
+    Sessions(#[source] crate::sessions::SessionError),
+    /// A listener could not be bound (port in use, address not here).
+    #[error("cannot listen for {what} on {addr}")]
+    Listen {
+        /// What would have listened.
+        what: &'static str,
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// dnsmasq refused its configuration or is missing.
+    #[error("cannot start dnsmasq")]
+    Dnsmasq(#[source] crate::dhcp::DhcpError),
+    /// The kernel's packet filter refused the table, or is missing.
+    #[error("cannot install the guest firewall")]
+    Firewall(#[source] firewall::FirewallError),
+    /// The portal's HTTPS, its signing key or the admin token.
+    #[error("cannot set up {what}")]
+    Secret {
+        /// Which.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: tls::TlsError,
+    },
+    /// The AC's registry or CA.
+    #[error("cannot start the AC")]
+    Registry(#[source] crate::ac::registry::RegistryError),
+    /// The AC's CA.
+    #[error("cannot set up the AP CA")]
+    Ca(#[source] crate::ac::ca::CaError),
+    /// Signals could not be watched.
+    #[error("cannot watch for SIGTERM and SIGINT")]
+    Signals(#[source] std::io::Error),
+    /// A long-running task ended; the daemon stopped for systemd to restart it.
+    #[error("{name} stopped: {why}")]
+    TaskStopped {
+        /// The task.
+        name: &'static str,
+        /// Why.
+        why: String,
+    },
+}
+
 /// Runs the appliance until SIGINT or SIGTERM.
 ///
 /// Everything that can fail on a busy or misconfigured machine (the data
@@ -42,29 +114,29 @@ pub const LOCK_FILE: &str = "controller.lock";
 /// leaves the table too: guests who were in ride through a restart to their
 /// kernel timeouts and everyone else stays filtered. Only `controller
 /// firewall-remove` takes it out.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config) -> Result<(), DaemonError> {
     let config = Arc::new(config);
     let dir = &config.data.dir;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|source| DaemonError::File {
+        what: "cannot create the data dir",
+        path: dir.clone(),
+        source,
+    })?;
     let _lock = DataDirLock::acquire(dir)?;
-    let db = store::open(dir).await.context("cannot open the database")?;
+    let db = store::open(dir).await.map_err(DaemonError::Store)?;
     let listeners = Listeners::bind(&config).await?;
     let dnsmasq = if config.network.run_dnsmasq {
-        Some(Dnsmasq::start(&config).await.context("cannot start dnsmasq")?)
+        Some(Dnsmasq::start(&config).await.map_err(DaemonError::Dnsmasq)?)
     } else {
         None
     };
 
-    let clients = Sessions::live_clients(&db).await?;
+    let clients = Sessions::live_clients(&db).await.map_err(DaemonError::Sessions)?;
     let policy = config.policy();
     if policy.uplink_interface.is_none() {
         tracing::warn!("network.uplink_interface is not set: guests may leave by any interface but the guest one");
     }
-    let firewall = Firewall::start(policy, &clients).context("cannot install the guest firewall")?;
+    let firewall = Firewall::start(policy, &clients).map_err(DaemonError::Firewall)?;
     tracing::info!(restored = clients.len(), "sessions restored into the firewall");
     let filter: Arc<dyn ClientFilter> = Arc::new(firewall.clone());
     let idle =
@@ -86,9 +158,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Deletes the guest firewall table (uninstall). Refuses while a controller
 /// runs on the same data dir: it would only put the table back.
-pub fn remove_firewall(config: &Config) -> anyhow::Result<()> {
+pub fn remove_firewall(config: &Config) -> Result<(), DaemonError> {
     let _lock = DataDirLock::acquire(&config.data.dir)?;
-    Firewall::remove_table().context("cannot remove the firewall table")
+    Firewall::remove_table().map_err(DaemonError::Firewall)
 }
 
 /// An exclusive `flock` on the data dir, held for the daemon's life; the
@@ -98,7 +170,7 @@ struct DataDirLock {
 }
 
 impl DataDirLock {
-    fn acquire(dir: &std::path::Path) -> anyhow::Result<Self> {
+    fn acquire(dir: &std::path::Path) -> Result<Self, DaemonError> {
         use std::io::{Read, Seek, Write};
         use std::os::fd::AsRawFd;
         let path = dir.join(LOCK_FILE);
@@ -108,20 +180,19 @@ impl DataDirLock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+            .map_err(|source| DaemonError::File { what: "cannot open", path: path.clone(), source })?;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
-            anyhow::bail!(
-                "another controller (pid {}) is running with data dir {}; stop it first (nothing was changed)",
-                pid.trim(),
-                dir.display()
-            );
+            return Err(DaemonError::Locked { dir: dir.to_path_buf(), pid: pid.trim().to_string() });
         }
-        file.set_len(0)?;
-        file.rewind()?;
-        writeln!(file, "{}", std::process::id())?;
+        let write = |file: &mut std::fs::File| -> std::io::Result<()> {
+            file.set_len(0)?;
+            file.rewind()?;
+            writeln!(file, "{}", std::process::id())
+        };
+        write(&mut file).map_err(|source| DaemonError::File { what: "cannot write", path, source })?;
         Ok(DataDirLock { _file: file })
     }
 }
@@ -137,15 +208,19 @@ struct Listeners {
 }
 
 impl Listeners {
-    async fn bind(config: &Config) -> anyhow::Result<Self> {
+    async fn bind(config: &Config) -> Result<Self, DaemonError> {
         let guest_ip = config.network.guest_address.addr;
         let bind = |addr: SocketAddr, what: &'static str| async move {
-            TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
+            TcpListener::bind(addr).await.map_err(|source| DaemonError::Listen { what, addr, source })
         };
         let http = bind(SocketAddr::from((guest_ip, config.portal.http_port)), "the portal").await?;
         let https = bind(SocketAddr::from((guest_ip, config.portal.https_port)), "the portal's HTTPS").await?;
         let dns = SocketAddr::from((guest_ip, 53));
-        let dns_udp = tokio::net::UdpSocket::bind(dns).await.with_context(|| format!("cannot answer DNS on {dns}"))?;
+        let dns_udp = tokio::net::UdpSocket::bind(dns).await.map_err(|source| DaemonError::Listen {
+            what: "DNS",
+            addr: dns,
+            source,
+        })?;
         let dns_tcp = bind(dns, "DNS").await?;
         let ac = match config.ac.listen {
             Some(addr) => Some(bind(addr, "APs").await?),
@@ -165,12 +240,12 @@ async fn serve(
     firewall: Firewall,
     sessions: Sessions,
     listeners: Listeners,
-) -> anyhow::Result<()> {
+) -> Result<(), DaemonError> {
     let _garden = GardenRefresher::spawn(
         GardenResolver::new(config.walled_garden.names.clone(), &config.network.upstream_dns),
         firewall.clone(),
     );
-    let tls = tls::acceptor(&config).context("cannot set up the portal's HTTPS")?;
+    let tls = tls::acceptor(&config).map_err(|source| DaemonError::Secret { what: "the portal's HTTPS", source })?;
     let Listeners { http, https, dns_udp, dns_tcp, ac: ac_listener, admin: admin_listener } = listeners;
     let resolver = crate::dns::Resolver::new(
         crate::dns::Settings {
@@ -192,7 +267,8 @@ async fn serve(
     tasks.spawn("DNS over TCP", forever(crate::dns::serve_tcp(dns_tcp, resolver.clone())));
 
     let countdown = Countdown::new(Duration::from_secs(config.session.countdown_seconds));
-    let signer = Signer::load_or_create(&config.data.dir).context("cannot make the portal's key")?;
+    let signer = Signer::load_or_create(&config.data.dir)
+        .map_err(|source| DaemonError::Secret { what: "the portal's signing key", source })?;
     let portal = Arc::new(Portal::new(config.clone(), sessions.clone(), countdown, signer));
     let app = portal::router(portal);
     let limits = Limits {
@@ -217,11 +293,12 @@ async fn serve(
         Ok(())
     });
     let ac = if let Some(listener) = ac_listener {
-        let registry = crate::ac::registry::Registry::new(db.clone()).await?;
-        let ca = crate::ac::ca::Ca::load_or_create(&config.data.dir).context("cannot set up the AP CA")?;
+        let registry = crate::ac::registry::Registry::new(db.clone()).await.map_err(DaemonError::Registry)?;
+        let ca = crate::ac::ca::Ca::load_or_create(&config.data.dir).map_err(DaemonError::Ca)?;
         tracing::info!(fingerprint = %ca.fingerprint(), "AP CA: provision APs with this fingerprint to pin it");
         let ac = crate::ac::Ac::new(registry, ca, Duration::from_secs(config.ac.echo_seconds))
-            .await?
+            .await
+            .map_err(DaemonError::Registry)?
             .with_firmware(Some(config.ac.firmware_public_key.clone()), config.data.dir.join("firmware"))
             .with_channels(config.ac.channels_2g.clone(), config.ac.channels_5g.clone())
             .with_connection_cap(config.ac.max_connections_per_address);
@@ -241,7 +318,11 @@ async fn serve(
         firmware_wait: Duration::from_secs(config.ac.firmware_rejoin_minutes * 60),
     };
     if let Some(listener) = admin_listener {
-        let token = crate::admin::api::load_or_create_token(&config.data.dir).context("cannot make the admin token")?;
+        let token = crate::admin::api::load_or_create_token(&config.data.dir).map_err(|source| DaemonError::File {
+            what: "cannot make the admin token",
+            path: config.data.dir.join(crate::admin::api::TOKEN_FILE),
+            source,
+        })?;
         let app = crate::admin::api::router(handles.clone(), token);
         tasks.spawn("admin API", async move { axum::serve(listener, app).await.map_err(|e| e.to_string()) });
     }
@@ -270,8 +351,8 @@ async fn serve(
     });
     tracing::info!(portal = %config.portal_url(), captive_api = %config.captive_api_url(), "controller running");
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
     let outcome = tokio::select! {
         _ = term.recv() => {
             tracing::info!("SIGTERM: stopping");
@@ -285,7 +366,7 @@ async fn serve(
             // A task nobody watches would leave a half-working appliance:
             // stop cleanly and let systemd start us again.
             tracing::error!(task = name, %why, "a task stopped; the controller stops (non-zero) for a restart");
-            Err(anyhow::anyhow!("{name} stopped: {why}"))
+            Err(DaemonError::TaskStopped { name, why })
         }
     };
     let _ = stop_tx.send(true);

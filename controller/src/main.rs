@@ -237,7 +237,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let json = cli.json;
     match cli.command {
-        Cmd::Run { config } => controller::daemon::run(load(&config)?).await,
+        Cmd::Run { config } => Ok(controller::daemon::run(load(&config)?).await?),
         Cmd::FirewallReload { config } => {
             match control::call(&load(&config)?.data.dir, &Request::FirewallReload).await? {
                 Reply::Reloaded { sessions } => {

@@ -18,7 +18,7 @@ const ECHO: Duration = Duration::from_millis(100);
 
 struct Agent {
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: tokio::task::JoinHandle<Result<(), agent::AgentError>>,
     dir: PathBuf,
 }
 

@@ -87,6 +87,32 @@ impl Drop for AddressSlot {
     }
 }
 
+/// Why an AP's connection ended (logged at debug level: APs reconnect).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// The TLS handshake or the hello took too long.
+    #[error("the TLS handshake or the hello took too long")]
+    Timeout(#[from] tokio::time::error::Elapsed),
+    /// The socket failed (TLS included).
+    #[error("the connection failed")]
+    Io(#[from] std::io::Error),
+    /// A message could not be read or written.
+    #[error("a message could not be read or written")]
+    Frame(#[from] ap_protocol::FrameError),
+    /// The first message was not a hello.
+    #[error("no hello")]
+    NoHello,
+    /// The AP was refused or went silent (the reason says which).
+    #[error("{0}")]
+    Refused(String),
+    /// The registry failed.
+    #[error("registry")]
+    Registry(#[from] RegistryError),
+    /// The CA could not issue the AP's certificate.
+    #[error("cannot issue the certificate")]
+    Ca(#[from] super::ca::CaError),
+}
+
 /// Why an admin action failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AcError {
@@ -282,28 +308,31 @@ impl Ac {
         Some(AddressSlot { open: self.open.clone(), ip })
     }
 
-    async fn connection(&self, acceptor: TlsAcceptor, stream: tokio::net::TcpStream) -> anyhow::Result<()> {
+    async fn connection(&self, acceptor: TlsAcceptor, stream: tokio::net::TcpStream) -> Result<(), ConnectionError> {
         let tls = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await??;
         let presented = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
         let mut conn: Conn = Connection::new(tls);
         let hello = match tokio::time::timeout(HANDSHAKE, conn.recv()).await?? {
             Some(AgentMessage::Hello(hello)) => hello,
-            _ => anyhow::bail!("no hello"),
+            _ => return Err(ConnectionError::NoHello),
         };
         if let Err(err) = ap_protocol::trust::check_hello(&hello) {
             conn.send(&ControllerMessage::Refused { reason: err.to_string() }).await?;
-            anyhow::bail!("refused a malformed hello: {err}");
+            return Err(ConnectionError::Refused(format!("refused a malformed hello: {err}")));
         }
         let Some(version) = negotiate(hello.min_version, hello.max_version) else {
             conn.send(&ControllerMessage::Refused { reason: "no common protocol version".into() }).await?;
-            anyhow::bail!("no common protocol version with {}", hello.device_id);
+            return Err(ConnectionError::Refused(format!("no common protocol version with {}", hello.device_id)));
         };
         match presented {
             Some(cert) => {
                 let known = self.registry.known(&hello.device_id).await?;
                 if !known.as_ref().is_some_and(|k| k.adopted && k.cert_der.as_deref() == Some(&cert[..])) {
                     conn.send(&ControllerMessage::Refused { reason: "unknown certificate".into() }).await?;
-                    anyhow::bail!("{} presented a certificate that is not its own", hello.device_id);
+                    return Err(ConnectionError::Refused(format!(
+                        "{} presented a certificate that is not its own",
+                        hello.device_id
+                    )));
                 }
                 self.registry.authenticated_hello(&hello).await?;
                 self.adopted_session(conn, hello, version).await
@@ -319,15 +348,21 @@ impl Ac {
                     }
                     PendingHello::KeyConflict => {
                         conn.send(&refuse("another key is known for this device id")).await?;
-                        anyhow::bail!("{}: hello with a key it is not known by", hello.device_id)
+                        Err(ConnectionError::Refused(format!(
+                            "{}: hello with a key it is not known by",
+                            hello.device_id
+                        )))
                     }
                     PendingHello::NeedsCertificate => {
                         conn.send(&refuse("adopted: connect with your certificate")).await?;
-                        anyhow::bail!("{}: adopted, but no certificate presented", hello.device_id)
+                        Err(ConnectionError::Refused(format!(
+                            "{}: adopted, but no certificate presented",
+                            hello.device_id
+                        )))
                     }
                     PendingHello::Full => {
                         conn.send(&refuse("too many access points wait for adoption")).await?;
-                        anyhow::bail!("{}: too many pending access points", hello.device_id)
+                        Err(ConnectionError::Refused(format!("{}: too many pending access points", hello.device_id)))
                     }
                 }
             }
@@ -342,7 +377,7 @@ impl Ac {
         hello: Hello,
         version: u16,
         known: super::registry::Known,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), ConnectionError> {
         let mut adoptions = self.adopted.subscribe();
         conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: false })).await?;
         tracing::info!(device_id = %hello.device_id, model = %hello.model, "access point waiting for adoption");
@@ -357,7 +392,7 @@ impl Ac {
         hello: &Hello,
         known: super::registry::Known,
         adoptions: &mut broadcast::Receiver<String>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), ConnectionError> {
         let mut known = Some(known);
         let mut echo = tokio::time::interval(self.echo_every);
         let (mut seq, mut answered) = (0u64, 0u64);
@@ -390,7 +425,7 @@ impl Ac {
                 _ = echo.tick() => {
                     // A pending connection that stops answering is closed.
                     if seq.saturating_sub(answered) >= u64::from(MISSED_ECHOES) {
-                        anyhow::bail!("pending {} missed {MISSED_ECHOES} echoes", hello.device_id);
+                        return Err(ConnectionError::Refused(format!("pending {} missed {MISSED_ECHOES} echoes", hello.device_id)));
                     }
                     seq += 1;
                     conn.send(&ControllerMessage::Echo { seq }).await?;
@@ -399,7 +434,7 @@ impl Ac {
         }
     }
 
-    async fn adopted_session(&self, mut conn: Conn, hello: Hello, version: u16) -> anyhow::Result<()> {
+    async fn adopted_session(&self, mut conn: Conn, hello: Hello, version: u16) -> Result<(), ConnectionError> {
         let id = hello.device_id.clone();
         conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: true })).await?;
         let (firmware_tx, mut firmware) = mpsc::unbounded_channel();
@@ -423,7 +458,7 @@ impl Ac {
         conn: &mut Conn,
         hello: &Hello,
         pushes: &mut mpsc::UnboundedReceiver<Image>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), ConnectionError> {
         let id = &hello.device_id;
         let mut config = self.config.subscribe();
         let mut running = hello.config_version;
@@ -458,7 +493,7 @@ impl Ac {
                 }
                 _ = echo.tick() => {
                     if seq.saturating_sub(answered) >= u64::from(MISSED_ECHOES) {
-                        anyhow::bail!("{id} missed {MISSED_ECHOES} echoes");
+                        return Err(ConnectionError::Refused(format!("{id} missed {MISSED_ECHOES} echoes")));
                     }
                     seq += 1;
                     conn.send(&ControllerMessage::Echo { seq }).await?;
