@@ -623,6 +623,18 @@ impl ServerCertVerifier for FirstUse {
     }
 }
 
+/// An error and its causes on one line, for the controller's log.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,16 +648,4 @@ mod tests {
         let err = toml::from_str::<AgentConfig>(&text.replace("state_dir", "state_dri")).unwrap_err();
         assert!(err.to_string().contains("state_dri"), "{err}");
     }
-}
-
-/// An error and its causes on one line, for the controller's log.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
