@@ -38,10 +38,7 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    ap_protocol::logging::init("info");
     match Cli::parse().command {
         Cmd::Run { config } => {
             let text = std::fs::read_to_string(&config).with_context(|| format!("cannot read {}", config.display()))?;

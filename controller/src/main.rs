@@ -221,13 +221,7 @@ enum SessionsCmd {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,hickory=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    ap_protocol::logging::init("info,sqlx=warn,hickory=warn");
     let cli = Cli::parse();
     if !matches!(cli.command, Cmd::Run { .. }) {
         // A command's output piped into `head` or `grep -q`: end quietly when

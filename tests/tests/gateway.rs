@@ -115,6 +115,7 @@ fn a_flushed_ruleset_comes_back_by_itself() {
     let (code, body) = t.curl(2, &["http://garden.test/"]);
     assert_eq!(code, 200, "the walled garden came back too: {body}");
     assert!(t.log().contains("restored"), "the restore is logged");
+    assert!(!t.log().contains('\u{1b}'), "no colour codes in a log file");
 }
 
 #[test]

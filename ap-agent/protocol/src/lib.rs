@@ -8,6 +8,7 @@
 pub mod config;
 mod frame;
 pub mod hex;
+pub mod logging;
 pub mod trust;
 
 pub use config::{ApConfig, Band, Radio, Roaming, Security, Ssid, SsidError};
