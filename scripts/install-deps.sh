@@ -12,6 +12,7 @@ packages=(
   chromium chromium-driver          # the browser test
   fonts-wqy-microhei                # Chinese glyphs in the browser's screenshots
   hostapd                           # (AP issue) hostapd's own parser for generated configs
+  systemd                           # systemd-analyze verify/security on the shipped unit
 )
 missing=()
 for p in "${packages[@]}"; do

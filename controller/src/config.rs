@@ -312,6 +312,17 @@ pub struct Data {
     /// Directory for the database, generated keys and dnsmasq files.
     #[serde(default = "default_data_dir")]
     pub dir: PathBuf,
+    /// The control socket the CLI talks to (root only); default:
+    /// `control.sock` in the data dir. The packaged unit keeps it under /run.
+    #[serde(default)]
+    pub control_socket: Option<PathBuf>,
+}
+
+impl Data {
+    /// Where the control socket is.
+    pub fn control_socket(&self) -> PathBuf {
+        self.control_socket.clone().unwrap_or_else(|| self.dir.join(crate::admin::control::SOCKET))
+    }
 }
 
 impl Config {

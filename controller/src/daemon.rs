@@ -326,7 +326,14 @@ async fn serve(
         let app = crate::admin::api::router(handles.clone(), token);
         tasks.spawn("admin API", async move { axum::serve(listener, app).await.map_err(|e| e.to_string()) });
     }
-    let socket = config.data.dir.join(control::SOCKET);
+    let socket = config.data.control_socket();
+    if let Some(parent) = socket.parent() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|source| DaemonError::File {
+            what: "cannot create the control socket's directory",
+            path: parent.into(),
+            source,
+        })?;
+    }
     tasks.spawn("control socket", async move { control::serve(socket, handles).await.map_err(|e| e.to_string()) });
     tasks.spawn("firewall table watcher", forever(keep_table(firewall.clone(), sessions.clone())));
     let keep =
@@ -349,6 +356,18 @@ async fn serve(
             }
         }
     });
+    // Under systemd (Type=notify): ready now, and alive for as long as the
+    // runtime keeps this task turning; outside systemd both are no-ops.
+    notify_systemd("READY=1");
+    if let Some(every) = watchdog_interval() {
+        tasks.spawn("systemd watchdog", async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                notify_systemd("WATCHDOG=1");
+            }
+        });
+    }
     tracing::info!(portal = %config.portal_url(), captive_api = %config.captive_api_url(), "controller running");
 
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
@@ -369,10 +388,34 @@ async fn serve(
             Err(DaemonError::TaskStopped { name, why })
         }
     };
+    notify_systemd("STOPPING=1");
     let _ = stop_tx.send(true);
     tasks.stop().await;
-    let _ = std::fs::remove_file(config.data.dir.join(control::SOCKET));
+    let _ = std::fs::remove_file(config.data.control_socket());
     outcome
+}
+
+/// Tells systemd (`NOTIFY_SOCKET`) how we are. Never waits: a manager that
+/// does not read its socket must not stall the daemon, so a full socket
+/// drops the message.
+fn notify_systemd(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let sent = std::os::unix::net::UnixDatagram::unbound().and_then(|socket| {
+        socket.set_nonblocking(true)?;
+        socket.connect(&path)?;
+        socket.send(state.as_bytes())
+    });
+    if let Err(err) = sent {
+        tracing::debug!(%err, state, "systemd notification not sent");
+    }
+}
+
+/// How often to feed systemd's watchdog: half its `WATCHDOG_USEC`, when it
+/// is meant for us (`WATCHDOG_PID`, when set, is our pid).
+fn watchdog_interval() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    let ours = std::env::var("WATCHDOG_PID").ok().is_none_or(|pid| pid.parse() == Ok(std::process::id()));
+    (ours && usec > 0).then(|| Duration::from_micros(usec / 2))
 }
 
 /// Every long-running task of the daemon, under one `JoinSet`: the first to

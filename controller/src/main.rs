@@ -233,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Cmd::Run { config } => Ok(controller::daemon::run(load(&config)?).await?),
         Cmd::FirewallReload { config } => {
-            match control::call(&load(&config)?.data.dir, &Request::FirewallReload).await? {
+            match control::call(&load(&config)?.data.control_socket(), &Request::FirewallReload).await? {
                 Reply::Reloaded { sessions } => {
                     println!("firewall reloaded with {sessions} live sessions")
                 }
@@ -246,8 +246,8 @@ async fn main() -> anyhow::Result<()> {
             println!("firewall table removed: the guest network is no longer filtered by the controller");
             Ok(())
         }
-        Cmd::Sessions { command, config } => sessions(command, &load(&config)?.data.dir, json).await,
-        Cmd::Aps { command, config } => aps(command, &load(&config)?.data.dir, json).await,
+        Cmd::Sessions { command, config } => sessions(command, &load(&config)?.data.control_socket(), json).await,
+        Cmd::Aps { command, config } => aps(command, &load(&config)?.data.control_socket(), json).await,
         Cmd::Ca { config } => {
             let dir = load(&config)?.data.dir;
             let fingerprint = controller::ac::ca::Ca::fingerprint_in(&dir)
@@ -255,8 +255,8 @@ async fn main() -> anyhow::Result<()> {
             println!("{fingerprint}");
             Ok(())
         }
-        Cmd::Ssids { command, config } => ssids(command, &load(&config)?.data.dir, json).await,
-        Cmd::Firmware { command, config } => firmware(command, &load(&config)?.data.dir, json).await,
+        Cmd::Ssids { command, config } => ssids(command, &load(&config)?.data.control_socket(), json).await,
+        Cmd::Firmware { command, config } => firmware(command, &load(&config)?.data.control_socket(), json).await,
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "controller", &mut std::io::stdout());
             Ok(())
@@ -301,7 +301,7 @@ fn fail(reply: Reply) -> anyhow::Result<()> {
     }
 }
 
-async fn aps(command: ApsCmd, dir: &Path, json: bool) -> anyhow::Result<()> {
+async fn aps(command: ApsCmd, socket: &Path, json: bool) -> anyhow::Result<()> {
     let request = match &command {
         ApsCmd::List => Request::ApsList,
         ApsCmd::Stations => Request::StationsList,
@@ -325,7 +325,7 @@ async fn aps(command: ApsCmd, dir: &Path, json: bool) -> anyhow::Result<()> {
         ApsCmd::Forget { device_id } => Request::ApsForget { device_id: device_id.clone() },
         ApsCmd::Show { device_id } => Request::ApsShow { device_id: device_id.clone() },
     };
-    match control::call(dir, &request).await? {
+    match control::call(socket, &request).await? {
         Reply::Aps { aps } if json => print_json(&aps)?,
         Reply::Stations { stations } if json => print_json(&stations)?,
         Reply::Aps { aps } => {
@@ -381,7 +381,7 @@ async fn aps(command: ApsCmd, dir: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn firmware(command: FirmwareCmd, dir: &Path, json: bool) -> anyhow::Result<()> {
+async fn firmware(command: FirmwareCmd, socket: &Path, json: bool) -> anyhow::Result<()> {
     let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
     let request = match command {
         FirmwareCmd::Upload { image, signature, version, model } => {
@@ -390,7 +390,7 @@ async fn firmware(command: FirmwareCmd, dir: &Path, json: bool) -> anyhow::Resul
         FirmwareCmd::Rollout { version, allow_downgrade } => Request::FirmwareRollout { version, allow_downgrade },
         FirmwareCmd::Status => Request::FirmwareStatus,
     };
-    match control::call(dir, &request).await? {
+    match control::call(socket, &request).await? {
         Reply::Rollout { status } if json => print_json(&status)?,
         Reply::Done => println!("image accepted: signature checked"),
         Reply::Rollout { status: None } => println!("no rollout yet"),
@@ -407,7 +407,7 @@ async fn firmware(command: FirmwareCmd, dir: &Path, json: bool) -> anyhow::Resul
     Ok(())
 }
 
-async fn ssids(command: SsidsCmd, dir: &Path, json: bool) -> anyhow::Result<()> {
+async fn ssids(command: SsidsCmd, socket: &Path, json: bool) -> anyhow::Result<()> {
     let request = match command {
         SsidsCmd::List => Request::SsidsList,
         SsidsCmd::Remove { name } => Request::SsidsRemove { name },
@@ -433,7 +433,7 @@ async fn ssids(command: SsidsCmd, dir: &Path, json: bool) -> anyhow::Result<()> 
             }
         }
     };
-    match control::call(dir, &request).await? {
+    match control::call(socket, &request).await? {
         Reply::Ssids { ssids } if json => print_json(&ssids)?,
         Reply::Ssids { ssids } => {
             let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
@@ -467,9 +467,9 @@ async fn ssids(command: SsidsCmd, dir: &Path, json: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn sessions(command: SessionsCmd, dir: &Path, json: bool) -> anyhow::Result<()> {
+async fn sessions(command: SessionsCmd, socket: &Path, json: bool) -> anyhow::Result<()> {
     match command {
-        SessionsCmd::List => match control::call(dir, &Request::SessionsList).await? {
+        SessionsCmd::List => match control::call(socket, &Request::SessionsList).await? {
             Reply::Sessions { sessions } if json => print_json(&sessions),
             Reply::Sessions { sessions } => {
                 let rows = sessions
@@ -490,7 +490,7 @@ async fn sessions(command: SessionsCmd, dir: &Path, json: bool) -> anyhow::Resul
             }
             other => fail(other),
         },
-        SessionsCmd::Kick { mac } => match control::call(dir, &Request::SessionsKick { mac: mac.clone() }).await? {
+        SessionsCmd::Kick { mac } => match control::call(socket, &Request::SessionsKick { mac: mac.clone() }).await? {
             Reply::Kicked { count } => {
                 println!("{mac}: {count} session(s) ended");
                 Ok(())

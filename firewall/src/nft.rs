@@ -25,8 +25,8 @@ pub(crate) fn install(nft: &mut Nft, policy: &Policy, clients: &[(Client, Durati
     nft.run(&text).map(drop)
 }
 
-/// Whether our table is in the kernel. `list tables` reads no sets or
-/// rules, so it stays cheap with 10,000 guests.
+/// Whether our table is in the kernel, as libnftables sees it (at install,
+/// once; the watcher asks the kernel directly, see `elements`).
 pub(crate) fn present(nft: &mut Nft) -> Result<bool, FirewallError> {
     let json = nft.run("list tables")?;
     let listing: Listing = serde_json::from_str(&json).map_err(FirewallError::Output)?;

@@ -391,8 +391,7 @@ fn mask(ssid: &mut Ssid) {
 }
 
 /// Sends one request to the daemon whose data dir is `dir`.
-pub async fn call(dir: &Path, request: &Request) -> Result<Reply, std::io::Error> {
-    let path = dir.join(SOCKET);
+pub async fn call(path: &Path, request: &Request) -> Result<Reply, std::io::Error> {
     let stream = UnixStream::connect(&path).await.map_err(|e| {
         std::io::Error::new(
             e.kind(),
