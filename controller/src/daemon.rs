@@ -247,6 +247,7 @@ async fn serve(
     );
     let tls = tls::acceptor(&config).map_err(|source| DaemonError::Secret { what: "the portal's HTTPS", source })?;
     let Listeners { http, https, dns_udp, dns_tcp, ac: ac_listener, admin: admin_listener } = listeners;
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let resolver = crate::dns::Resolver::new(
         crate::dns::Settings {
             portal: (!config.portal.hostname.is_empty())
@@ -261,6 +262,7 @@ async fn serve(
         },
         Arc::new(sessions.clone()),
         Arc::new(firewall.clone()),
+        metrics.dns_queries.clone(),
     );
     let mut tasks = Supervisor::default();
     tasks.spawn("DNS over UDP", forever(crate::dns::serve_udp(dns_udp, resolver.clone())));
@@ -269,7 +271,7 @@ async fn serve(
     let countdown = Countdown::new(Duration::from_secs(config.session.countdown_seconds));
     let signer = Signer::load_or_create(&config.data.dir)
         .map_err(|source| DaemonError::Secret { what: "the portal's signing key", source })?;
-    let portal = Arc::new(Portal::new(config.clone(), sessions.clone(), countdown, signer));
+    let portal = Arc::new(Portal::new(config.clone(), sessions.clone(), countdown, signer, metrics.clone()));
     let app = portal::router(portal);
     let limits = Limits {
         max_connections: config.portal.max_connections,
@@ -312,7 +314,7 @@ async fn serve(
     }
     let handles = control::Handles {
         sessions: sessions.clone(),
-        resolver: Some(resolver.clone()),
+        metrics: metrics.clone(),
         ac: ac_handle,
         firmware_batch: config.ac.firmware_batch,
         firmware_wait: Duration::from_secs(config.ac.firmware_rejoin_minutes * 60),
@@ -338,6 +340,7 @@ async fn serve(
     tasks.spawn("firewall table watcher", forever(keep_table(firewall.clone(), sessions.clone())));
     let keep =
         (config.session.keep_ended_days > 0).then(|| Duration::from_secs(config.session.keep_ended_days * 86_400));
+    let sweep_metrics = metrics.clone();
     tasks.spawn("session sweep", async move {
         let mut tick = tokio::time::interval(SWEEP);
         let mut n = 0u32;
@@ -347,6 +350,9 @@ async fn serve(
             if let Err(err) = sessions.sweep(n % IDLE_EVERY == 0).await {
                 tracing::error!(error = %crate::error_chain(&err), "session sweep failed");
             }
+            // The gauges come from here, so a scrape never lists the kernel's clients.
+            sweep_metrics.sessions_live.set(sessions.live_count() as i64);
+            sweep_metrics.session_bytes_up.set(sessions.bytes_up() as i64);
             if let (Some(keep), 1) = (keep, n % PRUNE_EVERY) {
                 match sessions.prune(keep).await {
                     Ok(0) => {}

@@ -78,6 +78,21 @@ fn countdown_login_opens_the_internet_and_an_early_login_is_refused() {
     let (_, api) = t.curl(1, &["-k", &format!("https://{PORTAL_HOST}/api/captive")]);
     assert!(api.contains("\"captive\":false") && api.contains("\"seconds-remaining\":"), "{api}");
 
+    // Counted for /metrics: one login, one early try, two redirects (the one
+    // that brought the guest to the portal, and the check that it was still out).
+    let scrape = std::process::Command::new("ip")
+        .args(["netns", "exec", &t.lab.appliance(), "curl", "-s", "http://127.0.0.1:8080/metrics"])
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&scrape.stdout);
+    for needed in [
+        "guestwifi_logins_total{method=\"countdown\"} 1",
+        "guestwifi_login_refusals_total{method=\"countdown\",reason=\"too_early\"} 1",
+        "guestwifi_portal_redirects_total 2",
+    ] {
+        assert!(metrics.contains(needed), "{needed} in\n{metrics}");
+    }
+
     // The same ticket again changes nothing and does not fail the guest.
     let (code, _) = t.post_login(1, &ticket);
     assert_eq!(code, 200);

@@ -153,30 +153,21 @@ async fn run(State(api): State<Arc<Api>>, request: Request) -> Response {
 }
 
 async fn metrics(State(api): State<Arc<Api>>) -> Response {
-    let mut out = String::new();
-    if let Ok(sessions) = api.handles.sessions.list().await {
-        out.push_str("# HELP guestwifi_sessions_live Guests logged in now.\n# TYPE guestwifi_sessions_live gauge\n");
-        out.push_str(&format!("guestwifi_sessions_live {}\n", sessions.len()));
-        let bytes: i64 = sessions.iter().map(|s| s.bytes_up).sum();
-        out.push_str("# HELP guestwifi_session_bytes_up Bytes sent by logged-in guests.\n# TYPE guestwifi_session_bytes_up gauge\n");
-        out.push_str(&format!("guestwifi_session_bytes_up {bytes}\n"));
-    }
-    if let Some(resolver) = &api.handles.resolver {
-        out.push_str("# HELP guestwifi_dns_queries_total Guests' DNS queries by verdict.\n");
-        out.push_str("# TYPE guestwifi_dns_queries_total counter\n");
-        for (verdict, n) in resolver.counts() {
-            out.push_str(&format!("guestwifi_dns_queries_total{{verdict=\"{}\"}} {n}\n", verdict.as_str()));
-        }
-    }
+    let metrics = &api.handles.metrics;
     if let Some(ac) = &api.handles.ac {
         if let Ok(aps) = ac.list().await {
-            out.push_str("# HELP guestwifi_aps Access points by state.\n# TYPE guestwifi_aps gauge\n");
-            let count = |f: &dyn Fn(&crate::ac::registry::AccessPoint) -> bool| aps.iter().filter(|a| f(a)).count();
-            out.push_str(&format!("guestwifi_aps{{state=\"pending\"}} {}\n", count(&|a| a.state == "pending")));
-            out.push_str(&format!("guestwifi_aps{{state=\"adopted\"}} {}\n", count(&|a| a.state == "adopted")));
-            out.push_str(&format!("guestwifi_aps{{state=\"online\"}} {}\n", count(&|a| a.online)));
-            out.push_str(&format!("guestwifi_aps{{state=\"outdated\"}} {}\n", count(&|a| a.wants_version.is_some())));
+            let count =
+                |f: &dyn Fn(&crate::ac::registry::AccessPoint) -> bool| aps.iter().filter(|a| f(a)).count() as i64;
+            for (state, n) in [
+                ("pending", count(&|a| a.state == "pending")),
+                ("adopted", count(&|a| a.state == "adopted")),
+                ("online", count(&|a| a.online)),
+                ("outdated", count(&|a| a.wants_version.is_some())),
+            ] {
+                metrics.aps.get_or_create(&crate::metrics::ApStateLabel { state: state.into() }).set(n);
+            }
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.encode())
+        .into_response()
 }

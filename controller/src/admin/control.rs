@@ -250,8 +250,8 @@ fn refused(kind: ErrorKind, message: impl Into<String>) -> Reply {
 pub struct Handles {
     /// Guest sessions.
     pub sessions: Sessions,
-    /// The guests' resolver, for its counters.
-    pub resolver: Option<std::sync::Arc<crate::dns::Resolver>>,
+    /// The metrics `/metrics` shows.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The AC, when it runs.
     pub ac: Option<Ac>,
     /// APs upgraded at once after the canary.

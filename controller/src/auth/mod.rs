@@ -13,7 +13,7 @@ pub enum Method {
 
 impl Method {
     /// As stored and logged.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Method::Countdown => "countdown",
         }

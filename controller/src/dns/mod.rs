@@ -19,14 +19,16 @@ mod server;
 
 pub use server::{serve_tcp, serve_udp};
 
+use crate::metrics::VerdictLabel;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record, RecordType};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -161,7 +163,7 @@ pub struct Resolver {
     always: HashSet<String>,
     rate: DefaultKeyedRateLimiter<IpAddr>,
     names: Mutex<HashMap<IpAddr, NameWindow>>,
-    counts: [AtomicU64; 8],
+    counter: Family<VerdictLabel, Counter>,
 }
 
 struct NameWindow {
@@ -176,7 +178,13 @@ enum Decision {
 
 impl Resolver {
     /// A resolver with `settings`, asking `gate` who is logged in.
-    pub fn new(settings: Settings, gate: Arc<dyn Gate>, garden_sink: Arc<dyn GardenSink>) -> Arc<Self> {
+    /// Queries are counted in `counter` (the metrics' family, or a fresh one).
+    pub fn new(
+        settings: Settings,
+        gate: Arc<dyn Gate>,
+        garden_sink: Arc<dyn GardenSink>,
+        counter: Family<VerdictLabel, Counter>,
+    ) -> Arc<Self> {
         let quota = Quota::per_second(NonZeroU32::new(settings.per_second).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(settings.burst).unwrap_or(NonZeroU32::MIN));
         let always =
@@ -188,7 +196,7 @@ impl Resolver {
             always,
             rate: RateLimiter::keyed(quota),
             names: Mutex::default(),
-            counts: Default::default(),
+            counter,
         });
         // Forget devices that went quiet, so memory stays bounded.
         let weak = Arc::downgrade(&resolver);
@@ -205,7 +213,7 @@ impl Resolver {
 
     /// Queries answered so far, by verdict.
     pub fn counts(&self) -> Vec<(Verdict, u64)> {
-        Verdict::ALL.iter().zip(&self.counts).map(|(v, c)| (*v, c.load(Ordering::Relaxed))).collect()
+        Verdict::ALL.iter().map(|v| (*v, self.counter.get_or_create(&label(*v)).get())).collect()
     }
 
     /// The answer to `query` from `peer`; None for something that is not a
@@ -236,8 +244,7 @@ impl Resolver {
     }
 
     fn count(&self, verdict: Verdict) {
-        let i = Verdict::ALL.iter().position(|v| *v == verdict).expect("listed");
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.counter.get_or_create(&label(verdict)).inc();
     }
 
     fn decide(&self, peer: IpAddr, msg: &Message) -> (Verdict, Decision) {
@@ -305,6 +312,10 @@ impl Resolver {
             self.garden_sink.add(addresses);
         }
     }
+}
+
+fn label(verdict: Verdict) -> VerdictLabel {
+    VerdictLabel { verdict: verdict.as_str().to_string() }
 }
 
 /// Lower case, no trailing dot.

@@ -58,7 +58,7 @@ async fn resolver(names_per_minute: u32) -> (Arc<Resolver>, Arc<Recorder>) {
         upstream: vec![upstream().await],
         upstream_timeout: Duration::from_secs(2),
     };
-    (Resolver::new(settings, Arc::new(OneOnline), recorder.clone()), recorder)
+    (Resolver::new(settings, Arc::new(OneOnline), recorder.clone(), Family::default()), recorder)
 }
 
 fn query(name: &str, qtype: RecordType) -> Vec<u8> {
@@ -139,7 +139,7 @@ async fn garbage_is_dropped_and_a_dead_upstream_is_a_servfail() {
         upstream_timeout: Duration::from_millis(200),
         ..r.settings.clone()
     };
-    let r = Resolver::new(dead, Arc::new(OneOnline), Arc::new(Recorder::default()));
+    let r = Resolver::new(dead, Arc::new(OneOnline), Arc::new(Recorder::default()), Family::default());
     let reply = ask(&r, ONLINE, "example.test.", RecordType::A).await;
     assert_eq!(reply.response_code(), ResponseCode::ServFail);
 }

@@ -41,6 +41,8 @@ pub struct Portal {
     pub neighbours: Neighbours,
     /// Signs original URLs and device-bound form tokens.
     pub signer: Signer,
+    /// Redirects, logins and refusals are counted here.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Host names that mean the portal itself (its name and address), lower case.
     names: Vec<String>,
     /// The portal's page, where every redirect goes.
@@ -49,12 +51,18 @@ pub struct Portal {
 
 impl Portal {
     /// The portal for `config`; what every request needs is worked out once.
-    pub fn new(config: Arc<Config>, sessions: Sessions, countdown: Countdown, signer: Signer) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        sessions: Sessions,
+        countdown: Countdown,
+        signer: Signer,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         let mut names = vec![config.portal_host().to_ascii_lowercase()];
         names.push(config.network.guest_address.addr.to_string());
         let home = format!("{}/", config.portal_url());
         let neighbours = Neighbours::new(&config.network.guest_interface);
-        Portal { config, sessions, countdown, neighbours, signer, names, home }
+        Portal { config, sessions, countdown, neighbours, signer, metrics, names, home }
     }
 }
 
@@ -112,11 +120,15 @@ async fn redirect_other_hosts(State(portal): State<Arc<Portal>>, request: Reques
     let (status, location) = match original {
         Some(original) if logged_in => (StatusCode::TEMPORARY_REDIRECT, original),
         Some(original) => {
+            portal.metrics.redirects.inc();
             let sig = portal.signer.sign_url(&original);
             let url: String = url::form_urlencoded::byte_serialize(original.as_bytes()).collect();
             (StatusCode::FOUND, format!("{}?url={url}&sig={sig}", portal.home))
         }
-        None => (StatusCode::FOUND, portal.home.clone()),
+        None => {
+            portal.metrics.redirects.inc();
+            (StatusCode::FOUND, portal.home.clone())
+        }
     };
     let mut response = status.into_response();
     let headers = response.headers_mut();

@@ -60,6 +60,9 @@ struct MessagePage<'a> {
     body: String,
 }
 
+/// The login method these pages serve.
+const METHOD: &str = Method::Countdown.as_str();
+
 /// `GET /` query.
 #[derive(Deserialize)]
 pub struct HomeQuery {
@@ -162,13 +165,18 @@ pub async fn login(
             // A double tap: the first one logged the guest in.
             match portal.sessions.current(client).await {
                 Ok(Some(session)) => return success(&portal, lang, None, session.remaining().as_secs()),
-                _ => return message(&portal, lang, StatusCode::CONFLICT, lang.strings().error_ticket_replayed.clone()),
+                _ => {
+                    portal.metrics.refused(METHOD, "replayed");
+                    return message(&portal, lang, StatusCode::CONFLICT, lang.strings().error_ticket_replayed.clone());
+                }
             }
         }
         Err(CountdownError::Invalid) => {
-            return message(&portal, lang, StatusCode::FORBIDDEN, lang.strings().error_ticket_invalid.clone())
+            portal.metrics.refused(METHOD, "invalid_ticket");
+            return message(&portal, lang, StatusCode::FORBIDDEN, lang.strings().error_ticket_invalid.clone());
         }
         Err(CountdownError::TooEarly { remaining }) => {
+            portal.metrics.refused(METHOD, "too_early");
             let body = format!("{} {}", lang.strings().error_too_early, remaining.as_secs_f64().ceil() as u64);
             let mut response = message(&portal, lang, StatusCode::TOO_EARLY, body);
             response
@@ -179,13 +187,18 @@ pub async fn login(
     };
     // No signed original URL: the venue's own page.
     let url = url.or_else(|| Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty()));
-    match portal.sessions.login(client, Method::Countdown.as_str()).await {
-        Ok(session) => success(&portal, lang, url, session.remaining().as_secs()),
+    match portal.sessions.login(client, METHOD).await {
+        Ok(session) => {
+            portal.metrics.login(METHOD);
+            success(&portal, lang, url, session.remaining().as_secs())
+        }
         Err(SessionError::AddressInUse { .. }) => {
+            portal.metrics.refused(METHOD, "address_in_use");
             portal.countdown.restore(&form.ticket);
             message(&portal, lang, StatusCode::CONFLICT, lang.strings().error_address_in_use.clone())
         }
         Err(err) => {
+            portal.metrics.refused(METHOD, "error");
             portal.countdown.restore(&form.ticket);
             internal(&portal, lang, &err)
         }

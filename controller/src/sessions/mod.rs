@@ -113,6 +113,8 @@ pub struct Sessions {
     live: Arc<Mutex<HashMap<IpAddr, (MacAddr, i64)>>>,
     /// dnsmasq's lease file: who the DHCP server gave each address to.
     leases: Option<std::path::PathBuf>,
+    /// Bytes logged-in guests have sent, at the last idle sweep.
+    bytes_up: Arc<std::sync::atomic::AtomicU64>,
     /// Login rows go through one writer that commits them in groups.
     writer: mpsc::UnboundedSender<(LoginRow, oneshot::Sender<Result<Written, sqlx::Error>>)>,
 }
@@ -148,6 +150,7 @@ impl Sessions {
             activity: Arc::default(),
             live: Arc::default(),
             leases: None,
+            bytes_up: Arc::default(),
             writer,
         }
     }
@@ -170,6 +173,17 @@ impl Sessions {
     pub fn holder(&self, ip: IpAddr) -> Option<MacAddr> {
         let now = now_ms();
         self.live.lock().unwrap().get(&ip).filter(|(_, expires)| *expires > now).map(|(mac, _)| *mac)
+    }
+
+    /// How many guests are logged in, from memory.
+    pub fn live_count(&self) -> usize {
+        let now = now_ms();
+        self.live.lock().unwrap().values().filter(|(_, expires)| *expires > now).count()
+    }
+
+    /// Bytes logged-in guests have sent, as the last idle sweep read them.
+    pub fn bytes_up(&self) -> u64 {
+        self.bytes_up.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether `client` has a live, unexpired session, from memory: the
@@ -348,6 +362,8 @@ impl Sessions {
         };
         let sessions = live(&self.db).await?;
         let counters = self.filter.list().await?;
+        let bytes: u64 = counters.iter().map(|c| c.bytes).sum();
+        self.bytes_up.store(bytes, std::sync::atomic::Ordering::Relaxed);
         let by_client: HashMap<Client, &firewall::ClientCounters> = counters.iter().map(|c| (c.client, c)).collect();
         let idle_sessions: Vec<&Session> = {
             let mut activity = self.activity.lock().unwrap();
