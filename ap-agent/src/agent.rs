@@ -348,7 +348,10 @@ async fn session(
             Some(ControllerMessage::Config(cfg)) => {
                 let reply = match apply(config, &cfg).await {
                     Ok(()) => AgentMessage::ConfigApplied { version: cfg.version },
-                    Err(err) => AgentMessage::ConfigRejected { version: cfg.version, reason: chain(&err) },
+                    Err(err) => AgentMessage::ConfigRejected {
+                        version: cfg.version,
+                        reason: ap_protocol::logging::error_chain(&err),
+                    },
                 };
                 conn.send(&reply).await?;
             }
@@ -383,7 +386,7 @@ async fn session(
                         }
                         Err(err) => {
                             tracing::error!(%version, error = %err, "firmware refused");
-                            conn.send(&firmware_result(&version, Err(chain(&err)))).await?;
+                            conn.send(&firmware_result(&version, Err(ap_protocol::logging::error_chain(&err)))).await?;
                         }
                     }
                 }
@@ -621,18 +624,6 @@ impl ServerCertVerifier for FirstUse {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
     }
-}
-
-/// An error and its causes on one line, for the controller's log.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -16,13 +16,4 @@ pub mod store;
 pub mod tls;
 
 /// An error and its causes on one line, for logs and operators.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
-}
+pub use ap_protocol::logging::error_chain;

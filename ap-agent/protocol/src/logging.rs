@@ -1,4 +1,5 @@
-//! Logging as both daemons (controller and AP agent) set it up.
+//! Logging as both daemons (controller and AP agent) set it up, and how
+//! both print an error with its causes.
 
 /// Logs go to journald with structured fields when systemd started us
 /// (`JOURNAL_STREAM` names our stderr), else as plain text on stderr, with
@@ -21,4 +22,16 @@ pub fn init(default_filter: &str) {
             )
             .init(),
     }
+}
+
+/// An error and its causes on one line, for logs and operators.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }
