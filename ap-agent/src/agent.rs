@@ -215,18 +215,8 @@ async fn session(
         let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(AgentError::KeyDer)?;
         client_builder()?.with_root_certificates(roots).with_client_auth_cert(chain, key)?
     } else {
-        match &pinned_ca {
-            // Provisioned: only the controller whose CA has this fingerprint.
-            Some(fingerprint) => client_builder()?
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinnedCa(fingerprint.clone())))
-                .with_no_client_auth(),
-            // Before adoption there is no CA to check against yet: trust on
-            // first use; the certificate we then get pins the controller.
-            None => {
-                client_builder()?.dangerous().with_custom_certificate_verifier(Arc::new(FirstUse)).with_no_client_auth()
-            }
-        }
+        let verifier = BeforeAdoption { pinned: pinned_ca.clone() };
+        client_builder()?.dangerous().with_custom_certificate_verifier(Arc::new(verifier)).with_no_client_auth()
     };
     let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&address)).await??;
     tcp.set_nodelay(true)?;
@@ -532,12 +522,16 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-/// Before adoption, with the controller CA's fingerprint provisioned: the
-/// server's chain must carry that CA, and its certificate be signed by it.
+/// The controller's certificate before adoption (there is no CA file yet).
+/// With the CA's fingerprint provisioned, the server's chain must carry that
+/// CA and its certificate be signed by it; without, trust on first use: the
+/// certificate we are then given pins the controller (see `session`).
 #[derive(Debug)]
-struct PinnedCa(String);
+struct BeforeAdoption {
+    pinned: Option<String>,
+}
 
-impl ServerCertVerifier for PinnedCa {
+impl ServerCertVerifier for BeforeAdoption {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -546,9 +540,12 @@ impl ServerCertVerifier for PinnedCa {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(pinned) = &self.pinned else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let ca = intermediates
             .iter()
-            .find(|c| ap_protocol::trust::der_fingerprint(c) == self.0)
+            .find(|c| ap_protocol::trust::der_fingerprint(c) == *pinned)
             .ok_or_else(|| rustls::Error::General("the controller's CA is not the provisioned one".into()))?;
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca.clone().into_owned())?;
@@ -557,45 +554,6 @@ impl ServerCertVerifier for PinnedCa {
             .build()
             .map_err(|e| rustls::Error::General(e.to_string()))?
             .verify_server_cert(end_entity, &[], server_name, ocsp, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        FirstUse.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        FirstUse.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        FirstUse.supported_verify_schemes()
-    }
-}
-
-/// Accepts the controller's certificate before adoption (see `session`).
-#[derive(Debug)]
-struct FirstUse;
-
-impl ServerCertVerifier for FirstUse {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

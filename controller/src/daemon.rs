@@ -86,7 +86,7 @@ pub enum DaemonError {
         #[source]
         source: tls::TlsError,
     },
-    /// The AC's registry or CA.
+    /// The AC's registry.
     #[error("cannot start the AC")]
     Registry(#[source] crate::ac::registry::RegistryError),
     /// The AC's CA.

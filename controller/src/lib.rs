@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod dhcp;
 pub mod dns;
+pub mod limits;
 pub mod metrics;
 pub mod portal;
 pub mod sessions;

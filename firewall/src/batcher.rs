@@ -245,7 +245,7 @@ fn handle_other(nft: &mut Nft, pins: &mut Guard, policy: &Policy, garden: &mut H
             give_back_memory();
         }
         Op::Present(reply) => {
-            let _ = reply.send(crate::elements::table_present().map_err(FirewallError::Netlink));
+            let _ = reply.send(nft::present());
         }
         Op::Change(..) => unreachable!("changes are batched by the worker"),
     }

@@ -20,22 +20,19 @@ pub(crate) enum Change {
 /// Installs the table from scratch with `clients` already in it, in one
 /// transaction (any earlier table of ours is replaced in the same one).
 pub(crate) fn install(nft: &mut Nft, policy: &Policy, clients: &[(Client, Duration)]) -> Result<(), FirewallError> {
-    let exists = present(nft)?;
+    let exists = present()?;
     let text = policy.install_text(exists, clients);
     nft.run(&text).map(drop)
 }
 
-/// Whether our table is in the kernel, as libnftables sees it (at install,
-/// once; the watcher asks the kernel directly, see `elements`).
-pub(crate) fn present(nft: &mut Nft) -> Result<bool, FirewallError> {
-    let json = nft.run("list tables")?;
-    let listing: Listing = serde_json::from_str(&json).map_err(FirewallError::Output)?;
-    Ok(listing.nftables.iter().any(|o| o.table.as_ref().is_some_and(|t| t.name == TABLE && t.family == "inet")))
+/// Whether our table is in the kernel (see `elements::table_present`).
+pub(crate) fn present() -> Result<bool, FirewallError> {
+    crate::elements::table_present().map_err(FirewallError::Netlink)
 }
 
 /// Deletes the table; succeeds if it is already gone.
 pub(crate) fn remove(nft: &mut Nft) -> Result<(), FirewallError> {
-    if !present(nft)? {
+    if !present()? {
         return Ok(());
     }
     nft.run(&format!("delete table inet {TABLE}")).map(drop)
@@ -131,25 +128,6 @@ pub(crate) fn list() -> Result<Vec<ClientCounters>, FirewallError> {
         out.extend(crate::elements::list(set).map_err(FirewallError::Netlink)?);
     }
     Ok(out)
-}
-
-/// What libnftables lists (tables only), read into the fields we use.
-#[derive(serde::Deserialize)]
-struct Listing {
-    nftables: Vec<Listed>,
-}
-
-/// One listed object; everything but tables is skipped.
-#[derive(serde::Deserialize)]
-struct Listed {
-    #[serde(default)]
-    table: Option<ListedTable>,
-}
-
-#[derive(serde::Deserialize)]
-struct ListedTable {
-    name: String,
-    family: String,
 }
 
 #[cfg(test)]

@@ -243,6 +243,21 @@ impl TestLab {
         }
     }
 
+    /// Runs `controller ARGS --config ...` inside the appliance's namespace
+    /// (what touches the kernel: a second `run`, `firewall-remove`), with
+    /// extra environment `env`.
+    pub fn controller_in_appliance(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.lab.appliance()])
+            .arg(controller_exe())
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
     /// Runs `controller ARGS --config ...` (the CLI against the running daemon).
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(controller_exe()).args(args).arg("--config").arg(&self.config).output().unwrap()

@@ -30,13 +30,7 @@ fn a_stop_keeps_the_table_and_a_second_instance_changes_nothing() {
     assert!(t.online(1));
 
     // A second instance with the same config stops at the data dir's lock.
-    let second = Command::new("ip")
-        .args(["netns", "exec", &t.lab.appliance()])
-        .arg(e2e::controller_exe())
-        .args(["run", "--config"])
-        .arg(t.lab.dir.join("controller.toml"))
-        .output()
-        .unwrap();
+    let second = t.controller_in_appliance(&["run"], &[]);
     assert!(!second.status.success());
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("another controller") && err.contains("is running"), "{err}");
@@ -65,14 +59,7 @@ fn a_stop_keeps_the_table_and_a_second_instance_changes_nothing() {
     assert!(!reaches_upstream(&t, 2), "a guest who was not in stays filtered while the controller is down");
 
     // A start that fails (its admin address is not on this machine) leaves the table alone.
-    let failed = Command::new("ip")
-        .args(["netns", "exec", &t.lab.appliance()])
-        .arg(e2e::controller_exe())
-        .args(["run", "--config"])
-        .arg(t.lab.dir.join("controller.toml"))
-        .env("GUESTWIFI_ADMIN__LISTEN", "192.0.2.77:8080")
-        .output()
-        .unwrap();
+    let failed = t.controller_in_appliance(&["run"], &[("GUESTWIFI_ADMIN__LISTEN", "192.0.2.77:8080")]);
     assert!(!failed.status.success());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("192.0.2.77:8080"), "{failed:?}");
     assert!(reaches_upstream(&t, 1) && !reaches_upstream(&t, 2), "a failed start changed the filter");
@@ -85,13 +72,7 @@ fn a_stop_keeps_the_table_and_a_second_instance_changes_nothing() {
 
     // Uninstall: stop, then firewall-remove is the one way to take the table out.
     t.stop_controller();
-    let removed = Command::new("ip")
-        .args(["netns", "exec", &t.lab.appliance()])
-        .arg(e2e::controller_exe())
-        .args(["firewall-remove", "--config"])
-        .arg(t.lab.dir.join("controller.toml"))
-        .output()
-        .unwrap();
+    let removed = t.controller_in_appliance(&["firewall-remove"], &[]);
     assert!(removed.status.success(), "{removed:?}");
     assert!(!table_listed(&t), "firewall-remove took the table out");
 }

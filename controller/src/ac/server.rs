@@ -41,8 +41,7 @@ pub struct Ac {
     pub(super) rollout: Arc<Mutex<Option<RolloutStatus>>>,
     channels: Arc<(Vec<u16>, Vec<u16>)>,
     /// Connections one address may hold to the AP port.
-    per_address: usize,
-    open: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+    per_address: crate::limits::PerAddress,
 }
 
 /// One AP's current connection.
@@ -65,24 +64,6 @@ impl Drop for Presence {
         let mut map = self.map.lock().unwrap();
         if map.get(&self.id).is_some_and(|c| c.since == self.since) {
             map.remove(&self.id);
-        }
-    }
-}
-
-/// A connection's count against its address's cap; given back on drop.
-struct AddressSlot {
-    open: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
-    ip: std::net::IpAddr,
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap();
-        if let Some(count) = open.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.ip);
-            }
         }
     }
 }
@@ -144,15 +125,14 @@ impl Ac {
             images: Arc::default(),
             rollout: Arc::default(),
             channels: Arc::new((super::plan::CHANNELS_2G.to_vec(), super::plan::CHANNELS_5G.to_vec())),
-            per_address: usize::MAX,
-            open: Arc::default(),
+            per_address: crate::limits::PerAddress::new(usize::MAX),
         })
     }
 
     /// Caps the connections one address may hold to the AP port (an AP
     /// needs one; a reconnecting one briefly two).
     pub fn with_connection_cap(mut self, per_address: usize) -> Self {
-        self.per_address = per_address.max(1);
+        self.per_address = crate::limits::PerAddress::new(per_address);
         self
     }
 
@@ -284,7 +264,7 @@ impl Ac {
                     continue;
                 }
             };
-            let Some(slot) = self.take_slot(peer.ip()) else {
+            let Some(slot) = self.per_address.take(peer.ip()) else {
                 tracing::debug!(%peer, "too many connections from this address to the AP port");
                 continue;
             };
@@ -296,16 +276,6 @@ impl Ac {
                 }
             });
         }
-    }
-
-    fn take_slot(&self, ip: std::net::IpAddr) -> Option<AddressSlot> {
-        let mut open = self.open.lock().unwrap();
-        let count = open.entry(ip).or_insert(0);
-        if *count >= self.per_address {
-            return None;
-        }
-        *count += 1;
-        Some(AddressSlot { open: self.open.clone(), ip })
     }
 
     async fn connection(&self, acceptor: TlsAcceptor, stream: tokio::net::TcpStream) -> Result<(), ConnectionError> {

@@ -16,6 +16,8 @@ const IN_FLIGHT: usize = 4096;
 const TCP_IDLE: Duration = Duration::from_secs(10);
 /// TCP connections served at once.
 const TCP_CONNECTIONS: usize = 256;
+/// TCP connections one device may hold (a stub resolver needs one or two).
+const TCP_PER_DEVICE: usize = 4;
 
 /// Serves DNS over UDP on `socket` until the task is dropped.
 pub async fn serve_udp(socket: UdpSocket, resolver: Arc<Resolver>) {
@@ -45,6 +47,7 @@ pub async fn serve_udp(socket: UdpSocket, resolver: Arc<Resolver>) {
 /// Serves DNS over TCP on `listener` until the task is dropped.
 pub async fn serve_tcp(listener: TcpListener, resolver: Arc<Resolver>) {
     let permits = Arc::new(Semaphore::new(TCP_CONNECTIONS));
+    let per_device = crate::limits::PerAddress::new(TCP_PER_DEVICE);
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else { return };
         let (stream, peer) = match listener.accept().await {
@@ -55,9 +58,12 @@ pub async fn serve_tcp(listener: TcpListener, resolver: Arc<Resolver>) {
                 continue;
             }
         };
+        // One device holding every TCP connection idle would shut DNS over TCP for all.
+        let Some(slot) = per_device.take(peer.ip()) else { continue };
         let resolver = resolver.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _slot = slot;
             let _ = tcp_client(stream, peer, &resolver).await;
         });
     }

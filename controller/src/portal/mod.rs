@@ -112,11 +112,10 @@ async fn redirect_other_hosts(State(portal): State<Arc<Portal>>, request: Reques
             pages::error_page(&portal, request.headers(), StatusCode::URI_TOO_LONG, |t| &t.error_url_too_long);
         return closing(response);
     }
-    let logged_in = request
-        .extensions()
-        .get::<Peer>()
-        .and_then(|peer| portal.neighbours.client(peer.0.ip()))
-        .is_some_and(|client| portal.sessions.is_live(client));
+    // From memory, not the neighbour table: this is the busiest path of the
+    // portal, and a live session's address is pinned to its MAC in the kernel.
+    let logged_in =
+        request.extensions().get::<Peer>().is_some_and(|peer| portal.sessions.holder(peer.0.ip()).is_some());
     let (status, location) = match original {
         Some(original) if logged_in => (StatusCode::TEMPORARY_REDIRECT, original),
         Some(original) => {

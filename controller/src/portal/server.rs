@@ -42,42 +42,6 @@ pub struct Limits {
     pub header_timeout: Duration,
 }
 
-/// Open connections per peer address.
-#[derive(Default)]
-struct DeviceSlots {
-    open: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
-}
-
-/// One device's hold on a connection; given back on drop.
-struct DeviceSlot {
-    slots: Arc<DeviceSlots>,
-    ip: IpAddr,
-}
-
-impl DeviceSlots {
-    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<DeviceSlot> {
-        let mut open = self.open.lock().unwrap();
-        let count = open.entry(ip).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(DeviceSlot { slots: self.clone(), ip })
-    }
-}
-
-impl Drop for DeviceSlot {
-    fn drop(&mut self) {
-        let mut open = self.slots.open.lock().unwrap();
-        if let Some(count) = open.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
-
 /// Per-guest request rate limit, shared by the HTTP and HTTPS listeners.
 pub struct GuestRateLimit {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -118,7 +82,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let devices = Arc::new(DeviceSlots::default());
+    let devices = crate::limits::PerAddress::new(limits.per_device);
     let mut refused_logged = std::time::Instant::now() - Duration::from_secs(60);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -141,7 +105,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(slot) = devices.take(peer.ip(), limits.per_device) else {
+        let Some(slot) = devices.take(peer.ip()) else {
             if refused_logged.elapsed() > Duration::from_secs(10) {
                 tracing::warn!(peer = %peer.ip(), max = limits.per_device, "device over its connection cap; closing");
                 refused_logged = std::time::Instant::now();

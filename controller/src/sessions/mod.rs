@@ -161,7 +161,7 @@ impl Sessions {
         self
     }
 
-    /// Remembers the sessions restored at start (see [`Sessions::is_live`]).
+    /// Remembers the sessions restored at start (see [`Sessions::holder`]).
     pub fn track(&self, clients: &[(Client, Duration)]) {
         let now = now_ms();
         let mut live = self.live.lock().unwrap();
@@ -184,12 +184,6 @@ impl Sessions {
     /// Bytes logged-in guests have sent, as the last idle sweep read them.
     pub fn bytes_up(&self) -> u64 {
         self.bytes_up.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Whether `client` has a live, unexpired session, from memory: the
-    /// portal asks this for every request that reaches its redirect.
-    pub fn is_live(&self, client: Client) -> bool {
-        self.holder(client.ip) == Some(client.mac)
     }
 
     /// Every live, unexpired session with its remaining time: what the
@@ -595,9 +589,9 @@ mod tests {
         let session = s.login(client(5), "countdown").await.unwrap();
         assert!(filter.is_authorized(client(5)));
         assert_eq!(s.current(client(5)).await.unwrap(), Some(session));
-        assert!(s.is_live(client(5)));
+        assert_eq!(s.holder(client(5).ip), Some(client(5).mac));
         assert!(s.logout(client(5)).await.unwrap());
-        assert!(!s.is_live(client(5)));
+        assert_eq!(s.holder(client(5).ip), None);
         assert!(!filter.is_authorized(client(5)));
         assert_eq!(s.current(client(5)).await.unwrap(), None);
         assert!(!s.logout(client(5)).await.unwrap());
@@ -682,7 +676,8 @@ mod tests {
         let live = s.list().await.unwrap();
         assert_eq!(live.len(), 101, "100 guests and the moved device, each once");
         assert!(filter.is_authorized(moved) && !filter.is_authorized(client(200)), "the old address is let go");
-        assert!(s.is_live(moved) && !s.is_live(client(200)));
+        assert_eq!(s.holder(moved.ip), Some(moved.mac));
+        assert_eq!(s.holder(client(200).ip), None);
     }
 
     #[tokio::test]
