@@ -191,14 +191,20 @@ fn authorisations(lab: &Lab) -> (f64, f64) {
 
             let db = controller::store::open(&dir).await.unwrap();
             let filter: Arc<dyn ClientFilter> = Arc::new(fw.clone());
-            let sessions = controller::sessions::Sessions::new(db, filter, Duration::from_secs(600), None);
+            let sessions = controller::sessions::Sessions::new(db, filter, None);
             let n = 5_000u32;
             let start = Instant::now();
             let mut tasks = Vec::new();
             for i in 0..n {
                 let (s, permit) = (sessions.clone(), sem.clone().acquire_owned().await.unwrap());
                 tasks.push(tokio::spawn(async move {
-                    s.login(fake(i), "countdown").await.unwrap();
+                    let grant = controller::auth::Grant {
+                        method: controller::auth::Method::Countdown,
+                        identity: controller::auth::Identity::Device(fake(i).mac.to_string()),
+                        duration: Duration::from_secs(600),
+                        bandwidth: controller::auth::Bandwidth::default(),
+                    };
+                    s.login(fake(i), grant).await.unwrap();
                     drop(permit);
                 }));
             }

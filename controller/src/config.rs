@@ -67,6 +67,108 @@ pub struct Config {
     /// The guests' resolver.
     #[serde(default)]
     pub dns: DnsSettings,
+    /// The login methods.
+    #[serde(default)]
+    pub auth: AuthSettings,
+}
+
+/// `[auth]`: which login methods the portal offers, and what each grants.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Wrong codes or passwords one device may enter within
+    /// `lockout_minutes` before it is locked out for the rest of them.
+    #[serde(default = "default_wrong_tries")]
+    pub wrong_tries: u32,
+    /// The lock-out window, minutes.
+    #[serde(default = "default_lockout_minutes")]
+    pub lockout_minutes: u64,
+    /// `[auth.countdown]`
+    #[serde(default)]
+    pub countdown: CountdownAuth,
+    /// `[auth.voucher]`
+    #[serde(default)]
+    pub voucher: MethodAuth,
+    /// `[auth.account]`
+    #[serde(default)]
+    pub account: MethodAuth,
+    /// `[auth.counter_qr]`
+    #[serde(default)]
+    pub counter_qr: CounterQrAuth,
+}
+
+/// `[auth.countdown]`: the brand page, its ad and its countdown.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountdownAuth {
+    /// Offered on the portal.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Seconds the page counts down before Connect works.
+    #[serde(default = "default_countdown")]
+    pub seconds: u64,
+    /// Log in by itself when the countdown ends.
+    #[serde(default)]
+    pub auto_login: bool,
+    /// The ad: where tapping it goes once the guest is online (empty: no ad).
+    #[serde(default)]
+    pub ad_url: String,
+    /// The ad's picture (a URL the guest can load before login: the portal or
+    /// the walled garden); empty: text only.
+    #[serde(default)]
+    pub ad_image: String,
+    /// The ad's words, zh-CN.
+    #[serde(default)]
+    pub ad_text_zh: String,
+    /// The ad's words, English.
+    #[serde(default)]
+    pub ad_text_en: String,
+    /// Session length, minutes (0: `session.length_seconds`).
+    #[serde(default)]
+    pub session_minutes: u64,
+    /// Download limit, kbit/s (0: none).
+    #[serde(default)]
+    pub down_kbps: u32,
+    /// Upload limit, kbit/s (0: none).
+    #[serde(default)]
+    pub up_kbps: u32,
+}
+
+/// `[auth.voucher]`, `[auth.account]`: on or off, and default limits (a
+/// card or account's own time always wins).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodAuth {
+    /// Offered on the portal.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Download limit, kbit/s (0: none).
+    #[serde(default)]
+    pub down_kbps: u32,
+    /// Upload limit, kbit/s (0: none).
+    #[serde(default)]
+    pub up_kbps: u32,
+}
+
+/// `[auth.counter_qr]`: the rotating QR code on the counter's tablet.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterQrAuth {
+    /// Offered (the tablet page works).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Seconds between codes; a code is good for two periods.
+    #[serde(default = "default_counter_period")]
+    pub period_seconds: u64,
+    /// Session length, minutes (0: `session.length_seconds`).
+    #[serde(default)]
+    pub session_minutes: u64,
+    /// Download limit, kbit/s (0: none).
+    #[serde(default)]
+    pub down_kbps: u32,
+    /// Upload limit, kbit/s (0: none).
+    #[serde(default)]
+    pub up_kbps: u32,
 }
 
 /// `[dns]`: the guests' resolver (the controller's own; dnsmasq does DHCP).
@@ -270,9 +372,6 @@ pub struct Session {
     /// Days an ended session is kept (for statistics); 0 keeps them for ever.
     #[serde(default = "default_keep_days")]
     pub keep_ended_days: u64,
-    /// Seconds the brand page counts down before the Connect button works.
-    #[serde(default = "default_countdown")]
-    pub countdown_seconds: u64,
 }
 
 /// `[venue]`
@@ -348,21 +447,26 @@ impl Config {
             if NOT_CONFIG.contains(&name.as_str()) {
                 continue;
             }
-            let Some((section, key)) = rest.split_once("__") else {
+            // GUESTWIFI_SECTION__KEY, or deeper: GUESTWIFI_AUTH__VOUCHER__ENABLED.
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            let [sections @ .., key] = path.as_slice() else { unreachable!("split yields one part at least") };
+            if sections.is_empty() || path.iter().any(String::is_empty) {
                 return Err(invalid(&name, "expected GUESTWIFI_<SECTION>__<KEY>".into()));
-            };
-            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            }
             // A value is TOML if it parses as TOML, else a plain string.
             let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
                 .ok()
                 .and_then(|mut t| t.remove("v"))
                 .unwrap_or(toml::Value::String(value));
-            let table = root
-                .entry(section.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                .as_table_mut()
-                .ok_or_else(|| invalid(&name, format!("`{section}` is not a section")))?;
-            table.insert(key, parsed);
+            let mut table = &mut root;
+            for section in sections {
+                table = table
+                    .entry(section.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .ok_or_else(|| invalid(&name, format!("`{section}` is not a section")))?;
+            }
+            table.insert(key.clone(), parsed);
         }
         let config: Config =
             toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| invalid(origin, e.to_string()))?;
@@ -411,6 +515,25 @@ impl Config {
         }
         if let Some(bad) = self.dns.always_answer.iter().find(|n| !valid_hostname(n)) {
             return Err(format!("dns.always_answer: {bad:?} is not a host name"));
+        }
+        if self.auth.wrong_tries == 0 || self.auth.lockout_minutes == 0 {
+            return Err("auth.wrong_tries and auth.lockout_minutes must be at least 1".into());
+        }
+        if !(5..=600).contains(&self.auth.counter_qr.period_seconds) {
+            return Err("auth.counter_qr.period_seconds must be 5 to 600".into());
+        }
+        let ad = &self.auth.countdown.ad_url;
+        if !ad.is_empty()
+            && !matches!(url::Url::parse(ad).map(|u| u.scheme().to_string()).as_deref(), Ok("http" | "https"))
+        {
+            return Err(format!("auth.countdown.ad_url: {ad:?} is not an http(s) URL"));
+        }
+        if !self.auth.countdown.enabled
+            && !self.auth.voucher.enabled
+            && !self.auth.account.enabled
+            && !self.auth.counter_qr.enabled
+        {
+            return Err("auth: every login method is off; guests could never get online".into());
         }
         if self.ac.echo_seconds == 0 {
             return Err("ac.echo_seconds must be at least 1".into());
@@ -504,6 +627,15 @@ impl Session {
     pub fn length(&self) -> Duration {
         Duration::from_secs(self.length_seconds)
     }
+
+    /// A method's session length: its own minutes, else the default.
+    pub fn length_or(&self, minutes: u64) -> Duration {
+        if minutes > 0 {
+            Duration::from_secs(minutes * 60)
+        } else {
+            self.length()
+        }
+    }
 }
 
 fn valid_hostname(name: &str) -> bool {
@@ -541,6 +673,21 @@ impl Default for AcSettings {
         toml::from_str("").expect("ac defaults")
     }
 }
+impl Default for AuthSettings {
+    fn default() -> Self {
+        toml::from_str("").expect("auth defaults")
+    }
+}
+impl Default for CountdownAuth {
+    fn default() -> Self {
+        toml::from_str("").expect("countdown defaults")
+    }
+}
+impl Default for CounterQrAuth {
+    fn default() -> Self {
+        toml::from_str("").expect("counter QR defaults")
+    }
+}
 impl Default for DnsSettings {
     fn default() -> Self {
         toml::from_str("").expect("dns defaults")
@@ -566,6 +713,15 @@ fn default_https_port() -> u16 {
 }
 fn default_max_connections() -> usize {
     1024
+}
+fn default_wrong_tries() -> u32 {
+    5
+}
+fn default_lockout_minutes() -> u64 {
+    10
+}
+fn default_counter_period() -> u64 {
+    30
 }
 fn default_dns_names() -> u32 {
     40
@@ -647,15 +803,16 @@ mod tests {
     #[test]
     fn example_file_loads_with_every_key() {
         let config = Config::parse(EXAMPLE, "example", no_env()).unwrap();
-        assert_eq!(config.session.countdown_seconds, 6);
+        assert_eq!(config.auth.countdown.seconds, 6);
+        assert!(config.auth.countdown.enabled && !config.auth.voucher.enabled);
         assert_eq!(config.policy().guest_subnet, (Ipv4Addr::new(192, 0, 2, 0), 24));
     }
 
     #[test]
     fn misspelt_key_is_named() {
-        let text = EXAMPLE.replace("countdown_seconds", "countdown_secs");
+        let text = EXAMPLE.replace("idle_timeout_seconds", "idle_timeout_secs");
         let err = Config::parse(&text, "site.toml", no_env()).unwrap_err().to_string();
-        assert!(err.contains("site.toml") && err.contains("countdown_secs"), "{err}");
+        assert!(err.contains("site.toml") && err.contains("idle_timeout_secs"), "{err}");
     }
 
     #[test]
@@ -672,6 +829,17 @@ mod tests {
         let env = vec![("GUESTWIFI_SESSION__LENGHT_SECONDS".to_string(), "60".to_string())];
         let err = Config::parse(EXAMPLE, "x", env).unwrap_err().to_string();
         assert!(err.contains("lenght_seconds"), "{err}");
+        let env = vec![("GUESTWIFI_AUTH__VOUCHER__ENABLED".to_string(), "true".to_string())];
+        assert!(Config::parse(EXAMPLE, "x", env).unwrap().auth.voucher.enabled, "a nested section");
+        let env = vec![("GUESTWIFI_AUTH__VOUCHER__ENABLD".to_string(), "true".to_string())];
+        assert!(Config::parse(EXAMPLE, "x", env).unwrap_err().to_string().contains("enabld"));
+    }
+
+    #[test]
+    fn every_method_off_is_refused() {
+        let env = vec![("GUESTWIFI_AUTH__COUNTDOWN__ENABLED".to_string(), "false".to_string())];
+        let err = Config::parse(EXAMPLE, "x", env).unwrap_err().to_string();
+        assert!(err.contains("every login method is off"), "{err}");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! stopped cleanly.
 
 use crate::admin::control;
-use crate::auth::countdown::Countdown;
 use crate::config::Config;
 use crate::dhcp::Dnsmasq;
 use crate::portal::server::{self, GuestRateLimit, Limits};
@@ -141,7 +140,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let filter: Arc<dyn ClientFilter> = Arc::new(firewall.clone());
     let idle =
         (config.session.idle_timeout_seconds > 0).then(|| Duration::from_secs(config.session.idle_timeout_seconds));
-    let mut sessions = Sessions::new(db.clone(), filter, config.session.length(), idle);
+    let mut sessions = Sessions::new(db.clone(), filter, idle);
     if config.network.run_dnsmasq {
         sessions = sessions.with_leases(crate::dhcp::leases_path(&config));
     }
@@ -268,10 +267,21 @@ async fn serve(
     tasks.spawn("DNS over UDP", forever(crate::dns::serve_udp(dns_udp, resolver.clone())));
     tasks.spawn("DNS over TCP", forever(crate::dns::serve_tcp(dns_tcp, resolver.clone())));
 
-    let countdown = Countdown::new(Duration::from_secs(config.session.countdown_seconds));
     let signer = Signer::load_or_create(&config.data.dir)
         .map_err(|source| DaemonError::Secret { what: "the portal's signing key", source })?;
-    let portal = Arc::new(Portal::new(config.clone(), sessions.clone(), countdown, signer, metrics.clone()));
+    let keys = crate::auth::Keys::load_or_create(&config.data.dir)
+        .map_err(|source| DaemonError::Secret { what: "the login methods' keys", source })?;
+    let methods = crate::auth::Methods::new(&config, db.clone(), keys);
+    let staff = control::Staff {
+        vouchers: methods.vouchers.clone(),
+        accounts: methods.accounts.clone(),
+        audit: methods.audit.clone(),
+        counter_url: format!("{}{}", config.portal_url(), methods.counter.display_path()),
+        portal_url: config.portal_url(),
+    };
+    let audit = staff.audit.clone();
+    let neighbours = Arc::new(portal::KernelNeighbours::new(&config.network.guest_interface));
+    let portal = Arc::new(Portal::new(config.clone(), sessions.clone(), methods, signer, metrics.clone(), neighbours));
     let app = portal::router(portal);
     let limits = Limits {
         max_connections: config.portal.max_connections,
@@ -316,6 +326,7 @@ async fn serve(
         sessions: sessions.clone(),
         metrics: metrics.clone(),
         ac: ac_handle,
+        staff,
         firmware_batch: config.ac.firmware_batch,
         firmware_wait: Duration::from_secs(config.ac.firmware_rejoin_minutes * 60),
     };
@@ -358,6 +369,9 @@ async fn serve(
                     Ok(0) => {}
                     Ok(pruned) => tracing::info!(pruned, "ended sessions past their keeping time deleted"),
                     Err(err) => tracing::error!(error = %crate::error_chain(&err), "ended sessions not pruned"),
+                }
+                if let Err(err) = audit.prune(keep).await {
+                    tracing::error!(error = %crate::error_chain(&err), "old audit rows not pruned");
                 }
             }
         }

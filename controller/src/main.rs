@@ -80,6 +80,38 @@ enum Cmd {
         #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Voucher cards (小时卡/包月卡): create batches, print them, revoke, export.
+    Vouchers {
+        #[command(subcommand)]
+        command: VouchersCmd,
+        /// The configuration file of the running controller.
+        #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Front-desk guest accounts opened from an ID card.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCmd,
+        /// The configuration file of the running controller.
+        #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// The newest logins and refused logins, every method (the audit trail).
+    AuthLog {
+        /// How many rows.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// The configuration file of the running controller.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// The URL to open on the counter's tablet for the rotating QR code
+    /// (it carries the tablet's key: keep it off the guest network's pages).
+    CounterUrl {
+        /// The configuration file of the running controller.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// AP firmware: upload a signed image, roll it out in stages.
     Firmware {
         #[command(subcommand)]
@@ -209,6 +241,113 @@ enum SsidsCmd {
 }
 
 #[derive(Subcommand)]
+enum VouchersCmd {
+    /// Make a batch of cards; prints their codes and the batch id.
+    Create {
+        /// How many cards.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Online time each card gives from its first use: 30m, 1h, 30d.
+        #[arg(long, value_parser = parse_duration)]
+        duration: u64,
+        /// Days within which a card must be first used.
+        #[arg(long, default_value_t = 30)]
+        valid_days: u32,
+        /// Devices one card may log in.
+        #[arg(long, default_value_t = 1)]
+        devices: u32,
+        /// Download limit of its sessions, kbit/s (0: the method's default).
+        #[arg(long, default_value_t = 0)]
+        down_kbps: u32,
+        /// Upload limit of its sessions, kbit/s (0: the method's default).
+        #[arg(long, default_value_t = 0)]
+        up_kbps: u32,
+        /// A note printed on the cards and kept with the batch.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Cards with their state and use.
+    List {
+        /// Only this batch.
+        #[arg(long)]
+        batch: Option<String>,
+    },
+    /// Revoke a card (its code) or a whole batch (its id).
+    Revoke {
+        /// A code or a batch id.
+        code_or_batch: String,
+    },
+    /// A printable A4 sheet (HTML) of a batch's cards with their QR codes, on stdout.
+    Sheet {
+        /// The batch id.
+        batch: String,
+    },
+    /// Cards as CSV on stdout.
+    Export {
+        /// Only this batch.
+        #[arg(long)]
+        batch: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCmd {
+    /// Open an account; prints the username and password (shown only now).
+    Create {
+        /// The guest's ID card number (18 characters), or passport number with --passport.
+        #[arg(long)]
+        id_number: String,
+        /// The number is a passport's.
+        #[arg(long)]
+        passport: bool,
+        /// The guest's name (optional).
+        #[arg(long, default_value = "")]
+        name: String,
+        /// A username (default: one is made).
+        #[arg(long, default_value = "")]
+        username: String,
+        /// Online time from the first login: 30m, 2h, 1d.
+        #[arg(long, value_parser = parse_duration, default_value = "2h")]
+        online: u64,
+        /// Days the account lives.
+        #[arg(long, default_value_t = 1)]
+        valid_days: u32,
+        /// Devices it may log in at once.
+        #[arg(long, default_value_t = 1)]
+        devices: u32,
+        /// Also write the printable slip (HTML) here.
+        #[arg(long)]
+        slip: Option<PathBuf>,
+    },
+    /// Accounts (no passwords, no ID numbers: their last four only).
+    List {
+        /// Only the accounts of this ID number.
+        #[arg(long)]
+        id_number: Option<String>,
+    },
+    /// Revoke an account.
+    Revoke {
+        /// Its username.
+        username: String,
+    },
+}
+
+/// `90s`, `30m`, `2h`, `30d` (or plain seconds) as seconds.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = number.parse().map_err(|_| format!("{text:?}: give a number with s, m, h or d (e.g. 1h)"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
+    };
+    n.checked_mul(scale).filter(|s| *s > 0).ok_or_else(|| format!("{text:?} is not a usable duration"))
+}
+
+#[derive(Subcommand)]
 enum SessionsCmd {
     /// Live sessions with what each guest sent.
     List,
@@ -257,6 +396,33 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Ssids { command, config } => ssids(command, &load(&config)?.data.control_socket(), json).await,
         Cmd::Firmware { command, config } => firmware(command, &load(&config)?.data.control_socket(), json).await,
+        Cmd::Vouchers { command, config } => vouchers(command, &load(&config)?.data.control_socket(), json).await,
+        Cmd::Accounts { command, config } => accounts(command, &load(&config)?.data.control_socket(), json).await,
+        Cmd::AuthLog { limit, config } => {
+            match control::call(&load(&config)?.data.control_socket(), &Request::AuthLog { limit }).await? {
+                Reply::AuthLog { rows } if json => print_json(&rows)?,
+                Reply::AuthLog { rows } => {
+                    let rows = rows
+                        .into_iter()
+                        .map(|r| {
+                            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(r.at as u64);
+                            let ago = at.elapsed().map(|d| d.as_secs()).unwrap_or(0);
+                            vec![format!("{ago}s ago"), r.method, r.mac, r.ip, r.identity, r.outcome, r.reason]
+                        })
+                        .collect();
+                    print_table(&["WHEN", "METHOD", "MAC", "IP", "IDENTITY", "OUTCOME", "REASON"], rows);
+                }
+                other => fail(other)?,
+            }
+            Ok(())
+        }
+        Cmd::CounterUrl { config } => {
+            match control::call(&load(&config)?.data.control_socket(), &Request::CounterUrl).await? {
+                Reply::Text { text } => println!("{text}"),
+                other => fail(other)?,
+            }
+            Ok(())
+        }
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "controller", &mut std::io::stdout());
             Ok(())
@@ -479,13 +645,14 @@ async fn sessions(command: SessionsCmd, socket: &Path, json: bool) -> anyhow::Re
                             s.mac.to_string(),
                             s.ip.to_string(),
                             s.method.clone(),
+                            s.identity.clone(),
                             s.remaining().as_secs().div_ceil(60).to_string(),
                             s.bytes_up.to_string(),
                             s.packets_up.to_string(),
                         ]
                     })
                     .collect();
-                print_table(&["MAC", "IP", "METHOD", "MIN LEFT", "BYTES UP", "PACKETS"], rows);
+                print_table(&["MAC", "IP", "METHOD", "IDENTITY", "MIN LEFT", "BYTES UP", "PACKETS"], rows);
                 Ok(())
             }
             other => fail(other),
@@ -498,4 +665,110 @@ async fn sessions(command: SessionsCmd, socket: &Path, json: bool) -> anyhow::Re
             other => fail(other),
         },
     }
+}
+
+async fn vouchers(command: VouchersCmd, socket: &Path, json: bool) -> anyhow::Result<()> {
+    use controller::auth::voucher::NewBatch;
+    let request = match command {
+        VouchersCmd::Create { count, duration, valid_days, devices, down_kbps, up_kbps, note } => {
+            Request::VouchersCreate {
+                batch: NewBatch {
+                    count,
+                    duration_seconds: duration,
+                    valid_days,
+                    devices,
+                    bandwidth: controller::auth::Bandwidth { down_kbps, up_kbps },
+                    note,
+                },
+            }
+        }
+        VouchersCmd::List { batch } => Request::VouchersList { batch },
+        VouchersCmd::Revoke { code_or_batch } => Request::VouchersRevoke { code_or_batch },
+        VouchersCmd::Sheet { batch } => Request::VouchersSheet { batch },
+        VouchersCmd::Export { batch } => Request::VouchersCsv { batch },
+    };
+    match control::call(socket, &request).await? {
+        Reply::Vouchers { vouchers } if json => print_json(&vouchers)?,
+        Reply::Vouchers { vouchers } => {
+            let now = controller::store::now_ms();
+            let rows = vouchers
+                .iter()
+                .map(|v| {
+                    vec![
+                        v.display_code(),
+                        v.batch.clone(),
+                        v.state(now).to_string(),
+                        format!("{}m", v.duration_seconds / 60),
+                        format!("{}/{}", v.devices_used, v.devices),
+                        printable(&v.note),
+                    ]
+                })
+                .collect();
+            print_table(&["CODE", "BATCH", "STATE", "TIME", "DEVICES", "NOTE"], rows);
+        }
+        Reply::Revoked { count } => println!("{count} card(s) revoked"),
+        Reply::Text { text } => print!("{text}"),
+        other => fail(other)?,
+    }
+    Ok(())
+}
+
+async fn accounts(command: AccountsCmd, socket: &Path, json: bool) -> anyhow::Result<()> {
+    let mut slip_path = None;
+    let request = match command {
+        AccountsCmd::Create { id_number, passport, name, username, online, valid_days, devices, slip } => {
+            slip_path = slip;
+            Request::AccountsCreate {
+                account: controller::auth::account::NewAccount {
+                    username,
+                    id_number,
+                    id_type: if passport { "passport" } else { "id_card" }.into(),
+                    name,
+                    online_seconds: online,
+                    valid_days,
+                    devices,
+                },
+            }
+        }
+        AccountsCmd::List { id_number } => Request::AccountsList { id_number },
+        AccountsCmd::Revoke { username } => Request::AccountsRevoke { username },
+    };
+    match control::call(socket, &request).await? {
+        Reply::AccountCreated { account, slip } => {
+            if let Some(path) = slip_path {
+                std::fs::write(&path, slip).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            if json {
+                print_json(&account)?;
+            } else {
+                println!("username: {}\npassword: {}", account.username, account.password);
+            }
+        }
+        Reply::Accounts { accounts } if json => print_json(&accounts)?,
+        Reply::Accounts { accounts } => {
+            let rows = accounts
+                .iter()
+                .map(|a| {
+                    let state = if a.revoked_at.is_some() {
+                        "revoked"
+                    } else if a.expires_at <= controller::store::now_ms() {
+                        "expired"
+                    } else {
+                        "live"
+                    };
+                    vec![
+                        a.username.clone(),
+                        printable(&a.name),
+                        format!("{} …{}", a.id_type, a.id_last4),
+                        state.to_string(),
+                        format!("{}m", a.online_seconds / 60),
+                    ]
+                })
+                .collect();
+            print_table(&["USERNAME", "NAME", "ID", "STATE", "ONLINE"], rows);
+        }
+        Reply::Done => println!("done"),
+        other => fail(other)?,
+    }
+    Ok(())
 }

@@ -21,8 +21,15 @@ pub struct MethodLabel {
 pub struct RefusalLabels {
     /// The method.
     pub method: String,
-    /// Why (`too_early`, `invalid_ticket`, `replayed`, `address_in_use`, `error`).
+    /// Why (`auth::Refusal::reason`, or `address_in_use`, `error`).
     pub reason: String,
+}
+
+/// An ad event (`impression`, `click`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdLabel {
+    /// The event.
+    pub event: String,
 }
 
 /// A DNS verdict (see `dns::Verdict`).
@@ -50,6 +57,8 @@ pub struct Metrics {
     pub refusals: Family<RefusalLabels, Counter>,
     /// Guests' DNS queries by verdict.
     pub dns_queries: Family<VerdictLabel, Counter>,
+    /// The countdown page's ad: shown and tapped.
+    pub ads: Family<AdLabel, Counter>,
     /// Guests logged in now (kept by the sweep).
     pub sessions_live: Gauge,
     /// Bytes logged-in guests have sent (kept by the sweep).
@@ -66,6 +75,7 @@ impl Default for Metrics {
             logins: Family::default(),
             refusals: Family::default(),
             dns_queries: Family::default(),
+            ads: Family::default(),
             sessions_live: Gauge::default(),
             session_bytes_up: Gauge::default(),
             aps: Family::default(),
@@ -75,6 +85,7 @@ impl Default for Metrics {
         registry.register("logins", "Guest logins by method", metrics.logins.clone());
         registry.register("login_refusals", "Refused guest logins by method and reason", metrics.refusals.clone());
         registry.register("dns_queries", "Guests' DNS queries by verdict", metrics.dns_queries.clone());
+        registry.register("portal_ad_events", "The brand page's ad: impressions and clicks", metrics.ads.clone());
         registry.register("sessions_live", "Guests logged in now", metrics.sessions_live.clone());
         registry.register_with_unit(
             "session_up",
@@ -98,6 +109,11 @@ impl Metrics {
     /// Counts a login.
     pub fn login(&self, method: &str) {
         self.logins.get_or_create(&MethodLabel { method: method.into() }).inc();
+    }
+
+    /// Counts an ad `impression` or `click`.
+    pub fn ad(&self, event: &str) {
+        self.ads.get_or_create(&AdLabel { event: event.into() }).inc();
     }
 
     /// Counts a refused login.

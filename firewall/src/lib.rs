@@ -22,6 +22,7 @@ mod types;
 pub use batcher::Firewall;
 pub use garden::{GardenRefresher, GardenResolver};
 pub use memory::MemoryFilter;
+pub use neighbours::NeighbourTable;
 pub use ruleset::{Policy, TABLE};
 pub use types::{Client, ClientCounters, MacAddr, ParseMacError};
 

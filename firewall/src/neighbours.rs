@@ -93,6 +93,66 @@ impl Pins {
     }
 }
 
+/// Entry states whose link-layer address can be trusted (NUD_VALID): not
+/// INCOMPLETE, FAILED or NONE.
+const NUD_VALID: u16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | NUD_PERMANENT;
+
+/// Asks the kernel's neighbour table of this namespace who is at an address
+/// on one interface (RTM_GETNEIGH for that address): how the portal knows a
+/// guest's MAC from the socket's peer address, never from a header.
+pub struct NeighbourTable {
+    sock: std::sync::Mutex<Socket>,
+    ifindex: i32,
+}
+
+impl NeighbourTable {
+    /// The table of `interface`.
+    pub fn open(interface: &str) -> io::Result<Self> {
+        let name = CString::new(interface).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: a valid NUL-terminated name.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(NeighbourTable { sock: std::sync::Mutex::new(Socket::open(NETLINK_ROUTE)?), ifindex: ifindex as i32 })
+    }
+
+    /// The MAC of a resolved entry for `ip` on the interface; None when the
+    /// kernel has none (or only an unresolved one).
+    pub fn lookup(&self, ip: Ipv4Addr) -> io::Result<Option<MacAddr>> {
+        let mut body = ndmsg(self.ifindex, 0);
+        body.extend(attr(NDA_DST, &ip.octets()));
+        let mut sock = self.sock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seq = sock.send(RTM_GETNEIGH, NLM_F_REQUEST | crate::netlink::NLM_F_ACK, &body)?;
+        let mut found = None;
+        let ifindex = self.ifindex;
+        match sock.replies(seq, |reply| found = found.or(parse_valid(reply, ifindex, ip))) {
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(err) => Err(err),
+            Ok(()) => Ok(found),
+        }
+    }
+}
+
+/// A neighbour reply, if it is a resolved IPv4 entry for `ip` on `ifindex`.
+fn parse_valid(reply: &[u8], ifindex: i32, ip: Ipv4Addr) -> Option<MacAddr> {
+    let header = reply.get(..12)?;
+    let their_index = i32::from_ne_bytes(header[4..8].try_into().ok()?);
+    let state = u16::from_ne_bytes(header[8..10].try_into().ok()?);
+    if header[0] != libc::AF_INET as u8 || their_index != ifindex || state & NUD_VALID == 0 {
+        return None;
+    }
+    let (mut dst, mut mac) = (None, None);
+    for (kind, payload, _) in Attrs(&reply[12..]) {
+        match kind {
+            NDA_DST => dst = <[u8; 4]>::try_from(payload).ok().map(Ipv4Addr::from),
+            NDA_LLADDR => mac = <[u8; 6]>::try_from(payload).ok().map(MacAddr),
+            _ => {}
+        }
+    }
+    (dst? == ip).then_some(mac?).filter(|m| !m.is_zero())
+}
+
 fn v4(ip: IpAddr) -> Option<Ipv4Addr> {
     match ip {
         IpAddr::V4(v4) => Some(v4),
@@ -144,5 +204,22 @@ mod tests {
         learnt.extend(attr(NDA_DST, &[192, 0, 2, 9]));
         learnt.extend(attr(NDA_LLADDR, &[2, 0, 0, 0, 0, 9]));
         assert_eq!(parse_permanent(&learnt, 7), None);
+    }
+
+    #[test]
+    fn a_looked_up_entry_counts_only_when_resolved_and_ours() {
+        let ip = Ipv4Addr::new(192, 0, 2, 9);
+        let entry = |state: u16, index: i32| {
+            let mut reply = ndmsg(index, state);
+            reply.extend(attr(NDA_DST, &ip.octets()));
+            reply.extend(attr(NDA_LLADDR, &[2, 0, 0, 0, 0, 9]));
+            reply
+        };
+        assert_eq!(parse_valid(&entry(0x02, 7), 7, ip).map(|m| m.to_string()), Some("02:00:00:00:00:09".into()));
+        assert!(parse_valid(&entry(0x04, 7), 7, ip).is_some(), "stale still names the device");
+        assert_eq!(parse_valid(&entry(0x01, 7), 7, ip), None, "incomplete");
+        assert_eq!(parse_valid(&entry(0x20, 7), 7, ip), None, "failed");
+        assert_eq!(parse_valid(&entry(0x02, 8), 7, ip), None, "another interface");
+        assert_eq!(parse_valid(&entry(0x02, 7), 7, Ipv4Addr::new(192, 0, 2, 10)), None, "another address");
     }
 }

@@ -186,8 +186,19 @@ https_port = 443
 
 [session]
 length_seconds = {session_seconds}
-countdown_seconds = {countdown_seconds}
 idle_timeout_seconds = {idle_seconds}
+
+[auth.countdown]
+seconds = {countdown_seconds}
+
+[auth.voucher]
+enabled = true
+
+[auth.account]
+enabled = true
+
+[auth.counter_qr]
+enabled = true
 
 [venue]
 name = "实验餐厅 Lab Bistro"

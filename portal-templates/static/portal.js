@@ -1,16 +1,27 @@
-// Counts the brand page down, then enables Connect. The server checks the
-// time too: this only saves the guest a refused click.
+// Counts the brand page down, then enables Connect (and the ad); with
+// auto-login, sends the login by itself. A page opened from a QR code sends
+// its form at once. The server checks the time too: this only saves the
+// guest a refused tap.
 (function () {
+  var scan = document.getElementById("scan-form");
+  if (scan && scan.getAttribute("data-autosubmit")) {
+    scan.submit();
+    return;
+  }
   var box = document.getElementById("countdown");
-  var button = document.getElementById("connect");
-  if (!box || !button) return;
+  var buttons = document.querySelectorAll("[data-countdown-button]");
+  if (!box || !buttons.length) return;
   var left = parseInt(box.getAttribute("data-seconds"), 10) || 0;
   var out = document.getElementById("seconds");
-  button.disabled = true;
+  function enable(on) {
+    for (var i = 0; i < buttons.length; i++) buttons[i].disabled = !on;
+  }
+  enable(false);
   function tick() {
     if (left <= 0) {
       box.textContent = box.getAttribute("data-done");
-      button.disabled = false;
+      enable(true);
+      if (box.getAttribute("data-auto")) document.getElementById("countdown-form").submit();
       return;
     }
     out.textContent = String(left);

@@ -272,11 +272,11 @@ fn config_typo_stops_the_start_naming_the_key() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.toml");
     let example = include_str!("../../image/controller.example.toml");
-    std::fs::write(&path, example.replace("countdown_seconds", "countdown_secs")).unwrap();
+    std::fs::write(&path, example.replace("auto_login", "auto_logon")).unwrap();
     let out = std::process::Command::new(e2e::controller_exe()).args(["run", "--config"]).arg(&path).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("countdown_secs") && err.contains("bad.toml"), "{err}");
+    assert!(err.contains("auto_logon") && err.contains("bad.toml"), "{err}");
 }
 
 #[test]

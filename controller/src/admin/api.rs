@@ -5,6 +5,8 @@
 //! CLI and the API cannot drift apart.
 
 use super::control::{self, ErrorKind, Handles, Reply, Request};
+use crate::auth::account::NewAccount;
+use crate::auth::voucher::NewBatch;
 use ap_protocol::Ssid;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -99,9 +101,72 @@ pub fn router(handles: Handles, token: String) -> Router {
                 run(s, Request::FirmwareRollout { version, allow_downgrade: q.allow_downgrade })
             }),
         )
+        .route(
+            "/api/vouchers",
+            get(|s, Query(q): Query<BatchQuery>| run(s, Request::VouchersList { batch: q.batch }))
+                .post(|s, Json(batch): Json<NewBatch>| run(s, Request::VouchersCreate { batch })),
+        )
+        .route(
+            "/api/vouchers/{code_or_batch}",
+            delete(|s, Path(code_or_batch): Path<String>| run(s, Request::VouchersRevoke { code_or_batch })),
+        )
+        .route(
+            "/api/vouchers/batches/{batch}/sheet",
+            get(|s, Path(batch): Path<String>| {
+                document(s, Request::VouchersSheet { batch }, "text/html; charset=utf-8")
+            }),
+        )
+        .route(
+            "/api/vouchers.csv",
+            get(|s, Query(q): Query<BatchQuery>| {
+                document(s, Request::VouchersCsv { batch: q.batch }, "text/csv; charset=utf-8")
+            }),
+        )
+        .route(
+            "/api/accounts",
+            get(|s, Query(q): Query<IdQuery>| run(s, Request::AccountsList { id_number: q.id_number }))
+                .post(|s, Json(account): Json<NewAccount>| run(s, Request::AccountsCreate { account })),
+        )
+        .route(
+            "/api/accounts/{username}",
+            delete(|s, Path(username): Path<String>| run(s, Request::AccountsRevoke { username })),
+        )
+        .route("/api/auth/log", get(|s, Query(q): Query<LogQuery>| run(s, Request::AuthLog { limit: q.limit })))
+        .route("/api/counter-url", get(|s| run(s, Request::CounterUrl)))
         .route_layer(axum::middleware::from_fn_with_state(api.clone(), authorise))
         .route("/metrics", get(metrics))
         .with_state(api)
+}
+
+/// `?batch=`
+#[derive(Deserialize)]
+struct BatchQuery {
+    batch: Option<String>,
+}
+
+/// `?id_number=` (sent in the query only over the local admin listener).
+#[derive(Deserialize)]
+struct IdQuery {
+    id_number: Option<String>,
+}
+
+/// `?limit=`
+#[derive(Deserialize)]
+struct LogQuery {
+    #[serde(default = "fifty")]
+    limit: u32,
+}
+
+fn fifty() -> u32 {
+    50
+}
+
+/// A request whose answer is a document (a printable sheet, a CSV file).
+async fn document(api: State<Arc<Api>>, request: Request, content_type: &'static str) -> Response {
+    match control::handle(request, &api.handles).await {
+        Reply::Text { text } => ([(header::CONTENT_TYPE, content_type)], text).into_response(),
+        other => reply(other),
+    }
 }
 
 /// `PATCH /api/aps/{id}` body.
@@ -138,7 +203,11 @@ async fn authorise(
 }
 
 async fn run(State(api): State<Arc<Api>>, request: Request) -> Response {
-    match control::handle(request, &api.handles).await {
+    reply(control::handle(request, &api.handles).await)
+}
+
+fn reply(reply: Reply) -> Response {
+    match reply {
         Reply::Error { kind, message } => {
             let status = match kind {
                 ErrorKind::Invalid => StatusCode::BAD_REQUEST,

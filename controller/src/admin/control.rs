@@ -5,6 +5,9 @@
 use crate::ac::registry::AccessPoint;
 use crate::ac::rollout::RolloutStatus;
 use crate::ac::Ac;
+use crate::auth::account::{Account, Accounts, Created, NewAccount};
+use crate::auth::voucher::{NewBatch, Voucher, Vouchers};
+use crate::auth::{Audit, AuditRow};
 use crate::sessions::{Session, Sessions};
 use ap_protocol::{ApConfig, Ssid};
 use firewall::MacAddr;
@@ -101,6 +104,61 @@ pub enum Request {
         /// Its name.
         name: String,
     },
+    /// Make a batch of voucher cards.
+    VouchersCreate {
+        /// What the batch is worth.
+        batch: NewBatch,
+    },
+    /// Cards, all or one batch's.
+    VouchersList {
+        /// The batch.
+        #[serde(default)]
+        batch: Option<String>,
+    },
+    /// Revoke a card (by code) or a batch.
+    VouchersRevoke {
+        /// A code or a batch id.
+        code_or_batch: String,
+    },
+    /// A printable A4 sheet (HTML) of a batch's cards, each with its QR code.
+    VouchersSheet {
+        /// The batch.
+        batch: String,
+    },
+    /// Cards as CSV, all or one batch's.
+    VouchersCsv {
+        /// The batch.
+        #[serde(default)]
+        batch: Option<String>,
+    },
+    /// Open a front-desk account.
+    AccountsCreate {
+        /// What staff filled in.
+        account: NewAccount,
+    },
+    /// Accounts, all or one ID number's.
+    AccountsList {
+        /// The ID number to look for.
+        #[serde(default)]
+        id_number: Option<String>,
+    },
+    /// Revoke an account.
+    AccountsRevoke {
+        /// Its username.
+        username: String,
+    },
+    /// The newest logins and refusals.
+    AuthLog {
+        /// How many.
+        #[serde(default = "default_log")]
+        limit: u32,
+    },
+    /// The counter tablet's URL (it holds the display key).
+    CounterUrl,
+}
+
+fn default_log() -> u32 {
+    50
 }
 
 /// The daemon's answer.
@@ -158,6 +216,38 @@ pub enum Reply {
     Rollout {
         /// None: no rollout yet.
         status: Option<RolloutStatus>,
+    },
+    /// Voucher cards.
+    Vouchers {
+        /// Newest first.
+        vouchers: Vec<Voucher>,
+    },
+    /// Cards revoked.
+    Revoked {
+        /// How many.
+        count: u64,
+    },
+    /// A document (HTML sheet, CSV, URL).
+    Text {
+        /// Its text.
+        text: String,
+    },
+    /// An account was opened: its password, shown this once, and its slip.
+    AccountCreated {
+        /// The account.
+        account: Created,
+        /// A printable slip (HTML).
+        slip: String,
+    },
+    /// Front-desk accounts.
+    Accounts {
+        /// Newest first.
+        accounts: Vec<Account>,
+    },
+    /// Logins and refusals.
+    AuthLog {
+        /// Newest first.
+        rows: Vec<AuditRow>,
     },
     /// Done.
     Done,
@@ -221,6 +311,31 @@ impl Failure for crate::ac::server::AcError {
     }
 }
 
+impl Failure for sqlx::Error {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Unavailable
+    }
+}
+
+impl Failure for crate::auth::voucher::VoucherError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Invalid(_) => ErrorKind::Invalid,
+            Self::Store(_) => ErrorKind::Unavailable,
+        }
+    }
+}
+
+impl Failure for crate::auth::account::AccountError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Invalid(_) => ErrorKind::Invalid,
+            Self::Taken(_) => ErrorKind::Conflict,
+            Self::Store(_) => ErrorKind::Unavailable,
+        }
+    }
+}
+
 impl Failure for std::io::Error {
     fn kind(&self) -> ErrorKind {
         match std::io::Error::kind(self) {
@@ -254,10 +369,27 @@ pub struct Handles {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The AC, when it runs.
     pub ac: Option<Ac>,
+    /// What front-desk staff use: vouchers, accounts, the audit trail.
+    pub staff: Staff,
     /// APs upgraded at once after the canary.
     pub firmware_batch: usize,
     /// How long an AP has to rejoin with new firmware.
     pub firmware_wait: std::time::Duration,
+}
+
+/// The login methods' staff side.
+#[derive(Clone)]
+pub struct Staff {
+    /// Voucher cards.
+    pub vouchers: Vouchers,
+    /// Front-desk accounts.
+    pub accounts: Accounts,
+    /// Logins and refusals.
+    pub audit: Audit,
+    /// The counter tablet's URL.
+    pub counter_url: String,
+    /// The portal's base URL (what the cards' QR codes open).
+    pub portal_url: String,
 }
 
 /// Serves the control socket until the task is dropped.
@@ -304,10 +436,70 @@ pub async fn handle(request: Request, handles: &Handles) -> Reply {
             Ok(sessions) => Reply::Reloaded { sessions },
             Err(e) => failed(&e),
         },
+        staff @ (Request::VouchersCreate { .. }
+        | Request::VouchersList { .. }
+        | Request::VouchersRevoke { .. }
+        | Request::VouchersSheet { .. }
+        | Request::VouchersCsv { .. }
+        | Request::AccountsCreate { .. }
+        | Request::AccountsList { .. }
+        | Request::AccountsRevoke { .. }
+        | Request::AuthLog { .. }
+        | Request::CounterUrl) => handle_staff(staff, &handles.staff).await,
         ac_request => match ac {
             Some(ac) => handle_ac(ac_request, ac, handles).await,
             None => refused(ErrorKind::NotFound, "the AC is off (ac.listen is empty)"),
         },
+    }
+}
+
+/// Vouchers, accounts and the audit trail.
+async fn handle_staff(request: Request, staff: &Staff) -> Reply {
+    match request {
+        Request::VouchersCreate { batch } => match staff.vouchers.create(&batch).await {
+            Ok(vouchers) => Reply::Vouchers { vouchers },
+            Err(e) => failed(&e),
+        },
+        Request::VouchersList { batch } => match staff.vouchers.list(batch.as_deref()).await {
+            Ok(vouchers) => Reply::Vouchers { vouchers },
+            Err(e) => failed(&e),
+        },
+        Request::VouchersRevoke { code_or_batch } => match staff.vouchers.revoke(&code_or_batch).await {
+            Ok(0) => refused(ErrorKind::NotFound, format!("no card or batch {code_or_batch:?} to revoke")),
+            Ok(count) => Reply::Revoked { count },
+            Err(e) => failed(&e),
+        },
+        Request::VouchersSheet { batch } => match staff.vouchers.list(Some(&batch)).await {
+            Ok(cards) if cards.is_empty() => refused(ErrorKind::NotFound, format!("no batch {batch:?}")),
+            Ok(cards) => Reply::Text { text: super::print::voucher_sheet(&cards, &staff.portal_url) },
+            Err(e) => failed(&e),
+        },
+        Request::VouchersCsv { batch } => match staff.vouchers.list(batch.as_deref()).await {
+            Ok(cards) => Reply::Text { text: crate::auth::voucher::csv(&cards) },
+            Err(e) => failed(&e),
+        },
+        Request::AccountsCreate { account } => match staff.accounts.create(&account).await {
+            Ok(account) => {
+                let slip = super::print::account_slip(&account);
+                Reply::AccountCreated { account, slip }
+            }
+            Err(e) => failed(&e),
+        },
+        Request::AccountsList { id_number } => match staff.accounts.list(id_number.as_deref()).await {
+            Ok(accounts) => Reply::Accounts { accounts },
+            Err(e) => failed(&e),
+        },
+        Request::AccountsRevoke { username } => match staff.accounts.revoke(&username).await {
+            Ok(true) => Reply::Done,
+            Ok(false) => refused(ErrorKind::NotFound, format!("no live account {username:?}")),
+            Err(e) => failed(&e),
+        },
+        Request::AuthLog { limit } => match staff.audit.recent(limit.min(10_000)).await {
+            Ok(rows) => Reply::AuthLog { rows },
+            Err(e) => failed(&e),
+        },
+        Request::CounterUrl => Reply::Text { text: staff.counter_url.clone() },
+        _ => refused(ErrorKind::Invalid, "not a staff request"),
     }
 }
 
@@ -377,9 +569,7 @@ async fn handle_ac(request: Request, ac: &Ac, handles: &Handles) -> Reply {
         Request::SsidsRemove { name } => {
             ac.remove_ssid(&name).await.map_or_else(|e| failed(&e), |version| Reply::ConfigVersion { version })
         }
-        Request::SessionsList | Request::SessionsKick { .. } | Request::FirewallReload => {
-            refused(ErrorKind::Invalid, "not an AC request")
-        }
+        _ => refused(ErrorKind::Invalid, "not an AC request"),
     }
 }
 

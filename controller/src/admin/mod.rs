@@ -4,3 +4,4 @@
 
 pub mod api;
 pub mod control;
+pub mod print;

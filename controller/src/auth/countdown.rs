@@ -1,57 +1,32 @@
-//! Countdown click-through: the guest sees the restaurant's brand page for
-//! a configured number of seconds, then presses Connect.
+//! Countdown click-through: the guest sees the restaurant's brand page (and
+//! its ad) for a configured number of seconds, then taps Connect — or the
+//! login happens by itself when the countdown ends, or the guest taps the ad,
+//! which logs in too, counts as a click and then opens the ad's page.
 //!
 //! Serving the page issues a one-time ticket bound to the guest's device; the
 //! login must bring it back, from the same device, after the countdown. A
 //! forged, foreign, replayed or early ticket is refused and changes nothing.
 
+use super::challenge::{ChallengeError, Challenges};
+use super::{Bandwidth, Grant, Identity, Method, Refusal};
 use firewall::Client;
-use rand::RngCore;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a page's ticket stays valid.
 const TICKET_LIFETIME: Duration = Duration::from_secs(15 * 60);
-/// Most open tickets one device may hold (tabs, the OS login window).
-const PER_CLIENT: usize = 8;
-/// Most open tickets in all; the oldest go first.
-const MAX_TICKETS: usize = 50_000;
 
-/// Why a countdown login was refused.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CountdownError {
-    /// No such ticket, or it was issued to another device, or it expired.
-    #[error("unknown or foreign ticket")]
-    Invalid,
-    /// The ticket was already used.
-    #[error("ticket already used")]
-    Replayed,
-    /// The countdown has not run out yet.
-    #[error("countdown still running")]
-    TooEarly {
-        /// Time still to wait.
-        remaining: Duration,
-    },
-}
-
-struct Ticket {
-    client: Client,
-    issued: Instant,
-    url: Option<String>,
-    used: bool,
-}
-
-/// The open tickets.
+/// The countdown method.
 pub struct Countdown {
     seconds: Duration,
-    tickets: Mutex<HashMap<String, Ticket>>,
+    session: Duration,
+    bandwidth: Bandwidth,
+    tickets: Challenges<Option<String>>,
 }
 
 impl Countdown {
-    /// A countdown of `seconds`.
-    pub fn new(seconds: Duration) -> Self {
-        Countdown { seconds, tickets: Mutex::default() }
+    /// A countdown of `seconds` granting `session` at `bandwidth`.
+    pub fn new(seconds: Duration, session: Duration, bandwidth: Bandwidth) -> Self {
+        Countdown { seconds, session, bandwidth, tickets: Challenges::new(TICKET_LIFETIME) }
     }
 
     /// The countdown length.
@@ -61,53 +36,42 @@ impl Countdown {
 
     /// A new ticket for `client`, remembering where it was going.
     pub fn issue(&self, client: Client, url: Option<String>) -> String {
-        let mut bytes = [0u8; 16];
-        rand::rng().fill_bytes(&mut bytes);
-        let id = ap_protocol::hex::encode(&bytes);
-        let mut tickets = self.tickets.lock().unwrap();
-        tickets.retain(|_, t| t.issued.elapsed() < TICKET_LIFETIME);
-        let mut mine: Vec<(Instant, String)> =
-            tickets.iter().filter(|(_, t)| t.client == client).map(|(k, t)| (t.issued, k.clone())).collect();
-        if mine.len() >= PER_CLIENT {
-            mine.sort();
-            for (_, k) in mine.iter().take(mine.len() + 1 - PER_CLIENT) {
-                tickets.remove(k);
-            }
-        }
-        if tickets.len() >= MAX_TICKETS {
-            if let Some(oldest) = tickets.iter().min_by_key(|(_, t)| t.issued).map(|(k, _)| k.clone()) {
-                tickets.remove(&oldest);
-            }
-        }
-        tickets.insert(id.clone(), Ticket { client, issued: Instant::now(), url, used: false });
-        id
+        self.tickets.issue(client, url)
     }
 
-    /// Uses the ticket: returns where the guest was going. A too-early try
-    /// leaves the ticket valid, so the guest can press again.
-    pub fn redeem(&self, id: &str, client: Client) -> Result<Option<String>, CountdownError> {
-        let mut tickets = self.tickets.lock().unwrap();
-        let ticket = tickets.get_mut(id).ok_or(CountdownError::Invalid)?;
-        if ticket.client != client || ticket.issued.elapsed() >= TICKET_LIFETIME {
-            return Err(CountdownError::Invalid);
+    /// Uses the ticket: the grant and where the guest was going. A too-early
+    /// try leaves the ticket valid, so the guest can tap again.
+    pub fn login(&self, ticket: &str, client: Client) -> Result<(Grant, Option<String>), Refusal> {
+        if ticket.len() > 64 {
+            return Err(Refusal::Invalid);
         }
-        if ticket.used {
-            return Err(CountdownError::Replayed);
-        }
-        let waited = ticket.issued.elapsed();
-        if waited < self.seconds {
-            return Err(CountdownError::TooEarly { remaining: self.seconds - waited });
-        }
-        ticket.used = true;
-        Ok(ticket.url.clone())
+        let seconds = self.seconds;
+        let ready = |waited: Duration| {
+            if waited < seconds {
+                Err(Refusal::TooEarly { remaining: seconds - waited })
+            } else {
+                Ok(())
+            }
+        };
+        let url = match self.tickets.redeem(ticket, client, ready) {
+            Ok(Ok(url)) => url,
+            Ok(Err(refusal)) => return Err(refusal),
+            Err(ChallengeError::Invalid) => return Err(Refusal::Invalid),
+            Err(ChallengeError::Replayed) => return Err(Refusal::Replayed),
+        };
+        let grant = Grant {
+            method: Method::Countdown,
+            identity: Identity::Device(client.mac.to_string()),
+            duration: self.session,
+            bandwidth: self.bandwidth,
+        };
+        Ok((grant, url))
     }
 
     /// Gives a used ticket back when the login behind it failed, so the
     /// guest can try again without waiting anew.
-    pub fn restore(&self, id: &str) {
-        if let Some(t) = self.tickets.lock().unwrap().get_mut(id) {
-            t.used = false;
-        }
+    pub fn restore(&self, ticket: &str) {
+        self.tickets.restore(ticket);
     }
 }
 
@@ -119,32 +83,29 @@ mod tests {
         Client { mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(), ip: format!("192.0.2.{n}").parse().unwrap() }
     }
 
+    fn countdown(seconds: u64) -> Countdown {
+        Countdown::new(Duration::from_secs(seconds), Duration::from_secs(3600), Bandwidth::default())
+    }
+
     #[test]
     fn login_before_the_countdown_is_refused_and_the_ticket_survives() {
-        let c = Countdown::new(Duration::from_secs(60));
+        let c = countdown(60);
         let t = c.issue(client(1), None);
-        assert!(matches!(c.redeem(&t, client(1)), Err(CountdownError::TooEarly { .. })));
-        assert!(matches!(c.redeem(&t, client(1)), Err(CountdownError::TooEarly { .. })));
+        assert!(matches!(c.login(&t, client(1)), Err(Refusal::TooEarly { .. })));
+        assert!(matches!(c.login(&t, client(1)), Err(Refusal::TooEarly { .. })));
     }
 
     #[test]
-    fn ticket_works_once_for_its_own_device() {
-        let c = Countdown::new(Duration::ZERO);
+    fn ticket_works_once_for_its_own_device_and_grants_the_device() {
+        let c = countdown(0);
         let t = c.issue(client(1), Some("http://example.test/".into()));
-        assert_eq!(c.redeem(&t, client(2)), Err(CountdownError::Invalid));
-        assert_eq!(c.redeem(&t, client(1)), Ok(Some("http://example.test/".into())));
-        assert_eq!(c.redeem(&t, client(1)), Err(CountdownError::Replayed));
-        assert_eq!(c.redeem("forged", client(1)), Err(CountdownError::Invalid));
-    }
-
-    #[test]
-    fn a_device_holds_a_bounded_number_of_tickets() {
-        let c = Countdown::new(Duration::ZERO);
-        let first = c.issue(client(1), None);
-        for _ in 0..PER_CLIENT {
-            c.issue(client(1), None);
-        }
-        assert_eq!(c.redeem(&first, client(1)), Err(CountdownError::Invalid));
-        assert_eq!(c.tickets.lock().unwrap().len(), PER_CLIENT);
+        assert_eq!(c.login(&t, client(2)), Err(Refusal::Invalid));
+        let (grant, url) = c.login(&t, client(1)).unwrap();
+        assert_eq!(url.as_deref(), Some("http://example.test/"));
+        assert_eq!(grant.identity, Identity::Device(client(1).mac.to_string()));
+        assert_eq!(grant.duration, Duration::from_secs(3600));
+        assert_eq!(c.login(&t, client(1)), Err(Refusal::Replayed));
+        assert_eq!(c.login("forged", client(1)), Err(Refusal::Invalid));
+        assert_eq!(c.login(&"a".repeat(65), client(1)), Err(Refusal::Invalid));
     }
 }

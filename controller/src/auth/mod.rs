@@ -1,21 +1,409 @@
-//! Login methods. Each file is one method; each ends in the same place, a
-//! call to `sessions::Sessions::login` with the method's name. The methods
-//! still to come (SMS, WeChat, vouchers, ...) follow the countdown's shape.
+//! Login methods. Each file is one method: it owns its tables, checks what
+//! the guest brought, and ends in a [`Grant`] — who logged in how, and what
+//! the login is worth. [`crate::sessions::Sessions::login`] takes the grant;
+//! it is the only way in. The portal's handlers only parse the form,
+//! identify the device and render.
+//!
+//! Every refusal is a [`Refusal`]: a translated page with its HTTP status,
+//! no session, and one row in `auth_events` (the audit trail), as is every
+//! login.
 
+pub mod account;
+pub mod challenge;
 pub mod countdown;
+pub mod counter;
+pub mod lockout;
+pub mod voucher;
 
-/// The name a method's sessions are stored under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+use crate::store::now_ms;
+use firewall::Client;
+use serde::Serialize;
+use sqlx::SqlitePool;
+use std::time::Duration;
+
+/// How a guest logged in: the name sessions and audit rows are stored under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Method {
-    /// Brand page with a countdown, then one click.
+    /// Brand page with a countdown, then one tap.
     Countdown,
+    /// A voucher card's code, typed or scanned from its QR code.
+    Voucher,
+    /// The rotating QR code on the counter's tablet.
+    CounterQr,
+    /// A front-desk account (username and password).
+    Account,
 }
 
 impl Method {
-    /// As stored and logged.
+    /// As stored, logged and counted.
     pub const fn as_str(self) -> &'static str {
         match self {
             Method::Countdown => "countdown",
+            Method::Voucher => "voucher",
+            Method::CounterQr => "counter_qr",
+            Method::Account => "account",
         }
+    }
+}
+
+/// Who logged in: what the member store links to a guest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Identity {
+    /// Nothing but the device (countdown, counter QR).
+    Device(String),
+    /// A voucher card's code.
+    Voucher(String),
+    /// A front-desk account's username.
+    Account(String),
+}
+
+impl Identity {
+    /// `kind:value`, as stored in the sessions table.
+    pub fn stored(&self) -> String {
+        match self {
+            Identity::Device(mac) => format!("device:{mac}"),
+            Identity::Voucher(code) => format!("voucher:{code}"),
+            Identity::Account(user) => format!("account:{user}"),
+        }
+    }
+}
+
+/// Download and upload limits of a session, kbit/s; 0 is no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Bandwidth {
+    /// Towards the guest.
+    pub down_kbps: u32,
+    /// From the guest.
+    pub up_kbps: u32,
+}
+
+/// What a method gives a guest who passed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// How.
+    pub method: Method,
+    /// Who.
+    pub identity: Identity,
+    /// How long the session lasts.
+    pub duration: Duration,
+    /// Its limits.
+    pub bandwidth: Bandwidth,
+}
+
+/// Why a method refused a guest. Each has its page and status; none
+/// changes anything but the audit trail and the device's lock-out count.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The method is turned off in the config.
+    #[error("method disabled")]
+    Disabled,
+    /// An unknown, forged or foreign ticket, code or link.
+    #[error("invalid")]
+    Invalid,
+    /// Already used (a double tap, a replayed link).
+    #[error("already used")]
+    Replayed,
+    /// The countdown has not run out.
+    #[error("too early")]
+    TooEarly {
+        /// Time still to wait.
+        remaining: Duration,
+    },
+    /// Wrong username or password.
+    #[error("wrong credentials")]
+    WrongCredentials,
+    /// Too many wrong tries from this device.
+    #[error("locked out")]
+    LockedOut {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The voucher or account has run out or is past its expiry.
+    #[error("expired")]
+    Expired,
+    /// Staff revoked it.
+    #[error("revoked")]
+    Revoked,
+    /// The voucher is already used by as many devices as it allows.
+    #[error("device limit reached")]
+    DeviceLimit,
+}
+
+impl Refusal {
+    /// The reason, as audited and counted.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Disabled => "disabled",
+            Refusal::Invalid => "invalid",
+            Refusal::Replayed => "replayed",
+            Refusal::TooEarly { .. } => "too_early",
+            Refusal::WrongCredentials => "wrong_credentials",
+            Refusal::LockedOut { .. } => "locked_out",
+            Refusal::Expired => "expired",
+            Refusal::Revoked => "revoked",
+            Refusal::DeviceLimit => "device_limit",
+        }
+    }
+}
+
+/// Why a method could not decide (its store failed): the guest sees "try
+/// again", nothing is changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The guest was refused.
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
+    /// The store failed.
+    #[error("auth store error")]
+    Store(#[from] sqlx::Error),
+}
+
+/// The audit trail: one row per login and per refusal.
+#[derive(Clone)]
+pub struct Audit {
+    db: SqlitePool,
+}
+
+/// One audit row.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, sqlx::FromRow)]
+pub struct AuditRow {
+    /// UTC ms.
+    pub at: i64,
+    /// Method name.
+    pub method: String,
+    /// The device.
+    pub mac: String,
+    /// Its address.
+    pub ip: String,
+    /// `kind:value` when known.
+    pub identity: String,
+    /// `login` or `refused`.
+    pub outcome: String,
+    /// Why refused; empty for a login.
+    pub reason: String,
+}
+
+impl Audit {
+    /// The trail in `db`.
+    pub fn new(db: SqlitePool) -> Self {
+        Audit { db }
+    }
+
+    /// Records a login or refusal. A failure to write is logged, never the
+    /// guest's problem.
+    pub async fn record(&self, method: Method, client: Client, identity: Option<&Identity>, refusal: Option<&Refusal>) {
+        let result = sqlx::query(
+            "INSERT INTO auth_events (at, method, mac, ip, identity, outcome, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(now_ms())
+        .bind(method.as_str())
+        .bind(client.mac.to_string())
+        .bind(client.ip.to_string())
+        .bind(identity.map(Identity::stored).unwrap_or_default())
+        .bind(if refusal.is_some() { "refused" } else { "login" })
+        .bind(refusal.map(Refusal::reason).unwrap_or_default())
+        .execute(&self.db)
+        .await;
+        if let Err(err) = result {
+            tracing::error!(error = %crate::error_chain(&err), "audit row not written");
+        }
+    }
+
+    /// Records what a guest did on the portal that marketing counts
+    /// (`ad_impression`, `ad_click`).
+    pub async fn event(&self, kind: &str, client: Client, detail: &str) {
+        let result = sqlx::query("INSERT INTO portal_events (at, kind, mac, detail) VALUES (?, ?, ?, ?)")
+            .bind(now_ms())
+            .bind(kind)
+            .bind(client.mac.to_string())
+            .bind(detail)
+            .execute(&self.db)
+            .await;
+        if let Err(err) = result {
+            tracing::error!(error = %crate::error_chain(&err), "portal event not written");
+        }
+    }
+
+    /// How many portal events of `kind` there are.
+    pub async fn count_events(&self, kind: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM portal_events WHERE kind = ?").bind(kind).fetch_one(&self.db).await
+    }
+
+    /// The newest `limit` rows.
+    pub async fn recent(&self, limit: u32) -> Result<Vec<AuditRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT at, method, mac, ip, identity, outcome, reason FROM auth_events ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.db)
+        .await
+    }
+
+    /// Drops rows older than `keep`.
+    pub async fn prune(&self, keep: Duration) -> Result<u64, sqlx::Error> {
+        let before = now_ms() - keep.as_millis() as i64;
+        Ok(sqlx::query("DELETE FROM auth_events WHERE at < ?").bind(before).execute(&self.db).await?.rows_affected())
+    }
+}
+
+/// Every method, as the portal and the staff commands use them.
+pub struct Methods {
+    /// Which methods the portal offers.
+    pub enabled: Enabled,
+    /// Click-through.
+    pub countdown: countdown::Countdown,
+    /// The countdown page's ad, if any.
+    pub ad: Option<Ad>,
+    /// Log in by itself when the countdown ends.
+    pub auto_login: bool,
+    /// Voucher cards (staff use them even while the portal does not offer them).
+    pub vouchers: voucher::Vouchers,
+    /// Front-desk accounts.
+    pub accounts: account::Accounts,
+    /// The counter's rotating QR code.
+    pub counter: counter::CounterQr,
+    /// Wrong voucher codes and counter links per device.
+    pub codes: lockout::Lockout,
+    /// Wrong passwords per device.
+    pub passwords: lockout::Lockout,
+    /// The audit trail.
+    pub audit: Audit,
+}
+
+/// Which methods the portal offers.
+#[derive(Clone, Copy, Debug)]
+pub struct Enabled {
+    /// Countdown.
+    pub countdown: bool,
+    /// Voucher cards.
+    pub voucher: bool,
+    /// Front-desk accounts.
+    pub account: bool,
+    /// Counter QR.
+    pub counter_qr: bool,
+}
+
+/// The countdown page's ad.
+#[derive(Clone, Debug)]
+pub struct Ad {
+    /// Where a tap goes, once online.
+    pub url: String,
+    /// Its picture, if any.
+    pub image: String,
+    /// Its words, zh-CN.
+    pub text_zh: String,
+    /// Its words, English.
+    pub text_en: String,
+}
+
+/// The keys methods sign and hash with.
+pub struct Keys {
+    /// The portal's key (counter links).
+    pub portal: crate::portal::signing::Signer,
+    /// The ID-number key.
+    pub ids: crate::portal::signing::Signer,
+    /// The counter tablet's display key.
+    pub counter_display: String,
+}
+
+impl Keys {
+    /// The keys in the data dir, made at first start (each file 0600).
+    pub fn load_or_create(dir: &std::path::Path) -> Result<Self, crate::tls::TlsError> {
+        use crate::portal::signing::Signer;
+        let display = Signer::load_or_create_file(dir, counter::DISPLAY_KEY_FILE)?.sign(&["counter-display"]);
+        Ok(Keys {
+            portal: Signer::load_or_create(dir)?,
+            ids: Signer::load_or_create_file(dir, account::ID_KEY_FILE)?,
+            counter_display: display,
+        })
+    }
+}
+
+impl Methods {
+    /// The methods `config` describes, their tables in `db`.
+    pub fn new(config: &crate::config::Config, db: SqlitePool, keys: Keys) -> Self {
+        let auth = &config.auth;
+        let session = &config.session;
+        let bandwidth = |down_kbps, up_kbps| Bandwidth { down_kbps, up_kbps };
+        let c = &auth.countdown;
+        let q = &auth.counter_qr;
+        Methods {
+            enabled: Enabled {
+                countdown: c.enabled,
+                voucher: auth.voucher.enabled,
+                account: auth.account.enabled,
+                counter_qr: q.enabled,
+            },
+            countdown: countdown::Countdown::new(
+                Duration::from_secs(c.seconds),
+                session.length_or(c.session_minutes),
+                bandwidth(c.down_kbps, c.up_kbps),
+            ),
+            ad: (!c.ad_url.is_empty()).then(|| Ad {
+                url: c.ad_url.clone(),
+                image: c.ad_image.clone(),
+                text_zh: c.ad_text_zh.clone(),
+                text_en: c.ad_text_en.clone(),
+            }),
+            auto_login: c.auto_login,
+            vouchers: voucher::Vouchers::new(db.clone(), bandwidth(auth.voucher.down_kbps, auth.voucher.up_kbps)),
+            accounts: account::Accounts::new(
+                db.clone(),
+                keys.ids,
+                bandwidth(auth.account.down_kbps, auth.account.up_kbps),
+            ),
+            counter: counter::CounterQr::new(
+                Duration::from_secs(q.period_seconds),
+                session.length_or(q.session_minutes),
+                bandwidth(q.down_kbps, q.up_kbps),
+                keys.portal,
+                keys.counter_display,
+            ),
+            codes: lockout::Lockout::new(auth.wrong_tries as usize, Duration::from_secs(auth.lockout_minutes * 60)),
+            passwords: lockout::Lockout::new(auth.wrong_tries as usize, Duration::from_secs(auth.lockout_minutes * 60)),
+            audit: Audit::new(db),
+        }
+    }
+}
+
+/// Codes people type and scan: no 0/O, 1/I/L; 31 symbols, ~4.95 bits each.
+pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+/// A random code of `len` symbols from [`CODE_ALPHABET`] (CSPRNG, no bias).
+pub fn random_code(len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..len).map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char).collect()
+}
+
+/// A typed code as stored: upper case, spaces and dashes dropped. None when
+/// it holds anything not in the alphabet (it cannot be a code of ours).
+pub fn normalize_code(typed: &str) -> Option<String> {
+    let code: String =
+        typed.chars().filter(|c| !c.is_whitespace() && *c != '-').map(|c| c.to_ascii_uppercase()).collect();
+    (!code.is_empty() && code.len() <= 32 && code.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_typeable_and_typing_is_forgiving() {
+        let code = random_code(10);
+        assert_eq!(code.len(), 10);
+        assert!(code.bytes().all(|b| CODE_ALPHABET.contains(&b)));
+        assert_eq!(normalize_code(" ab2c-d3ef "), Some("AB2CD3EF".into()));
+        assert_eq!(normalize_code("AB0C"), None, "0 is never in a code");
+        assert_eq!(normalize_code("'; DROP"), None);
+        assert_eq!(normalize_code(""), None);
+    }
+
+    #[test]
+    fn ten_symbols_carry_at_least_40_bits() {
+        let bits = 10.0 * (CODE_ALPHABET.len() as f64).log2();
+        assert!(bits >= 40.0, "{bits}");
     }
 }

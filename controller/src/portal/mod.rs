@@ -7,8 +7,10 @@ pub mod neighbour;
 mod pages;
 pub mod server;
 pub mod signing;
+#[cfg(test)]
+mod tests;
 
-use crate::auth::countdown::Countdown;
+use crate::auth::Methods;
 use crate::config::Config;
 use crate::sessions::Sessions;
 use axum::extract::{Request, State};
@@ -17,7 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-pub use neighbour::Neighbours;
+pub use neighbour::{FixedNeighbours, KernelNeighbours, Neighbours};
 use signing::Signer;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,10 +37,10 @@ pub struct Portal {
     pub config: Arc<Config>,
     /// Sessions (the way to the firewall).
     pub sessions: Sessions,
-    /// Countdown tickets.
-    pub countdown: Countdown,
-    /// The neighbour table.
-    pub neighbours: Neighbours,
+    /// The login methods.
+    pub auth: Methods,
+    /// Who is behind a peer address.
+    pub neighbours: Arc<dyn Neighbours>,
     /// Signs original URLs and device-bound form tokens.
     pub signer: Signer,
     /// Redirects, logins and refusals are counted here.
@@ -54,15 +56,15 @@ impl Portal {
     pub fn new(
         config: Arc<Config>,
         sessions: Sessions,
-        countdown: Countdown,
+        auth: Methods,
         signer: Signer,
         metrics: Arc<crate::metrics::Metrics>,
+        neighbours: Arc<dyn Neighbours>,
     ) -> Self {
         let mut names = vec![config.portal_host().to_ascii_lowercase()];
         names.push(config.network.guest_address.addr.to_string());
         let home = format!("{}/", config.portal_url());
-        let neighbours = Neighbours::new(&config.network.guest_interface);
-        Portal { config, sessions, countdown, neighbours, signer, metrics, names, home }
+        Portal { config, sessions, auth, neighbours, signer, metrics, names, home }
     }
 }
 
@@ -71,6 +73,12 @@ pub fn router(portal: Arc<Portal>) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/login", post(pages::login))
+        .route("/login/voucher", post(pages::login_voucher))
+        .route("/login/account", post(pages::login_account))
+        .route("/login/counter", post(pages::login_counter))
+        .route("/v", get(pages::scan_voucher))
+        .route("/q", get(pages::scan_counter))
+        .route("/counter", get(pages::counter_display))
         .route("/logout", post(pages::logout))
         .route("/static/portal.css", get(pages::css))
         .route("/static/portal.js", get(pages::js))
@@ -173,7 +181,7 @@ fn strip_port(host: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
+mod host_tests {
     use super::*;
 
     fn host(v: &str) -> Result<Option<String>, ()> {

@@ -1,69 +1,83 @@
 //! Who a guest is: the socket's peer address and the MAC the kernel's
 //! neighbour table holds for it on the guest interface. Never a header.
+//!
+//! The lookup is a trait so the portal's handlers can be tested in-process
+//! with a chosen peer and MAC ([`FixedNeighbours`]); the daemon asks the
+//! kernel by netlink ([`KernelNeighbours`]).
 
-use firewall::{Client, MacAddr};
-use std::net::IpAddr;
+use firewall::{Client, MacAddr, NeighbourTable};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Mutex;
 
-/// ATF_COM: the entry is resolved.
-const ATF_COM: u32 = 0x2;
-
-/// Reads the kernel's IPv4 neighbour table of this network namespace.
-#[derive(Clone, Debug)]
-pub struct Neighbours {
-    interface: String,
-    table: std::path::PathBuf,
+/// Finds the device behind a peer address.
+pub trait Neighbours: Send + Sync {
+    /// The guest at `ip`, or None when the kernel has no resolved entry.
+    fn client(&self, ip: IpAddr) -> Option<Client>;
 }
 
-impl Neighbours {
+fn v4(ip: IpAddr) -> Option<Ipv4Addr> {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        IpAddr::V4(v4) => Some(v4),
+    }
+}
+
+/// The kernel's neighbour table of the guest interface (RTM_GETNEIGH).
+pub struct KernelNeighbours {
+    interface: String,
+    table: Mutex<Option<NeighbourTable>>,
+}
+
+impl KernelNeighbours {
     /// Entries on `interface` only: a peer elsewhere is not a guest.
     pub fn new(interface: &str) -> Self {
-        Neighbours { interface: interface.to_string(), table: "/proc/net/arp".into() }
-    }
-
-    /// The guest at `ip`, or None when the kernel has no resolved entry.
-    pub fn client(&self, ip: IpAddr) -> Option<Client> {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4)?,
-            v4 => v4,
-        };
-        let text = std::fs::read_to_string(&self.table).ok()?;
-        parse_arp(&text, ip, &self.interface).map(|mac| Client { mac, ip })
+        KernelNeighbours { interface: interface.to_string(), table: Mutex::new(None) }
     }
 }
 
-fn parse_arp(text: &str, ip: IpAddr, interface: &str) -> Option<MacAddr> {
-    text.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let [addr, _hw, flags, mac, _mask, device] = f.as_slice() else {
-            return None;
-        };
-        let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;
-        let mac: MacAddr = mac.parse().ok()?;
-        (addr.parse::<IpAddr>().ok()? == ip && *device == interface && flags & ATF_COM != 0 && !mac.is_zero())
-            .then_some(mac)
-    })
+impl Neighbours for KernelNeighbours {
+    fn client(&self, ip: IpAddr) -> Option<Client> {
+        let ip = v4(ip)?;
+        let mut table = self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if table.is_none() {
+            // Opened on first use, and again after a failure (the interface
+            // may come up after the daemon).
+            match NeighbourTable::open(&self.interface) {
+                Ok(t) => *table = Some(t),
+                Err(err) => {
+                    tracing::warn!(interface = %self.interface, %err, "cannot read the neighbour table");
+                    return None;
+                }
+            }
+        }
+        match table.as_ref()?.lookup(ip) {
+            Ok(mac) => mac.map(|mac| Client { mac, ip: IpAddr::V4(ip) }),
+            Err(err) => {
+                tracing::warn!(%ip, %err, "neighbour lookup failed");
+                *table = None;
+                None
+            }
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A fixed table, for tests: the devices a test says are there.
+#[derive(Default)]
+pub struct FixedNeighbours {
+    devices: Mutex<HashMap<Ipv4Addr, MacAddr>>,
+}
 
-    const TABLE: &str = "IP address       HW type     Flags       HW address            Mask     Device
-192.0.2.100      0x1         0x2         02:00:00:00:00:64     *        br-guest
-192.0.2.101      0x1         0x0         00:00:00:00:00:00     *        br-guest
-203.0.113.10     0x1         0x2         02:00:00:00:00:0a     *        wan0
-";
-
-    #[test]
-    fn resolved_entry_on_the_guest_interface_is_the_guest() {
-        let mac = parse_arp(TABLE, "192.0.2.100".parse().unwrap(), "br-guest").unwrap();
-        assert_eq!(mac.to_string(), "02:00:00:00:00:64");
+impl FixedNeighbours {
+    /// Puts `mac` at `ip`.
+    pub fn insert(&self, ip: Ipv4Addr, mac: MacAddr) {
+        self.devices.lock().unwrap().insert(ip, mac);
     }
+}
 
-    #[test]
-    fn incomplete_entries_and_other_interfaces_are_nobody() {
-        assert_eq!(parse_arp(TABLE, "192.0.2.101".parse().unwrap(), "br-guest"), None);
-        assert_eq!(parse_arp(TABLE, "203.0.113.10".parse().unwrap(), "br-guest"), None);
-        assert_eq!(parse_arp(TABLE, "192.0.2.200".parse().unwrap(), "br-guest"), None);
+impl Neighbours for FixedNeighbours {
+    fn client(&self, ip: IpAddr) -> Option<Client> {
+        let ip = v4(ip)?;
+        self.devices.lock().unwrap().get(&ip).map(|mac| Client { mac: *mac, ip: IpAddr::V4(ip) })
     }
 }

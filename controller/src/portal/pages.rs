@@ -3,8 +3,7 @@
 
 use super::i18n::{Lang, Strings};
 use super::{Peer, Portal, MAX_URL};
-use crate::auth::countdown::CountdownError;
-use crate::auth::Method;
+use crate::auth::{AuthError, Grant, Identity, Method, Refusal};
 use crate::sessions::SessionError;
 use askama::Template;
 use axum::extract::{Query, State};
@@ -16,14 +15,50 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 #[derive(Template)]
-#[template(path = "countdown.html")]
-struct CountdownPage<'a> {
+#[template(path = "login.html")]
+struct LoginPage<'a> {
     t: &'a Strings,
     venue: &'a str,
     tagline: &'a str,
     venue_url: &'a str,
+    /// The countdown's ticket, when the countdown is offered.
+    ticket: Option<String>,
     seconds: u64,
-    ticket: String,
+    auto_login: bool,
+    ad: Option<AdView<'a>>,
+    voucher: bool,
+    account: bool,
+    counter_qr: bool,
+    /// The device's form token (voucher and account forms).
+    token: String,
+}
+
+struct AdView<'a> {
+    image: &'a str,
+    text: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "scan.html")]
+struct ScanPage<'a> {
+    t: &'a Strings,
+    venue: &'a str,
+    tagline: &'a str,
+    venue_url: &'a str,
+    action: &'a str,
+    fields: Vec<(&'a str, String)>,
+    shown: String,
+}
+
+#[derive(Template)]
+#[template(path = "counter.html")]
+struct CounterPage<'a> {
+    t: &'a Strings,
+    venue: &'a str,
+    tagline: &'a str,
+    venue_url: &'a str,
+    qr: String,
+    period: u64,
 }
 
 #[derive(Template)]
@@ -60,9 +95,6 @@ struct MessagePage<'a> {
     body: String,
 }
 
-/// The login method these pages serve.
-const METHOD: &str = Method::Countdown.as_str();
-
 /// `GET /` query.
 #[derive(Deserialize)]
 pub struct HomeQuery {
@@ -78,14 +110,62 @@ pub struct LogoutForm {
     token: String,
 }
 
-/// `POST /login` form.
+/// `POST /login` form (countdown): the page's ticket; `ad` when the guest
+/// tapped the ad.
 #[derive(Deserialize)]
 pub struct LoginForm {
     ticket: String,
+    #[serde(default)]
+    ad: Option<String>,
 }
 
-/// The brand page with its countdown, or the online page for a guest who is
-/// logged in.
+/// `POST /login/voucher` form.
+#[derive(Deserialize)]
+pub struct VoucherForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /login/account` form.
+#[derive(Deserialize)]
+pub struct AccountForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /login/counter` form and `GET /q` query.
+#[derive(Deserialize)]
+pub struct CounterForm {
+    #[serde(default)]
+    p: u64,
+    #[serde(default)]
+    t: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /v` query: a voucher card's QR code.
+#[derive(Deserialize)]
+pub struct ScanQuery {
+    #[serde(default)]
+    code: String,
+}
+
+/// `GET /counter` query: the tablet's key.
+#[derive(Deserialize)]
+pub struct DisplayQuery {
+    #[serde(default)]
+    key: String,
+}
+
+/// The login page with every method the restaurant offers, or the online
+/// page for a guest who is logged in.
 pub async fn home(
     State(portal): State<Arc<Portal>>,
     Extension(peer): Extension<Peer>,
@@ -119,19 +199,7 @@ pub async fn home(
                     }
                     _ => None,
                 };
-                let ticket = portal.countdown.issue(client, url);
-                html(
-                    StatusCode::OK,
-                    CountdownPage {
-                        t: lang.strings(),
-                        venue: &portal.config.venue.name,
-                        tagline: tagline(&portal, lang),
-                        venue_url: &portal.config.venue.info_url,
-                        seconds: portal.countdown.seconds().as_secs(),
-                        ticket,
-                    }
-                    .render(),
-                )
+                login_page(&portal, lang, client, url).await
             }
         },
     };
@@ -142,7 +210,42 @@ pub async fn home(
     response
 }
 
+async fn login_page(portal: &Portal, lang: Lang, client: Client, url: Option<String>) -> Response {
+    let auth = &portal.auth;
+    let ticket = auth.enabled.countdown.then(|| auth.countdown.issue(client, url.clone()));
+    let ad = auth.ad.as_ref().filter(|_| auth.enabled.countdown).map(|ad| AdView {
+        image: &ad.image,
+        text: match lang {
+            Lang::Zh => &ad.text_zh,
+            Lang::En => &ad.text_en,
+        },
+    });
+    if ad.is_some() {
+        portal.metrics.ad("impression");
+        auth.audit.event("ad_impression", client, &auth.ad.as_ref().map(|a| a.url.clone()).unwrap_or_default()).await;
+    }
+    html(
+        StatusCode::OK,
+        LoginPage {
+            t: lang.strings(),
+            venue: &portal.config.venue.name,
+            tagline: tagline(portal, lang),
+            venue_url: &portal.config.venue.info_url,
+            ticket,
+            seconds: auth.countdown.seconds().as_secs(),
+            auto_login: auth.auto_login,
+            ad,
+            voucher: auth.enabled.voucher,
+            account: auth.enabled.account,
+            counter_qr: auth.enabled.counter_qr,
+            token: portal.signer.device_token(client),
+        }
+        .render(),
+    )
+}
+
 /// Countdown login: the ticket from the brand page, after the countdown.
+/// Tapping the ad logs in the same way, counts a click, and goes to the ad.
 pub async fn login(
     State(portal): State<Arc<Portal>>,
     Extension(peer): Extension<Peer>,
@@ -154,55 +257,313 @@ pub async fn login(
         Ok(client) => client,
         Err(response) => return *response,
     };
-    let redeemed = if form.ticket.len() > 64 {
-        Err(CountdownError::Invalid)
-    } else {
-        portal.countdown.redeem(&form.ticket, client)
-    };
-    let url = match redeemed {
-        Ok(url) => url,
-        Err(CountdownError::Replayed) => {
+    let method = Method::Countdown;
+    if !portal.auth.enabled.countdown {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    let (grant, url) = match portal.auth.countdown.login(&form.ticket, client) {
+        Ok(done) => done,
+        Err(Refusal::Replayed) => {
             // A double tap: the first one logged the guest in.
             match portal.sessions.current(client).await {
                 Ok(Some(session)) => return success(&portal, lang, None, session.remaining().as_secs()),
-                _ => {
-                    portal.metrics.refused(METHOD, "replayed");
-                    return message(&portal, lang, StatusCode::CONFLICT, lang.strings().error_ticket_replayed.clone());
-                }
+                _ => return refused(&portal, lang, method, client, None, Refusal::Replayed).await,
             }
         }
-        Err(CountdownError::Invalid) => {
-            portal.metrics.refused(METHOD, "invalid_ticket");
-            return message(&portal, lang, StatusCode::FORBIDDEN, lang.strings().error_ticket_invalid.clone());
-        }
-        Err(CountdownError::TooEarly { remaining }) => {
-            portal.metrics.refused(METHOD, "too_early");
-            let body = format!("{} {}", lang.strings().error_too_early, remaining.as_secs_f64().ceil() as u64);
-            let mut response = message(&portal, lang, StatusCode::TOO_EARLY, body);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(remaining.as_secs_f64().ceil() as u64));
-            return response;
-        }
+        Err(refusal) => return refused(&portal, lang, method, client, None, refusal).await,
     };
-    // No signed original URL: the venue's own page.
-    let url = url.or_else(|| Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty()));
-    match portal.sessions.login(client, METHOD).await {
-        Ok(session) => {
-            portal.metrics.login(METHOD);
-            success(&portal, lang, url, session.remaining().as_secs())
+    let ad = form.ad.is_some().then_some(portal.auth.ad.as_ref()).flatten();
+    // The ad's page, else the signed original URL, else the venue's own page.
+    let url = ad
+        .map(|ad| ad.url.clone())
+        .or(url)
+        .or_else(|| Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty()));
+    match finish(&portal, lang, client, grant, url).await {
+        Ok(response) => {
+            if let Some(ad) = ad {
+                portal.metrics.ad("click");
+                portal.auth.audit.event("ad_click", client, &ad.url).await;
+            }
+            response
         }
-        Err(SessionError::AddressInUse { .. }) => {
-            portal.metrics.refused(METHOD, "address_in_use");
-            portal.countdown.restore(&form.ticket);
-            message(&portal, lang, StatusCode::CONFLICT, lang.strings().error_address_in_use.clone())
-        }
-        Err(err) => {
-            portal.metrics.refused(METHOD, "error");
-            portal.countdown.restore(&form.ticket);
-            internal(&portal, lang, &err)
+        Err(response) => {
+            portal.auth.countdown.restore(&form.ticket);
+            response
         }
     }
+}
+
+/// Voucher login: the card's code, typed or from its QR code.
+pub async fn login_voucher(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<VoucherForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::Voucher;
+    if !portal.auth.enabled.voucher {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    if let Some(retry_after) = portal.auth.codes.check(client.mac) {
+        return refused(&portal, lang, method, client, None, Refusal::LockedOut { retry_after }).await;
+    }
+    let (grant, claim) = match portal.auth.vouchers.claim(&form.code, client).await {
+        Ok(claimed) => claimed,
+        Err(AuthError::Refused(refusal)) => {
+            if refusal == Refusal::Invalid {
+                portal.auth.codes.fail(client.mac);
+            }
+            let identity = crate::auth::normalize_code(&form.code).map(Identity::Voucher);
+            return refused(&portal, lang, method, client, identity.as_ref(), refusal).await;
+        }
+        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
+    };
+    portal.auth.codes.clear(client.mac);
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    match finish(&portal, lang, client, grant, url).await {
+        Ok(response) => response,
+        Err(response) => {
+            portal.auth.vouchers.release(claim).await;
+            response
+        }
+    }
+}
+
+/// Front-desk account login.
+pub async fn login_account(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::Account;
+    let identity = Identity::Account(form.username.trim().to_ascii_lowercase().chars().take(32).collect());
+    if !portal.auth.enabled.account {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    if let Some(retry_after) = portal.auth.passwords.check(client.mac) {
+        return refused(&portal, lang, method, client, Some(&identity), Refusal::LockedOut { retry_after }).await;
+    }
+    let grant = match portal.auth.accounts.login(&form.username, &form.password, client).await {
+        Ok(grant) => grant,
+        Err(AuthError::Refused(refusal)) => {
+            if refusal == Refusal::WrongCredentials {
+                portal.auth.passwords.fail(client.mac);
+            }
+            return refused(&portal, lang, method, client, Some(&identity), refusal).await;
+        }
+        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
+    };
+    portal.auth.passwords.clear(client.mac);
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
+}
+
+/// Counter QR login: the link the tablet showed.
+pub async fn login_counter(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<CounterForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::CounterQr;
+    if !portal.auth.enabled.counter_qr {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    if let Some(retry_after) = portal.auth.codes.check(client.mac) {
+        return refused(&portal, lang, method, client, None, Refusal::LockedOut { retry_after }).await;
+    }
+    let grant = match portal.auth.counter.login(form.p, &form.t, client) {
+        Ok(grant) => grant,
+        Err(refusal) => {
+            if refusal == Refusal::Invalid {
+                portal.auth.codes.fail(client.mac);
+            }
+            return refused(&portal, lang, method, client, None, refusal).await;
+        }
+    };
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
+}
+
+/// A voucher card's QR code, opened by the phone's camera: a page that
+/// sends the code at once (a tap without JavaScript).
+pub async fn scan_voucher(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    Query(query): Query<ScanQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify(&portal, peer, lang) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    if let Ok(Some(session)) = portal.sessions.current(client).await {
+        return success(&portal, lang, None, session.remaining().as_secs());
+    }
+    let Some(code) = crate::auth::normalize_code(&query.code) else {
+        return refused(&portal, lang, Method::Voucher, client, None, Refusal::Invalid).await;
+    };
+    let shown = crate::auth::voucher::display_code(&code);
+    scan_page(&portal, lang, client, "/login/voucher", vec![("code", code)], shown)
+}
+
+/// The counter's QR code, opened by the phone's camera.
+pub async fn scan_counter(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    Query(query): Query<CounterForm>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify(&portal, peer, lang) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    if let Ok(Some(session)) = portal.sessions.current(client).await {
+        return success(&portal, lang, None, session.remaining().as_secs());
+    }
+    let fields = vec![("p", query.p.to_string()), ("t", query.t.chars().take(64).collect())];
+    scan_page(&portal, lang, client, "/login/counter", fields, String::new())
+}
+
+fn scan_page(
+    portal: &Portal,
+    lang: Lang,
+    client: Client,
+    action: &str,
+    mut fields: Vec<(&str, String)>,
+    shown: String,
+) -> Response {
+    fields.push(("token", portal.signer.device_token(client)));
+    html(
+        StatusCode::OK,
+        ScanPage {
+            t: lang.strings(),
+            venue: &portal.config.venue.name,
+            tagline: tagline(portal, lang),
+            venue_url: &portal.config.venue.info_url,
+            action,
+            fields,
+            shown,
+        }
+        .render(),
+    )
+}
+
+/// The counter tablet's page: the current QR code, refreshed every period.
+pub async fn counter_display(
+    State(portal): State<Arc<Portal>>,
+    Query(query): Query<DisplayQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let counter = &portal.auth.counter;
+    if !portal.auth.enabled.counter_qr || !counter.display_ok(&query.key) {
+        return not_found(State(portal.clone()), headers).await;
+    }
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let link = format!("{}{}", portal.config.portal_url(), counter.current_link());
+    html(
+        StatusCode::OK,
+        CounterPage {
+            t: lang.strings(),
+            venue: &portal.config.venue.name,
+            tagline: tagline(&portal, lang),
+            venue_url: "",
+            qr: crate::auth::counter::qr_svg(&link),
+            period: counter.period().as_secs(),
+        }
+        .render(),
+    )
+}
+
+/// Opens the session a method granted: the success page, or the page of why
+/// not (the caller then gives back what the method took).
+async fn finish(
+    portal: &Portal,
+    lang: Lang,
+    client: Client,
+    grant: Grant,
+    url: Option<String>,
+) -> Result<Response, Response> {
+    let method = grant.method;
+    let identity = grant.identity.clone();
+    match portal.sessions.login(client, grant).await {
+        Ok(session) => {
+            portal.metrics.login(method.as_str());
+            portal.auth.audit.record(method, client, Some(&identity), None).await;
+            Ok(success(portal, lang, url, session.remaining().as_secs()))
+        }
+        Err(SessionError::AddressInUse { .. }) => {
+            portal.metrics.refused(method.as_str(), "address_in_use");
+            Err(message(portal, lang, StatusCode::CONFLICT, lang.strings().error_address_in_use.clone()))
+        }
+        Err(err) => {
+            portal.metrics.refused(method.as_str(), "error");
+            Err(internal(portal, lang, &err))
+        }
+    }
+}
+
+/// The page of a refusal, counted and audited.
+async fn refused(
+    portal: &Portal,
+    lang: Lang,
+    method: Method,
+    client: Client,
+    identity: Option<&Identity>,
+    refusal: Refusal,
+) -> Response {
+    portal.metrics.refused(method.as_str(), refusal.reason());
+    portal.auth.audit.record(method, client, identity, Some(&refusal)).await;
+    let t = lang.strings();
+    let (status, body, retry) = match &refusal {
+        Refusal::Disabled => (StatusCode::NOT_FOUND, t.error_method_off.clone(), None),
+        Refusal::Invalid => match method {
+            Method::Voucher => (StatusCode::FORBIDDEN, t.error_code_invalid.clone(), None),
+            Method::CounterQr => (StatusCode::FORBIDDEN, t.error_link_invalid.clone(), None),
+            _ => (StatusCode::FORBIDDEN, t.error_ticket_invalid.clone(), None),
+        },
+        Refusal::Replayed => (StatusCode::CONFLICT, t.error_ticket_replayed.clone(), None),
+        Refusal::TooEarly { remaining } => {
+            let secs = remaining.as_secs_f64().ceil() as u64;
+            (StatusCode::TOO_EARLY, format!("{} {secs}", t.error_too_early), Some(secs))
+        }
+        Refusal::WrongCredentials => (StatusCode::FORBIDDEN, t.error_wrong_credentials.clone(), None),
+        Refusal::LockedOut { retry_after } => {
+            let secs = retry_after.as_secs().max(1);
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                t.error_locked_out.replace("{minutes}", &secs.div_ceil(60).to_string()),
+                Some(secs),
+            )
+        }
+        Refusal::Expired if method == Method::CounterQr => (StatusCode::FORBIDDEN, t.error_link_expired.clone(), None),
+        Refusal::Expired => (StatusCode::FORBIDDEN, t.error_expired.clone(), None),
+        Refusal::Revoked => (StatusCode::FORBIDDEN, t.error_revoked.clone(), None),
+        Refusal::DeviceLimit => (StatusCode::CONFLICT, t.error_device_limit.clone(), None),
+    };
+    let mut response = message(portal, lang, status, body);
+    if let Some(secs) = retry {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 /// Ends the guest's own session: only with the token the online page gave
@@ -250,6 +611,18 @@ pub async fn not_found(State(portal): State<Arc<Portal>>, headers: HeaderMap) ->
 pub fn error_page(portal: &Portal, headers: &HeaderMap, status: StatusCode, pick: fn(&Strings) -> &String) -> Response {
     let lang = Lang::choose(None, cookie(headers, "lang"), accept_language(headers));
     message(portal, lang, status, pick(lang.strings()).clone())
+}
+
+/// The device, for a form that must carry its token (made by our own page
+/// for this device: another site cannot submit it).
+fn identify_form(portal: &Portal, peer: Peer, lang: Lang, token: &str) -> Result<Client, Box<Response>> {
+    let client = identify(portal, peer, lang)?;
+    if !portal.signer.device_token_ok(client, token) {
+        tracing::warn!(%client, "login form without this device's token refused");
+        let body = lang.strings().error_ticket_invalid.clone();
+        return Err(Box::new(message(portal, lang, StatusCode::FORBIDDEN, body)));
+    }
+    Ok(client)
 }
 
 fn identify(portal: &Portal, peer: Peer, lang: Lang) -> Result<Client, Box<Response>> {

@@ -24,12 +24,17 @@ pub struct Signer {
 impl Signer {
     /// The key in `dir`, made if missing.
     pub fn load_or_create(dir: &Path) -> Result<Self, crate::tls::TlsError> {
-        let path = dir.join(KEY_FILE);
+        Self::load_or_create_file(dir, KEY_FILE)
+    }
+
+    /// The key in `dir/file`, made if missing (each use has its own file).
+    pub fn load_or_create_file(dir: &Path, file: &str) -> Result<Self, crate::tls::TlsError> {
+        let path = dir.join(file);
         if let Ok(hex) = std::fs::read_to_string(&path) {
             if let Some(key) = ap_protocol::hex::decode(hex.trim()).and_then(|k| <[u8; 32]>::try_from(k).ok()) {
                 return Ok(Signer { key });
             }
-            tracing::warn!(path = %path.display(), "portal key unreadable; making a new one");
+            tracing::warn!(path = %path.display(), "key unreadable; making a new one");
         }
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
@@ -72,11 +77,14 @@ impl Signer {
         mac
     }
 
-    fn sign(&self, parts: &[&str]) -> String {
+    /// The 128-bit MAC of `parts` (length-prefixed), hex; callers put a
+    /// domain tag of their own first.
+    pub fn sign(&self, parts: &[&str]) -> String {
         ap_protocol::hex::encode(&self.mac(parts).finalize().into_bytes()[..KEPT])
     }
 
-    fn verify(&self, parts: &[&str], signature: &str) -> bool {
+    /// Whether `signature` is [`Signer::sign`] of `parts`, in constant time.
+    pub fn verify(&self, parts: &[&str], signature: &str) -> bool {
         match ap_protocol::hex::decode(signature) {
             Some(bytes) if bytes.len() == KEPT => self.mac(parts).verify_truncated_left(&bytes).is_ok(),
             _ => false,

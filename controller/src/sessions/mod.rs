@@ -8,6 +8,7 @@
 
 pub mod arpwatch;
 
+use crate::auth::Grant;
 use crate::store::now_ms;
 use firewall::{Client, ClientFilter, FirewallError, MacAddr};
 use serde::{Deserialize, Serialize};
@@ -48,8 +49,16 @@ pub struct Session {
     pub mac: MacAddr,
     /// Its address on the guest network.
     pub ip: IpAddr,
-    /// How it logged in (`countdown`, ...).
+    /// How it logged in (`countdown`, `voucher`, ...).
     pub method: String,
+    /// Who: `device:<mac>`, `voucher:<code>`, `account:<username>`, ...
+    pub identity: String,
+    /// The length the method granted, seconds.
+    pub granted_seconds: i64,
+    /// Download limit, kbit/s (0: none).
+    pub down_kbps: i64,
+    /// Upload limit, kbit/s (0: none).
+    pub up_kbps: i64,
     /// UTC ms.
     pub started_at: i64,
     /// UTC ms.
@@ -104,7 +113,6 @@ impl EndReason {
 pub struct Sessions {
     db: SqlitePool,
     filter: Arc<dyn ClientFilter>,
-    length: Duration,
     idle_timeout: Option<Duration>,
     activity: Arc<Mutex<HashMap<Client, (u64, Instant)>>>,
     /// Live sessions' device and expiry (UTC ms) by address (one live
@@ -122,7 +130,7 @@ pub struct Sessions {
 /// A login's row, to be written.
 struct LoginRow {
     client: Client,
-    method: String,
+    grant: Grant,
     now: i64,
     expires_at: i64,
 }
@@ -134,18 +142,13 @@ type Written = (i64, Vec<Client>);
 const GROUP: usize = 512;
 
 impl Sessions {
-    /// Sessions of `length`, ended after `idle_timeout` without traffic.
-    pub fn new(
-        db: SqlitePool,
-        filter: Arc<dyn ClientFilter>,
-        length: Duration,
-        idle_timeout: Option<Duration>,
-    ) -> Self {
+    /// Sessions ended after `idle_timeout` without traffic; each lasts what
+    /// its login's grant says.
+    pub fn new(db: SqlitePool, filter: Arc<dyn ClientFilter>, idle_timeout: Option<Duration>) -> Self {
         let writer = spawn_writer(db.clone());
         Sessions {
             db,
             filter,
-            length,
             idle_timeout,
             activity: Arc::default(),
             live: Arc::default(),
@@ -192,8 +195,8 @@ impl Sessions {
         Ok(live(db).await?.iter().filter(|s| s.expires_at > now_ms()).map(|s| (s.client(), s.remaining())).collect())
     }
 
-    /// Logs `client` in by `method`, replacing any live session of the same
-    /// device or address.
+    /// Logs `client` in with what its method granted, replacing any live
+    /// session of the same device or address. The only way in.
     ///
     /// Who holds the address now comes from memory (every session change
     /// goes through here, and one controller owns the data dir). The kernel
@@ -202,7 +205,8 @@ impl Sessions {
     /// writer (group commit), so they neither queue behind each other's
     /// netlink round trip nor fight over SQLite's write lock. If the store
     /// fails, the element is put back as it was.
-    pub async fn login(&self, client: Client, method: &str) -> Result<Session, SessionError> {
+    pub async fn login(&self, client: Client, grant: Grant) -> Result<Session, SessionError> {
+        let length = grant.duration.max(Duration::from_millis(1));
         let now = now_ms();
         let holder = self.live.lock().unwrap().get(&client.ip).copied().filter(|(_, expires)| *expires > now);
         // This device's own session on this address: what to put back if the store fails.
@@ -210,10 +214,10 @@ impl Sessions {
         if let Some((mac, _)) = holder.filter(|(mac, _)| *mac != client.mac) {
             self.check_address(client, Client { mac, ip: client.ip })?;
         }
-        self.filter.authorize(client, self.length).await?;
+        self.filter.authorize(client, length).await?;
         let now = now_ms();
-        let expires_at = now + self.length.as_millis() as i64;
-        let row = LoginRow { client, method: method.to_string(), now, expires_at };
+        let expires_at = now + length.as_millis() as i64;
+        let row = LoginRow { client, grant: grant.clone(), now, expires_at };
         let (done, result) = oneshot::channel();
         let written = match self.writer.send((row, done)) {
             Ok(()) => result.await.unwrap_or(Err(sqlx::Error::PoolClosed)),
@@ -249,12 +253,17 @@ impl Sessions {
             }
             live.insert(client.ip, (client.mac, expires_at));
         }
-        tracing::info!(session = id, %client, method, "guest logged in");
+        let method = grant.method.as_str();
+        tracing::info!(session = id, %client, method, seconds = length.as_secs(), "guest logged in");
         Ok(Session {
             id,
             mac: client.mac,
             ip: client.ip,
             method: method.to_string(),
+            identity: grant.identity.stored(),
+            granted_seconds: length.as_secs() as i64,
+            down_kbps: i64::from(grant.bandwidth.down_kbps),
+            up_kbps: i64::from(grant.bandwidth.up_kbps),
             started_at: now,
             expires_at,
             packets_up: 0,
@@ -502,15 +511,20 @@ async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Resu
         .filter_map(|(mac, ip)| Some(Client { mac: mac.parse().ok()?, ip: ip.parse().ok()? }))
         .collect();
     let insert = format!(
-        "INSERT INTO sessions (mac, ip, method, started_at, expires_at, last_seen_at) VALUES {} RETURNING id, mac",
-        marks(rows.len(), "(?, ?, ?, ?, ?, ?)")
+        "INSERT INTO sessions (mac, ip, method, identity, granted_seconds, down_kbps, up_kbps, started_at, \
+         expires_at, last_seen_at) VALUES {} RETURNING id, mac",
+        marks(rows.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
     );
     let mut query = sqlx::query_as::<_, (i64, String)>(&insert);
     for row in rows {
         query = query
             .bind(row.client.mac.to_string())
             .bind(row.client.ip.to_string())
-            .bind(&row.method)
+            .bind(row.grant.method.as_str())
+            .bind(row.grant.identity.stored())
+            .bind(row.grant.duration.as_secs().max(1) as i64)
+            .bind(i64::from(row.grant.bandwidth.down_kbps))
+            .bind(i64::from(row.grant.bandwidth.up_kbps))
             .bind(row.now)
             .bind(row.expires_at)
             .bind(row.now);
@@ -525,7 +539,8 @@ async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Resu
         .collect()
 }
 
-const SELECT: &str = "SELECT id, mac, ip, method, started_at, expires_at, packets_up, bytes_up FROM sessions";
+const SELECT: &str = "SELECT id, mac, ip, method, identity, granted_seconds, down_kbps, up_kbps, started_at, \
+                      expires_at, packets_up, bytes_up FROM sessions";
 
 async fn live(db: &SqlitePool) -> Result<Vec<Session>, sqlx::Error> {
     let rows = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE ended_at IS NULL ORDER BY id")).fetch_all(db).await?;
@@ -538,6 +553,10 @@ struct Row {
     mac: String,
     ip: String,
     method: String,
+    identity: String,
+    granted_seconds: i64,
+    down_kbps: i64,
+    up_kbps: i64,
     started_at: i64,
     expires_at: i64,
     packets_up: i64,
@@ -551,6 +570,10 @@ impl Row {
             mac: self.mac.parse().ok()?,
             ip: self.ip.parse().ok()?,
             method: self.method,
+            identity: self.identity,
+            granted_seconds: self.granted_seconds,
+            down_kbps: self.down_kbps,
+            up_kbps: self.up_kbps,
             started_at: self.started_at,
             expires_at: self.expires_at,
             packets_up: self.packets_up,
@@ -577,16 +600,30 @@ mod tests {
         Client { mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(), ip: format!("192.0.2.{n}").parse().unwrap() }
     }
 
-    async fn sessions(length: Duration) -> (Sessions, Arc<MemoryFilter>) {
+    /// A countdown's grant of a minute.
+    fn grant(c: Client) -> Grant {
+        grant_of(Duration::from_secs(60), c)
+    }
+
+    fn grant_of(length: Duration, c: Client) -> Grant {
+        Grant {
+            method: crate::auth::Method::Countdown,
+            identity: crate::auth::Identity::Device(c.mac.to_string()),
+            duration: length,
+            bandwidth: crate::auth::Bandwidth::default(),
+        }
+    }
+
+    async fn sessions() -> (Sessions, Arc<MemoryFilter>) {
         let filter = Arc::new(MemoryFilter::default());
         let db = crate::store::memory().await.unwrap();
-        (Sessions::new(db, filter.clone(), length, Some(Duration::from_millis(50))), filter)
+        (Sessions::new(db, filter.clone(), Some(Duration::from_millis(50))), filter)
     }
 
     #[tokio::test]
     async fn login_authorises_the_device_and_logout_revokes_it() {
-        let (s, filter) = sessions(Duration::from_secs(60)).await;
-        let session = s.login(client(5), "countdown").await.unwrap();
+        let (s, filter) = sessions().await;
+        let session = s.login(client(5), grant(client(5))).await.unwrap();
         assert!(filter.is_authorized(client(5)));
         assert_eq!(s.current(client(5)).await.unwrap(), Some(session));
         assert_eq!(s.holder(client(5).ip), Some(client(5).mac));
@@ -599,18 +636,18 @@ mod tests {
 
     #[tokio::test]
     async fn same_ip_with_another_mac_has_no_session() {
-        let (s, _) = sessions(Duration::from_secs(60)).await;
-        s.login(client(5), "countdown").await.unwrap();
+        let (s, _) = sessions().await;
+        s.login(client(5), grant(client(5))).await.unwrap();
         let clone = Client { mac: client(6).mac, ip: client(5).ip };
         assert_eq!(s.current(clone).await.unwrap(), None);
     }
 
     #[tokio::test]
     async fn relogin_from_a_new_address_replaces_the_old_session() {
-        let (s, filter) = sessions(Duration::from_secs(60)).await;
-        s.login(client(5), "countdown").await.unwrap();
+        let (s, filter) = sessions().await;
+        s.login(client(5), grant(client(5))).await.unwrap();
         let moved = Client { mac: client(5).mac, ip: client(9).ip };
-        s.login(moved, "countdown").await.unwrap();
+        s.login(moved, grant(moved)).await.unwrap();
         assert_eq!(s.list().await.unwrap().len(), 1);
         assert!(filter.is_authorized(moved));
         assert!(!filter.is_authorized(client(5)), "the old address is let go");
@@ -618,17 +655,17 @@ mod tests {
 
     #[tokio::test]
     async fn an_address_in_use_by_another_device_is_not_taken_over() {
-        let (s, filter) = sessions(Duration::from_secs(60)).await;
-        s.login(client(5), "countdown").await.unwrap();
+        let (s, filter) = sessions().await;
+        s.login(client(5), grant(client(5))).await.unwrap();
         let clone = Client { mac: client(6).mac, ip: client(5).ip };
-        let err = s.login(clone, "countdown").await.unwrap_err();
+        let err = s.login(clone, grant(clone)).await.unwrap_err();
         assert!(matches!(err, SessionError::AddressInUse { holder, .. } if holder == client(5).mac), "{err}");
         assert!(filter.is_authorized(client(5)) && !filter.is_authorized(clone), "nothing changed");
         assert_eq!(s.list().await.unwrap().len(), 1);
 
         // Once the holder has been quiet for the idle window, the address may change hands.
         tokio::time::sleep(Duration::from_millis(60)).await;
-        s.login(clone, "countdown").await.unwrap();
+        s.login(clone, grant(clone)).await.unwrap();
         assert!(!filter.is_authorized(client(5)) && filter.is_authorized(clone));
     }
 
@@ -637,19 +674,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let leases = dir.path().join("dnsmasq.leases");
         std::fs::write(&leases, "1893456000 02:00:00:00:00:05 192.0.2.5 phone 01:02:00:00:00:00:05\n").unwrap();
-        let (s, _) = sessions(Duration::from_secs(60)).await;
+        let (s, _) = sessions().await;
         let s = s.with_leases(leases);
-        s.login(client(5), "countdown").await.unwrap();
+        s.login(client(5), grant(client(5))).await.unwrap();
         tokio::time::sleep(Duration::from_millis(60)).await; // quiet, but the lease is still its
         let clone = Client { mac: client(6).mac, ip: client(5).ip };
-        assert!(matches!(s.login(clone, "countdown").await, Err(SessionError::AddressInUse { .. })));
+        assert!(matches!(s.login(clone, grant(clone)).await, Err(SessionError::AddressInUse { .. })));
     }
 
     #[tokio::test]
     async fn ended_sessions_are_kept_for_a_while_then_pruned() {
-        let (s, _) = sessions(Duration::from_secs(60)).await;
-        s.login(client(5), "countdown").await.unwrap();
-        s.login(client(6), "countdown").await.unwrap();
+        let (s, _) = sessions().await;
+        s.login(client(5), grant(client(5))).await.unwrap();
+        s.login(client(6), grant(client(6))).await.unwrap();
         s.logout(client(6)).await.unwrap();
         assert_eq!(s.prune(Duration::from_secs(3600)).await.unwrap(), 0, "ended just now: kept");
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -659,15 +696,15 @@ mod tests {
 
     #[tokio::test]
     async fn logins_that_arrive_together_are_committed_together_and_each_gets_its_row() {
-        let (s, filter) = sessions(Duration::from_secs(60)).await;
-        s.login(client(200), "countdown").await.unwrap();
+        let (s, filter) = sessions().await;
+        s.login(client(200), grant(client(200))).await.unwrap();
         let moved = Client { mac: client(200).mac, ip: client(201).ip };
         // 100 new guests, one device moving to a new address, one twice: all at once.
         let mut logins: Vec<_> = (1..=100).map(|n| (s.clone(), client(n))).collect();
         logins.push((s.clone(), moved));
         logins.push((s.clone(), client(7)));
         let tasks: Vec<_> =
-            logins.into_iter().map(|(s, c)| tokio::spawn(async move { s.login(c, "countdown").await })).collect();
+            logins.into_iter().map(|(s, c)| tokio::spawn(async move { s.login(c, grant(c)).await })).collect();
         let mut ids = std::collections::HashSet::new();
         for t in tasks {
             ids.insert(t.await.unwrap().unwrap().id);
@@ -682,9 +719,9 @@ mod tests {
 
     #[tokio::test]
     async fn kick_ends_every_session_of_the_device() {
-        let (s, filter) = sessions(Duration::from_secs(60)).await;
-        s.login(client(5), "countdown").await.unwrap();
-        s.login(client(6), "countdown").await.unwrap();
+        let (s, filter) = sessions().await;
+        s.login(client(5), grant(client(5))).await.unwrap();
+        s.login(client(6), grant(client(6))).await.unwrap();
         assert_eq!(s.kick(client(5).mac).await.unwrap(), 1);
         assert!(!filter.is_authorized(client(5)));
         assert!(filter.is_authorized(client(6)));
@@ -693,8 +730,8 @@ mod tests {
 
     #[tokio::test]
     async fn expired_sessions_are_ended_by_the_sweep_and_not_restored() {
-        let (s, _) = sessions(Duration::from_millis(1)).await;
-        s.login(client(5), "countdown").await.unwrap();
+        let (s, _) = sessions().await;
+        s.login(client(5), grant_of(Duration::from_millis(1), client(5))).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert!(Sessions::live_clients(&s.db).await.unwrap().is_empty());
         s.sweep(false).await.unwrap();
@@ -703,9 +740,9 @@ mod tests {
 
     #[tokio::test]
     async fn idle_session_ends_but_a_busy_one_stays() {
-        let (s, filter) = sessions(Duration::from_secs(60)).await;
-        s.login(client(5), "countdown").await.unwrap();
-        s.login(client(6), "countdown").await.unwrap();
+        let (s, filter) = sessions().await;
+        s.login(client(5), grant(client(5))).await.unwrap();
+        s.login(client(6), grant(client(6))).await.unwrap();
         s.sweep(true).await.unwrap();
         filter.set_counters(client(6), 10, 1000);
         tokio::time::sleep(Duration::from_millis(60)).await;
@@ -716,9 +753,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_flushed_filter_gets_every_live_session_back() {
-        let (s, filter) = sessions(Duration::from_secs(60)).await;
-        s.login(client(5), "countdown").await.unwrap();
-        s.login(client(6), "countdown").await.unwrap();
+        let (s, filter) = sessions().await;
+        s.login(client(5), grant(client(5))).await.unwrap();
+        s.login(client(6), grant(client(6))).await.unwrap();
         s.logout(client(6)).await.unwrap();
         filter.restore(Vec::new()).await.unwrap(); // nftables flushed behind our back
         assert!(!filter.is_authorized(client(5)));

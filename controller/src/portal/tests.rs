@@ -1,0 +1,352 @@
+//! The portal's handlers in-process: a chosen peer address and MAC (a fixed
+//! neighbour table), the in-memory filter, an in-memory store. Every login
+//! method, as a guest's browser drives it, without root.
+
+use super::*;
+use crate::auth::voucher::NewBatch;
+use crate::auth::{Bandwidth, Keys, Methods};
+use axum::body::Body;
+use firewall::{Client, MemoryFilter};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+use tower::ServiceExt;
+
+const EXAMPLE: &str = include_str!("../../../image/controller.example.toml");
+
+struct Harness {
+    app: Router,
+    portal: Arc<Portal>,
+    filter: Arc<MemoryFilter>,
+    neighbours: Arc<FixedNeighbours>,
+}
+
+fn guest(n: u8) -> Client {
+    Client {
+        mac: format!("02:00:00:00:01:{n:02x}").parse().unwrap(),
+        ip: format!("192.0.2.{}", 100 + n).parse().unwrap(),
+    }
+}
+
+async fn harness(env: &[(&str, &str)]) -> Harness {
+    let mut vars: Vec<(String, String)> = vec![
+        ("GUESTWIFI_AUTH__COUNTDOWN__SECONDS".into(), "0".into()),
+        ("GUESTWIFI_AUTH__VOUCHER__ENABLED".into(), "true".into()),
+        ("GUESTWIFI_AUTH__ACCOUNT__ENABLED".into(), "true".into()),
+        ("GUESTWIFI_AUTH__COUNTER_QR__ENABLED".into(), "true".into()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config = Arc::new(crate::config::Config::parse(EXAMPLE, "example", vars).unwrap());
+    let db = crate::store::memory().await.unwrap();
+    let filter = Arc::new(MemoryFilter::default());
+    let sessions = Sessions::new(db.clone(), filter.clone(), None);
+    let keys = Keys {
+        portal: Signer::with_key([1; 32]),
+        ids: Signer::with_key([2; 32]),
+        counter_display: "tablet-key".into(),
+    };
+    let methods = Methods::new(&config, db, keys);
+    let neighbours = Arc::new(FixedNeighbours::default());
+    for n in 1..=9 {
+        let g = guest(n);
+        let IpAddr::V4(ip) = g.ip else { unreachable!() };
+        neighbours.insert(ip, g.mac);
+    }
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let portal =
+        Arc::new(Portal::new(config, sessions, methods, Signer::with_key([1; 32]), metrics, neighbours.clone()));
+    Harness { app: router(portal.clone()), portal, filter, neighbours }
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    /// The value of the hidden input `name`.
+    fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker).unwrap_or_else(|| panic!("no {name} in\n{}", self.body)) + marker.len();
+        self.body[start..].split('"').next().unwrap().to_string()
+    }
+}
+
+impl Harness {
+    async fn send(&self, from: Client, method: &str, path: &str, form: &[(&str, &str)], lang: &str) -> Page {
+        let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "portal.guestwifi.test")
+            .header(header::ACCEPT_LANGUAGE, lang)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        request.extensions_mut().insert(Peer(SocketAddr::new(from.ip, 40000)));
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        Page { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    async fn get(&self, from: Client, path: &str) -> Page {
+        self.send(from, "GET", path, &[], "zh-CN").await
+    }
+
+    async fn post(&self, from: Client, path: &str, form: &[(&str, &str)]) -> Page {
+        self.send(from, "POST", path, form, "zh-CN").await
+    }
+
+    async fn audit(&self) -> Vec<(String, String, String)> {
+        self.portal.auth.audit.recent(100).await.unwrap().into_iter().map(|r| (r.method, r.outcome, r.reason)).collect()
+    }
+
+    async fn session_identity(&self, c: Client) -> Option<String> {
+        self.portal.sessions.current(c).await.unwrap().map(|s| s.identity)
+    }
+}
+
+#[tokio::test]
+async fn the_login_page_offers_exactly_the_enabled_methods_in_the_guests_language() {
+    let h = harness(&[]).await;
+    let page = h.get(guest(1), "/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for id in ["countdown-card", "voucher-card", "account-card", "counter-card"] {
+        assert!(page.body.contains(id), "{id} missing");
+    }
+    assert!(page.body.contains("上网卡登录"));
+    let en = h.send(guest(1), "GET", "/", &[], "en-US").await;
+    assert!(en.body.contains("Voucher card") && !en.body.contains("上网卡登录"));
+
+    let h = harness(&[("GUESTWIFI_AUTH__ACCOUNT__ENABLED", "false"), ("GUESTWIFI_AUTH__COUNTER_QR__ENABLED", "false")])
+        .await;
+    let page = h.get(guest(1), "/").await;
+    assert!(page.body.contains("voucher-card") && !page.body.contains("account-card"));
+    assert!(!page.body.contains("counter-card"));
+    let token = page.field("token");
+    let off = h.post(guest(1), "/login/account", &[("username", "x"), ("password", "y"), ("token", &token)]).await;
+    assert_eq!(off.status, StatusCode::NOT_FOUND);
+    assert!(off.body.contains("未开启"), "{}", off.body);
+}
+
+#[tokio::test]
+async fn an_unknown_device_gets_a_clear_page_and_nothing_else() {
+    let h = harness(&[]).await;
+    let stranger = Client { mac: guest(1).mac, ip: "192.0.2.250".parse().unwrap() };
+    let page = h.get(stranger, "/").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("无法识别您的设备"));
+    let form = h.post(stranger, "/login/voucher", &[("code", "ABCDEFGHJK"), ("token", "x")]).await;
+    assert_eq!(form.status, StatusCode::FORBIDDEN);
+    assert!(h.audit().await.is_empty());
+}
+
+#[tokio::test]
+async fn countdown_early_then_in_time_then_a_double_tap() {
+    let h = harness(&[("GUESTWIFI_AUTH__COUNTDOWN__SECONDS", "1")]).await;
+    let ticket = h.get(guest(1), "/").await.field("ticket");
+    let early = h.post(guest(1), "/login", &[("ticket", &ticket)]).await;
+    assert_eq!(early.status, StatusCode::TOO_EARLY);
+    assert!(early.headers.contains_key(header::RETRY_AFTER));
+    assert!(!h.filter.is_authorized(guest(1)));
+    let thief = h.post(guest(2), "/login", &[("ticket", &ticket)]).await;
+    assert_eq!(thief.status, StatusCode::FORBIDDEN, "another device's ticket");
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    let ok = h.post(guest(1), "/login", &[("ticket", &ticket)]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(h.filter.is_authorized(guest(1)));
+    assert_eq!(h.session_identity(guest(1)).await.unwrap(), format!("device:{}", guest(1).mac));
+    let again = h.post(guest(1), "/login", &[("ticket", &ticket)]).await;
+    assert_eq!(again.status, StatusCode::OK, "a double tap shows success, not an error");
+    let audit = h.audit().await;
+    assert!(audit.contains(&("countdown".into(), "refused".into(), "too_early".into())));
+    assert!(audit.contains(&("countdown".into(), "refused".into(), "invalid".into())));
+    assert!(audit.contains(&("countdown".into(), "login".into(), String::new())));
+}
+
+#[tokio::test]
+async fn tapping_the_ad_logs_in_counts_a_click_and_goes_to_the_ad() {
+    let h = harness(&[
+        ("GUESTWIFI_AUTH__COUNTDOWN__AD_URL", "http://garden.test/offer"),
+        ("GUESTWIFI_AUTH__COUNTDOWN__AD_TEXT_ZH", "今日特价：红烧肉"),
+        ("GUESTWIFI_AUTH__COUNTDOWN__AUTO_LOGIN", "true"),
+    ])
+    .await;
+    let page = h.get(guest(1), "/").await;
+    assert!(page.body.contains("今日特价：红烧肉") && page.body.contains("data-auto=\"1\""));
+    assert_eq!(h.portal.auth.audit.count_events("ad_impression").await.unwrap(), 1);
+    let ticket = page.field("ticket");
+    let ok = h.post(guest(1), "/login", &[("ticket", &ticket), ("ad", "1")]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(ok.body.contains("url=http://garden.test/offer"), "{}", ok.body);
+    assert_eq!(h.portal.auth.audit.count_events("ad_click").await.unwrap(), 1);
+    assert!(h.portal.metrics.encode().contains("guestwifi_portal_ad_events_total{event=\"click\"} 1"));
+}
+
+#[tokio::test]
+async fn a_voucher_logs_in_with_its_own_time_and_a_wrong_code_is_refused_then_locked_out() {
+    let h = harness(&[]).await;
+    let batch = NewBatch {
+        count: 1,
+        duration_seconds: 3600,
+        valid_days: 30,
+        devices: 1,
+        bandwidth: Bandwidth { down_kbps: 4096, up_kbps: 1024 },
+        note: String::new(),
+    };
+    let card = h.portal.auth.vouchers.create(&batch).await.unwrap().remove(0);
+    let token = h.get(guest(1), "/").await.field("token");
+
+    let forged = h.post(guest(1), "/login/voucher", &[("code", &card.code), ("token", "0000")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "a form another site made");
+    assert!(!h.filter.is_authorized(guest(1)));
+
+    for _ in 0..4 {
+        let wrong = h.post(guest(1), "/login/voucher", &[("code", "ABCDE-FGHJK"), ("token", &token)]).await;
+        assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+        assert!(wrong.body.contains("卡号无效"));
+    }
+    let bad = h.post(guest(1), "/login/voucher", &[("code", "<script>"), ("token", &token)]).await;
+    assert_eq!(bad.status, StatusCode::FORBIDDEN);
+    let locked = h.post(guest(1), "/login/voucher", &[("code", &card.code), ("token", &token)]).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS, "even the right code, once locked out");
+    assert!(locked.body.contains("分钟后再试") && locked.headers.contains_key(header::RETRY_AFTER));
+    assert!(!h.filter.is_authorized(guest(1)));
+    assert_eq!(h.portal.auth.vouchers.list(None).await.unwrap()[0].devices_used, 0, "nothing changed");
+
+    let token2 = h.get(guest(2), "/").await.field("token");
+    let ok =
+        h.post(guest(2), "/login/voucher", &[("code", &card.display_code().to_lowercase()), ("token", &token2)]).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let session = h.portal.sessions.current(guest(2)).await.unwrap().unwrap();
+    assert_eq!(session.identity, format!("voucher:{}", card.code));
+    assert_eq!((session.down_kbps, session.up_kbps), (4096, 1024));
+    assert!(session.granted_seconds > 3500 && session.granted_seconds <= 3600);
+
+    let token3 = h.get(guest(3), "/").await.field("token");
+    let full = h.post(guest(3), "/login/voucher", &[("code", &card.code), ("token", &token3)]).await;
+    assert_eq!(full.status, StatusCode::CONFLICT);
+    assert!(full.body.contains("设备数量"));
+    let reasons: Vec<String> = h.audit().await.into_iter().map(|(_, _, r)| r).collect();
+    assert!(reasons.contains(&"locked_out".to_string()) && reasons.contains(&"device_limit".to_string()));
+}
+
+#[tokio::test]
+async fn scanning_a_cards_qr_code_sends_the_code_from_a_page_that_posts_itself() {
+    let h = harness(&[]).await;
+    let batch = NewBatch {
+        count: 1,
+        duration_seconds: 600,
+        valid_days: 1,
+        devices: 1,
+        bandwidth: Bandwidth::default(),
+        note: String::new(),
+    };
+    let card = h.portal.auth.vouchers.create(&batch).await.unwrap().remove(0);
+    let page = h.get(guest(1), &format!("/v?code={}", card.code)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("data-autosubmit") && page.body.contains(&card.display_code()));
+    let ok =
+        h.post(guest(1), "/login/voucher", &[("code", &page.field("code")), ("token", &page.field("token"))]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let junk = h.get(guest(2), "/v?code=%22%3E%3Cscript%3E").await;
+    assert_eq!(junk.status, StatusCode::FORBIDDEN);
+    assert!(!junk.body.contains("<script>"));
+}
+
+#[tokio::test]
+async fn a_front_desk_account_logs_in_and_a_wrong_password_does_not() {
+    let h = harness(&[]).await;
+    let made = h
+        .portal
+        .auth
+        .accounts
+        .create(&crate::auth::account::NewAccount {
+            username: String::new(),
+            id_number: "11010519491231002X".into(),
+            id_type: "id_card".into(),
+            name: String::new(),
+            online_seconds: 3600,
+            valid_days: 1,
+            devices: 1,
+        })
+        .await
+        .unwrap();
+    let token = h.get(guest(1), "/").await.field("token");
+    let wrong = h
+        .post(guest(1), "/login/account", &[("username", &made.username), ("password", "wrong"), ("token", &token)])
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(wrong.body.contains("用户名或密码错误"));
+    assert!(!h.filter.is_authorized(guest(1)));
+    let ok = h
+        .post(
+            guest(1),
+            "/login/account",
+            &[("username", &made.username), ("password", &made.password), ("token", &token)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(h.session_identity(guest(1)).await.unwrap(), format!("account:{}", made.username));
+    let token2 = h.get(guest(2), "/").await.field("token");
+    let second = h
+        .post(
+            guest(2),
+            "/login/account",
+            &[("username", &made.username), ("password", &made.password), ("token", &token2)],
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::CONFLICT, "one device at a time");
+}
+
+#[tokio::test]
+async fn the_counter_tablet_needs_its_key_and_its_code_logs_a_phone_in() {
+    let h = harness(&[]).await;
+    assert_eq!(h.get(guest(9), "/counter?key=wrong").await.status, StatusCode::NOT_FOUND);
+    let tablet = h.get(guest(9), "/counter?key=tablet-key").await;
+    assert_eq!(tablet.status, StatusCode::OK);
+    assert!(tablet.body.contains("<svg") && tablet.body.contains("http-equiv=\"refresh\""));
+    let link = h.portal.auth.counter.current_link();
+    let scan = h.get(guest(1), &link).await;
+    let (p, t) = (scan.field("p"), scan.field("t"));
+    let ok = h.post(guest(1), "/login/counter", &[("p", &p), ("t", &t), ("token", &scan.field("token"))]).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(h.session_identity(guest(1)).await.unwrap(), format!("device:{}", guest(1).mac));
+    let old = (p.parse::<u64>().unwrap() - 3).to_string();
+    let token2 = h.get(guest(2), "/").await.field("token");
+    let stale = h.post(guest(2), "/login/counter", &[("p", &old), ("t", &t), ("token", &token2)]).await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN);
+    assert!(!h.filter.is_authorized(guest(2)));
+}
+
+#[tokio::test]
+async fn a_session_that_cannot_open_gives_the_voucher_back() {
+    let h = harness(&[]).await;
+    // Another device holds guest 1's address and is still active: the login fails.
+    h.neighbours.insert(Ipv4Addr::new(192, 0, 2, 101), "02:00:00:00:09:99".parse().unwrap());
+    let impostor = Client { mac: "02:00:00:00:09:99".parse().unwrap(), ip: guest(1).ip };
+    let grant = crate::auth::Grant {
+        method: crate::auth::Method::Countdown,
+        identity: crate::auth::Identity::Device(impostor.mac.to_string()),
+        duration: Duration::from_secs(60),
+        bandwidth: Bandwidth::default(),
+    };
+    h.portal.sessions.login(impostor, grant).await.unwrap();
+    h.neighbours.insert(Ipv4Addr::new(192, 0, 2, 101), guest(1).mac);
+    let batch = NewBatch {
+        count: 1,
+        duration_seconds: 600,
+        valid_days: 1,
+        devices: 1,
+        bandwidth: Bandwidth::default(),
+        note: String::new(),
+    };
+    let card = h.portal.auth.vouchers.create(&batch).await.unwrap().remove(0);
+    let token = h.get(guest(1), "/").await.field("token");
+    let refused = h.post(guest(1), "/login/voucher", &[("code", &card.code), ("token", &token)]).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    let card = h.portal.auth.vouchers.list(None).await.unwrap().remove(0);
+    assert_eq!((card.devices_used, card.first_used_at), (0, None), "the card is as it was");
+}
