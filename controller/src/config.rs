@@ -95,6 +95,138 @@ pub struct AuthSettings {
     /// `[auth.counter_qr]`
     #[serde(default)]
     pub counter_qr: CounterQrAuth,
+    /// `[auth.sms]`
+    #[serde(default)]
+    pub sms: SmsAuth,
+}
+
+/// `[auth.sms]`: SMS code login and its anti-pumping limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsAuth {
+    /// Offered on the portal.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Calling codes we send to ("86" mainland China, "852" Hong Kong, ...).
+    #[serde(default = "default_countries")]
+    pub countries: Vec<String>,
+    /// Minutes a code is good for.
+    #[serde(default = "default_code_minutes")]
+    pub code_minutes: u64,
+    /// Least seconds between two codes to one phone.
+    #[serde(default = "default_resend")]
+    pub resend_seconds: u64,
+    /// Wrong tries that burn a code.
+    #[serde(default = "default_wrong_tries")]
+    pub wrong_tries: u32,
+    /// Codes one phone may get in 10 minutes.
+    #[serde(default = "default_per_phone_10min")]
+    pub per_phone_10min: usize,
+    /// Codes one phone may get in a day.
+    #[serde(default = "default_per_phone_day")]
+    pub per_phone_day: usize,
+    /// Codes one device may ask for in an hour.
+    #[serde(default = "default_per_device_hour")]
+    pub per_device_hour: usize,
+    /// Codes the site sends in an hour at most (what a bill can grow by).
+    #[serde(default = "default_site_per_hour")]
+    pub site_per_hour: usize,
+    /// Days a returning browser logs in with one tap (0: off).
+    #[serde(default = "default_returning_days")]
+    pub returning_days: u64,
+    /// The message for gateways that take text; `{code}` is the code.
+    #[serde(default = "default_sms_text")]
+    pub text: String,
+    /// Session length, minutes (0: `session.length_seconds`).
+    #[serde(default)]
+    pub session_minutes: u64,
+    /// Download limit, kbit/s (0: none).
+    #[serde(default)]
+    pub down_kbps: u32,
+    /// Upload limit, kbit/s (0: none).
+    #[serde(default)]
+    pub up_kbps: u32,
+    /// `log` (the lab), `webhook`, `aliyun` or `tencent`.
+    #[serde(default = "default_gateway")]
+    pub gateway: String,
+    /// `[auth.sms.webhook]`
+    #[serde(default)]
+    pub webhook: WebhookSettings,
+    /// `[auth.sms.aliyun]`
+    #[serde(default)]
+    pub aliyun: AliyunSettings,
+    /// `[auth.sms.tencent]`
+    #[serde(default)]
+    pub tencent: TencentSettings,
+}
+
+/// `[auth.sms.webhook]`: any provider with an HTTP API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Where (`{phone}`, `{code}`, `{text}` are filled in, URL-encoded).
+    #[serde(default)]
+    pub url: String,
+    /// `POST`, `PUT` or `GET`.
+    #[serde(default = "default_post")]
+    pub method: String,
+    /// Headers sent as they are (nothing secret: see `authorization_file`).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// A file (mode 0600) whose content is sent as the Authorization header.
+    #[serde(default)]
+    pub authorization_file: Option<PathBuf>,
+    /// The body template (JSON templates get their values JSON-escaped).
+    #[serde(default = "default_webhook_body")]
+    pub body: String,
+}
+
+/// `[auth.sms.aliyun]`: Aliyun SMS (dysmsapi).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AliyunSettings {
+    /// The API endpoint.
+    #[serde(default = "default_aliyun_endpoint")]
+    pub endpoint: String,
+    /// The AccessKey id.
+    #[serde(default)]
+    pub access_key_id: String,
+    /// A file (mode 0600) holding the AccessKey secret.
+    #[serde(default)]
+    pub access_key_secret_file: Option<PathBuf>,
+    /// The approved signature (签名).
+    #[serde(default)]
+    pub sign_name: String,
+    /// The approved template; its parameter is `code`.
+    #[serde(default)]
+    pub template_code: String,
+}
+
+/// `[auth.sms.tencent]`: Tencent Cloud SMS.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TencentSettings {
+    /// The API endpoint.
+    #[serde(default = "default_tencent_endpoint")]
+    pub endpoint: String,
+    /// The region.
+    #[serde(default = "default_tencent_region")]
+    pub region: String,
+    /// The SecretId.
+    #[serde(default)]
+    pub secret_id: String,
+    /// A file (mode 0600) holding the SecretKey.
+    #[serde(default)]
+    pub secret_key_file: Option<PathBuf>,
+    /// The SMS application's SdkAppId.
+    #[serde(default)]
+    pub sdk_app_id: String,
+    /// The approved signature.
+    #[serde(default)]
+    pub sign_name: String,
+    /// The approved template's id; its one parameter is the code.
+    #[serde(default)]
+    pub template_id: String,
 }
 
 /// `[auth.countdown]`: the brand page, its ad and its countdown.
@@ -528,7 +660,37 @@ impl Config {
         {
             return Err(format!("auth.countdown.ad_url: {ad:?} is not an http(s) URL"));
         }
+        let sms = &self.auth.sms;
+        if sms.enabled {
+            if !matches!(sms.gateway.as_str(), "log" | "webhook" | "aliyun" | "tencent") {
+                return Err(format!("auth.sms.gateway: {:?} is not log, webhook, aliyun or tencent", sms.gateway));
+            }
+            if sms.countries.is_empty()
+                || sms.countries.iter().any(|c| c.is_empty() || c.len() > 3 || !c.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err("auth.sms.countries: give calling codes like \"86\"".into());
+            }
+            if sms.code_minutes == 0
+                || sms.wrong_tries == 0
+                || sms.per_phone_10min == 0
+                || sms.per_phone_day == 0
+                || sms.per_device_hour == 0
+                || sms.site_per_hour == 0
+            {
+                return Err("auth.sms: code_minutes, wrong_tries and every limit must be at least 1".into());
+            }
+            if sms.gateway == "webhook" && url::Url::parse(&sms.webhook.url.replace(['{', '}'], "")).is_err() {
+                return Err(format!("auth.sms.webhook.url: {:?} is not a URL", sms.webhook.url));
+            }
+            if !matches!(sms.webhook.method.as_str(), "POST" | "PUT" | "GET") {
+                return Err("auth.sms.webhook.method: POST, PUT or GET".into());
+            }
+            if !sms.text.contains("{code}") {
+                return Err("auth.sms.text must hold {code}".into());
+            }
+        }
         if !self.auth.countdown.enabled
+            && !self.auth.sms.enabled
             && !self.auth.voucher.enabled
             && !self.auth.account.enabled
             && !self.auth.counter_qr.enabled
@@ -688,6 +850,26 @@ impl Default for CounterQrAuth {
         toml::from_str("").expect("counter QR defaults")
     }
 }
+impl Default for SmsAuth {
+    fn default() -> Self {
+        toml::from_str("").expect("sms defaults")
+    }
+}
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        toml::from_str("").expect("webhook defaults")
+    }
+}
+impl Default for AliyunSettings {
+    fn default() -> Self {
+        toml::from_str("").expect("aliyun defaults")
+    }
+}
+impl Default for TencentSettings {
+    fn default() -> Self {
+        toml::from_str("").expect("tencent defaults")
+    }
+}
 impl Default for DnsSettings {
     fn default() -> Self {
         toml::from_str("").expect("dns defaults")
@@ -719,6 +901,51 @@ fn default_wrong_tries() -> u32 {
 }
 fn default_lockout_minutes() -> u64 {
     10
+}
+fn default_countries() -> Vec<String> {
+    vec!["86".into()]
+}
+fn default_code_minutes() -> u64 {
+    5
+}
+fn default_resend() -> u64 {
+    60
+}
+fn default_per_phone_10min() -> usize {
+    3
+}
+fn default_per_phone_day() -> usize {
+    10
+}
+fn default_per_device_hour() -> usize {
+    5
+}
+fn default_site_per_hour() -> usize {
+    200
+}
+fn default_returning_days() -> u64 {
+    30
+}
+fn default_sms_text() -> String {
+    "您的上网验证码是 {code}，5 分钟内有效。".into()
+}
+fn default_gateway() -> String {
+    "log".into()
+}
+fn default_post() -> String {
+    "POST".into()
+}
+fn default_webhook_body() -> String {
+    r#"{"phone":"{phone}","text":"{text}"}"#.into()
+}
+fn default_aliyun_endpoint() -> String {
+    "https://dysmsapi.aliyuncs.com/".into()
+}
+fn default_tencent_endpoint() -> String {
+    "https://sms.tencentcloudapi.com/".into()
+}
+fn default_tencent_region() -> String {
+    "ap-guangzhou".into()
 }
 fn default_counter_period() -> u64 {
     30

@@ -91,6 +91,9 @@ pub enum DaemonError {
     /// The AC's CA.
     #[error("cannot set up the AP CA")]
     Ca(#[source] crate::ac::ca::CaError),
+    /// The SMS gateway's settings or secrets are wrong.
+    #[error("cannot set up the SMS gateway: {0}")]
+    SmsGateway(String),
     /// Signals could not be watched.
     #[error("cannot watch for SIGTERM and SIGINT")]
     Signals(#[source] std::io::Error),
@@ -115,6 +118,9 @@ pub enum DaemonError {
 /// firewall-remove` takes it out.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let config = Arc::new(config);
+    // One crypto provider for every TLS client and server in the process
+    // (the SMS gateways' HTTPS client asks for the default).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = &config.data.dir;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|source| DaemonError::File {
         what: "cannot create the data dir",
@@ -271,13 +277,16 @@ async fn serve(
         .map_err(|source| DaemonError::Secret { what: "the portal's signing key", source })?;
     let keys = crate::auth::Keys::load_or_create(&config.data.dir)
         .map_err(|source| DaemonError::Secret { what: "the login methods' keys", source })?;
-    let methods = crate::auth::Methods::new(&config, db.clone(), keys);
+    let sms_gateway =
+        crate::auth::sms::gateway_from(&config.auth.sms, &config.data.dir).map_err(DaemonError::SmsGateway)?;
+    let methods = crate::auth::Methods::new(&config, db.clone(), keys, sms_gateway);
     let staff = control::Staff {
         vouchers: methods.vouchers.clone(),
         accounts: methods.accounts.clone(),
         audit: methods.audit.clone(),
         counter_url: format!("{}{}", config.portal_url(), methods.counter.display_path()),
         portal_url: config.portal_url(),
+        sms: methods.sms.clone(),
     };
     let audit = staff.audit.clone();
     let neighbours = Arc::new(portal::KernelNeighbours::new(&config.network.guest_interface));

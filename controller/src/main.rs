@@ -105,6 +105,14 @@ enum Cmd {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// SMS login: revoke a phone's one-tap return (`sms forget PHONE`).
+    Sms {
+        #[command(subcommand)]
+        command: SmsCmd,
+        /// The configuration file of the running controller.
+        #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// The URL to open on the counter's tablet for the rotating QR code
     /// (it carries the tablet's key: keep it off the guest network's pages).
     CounterUrl {
@@ -291,6 +299,16 @@ enum VouchersCmd {
 }
 
 #[derive(Subcommand)]
+enum SmsCmd {
+    /// Revoke every one-tap return cookie of a phone (a lost phone, a
+    /// guest's request); the next login needs a new code.
+    Forget {
+        /// The phone number.
+        phone: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum AccountsCmd {
     /// Open an account; prints the username and password (shown only now).
     Create {
@@ -412,6 +430,13 @@ async fn main() -> anyhow::Result<()> {
                         .collect();
                     print_table(&["WHEN", "METHOD", "MAC", "IP", "IDENTITY", "OUTCOME", "REASON"], rows);
                 }
+                other => fail(other)?,
+            }
+            Ok(())
+        }
+        Cmd::Sms { command: SmsCmd::Forget { phone }, config } => {
+            match control::call(&load(&config)?.data.control_socket(), &Request::SmsForget { phone }).await? {
+                Reply::Text { text } => println!("{text}: one-tap return revoked"),
                 other => fail(other)?,
             }
             Ok(())

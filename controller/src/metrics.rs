@@ -32,6 +32,13 @@ pub struct AdLabel {
     pub event: String,
 }
 
+/// What became of something asked for (`sent`, `refused`, `gateway_error`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// The outcome.
+    pub outcome: String,
+}
+
 /// A DNS verdict (see `dns::Verdict`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VerdictLabel {
@@ -59,6 +66,8 @@ pub struct Metrics {
     pub dns_queries: Family<VerdictLabel, Counter>,
     /// The countdown page's ad: shown and tapped.
     pub ads: Family<AdLabel, Counter>,
+    /// SMS codes: sent, refused (a limit, a bad number), gateway errors.
+    pub sms: Family<OutcomeLabel, Counter>,
     /// Guests logged in now (kept by the sweep).
     pub sessions_live: Gauge,
     /// Bytes logged-in guests have sent (kept by the sweep).
@@ -76,6 +85,7 @@ impl Default for Metrics {
             refusals: Family::default(),
             dns_queries: Family::default(),
             ads: Family::default(),
+            sms: Family::default(),
             sessions_live: Gauge::default(),
             session_bytes_up: Gauge::default(),
             aps: Family::default(),
@@ -86,6 +96,7 @@ impl Default for Metrics {
         registry.register("login_refusals", "Refused guest logins by method and reason", metrics.refusals.clone());
         registry.register("dns_queries", "Guests' DNS queries by verdict", metrics.dns_queries.clone());
         registry.register("portal_ad_events", "The brand page's ad: impressions and clicks", metrics.ads.clone());
+        registry.register("sms_codes", "SMS codes asked for, by outcome", metrics.sms.clone());
         registry.register("sessions_live", "Guests logged in now", metrics.sessions_live.clone());
         registry.register_with_unit(
             "session_up",
@@ -114,6 +125,11 @@ impl Metrics {
     /// Counts an ad `impression` or `click`.
     pub fn ad(&self, event: &str) {
         self.ads.get_or_create(&AdLabel { event: event.into() }).inc();
+    }
+
+    /// Counts an SMS code asked for, by outcome.
+    pub fn sms(&self, outcome: &str) {
+        self.sms.get_or_create(&OutcomeLabel { outcome: outcome.into() }).inc();
     }
 
     /// Counts a refused login.

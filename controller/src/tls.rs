@@ -98,6 +98,21 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+/// A secret file's text, trimmed; a file others can read is refused (a
+/// secret that leaked is no secret to fix by chmod afterwards).
+pub fn read_private(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!("{} is readable by others: make it mode 0600", path.display()));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = text.trim().to_string();
+    if text.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(text)
+}
+
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let err = |source| TlsError::File { path: path.to_path_buf(), source };
     // A key others can read is made private before use.

@@ -200,6 +200,15 @@ enabled = true
 [auth.counter_qr]
 enabled = true
 
+[auth.sms]
+enabled = true
+gateway = "webhook"
+
+[auth.sms.webhook]
+# The lab's stand-in SMS provider (the upstream web server) records each
+# message in sms-gateway.log in the lab's directory.
+url = "http://{UPSTREAM_WEB}/sms"
+
 [venue]
 name = "实验餐厅 Lab Bistro"
 tagline_zh = "扫码点餐，连网即享"
@@ -384,7 +393,8 @@ impl Lab {
             "--txt-record=tunnel.example.test,lab",
         ])?;
         let exe = exe.to_string_lossy().into_owned();
-        spawn(&["ip", "netns", "exec", &u, &exe, "web", "--listen", "0.0.0.0:80"])?;
+        let record = lab.dir.to_string_lossy().into_owned();
+        spawn(&["ip", "netns", "exec", &u, &exe, "web", "--listen", "0.0.0.0:80", "--record", &record])?;
         spawn(&["ip", "netns", "exec", &l, &exe, "web", "--listen", "0.0.0.0:80"])?;
         Ok(lab)
     }
@@ -494,13 +504,37 @@ fn spawn(argv: &[&str]) -> Result<(), LabError> {
 }
 
 /// The upstream web server: every path answers with a page naming the host.
-pub async fn web(listen: std::net::SocketAddr) -> std::io::Result<()> {
-    use axum::http::HeaderMap;
+pub async fn web(listen: std::net::SocketAddr, record: Option<PathBuf>) -> std::io::Result<()> {
+    use axum::http::{HeaderMap, StatusCode};
     async fn page(headers: HeaderMap) -> String {
         let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("");
         format!("Hello from upstream\nHost: {host}\n")
     }
-    let app = axum::Router::new().fallback(page);
+    // The stand-in SMS provider: each message the controller's webhook
+    // sends is a line of `sms-gateway.log`; while `sms-gateway.fail` exists
+    // it answers 503, as a provider having an outage would.
+    let sms = move |body: String| {
+        let record = record.clone();
+        async move {
+            let Some(dir) = record else { return StatusCode::NOT_FOUND };
+            if dir.join("sms-gateway.fail").exists() {
+                return StatusCode::SERVICE_UNAVAILABLE;
+            }
+            use std::io::Write;
+            let line = body.replace('\n', " ");
+            let written = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(dir.join("sms-gateway.log"))
+                .and_then(|mut file| writeln!(file, "{line}"));
+            if written.is_ok() {
+                StatusCode::OK
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    };
+    let app = axum::Router::new().route("/sms", axum::routing::post(sms)).fallback(page);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     axum::serve(listener, app).await
 }

@@ -43,6 +43,9 @@ enum Cmd {
     Web {
         #[arg(long)]
         listen: std::net::SocketAddr,
+        /// Where the stand-in SMS provider records messages.
+        #[arg(long)]
+        record: Option<std::path::PathBuf>,
     },
 }
 
@@ -51,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     match cli.command {
-        Some(Cmd::Web { listen }) => Ok(lab::web(listen).await?),
+        Some(Cmd::Web { listen, record }) => Ok(lab::web(listen, record).await?),
         None => run_lab(cli.guests, cli.aps, &cli.prefix, &cli.dir, cli.session_seconds, cli.countdown_seconds).await,
     }
 }

@@ -8,6 +8,19 @@
     scan.submit();
     return;
   }
+  var resend = document.getElementById("resend");
+  if (resend) {
+    var wait = parseInt(resend.getAttribute("data-wait"), 10) || 0;
+    var shown = document.getElementById("resend-seconds");
+    resend.disabled = wait > 0;
+    var down = function () {
+      if (wait <= 0) { resend.disabled = false; if (shown) shown.parentNode.style.display = "none"; return; }
+      if (shown) shown.textContent = String(wait);
+      wait -= 1;
+      setTimeout(down, 1000);
+    };
+    down();
+  }
   var box = document.getElementById("countdown");
   var buttons = document.querySelectorAll("[data-countdown-button]");
   if (!box || !buttons.length) return;

@@ -213,6 +213,25 @@ impl TestLab {
         self.curl(i, &["--data", &format!("ticket={ticket}"), &format!("http://{PORTAL_HOST}/login")])
     }
 
+    /// The device token of the portal's forms, as guest `i`'s login page has it.
+    pub fn token(&self, i: usize) -> String {
+        let (code, page) = self.curl(i, &[&format!("http://{PORTAL_HOST}/")]);
+        assert_eq!(code, 200, "{page}");
+        field(&page, "token").unwrap_or_else(|| panic!("no token in\n{page}"))
+    }
+
+    /// POSTs `fields` (URL-encoded) to the portal's `path` from guest `i`.
+    pub fn post(&self, i: usize, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let data: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut args: Vec<&str> = Vec::new();
+        for d in &data {
+            args.extend(["--data-urlencode", d.as_str()]);
+        }
+        let url = format!("http://{PORTAL_HOST}{path}");
+        args.push(&url);
+        self.curl(i, &args)
+    }
+
     /// A whole countdown login of guest `i`.
     pub fn login(&self, i: usize) {
         let ticket = self.ticket(i);

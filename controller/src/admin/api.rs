@@ -133,6 +133,7 @@ pub fn router(handles: Handles, token: String) -> Router {
         )
         .route("/api/auth/log", get(|s, Query(q): Query<LogQuery>| run(s, Request::AuthLog { limit: q.limit })))
         .route("/api/counter-url", get(|s| run(s, Request::CounterUrl)))
+        .route("/api/sms/forget/{phone}", post(|s, Path(phone): Path<String>| run(s, Request::SmsForget { phone })))
         .route_layer(axum::middleware::from_fn_with_state(api.clone(), authorise))
         .route("/metrics", get(metrics))
         .with_state(api)

@@ -155,6 +155,11 @@ pub enum Request {
     },
     /// The counter tablet's URL (it holds the display key).
     CounterUrl,
+    /// Revoke a phone's one-tap return cookies.
+    SmsForget {
+        /// The phone number.
+        phone: String,
+    },
 }
 
 fn default_log() -> u32 {
@@ -390,6 +395,8 @@ pub struct Staff {
     pub counter_url: String,
     /// The portal's base URL (what the cards' QR codes open).
     pub portal_url: String,
+    /// SMS codes.
+    pub sms: std::sync::Arc<crate::auth::sms::Sms>,
 }
 
 /// Serves the control socket until the task is dropped.
@@ -445,7 +452,8 @@ pub async fn handle(request: Request, handles: &Handles) -> Reply {
         | Request::AccountsList { .. }
         | Request::AccountsRevoke { .. }
         | Request::AuthLog { .. }
-        | Request::CounterUrl) => handle_staff(staff, &handles.staff).await,
+        | Request::CounterUrl
+        | Request::SmsForget { .. }) => handle_staff(staff, &handles.staff).await,
         ac_request => match ac {
             Some(ac) => handle_ac(ac_request, ac, handles).await,
             None => refused(ErrorKind::NotFound, "the AC is off (ac.listen is empty)"),
@@ -499,6 +507,11 @@ async fn handle_staff(request: Request, staff: &Staff) -> Reply {
             Err(e) => failed(&e),
         },
         Request::CounterUrl => Reply::Text { text: staff.counter_url.clone() },
+        Request::SmsForget { phone } => match staff.sms.forget(&phone).await {
+            Ok(Some(phone)) => Reply::Text { text: crate::auth::sms::mask(&phone) },
+            Ok(None) => refused(ErrorKind::Invalid, format!("{phone:?} is not a phone number we send to")),
+            Err(e) => failed(&e),
+        },
         _ => refused(ErrorKind::Invalid, "not a staff request"),
     }
 }

@@ -42,7 +42,12 @@ fn duration_text(seconds: i64) -> String {
 
 /// A UTC ms time as a date in China (UTC+8), `2026-12-27`.
 fn date(ms: i64) -> String {
-    let days = (ms / 1000 + 8 * 3600).div_euclid(86_400);
+    civil_date(ms.div_euclid(1000), 8)
+}
+
+/// The calendar date of Unix time `secs` at UTC+`offset_hours`, `2026-12-27`.
+pub fn civil_date(secs: i64, offset_hours: i64) -> String {
+    let days = (secs + offset_hours * 3600).div_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -89,6 +94,7 @@ mod tests {
         assert_eq!(date(0), "1970-01-01");
         assert_eq!(date(1_798_732_800_000), "2027-01-01", "midnight UTC+8 on new year's day");
         assert_eq!(date(1_798_732_799_000), "2026-12-31");
+        assert_eq!(civil_date(1_551_113_065, 0), "2019-02-25", "UTC, as request signatures want");
         assert_eq!(duration_text(3600), "1小时 / 1 h");
         assert_eq!(duration_text(30 * 86_400), "30天 / 30 d");
         assert_eq!(duration_text(5400), "90分钟 / 90 min");

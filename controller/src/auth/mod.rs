@@ -13,6 +13,7 @@ pub mod challenge;
 pub mod countdown;
 pub mod counter;
 pub mod lockout;
+pub mod sms;
 pub mod voucher;
 
 use crate::store::now_ms;
@@ -33,6 +34,8 @@ pub enum Method {
     CounterQr,
     /// A front-desk account (username and password).
     Account,
+    /// A code sent by SMS to the guest's phone (手机号 + 验证码).
+    Sms,
 }
 
 impl Method {
@@ -43,6 +46,7 @@ impl Method {
             Method::Voucher => "voucher",
             Method::CounterQr => "counter_qr",
             Method::Account => "account",
+            Method::Sms => "sms",
         }
     }
 }
@@ -57,6 +61,8 @@ pub enum Identity {
     Voucher(String),
     /// A front-desk account's username.
     Account(String),
+    /// A phone number, E.164.
+    Phone(String),
 }
 
 impl Identity {
@@ -66,6 +72,7 @@ impl Identity {
             Identity::Device(mac) => format!("device:{mac}"),
             Identity::Voucher(code) => format!("voucher:{code}"),
             Identity::Account(user) => format!("account:{user}"),
+            Identity::Phone(phone) => format!("phone:{phone}"),
         }
     }
 }
@@ -129,6 +136,21 @@ pub enum Refusal {
     /// The voucher is already used by as many devices as it allows.
     #[error("device limit reached")]
     DeviceLimit,
+    /// Not a phone number we send to.
+    #[error("bad phone number")]
+    BadPhone,
+    /// A sending limit (per phone, per device, the site's budget) is reached.
+    #[error("limited")]
+    Limited {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// A wrong SMS code; the code stays valid for its remaining tries.
+    #[error("wrong code")]
+    WrongCode,
+    /// Too many wrong codes: this one is burnt, a new one is needed.
+    #[error("code burnt")]
+    CodeBurnt,
 }
 
 impl Refusal {
@@ -144,6 +166,10 @@ impl Refusal {
             Refusal::Expired => "expired",
             Refusal::Revoked => "revoked",
             Refusal::DeviceLimit => "device_limit",
+            Refusal::BadPhone => "bad_phone",
+            Refusal::Limited { .. } => "limited",
+            Refusal::WrongCode => "wrong_code",
+            Refusal::CodeBurnt => "code_burnt",
         }
     }
 }
@@ -262,6 +288,8 @@ pub struct Methods {
     pub vouchers: voucher::Vouchers,
     /// Front-desk accounts.
     pub accounts: account::Accounts,
+    /// SMS codes.
+    pub sms: std::sync::Arc<sms::Sms>,
     /// The counter's rotating QR code.
     pub counter: counter::CounterQr,
     /// Wrong voucher codes and counter links per device.
@@ -283,6 +311,8 @@ pub struct Enabled {
     pub account: bool,
     /// Counter QR.
     pub counter_qr: bool,
+    /// SMS code.
+    pub sms: bool,
 }
 
 /// The countdown page's ad.
@@ -323,7 +353,12 @@ impl Keys {
 
 impl Methods {
     /// The methods `config` describes, their tables in `db`.
-    pub fn new(config: &crate::config::Config, db: SqlitePool, keys: Keys) -> Self {
+    pub fn new(
+        config: &crate::config::Config,
+        db: SqlitePool,
+        keys: Keys,
+        sms_gateway: std::sync::Arc<dyn sms::gateway::Gateway>,
+    ) -> Self {
         let auth = &config.auth;
         let session = &config.session;
         let bandwidth = |down_kbps, up_kbps| Bandwidth { down_kbps, up_kbps };
@@ -335,6 +370,7 @@ impl Methods {
                 voucher: auth.voucher.enabled,
                 account: auth.account.enabled,
                 counter_qr: q.enabled,
+                sms: auth.sms.enabled,
             },
             countdown: countdown::Countdown::new(
                 Duration::from_secs(c.seconds),
@@ -354,6 +390,28 @@ impl Methods {
                 keys.ids,
                 bandwidth(auth.account.down_kbps, auth.account.up_kbps),
             ),
+            sms: {
+                let s = &auth.sms;
+                std::sync::Arc::new(sms::Sms::new(
+                    db.clone(),
+                    sms_gateway,
+                    sms::Limits {
+                        countries: s.countries.clone(),
+                        code_ttl: Duration::from_secs(s.code_minutes * 60),
+                        resend: Duration::from_secs(s.resend_seconds),
+                        tries: s.wrong_tries,
+                        per_phone_10min: s.per_phone_10min,
+                        per_phone_day: s.per_phone_day,
+                        per_device_hour: s.per_device_hour,
+                        site_per_hour: s.site_per_hour,
+                        returning: (s.returning_days > 0).then(|| Duration::from_secs(s.returning_days * 86_400)),
+                    },
+                    s.text.clone(),
+                    keys.portal.clone(),
+                    session.length_or(s.session_minutes),
+                    bandwidth(s.down_kbps, s.up_kbps),
+                ))
+            },
             counter: counter::CounterQr::new(
                 Duration::from_secs(q.period_seconds),
                 session.length_or(q.session_minutes),

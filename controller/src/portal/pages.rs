@@ -3,6 +3,7 @@
 
 use super::i18n::{Lang, Strings};
 use super::{Peer, Portal, MAX_URL};
+use crate::auth::sms::SendError;
 use crate::auth::{AuthError, Grant, Identity, Method, Refusal};
 use crate::sessions::SessionError;
 use askama::Template;
@@ -29,7 +30,24 @@ struct LoginPage<'a> {
     voucher: bool,
     account: bool,
     counter_qr: bool,
+    sms: bool,
+    /// The masked phone a returning browser may log in as with one tap.
+    returning: Option<String>,
     /// The device's form token (voucher and account forms).
+    token: String,
+}
+
+#[derive(Template)]
+#[template(path = "sms.html")]
+struct SmsPage<'a> {
+    t: &'a Strings,
+    venue: &'a str,
+    tagline: &'a str,
+    venue_url: &'a str,
+    phone: String,
+    masked: String,
+    resend_after: u64,
+    error: Option<String>,
     token: String,
 }
 
@@ -58,6 +76,7 @@ struct CounterPage<'a> {
     tagline: &'a str,
     venue_url: &'a str,
     qr: String,
+    link: String,
     period: u64,
 }
 
@@ -199,7 +218,7 @@ pub async fn home(
                     }
                     _ => None,
                 };
-                login_page(&portal, lang, client, url).await
+                login_page(&portal, lang, client, url, cookie(&headers, crate::auth::sms::RETURN_COOKIE)).await
             }
         },
     };
@@ -210,8 +229,20 @@ pub async fn home(
     response
 }
 
-async fn login_page(portal: &Portal, lang: Lang, client: Client, url: Option<String>) -> Response {
+async fn login_page(
+    portal: &Portal,
+    lang: Lang,
+    client: Client,
+    url: Option<String>,
+    return_cookie: Option<&str>,
+) -> Response {
     let auth = &portal.auth;
+    let returning = match (auth.enabled.sms, return_cookie) {
+        (true, Some(cookie)) => {
+            auth.sms.returning_phone(cookie).await.ok().flatten().map(|p| crate::auth::sms::mask(&p))
+        }
+        _ => None,
+    };
     let ticket = auth.enabled.countdown.then(|| auth.countdown.issue(client, url.clone()));
     let ad = auth.ad.as_ref().filter(|_| auth.enabled.countdown).map(|ad| AdView {
         image: &ad.image,
@@ -238,6 +269,8 @@ async fn login_page(portal: &Portal, lang: Lang, client: Client, url: Option<Str
             voucher: auth.enabled.voucher,
             account: auth.enabled.account,
             counter_qr: auth.enabled.counter_qr,
+            sms: auth.enabled.sms,
+            returning,
             token: portal.signer.device_token(client),
         }
         .render(),
@@ -401,6 +434,184 @@ pub async fn login_counter(
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
 }
 
+/// `POST /sms/send` form.
+#[derive(Deserialize)]
+pub struct SmsSendForm {
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /login/sms` form.
+#[derive(Deserialize)]
+pub struct SmsLoginForm {
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /login/sms/return` form.
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// Sends an SMS code, then shows the page to type it in. Past a limit, the
+/// guest sees when to try again and nothing is sent.
+pub async fn sms_send(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<SmsSendForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::Sms;
+    if !portal.auth.enabled.sms {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    match portal.auth.sms.send(&form.phone, client).await {
+        Ok(sent) => {
+            portal.metrics.sms("sent");
+            sms_page(&portal, lang, client, &sent.phone, sent.resend_after.as_secs(), None, StatusCode::OK)
+        }
+        Err(SendError::Refused(refusal)) => {
+            portal.metrics.sms("refused");
+            let identity = portal.auth.sms.parse_phone(&form.phone).map(Identity::Phone);
+            refused(&portal, lang, method, client, identity.as_ref(), refusal).await
+        }
+        Err(SendError::Gateway(_)) => {
+            portal.metrics.sms("gateway_error");
+            message(&portal, lang, StatusCode::SERVICE_UNAVAILABLE, lang.strings().error_sms_gateway.clone())
+        }
+        Err(SendError::Store(err)) => internal(&portal, lang, &err),
+    }
+}
+
+fn sms_page(
+    portal: &Portal,
+    lang: Lang,
+    client: Client,
+    phone: &str,
+    resend_after: u64,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    html(
+        status,
+        SmsPage {
+            t: lang.strings(),
+            venue: &portal.config.venue.name,
+            tagline: tagline(portal, lang),
+            venue_url: &portal.config.venue.info_url,
+            phone: phone.to_string(),
+            masked: crate::auth::sms::mask(phone),
+            resend_after,
+            error,
+            token: portal.signer.device_token(client),
+        }
+        .render(),
+    )
+}
+
+/// SMS login: the phone and the code it got. A wrong code shows the code
+/// page again with how it went wrong; success sets the one-tap cookie.
+pub async fn login_sms(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<SmsLoginForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::Sms;
+    if !portal.auth.enabled.sms {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    let grant = match portal.auth.sms.verify(&form.phone, &form.code, client).await {
+        Ok(grant) => grant,
+        Err(AuthError::Refused(Refusal::WrongCode)) => {
+            let identity = portal.auth.sms.parse_phone(&form.phone).map(Identity::Phone);
+            portal.metrics.refused(method.as_str(), Refusal::WrongCode.reason());
+            portal.auth.audit.record(method, client, identity.as_ref(), Some(&Refusal::WrongCode)).await;
+            let phone = identity.map(|i| match i {
+                Identity::Phone(p) => p,
+                _ => String::new(),
+            });
+            let error = Some(lang.strings().error_wrong_code.clone());
+            return sms_page(&portal, lang, client, &phone.unwrap_or_default(), 0, error, StatusCode::FORBIDDEN);
+        }
+        Err(AuthError::Refused(refusal)) => {
+            let identity = portal.auth.sms.parse_phone(&form.phone).map(Identity::Phone);
+            return refused(&portal, lang, method, client, identity.as_ref(), refusal).await;
+        }
+        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
+    };
+    let phone = match &grant.identity {
+        Identity::Phone(p) => p.clone(),
+        _ => String::new(),
+    };
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    match finish(&portal, lang, client, grant, url).await {
+        Ok(mut response) => {
+            if let Some(days) = portal.auth.sms.returning() {
+                let value = portal.auth.sms.return_cookie(&phone);
+                let cookie = format!(
+                    "{}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax",
+                    crate::auth::sms::RETURN_COOKIE,
+                    days.as_secs()
+                );
+                if let Ok(v) = HeaderValue::from_str(&cookie) {
+                    response.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            response
+        }
+        Err(response) => response,
+    }
+}
+
+/// One tap on a returning browser: the cookie an SMS login set.
+pub async fn login_sms_return(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::Sms;
+    if !portal.auth.enabled.sms {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    let grant = match portal.auth.sms.login_returning(cookie(&headers, crate::auth::sms::RETURN_COOKIE)).await {
+        Ok(grant) => grant,
+        Err(AuthError::Refused(_)) => {
+            let t = lang.strings();
+            portal.metrics.refused(method.as_str(), "return_expired");
+            portal.auth.audit.record(method, client, None, Some(&Refusal::Expired)).await;
+            return message(&portal, lang, StatusCode::FORBIDDEN, t.error_return_expired.clone());
+        }
+        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
+    };
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
+}
+
 /// A voucher card's QR code, opened by the phone's camera: a page that
 /// sends the code at once (a tap without JavaScript).
 pub async fn scan_voucher(
@@ -487,6 +698,7 @@ pub async fn counter_display(
             tagline: tagline(&portal, lang),
             venue_url: "",
             qr: crate::auth::counter::qr_svg(&link),
+            link,
             period: counter.period().as_secs(),
         }
         .render(),
@@ -555,9 +767,17 @@ async fn refused(
             )
         }
         Refusal::Expired if method == Method::CounterQr => (StatusCode::FORBIDDEN, t.error_link_expired.clone(), None),
+        Refusal::Expired if method == Method::Sms => (StatusCode::FORBIDDEN, t.error_code_expired.clone(), None),
         Refusal::Expired => (StatusCode::FORBIDDEN, t.error_expired.clone(), None),
         Refusal::Revoked => (StatusCode::FORBIDDEN, t.error_revoked.clone(), None),
         Refusal::DeviceLimit => (StatusCode::CONFLICT, t.error_device_limit.clone(), None),
+        Refusal::BadPhone => (StatusCode::BAD_REQUEST, t.error_bad_phone.clone(), None),
+        Refusal::Limited { retry_after } => {
+            let secs = retry_after.as_secs().max(1);
+            (StatusCode::TOO_MANY_REQUESTS, t.error_limited.replace("{seconds}", &secs.to_string()), Some(secs))
+        }
+        Refusal::WrongCode => (StatusCode::FORBIDDEN, t.error_wrong_code.clone(), None),
+        Refusal::CodeBurnt => (StatusCode::FORBIDDEN, t.error_code_burnt.clone(), None),
     };
     let mut response = message(portal, lang, status, body);
     if let Some(secs) = retry {

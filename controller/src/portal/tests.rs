@@ -18,6 +18,8 @@ struct Harness {
     portal: Arc<Portal>,
     filter: Arc<MemoryFilter>,
     neighbours: Arc<FixedNeighbours>,
+    /// What the SMS gateway sent: one line a message.
+    outbox: tempfile::NamedTempFile,
 }
 
 fn guest(n: u8) -> Client {
@@ -33,6 +35,8 @@ async fn harness(env: &[(&str, &str)]) -> Harness {
         ("GUESTWIFI_AUTH__VOUCHER__ENABLED".into(), "true".into()),
         ("GUESTWIFI_AUTH__ACCOUNT__ENABLED".into(), "true".into()),
         ("GUESTWIFI_AUTH__COUNTER_QR__ENABLED".into(), "true".into()),
+        ("GUESTWIFI_AUTH__SMS__ENABLED".into(), "true".into()),
+        ("GUESTWIFI_AUTH__SMS__RESEND_SECONDS".into(), "0".into()),
     ];
     vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config = Arc::new(crate::config::Config::parse(EXAMPLE, "example", vars).unwrap());
@@ -44,7 +48,10 @@ async fn harness(env: &[(&str, &str)]) -> Harness {
         ids: Signer::with_key([2; 32]),
         counter_display: "tablet-key".into(),
     };
-    let methods = Methods::new(&config, db, keys);
+    let outbox = tempfile::NamedTempFile::new().unwrap();
+    let gateway: Arc<dyn crate::auth::sms::gateway::Gateway> =
+        Arc::new(crate::auth::sms::gateway::LogGateway { path: outbox.path().to_path_buf() });
+    let methods = Methods::new(&config, db, keys, gateway);
     let neighbours = Arc::new(FixedNeighbours::default());
     for n in 1..=9 {
         let g = guest(n);
@@ -54,7 +61,7 @@ async fn harness(env: &[(&str, &str)]) -> Harness {
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let portal =
         Arc::new(Portal::new(config, sessions, methods, Signer::with_key([1; 32]), metrics, neighbours.clone()));
-    Harness { app: router(portal.clone()), portal, filter, neighbours }
+    Harness { app: router(portal.clone()), portal, filter, neighbours, outbox }
 }
 
 struct Page {
@@ -73,7 +80,31 @@ impl Page {
 }
 
 impl Harness {
+    /// The codes sent so far, oldest first.
+    fn codes(&self) -> Vec<String> {
+        std::fs::read_to_string(self.outbox.path())
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let text = l.split('\t').nth(1).unwrap();
+                text.split(|c: char| !c.is_ascii_digit()).find(|t| t.len() == 6).unwrap().to_string()
+            })
+            .collect()
+    }
+
     async fn send(&self, from: Client, method: &str, path: &str, form: &[(&str, &str)], lang: &str) -> Page {
+        self.send_with(from, method, path, form, lang, None).await
+    }
+
+    async fn send_with(
+        &self,
+        from: Client,
+        method: &str,
+        path: &str,
+        form: &[(&str, &str)],
+        lang: &str,
+        cookie: Option<&str>,
+    ) -> Page {
         let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
         let mut request = axum::http::Request::builder()
             .method(method)
@@ -81,6 +112,7 @@ impl Harness {
             .header(header::HOST, "portal.guestwifi.test")
             .header(header::ACCEPT_LANGUAGE, lang)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, cookie.unwrap_or(""))
             .body(Body::from(body))
             .unwrap();
         request.extensions_mut().insert(Peer(SocketAddr::new(from.ip, 40000)));
@@ -349,4 +381,68 @@ async fn a_session_that_cannot_open_gives_the_voucher_back() {
     assert_eq!(refused.status, StatusCode::CONFLICT);
     let card = h.portal.auth.vouchers.list(None).await.unwrap().remove(0);
     assert_eq!((card.devices_used, card.first_used_at), (0, None), "the card is as it was");
+}
+
+#[tokio::test]
+async fn an_sms_code_logs_in_and_the_browser_comes_back_with_one_tap() {
+    let h = harness(&[]).await;
+    let token = h.get(guest(1), "/").await.field("token");
+    let bad = h.post(guest(1), "/sms/send", &[("phone", "12345"), ("token", &token)]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("请输入正确的手机号"));
+    let sent = h.post(guest(1), "/sms/send", &[("phone", "138 0013 8000"), ("token", &token)]).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert!(sent.body.contains("138****8000"), "the number shown masked");
+    let code = h.codes().pop().unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let again =
+        h.post(guest(1), "/login/sms", &[("phone", "+8613800138000"), ("code", wrong), ("token", &token)]).await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN);
+    assert!(again.body.contains("验证码错误") && again.body.contains("sms-code-card"), "the code page again");
+    assert!(!h.filter.is_authorized(guest(1)));
+    let ok = h.post(guest(1), "/login/sms", &[("phone", "+8613800138000"), ("code", &code), ("token", &token)]).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(h.session_identity(guest(1)).await.unwrap(), "phone:+8613800138000");
+    let set_cookie = ok.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_string();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.starts_with("gw_return="));
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+
+    // The same browser on another day (a new address): one tap, no SMS.
+    let sent_before = h.codes().len();
+    let page = h.send_with(guest(2), "GET", "/", &[], "zh-CN", Some(&cookie)).await;
+    assert!(page.body.contains("sms-return") && page.body.contains("138****8000"));
+    let token2 = page.field("token");
+    let back = h.send_with(guest(2), "POST", "/login/sms/return", &[("token", &token2)], "zh-CN", Some(&cookie)).await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    assert_eq!(h.session_identity(guest(2)).await.unwrap(), "phone:+8613800138000");
+    assert_eq!(h.codes().len(), sent_before, "no SMS for a returning guest");
+    let forged = h
+        .send_with(
+            guest(3),
+            "POST",
+            "/login/sms/return",
+            &[("token", &h.get(guest(3), "/").await.field("token"))],
+            "zh-CN",
+            Some("gw_return=+8613800138000.1.00"),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn sms_past_a_limit_sends_nothing_and_says_when_to_try_again() {
+    let h = harness(&[]).await;
+    for n in 1..=3 {
+        let token = h.get(guest(n), "/").await.field("token");
+        let sent = h.post(guest(n), "/sms/send", &[("phone", "13900139000"), ("token", &token)]).await;
+        assert_eq!(sent.status, StatusCode::OK);
+    }
+    let token = h.get(guest(4), "/").await.field("token");
+    let limited = h.post(guest(4), "/sms/send", &[("phone", "13900139000"), ("token", &token)]).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = limited.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!(retry > 500, "{retry}");
+    assert!(limited.body.contains("秒后再试"));
+    assert_eq!(h.codes().len(), 3, "nothing sent past the limit");
+    assert!(h.audit().await.contains(&("sms".into(), "refused".into(), "limited".into())));
 }

@@ -1,0 +1,654 @@
+//! SMS code login (手机号 + 验证码). A guest gives a phone number; a 6-digit
+//! code from a CSPRNG goes out by the configured gateway; the guest types it
+//! on the same device within 5 minutes. 5 wrong tries burn a code; a new one
+//! is sent no sooner than 60 s after the last.
+//!
+//! SMS pumping (bots sending codes to premium numbers at the restaurant's
+//! cost) meets four limits, checked before anything is sent: per phone (3 in
+//! 10 minutes, 10 a day), per device (an hour), and the site's hourly
+//! budget. They are sliding windows of sends that happened: a send the
+//! gateway failed is taken back, so a provider's outage never locks a guest
+//! out. `governor` limits how fast one device may ask at all.
+//!
+//! A guest who logged in by SMS gets a signed cookie bound to the phone; on
+//! the same browser within `returning_days` one tap logs in again, without
+//! an SMS. Staff revoke it with `controller sms forget`.
+
+pub mod gateway;
+
+/// The gateway `[auth.sms]` names, its secrets read from their files (each
+/// must be mode 0600: they are money).
+pub fn gateway_from(config: &crate::config::SmsAuth, data_dir: &std::path::Path) -> Result<Arc<dyn Gateway>, String> {
+    let secret = |path: &Option<std::path::PathBuf>, what: &str| -> Result<String, String> {
+        let path = path.as_ref().ok_or_else(|| format!("auth.sms: {what} is not set"))?;
+        crate::tls::read_private(path).map_err(|e| format!("auth.sms: {what}: {e}"))
+    };
+    Ok(match config.gateway.as_str() {
+        "webhook" => {
+            let w = &config.webhook;
+            let authorization = match &w.authorization_file {
+                Some(_) => Some(secret(&w.authorization_file, "webhook.authorization_file")?),
+                None => None,
+            };
+            Arc::new(gateway::WebhookGateway::new(
+                w.url.clone(),
+                w.method.parse().map_err(|_| format!("auth.sms.webhook.method: {:?}", w.method))?,
+                w.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                authorization,
+                w.body.clone(),
+            ))
+        }
+        "aliyun" => {
+            let a = &config.aliyun;
+            Arc::new(gateway::AliyunGateway::new(
+                a.endpoint.clone(),
+                a.access_key_id.clone(),
+                secret(&a.access_key_secret_file, "aliyun.access_key_secret_file")?,
+                a.sign_name.clone(),
+                a.template_code.clone(),
+            ))
+        }
+        "tencent" => {
+            let t = &config.tencent;
+            Arc::new(gateway::TencentGateway::new(
+                t.endpoint.clone(),
+                t.region.clone(),
+                t.secret_id.clone(),
+                secret(&t.secret_key_file, "tencent.secret_key_file")?,
+                t.sdk_app_id.clone(),
+                t.sign_name.clone(),
+                t.template_id.clone(),
+            ))
+        }
+        _ => Arc::new(gateway::LogGateway { path: data_dir.join("sms-outbox.log") }),
+    })
+}
+
+use super::{AuthError, Bandwidth, Grant, Identity, Method, Refusal};
+use crate::portal::signing::Signer;
+use crate::store::now_ms;
+use firewall::{Client, MacAddr};
+use gateway::{Gateway, GatewayError};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sqlx::SqlitePool;
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The return cookie's name.
+pub const RETURN_COOKIE: &str = "gw_return";
+
+/// The limits and lengths of the SMS method.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Calling codes we send to ("86", "852", ...).
+    pub countries: Vec<String>,
+    /// How long a code is good for.
+    pub code_ttl: Duration,
+    /// Least time between two codes to one phone.
+    pub resend: Duration,
+    /// Wrong tries that burn a code.
+    pub tries: u32,
+    /// Codes one phone may get in 10 minutes.
+    pub per_phone_10min: usize,
+    /// Codes one phone may get in a day.
+    pub per_phone_day: usize,
+    /// Codes one device may ask for in an hour.
+    pub per_device_hour: usize,
+    /// Codes the site sends in an hour, at most.
+    pub site_per_hour: usize,
+    /// One-tap return on the same browser for this long (None: off).
+    pub returning: Option<Duration>,
+}
+
+/// Why a code was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The guest was refused (bad number, a limit).
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
+    /// The gateway failed; nothing counts against the guest.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    /// The store failed.
+    #[error("sms store error")]
+    Store(#[from] sqlx::Error),
+}
+
+/// A sent code: where it went (masked) and when another may be asked for.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    /// The phone, E.164.
+    pub phone: String,
+    /// Least wait before another code.
+    pub resend_after: Duration,
+}
+
+const TEN_MINUTES: Duration = Duration::from_secs(600);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+/// Most phones and devices the windows remember; the quietest go first.
+const MAX_KEYS: usize = 100_000;
+
+/// Sends that happened, by phone, device and site.
+#[derive(Default)]
+struct Windows {
+    phones: HashMap<String, VecDeque<Instant>>,
+    devices: HashMap<MacAddr, VecDeque<Instant>>,
+    site: VecDeque<Instant>,
+}
+
+/// Wait until `queue` holds fewer than `max` sends within `window`.
+fn wait(queue: Option<&VecDeque<Instant>>, max: usize, window: Duration) -> Option<Duration> {
+    let queue = queue?;
+    let recent: Vec<&Instant> = queue.iter().filter(|t| t.elapsed() < window).collect();
+    if recent.len() < max {
+        return None;
+    }
+    // The oldest send that must leave the window before another fits.
+    let oldest = recent[recent.len() - max];
+    Some(window.saturating_sub(oldest.elapsed()).max(Duration::from_secs(1)))
+}
+
+fn prune(queue: &mut VecDeque<Instant>) {
+    while queue.front().is_some_and(|t| t.elapsed() >= DAY) {
+        queue.pop_front();
+    }
+}
+
+fn bound<K: Clone + Eq + std::hash::Hash>(map: &mut HashMap<K, VecDeque<Instant>>) {
+    if map.len() < MAX_KEYS {
+        return;
+    }
+    map.retain(|_, q| {
+        prune(q);
+        !q.is_empty()
+    });
+    while map.len() >= MAX_KEYS {
+        let quietest = map.iter().min_by_key(|(_, q)| q.back().copied()).map(|(k, _)| k.clone());
+        match quietest {
+            Some(k) => map.remove(&k),
+            None => break,
+        };
+    }
+}
+
+/// The SMS method.
+pub struct Sms {
+    db: SqlitePool,
+    gateway: Arc<dyn Gateway>,
+    limits: Limits,
+    text: String,
+    signer: Signer,
+    session: Duration,
+    bandwidth: Bandwidth,
+    windows: Mutex<Windows>,
+    asking: DefaultKeyedRateLimiter<MacAddr>,
+}
+
+impl Sms {
+    /// The method, sending by `gateway`; `text` is the message with `{code}`.
+    pub fn new(
+        db: SqlitePool,
+        gateway: Arc<dyn Gateway>,
+        limits: Limits,
+        text: String,
+        signer: Signer,
+        session: Duration,
+        bandwidth: Bandwidth,
+    ) -> Self {
+        // Asking at all: 1 every 2 s, 3 at once, per device.
+        let quota =
+            Quota::with_period(Duration::from_secs(2)).expect("non-zero").allow_burst(NonZeroU32::new(3).expect("3"));
+        Sms {
+            db,
+            gateway,
+            limits,
+            text,
+            signer,
+            session,
+            bandwidth,
+            windows: Mutex::default(),
+            asking: RateLimiter::keyed(quota),
+        }
+    }
+
+    /// The one-tap return's length, if on.
+    pub fn returning(&self) -> Option<Duration> {
+        self.limits.returning
+    }
+
+    /// Parses what a guest typed as a phone number we send to: E.164 (`+`
+    /// and the country code), or a mainland mobile (11 digits, 1[3-9]…,
+    /// with or without 86 / 0086 in front).
+    pub fn parse_phone(&self, typed: &str) -> Option<String> {
+        parse_phone(typed, &self.limits.countries)
+    }
+
+    /// Sends a code to `phone` for `client`, if every limit allows.
+    pub async fn send(&self, typed_phone: &str, client: Client) -> Result<Sent, SendError> {
+        if let Err(not_until) = self.asking.check_key(&client.mac) {
+            let retry_after =
+                not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            return Err(Refusal::Limited { retry_after: retry_after.max(Duration::from_secs(1)) }.into());
+        }
+        let phone = self.parse_phone(typed_phone).ok_or(Refusal::BadPhone)?;
+        let now = now_ms();
+        let last: Option<i64> = sqlx::query_scalar("SELECT sent_at FROM sms_codes WHERE phone = ?")
+            .bind(&phone)
+            .fetch_optional(&self.db)
+            .await?;
+        if let Some(sent_at) = last {
+            let next = sent_at + self.limits.resend.as_millis() as i64;
+            if next > now {
+                return Err(Refusal::Limited { retry_after: Duration::from_millis((next - now) as u64) }.into());
+            }
+        }
+        let stamp = self.reserve(&phone, client.mac)?;
+        let code = six_digits();
+        let text = self.text.replace("{code}", &code);
+        if let Err(err) = self.gateway.send(&phone, &code, &text).await {
+            self.give_back(&phone, client.mac, stamp);
+            tracing::warn!(phone = %mask(&phone), error = %err, "SMS not sent");
+            return Err(err.into());
+        }
+        let expires = now + self.limits.code_ttl.as_millis() as i64;
+        let stored = sqlx::query(
+            "INSERT INTO sms_codes (phone, code_hash, mac, sent_at, expires_at, tries_left) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (phone) DO UPDATE SET code_hash = excluded.code_hash, mac = excluded.mac, \
+             sent_at = excluded.sent_at, expires_at = excluded.expires_at, tries_left = excluded.tries_left",
+        )
+        .bind(&phone)
+        .bind(self.code_hash(&phone, &code))
+        .bind(client.mac.to_string())
+        .bind(now)
+        .bind(expires)
+        .bind(i64::from(self.limits.tries))
+        .execute(&self.db)
+        .await;
+        if let Err(err) = stored {
+            // Sent but not kept: the guest cannot use it; the send still counts (it cost money).
+            return Err(err.into());
+        }
+        tracing::info!(phone = %mask(&phone), %client, "SMS code sent");
+        Ok(Sent { phone, resend_after: self.limits.resend })
+    }
+
+    /// Checks every window and, if all allow, records the send: all under
+    /// one lock, so concurrent asks cannot both take the last place.
+    fn reserve(&self, phone: &str, mac: MacAddr) -> Result<Instant, Refusal> {
+        let l = &self.limits;
+        let mut guard = self.windows.lock().unwrap();
+        let w = &mut *guard;
+        let waits = [
+            wait(w.phones.get(phone), l.per_phone_10min, TEN_MINUTES),
+            wait(w.phones.get(phone), l.per_phone_day, DAY),
+            wait(w.devices.get(&mac), l.per_device_hour, HOUR),
+            wait(Some(&w.site), l.site_per_hour, HOUR),
+        ];
+        if let Some(retry_after) = waits.into_iter().flatten().max() {
+            return Err(Refusal::Limited { retry_after });
+        }
+        let now = Instant::now();
+        bound(&mut w.phones);
+        bound(&mut w.devices);
+        for queue in [w.phones.entry(phone.to_string()).or_default(), w.devices.entry(mac).or_default()] {
+            prune(queue);
+            queue.push_back(now);
+        }
+        while w.site.front().is_some_and(|t| t.elapsed() >= HOUR) {
+            w.site.pop_front();
+        }
+        w.site.push_back(now);
+        Ok(now)
+    }
+
+    /// Takes a reserved send back (the gateway failed).
+    fn give_back(&self, phone: &str, mac: MacAddr, stamp: Instant) {
+        let mut w = self.windows.lock().unwrap();
+        let drop = |q: &mut VecDeque<Instant>| {
+            if let Some(i) = q.iter().rposition(|t| *t == stamp) {
+                q.remove(i);
+            }
+        };
+        if let Some(q) = w.phones.get_mut(phone) {
+            drop(q);
+        }
+        if let Some(q) = w.devices.get_mut(&mac) {
+            drop(q);
+        }
+        drop(&mut w.site);
+    }
+
+    /// Checks a typed code for `client`: the grant.
+    pub async fn verify(&self, typed_phone: &str, typed_code: &str, client: Client) -> Result<Grant, AuthError> {
+        let phone = self.parse_phone(typed_phone).ok_or(Refusal::BadPhone)?;
+        let code: String = typed_code.chars().filter(|c| !c.is_whitespace()).collect();
+        let row: Option<(String, String, i64, i64)> =
+            sqlx::query_as("SELECT code_hash, mac, expires_at, tries_left FROM sms_codes WHERE phone = ?")
+                .bind(&phone)
+                .fetch_optional(&self.db)
+                .await?;
+        let Some((hash, mac, expires_at, tries_left)) = row else {
+            return Err(Refusal::Expired.into());
+        };
+        if expires_at <= now_ms() {
+            return Err(Refusal::Expired.into());
+        }
+        if mac != client.mac.to_string() {
+            // Another device asked for this code.
+            return Err(Refusal::Invalid.into());
+        }
+        let right = code.len() == 6 && self.signer.verify(&["sms", &phone, &code], &hash);
+        if !right {
+            let left = tries_left - 1;
+            if left <= 0 {
+                sqlx::query("DELETE FROM sms_codes WHERE phone = ?").bind(&phone).execute(&self.db).await?;
+                return Err(Refusal::CodeBurnt.into());
+            }
+            sqlx::query("UPDATE sms_codes SET tries_left = ? WHERE phone = ?")
+                .bind(left)
+                .bind(&phone)
+                .execute(&self.db)
+                .await?;
+            return Err(Refusal::WrongCode.into());
+        }
+        // Used once: a second submit of the same code finds nothing.
+        let taken = sqlx::query("DELETE FROM sms_codes WHERE phone = ? AND code_hash = ?")
+            .bind(&phone)
+            .bind(&hash)
+            .execute(&self.db)
+            .await?;
+        if taken.rows_affected() == 0 {
+            return Err(Refusal::Replayed.into());
+        }
+        Ok(self.grant(phone))
+    }
+
+    fn grant(&self, phone: String) -> Grant {
+        Grant {
+            method: Method::Sms,
+            identity: Identity::Phone(phone),
+            duration: self.session,
+            bandwidth: self.bandwidth,
+        }
+    }
+
+    /// The return cookie's value for `phone`.
+    pub fn return_cookie(&self, phone: &str) -> String {
+        let issued = (now_ms() / 1000).to_string();
+        format!("{phone}.{issued}.{}", self.signer.sign(&["sms-return", phone, &issued]))
+    }
+
+    /// The phone a return cookie is good for: signed by us, young enough,
+    /// not revoked since.
+    pub async fn returning_phone(&self, cookie: &str) -> Result<Option<String>, sqlx::Error> {
+        let Some(days) = self.limits.returning else { return Ok(None) };
+        let mut parts = cookie.splitn(3, '.');
+        let (Some(phone), Some(issued), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+            return Ok(None);
+        };
+        let Ok(issued_secs) = issued.parse::<i64>() else { return Ok(None) };
+        if !self.signer.verify(&["sms-return", phone, issued], sig)
+            || issued_secs * 1000 + days.as_millis() as i64 <= now_ms()
+        {
+            return Ok(None);
+        }
+        let forgotten: Option<i64> = sqlx::query_scalar("SELECT at FROM sms_forgotten WHERE phone = ?")
+            .bind(phone)
+            .fetch_optional(&self.db)
+            .await?;
+        if forgotten.is_some_and(|at| at >= issued_secs * 1000) {
+            return Ok(None);
+        }
+        Ok(Some(phone.to_string()))
+    }
+
+    /// One tap on a returning browser: the grant, if its cookie is good.
+    pub async fn login_returning(&self, cookie: Option<&str>) -> Result<Grant, AuthError> {
+        match cookie {
+            Some(c) => match self.returning_phone(c).await? {
+                Some(phone) => Ok(self.grant(phone)),
+                None => Err(Refusal::Expired.into()),
+            },
+            None => Err(Refusal::Expired.into()),
+        }
+    }
+
+    /// Revokes every return cookie of a phone issued until now.
+    pub async fn forget(&self, typed_phone: &str) -> Result<Option<String>, sqlx::Error> {
+        let Some(phone) = self.parse_phone(typed_phone) else { return Ok(None) };
+        sqlx::query(
+            "INSERT INTO sms_forgotten (phone, at) VALUES (?, ?) ON CONFLICT (phone) DO UPDATE SET at = excluded.at",
+        )
+        .bind(&phone)
+        .bind(now_ms())
+        .execute(&self.db)
+        .await?;
+        Ok(Some(phone))
+    }
+
+    fn code_hash(&self, phone: &str, code: &str) -> String {
+        self.signer.sign(&["sms", phone, code])
+    }
+}
+
+/// A uniform 6-digit code from the CSPRNG.
+fn six_digits() -> String {
+    use rand::Rng;
+    format!("{:06}", rand::rng().random_range(0..1_000_000u32))
+}
+
+/// `+8613812341234` -> `138****1234`; others keep their country code and
+/// last four.
+pub fn mask(phone: &str) -> String {
+    if let Some(local) = phone.strip_prefix("+86").filter(|l| l.len() == 11) {
+        return format!("{}****{}", &local[..3], &local[7..]);
+    }
+    let digits = phone.len();
+    if digits > 6 {
+        format!("{}****{}", &phone[..digits.min(4)], &phone[digits - 4..])
+    } else {
+        "****".into()
+    }
+}
+
+/// See [`Sms::parse_phone`].
+pub fn parse_phone(typed: &str, countries: &[String]) -> Option<String> {
+    let cleaned: String = typed.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '\u{3000}')).collect();
+    let (international, digits) = match cleaned.strip_prefix('+') {
+        Some(rest) => (true, rest.to_string()),
+        None => match cleaned.strip_prefix("00") {
+            Some(rest) => (true, rest.to_string()),
+            None => (false, cleaned),
+        },
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mainland =
+        |local: &str| local.len() == 11 && local.starts_with('1') && (b'3'..=b'9').contains(&local.as_bytes()[1]);
+    let china_ok = countries.iter().any(|c| c == "86");
+    if !international {
+        if mainland(&digits) && china_ok {
+            return Some(format!("+86{digits}"));
+        }
+        if let Some(local) = digits.strip_prefix("86").filter(|l| mainland(l)) {
+            return china_ok.then(|| format!("+86{local}"));
+        }
+        return None;
+    }
+    if !(8..=15).contains(&digits.len()) {
+        return None;
+    }
+    let country = countries.iter().find(|c| digits.starts_with(c.as_str()))?;
+    if country == "86" && !mainland(&digits[2..]) {
+        return None;
+    }
+    Some(format!("+{digits}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// A gateway that remembers what it sent, or fails on demand.
+    #[derive(Default)]
+    struct Recorder {
+        sent: Mutex<Vec<(String, String)>>,
+        fail: AtomicBool,
+        calls: AtomicUsize,
+    }
+
+    impl Gateway for Recorder {
+        fn send<'a>(&'a self, phone: &'a str, code: &'a str, _text: &'a str) -> gateway::Sending<'a> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                if self.fail.load(Ordering::SeqCst) {
+                    return Err(GatewayError { gateway: "test", message: "down".into() });
+                }
+                self.sent.lock().unwrap().push((phone.to_string(), code.to_string()));
+                Ok(())
+            })
+        }
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            countries: vec!["86".into(), "852".into()],
+            code_ttl: Duration::from_secs(300),
+            resend: Duration::ZERO,
+            tries: 5,
+            per_phone_10min: 3,
+            per_phone_day: 10,
+            per_device_hour: 100,
+            site_per_hour: 1000,
+            returning: Some(Duration::from_secs(30 * 86_400)),
+        }
+    }
+
+    async fn sms(limits: Limits) -> (Sms, Arc<Recorder>) {
+        let recorder = Arc::new(Recorder::default());
+        let db = crate::store::memory().await.unwrap();
+        let sms = Sms::new(
+            db,
+            recorder.clone(),
+            limits,
+            "验证码 {code}".into(),
+            Signer::with_key([4; 32]),
+            Duration::from_secs(3600),
+            Bandwidth::default(),
+        );
+        (sms, recorder)
+    }
+
+    fn client(n: u8) -> Client {
+        Client { mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(), ip: format!("192.0.2.{n}").parse().unwrap() }
+    }
+
+    fn refusal<T: std::fmt::Debug>(r: Result<T, SendError>) -> Refusal {
+        match r {
+            Err(SendError::Refused(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn phone_numbers_are_read_as_guests_type_them() {
+        let cn = vec!["86".to_string()];
+        assert_eq!(parse_phone("138 0013 8000", &cn).as_deref(), Some("+8613800138000"));
+        assert_eq!(parse_phone("+86 138-0013-8000", &cn).as_deref(), Some("+8613800138000"));
+        assert_eq!(parse_phone("008613800138000", &cn).as_deref(), Some("+8613800138000"));
+        assert_eq!(parse_phone("8613800138000", &cn).as_deref(), Some("+8613800138000"));
+        assert_eq!(parse_phone("12800138000", &cn), None, "12x is no mobile prefix");
+        assert_eq!(parse_phone("1380013800", &cn), None, "10 digits");
+        assert_eq!(parse_phone("+85291234567", &cn), None, "Hong Kong not allowed here");
+        let more = vec!["86".to_string(), "852".to_string()];
+        assert_eq!(parse_phone("+852 9123 4567", &more).as_deref(), Some("+85291234567"));
+        assert_eq!(parse_phone("+1 555 0100", &more), None);
+        assert_eq!(parse_phone("<script>", &more), None);
+        assert_eq!(mask("+8613812341234"), "138****1234");
+        assert_eq!(mask("+85291234567"), "+852****4567");
+    }
+
+    #[tokio::test]
+    async fn a_code_logs_in_once_on_its_device_and_wrong_ones_burn_it() {
+        let (s, rec) = sms(limits()).await;
+        s.send("13800138000", client(1)).await.unwrap();
+        let code = rec.sent.lock().unwrap()[0].1.clone();
+        assert_eq!(code.len(), 6);
+        let stored: String = sqlx::query_scalar("SELECT code_hash FROM sms_codes").fetch_one(&s.db).await.unwrap();
+        assert!(!stored.contains(&code), "stored hashed");
+        let other = s.verify("13800138000", &code, client(2)).await.unwrap_err();
+        assert!(matches!(other, AuthError::Refused(Refusal::Invalid)), "{other:?}");
+        let grant = s.verify("+86 13800138000", &code, client(1)).await.unwrap();
+        assert_eq!(grant.identity, Identity::Phone("+8613800138000".into()));
+        assert!(matches!(s.verify("13800138000", &code, client(1)).await, Err(AuthError::Refused(Refusal::Expired))));
+
+        s.send("13800138000", client(1)).await.unwrap();
+        for _ in 0..4 {
+            assert!(matches!(
+                s.verify("13800138000", "000000", client(1)).await,
+                Err(AuthError::Refused(Refusal::WrongCode))
+            ));
+        }
+        assert!(matches!(
+            s.verify("13800138000", "000000", client(1)).await,
+            Err(AuthError::Refused(Refusal::CodeBurnt))
+        ));
+        let code = rec.sent.lock().unwrap()[1].1.clone();
+        assert!(s.verify("13800138000", &code, client(1)).await.is_err(), "burnt, even the right code");
+    }
+
+    #[tokio::test]
+    async fn per_phone_limits_hold_and_say_when_to_try_again() {
+        let (s, rec) = sms(limits()).await;
+        for n in 1..=3 {
+            s.send("13800138000", client(n)).await.unwrap();
+        }
+        let Refusal::Limited { retry_after } = refusal(s.send("13800138000", client(4)).await) else { panic!() };
+        assert!(retry_after > Duration::from_secs(590), "{retry_after:?}");
+        assert_eq!(rec.calls.load(Ordering::SeqCst), 3, "nothing sent past the limit");
+        s.send("13900139000", client(4)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_resend_wait_and_the_site_budget_hold() {
+        let (s, _) = sms(Limits { resend: Duration::from_secs(60), site_per_hour: 2, ..limits() }).await;
+        s.send("13800138000", client(1)).await.unwrap();
+        assert!(
+            matches!(refusal(s.send("13800138000", client(2)).await), Refusal::Limited { .. }),
+            "60 s between codes"
+        );
+        s.send("13900139000", client(3)).await.unwrap();
+        assert!(matches!(refusal(s.send("13700137000", client(4)).await), Refusal::Limited { .. }), "site budget");
+    }
+
+    #[tokio::test]
+    async fn a_gateway_failure_does_not_count_against_the_guest() {
+        let (s, rec) = sms(Limits { per_phone_10min: 1, ..limits() }).await;
+        rec.fail.store(true, Ordering::SeqCst);
+        for _ in 0..2 {
+            assert!(matches!(s.send("13800138000", client(1)).await, Err(SendError::Gateway(_))));
+        }
+        rec.fail.store(false, Ordering::SeqCst);
+        s.send("13800138000", client(1)).await.expect("one a 10 minutes, and none went out yet");
+        assert_eq!(rec.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_returning_browser_logs_in_with_one_tap_until_forgotten() {
+        let (s, _) = sms(limits()).await;
+        let cookie = s.return_cookie("+8613800138000");
+        let grant = s.login_returning(Some(&cookie)).await.unwrap();
+        assert_eq!(grant.identity, Identity::Phone("+8613800138000".into()));
+        let forged = cookie.replace("+8613800138000", "+8613900139000");
+        assert!(s.login_returning(Some(&forged)).await.is_err());
+        assert!(s.login_returning(None).await.is_err());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        s.forget("13800138000").await.unwrap();
+        assert!(s.login_returning(Some(&cookie)).await.is_err(), "revoked");
+    }
+}

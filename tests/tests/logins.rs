@@ -1,0 +1,157 @@
+//! Every login method end to end, in namespaces: staff make the voucher,
+//! account or counter code with the CLI, a guest logs in with curl and
+//! reaches upstream; the wrong secret does not; the limits hold. The SMS
+//! webhook goes to a stand-in provider in the upstream namespace that
+//! records what it was sent.
+
+use e2e::{field, TestLab};
+use std::time::Duration;
+
+fn reaches_upstream(t: &TestLab, i: usize) -> bool {
+    t.online(i)
+}
+
+#[test]
+fn voucher_cards_log_in_their_devices_and_no_more() {
+    let Some(t) = TestLab::start("e2e-voucher", 3, 3600, &[]) else { return };
+    let made = t.cli_ok(&[
+        "vouchers",
+        "create",
+        "--count",
+        "3",
+        "--duration",
+        "1h",
+        "--devices",
+        "1",
+        "--note",
+        "午市",
+        "--json",
+    ]);
+    let cards: serde_json::Value = serde_json::from_str(&made).unwrap();
+    let code = cards[0]["code"].as_str().unwrap().to_string();
+    let batch = cards[0]["batch"].as_str().unwrap().to_string();
+
+    let token = t.token(1);
+    let (status, page) = t.post(1, "/login/voucher", &[("code", "ABCDE-FGHJK"), ("token", &token)]);
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("卡号无效"));
+    assert!(!reaches_upstream(&t, 1), "a wrong code opens nothing");
+
+    let typed = format!("{}-{}", &code[..5], &code[5..]).to_lowercase();
+    let (status, page) = t.post(1, "/login/voucher", &[("code", &typed), ("token", &token)]);
+    assert_eq!(status, 200, "{page}");
+    assert!(reaches_upstream(&t, 1));
+
+    let token2 = t.token(2);
+    let (status, page) = t.post(2, "/login/voucher", &[("code", &code), ("token", &token2)]);
+    assert_eq!(status, 409, "one device a card: {page}");
+    assert!(!reaches_upstream(&t, 2));
+
+    // The card's QR code: the phone's camera opens /v?code=…, which posts itself.
+    let (status, page) =
+        t.curl(2, &[&format!("http://{}/v?code={}", e2e::PORTAL_HOST, cards[1]["code"].as_str().unwrap())]);
+    assert_eq!(status, 200);
+    let (status, _) = t.post(
+        2,
+        "/login/voucher",
+        &[("code", &field(&page, "code").unwrap()), ("token", &field(&page, "token").unwrap())],
+    );
+    assert_eq!(status, 200);
+    assert!(reaches_upstream(&t, 2));
+
+    let sessions = t.cli_ok(&["sessions", "list"]);
+    assert!(sessions.contains(&format!("voucher:{code}")), "{sessions}");
+    let sheet = t.cli_ok(&["vouchers", "sheet", &batch]);
+    assert_eq!(sheet.matches("<svg").count(), 3, "a QR code a card");
+    assert!(sheet.contains(&format!("{}-{}", &code[..5], &code[5..])));
+    let csv = t.cli_ok(&["vouchers", "export", "--batch", &batch]);
+    assert!(csv.lines().any(|l| l.contains(&code[..5]) && l.contains(",active,3600,1,1,")), "{csv}");
+
+    t.cli_ok(&["vouchers", "revoke", cards[2]["code"].as_str().unwrap()]);
+    let token3 = t.token(3);
+    let (status, page) =
+        t.post(3, "/login/voucher", &[("code", cards[2]["code"].as_str().unwrap()), ("token", &token3)]);
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("已停用"));
+    let log = t.cli_ok(&["auth-log", "--json"]);
+    assert!(log.contains("\"reason\": \"revoked\"") && log.contains("\"reason\": \"device_limit\""), "{log}");
+}
+
+#[test]
+fn a_front_desk_account_and_the_counter_qr_code_log_guests_in() {
+    let Some(t) = TestLab::start("e2e-account", 3, 3600, &[]) else { return };
+    let made = t.cli_ok(&["accounts", "create", "--id-number", "11010519491231002X", "--online", "1h", "--json"]);
+    let account: serde_json::Value = serde_json::from_str(&made).unwrap();
+    let (user, pass) = (account["username"].as_str().unwrap(), account["password"].as_str().unwrap());
+    let listed = t.cli_ok(&["accounts", "list"]);
+    assert!(listed.contains("002X") && !listed.contains("110105194912"), "{listed}");
+
+    let token = t.token(1);
+    let (status, _) = t.post(1, "/login/account", &[("username", user), ("password", "not-it"), ("token", &token)]);
+    assert_eq!(status, 403);
+    assert!(!reaches_upstream(&t, 1));
+    let (status, page) = t.post(1, "/login/account", &[("username", user), ("password", pass), ("token", &token)]);
+    assert_eq!(status, 200, "{page}");
+    assert!(reaches_upstream(&t, 1));
+
+    // The counter's tablet (guest 3 stands in for it) shows the code; guest 2 scans it.
+    let url = t.cli_ok(&["counter-url"]).trim().to_string();
+    let (status, tablet) = t.curl(3, &[&url]);
+    assert_eq!(status, 200, "{tablet}");
+    let start = tablet.find("data-link=\"").unwrap() + "data-link=\"".len();
+    // HTML-escaped in the attribute, as a browser would unescape it.
+    let link = tablet[start..].split('"').next().unwrap().replace("&#38;", "&").replace("&amp;", "&");
+    let (status, scan) = t.curl(2, &[&link]);
+    assert_eq!(status, 200, "{scan}");
+    let fields: Vec<(&str, String)> = ["p", "t", "token"].iter().map(|k| (*k, field(&scan, k).unwrap())).collect();
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, page) = t.post(2, "/login/counter", &fields);
+    assert_eq!(status, 200, "{page}");
+    assert!(reaches_upstream(&t, 2));
+    let (status, _) = t.curl(3, &[&url.replace("key=", "key=x")]);
+    assert_eq!(status, 404, "the tablet page needs its key");
+}
+
+#[test]
+fn sms_codes_go_through_the_webhook_and_a_provider_outage_costs_the_guest_nothing() {
+    let Some(t) = TestLab::start(
+        "e2e-sms",
+        2,
+        3600,
+        &[("GUESTWIFI_AUTH__SMS__RESEND_SECONDS", "0"), ("GUESTWIFI_AUTH__SMS__PER_PHONE_10MIN", "1")],
+    ) else {
+        return;
+    };
+    let outbox = t.lab.dir.join("sms-gateway.log");
+    let token = t.token(1);
+
+    // The provider is down: a clear page, and the attempt does not count.
+    std::fs::write(t.lab.dir.join("sms-gateway.fail"), "").unwrap();
+    let (status, page) = t.post(1, "/sms/send", &[("phone", "13800138000"), ("token", &token)]);
+    assert_eq!(status, 503, "{page}");
+    assert!(page.contains("短信暂时发送失败"));
+    std::fs::remove_file(t.lab.dir.join("sms-gateway.fail")).unwrap();
+
+    let (status, page) = t.post(1, "/sms/send", &[("phone", "13800138000"), ("token", &token)]);
+    assert_eq!(status, 200, "one a 10 minutes, and the failed one did not count: {page}");
+    let sent = std::fs::read_to_string(&outbox).unwrap();
+    let message: serde_json::Value = serde_json::from_str(sent.lines().last().unwrap()).unwrap();
+    assert_eq!(message["phone"], "+8613800138000");
+    let text = message["text"].as_str().unwrap();
+    let code = text.split(|c: char| !c.is_ascii_digit()).find(|t| t.len() == 6).unwrap().to_string();
+
+    let (status, _) = t.post(1, "/sms/send", &[("phone", "13800138000"), ("token", &token)]);
+    assert_eq!(status, 429, "past the per-phone limit");
+    assert_eq!(std::fs::read_to_string(&outbox).unwrap().lines().count(), 1, "nothing sent past it");
+
+    let (status, _) = t.post(1, "/login/sms", &[("phone", "13800138000"), ("code", "000000"), ("token", &token)]);
+    assert_eq!(status, 403);
+    assert!(!reaches_upstream(&t, 1));
+    let (status, page) = t.post(1, "/login/sms", &[("phone", "13800138000"), ("code", &code), ("token", &token)]);
+    assert_eq!(status, 200, "{page}");
+    assert!(reaches_upstream(&t, 1));
+    let sessions = t.cli_ok(&["sessions", "list"]);
+    assert!(sessions.contains("phone:+8613800138000"), "{sessions}");
+    assert!(!t.log().contains("13800138000"), "logs show masked numbers only");
+    std::thread::sleep(Duration::from_millis(10));
+}
