@@ -438,6 +438,14 @@ pub fn guest_mac(i: usize) -> String {
     format!("02:00:00:00:01:{:02x}", i % 256)
 }
 
+/// Whether `name` is one of a lab's namespace roles (so the lab `e2e-a`
+/// never takes the namespaces of the lab `e2e-a-b` for its own).
+fn is_role(name: &str) -> bool {
+    let numbered =
+        |role: &str| name.strip_prefix(role).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    matches!(name, "appliance" | "lan" | "upstream") || numbered("guest") || numbered("ap")
+}
+
 /// Removes every namespace of the lab `prefix` and everything running in it.
 pub fn teardown(prefix: &str) {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
@@ -447,7 +455,7 @@ pub fn teardown(prefix: &str) {
     let ours: Vec<String> = list
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|ns| ns.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('-')))
+        .filter(|ns| ns.strip_prefix(prefix).and_then(|rest| rest.strip_prefix('-')).is_some_and(is_role))
         .map(str::to_string)
         .collect();
     for signal in [libc::SIGTERM, libc::SIGKILL] {
@@ -537,4 +545,20 @@ pub async fn web(listen: std::net::SocketAddr, record: Option<PathBuf>) -> std::
     let app = axum::Router::new().route("/sms", axum::routing::post(sms)).fallback(page);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     axum::serve(listener, app).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_role;
+
+    #[test]
+    fn a_lab_owns_only_its_own_namespaces() {
+        for ours in ["appliance", "lan", "upstream", "guest1", "guest12", "ap3"] {
+            assert!(is_role(ours), "{ours}");
+        }
+        // The lab "e2e-browser" must not take "e2e-browser-methods-guest1".
+        for theirs in ["methods-guest1", "guest", "ap", "guestx", "appliance2"] {
+            assert!(!is_role(theirs), "{theirs}");
+        }
+    }
 }

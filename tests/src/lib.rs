@@ -310,3 +310,74 @@ impl Drop for TestLab {
         }
     }
 }
+
+/// A future a browser flow returns.
+pub type Flow<R> = std::pin::Pin<Box<dyn std::future::Future<Output = R> + Send>>;
+
+impl TestLab {
+    /// Runs `flow` in headless Chromium (a phone-sized window, zh-CN) inside
+    /// guest `i`'s namespace, through chromedriver on plain HTTP there.
+    pub fn in_browser<R: Send + 'static>(
+        &self,
+        i: usize,
+        flow: impl FnOnce(fantoccini::Client) -> Flow<R> + Send + 'static,
+    ) -> R {
+        const DRIVER_PORT: u16 = 9515;
+        let guest = self.lab.guest(i);
+        let profile = self.lab.dir.join(format!("chromium-profile-{i}"));
+        let mut driver = Command::new("ip")
+            .args(["netns", "exec", &guest, "chromedriver", &format!("--port={DRIVER_PORT}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian package chromium-driver) runs");
+        // WebDriver traffic must come from inside the guest namespace: run the
+        // client on a thread that has entered it.
+        let netns = format!("/run/netns/{guest}");
+        let result = std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            let file = std::fs::File::open(netns).unwrap();
+            // SAFETY: setns on this thread only; the fd is valid.
+            assert_eq!(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let client = chromium(profile, DRIVER_PORT).await;
+                flow(client).await
+            })
+        })
+        .join();
+        let _ = driver.kill();
+        let _ = driver.wait();
+        result.expect("browser thread")
+    }
+}
+
+async fn chromium(profile: PathBuf, port: u16) -> fantoccini::Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "prefs": { "intl.accept_languages": "zh-CN,zh" },
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=390,844", "--lang=zh-CN",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let http = hyper_util::client::legacy::connect::HttpConnector::new();
+        match fantoccini::ClientBuilder::new(http)
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return client,
+            Err(_) if start.elapsed() < Duration::from_secs(20) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(err) => panic!("cannot start Chromium through chromedriver: {err}"),
+        }
+    }
+}
