@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --bins --locked
+./target/release/sms-pumping-bench
+echo
 exec ./target/release/datapath-bench

@@ -131,6 +131,12 @@ pub struct SmsAuth {
     /// Codes the site sends in an hour at most (what a bill can grow by).
     #[serde(default = "default_site_per_hour")]
     pub site_per_hour: usize,
+    /// Codes to one number block (7 digits after the country code) in an hour.
+    #[serde(default = "default_per_block_hour")]
+    pub per_block_hour: usize,
+    /// Number ranges never sent to, as E.164 digits ("86170" = +86 170…).
+    #[serde(default = "default_blocked_prefixes")]
+    pub blocked_prefixes: Vec<String>,
     /// Days a returning browser logs in with one tap (0: off).
     #[serde(default = "default_returning_days")]
     pub returning_days: u64,
@@ -676,6 +682,7 @@ impl Config {
                 || sms.per_phone_day == 0
                 || sms.per_device_hour == 0
                 || sms.site_per_hour == 0
+                || sms.per_block_hour == 0
             {
                 return Err("auth.sms: code_minutes, wrong_tries and every limit must be at least 1".into());
             }
@@ -922,6 +929,14 @@ fn default_per_device_hour() -> usize {
 }
 fn default_site_per_hour() -> usize {
     200
+}
+fn default_per_block_hour() -> usize {
+    20
+}
+fn default_blocked_prefixes() -> Vec<String> {
+    // Mainland virtual-operator (虚拟运营商) and IoT ranges: where pumping
+    // rings and throw-away numbers live; diners rarely have them.
+    ["86162", "86165", "86167", "86170", "86171"].iter().map(|p| p.to_string()).collect()
 }
 fn default_returning_days() -> u64 {
     30

@@ -404,6 +404,8 @@ impl Methods {
                         per_phone_day: s.per_phone_day,
                         per_device_hour: s.per_device_hour,
                         site_per_hour: s.site_per_hour,
+                        per_block_hour: s.per_block_hour,
+                        blocked_prefixes: s.blocked_prefixes.clone(),
                         returning: (s.returning_days > 0).then(|| Duration::from_secs(s.returning_days * 86_400)),
                     },
                     s.text.clone(),

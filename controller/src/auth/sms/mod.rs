@@ -98,6 +98,12 @@ pub struct Limits {
     pub per_device_hour: usize,
     /// Codes the site sends in an hour, at most.
     pub site_per_hour: usize,
+    /// Codes to one number block (the first 7 digits, a 号段 H-code) in an
+    /// hour: pumping rings own whole blocks, diners do not.
+    pub per_block_hour: usize,
+    /// Number prefixes never sent to (E.164 digits without `+`: "86170" is
+    /// the 170 virtual-operator range, a favourite of pumping rings).
+    pub blocked_prefixes: Vec<String>,
     /// One-tap return on the same browser for this long (None: off).
     pub returning: Option<Duration>,
 }
@@ -135,6 +141,7 @@ const MAX_KEYS: usize = 100_000;
 #[derive(Default)]
 struct Windows {
     phones: HashMap<String, VecDeque<Instant>>,
+    blocks: HashMap<String, VecDeque<Instant>>,
     devices: HashMap<MacAddr, VecDeque<Instant>>,
     site: VecDeque<Instant>,
 }
@@ -234,6 +241,10 @@ impl Sms {
             return Err(Refusal::Limited { retry_after: retry_after.max(Duration::from_secs(1)) }.into());
         }
         let phone = self.parse_phone(typed_phone).ok_or(Refusal::BadPhone)?;
+        if self.limits.blocked_prefixes.iter().any(|p| phone[1..].starts_with(p.as_str())) {
+            tracing::info!(phone = %mask(&phone), "SMS to a blocked number range refused");
+            return Err(Refusal::BadPhone.into());
+        }
         let now = now_ms();
         let last: Option<i64> = sqlx::query_scalar("SELECT sent_at FROM sms_codes WHERE phone = ?")
             .bind(&phone)
@@ -281,8 +292,10 @@ impl Sms {
         let l = &self.limits;
         let mut guard = self.windows.lock().unwrap();
         let w = &mut *guard;
+        let block = number_block(phone);
         let waits = [
             wait(w.phones.get(phone), l.per_phone_10min, TEN_MINUTES),
+            wait(w.blocks.get(&block), l.per_block_hour, HOUR),
             wait(w.phones.get(phone), l.per_phone_day, DAY),
             wait(w.devices.get(&mac), l.per_device_hour, HOUR),
             wait(Some(&w.site), l.site_per_hour, HOUR),
@@ -292,8 +305,13 @@ impl Sms {
         }
         let now = Instant::now();
         bound(&mut w.phones);
+        bound(&mut w.blocks);
         bound(&mut w.devices);
-        for queue in [w.phones.entry(phone.to_string()).or_default(), w.devices.entry(mac).or_default()] {
+        for queue in [
+            w.phones.entry(phone.to_string()).or_default(),
+            w.blocks.entry(block).or_default(),
+            w.devices.entry(mac).or_default(),
+        ] {
             prune(queue);
             queue.push_back(now);
         }
@@ -316,6 +334,9 @@ impl Sms {
             drop(q);
         }
         if let Some(q) = w.devices.get_mut(&mac) {
+            drop(q);
+        }
+        if let Some(q) = w.blocks.get_mut(&number_block(phone)) {
             drop(q);
         }
         drop(&mut w.site);
@@ -434,6 +455,16 @@ impl Sms {
     }
 }
 
+/// The number block a phone is in: its country code and the next 7 digits
+/// (a mainland mobile's 号段 and H-code), or all but the last 4 digits.
+fn number_block(phone: &str) -> String {
+    let digits = phone.trim_start_matches('+');
+    match digits.strip_prefix("86") {
+        Some(local) if local.len() == 11 => format!("86{}", &local[..7]),
+        _ => digits[..digits.len().saturating_sub(4)].to_string(),
+    }
+}
+
 /// A uniform 6-digit code from the CSPRNG.
 fn six_digits() -> String {
     use rand::Rng;
@@ -525,6 +556,8 @@ mod tests {
             per_phone_day: 10,
             per_device_hour: 100,
             site_per_hour: 1000,
+            per_block_hour: 1000,
+            blocked_prefixes: vec!["86170".into()],
             returning: Some(Duration::from_secs(30 * 86_400)),
         }
     }
@@ -612,6 +645,19 @@ mod tests {
         assert!(retry_after > Duration::from_secs(590), "{retry_after:?}");
         assert_eq!(rec.calls.load(Ordering::SeqCst), 3, "nothing sent past the limit");
         s.send("13900139000", client(4)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn blocked_ranges_and_busy_number_blocks_get_nothing() {
+        let (s, rec) = sms(Limits { per_block_hour: 2, ..limits() }).await;
+        assert_eq!(refusal(s.send("17012345678", client(1)).await), Refusal::BadPhone, "a virtual-operator range");
+        s.send("13800000001", client(2)).await.unwrap();
+        s.send("13800000002", client(3)).await.unwrap();
+        let third = refusal(s.send("13800000003", client(4)).await);
+        assert!(matches!(third, Refusal::Limited { .. }), "the block 1380000 had its two");
+        s.send("13900000001", client(5)).await.unwrap();
+        assert_eq!(rec.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(number_block("+8613800000003"), "861380000");
     }
 
     #[tokio::test]
