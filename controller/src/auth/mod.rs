@@ -15,6 +15,7 @@ pub mod counter;
 pub mod lockout;
 pub mod sms;
 pub mod voucher;
+pub mod wechat;
 
 use crate::store::now_ms;
 use firewall::Client;
@@ -36,6 +37,8 @@ pub enum Method {
     Account,
     /// A code sent by SMS to the guest's phone (手机号 + 验证码).
     Sms,
+    /// A link the restaurant's WeChat official account sent (微信公众号).
+    WeChat,
 }
 
 impl Method {
@@ -47,6 +50,7 @@ impl Method {
             Method::CounterQr => "counter_qr",
             Method::Account => "account",
             Method::Sms => "sms",
+            Method::WeChat => "wechat",
         }
     }
 }
@@ -63,6 +67,8 @@ pub enum Identity {
     Account(String),
     /// A phone number, E.164.
     Phone(String),
+    /// A WeChat openid (one account's id of a user).
+    OpenId(String),
 }
 
 impl Identity {
@@ -73,6 +79,7 @@ impl Identity {
             Identity::Voucher(code) => format!("voucher:{code}"),
             Identity::Account(user) => format!("account:{user}"),
             Identity::Phone(phone) => format!("phone:{phone}"),
+            Identity::OpenId(openid) => format!("wechat:{openid}"),
         }
     }
 }
