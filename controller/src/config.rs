@@ -98,6 +98,54 @@ pub struct AuthSettings {
     /// `[auth.sms]`
     #[serde(default)]
     pub sms: SmsAuth,
+    /// `[auth.wechat]`
+    #[serde(default)]
+    pub wechat: WeChatAuth,
+}
+
+/// `[auth.wechat]`: the restaurant's WeChat official account (微信公众号).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeChatAuth {
+    /// Offered on the portal (and the callback listens).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Where WeChat's servers call the account's 服务器地址 (URL): forward
+    /// the public port to this from the restaurant's router.
+    #[serde(default = "default_wechat_listen")]
+    pub listen: std::net::SocketAddr,
+    /// The account's AppID (checked in safe mode).
+    #[serde(default)]
+    pub appid: String,
+    /// A file (mode 0600) holding the Token set in 服务器配置.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// A file (mode 0600) holding the EncodingAESKey (safe mode, 安全模式);
+    /// unset: plaintext mode.
+    #[serde(default)]
+    pub encoding_aes_key_file: Option<PathBuf>,
+    /// What a diner sends to get a link.
+    #[serde(default = "default_keyword")]
+    pub keyword: String,
+    /// The answer; `{link}` is the login link.
+    #[serde(default = "default_wechat_reply")]
+    pub reply: String,
+    /// Minutes a link is good for.
+    #[serde(default = "default_link_minutes")]
+    pub link_minutes: u64,
+    /// WeChat's hosts, added to the walled garden while this is on (so a
+    /// diner can reach the account before logging in).
+    #[serde(default = "default_wechat_garden")]
+    pub garden: Vec<String>,
+    /// Session length, minutes (0: `session.length_seconds`).
+    #[serde(default)]
+    pub session_minutes: u64,
+    /// Download limit, kbit/s (0: none).
+    #[serde(default)]
+    pub down_kbps: u32,
+    /// Upload limit, kbit/s (0: none).
+    #[serde(default)]
+    pub up_kbps: u32,
 }
 
 /// `[auth.sms]`: SMS code login and its anti-pumping limits.
@@ -696,7 +744,23 @@ impl Config {
                 return Err("auth.sms.text must hold {code}".into());
             }
         }
+        let wechat = &self.auth.wechat;
+        if wechat.enabled {
+            if wechat.token_file.is_none() {
+                return Err("auth.wechat.token_file: the account's Token is needed".into());
+            }
+            if wechat.keyword.trim().is_empty() || !wechat.reply.contains("{link}") {
+                return Err("auth.wechat: keyword must not be empty and reply must hold {link}".into());
+            }
+            if let Some(bad) = wechat.garden.iter().find(|n| !valid_hostname(n)) {
+                return Err(format!("auth.wechat.garden: {bad:?} is not a host name"));
+            }
+            if wechat.link_minutes == 0 {
+                return Err("auth.wechat.link_minutes must be at least 1".into());
+            }
+        }
         if !self.auth.countdown.enabled
+            && !self.auth.wechat.enabled
             && !self.auth.sms.enabled
             && !self.auth.voucher.enabled
             && !self.auth.account.enabled
@@ -711,6 +775,19 @@ impl Config {
             return Err(format!("portal.hostname: {:?} is not a host name", self.portal.hostname));
         }
         Ok(())
+    }
+
+    /// Every name guests reach before login: the walled garden, plus the
+    /// hosts of the login methods that need theirs (WeChat).
+    pub fn garden_names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.walled_garden.names.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()).collect();
+        if self.auth.wechat.enabled {
+            names.extend(self.auth.wechat.garden.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()));
+        }
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// The host name guests' browsers use for the portal.
@@ -857,6 +934,11 @@ impl Default for CounterQrAuth {
         toml::from_str("").expect("counter QR defaults")
     }
 }
+impl Default for WeChatAuth {
+    fn default() -> Self {
+        toml::from_str("").expect("wechat defaults")
+    }
+}
 impl Default for SmsAuth {
     fn default() -> Self {
         toml::from_str("").expect("sms defaults")
@@ -908,6 +990,24 @@ fn default_wrong_tries() -> u32 {
 }
 fn default_lockout_minutes() -> u64 {
     10
+}
+fn default_wechat_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([0, 0, 0, 0], 8081))
+}
+fn default_keyword() -> String {
+    "我要上网".into()
+}
+fn default_wechat_reply() -> String {
+    "欢迎光临！点击连接免费 Wi-Fi（10 分钟内有效）：{link}".into()
+}
+fn default_link_minutes() -> u64 {
+    10
+}
+fn default_wechat_garden() -> Vec<String> {
+    ["weixin.qq.com", "wx.qq.com", "servicewechat.com", "qpic.cn", "qlogo.cn", "wechat.com"]
+        .iter()
+        .map(|h| h.to_string())
+        .collect()
 }
 fn default_countries() -> Vec<String> {
     vec!["86".into()]

@@ -91,6 +91,9 @@ pub enum DaemonError {
     /// The AC's CA.
     #[error("cannot set up the AP CA")]
     Ca(#[source] crate::ac::ca::CaError),
+    /// The WeChat account's settings or secrets are wrong.
+    #[error("cannot set up WeChat: {0}")]
+    WeChat(String),
     /// The SMS gateway's settings or secrets are wrong.
     #[error("cannot set up the SMS gateway: {0}")]
     SmsGateway(String),
@@ -210,6 +213,7 @@ struct Listeners {
     dns_tcp: TcpListener,
     ac: Option<TcpListener>,
     admin: Option<TcpListener>,
+    wechat: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -235,7 +239,11 @@ impl Listeners {
             Some(addr) => Some(bind(addr, "the admin API").await?),
             None => None,
         };
-        Ok(Listeners { http, https, dns_udp, dns_tcp, ac, admin })
+        let wechat = match config.auth.wechat.enabled {
+            true => Some(bind(config.auth.wechat.listen, "WeChat's callback").await?),
+            false => None,
+        };
+        Ok(Listeners { http, https, dns_udp, dns_tcp, ac, admin, wechat })
     }
 }
 
@@ -247,17 +255,18 @@ async fn serve(
     listeners: Listeners,
 ) -> Result<(), DaemonError> {
     let _garden = GardenRefresher::spawn(
-        GardenResolver::new(config.walled_garden.names.clone(), &config.network.upstream_dns),
+        GardenResolver::new(config.garden_names(), &config.network.upstream_dns),
         firewall.clone(),
     );
     let tls = tls::acceptor(&config).map_err(|source| DaemonError::Secret { what: "the portal's HTTPS", source })?;
-    let Listeners { http, https, dns_udp, dns_tcp, ac: ac_listener, admin: admin_listener } = listeners;
+    let Listeners { http, https, dns_udp, dns_tcp, ac: ac_listener, admin: admin_listener, wechat: wechat_listener } =
+        listeners;
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let resolver = crate::dns::Resolver::new(
         crate::dns::Settings {
             portal: (!config.portal.hostname.is_empty())
                 .then(|| (config.portal.hostname.to_ascii_lowercase(), config.policy().portal_ip)),
-            garden: config.walled_garden.names.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()).collect(),
+            garden: config.garden_names(),
             always: config.dns.always_answer.clone(),
             names_per_minute: config.dns.names_per_minute_before_login,
             per_second: config.dns.queries_per_second_before_login,
@@ -279,7 +288,12 @@ async fn serve(
         .map_err(|source| DaemonError::Secret { what: "the login methods' keys", source })?;
     let sms_gateway =
         crate::auth::sms::gateway_from(&config.auth.sms, &config.data.dir).map_err(DaemonError::SmsGateway)?;
-    let methods = crate::auth::Methods::new(&config, db.clone(), keys, sms_gateway);
+    let wechat = crate::auth::wechat::from_config(&config).map_err(DaemonError::WeChat)?;
+    let methods = crate::auth::Methods::new(&config, db.clone(), keys, sms_gateway, wechat.clone());
+    if let (Some(wechat), Some(listener)) = (wechat, wechat_listener) {
+        let app = crate::auth::wechat::router(wechat);
+        tasks.spawn("WeChat callback", async move { axum::serve(listener, app).await.map_err(|e| e.to_string()) });
+    }
     let staff = control::Staff {
         vouchers: methods.vouchers.clone(),
         accounts: methods.accounts.clone(),

@@ -27,6 +27,14 @@ pub const APPLIANCE_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub const UPSTREAM_WEB: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 /// A second upstream address (`garden.test`), for the walled garden.
 pub const GARDEN_WEB: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 20);
+/// The lab WeChat account's AppID, Token and EncodingAESKey (lab values, not secrets).
+pub const WECHAT_APPID: &str = "wxlab00000000000";
+/// See [`WECHAT_APPID`].
+pub const WECHAT_TOKEN: &str = "labtoken";
+/// See [`WECHAT_APPID`].
+pub const WECHAT_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+/// The appliance's uplink address (where WeChat's servers call it).
+pub const APPLIANCE_WAN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 /// The upstream DNS server.
 pub const UPSTREAM_DNS: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 53);
 /// A host on the restaurant's LAN (the POS), behind the appliance's `lan0`.
@@ -167,8 +175,26 @@ radios = [{{ interface = "wlan0", band = "2.4", bssid = "{b2}" }}, {{ interface 
         format!("{}-guest{i}", self.prefix)
     }
 
+    /// The lab's WeChat account secrets (Token, EncodingAESKey), written
+    /// mode 0600 into the lab's directory; the test plays WeChat's server
+    /// with the same two.
+    pub fn wechat_secrets(&self) -> (PathBuf, PathBuf) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let write = |name: &str, text: &str| {
+            let path = self.dir.join(name);
+            let _ = std::fs::remove_file(&path);
+            let mut file =
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).expect("lab dir");
+            file.write_all(text.as_bytes()).expect("secret written");
+            path
+        };
+        (write("wechat.token", WECHAT_TOKEN), write("wechat.aeskey", WECHAT_AES_KEY))
+    }
+
     /// A controller configuration for this lab.
     pub fn controller_config(&self, session_seconds: u64, countdown_seconds: u64, idle_seconds: u64) -> String {
+        let (wechat_token, wechat_key) = self.wechat_secrets();
         let ac = if self.aps > 0 { format!("{MGMT_IP}:7443") } else { String::new() };
         format!(
             r#"# Written by `controller lab`.
@@ -200,6 +226,14 @@ enabled = true
 [auth.counter_qr]
 enabled = true
 
+[auth.wechat]
+# The tests play WeChat's server from the upstream namespace.
+enabled = true
+listen = "{APPLIANCE_WAN}:8081"
+appid = "{WECHAT_APPID}"
+token_file = "{}"
+encoding_aes_key_file = "{}"
+
 [auth.sms]
 enabled = true
 gateway = "webhook"
@@ -224,6 +258,8 @@ listen = "{ac}"
 [data]
 dir = "{}"
 "#,
+            wechat_token.display(),
+            wechat_key.display(),
             self.dir.join("data").display()
         )
     }
@@ -355,7 +391,7 @@ impl Lab {
                 .map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
         }
         run("ip", &["-n", &a, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns", &u])?;
-        run("ip", &["-n", &a, "addr", "add", "203.0.113.1/24", "dev", "wan0"])?;
+        run("ip", &["-n", &a, "addr", "add", &format!("{APPLIANCE_WAN}/24"), "dev", "wan0"])?;
         run("ip", &["-n", &a, "link", "set", "wan0", "up"])?;
         for addr in [UPSTREAM_WEB, GARDEN_WEB, UPSTREAM_DNS] {
             run("ip", &["-n", &u, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
@@ -387,6 +423,9 @@ impl Lab {
             &format!("--listen-address={UPSTREAM_DNS}"),
             &format!("--address=/example.test/{UPSTREAM_WEB}"),
             &format!("--address=/garden.test/{GARDEN_WEB}"),
+            // WeChat's hosts: the stand-in for WeChat's servers is the garden web server.
+            &format!("--address=/weixin.qq.com/{GARDEN_WEB}"),
+            &format!("--address=/wx.qq.com/{GARDEN_WEB}"),
             // Every other name too (the OS captive probes among them), as the internet would.
             &format!("--address=/#/{UPSTREAM_WEB}"),
             // A TXT record, the kind a DNS tunnel carries its data in.

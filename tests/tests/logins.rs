@@ -155,3 +155,77 @@ fn sms_codes_go_through_the_webhook_and_a_provider_outage_costs_the_guest_nothin
     assert!(!t.log().contains("13800138000"), "logs show masked numbers only");
     std::thread::sleep(Duration::from_millis(10));
 }
+
+/// WeChat's server, played from the upstream namespace: it POSTs a diner's
+/// message to the appliance's callback as WeChat does in safe mode.
+fn wechat_says(t: &TestLab, openid: &str, content: &str, nonce: &str, forge: bool) -> (u16, String) {
+    use controller::auth::wechat::{signature, Cipher};
+    let cipher = Cipher::new(lab::WECHAT_AES_KEY, lab::WECHAT_APPID).unwrap();
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[gh_lab]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
+         <CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content></xml>"
+    );
+    let encrypted = cipher.encrypt(&xml);
+    let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let token = if forge { "not-the-token" } else { lab::WECHAT_TOKEN };
+    let sig = signature(&[token, &timestamp, nonce]);
+    let msg_sig = signature(&[token, &timestamp, nonce, &encrypted]);
+    let body =
+        format!("<xml><ToUserName><![CDATA[gh_lab]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>");
+    let url = format!(
+        "http://{}:8081/wechat?signature={sig}&timestamp={timestamp}&nonce={nonce}&encrypt_type=aes&msg_signature={msg_sig}",
+        lab::APPLIANCE_WAN
+    );
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &t.lab.upstream(), "curl", "-s", "--max-time", "5", "-w", "\n%{http_code}"])
+        .args(["-H", "Content-Type: text/xml", "--data-binary", &body, &url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (reply, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    let reply = match controller::auth::wechat::xml_field(reply, "Encrypt") {
+        Some(sealed) => cipher.decrypt(sealed).unwrap(),
+        None => reply.to_string(),
+    };
+    (code.trim().parse().unwrap_or(0), reply)
+}
+
+#[test]
+fn a_diner_gets_a_link_from_the_wechat_account_and_it_logs_the_phone_in() {
+    let Some(t) = TestLab::start("e2e-wechat", 2, 3600, &[]) else { return };
+    // Before logging in, the diner's phone reaches WeChat (the walled garden carries its hosts).
+    let (status, body) = t.curl(1, &["http://mp.weixin.qq.com/"]);
+    assert_eq!(status, 200, "WeChat is reachable before login: {body}");
+    assert!(body.contains("Host: mp.weixin.qq.com"));
+    assert!(!reaches_upstream(&t, 1), "but nothing else");
+
+    let (status, _) = wechat_says(&t, "oLAB123", "我要上网", "1001", true);
+    assert_eq!(status, 403, "a forged signature is refused");
+    let (status, reply) = wechat_says(&t, "oLAB123", "我要上网", "1002", false);
+    assert_eq!(status, 200, "{reply}");
+    let content = controller::auth::wechat::xml_field(&reply, "Content").unwrap().to_string();
+    let start = content.find("http://").unwrap_or_else(|| panic!("no link in {content}"));
+    let link: String = content[start..].chars().take_while(|c| c.is_ascii_graphic()).collect();
+    assert!(link.contains("/wx?t="), "{link}");
+    let (status, _) = wechat_says(&t, "oLAB123", "我要上网", "1002", false);
+    assert_eq!(status, 403, "a replayed nonce is refused");
+    let (status, other) = wechat_says(&t, "oLAB123", "菜单", "1003", false);
+    assert_eq!((status, other.as_str()), (200, "success"), "other words get no link");
+
+    let (status, page) = t.curl(1, &[&link]);
+    assert_eq!(status, 200, "{page}");
+    let fields: Vec<(&str, String)> = ["t", "token"].iter().map(|k| (*k, field(&page, k).unwrap())).collect();
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, page) = t.post(1, "/login/wechat", &fields);
+    assert_eq!(status, 200, "{page}");
+    assert!(reaches_upstream(&t, 1));
+    let sessions = t.cli_ok(&["sessions", "list"]);
+    assert!(sessions.contains("wechat:oLAB123"), "{sessions}");
+
+    // The same link on another phone: used up.
+    let (_, page) = t.curl(2, &[&link]);
+    let token2 = field(&page, "token").unwrap();
+    let (status, _) = t.post(2, "/login/wechat", &[("t", &field(&page, "t").unwrap()), ("token", &token2)]);
+    assert_eq!(status, 409);
+    assert!(!reaches_upstream(&t, 2));
+}

@@ -297,6 +297,8 @@ pub struct Methods {
     pub accounts: account::Accounts,
     /// SMS codes.
     pub sms: std::sync::Arc<sms::Sms>,
+    /// The WeChat account, when on.
+    pub wechat: Option<std::sync::Arc<wechat::WeChat>>,
     /// The counter's rotating QR code.
     pub counter: counter::CounterQr,
     /// Wrong voucher codes and counter links per device.
@@ -320,6 +322,8 @@ pub struct Enabled {
     pub counter_qr: bool,
     /// SMS code.
     pub sms: bool,
+    /// WeChat official account.
+    pub wechat: bool,
 }
 
 /// The countdown page's ad.
@@ -365,6 +369,7 @@ impl Methods {
         db: SqlitePool,
         keys: Keys,
         sms_gateway: std::sync::Arc<dyn sms::gateway::Gateway>,
+        wechat: Option<std::sync::Arc<wechat::WeChat>>,
     ) -> Self {
         let auth = &config.auth;
         let session = &config.session;
@@ -378,7 +383,9 @@ impl Methods {
                 account: auth.account.enabled,
                 counter_qr: q.enabled,
                 sms: auth.sms.enabled,
+                wechat: wechat.is_some(),
             },
+            wechat,
             countdown: countdown::Countdown::new(
                 Duration::from_secs(c.seconds),
                 session.length_or(c.session_minutes),

@@ -365,6 +365,71 @@ impl WeChat {
     }
 }
 
+/// The method `[auth.wechat]` describes, its secrets read from their 0600
+/// files; None when it is off.
+pub fn from_config(config: &crate::config::Config) -> Result<Option<std::sync::Arc<WeChat>>, String> {
+    let w = &config.auth.wechat;
+    if !w.enabled {
+        return Ok(None);
+    }
+    let token_file = w.token_file.as_ref().ok_or("auth.wechat.token_file is not set")?;
+    let token = crate::tls::read_private(token_file)?;
+    let cipher = match &w.encoding_aes_key_file {
+        None => None,
+        Some(path) => {
+            let key = crate::tls::read_private(path)?;
+            Some(Cipher::new(&key, &w.appid).ok_or("auth.wechat: the EncodingAESKey is not 43 base64 characters")?)
+        }
+    };
+    Ok(Some(std::sync::Arc::new(WeChat::new(Settings {
+        token,
+        cipher,
+        keyword: w.keyword.trim().to_string(),
+        reply: w.reply.clone(),
+        link_ttl: Duration::from_secs(w.link_minutes * 60),
+        session: config.session.length_or(w.session_minutes),
+        bandwidth: Bandwidth { down_kbps: w.down_kbps, up_kbps: w.up_kbps },
+        portal_url: config.portal_url(),
+    }))))
+}
+
+/// The callback's routes: `GET /wechat` (URL check) and `POST /wechat`
+/// (messages). A refused call gets 403 and changes nothing.
+pub fn router(wechat: std::sync::Arc<WeChat>) -> axum::Router {
+    use axum::extract::{Query, State};
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    async fn verify(
+        State(w): State<std::sync::Arc<WeChat>>,
+        Query(q): Query<CallbackQuery>,
+    ) -> axum::response::Response {
+        match w.verify_url(&q) {
+            Ok(echo) => echo.into_response(),
+            Err(err) => {
+                tracing::warn!(%err, "WeChat URL check refused");
+                StatusCode::FORBIDDEN.into_response()
+            }
+        }
+    }
+    async fn message(
+        State(w): State<std::sync::Arc<WeChat>>,
+        Query(q): Query<CallbackQuery>,
+        body: String,
+    ) -> axum::response::Response {
+        match w.message(&q, &body) {
+            Ok(reply) => ([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], reply).into_response(),
+            Err(err) => {
+                tracing::warn!(%err, "WeChat callback refused");
+                StatusCode::FORBIDDEN.into_response()
+            }
+        }
+    }
+    axum::Router::new()
+        .route("/wechat", axum::routing::get(verify).post(message))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(wechat)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

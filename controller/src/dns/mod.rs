@@ -68,22 +68,28 @@ impl Gate for crate::sessions::Sessions {
     }
 }
 
+/// What [`GardenSink::add`] returns.
+pub type Adding<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
 /// Where walled-garden addresses from answers go.
 pub trait GardenSink: Send + Sync {
-    /// Lets every guest reach `addresses`, each for its TTL.
-    fn add(&self, addresses: Vec<(IpAddr, Duration)>);
+    /// Lets every guest reach `addresses`, each for its TTL; done when the
+    /// kernel has them.
+    fn add(&self, addresses: Vec<(IpAddr, Duration)>) -> Adding<'_>;
 }
 
 impl GardenSink for firewall::Firewall {
-    fn add(&self, addresses: Vec<(IpAddr, Duration)>) {
-        let firewall = self.clone();
-        tokio::spawn(async move {
-            if let Err(err) = firewall.add_garden(addresses).await {
+    fn add(&self, addresses: Vec<(IpAddr, Duration)>) -> Adding<'_> {
+        Box::pin(async move {
+            if let Err(err) = self.add_garden(addresses).await {
                 tracing::warn!(error = %err, "walled-garden addresses from an answer not added");
             }
-        });
+        })
     }
 }
+
+/// Longest an answer waits for its garden addresses to reach the kernel.
+const GARDEN_WAIT: Duration = Duration::from_millis(500);
 
 /// What the resolver enforces.
 #[derive(Clone, Debug)]
@@ -229,7 +235,10 @@ impl Resolver {
             Decision::Forward { garden } => match server::forward(&self.settings, query, tcp).await {
                 Some(bytes) => {
                     if garden {
-                        self.learn_garden(&bytes);
+                        // The answer goes out once the kernel lets guests reach
+                        // its addresses: the app's first connection must not
+                        // land on the portal.
+                        let _ = tokio::time::timeout(GARDEN_WAIT, self.learn_garden(&bytes)).await;
                     }
                     Some(bytes)
                 }
@@ -294,7 +303,7 @@ impl Resolver {
     }
 
     /// Every A/AAAA in a garden name's answer goes into the garden sets.
-    fn learn_garden(&self, response: &[u8]) {
+    async fn learn_garden(&self, response: &[u8]) {
         let Ok(msg) = Message::from_vec(response) else { return };
         let addresses: Vec<(IpAddr, Duration)> = msg
             .answers()
@@ -309,7 +318,7 @@ impl Resolver {
             })
             .collect();
         if !addresses.is_empty() {
-            self.garden_sink.add(addresses);
+            self.garden_sink.add(addresses).await;
         }
     }
 }

@@ -79,6 +79,8 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/login/sms", post(pages::login_sms))
         .route("/login/sms/return", post(pages::login_sms_return))
         .route("/sms/send", post(pages::sms_send))
+        .route("/login/wechat", post(pages::login_wechat))
+        .route("/wx", get(pages::scan_wechat))
         .route("/v", get(pages::scan_voucher))
         .route("/q", get(pages::scan_counter))
         .route("/counter", get(pages::counter_display))

@@ -31,6 +31,8 @@ struct LoginPage<'a> {
     account: bool,
     counter_qr: bool,
     sms: bool,
+    /// The keyword to send to the WeChat account, when WeChat is on.
+    wechat: Option<String>,
     /// The masked phone a returning browser may log in as with one tap.
     returning: Option<String>,
     /// The device's form token (voucher and account forms).
@@ -270,6 +272,7 @@ async fn login_page(
             account: auth.enabled.account,
             counter_qr: auth.enabled.counter_qr,
             sms: auth.enabled.sms,
+            wechat: auth.enabled.wechat.then(|| portal.config.auth.wechat.keyword.clone()),
             returning,
             token: portal.signer.device_token(client),
         }
@@ -612,6 +615,77 @@ pub async fn login_sms_return(
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
 }
 
+/// `GET /wx` query and `POST /login/wechat` form: the link's token.
+#[derive(Deserialize)]
+pub struct WeChatForm {
+    #[serde(default)]
+    t: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// The link the WeChat account sent, opened on the phone: a page that posts
+/// itself (a link preview fetching it logs nobody in).
+pub async fn scan_wechat(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    Query(query): Query<WeChatForm>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify(&portal, peer, lang) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    if let Ok(Some(session)) = portal.sessions.current(client).await {
+        return success(&portal, lang, None, session.remaining().as_secs());
+    }
+    let fields = vec![("t", query.t.chars().take(64).collect())];
+    scan_page(&portal, lang, client, "/login/wechat", fields, String::new())
+}
+
+/// WeChat login: the link's token, from the phone it was opened on.
+pub async fn login_wechat(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<WeChatForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::WeChat;
+    let Some(wechat) = portal.auth.wechat.as_ref() else {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    };
+    if let Some(retry_after) = portal.auth.codes.check(client.mac) {
+        return refused(&portal, lang, method, client, None, Refusal::LockedOut { retry_after }).await;
+    }
+    let grant = match wechat.login(&form.t) {
+        Ok(grant) => grant,
+        Err(Refusal::Replayed) => match portal.sessions.current(client).await {
+            Ok(Some(session)) => return success(&portal, lang, None, session.remaining().as_secs()),
+            _ => return refused(&portal, lang, method, client, None, Refusal::Replayed).await,
+        },
+        Err(refusal) => {
+            if refusal == Refusal::Invalid {
+                portal.auth.codes.fail(client.mac);
+            }
+            return refused(&portal, lang, method, client, None, refusal).await;
+        }
+    };
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    match finish(&portal, lang, client, grant, url).await {
+        Ok(response) => response,
+        Err(response) => {
+            wechat.restore(&form.t);
+            response
+        }
+    }
+}
+
 /// A voucher card's QR code, opened by the phone's camera: a page that
 /// sends the code at once (a tap without JavaScript).
 pub async fn scan_voucher(
@@ -750,6 +824,7 @@ async fn refused(
         Refusal::Invalid => match method {
             Method::Voucher => (StatusCode::FORBIDDEN, t.error_code_invalid.clone(), None),
             Method::CounterQr => (StatusCode::FORBIDDEN, t.error_link_invalid.clone(), None),
+            Method::WeChat => (StatusCode::FORBIDDEN, t.error_wechat_link.clone(), None),
             _ => (StatusCode::FORBIDDEN, t.error_ticket_invalid.clone(), None),
         },
         Refusal::Replayed => (StatusCode::CONFLICT, t.error_ticket_replayed.clone(), None),
@@ -768,6 +843,7 @@ async fn refused(
         }
         Refusal::Expired if method == Method::CounterQr => (StatusCode::FORBIDDEN, t.error_link_expired.clone(), None),
         Refusal::Expired if method == Method::Sms => (StatusCode::FORBIDDEN, t.error_code_expired.clone(), None),
+        Refusal::Expired if method == Method::WeChat => (StatusCode::FORBIDDEN, t.error_wechat_link.clone(), None),
         Refusal::Expired => (StatusCode::FORBIDDEN, t.error_expired.clone(), None),
         Refusal::Revoked => (StatusCode::FORBIDDEN, t.error_revoked.clone(), None),
         Refusal::DeviceLimit => (StatusCode::CONFLICT, t.error_device_limit.clone(), None),
