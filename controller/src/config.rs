@@ -101,6 +101,48 @@ pub struct AuthSettings {
     /// `[auth.wechat]`
     #[serde(default)]
     pub wechat: WeChatAuth,
+    /// `[auth.qq]`
+    #[serde(default = "default_qq")]
+    pub qq: OAuthSettings,
+    /// `[auth.weibo]`
+    #[serde(default = "default_weibo")]
+    pub weibo: OAuthSettings,
+}
+
+/// `[auth.qq]`, `[auth.weibo]`: an OAuth 2.0 provider (authorization code).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSettings {
+    /// Offered on the portal.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The app's id (QQ appid, Weibo App Key).
+    #[serde(default)]
+    pub client_id: String,
+    /// A file (mode 0600) holding the app's secret.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// Where the guest's browser is sent.
+    pub authorize_url: String,
+    /// Where the appliance trades the code for a token.
+    pub token_url: String,
+    /// QQ's `me` endpoint (the openid); unused for Weibo.
+    #[serde(default)]
+    pub openid_url: String,
+    /// The scope asked for.
+    #[serde(default)]
+    pub scope: String,
+    /// The provider's hosts, walled garden while on (its login pages).
+    pub garden: Vec<String>,
+    /// Session length, minutes (0: `session.length_seconds`).
+    #[serde(default)]
+    pub session_minutes: u64,
+    /// Download limit, kbit/s (0: none).
+    #[serde(default)]
+    pub down_kbps: u32,
+    /// Upload limit, kbit/s (0: none).
+    #[serde(default)]
+    pub up_kbps: u32,
 }
 
 /// `[auth.wechat]`: the restaurant's WeChat official account (微信公众号).
@@ -759,7 +801,28 @@ impl Config {
                 return Err("auth.wechat.link_minutes must be at least 1".into());
             }
         }
+        for (name, p) in [("qq", &self.auth.qq), ("weibo", &self.auth.weibo)] {
+            if !p.enabled {
+                continue;
+            }
+            if p.client_id.is_empty() || p.client_secret_file.is_none() {
+                return Err(format!("auth.{name}: client_id and client_secret_file are needed"));
+            }
+            for (key, value) in [("authorize_url", &p.authorize_url), ("token_url", &p.token_url)] {
+                if !matches!(url::Url::parse(value).map(|u| u.scheme().to_string()).as_deref(), Ok("http" | "https")) {
+                    return Err(format!("auth.{name}.{key}: {value:?} is not an http(s) URL"));
+                }
+            }
+            if name == "qq" && url::Url::parse(&p.openid_url).is_err() {
+                return Err(format!("auth.qq.openid_url: {:?} is not a URL", p.openid_url));
+            }
+            if let Some(bad) = p.garden.iter().find(|n| !valid_hostname(n)) {
+                return Err(format!("auth.{name}.garden: {bad:?} is not a host name"));
+            }
+        }
         if !self.auth.countdown.enabled
+            && !self.auth.qq.enabled
+            && !self.auth.weibo.enabled
             && !self.auth.wechat.enabled
             && !self.auth.sms.enabled
             && !self.auth.voucher.enabled
@@ -782,9 +845,14 @@ impl Config {
     pub fn garden_names(&self) -> Vec<String> {
         let mut names: Vec<String> =
             self.walled_garden.names.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()).collect();
+        let mut extra: Vec<&String> = Vec::new();
         if self.auth.wechat.enabled {
-            names.extend(self.auth.wechat.garden.iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()));
+            extra.extend(&self.auth.wechat.garden);
         }
+        for provider in [&self.auth.qq, &self.auth.weibo].into_iter().filter(|p| p.enabled) {
+            extra.extend(&provider.garden);
+        }
+        names.extend(extra.into_iter().map(|n| n.trim_end_matches('.').to_ascii_lowercase()));
         names.sort();
         names.dedup();
         names
@@ -990,6 +1058,29 @@ fn default_wrong_tries() -> u32 {
 }
 fn default_lockout_minutes() -> u64 {
     10
+}
+fn default_qq() -> OAuthSettings {
+    toml::from_str(
+        r#"
+        authorize_url = "https://graph.qq.com/oauth2.0/authorize"
+        token_url = "https://graph.qq.com/oauth2.0/token"
+        openid_url = "https://graph.qq.com/oauth2.0/me"
+        scope = "get_user_info"
+        garden = ["graph.qq.com", "ui.ptlogin2.qq.com", "xui.ptlogin2.qq.com", "ssl.ptlogin2.qq.com", "imgcache.qq.com", "qzonestyle.gtimg.cn"]
+        "#,
+    )
+    .expect("qq defaults")
+}
+fn default_weibo() -> OAuthSettings {
+    toml::from_str(
+        r#"
+        authorize_url = "https://api.weibo.com/oauth2/authorize"
+        token_url = "https://api.weibo.com/oauth2/access_token"
+        scope = ""
+        garden = ["api.weibo.com", "passport.weibo.com", "login.sina.com.cn", "img.t.sinajs.cn", "h5.sinaimg.cn"]
+        "#,
+    )
+    .expect("weibo defaults")
 }
 fn default_wechat_listen() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([0, 0, 0, 0], 8081))

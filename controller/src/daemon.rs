@@ -91,6 +91,9 @@ pub enum DaemonError {
     /// The AC's CA.
     #[error("cannot set up the AP CA")]
     Ca(#[source] crate::ac::ca::CaError),
+    /// A QQ or Weibo app's settings or secrets are wrong.
+    #[error("cannot set up QQ/Weibo login: {0}")]
+    OAuth(String),
     /// The WeChat account's settings or secrets are wrong.
     #[error("cannot set up WeChat: {0}")]
     WeChat(String),
@@ -121,9 +124,6 @@ pub enum DaemonError {
 /// firewall-remove` takes it out.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let config = Arc::new(config);
-    // One crypto provider for every TLS client and server in the process
-    // (the SMS gateways' HTTPS client asks for the default).
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = &config.data.dir;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|source| DaemonError::File {
         what: "cannot create the data dir",
@@ -289,7 +289,8 @@ async fn serve(
     let sms_gateway =
         crate::auth::sms::gateway_from(&config.auth.sms, &config.data.dir).map_err(DaemonError::SmsGateway)?;
     let wechat = crate::auth::wechat::from_config(&config).map_err(DaemonError::WeChat)?;
-    let methods = crate::auth::Methods::new(&config, db.clone(), keys, sms_gateway, wechat.clone());
+    let oauth = crate::auth::oauth::from_config(&config).map_err(DaemonError::OAuth)?;
+    let methods = crate::auth::Methods::new(&config, db.clone(), keys, sms_gateway, wechat.clone(), oauth);
     if let (Some(wechat), Some(listener)) = (wechat, wechat_listener) {
         let app = crate::auth::wechat::router(wechat);
         tasks.spawn("WeChat callback", async move { axum::serve(listener, app).await.map_err(|e| e.to_string()) });

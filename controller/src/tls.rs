@@ -98,6 +98,15 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+/// An HTTPS client for the providers the appliance calls (SMS gateways,
+/// QQ/Weibo): rustls with ring, the one crypto provider of the process, and
+/// the system's CA store.
+pub fn http_client(timeout: std::time::Duration) -> reqwest::Client {
+    // Already installed by the daemon; a test or tool gets it here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client builds")
+}
+
 /// A secret file's text, trimmed; a file others can read is refused (a
 /// secret that leaked is no secret to fix by chmod afterwards).
 pub fn read_private(path: &Path) -> Result<String, String> {

@@ -33,6 +33,8 @@ pub const WECHAT_APPID: &str = "wxlab00000000000";
 pub const WECHAT_TOKEN: &str = "labtoken";
 /// See [`WECHAT_APPID`].
 pub const WECHAT_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+/// The client secret the lab's stand-in QQ/Weibo provider expects.
+pub const OAUTH_SECRET: &str = "lab-oauth-secret";
 /// The appliance's uplink address (where WeChat's servers call it).
 pub const APPLIANCE_WAN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 /// The upstream DNS server.
@@ -189,12 +191,14 @@ radios = [{{ interface = "wlan0", band = "2.4", bssid = "{b2}" }}, {{ interface 
             file.write_all(text.as_bytes()).expect("secret written");
             path
         };
+        write("oauth.secret", OAUTH_SECRET);
         (write("wechat.token", WECHAT_TOKEN), write("wechat.aeskey", WECHAT_AES_KEY))
     }
 
     /// A controller configuration for this lab.
     pub fn controller_config(&self, session_seconds: u64, countdown_seconds: u64, idle_seconds: u64) -> String {
         let (wechat_token, wechat_key) = self.wechat_secrets();
+        let oauth_secret = self.dir.join("oauth.secret").display().to_string();
         let ac = if self.aps > 0 { format!("{MGMT_IP}:7443") } else { String::new() };
         format!(
             r#"# Written by `controller lab`.
@@ -233,6 +237,24 @@ listen = "{APPLIANCE_WAN}:8081"
 appid = "{WECHAT_APPID}"
 token_file = "{}"
 encoding_aes_key_file = "{}"
+
+[auth.qq]
+# The lab's stand-in OAuth provider (the garden web server, oauth.test).
+enabled = true
+client_id = "lab-qq"
+client_secret_file = "{oauth_secret}"
+authorize_url = "http://oauth.test/oauth/authorize"
+token_url = "http://{GARDEN_WEB}/oauth/token"
+openid_url = "http://{GARDEN_WEB}/oauth/me"
+garden = ["oauth.test"]
+
+[auth.weibo]
+enabled = true
+client_id = "lab-weibo"
+client_secret_file = "{oauth_secret}"
+authorize_url = "http://oauth.test/oauth/authorize"
+token_url = "http://{GARDEN_WEB}/oauth/token"
+garden = ["oauth.test"]
 
 [auth.sms]
 enabled = true
@@ -426,6 +448,7 @@ impl Lab {
             // WeChat's hosts: the stand-in for WeChat's servers is the garden web server.
             &format!("--address=/weixin.qq.com/{GARDEN_WEB}"),
             &format!("--address=/wx.qq.com/{GARDEN_WEB}"),
+            &format!("--address=/oauth.test/{GARDEN_WEB}"),
             // Every other name too (the OS captive probes among them), as the internet would.
             &format!("--address=/#/{UPSTREAM_WEB}"),
             // A TXT record, the kind a DNS tunnel carries its data in.
@@ -475,6 +498,53 @@ pub fn ap_mgmt_ip(k: usize) -> Ipv4Addr {
 /// Guest `i`'s MAC address.
 pub fn guest_mac(i: usize) -> String {
     format!("02:00:00:00:01:{:02x}", i % 256)
+}
+
+/// The stand-in QQ/Weibo provider: every guest who comes says yes at once;
+/// the code is `labcode`.
+async fn oauth_authorize(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (Some(redirect), Some(state)) = (q.get("redirect_uri"), q.get("state")) else {
+        return axum::http::StatusCode::BAD_REQUEST.into_response();
+    };
+    let location = format!("{redirect}?code=labcode&state={state}");
+    (axum::http::StatusCode::FOUND, [(axum::http::header::LOCATION, location)]).into_response()
+}
+
+/// The code traded for a token, if the secret is the lab's: QQ's answer
+/// and Weibo's (its `uid`) in one.
+fn oauth_trade(q: &std::collections::HashMap<String, String>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let ok = q.get("code").map(String::as_str) == Some("labcode")
+        && q.get("client_secret").map(String::as_str) == Some(OAUTH_SECRET);
+    if !ok {
+        return (axum::http::StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": "invalid_grant"})))
+            .into_response();
+    }
+    let client = q.get("client_id").cloned().unwrap_or_default();
+    axum::Json(serde_json::json!({"access_token": format!("at-{client}"), "expires_in": 7776000, "uid": "5550001"}))
+        .into_response()
+}
+
+async fn oauth_token(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    oauth_trade(&q)
+}
+
+async fn oauth_token_form(
+    axum::extract::Form(q): axum::extract::Form<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    oauth_trade(&q)
+}
+
+async fn oauth_me(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::Json<serde_json::Value> {
+    let client = q.get("access_token").and_then(|t| t.strip_prefix("at-")).unwrap_or_default().to_string();
+    axum::Json(serde_json::json!({"client_id": client, "openid": "LABQQOPENID1"}))
 }
 
 /// Whether `name` is one of a lab's namespace roles (so the lab `e2e-a`
@@ -581,7 +651,12 @@ pub async fn web(listen: std::net::SocketAddr, record: Option<PathBuf>) -> std::
             }
         }
     };
-    let app = axum::Router::new().route("/sms", axum::routing::post(sms)).fallback(page);
+    let app = axum::Router::new()
+        .route("/sms", axum::routing::post(sms))
+        .route("/oauth/authorize", axum::routing::get(oauth_authorize))
+        .route("/oauth/token", axum::routing::get(oauth_token).post(oauth_token_form))
+        .route("/oauth/me", axum::routing::get(oauth_me))
+        .fallback(page);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     axum::serve(listener, app).await
 }

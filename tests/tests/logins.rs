@@ -229,3 +229,31 @@ fn a_diner_gets_a_link_from_the_wechat_account_and_it_logs_the_phone_in() {
     assert_eq!(status, 409);
     assert!(!reaches_upstream(&t, 2));
 }
+
+#[test]
+fn qq_and_weibo_logins_go_through_the_provider_and_a_forged_state_does_not() {
+    let Some(t) = TestLab::start("e2e-oauth", 3, 3600, &[]) else { return };
+    let portal = e2e::PORTAL_HOST;
+    // The browser follows the redirects: portal -> provider (walled garden) -> portal callback.
+    let (status, page) = t.curl(1, &["-L", &format!("http://{portal}/oauth/qq/start")]);
+    assert_eq!(status, 200, "{page}");
+    assert!(reaches_upstream(&t, 1));
+    let (status, page) = t.curl(2, &["-L", &format!("http://{portal}/oauth/weibo/start")]);
+    assert_eq!(status, 200, "{page}");
+    assert!(reaches_upstream(&t, 2));
+    let sessions = t.cli_ok(&["sessions", "list"]);
+    assert!(sessions.contains("qq:LABQQOPENID1") && sessions.contains("weibo:5550001"), "{sessions}");
+
+    // A callback with a state this device was never given (a link someone
+    // sent the diner) opens nothing.
+    let (status, _) =
+        t.curl(3, &[&format!("http://{portal}/oauth/qq/callback?code=labcode&state=00112233445566778899aabbccddeeff")]);
+    assert_eq!(status, 403);
+    // Another device's state does not work either.
+    let (_, head) = t.curl(3, &[&format!("http://{portal}/oauth/qq/start")]);
+    let location = e2e::header(&head, "location").unwrap();
+    let state = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let (status, _) = t.curl(1, &[&format!("http://{portal}/oauth/qq/callback?code=labcode&state={state}")]);
+    assert_eq!(status, 403, "guest 1 cannot use guest 3's state");
+    assert!(!reaches_upstream(&t, 3));
+}

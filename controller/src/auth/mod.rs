@@ -13,6 +13,7 @@ pub mod challenge;
 pub mod countdown;
 pub mod counter;
 pub mod lockout;
+pub mod oauth;
 pub mod sms;
 pub mod voucher;
 pub mod wechat;
@@ -39,6 +40,10 @@ pub enum Method {
     Sms,
     /// A link the restaurant's WeChat official account sent (微信公众号).
     WeChat,
+    /// QQ login (OAuth 2.0).
+    Qq,
+    /// Weibo login (OAuth 2.0).
+    Weibo,
 }
 
 impl Method {
@@ -51,6 +56,8 @@ impl Method {
             Method::Account => "account",
             Method::Sms => "sms",
             Method::WeChat => "wechat",
+            Method::Qq => "qq",
+            Method::Weibo => "weibo",
         }
     }
 }
@@ -69,6 +76,10 @@ pub enum Identity {
     Phone(String),
     /// A WeChat openid (one account's id of a user).
     OpenId(String),
+    /// A QQ openid (one app's id of a user).
+    Qq(String),
+    /// A Weibo uid.
+    Weibo(String),
 }
 
 impl Identity {
@@ -80,6 +91,8 @@ impl Identity {
             Identity::Account(user) => format!("account:{user}"),
             Identity::Phone(phone) => format!("phone:{phone}"),
             Identity::OpenId(openid) => format!("wechat:{openid}"),
+            Identity::Qq(openid) => format!("qq:{openid}"),
+            Identity::Weibo(uid) => format!("weibo:{uid}"),
         }
     }
 }
@@ -299,6 +312,8 @@ pub struct Methods {
     pub sms: std::sync::Arc<sms::Sms>,
     /// The WeChat account, when on.
     pub wechat: Option<std::sync::Arc<wechat::WeChat>>,
+    /// QQ and Weibo, those that are on.
+    pub oauth: Vec<oauth::Provider>,
     /// The counter's rotating QR code.
     pub counter: counter::CounterQr,
     /// Wrong voucher codes and counter links per device.
@@ -370,6 +385,7 @@ impl Methods {
         keys: Keys,
         sms_gateway: std::sync::Arc<dyn sms::gateway::Gateway>,
         wechat: Option<std::sync::Arc<wechat::WeChat>>,
+        oauth: Vec<oauth::Provider>,
     ) -> Self {
         let auth = &config.auth;
         let session = &config.session;
@@ -386,6 +402,7 @@ impl Methods {
                 wechat: wechat.is_some(),
             },
             wechat,
+            oauth,
             countdown: countdown::Countdown::new(
                 Duration::from_secs(c.seconds),
                 session.length_or(c.session_minutes),

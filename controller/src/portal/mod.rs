@@ -81,6 +81,8 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/sms/send", post(pages::sms_send))
         .route("/login/wechat", post(pages::login_wechat))
         .route("/wx", get(pages::scan_wechat))
+        .route("/oauth/{provider}/start", get(pages::oauth_start))
+        .route("/oauth/{provider}/callback", get(pages::oauth_callback))
         .route("/v", get(pages::scan_voucher))
         .route("/q", get(pages::scan_counter))
         .route("/counter", get(pages::counter_display))

@@ -33,6 +33,8 @@ struct LoginPage<'a> {
     sms: bool,
     /// The keyword to send to the WeChat account, when WeChat is on.
     wechat: Option<String>,
+    /// QQ and Weibo buttons: (path segment, label).
+    oauth: Vec<(&'static str, &'a str)>,
     /// The masked phone a returning browser may log in as with one tap.
     returning: Option<String>,
     /// The device's form token (voucher and account forms).
@@ -273,6 +275,18 @@ async fn login_page(
             counter_qr: auth.enabled.counter_qr,
             sms: auth.enabled.sms,
             wechat: auth.enabled.wechat.then(|| portal.config.auth.wechat.keyword.clone()),
+            oauth: auth
+                .oauth
+                .iter()
+                .map(|p| {
+                    let t = lang.strings();
+                    let label = match p.kind() {
+                        crate::auth::oauth::Kind::Qq => t.qq_button.as_str(),
+                        crate::auth::oauth::Kind::Weibo => t.weibo_button.as_str(),
+                    };
+                    (p.kind().name(), label)
+                })
+                .collect(),
             returning,
             token: portal.signer.device_token(client),
         }
@@ -686,6 +700,87 @@ pub async fn login_wechat(
     }
 }
 
+/// `GET /oauth/{provider}/callback` query.
+#[derive(Deserialize)]
+pub struct OAuthCallback {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+fn provider<'p>(portal: &'p Portal, name: &str) -> Option<&'p crate::auth::oauth::Provider> {
+    portal.auth.oauth.iter().find(|p| p.kind().name() == name)
+}
+
+fn method_of(name: &str) -> Method {
+    if name == "weibo" {
+        Method::Weibo
+    } else {
+        Method::Qq
+    }
+}
+
+/// Sends the guest's browser to QQ or Weibo with a state bound to its device.
+pub async fn oauth_start(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify(&portal, peer, lang) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let Some(provider) = provider(&portal, &name) else {
+        return refused(&portal, lang, method_of(&name), client, None, Refusal::Disabled).await;
+    };
+    let location = provider.start(client);
+    let mut response = StatusCode::FOUND.into_response();
+    response.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&location).expect("an encoded URL"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The provider sends the browser back here with a code.
+pub async fn oauth_callback(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    Query(query): Query<OAuthCallback>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify(&portal, peer, lang) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = method_of(&name);
+    let Some(provider) = provider(&portal, &name) else {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    };
+    if query.error.is_some() {
+        // The guest said no at the provider.
+        return refused(&portal, lang, method, client, None, Refusal::Invalid).await;
+    }
+    let grant = match provider.finish(&query.code, &query.state, client).await {
+        Ok(grant) => grant,
+        Err(crate::auth::oauth::OAuthError::Refused(refusal)) => {
+            return refused(&portal, lang, method, client, None, refusal).await;
+        }
+        Err(err) => {
+            tracing::warn!(provider = %name, error = %err, "OAuth login failed at the provider");
+            portal.metrics.refused(method.as_str(), "provider_error");
+            return message(&portal, lang, StatusCode::BAD_GATEWAY, lang.strings().error_provider.clone());
+        }
+    };
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
+}
+
 /// A voucher card's QR code, opened by the phone's camera: a page that
 /// sends the code at once (a tap without JavaScript).
 pub async fn scan_voucher(
@@ -825,6 +920,7 @@ async fn refused(
             Method::Voucher => (StatusCode::FORBIDDEN, t.error_code_invalid.clone(), None),
             Method::CounterQr => (StatusCode::FORBIDDEN, t.error_link_invalid.clone(), None),
             Method::WeChat => (StatusCode::FORBIDDEN, t.error_wechat_link.clone(), None),
+            Method::Qq | Method::Weibo => (StatusCode::FORBIDDEN, t.error_oauth_state.clone(), None),
             _ => (StatusCode::FORBIDDEN, t.error_ticket_invalid.clone(), None),
         },
         Refusal::Replayed => (StatusCode::CONFLICT, t.error_ticket_replayed.clone(), None),

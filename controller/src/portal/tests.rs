@@ -51,7 +51,7 @@ async fn harness(env: &[(&str, &str)]) -> Harness {
     let outbox = tempfile::NamedTempFile::new().unwrap();
     let gateway: Arc<dyn crate::auth::sms::gateway::Gateway> =
         Arc::new(crate::auth::sms::gateway::LogGateway { path: outbox.path().to_path_buf() });
-    let methods = Methods::new(&config, db, keys, gateway, None);
+    let methods = Methods::new(&config, db, keys, gateway, None, Vec::new());
     let neighbours = Arc::new(FixedNeighbours::default());
     for n in 1..=9 {
         let g = guest(n);

@@ -34,7 +34,7 @@ pub trait Gateway: Send + Sync {
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(TIMEOUT).build().expect("an HTTP client builds")
+    crate::tls::http_client(TIMEOUT)
 }
 
 fn error(gateway: &'static str, message: impl std::fmt::Display) -> GatewayError {
