@@ -77,6 +77,15 @@ fn main() {
         let redirects = redirects(&lab, &exe);
         println!("(c) portal redirects/s from a guest namespace: {redirects}");
     }
+    if run("e") {
+        let (shaped, plain) = forwarding(&lab);
+        println!(
+            "(e) forwarding throughput, one TCP stream guest <- upstream: 10,000 authorised clients with limits on {:.2} Gbit/s; no filter {:.2} Gbit/s; ratio {:.2}",
+            shaped / 1e9,
+            plain / 1e9,
+            shaped / plain
+        );
+    }
     if run("d") {
         let rss = rss_with_sessions(&lab, &exe, 10_000);
         println!("(d) controller RSS with 10,000 live sessions: {rss}");
@@ -128,7 +137,7 @@ fn latency(lab: &Lab) -> ((Duration, Duration), (Duration, Duration)) {
                 for _ in 0..TRIALS {
                     arrived.store(0, Ordering::SeqCst);
                     let t0 = epoch.elapsed().as_nanos() as u64;
-                    fw.authorize(guest, Duration::from_secs(600)).await.unwrap();
+                    fw.authorize(guest, Duration::from_secs(600), firewall::Rate::UNLIMITED).await.unwrap();
                     calls.push(Duration::from_nanos(epoch.elapsed().as_nanos() as u64 - t0));
                     let deadline = Instant::now() + Duration::from_secs(1);
                     let t1 = loop {
@@ -179,7 +188,7 @@ fn authorisations(lab: &Lab) -> (f64, f64) {
             for i in 0..n {
                 let (fw, permit) = (fw.clone(), sem.clone().acquire_owned().await.unwrap());
                 tasks.push(tokio::spawn(async move {
-                    fw.authorize(fake(i), Duration::from_secs(600)).await.unwrap();
+                    fw.authorize(fake(i), Duration::from_secs(600), firewall::Rate::UNLIMITED).await.unwrap();
                     drop(permit);
                 }));
             }
@@ -329,11 +338,78 @@ fn stop(child: &mut std::process::Child) {
     let _ = child.wait();
 }
 
+/// (e): a TCP stream from the upstream to the guest for a few seconds, with
+/// 10,000 authorised clients each shaped (a limit object a way, one map
+/// element a way) and the measuring guest shaped far above what it can
+/// reach (its limit is looked up and checked on every packet, never binds);
+/// then the same with no table at all. Returns bits a second, both.
+fn forwarding(lab: &Lab) -> (f64, f64) {
+    const PORT: u16 = 5201;
+    const RUN: Duration = Duration::from_secs(4);
+    // Without the table there is no masquerade: the upstream routes back.
+    sh(&["ip", "-n", &lab.upstream(), "route", "replace", "192.0.2.0/24", "via", "203.0.113.1"]);
+    in_netns(&lab.upstream(), move || {
+        let listener = std::net::TcpListener::bind(("203.0.113.10", PORT)).unwrap();
+        let chunk = vec![0u8; 256 * 1024];
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let chunk = chunk.clone();
+            std::thread::spawn(move || while std::io::Write::write_all(&mut stream, &chunk).is_ok() {});
+        }
+    });
+    let measure = |ns: String| -> f64 {
+        let (tx, rx) = std::sync::mpsc::channel();
+        in_netns(&ns, move || {
+            let mut stream = std::net::TcpStream::connect(("203.0.113.10", PORT)).unwrap();
+            let mut buf = vec![0u8; 256 * 1024];
+            // A second's warm-up, then the measured run.
+            let warm = Instant::now();
+            while warm.elapsed() < Duration::from_secs(1) {
+                let _ = std::io::Read::read(&mut stream, &mut buf);
+            }
+            let (start, mut bytes) = (Instant::now(), 0u64);
+            while start.elapsed() < RUN {
+                bytes += std::io::Read::read(&mut stream, &mut buf).unwrap_or(0) as u64;
+            }
+            let _ = tx.send(bytes as f64 * 8.0 / start.elapsed().as_secs_f64());
+        });
+        rx.recv().unwrap()
+    };
+    let guest = Client { mac: lab::guest_mac(1).parse().unwrap(), ip: IpAddr::V4(GUEST_IP) };
+    let policy = policy();
+    let fw = on_netns_runtime(&lab.appliance(), move |rt| {
+        rt.block_on(async move {
+            let fw = Firewall::start(policy, &[]).unwrap();
+            let rate = firewall::Rate { down_kbps: 8000, up_kbps: 2000 };
+            let mut pending = Vec::new();
+            for i in 0..9_999u32 {
+                pending.push(fw.authorize(fake(i + 1000), Duration::from_secs(3600), rate));
+                if pending.len() == 512 {
+                    for p in pending.drain(..) {
+                        p.await.unwrap();
+                    }
+                }
+            }
+            for p in pending {
+                p.await.unwrap();
+            }
+            let never_binds = firewall::Rate { down_kbps: 100_000_000, up_kbps: 100_000_000 };
+            fw.authorize(guest, Duration::from_secs(3600), never_binds).await.unwrap();
+            fw
+        })
+    });
+    let shaped = measure(lab.guest(1));
+    drop(fw);
+    on_netns_runtime(&lab.appliance(), |_| firewall::Firewall::remove_table().unwrap());
+    let plain = measure(lab.guest(1));
+    (shaped, plain)
+}
+
 async fn fill(fw: &Firewall, count: usize) {
     let present = fw.list().await.unwrap().len();
     let mut pending = Vec::new();
     for i in present..count {
-        pending.push(fw.authorize(fake(i as u32 + 1000), Duration::from_secs(3600)));
+        pending.push(fw.authorize(fake(i as u32 + 1000), Duration::from_secs(3600), firewall::Rate::UNLIMITED));
         if pending.len() == 512 {
             for p in pending.drain(..) {
                 p.await.unwrap();

@@ -7,9 +7,9 @@
 use crate::conntrack;
 use crate::libnft::Nft;
 use crate::neighbours::Pins;
-use crate::nft::{self, Change};
+use crate::nft::{self, Change, Shaper};
 use crate::ruleset::Policy;
-use crate::types::{Client, ClientCounters};
+use crate::types::{Client, ClientCounters, Rate};
 use crate::{ClientFilter, FirewallError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -30,7 +30,7 @@ enum Op {
     Change(Change, Reply<()>),
     List(Reply<Vec<ClientCounters>>),
     Garden(Vec<(IpAddr, Duration)>, Reply<()>),
-    Reload(Vec<(Client, Duration)>, Reply<()>),
+    Reload(Vec<(Client, Duration, Rate)>, Reply<()>),
     Present(Reply<bool>),
 }
 
@@ -45,12 +45,12 @@ impl Firewall {
     /// `clients` already authorised) and starts the worker. Fails plainly when
     /// not root or when the kernel has no nf_tables: the daemon never runs
     /// without a real filter.
-    pub fn start(policy: Policy, clients: &[(Client, Duration)]) -> Result<Self, FirewallError> {
+    pub fn start(policy: Policy, clients: &[(Client, Duration, Rate)]) -> Result<Self, FirewallError> {
         let mut nft = Nft::open()?;
-        nft::install(&mut nft, &policy, clients)?;
+        let shaper = install(&mut nft, &policy, clients)?;
         give_back_memory();
         let mut pins = Guard::new(Pins::open(&policy.guest_interface));
-        let restored: Vec<Client> = clients.iter().map(|(c, _)| *c).collect();
+        let restored: Vec<Client> = clients.iter().map(|(c, ..)| *c).collect();
         pins.apply(|p| p.reset(&restored));
         tracing::info!(%policy, clients = clients.len(), "nftables table installed");
         let (tx, rx) = mpsc::unbounded_channel();
@@ -61,7 +61,7 @@ impl Firewall {
             .expect("spawn conntrack thread");
         std::thread::Builder::new()
             .name("nftables".into())
-            .spawn(move || worker(nft, pins, policy, rx, janitor_tx))
+            .spawn(move || worker(nft, pins, shaper, policy, rx, janitor_tx))
             .expect("spawn nftables thread");
         Ok(Firewall { ops: tx })
     }
@@ -94,8 +94,8 @@ impl Firewall {
 }
 
 impl ClientFilter for Firewall {
-    fn authorize(&self, client: Client, timeout: Duration) -> BoxFuture<'_, Result<(), FirewallError>> {
-        self.call(move |r| Op::Change(Change::Authorize(client, timeout), r)).boxed()
+    fn authorize(&self, client: Client, timeout: Duration, rate: Rate) -> BoxFuture<'_, Result<(), FirewallError>> {
+        self.call(move |r| Op::Change(Change::Authorize(client, timeout, rate), r)).boxed()
     }
 
     fn revoke(&self, client: Client) -> BoxFuture<'_, Result<(), FirewallError>> {
@@ -106,14 +106,29 @@ impl ClientFilter for Firewall {
         self.call(Op::List).boxed()
     }
 
-    fn restore(&self, clients: Vec<(Client, Duration)>) -> BoxFuture<'_, Result<(), FirewallError>> {
+    fn restore(&self, clients: Vec<(Client, Duration, Rate)>) -> BoxFuture<'_, Result<(), FirewallError>> {
         self.call(|r| Op::Reload(clients, r)).boxed()
     }
+}
+
+/// Installs the table with `clients` in it (one transaction), then their
+/// rates (a second one, right after: the typed JSON model has no limit
+/// objects). Returns what the kernel's shaping now holds.
+fn install(nft: &mut Nft, policy: &Policy, clients: &[(Client, Duration, Rate)]) -> Result<Shaper, FirewallError> {
+    let plain: Vec<(Client, Duration)> = clients.iter().map(|(c, t, _)| (*c, *t)).collect();
+    nft::install(nft, policy, &plain)?;
+    let changes: Vec<Change> = clients.iter().map(|(c, t, r)| Change::Authorize(*c, *t, *r)).collect();
+    let (commands, shaper) = Shaper::default().commands(&changes);
+    if !commands.is_empty() {
+        nft.run(&commands)?;
+    }
+    Ok(shaper)
 }
 
 fn worker(
     mut nft: Nft,
     mut pins: Guard,
+    mut shaper: Shaper,
     policy: Policy,
     mut rx: mpsc::UnboundedReceiver<Op>,
     janitor: std_mpsc::Sender<IpAddr>,
@@ -129,26 +144,36 @@ fn worker(
             match op {
                 Op::Change(change, reply) => pending.push((change, reply)),
                 other => {
-                    flush(&mut nft, &mut pins, &mut pending, &janitor);
-                    handle_other(&mut nft, &mut pins, &policy, &mut garden, other);
+                    flush(&mut nft, &mut pins, &mut shaper, &mut pending, &janitor);
+                    handle_other(&mut nft, &mut pins, &mut shaper, &policy, &mut garden, other);
                 }
             }
             if pending.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        flush(&mut nft, &mut pins, &mut pending, &janitor);
+        flush(&mut nft, &mut pins, &mut shaper, &mut pending, &janitor);
     }
     tracing::debug!("firewall worker stopped");
 }
 
-fn flush(nft: &mut Nft, pins: &mut Guard, pending: &mut Vec<(Change, Reply<()>)>, janitor: &std_mpsc::Sender<IpAddr>) {
+fn flush(
+    nft: &mut Nft,
+    pins: &mut Guard,
+    shaper: &mut Shaper,
+    pending: &mut Vec<(Change, Reply<()>)>,
+    janitor: &std_mpsc::Sender<IpAddr>,
+) {
     if pending.is_empty() {
         return;
     }
     let changes: Vec<Change> = pending.iter().map(|(c, _)| *c).collect();
-    match nft.run(&nft::changes_to_commands(&changes)) {
+    // The sets and the rates in one transaction: a guest is never through
+    // without its limit.
+    let (shaping, shaped) = shaper.commands(&nft::last_changes(&changes));
+    match nft.run(&(nft::changes_to_commands(&changes) + &shaping)) {
         Ok(_) => {
+            *shaper = shaped;
             for (change, reply) in pending.drain(..) {
                 let _ = reply.send(Ok(()));
                 after(change, pins, janitor);
@@ -161,8 +186,10 @@ fn flush(nft: &mut Nft, pins: &mut Guard, pending: &mut Vec<(Change, Reply<()>)>
         Err(_) => {
             // One bad change must not fail its neighbours: apply one by one.
             for (change, reply) in pending.drain(..) {
-                let result = nft.run(&nft::changes_to_commands(&[change])).map(drop);
+                let (shaping, shaped) = shaper.commands(&[change]);
+                let result = nft.run(&(nft::changes_to_commands(&[change]) + &shaping)).map(drop);
                 if result.is_ok() {
+                    *shaper = shaped;
                     after(change, pins, janitor);
                 }
                 let _ = reply.send(result);
@@ -175,7 +202,7 @@ fn flush(nft: &mut Nft, pins: &mut Guard, pending: &mut Vec<(Change, Reply<()>)>
 /// is pinned or let go, and a logout's connections are cleared.
 fn after(change: Change, pins: &mut Guard, janitor: &std_mpsc::Sender<IpAddr>) {
     match change {
-        Change::Authorize(client, _) => pins.apply(|p| p.pin(client)),
+        Change::Authorize(client, ..) => pins.apply(|p| p.pin(client)),
         Change::Revoke(client) => {
             pins.apply(|p| p.unpin(client));
             let _ = janitor.send(client.ip);
@@ -215,7 +242,14 @@ impl Guard {
     }
 }
 
-fn handle_other(nft: &mut Nft, pins: &mut Guard, policy: &Policy, garden: &mut HashMap<IpAddr, Instant>, op: Op) {
+fn handle_other(
+    nft: &mut Nft,
+    pins: &mut Guard,
+    shaper: &mut Shaper,
+    policy: &Policy,
+    garden: &mut HashMap<IpAddr, Instant>,
+    op: Op,
+) {
     match op {
         Op::List(reply) => {
             let _ = reply.send(nft::list());
@@ -232,14 +266,14 @@ fn handle_other(nft: &mut Nft, pins: &mut Guard, policy: &Policy, garden: &mut H
             let _ = reply.send(result);
         }
         Op::Reload(clients, reply) => {
-            let mut result = nft::install(nft, policy, &clients);
+            let mut result = install(nft, policy, &clients).map(|shaped| *shaper = shaped);
             let now = Instant::now();
             let left: Vec<(IpAddr, Duration)> =
                 garden.iter().filter(|(_, until)| **until > now).map(|(ip, until)| (*ip, *until - now)).collect();
             if result.is_ok() && !left.is_empty() {
                 result = nft.run(&nft::garden_commands(&left)).map(drop);
             }
-            let restored: Vec<Client> = clients.iter().map(|(c, _)| *c).collect();
+            let restored: Vec<Client> = clients.iter().map(|(c, ..)| *c).collect();
             pins.apply(|p| p.reset(&restored));
             let _ = reply.send(result);
             give_back_memory();

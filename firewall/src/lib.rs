@@ -24,7 +24,7 @@ pub use garden::{GardenRefresher, GardenResolver};
 pub use memory::MemoryFilter;
 pub use neighbours::NeighbourTable;
 pub use ruleset::{Policy, TABLE};
-pub use types::{Client, ClientCounters, MacAddr, ParseMacError};
+pub use types::{Client, ClientCounters, MacAddr, ParseMacError, Rate};
 
 use futures::future::BoxFuture;
 use std::time::Duration;
@@ -64,14 +64,14 @@ pub enum FirewallError {
 /// What the sessions layer needs from the packet filter: let a client through
 /// for a while, stop it, and read what each client has sent.
 pub trait ClientFilter: Send + Sync {
-    /// Let `client` through for `timeout`; replaces any earlier timeout.
-    /// Returns once the kernel has the element.
-    fn authorize(&self, client: Client, timeout: Duration) -> BoxFuture<'_, Result<(), FirewallError>>;
+    /// Let `client` through for `timeout` at `rate`; replaces any earlier
+    /// timeout and rate. Returns once the kernel has both, in one transaction.
+    fn authorize(&self, client: Client, timeout: Duration, rate: Rate) -> BoxFuture<'_, Result<(), FirewallError>>;
     /// Stop `client`; succeeds if it was not authorised.
     fn revoke(&self, client: Client) -> BoxFuture<'_, Result<(), FirewallError>>;
     /// Every authorised client with its counters and remaining time.
     fn list(&self) -> BoxFuture<'_, Result<Vec<ClientCounters>, FirewallError>>;
     /// Puts the whole filter back with exactly `clients` (after nftables was
     /// flushed or restarted behind our back).
-    fn restore(&self, clients: Vec<(Client, Duration)>) -> BoxFuture<'_, Result<(), FirewallError>>;
+    fn restore(&self, clients: Vec<(Client, Duration, Rate)>) -> BoxFuture<'_, Result<(), FirewallError>>;
 }

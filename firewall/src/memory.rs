@@ -1,7 +1,7 @@
 //! [`MemoryFilter`]: an in-memory [`ClientFilter`] for callers' unit tests.
 //! The daemon never uses it.
 
-use crate::types::{Client, ClientCounters};
+use crate::types::{Client, ClientCounters, Rate};
 use crate::{ClientFilter, FirewallError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 pub struct MemoryFilter {
     clients: Mutex<BTreeMap<Client, (Instant, u64, u64)>>,
+    rates: Mutex<BTreeMap<Client, Rate>>,
 }
 
 impl MemoryFilter {
@@ -24,6 +25,11 @@ impl MemoryFilter {
         }
     }
 
+    /// The rate the client was let through at.
+    pub fn rate(&self, client: Client) -> Option<Rate> {
+        self.rates.lock().unwrap().get(&client).copied()
+    }
+
     /// Whether the client is let through now.
     pub fn is_authorized(&self, client: Client) -> bool {
         self.clients.lock().unwrap().get(&client).is_some_and(|(until, ..)| *until > Instant::now())
@@ -31,13 +37,15 @@ impl MemoryFilter {
 }
 
 impl ClientFilter for MemoryFilter {
-    fn authorize(&self, client: Client, timeout: Duration) -> BoxFuture<'_, Result<(), FirewallError>> {
+    fn authorize(&self, client: Client, timeout: Duration, rate: Rate) -> BoxFuture<'_, Result<(), FirewallError>> {
         self.clients.lock().unwrap().insert(client, (Instant::now() + timeout, 0, 0));
+        self.rates.lock().unwrap().insert(client, rate);
         futures::future::ready(Ok(())).boxed()
     }
 
     fn revoke(&self, client: Client) -> BoxFuture<'_, Result<(), FirewallError>> {
         self.clients.lock().unwrap().remove(&client);
+        self.rates.lock().unwrap().remove(&client);
         futures::future::ready(Ok(())).boxed()
     }
 
@@ -59,9 +67,10 @@ impl ClientFilter for MemoryFilter {
         futures::future::ready(Ok(list)).boxed()
     }
 
-    fn restore(&self, clients: Vec<(Client, Duration)>) -> BoxFuture<'_, Result<(), FirewallError>> {
+    fn restore(&self, clients: Vec<(Client, Duration, Rate)>) -> BoxFuture<'_, Result<(), FirewallError>> {
         let now = Instant::now();
-        *self.clients.lock().unwrap() = clients.into_iter().map(|(c, t)| (c, (now + t, 0, 0))).collect();
+        *self.rates.lock().unwrap() = clients.iter().map(|(c, _, r)| (*c, *r)).collect();
+        *self.clients.lock().unwrap() = clients.into_iter().map(|(c, t, _)| (c, (now + t, 0, 0))).collect();
         futures::future::ready(Ok(())).boxed()
     }
 }

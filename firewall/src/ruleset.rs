@@ -19,6 +19,8 @@ pub(crate) const AUTHORIZED4: &str = "authorized";
 pub(crate) const AUTHORIZED6: &str = "authorized6";
 pub(crate) const GARDEN4: &str = "garden4";
 pub(crate) const GARDEN6: &str = "garden6";
+pub(crate) const BW_UP4: &str = "bw_up4";
+pub(crate) const BW_DOWN4: &str = "bw_down4";
 const PREROUTING: &str = "prerouting";
 const POSTROUTING: &str = "postrouting";
 const FORWARD: &str = "forward";
@@ -164,6 +166,7 @@ impl Policy {
         }
         let mut json = serde_json::to_value(batch.to_nftables()).expect("ruleset serialises");
         add_per_element_counters(&mut json);
+        add_shaping(&mut json, &self.guest_interface);
         json
     }
 
@@ -320,6 +323,38 @@ fn add_per_element_counters(json: &mut serde_json::Value) {
     }
 }
 
+/// The per-client limits: two maps from a guest's address to its `limit`
+/// object (one a way) and, first in the forward chain, the two rules that
+/// look them up. The typed model has neither objref maps nor limit-by-map
+/// statements: written as libnftables JSON.
+fn add_shaping(json: &mut serde_json::Value, guest_interface: &str) {
+    let Some(cmds) = json.get_mut("nftables").and_then(|v| v.as_array_mut()) else {
+        return;
+    };
+    let after_table = cmds.iter().position(|c| c.pointer("/add/table").is_some()).map_or(0, |i| i + 1);
+    for name in [BW_DOWN4, BW_UP4] {
+        let map = serde_json::json!({"add": {"map": {
+            "family": "inet", "table": TABLE, "name": name, "type": "ipv4_addr", "map": "limit"
+        }}});
+        cmds.insert(after_table, map);
+    }
+    let first_forward = cmds
+        .iter()
+        .position(|c| c.pointer("/add/rule/chain").and_then(|v| v.as_str()) == Some(FORWARD))
+        .unwrap_or(cmds.len());
+    for (iface_key, addr, map) in [("oifname", "daddr", BW_DOWN4), ("iifname", "saddr", BW_UP4)] {
+        let rule = serde_json::json!({"add": {"rule": {
+            "family": "inet", "table": TABLE, "chain": FORWARD,
+            "expr": [
+                {"match": {"op": "==", "left": {"meta": {"key": iface_key}}, "right": guest_interface}},
+                {"limit": {"map": {"key": {"payload": {"protocol": "ip", "field": addr}}, "data": format!("@{map}")}}},
+                {"drop": null}
+            ]
+        }}});
+        cmds.insert(first_forward, rule);
+    }
+}
+
 /// `,{"add": {"element": ...}}` for each set with clients; the typed model
 /// has no set elements with timeouts, so they are written as JSON text.
 fn client_commands(clients: &[(Client, Duration)]) -> String {
@@ -438,5 +473,18 @@ mod tests {
         assert_eq!(elements[0]["elem"][0]["elem"]["val"]["concat"][1], "192.0.2.1");
         assert_eq!(elements[0]["elem"][1]["elem"]["timeout"], 1, "never a zero timeout");
         assert!(cmds.last().unwrap().pointer("/add/element").is_some(), "after the sets they go into");
+    }
+
+    #[test]
+    fn shaping_maps_come_before_rules_and_its_rules_first_in_forward() {
+        let json = policy().to_json(false);
+        let cmds = json["nftables"].as_array().unwrap();
+        let map_at = cmds.iter().position(|c| c.pointer("/add/map/name") == Some(&serde_json::json!(BW_UP4))).unwrap();
+        let first_rule = cmds.iter().position(|c| c.pointer("/add/rule").is_some()).unwrap();
+        assert!(map_at < first_rule);
+        let forward: Vec<_> =
+            cmds.iter().filter(|c| c.pointer("/add/rule/chain") == Some(&serde_json::json!(FORWARD))).collect();
+        assert_eq!(forward[0].pointer("/add/rule/expr/1/limit/map/data").unwrap(), "@bw_up4");
+        assert_eq!(forward[1].pointer("/add/rule/expr/1/limit/map/data").unwrap(), "@bw_down4");
     }
 }

@@ -3,6 +3,25 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// A session's bandwidth limits, kbit/s; 0 is no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Rate {
+    /// Towards the guest.
+    pub down_kbps: u32,
+    /// From the guest.
+    pub up_kbps: u32,
+}
+
+impl Rate {
+    /// No limit either way.
+    pub const UNLIMITED: Rate = Rate { down_kbps: 0, up_kbps: 0 };
+
+    /// Whether there is no limit either way.
+    pub fn is_unlimited(self) -> bool {
+        self.down_kbps == 0 && self.up_kbps == 0
+    }
+}
+
 /// An Ethernet address, as the kernel's neighbour table reports it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MacAddr(pub [u8; 6]);

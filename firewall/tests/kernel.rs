@@ -1,7 +1,7 @@
 //! The ruleset and client changes against the real kernel, in a throwaway
 //! network namespace. Needs root; says so and skips without it.
 
-use firewall::{Client, ClientFilter, Firewall, Policy};
+use firewall::{Client, ClientFilter, Firewall, Policy, Rate};
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::process::Command;
@@ -96,7 +96,8 @@ fn login_adds_one_element_and_reload_restores_sessions() {
                 .unwrap()
             };
             let before = list();
-            let logins: Vec<_> = (10..20).map(|n| fw.authorize(client(n), Duration::from_secs(600))).collect();
+            let logins: Vec<_> =
+                (10..20).map(|n| fw.authorize(client(n), Duration::from_secs(600), Rate::UNLIMITED)).collect();
             for r in futures_join(logins).await {
                 r.unwrap();
             }
@@ -107,7 +108,9 @@ fn login_adds_one_element_and_reload_restores_sessions() {
             let after_revoke = fw.list().await.unwrap();
             // nftables flushed behind our back: reload puts everything back.
             assert!(Command::new("nft").args(["flush", "ruleset"]).status().unwrap().success());
-            fw.restore(after_revoke.iter().map(|c| (c.client, Duration::from_secs(300))).collect()).await.unwrap();
+            fw.restore(after_revoke.iter().map(|c| (c.client, Duration::from_secs(300), Rate::UNLIMITED)).collect())
+                .await
+                .unwrap();
             assert_eq!(fw.list().await.unwrap().len(), 9);
             assert!(fw.present().await.unwrap());
             Firewall::remove_table().unwrap();
@@ -121,6 +124,49 @@ fn login_adds_one_element_and_reload_restores_sessions() {
     assert_eq!(after_revoke.len(), 9);
     assert!(!after_revoke.iter().any(|c| c.client == client(10)));
     assert_eq!(ns.nft_list(), "", "firewall-remove takes the table out");
+}
+
+#[test]
+fn rates_are_objects_and_map_elements_that_come_and_go_with_the_login() {
+    let Some(ns) = Netns::new("fwtest-rates") else {
+        return;
+    };
+    let (shaped, reshaped, revoked, restored, rules_same) = ns.run(|| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let nft =
+                |args: &[&str]| String::from_utf8(Command::new("nft").args(args).output().unwrap().stdout).unwrap();
+            let limits = || nft(&["list", "limits", "table", "inet", "guestwifi"]).matches("rate over").count();
+            let fw = Firewall::start(policy(), &[]).unwrap();
+            let rules = nft(&["list", "chain", "inet", "guestwifi", "forward"]);
+            let rate = Rate { down_kbps: 8000, up_kbps: 2000 };
+            let logins: Vec<_> = (10..20).map(|n| fw.authorize(client(n), Duration::from_secs(600), rate)).collect();
+            for r in futures_join(logins).await {
+                r.unwrap();
+            }
+            let shaped = limits();
+            // A re-login at another rate replaces its objects; no leak.
+            fw.authorize(client(10), Duration::from_secs(600), Rate { down_kbps: 1000, up_kbps: 0 }).await.unwrap();
+            let reshaped = (limits(), nft(&["list", "map", "inet", "guestwifi", "bw_down4"]).contains("192.0.2.10"));
+            fw.revoke(client(11)).await.unwrap();
+            let revoked = limits();
+            assert!(Command::new("nft").args(["flush", "ruleset"]).status().unwrap().success());
+            let back = vec![
+                (client(12), Duration::from_secs(60), rate),
+                (client(13), Duration::from_secs(60), Rate::UNLIMITED),
+            ];
+            fw.restore(back).await.unwrap();
+            let restored = limits();
+            let rules_same = rules == nft(&["list", "chain", "inet", "guestwifi", "forward"]);
+            Firewall::remove_table().unwrap();
+            (shaped, reshaped, revoked, restored, rules_same)
+        })
+    });
+    assert_eq!(shaped, 20, "two limits a client, no rule");
+    assert_eq!(reshaped, (19, true), "the new grant has one way limited");
+    assert_eq!(revoked, 17, "a logout takes its limits out");
+    assert_eq!(restored, 2, "a restore puts back the limits of the sessions it restores");
+    assert!(rules_same, "a rate changes no rule");
 }
 
 #[test]
@@ -155,7 +201,7 @@ fn restart_installs_rules_and_live_sessions_in_one_transaction() {
     let listed = ns.run(|| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let clients: Vec<_> = (1..=3).map(|n| (client(n), Duration::from_secs(600))).collect();
+            let clients: Vec<_> = (1..=3).map(|n| (client(n), Duration::from_secs(600), Rate::UNLIMITED)).collect();
             let fw = Firewall::start(policy(), &clients).unwrap();
             // Started again over its own table (a restart): exactly the sessions still live.
             let again = Firewall::start(policy(), &clients[..2]).unwrap();

@@ -500,6 +500,39 @@ pub fn guest_mac(i: usize) -> String {
     format!("02:00:00:00:01:{:02x}", i % 256)
 }
 
+/// `GET /big?bytes=N`: N bytes, streamed (a large download to measure a
+/// guest's limit against).
+async fn big(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let total: usize = q.get("bytes").and_then(|b| b.parse().ok()).unwrap_or(1 << 20).min(1 << 30);
+    let chunk = bytes::Bytes::from(vec![0u8; 64 * 1024]);
+    let chunks = total.div_ceil(chunk.len());
+    let stream = futures::stream::iter((0..chunks).map(move |i| {
+        let n = if i + 1 == chunks { total - i * chunk.len() } else { chunk.len() };
+        Ok::<_, std::io::Error>(chunk.slice(..n))
+    }));
+    ([(axum::http::header::CONTENT_LENGTH, total.to_string())], axum::body::Body::from_stream(stream)).into_response()
+}
+
+/// `POST /sink`: reads and drops the body (an upload to measure); answers
+/// the bytes and the bytes a second it received them at, first byte to last
+/// (the client's own figure counts its socket buffer as sent).
+async fn sink(body: axum::body::Body) -> String {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut total = 0usize;
+    let mut first = None;
+    while let Some(Ok(chunk)) = stream.next().await {
+        first.get_or_insert_with(std::time::Instant::now);
+        total += chunk.len();
+    }
+    let secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    let rate = if secs > 0.0 { total as f64 / secs } else { 0.0 };
+    format!("{total} {rate:.0}\n")
+}
+
 /// The stand-in QQ/Weibo provider: every guest who comes says yes at once;
 /// the code is `labcode`.
 async fn oauth_authorize(
@@ -656,6 +689,8 @@ pub async fn web(listen: std::net::SocketAddr, record: Option<PathBuf>) -> std::
         .route("/oauth/authorize", axum::routing::get(oauth_authorize))
         .route("/oauth/token", axum::routing::get(oauth_token).post(oauth_token_form))
         .route("/oauth/me", axum::routing::get(oauth_me))
+        .route("/big", axum::routing::get(big))
+        .route("/sink", axum::routing::post(sink))
         .fallback(page);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     axum::serve(listener, app).await

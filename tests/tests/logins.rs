@@ -257,3 +257,43 @@ fn qq_and_weibo_logins_go_through_the_provider_and_a_forged_state_does_not() {
     assert_eq!(status, 403, "guest 1 cannot use guest 3's state");
     assert!(!reaches_upstream(&t, 3));
 }
+
+/// The limits a grant carries hold end to end: a voucher of 16 Mbit/s down
+/// and 4 Mbit/s up, measured against the upstream's large file and its sink,
+/// within 10%. The first transfer drains the kernel's bucket (it starts
+/// with a second's worth plus the burst): the second is what a long
+/// download sees.
+#[test]
+fn a_vouchers_bandwidth_holds_within_ten_percent() {
+    let Some(t) = TestLab::start("e2e-bandwidth", 1, 3600, &[]) else { return };
+    let made =
+        t.cli_ok(&["vouchers", "create", "--duration", "1h", "--down-kbps", "16000", "--up-kbps", "4000", "--json"]);
+    let cards: serde_json::Value = serde_json::from_str(&made).unwrap();
+    let token = t.token(1);
+    let (status, _) = t.post(1, "/login/voucher", &[("code", cards[0]["code"].as_str().unwrap()), ("token", &token)]);
+    assert_eq!(status, 200);
+
+    let download = || {
+        let out = t.in_guest(
+            1,
+            &["curl", "-s", "-o", "/dev/null", "-w", "%{speed_download}", "http://example.test/big?bytes=6000000"],
+        );
+        String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().unwrap()
+    };
+    let upload_file = t.lab.dir.join("upload.bin");
+    std::fs::write(&upload_file, vec![0u8; 3_000_000]).unwrap();
+    let upload = || {
+        let data = format!("@{}", upload_file.display());
+        let out = t.in_guest(1, &["curl", "-s", "--data-binary", &data, "http://example.test/sink"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split_whitespace().nth(1).unwrap_or_else(|| panic!("{text}")).parse::<f64>().unwrap()
+    };
+    let _ = download();
+    let down = download();
+    let _ = upload();
+    let up = upload();
+    let (down_limit, up_limit) = (16_000.0 * 125.0, 4_000.0 * 125.0);
+    assert!((down / down_limit - 1.0).abs() < 0.10, "download {down:.0} B/s against {down_limit} B/s");
+    assert!((up / up_limit - 1.0).abs() < 0.10, "upload {up:.0} B/s against {up_limit} B/s");
+    eprintln!("download {:.1}% of its limit, upload {:.1}%", down / down_limit * 100.0, up / up_limit * 100.0);
+}

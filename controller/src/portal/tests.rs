@@ -255,6 +255,11 @@ async fn a_voucher_logs_in_with_its_own_time_and_a_wrong_code_is_refused_then_lo
     let session = h.portal.sessions.current(guest(2)).await.unwrap().unwrap();
     assert_eq!(session.identity, format!("voucher:{}", card.code));
     assert_eq!((session.down_kbps, session.up_kbps), (4096, 1024));
+    assert_eq!(
+        h.filter.rate(guest(2)),
+        Some(firewall::Rate { down_kbps: 4096, up_kbps: 1024 }),
+        "the kernel gets the card's rate"
+    );
     assert!(session.granted_seconds > 3500 && session.granted_seconds <= 3600);
 
     let token3 = h.get(guest(3), "/").await.field("token");

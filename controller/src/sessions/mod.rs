@@ -10,7 +10,7 @@ pub mod arpwatch;
 
 use crate::auth::Grant;
 use crate::store::now_ms;
-use firewall::{Client, ClientFilter, FirewallError, MacAddr};
+use firewall::{Client, ClientFilter, FirewallError, MacAddr, Rate};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 use std::collections::HashMap;
@@ -75,6 +75,11 @@ impl Session {
         Client { mac: self.mac, ip: self.ip }
     }
 
+    /// The bandwidth limits the filter enforces.
+    pub fn rate(&self) -> Rate {
+        Rate { down_kbps: self.down_kbps.max(0) as u32, up_kbps: self.up_kbps.max(0) as u32 }
+    }
+
     /// Time left, zero once expired.
     pub fn remaining(&self) -> Duration {
         Duration::from_millis((self.expires_at - now_ms()).max(0) as u64)
@@ -118,7 +123,7 @@ pub struct Sessions {
     /// Live sessions' device and expiry (UTC ms) by address (one live
     /// session an address), so the portal's hot path and the ARP watcher
     /// ask "who is logged in here?" without the store.
-    live: Arc<Mutex<HashMap<IpAddr, (MacAddr, i64)>>>,
+    live: Arc<Mutex<HashMap<IpAddr, Holder>>>,
     /// dnsmasq's lease file: who the DHCP server gave each address to.
     leases: Option<std::path::PathBuf>,
     /// Bytes logged-in guests have sent, at the last idle sweep.
@@ -126,6 +131,9 @@ pub struct Sessions {
     /// Login rows go through one writer that commits them in groups.
     writer: mpsc::UnboundedSender<(LoginRow, oneshot::Sender<Result<Written, sqlx::Error>>)>,
 }
+
+/// Who holds an address: the device, its session's expiry (UTC ms) and rate.
+type Holder = (MacAddr, i64, Rate);
 
 /// A login's row, to be written.
 struct LoginRow {
@@ -165,23 +173,23 @@ impl Sessions {
     }
 
     /// Remembers the sessions restored at start (see [`Sessions::holder`]).
-    pub fn track(&self, clients: &[(Client, Duration)]) {
+    pub fn track(&self, clients: &[(Client, Duration, Rate)]) {
         let now = now_ms();
         let mut live = self.live.lock().unwrap();
         live.clear();
-        live.extend(clients.iter().map(|(c, left)| (c.ip, (c.mac, now + left.as_millis() as i64))));
+        live.extend(clients.iter().map(|(c, left, rate)| (c.ip, (c.mac, now + left.as_millis() as i64, *rate))));
     }
 
     /// The device whose live session holds `ip`, from memory.
     pub fn holder(&self, ip: IpAddr) -> Option<MacAddr> {
         let now = now_ms();
-        self.live.lock().unwrap().get(&ip).filter(|(_, expires)| *expires > now).map(|(mac, _)| *mac)
+        self.live.lock().unwrap().get(&ip).filter(|(_, expires, _)| *expires > now).map(|(mac, ..)| *mac)
     }
 
     /// How many guests are logged in, from memory.
     pub fn live_count(&self) -> usize {
         let now = now_ms();
-        self.live.lock().unwrap().values().filter(|(_, expires)| *expires > now).count()
+        self.live.lock().unwrap().values().filter(|(_, expires, _)| *expires > now).count()
     }
 
     /// Bytes logged-in guests have sent, as the last idle sweep read them.
@@ -191,8 +199,13 @@ impl Sessions {
 
     /// Every live, unexpired session with its remaining time: what the
     /// kernel set must hold. Used at start and by `firewall-reload`.
-    pub async fn live_clients(db: &SqlitePool) -> Result<Vec<(Client, Duration)>, SessionError> {
-        Ok(live(db).await?.iter().filter(|s| s.expires_at > now_ms()).map(|s| (s.client(), s.remaining())).collect())
+    pub async fn live_clients(db: &SqlitePool) -> Result<Vec<(Client, Duration, Rate)>, SessionError> {
+        Ok(live(db)
+            .await?
+            .iter()
+            .filter(|s| s.expires_at > now_ms())
+            .map(|s| (s.client(), s.remaining(), s.rate()))
+            .collect())
     }
 
     /// Logs `client` in with what its method granted, replacing any live
@@ -208,13 +221,14 @@ impl Sessions {
     pub async fn login(&self, client: Client, grant: Grant) -> Result<Session, SessionError> {
         let length = grant.duration.max(Duration::from_millis(1));
         let now = now_ms();
-        let holder = self.live.lock().unwrap().get(&client.ip).copied().filter(|(_, expires)| *expires > now);
+        let holder = self.live.lock().unwrap().get(&client.ip).copied().filter(|(_, expires, _)| *expires > now);
         // This device's own session on this address: what to put back if the store fails.
-        let before = holder.filter(|(mac, _)| *mac == client.mac).map(|(_, expires)| expires);
-        if let Some((mac, _)) = holder.filter(|(mac, _)| *mac != client.mac) {
+        let before = holder.filter(|(mac, ..)| *mac == client.mac).map(|(_, expires, rate)| (expires, rate));
+        if let Some((mac, ..)) = holder.filter(|(mac, ..)| *mac != client.mac) {
             self.check_address(client, Client { mac, ip: client.ip })?;
         }
-        self.filter.authorize(client, length).await?;
+        let rate = Rate { down_kbps: grant.bandwidth.down_kbps, up_kbps: grant.bandwidth.up_kbps };
+        self.filter.authorize(client, length, rate).await?;
         let now = now_ms();
         let expires_at = now + length.as_millis() as i64;
         let row = LoginRow { client, grant: grant.clone(), now, expires_at };
@@ -227,9 +241,9 @@ impl Sessions {
             Ok(done) => done,
             Err(err) => {
                 let undo = match before {
-                    Some(expires) => {
+                    Some((expires, old_rate)) => {
                         let left = Duration::from_millis((expires - now_ms()).max(1) as u64);
-                        self.filter.authorize(client, left).await
+                        self.filter.authorize(client, left, old_rate).await
                     }
                     None => self.filter.revoke(client).await,
                 };
@@ -251,7 +265,7 @@ impl Sessions {
             for old in &replaced {
                 live.remove(&old.ip);
             }
-            live.insert(client.ip, (client.mac, expires_at));
+            live.insert(client.ip, (client.mac, expires_at, rate));
         }
         let method = grant.method.as_str();
         tracing::info!(session = id, %client, method, seconds = length.as_secs(), "guest logged in");
@@ -423,7 +437,7 @@ impl Sessions {
         self.activity.lock().unwrap().remove(&session.client());
         {
             let mut live = self.live.lock().unwrap();
-            if live.get(&session.ip).is_some_and(|(mac, _)| *mac == session.mac) {
+            if live.get(&session.ip).is_some_and(|(mac, ..)| *mac == session.mac) {
                 live.remove(&session.ip);
             }
         }
