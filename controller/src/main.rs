@@ -671,13 +671,31 @@ async fn sessions(command: SessionsCmd, socket: &Path, json: bool) -> anyhow::Re
                             s.ip.to_string(),
                             s.method.clone(),
                             s.identity.clone(),
+                            s.granted_seconds.div_euclid(60).to_string(),
                             s.remaining().as_secs().div_ceil(60).to_string(),
+                            match (s.down_kbps, s.up_kbps) {
+                                (0, 0) => "-".to_string(),
+                                (d, u) => format!("{d}/{u}"),
+                            },
                             s.bytes_up.to_string(),
                             s.packets_up.to_string(),
                         ]
                     })
                     .collect();
-                print_table(&["MAC", "IP", "METHOD", "IDENTITY", "MIN LEFT", "BYTES UP", "PACKETS"], rows);
+                print_table(
+                    &[
+                        "MAC",
+                        "IP",
+                        "METHOD",
+                        "IDENTITY",
+                        "MIN GRANTED",
+                        "MIN LEFT",
+                        "KBIT/S DOWN/UP",
+                        "BYTES UP",
+                        "PACKETS",
+                    ],
+                    rows,
+                );
                 Ok(())
             }
             other => fail(other),
