@@ -206,6 +206,9 @@ pub enum AuthError {
     Store(#[from] sqlx::Error),
 }
 
+/// Most rows the audit trail and the portal events keep, each.
+pub const MAX_AUDIT_ROWS: i64 = 1_000_000;
+
 /// The audit trail: one row per login and per refusal.
 #[derive(Clone)]
 pub struct Audit {
@@ -287,10 +290,27 @@ impl Audit {
         .await
     }
 
-    /// Drops rows older than `keep`.
+    /// Drops rows older than `keep`, and past the newest [`MAX_AUDIT_ROWS`]
+    /// of each table (a device hammering the portal with wrong codes must
+    /// not fill the disk).
     pub async fn prune(&self, keep: Duration) -> Result<u64, sqlx::Error> {
         let before = now_ms() - keep.as_millis() as i64;
-        Ok(sqlx::query("DELETE FROM auth_events WHERE at < ?").bind(before).execute(&self.db).await?.rows_affected())
+        let mut pruned = 0;
+        for table in ["auth_events", "portal_events"] {
+            pruned += sqlx::query(&format!("DELETE FROM {table} WHERE at < ?"))
+                .bind(before)
+                .execute(&self.db)
+                .await?
+                .rows_affected();
+            pruned += sqlx::query(&format!(
+                "DELETE FROM {table} WHERE id <= (SELECT id FROM {table} ORDER BY id DESC LIMIT 1 OFFSET ?)"
+            ))
+            .bind(MAX_AUDIT_ROWS)
+            .execute(&self.db)
+            .await?
+            .rows_affected();
+        }
+        Ok(pruned)
     }
 }
 
@@ -490,6 +510,18 @@ mod tests {
         assert_eq!(normalize_code("AB0C"), None, "0 is never in a code");
         assert_eq!(normalize_code("'; DROP"), None);
         assert_eq!(normalize_code(""), None);
+    }
+
+    #[tokio::test]
+    async fn the_trail_is_pruned_by_age() {
+        let audit = Audit::new(crate::store::memory().await.unwrap());
+        let c = Client { mac: "02:00:00:00:00:01".parse().unwrap(), ip: "192.0.2.1".parse().unwrap() };
+        audit.record(Method::Voucher, c, None, Some(&Refusal::Invalid)).await;
+        audit.event("ad_click", c, "http://a.test/").await;
+        assert_eq!(audit.prune(Duration::from_secs(3600)).await.unwrap(), 0);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(audit.prune(Duration::from_millis(1)).await.unwrap(), 2);
+        assert!(audit.recent(10).await.unwrap().is_empty());
     }
 
     #[test]
