@@ -25,24 +25,20 @@ impl Change {
     }
 }
 
-/// Which limit objects a shaped address has: `bwu<id>` (from the guest)
-/// and `bwd<id>` (to the guest), each present when that way is limited.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Shaped {
-    id: u64,
-    up: bool,
-    down: bool,
-}
-
-/// The per-client limits in the kernel: a named `limit` object a way and a
-/// map from the address to it, so a packet costs one map lookup whatever
-/// the number of guests, and no rule is ever added for a client. Each grant
-/// gets objects of its own (a new id), so a new rate never has to change an
-/// object a map element still points at. IPv4 only.
+/// The per-client limits in the kernel. Each distinct rate is a *tier*: a
+/// chain `bw_u<kbps>` / `bw_d<kbps>` whose one rule keeps a token bucket per
+/// address in a dynamic set (`update @bws_u<kbps> { ip saddr limit rate
+/// over … } drop`). A guest's address is one element of the verdict maps
+/// `bw_up4` / `bw_down4`, jumping to its tier. A packet costs a map lookup
+/// and a set lookup whatever the number of guests; a login adds map
+/// elements, never a rule (a tier's chain is made once, the first time its
+/// rate is granted, and kept). IPv4 only.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Shaper {
-    next: u64,
-    by_ip: HashMap<Ipv4Addr, Shaped>,
+    /// Tiers made, by direction (`u`, `d`) and kbit/s.
+    tiers: std::collections::BTreeSet<(char, u32)>,
+    /// Each shaped address's rate.
+    by_ip: HashMap<Ipv4Addr, Rate>,
 }
 
 /// Bytes a second of `kbps`, and the bucket's burst: a quarter second of
@@ -52,6 +48,9 @@ fn bucket(kbps: u32) -> (u64, u64) {
     (bytes.max(1), (bytes / 4).max(16 * 1024))
 }
 
+/// How long an idle address keeps its bucket in a tier's set.
+const BUCKET_IDLE: &str = "1h";
+
 impl Shaper {
     /// The commands that bring the kernel from this state to the final
     /// changes' rates, and the state after them (kept only if they apply).
@@ -60,40 +59,43 @@ impl Shaper {
         let mut out = String::new();
         for change in changes {
             let IpAddr::V4(ip) = change.client().ip else { continue };
-            if let Some(old) = next.by_ip.remove(&ip) {
-                for (map, on) in [(BW_UP4, old.up), (BW_DOWN4, old.down)] {
-                    if on {
+            let wanted = match change {
+                Change::Authorize(_, _, rate) if !rate.is_unlimited() => Some(*rate),
+                _ => None,
+            };
+            let old = next.by_ip.get(&ip).copied();
+            if old == wanted {
+                continue;
+            }
+            if let Some(old) = old {
+                for (map, kbps) in [(BW_UP4, old.up_kbps), (BW_DOWN4, old.down_kbps)] {
+                    if kbps > 0 {
                         let _ = writeln!(out, "delete element inet {TABLE} {map} {{ {ip} }}");
                     }
                 }
-                if old.up {
-                    let _ = writeln!(out, "delete limit inet {TABLE} bwu{}", old.id);
-                }
-                if old.down {
-                    let _ = writeln!(out, "delete limit inet {TABLE} bwd{}", old.id);
-                }
+                next.by_ip.remove(&ip);
             }
-            let Change::Authorize(_, _, rate) = change else { continue };
-            if rate.is_unlimited() {
-                continue;
-            }
-            next.next += 1;
-            let shaped = Shaped { id: next.next, up: rate.up_kbps > 0, down: rate.down_kbps > 0 };
-            for (prefix, map, kbps) in [("bwu", BW_UP4, rate.up_kbps), ("bwd", BW_DOWN4, rate.down_kbps)] {
+            let Some(rate) = wanted else { continue };
+            for (way, map, field, kbps) in
+                [('u', BW_UP4, "saddr", rate.up_kbps), ('d', BW_DOWN4, "daddr", rate.down_kbps)]
+            {
                 if kbps == 0 {
                     continue;
                 }
-                let (bytes, burst) = bucket(kbps);
-                let name = format!("{prefix}{}", shaped.id);
-                let _ = writeln!(
-                    out,
-                    "add limit inet {TABLE} {name} {{ rate over {bytes} bytes/second burst {burst} bytes }}"
-                );
-                let _ = writeln!(out, "add element inet {TABLE} {map} {{ {ip} : \"{name}\" }}");
+                if next.tiers.insert((way, kbps)) {
+                    tier_commands(&mut out, way, field, kbps);
+                }
+                let _ = writeln!(out, "add element inet {TABLE} {map} {{ {ip} : jump bw_{way}{kbps} }}");
             }
-            next.by_ip.insert(ip, shaped);
+            next.by_ip.insert(ip, rate);
         }
         (out, next)
+    }
+
+    /// The commands that make every tier the state's addresses use (after
+    /// a fresh install) and put the addresses in their maps.
+    pub(crate) fn install_commands(clients: &[Change]) -> (String, Shaper) {
+        Shaper::default().commands(clients)
     }
 
     /// How many addresses are shaped.
@@ -101,6 +103,20 @@ impl Shaper {
     fn len(&self) -> usize {
         self.by_ip.len()
     }
+}
+
+/// A tier: its set of per-address buckets, its chain and the chain's rule.
+fn tier_commands(out: &mut String, way: char, field: &str, kbps: u32) {
+    let (bytes, burst) = bucket(kbps);
+    let _ = writeln!(
+        out,
+        "add set inet {TABLE} bws_{way}{kbps} {{ type ipv4_addr; flags dynamic,timeout; timeout {BUCKET_IDLE}; }}"
+    );
+    let _ = writeln!(out, "add chain inet {TABLE} bw_{way}{kbps}");
+    let _ = writeln!(
+        out,
+        "add rule inet {TABLE} bw_{way}{kbps} update @bws_{way}{kbps} {{ ip {field} limit rate over {bytes} bytes/second burst {burst} bytes }} drop"
+    );
 }
 
 /// Installs the table from scratch with `clients` already in it, in one
@@ -246,26 +262,29 @@ mod tests {
     }
 
     #[test]
-    fn a_rate_is_a_limit_object_a_way_and_a_new_grant_gets_new_ones() {
-        let client = Client { mac: "02:00:00:00:00:01".parse().unwrap(), ip: "192.0.2.5".parse().unwrap() };
+    fn a_rate_is_a_tier_made_once_and_a_map_element_a_way() {
+        let c = |n: u8| Client {
+            mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(),
+            ip: format!("192.0.2.{n}").parse().unwrap(),
+        };
         let rate = Rate { down_kbps: 8000, up_kbps: 2000 };
-        let (cmds, state) = Shaper::default().commands(&[Change::Authorize(client, Duration::from_secs(60), rate)]);
-        assert!(cmds.contains("add limit inet guestwifi bwd1 { rate over 1000000 bytes/second burst 250000 bytes }"));
-        assert!(cmds.contains("add limit inet guestwifi bwu1 { rate over 250000 bytes/second burst 62500 bytes }"));
-        assert!(cmds.contains("add element inet guestwifi bw_up4 { 192.0.2.5 : \"bwu1\" }"));
-        // A new grant: the old objects go after their map elements, new ones come.
+        let (cmds, state) = Shaper::default().commands(&[Change::Authorize(c(5), Duration::from_secs(60), rate)]);
+        assert!(cmds.contains("add rule inet guestwifi bw_d8000 update @bws_d8000 { ip daddr limit rate over 1000000 bytes/second burst 250000 bytes } drop"), "{cmds}");
+        assert!(cmds.contains("add element inet guestwifi bw_up4 { 192.0.2.5 : jump bw_u2000 }"));
+        // A second guest at the same rate: map elements only.
+        let (cmds, state) = state.commands(&[Change::Authorize(c(6), Duration::from_secs(60), rate)]);
+        assert_eq!(cmds.lines().count(), 2, "{cmds}");
+        assert!(cmds.lines().all(|l| l.starts_with("add element")));
+        // A new grant at another rate: the old elements go, a new tier comes once.
         let only_down = Rate { down_kbps: 512, up_kbps: 0 };
-        let (cmds, state) = state.commands(&[Change::Authorize(client, Duration::from_secs(60), only_down)]);
+        let (cmds, state) = state.commands(&[Change::Authorize(c(5), Duration::from_secs(60), only_down)]);
         let lines: Vec<&str> = cmds.lines().collect();
         assert_eq!(lines[0], "delete element inet guestwifi bw_up4 { 192.0.2.5 }");
-        assert!(
-            lines.contains(&"delete limit inet guestwifi bwu1") && lines.contains(&"delete limit inet guestwifi bwd1")
-        );
-        assert!(cmds.contains("bwd2") && !cmds.contains("bwu2"), "{cmds}");
-        let (cmds, state) = state.commands(&[Change::Revoke(client)]);
-        assert_eq!(cmds.lines().count(), 2, "{cmds}");
-        assert_eq!(state.len(), 0);
-        let (cmds, _) = state.commands(&[Change::Authorize(client, Duration::from_secs(60), Rate::UNLIMITED)]);
-        assert!(cmds.is_empty(), "no limit, no object");
+        assert!(cmds.contains("bw_d512") && !cmds.contains("bw_u0"), "{cmds}");
+        let (cmds, state) = state.commands(&[Change::Revoke(c(5))]);
+        assert_eq!(cmds.lines().count(), 1, "{cmds}");
+        assert_eq!(state.len(), 1);
+        let (cmds, _) = state.commands(&[Change::Authorize(c(5), Duration::from_secs(60), Rate::UNLIMITED)]);
+        assert!(cmds.is_empty(), "no limit, nothing");
     }
 }

@@ -323,10 +323,9 @@ fn add_per_element_counters(json: &mut serde_json::Value) {
     }
 }
 
-/// The per-client limits: two maps from a guest's address to its `limit`
-/// object (one a way) and, first in the forward chain, the two rules that
-/// look them up. The typed model has neither objref maps nor limit-by-map
-/// statements: written as libnftables JSON.
+/// The per-client limits: two verdict maps from a guest's address to its
+/// rate's chain (one a way; see `nft::Shaper`) and, first in the forward
+/// chain, the two rules that look them up. Written as libnftables JSON.
 fn add_shaping(json: &mut serde_json::Value, guest_interface: &str) {
     let Some(cmds) = json.get_mut("nftables").and_then(|v| v.as_array_mut()) else {
         return;
@@ -334,7 +333,7 @@ fn add_shaping(json: &mut serde_json::Value, guest_interface: &str) {
     let after_table = cmds.iter().position(|c| c.pointer("/add/table").is_some()).map_or(0, |i| i + 1);
     for name in [BW_DOWN4, BW_UP4] {
         let map = serde_json::json!({"add": {"map": {
-            "family": "inet", "table": TABLE, "name": name, "type": "ipv4_addr", "map": "limit"
+            "family": "inet", "table": TABLE, "name": name, "type": "ipv4_addr", "map": "verdict"
         }}});
         cmds.insert(after_table, map);
     }
@@ -347,8 +346,7 @@ fn add_shaping(json: &mut serde_json::Value, guest_interface: &str) {
             "family": "inet", "table": TABLE, "chain": FORWARD,
             "expr": [
                 {"match": {"op": "==", "left": {"meta": {"key": iface_key}}, "right": guest_interface}},
-                {"limit": {"map": {"key": {"payload": {"protocol": "ip", "field": addr}}, "data": format!("@{map}")}}},
-                {"drop": null}
+                {"vmap": {"key": {"payload": {"protocol": "ip", "field": addr}}, "data": format!("@{map}")}}
             ]
         }}});
         cmds.insert(first_forward, rule);
@@ -484,7 +482,7 @@ mod tests {
         assert!(map_at < first_rule);
         let forward: Vec<_> =
             cmds.iter().filter(|c| c.pointer("/add/rule/chain") == Some(&serde_json::json!(FORWARD))).collect();
-        assert_eq!(forward[0].pointer("/add/rule/expr/1/limit/map/data").unwrap(), "@bw_up4");
-        assert_eq!(forward[1].pointer("/add/rule/expr/1/limit/map/data").unwrap(), "@bw_down4");
+        assert_eq!(forward[0].pointer("/add/rule/expr/1/vmap/data").unwrap(), "@bw_up4");
+        assert_eq!(forward[1].pointer("/add/rule/expr/1/vmap/data").unwrap(), "@bw_down4");
     }
 }

@@ -136,10 +136,22 @@ fn rates_are_objects_and_map_elements_that_come_and_go_with_the_login() {
         rt.block_on(async {
             let nft =
                 |args: &[&str]| String::from_utf8(Command::new("nft").args(args).output().unwrap().stdout).unwrap();
-            let limits = || nft(&["list", "limits", "table", "inet", "guestwifi"]).matches("rate over").count();
+            // Shaped addresses: the elements of both verdict maps.
+            let limits = || {
+                ["bw_up4", "bw_down4"]
+                    .iter()
+                    .map(|m| nft(&["list", "map", "inet", "guestwifi", m]).matches("jump bw_").count())
+                    .sum::<usize>()
+            };
             let fw = Firewall::start(policy(), &[]).unwrap();
-            let rules = nft(&["list", "chain", "inet", "guestwifi", "forward"]);
             let rate = Rate { down_kbps: 8000, up_kbps: 2000 };
+            // The tiers a first grant makes; after it, no login changes a rule.
+            fw.authorize(client(30), Duration::from_secs(600), rate).await.unwrap();
+            fw.authorize(client(30), Duration::from_secs(600), Rate { down_kbps: 1000, up_kbps: 0 }).await.unwrap();
+            fw.revoke(client(30)).await.unwrap();
+            let rule_count = || nft(&["-j", "list", "ruleset"]).matches("{\"rule\": {").count();
+            let rules = rule_count();
+            assert!(rules > 20, "the table's rules and the tiers' are counted");
             let logins: Vec<_> = (10..20).map(|n| fw.authorize(client(n), Duration::from_secs(600), rate)).collect();
             for r in futures_join(logins).await {
                 r.unwrap();
@@ -150,6 +162,7 @@ fn rates_are_objects_and_map_elements_that_come_and_go_with_the_login() {
             let reshaped = (limits(), nft(&["list", "map", "inet", "guestwifi", "bw_down4"]).contains("192.0.2.10"));
             fw.revoke(client(11)).await.unwrap();
             let revoked = limits();
+            let rules_same = rules == rule_count();
             assert!(Command::new("nft").args(["flush", "ruleset"]).status().unwrap().success());
             let back = vec![
                 (client(12), Duration::from_secs(60), rate),
@@ -157,16 +170,15 @@ fn rates_are_objects_and_map_elements_that_come_and_go_with_the_login() {
             ];
             fw.restore(back).await.unwrap();
             let restored = limits();
-            let rules_same = rules == nft(&["list", "chain", "inet", "guestwifi", "forward"]);
             Firewall::remove_table().unwrap();
             (shaped, reshaped, revoked, restored, rules_same)
         })
     });
-    assert_eq!(shaped, 20, "two limits a client, no rule");
+    assert_eq!(shaped, 20, "two map elements a client, no rule");
     assert_eq!(reshaped, (19, true), "the new grant has one way limited");
-    assert_eq!(revoked, 17, "a logout takes its limits out");
+    assert_eq!(revoked, 17, "a logout takes its elements out");
     assert_eq!(restored, 2, "a restore puts back the limits of the sessions it restores");
-    assert!(rules_same, "a rate changes no rule");
+    assert!(rules_same, "a login at a known rate changes no rule");
 }
 
 #[test]
