@@ -3,6 +3,7 @@
 
 mod captive;
 pub mod i18n;
+mod logins;
 pub mod neighbour;
 mod pages;
 pub mod server;
@@ -72,20 +73,20 @@ impl Portal {
 pub fn router(portal: Arc<Portal>) -> Router {
     Router::new()
         .route("/", get(pages::home))
-        .route("/login", post(pages::login))
-        .route("/login/voucher", post(pages::login_voucher))
-        .route("/login/account", post(pages::login_account))
-        .route("/login/counter", post(pages::login_counter))
-        .route("/login/sms", post(pages::login_sms))
-        .route("/login/sms/return", post(pages::login_sms_return))
-        .route("/sms/send", post(pages::sms_send))
-        .route("/login/wechat", post(pages::login_wechat))
-        .route("/wx", get(pages::scan_wechat))
-        .route("/oauth/{provider}/start", get(pages::oauth_start))
-        .route("/oauth/{provider}/callback", get(pages::oauth_callback))
-        .route("/v", get(pages::scan_voucher))
-        .route("/q", get(pages::scan_counter))
-        .route("/counter", get(pages::counter_display))
+        .route("/login", post(logins::login))
+        .route("/login/voucher", post(logins::login_voucher))
+        .route("/login/account", post(logins::login_account))
+        .route("/login/counter", post(logins::login_counter))
+        .route("/login/sms", post(logins::login_sms))
+        .route("/login/sms/return", post(logins::login_sms_return))
+        .route("/sms/send", post(logins::sms_send))
+        .route("/login/wechat", post(logins::login_wechat))
+        .route("/wx", get(logins::scan_wechat))
+        .route("/oauth/{provider}/start", get(logins::oauth_start))
+        .route("/oauth/{provider}/callback", get(logins::oauth_callback))
+        .route("/v", get(logins::scan_voucher))
+        .route("/q", get(logins::scan_counter))
+        .route("/counter", get(logins::counter_display))
         .route("/logout", post(pages::logout))
         .route("/static/portal.css", get(pages::css))
         .route("/static/portal.js", get(pages::js))

@@ -1,0 +1,694 @@
+//! The login methods' pages: each handler parses its form, identifies the
+//! device (its token too, for forms), asks its method (`crate::auth`) for a
+//! grant, and hands the grant to [`finish`] — or the refusal to
+//! [`refused`], which renders it translated, counts it and audits it. When
+//! the session cannot open, the handler gives back what the method took.
+
+use super::i18n::{Lang, Strings};
+use super::pages::{
+    accept_language, cookie, finish, html, identify, identify_form, internal, message, not_found, refused, success,
+    tagline,
+};
+use super::{Peer, Portal};
+use crate::auth::sms::SendError;
+use crate::auth::{AuthError, Identity, Method, Refusal};
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
+use firewall::Client;
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Template)]
+#[template(path = "sms.html")]
+struct SmsPage<'a> {
+    t: &'a Strings,
+    venue: &'a str,
+    tagline: &'a str,
+    venue_url: &'a str,
+    phone: String,
+    masked: String,
+    resend_after: u64,
+    error: Option<String>,
+    token: String,
+}
+
+#[derive(Template)]
+#[template(path = "scan.html")]
+struct ScanPage<'a> {
+    t: &'a Strings,
+    venue: &'a str,
+    tagline: &'a str,
+    venue_url: &'a str,
+    action: &'a str,
+    fields: Vec<(&'a str, String)>,
+    shown: String,
+}
+
+#[derive(Template)]
+#[template(path = "counter.html")]
+struct CounterPage<'a> {
+    t: &'a Strings,
+    venue: &'a str,
+    tagline: &'a str,
+    venue_url: &'a str,
+    qr: String,
+    link: String,
+    period: u64,
+}
+
+/// `POST /login` form (countdown): the page's ticket; `ad` when the guest
+/// tapped the ad.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    ticket: String,
+    #[serde(default)]
+    ad: Option<String>,
+}
+
+/// `POST /login/voucher` form.
+#[derive(Deserialize)]
+pub struct VoucherForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /login/account` form.
+#[derive(Deserialize)]
+pub struct AccountForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /login/counter` form and `GET /q` query.
+#[derive(Deserialize)]
+pub struct CounterForm {
+    #[serde(default)]
+    p: u64,
+    #[serde(default)]
+    t: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /v` query: a voucher card's QR code.
+#[derive(Deserialize)]
+pub struct ScanQuery {
+    #[serde(default)]
+    code: String,
+}
+
+/// `GET /counter` query: the tablet's key.
+#[derive(Deserialize)]
+pub struct DisplayQuery {
+    #[serde(default)]
+    key: String,
+}
+
+/// Countdown login: the ticket from the brand page, after the countdown.
+/// Tapping the ad logs in the same way, counts a click, and goes to the ad.
+pub async fn login(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify(&portal, peer, lang) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::Countdown;
+    if !portal.auth.enabled.countdown {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    let (grant, url) = match portal.auth.countdown.login(&form.ticket, client) {
+        Ok(done) => done,
+        Err(Refusal::Replayed) => {
+            // A double tap: the first one logged the guest in.
+            match portal.sessions.current(client).await {
+                Ok(Some(session)) => return success(&portal, lang, None, session.remaining().as_secs()),
+                _ => return refused(&portal, lang, method, client, None, Refusal::Replayed).await,
+            }
+        }
+        Err(refusal) => return refused(&portal, lang, method, client, None, refusal).await,
+    };
+    let ad = form.ad.is_some().then_some(portal.auth.ad.as_ref()).flatten();
+    // The ad's page, else the signed original URL, else the venue's own page.
+    let url = ad
+        .map(|ad| ad.url.clone())
+        .or(url)
+        .or_else(|| Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty()));
+    match finish(&portal, lang, client, grant, url).await {
+        Ok(response) => {
+            if let Some(ad) = ad {
+                portal.metrics.ad("click");
+                portal.auth.audit.event("ad_click", client, &ad.url).await;
+            }
+            response
+        }
+        Err(response) => {
+            portal.auth.countdown.restore(&form.ticket);
+            response
+        }
+    }
+}
+
+/// Voucher login: the card's code, typed or from its QR code.
+pub async fn login_voucher(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<VoucherForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::Voucher;
+    if !portal.auth.enabled.voucher {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    if let Some(retry_after) = portal.auth.codes.check(client.mac) {
+        return refused(&portal, lang, method, client, None, Refusal::LockedOut { retry_after }).await;
+    }
+    let (grant, claim) = match portal.auth.vouchers.claim(&form.code, client).await {
+        Ok(claimed) => claimed,
+        Err(AuthError::Refused(refusal)) => {
+            if refusal == Refusal::Invalid {
+                portal.auth.codes.fail(client.mac);
+            }
+            let identity = crate::auth::normalize_code(&form.code).map(Identity::Voucher);
+            return refused(&portal, lang, method, client, identity.as_ref(), refusal).await;
+        }
+        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
+    };
+    portal.auth.codes.clear(client.mac);
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    match finish(&portal, lang, client, grant, url).await {
+        Ok(response) => response,
+        Err(response) => {
+            portal.auth.vouchers.release(claim).await;
+            response
+        }
+    }
+}
+
+/// Front-desk account login.
+pub async fn login_account(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::Account;
+    let identity = Identity::Account(form.username.trim().to_ascii_lowercase().chars().take(32).collect());
+    if !portal.auth.enabled.account {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    if let Some(retry_after) = portal.auth.passwords.check(client.mac) {
+        return refused(&portal, lang, method, client, Some(&identity), Refusal::LockedOut { retry_after }).await;
+    }
+    let grant = match portal.auth.accounts.login(&form.username, &form.password, client).await {
+        Ok(grant) => grant,
+        Err(AuthError::Refused(refusal)) => {
+            if refusal == Refusal::WrongCredentials {
+                portal.auth.passwords.fail(client.mac);
+            }
+            return refused(&portal, lang, method, client, Some(&identity), refusal).await;
+        }
+        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
+    };
+    portal.auth.passwords.clear(client.mac);
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
+}
+
+/// Counter QR login: the link the tablet showed.
+pub async fn login_counter(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<CounterForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::CounterQr;
+    if !portal.auth.enabled.counter_qr {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    if let Some(retry_after) = portal.auth.codes.check(client.mac) {
+        return refused(&portal, lang, method, client, None, Refusal::LockedOut { retry_after }).await;
+    }
+    let grant = match portal.auth.counter.login(form.p, &form.t, client) {
+        Ok(grant) => grant,
+        Err(refusal) => {
+            if refusal == Refusal::Invalid {
+                portal.auth.codes.fail(client.mac);
+            }
+            return refused(&portal, lang, method, client, None, refusal).await;
+        }
+    };
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
+}
+
+/// `POST /sms/send` form.
+#[derive(Deserialize)]
+pub struct SmsSendForm {
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /login/sms` form.
+#[derive(Deserialize)]
+pub struct SmsLoginForm {
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /login/sms/return` form.
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// Sends an SMS code, then shows the page to type it in. Past a limit, the
+/// guest sees when to try again and nothing is sent.
+pub async fn sms_send(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<SmsSendForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::Sms;
+    if !portal.auth.enabled.sms {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    match portal.auth.sms.send(&form.phone, client).await {
+        Ok(sent) => {
+            portal.metrics.sms("sent");
+            sms_page(&portal, lang, client, &sent.phone, sent.resend_after.as_secs(), None, StatusCode::OK)
+        }
+        Err(SendError::Refused(refusal)) => {
+            portal.metrics.sms("refused");
+            let identity = portal.auth.sms.parse_phone(&form.phone).map(Identity::Phone);
+            refused(&portal, lang, method, client, identity.as_ref(), refusal).await
+        }
+        Err(SendError::Gateway(_)) => {
+            portal.metrics.sms("gateway_error");
+            message(&portal, lang, StatusCode::SERVICE_UNAVAILABLE, lang.strings().error_sms_gateway.clone())
+        }
+        Err(SendError::Store(err)) => internal(&portal, lang, &err),
+    }
+}
+
+fn sms_page(
+    portal: &Portal,
+    lang: Lang,
+    client: Client,
+    phone: &str,
+    resend_after: u64,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    html(
+        status,
+        SmsPage {
+            t: lang.strings(),
+            venue: &portal.config.venue.name,
+            tagline: tagline(portal, lang),
+            venue_url: &portal.config.venue.info_url,
+            phone: phone.to_string(),
+            masked: crate::auth::sms::mask(phone),
+            resend_after,
+            error,
+            token: portal.signer.device_token(client),
+        }
+        .render(),
+    )
+}
+
+/// SMS login: the phone and the code it got. A wrong code shows the code
+/// page again with how it went wrong; success sets the one-tap cookie.
+pub async fn login_sms(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<SmsLoginForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::Sms;
+    if !portal.auth.enabled.sms {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    let grant = match portal.auth.sms.verify(&form.phone, &form.code, client).await {
+        Ok(grant) => grant,
+        Err(AuthError::Refused(Refusal::WrongCode)) => {
+            let identity = portal.auth.sms.parse_phone(&form.phone).map(Identity::Phone);
+            portal.metrics.refused(method.as_str(), Refusal::WrongCode.reason());
+            portal.auth.audit.record(method, client, identity.as_ref(), Some(&Refusal::WrongCode)).await;
+            let phone = identity.map(|i| match i {
+                Identity::Phone(p) => p,
+                _ => String::new(),
+            });
+            let error = Some(lang.strings().error_wrong_code.clone());
+            return sms_page(&portal, lang, client, &phone.unwrap_or_default(), 0, error, StatusCode::FORBIDDEN);
+        }
+        Err(AuthError::Refused(refusal)) => {
+            let identity = portal.auth.sms.parse_phone(&form.phone).map(Identity::Phone);
+            return refused(&portal, lang, method, client, identity.as_ref(), refusal).await;
+        }
+        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
+    };
+    let phone = match &grant.identity {
+        Identity::Phone(p) => p.clone(),
+        _ => String::new(),
+    };
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    match finish(&portal, lang, client, grant, url).await {
+        Ok(mut response) => {
+            if let Some(days) = portal.auth.sms.returning() {
+                let value = portal.auth.sms.return_cookie(&phone);
+                let cookie = format!(
+                    "{}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax",
+                    crate::auth::sms::RETURN_COOKIE,
+                    days.as_secs()
+                );
+                if let Ok(v) = HeaderValue::from_str(&cookie) {
+                    response.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            response
+        }
+        Err(response) => response,
+    }
+}
+
+/// One tap on a returning browser: the cookie an SMS login set.
+pub async fn login_sms_return(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::Sms;
+    if !portal.auth.enabled.sms {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    }
+    let grant = match portal.auth.sms.login_returning(cookie(&headers, crate::auth::sms::RETURN_COOKIE)).await {
+        Ok(grant) => grant,
+        Err(AuthError::Refused(_)) => {
+            let t = lang.strings();
+            portal.metrics.refused(method.as_str(), "return_expired");
+            portal.auth.audit.record(method, client, None, Some(&Refusal::Expired)).await;
+            return message(&portal, lang, StatusCode::FORBIDDEN, t.error_return_expired.clone());
+        }
+        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
+    };
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
+}
+
+/// `GET /wx` query and `POST /login/wechat` form: the link's token.
+#[derive(Deserialize)]
+pub struct WeChatForm {
+    #[serde(default)]
+    t: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// The link the WeChat account sent, opened on the phone: a page that posts
+/// itself (a link preview fetching it logs nobody in).
+pub async fn scan_wechat(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    Query(query): Query<WeChatForm>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify(&portal, peer, lang) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    if let Ok(Some(session)) = portal.sessions.current(client).await {
+        return success(&portal, lang, None, session.remaining().as_secs());
+    }
+    let fields = vec![("t", query.t.chars().take(64).collect())];
+    scan_page(&portal, lang, client, "/login/wechat", fields, String::new())
+}
+
+/// WeChat login: the link's token, from the phone it was opened on.
+pub async fn login_wechat(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<WeChatForm>,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify_form(&portal, peer, lang, &form.token) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = Method::WeChat;
+    let Some(wechat) = portal.auth.wechat.as_ref() else {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    };
+    if let Some(retry_after) = portal.auth.codes.check(client.mac) {
+        return refused(&portal, lang, method, client, None, Refusal::LockedOut { retry_after }).await;
+    }
+    let grant = match wechat.login(&form.t) {
+        Ok(grant) => grant,
+        Err(Refusal::Replayed) => match portal.sessions.current(client).await {
+            Ok(Some(session)) => return success(&portal, lang, None, session.remaining().as_secs()),
+            _ => return refused(&portal, lang, method, client, None, Refusal::Replayed).await,
+        },
+        Err(refusal) => {
+            if refusal == Refusal::Invalid {
+                portal.auth.codes.fail(client.mac);
+            }
+            return refused(&portal, lang, method, client, None, refusal).await;
+        }
+    };
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    match finish(&portal, lang, client, grant, url).await {
+        Ok(response) => response,
+        Err(response) => {
+            wechat.restore(&form.t);
+            response
+        }
+    }
+}
+
+/// `GET /oauth/{provider}/callback` query.
+#[derive(Deserialize)]
+pub struct OAuthCallback {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+fn provider<'p>(portal: &'p Portal, name: &str) -> Option<&'p crate::auth::oauth::Provider> {
+    portal.auth.oauth.iter().find(|p| p.kind().name() == name)
+}
+
+fn method_of(name: &str) -> Method {
+    if name == "weibo" {
+        Method::Weibo
+    } else {
+        Method::Qq
+    }
+}
+
+/// Sends the guest's browser to QQ or Weibo with a state bound to its device.
+pub async fn oauth_start(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify(&portal, peer, lang) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let Some(provider) = provider(&portal, &name) else {
+        return refused(&portal, lang, method_of(&name), client, None, Refusal::Disabled).await;
+    };
+    let location = provider.start(client);
+    let mut response = StatusCode::FOUND.into_response();
+    response.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&location).expect("an encoded URL"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The provider sends the browser back here with a code.
+pub async fn oauth_callback(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    Query(query): Query<OAuthCallback>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify(&portal, peer, lang) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    let method = method_of(&name);
+    let Some(provider) = provider(&portal, &name) else {
+        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    };
+    if query.error.is_some() {
+        // The guest said no at the provider.
+        return refused(&portal, lang, method, client, None, Refusal::Invalid).await;
+    }
+    let grant = match provider.finish(&query.code, &query.state, client).await {
+        Ok(grant) => grant,
+        Err(crate::auth::oauth::OAuthError::Refused(refusal)) => {
+            return refused(&portal, lang, method, client, None, refusal).await;
+        }
+        Err(err) => {
+            tracing::warn!(provider = %name, error = %err, "OAuth login failed at the provider");
+            portal.metrics.refused(method.as_str(), "provider_error");
+            return message(&portal, lang, StatusCode::BAD_GATEWAY, lang.strings().error_provider.clone());
+        }
+    };
+    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
+}
+
+/// A voucher card's QR code, opened by the phone's camera: a page that
+/// sends the code at once (a tap without JavaScript).
+pub async fn scan_voucher(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    Query(query): Query<ScanQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify(&portal, peer, lang) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    if let Ok(Some(session)) = portal.sessions.current(client).await {
+        return success(&portal, lang, None, session.remaining().as_secs());
+    }
+    let Some(code) = crate::auth::normalize_code(&query.code) else {
+        return refused(&portal, lang, Method::Voucher, client, None, Refusal::Invalid).await;
+    };
+    let shown = crate::auth::voucher::display_code(&code);
+    scan_page(&portal, lang, client, "/login/voucher", vec![("code", code)], shown)
+}
+
+/// The counter's QR code, opened by the phone's camera.
+pub async fn scan_counter(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    Query(query): Query<CounterForm>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let client = match identify(&portal, peer, lang) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    if let Ok(Some(session)) = portal.sessions.current(client).await {
+        return success(&portal, lang, None, session.remaining().as_secs());
+    }
+    let fields = vec![("p", query.p.to_string()), ("t", query.t.chars().take(64).collect())];
+    scan_page(&portal, lang, client, "/login/counter", fields, String::new())
+}
+
+fn scan_page(
+    portal: &Portal,
+    lang: Lang,
+    client: Client,
+    action: &str,
+    mut fields: Vec<(&str, String)>,
+    shown: String,
+) -> Response {
+    fields.push(("token", portal.signer.device_token(client)));
+    html(
+        StatusCode::OK,
+        ScanPage {
+            t: lang.strings(),
+            venue: &portal.config.venue.name,
+            tagline: tagline(portal, lang),
+            venue_url: &portal.config.venue.info_url,
+            action,
+            fields,
+            shown,
+        }
+        .render(),
+    )
+}
+
+/// The counter tablet's page: the current QR code, refreshed every period.
+pub async fn counter_display(
+    State(portal): State<Arc<Portal>>,
+    Query(query): Query<DisplayQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let counter = &portal.auth.counter;
+    if !portal.auth.enabled.counter_qr || !counter.display_ok(&query.key) {
+        return not_found(State(portal.clone()), headers).await;
+    }
+    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let link = format!("{}{}", portal.config.portal_url(), counter.current_link());
+    html(
+        StatusCode::OK,
+        CounterPage {
+            t: lang.strings(),
+            venue: &portal.config.venue.name,
+            tagline: tagline(&portal, lang),
+            venue_url: "",
+            qr: crate::auth::counter::qr_svg(&link),
+            link,
+            period: counter.period().as_secs(),
+        }
+        .render(),
+    )
+}
