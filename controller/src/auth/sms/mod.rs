@@ -294,6 +294,9 @@ impl Sms {
         let w = &mut *guard;
         let block = number_block(phone);
         let waits = [
+            // One code a phone per resend period, checked here under the lock:
+            // a double tap on "send" must not send (and pay for) two.
+            (!l.resend.is_zero()).then(|| wait(w.phones.get(phone), 1, l.resend)).flatten(),
             wait(w.phones.get(phone), l.per_phone_10min, TEN_MINUTES),
             wait(w.blocks.get(&block), l.per_block_hour, HOUR),
             wait(w.phones.get(phone), l.per_phone_day, DAY),
@@ -670,6 +673,23 @@ mod tests {
         );
         s.send("13900139000", client(3)).await.unwrap();
         assert!(matches!(refusal(s.send("13700137000", client(4)).await), Refusal::Limited { .. }), "site budget");
+    }
+
+    #[tokio::test]
+    async fn a_double_tap_sends_one_code() {
+        let (s, rec) = sms(Limits { resend: Duration::from_secs(60), ..limits() }).await;
+        let s = Arc::new(s);
+        let taps: Vec<_> = (0..2)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move { s.send("13800138000", client(1)).await.is_ok() })
+            })
+            .collect();
+        let mut sent = 0;
+        for t in taps {
+            sent += usize::from(t.await.unwrap());
+        }
+        assert_eq!((sent, rec.calls.load(Ordering::SeqCst)), (1, 1));
     }
 
     #[tokio::test]
