@@ -13,6 +13,7 @@ packages=(
   fonts-wqy-microhei                # Chinese glyphs in the browser's screenshots
   hostapd                           # (AP issue) hostapd's own parser for generated configs
   systemd                           # systemd-analyze verify/security on the shipped unit
+  ca-certificates                   # the controller's HTTPS to SMS gateways, QQ/Weibo (a package dependency)
 )
 missing=()
 for p in "${packages[@]}"; do

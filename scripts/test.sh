@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cargo build --workspace --bins --locked
+./scripts/package.sh           # the .deb packages; tests/tests/package.rs installs them
 cargo test --workspace --locked

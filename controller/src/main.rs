@@ -64,6 +64,13 @@ enum Cmd {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Checks a configuration file (and `GUESTWIFI_*` overrides) without
+    /// starting anything: names the first bad key, exits non-zero.
+    CheckConfig {
+        /// The configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// Shell completions for bash, zsh, fish, elvish or powershell, on stdout.
     Completions {
         /// The shell.
@@ -448,12 +455,35 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "controller", &mut std::io::stdout());
+        Cmd::CheckConfig { config } => {
+            let loaded = load(&config)?;
+            println!(
+                "{}: ok (guest network {} on {}, portal {})",
+                config.display(),
+                loaded.network.guest_address,
+                loaded.network.guest_interface,
+                loaded.portal_url()
+            );
             Ok(())
         }
-        Cmd::Manual => Ok(clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?),
+        Cmd::Completions { shell } => {
+            let name = invoked_as();
+            clap_complete::generate(shell, &mut Cli::command().name(name), name, &mut std::io::stdout());
+            Ok(())
+        }
+        Cmd::Manual => Ok(clap_mangen::Man::new(Cli::command().name(invoked_as())).render(&mut std::io::stdout())?),
     }
+}
+
+/// The name this binary was run by (`controller` in the tree,
+/// `guestwifi-controller` as packaged): completions and the manual use it.
+fn invoked_as() -> &'static str {
+    let name = std::env::args_os()
+        .next()
+        .and_then(|a| Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "controller".into());
+    // Asked once, for a command that then ends.
+    Box::leak(name.into_boxed_str())
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
