@@ -10,6 +10,7 @@ use super::pages::{
     tagline,
 };
 use super::{Peer, Portal};
+use crate::auth::lockout::Lockout;
 use crate::auth::sms::SendError;
 use crate::auth::{AuthError, Identity, Method, Refusal};
 use askama::Template;
@@ -20,6 +21,46 @@ use axum::{Extension, Form};
 use firewall::Client;
 use serde::Deserialize;
 use std::sync::Arc;
+
+/// What every login form starts with: the guest's language; the device, its
+/// form token checked; the method on; the device not locked out (when the
+/// method counts wrong tries). Err is the page to answer with.
+async fn form_start(
+    portal: &Portal,
+    peer: Peer,
+    headers: &HeaderMap,
+    token: &str,
+    gate: Gate<'_>,
+) -> Result<(Lang, Client), Response> {
+    let lang = guest_lang(headers);
+    let client = identify_form(portal, peer, lang, token).map_err(|response| *response)?;
+    if !gate.on {
+        return Err(refused(portal, lang, gate.method, client, None, Refusal::Disabled).await);
+    }
+    if let Some(retry_after) = gate.lockout.and_then(|l| l.check(client.mac)) {
+        let refusal = Refusal::LockedOut { retry_after };
+        return Err(refused(portal, lang, gate.method, client, gate.identity, refusal).await);
+    }
+    Ok((lang, client))
+}
+
+/// A method's gate: on or off, and the wrong tries it counts.
+struct Gate<'a> {
+    method: Method,
+    on: bool,
+    lockout: Option<&'a Lockout>,
+    identity: Option<&'a Identity>,
+}
+
+/// The guest's language: its choice (cookie), else its browser's.
+fn guest_lang(headers: &HeaderMap) -> Lang {
+    Lang::choose(None, cookie(headers, "lang"), accept_language(headers))
+}
+
+/// Where a guest goes after a login that carried no URL: the venue's page.
+fn venue_page(portal: &Portal) -> Option<String> {
+    Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty())
+}
 
 #[derive(Template)]
 #[template(path = "sms.html")]
@@ -121,7 +162,7 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let lang = guest_lang(&headers);
     let client = match identify(&portal, peer, lang) {
         Ok(client) => client,
         Err(response) => return *response,
@@ -169,18 +210,12 @@ pub async fn login_voucher(
     headers: HeaderMap,
     Form(form): Form<VoucherForm>,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
-    let client = match identify_form(&portal, peer, lang, &form.token) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
     let method = Method::Voucher;
-    if !portal.auth.enabled.voucher {
-        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
-    }
-    if let Some(retry_after) = portal.auth.codes.check(client.mac) {
-        return refused(&portal, lang, method, client, None, Refusal::LockedOut { retry_after }).await;
-    }
+    let gate = Gate { method, on: portal.auth.enabled.voucher, lockout: Some(&portal.auth.codes), identity: None };
+    let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
+        Ok(started) => started,
+        Err(response) => return response,
+    };
     let (grant, claim) = match portal.auth.vouchers.claim(&form.code, client).await {
         Ok(claimed) => claimed,
         Err(AuthError::Refused(refusal)) => {
@@ -193,7 +228,7 @@ pub async fn login_voucher(
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
     portal.auth.codes.clear(client.mac);
-    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    let url = venue_page(&portal);
     match finish(&portal, lang, client, grant, url).await {
         Ok(response) => response,
         Err(response) => {
@@ -210,19 +245,14 @@ pub async fn login_account(
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
-    let client = match identify_form(&portal, peer, lang, &form.token) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
     let method = Method::Account;
     let identity = Identity::Account(form.username.trim().to_ascii_lowercase().chars().take(32).collect());
-    if !portal.auth.enabled.account {
-        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
-    }
-    if let Some(retry_after) = portal.auth.passwords.check(client.mac) {
-        return refused(&portal, lang, method, client, Some(&identity), Refusal::LockedOut { retry_after }).await;
-    }
+    let (on, lockout) = (portal.auth.enabled.account, Some(&portal.auth.passwords));
+    let gate = Gate { method, on, lockout, identity: Some(&identity) };
+    let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
+        Ok(started) => started,
+        Err(response) => return response,
+    };
     let grant = match portal.auth.accounts.login(&form.username, &form.password, client).await {
         Ok(grant) => grant,
         Err(AuthError::Refused(refusal)) => {
@@ -234,7 +264,7 @@ pub async fn login_account(
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
     portal.auth.passwords.clear(client.mac);
-    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    let url = venue_page(&portal);
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
 }
 
@@ -245,18 +275,12 @@ pub async fn login_counter(
     headers: HeaderMap,
     Form(form): Form<CounterForm>,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
-    let client = match identify_form(&portal, peer, lang, &form.token) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
     let method = Method::CounterQr;
-    if !portal.auth.enabled.counter_qr {
-        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
-    }
-    if let Some(retry_after) = portal.auth.codes.check(client.mac) {
-        return refused(&portal, lang, method, client, None, Refusal::LockedOut { retry_after }).await;
-    }
+    let gate = Gate { method, on: portal.auth.enabled.counter_qr, lockout: Some(&portal.auth.codes), identity: None };
+    let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
+        Ok(started) => started,
+        Err(response) => return response,
+    };
     let grant = match portal.auth.counter.login(form.p, &form.t, client) {
         Ok(grant) => grant,
         Err(refusal) => {
@@ -266,7 +290,7 @@ pub async fn login_counter(
             return refused(&portal, lang, method, client, None, refusal).await;
         }
     };
-    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    let url = venue_page(&portal);
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
 }
 
@@ -305,15 +329,12 @@ pub async fn sms_send(
     headers: HeaderMap,
     Form(form): Form<SmsSendForm>,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
-    let client = match identify_form(&portal, peer, lang, &form.token) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
     let method = Method::Sms;
-    if !portal.auth.enabled.sms {
-        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
-    }
+    let gate = Gate { method, on: portal.auth.enabled.sms, lockout: None, identity: None };
+    let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
+        Ok(started) => started,
+        Err(response) => return response,
+    };
     match portal.auth.sms.send(&form.phone, client).await {
         Ok(sent) => {
             portal.metrics.sms("sent");
@@ -366,15 +387,12 @@ pub async fn login_sms(
     headers: HeaderMap,
     Form(form): Form<SmsLoginForm>,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
-    let client = match identify_form(&portal, peer, lang, &form.token) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
     let method = Method::Sms;
-    if !portal.auth.enabled.sms {
-        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
-    }
+    let gate = Gate { method, on: portal.auth.enabled.sms, lockout: None, identity: None };
+    let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
+        Ok(started) => started,
+        Err(response) => return response,
+    };
     let grant = match portal.auth.sms.verify(&form.phone, &form.code, client).await {
         Ok(grant) => grant,
         Err(AuthError::Refused(Refusal::WrongCode)) => {
@@ -398,7 +416,7 @@ pub async fn login_sms(
         Identity::Phone(p) => p.clone(),
         _ => String::new(),
     };
-    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    let url = venue_page(&portal);
     match finish(&portal, lang, client, grant, url).await {
         Ok(mut response) => {
             if let Some(days) = portal.auth.sms.returning() {
@@ -425,15 +443,12 @@ pub async fn login_sms_return(
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
-    let client = match identify_form(&portal, peer, lang, &form.token) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
     let method = Method::Sms;
-    if !portal.auth.enabled.sms {
-        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
-    }
+    let gate = Gate { method, on: portal.auth.enabled.sms, lockout: None, identity: None };
+    let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
+        Ok(started) => started,
+        Err(response) => return response,
+    };
     let grant = match portal.auth.sms.login_returning(cookie(&headers, crate::auth::sms::RETURN_COOKIE)).await {
         Ok(grant) => grant,
         Err(AuthError::Refused(_)) => {
@@ -444,7 +459,7 @@ pub async fn login_sms_return(
         }
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
-    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    let url = venue_page(&portal);
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
 }
 
@@ -465,7 +480,7 @@ pub async fn scan_wechat(
     Query(query): Query<WeChatForm>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let lang = guest_lang(&headers);
     let client = match identify(&portal, peer, lang) {
         Ok(client) => client,
         Err(response) => return *response,
@@ -484,18 +499,15 @@ pub async fn login_wechat(
     headers: HeaderMap,
     Form(form): Form<WeChatForm>,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
-    let client = match identify_form(&portal, peer, lang, &form.token) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
     let method = Method::WeChat;
+    let gate = Gate { method, on: portal.auth.wechat.is_some(), lockout: Some(&portal.auth.codes), identity: None };
+    let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
+        Ok(started) => started,
+        Err(response) => return response,
+    };
     let Some(wechat) = portal.auth.wechat.as_ref() else {
         return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
     };
-    if let Some(retry_after) = portal.auth.codes.check(client.mac) {
-        return refused(&portal, lang, method, client, None, Refusal::LockedOut { retry_after }).await;
-    }
     let grant = match wechat.login(&form.t) {
         Ok(grant) => grant,
         Err(Refusal::Replayed) => match portal.sessions.current(client).await {
@@ -509,7 +521,7 @@ pub async fn login_wechat(
             return refused(&portal, lang, method, client, None, refusal).await;
         }
     };
-    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    let url = venue_page(&portal);
     match finish(&portal, lang, client, grant, url).await {
         Ok(response) => response,
         Err(response) => {
@@ -549,7 +561,7 @@ pub async fn oauth_start(
     axum::extract::Path(name): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let lang = guest_lang(&headers);
     let client = match identify(&portal, peer, lang) {
         Ok(client) => client,
         Err(response) => return *response,
@@ -572,7 +584,7 @@ pub async fn oauth_callback(
     Query(query): Query<OAuthCallback>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let lang = guest_lang(&headers);
     let client = match identify(&portal, peer, lang) {
         Ok(client) => client,
         Err(response) => return *response,
@@ -596,7 +608,7 @@ pub async fn oauth_callback(
             return message(&portal, lang, StatusCode::BAD_GATEWAY, lang.strings().error_provider.clone());
         }
     };
-    let url = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    let url = venue_page(&portal);
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
 }
 
@@ -608,7 +620,7 @@ pub async fn scan_voucher(
     Query(query): Query<ScanQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let lang = guest_lang(&headers);
     let client = match identify(&portal, peer, lang) {
         Ok(client) => client,
         Err(response) => return *response,
@@ -630,7 +642,7 @@ pub async fn scan_counter(
     Query(query): Query<CounterForm>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let lang = guest_lang(&headers);
     let client = match identify(&portal, peer, lang) {
         Ok(client) => client,
         Err(response) => return *response,
@@ -676,7 +688,7 @@ pub async fn counter_display(
     if !portal.auth.enabled.counter_qr || !counter.display_ok(&query.key) {
         return not_found(State(portal.clone()), headers).await;
     }
-    let lang = Lang::choose(None, cookie(&headers, "lang"), accept_language(&headers));
+    let lang = guest_lang(&headers);
     let link = format!("{}{}", portal.config.portal_url(), counter.current_link());
     html(
         StatusCode::OK,
