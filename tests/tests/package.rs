@@ -58,6 +58,8 @@ fn the_packages_install_and_their_commands_and_files_are_there() {
 
     let unit = std::fs::read_to_string("/lib/systemd/system/guestwifi-controller.service").unwrap();
     assert!(unit.contains("ExecStart=/usr/bin/guestwifi-controller run"), "{unit}");
+    let agent_unit = std::fs::read_to_string("/lib/systemd/system/guestwifi-ap-agent.service").unwrap();
+    assert!(agent_unit.contains("ExecStart=/usr/bin/guestwifi-ap-agent run"), "{agent_unit}");
     let completion = std::fs::read_to_string("/usr/share/bash-completion/completions/guestwifi-controller").unwrap();
     assert!(completion.contains("guestwifi-controller"), "completes the packaged command");
     let man = std::fs::read_to_string("/usr/share/man/man1/guestwifi-controller.1").unwrap();

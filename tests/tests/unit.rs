@@ -45,6 +45,24 @@ fn systemd_accepts_the_unit_and_rates_its_exposure_below_4() {
 }
 
 #[test]
+fn systemd_accepts_the_agents_unit() {
+    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI must have systemd-analyze (package systemd)");
+        eprintln!("SKIPPED agent unit: systemd-analyze is not installed");
+        return;
+    }
+    let unit = include_str!("../../image/guestwifi-ap-agent.service");
+    let dir = std::env::temp_dir().join(format!("guestwifi-agent-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("guestwifi-ap-agent.service");
+    let exe = e2e::controller_exe().with_file_name("ap-agent");
+    std::fs::write(&path, unit.replace("/usr/bin/guestwifi-ap-agent", &exe.display().to_string())).unwrap();
+    let verify = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(unit.contains("Restart=always") && unit.contains("StateDirectory=ap-agent"));
+}
+
+#[test]
 fn the_daemon_says_ready_keeps_the_watchdog_fed_and_says_when_it_stops() {
     if !e2e::root_or_skip("notify") {
         return;
