@@ -107,6 +107,12 @@ pub fn http_client(timeout: std::time::Duration) -> reqwest::Client {
     reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client builds")
 }
 
+/// Whether `given` is `secret`, compared in constant time (a token or key
+/// cannot be guessed byte by byte from how long a refusal takes).
+pub fn same_secret(given: &str, secret: &str) -> bool {
+    given.len() == secret.len() && given.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
 /// A secret file's text, trimmed; a file others can read is refused (a
 /// secret that leaked is no secret to fix by chmod afterwards).
 pub fn read_private(path: &Path) -> Result<String, String> {

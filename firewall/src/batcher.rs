@@ -118,7 +118,7 @@ fn install(nft: &mut Nft, policy: &Policy, clients: &[(Client, Duration, Rate)])
     let plain: Vec<(Client, Duration)> = clients.iter().map(|(c, t, _)| (*c, *t)).collect();
     nft::install(nft, policy, &plain)?;
     let changes: Vec<Change> = clients.iter().map(|(c, t, r)| Change::Authorize(*c, *t, *r)).collect();
-    let (commands, shaper) = Shaper::install_commands(&changes);
+    let (commands, shaper) = Shaper::default().commands(&changes);
     if !commands.is_empty() {
         nft.run(&commands)?;
     }

@@ -136,21 +136,7 @@ impl NeighbourTable {
 
 /// A neighbour reply, if it is a resolved IPv4 entry for `ip` on `ifindex`.
 fn parse_valid(reply: &[u8], ifindex: i32, ip: Ipv4Addr) -> Option<MacAddr> {
-    let header = reply.get(..12)?;
-    let their_index = i32::from_ne_bytes(header[4..8].try_into().ok()?);
-    let state = u16::from_ne_bytes(header[8..10].try_into().ok()?);
-    if header[0] != libc::AF_INET as u8 || their_index != ifindex || state & NUD_VALID == 0 {
-        return None;
-    }
-    let (mut dst, mut mac) = (None, None);
-    for (kind, payload, _) in Attrs(&reply[12..]) {
-        match kind {
-            NDA_DST => dst = <[u8; 4]>::try_from(payload).ok().map(Ipv4Addr::from),
-            NDA_LLADDR => mac = <[u8; 6]>::try_from(payload).ok().map(MacAddr),
-            _ => {}
-        }
-    }
-    (dst? == ip).then_some(mac?).filter(|m| !m.is_zero())
+    parse_entry(reply, ifindex, NUD_VALID).filter(|(dst, mac)| *dst == ip && !mac.is_zero()).map(|(_, mac)| mac)
 }
 
 fn v4(ip: IpAddr) -> Option<Ipv4Addr> {
@@ -171,10 +157,16 @@ fn ndmsg(ifindex: i32, state: u16) -> Vec<u8> {
 
 /// A dumped neighbour, if it is a permanent IPv4 entry on `ifindex`.
 fn parse_permanent(reply: &[u8], ifindex: i32) -> Option<(Ipv4Addr, MacAddr)> {
+    parse_entry(reply, ifindex, NUD_PERMANENT)
+}
+
+/// A neighbour message's address and MAC, if it is IPv4, on `ifindex`, in
+/// one of the `states`.
+fn parse_entry(reply: &[u8], ifindex: i32, states: u16) -> Option<(Ipv4Addr, MacAddr)> {
     let header = reply.get(..12)?;
     let their_index = i32::from_ne_bytes(header[4..8].try_into().ok()?);
     let state = u16::from_ne_bytes(header[8..10].try_into().ok()?);
-    if header[0] != libc::AF_INET as u8 || their_index != ifindex || state & NUD_PERMANENT == 0 {
+    if header[0] != libc::AF_INET as u8 || their_index != ifindex || state & states == 0 {
         return None;
     }
     let (mut ip, mut mac) = (None, None);

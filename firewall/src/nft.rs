@@ -92,12 +92,6 @@ impl Shaper {
         (out, next)
     }
 
-    /// The commands that make every tier the state's addresses use (after
-    /// a fresh install) and put the addresses in their maps.
-    pub(crate) fn install_commands(clients: &[Change]) -> (String, Shaper) {
-        Shaper::default().commands(clients)
-    }
-
     /// How many addresses are shaped.
     #[cfg(test)]
     fn len(&self) -> usize {

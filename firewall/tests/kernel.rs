@@ -127,7 +127,7 @@ fn login_adds_one_element_and_reload_restores_sessions() {
 }
 
 #[test]
-fn rates_are_objects_and_map_elements_that_come_and_go_with_the_login() {
+fn rates_are_tiers_and_map_elements_that_come_and_go_with_the_login() {
     let Some(ns) = Netns::new("fwtest-rates") else {
         return;
     };

@@ -291,6 +291,14 @@ pub fn header(head: &str, name: &str) -> Option<String> {
     })
 }
 
+/// The 6-digit code in an SMS text.
+pub fn sms_code(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|t| t.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_string()
+}
+
 /// The value of the hidden form field `name` in a page.
 pub fn field(page: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");

@@ -77,9 +77,14 @@ async fn text_of_page(client: &Client) -> String {
     client.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
 }
 
-async fn then_browse(client: &Client) -> String {
+/// Waits for the success page, then browses: (the page's text, the web page's source).
+async fn online_then_browse(client: Client) -> (String, String) {
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("section.ok")).await.unwrap();
+    let success = text_of_page(&client).await;
     client.goto("http://example.test/").await.unwrap();
-    client.source().await.unwrap()
+    let web = client.source().await.unwrap();
+    let _ = client.close().await;
+    (success, web)
 }
 
 async fn by_sms(client: Client, outbox: std::path::PathBuf) -> (String, String) {
@@ -92,14 +97,10 @@ async fn by_sms(client: Client, outbox: std::path::PathBuf) -> (String, String) 
     let sent = std::fs::read_to_string(&outbox).expect("the stand-in provider got the message");
     let message: serde_json::Value = serde_json::from_str(sent.lines().last().unwrap()).unwrap();
     let text = message["text"].as_str().unwrap().to_string();
-    let code = text.split(|c: char| !c.is_ascii_digit()).find(|t| t.len() == 6).unwrap().to_string();
+    let code = e2e::sms_code(&text);
     code_box.send_keys(&code).await.unwrap();
     client.find(Locator::Id("sms-login")).await.unwrap().click().await.unwrap();
-    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("section.ok")).await.unwrap();
-    let success = text_of_page(&client).await;
-    let web = then_browse(&client).await;
-    let _ = client.close().await;
-    (success, web)
+    online_then_browse(client).await
 }
 
 async fn by_voucher(client: Client, code: String) -> (String, String) {
@@ -108,19 +109,11 @@ async fn by_voucher(client: Client, code: String) -> (String, String) {
     // As printed on the card, in lower case, the way thumbs type it.
     input.send_keys(&format!("{}-{}", &code[..5], &code[5..]).to_lowercase()).await.unwrap();
     client.find(Locator::Id("voucher-submit")).await.unwrap().click().await.unwrap();
-    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("section.ok")).await.unwrap();
-    let success = text_of_page(&client).await;
-    let web = then_browse(&client).await;
-    let _ = client.close().await;
-    (success, web)
+    online_then_browse(client).await
 }
 
 async fn by_qr(client: Client, code: String) -> (String, String) {
     // What the phone's camera opens from the card's QR code.
     client.goto(&format!("http://{PORTAL_HOST}/v?code={code}")).await.expect("page loads");
-    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("section.ok")).await.unwrap();
-    let success = text_of_page(&client).await;
-    let web = then_browse(&client).await;
-    let _ = client.close().await;
-    (success, web)
+    online_then_browse(client).await
 }

@@ -138,7 +138,7 @@ fn sms_codes_go_through_the_webhook_and_a_provider_outage_costs_the_guest_nothin
     let message: serde_json::Value = serde_json::from_str(sent.lines().last().unwrap()).unwrap();
     assert_eq!(message["phone"], "+8613800138000");
     let text = message["text"].as_str().unwrap();
-    let code = text.split(|c: char| !c.is_ascii_digit()).find(|t| t.len() == 6).unwrap().to_string();
+    let code = e2e::sms_code(text);
 
     let (status, _) = t.post(1, "/sms/send", &[("phone", "13800138000"), ("token", &token)]);
     assert_eq!(status, 429, "past the per-phone limit");
@@ -296,4 +296,34 @@ fn a_vouchers_bandwidth_holds_within_ten_percent() {
     assert!((down / down_limit - 1.0).abs() < 0.10, "download {down:.0} B/s against {down_limit} B/s");
     assert!((up / up_limit - 1.0).abs() < 0.10, "upload {up:.0} B/s against {up_limit} B/s");
     eprintln!("download {:.1}% of its limit, upload {:.1}%", down / down_limit * 100.0, up / up_limit * 100.0);
+}
+
+/// A shaped guest keeps its limit through what happens to a running
+/// appliance: nftables flushed under it, and a restart of the controller.
+#[test]
+fn a_guests_limit_survives_a_flush_and_a_restart() {
+    let Some(mut t) = TestLab::start("e2e-limit-keep", 1, 3600, &[]) else { return };
+    let made = t.cli_ok(&["vouchers", "create", "--duration", "1h", "--down-kbps", "4000", "--up-kbps", "1000", "--json"]);
+    let cards: serde_json::Value = serde_json::from_str(&made).unwrap();
+    let token = t.token(1);
+    let (status, _) = t.post(1, "/login/voucher", &[("code", cards[0]["code"].as_str().unwrap()), ("token", &token)]);
+    assert_eq!(status, 200);
+    let nft = |t: &TestLab, args: &[&str]| {
+        let out = std::process::Command::new("ip").args(["netns", "exec", &t.lab.appliance(), "nft"]).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shaped = |t: &TestLab| {
+        nft(t, &["list", "map", "inet", "guestwifi", "bw_down4"]).contains("jump bw_d4000")
+            && nft(t, &["list", "map", "inet", "guestwifi", "bw_up4"]).contains("jump bw_u1000")
+    };
+    assert!(shaped(&t), "the login's limits are in the kernel");
+
+    nft(&t, &["flush", "ruleset"]);
+    t.until("the table and the guest's limits come back", 10, || shaped(&t));
+    assert!(reaches_upstream(&t, 1));
+
+    t.stop_controller();
+    t.start_controller();
+    t.until("the restarted controller puts the limits back", 10, || shaped(&t));
+    assert!(reaches_upstream(&t, 1));
 }

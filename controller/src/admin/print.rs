@@ -42,23 +42,7 @@ fn duration_text(seconds: i64) -> String {
 
 /// A UTC ms time as a date in China (UTC+8), `2026-12-27`.
 fn date(ms: i64) -> String {
-    civil_date(ms.div_euclid(1000), 8)
-}
-
-/// The calendar date of Unix time `secs` at UTC+`offset_hours`, `2026-12-27`.
-pub fn civil_date(secs: i64, offset_hours: i64) -> String {
-    let days = (secs + offset_hours * 3600).div_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    crate::store::civil_date(ms.div_euclid(1000), 8)
 }
 
 /// The A4 sheet of `cards`; their QR codes open `portal_url/v?code=…`.
@@ -94,7 +78,6 @@ mod tests {
         assert_eq!(date(0), "1970-01-01");
         assert_eq!(date(1_798_732_800_000), "2027-01-01", "midnight UTC+8 on new year's day");
         assert_eq!(date(1_798_732_799_000), "2026-12-31");
-        assert_eq!(civil_date(1_551_113_065, 0), "2019-02-25", "UTC, as request signatures want");
         assert_eq!(duration_text(3600), "1小时 / 1 h");
         assert_eq!(duration_text(30 * 86_400), "30天 / 30 d");
         assert_eq!(duration_text(5400), "90分钟 / 90 min");

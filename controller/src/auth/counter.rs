@@ -36,8 +36,7 @@ impl CounterQr {
 
     /// Whether `key` opens the tablet's page (constant time).
     pub fn display_ok(&self, key: &str) -> bool {
-        let (a, b) = (key.as_bytes(), self.display.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        crate::tls::same_secret(key, &self.display)
     }
 
     /// The tablet's page path with its key.

@@ -34,7 +34,13 @@ impl Kind {
         }
     }
 
-    fn method(self) -> Method {
+    /// The provider a path segment names.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        [Kind::Qq, Kind::Weibo].into_iter().find(|k| k.name() == name)
+    }
+
+    /// Its login method.
+    pub fn method(self) -> Method {
         match self {
             Kind::Qq => Method::Qq,
             Kind::Weibo => Method::Weibo,

@@ -57,10 +57,6 @@ pub fn signature(parts: &[&str]) -> String {
     ap_protocol::hex::encode(&Sha1::digest(sorted.concat().as_bytes()))
 }
 
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The safe-mode cipher of one account.
 #[derive(Clone)]
 pub struct Cipher {
@@ -235,7 +231,7 @@ impl WeChat {
 
     /// Checks the signature, the clock and the nonce of a callback.
     fn check(&self, q: &CallbackQuery) -> Result<(), CallbackError> {
-        if !same(&signature(&[&self.token, &q.timestamp, &q.nonce]), &q.signature) {
+        if !crate::tls::same_secret(&signature(&[&self.token, &q.timestamp, &q.nonce]), &q.signature) {
             return Err(CallbackError::Signature);
         }
         let ts: u64 = q.timestamp.parse().map_err(|_| CallbackError::Stale)?;
@@ -273,7 +269,7 @@ impl WeChat {
             let encrypted = xml_field(body, "Encrypt").ok_or(CallbackError::Malformed)?;
             let msg_signature = q.msg_signature.as_deref().unwrap_or_default();
             let expected = signature(&[&self.token, &q.timestamp, &q.nonce, encrypted]);
-            if !same(&expected, msg_signature) {
+            if !crate::tls::same_secret(&expected, msg_signature) {
                 return Err(CallbackError::Signature);
             }
             cipher.decrypt(encrypted)?

@@ -480,14 +480,10 @@ pub async fn scan_wechat(
     Query(query): Query<WeChatForm>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = guest_lang(&headers);
-    let client = match identify(&portal, peer, lang) {
-        Ok(client) => client,
-        Err(response) => return *response,
+    let (lang, client) = match scan_start(&portal, peer, &headers).await {
+        Ok(started) => started,
+        Err(response) => return response,
     };
-    if let Ok(Some(session)) = portal.sessions.current(client).await {
-        return success(&portal, lang, None, session.remaining().as_secs());
-    }
     let fields = vec![("t", query.t.chars().take(64).collect())];
     scan_page(&portal, lang, client, "/login/wechat", fields, String::new())
 }
@@ -542,15 +538,23 @@ pub struct OAuthCallback {
     error: Option<String>,
 }
 
-fn provider<'p>(portal: &'p Portal, name: &str) -> Option<&'p crate::auth::oauth::Provider> {
-    portal.auth.oauth.iter().find(|p| p.kind().name() == name)
-}
-
-fn method_of(name: &str) -> Method {
-    if name == "weibo" {
-        Method::Weibo
-    } else {
-        Method::Qq
+/// What both OAuth steps start with: the guest's language and device, and
+/// the provider the path names, if it is on. A name we do not know is a
+/// 404; a provider that is off, a refusal.
+async fn oauth_start_of<'p>(
+    portal: &'p Portal,
+    peer: Peer,
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<(Lang, Client, Method, &'p crate::auth::oauth::Provider), Response> {
+    let lang = guest_lang(headers);
+    let client = identify(portal, peer, lang).map_err(|response| *response)?;
+    let Some(kind) = crate::auth::oauth::Kind::from_name(name) else {
+        return Err(message(portal, lang, StatusCode::NOT_FOUND, lang.strings().error_not_found.clone()));
+    };
+    match portal.auth.oauth.iter().find(|p| p.kind() == kind) {
+        Some(provider) => Ok((lang, client, kind.method(), provider)),
+        None => Err(refused(portal, lang, kind.method(), client, None, Refusal::Disabled).await),
     }
 }
 
@@ -561,13 +565,9 @@ pub async fn oauth_start(
     axum::extract::Path(name): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = guest_lang(&headers);
-    let client = match identify(&portal, peer, lang) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
-    let Some(provider) = provider(&portal, &name) else {
-        return refused(&portal, lang, method_of(&name), client, None, Refusal::Disabled).await;
+    let (_, client, _, provider) = match oauth_start_of(&portal, peer, &headers, &name).await {
+        Ok(started) => started,
+        Err(response) => return response,
     };
     let location = provider.start(client);
     let mut response = StatusCode::FOUND.into_response();
@@ -584,14 +584,9 @@ pub async fn oauth_callback(
     Query(query): Query<OAuthCallback>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = guest_lang(&headers);
-    let client = match identify(&portal, peer, lang) {
-        Ok(client) => client,
-        Err(response) => return *response,
-    };
-    let method = method_of(&name);
-    let Some(provider) = provider(&portal, &name) else {
-        return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
+    let (lang, client, method, provider) = match oauth_start_of(&portal, peer, &headers, &name).await {
+        Ok(started) => started,
+        Err(response) => return response,
     };
     if query.error.is_some() {
         // The guest said no at the provider.
@@ -620,14 +615,10 @@ pub async fn scan_voucher(
     Query(query): Query<ScanQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = guest_lang(&headers);
-    let client = match identify(&portal, peer, lang) {
-        Ok(client) => client,
-        Err(response) => return *response,
+    let (lang, client) = match scan_start(&portal, peer, &headers).await {
+        Ok(started) => started,
+        Err(response) => return response,
     };
-    if let Ok(Some(session)) = portal.sessions.current(client).await {
-        return success(&portal, lang, None, session.remaining().as_secs());
-    }
     let Some(code) = crate::auth::normalize_code(&query.code) else {
         return refused(&portal, lang, Method::Voucher, client, None, Refusal::Invalid).await;
     };
@@ -642,16 +633,25 @@ pub async fn scan_counter(
     Query(query): Query<CounterForm>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = guest_lang(&headers);
-    let client = match identify(&portal, peer, lang) {
-        Ok(client) => client,
-        Err(response) => return *response,
+    let (lang, client) = match scan_start(&portal, peer, &headers).await {
+        Ok(started) => started,
+        Err(response) => return response,
     };
-    if let Ok(Some(session)) = portal.sessions.current(client).await {
-        return success(&portal, lang, None, session.remaining().as_secs());
-    }
     let fields = vec![("p", query.p.to_string()), ("t", query.t.chars().take(64).collect())];
     scan_page(&portal, lang, client, "/login/counter", fields, String::new())
+}
+
+/// What a page opened from a QR code or a link starts with: the guest's
+/// language and device; a guest already online (a second scan, a reload)
+/// sees the success page instead of a second login.
+async fn scan_start(portal: &Portal, peer: Peer, headers: &HeaderMap) -> Result<(Lang, Client), Response> {
+    let lang = guest_lang(headers);
+    let client = identify(portal, peer, lang).map_err(|response| *response)?;
+    match portal.sessions.current(client).await {
+        Ok(Some(session)) => Err(success(portal, lang, None, session.remaining().as_secs())),
+        Ok(None) => Ok((lang, client)),
+        Err(err) => Err(internal(portal, lang, &err)),
+    }
 }
 
 fn scan_page(

@@ -196,7 +196,7 @@ pub fn aliyun_signature(secret: &str, params: &[(&str, &str)]) -> String {
 /// Now as ISO 8601 UTC (`2017-07-12T02:42:19Z`).
 fn iso_now() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let (date, rest) = (crate::admin::print::civil_date(secs, 0), secs.rem_euclid(86_400));
+    let (date, rest) = (crate::store::civil_date(secs, 0), secs.rem_euclid(86_400));
     format!("{date}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
@@ -302,7 +302,7 @@ pub fn tc3_signature(
 ) -> String {
     let canonical =
         format!("POST\n/\n\ncontent-type:{content_type}\nhost:{host}\n\ncontent-type;host\n{}", sha256_hex(payload));
-    let date = crate::admin::print::civil_date(timestamp, 0);
+    let date = crate::store::civil_date(timestamp, 0);
     let scope = format!("{date}/{service}/tc3_request");
     let to_sign = format!("TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{}", sha256_hex(&canonical));
     let secret_date = hmac256(format!("TC3{secret_key}").as_bytes(), &date);
@@ -330,7 +330,7 @@ impl Gateway for TencentGateway {
             let timestamp =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
             let signature = tc3_signature(&self.secret_key, "sms", &host, content_type, &payload, timestamp);
-            let date = crate::admin::print::civil_date(timestamp, 0);
+            let date = crate::store::civil_date(timestamp, 0);
             let authorization = format!(
                 "TC3-HMAC-SHA256 Credential={}/{date}/sms/tc3_request, SignedHeaders=content-type;host, Signature={signature}",
                 self.secret_id
