@@ -53,6 +53,9 @@ pub enum DaemonError {
         /// The other controller's pid, as its lock file says.
         pid: String,
     },
+    /// The member store's settings are not usable.
+    #[error("cannot use the member store")]
+    Members(#[source] crate::members::MembersError),
     /// The database could not be opened.
     #[error("cannot open the database")]
     Store(#[source] store::StoreError),
@@ -290,7 +293,24 @@ async fn serve(
         crate::auth::sms::gateway_from(&config.auth.sms, &config.data.dir).map_err(DaemonError::SmsGateway)?;
     let wechat = crate::auth::wechat::from_config(&config).map_err(DaemonError::WeChat)?;
     let oauth = crate::auth::oauth::from_config(&config).map_err(DaemonError::OAuth)?;
-    let methods = crate::auth::Methods::new(&config, db.clone(), keys, sms_gateway, wechat.clone(), oauth);
+    let members = crate::members::Store::connect(&config.members, &config.data.dir).map_err(DaemonError::Members)?;
+    let feed = crate::members::feed::Feed::new(
+        members.clone(),
+        db.clone(),
+        config.members.batch,
+        (
+            config.members.brand_name.clone(),
+            if config.members.site_name.is_empty() { config.venue.name.clone() } else { config.members.site_name.clone() },
+            config.members.region.clone(),
+        ),
+    );
+    tasks.spawn("member feed", forever(feed.clone().run()));
+    let methods =
+        crate::auth::Methods::new(&config, db.clone(), keys, sms_gateway, wechat.clone(), oauth, members.clone());
+    tasks.spawn(
+        "card cache",
+        forever(methods.cards.clone().keep_fresh(Duration::from_secs(config.members.cache_refresh_minutes * 60))),
+    );
     if let (Some(wechat), Some(listener)) = (wechat, wechat_listener) {
         let app = crate::auth::wechat::router(wechat);
         tasks.spawn("WeChat callback", async move { axum::serve(listener, app).await.map_err(|e| e.to_string()) });
@@ -302,6 +322,9 @@ async fn serve(
         counter_url: format!("{}{}", config.portal_url(), methods.counter.display_path()),
         portal_url: config.portal_url(),
         sms: methods.sms.clone(),
+        members: members.clone(),
+        feed: feed.clone(),
+        db: db.clone(),
     };
     let audit = staff.audit.clone();
     let neighbours = Arc::new(portal::KernelNeighbours::new(&config.network.guest_interface));

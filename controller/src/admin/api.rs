@@ -11,7 +11,7 @@ use ap_protocol::Ssid;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use rand::RngCore;
 use serde::Deserialize;
@@ -133,10 +133,53 @@ pub fn router(handles: Handles, token: String) -> Router {
         )
         .route("/api/auth/log", get(|s, Query(q): Query<LogQuery>| run(s, Request::AuthLog { limit: q.limit })))
         .route("/api/counter-url", get(|s| run(s, Request::CounterUrl)))
+        .route("/api/members/import", post(|s, csv: String| run(s, Request::MembersImport { csv })))
+        .route("/api/members/feed", get(|s| run(s, Request::FeedStatus)))
+        .route(
+            "/api/members/{key}",
+            get(|s, Path(key): Path<String>, Query(q): Query<FullQuery>| {
+                run(s, Request::MembersShow { key, full: q.full })
+            })
+            .delete(|s, Path(key): Path<String>| run(s, Request::MembersErase { key })),
+        )
+        .route(
+            "/api/tiers/{tier}",
+            put(|s, Path(tier): Path<String>, Json(t): Json<TierBody>| {
+                run(s, Request::MembersTier { tier, minutes: t.minutes, down_kbps: t.down_kbps, up_kbps: t.up_kbps })
+            }),
+        )
+        .route(
+            "/api/cards/{card}/state",
+            put(|s, Path(card): Path<String>, Json(b): Json<CardState>| run(s, Request::CardsState { card, state: b.state })),
+        )
         .route("/api/sms/forget/{phone}", post(|s, Path(phone): Path<String>| run(s, Request::SmsForget { phone })))
         .route_layer(axum::middleware::from_fn_with_state(api.clone(), authorise))
         .route("/metrics", get(metrics))
         .with_state(api)
+}
+
+/// `?full=true`: a member's phone unmasked.
+#[derive(Deserialize)]
+struct FullQuery {
+    #[serde(default)]
+    full: bool,
+}
+
+/// `PUT /api/tiers/{tier}` body.
+#[derive(Deserialize)]
+struct TierBody {
+    #[serde(default)]
+    minutes: i64,
+    #[serde(default)]
+    down_kbps: i64,
+    #[serde(default)]
+    up_kbps: i64,
+}
+
+/// `PUT /api/cards/{card}/state` body: `active`, `frozen` or `lost`.
+#[derive(Deserialize)]
+struct CardState {
+    state: String,
 }
 
 /// `?batch=`

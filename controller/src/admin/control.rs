@@ -160,6 +160,44 @@ pub enum Request {
         /// The phone number.
         phone: String,
     },
+    /// Import members from CSV (phone,name,card,tier,pin).
+    MembersImport {
+        /// The file's text.
+        csv: String,
+    },
+    /// One member: by phone, card number or member id.
+    MembersShow {
+        /// Phone, card or id.
+        key: String,
+        /// The phone and identities unmasked.
+        #[serde(default)]
+        full: bool,
+    },
+    /// Erase a member on request.
+    MembersErase {
+        /// Phone, card or id.
+        key: String,
+    },
+    /// Set a tier's Wi-Fi worth.
+    MembersTier {
+        /// The tier.
+        tier: String,
+        /// Session minutes (0: the card method's).
+        minutes: i64,
+        /// kbit/s down (0: the card method's).
+        down_kbps: i64,
+        /// kbit/s up.
+        up_kbps: i64,
+    },
+    /// Freeze, report lost or reactivate a card.
+    CardsState {
+        /// The card number.
+        card: String,
+        /// `active`, `frozen` or `lost`.
+        state: String,
+    },
+    /// The member feed's backlog and lag.
+    FeedStatus,
 }
 
 fn default_log() -> u32 {
@@ -254,6 +292,28 @@ pub enum Reply {
         /// Newest first.
         rows: Vec<AuditRow>,
     },
+    /// One member.
+    Member {
+        /// What the store knows.
+        member: Box<crate::members::MemberView>,
+    },
+    /// What an import did.
+    Imported {
+        /// Counts.
+        imported: crate::members::Imported,
+    },
+    /// What an erase removed.
+    Erased {
+        /// From the store.
+        erased: crate::members::Erased,
+        /// Facts still waiting in the outbox, dropped.
+        waiting: u64,
+    },
+    /// The feed.
+    Feed {
+        /// Backlog, lag, last error.
+        status: Box<crate::members::feed::FeedStatus>,
+    },
     /// Done.
     Done,
     /// The request failed.
@@ -319,6 +379,16 @@ impl Failure for crate::ac::server::AcError {
 impl Failure for sqlx::Error {
     fn kind(&self) -> ErrorKind {
         ErrorKind::Unavailable
+    }
+}
+
+impl Failure for crate::members::MembersError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Store(_) | Self::Migrate(_) | Self::Local(_) => ErrorKind::Unavailable,
+            Self::Password(_) | Self::Url | Self::Invalid(_) => ErrorKind::Invalid,
+            Self::NotFound => ErrorKind::NotFound,
+        }
     }
 }
 
@@ -397,6 +467,12 @@ pub struct Staff {
     pub portal_url: String,
     /// SMS codes.
     pub sms: std::sync::Arc<crate::auth::sms::Sms>,
+    /// The member store.
+    pub members: crate::members::Store,
+    /// Its feed.
+    pub feed: crate::members::feed::Feed,
+    /// The appliance's own store (an erased member's waiting facts).
+    pub db: sqlx::SqlitePool,
 }
 
 /// Serves the control socket until the task is dropped.
@@ -454,6 +530,12 @@ pub async fn handle(request: Request, handles: &Handles) -> Reply {
         | Request::AuthLog { .. }
         | Request::CounterUrl
         | Request::SmsForget { .. }) => handle_staff(staff, &handles.staff).await,
+        members @ (Request::MembersImport { .. }
+        | Request::MembersShow { .. }
+        | Request::MembersErase { .. }
+        | Request::MembersTier { .. }
+        | Request::CardsState { .. }
+        | Request::FeedStatus) => handle_members(members, &handles.staff).await,
         ac_request => match ac {
             Some(ac) => handle_ac(ac_request, ac, handles).await,
             None => refused(ErrorKind::NotFound, "the AC is off (ac.listen is empty)"),
@@ -508,11 +590,79 @@ async fn handle_staff(request: Request, staff: &Staff) -> Reply {
         },
         Request::CounterUrl => Reply::Text { text: staff.counter_url.clone() },
         Request::SmsForget { phone } => match staff.sms.forget(&phone).await {
-            Ok(Some(phone)) => Reply::Text { text: crate::auth::sms::mask(&phone) },
+            Ok(Some(phone)) => Reply::Text { text: crate::members::mask_phone(&phone) },
             Ok(None) => refused(ErrorKind::Invalid, format!("{phone:?} is not a phone number we send to")),
             Err(e) => failed(&e),
         },
         _ => refused(ErrorKind::Invalid, "not a staff request"),
+    }
+}
+
+/// The member store: import, look up, erase, tiers, cards, the feed.
+async fn handle_members(request: Request, staff: &Staff) -> Reply {
+    let store = &staff.members;
+    let find = |key: String| async move {
+        match store.find(&key).await {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => Err(refused(ErrorKind::NotFound, format!("no member with phone, card or id {key:?}"))),
+            Err(e) => Err(failed(&e)),
+        }
+    };
+    match request {
+        Request::MembersImport { csv } => match store.import(&csv).await {
+            Ok(imported) => Reply::Imported { imported },
+            Err(e) => failed(&e),
+        },
+        Request::MembersShow { key, full } => match find(key).await {
+            Ok(id) => match store.show(&id, full).await {
+                Ok(member) => Reply::Member { member: Box::new(member) },
+                Err(e) => failed(&e),
+            },
+            Err(reply) => reply,
+        },
+        Request::MembersErase { key } => match find(key).await {
+            Ok(id) => match store.erase(&id).await {
+                Ok((erased, who)) => {
+                    let waiting = crate::members::outbox::forget(&staff.db, &who).await.unwrap_or(0);
+                    let _ = sqlx::query("DELETE FROM member_cards WHERE member_id = ?").bind(&id).execute(&staff.db).await;
+                    Reply::Erased { erased, waiting }
+                }
+                Err(e) => failed(&e),
+            },
+            Err(reply) => reply,
+        },
+        Request::MembersTier { tier, minutes, down_kbps, up_kbps } => {
+            if tier.is_empty() || minutes < 0 || down_kbps < 0 || up_kbps < 0 {
+                return refused(ErrorKind::Invalid, "a tier name, and minutes and kbit/s of 0 or more");
+            }
+            match store.set_tier(&tier, minutes, down_kbps, up_kbps).await {
+                Ok(()) => Reply::Done,
+                Err(e) => failed(&e),
+            }
+        }
+        Request::CardsState { card, state } => {
+            let Some(card_no) = crate::auth::card::Cards::normalize(&card) else {
+                return refused(ErrorKind::Invalid, format!("{card:?} is not a card number"));
+            };
+            match store.set_card_state(&card_no, &state).await {
+                Ok(true) => {
+                    // The cache follows at once: a lost card is refused even if the store goes away now.
+                    let _ = sqlx::query("UPDATE member_cards SET state = ? WHERE card_no = ?")
+                        .bind(&state)
+                        .bind(&card_no)
+                        .execute(&staff.db)
+                        .await;
+                    Reply::Done
+                }
+                Ok(false) => refused(ErrorKind::NotFound, format!("no card {card_no}")),
+                Err(e) => failed(&e),
+            }
+        }
+        Request::FeedStatus => match staff.feed.status().await {
+            Ok(status) => Reply::Feed { status: Box::new(status) },
+            Err(e) => failed(&e),
+        },
+        _ => refused(ErrorKind::Invalid, "not a member store request"),
     }
 }
 

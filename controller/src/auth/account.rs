@@ -308,6 +308,12 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     Argon2::default().hash_password(random_code(16).as_bytes(), &salt).expect("argon2 hashes").to_string()
 });
 
+/// [`DUMMY_HASH`]: what an unknown card or username is checked against, so
+/// it costs the same time as a wrong password.
+pub fn unusable_hash() -> String {
+    DUMMY_HASH.clone()
+}
+
 /// Hashes off the async threads (argon2 takes tens of milliseconds on purpose).
 pub async fn hash_password(password: String) -> Result<String, argon2::password_hash::Error> {
     tokio::task::spawn_blocking(move || {

@@ -11,21 +11,21 @@ use std::time::{Duration, Instant};
 /// Most devices remembered; the quietest are forgotten first.
 const MAX_DEVICES: usize = 100_000;
 
-/// Wrong tries of every device, for one kind of secret.
-pub struct Lockout {
+/// Wrong tries of every device (or card: any key), for one kind of secret.
+pub struct Lockout<K = MacAddr> {
     max: usize,
     window: Duration,
-    failures: Mutex<HashMap<MacAddr, VecDeque<Instant>>>,
+    failures: Mutex<HashMap<K, VecDeque<Instant>>>,
 }
 
-impl Lockout {
+impl<K: std::hash::Hash + Eq + Clone> Lockout<K> {
     /// `max` wrong tries in `window`.
     pub fn new(max: usize, window: Duration) -> Self {
         Lockout { max: max.max(1), window, failures: Mutex::default() }
     }
 
     /// Some(time to wait) while the device is locked out.
-    pub fn check(&self, mac: MacAddr) -> Option<Duration> {
+    pub fn check(&self, mac: K) -> Option<Duration> {
         let mut failures = self.failures.lock().unwrap();
         let tries = failures.get_mut(&mac)?;
         while tries.front().is_some_and(|t| t.elapsed() >= self.window) {
@@ -39,13 +39,13 @@ impl Lockout {
     }
 
     /// Counts a wrong try.
-    pub fn fail(&self, mac: MacAddr) {
+    pub fn fail(&self, mac: K) {
         let mut failures = self.failures.lock().unwrap();
         if failures.len() >= MAX_DEVICES && !failures.contains_key(&mac) {
             let window = self.window;
             failures.retain(|_, tries| tries.back().is_some_and(|t| t.elapsed() < window));
             if failures.len() >= MAX_DEVICES {
-                let quietest = failures.iter().min_by_key(|(_, t)| t.back().copied()).map(|(m, _)| *m);
+                let quietest = failures.iter().min_by_key(|(_, t)| t.back().copied()).map(|(m, _)| m.clone());
                 if let Some(m) = quietest {
                     failures.remove(&m);
                 }
@@ -59,7 +59,7 @@ impl Lockout {
     }
 
     /// A right answer clears the device's count.
-    pub fn clear(&self, mac: MacAddr) {
+    pub fn clear(&self, mac: K) {
         self.failures.lock().unwrap().remove(&mac);
     }
 }

@@ -9,6 +9,7 @@
 //! login.
 
 pub mod account;
+pub mod card;
 pub mod challenge;
 pub mod countdown;
 pub mod counter;
@@ -18,6 +19,7 @@ pub mod sms;
 pub mod voucher;
 pub mod wechat;
 
+use crate::members::outbox::{self, Fact};
 use crate::store::now_ms;
 use firewall::Client;
 use serde::Serialize;
@@ -44,6 +46,8 @@ pub enum Method {
     Qq,
     /// Weibo login (OAuth 2.0).
     Weibo,
+    /// A membership card (会员卡) and its PIN.
+    Card,
 }
 
 impl Method {
@@ -58,6 +62,7 @@ impl Method {
             Method::WeChat => "wechat",
             Method::Qq => "qq",
             Method::Weibo => "weibo",
+            Method::Card => "card",
         }
     }
 }
@@ -80,6 +85,8 @@ pub enum Identity {
     Qq(String),
     /// A Weibo uid.
     Weibo(String),
+    /// A membership card's number.
+    Card(String),
 }
 
 impl Identity {
@@ -93,7 +100,21 @@ impl Identity {
             Identity::OpenId(openid) => format!("wechat:{openid}"),
             Identity::Qq(openid) => format!("qq:{openid}"),
             Identity::Weibo(uid) => format!("weibo:{uid}"),
+            Identity::Card(card) => format!("card:{card}"),
         }
+    }
+
+    /// As the member store files it.
+    pub fn who(&self) -> crate::members::Who {
+        let stored = self.stored();
+        let (kind, value) = stored.split_once(':').expect("kind:value");
+        crate::members::Who { kind: kind.into(), value: value.into() }
+    }
+
+    /// As the appliance's own tables keep it: a phone masked (the member
+    /// store alone keeps it in full).
+    pub fn local(&self) -> String {
+        self.who().masked()
     }
 }
 
@@ -171,6 +192,15 @@ pub enum Refusal {
     /// Too many wrong codes: this one is burnt, a new one is needed.
     #[error("code burnt")]
     CodeBurnt,
+    /// The member card is frozen.
+    #[error("card frozen")]
+    CardFrozen,
+    /// The member card was reported lost.
+    #[error("card reported lost")]
+    CardLost,
+    /// The member store cannot be reached and its local copy is too old.
+    #[error("member store unavailable")]
+    Unavailable,
 }
 
 impl Refusal {
@@ -190,6 +220,9 @@ impl Refusal {
             Refusal::Limited { .. } => "limited",
             Refusal::WrongCode => "wrong_code",
             Refusal::CodeBurnt => "code_burnt",
+            Refusal::CardFrozen => "card_frozen",
+            Refusal::CardLost => "card_lost",
+            Refusal::Unavailable => "unavailable",
         }
     }
 }
@@ -243,17 +276,35 @@ impl Audit {
     /// Records a login or refusal. A failure to write is logged, never the
     /// guest's problem.
     pub async fn record(&self, method: Method, client: Client, identity: Option<&Identity>, refusal: Option<&Refusal>) {
-        let result = sqlx::query(
-            "INSERT INTO auth_events (at, method, mac, ip, identity, outcome, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(now_ms())
-        .bind(method.as_str())
-        .bind(client.mac.to_string())
-        .bind(client.ip.to_string())
-        .bind(identity.map(Identity::stored).unwrap_or_default())
-        .bind(if refusal.is_some() { "refused" } else { "login" })
-        .bind(refusal.map(Refusal::reason).unwrap_or_default())
-        .execute(&self.db)
+        let result = async {
+            let now = now_ms();
+            let mut tx = self.db.begin().await?;
+            sqlx::query(
+                "INSERT INTO auth_events (at, method, mac, ip, identity, outcome, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(now)
+            .bind(method.as_str())
+            .bind(client.mac.to_string())
+            .bind(client.ip.to_string())
+            .bind(identity.map(Identity::local).unwrap_or_default())
+            .bind(if refusal.is_some() { "refused" } else { "login" })
+            .bind(refusal.map(Refusal::reason).unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+            // A login is filed by its session; a refusal is filed here.
+            if let Some(refusal) = refusal {
+                let who = identity.map(Identity::who);
+                let guest = who.as_ref().map_or(format!("device:{}", client.mac), |w| format!("{}:{}", w.kind, w.value));
+                let fact = Fact::Event {
+                    kind: "refusal".into(),
+                    who,
+                    mac: client.mac.to_string(),
+                    detail: format!("{}:{}", method.as_str(), refusal.reason()),
+                };
+                outbox::push(&mut tx, now, &guest, &fact).await?;
+            }
+            tx.commit().await
+        }
         .await;
         if let Err(err) = result {
             tracing::error!(error = %crate::error_chain(&err), "audit row not written");
@@ -263,16 +314,73 @@ impl Audit {
     /// Records what a guest did on the portal that marketing counts
     /// (`ad_impression`, `ad_click`).
     pub async fn event(&self, kind: &str, client: Client, detail: &str) {
-        let result = sqlx::query("INSERT INTO portal_events (at, kind, mac, detail) VALUES (?, ?, ?, ?)")
-            .bind(now_ms())
-            .bind(kind)
-            .bind(client.mac.to_string())
-            .bind(detail)
-            .execute(&self.db)
-            .await;
+        self.event_of(kind, client, None, detail).await
+    }
+
+    /// Records a portal event of a known guest (`consent`, with the text's
+    /// version) or of a device; it is filed in the member store too.
+    pub async fn event_of(&self, kind: &str, client: Client, who: Option<crate::members::Who>, detail: &str) {
+        let result = async {
+            let now = now_ms();
+            let mut tx = self.db.begin().await?;
+            sqlx::query("INSERT INTO portal_events (at, kind, mac, detail) VALUES (?, ?, ?, ?)")
+                .bind(now)
+                .bind(kind)
+                .bind(client.mac.to_string())
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
+            let guest = who.as_ref().map_or(format!("device:{}", client.mac), |w| format!("{}:{}", w.kind, w.value));
+            let fact =
+                Fact::Event { kind: kind.into(), who, mac: client.mac.to_string(), detail: detail.to_string() };
+            outbox::push(&mut tx, now, &guest, &fact).await?;
+            tx.commit().await
+        }
+        .await;
         if let Err(err) = result {
             tracing::error!(error = %crate::error_chain(&err), "portal event not written");
         }
+    }
+
+    /// Files a welcome coupon for the member `who` names; false when one
+    /// is already waiting in the outbox for them (a second login before
+    /// the feed delivered the first).
+    pub async fn coupon(&self, who: &crate::members::Who, rule: &crate::config::WelcomeCoupon, valid_until: i64) -> bool {
+        let guest = format!("{}:{}", who.kind, who.value);
+        let result = async {
+            let mut tx = self.db.begin().await?;
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outbox WHERE guest = ? AND json_extract(body, '$.type') = 'coupon' \
+                 AND json_extract(body, '$.rule') = ?",
+            )
+            .bind(&guest)
+            .bind(&rule.rule)
+            .fetch_one(&mut *tx)
+            .await?;
+            if waiting > 0 {
+                return Ok(false);
+            }
+            let fact = Fact::Coupon {
+                who: who.clone(),
+                rule: rule.rule.clone(),
+                kind: rule.kind.clone(),
+                value_cents: rule.value_cents as i64,
+                valid_until,
+            };
+            outbox::push(&mut tx, now_ms(), &guest, &fact).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(true)
+        }
+        .await;
+        result.unwrap_or_else(|err| {
+            tracing::error!(error = %crate::error_chain(&err), "welcome coupon not filed");
+            false
+        })
+    }
+
+    /// The store the trail is kept in.
+    pub fn db(&self) -> SqlitePool {
+        self.db.clone()
     }
 
     /// How many portal events of `kind` there are.
@@ -336,6 +444,14 @@ pub struct Methods {
     pub oauth: Vec<oauth::Provider>,
     /// The counter's rotating QR code.
     pub counter: counter::CounterQr,
+    /// Membership cards.
+    pub cards: std::sync::Arc<card::Cards>,
+    /// The member store (one-tap return at another site, welcome coupons).
+    pub members: crate::members::Store,
+    /// The welcome coupon rule, when on.
+    pub welcome: Option<crate::config::WelcomeCoupon>,
+    /// The consent text's version the portal shows.
+    pub consent_version: String,
     /// Wrong voucher codes and counter links per device.
     pub codes: lockout::Lockout,
     /// Wrong passwords per device.
@@ -359,6 +475,8 @@ pub struct Enabled {
     pub sms: bool,
     /// WeChat official account.
     pub wechat: bool,
+    /// Membership card.
+    pub card: bool,
 }
 
 /// The countdown page's ad.
@@ -406,6 +524,7 @@ impl Methods {
         sms_gateway: std::sync::Arc<dyn sms::gateway::Gateway>,
         wechat: Option<std::sync::Arc<wechat::WeChat>>,
         oauth: Vec<oauth::Provider>,
+        members: crate::members::Store,
     ) -> Self {
         let auth = &config.auth;
         let session = &config.session;
@@ -420,7 +539,19 @@ impl Methods {
                 counter_qr: q.enabled,
                 sms: auth.sms.enabled,
                 wechat: wechat.is_some(),
+                card: auth.card.enabled,
             },
+            cards: std::sync::Arc::new(card::Cards::new(
+                members.clone(),
+                db.clone(),
+                lockout::Lockout::new(auth.card.wrong_tries as usize, Duration::from_secs(auth.card.lockout_minutes * 60)),
+                session.length_or(auth.card.session_minutes),
+                bandwidth(auth.card.down_kbps, auth.card.up_kbps),
+                Duration::from_secs(config.members.cache_max_age_hours * 3600),
+            )),
+            members,
+            welcome: config.members.welcome_coupon.enabled.then(|| config.members.welcome_coupon.clone()),
+            consent_version: config.members.consent_version.clone(),
             wechat,
             oauth,
             countdown: countdown::Countdown::new(

@@ -74,6 +74,7 @@ struct SmsPage<'a> {
     resend_after: u64,
     error: Option<String>,
     token: String,
+    consent_version: &'a str,
 }
 
 #[derive(Template)]
@@ -176,7 +177,7 @@ pub async fn login(
         Err(Refusal::Replayed) => {
             // A double tap: the first one logged the guest in.
             match portal.sessions.current(client).await {
-                Ok(Some(session)) => return success(&portal, lang, None, session.remaining().as_secs()),
+                Ok(Some(session)) => return success(&portal, lang, None, session.remaining().as_secs(), None),
                 _ => return refused(&portal, lang, method, client, None, Refusal::Replayed).await,
             }
         }
@@ -312,6 +313,22 @@ pub struct SmsLoginForm {
     code: String,
     #[serde(default)]
     token: String,
+    /// The consent text's version, when the box was ticked.
+    #[serde(default)]
+    consent: Option<String>,
+}
+
+/// `POST /login/card` form.
+#[derive(Deserialize)]
+pub struct CardForm {
+    #[serde(default)]
+    card: String,
+    #[serde(default)]
+    pin: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    consent: Option<String>,
 }
 
 /// `POST /login/sms/return` form.
@@ -370,10 +387,11 @@ fn sms_page(
             tagline: tagline(portal, lang),
             venue_url: &portal.config.venue.info_url,
             phone: phone.to_string(),
-            masked: crate::auth::sms::mask(phone),
+            masked: crate::members::mask_phone(phone),
             resend_after,
             error,
             token: portal.signer.device_token(client),
+            consent_version: &portal.auth.consent_version,
         }
         .render(),
     )
@@ -416,9 +434,11 @@ pub async fn login_sms(
         Identity::Phone(p) => p.clone(),
         _ => String::new(),
     };
+    let who = grant.identity.who();
     let url = venue_page(&portal);
     match finish(&portal, lang, client, grant, url).await {
         Ok(mut response) => {
+            consented(&portal, client, who, form.consent.as_deref()).await;
             if let Some(days) = portal.auth.sms.returning() {
                 let value = portal.auth.sms.return_cookie(&phone);
                 let cookie = format!(
@@ -449,7 +469,24 @@ pub async fn login_sms_return(
         Ok(started) => started,
         Err(response) => return response,
     };
-    let grant = match portal.auth.sms.login_returning(cookie(&headers, crate::auth::sms::RETURN_COOKIE)).await {
+    let by_cookie = portal.auth.sms.login_returning(cookie(&headers, crate::auth::sms::RETURN_COOKIE)).await;
+    let grant = match by_cookie {
+        Ok(grant) => Ok(grant),
+        // No cookie of ours: a member this device was at another site of the brand.
+        Err(AuthError::Refused(_)) => match portal.auth.sms.returning() {
+            Some(within) => match portal.auth.members.returning(&client.mac.to_string(), within).await {
+                Ok(Some(who)) => Ok(portal.auth.sms.grant(who.value)),
+                Ok(None) => Err(AuthError::Refused(Refusal::Expired)),
+                Err(err) => {
+                    tracing::warn!(error = %crate::error_chain(&err), "member store: no one-tap return");
+                    Err(AuthError::Refused(Refusal::Expired))
+                }
+            },
+            None => Err(AuthError::Refused(Refusal::Expired)),
+        },
+        Err(err) => Err(err),
+    };
+    let grant = match grant {
         Ok(grant) => grant,
         Err(AuthError::Refused(_)) => {
             let t = lang.strings();
@@ -461,6 +498,51 @@ pub async fn login_sms_return(
     };
     let url = venue_page(&portal);
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
+}
+
+/// Membership card login: the card's number and PIN.
+pub async fn login_card(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<CardForm>,
+) -> Response {
+    let method = Method::Card;
+    let identity = crate::auth::card::Cards::normalize(&form.card).map(Identity::Card);
+    let (on, lockout) = (portal.auth.enabled.card, Some(&portal.auth.passwords));
+    let gate = Gate { method, on, lockout, identity: identity.as_ref() };
+    let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
+        Ok(started) => started,
+        Err(response) => return response,
+    };
+    let grant = match portal.auth.cards.login(&form.card, &form.pin).await {
+        Ok(grant) => grant,
+        Err(AuthError::Refused(refusal)) => {
+            if refusal == Refusal::WrongCredentials {
+                portal.auth.passwords.fail(client.mac);
+            }
+            return refused(&portal, lang, method, client, identity.as_ref(), refusal).await;
+        }
+        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
+    };
+    portal.auth.passwords.clear(client.mac);
+    let who = grant.identity.who();
+    let url = venue_page(&portal);
+    match finish(&portal, lang, client, grant, url).await {
+        Ok(response) => {
+            consented(&portal, client, who, form.consent.as_deref()).await;
+            response
+        }
+        Err(response) => response,
+    }
+}
+
+/// Files a guest's consent to member offers with the text version they saw
+/// (only the version the portal shows now is taken).
+async fn consented(portal: &Portal, client: Client, who: crate::members::Who, version: Option<&str>) {
+    if version == Some(portal.auth.consent_version.as_str()) {
+        portal.auth.audit.event_of("consent", client, Some(who), &portal.auth.consent_version).await;
+    }
 }
 
 /// `GET /wx` query and `POST /login/wechat` form: the link's token.
@@ -507,7 +589,7 @@ pub async fn login_wechat(
     let grant = match wechat.login(&form.t) {
         Ok(grant) => grant,
         Err(Refusal::Replayed) => match portal.sessions.current(client).await {
-            Ok(Some(session)) => return success(&portal, lang, None, session.remaining().as_secs()),
+            Ok(Some(session)) => return success(&portal, lang, None, session.remaining().as_secs(), None),
             _ => return refused(&portal, lang, method, client, None, Refusal::Replayed).await,
         },
         Err(refusal) => {
@@ -648,7 +730,7 @@ async fn scan_start(portal: &Portal, peer: Peer, headers: &HeaderMap) -> Result<
     let lang = guest_lang(headers);
     let client = identify(portal, peer, lang).map_err(|response| *response)?;
     match portal.sessions.current(client).await {
-        Ok(Some(session)) => Err(success(portal, lang, None, session.remaining().as_secs())),
+        Ok(Some(session)) => Err(success(portal, lang, None, session.remaining().as_secs(), None)),
         Ok(None) => Ok((lang, client)),
         Err(err) => Err(internal(portal, lang, &err)),
     }

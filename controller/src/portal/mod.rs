@@ -76,6 +76,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/login", post(logins::login))
         .route("/login/voucher", post(logins::login_voucher))
         .route("/login/account", post(logins::login_account))
+        .route("/login/card", post(logins::login_card))
         .route("/login/counter", post(logins::login_counter))
         .route("/login/sms", post(logins::login_sms))
         .route("/login/sms/return", post(logins::login_sms_return))

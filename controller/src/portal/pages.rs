@@ -32,6 +32,8 @@ struct LoginPage<'a> {
     account: bool,
     counter_qr: bool,
     sms: bool,
+    card: bool,
+    consent_version: &'a str,
     /// The keyword to send to the WeChat account, when WeChat is on.
     wechat: Option<String>,
     /// QQ and Weibo buttons: (path segment, label).
@@ -56,6 +58,7 @@ struct SuccessPage<'a> {
     venue_url: &'a str,
     url: Option<String>,
     minutes: u64,
+    coupon: Option<String>,
 }
 
 #[derive(Template)]
@@ -152,10 +155,21 @@ async fn login_page(
     let auth = &portal.auth;
     let returning = match (auth.enabled.sms, return_cookie) {
         (true, Some(cookie)) => {
-            auth.sms.returning_phone(cookie).await.ok().flatten().map(|p| crate::auth::sms::mask(&p))
+            auth.sms.returning_phone(cookie).await.ok().flatten().map(|p| crate::members::mask_phone(&p))
         }
         _ => None,
     };
+    // A member this device logged in as at another site of the brand.
+    let returning = match (returning, auth.enabled.sms, auth.sms.returning()) {
+        (None, true, Some(within)) => {
+            match tokio::time::timeout(STORE_GLANCE, auth.members.returning(&client.mac.to_string(), within)).await {
+                Ok(Ok(Some(who))) => Some(crate::members::mask_phone(&who.value)),
+                _ => None,
+            }
+        }
+        (returning, ..) => returning,
+    };
+    auth.audit.event("portal_view", client, "").await;
     let ticket = auth.enabled.countdown.then(|| auth.countdown.issue(client, url.clone()));
     let ad = auth.ad.as_ref().filter(|_| auth.enabled.countdown).map(|ad| AdView {
         image: &ad.image,
@@ -183,6 +197,8 @@ async fn login_page(
             account: auth.enabled.account,
             counter_qr: auth.enabled.counter_qr,
             sms: auth.enabled.sms,
+            card: auth.enabled.card,
+            consent_version: &auth.consent_version,
             wechat: auth.enabled.wechat.then(|| portal.config.auth.wechat.keyword.clone()),
             oauth: auth
                 .oauth
@@ -218,7 +234,8 @@ pub(super) async fn finish(
         Ok(session) => {
             portal.metrics.login(method.as_str());
             portal.auth.audit.record(method, client, Some(&identity), None).await;
-            Ok(success(portal, lang, url, session.remaining().as_secs()))
+            let coupon = welcome(portal, lang, client, &identity).await;
+            Ok(success(portal, lang, url, session.remaining().as_secs(), coupon))
         }
         Err(SessionError::AddressInUse { .. }) => {
             portal.metrics.refused(method.as_str(), "address_in_use");
@@ -229,6 +246,35 @@ pub(super) async fn finish(
             Err(internal(portal, lang, &err))
         }
     }
+}
+
+/// How long the success page waits for the member store's answer.
+const STORE_GLANCE: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// A new member's welcome coupon: filed (the store keeps it to one a member
+/// a rule, whatever happens here) and, when the store says this member has
+/// none yet, announced on the success page.
+async fn welcome(portal: &Portal, lang: Lang, client: Client, identity: &Identity) -> Option<String> {
+    let rule = portal.auth.welcome.as_ref()?;
+    let who = identity.who();
+    if !who.is_personal() {
+        return None;
+    }
+    let known = tokio::time::timeout(STORE_GLANCE, portal.auth.members.has_coupon(&who, &rule.rule)).await;
+    if matches!(known, Ok(Ok(true))) {
+        return None;
+    }
+    let valid_until = crate::store::now_ms() + rule.valid_days as i64 * 86_400_000;
+    let new = portal.auth.audit.coupon(&who, rule, valid_until).await;
+    tracing::info!(%client, who = %who.masked(), rule = %rule.rule, new, "welcome coupon filed");
+    // Said only when the store answered "none yet" and none is waiting here.
+    (new && matches!(known, Ok(Ok(false)))).then(|| {
+        let value = format!("{}", rule.value_cents as f64 / 100.0);
+        match lang {
+            Lang::Zh => rule.text_zh.replace("{value}", &value),
+            Lang::En => rule.text_en.replace("{value}", &value),
+        }
+    })
 }
 
 /// The page of a refusal, counted and audited.
@@ -279,6 +325,9 @@ pub(super) async fn refused(
         }
         Refusal::WrongCode => (StatusCode::FORBIDDEN, t.error_wrong_code.clone(), None),
         Refusal::CodeBurnt => (StatusCode::FORBIDDEN, t.error_code_burnt.clone(), None),
+        Refusal::CardFrozen => (StatusCode::FORBIDDEN, t.error_card_frozen.clone(), None),
+        Refusal::CardLost => (StatusCode::FORBIDDEN, t.error_card_lost.clone(), None),
+        Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, t.error_members_unavailable.clone(), Some(60)),
     };
     let mut response = message(portal, lang, status, body);
     if let Some(secs) = retry {
@@ -353,7 +402,13 @@ pub(super) fn identify(portal: &Portal, peer: Peer, lang: Lang) -> Result<Client
     })
 }
 
-pub(super) fn success(portal: &Portal, lang: Lang, url: Option<String>, remaining_secs: u64) -> Response {
+pub(super) fn success(
+    portal: &Portal,
+    lang: Lang,
+    url: Option<String>,
+    remaining_secs: u64,
+    coupon: Option<String>,
+) -> Response {
     html(
         StatusCode::OK,
         SuccessPage {
@@ -363,6 +418,7 @@ pub(super) fn success(portal: &Portal, lang: Lang, url: Option<String>, remainin
             venue_url: &portal.config.venue.info_url,
             url,
             minutes: remaining_secs.div_ceil(60),
+            coupon,
         }
         .render(),
     )

@@ -20,6 +20,10 @@ struct Harness {
     neighbours: Arc<FixedNeighbours>,
     /// What the SMS gateway sent: one line a message.
     outbox: tempfile::NamedTempFile,
+    /// The member store (SQLite in a temporary dir) and its feed.
+    members: crate::members::Store,
+    feed: crate::members::feed::Feed,
+    _dir: tempfile::TempDir,
 }
 
 fn guest(n: u8) -> Client {
@@ -51,7 +55,11 @@ async fn harness(env: &[(&str, &str)]) -> Harness {
     let outbox = tempfile::NamedTempFile::new().unwrap();
     let gateway: Arc<dyn crate::auth::sms::gateway::Gateway> =
         Arc::new(crate::auth::sms::gateway::LogGateway { path: outbox.path().to_path_buf() });
-    let methods = Methods::new(&config, db, keys, gateway, None, Vec::new());
+    let dir = tempfile::tempdir().unwrap();
+    let members = crate::members::Store::connect(&config.members, dir.path()).unwrap();
+    members.prepare("", "test site", "").await.unwrap();
+    let feed = crate::members::feed::Feed::new(members.clone(), db.clone(), 500, Default::default());
+    let methods = Methods::new(&config, db, keys, gateway, None, Vec::new(), members.clone());
     let neighbours = Arc::new(FixedNeighbours::default());
     for n in 1..=9 {
         let g = guest(n);
@@ -61,7 +69,7 @@ async fn harness(env: &[(&str, &str)]) -> Harness {
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let portal =
         Arc::new(Portal::new(config, sessions, methods, Signer::with_key([1; 32]), metrics, neighbours.clone()));
-    Harness { app: router(portal.clone()), portal, filter, neighbours, outbox }
+    Harness { app: router(portal.clone()), portal, filter, neighbours, outbox, members, feed, _dir: dir }
 }
 
 struct Page {
@@ -407,7 +415,7 @@ async fn an_sms_code_logs_in_and_the_browser_comes_back_with_one_tap() {
     assert!(!h.filter.is_authorized(guest(1)));
     let ok = h.post(guest(1), "/login/sms", &[("phone", "+8613800138000"), ("code", &code), ("token", &token)]).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
-    assert_eq!(h.session_identity(guest(1)).await.unwrap(), "phone:+8613800138000");
+    assert_eq!(h.session_identity(guest(1)).await.unwrap(), "phone:138****8000", "kept masked here");
     let set_cookie = ok.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_string();
     assert!(set_cookie.contains("HttpOnly") && set_cookie.starts_with("gw_return="));
     let cookie = set_cookie.split(';').next().unwrap().to_string();
@@ -419,7 +427,7 @@ async fn an_sms_code_logs_in_and_the_browser_comes_back_with_one_tap() {
     let token2 = page.field("token");
     let back = h.send_with(guest(2), "POST", "/login/sms/return", &[("token", &token2)], "zh-CN", Some(&cookie)).await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
-    assert_eq!(h.session_identity(guest(2)).await.unwrap(), "phone:+8613800138000");
+    assert_eq!(h.session_identity(guest(2)).await.unwrap(), "phone:138****8000");
     assert_eq!(h.codes().len(), sent_before, "no SMS for a returning guest");
     let forged = h
         .send_with(
@@ -450,4 +458,169 @@ async fn sms_past_a_limit_sends_nothing_and_says_when_to_try_again() {
     assert!(limited.body.contains("秒后再试"));
     assert_eq!(h.codes().len(), 3, "nothing sent past the limit");
     assert!(h.audit().await.contains(&("sms".into(), "refused".into(), "limited".into())));
+}
+
+/// Rows of a member-store table.
+async fn count(h: &Harness, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(h.members.pool()).await.unwrap()
+}
+
+/// Delivers the whole outbox.
+async fn drain(h: &Harness) {
+    while h.feed.deliver_once().await.unwrap() > 0 {}
+}
+
+#[tokio::test]
+async fn a_member_card_logs_in_with_its_pin_for_its_tiers_time_and_a_frozen_or_lost_card_is_refused() {
+    let h = harness(&[("GUESTWIFI_AUTH__CARD__ENABLED", "true")]).await;
+    let imported = h.members.import("phone,name,card,tier,pin\n13800138000,王芳,8800123,gold,2468\n").await.unwrap();
+    assert_eq!((imported.members, imported.cards), (1, 1));
+    h.members.set_tier("gold", 240, 20_000, 5_000).await.unwrap();
+    let page = h.get(guest(1), "/").await;
+    assert!(page.body.contains("card-card") && page.body.contains("会员卡号"), "the card form is offered");
+    let token = page.field("token");
+    let wrong = h.post(guest(1), "/login/card", &[("card", "8800123"), ("pin", "1357"), ("token", &token)]).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(!h.filter.is_authorized(guest(1)));
+    let ok = h
+        .post(guest(1), "/login/card", &[("card", "8800 123"), ("pin", "2468"), ("token", &token), ("consent", "v1")])
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let session = h.portal.sessions.current(guest(1)).await.unwrap().unwrap();
+    assert_eq!((session.granted_seconds, session.down_kbps, session.up_kbps), (240 * 60, 20_000, 5_000), "gold's worth");
+    assert_eq!(session.identity, "card:8800123");
+
+    // The visit, its consent and the refusal land in the store, under the member.
+    drain(&h).await;
+    let member = h.members.find("8800123").await.unwrap().unwrap();
+    let shown = h.members.show(&member, false).await.unwrap();
+    assert_eq!(shown.phone, "138****8000");
+    assert_eq!(shown.consent.as_deref(), Some("v1"), "consent with the text's version");
+    assert_eq!(shown.visits, 1);
+    assert!(shown.identities.contains(&format!("device:{}", guest(1).mac)), "{:?}", shown.identities);
+
+    for (state, says) in [("frozen", "已冻结"), ("lost", "已挂失")] {
+        assert!(h.members.set_card_state("8800123", state).await.unwrap());
+        let token = h.get(guest(2), "/").await.field("token");
+        let page = h.post(guest(2), "/login/card", &[("card", "8800123"), ("pin", "2468"), ("token", &token)]).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{state}");
+        assert!(page.body.contains(says), "{state}: {}", page.body);
+        assert!(!h.filter.is_authorized(guest(2)));
+    }
+    assert!(h.audit().await.contains(&("card".into(), "refused".into(), "card_lost".into())));
+}
+
+#[tokio::test]
+async fn wrong_pins_lock_the_card_whatever_the_device() {
+    let h = harness(&[("GUESTWIFI_AUTH__CARD__ENABLED", "true"), ("GUESTWIFI_AUTH__CARD__WRONG_TRIES", "3")]).await;
+    h.members.import("13800138001,,7700001,,1111\n").await.unwrap();
+    for n in 1..=3 {
+        let token = h.get(guest(n), "/").await.field("token");
+        let page = h.post(guest(n), "/login/card", &[("card", "7700001"), ("pin", "9999"), ("token", &token)]).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+    }
+    // A fourth phone with the right PIN: the card is locked, not the phone.
+    let token = h.get(guest(4), "/").await.field("token");
+    let page = h.post(guest(4), "/login/card", &[("card", "7700001"), ("pin", "1111"), ("token", &token)]).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.headers.contains_key(header::RETRY_AFTER));
+    assert!(!h.filter.is_authorized(guest(4)));
+}
+
+#[tokio::test]
+async fn a_new_member_gets_one_welcome_coupon_and_the_page_says_so_once() {
+    let h = harness(&[
+        ("GUESTWIFI_MEMBERS__WELCOME_COUPON__ENABLED", "true"),
+        ("GUESTWIFI_MEMBERS__WELCOME_COUPON__VALUE_CENTS", "1000"),
+    ])
+    .await;
+    let sms_login = |n: u8| {
+        let h = &h;
+        async move {
+            let token = h.get(guest(n), "/").await.field("token");
+            h.post(guest(n), "/sms/send", &[("phone", "13600136000"), ("token", &token)]).await;
+            let code = h.codes().pop().unwrap();
+            h.post(guest(n), "/login/sms", &[("phone", "13600136000"), ("code", &code), ("token", &token)]).await
+        }
+    };
+    let first = sms_login(1).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(first.body.contains("id=\"coupon\"") && first.body.contains("10 元"), "{}", first.body);
+    drain(&h).await;
+    let second = sms_login(2).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert!(!second.body.contains("id=\"coupon\""), "said once");
+    drain(&h).await;
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM coupons WHERE rule = 'welcome' AND value_cents = 1000").await, 1);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM members").await, 1, "one member for the phone");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM visits").await, 2);
+}
+
+#[tokio::test]
+async fn a_batch_delivered_twice_lands_once() {
+    let h = harness(&[]).await;
+    for n in 1..=5 {
+        let page = h.get(guest(n), "/").await;
+        let ticket = page.field("ticket");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(h.post(guest(n), "/login", &[("ticket", &ticket)]).await.status, StatusCode::OK);
+    }
+    h.portal.sessions.logout(guest(1)).await.unwrap();
+    // A crash after the store committed and before the outbox rows were
+    // deleted: the same rows are delivered again.
+    let db = h.portal.auth.audit.db();
+    let rows: Vec<(String, i64, String, String)> =
+        sqlx::query_as("SELECT id, at, guest, body FROM outbox ORDER BY seq").fetch_all(&db).await.unwrap();
+    assert_eq!(rows.len(), 5 + 5 + 1, "5 portal views, 5 logins, 1 visit end");
+    drain(&h).await;
+    for (id, at, guest, body) in &rows {
+        sqlx::query("INSERT INTO outbox (id, at, guest, body) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(at)
+            .bind(guest)
+            .bind(body)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    drain(&h).await;
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM events").await, 11);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM visits").await, 5);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM visits WHERE end_reason = 'logout' AND ended_at IS NOT NULL").await, 1);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM identities WHERE kind = 'device'").await, 5);
+    assert_eq!(h.feed.status().await.unwrap().backlog.waiting, 0);
+}
+
+#[tokio::test]
+async fn an_erased_member_leaves_no_identity_visit_or_event_behind() {
+    let h = harness(&[("GUESTWIFI_AUTH__CARD__ENABLED", "true")]).await;
+    h.members.import("13800138002,李雷,6600001,,4321\n13800138003,韩梅梅,,,\n").await.unwrap();
+    let token = h.get(guest(1), "/").await.field("token");
+    let ok = h.post(guest(1), "/login/card", &[("card", "6600001"), ("pin", "4321"), ("token", &token)]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    drain(&h).await;
+    let id = h.members.find("13800138002").await.unwrap().unwrap();
+    let (erased, who) = h.members.erase(&id).await.unwrap();
+    assert!(erased.events >= 2 && erased.visits == 1 && erased.identities >= 2, "{erased:?}");
+    assert!(who.iter().any(|w| w.kind == "phone"));
+    assert!(h.members.find("13800138002").await.unwrap().is_none());
+    assert!(h.members.find("6600001").await.unwrap().is_none(), "the card is gone too");
+    let mac = guest(1).mac.to_string();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE mac = $1 OR identity_value IN ($1, '6600001')")
+        .bind(&mac)
+        .fetch_one(h.members.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert!(h.members.find("13800138003").await.unwrap().is_some(), "another member is untouched");
+}
+
+#[tokio::test]
+async fn a_bad_import_names_its_line_and_writes_nothing() {
+    let h = harness(&[]).await;
+    let err = h.members.import("13800138004,甲,,,\nnot-a-phone,乙,,,\n").await.unwrap_err();
+    assert!(err.to_string().contains("line 2"), "{err}");
+    let err = h.members.import("13800138004,甲,5500001,,12\n").await.unwrap_err();
+    assert!(err.to_string().contains("PIN"), "{err}");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM members").await, 0);
 }

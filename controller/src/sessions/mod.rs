@@ -9,6 +9,7 @@
 pub mod arpwatch;
 
 use crate::auth::Grant;
+use crate::members::outbox::{self, Fact};
 use crate::store::now_ms;
 use firewall::{Client, ClientFilter, FirewallError, MacAddr, Rate};
 use serde::{Deserialize, Serialize};
@@ -274,7 +275,7 @@ impl Sessions {
             mac: client.mac,
             ip: client.ip,
             method: method.to_string(),
-            identity: grant.identity.stored(),
+            identity: grant.identity.local(),
             granted_seconds: length.as_secs() as i64,
             down_kbps: i64::from(grant.bandwidth.down_kbps),
             up_kbps: i64::from(grant.bandwidth.up_kbps),
@@ -428,12 +429,20 @@ impl Sessions {
 
     async fn end(&self, session: &Session, reason: EndReason) -> Result<(), SessionError> {
         self.filter.revoke(session.client()).await?;
-        sqlx::query("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL")
-            .bind(now_ms())
-            .bind(reason.as_str())
-            .bind(session.id)
-            .execute(&self.db)
-            .await?;
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        let ended: Option<(String, i64)> = sqlx::query_as(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL RETURNING visit_id, bytes_up",
+        )
+        .bind(now)
+        .bind(reason.as_str())
+        .bind(session.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((visit, bytes_up)) = ended {
+            visit_end(&mut tx, &session.mac, visit, now, reason, bytes_up).await?;
+        }
+        tx.commit().await?;
         self.activity.lock().unwrap().remove(&session.client());
         {
             let mut live = self.live.lock().unwrap();
@@ -508,42 +517,58 @@ async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Resu
     let marks = |n: usize, each: &str| vec![each; n].join(", ");
     let update = format!(
         "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL AND (mac IN ({m}) OR ip IN ({m})) \
-         RETURNING mac, ip",
+         RETURNING mac, ip, identity, visit_id, bytes_up",
         m = marks(rows.len(), "?")
     );
-    let mut query = sqlx::query_as::<_, (String, String)>(&update).bind(rows[0].now).bind(EndReason::Replaced.as_str());
+    let mut query = sqlx::query_as::<_, (String, String, String, String, i64)>(&update)
+        .bind(rows[0].now)
+        .bind(EndReason::Replaced.as_str());
     for row in rows {
         query = query.bind(row.client.mac.to_string());
     }
     for row in rows {
         query = query.bind(row.client.ip.to_string());
     }
-    let replaced: Vec<Client> = query
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .filter_map(|(mac, ip)| Some(Client { mac: mac.parse().ok()?, ip: ip.parse().ok()? }))
-        .collect();
+    let mut replaced = Vec::new();
+    for (mac, ip, _identity, visit, bytes_up) in query.fetch_all(&mut *tx).await? {
+        let (Ok(mac), Ok(ip)) = (mac.parse::<MacAddr>(), ip.parse()) else { continue };
+        visit_end(&mut *tx, &mac, visit, rows[0].now, EndReason::Replaced, bytes_up).await?;
+        replaced.push(Client { mac, ip });
+    }
+    let visits: Vec<String> = rows.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let insert = format!(
         "INSERT INTO sessions (mac, ip, method, identity, granted_seconds, down_kbps, up_kbps, started_at, \
-         expires_at, last_seen_at) VALUES {} RETURNING id, mac",
-        marks(rows.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+         expires_at, last_seen_at, visit_id) VALUES {} RETURNING id, mac",
+        marks(rows.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
     );
     let mut query = sqlx::query_as::<_, (i64, String)>(&insert);
-    for row in rows {
+    for (row, visit) in rows.iter().zip(&visits) {
         query = query
             .bind(row.client.mac.to_string())
             .bind(row.client.ip.to_string())
             .bind(row.grant.method.as_str())
-            .bind(row.grant.identity.stored())
+            .bind(row.grant.identity.local())
             .bind(row.grant.duration.as_secs().max(1) as i64)
             .bind(i64::from(row.grant.bandwidth.down_kbps))
             .bind(i64::from(row.grant.bandwidth.up_kbps))
             .bind(row.now)
             .bind(row.expires_at)
-            .bind(row.now);
+            .bind(row.now)
+            .bind(visit);
     }
     let ids: HashMap<String, i64> = query.fetch_all(&mut *tx).await?.into_iter().map(|(id, mac)| (mac, id)).collect();
+    for (row, visit) in rows.iter().zip(visits) {
+        let who = row.grant.identity.who();
+        let guest = format!("{}:{}", who.kind, who.value);
+        let fact = Fact::Login {
+            visit,
+            who,
+            mac: row.client.mac.to_string(),
+            method: row.grant.method.as_str().to_string(),
+            started_at: row.now,
+        };
+        outbox::push(&mut *tx, row.now, &guest, &fact).await?;
+    }
     rows.iter()
         .map(|row| {
             let id = *ids.get(&row.client.mac.to_string()).ok_or(sqlx::Error::RowNotFound)?;
@@ -551,6 +576,22 @@ async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Resu
             Ok((id, mine))
         })
         .collect()
+}
+
+/// Files a visit's end in the outbox (the session's transaction).
+async fn visit_end(
+    tx: &mut sqlx::SqliteConnection,
+    mac: &MacAddr,
+    visit: String,
+    at: i64,
+    reason: EndReason,
+    bytes_up: i64,
+) -> Result<(), sqlx::Error> {
+    if visit.is_empty() {
+        return Ok(()); // a session from before the member store
+    }
+    let fact = Fact::VisitEnd { visit, ended_at: at, reason: reason.as_str().to_string(), bytes_up };
+    outbox::push(tx, at, &format!("device:{mac}"), &fact).await.map(|_| ())
 }
 
 const SELECT: &str = "SELECT id, mac, ip, method, identity, granted_seconds, down_kbps, up_kbps, started_at, \

@@ -66,6 +66,7 @@ pub fn gateway_from(config: &crate::config::SmsAuth, data_dir: &std::path::Path)
 
 use super::{AuthError, Bandwidth, Grant, Identity, Method, Refusal};
 use crate::portal::signing::Signer;
+use crate::members::mask_phone as mask;
 use crate::store::now_ms;
 use firewall::{Client, MacAddr};
 use gateway::{Gateway, GatewayError};
@@ -390,7 +391,8 @@ impl Sms {
         Ok(self.grant(phone))
     }
 
-    fn grant(&self, phone: String) -> Grant {
+    /// What an SMS login of `phone` is worth (also a member's one-tap return).
+    pub fn grant(&self, phone: String) -> Grant {
         Grant {
             method: Method::Sms,
             identity: Identity::Phone(phone),
@@ -472,20 +474,6 @@ fn number_block(phone: &str) -> String {
 fn six_digits() -> String {
     use rand::Rng;
     format!("{:06}", rand::rng().random_range(0..1_000_000u32))
-}
-
-/// `+8613812341234` -> `138****1234`; others keep their country code and
-/// last four.
-pub fn mask(phone: &str) -> String {
-    if let Some(local) = phone.strip_prefix("+86").filter(|l| l.len() == 11) {
-        return format!("{}****{}", &local[..3], &local[7..]);
-    }
-    let digits = phone.len();
-    if digits > 6 {
-        format!("{}****{}", &phone[..digits.min(4)], &phone[digits - 4..])
-    } else {
-        "****".into()
-    }
 }
 
 /// See [`Sms::parse_phone`].

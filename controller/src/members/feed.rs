@@ -1,0 +1,438 @@
+//! The feed: delivers the outbox to the member store, in `seq` order (so
+//! in order for each guest), in batches of one store transaction each.
+//!
+//! Exactly once: each fact's first write is its `events` row, keyed by the
+//! fact's UUID with `ON CONFLICT DO NOTHING`; the rest of the fact (member,
+//! identities, visit, coupon) is applied only when that row is new, in the
+//! same transaction. The outbox rows are deleted after the store commits.
+//! A crash between the two delivers the batch again and it lands once.
+//!
+//! A store that cannot be reached is retried with backoff (1 s doubling to
+//! a minute); logins never wait for it. A fact the store refuses on its own
+//! (not the link) is retried five times, then parked and logged, so one bad
+//! row cannot stop the feed.
+
+use super::outbox::{self, Fact};
+use super::{Store, Who};
+use crate::store::now_ms;
+use sqlx::{AnyConnection, SqlitePool};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Tries of a fact the store refuses before it is parked.
+const MAX_ATTEMPTS: i64 = 5;
+/// The longest wait between tries while the store is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How often an idle feed looks at the outbox.
+const POLL: Duration = Duration::from_millis(200);
+
+/// What the feed last saw, for `members feed status`.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct FeedState {
+    /// The store has been prepared (schema, site registered).
+    pub ready: bool,
+    /// Facts delivered since start.
+    pub delivered: u64,
+    /// When the last batch landed, UTC ms.
+    pub delivered_at: Option<i64>,
+    /// The last failure, if the feed is failing now.
+    pub error: Option<String>,
+}
+
+/// `members feed status`: the backlog and what the feed last saw.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct FeedStatus {
+    /// Engine and place (no credentials).
+    pub store: String,
+    /// Brand and site.
+    pub brand: String,
+    /// Site.
+    pub site: String,
+    /// The outbox.
+    pub backlog: outbox::Backlog,
+    /// The feed.
+    pub feed: FeedState,
+}
+
+/// The feed task's handle.
+#[derive(Clone)]
+pub struct Feed {
+    store: Store,
+    local: SqlitePool,
+    batch: u32,
+    state: Arc<Mutex<FeedState>>,
+    wake: Arc<tokio::sync::Notify>,
+    /// Brand name, site name and region, registered at start.
+    register: Arc<(String, String, String)>,
+}
+
+impl Feed {
+    /// A feed from `local`'s outbox into `store`, `batch` facts a transaction.
+    pub fn new(store: Store, local: SqlitePool, batch: u32, register: (String, String, String)) -> Self {
+        Feed {
+            store,
+            local,
+            batch: batch.max(1),
+            state: Arc::default(),
+            wake: Arc::default(),
+            register: Arc::new(register),
+        }
+    }
+
+    /// Asks the feed to look at the outbox now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The backlog and the feed's state.
+    pub async fn status(&self) -> Result<FeedStatus, sqlx::Error> {
+        Ok(FeedStatus {
+            store: self.store.location.clone(),
+            brand: self.store.brand.clone(),
+            site: self.store.site.clone(),
+            backlog: outbox::backlog(&self.local).await?,
+            feed: self.state.lock().unwrap().clone(),
+        })
+    }
+
+    /// Runs until the process ends: prepares the store (retrying), then
+    /// delivers.
+    pub async fn run(self) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let (brand, site, region) = &*self.register;
+            match self.store.prepare(brand, site, region).await {
+                Ok(()) => break,
+                Err(err) => {
+                    self.failed(&err, backoff);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        self.state.lock().unwrap().ready = true;
+        backoff = Duration::from_secs(1);
+        loop {
+            match self.deliver_once().await {
+                Ok(n) if n as u32 >= self.batch => continue,
+                Ok(_) => {
+                    backoff = Duration::from_secs(1);
+                    let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
+                }
+                Err(err) => {
+                    self.failed(&err, backoff);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    fn failed(&self, err: &dyn std::error::Error, retry: Duration) {
+        let text = crate::error_chain(err);
+        let mut state = self.state.lock().unwrap();
+        if state.error.as_deref() != Some(text.as_str()) {
+            tracing::warn!(error = %text, retry_seconds = retry.as_secs(), "member store unreachable: facts kept in the outbox");
+        }
+        state.error = Some(text);
+    }
+
+    /// Delivers one batch; returns how many facts it took off the outbox.
+    pub async fn deliver_once(&self) -> Result<usize, FeedError> {
+        let rows: Vec<(i64, String, i64, String)> =
+            sqlx::query_as("SELECT seq, id, at, body FROM outbox WHERE parked = 0 ORDER BY seq LIMIT ?")
+                .bind(self.batch)
+                .fetch_all(&self.local)
+                .await
+                .map_err(FeedError::Local)?;
+        if rows.is_empty() {
+            self.state.lock().unwrap().error = None;
+            return Ok(0);
+        }
+        match self.apply_batch(&rows).await {
+            Ok(()) => {}
+            Err(err) if is_link(&err) => return Err(FeedError::Store(err)),
+            Err(err) if rows.len() == 1 => {
+                let (seq, id, ..) = &rows[0];
+                let attempts: i64 = sqlx::query_scalar(
+                    "UPDATE outbox SET attempts = attempts + 1, parked = (attempts + 1 >= ?) WHERE seq = ? RETURNING attempts",
+                )
+                .bind(MAX_ATTEMPTS)
+                .bind(seq)
+                .fetch_one(&self.local)
+                .await
+                .map_err(FeedError::Local)?;
+                tracing::error!(event = %id, attempts, parked = attempts >= MAX_ATTEMPTS, error = %crate::error_chain(&err), "member store refused a fact");
+                return Err(FeedError::Store(err));
+            }
+            Err(_) => {
+                // One fact spoils the batch: deliver them one at a time, in order.
+                let mut done = 0;
+                for row in &rows {
+                    match self.apply_batch(std::slice::from_ref(row)).await {
+                        Ok(()) => {
+                            self.delivered(&[row.0]).await?;
+                            done += 1;
+                        }
+                        Err(err) => {
+                            if !is_link(&err) {
+                                sqlx::query(
+                                    "UPDATE outbox SET attempts = attempts + 1, parked = (attempts + 1 >= ?) WHERE seq = ?",
+                                )
+                                .bind(MAX_ATTEMPTS)
+                                .bind(row.0)
+                                .execute(&self.local)
+                                .await
+                                .map_err(FeedError::Local)?;
+                                tracing::error!(event = %row.1, error = %crate::error_chain(&err), "member store refused a fact");
+                            }
+                            return Err(FeedError::Store(err));
+                        }
+                    }
+                }
+                return Ok(done);
+            }
+        }
+        let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        self.delivered(&seqs).await?;
+        Ok(rows.len())
+    }
+
+    async fn delivered(&self, seqs: &[i64]) -> Result<(), FeedError> {
+        let first = seqs[0];
+        let last = seqs[seqs.len() - 1];
+        sqlx::query("DELETE FROM outbox WHERE seq >= ? AND seq <= ? AND parked = 0")
+            .bind(first)
+            .bind(last)
+            .execute(&self.local)
+            .await
+            .map_err(FeedError::Local)?;
+        let mut state = self.state.lock().unwrap();
+        state.delivered += seqs.len() as u64;
+        state.delivered_at = Some(now_ms());
+        state.error = None;
+        Ok(())
+    }
+
+    async fn apply_batch(&self, rows: &[(i64, String, i64, String)]) -> Result<(), sqlx::Error> {
+        let mut tx = self.store.pool().begin().await?;
+        let landed = now_ms();
+        for (_, id, at, body) in rows {
+            let fact: Fact = match serde_json::from_str(body) {
+                Ok(f) => f,
+                Err(e) => return Err(sqlx::Error::Decode(Box::new(e))),
+            };
+            apply(&mut tx, &self.store.brand, &self.store.site, id, *at, landed, &fact).await?;
+        }
+        tx.commit().await
+    }
+}
+
+/// Why a batch was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The member store failed or could not be reached.
+    #[error("member store")]
+    Store(#[source] sqlx::Error),
+    /// The local outbox failed.
+    #[error("local outbox")]
+    Local(#[source] sqlx::Error),
+}
+
+/// The link, not the fact: worth retrying as it is.
+fn is_link(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_)
+    ) || matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57") || c == "40001" || c == "40P01" || c == "5" || c == "6"))
+}
+
+/// Files one fact. Its `events` row comes first: if it is already there the
+/// fact was delivered before, and nothing else is done.
+async fn apply(
+    tx: &mut AnyConnection,
+    brand: &str,
+    site: &str,
+    id: &str,
+    at: i64,
+    landed: i64,
+    fact: &Fact,
+) -> Result<(), sqlx::Error> {
+    let (who, mac, detail): (Option<&Who>, &str, String) = match fact {
+        Fact::Login { who, mac, method, .. } => (Some(who), mac, method.clone()),
+        Fact::VisitEnd { visit, reason, .. } => (None, "", format!("{visit} {reason}")),
+        Fact::Event { who, mac, detail, .. } => (who.as_ref(), mac, detail.clone()),
+        Fact::Coupon { who, rule, .. } => (Some(who), "", rule.clone()),
+    };
+    let new = sqlx::query(
+        "INSERT INTO events (brand_id, event_id, site_id, kind, identity_kind, identity_value, mac, at, landed_at, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+    )
+    .bind(brand)
+    .bind(id)
+    .bind(site)
+    .bind(fact.kind())
+    .bind(who.map_or("", |w| w.kind.as_str()))
+    .bind(who.map_or("", |w| w.value.as_str()))
+    .bind(mac)
+    .bind(at)
+    .bind(landed)
+    .bind(&detail)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if new == 0 {
+        return Ok(());
+    }
+    match fact {
+        Fact::Login { visit, who, mac, method, started_at } => {
+            let member = if who.is_personal() { member_for(tx, brand, who, at).await? } else { None };
+            let member = match member {
+                Some(m) => Some(m),
+                None => member_of(tx, brand, who).await?,
+            };
+            identity(tx, brand, site, who, member.as_deref(), at).await?;
+            if who.kind != "device" {
+                identity(tx, brand, site, &Who::device(mac), member.as_deref(), at).await?;
+            }
+            sqlx::query(
+                "INSERT INTO visits (brand_id, visit_id, site_id, identity_kind, identity_value, mac, method, started_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            )
+            .bind(brand)
+            .bind(visit)
+            .bind(site)
+            .bind(&who.kind)
+            .bind(&who.value)
+            .bind(mac)
+            .bind(method)
+            .bind(started_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Fact::VisitEnd { visit, ended_at, reason, bytes_up } => {
+            sqlx::query(
+                "UPDATE visits SET ended_at = $3, end_reason = $4, bytes_up = $5 WHERE brand_id = $1 AND visit_id = $2",
+            )
+            .bind(brand)
+            .bind(visit)
+            .bind(ended_at)
+            .bind(reason)
+            .bind(bytes_up)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Fact::Event { kind, who: Some(who), detail, .. } if kind == "consent" => {
+            if let Some(member) = member_for(tx, brand, who, at).await? {
+                sqlx::query(
+                    "UPDATE members SET consent = 1, consent_version = $3, consent_at = $4 WHERE brand_id = $1 AND member_id = $2",
+                )
+                .bind(brand)
+                .bind(member)
+                .bind(detail)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        Fact::Event { .. } => {}
+        Fact::Coupon { who, rule, kind, value_cents, valid_until } => {
+            if let Some(member) = member_for(tx, brand, who, at).await? {
+                let coupon = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{brand}/{member}/{rule}").as_bytes());
+                sqlx::query(
+                    "INSERT INTO coupons (brand_id, coupon_id, member_id, kind, value_cents, rule, site_id, issued_at, valid_until) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                )
+                .bind(brand)
+                .bind(coupon.to_string())
+                .bind(member)
+                .bind(kind)
+                .bind(value_cents)
+                .bind(rule)
+                .bind(site)
+                .bind(at)
+                .bind(valid_until)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The member a personal identity names, made if it is a phone or openid
+/// the store has not seen; first and last seen brought forward.
+async fn member_for(tx: &mut AnyConnection, brand: &str, who: &Who, at: i64) -> Result<Option<String>, sqlx::Error> {
+    let column = match who.kind.as_str() {
+        "phone" => "phone",
+        "wechat" => "openid",
+        _ => return member_of(tx, brand, who).await,
+    };
+    sqlx::query(&format!(
+        "INSERT INTO members (brand_id, member_id, {column}, first_seen_at, last_seen_at, created_at) \
+         VALUES ($1, $2, $3, $4, $4, $4) ON CONFLICT DO NOTHING"
+    ))
+    .bind(brand)
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(&who.value)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    let member = member_of(tx, brand, who).await?;
+    if let Some(m) = &member {
+        sqlx::query(
+            "UPDATE members SET first_seen_at = CASE WHEN first_seen_at IS NULL OR first_seen_at > $3 THEN $3 ELSE first_seen_at END, \
+             last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < $3 THEN $3 ELSE last_seen_at END \
+             WHERE brand_id = $1 AND member_id = $2",
+        )
+        .bind(brand)
+        .bind(m)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(member)
+}
+
+/// The member an identity names, if the store knows one.
+pub(super) async fn member_of(conn: &mut AnyConnection, brand: &str, who: &Who) -> Result<Option<String>, sqlx::Error> {
+    let sql = match who.kind.as_str() {
+        "phone" => "SELECT member_id FROM members WHERE brand_id = $1 AND phone = $3 AND $2 = 'phone'",
+        "wechat" => "SELECT member_id FROM members WHERE brand_id = $1 AND openid = $3 AND $2 = 'wechat'",
+        "card" => "SELECT member_id FROM cards WHERE brand_id = $1 AND card_no = $3 AND $2 = 'card'",
+        _ => "SELECT member_id FROM identities WHERE brand_id = $1 AND kind = $2 AND value = $3 AND member_id IS NOT NULL",
+    };
+    sqlx::query_scalar(sql).bind(brand).bind(&who.kind).bind(&who.value).fetch_optional(&mut *conn).await
+}
+
+/// Records that `who` was seen at `site`, linked to `member` when known.
+async fn identity(
+    tx: &mut AnyConnection,
+    brand: &str,
+    site: &str,
+    who: &Who,
+    member: Option<&str>,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO identities (brand_id, kind, value, member_id, first_seen_at, last_seen_at, last_site_id) \
+         VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (brand_id, kind, value) DO UPDATE SET \
+         member_id = COALESCE(excluded.member_id, identities.member_id), \
+         last_site_id = CASE WHEN excluded.last_seen_at >= identities.last_seen_at THEN excluded.last_site_id ELSE identities.last_site_id END, \
+         last_seen_at = CASE WHEN excluded.last_seen_at > identities.last_seen_at THEN excluded.last_seen_at ELSE identities.last_seen_at END",
+    )
+    .bind(brand)
+    .bind(&who.kind)
+    .bind(&who.value)
+    .bind(member)
+    .bind(at)
+    .bind(site)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,781 @@
+//! The shared member store: what the restaurant's loyalty-card system,
+//! its POS and every site's appliance share (members, cards, tiers,
+//! balances, coupons), and where this appliance files every identity, visit
+//! and marketing event it learns.
+//!
+//! One schema (`members-migrations/`) on two engines through sqlx's `Any`
+//! driver: SQLite in the data dir (one restaurant, the default) or
+//! PostgreSQL (a chain). Every table is keyed by `brand_id` first.
+//!
+//! Nothing on the login path waits for the store: sessions write their
+//! facts to the local [`outbox`] in the transaction that changes them, and
+//! the [`feed`] delivers them. The card login reads the store, with a local
+//! cache for when it cannot.
+
+pub mod feed;
+pub mod outbox;
+
+use crate::config::MembersSettings;
+use crate::store::now_ms;
+use serde::{Deserialize, Serialize};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Why the member store could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum MembersError {
+    /// The store failed or could not be reached.
+    #[error("member store error")]
+    Store(#[from] sqlx::Error),
+    /// Its schema could not be brought up to date.
+    #[error("member store migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The password file could not be read (or others can read it).
+    #[error("members.password_file: {0}")]
+    Password(String),
+    /// The URL is not one we can use.
+    #[error("members.url is not a database URL")]
+    Url,
+    /// The local store (outbox, card cache) failed.
+    #[error("local store error")]
+    Local(#[source] sqlx::Error),
+    /// A CSV line or an argument is not usable.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such member or card.
+    #[error("no such member or card")]
+    NotFound,
+}
+
+/// Which engine holds the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// `members.db` in the data dir.
+    Sqlite,
+    /// A chain's PostgreSQL.
+    Postgres,
+}
+
+/// A handle on the member store, for one brand and one site.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    /// The brand (chain) id.
+    pub brand: String,
+    /// This site's id.
+    pub site: String,
+    /// The engine.
+    pub engine: Engine,
+    /// Where, without credentials (for logs and status).
+    pub location: String,
+}
+
+/// Who a fact is about: an identity's kind and value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Who {
+    /// `device`, `phone`, `wechat`, `card`, `voucher`, `account`, `qq`, `weibo`.
+    pub kind: String,
+    /// The MAC, E.164 number, openid, card number...
+    pub value: String,
+}
+
+impl Who {
+    /// From a stored `kind:value`.
+    pub fn parse(stored: &str) -> Option<Who> {
+        let (kind, value) = stored.split_once(':')?;
+        (!kind.is_empty() && !value.is_empty()).then(|| Who { kind: kind.into(), value: value.into() })
+    }
+
+    /// A device.
+    pub fn device(mac: impl ToString) -> Who {
+        Who { kind: "device".into(), value: mac.to_string() }
+    }
+
+    /// An identity that names a person (a member can be made or found from it).
+    pub fn is_personal(&self) -> bool {
+        matches!(self.kind.as_str(), "phone" | "wechat" | "card")
+    }
+
+    /// `kind:value` with a phone masked (138****1234): what logs and the
+    /// appliance's own tables keep.
+    pub fn masked(&self) -> String {
+        match self.kind.as_str() {
+            "phone" => format!("phone:{}", mask_phone(&self.value)),
+            _ => format!("{}:{}", self.kind, self.value),
+        }
+    }
+}
+
+/// A phone number as logs show it: `138****1234`.
+pub fn mask_phone(phone: &str) -> String {
+    if let Some(local) = phone.strip_prefix("+86").filter(|l| l.len() == 11) {
+        return format!("{}****{}", &local[..3], &local[7..]);
+    }
+    let n = phone.len();
+    if n > 6 && phone.is_ascii() {
+        format!("{}****{}", &phone[..n.min(4)], &phone[n - 4..])
+    } else {
+        "****".into()
+    }
+}
+
+/// One member as `members show` prints it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemberView {
+    /// Its id.
+    pub member_id: String,
+    /// Masked unless asked in full by staff.
+    pub phone: String,
+    /// Name.
+    pub name: String,
+    /// Tier.
+    pub tier: String,
+    /// Marketing consent given, with the text's version.
+    pub consent: Option<String>,
+    /// Cards: number, state, tier.
+    pub cards: Vec<CardView>,
+    /// Stored value, cents, and points (the card system's).
+    pub stored_value_cents: i64,
+    /// Points.
+    pub points: i64,
+    /// Coupons: kind, value, rule, valid until (UTC ms), redeemed.
+    pub coupons: Vec<CouponView>,
+    /// Identities known for the member (`kind:value`, phone masked).
+    pub identities: Vec<String>,
+    /// Visits at every site of the brand.
+    pub visits: i64,
+    /// Events filed about the member.
+    pub events: i64,
+    /// First and last seen, UTC ms.
+    pub first_seen_at: Option<i64>,
+    /// Last seen.
+    pub last_seen_at: Option<i64>,
+}
+
+/// A card, as shown to staff.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CardView {
+    /// Its number.
+    pub card_no: String,
+    /// `active`, `frozen` or `lost`.
+    pub state: String,
+    /// Its tier.
+    pub tier: String,
+    /// Whether it has a PIN.
+    pub has_pin: bool,
+}
+
+/// A coupon, as shown to staff.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CouponView {
+    /// Kind.
+    pub kind: String,
+    /// Value, cents.
+    pub value_cents: i64,
+    /// The Wi-Fi rule that issued it, if any.
+    pub rule: Option<String>,
+    /// UTC ms.
+    pub valid_until: i64,
+    /// Redeemed at, UTC ms.
+    pub redeemed_at: Option<i64>,
+}
+
+/// A card as the login checks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardRecord {
+    /// Number.
+    pub card_no: String,
+    /// Its member.
+    pub member_id: String,
+    /// argon2id hash of the PIN; None: the card has no PIN and cannot log in.
+    pub pin_hash: Option<String>,
+    /// `active`, `frozen`, `lost`.
+    pub state: String,
+    /// Tier.
+    pub tier: String,
+    /// The tier's session length, minutes (0: the method's).
+    pub session_minutes: i64,
+    /// The tier's download limit, kbit/s (0: the method's).
+    pub down_kbps: i64,
+    /// The tier's upload limit.
+    pub up_kbps: i64,
+}
+
+/// What `members import` did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Imported {
+    /// Members added.
+    pub members: u64,
+    /// Members that were there (updated).
+    pub updated: u64,
+    /// Cards added or updated.
+    pub cards: u64,
+}
+
+/// What `members erase` removed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Erased {
+    /// Identities.
+    pub identities: u64,
+    /// Events.
+    pub events: u64,
+    /// Visits.
+    pub visits: u64,
+    /// Cards and coupons.
+    pub cards: u64,
+}
+
+/// The columns a card login needs, joined with its tier.
+const CARD_SELECT: &str = "SELECT c.card_no, c.member_id, c.pin_hash, c.state, c.tier, \
+     COALESCE(t.session_minutes, 0), COALESCE(t.down_kbps, 0), COALESCE(t.up_kbps, 0) \
+     FROM cards c LEFT JOIN tiers t ON t.brand_id = c.brand_id AND t.tier = c.tier";
+
+type CardTuple = (String, String, Option<String>, String, String, i64, i64, i64);
+
+fn card_of(t: CardTuple) -> CardRecord {
+    CardRecord {
+        card_no: t.0,
+        member_id: t.1,
+        pin_hash: t.2,
+        state: t.3,
+        tier: t.4,
+        session_minutes: t.5,
+        down_kbps: t.6,
+        up_kbps: t.7,
+    }
+}
+
+impl Store {
+    /// A handle on the store `settings` name; connects lazily (a store that
+    /// is down at start must not keep the appliance from starting).
+    pub fn connect(settings: &MembersSettings, data_dir: &Path) -> Result<Store, MembersError> {
+        sqlx::any::install_default_drivers();
+        let (url, engine, location) = if settings.url.is_empty() {
+            let path = data_dir.join("members.db");
+            (format!("sqlite://{}?mode=rwc", path.display()), Engine::Sqlite, path.display().to_string())
+        } else {
+            let mut url = url::Url::parse(&settings.url).map_err(|_| MembersError::Url)?;
+            let location = format!(
+                "postgres://{}@{}:{}{}",
+                url.username(),
+                url.host_str().unwrap_or(""),
+                url.port().unwrap_or(5432),
+                url.path()
+            );
+            if let Some(file) = &settings.password_file {
+                let password = crate::tls::read_private(file).map_err(MembersError::Password)?;
+                url.set_password(Some(&password)).map_err(|_| MembersError::Url)?;
+            }
+            (url.to_string(), Engine::Postgres, location)
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(|_| MembersError::Url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if engine == Engine::Sqlite { 2 } else { 4 })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options);
+        Ok(Store { pool, brand: settings.brand.clone(), site: settings.site.clone(), engine, location })
+    }
+
+    /// Brings the schema up to date and registers this site (and its brand
+    /// and region) in the store. Safe to run at every start, from every site.
+    pub async fn prepare(&self, brand_name: &str, site_name: &str, region: &str) -> Result<(), MembersError> {
+        sqlx::migrate!("./members-migrations").run(&self.pool).await?;
+        if self.engine == Engine::Sqlite {
+            if let Some(path) = self.location.strip_suffix("members.db").map(|d| Path::new(d).join("members.db")) {
+                use std::os::unix::fs::PermissionsExt;
+                for suffix in ["", "-wal", "-shm"] {
+                    let file = path.with_file_name(format!("members.db{suffix}"));
+                    if file.exists() {
+                        let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+                    }
+                }
+            }
+        }
+        let now = now_ms();
+        let name = if brand_name.is_empty() { &self.brand } else { brand_name };
+        sqlx::query("INSERT INTO brands (brand_id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(&self.brand)
+            .bind(name)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        if !region.is_empty() {
+            sqlx::query("INSERT INTO regions (brand_id, region_id, name) VALUES ($1, $2, $2) ON CONFLICT DO NOTHING")
+                .bind(&self.brand)
+                .bind(region)
+                .execute(&self.pool)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO sites (brand_id, site_id, region_id, name, registered_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (brand_id, site_id) DO UPDATE \
+             SET name = excluded.name, region_id = excluded.region_id, last_seen_at = excluded.last_seen_at",
+        )
+        .bind(&self.brand)
+        .bind(&self.site)
+        .bind(region)
+        .bind(site_name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        tracing::info!(store = %self.location, brand = %self.brand, site = %self.site, "member store ready");
+        Ok(())
+    }
+
+    /// The pool, for the feed and for tests that count rows.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A card and its tier, from the store.
+    pub async fn card(&self, card_no: &str) -> Result<Option<CardRecord>, MembersError> {
+        let row: Option<CardTuple> = sqlx::query_as(&format!("{CARD_SELECT} WHERE c.brand_id = $1 AND c.card_no = $2"))
+            .bind(&self.brand)
+            .bind(card_no)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(card_of))
+    }
+
+    /// Every card of the brand: what the local cache holds.
+    pub async fn all_cards(&self) -> Result<Vec<CardRecord>, MembersError> {
+        let rows: Vec<CardTuple> = sqlx::query_as(&format!("{CARD_SELECT} WHERE c.brand_id = $1"))
+            .bind(&self.brand)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(card_of).collect())
+    }
+
+    /// The member a personal identity names, if the store knows one.
+    pub async fn member_of(&self, who: &Who) -> Result<Option<String>, MembersError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(feed::member_of(&mut *conn, &self.brand, who).await?)
+    }
+
+    /// A device's member identity seen at any site of the brand within
+    /// `within`: what lets a member return with one tap at another site.
+    pub async fn returning(&self, mac: &str, within: Duration) -> Result<Option<Who>, MembersError> {
+        let since = now_ms() - within.as_millis() as i64;
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT p.kind, p.value FROM identities d JOIN identities p \
+               ON p.brand_id = d.brand_id AND p.member_id = d.member_id \
+             WHERE d.brand_id = $1 AND d.kind = 'device' AND d.value = $2 AND d.member_id IS NOT NULL \
+               AND d.last_seen_at >= $3 AND p.kind IN ('phone', 'wechat') \
+             ORDER BY p.last_seen_at DESC LIMIT 1",
+        )
+        .bind(&self.brand)
+        .bind(mac)
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(kind, value)| Who { kind, value }))
+    }
+
+    /// Whether the member `who` names already holds a coupon of `rule`.
+    pub async fn has_coupon(&self, who: &Who, rule: &str) -> Result<bool, MembersError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(member) = feed::member_of(&mut *conn, &self.brand, who).await? else {
+            return Ok(false);
+        };
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM coupons WHERE brand_id = $1 AND member_id = $2 AND rule = $3")
+            .bind(&self.brand)
+            .bind(member)
+            .bind(rule)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Imports members from CSV text: `phone,name,card,tier,pin` (a header
+    /// line is skipped; card, tier and PIN may be empty). All or nothing: a
+    /// bad line names itself and nothing is written.
+    pub async fn import(&self, csv: &str) -> Result<Imported, MembersError> {
+        struct Line {
+            phone: String,
+            name: String,
+            card: String,
+            tier: String,
+            pin: String,
+        }
+        let mut lines = Vec::new();
+        for (n, raw) in csv.lines().enumerate() {
+            let raw = raw.trim().trim_start_matches('\u{feff}');
+            if raw.is_empty() || (n == 0 && raw.to_ascii_lowercase().starts_with("phone")) {
+                continue;
+            }
+            let cols: Vec<&str> = raw.split(',').map(str::trim).collect();
+            let bad = |why: &str| MembersError::Invalid(format!("line {}: {why}", n + 1));
+            if cols.len() < 2 || cols.len() > 5 {
+                return Err(bad("expected phone,name,card,tier,pin"));
+            }
+            let phone = member_phone(cols[0]).ok_or_else(|| bad("not a phone number"))?;
+            let col = |i: usize| cols.get(i).map(|s| s.to_string()).unwrap_or_default();
+            let (card, pin) = (col(2), col(4));
+            if !card.is_empty() && !valid_card(&card) {
+                return Err(bad("a card number is 4 to 32 letters or digits"));
+            }
+            if !pin.is_empty() && (card.is_empty() || !(4..=12).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit())) {
+                return Err(bad("a PIN is 4 to 12 digits, on a line with a card"));
+            }
+            lines.push(Line { phone, name: col(1), card, tier: col(3), pin });
+        }
+        let mut hashes = Vec::with_capacity(lines.len());
+        for line in &lines {
+            hashes.push(if line.pin.is_empty() {
+                None
+            } else {
+                Some(
+                    crate::auth::account::hash_password(line.pin.clone())
+                        .await
+                        .map_err(|_| MembersError::Invalid("cannot hash a PIN".into()))?,
+                )
+            });
+        }
+        let now = now_ms();
+        let mut done = Imported::default();
+        let mut tx = self.pool.begin().await?;
+        for (line, hash) in lines.iter().zip(hashes) {
+            let existing: Option<String> =
+                sqlx::query_scalar("SELECT member_id FROM members WHERE brand_id = $1 AND phone = $2")
+                    .bind(&self.brand)
+                    .bind(&line.phone)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let member = match existing {
+                Some(id) => {
+                    sqlx::query(
+                        "UPDATE members SET name = CASE WHEN $3 = '' THEN name ELSE $3 END, \
+                         tier = CASE WHEN $4 = '' THEN tier ELSE $4 END WHERE brand_id = $1 AND member_id = $2",
+                    )
+                    .bind(&self.brand)
+                    .bind(&id)
+                    .bind(&line.name)
+                    .bind(&line.tier)
+                    .execute(&mut *tx)
+                    .await?;
+                    done.updated += 1;
+                    id
+                }
+                None => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    sqlx::query(
+                        "INSERT INTO members (brand_id, member_id, phone, name, tier, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&self.brand)
+                    .bind(&id)
+                    .bind(&line.phone)
+                    .bind(&line.name)
+                    .bind(&line.tier)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    done.members += 1;
+                    id
+                }
+            };
+            if !line.tier.is_empty() {
+                sqlx::query("INSERT INTO tiers (brand_id, tier, name) VALUES ($1, $2, $2) ON CONFLICT DO NOTHING")
+                    .bind(&self.brand)
+                    .bind(&line.tier)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if !line.card.is_empty() {
+                let owner: Option<String> =
+                    sqlx::query_scalar("SELECT member_id FROM cards WHERE brand_id = $1 AND card_no = $2")
+                        .bind(&self.brand)
+                        .bind(&line.card)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if owner.as_ref().is_some_and(|o| *o != member) {
+                    return Err(MembersError::Invalid(format!("card {} belongs to another member", line.card)));
+                }
+                sqlx::query(
+                    "INSERT INTO cards (brand_id, card_no, member_id, pin_hash, tier, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (brand_id, card_no) DO UPDATE SET pin_hash = COALESCE(excluded.pin_hash, cards.pin_hash), \
+                     tier = excluded.tier, updated_at = excluded.updated_at",
+                )
+                .bind(&self.brand)
+                .bind(&line.card)
+                .bind(&member)
+                .bind(hash)
+                .bind(&line.tier)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                done.cards += 1;
+            }
+        }
+        tx.commit().await?;
+        tracing::info!(members = done.members, updated = done.updated, cards = done.cards, "members imported");
+        Ok(done)
+    }
+
+    /// Sets a tier's Wi-Fi worth (session minutes, kbit/s down and up).
+    pub async fn set_tier(&self, tier: &str, minutes: i64, down: i64, up: i64) -> Result<(), MembersError> {
+        sqlx::query(
+            "INSERT INTO tiers (brand_id, tier, name, session_minutes, down_kbps, up_kbps) VALUES ($1, $2, $2, $3, $4, $5) \
+             ON CONFLICT (brand_id, tier) DO UPDATE SET session_minutes = excluded.session_minutes, \
+             down_kbps = excluded.down_kbps, up_kbps = excluded.up_kbps",
+        )
+        .bind(&self.brand)
+        .bind(tier)
+        .bind(minutes)
+        .bind(down)
+        .bind(up)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a card's state (`active`, `frozen`, `lost`); false when no such card.
+    pub async fn set_card_state(&self, card_no: &str, state: &str) -> Result<bool, MembersError> {
+        if !matches!(state, "active" | "frozen" | "lost") {
+            return Err(MembersError::Invalid(format!("{state:?} is not active, frozen or lost")));
+        }
+        let done = sqlx::query("UPDATE cards SET state = $3, updated_at = $4 WHERE brand_id = $1 AND card_no = $2")
+            .bind(&self.brand)
+            .bind(card_no)
+            .bind(state)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() > 0 {
+            tracing::info!(card = %card_no, state, "card state changed");
+        }
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Finds a member by phone (as typed), card number or member id.
+    pub async fn find(&self, key: &str) -> Result<Option<String>, MembersError> {
+        let key = key.trim();
+        if let Some(phone) = member_phone(key) {
+            let id: Option<String> = sqlx::query_scalar("SELECT member_id FROM members WHERE brand_id = $1 AND phone = $2")
+                .bind(&self.brand)
+                .bind(phone)
+                .fetch_optional(&self.pool)
+                .await?;
+            if id.is_some() {
+                return Ok(id);
+            }
+        }
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT member_id FROM cards WHERE brand_id = $1 AND card_no = $2 \
+             UNION SELECT member_id FROM members WHERE brand_id = $1 AND member_id = $2",
+        )
+        .bind(&self.brand)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// A member with cards, balances, coupons and what the Wi-Fi knows.
+    /// The phone is masked unless `full`.
+    pub async fn show(&self, member_id: &str, full: bool) -> Result<MemberView, MembersError> {
+        type MemberTuple = (Option<String>, String, String, i64, String, Option<i64>, Option<i64>);
+        let b = &self.brand;
+        let m: Option<MemberTuple> = sqlx::query_as(
+            "SELECT phone, name, tier, consent, consent_version, first_seen_at, last_seen_at FROM members \
+             WHERE brand_id = $1 AND member_id = $2",
+        )
+        .bind(b)
+        .bind(member_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((phone, name, tier, consent, consent_version, first_seen_at, last_seen_at)) = m else {
+            return Err(MembersError::NotFound);
+        };
+        let cards: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT card_no, state, tier, pin_hash FROM cards WHERE brand_id = $1 AND member_id = $2 ORDER BY card_no",
+        )
+        .bind(b)
+        .bind(member_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let balance: Option<(i64, i64)> =
+            sqlx::query_as("SELECT stored_value_cents, points FROM balances WHERE brand_id = $1 AND member_id = $2")
+                .bind(b)
+                .bind(member_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let coupons: Vec<(String, i64, Option<String>, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT kind, value_cents, rule, valid_until, redeemed_at FROM coupons \
+             WHERE brand_id = $1 AND member_id = $2 ORDER BY issued_at",
+        )
+        .bind(b)
+        .bind(member_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let identities: Vec<(String, String)> = sqlx::query_as(
+            "SELECT kind, value FROM identities WHERE brand_id = $1 AND member_id = $2 ORDER BY kind, value",
+        )
+        .bind(b)
+        .bind(member_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let (visits, events) = self.counts(&identities).await?;
+        Ok(MemberView {
+            member_id: member_id.to_string(),
+            phone: phone.map(|p| if full { p } else { mask_phone(&p) }).unwrap_or_default(),
+            name,
+            tier,
+            consent: (consent != 0).then_some(consent_version),
+            cards: cards
+                .into_iter()
+                .map(|(card_no, state, tier, pin)| CardView { card_no, state, tier, has_pin: pin.is_some() })
+                .collect(),
+            stored_value_cents: balance.map_or(0, |b| b.0),
+            points: balance.map_or(0, |b| b.1),
+            coupons: coupons
+                .into_iter()
+                .map(|(kind, value_cents, rule, valid_until, redeemed_at)| CouponView {
+                    kind,
+                    value_cents,
+                    rule,
+                    valid_until,
+                    redeemed_at,
+                })
+                .collect(),
+            identities: identities
+                .iter()
+                .map(|(kind, value)| Who { kind: kind.clone(), value: value.clone() })
+                .map(|w| if full { format!("{}:{}", w.kind, w.value) } else { w.masked() })
+                .collect(),
+            visits,
+            events,
+            first_seen_at,
+            last_seen_at,
+        })
+    }
+
+    async fn counts(&self, identities: &[(String, String)]) -> Result<(i64, i64), MembersError> {
+        let (mut visits, mut events) = (0, 0);
+        for (kind, value) in identities {
+            visits += sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM visits WHERE brand_id = $1 AND identity_kind = $2 AND identity_value = $3",
+            )
+            .bind(&self.brand)
+            .bind(kind)
+            .bind(value)
+            .fetch_one(&self.pool)
+            .await?;
+            events += sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM events WHERE brand_id = $1 AND identity_kind = $2 AND identity_value = $3",
+            )
+            .bind(&self.brand)
+            .bind(kind)
+            .bind(value)
+            .fetch_one(&self.pool)
+            .await?;
+        }
+        Ok((visits, events))
+    }
+
+    /// Erases a member on request: their identities (and every visit and
+    /// event filed under them or their devices), cards, the Wi-Fi's
+    /// coupons and the member row, in one transaction. Returns the
+    /// identities erased (`kind:value`) so the appliance can forget them too.
+    pub async fn erase(&self, member_id: &str) -> Result<(Erased, Vec<Who>), MembersError> {
+        let b = &self.brand;
+        let mut tx = self.pool.begin().await?;
+        let found: Option<Option<String>> =
+            sqlx::query_scalar("SELECT phone FROM members WHERE brand_id = $1 AND member_id = $2")
+                .bind(b)
+                .bind(member_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(phone) = found else {
+            return Err(MembersError::NotFound);
+        };
+        let mut who: Vec<Who> = sqlx::query_as::<_, (String, String)>(
+            "SELECT kind, value FROM identities WHERE brand_id = $1 AND member_id = $2",
+        )
+        .bind(b)
+        .bind(member_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(kind, value)| Who { kind, value })
+        .collect();
+        if let Some(phone) = phone.filter(|p| !who.iter().any(|w| w.kind == "phone" && w.value == *p)) {
+            who.push(Who { kind: "phone".into(), value: phone });
+        }
+        let mut erased = Erased::default();
+        for w in &who {
+            for (table, count) in [("events", &mut erased.events), ("visits", &mut erased.visits)] {
+                *count += sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE brand_id = $1 AND identity_kind = $2 AND identity_value = $3"
+                ))
+                .bind(b)
+                .bind(&w.kind)
+                .bind(&w.value)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            if w.kind == "device" {
+                // A device's events before login carry its MAC only.
+                erased.events += sqlx::query("DELETE FROM events WHERE brand_id = $1 AND mac = $2")
+                    .bind(b)
+                    .bind(&w.value)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+        }
+        erased.identities = sqlx::query("DELETE FROM identities WHERE brand_id = $1 AND member_id = $2")
+            .bind(b)
+            .bind(member_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for table in ["cards", "coupons"] {
+            erased.cards += sqlx::query(&format!("DELETE FROM {table} WHERE brand_id = $1 AND member_id = $2"))
+                .bind(b)
+                .bind(member_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        for table in ["balances", "members"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE brand_id = $1 AND member_id = $2"))
+                .bind(b)
+                .bind(member_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(member = %member_id, identities = erased.identities, events = erased.events, "member erased");
+        Ok((erased, who))
+    }
+}
+
+/// A phone number as the store keeps it (E.164): a mainland number with or
+/// without its 86, or any number with its country code after `+` or `00`.
+pub fn member_phone(typed: &str) -> Option<String> {
+    crate::auth::sms::parse_phone(typed, &["86".to_string()]).or_else(|| {
+        let cleaned: String = typed.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+        let digits = cleaned.strip_prefix('+').or_else(|| cleaned.strip_prefix("00"))?;
+        ((8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0'))
+            .then(|| format!("+{digits}"))
+    })
+}
+
+/// A card number as members carry it: 4 to 32 letters or digits.
+pub fn valid_card(card: &str) -> bool {
+    (4..=32).contains(&card.len()) && card.bytes().all(|b| b.is_ascii_alphanumeric())
+}

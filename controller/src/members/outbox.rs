@@ -1,0 +1,127 @@
+//! The outbox: facts for the member store, written to the appliance's own
+//! SQLite in the same transaction as the change that caused them (a login
+//! row, a session's end, an audit row), so a crash or a cut link can lose
+//! none of them. The [`super::feed`] delivers them in `seq` order.
+
+use super::Who;
+use serde::{Deserialize, Serialize};
+use sqlx::{SqliteConnection, SqlitePool};
+
+/// What happened, as the member store files it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Fact {
+    /// A guest logged in: a visit starts.
+    Login {
+        /// The visit's id (the session's).
+        visit: String,
+        /// Who the method says it is.
+        who: Who,
+        /// The device.
+        mac: String,
+        /// The method.
+        method: String,
+        /// UTC ms.
+        started_at: i64,
+    },
+    /// A session ended: its visit ends.
+    VisitEnd {
+        /// The visit's id.
+        visit: String,
+        /// UTC ms.
+        ended_at: i64,
+        /// Why (`expired`, `idle`, `logout`, `kicked`, `replaced`).
+        reason: String,
+        /// Bytes the guest sent.
+        bytes_up: i64,
+    },
+    /// Something marketing counts: `portal_view`, `refusal`,
+    /// `ad_impression`, `ad_click`, `consent`.
+    Event {
+        /// The kind.
+        kind: String,
+        /// Who, when known.
+        who: Option<Who>,
+        /// The device.
+        mac: String,
+        /// Free text: the ad's URL, `method:reason`, the consent's version.
+        detail: String,
+    },
+    /// A Wi-Fi coupon for the member `who` names (one a member a rule).
+    Coupon {
+        /// Who.
+        who: Who,
+        /// The rule.
+        rule: String,
+        /// The card system's kind.
+        kind: String,
+        /// Cents.
+        value_cents: i64,
+        /// UTC ms.
+        valid_until: i64,
+    },
+}
+
+impl Fact {
+    /// The name of the event row it files.
+    pub fn kind(&self) -> &str {
+        match self {
+            Fact::Login { .. } => "login",
+            Fact::VisitEnd { .. } => "visit_end",
+            Fact::Event { kind, .. } => kind,
+            Fact::Coupon { .. } => "coupon",
+        }
+    }
+}
+
+/// Queues `fact` about `guest` (an identity or `device:<mac>`, the order
+/// key) in the caller's transaction; returns its event id.
+pub async fn push(tx: &mut SqliteConnection, at: i64, guest: &str, fact: &Fact) -> Result<String, sqlx::Error> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = serde_json::to_string(fact).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query("INSERT INTO outbox (id, at, guest, body) VALUES (?, ?, ?, ?)")
+        .bind(&id)
+        .bind(at)
+        .bind(guest)
+        .bind(body)
+        .execute(&mut *tx)
+        .await?;
+    Ok(id)
+}
+
+/// How far behind the feed is.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Backlog {
+    /// Facts waiting.
+    pub waiting: i64,
+    /// Facts the store refused again and again, set aside (see the log).
+    pub parked: i64,
+    /// Age of the oldest waiting fact, ms (0: none waiting).
+    pub lag_ms: i64,
+}
+
+/// The outbox's backlog.
+pub async fn backlog(db: &SqlitePool) -> Result<Backlog, sqlx::Error> {
+    let (waiting, parked, oldest): (i64, i64, Option<i64>) = sqlx::query_as(
+        "SELECT COALESCE(SUM(parked = 0), 0), COALESCE(SUM(parked != 0), 0), MIN(CASE WHEN parked = 0 THEN at END) \
+         FROM outbox",
+    )
+    .fetch_one(db)
+    .await?;
+    let lag_ms = oldest.map_or(0, |at| (crate::store::now_ms() - at).max(0));
+    Ok(Backlog { waiting, parked, lag_ms })
+}
+
+/// Drops waiting facts about any of `who` (a member erased before their
+/// facts were delivered); returns how many.
+pub async fn forget(db: &SqlitePool, who: &[Who]) -> Result<u64, sqlx::Error> {
+    let mut n = 0;
+    for w in who {
+        n += sqlx::query("DELETE FROM outbox WHERE guest = ?")
+            .bind(format!("{}:{}", w.kind, w.value))
+            .execute(db)
+            .await?
+            .rows_affected();
+    }
+    Ok(n)
+}
