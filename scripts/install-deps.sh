@@ -14,6 +14,7 @@ packages=(
   hostapd                           # (AP issue) hostapd's own parser for generated configs
   systemd                           # systemd-analyze verify/security on the shipped unit
   ca-certificates                   # the controller's HTTPS to SMS gateways, QQ/Weibo (a package dependency)
+  postgresql                        # a throwaway PostgreSQL cluster for the member store tests (initdb, no service)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -947,7 +947,10 @@ impl Config {
             return Err("members.url: put the password in members.password_file, not in the URL".into());
         }
         for (key, id) in [("brand", &m.brand), ("site", &m.site)] {
-            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            if id.is_empty()
+                || id.len() > 64
+                || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
                 return Err(format!("members.{key}: 1 to 64 letters, digits, - or _"));
             }
         }

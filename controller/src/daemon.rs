@@ -300,7 +300,11 @@ async fn serve(
         config.members.batch,
         (
             config.members.brand_name.clone(),
-            if config.members.site_name.is_empty() { config.venue.name.clone() } else { config.members.site_name.clone() },
+            if config.members.site_name.is_empty() {
+                config.venue.name.clone()
+            } else {
+                config.members.site_name.clone()
+            },
             config.members.region.clone(),
         ),
     );

@@ -589,21 +589,17 @@ async fn members(command: MembersCmd, socket: &std::path::Path, json: bool) -> a
         },
         MembersCmd::Show { key, full } => Request::MembersShow { key: key.clone(), full: *full },
         MembersCmd::Erase { key } => Request::MembersErase { key: key.clone() },
-        MembersCmd::Tier { tier, minutes, down_kbps, up_kbps } => Request::MembersTier {
-            tier: tier.clone(),
-            minutes: *minutes,
-            down_kbps: *down_kbps,
-            up_kbps: *up_kbps,
-        },
+        MembersCmd::Tier { tier, minutes, down_kbps, up_kbps } => {
+            Request::MembersTier { tier: tier.clone(), minutes: *minutes, down_kbps: *down_kbps, up_kbps: *up_kbps }
+        }
         MembersCmd::Feed => Request::FeedStatus,
     };
     let ms_ago = |at: i64| format!("{}s ago", (control_now_ms() - at).max(0) / 1000);
     match control::call(socket, &request).await? {
         Reply::Imported { imported } if json => print_json(&imported)?,
-        Reply::Imported { imported } => println!(
-            "{} members added, {} updated, {} cards",
-            imported.members, imported.updated, imported.cards
-        ),
+        Reply::Imported { imported } => {
+            println!("{} members added, {} updated, {} cards", imported.members, imported.updated, imported.cards)
+        }
         Reply::Member { member } if json => print_json(&member)?,
         Reply::Member { member: m } => {
             println!("member   {}", m.member_id);
@@ -627,7 +623,9 @@ async fn members(command: MembersCmd, socket: &std::path::Path, json: bool) -> a
                 println!("identity {i}");
             }
         }
-        Reply::Erased { erased, waiting } if json => print_json(&serde_json::json!({ "erased": erased, "waiting": waiting }))?,
+        Reply::Erased { erased, waiting } if json => {
+            print_json(&serde_json::json!({ "erased": erased, "waiting": waiting }))?
+        }
         Reply::Erased { erased, waiting } => println!(
             "erased: {} identities, {} visits, {} events, {} cards and coupons; {waiting} waiting facts dropped",
             erased.identities, erased.visits, erased.events, erased.cards
@@ -638,7 +636,12 @@ async fn members(command: MembersCmd, socket: &std::path::Path, json: bool) -> a
             println!("ready      {}", status.feed.ready);
             println!("waiting    {} facts, lag {:.1} s", status.backlog.waiting, status.backlog.lag_ms as f64 / 1000.0);
             println!("parked     {}", status.backlog.parked);
-            println!("delivered  {} since start{}", status.feed.delivered, status.feed.delivered_at.map(|at| format!(", last {}", ms_ago(at))).unwrap_or_default());
+            println!("card cache {}", status.cards_cached_at.map(ms_ago).unwrap_or_else(|| "never refreshed".into()));
+            println!(
+                "delivered  {} since start{}",
+                status.feed.delivered,
+                status.feed.delivered_at.map(|at| format!(", last {}", ms_ago(at))).unwrap_or_default()
+            );
             if let Some(err) = &status.feed.error {
                 println!("error      {err}");
             }

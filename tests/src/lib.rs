@@ -5,6 +5,8 @@
 //! Needs root. Without it each test prints that it was skipped; under CI
 //! (`CI` set) a skip is a failure.
 
+pub mod pg;
+
 use lab::Lab;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -126,6 +128,16 @@ impl TestLab {
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let status = child.wait().unwrap();
             assert!(status.success(), "controller exited with {status}:\n{}", self.log());
+        }
+    }
+
+    /// Kills the controller with SIGKILL (a crash, a power cut) and waits.
+    pub fn kill_controller(&mut self) {
+        if let Some(mut child) = self.controller.take() {
+            // `ip netns exec` execs the controller: this pid is the controller's.
+            // SAFETY: kill has no memory preconditions.
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let _ = child.wait();
         }
     }
 

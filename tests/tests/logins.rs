@@ -303,13 +303,18 @@ fn a_vouchers_bandwidth_holds_within_ten_percent() {
 #[test]
 fn a_guests_limit_survives_a_flush_and_a_restart() {
     let Some(mut t) = TestLab::start("e2e-limit-keep", 1, 3600, &[]) else { return };
-    let made = t.cli_ok(&["vouchers", "create", "--duration", "1h", "--down-kbps", "4000", "--up-kbps", "1000", "--json"]);
+    let made =
+        t.cli_ok(&["vouchers", "create", "--duration", "1h", "--down-kbps", "4000", "--up-kbps", "1000", "--json"]);
     let cards: serde_json::Value = serde_json::from_str(&made).unwrap();
     let token = t.token(1);
     let (status, _) = t.post(1, "/login/voucher", &[("code", cards[0]["code"].as_str().unwrap()), ("token", &token)]);
     assert_eq!(status, 200);
     let nft = |t: &TestLab, args: &[&str]| {
-        let out = std::process::Command::new("ip").args(["netns", "exec", &t.lab.appliance(), "nft"]).args(args).output().unwrap();
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &t.lab.appliance(), "nft"])
+            .args(args)
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let shaped = |t: &TestLab| {

@@ -150,7 +150,9 @@ pub fn router(handles: Handles, token: String) -> Router {
         )
         .route(
             "/api/cards/{card}/state",
-            put(|s, Path(card): Path<String>, Json(b): Json<CardState>| run(s, Request::CardsState { card, state: b.state })),
+            put(|s, Path(card): Path<String>, Json(b): Json<CardState>| {
+                run(s, Request::CardsState { card, state: b.state })
+            }),
         )
         .route("/api/sms/forget/{phone}", post(|s, Path(phone): Path<String>| run(s, Request::SmsForget { phone })))
         .route_layer(axum::middleware::from_fn_with_state(api.clone(), authorise))

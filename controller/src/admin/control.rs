@@ -624,7 +624,8 @@ async fn handle_members(request: Request, staff: &Staff) -> Reply {
             Ok(id) => match store.erase(&id).await {
                 Ok((erased, who)) => {
                     let waiting = crate::members::outbox::forget(&staff.db, &who).await.unwrap_or(0);
-                    let _ = sqlx::query("DELETE FROM member_cards WHERE member_id = ?").bind(&id).execute(&staff.db).await;
+                    let _ =
+                        sqlx::query("DELETE FROM member_cards WHERE member_id = ?").bind(&id).execute(&staff.db).await;
                     Reply::Erased { erased, waiting }
                 }
                 Err(e) => failed(&e),

@@ -45,7 +45,8 @@ impl Cards {
 
     /// A card number as typed: spaces dropped, upper case; None if it cannot be one.
     pub fn normalize(typed: &str) -> Option<String> {
-        let card: String = typed.chars().filter(|c| !c.is_whitespace() && *c != '-').collect::<String>().to_ascii_uppercase();
+        let card: String =
+            typed.chars().filter(|c| !c.is_whitespace() && *c != '-').collect::<String>().to_ascii_uppercase();
         crate::members::valid_card(&card).then_some(card)
     }
 
@@ -96,8 +97,9 @@ impl Cards {
 
     /// The card from the local copy, if that copy is young enough.
     async fn cached(&self, card_no: &str) -> Result<Option<CardRecord>, AuthError> {
-        let refreshed: Option<String> =
-            sqlx::query_scalar("SELECT v FROM member_state WHERE k = 'cards_refreshed_at'").fetch_optional(&self.local).await?;
+        let refreshed: Option<String> = sqlx::query_scalar("SELECT v FROM member_state WHERE k = 'cards_refreshed_at'")
+            .fetch_optional(&self.local)
+            .await?;
         let age = refreshed.and_then(|v| v.parse::<i64>().ok()).map(|at| now_ms() - at);
         if age.is_none_or(|age| age > self.max_age.as_millis() as i64) {
             return Err(Refusal::Unavailable.into());

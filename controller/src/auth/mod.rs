@@ -294,7 +294,8 @@ impl Audit {
             // A login is filed by its session; a refusal is filed here.
             if let Some(refusal) = refusal {
                 let who = identity.map(Identity::who);
-                let guest = who.as_ref().map_or(format!("device:{}", client.mac), |w| format!("{}:{}", w.kind, w.value));
+                let guest =
+                    who.as_ref().map_or(format!("device:{}", client.mac), |w| format!("{}:{}", w.kind, w.value));
                 let fact = Fact::Event {
                     kind: "refusal".into(),
                     who,
@@ -331,8 +332,7 @@ impl Audit {
                 .execute(&mut *tx)
                 .await?;
             let guest = who.as_ref().map_or(format!("device:{}", client.mac), |w| format!("{}:{}", w.kind, w.value));
-            let fact =
-                Fact::Event { kind: kind.into(), who, mac: client.mac.to_string(), detail: detail.to_string() };
+            let fact = Fact::Event { kind: kind.into(), who, mac: client.mac.to_string(), detail: detail.to_string() };
             outbox::push(&mut tx, now, &guest, &fact).await?;
             tx.commit().await
         }
@@ -345,7 +345,12 @@ impl Audit {
     /// Files a welcome coupon for the member `who` names; false when one
     /// is already waiting in the outbox for them (a second login before
     /// the feed delivered the first).
-    pub async fn coupon(&self, who: &crate::members::Who, rule: &crate::config::WelcomeCoupon, valid_until: i64) -> bool {
+    pub async fn coupon(
+        &self,
+        who: &crate::members::Who,
+        rule: &crate::config::WelcomeCoupon,
+        valid_until: i64,
+    ) -> bool {
         let guest = format!("{}:{}", who.kind, who.value);
         let result = async {
             let mut tx = self.db.begin().await?;
@@ -544,7 +549,10 @@ impl Methods {
             cards: std::sync::Arc::new(card::Cards::new(
                 members.clone(),
                 db.clone(),
-                lockout::Lockout::new(auth.card.wrong_tries as usize, Duration::from_secs(auth.card.lockout_minutes * 60)),
+                lockout::Lockout::new(
+                    auth.card.wrong_tries as usize,
+                    Duration::from_secs(auth.card.lockout_minutes * 60),
+                ),
                 session.length_or(auth.card.session_minutes),
                 bandwidth(auth.card.down_kbps, auth.card.up_kbps),
                 Duration::from_secs(config.members.cache_max_age_hours * 3600),

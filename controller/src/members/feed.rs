@@ -52,6 +52,8 @@ pub struct FeedStatus {
     pub backlog: outbox::Backlog,
     /// The feed.
     pub feed: FeedState,
+    /// When the card login's local copy of the cards was last refreshed, UTC ms.
+    pub cards_cached_at: Option<i64>,
 }
 
 /// The feed task's handle.
@@ -86,12 +88,19 @@ impl Feed {
 
     /// The backlog and the feed's state.
     pub async fn status(&self) -> Result<FeedStatus, sqlx::Error> {
+        let feed = self.state.lock().unwrap().clone();
         Ok(FeedStatus {
             store: self.store.location.clone(),
             brand: self.store.brand.clone(),
             site: self.store.site.clone(),
             backlog: outbox::backlog(&self.local).await?,
-            feed: self.state.lock().unwrap().clone(),
+            feed,
+            cards_cached_at: sqlx::query_scalar::<_, String>(
+                "SELECT v FROM member_state WHERE k = 'cards_refreshed_at'",
+            )
+            .fetch_optional(&self.local)
+            .await?
+            .and_then(|v| v.parse().ok()),
         })
     }
 
@@ -343,7 +352,8 @@ async fn apply(
         Fact::Event { .. } => {}
         Fact::Coupon { who, rule, kind, value_cents, valid_until } => {
             if let Some(member) = member_for(tx, brand, who, at).await? {
-                let coupon = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{brand}/{member}/{rule}").as_bytes());
+                let coupon =
+                    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{brand}/{member}/{rule}").as_bytes());
                 sqlx::query(
                     "INSERT INTO coupons (brand_id, coupon_id, member_id, kind, value_cents, rule, site_id, issued_at, valid_until) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",

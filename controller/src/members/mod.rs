@@ -279,8 +279,10 @@ impl Store {
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     if conn.backend_name() == "SQLite" {
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000")
-                            .await?;
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000",
+                        )
+                        .await?;
                     }
                     Ok(())
                 })
@@ -390,12 +392,13 @@ impl Store {
         let Some(member) = feed::member_of(&mut *conn, &self.brand, who).await? else {
             return Ok(false);
         };
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM coupons WHERE brand_id = $1 AND member_id = $2 AND rule = $3")
-            .bind(&self.brand)
-            .bind(member)
-            .bind(rule)
-            .fetch_one(&mut *conn)
-            .await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM coupons WHERE brand_id = $1 AND member_id = $2 AND rule = $3")
+                .bind(&self.brand)
+                .bind(member)
+                .bind(rule)
+                .fetch_one(&mut *conn)
+                .await?;
         Ok(n > 0)
     }
 
@@ -427,7 +430,9 @@ impl Store {
             if !card.is_empty() && !valid_card(&card) {
                 return Err(bad("a card number is 4 to 32 letters or digits"));
             }
-            if !pin.is_empty() && (card.is_empty() || !(4..=12).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit())) {
+            if !pin.is_empty()
+                && (card.is_empty() || !(4..=12).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()))
+            {
                 return Err(bad("a PIN is 4 to 12 digits, on a line with a card"));
             }
             lines.push(Line { phone, name: col(1), card, tier: col(3), pin });
@@ -563,11 +568,12 @@ impl Store {
     pub async fn find(&self, key: &str) -> Result<Option<String>, MembersError> {
         let key = key.trim();
         if let Some(phone) = member_phone(key) {
-            let id: Option<String> = sqlx::query_scalar("SELECT member_id FROM members WHERE brand_id = $1 AND phone = $2")
-                .bind(&self.brand)
-                .bind(phone)
-                .fetch_optional(&self.pool)
-                .await?;
+            let id: Option<String> =
+                sqlx::query_scalar("SELECT member_id FROM members WHERE brand_id = $1 AND phone = $2")
+                    .bind(&self.brand)
+                    .bind(phone)
+                    .fetch_optional(&self.pool)
+                    .await?;
             if id.is_some() {
                 return Ok(id);
             }

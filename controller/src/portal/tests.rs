@@ -487,7 +487,11 @@ async fn a_member_card_logs_in_with_its_pin_for_its_tiers_time_and_a_frozen_or_l
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     let session = h.portal.sessions.current(guest(1)).await.unwrap().unwrap();
-    assert_eq!((session.granted_seconds, session.down_kbps, session.up_kbps), (240 * 60, 20_000, 5_000), "gold's worth");
+    assert_eq!(
+        (session.granted_seconds, session.down_kbps, session.up_kbps),
+        (240 * 60, 20_000, 5_000),
+        "gold's worth"
+    );
     assert_eq!(session.identity, "card:8800123");
 
     // The visit, its consent and the refusal land in the store, under the member.
@@ -606,11 +610,12 @@ async fn an_erased_member_leaves_no_identity_visit_or_event_behind() {
     assert!(h.members.find("13800138002").await.unwrap().is_none());
     assert!(h.members.find("6600001").await.unwrap().is_none(), "the card is gone too");
     let mac = guest(1).mac.to_string();
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE mac = $1 OR identity_value IN ($1, '6600001')")
-        .bind(&mac)
-        .fetch_one(h.members.pool())
-        .await
-        .unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE mac = $1 OR identity_value IN ($1, '6600001')")
+            .bind(&mac)
+            .fetch_one(h.members.pool())
+            .await
+            .unwrap();
     assert_eq!(left, 0);
     assert!(h.members.find("13800138003").await.unwrap().is_some(), "another member is untouched");
 }

@@ -65,8 +65,8 @@ pub fn gateway_from(config: &crate::config::SmsAuth, data_dir: &std::path::Path)
 }
 
 use super::{AuthError, Bandwidth, Grant, Identity, Method, Refusal};
-use crate::portal::signing::Signer;
 use crate::members::mask_phone as mask;
+use crate::portal::signing::Signer;
 use crate::store::now_ms;
 use firewall::{Client, MacAddr};
 use gateway::{Gateway, GatewayError};
