@@ -23,7 +23,7 @@ struct Harness {
     /// The member store (SQLite in a temporary dir) and its feed.
     members: crate::members::Store,
     feed: crate::members::feed::Feed,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 fn guest(n: u8) -> Client {
@@ -34,6 +34,14 @@ fn guest(n: u8) -> Client {
 }
 
 async fn harness(env: &[(&str, &str)]) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    harness_at(env, &path, Some(dir)).await
+}
+
+/// A portal whose member store is `members.db` in `dir` (two harnesses on
+/// one dir are two sites of a brand sharing a store).
+async fn harness_at(env: &[(&str, &str)], dir: &std::path::Path, keep: Option<tempfile::TempDir>) -> Harness {
     let mut vars: Vec<(String, String)> = vec![
         ("GUESTWIFI_AUTH__COUNTDOWN__SECONDS".into(), "0".into()),
         ("GUESTWIFI_AUTH__VOUCHER__ENABLED".into(), "true".into()),
@@ -55,8 +63,7 @@ async fn harness(env: &[(&str, &str)]) -> Harness {
     let outbox = tempfile::NamedTempFile::new().unwrap();
     let gateway: Arc<dyn crate::auth::sms::gateway::Gateway> =
         Arc::new(crate::auth::sms::gateway::LogGateway { path: outbox.path().to_path_buf() });
-    let dir = tempfile::tempdir().unwrap();
-    let members = crate::members::Store::connect(&config.members, dir.path()).unwrap();
+    let members = crate::members::Store::connect(&config.members, dir).unwrap();
     members.prepare("", "test site", "").await.unwrap();
     let feed = crate::members::feed::Feed::new(members.clone(), db.clone(), 500, Default::default());
     let methods = Methods::new(&config, db, keys, gateway, None, Vec::new(), members.clone());
@@ -69,7 +76,7 @@ async fn harness(env: &[(&str, &str)]) -> Harness {
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let portal =
         Arc::new(Portal::new(config, sessions, methods, Signer::with_key([1; 32]), metrics, neighbours.clone()));
-    Harness { app: router(portal.clone()), portal, filter, neighbours, outbox, members, feed, _dir: dir }
+    Harness { app: router(portal.clone()), portal, filter, neighbours, outbox, members, feed, _dir: keep }
 }
 
 struct Page {
@@ -628,4 +635,33 @@ async fn a_bad_import_names_its_line_and_writes_nothing() {
     let err = h.members.import("13800138004,甲,5500001,,12\n").await.unwrap_err();
     assert!(err.to_string().contains("PIN"), "{err}");
     assert_eq!(count(&h, "SELECT COUNT(*) FROM members").await, 0);
+}
+
+#[tokio::test]
+async fn a_phone_known_at_one_site_returns_with_one_tap_at_another_site_of_the_brand() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = harness_at(&[("GUESTWIFI_MEMBERS__SITE", "shanghai-1")], dir.path(), None).await;
+    let token = first.get(guest(1), "/").await.field("token");
+    first.post(guest(1), "/sms/send", &[("phone", "13700137000"), ("token", &token)]).await;
+    let code = first.codes().pop().unwrap();
+    let ok = first.post(guest(1), "/login/sms", &[("phone", "13700137000"), ("code", &code), ("token", &token)]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    drain(&first).await;
+
+    // The second site: its own appliance, the brand's store, no cookie of its own.
+    let second = harness_at(&[("GUESTWIFI_MEMBERS__SITE", "shanghai-2")], dir.path(), None).await;
+    let page = second.get(guest(1), "/").await;
+    assert!(page.body.contains("sms-return") && page.body.contains("137****7000"), "{}", page.body);
+    let sent = second.codes().len();
+    let back = second.post(guest(1), "/login/sms/return", &[("token", &page.field("token"))]).await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    assert_eq!(second.session_identity(guest(1)).await.unwrap(), "phone:137****7000");
+    assert_eq!(second.codes().len(), sent, "no SMS");
+    // A device the brand never saw gets no such offer, and a forged tap is refused.
+    let stranger = second.get(guest(5), "/").await;
+    assert!(!stranger.body.contains("sms-return"));
+    let forged = second.post(guest(5), "/login/sms/return", &[("token", &stranger.field("token"))]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    drain(&second).await;
+    assert_eq!(count(&second, "SELECT COUNT(*) FROM visits WHERE site_id = 'shanghai-2'").await, 1);
 }
