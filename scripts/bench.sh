@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The data-path benchmark: builds its own namespaces, prints (a)-(d).
+# The benchmarks: SMS pumping, the member feed (a throwaway PostgreSQL), the
+# data path (its own namespaces), each printing its figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --bins --locked
 ./target/release/sms-pumping-bench
+echo
+./target/release/member-feed-bench
 echo
 exec ./target/release/datapath-bench

@@ -5,7 +5,7 @@
 //! Needs root. Without it each test prints that it was skipped; under CI
 //! (`CI` set) a skip is a failure.
 
-pub mod pg;
+pub use lab::pg;
 
 use lab::Lab;
 use std::path::PathBuf;

@@ -9,7 +9,6 @@ use controller::config::MembersSettings;
 use controller::members::Store;
 use e2e::pg::Postgres;
 use e2e::{field, TestLab};
-use std::time::Duration;
 
 /// The upstream's address where the tests' PostgreSQL listens.
 const PG_ADDR: &str = "203.0.113.10";

@@ -104,23 +104,14 @@ impl Cards {
         if age.is_none_or(|age| age > self.max_age.as_millis() as i64) {
             return Err(Refusal::Unavailable.into());
         }
-        let row: Option<(String, String, Option<String>, String, String, i64, i64, i64)> = sqlx::query_as(
+        let row: Option<crate::members::CardTuple> = sqlx::query_as(
             "SELECT card_no, member_id, pin_hash, state, tier, session_minutes, down_kbps, up_kbps FROM member_cards \
              WHERE card_no = ?",
         )
         .bind(card_no)
         .fetch_optional(&self.local)
         .await?;
-        Ok(row.map(|r| CardRecord {
-            card_no: r.0,
-            member_id: r.1,
-            pin_hash: r.2,
-            state: r.3,
-            tier: r.4,
-            session_minutes: r.5,
-            down_kbps: r.6,
-            up_kbps: r.7,
-        }))
+        Ok(row.map(crate::members::card_of))
     }
 
     /// Copies every card of the brand into the local cache (one transaction);

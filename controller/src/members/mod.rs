@@ -234,9 +234,10 @@ const CARD_SELECT: &str = "SELECT c.card_no, c.member_id, c.pin_hash, c.state, c
      COALESCE(t.session_minutes, 0), COALESCE(t.down_kbps, 0), COALESCE(t.up_kbps, 0) \
      FROM cards c LEFT JOIN tiers t ON t.brand_id = c.brand_id AND t.tier = c.tier";
 
-type CardTuple = (String, String, Option<String>, String, String, i64, i64, i64);
+/// A card row as selected (see [`CARD_SELECT`]).
+pub(crate) type CardTuple = (String, String, Option<String>, String, String, i64, i64, i64);
 
-fn card_of(t: CardTuple) -> CardRecord {
+pub(crate) fn card_of(t: CardTuple) -> CardRecord {
     CardRecord {
         card_no: t.0,
         member_id: t.1,
@@ -364,7 +365,7 @@ impl Store {
     /// The member a personal identity names, if the store knows one.
     pub async fn member_of(&self, who: &Who) -> Result<Option<String>, MembersError> {
         let mut conn = self.pool.acquire().await?;
-        Ok(feed::member_of(&mut *conn, &self.brand, who).await?)
+        Ok(feed::member_of(&mut conn, &self.brand, who).await?)
     }
 
     /// A device's member identity seen at any site of the brand within
@@ -389,7 +390,7 @@ impl Store {
     /// Whether the member `who` names already holds a coupon of `rule`.
     pub async fn has_coupon(&self, who: &Who, rule: &str) -> Result<bool, MembersError> {
         let mut conn = self.pool.acquire().await?;
-        let Some(member) = feed::member_of(&mut *conn, &self.brand, who).await? else {
+        let Some(member) = feed::member_of(&mut conn, &self.brand, who).await? else {
             return Ok(false);
         };
         let n: i64 =
@@ -618,7 +619,8 @@ impl Store {
                 .bind(member_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        let coupons: Vec<(String, i64, Option<String>, i64, Option<i64>)> = sqlx::query_as(
+        type CouponTuple = (String, i64, Option<String>, i64, Option<i64>);
+        let coupons: Vec<CouponTuple> = sqlx::query_as(
             "SELECT kind, value_cents, rule, valid_until, redeemed_at FROM coupons \
              WHERE brand_id = $1 AND member_id = $2 ORDER BY issued_at",
         )

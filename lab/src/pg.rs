@@ -1,7 +1,7 @@
-//! A throwaway PostgreSQL cluster: `initdb` in a temporary directory, the
-//! server started in a namespace of the test's lab on the address it is
-//! given, and a Unix socket in the same directory through which the test
-//! itself reads the store. Removed when dropped. Debian's `postgresql`
+//! A throwaway PostgreSQL cluster for tests and benchmarks: `initdb` in a
+//! temporary directory, the server started (in a namespace of a lab, on the
+//! address it is given, or only on its socket) and a Unix socket in the
+//! same directory through which the test itself reads the store. Removed when dropped. Debian's `postgresql`
 //! package provides the programs (`scripts/install-deps.sh` installs it).
 
 use std::path::{Path, PathBuf};
@@ -17,8 +17,10 @@ pub const PASSWORD: &str = "throwaway-test-password";
 pub struct Postgres {
     dir: PathBuf,
     bin: PathBuf,
-    netns: String,
+    netns: Option<String>,
     addr: String,
+    max_connections: u32,
+    fsync: bool,
     server: Option<Child>,
 }
 
@@ -57,6 +59,13 @@ fn as_postgres(netns: Option<&str>, program: &Path) -> Command {
 impl Postgres {
     /// A new cluster named `name`, its server in namespace `netns` on `addr`.
     pub fn start(name: &str, netns: &str, addr: &str) -> Postgres {
+        Self::start_with(name, Some(netns), addr, 300, false)
+    }
+
+    /// A new cluster named `name`: its server in `netns` (or here) on `addr`
+    /// (empty: its Unix socket only), taking `max_connections`; `fsync` as a
+    /// real server has it (tests run without it).
+    pub fn start_with(name: &str, netns: Option<&str>, addr: &str, max_connections: u32, fsync: bool) -> Postgres {
         let bin = bin_dir();
         let dir = PathBuf::from(format!("/tmp/guestwifi-pg-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -77,7 +86,15 @@ impl Postgres {
         let mut rules = std::fs::read_to_string(&hba).unwrap();
         rules.push_str("host all all 0.0.0.0/0 scram-sha-256\n");
         std::fs::write(&hba, rules).unwrap();
-        let mut pg = Postgres { dir, bin, netns: netns.into(), addr: addr.into(), server: None };
+        let mut pg = Postgres {
+            dir,
+            bin,
+            netns: netns.map(str::to_string),
+            addr: addr.into(),
+            max_connections,
+            fsync,
+            server: None,
+        };
         pg.start_server();
         pg
     }
@@ -85,12 +102,14 @@ impl Postgres {
     /// Starts (again) the server and waits until it answers.
     pub fn start_server(&mut self) {
         let log = std::fs::File::options().create(true).append(true).open(self.dir.join("server.log")).unwrap();
-        let child = as_postgres(Some(&self.netns), &self.bin.join("postgres"))
+        let child = as_postgres(self.netns.as_deref(), &self.bin.join("postgres"))
             .arg("-D")
             .arg(self.dir.join("data"))
             .args(["-c", &format!("listen_addresses={}", self.addr), "-p", "5432", "-k"])
             .arg(&self.dir)
-            .args(["-c", "fsync=off", "-c", "max_connections=300", "-c", "shared_buffers=64MB"])
+            .args(["-c", if self.fsync { "fsync=on" } else { "fsync=off" }])
+            .args(["-c", &format!("max_connections={}", self.max_connections)])
+            .args(["-c", "shared_buffers=128MB"])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
