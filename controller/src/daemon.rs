@@ -307,7 +307,8 @@ async fn serve(
             },
             config.members.region.clone(),
         ),
-    );
+    )
+    .with_metrics(metrics.clone());
     tasks.spawn("member feed", forever(feed.clone().run()));
     let methods =
         crate::auth::Methods::new(&config, db.clone(), keys, sms_gateway, wechat.clone(), oauth, members.clone());

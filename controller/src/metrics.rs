@@ -74,6 +74,12 @@ pub struct Metrics {
     pub session_bytes_up: Gauge,
     /// APs by state (set at each scrape from the registry, not the kernel).
     pub aps: Family<ApStateLabel, Gauge>,
+    /// Facts waiting in the member store's outbox.
+    pub feed_waiting: Gauge,
+    /// Age of the oldest waiting fact, seconds.
+    pub feed_lag: Gauge,
+    /// Facts delivered to the member store.
+    pub feed_delivered: Counter,
 }
 
 impl Default for Metrics {
@@ -89,6 +95,9 @@ impl Default for Metrics {
             sessions_live: Gauge::default(),
             session_bytes_up: Gauge::default(),
             aps: Family::default(),
+            feed_waiting: Gauge::default(),
+            feed_lag: Gauge::default(),
+            feed_delivered: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("portal_redirects", "Requests redirected to the portal", metrics.redirects.clone());
@@ -105,6 +114,18 @@ impl Default for Metrics {
             metrics.session_bytes_up.clone(),
         );
         registry.register("aps", "Access points by state", metrics.aps.clone());
+        registry.register("member_feed_waiting", "Facts waiting for the member store", metrics.feed_waiting.clone());
+        registry.register_with_unit(
+            "member_feed_lag",
+            "Age of the oldest fact waiting for the member store",
+            prometheus_client::registry::Unit::Seconds,
+            metrics.feed_lag.clone(),
+        );
+        registry.register(
+            "member_feed_delivered",
+            "Facts delivered to the member store",
+            metrics.feed_delivered.clone(),
+        );
         Metrics { registry, ..metrics }
     }
 }

@@ -43,6 +43,18 @@ fn feed(t: &TestLab) -> serde_json::Value {
     serde_json::from_str(&t.cli_ok(&["members", "feed", "--json"])).unwrap()
 }
 
+/// A metric's value from the admin listener's /metrics.
+fn metric(t: &TestLab, name: &str) -> i64 {
+    let scrape = std::process::Command::new("ip")
+        .args(["netns", "exec", &t.lab.appliance(), "curl", "-s", "http://127.0.0.1:8080/metrics"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&scrape.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{name} in\n{text}"))
+}
+
 /// Logs guest `i` out with the token its online page shows (not a portal view).
 fn logout(t: &TestLab, i: usize) {
     let token = t.token(i);
@@ -141,6 +153,7 @@ fn feed_survives_a_cut_link_and_a_kill(engine: Engine) {
     if engine == Engine::Postgres {
         t.until("the feed reports the cut", 20, || feed(&t)["feed"]["error"].is_string());
     }
+    t.until("the backlog is a metric", 70, || metric(&t, "guestwifi_member_feed_waiting") >= 48);
 
     // The link comes back; the controller is killed while it delivers, and started again.
     match pg.as_mut() {
@@ -165,6 +178,8 @@ fn feed_survives_a_cut_link_and_a_kill(engine: Engine) {
     assert_eq!(count(&rt, &store, "SELECT COUNT(*) FROM visits WHERE end_reason = 'logout'"), ends);
     assert_eq!(count(&rt, &store, "SELECT COUNT(*) FROM sites WHERE site_id = 'site-1'"), 1, "the site registered");
     assert_eq!(feed(&t)["backlog"]["parked"], 0);
+    t.until("the gauge drops", 10, || metric(&t, "guestwifi_member_feed_waiting") == 0);
+    assert!(metric(&t, "guestwifi_member_feed_delivered_total") > 0);
 
     // The member's card, reported lost at the front desk, is refused with its page.
     t.cli_ok(&["cards", "lost", "8800123"]);

@@ -58,17 +58,7 @@ impl Cards {
         if let Some(retry_after) = self.per_card.check(card_no.clone()) {
             return Err(Refusal::LockedOut { retry_after }.into());
         }
-        let card = match tokio::time::timeout(STORE_WAIT, self.store.card(&card_no)).await {
-            Ok(Ok(card)) => card,
-            Ok(Err(err)) => {
-                tracing::warn!(error = %crate::error_chain(&err), "member store unreachable: card checked against the cache");
-                self.cached(&card_no).await?
-            }
-            Err(_) => {
-                tracing::warn!("member store slow: card checked against the cache");
-                self.cached(&card_no).await?
-            }
-        };
+        let card = self.find(&card_no).await?;
         // An unknown card costs the same argon2 time as a wrong PIN.
         let hash = card.as_ref().and_then(|c| c.pin_hash.clone()).unwrap_or_else(super::account::unusable_hash);
         let good = super::account::verify_password(pin.to_string(), hash).await;
@@ -77,11 +67,41 @@ impl Cards {
             return Err(Refusal::WrongCredentials.into());
         };
         self.per_card.clear(card_no.clone());
+        Ok(self.grant_of(card)?)
+    }
+
+    /// A member's one-tap return with a card their device logged in with
+    /// at a site of the brand: no PIN, but the card's state and tier as now.
+    pub async fn grant_for(&self, card_no: &str) -> Result<Grant, AuthError> {
+        match self.find(card_no).await? {
+            Some(card) => Ok(self.grant_of(card)?),
+            None => Err(Refusal::Expired.into()),
+        }
+    }
+
+    /// The card from the store, else (store unreachable or slow) the cache.
+    async fn find(&self, card_no: &str) -> Result<Option<CardRecord>, AuthError> {
+        match tokio::time::timeout(STORE_WAIT, self.store.card(card_no)).await {
+            Ok(Ok(card)) => Ok(card),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %crate::error_chain(&err), "member store unreachable: card checked against the cache");
+                self.cached(card_no).await
+            }
+            Err(_) => {
+                tracing::warn!("member store slow: card checked against the cache");
+                self.cached(card_no).await
+            }
+        }
+    }
+
+    /// What an active card is worth: its tier's time and bandwidth.
+    fn grant_of(&self, card: CardRecord) -> Result<Grant, Refusal> {
         match card.state.as_str() {
-            "frozen" => return Err(Refusal::CardFrozen.into()),
-            "lost" => return Err(Refusal::CardLost.into()),
+            "frozen" => return Err(Refusal::CardFrozen),
+            "lost" => return Err(Refusal::CardLost),
             _ => {}
         }
+        let card_no = card.card_no.clone();
         let minutes = u64::try_from(card.session_minutes).unwrap_or(0);
         let kbps = |v: i64, default: u32| if v > 0 { u32::try_from(v).unwrap_or(u32::MAX) } else { default };
         Ok(Grant {

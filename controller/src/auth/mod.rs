@@ -618,6 +618,30 @@ impl Methods {
     }
 }
 
+impl Methods {
+    /// Whether a member known as `who` may return with one tap here: the
+    /// method that identity comes from is on.
+    pub fn offers_return(&self, who: &crate::members::Who) -> bool {
+        match who.kind.as_str() {
+            "phone" => self.enabled.sms,
+            "wechat" => self.wechat.is_some(),
+            "card" => self.enabled.card,
+            _ => false,
+        }
+    }
+
+    /// A member's one-tap return as `who`: what that identity's method
+    /// grants (a card as its state and tier are now).
+    pub async fn member_return(&self, who: &crate::members::Who) -> Result<Grant, AuthError> {
+        match (who.kind.as_str(), &self.wechat) {
+            ("phone", _) if self.enabled.sms => Ok(self.sms.grant(who.value.clone())),
+            ("wechat", Some(wechat)) => Ok(wechat.grant_for(who.value.clone())),
+            ("card", _) if self.enabled.card => self.cards.grant_for(&who.value).await,
+            _ => Err(Refusal::Disabled.into()),
+        }
+    }
+}
+
 /// Codes people type and scan: no 0/O, 1/I/L; 31 symbols, ~4.95 bits each.
 pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 

@@ -345,12 +345,18 @@ impl WeChat {
             return Err(Refusal::Replayed);
         }
         link.used = true;
-        Ok(Grant {
+        Ok(self.grant_for(link.openid.clone()))
+    }
+
+    /// What a WeChat login of `openid` is worth (also a member's one-tap
+    /// return at another site).
+    pub fn grant_for(&self, openid: String) -> Grant {
+        Grant {
             method: Method::WeChat,
-            identity: Identity::OpenId(link.openid.clone()),
+            identity: Identity::OpenId(openid),
             duration: self.session,
             bandwidth: self.bandwidth,
-        })
+        }
     }
 
     /// Gives a used link back (the login behind it failed).

@@ -66,6 +66,7 @@ pub struct Feed {
     wake: Arc<tokio::sync::Notify>,
     /// Brand name, site name and region, registered at start.
     register: Arc<(String, String, String)>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Feed {
@@ -78,6 +79,22 @@ impl Feed {
             state: Arc::default(),
             wake: Arc::default(),
             register: Arc::new(register),
+            metrics: None,
+        }
+    }
+
+    /// Keeps the backlog gauges and the delivered counter in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Sets the backlog gauges (at most once a second, from the run loop).
+    async fn gauges(&self) {
+        let Some(metrics) = &self.metrics else { return };
+        if let Ok(backlog) = outbox::backlog(&self.local).await {
+            metrics.feed_waiting.set(backlog.waiting);
+            metrics.feed_lag.set(backlog.lag_ms / 1000);
         }
     }
 
@@ -121,7 +138,12 @@ impl Feed {
         }
         self.state.lock().unwrap().ready = true;
         backoff = Duration::from_secs(1);
+        let mut measured = std::time::Instant::now();
         loop {
+            if measured.elapsed() >= Duration::from_secs(1) {
+                self.gauges().await;
+                measured = std::time::Instant::now();
+            }
             match self.deliver_once().await {
                 Ok(n) if n as u32 >= self.batch => continue,
                 Ok(_) => {
@@ -130,6 +152,7 @@ impl Feed {
                 }
                 Err(err) => {
                     self.failed(&err, backoff);
+                    self.gauges().await;
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
@@ -216,6 +239,9 @@ impl Feed {
             .execute(&self.local)
             .await
             .map_err(FeedError::Local)?;
+        if let Some(metrics) = &self.metrics {
+            metrics.feed_delivered.inc_by(seqs.len() as u64);
+        }
         let mut state = self.state.lock().unwrap();
         state.delivered += seqs.len() as u64;
         state.delivered_at = Some(now_ms());
@@ -278,6 +304,9 @@ async fn apply(
         Fact::Event { who, mac, detail, .. } => (who.as_ref(), mac, detail.clone()),
         Fact::Coupon { who, rule, .. } => (Some(who), "", rule.clone()),
     };
+    if erased(tx, brand, who, mac, at).await? {
+        return Ok(());
+    }
     let new = sqlx::query(
         "INSERT INTO events (brand_id, event_id, site_id, kind, identity_kind, identity_value, mac, at, landed_at, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
@@ -373,6 +402,28 @@ async fn apply(
         }
     }
     Ok(())
+}
+
+/// Whether the fact is about an identity (or device) erased after it happened.
+async fn erased(
+    tx: &mut AnyConnection,
+    brand: &str,
+    who: Option<&Who>,
+    mac: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM erasures WHERE brand_id = $1 AND erased_at >= $5 \
+         AND ((kind = $2 AND value = $3) OR (kind = 'device' AND value = $4))",
+    )
+    .bind(brand)
+    .bind(who.map_or("", |w| w.kind.as_str()))
+    .bind(who.map_or("", |w| w.value.as_str()))
+    .bind(mac)
+    .bind(at)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(n > 0)
 }
 
 /// The member a personal identity names, made if it is a phone or openid

@@ -376,7 +376,7 @@ impl Store {
             "SELECT p.kind, p.value FROM identities d JOIN identities p \
                ON p.brand_id = d.brand_id AND p.member_id = d.member_id \
              WHERE d.brand_id = $1 AND d.kind = 'device' AND d.value = $2 AND d.member_id IS NOT NULL \
-               AND d.last_seen_at >= $3 AND p.kind IN ('phone', 'wechat') \
+               AND d.last_seen_at >= $3 AND p.kind IN ('phone', 'wechat', 'card') \
              ORDER BY p.last_seen_at DESC LIMIT 1",
         )
         .bind(&self.brand)
@@ -438,17 +438,16 @@ impl Store {
             }
             lines.push(Line { phone, name: col(1), card, tier: col(3), pin });
         }
-        let mut hashes = Vec::with_capacity(lines.len());
-        for line in &lines {
-            hashes.push(if line.pin.is_empty() {
-                None
-            } else {
-                Some(
-                    crate::auth::account::hash_password(line.pin.clone())
-                        .await
-                        .map_err(|_| MembersError::Invalid("cannot hash a PIN".into()))?,
-                )
-            });
+        // argon2 is slow on purpose: hash on every core at once.
+        let mut hashing = tokio::task::JoinSet::new();
+        for (i, line) in lines.iter().enumerate().filter(|(_, l)| !l.pin.is_empty()) {
+            let pin = line.pin.clone();
+            hashing.spawn(async move { (i, crate::auth::account::hash_password(pin).await) });
+        }
+        let mut hashes: Vec<Option<String>> = vec![None; lines.len()];
+        while let Some(done) = hashing.join_next().await {
+            let (i, hash) = done.map_err(|_| MembersError::Invalid("cannot hash a PIN".into()))?;
+            hashes[i] = Some(hash.map_err(|_| MembersError::Invalid("cannot hash a PIN".into()))?);
         }
         let now = now_ms();
         let mut done = Imported::default();
@@ -695,7 +694,9 @@ impl Store {
 
     /// Erases a member on request: their identities (and every visit and
     /// event filed under them or their devices), cards, the Wi-Fi's
-    /// coupons and the member row, in one transaction. Returns the
+    /// coupons and the member row, in one transaction; a tombstone for each
+    /// identity drops the facts about them still on their way from any
+    /// site. Returns the
     /// identities erased (`kind:value`) so the appliance can forget them too.
     pub async fn erase(&self, member_id: &str) -> Result<(Erased, Vec<Who>), MembersError> {
         let b = &self.brand;
@@ -744,6 +745,19 @@ impl Store {
                     .await?
                     .rows_affected();
             }
+        }
+        let now = now_ms();
+        for w in &who {
+            sqlx::query(
+                "INSERT INTO erasures (brand_id, kind, value, erased_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (brand_id, kind, value) DO UPDATE SET erased_at = excluded.erased_at",
+            )
+            .bind(b)
+            .bind(&w.kind)
+            .bind(&w.value)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         erased.identities = sqlx::query("DELETE FROM identities WHERE brand_id = $1 AND member_id = $2")
             .bind(b)

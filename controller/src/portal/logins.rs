@@ -469,30 +469,58 @@ pub async fn login_sms_return(
         Ok(started) => started,
         Err(response) => return response,
     };
-    let by_cookie = portal.auth.sms.login_returning(cookie(&headers, crate::auth::sms::RETURN_COOKIE)).await;
-    let grant = match by_cookie {
-        Ok(grant) => Ok(grant),
-        // No cookie of ours: a member this device was at another site of the brand.
-        Err(AuthError::Refused(_)) => match portal.auth.sms.returning() {
-            Some(within) => match portal.auth.members.returning(&client.mac.to_string(), within).await {
-                Ok(Some(who)) => Ok(portal.auth.sms.grant(who.value)),
-                Ok(None) => Err(AuthError::Refused(Refusal::Expired)),
-                Err(err) => {
-                    tracing::warn!(error = %crate::error_chain(&err), "member store: no one-tap return");
-                    Err(AuthError::Refused(Refusal::Expired))
-                }
-            },
-            None => Err(AuthError::Refused(Refusal::Expired)),
-        },
-        Err(err) => Err(err),
-    };
-    let grant = match grant {
+    let grant = match portal.auth.sms.login_returning(cookie(&headers, crate::auth::sms::RETURN_COOKIE)).await {
         Ok(grant) => grant,
         Err(AuthError::Refused(_)) => {
             let t = lang.strings();
             portal.metrics.refused(method.as_str(), "return_expired");
             portal.auth.audit.record(method, client, None, Some(&Refusal::Expired)).await;
             return message(&portal, lang, StatusCode::FORBIDDEN, t.error_return_expired.clone());
+        }
+        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
+    };
+    let url = venue_page(&portal);
+    finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
+}
+
+/// One tap for a member this device logged in as at a site of the brand
+/// (phone, WeChat or card), looked up again here: the form carries nothing
+/// but the device token.
+pub async fn login_member_return(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let within = portal.auth.sms.returning();
+    let gate = Gate { method: Method::Sms, on: within.is_some(), lockout: None, identity: None };
+    let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
+        Ok(started) => started,
+        Err(response) => return response,
+    };
+    let within = within.unwrap_or_default();
+    let who = match portal.auth.members.returning(&client.mac.to_string(), within).await {
+        Ok(Some(who)) if portal.auth.offers_return(&who) => who,
+        Ok(_) => {
+            portal.metrics.refused("return", "unknown");
+            return message(&portal, lang, StatusCode::FORBIDDEN, lang.strings().error_return_expired.clone());
+        }
+        Err(err) => return internal(&portal, lang, &err),
+    };
+    let grant = match portal.auth.member_return(&who).await {
+        Ok(grant) => grant,
+        Err(AuthError::Refused(refusal)) => {
+            let method = match who.kind.as_str() {
+                "card" => Method::Card,
+                "wechat" => Method::WeChat,
+                _ => Method::Sms,
+            };
+            let identity = match who.kind.as_str() {
+                "card" => Identity::Card(who.value),
+                "wechat" => Identity::OpenId(who.value),
+                _ => Identity::Phone(who.value),
+            };
+            return refused(&portal, lang, method, client, Some(&identity), refusal).await;
         }
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };

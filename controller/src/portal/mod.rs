@@ -77,6 +77,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/login/voucher", post(logins::login_voucher))
         .route("/login/account", post(logins::login_account))
         .route("/login/card", post(logins::login_card))
+        .route("/login/return", post(logins::login_member_return))
         .route("/login/counter", post(logins::login_counter))
         .route("/login/sms", post(logins::login_sms))
         .route("/login/sms/return", post(logins::login_sms_return))

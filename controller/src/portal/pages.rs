@@ -34,6 +34,7 @@ struct LoginPage<'a> {
     sms: bool,
     card: bool,
     consent_version: &'a str,
+    member_return: Option<String>,
     /// The keyword to send to the WeChat account, when WeChat is on.
     wechat: Option<String>,
     /// QQ and Weibo buttons: (path segment, label).
@@ -159,15 +160,23 @@ async fn login_page(
         }
         _ => None,
     };
-    // A member this device logged in as at another site of the brand.
-    let returning = match (returning, auth.enabled.sms, auth.sms.returning()) {
-        (None, true, Some(within)) => {
+    // A member this device logged in as at a site of the brand (this one
+    // without its cookie, or another).
+    let t = lang.strings();
+    let member_return = match (&returning, auth.sms.returning()) {
+        (None, Some(within)) => {
             match tokio::time::timeout(STORE_GLANCE, auth.members.returning(&client.mac.to_string(), within)).await {
-                Ok(Ok(Some(who))) => Some(crate::members::mask_phone(&who.value)),
+                Ok(Ok(Some(who))) if auth.offers_return(&who) => Some(match who.kind.as_str() {
+                    "phone" => crate::members::mask_phone(&who.value),
+                    "card" => {
+                        format!("{} ****{}", t.member_return_card, &who.value[who.value.len().saturating_sub(4)..])
+                    }
+                    _ => t.member_return_wechat.clone(),
+                }),
                 _ => None,
             }
         }
-        (returning, ..) => returning,
+        _ => None,
     };
     auth.audit.event("portal_view", client, "").await;
     let ticket = auth.enabled.countdown.then(|| auth.countdown.issue(client, url.clone()));
@@ -199,6 +208,7 @@ async fn login_page(
             sms: auth.enabled.sms,
             card: auth.enabled.card,
             consent_version: &auth.consent_version,
+            member_return,
             wechat: auth.enabled.wechat.then(|| portal.config.auth.wechat.keyword.clone()),
             oauth: auth
                 .oauth

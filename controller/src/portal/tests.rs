@@ -609,6 +609,10 @@ async fn an_erased_member_leaves_no_identity_visit_or_event_behind() {
     let token = h.get(guest(1), "/").await.field("token");
     let ok = h.post(guest(1), "/login/card", &[("card", "6600001"), ("pin", "4321"), ("token", &token)]).await;
     assert_eq!(ok.status, StatusCode::OK);
+    // The same facts, as another site's outbox would still hold them.
+    let db = h.portal.auth.audit.db();
+    let elsewhere: Vec<(String, i64, String, String)> =
+        sqlx::query_as("SELECT id, at, guest, body FROM outbox ORDER BY seq").fetch_all(&db).await.unwrap();
     drain(&h).await;
     let id = h.members.find("13800138002").await.unwrap().unwrap();
     let (erased, who) = h.members.erase(&id).await.unwrap();
@@ -625,6 +629,22 @@ async fn an_erased_member_leaves_no_identity_visit_or_event_behind() {
             .unwrap();
     assert_eq!(left, 0);
     assert!(h.members.find("13800138003").await.unwrap().is_some(), "another member is untouched");
+    // Facts from before the erasure arriving late (another site's outbox)
+    // do not bring the member back.
+    for (id, at, guest, body) in &elsewhere {
+        sqlx::query("INSERT INTO outbox (id, at, guest, body) VALUES (?, ?, ?, ?)")
+            .bind(format!("{id}-late"))
+            .bind(at)
+            .bind(guest)
+            .bind(body)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    drain(&h).await;
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM visits").await, 0);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM identities").await, 0);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM events").await, 0, "nothing of the device either");
 }
 
 #[tokio::test]
@@ -651,17 +671,47 @@ async fn a_phone_known_at_one_site_returns_with_one_tap_at_another_site_of_the_b
     // The second site: its own appliance, the brand's store, no cookie of its own.
     let second = harness_at(&[("GUESTWIFI_MEMBERS__SITE", "shanghai-2")], dir.path(), None).await;
     let page = second.get(guest(1), "/").await;
-    assert!(page.body.contains("sms-return") && page.body.contains("137****7000"), "{}", page.body);
+    assert!(page.body.contains("member-return") && page.body.contains("137****7000"), "{}", page.body);
     let sent = second.codes().len();
-    let back = second.post(guest(1), "/login/sms/return", &[("token", &page.field("token"))]).await;
+    let back = second.post(guest(1), "/login/return", &[("token", &page.field("token"))]).await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     assert_eq!(second.session_identity(guest(1)).await.unwrap(), "phone:137****7000");
     assert_eq!(second.codes().len(), sent, "no SMS");
     // A device the brand never saw gets no such offer, and a forged tap is refused.
     let stranger = second.get(guest(5), "/").await;
-    assert!(!stranger.body.contains("sms-return"));
-    let forged = second.post(guest(5), "/login/sms/return", &[("token", &stranger.field("token"))]).await;
+    assert!(!stranger.body.contains("member-return"));
+    let forged = second.post(guest(5), "/login/return", &[("token", &stranger.field("token"))]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     drain(&second).await;
     assert_eq!(count(&second, "SELECT COUNT(*) FROM visits WHERE site_id = 'shanghai-2'").await, 1);
+}
+
+#[tokio::test]
+async fn a_member_card_returns_with_one_tap_at_another_site_unless_it_was_reported_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("GUESTWIFI_AUTH__CARD__ENABLED", "true")];
+    let first = harness_at(&[env[0], ("GUESTWIFI_MEMBERS__SITE", "beijing-1")], dir.path(), None).await;
+    first.members.import("13500135000,赵六,9900123,silver,8642\n").await.unwrap();
+    first.members.set_tier("silver", 90, 0, 0).await.unwrap();
+    let token = first.get(guest(2), "/").await.field("token");
+    let ok = first.post(guest(2), "/login/card", &[("card", "9900123"), ("pin", "8642"), ("token", &token)]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    drain(&first).await;
+
+    let second = harness_at(&[env[0], ("GUESTWIFI_MEMBERS__SITE", "beijing-2")], dir.path(), None).await;
+    let page = second.get(guest(2), "/").await;
+    assert!(page.body.contains("member-return") && page.body.contains("会员卡 ****0123"), "{}", page.body);
+    let back = second.post(guest(2), "/login/return", &[("token", &page.field("token"))]).await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    let session = second.portal.sessions.current(guest(2)).await.unwrap().unwrap();
+    assert_eq!((session.identity.as_str(), session.granted_seconds), ("card:9900123", 90 * 60), "the tier's time");
+    second.portal.sessions.logout(guest(2)).await.unwrap();
+
+    // Reported lost since: the tap is refused with the card's page.
+    second.members.set_card_state("9900123", "lost").await.unwrap();
+    let page = second.get(guest(2), "/").await;
+    let refused = second.post(guest(2), "/login/return", &[("token", &page.field("token"))]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("已挂失"));
+    assert!(!second.filter.is_authorized(guest(2)));
 }
