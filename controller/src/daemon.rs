@@ -388,8 +388,22 @@ async fn serve(
             path: config.data.dir.join(crate::admin::api::TOKEN_FILE),
             source,
         })?;
-        let app = crate::admin::api::router(handles.clone(), token);
-        tasks.spawn("admin API", async move { axum::serve(listener, app).await.map_err(|e| e.to_string()) });
+        let staff = crate::admin::staff::Staff::new(db.clone(), &config.data.dir);
+        match staff.prepare_setup().await {
+            Ok(true) => tracing::warn!(
+                console = %format!("http://{}/console/", config.admin.listen.map(|a| a.to_string()).unwrap_or_default()),
+                "first-run setup: open the console and enter the setup code (`controller setup-code` prints it)"
+            ),
+            Ok(false) => {}
+            Err(err) => tracing::error!(error = %crate::error_chain(&err), "console setup code not made"),
+        }
+        let console = Arc::new(crate::admin::console::Console::new(staff, handles.clone(), false));
+        let app = crate::admin::api::router(handles.clone(), token).merge(crate::admin::console::router(console));
+        tasks.spawn("admin API and console", async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .map_err(|e| e.to_string())
+        });
     }
     let socket = config.data.control_socket();
     if let Some(parent) = socket.parent() {

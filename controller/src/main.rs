@@ -137,6 +137,12 @@ enum Cmd {
         #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// The console's one-time first-run setup code (until the first admin exists).
+    SetupCode {
+        /// The configuration file of the running controller.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// The URL to open on the counter's tablet for the rotating QR code
     /// (it carries the tablet's key: keep it off the guest network's pages).
     CounterUrl {
@@ -535,6 +541,16 @@ async fn main() -> anyhow::Result<()> {
             match control::call(&load(&config)?.data.control_socket(), &Request::SmsForget { phone }).await? {
                 Reply::Text { text } => println!("{text}: one-tap return revoked"),
                 other => fail(other)?,
+            }
+            Ok(())
+        }
+        Cmd::SetupCode { config } => {
+            let path = load(&config)?.data.dir.join(controller::admin::staff::SETUP_CODE_FILE);
+            match std::fs::read_to_string(&path) {
+                Ok(code) => println!("{}", code.trim()),
+                Err(_) => {
+                    bail!("no setup code: the first admin exists already (or the controller has not started yet)")
+                }
             }
             Ok(())
         }

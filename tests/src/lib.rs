@@ -342,9 +342,27 @@ impl TestLab {
         i: usize,
         flow: impl FnOnce(fantoccini::Client) -> Flow<R> + Send + 'static,
     ) -> R {
+        self.in_browser_at(&self.lab.guest(i), &format!("chromium-profile-{i}"), flow)
+    }
+
+    /// Runs `flow` in headless Chromium inside the appliance's namespace:
+    /// staff at the console on the management side (127.0.0.1:8080).
+    pub fn in_staff_browser<R: Send + 'static>(
+        &self,
+        flow: impl FnOnce(fantoccini::Client) -> Flow<R> + Send + 'static,
+    ) -> R {
+        self.in_browser_at(&self.lab.appliance(), "chromium-profile-staff", flow)
+    }
+
+    fn in_browser_at<R: Send + 'static>(
+        &self,
+        guest: &str,
+        profile: &str,
+        flow: impl FnOnce(fantoccini::Client) -> Flow<R> + Send + 'static,
+    ) -> R {
         const DRIVER_PORT: u16 = 9515;
-        let guest = self.lab.guest(i);
-        let profile = self.lab.dir.join(format!("chromium-profile-{i}"));
+        let guest = guest.to_string();
+        let profile = self.lab.dir.join(profile);
         let mut driver = Command::new("ip")
             .args(["netns", "exec", &guest, "chromedriver", &format!("--port={DRIVER_PORT}")])
             .stdout(Stdio::null())

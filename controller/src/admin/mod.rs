@@ -1,7 +1,9 @@
 //! Staff-side control of a running controller: the local control socket
-//! behind the CLI, and the same requests as an HTTP JSON API with
-//! Prometheus metrics (the admin web UI comes with its issue).
+//! behind the CLI, the same requests as an HTTP JSON API with Prometheus
+//! metrics, and the staff web console (accounts, roles, audit log).
 
 pub mod api;
+pub mod console;
 pub mod control;
 pub mod print;
+pub mod staff;

@@ -69,6 +69,14 @@ pub fn account_slip(account: &Created) -> String {
         .unwrap_or_else(|err| format!("template failed: {err}"))
 }
 
+/// One CSV field for a spreadsheet: quoted, quotes doubled, and a leading
+/// `=`, `+`, `-` or `@` defused (it would be a formula).
+pub fn csv_field(text: &str) -> String {
+    let text = text.replace('"', "\"\"");
+    let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text };
+    format!("\"{text}\"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -305,11 +305,8 @@ pub fn csv(vouchers: &[Voucher]) -> String {
     );
     for v in vouchers {
         let opt = |t: Option<i64>| t.map(|t| t.to_string()).unwrap_or_default();
-        // Quote the note; a leading =,+,-,@ would be a formula in a spreadsheet.
-        let note = v.note.replace('"', "\"\"");
-        let note = if note.starts_with(['=', '+', '-', '@']) { format!("'{note}") } else { note };
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},\"{}\"\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             v.display_code(),
             v.batch,
             v.state(now),
@@ -320,7 +317,7 @@ pub fn csv(vouchers: &[Voucher]) -> String {
             v.valid_until,
             opt(v.first_used_at),
             opt(v.revoked_at),
-            note
+            crate::admin::print::csv_field(&v.note)
         ));
     }
     out

@@ -276,15 +276,27 @@ pub enum FeedError {
 
 /// The link, not the fact: worth retrying as it is.
 fn is_link(err: &sqlx::Error) -> bool {
-    matches!(
-        err,
+    match err {
         sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Protocol(_)
-    ) || matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57") || c == "40001" || c == "40P01" || c == "5" || c == "6"))
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL (5 characters): connection (08), resources (53),
+            // shutdown (57), serialization and deadlock (40001, 40P01).
+            let postgres = code.len() == 5
+                && (["08", "53", "57"].iter().any(|class| code.starts_with(class))
+                    || code == "40001"
+                    || code == "40P01");
+            // SQLite (a number): busy or locked, any extended code.
+            let sqlite = code.len() <= 4 && code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
+            postgres || sqlite
+        }
+        _ => false,
+    }
 }
 
 /// Files one fact. Its `events` row comes first: if it is already there the

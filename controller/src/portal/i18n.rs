@@ -135,7 +135,7 @@ impl Lang {
         }
     }
 
-    fn from_code(code: &str) -> Option<Lang> {
+    pub fn from_code(code: &str) -> Option<Lang> {
         match code.trim().to_ascii_lowercase().as_str() {
             "zh" | "zh-cn" => Some(Lang::Zh),
             "en" => Some(Lang::En),

@@ -1,0 +1,1277 @@
+//! The staff web console on the admin listener (`/console/`): first-run
+//! setup with the one-time code, staff login, and pages for what the CLI
+//! does, each checked against the staff member's role. Server-rendered
+//! (askama, `console-templates/`), zh-CN first and English, no JavaScript.
+//!
+//! Every action goes through the same control requests as the CLI and the
+//! JSON API, and is written to the staff audit log. Every form carries the
+//! session's CSRF token (setup and login: a token bound to a SameSite=Strict
+//! cookie); every response has a strict Content-Security-Policy.
+
+use super::control::{self, Handles, Reply, Request};
+use super::staff::{AuditEntry, Role, Signed, Staff, StaffError, User};
+use crate::portal::i18n::Lang;
+use askama::Template;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock};
+
+/// The session cookie.
+const COOKIE: &str = "gw_console";
+/// The cookie that binds the setup and login forms' token.
+const PRE_COOKIE: &str = "gw_console_pre";
+/// What every console page may load: itself, nothing inline, no frames.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+/// Every string a console page shows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct Strings {
+    pub lang: String,
+    pub switch_to: String,
+    pub switch_label: String,
+    pub console: String,
+    pub nav_dashboard: String,
+    pub nav_guests: String,
+    pub nav_vouchers: String,
+    pub nav_users: String,
+    pub nav_audit: String,
+    pub logout: String,
+    pub back: String,
+    pub setup_title: String,
+    pub setup_hint: String,
+    pub setup_code: String,
+    pub setup_button: String,
+    pub setup_done: String,
+    pub username: String,
+    pub password: String,
+    pub login_title: String,
+    pub login_button: String,
+    pub guests_online: String,
+    pub aps_online: String,
+    pub feed_waiting: String,
+    pub recent_logins: String,
+    pub when: String,
+    pub method: String,
+    pub identity: String,
+    pub outcome: String,
+    pub search: String,
+    pub search_hint: String,
+    pub minutes_left: String,
+    pub kick: String,
+    pub kicked: String,
+    pub none: String,
+    pub voucher_count: String,
+    pub voucher_hours: String,
+    pub voucher_valid_days: String,
+    pub voucher_devices: String,
+    pub voucher_note: String,
+    pub voucher_create: String,
+    pub voucher_created: String,
+    pub voucher_batches: String,
+    pub voucher_batch: String,
+    pub voucher_cards: String,
+    pub voucher_used: String,
+    pub voucher_print: String,
+    pub voucher_revoke: String,
+    pub voucher_revoked: String,
+    pub nav_forbidden: String,
+    pub forbidden_body: String,
+    pub csrf_title: String,
+    pub csrf_body: String,
+    pub wrong_credentials: String,
+    pub locked_out: String,
+    pub setup_wrong: String,
+    pub error_title: String,
+    pub error_body: String,
+    pub bad_input: String,
+    pub role: String,
+    pub role_admin: String,
+    pub role_marketer: String,
+    pub role_frontdesk: String,
+    pub user_create: String,
+    pub user_created: String,
+    pub disable: String,
+    pub disabled: String,
+    pub audit_filter: String,
+    pub action: String,
+    pub target: String,
+    pub before: String,
+    pub after: String,
+    pub from: String,
+}
+
+static ZH: LazyLock<Strings> = LazyLock::new(|| {
+    toml::from_str(include_str!("../../../console-templates/i18n/zh-CN.toml")).expect("zh-CN strings")
+});
+static EN: LazyLock<Strings> =
+    LazyLock::new(|| toml::from_str(include_str!("../../../console-templates/i18n/en.toml")).expect("en strings"));
+
+fn strings(lang: Lang) -> &'static Strings {
+    match lang {
+        Lang::Zh => &ZH,
+        Lang::En => &EN,
+    }
+}
+
+/// The console's state.
+pub struct Console {
+    staff: Staff,
+    handles: Handles,
+    /// Cookies marked Secure (the console is served over HTTPS).
+    secure: bool,
+}
+
+impl Console {
+    /// The console over `handles`, its staff in `staff`.
+    pub fn new(staff: Staff, handles: Handles, secure: bool) -> Self {
+        Console { staff, handles, secure }
+    }
+}
+
+/// The signed-in member as the page header shows them.
+struct Me {
+    username: String,
+    role: &'static str,
+    csrf: String,
+    admin: bool,
+    front_desk: bool,
+}
+
+fn me(signed: &Signed) -> Me {
+    Me {
+        username: signed.username.clone(),
+        role: signed.role.as_str(),
+        csrf: signed.csrf.clone(),
+        admin: signed.role == Role::Admin,
+        front_desk: matches!(signed.role, Role::Admin | Role::FrontDesk),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/setup.html")]
+struct SetupPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+struct LoginPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/message.html")]
+struct MessagePage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    title: String,
+    body: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/dashboard.html")]
+struct DashboardPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    guests: usize,
+    aps: usize,
+    waiting: i64,
+    recent: Vec<(String, String, String, String, String)>,
+}
+
+struct GuestRow {
+    mac: String,
+    ip: String,
+    method: String,
+    identity: String,
+    minutes_left: u64,
+}
+
+#[derive(Template)]
+#[template(path = "console/guests.html")]
+struct GuestsPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    q: String,
+    guests: Vec<GuestRow>,
+}
+
+struct BatchRow {
+    batch: String,
+    cards: usize,
+    used: usize,
+    note: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/vouchers.html")]
+struct VouchersPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    batches: Vec<BatchRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/users.html")]
+struct UsersPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    users: Vec<User>,
+}
+
+#[derive(Template)]
+#[template(path = "console/audit.html")]
+struct AuditPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    q: String,
+    entries: Vec<(String, AuditEntry)>,
+}
+
+/// The console's routes, under `/console/`.
+pub fn router(console: Arc<Console>) -> Router {
+    Router::new()
+        .route("/console", get(|| async { Redirect::to("/console/") }))
+        .route("/console/", get(dashboard))
+        .route("/console/setup", get(setup_page).post(setup))
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+        .route("/console/guests", get(guests))
+        .route("/console/guests/kick", post(kick))
+        .route("/console/vouchers", get(vouchers).post(create_vouchers))
+        .route("/console/vouchers/revoke", post(revoke_vouchers))
+        .route("/console/vouchers/sheet", get(voucher_sheet))
+        .route("/console/users", get(users).post(create_user))
+        .route("/console/users/disable", post(disable_user))
+        .route("/console/audit", get(audit))
+        .route("/console/audit.csv", get(audit_csv))
+        .route(
+            "/console/static/console.css",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    include_str!("../../../console-templates/static/console.css"),
+                )
+            }),
+        )
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(console)
+}
+
+/// A strict CSP (unless the page set its own), no framing, no sniffing,
+/// no caching, no referrer.
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Deserialize, Default)]
+struct LangQuery {
+    lang: Option<String>,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    batch: String,
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+fn lang_of(headers: &HeaderMap, query: &LangQuery) -> Lang {
+    Lang::choose(
+        query.lang.as_deref(),
+        cookie(headers, "console_lang"),
+        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    )
+}
+
+fn page(status: StatusCode, rendered: askama::Result<String>) -> Response {
+    match rendered {
+        Ok(body) => (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response(),
+        Err(err) => {
+            tracing::error!(%err, "console template failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// With `?lang=`, the choice is kept in a cookie.
+fn keep_lang(mut response: Response, query: &LangQuery, lang: Lang) -> Response {
+    if query.lang.is_some() {
+        let value = format!("console_lang={}; Path=/console; Max-Age=31536000; SameSite=Strict", lang.code());
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+fn message(t: &Strings, me: Option<Me>, status: StatusCode, title: &str, body: String) -> Response {
+    page(status, MessagePage { t, me, notice: None, title: title.to_string(), body }.render())
+}
+
+/// The signed-in staff member, or the response that stands instead: the
+/// login (or setup) page when there is none, 403 when the role may not.
+async fn require(console: &Console, headers: &HeaderMap, t: &Strings, roles: &[Role]) -> Result<Signed, Response> {
+    let signed = match cookie(headers, COOKIE) {
+        Some(token) => console.staff.session(token).await.map_err(|e| failed(t, None, &e))?,
+        None => None,
+    };
+    let Some(signed) = signed else {
+        return Err(Redirect::to("/console/login").into_response());
+    };
+    if !roles.contains(&signed.role) {
+        tracing::warn!(user = %signed.username, role = signed.role.as_str(), "console page refused to this role");
+        return Err(message(t, Some(me(&signed)), StatusCode::FORBIDDEN, &t.nav_forbidden, t.forbidden_body.clone()));
+    }
+    Ok(signed)
+}
+
+/// A form's CSRF token against the session's (constant time).
+fn csrf_ok(signed: &Signed, given: &str) -> bool {
+    !given.is_empty() && crate::tls::same_secret(given, &signed.csrf)
+}
+
+fn csrf_refused(t: &Strings, signed: Option<&Signed>) -> Response {
+    message(t, signed.map(me), StatusCode::FORBIDDEN, &t.csrf_title, t.csrf_body.clone())
+}
+
+fn failed(t: &Strings, signed: Option<&Signed>, err: &dyn std::error::Error) -> Response {
+    tracing::error!(error = %crate::error_chain(err), "console request failed");
+    message(t, signed.map(me), StatusCode::SERVICE_UNAVAILABLE, &t.error_title, t.error_body.clone())
+}
+
+/// A reply that is an error: its page with the API's status for its kind.
+fn reply_failed(t: &Strings, signed: &Signed, reply: Reply) -> Response {
+    match reply {
+        Reply::Error { kind, message: text } => {
+            let status = match kind {
+                control::ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+                control::ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                control::ErrorKind::Conflict => StatusCode::CONFLICT,
+                control::ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            message(t, Some(me(signed)), status, &t.error_title, format!("{}{text}", t.bad_input))
+        }
+        other => {
+            tracing::error!(?other, "unexpected control reply");
+            message(t, Some(me(signed)), StatusCode::INTERNAL_SERVER_ERROR, &t.error_title, t.error_body.clone())
+        }
+    }
+}
+
+/// A new form token bound to a SameSite=Strict cookie (setup and login).
+fn pre_token() -> (String, HeaderValue) {
+    let token = super::staff::random_token();
+    let cookie = format!("{PRE_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict");
+    (token, HeaderValue::from_str(&cookie).expect("ascii cookie"))
+}
+
+fn pre_ok(headers: &HeaderMap, given: &str) -> bool {
+    cookie(headers, PRE_COOKIE).is_some_and(|c| !given.is_empty() && crate::tls::same_secret(given, c))
+}
+
+fn with_cookie(mut response: Response, value: HeaderValue) -> Response {
+    response.headers_mut().append(header::SET_COOKIE, value);
+    response
+}
+
+async fn dashboard(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let t = strings(lang);
+    if !console.staff.has_users().await.unwrap_or(true) {
+        return Redirect::to("/console/setup").into_response();
+    }
+    let signed = match require(&console, &headers, t, &[Role::Admin, Role::Marketer, Role::FrontDesk]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let h = &console.handles;
+    let aps = match &h.ac {
+        Some(ac) => ac.list().await.map(|aps| aps.iter().filter(|a| a.online).count()).unwrap_or(0),
+        None => 0,
+    };
+    let waiting = h.staff.feed.status().await.map(|s| s.backlog.waiting).unwrap_or(0);
+    let recent = h
+        .staff
+        .audit
+        .recent(10)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| (ago(r.at), r.method, r.mac, r.identity, if r.reason.is_empty() { r.outcome } else { r.reason }))
+        .collect();
+    let rendered =
+        DashboardPage { t, me: Some(me(&signed)), notice: None, guests: h.sessions.live_count(), aps, waiting, recent }
+            .render();
+    keep_lang(page(StatusCode::OK, rendered), &q, lang)
+}
+
+fn ago(at_ms: i64) -> String {
+    let secs = (crate::store::now_ms() - at_ms).max(0) / 1000;
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        _ => format!("{}h", secs / 3600),
+    }
+}
+
+#[derive(Deserialize)]
+struct SetupForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn setup_page(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let t = strings(lang);
+    if console.staff.has_users().await.unwrap_or(true) {
+        return Redirect::to("/console/login").into_response();
+    }
+    let (csrf, cookie) = pre_token();
+    let response = page(StatusCode::OK, SetupPage { t, me: None, notice: None, csrf }.render());
+    keep_lang(with_cookie(response, cookie), &q, lang)
+}
+
+async fn setup(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SetupForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    if !pre_ok(&headers, &form.csrf) {
+        return csrf_refused(t, None);
+    }
+    let username = form.username.trim().to_ascii_lowercase();
+    match console.staff.setup(&form.code, &username, &form.password).await {
+        Ok(()) => {
+            let owner = Signed { user_id: 0, username: username.clone(), role: Role::Admin, csrf: String::new() };
+            console.staff.audit(&owner, "setup", &username, "", "admin", peer.ip()).await;
+            let (csrf, cookie) = pre_token();
+            let notice = Some(t.setup_done.clone());
+            with_cookie(page(StatusCode::OK, LoginPage { t, me: None, notice, csrf }.render()), cookie)
+        }
+        Err(err) => {
+            let (status, notice) = match &err {
+                StaffError::Setup => (StatusCode::FORBIDDEN, t.setup_wrong.clone()),
+                StaffError::Invalid(why) => (StatusCode::BAD_REQUEST, format!("{}{why}", t.bad_input)),
+                other => return failed(t, None, other),
+            };
+            tracing::warn!(from = %peer.ip(), "first-run setup refused");
+            let (csrf, cookie) = pre_token();
+            with_cookie(page(status, SetupPage { t, me: None, notice: Some(notice), csrf }.render()), cookie)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn login_page(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let t = strings(lang);
+    if !console.staff.has_users().await.unwrap_or(true) {
+        return Redirect::to("/console/setup").into_response();
+    }
+    let (csrf, cookie) = pre_token();
+    let response = page(StatusCode::OK, LoginPage { t, me: None, notice: None, csrf }.render());
+    keep_lang(with_cookie(response, cookie), &q, lang)
+}
+
+async fn login(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    if !pre_ok(&headers, &form.csrf) {
+        return csrf_refused(t, None);
+    }
+    match console.staff.login(&form.username, &form.password, peer.ip()).await {
+        Ok((token, signed)) => {
+            console.staff.audit(&signed, "login", &signed.username, "", "", peer.ip()).await;
+            let secure = if console.secure { "; Secure" } else { "" };
+            let value = format!("{COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict{secure}");
+            let cookie = HeaderValue::from_str(&value).expect("ascii cookie");
+            with_cookie(Redirect::to("/console/").into_response(), cookie)
+        }
+        Err(err) => {
+            let (status, notice, retry) = match &err {
+                StaffError::WrongCredentials => (StatusCode::FORBIDDEN, t.wrong_credentials.clone(), None),
+                StaffError::LockedOut { retry_after } => {
+                    let secs = retry_after.as_secs().max(1);
+                    let text = t.locked_out.replace("{minutes}", &secs.div_ceil(60).to_string());
+                    (StatusCode::TOO_MANY_REQUESTS, text, Some(secs))
+                }
+                other => return failed(t, None, other),
+            };
+            tracing::warn!(from = %peer.ip(), reason = %err, "console login refused");
+            let (csrf, cookie) = pre_token();
+            let mut response =
+                with_cookie(page(status, LoginPage { t, me: None, notice: Some(notice), csrf }.render()), cookie);
+            if let Some(secs) = retry {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            response
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, &[Role::Admin, Role::Marketer, Role::FrontDesk]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return csrf_refused(t, Some(&signed));
+    }
+    if let Some(token) = cookie(&headers, COOKIE) {
+        if let Err(err) = console.staff.logout(token).await {
+            return failed(t, Some(&signed), &err);
+        }
+    }
+    console.staff.audit(&signed, "logout", &signed.username, "", "", peer.ip()).await;
+    let gone = HeaderValue::from_static("gw_console=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
+    with_cookie(Redirect::to("/console/login").into_response(), gone)
+}
+
+async fn guests(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let t = strings(lang);
+    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let sessions = match control::handle(Request::SessionsList, &console.handles).await {
+        Reply::Sessions { sessions } => sessions,
+        other => return reply_failed(t, &signed, other),
+    };
+    let needle = q.q.trim().to_ascii_lowercase();
+    let guests = sessions
+        .into_iter()
+        .filter(|s| {
+            needle.is_empty()
+                || s.mac.to_string().contains(&needle)
+                || s.ip.to_string().contains(&needle)
+                || s.identity.to_ascii_lowercase().contains(&needle)
+        })
+        .map(|s| GuestRow {
+            mac: s.mac.to_string(),
+            ip: s.ip.to_string(),
+            method: s.method.clone(),
+            identity: s.identity.clone(),
+            minutes_left: s.remaining().as_secs().div_ceil(60),
+        })
+        .collect();
+    let rendered =
+        GuestsPage { t, csrf: signed.csrf.clone(), me: Some(me(&signed)), notice: None, q: q.q.clone(), guests }
+            .render();
+    keep_lang(page(StatusCode::OK, rendered), &q, lang)
+}
+
+#[derive(Deserialize)]
+struct KickForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mac: String,
+}
+
+async fn kick(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<KickForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return csrf_refused(t, Some(&signed));
+    }
+    match control::handle(Request::SessionsKick { mac: form.mac.clone() }, &console.handles).await {
+        Reply::Kicked { count } => {
+            console
+                .staff
+                .audit(&signed, "guest.kick", &form.mac, "online", &format!("{count} sessions ended"), peer.ip())
+                .await;
+            Redirect::to("/console/guests").into_response()
+        }
+        other => reply_failed(t, &signed, other),
+    }
+}
+
+async fn vouchers(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let t = strings(lang);
+    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    vouchers_page(&console, t, &signed, None, StatusCode::OK).await
+}
+
+async fn vouchers_page(
+    console: &Console,
+    t: &Strings,
+    signed: &Signed,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let vouchers = match control::handle(Request::VouchersList { batch: None }, &console.handles).await {
+        Reply::Vouchers { vouchers } => vouchers,
+        other => return reply_failed(t, signed, other),
+    };
+    // Batches, newest first.
+    let mut by_batch: BTreeMap<String, (i64, BatchRow)> = BTreeMap::new();
+    for v in vouchers {
+        let entry = by_batch.entry(v.batch.clone()).or_insert_with(|| {
+            (v.created_at, BatchRow { batch: v.batch.clone(), cards: 0, used: 0, note: v.note.clone() })
+        });
+        entry.1.cards += 1;
+        entry.1.used += usize::from(v.first_used_at.is_some());
+    }
+    let mut batches: Vec<(i64, BatchRow)> = by_batch.into_values().collect();
+    batches.sort_by_key(|b| std::cmp::Reverse(b.0));
+    let batches = batches.into_iter().map(|(_, b)| b).collect();
+    page(status, VouchersPage { t, me: Some(me(signed)), notice, csrf: signed.csrf.clone(), batches }.render())
+}
+
+#[derive(Deserialize)]
+struct VoucherForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    count: String,
+    #[serde(default)]
+    hours: String,
+    #[serde(default)]
+    valid_days: String,
+    #[serde(default)]
+    devices: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn create_vouchers(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<VoucherForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return csrf_refused(t, Some(&signed));
+    }
+    let number = |v: &str, what: &str| v.trim().parse::<u32>().map_err(|_| format!("{}{what}", t.bad_input));
+    let parsed = (|| {
+        Ok::<_, String>(crate::auth::voucher::NewBatch {
+            count: number(&form.count, &t.voucher_count)?,
+            duration_seconds: u64::from(number(&form.hours, &t.voucher_hours)?) * 3600,
+            valid_days: number(&form.valid_days, &t.voucher_valid_days)?,
+            devices: number(&form.devices, &t.voucher_devices)?,
+            bandwidth: Default::default(),
+            note: form.note.trim().chars().take(100).collect(),
+        })
+    })();
+    let batch = match parsed {
+        Ok(batch) => batch,
+        Err(why) => return vouchers_page(&console, t, &signed, Some(why), StatusCode::BAD_REQUEST).await,
+    };
+    let summary = format!(
+        "{} x {} h, {} days, {} devices",
+        batch.count,
+        batch.duration_seconds / 3600,
+        batch.valid_days,
+        batch.devices
+    );
+    match control::handle(Request::VouchersCreate { batch }, &console.handles).await {
+        Reply::Vouchers { vouchers } => {
+            let id = vouchers.first().map(|v| v.batch.clone()).unwrap_or_default();
+            console.staff.audit(&signed, "voucher.create", &id, "", &summary, peer.ip()).await;
+            let notice = Some(format!("{}{id}", t.voucher_created));
+            vouchers_page(&console, t, &signed, notice, StatusCode::OK).await
+        }
+        Reply::Error { kind: control::ErrorKind::Invalid, message: why } => {
+            vouchers_page(&console, t, &signed, Some(format!("{}{why}", t.bad_input)), StatusCode::BAD_REQUEST).await
+        }
+        other => reply_failed(t, &signed, other),
+    }
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code_or_batch: String,
+}
+
+async fn revoke_vouchers(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return csrf_refused(t, Some(&signed));
+    }
+    match control::handle(Request::VouchersRevoke { code_or_batch: form.code_or_batch.clone() }, &console.handles).await
+    {
+        Reply::Revoked { count } => {
+            console
+                .staff
+                .audit(&signed, "voucher.revoke", &form.code_or_batch, "valid", &format!("{count} revoked"), peer.ip())
+                .await;
+            vouchers_page(&console, t, &signed, Some(format!("{}{count}", t.voucher_revoked)), StatusCode::OK).await
+        }
+        other => reply_failed(t, &signed, other),
+    }
+}
+
+async fn voucher_sheet(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let t = strings(lang_of(&headers, &q));
+    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match control::handle(Request::VouchersSheet { batch: q.batch.clone() }, &console.handles).await {
+        Reply::Text { text } => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                // The sheet is a document of its own: its print CSS is inline.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+                ),
+            ],
+            text,
+        )
+            .into_response(),
+        other => reply_failed(t, &signed, other),
+    }
+}
+
+async fn users(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let t = strings(lang);
+    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    users_page(&console, t, &signed, None, StatusCode::OK).await
+}
+
+async fn users_page(
+    console: &Console,
+    t: &Strings,
+    signed: &Signed,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    match console.staff.users().await {
+        Ok(users) => {
+            page(status, UsersPage { t, me: Some(me(signed)), notice, csrf: signed.csrf.clone(), users }.render())
+        }
+        Err(err) => failed(t, Some(signed), &err),
+    }
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    role: String,
+}
+
+async fn create_user(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<UserForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return csrf_refused(t, Some(&signed));
+    }
+    let Some(role) = Role::parse(&form.role) else {
+        return users_page(&console, t, &signed, Some(format!("{}{}", t.bad_input, t.role)), StatusCode::BAD_REQUEST)
+            .await;
+    };
+    let username = form.username.trim().to_ascii_lowercase();
+    match console.staff.create_user(&username, &form.password, role).await {
+        Ok(user) => {
+            console.staff.audit(&signed, "user.create", &user.username, "", role.as_str(), peer.ip()).await;
+            users_page(&console, t, &signed, Some(format!("{}{}", t.user_created, user.username)), StatusCode::OK).await
+        }
+        Err(StaffError::Invalid(why)) => {
+            users_page(&console, t, &signed, Some(format!("{}{why}", t.bad_input)), StatusCode::BAD_REQUEST).await
+        }
+        Err(StaffError::Taken(name)) => {
+            users_page(&console, t, &signed, Some(format!("{}{name}", t.bad_input)), StatusCode::CONFLICT).await
+        }
+        Err(err) => failed(t, Some(&signed), &err),
+    }
+}
+
+#[derive(Deserialize)]
+struct DisableForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+}
+
+async fn disable_user(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<DisableForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return csrf_refused(t, Some(&signed));
+    }
+    match console.staff.disable(&form.username).await {
+        Ok(true) => {
+            console.staff.audit(&signed, "user.disable", &form.username, "active", "disabled", peer.ip()).await;
+            users_page(&console, t, &signed, Some(format!("{}: {}", t.disabled, form.username)), StatusCode::OK).await
+        }
+        Ok(false) => users_page(&console, t, &signed, Some(t.none.clone()), StatusCode::NOT_FOUND).await,
+        Err(err) => failed(t, Some(&signed), &err),
+    }
+}
+
+async fn audit(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let t = strings(lang);
+    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let filter = Some(q.q.trim()).filter(|f| !f.is_empty());
+    match console.staff.audit_log(filter, 500).await {
+        Ok(entries) => {
+            let entries = entries.into_iter().map(|e| (ago(e.at), e)).collect();
+            let rendered = AuditPage { t, me: Some(me(&signed)), notice: None, q: q.q.clone(), entries }.render();
+            keep_lang(page(StatusCode::OK, rendered), &q, lang)
+        }
+        Err(err) => failed(t, Some(&signed), &err),
+    }
+}
+
+async fn audit_csv(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let t = strings(lang_of(&headers, &q));
+    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let filter = Some(q.q.trim()).filter(|f| !f.is_empty());
+    let entries = match console.staff.audit_log(filter, 100_000).await {
+        Ok(entries) => entries,
+        Err(err) => return failed(t, Some(&signed), &err),
+    };
+    let mut csv = String::from("at_utc_ms,username,role,action,target,before,after,from\n");
+    for e in entries {
+        let fields = [e.at.to_string(), e.username, e.role, e.action, e.target, e.before, e.after, e.from_addr];
+        csv.push_str(&fields.iter().map(|f| super::print::csv_field(f)).collect::<Vec<_>>().join(","));
+        csv.push('\n');
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"staff-audit.csv\""),
+        ],
+        csv,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use firewall::{Client, MemoryFilter};
+    use tower::ServiceExt;
+
+    const EXAMPLE: &str = include_str!("../../../image/controller.example.toml");
+
+    struct Harness {
+        app: Router,
+        dir: tempfile::TempDir,
+        handles: Handles,
+        filter: Arc<MemoryFilter>,
+    }
+
+    struct Reply {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: String,
+    }
+
+    impl Reply {
+        fn field(&self, name: &str) -> String {
+            let marker = format!("name=\"{name}\" value=\"");
+            let start = self.body.find(&marker).unwrap_or_else(|| panic!("no {name} in\n{}", self.body)) + marker.len();
+            self.body[start..].split('"').next().unwrap().to_string()
+        }
+
+        /// `name=value` of the cookie it sets.
+        fn cookie(&self, name: &str) -> String {
+            self.headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|v| v.starts_with(&format!("{name}=")))
+                .map(|v| v.split(';').next().unwrap().to_string())
+                .unwrap_or_else(|| panic!("no cookie {name}"))
+        }
+    }
+
+    async fn harness() -> Harness {
+        let config = Arc::new(crate::config::Config::parse(EXAMPLE, "example", Vec::new()).unwrap());
+        let db = crate::store::memory().await.unwrap();
+        let filter = Arc::new(MemoryFilter::default());
+        let sessions = crate::sessions::Sessions::new(db.clone(), filter.clone(), None);
+        let dir = tempfile::tempdir().unwrap();
+        let keys = crate::auth::Keys::load_or_create(dir.path()).unwrap();
+        let members = crate::members::Store::connect(&config.members, dir.path()).unwrap();
+        let gateway: Arc<dyn crate::auth::sms::gateway::Gateway> =
+            Arc::new(crate::auth::sms::gateway::LogGateway { path: dir.path().join("sms.log") });
+        let methods = crate::auth::Methods::new(&config, db.clone(), keys, gateway, None, Vec::new(), members.clone());
+        let feed = crate::members::feed::Feed::new(members.clone(), db.clone(), 10, Default::default());
+        let handles = Handles {
+            sessions,
+            metrics: Arc::default(),
+            ac: None,
+            staff: control::Staff {
+                vouchers: methods.vouchers.clone(),
+                accounts: methods.accounts.clone(),
+                audit: methods.audit.clone(),
+                counter_url: String::new(),
+                portal_url: "http://portal.test".into(),
+                sms: methods.sms.clone(),
+                members,
+                feed,
+                db: db.clone(),
+            },
+            firmware_batch: 1,
+            firmware_wait: std::time::Duration::from_secs(60),
+        };
+        let staff = Staff::new(db, dir.path());
+        staff.prepare_setup().await.unwrap();
+        let app = router(Arc::new(Console::new(staff, handles.clone(), false)));
+        Harness { app, dir, handles, filter }
+    }
+
+    impl Harness {
+        async fn send(&self, method: &str, path: &str, form: &[(&str, &str)], cookies: &[&str]) -> Reply {
+            let body = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+            let mut request = axum::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ACCEPT_LANGUAGE, "zh-CN")
+                .header(header::COOKIE, cookies.join("; "))
+                .body(Body::from(body))
+                .unwrap();
+            request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([198, 51, 100, 7], 40000))));
+            let response = self.app.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        }
+
+        /// First-run setup with the code from the data dir, as the owner does it.
+        async fn setup(&self) {
+            let form = self.send("GET", "/console/setup", &[], &[]).await;
+            let pre = form.cookie(PRE_COOKIE);
+            let code = std::fs::read_to_string(self.dir.path().join(super::super::staff::SETUP_CODE_FILE)).unwrap();
+            let fields = [
+                ("csrf", form.field("csrf")),
+                ("code", code),
+                ("username", "owner".into()),
+                ("password", "owner password 1".into()),
+            ];
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let done = self.send("POST", "/console/setup", &fields, &[&pre]).await;
+            assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        }
+
+        /// Logs in; the session cookie.
+        async fn login(&self, username: &str, password: &str) -> String {
+            let form = self.send("GET", "/console/login", &[], &[]).await;
+            let pre = form.cookie(PRE_COOKIE);
+            let csrf = form.field("csrf");
+            let done = self
+                .send(
+                    "POST",
+                    "/console/login",
+                    &[("csrf", &csrf), ("username", username), ("password", password)],
+                    &[&pre],
+                )
+                .await;
+            assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+            done.cookie(COOKIE)
+        }
+
+        async fn csrf(&self, cookie: &str, path: &str) -> String {
+            self.send("GET", path, &[], &[cookie]).await.field("csrf")
+        }
+    }
+
+    fn urlencode(v: &str) -> String {
+        url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_owner_sets_up_with_the_code_and_nobody_can_do_it_again() {
+        let h = harness().await;
+        let first = h.send("GET", "/console/", &[], &[]).await;
+        assert_eq!(first.headers[header::LOCATION], "/console/setup");
+        let form = h.send("GET", "/console/setup", &[], &[]).await;
+        assert!(form.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("default-src 'none'"));
+        let pre = form.cookie(PRE_COOKIE);
+        let csrf = form.field("csrf");
+        let fields = |code: &'static str| {
+            vec![
+                ("csrf", csrf.clone()),
+                ("code", code.into()),
+                ("username", "owner".to_string()),
+                ("password", "owner password 1".to_string()),
+            ]
+        };
+        let send = |f: Vec<(&'static str, String)>, cookies: Vec<String>| {
+            let h = &h;
+            async move {
+                let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let c: Vec<&str> = cookies.iter().map(String::as_str).collect();
+                h.send("POST", "/console/setup", &f, &c).await
+            }
+        };
+        let no_cookie = send(fields("X"), vec![]).await;
+        assert_eq!(no_cookie.status, StatusCode::FORBIDDEN, "a form from elsewhere");
+        let wrong = send(fields("WRONGCODE234"), vec![pre.clone()]).await;
+        assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+        assert!(wrong.body.contains("设置码错误"));
+        h.setup().await;
+        let again = h.send("GET", "/console/setup", &[], &[]).await;
+        assert_eq!(again.headers[header::LOCATION], "/console/login", "setup is closed");
+        let cookie = h.login("owner", "owner password 1").await;
+        let page = h.send("GET", "/console/", &[], &[&cookie]).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("owner (admin)") && page.body.contains("在线访客"));
+    }
+
+    #[tokio::test]
+    async fn roles_see_their_pages_only_and_a_form_without_its_token_changes_nothing() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        for (name, role) in [("mkt", "marketer"), ("desk", "frontdesk")] {
+            let csrf = h.csrf(&admin, "/console/users").await;
+            let made = h
+                .send(
+                    "POST",
+                    "/console/users",
+                    &[("csrf", &csrf), ("username", name), ("password", "a long password"), ("role", role)],
+                    &[&admin],
+                )
+                .await;
+            assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+        }
+        let marketer = h.login("mkt", "a long password").await;
+        for path in ["/console/vouchers", "/console/guests", "/console/users", "/console/audit"] {
+            let page = h.send("GET", path, &[], &[&marketer]).await;
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "marketer on {path}");
+            assert!(page.body.contains("无权访问"));
+        }
+        let desk = h.login("desk", "a long password").await;
+        assert_eq!(h.send("GET", "/console/users", &[], &[&desk]).await.status, StatusCode::FORBIDDEN);
+
+        // The front desk makes vouchers; a forged post (no token) makes none.
+        let forged = h
+            .send(
+                "POST",
+                "/console/vouchers",
+                &[("count", "5"), ("hours", "2"), ("valid_days", "30"), ("devices", "1")],
+                &[&desk],
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        assert!(forged.body.contains("没有做任何更改") || forged.body.contains("未做任何更改"));
+        let csrf = h.csrf(&desk, "/console/vouchers").await;
+        let bad = h
+            .send(
+                "POST",
+                "/console/vouchers",
+                &[("csrf", &csrf), ("count", "lots"), ("hours", "2"), ("valid_days", "30"), ("devices", "1")],
+                &[&desk],
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        let listed = h.handles.staff.vouchers.list(None).await.unwrap();
+        assert!(listed.is_empty(), "nothing made by the forged or bad forms");
+        let made = h
+            .send(
+                "POST",
+                "/console/vouchers",
+                &[
+                    ("csrf", &csrf),
+                    ("count", "5"),
+                    ("hours", "2"),
+                    ("valid_days", "30"),
+                    ("devices", "1"),
+                    ("note", "午市"),
+                ],
+                &[&desk],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+        let vouchers = h.handles.staff.vouchers.list(None).await.unwrap();
+        assert_eq!(vouchers.len(), 5);
+        let batch = &vouchers[0].batch;
+        assert!(made.body.contains(batch.as_str()));
+        let sheet = h.send("GET", &format!("/console/vouchers/sheet?batch={batch}"), &[], &[&desk]).await;
+        assert_eq!(sheet.status, StatusCode::OK);
+        assert!(sheet.body.contains(&vouchers[0].display_code()), "the printable sheet");
+
+        // The audit log says who did it, from where; the CSV too.
+        let log = h.send("GET", "/console/audit?q=voucher", &[], &[&admin]).await;
+        assert!(
+            log.body.contains("voucher.create") && log.body.contains("desk") && log.body.contains("198.51.100.7"),
+            "{}",
+            log.body
+        );
+        let csv = h.send("GET", "/console/audit.csv", &[], &[&admin]).await;
+        assert!(csv.body.lines().any(|l| l.contains("\"voucher.create\"") && l.contains("\"desk\"")), "{}", csv.body);
+    }
+
+    #[tokio::test]
+    async fn the_front_desk_kicks_a_guest_and_a_logged_out_cookie_opens_nothing() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let csrf = h.csrf(&admin, "/console/users").await;
+        h.send(
+            "POST",
+            "/console/users",
+            &[("csrf", &csrf), ("username", "desk"), ("password", "a long password"), ("role", "frontdesk")],
+            &[&admin],
+        )
+        .await;
+        let guest = Client { mac: "02:00:00:00:09:01".parse().unwrap(), ip: "192.0.2.150".parse().unwrap() };
+        let grant = crate::auth::Grant {
+            method: crate::auth::Method::Countdown,
+            identity: crate::auth::Identity::Device(guest.mac.to_string()),
+            duration: std::time::Duration::from_secs(600),
+            bandwidth: Default::default(),
+        };
+        h.handles.sessions.login(guest, grant).await.unwrap();
+        let desk = h.login("desk", "a long password").await;
+        let page = h.send("GET", "/console/guests?q=09:01", &[], &[&desk]).await;
+        assert!(page.body.contains("02:00:00:00:09:01"), "{}", page.body);
+        let csrf = page.field("csrf");
+        let kicked =
+            h.send("POST", "/console/guests/kick", &[("csrf", &csrf), ("mac", "02:00:00:00:09:01")], &[&desk]).await;
+        assert_eq!(kicked.status, StatusCode::SEE_OTHER);
+        assert!(!h.filter.is_authorized(guest), "the guest is off");
+        let logout = h.send("POST", "/console/logout", &[("csrf", &csrf)], &[&desk]).await;
+        assert_eq!(logout.headers[header::LOCATION], "/console/login");
+        let after = h.send("GET", "/console/guests", &[], &[&desk]).await;
+        assert_eq!(after.headers[header::LOCATION], "/console/login", "the session is gone server-side");
+        let log = h.send("GET", "/console/audit", &[], &[&admin]).await;
+        assert!(log.body.contains("guest.kick"));
+    }
+}

@@ -1,0 +1,417 @@
+//! The console's staff: accounts (argon2 passwords) with one role each,
+//! server-side sessions behind an HttpOnly cookie (revocable: the row is
+//! the session), login attempts limited per account and per address, the
+//! one-time setup code of the first start, and the audit log of every
+//! staff action (who, what, when, from where, before and after).
+
+use crate::auth::account::{hash_password, unusable_hash, verify_password};
+use crate::auth::lockout::Lockout;
+use crate::store::now_ms;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The setup code's file in the data dir (0600; gone once setup is done).
+pub const SETUP_CODE_FILE: &str = "setup-code";
+/// A console session ends after this long without a request.
+pub const IDLE: Duration = Duration::from_secs(8 * 3600);
+
+/// What a staff member may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// APs, SSIDs, firmware, settings, users; and everything else.
+    Admin,
+    /// Portal pages, ads, statistics.
+    Marketer,
+    /// Vouchers, front-desk accounts, members' cards, kicking a guest.
+    FrontDesk,
+}
+
+impl Role {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Marketer => "marketer",
+            Role::FrontDesk => "frontdesk",
+        }
+    }
+
+    /// From its stored name.
+    pub fn parse(name: &str) -> Option<Role> {
+        match name {
+            "admin" => Some(Role::Admin),
+            "marketer" => Some(Role::Marketer),
+            "frontdesk" => Some(Role::FrontDesk),
+            _ => None,
+        }
+    }
+}
+
+/// Why a staff operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StaffError {
+    /// Wrong username or password (which one is not said).
+    #[error("wrong username or password")]
+    WrongCredentials,
+    /// Too many wrong tries for this account or from this address.
+    #[error("too many tries")]
+    LockedOut {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The setup code is wrong, or setup is already done.
+    #[error("setup code wrong or setup already done")]
+    Setup,
+    /// A username or password that cannot be used.
+    #[error("{0}")]
+    Invalid(String),
+    /// The username is taken.
+    #[error("username {0} is taken")]
+    Taken(String),
+    /// The store failed.
+    #[error("staff store error")]
+    Store(#[from] sqlx::Error),
+    /// The setup code's file.
+    #[error("setup code file")]
+    File(#[source] std::io::Error),
+}
+
+/// A signed-in staff member, as each request sees them.
+#[derive(Clone, Debug)]
+pub struct Signed {
+    /// Their id.
+    pub user_id: i64,
+    /// Their name.
+    pub username: String,
+    /// Their role.
+    pub role: Role,
+    /// The token every form of this session carries.
+    pub csrf: String,
+}
+
+/// A staff account, as listed.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct User {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub username: String,
+    /// Role.
+    pub role: String,
+    /// UTC ms.
+    pub created_at: i64,
+    /// UTC ms, when disabled.
+    pub disabled_at: Option<i64>,
+}
+
+/// One audit entry.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    /// UTC ms.
+    pub at: i64,
+    /// Who.
+    pub username: String,
+    /// Their role then.
+    pub role: String,
+    /// What (`voucher.create`, `guest.kick`, `user.create`, `login`...).
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// Before (JSON or text; empty when nothing was there).
+    pub before: String,
+    /// After.
+    pub after: String,
+    /// From where (the peer address).
+    pub from_addr: String,
+}
+
+/// The staff service.
+pub struct Staff {
+    db: SqlitePool,
+    dir: PathBuf,
+    by_account: Lockout<String>,
+    by_address: Lockout<IpAddr>,
+}
+
+fn token_hash(token: &str) -> String {
+    ap_protocol::hex::encode(&Sha256::digest(token.as_bytes()))
+}
+
+/// 32 random bytes as hex: session tokens and CSRF tokens.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    ap_protocol::hex::encode(&bytes)
+}
+
+fn check_new(username: &str, password: &str) -> Result<(), StaffError> {
+    if username.is_empty()
+        || username.len() > 32
+        || !username.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return Err(StaffError::Invalid("a username is 1 to 32 letters, digits, . - _".into()));
+    }
+    if password.chars().count() < 10 || password.len() > 128 {
+        return Err(StaffError::Invalid("a password is 10 to 128 characters".into()));
+    }
+    Ok(())
+}
+
+impl Staff {
+    /// Staff in `db`; the setup code lives in `dir`.
+    pub fn new(db: SqlitePool, dir: &Path) -> Self {
+        Staff {
+            db,
+            dir: dir.to_path_buf(),
+            by_account: Lockout::new(5, Duration::from_secs(15 * 60)),
+            by_address: Lockout::new(20, Duration::from_secs(15 * 60)),
+        }
+    }
+
+    /// Whether any account exists (else the console shows first-run setup).
+    pub async fn has_users(&self) -> Result<bool, StaffError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staff_users").fetch_one(&self.db).await?;
+        Ok(n > 0)
+    }
+
+    /// At start: with no account yet, makes the one-time setup code (a 0600
+    /// file; `controller setup-code` prints it). True when setup is pending.
+    pub async fn prepare_setup(&self) -> Result<bool, StaffError> {
+        if self.has_users().await? {
+            let _ = std::fs::remove_file(self.dir.join(SETUP_CODE_FILE));
+            return Ok(false);
+        }
+        let path = self.dir.join(SETUP_CODE_FILE);
+        if !path.exists() {
+            let code = crate::auth::random_code(12);
+            crate::tls::write_secret(&path, code.as_bytes()).map_err(|e| StaffError::File(std::io::Error::other(e)))?;
+        }
+        Ok(true)
+    }
+
+    /// First-run setup: the code from the file makes the first admin; the
+    /// code is then gone. Refused once any account exists.
+    pub async fn setup(&self, code: &str, username: &str, password: &str) -> Result<(), StaffError> {
+        let path = self.dir.join(SETUP_CODE_FILE);
+        let expected = std::fs::read_to_string(&path).map_err(|_| StaffError::Setup)?;
+        let typed = crate::auth::normalize_code(code).unwrap_or_default();
+        if self.has_users().await? || !crate::tls::same_secret(&typed, expected.trim()) {
+            return Err(StaffError::Setup);
+        }
+        check_new(username, password)?;
+        self.insert(username, password, Role::Admin).await?;
+        let _ = std::fs::remove_file(&path);
+        tracing::info!(username, "first-run setup done: the first admin exists");
+        Ok(())
+    }
+
+    /// A new account (an admin's action).
+    pub async fn create_user(&self, username: &str, password: &str, role: Role) -> Result<User, StaffError> {
+        check_new(username, password)?;
+        self.insert(username, password, role).await
+    }
+
+    async fn insert(&self, username: &str, password: &str, role: Role) -> Result<User, StaffError> {
+        let hash = hash_password(password.to_string())
+            .await
+            .map_err(|_| StaffError::Invalid("cannot hash the password".into()))?;
+        let result = sqlx::query_as::<_, User>(
+            "INSERT INTO staff_users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?) \
+             RETURNING id, username, role, created_at, disabled_at",
+        )
+        .bind(username)
+        .bind(hash)
+        .bind(role.as_str())
+        .bind(now_ms())
+        .fetch_one(&self.db)
+        .await;
+        match result {
+            Ok(user) => Ok(user),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StaffError::Taken(username.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every account.
+    pub async fn users(&self) -> Result<Vec<User>, StaffError> {
+        Ok(sqlx::query_as("SELECT id, username, role, created_at, disabled_at FROM staff_users ORDER BY username")
+            .fetch_all(&self.db)
+            .await?)
+    }
+
+    /// Disables an account and ends its sessions; false when no such account.
+    pub async fn disable(&self, username: &str) -> Result<bool, StaffError> {
+        let mut tx = self.db.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "UPDATE staff_users SET disabled_at = ? WHERE username = ? AND disabled_at IS NULL RETURNING id",
+        )
+        .bind(now_ms())
+        .bind(username)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = id {
+            sqlx::query("DELETE FROM staff_sessions WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(id.is_some())
+    }
+
+    /// Checks a username and password from `from`; a new session's cookie
+    /// token and the session. Limited per account and per address.
+    pub async fn login(&self, username: &str, password: &str, from: IpAddr) -> Result<(String, Signed), StaffError> {
+        let account = username.trim().to_ascii_lowercase();
+        if let Some(retry_after) = self.by_account.check(account.clone()).or_else(|| self.by_address.check(from)) {
+            return Err(StaffError::LockedOut { retry_after });
+        }
+        let row: Option<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT id, username, password_hash, role FROM staff_users WHERE lower(username) = ? AND disabled_at IS NULL",
+        )
+        .bind(&account)
+        .fetch_optional(&self.db)
+        .await?;
+        let hash = row.as_ref().map_or_else(unusable_hash, |r| r.2.clone());
+        let good = verify_password(password.to_string(), hash).await;
+        let Some((user_id, username, _, role)) = row.filter(|_| good) else {
+            self.by_account.fail(account);
+            self.by_address.fail(from);
+            return Err(StaffError::WrongCredentials);
+        };
+        self.by_account.clear(account);
+        let role = Role::parse(&role).unwrap_or(Role::FrontDesk);
+        let (token, csrf) = (random_token(), random_token());
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO staff_sessions (token_hash, user_id, csrf, created_at, last_seen_at, from_addr) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(token_hash(&token))
+        .bind(user_id)
+        .bind(&csrf)
+        .bind(now)
+        .bind(now)
+        .bind(from.to_string())
+        .execute(&self.db)
+        .await?;
+        Ok((token, Signed { user_id, username, role, csrf }))
+    }
+
+    /// The session a cookie's token opens, if it is live (and touches it).
+    pub async fn session(&self, token: &str) -> Result<Option<Signed>, StaffError> {
+        let now = now_ms();
+        let row: Option<(i64, String, String, String)> = sqlx::query_as(
+            "UPDATE staff_sessions SET last_seen_at = ?1 WHERE token_hash = ?2 AND last_seen_at > ?3 \
+             RETURNING user_id, csrf, \
+               (SELECT username FROM staff_users u WHERE u.id = user_id AND u.disabled_at IS NULL), \
+               (SELECT role FROM staff_users u WHERE u.id = user_id)",
+        )
+        .bind(now)
+        .bind(token_hash(token))
+        .bind(now - IDLE.as_millis() as i64)
+        .fetch_optional(&self.db)
+        .await
+        .or_else(|e| match e {
+            // A disabled user's username is NULL: no session.
+            sqlx::Error::ColumnDecode { .. } => Ok(None),
+            e => Err(e),
+        })?;
+        Ok(row.and_then(|(user_id, csrf, username, role)| {
+            Some(Signed { user_id, username, role: Role::parse(&role)?, csrf })
+        }))
+    }
+
+    /// Ends a session.
+    pub async fn logout(&self, token: &str) -> Result<(), StaffError> {
+        sqlx::query("DELETE FROM staff_sessions WHERE token_hash = ?")
+            .bind(token_hash(token))
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a staff action. A failure to write is logged (the action has
+    /// happened; the log line keeps it).
+    pub async fn audit(&self, who: &Signed, action: &str, target: &str, before: &str, after: &str, from: IpAddr) {
+        let result = sqlx::query(
+            "INSERT INTO staff_audit (at, username, role, action, target, before, after, from_addr) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(now_ms())
+        .bind(&who.username)
+        .bind(who.role.as_str())
+        .bind(action)
+        .bind(target)
+        .bind(before)
+        .bind(after)
+        .bind(from.to_string())
+        .execute(&self.db)
+        .await;
+        if let Err(err) = result {
+            tracing::error!(user = %who.username, action, target, error = %crate::error_chain(&err), "staff audit row not written");
+        }
+    }
+
+    /// The newest `limit` audit entries, those matching `filter` (user,
+    /// action or target containing it) when given.
+    pub async fn audit_log(&self, filter: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StaffError> {
+        let like = format!("%{}%", filter.unwrap_or("").replace(['%', '_'], ""));
+        Ok(sqlx::query_as(
+            "SELECT at, username, role, action, target, before, after, from_addr FROM staff_audit \
+             WHERE username LIKE ?1 OR action LIKE ?1 OR target LIKE ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(like)
+        .bind(limit)
+        .fetch_all(&self.db)
+        .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn staff() -> (Staff, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        (Staff::new(crate::store::memory().await.unwrap(), dir.path()), dir)
+    }
+
+    fn addr(n: u8) -> IpAddr {
+        IpAddr::from([198, 51, 100, n])
+    }
+
+    #[tokio::test]
+    async fn the_setup_code_makes_one_admin_once() {
+        let (s, dir) = staff().await;
+        assert!(s.prepare_setup().await.unwrap());
+        let code = std::fs::read_to_string(dir.path().join(SETUP_CODE_FILE)).unwrap();
+        assert!(matches!(s.setup("WRONGCODE22", "owner", "a long password").await, Err(StaffError::Setup)));
+        assert!(matches!(s.setup(&code, "owner", "short").await, Err(StaffError::Invalid(_))));
+        s.setup(&code.to_lowercase(), "owner", "a long password").await.unwrap();
+        assert!(!dir.path().join(SETUP_CODE_FILE).exists(), "the code is spent");
+        assert!(matches!(s.setup(&code, "thief", "a long password").await, Err(StaffError::Setup)));
+        assert!(!s.prepare_setup().await.unwrap());
+        let (token, signed) = s.login("Owner", "a long password", addr(1)).await.unwrap();
+        assert_eq!(signed.role, Role::Admin);
+        assert_eq!(s.session(&token).await.unwrap().unwrap().username, "owner");
+        s.logout(&token).await.unwrap();
+        assert!(s.session(&token).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn wrong_passwords_lock_the_account_and_a_disabled_account_loses_its_sessions() {
+        let (s, _dir) = staff().await;
+        s.create_user("desk", "front desk pass", Role::FrontDesk).await.unwrap();
+        assert!(matches!(s.create_user("desk", "front desk pass", Role::Admin).await, Err(StaffError::Taken(_))));
+        let (token, _) = s.login("desk", "front desk pass", addr(1)).await.unwrap();
+        for n in 0..5 {
+            assert!(matches!(s.login("desk", "guess", addr(n + 2)).await, Err(StaffError::WrongCredentials)));
+        }
+        assert!(matches!(s.login("desk", "front desk pass", addr(9)).await, Err(StaffError::LockedOut { .. })));
+        assert!(s.session(&token).await.unwrap().is_some(), "a live session is not ended by someone guessing");
+        assert!(s.disable("desk").await.unwrap());
+        assert!(s.session(&token).await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,108 @@
+//! The staff console in a real browser: the owner completes first-run setup
+//! with the code the appliance printed, logs in, makes a voucher batch and
+//! prints its sheet; a guest logs in with a card from that sheet and shows
+//! up in the console; a guest cannot reach the console at all. Screenshots
+//! of the main pages are kept in the lab's directory.
+
+use e2e::{TestLab, PORTAL_HOST};
+use fantoccini::{Client, Locator};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const CONSOLE: &str = "http://127.0.0.1:8080/console/";
+
+#[test]
+fn the_owner_sets_up_the_console_and_the_front_desk_prints_vouchers_a_guest_uses() {
+    let Some(t) = TestLab::start("e2e-console", 1, 3600, &[("GUESTWIFI_AUTH__VOUCHER__ENABLED", "true")]) else {
+        return;
+    };
+    // A guest cannot open the console: it listens on the management side only.
+    let (code, _) = t.curl(1, &["--max-time", "3", "http://192.0.2.1:8080/console/"]);
+    assert_eq!(code, 0, "no answer from the guest side");
+    let (code, page) = t.curl(1, &[&format!("http://{PORTAL_HOST}/console/")]);
+    assert!(!page.contains("gw_console") && !page.contains("设置码"), "the portal does not serve the console ({code})");
+    assert!(!t.log().contains(t.cli_ok(&["setup-code"]).trim()), "the setup code is not in the log");
+
+    let setup_code = t.cli_ok(&["setup-code"]).trim().to_string();
+    let shots = t.lab.dir.clone();
+    let (sheet_code, batch) = t.in_staff_browser(move |client| Box::pin(owner(client, setup_code, shots)));
+    assert!(t.cli(&["setup-code"]).status.code() != Some(0), "the code is spent");
+
+    // A guest uses a card from the printed sheet (what its QR code opens).
+    let cards: serde_json::Value =
+        serde_json::from_str(&t.cli_ok(&["vouchers", "list", "--batch", &batch, "--json"])).unwrap();
+    assert_eq!(cards.as_array().unwrap().len(), 2);
+    let page = t.in_browser(1, move |client| Box::pin(scan(client, sheet_code)));
+    assert!(page.contains("已连接"), "{page}");
+
+    // The front desk sees the guest online, with the voucher.
+    let shots = t.lab.dir.clone();
+    let guests = t.in_staff_browser(move |client| Box::pin(guests_page(client, shots)));
+    assert!(guests.contains(&e2e::guest_mac(1)) && guests.contains("voucher:"), "{guests}");
+}
+
+async fn fill(client: &Client, id: &str, text: &str) {
+    let field = client.find(Locator::Id(id)).await.unwrap_or_else(|_| panic!("field {id}"));
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn shot(client: &Client, dir: &std::path::Path, name: &str) {
+    if let Ok(png) = client.screenshot().await {
+        let _ = std::fs::write(dir.join(format!("console-{name}.png")), png);
+    }
+}
+
+async fn owner(client: Client, code: String, shots: PathBuf) -> (String, String) {
+    client.goto(CONSOLE).await.expect("console loads");
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("setup")).await.expect("first-run setup");
+    shot(&client, &shots, "setup").await;
+    fill(&client, "code", &code.to_lowercase()).await;
+    fill(&client, "username", "owner").await;
+    fill(&client, "password", "owner password 1").await;
+    client.find(Locator::Id("setup")).await.unwrap().click().await.unwrap();
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("login")).await.expect("then the login");
+    fill(&client, "username", "owner").await;
+    fill(&client, "password", "owner password 1").await;
+    client.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
+    let me = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("me")).await.expect("signed in");
+    assert_eq!(me.text().await.unwrap(), "owner (admin)");
+    shot(&client, &shots, "dashboard").await;
+
+    client.goto(&format!("{CONSOLE}vouchers")).await.unwrap();
+    fill(&client, "count", "2").await;
+    fill(&client, "hours", "1").await;
+    fill(&client, "note", "晚市").await;
+    client.find(Locator::Id("create-vouchers")).await.unwrap().click().await.unwrap();
+    let notice = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("notice")).await.unwrap();
+    let batch = notice.text().await.unwrap().rsplit('：').next().unwrap().trim().to_string();
+    shot(&client, &shots, "vouchers").await;
+    client.find(Locator::Id(&format!("sheet-{batch}"))).await.expect("print link").click().await.unwrap();
+    let code = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(".code")).await.expect("sheet");
+    let code = code.text().await.unwrap();
+    shot(&client, &shots, "sheet").await;
+    let _ = client.close().await;
+    (code, batch)
+}
+
+async fn scan(client: Client, code: String) -> String {
+    // What the phone's camera opens from the card's QR code.
+    client.goto(&format!("http://{PORTAL_HOST}/v?code={code}")).await.expect("page loads");
+    let main = client.wait().at_most(Duration::from_secs(15)).for_element(Locator::Css("section.ok")).await.expect("online");
+    let text = main.text().await.unwrap();
+    let _ = client.close().await;
+    text
+}
+
+async fn guests_page(client: Client, shots: PathBuf) -> String {
+    client.goto(&format!("{CONSOLE}login")).await.unwrap();
+    fill(&client, "username", "owner").await;
+    fill(&client, "password", "owner password 1").await;
+    client.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("me")).await.expect("signed in");
+    client.goto(&format!("{CONSOLE}guests")).await.unwrap();
+    let table = client.find(Locator::Id("guests")).await.unwrap().text().await.unwrap();
+    shot(&client, &shots, "guests").await;
+    let _ = client.close().await;
+    table
+}
