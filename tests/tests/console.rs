@@ -88,7 +88,8 @@ async fn owner(client: Client, code: String, shots: PathBuf) -> (String, String)
 async fn scan(client: Client, code: String) -> String {
     // What the phone's camera opens from the card's QR code.
     client.goto(&format!("http://{PORTAL_HOST}/v?code={code}")).await.expect("page loads");
-    let main = client.wait().at_most(Duration::from_secs(15)).for_element(Locator::Css("section.ok")).await.expect("online");
+    let main =
+        client.wait().at_most(Duration::from_secs(15)).for_element(Locator::Css("section.ok")).await.expect("online");
     let text = main.text().await.unwrap();
     let _ = client.close().await;
     text

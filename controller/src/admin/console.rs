@@ -107,6 +107,19 @@ pub struct Strings {
     pub before: String,
     pub after: String,
     pub from: String,
+    pub nav_members: String,
+    pub member_search_hint: String,
+    pub member_tier: String,
+    pub member_balance: String,
+    pub member_points: String,
+    pub member_visits: String,
+    pub member_card: String,
+    pub member_state: String,
+    pub card_active: String,
+    pub card_frozen: String,
+    pub card_lost: String,
+    pub member_not_found: String,
+    pub card_changed: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {
@@ -232,6 +245,31 @@ struct VouchersPage<'a> {
     batches: Vec<BatchRow>,
 }
 
+/// A member as the front desk sees them (phone masked).
+struct MemberRow {
+    name: String,
+    phone: String,
+    tier: String,
+    balance: String,
+    points: i64,
+    visits: i64,
+    /// Card number and state.
+    cards: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "console/members.html")]
+struct MembersPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    q: String,
+    member: Option<MemberRow>,
+    /// The states a card can be put in, with their buttons' words.
+    actions: Vec<(&'static str, String)>,
+}
+
 #[derive(Template)]
 #[template(path = "console/users.html")]
 struct UsersPage<'a> {
@@ -265,6 +303,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/vouchers", get(vouchers).post(create_vouchers))
         .route("/console/vouchers/revoke", post(revoke_vouchers))
         .route("/console/vouchers/sheet", get(voucher_sheet))
+        .route("/console/members", get(members))
+        .route("/console/cards/state", post(card_state))
         .route("/console/users", get(users).post(create_user))
         .route("/console/users/disable", post(disable_user))
         .route("/console/audit", get(audit))
@@ -829,6 +869,94 @@ async fn voucher_sheet(
     }
 }
 
+async fn members(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let t = strings(lang);
+    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    keep_lang(members_page(&console, t, &signed, q.q.trim(), None).await, &q, lang)
+}
+
+async fn members_page(console: &Console, t: &Strings, signed: &Signed, q: &str, notice: Option<String>) -> Response {
+    let actions =
+        vec![("frozen", t.card_frozen.clone()), ("lost", t.card_lost.clone()), ("active", t.card_active.clone())];
+    let render = |member, notice, status| {
+        page(
+            status,
+            MembersPage {
+                t,
+                me: Some(me(signed)),
+                notice,
+                csrf: signed.csrf.clone(),
+                q: q.to_string(),
+                member,
+                actions: actions.clone(),
+            }
+            .render(),
+        )
+    };
+    if q.is_empty() {
+        return render(None, notice, StatusCode::OK);
+    }
+    match control::handle(Request::MembersShow { key: q.to_string(), full: false }, &console.handles).await {
+        Reply::Member { member: m } => {
+            let row = MemberRow {
+                name: m.name.clone(),
+                phone: m.phone.clone(),
+                tier: m.tier.clone(),
+                balance: format!("{:.2}", m.stored_value_cents as f64 / 100.0),
+                points: m.points,
+                visits: m.visits,
+                cards: m.cards.iter().map(|c| (c.card_no.clone(), c.state.clone())).collect(),
+            };
+            render(Some(row), notice, StatusCode::OK)
+        }
+        Reply::Error { kind: control::ErrorKind::NotFound, .. } => {
+            render(None, Some(t.member_not_found.clone()), StatusCode::NOT_FOUND)
+        }
+        other => reply_failed(t, signed, other),
+    }
+}
+
+#[derive(Deserialize)]
+struct CardStateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    card: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    q: String,
+}
+
+async fn card_state(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<CardStateForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return csrf_refused(t, Some(&signed));
+    }
+    let request = Request::CardsState { card: form.card.clone(), state: form.state.clone() };
+    match control::handle(request, &console.handles).await {
+        Reply::Done => {
+            console.staff.audit(&signed, "card.state", &form.card, "", &form.state, peer.ip()).await;
+            let notice = Some(format!("{}{} {}", t.card_changed, form.card, form.state));
+            members_page(&console, t, &signed, form.q.trim(), notice).await
+        }
+        other => reply_failed(t, &signed, other),
+    }
+}
+
 async fn users(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
     let lang = lang_of(&headers, &q);
     let t = strings(lang);
@@ -1273,5 +1401,35 @@ mod tests {
         assert_eq!(after.headers[header::LOCATION], "/console/login", "the session is gone server-side");
         let log = h.send("GET", "/console/audit", &[], &[&admin]).await;
         assert!(log.body.contains("guest.kick"));
+    }
+
+    #[tokio::test]
+    async fn the_front_desk_finds_a_member_and_reports_the_card_lost() {
+        let h = harness().await;
+        h.setup().await;
+        let store = &h.handles.staff.members;
+        store.prepare("", "test", "").await.unwrap();
+        store.import("13800138000,王芳,8800123,gold,2468\n").await.unwrap();
+        let admin = h.login("owner", "owner password 1").await;
+        let page = h.send("GET", "/console/members?q=13800138000", &[], &[&admin]).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(
+            page.body.contains("王芳") && page.body.contains("138****8000") && !page.body.contains("13800138000\u{3c}")
+        );
+        let csrf = page.field("csrf");
+        let done = h
+            .send(
+                "POST",
+                "/console/cards/state",
+                &[("csrf", &csrf), ("card", "8800123"), ("state", "lost"), ("q", "13800138000")],
+                &[&admin],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        assert!(done.body.contains("id=\"state-8800123\">lost"), "{}", done.body);
+        assert_eq!(store.card("8800123").await.unwrap().unwrap().state, "lost");
+        let missing = h.send("GET", "/console/members?q=13900000000", &[], &[&admin]).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert!(missing.body.contains("没有找到此会员"));
     }
 }
