@@ -53,6 +53,9 @@ pub enum DaemonError {
         /// The other controller's pid, as its lock file says.
         pid: String,
     },
+    /// The marketing blocks could not be read.
+    #[error("cannot read the portal's marketing blocks")]
+    Marketing(#[source] crate::marketing::MarketingError),
     /// The member store's settings are not usable.
     #[error("cannot use the member store")]
     Members(#[source] crate::members::MembersError),
@@ -333,7 +336,11 @@ async fn serve(
     };
     let audit = staff.audit.clone();
     let neighbours = Arc::new(portal::KernelNeighbours::new(&config.network.guest_interface));
-    let portal = Arc::new(Portal::new(config.clone(), sessions.clone(), methods, signer, metrics.clone(), neighbours));
+    let marketing = Arc::new(crate::marketing::Marketing::load(db.clone()).await.map_err(DaemonError::Marketing)?);
+    let portal = Arc::new(
+        Portal::new(config.clone(), sessions.clone(), methods, signer, metrics.clone(), neighbours)
+            .with_marketing(marketing.clone()),
+    );
     let app = portal::router(portal);
     let limits = Limits {
         max_connections: config.portal.max_connections,
@@ -397,7 +404,8 @@ async fn serve(
             Ok(false) => {}
             Err(err) => tracing::error!(error = %crate::error_chain(&err), "console setup code not made"),
         }
-        let console = Arc::new(crate::admin::console::Console::new(staff, handles.clone(), false));
+        let console =
+            Arc::new(crate::admin::console::Console::new(staff, handles.clone(), false).with_marketing(marketing));
         let app = crate::admin::api::router(handles.clone(), token).merge(crate::admin::console::router(console));
         tasks.spawn("admin API and console", async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod dhcp;
 pub mod dns;
 pub mod limits;
+pub mod marketing;
 pub mod members;
 pub mod metrics;
 pub mod portal;

@@ -120,6 +120,20 @@ pub struct Strings {
     pub card_lost: String,
     pub member_not_found: String,
     pub card_changed: String,
+    pub nav_marketing: String,
+    pub dishes_draft: String,
+    pub dish_name: String,
+    pub dish_price: String,
+    pub dish_photo: String,
+    pub dish_add: String,
+    pub remove: String,
+    pub publish: String,
+    pub published: String,
+    pub versions: String,
+    pub dishes_count: String,
+    pub rollback: String,
+    pub empty_page: String,
+    pub upload_refused: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {
@@ -141,12 +155,19 @@ pub struct Console {
     handles: Handles,
     /// Cookies marked Secure (the console is served over HTTPS).
     secure: bool,
+    marketing: Option<Arc<crate::marketing::Marketing>>,
 }
 
 impl Console {
     /// The console over `handles`, its staff in `staff`.
     pub fn new(staff: Staff, handles: Handles, secure: bool) -> Self {
-        Console { staff, handles, secure }
+        Console { staff, handles, secure, marketing: None }
+    }
+
+    /// The marketer's pages edit `marketing`.
+    pub fn with_marketing(mut self, marketing: Arc<crate::marketing::Marketing>) -> Self {
+        self.marketing = Some(marketing);
+        self
     }
 }
 
@@ -157,6 +178,7 @@ struct Me {
     csrf: String,
     admin: bool,
     front_desk: bool,
+    marketer: bool,
 }
 
 fn me(signed: &Signed) -> Me {
@@ -166,6 +188,7 @@ fn me(signed: &Signed) -> Me {
         csrf: signed.csrf.clone(),
         admin: signed.role == Role::Admin,
         front_desk: matches!(signed.role, Role::Admin | Role::FrontDesk),
+        marketer: matches!(signed.role, Role::Admin | Role::Marketer),
     }
 }
 
@@ -270,6 +293,26 @@ struct MembersPage<'a> {
     actions: Vec<(&'static str, String)>,
 }
 
+/// A draft dish as the editor lists it.
+struct DraftDish {
+    id: String,
+    name_zh: String,
+    name_en: String,
+    price: String,
+    image: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/marketing.html")]
+struct MarketingPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    dishes: Vec<DraftDish>,
+    versions: Vec<(crate::marketing::Version, String)>,
+}
+
 #[derive(Template)]
 #[template(path = "console/users.html")]
 struct UsersPage<'a> {
@@ -305,6 +348,16 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/vouchers/sheet", get(voucher_sheet))
         .route("/console/members", get(members))
         .route("/console/cards/state", post(card_state))
+        .route("/console/marketing", get(marketing))
+        .route(
+            "/console/marketing/dishes",
+            post(add_dish).layer(axum::extract::DefaultBodyLimit::max(crate::marketing::MAX_UPLOAD + 64 * 1024)),
+        )
+        .route("/console/marketing/dishes/remove", post(remove_dish))
+        .route("/console/marketing/dishes/up", post(dish_up))
+        .route("/console/marketing/publish", post(publish))
+        .route("/console/marketing/rollback", post(rollback))
+        .route("/console/media/{id}/{file}", get(media))
         .route("/console/users", get(users).post(create_user))
         .route("/console/users/disable", post(disable_user))
         .route("/console/audit", get(audit))
@@ -957,6 +1010,280 @@ async fn card_state(
     }
 }
 
+const MARKETERS: &[Role] = &[Role::Admin, Role::Marketer];
+
+async fn marketing(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let t = strings(lang);
+    let signed = match require(&console, &headers, t, MARKETERS).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    keep_lang(marketing_page(&console, t, &signed, None, StatusCode::OK).await, &q, lang)
+}
+
+async fn marketing_page(
+    console: &Console,
+    t: &Strings,
+    signed: &Signed,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let Some(m) = &console.marketing else {
+        return message(t, Some(me(signed)), StatusCode::NOT_FOUND, &t.error_title, t.none.clone());
+    };
+    let (draft, versions) = match (m.draft().await, m.versions().await) {
+        (Ok(d), Ok(v)) => (d, v),
+        (Err(e), _) | (_, Err(e)) => return failed(t, Some(signed), &e),
+    };
+    let dishes = draft
+        .dishes
+        .into_iter()
+        .map(|d| DraftDish {
+            id: d.id,
+            name_zh: d.name_zh,
+            name_en: d.name_en,
+            price: crate::marketing::price_text(d.price_cents),
+            image: d.image,
+        })
+        .collect();
+    let versions = versions.into_iter().map(|v| (ago(v.published_at), v)).collect::<Vec<_>>();
+    let versions = versions.into_iter().map(|(when, v)| (v, when)).collect();
+    page(
+        status,
+        MarketingPage { t, me: Some(me(signed)), notice, csrf: signed.csrf.clone(), dishes, versions }.render(),
+    )
+}
+
+/// A marketing change's outcome: the editor again, with what happened.
+async fn marketing_done(
+    console: &Console,
+    t: &Strings,
+    signed: &Signed,
+    result: Result<String, crate::marketing::MarketingError>,
+) -> Response {
+    use crate::marketing::MarketingError as E;
+    match result {
+        Ok(notice) => marketing_page(console, t, signed, Some(notice), StatusCode::OK).await,
+        Err(E::NotAnImage) => {
+            marketing_page(console, t, signed, Some(t.upload_refused.clone()), StatusCode::UNSUPPORTED_MEDIA_TYPE).await
+        }
+        Err(E::TooLarge) => {
+            marketing_page(console, t, signed, Some(t.upload_refused.clone()), StatusCode::PAYLOAD_TOO_LARGE).await
+        }
+        Err(E::Invalid(why)) => {
+            marketing_page(console, t, signed, Some(format!("{}{why}", t.bad_input)), StatusCode::BAD_REQUEST).await
+        }
+        Err(E::NotFound) => marketing_page(console, t, signed, Some(t.none.clone()), StatusCode::NOT_FOUND).await,
+        Err(err @ E::Store(_)) => failed(t, Some(signed), &err),
+    }
+}
+
+/// `POST /console/marketing/dishes` (multipart): a dish and its photo. The
+/// form's token is checked before anything is stored.
+async fn add_dish(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, MARKETERS).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(m) = console.marketing.clone() else {
+        return message(t, Some(me(&signed)), StatusCode::NOT_FOUND, &t.error_title, t.none.clone());
+    };
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    let mut photo: Option<Vec<u8>> = None;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_string();
+                if name == "photo" {
+                    // The upload's file name is never used: the photo gets the id of its bytes.
+                    match field.bytes().await {
+                        Ok(bytes) if !bytes.is_empty() => photo = Some(bytes.to_vec()),
+                        Ok(_) => {}
+                        Err(_) => {
+                            return marketing_done(
+                                &console,
+                                t,
+                                &signed,
+                                Err(crate::marketing::MarketingError::TooLarge),
+                            )
+                            .await
+                        }
+                    }
+                } else if let Ok(text) = field.text().await {
+                    fields.insert(name, text.chars().take(200).collect());
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                return marketing_done(&console, t, &signed, Err(crate::marketing::MarketingError::TooLarge)).await
+            }
+        }
+    }
+    if !csrf_ok(&signed, fields.get("csrf").map_or("", String::as_str)) {
+        return csrf_refused(t, Some(&signed));
+    }
+    let field = |k: &str| fields.get(k).cloned().unwrap_or_default();
+    let result = async {
+        let image = match photo {
+            Some(bytes) => Some(m.store_image(bytes).await?),
+            None => None,
+        };
+        let dish = m.add_dish(&field("name_zh"), &field("name_en"), &field("price"), image).await?;
+        console
+            .staff
+            .audit(
+                &signed,
+                "marketing.dish.add",
+                &dish.id,
+                "",
+                &format!("{} ¥{}", dish.name_zh, crate::marketing::price_text(dish.price_cents)),
+                peer.ip(),
+            )
+            .await;
+        Ok(format!("{}: {}", t.dish_add, dish.name_zh))
+    }
+    .await;
+    if let Err(err) = &result {
+        tracing::warn!(user = %signed.username, error = %err, "marketing upload refused");
+    }
+    marketing_done(&console, t, &signed, result).await
+}
+
+#[derive(Deserialize)]
+struct IdForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    version: String,
+}
+
+/// The checks every marketing form shares: role, token, the service.
+async fn marketing_form(
+    console: &Console,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(&'static Strings, Signed, Arc<crate::marketing::Marketing>), Response> {
+    let t = strings(lang_of(headers, &LangQuery::default()));
+    let signed = require(console, headers, t, MARKETERS).await?;
+    if !csrf_ok(&signed, csrf) {
+        return Err(csrf_refused(t, Some(&signed)));
+    }
+    let m = console.marketing.clone().ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
+    Ok((t, signed, m))
+}
+
+async fn remove_dish(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<IdForm>,
+) -> Response {
+    let (t, signed, m) = match marketing_form(&console, &headers, &form.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let result = m.remove_dish(&form.id).await.map(|()| format!("{}: {}", t.remove, form.id));
+    if result.is_ok() {
+        console.staff.audit(&signed, "marketing.dish.remove", &form.id, "draft", "", peer.ip()).await;
+    }
+    marketing_done(&console, t, &signed, result).await
+}
+
+async fn dish_up(State(console): State<Arc<Console>>, headers: HeaderMap, Form(form): Form<IdForm>) -> Response {
+    let (t, signed, m) = match marketing_form(&console, &headers, &form.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let result = m.move_up(&form.id).await.map(|()| String::from("↑"));
+    marketing_done(&console, t, &signed, result).await
+}
+
+async fn publish(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<IdForm>,
+) -> Response {
+    let (t, signed, m) = match marketing_form(&console, &headers, &form.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let before = m.published().dishes.len();
+    let result = m.publish(&signed.username).await;
+    if let Ok(version) = &result {
+        let after = m.published().dishes.len();
+        console
+            .staff
+            .audit(
+                &signed,
+                "marketing.publish",
+                &version.to_string(),
+                &format!("{before} dishes"),
+                &format!("{after} dishes"),
+                peer.ip(),
+            )
+            .await;
+    }
+    marketing_done(&console, t, &signed, result.map(|v| format!("{}{v}", t.published))).await
+}
+
+async fn rollback(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<IdForm>,
+) -> Response {
+    let (t, signed, m) = match marketing_form(&console, &headers, &form.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok(target) = form.version.trim().parse::<i64>() else {
+        return marketing_done(&console, t, &signed, Err(crate::marketing::MarketingError::NotFound)).await;
+    };
+    let before = m.published().dishes.len();
+    let result = m.rollback(target, &signed.username).await;
+    if let Ok(version) = &result {
+        let after = m.published().dishes.len();
+        let what = format!("{version} (= {target})");
+        console
+            .staff
+            .audit(
+                &signed,
+                "marketing.rollback",
+                &what,
+                &format!("{before} dishes"),
+                &format!("{after} dishes"),
+                peer.ip(),
+            )
+            .await;
+    }
+    marketing_done(&console, t, &signed, result.map(|v| format!("{}{v}", t.published))).await
+}
+
+async fn media(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    axum::extract::Path((id, file)): axum::extract::Path<(String, String)>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    if let Err(r) = require(&console, &headers, t, &[Role::Admin, Role::Marketer, Role::FrontDesk]).await {
+        return r;
+    }
+    match &console.marketing {
+        Some(m) => m.photo_response(&id, &file).await,
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 async fn users(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
     let lang = lang_of(&headers, &q);
     let t = strings(lang);
@@ -1119,6 +1446,7 @@ mod tests {
         dir: tempfile::TempDir,
         handles: Handles,
         filter: Arc<MemoryFilter>,
+        marketing: Arc<crate::marketing::Marketing>,
     }
 
     struct Reply {
@@ -1176,10 +1504,11 @@ mod tests {
             firmware_batch: 1,
             firmware_wait: std::time::Duration::from_secs(60),
         };
+        let marketing = Arc::new(crate::marketing::Marketing::load(db.clone()).await.unwrap());
         let staff = Staff::new(db, dir.path());
         staff.prepare_setup().await.unwrap();
-        let app = router(Arc::new(Console::new(staff, handles.clone(), false)));
-        Harness { app, dir, handles, filter }
+        let app = router(Arc::new(Console::new(staff, handles.clone(), false).with_marketing(marketing.clone())));
+        Harness { app, dir, handles, filter, marketing }
     }
 
     impl Harness {
@@ -1191,6 +1520,45 @@ mod tests {
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .header(header::ACCEPT_LANGUAGE, "zh-CN")
                 .header(header::COOKIE, cookies.join("; "))
+                .body(Body::from(body))
+                .unwrap();
+            request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([198, 51, 100, 7], 40000))));
+            let response = self.app.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        }
+
+        /// A multipart form post (a file field `photo` with `file` bytes).
+        async fn upload(
+            &self,
+            path: &str,
+            fields: &[(&str, &str)],
+            file: Option<(&str, &[u8])>,
+            cookie: &str,
+        ) -> Reply {
+            let boundary = "----guestwifi-test-boundary";
+            let mut body: Vec<u8> = Vec::new();
+            for (k, v) in fields {
+                body.extend_from_slice(
+                    format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+                );
+            }
+            if let Some((name, bytes)) = file {
+                body.extend_from_slice(
+                    format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{name}\"\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes(),
+                );
+                body.extend_from_slice(bytes);
+                body.extend_from_slice(b"\r\n");
+            }
+            body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+            let mut request = axum::http::Request::builder()
+                .method("POST")
+                .uri(path)
+                .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+                .header(header::ACCEPT_LANGUAGE, "zh-CN")
+                .header(header::COOKIE, cookie)
                 .body(Body::from(body))
                 .unwrap();
             request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([198, 51, 100, 7], 40000))));
@@ -1431,5 +1799,66 @@ mod tests {
         let missing = h.send("GET", "/console/members?q=13900000000", &[], &[&admin]).await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
         assert!(missing.body.contains("没有找到此会员"));
+    }
+
+    #[tokio::test]
+    async fn a_marketer_adds_a_dish_with_a_photo_publishes_and_rolls_back_and_a_forged_upload_is_refused() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let csrf = h.csrf(&admin, "/console/users").await;
+        h.send(
+            "POST",
+            "/console/users",
+            &[("csrf", &csrf), ("username", "mkt"), ("password", "a long password"), ("role", "marketer")],
+            &[&admin],
+        )
+        .await;
+        let mkt = h.login("mkt", "a long password").await;
+        let editor = h.send("GET", "/console/marketing", &[], &[&mkt]).await;
+        assert_eq!(editor.status, StatusCode::OK, "{}", editor.body);
+        let csrf = editor.field("csrf");
+        let dish = [("csrf", csrf.as_str()), ("name_zh", "红烧肉"), ("name_en", "Braised pork"), ("price", "58")];
+
+        // HTML named .jpg, and a post without the form's token: refused, nothing stored.
+        let html = h
+            .upload("/console/marketing/dishes", &dish, Some(("dish.jpg", b"<html><script>alert(1)</script>")), &mkt)
+            .await;
+        assert_eq!(html.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", html.body);
+        assert!(html.body.contains("照片无法使用"));
+        let photo = crate::marketing::tests::png(1280, 853);
+        let forged = h.upload("/console/marketing/dishes", &dish[1..], Some(("dish.png", &photo)), &mkt).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        assert!(h.marketing.draft().await.unwrap().dishes.is_empty(), "nothing added");
+
+        let added = h.upload("/console/marketing/dishes", &dish, Some(("../../etc/passwd.png", &photo)), &mkt).await;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+        let draft = h.marketing.draft().await.unwrap();
+        let image = draft.dishes[0].image.clone().expect("a photo id, not its name");
+        assert!(image.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(h.marketing.published().dishes.is_empty(), "not published yet");
+        let thumb = h.send("GET", &format!("/console/media/{image}/320.jpg"), &[], &[&mkt]).await;
+        assert_eq!(thumb.headers[header::CONTENT_TYPE], "image/jpeg");
+
+        let published = h.send("POST", "/console/marketing/publish", &[("csrf", &csrf)], &[&mkt]).await;
+        assert_eq!(published.status, StatusCode::OK);
+        assert_eq!(h.marketing.published().dishes[0].name_zh, "红烧肉");
+        let back = h.send("POST", "/console/marketing/rollback", &[("csrf", &csrf), ("version", "0")], &[&mkt]).await;
+        assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+        assert!(h.marketing.published().dishes.is_empty(), "rolled back to the empty page");
+
+        // The front desk may not edit the portal.
+        let csrf = h.csrf(&admin, "/console/users").await;
+        h.send(
+            "POST",
+            "/console/users",
+            &[("csrf", &csrf), ("username", "desk"), ("password", "a long password"), ("role", "frontdesk")],
+            &[&admin],
+        )
+        .await;
+        let desk = h.login("desk", "a long password").await;
+        assert_eq!(h.send("GET", "/console/marketing", &[], &[&desk]).await.status, StatusCode::FORBIDDEN);
+        let log = h.send("GET", "/console/audit?q=marketing", &[], &[&admin]).await;
+        assert!(log.body.contains("marketing.publish") && log.body.contains("marketing.rollback"));
     }
 }

@@ -47,6 +47,7 @@ pub struct Strings {
     pub voucher_button: String,
     pub account_title: String,
     pub card_title: String,
+    pub dishes_title: String,
     pub member_return_title: String,
     pub member_return_as: String,
     pub member_return_wechat: String,

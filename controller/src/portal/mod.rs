@@ -50,6 +50,8 @@ pub struct Portal {
     names: Vec<String>,
     /// The portal's page, where every redirect goes.
     home: String,
+    /// The marketing blocks the pages show (none in some tests).
+    pub marketing: Option<Arc<crate::marketing::Marketing>>,
 }
 
 impl Portal {
@@ -65,7 +67,13 @@ impl Portal {
         let mut names = vec![config.portal_host().to_ascii_lowercase()];
         names.push(config.network.guest_address.addr.to_string());
         let home = format!("{}/", config.portal_url());
-        Portal { config, sessions, auth, neighbours, signer, metrics, names, home }
+        Portal { config, sessions, auth, neighbours, signer, metrics, names, home, marketing: None }
+    }
+
+    /// Shows `marketing`'s published blocks.
+    pub fn with_marketing(mut self, marketing: Arc<crate::marketing::Marketing>) -> Self {
+        self.marketing = Some(marketing);
+        self
     }
 }
 
@@ -90,6 +98,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/q", get(logins::scan_counter))
         .route("/counter", get(logins::counter_display))
         .route("/logout", post(pages::logout))
+        .route("/m/{id}/{file}", get(pages::media))
         .route("/static/portal.css", get(pages::css))
         .route("/static/portal.js", get(pages::js))
         .route("/api/captive", get(captive::status))

@@ -35,6 +35,7 @@ struct LoginPage<'a> {
     card: bool,
     consent_version: &'a str,
     member_return: Option<String>,
+    dishes: Vec<DishView>,
     /// The keyword to send to the WeChat account, when WeChat is on.
     wechat: Option<String>,
     /// QQ and Weibo buttons: (path segment, label).
@@ -179,6 +180,29 @@ async fn login_page(
         _ => None,
     };
     auth.audit.event("portal_view", client, "").await;
+    let dishes: Vec<DishView> = portal
+        .marketing
+        .as_ref()
+        .map(|m| {
+            m.published()
+                .dishes
+                .iter()
+                .map(|d| DishView {
+                    id: d.id.clone(),
+                    name: match lang {
+                        Lang::En if !d.name_en.is_empty() => d.name_en.clone(),
+                        _ => d.name_zh.clone(),
+                    },
+                    price: crate::marketing::price_text(d.price_cents),
+                    image: d.image.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !dishes.is_empty() {
+        let ids: Vec<&str> = dishes.iter().map(|d| d.id.as_str()).collect();
+        auth.audit.event("dish_impression", client, &ids.join(",")).await;
+    }
     let ticket = auth.enabled.countdown.then(|| auth.countdown.issue(client, url.clone()));
     let ad = auth.ad.as_ref().filter(|_| auth.enabled.countdown).map(|ad| AdView {
         image: &ad.image,
@@ -209,6 +233,7 @@ async fn login_page(
             card: auth.enabled.card,
             consent_version: &auth.consent_version,
             member_return,
+            dishes,
             wechat: auth.enabled.wechat.then(|| portal.config.auth.wechat.keyword.clone()),
             oauth: auth
                 .oauth
@@ -255,6 +280,26 @@ pub(super) async fn finish(
             portal.metrics.refused(method.as_str(), "error");
             Err(internal(portal, lang, &err))
         }
+    }
+}
+
+/// A featured dish as the login page shows it.
+struct DishView {
+    id: String,
+    name: String,
+    price: String,
+    image: Option<String>,
+}
+
+/// `/m/{id}/{width}.jpg`: a marketing photo, re-encoded when it was
+/// uploaded; its id is a hash of its bytes, so it is cached for good.
+pub async fn media(
+    State(portal): State<Arc<Portal>>,
+    axum::extract::Path((id, file)): axum::extract::Path<(String, String)>,
+) -> Response {
+    match &portal.marketing {
+        Some(m) => m.photo_response(&id, &file).await,
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

@@ -66,6 +66,7 @@ async fn harness_at(env: &[(&str, &str)], dir: &std::path::Path, keep: Option<te
     let members = crate::members::Store::connect(&config.members, dir).unwrap();
     members.prepare("", "test site", "").await.unwrap();
     let feed = crate::members::feed::Feed::new(members.clone(), db.clone(), 500, Default::default());
+    let marketing = Arc::new(crate::marketing::Marketing::load(db.clone()).await.unwrap());
     let methods = Methods::new(&config, db, keys, gateway, None, Vec::new(), members.clone());
     let neighbours = Arc::new(FixedNeighbours::default());
     for n in 1..=9 {
@@ -74,8 +75,10 @@ async fn harness_at(env: &[(&str, &str)], dir: &std::path::Path, keep: Option<te
         neighbours.insert(ip, g.mac);
     }
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let portal =
-        Arc::new(Portal::new(config, sessions, methods, Signer::with_key([1; 32]), metrics, neighbours.clone()));
+    let portal = Arc::new(
+        Portal::new(config, sessions, methods, Signer::with_key([1; 32]), metrics, neighbours.clone())
+            .with_marketing(marketing),
+    );
     Harness { app: router(portal.clone()), portal, filter, neighbours, outbox, members, feed, _dir: keep }
 }
 
@@ -714,4 +717,25 @@ async fn a_member_card_returns_with_one_tap_at_another_site_unless_it_was_report
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.body.contains("已挂失"));
     assert!(!second.filter.is_authorized(guest(2)));
+}
+
+#[tokio::test]
+async fn published_dishes_show_on_the_login_page_with_photos_sized_for_the_screen() {
+    let h = harness(&[]).await;
+    let m = h.portal.marketing.clone().unwrap();
+    let photo = m.store_image(crate::marketing::tests::png(1280, 853)).await.unwrap();
+    m.add_dish("红烧肉", "Braised pork", "58", Some(photo.clone())).await.unwrap();
+    assert!(!h.get(guest(1), "/").await.body.contains("id=\"dishes\""), "a draft is not shown");
+    m.publish("mkt").await.unwrap();
+    let page = h.get(guest(1), "/").await;
+    assert!(page.body.contains("红烧肉") && page.body.contains("¥58"), "{}", page.body);
+    assert!(page.body.contains(&format!("/m/{photo}/320.jpg 320w")) && page.body.contains("sizes="), "srcset");
+    let en = h.send(guest(1), "GET", "/", &[], "en").await;
+    assert!(en.body.contains("Braised pork"));
+    let img = h.get(guest(1), &format!("/m/{photo}/320.jpg")).await;
+    assert_eq!(img.status, StatusCode::OK);
+    assert_eq!(img.headers[header::CONTENT_TYPE], "image/jpeg");
+    assert_eq!(h.get(guest(1), "/m/..%2f..%2fetc/320.jpg").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(h.get(guest(1), &format!("/m/{photo}/321.jpg")).await.status, StatusCode::NOT_FOUND);
+    assert!(h.portal.auth.audit.count_events("dish_impression").await.unwrap() >= 2, "impressions counted");
 }
