@@ -1,8 +1,10 @@
 //! The staff console in a real browser: the owner completes first-run setup
 //! with the code the appliance printed, logs in, makes a voucher batch and
 //! prints its sheet; a guest logs in with a card from that sheet and shows
-//! up in the console; a guest cannot reach the console at all. Screenshots
-//! of the main pages are kept in the lab's directory.
+//! up in the console; a guest cannot reach the console at all. A marketer
+//! uploads a photo, adds a featured dish and publishes; a guest's portal
+//! shows it; a rollback removes it. Screenshots of the main pages are kept
+//! in the lab's directory.
 
 use e2e::{TestLab, PORTAL_HOST};
 use fantoccini::{Client, Locator};
@@ -106,4 +108,101 @@ async fn guests_page(client: Client, shots: PathBuf) -> String {
     shot(&client, &shots, "guests").await;
     let _ = client.close().await;
     table
+}
+
+#[test]
+fn a_marketer_publishes_a_featured_dish_guests_see_and_a_rollback_removes_it() {
+    let Some(t) = TestLab::start("e2e-market", 1, 3600, &[]) else {
+        return;
+    };
+    let code = t.cli_ok(&["setup-code"]).trim().to_string();
+    let photo = t.lab.dir.join("hongshaorou.png");
+    image::RgbImage::from_fn(1200, 800, |x, y| image::Rgb([180, (x % 200) as u8, (y % 120) as u8])).save(&photo).unwrap();
+    let shots = t.lab.dir.clone();
+    t.in_staff_browser(move |client| Box::pin(marketer(client, code, photo, shots)));
+
+    let shot = t.lab.dir.join("portal-dishes.png");
+    let (text, width) = t.in_browser(1, move |client| Box::pin(portal_dish(client, shot)));
+    assert!(text.contains("红烧肉") && text.contains("¥58"), "{text}");
+    assert!(width >= 320, "the photo loaded, {width} px wide");
+
+    t.in_staff_browser(|client| Box::pin(roll_back(client)));
+    let (code, page) = t.curl(1, &[&format!("http://{PORTAL_HOST}/")]);
+    assert_eq!(code, 200);
+    assert!(!page.contains("红烧肉") && !page.contains("id=\"dishes\""), "rolled back: {page}");
+}
+
+async fn login(client: &Client, username: &str, password: &str) {
+    client.goto(&format!("{CONSOLE}login")).await.unwrap();
+    fill(client, "username", username).await;
+    fill(client, "password", password).await;
+    client.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("me")).await.expect("signed in");
+}
+
+async fn marketer(client: Client, code: String, photo: PathBuf, shots: PathBuf) {
+    // The owner sets up and opens an account for the marketer.
+    client.goto(CONSOLE).await.unwrap();
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("setup")).await.unwrap();
+    fill(&client, "code", &code).await;
+    fill(&client, "username", "owner").await;
+    fill(&client, "password", "owner password 1").await;
+    client.find(Locator::Id("setup")).await.unwrap().click().await.unwrap();
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("login")).await.unwrap();
+    login(&client, "owner", "owner password 1").await;
+    client.goto(&format!("{CONSOLE}users")).await.unwrap();
+    fill(&client, "username", "xiaomei").await;
+    fill(&client, "password", "marketing pass 1").await;
+    client.find(Locator::Css("#role option[value=marketer]")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Id("create-user")).await.unwrap().click().await.unwrap();
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("notice")).await.unwrap();
+    client.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
+
+    // The marketer: a photo, a dish, publish.
+    login(&client, "xiaomei", "marketing pass 1").await;
+    client.goto(&format!("{CONSOLE}users")).await.unwrap();
+    let refused = client.find(Locator::Id("message-title")).await.unwrap().text().await.unwrap();
+    assert_eq!(refused, "无权访问", "a marketer cannot open an admin page");
+    client.goto(&format!("{CONSOLE}marketing")).await.unwrap();
+    fill(&client, "name_zh", "红烧肉").await;
+    fill(&client, "name_en", "Braised pork belly").await;
+    fill(&client, "price", "58").await;
+    client.find(Locator::Id("photo")).await.unwrap().send_keys(photo.to_str().unwrap()).await.unwrap();
+    client.find(Locator::Id("add-dish")).await.unwrap().click().await.unwrap();
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#draft img.thumb")).await.expect("the dish, with its photo");
+    shot(&client, &shots, "marketing").await;
+    client.find(Locator::Id("publish")).await.unwrap().click().await.unwrap();
+    let notice = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("notice")).await.unwrap();
+    assert!(notice.text().await.unwrap().contains("已发布"));
+    let _ = client.close().await;
+}
+
+async fn portal_dish(client: Client, screenshot: PathBuf) -> (String, u64) {
+    client.goto(&format!("http://{PORTAL_HOST}/")).await.unwrap();
+    let dishes = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("dishes")).await.expect("dishes");
+    let text = dishes.text().await.unwrap();
+    // Scrolled into view, the lazy photo loads.
+    let script = "const i = document.querySelector('#dishes img'); i.scrollIntoView(); return i.complete ? i.naturalWidth : 0;";
+    let mut width = 0;
+    for _ in 0..50 {
+        width = client.execute(script, vec![]).await.unwrap().as_u64().unwrap_or(0);
+        if width > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Ok(png) = client.screenshot().await {
+        let _ = std::fs::write(&screenshot, png);
+    }
+    let _ = client.close().await;
+    (text, width)
+}
+
+async fn roll_back(client: Client) {
+    login(&client, "xiaomei", "marketing pass 1").await;
+    client.goto(&format!("{CONSOLE}marketing")).await.unwrap();
+    client.find(Locator::Id("rollback-0")).await.unwrap().click().await.unwrap();
+    let notice = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("notice")).await.unwrap();
+    assert!(notice.text().await.unwrap().contains("已发布"));
+    let _ = client.close().await;
 }
