@@ -404,8 +404,11 @@ async fn serve(
             Ok(false) => {}
             Err(err) => tracing::error!(error = %crate::error_chain(&err), "console setup code not made"),
         }
-        let console =
-            Arc::new(crate::admin::console::Console::new(staff, handles.clone(), false).with_marketing(marketing));
+        let console = Arc::new(
+            crate::admin::console::Console::new(staff, handles.clone(), false)
+                .with_marketing(marketing)
+                .with_zone(crate::stats::zone_offset(&config.venue.time_zone)),
+        );
         let app = crate::admin::api::router(handles.clone(), token).merge(crate::admin::console::router(console));
         tasks.spawn("admin API and console", async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -49,6 +49,20 @@ async fn fill(client: &Client, id: &str, text: &str) {
     field.send_keys(text).await.unwrap();
 }
 
+/// Waits until the element `id` of the page now shown holds `needle` (the
+/// page before the click may still be there a moment).
+async fn wait_text(client: &Client, id: &str, needle: &str) {
+    for _ in 0..100 {
+        if let Ok(element) = client.find(Locator::Id(id)).await {
+            if element.text().await.is_ok_and(|t| t.contains(needle)) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("#{id} never said {needle:?}:\n{}", client.source().await.unwrap_or_default());
+}
+
 async fn shot(client: &Client, dir: &std::path::Path, name: &str) {
     if let Ok(png) = client.screenshot().await {
         let _ = std::fs::write(dir.join(format!("console-{name}.png")), png);
@@ -117,7 +131,9 @@ fn a_marketer_publishes_a_featured_dish_guests_see_and_a_rollback_removes_it() {
     };
     let code = t.cli_ok(&["setup-code"]).trim().to_string();
     let photo = t.lab.dir.join("hongshaorou.png");
-    image::RgbImage::from_fn(1200, 800, |x, y| image::Rgb([180, (x % 200) as u8, (y % 120) as u8])).save(&photo).unwrap();
+    image::RgbImage::from_fn(1200, 800, |x, y| image::Rgb([180, (x % 200) as u8, (y % 120) as u8]))
+        .save(&photo)
+        .unwrap();
     let shots = t.lab.dir.clone();
     t.in_staff_browser(move |client| Box::pin(marketer(client, code, photo, shots)));
 
@@ -169,20 +185,31 @@ async fn marketer(client: Client, code: String, photo: PathBuf, shots: PathBuf) 
     fill(&client, "price", "58").await;
     client.find(Locator::Id("photo")).await.unwrap().send_keys(photo.to_str().unwrap()).await.unwrap();
     client.find(Locator::Id("add-dish")).await.unwrap().click().await.unwrap();
-    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#draft img.thumb")).await.expect("the dish, with its photo");
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#draft img.thumb"))
+        .await
+        .expect("the dish, with its photo");
     shot(&client, &shots, "marketing").await;
     client.find(Locator::Id("publish")).await.unwrap().click().await.unwrap();
-    let notice = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("notice")).await.unwrap();
-    assert!(notice.text().await.unwrap().contains("已发布"));
+    wait_text(&client, "notice", "已发布").await;
+    client.goto(&format!("{CONSOLE}stats")).await.unwrap();
+    let chart = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("chart-days")).await;
+    let source = client.source().await.unwrap();
+    assert!(chart.is_ok() && source.contains("<svg"), "a chart drawn on the server:\n{source}");
+    shot(&client, &shots, "stats").await;
     let _ = client.close().await;
 }
 
 async fn portal_dish(client: Client, screenshot: PathBuf) -> (String, u64) {
     client.goto(&format!("http://{PORTAL_HOST}/")).await.unwrap();
-    let dishes = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("dishes")).await.expect("dishes");
+    let dishes =
+        client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("dishes")).await.expect("dishes");
     let text = dishes.text().await.unwrap();
     // Scrolled into view, the lazy photo loads.
-    let script = "const i = document.querySelector('#dishes img'); i.scrollIntoView(); return i.complete ? i.naturalWidth : 0;";
+    let script =
+        "const i = document.querySelector('#dishes img'); i.scrollIntoView(); return i.complete ? i.naturalWidth : 0;";
     let mut width = 0;
     for _ in 0..50 {
         width = client.execute(script, vec![]).await.unwrap().as_u64().unwrap_or(0);
@@ -202,7 +229,6 @@ async fn roll_back(client: Client) {
     login(&client, "xiaomei", "marketing pass 1").await;
     client.goto(&format!("{CONSOLE}marketing")).await.unwrap();
     client.find(Locator::Id("rollback-0")).await.unwrap().click().await.unwrap();
-    let notice = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("notice")).await.unwrap();
-    assert!(notice.text().await.unwrap().contains("已发布"));
+    wait_text(&client, "notice", "已发布").await;
     let _ = client.close().await;
 }

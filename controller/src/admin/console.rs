@@ -134,6 +134,23 @@ pub struct Strings {
     pub rollback: String,
     pub empty_page: String,
     pub upload_refused: String,
+    pub nav_stats: String,
+    pub stats_from: String,
+    pub stats_to: String,
+    pub stats_views: String,
+    pub stats_logins: String,
+    pub stats_conversion: String,
+    pub stats_new: String,
+    pub stats_returning: String,
+    pub stats_dwell: String,
+    pub stats_peak: String,
+    pub stats_by_day: String,
+    pub stats_by_hour: String,
+    pub stats_by_method: String,
+    pub stats_guests: String,
+    pub stats_refusals: String,
+    pub stats_top: String,
+    pub stats_bad_range: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {
@@ -156,12 +173,20 @@ pub struct Console {
     /// Cookies marked Secure (the console is served over HTTPS).
     secure: bool,
     marketing: Option<Arc<crate::marketing::Marketing>>,
+    /// The site's time zone, hours ahead of UTC (statistics by local day).
+    offset: i64,
 }
 
 impl Console {
     /// The console over `handles`, its staff in `staff`.
     pub fn new(staff: Staff, handles: Handles, secure: bool) -> Self {
-        Console { staff, handles, secure, marketing: None }
+        Console { staff, handles, secure, marketing: None, offset: 8 }
+    }
+
+    /// Days and hours of the statistics in a zone `offset` hours ahead of UTC.
+    pub fn with_zone(mut self, offset: i64) -> Self {
+        self.offset = offset;
+        self
     }
 
     /// The marketer's pages edit `marketing`.
@@ -314,6 +339,23 @@ struct MarketingPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "console/stats.html")]
+struct StatsPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    from: String,
+    to: String,
+    r: crate::stats::Report,
+    conversion: String,
+    dwell: String,
+    peak: usize,
+    chart_days: String,
+    chart_hours: String,
+    chart_methods: String,
+}
+
+#[derive(Template)]
 #[template(path = "console/users.html")]
 struct UsersPage<'a> {
     t: &'a Strings,
@@ -358,6 +400,9 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/marketing/publish", post(publish))
         .route("/console/marketing/rollback", post(rollback))
         .route("/console/media/{id}/{file}", get(media))
+        .route("/console/stats", get(stats))
+        .route("/console/stats.csv", get(stats_csv))
+        .route("/console/stats.xlsx", get(stats_xlsx))
         .route("/console/users", get(users).post(create_user))
         .route("/console/users/disable", post(disable_user))
         .route("/console/audit", get(audit))
@@ -392,6 +437,10 @@ async fn security_headers(mut response: Response) -> Response {
 #[derive(Deserialize, Default)]
 struct LangQuery {
     lang: Option<String>,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
     #[serde(default)]
     q: String,
     #[serde(default)]
@@ -1284,6 +1333,93 @@ async fn media(
     }
 }
 
+/// The range a statistics request asks for (the last 7 days by default);
+/// Err: the page that says it is not a range.
+async fn stats_start(
+    console: &Console,
+    headers: &HeaderMap,
+    q: &LangQuery,
+) -> Result<(&'static Strings, Signed, crate::stats::Range, crate::stats::Report), Response> {
+    let t = strings(lang_of(headers, q));
+    let signed = require(console, headers, t, MARKETERS).await?;
+    let range = if q.from.is_empty() && q.to.is_empty() {
+        crate::stats::Range::last_days(7, console.offset)
+    } else {
+        match crate::stats::Range::parse(&q.from, &q.to, console.offset) {
+            Some(r) => r,
+            None => {
+                return Err(message(
+                    t,
+                    Some(me(&signed)),
+                    StatusCode::BAD_REQUEST,
+                    &t.error_title,
+                    t.stats_bad_range.clone(),
+                ))
+            }
+        }
+    };
+    let report =
+        crate::stats::report(&console.handles.staff.db, &range).await.map_err(|e| failed(t, Some(&signed), &e))?;
+    Ok((t, signed, range, report))
+}
+
+async fn stats(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let (t, signed, range, r) = match stats_start(&console, &headers, &q).await {
+        Ok(x) => x,
+        Err(response) => return response,
+    };
+    let by_day: Vec<(String, i64)> = r.days.iter().map(|d| (d.date[5..].to_string(), d.logins)).collect();
+    let by_hour: Vec<(String, i64)> = r.hours.iter().enumerate().map(|(h, n)| (h.to_string(), *n)).collect();
+    let (from, to) = range.dates();
+    let page_ = StatsPage {
+        t,
+        me: Some(me(&signed)),
+        notice: None,
+        from,
+        to,
+        conversion: format!("{:.1}", r.conversion()),
+        dwell: format!("{:.0}", r.dwell_minutes),
+        peak: r.peak_hour(),
+        chart_days: crate::stats::bar_chart("logins / day", &by_day),
+        chart_hours: crate::stats::bar_chart("logins / hour of day", &by_hour),
+        chart_methods: crate::stats::bar_chart("logins / method", &r.methods),
+        r,
+    };
+    let lang = lang_of(&headers, &q);
+    keep_lang(page(StatusCode::OK, page_.render()), &q, lang)
+}
+
+async fn stats_csv(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    match stats_start(&console, &headers, &q).await {
+        Ok((_, _, range, r)) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"guest-wifi-stats.csv\""),
+            ],
+            crate::stats::csv(&r, &range),
+        )
+            .into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn stats_xlsx(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    match stats_start(&console, &headers, &q).await {
+        Ok((t, signed, range, r)) => match crate::stats::xlsx(&r, &range) {
+            Ok(bytes) => (
+                [
+                    (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                    (header::CONTENT_DISPOSITION, "attachment; filename=\"guest-wifi-stats.xlsx\""),
+                ],
+                bytes,
+            )
+                .into_response(),
+            Err(err) => failed(t, Some(&signed), &err),
+        },
+        Err(response) => response,
+    }
+}
+
 async fn users(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
     let lang = lang_of(&headers, &q);
     let t = strings(lang);
@@ -1860,5 +1996,39 @@ mod tests {
         assert_eq!(h.send("GET", "/console/marketing", &[], &[&desk]).await.status, StatusCode::FORBIDDEN);
         let log = h.send("GET", "/console/audit?q=marketing", &[], &[&admin]).await;
         assert!(log.body.contains("marketing.publish") && log.body.contains("marketing.rollback"));
+    }
+
+    #[tokio::test]
+    async fn a_marketer_reads_the_statistics_with_charts_and_exports_them() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        for n in 1..=3u8 {
+            let guest = Client {
+                mac: format!("02:00:00:00:09:0{n}").parse().unwrap(),
+                ip: format!("192.0.2.15{n}").parse().unwrap(),
+            };
+            let grant = crate::auth::Grant {
+                method: if n == 1 { crate::auth::Method::Sms } else { crate::auth::Method::Countdown },
+                identity: crate::auth::Identity::Device(guest.mac.to_string()),
+                duration: std::time::Duration::from_secs(600),
+                bandwidth: Default::default(),
+            };
+            h.handles.sessions.login(guest, grant).await.unwrap();
+        }
+        let page = h.send("GET", "/console/stats", &[], &[&admin]).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("id=\"logins\">3<"), "three logins today");
+        assert!(page.body.matches("<svg").count() == 3, "three charts drawn on the server");
+        assert!(page.body.contains("countdown") && page.body.contains("sms"));
+        let csv = h.send("GET", "/console/stats.csv", &[], &[&admin]).await;
+        assert!(csv.body.contains("\"countdown\",2"), "{}", csv.body);
+        let xlsx = h.send("GET", "/console/stats.xlsx", &[], &[&admin]).await;
+        assert_eq!(
+            xlsx.headers[header::CONTENT_TYPE],
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        );
+        let bad = h.send("GET", "/console/stats?from=2026-13-01&to=2026-12-01", &[], &[&admin]).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     }
 }

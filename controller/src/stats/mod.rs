@@ -1,0 +1,410 @@
+//! Statistics from the appliance's own store (sessions, the audit trail,
+//! portal events) for a date range in the site's time zone: guests and
+//! logins a day, new and returning devices, logins by method and by hour,
+//! refusals, dwell time, conversion from portal view to login, the ads and
+//! dishes guests saw and tapped. Charts are drawn here as SVG (plotters);
+//! the numbers beside them export as CSV and XLSX.
+
+use plotters::prelude::*;
+use serde::Serialize;
+use sqlx::SqlitePool;
+use std::collections::{BTreeMap, HashSet};
+
+/// A day, in the site's time zone.
+const DAY_MS: i64 = 86_400_000;
+
+/// The hours a time zone is ahead of UTC: China's zones (no daylight
+/// saving) and `UTC±N`; anything else is taken as China's.
+pub fn zone_offset(zone: &str) -> i64 {
+    match zone {
+        "UTC" | "Etc/UTC" => 0,
+        z => z.strip_prefix("UTC").and_then(|o| o.parse::<i64>().ok()).filter(|o| (-12..=14).contains(o)).unwrap_or(8),
+    }
+}
+
+/// A date range: `from` and `to` inclusive, `YYYY-MM-DD` in the site's zone.
+#[derive(Clone, Debug)]
+pub struct Range {
+    /// First day's start, UTC ms.
+    pub start: i64,
+    /// The day after the last one, its start, UTC ms.
+    pub end: i64,
+    /// The zone's offset, hours.
+    pub offset: i64,
+}
+
+impl Range {
+    /// The range `from..=to` (dates); None when either is not a date or
+    /// `to` is before `from` or the range is longer than a year.
+    pub fn parse(from: &str, to: &str, offset: i64) -> Option<Range> {
+        let start = day_start(from, offset)?;
+        let end = day_start(to, offset)? + DAY_MS;
+        (end > start && end - start <= 366 * DAY_MS).then_some(Range { start, end, offset })
+    }
+
+    /// The last `days` days up to today.
+    pub fn last_days(days: i64, offset: i64) -> Range {
+        let now = crate::store::now_ms();
+        let today = (now + offset * 3_600_000).div_euclid(DAY_MS) * DAY_MS - offset * 3_600_000;
+        Range { start: today - (days - 1) * DAY_MS, end: today + DAY_MS, offset }
+    }
+
+    /// The date of a UTC ms time in the zone.
+    pub fn date(&self, ms: i64) -> String {
+        crate::store::civil_date(ms.div_euclid(1000), self.offset)
+    }
+
+    /// Its first and last dates.
+    pub fn dates(&self) -> (String, String) {
+        (self.date(self.start), self.date(self.end - 1))
+    }
+}
+
+/// `YYYY-MM-DD` at 00:00 in the zone, as UTC ms.
+fn day_start(date: &str, offset: i64) -> Option<i64> {
+    let mut parts = date.trim().splitn(3, '-');
+    let (y, m, d): (i64, i64, i64) =
+        (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    if !(2000..=2100).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let ms = days * DAY_MS - offset * 3_600_000;
+    // 2026-02-31 is not a date: it would come back as another.
+    (crate::store::civil_date((ms + offset * 3_600_000).div_euclid(1000), 0) == format!("{y:04}-{m:02}-{d:02}"))
+        .then_some(ms)
+}
+
+/// One day's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct Day {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Different devices that logged in.
+    pub guests: i64,
+    /// Logins.
+    pub logins: i64,
+    /// Devices never seen before that day.
+    pub new_guests: i64,
+}
+
+/// What the statistics page shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Each day of the range.
+    pub days: Vec<Day>,
+    /// Logins by the hour of day they started, in the zone.
+    pub hours: [i64; 24],
+    /// Logins by method.
+    pub methods: Vec<(String, i64)>,
+    /// Refusals by `method: reason`.
+    pub refusals: Vec<(String, i64)>,
+    /// Portal page views.
+    pub views: i64,
+    /// Logins.
+    pub logins: i64,
+    /// Devices seen before the range that came back in it.
+    pub returning: i64,
+    /// Devices first seen in the range.
+    pub new_guests: i64,
+    /// Mean length of the sessions that ended, minutes.
+    pub dwell_minutes: f64,
+    /// Marketing events: kind, what (an ad's URL, dish ids), count.
+    pub top: Vec<(String, String, i64)>,
+}
+
+impl Report {
+    /// Logins per portal view, percent.
+    pub fn conversion(&self) -> f64 {
+        if self.views == 0 {
+            0.0
+        } else {
+            self.logins as f64 * 100.0 / self.views as f64
+        }
+    }
+
+    /// The busiest hour of day.
+    pub fn peak_hour(&self) -> usize {
+        (0..24).max_by_key(|h| (self.hours[*h], std::cmp::Reverse(*h))).unwrap_or(0)
+    }
+}
+
+/// Computes the report for `range`.
+pub async fn report(db: &SqlitePool, range: &Range) -> Result<Report, sqlx::Error> {
+    let sessions: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT mac, method, started_at, ended_at FROM sessions WHERE started_at >= ? AND started_at < ? ORDER BY started_at",
+    )
+    .bind(range.start)
+    .bind(range.end)
+    .fetch_all(db)
+    .await?;
+    let before: HashSet<String> =
+        sqlx::query_scalar::<_, String>("SELECT DISTINCT mac FROM sessions WHERE started_at < ?")
+            .bind(range.start)
+            .fetch_all(db)
+            .await?
+            .into_iter()
+            .collect();
+    let mut days: BTreeMap<String, (HashSet<String>, i64, i64)> = BTreeMap::new();
+    let mut day = range.start;
+    while day < range.end {
+        days.insert(range.date(day), (HashSet::new(), 0, 0));
+        day += DAY_MS;
+    }
+    let (mut hours, mut methods) = ([0i64; 24], BTreeMap::<String, i64>::new());
+    let (mut seen, mut returning) = (HashSet::new(), HashSet::new());
+    let (mut dwell_total, mut dwell_n) = (0i64, 0i64);
+    for (mac, method, started, ended) in &sessions {
+        let local = started + range.offset * 3_600_000;
+        hours[(local.rem_euclid(DAY_MS) / 3_600_000) as usize] += 1;
+        *methods.entry(method.clone()).or_default() += 1;
+        if let Some(entry) = days.get_mut(&range.date(*started)) {
+            entry.1 += 1;
+            if before.contains(mac) {
+                returning.insert(mac.clone());
+            } else if seen.insert(mac.clone()) {
+                entry.2 += 1;
+            }
+            entry.0.insert(mac.clone());
+        }
+        if let Some(ended) = ended {
+            dwell_total += ended - started;
+            dwell_n += 1;
+        }
+    }
+    let refusals: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT method, reason, COUNT(*) FROM auth_events WHERE outcome = 'refused' AND at >= ? AND at < ? \
+         GROUP BY method, reason ORDER BY COUNT(*) DESC",
+    )
+    .bind(range.start)
+    .bind(range.end)
+    .fetch_all(db)
+    .await?;
+    let views: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM portal_events WHERE kind = 'portal_view' AND at >= ? AND at < ?")
+            .bind(range.start)
+            .bind(range.end)
+            .fetch_one(db)
+            .await?;
+    let top: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT kind, detail, COUNT(*) FROM portal_events WHERE kind != 'portal_view' AND kind != 'consent' \
+         AND at >= ? AND at < ? GROUP BY kind, detail ORDER BY COUNT(*) DESC LIMIT 10",
+    )
+    .bind(range.start)
+    .bind(range.end)
+    .fetch_all(db)
+    .await?;
+    let mut methods: Vec<(String, i64)> = methods.into_iter().collect();
+    methods.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    Ok(Report {
+        days: days
+            .into_iter()
+            .map(|(date, (guests, logins, new_guests))| Day { date, guests: guests.len() as i64, logins, new_guests })
+            .collect(),
+        hours,
+        methods,
+        refusals: refusals.into_iter().map(|(m, r, n)| (format!("{m}: {r}"), n)).collect(),
+        views,
+        logins: sessions.len() as i64,
+        returning: returning.len() as i64,
+        new_guests: seen.len() as i64,
+        dwell_minutes: if dwell_n == 0 { 0.0 } else { dwell_total as f64 / dwell_n as f64 / 60_000.0 },
+        top,
+    })
+}
+
+/// A bar chart of `bars` (label, value) as SVG, `caption` above.
+pub fn bar_chart(caption: &str, bars: &[(String, i64)]) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 260)).into_drawing_area();
+        let _ = draw_bars(&root, caption, bars);
+        let _ = root.present();
+    }
+    svg
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    caption: &str,
+    bars: &[(String, i64)],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let max = bars.iter().map(|(_, v)| *v).max().unwrap_or(0).max(0);
+    let n = bars.len().max(1) as f64;
+    // Float axes both ways: plotters' integer key points overflow on short ranges.
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 16))
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(36)
+        .build_cartesian_2d(-0.5f64..n - 0.5, 0f64..(max as f64 * 1.1).max(5.0))?;
+    let labels: Vec<String> = bars.iter().map(|(l, _)| l.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(labels.len().clamp(2, 12))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                labels.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .draw()?;
+    chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+        let x = i as f64;
+        Rectangle::new([(x - 0.4, 0.0), (x + 0.4, *v as f64)], RGBColor(200, 16, 46).filled())
+    }))?;
+    Ok(())
+}
+
+/// The report's tables as CSV sections (a spreadsheet opens it).
+pub fn csv(report: &Report, range: &Range) -> String {
+    let (from, to) = range.dates();
+    let mut out = format!("range,{from},{to}\n\ndate,guests,logins,new_guests\n");
+    for d in &report.days {
+        out.push_str(&format!("{},{},{},{}\n", d.date, d.guests, d.logins, d.new_guests));
+    }
+    out.push_str("\nhour,logins\n");
+    for (h, n) in report.hours.iter().enumerate() {
+        out.push_str(&format!("{h},{n}\n"));
+    }
+    out.push_str("\nmethod,logins\n");
+    for (m, n) in &report.methods {
+        out.push_str(&format!("{},{n}\n", crate::admin::print::csv_field(m)));
+    }
+    out.push_str("\nrefusal,count\n");
+    for (r, n) in &report.refusals {
+        out.push_str(&format!("{},{n}\n", crate::admin::print::csv_field(r)));
+    }
+    out.push_str("\nevent,detail,count\n");
+    for (k, d, n) in &report.top {
+        out.push_str(&format!("{},{},{n}\n", crate::admin::print::csv_field(k), crate::admin::print::csv_field(d)));
+    }
+    out
+}
+
+/// The report as an XLSX workbook: a sheet a table.
+pub fn xlsx(report: &Report, range: &Range) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::Workbook;
+    let mut book = Workbook::new();
+    let (from, to) = range.dates();
+    let sheet = book.add_worksheet().set_name("days")?;
+    for (c, h) in ["date", "guests", "logins", "new guests"].iter().enumerate() {
+        sheet.write_string(0, c as u16, *h)?;
+    }
+    for (r, d) in report.days.iter().enumerate() {
+        let r = r as u32 + 1;
+        sheet.write_string(r, 0, &d.date)?;
+        sheet.write_number(r, 1, d.guests as f64)?;
+        sheet.write_number(r, 2, d.logins as f64)?;
+        sheet.write_number(r, 3, d.new_guests as f64)?;
+    }
+    let sheet = book.add_worksheet().set_name("summary")?;
+    let rows: Vec<(&str, String)> = vec![
+        ("from", from),
+        ("to", to),
+        ("portal views", report.views.to_string()),
+        ("logins", report.logins.to_string()),
+        ("conversion %", format!("{:.1}", report.conversion())),
+        ("new guests", report.new_guests.to_string()),
+        ("returning guests", report.returning.to_string()),
+        ("mean dwell, minutes", format!("{:.1}", report.dwell_minutes)),
+        ("peak hour", report.peak_hour().to_string()),
+    ];
+    for (r, (k, v)) in rows.iter().enumerate() {
+        sheet.write_string(r as u32, 0, *k)?;
+        sheet.write_string(r as u32, 1, v)?;
+    }
+    let sheet = book.add_worksheet().set_name("methods")?;
+    sheet.write_string(0, 0, "method")?;
+    sheet.write_string(0, 1, "logins")?;
+    for (r, (m, n)) in report.methods.iter().enumerate() {
+        sheet.write_string(r as u32 + 1, 0, m)?;
+        sheet.write_number(r as u32 + 1, 1, *n as f64)?;
+    }
+    let sheet = book.add_worksheet().set_name("hours")?;
+    sheet.write_string(0, 0, "hour")?;
+    sheet.write_string(0, 1, "logins")?;
+    for (h, n) in report.hours.iter().enumerate() {
+        sheet.write_number(h as u32 + 1, 0, h as f64)?;
+        sheet.write_number(h as u32 + 1, 1, *n as f64)?;
+    }
+    book.save_to_buffer()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_read_in_the_sites_zone() {
+        let r = Range::parse("2026-11-01", "2026-11-07", 8).unwrap();
+        assert_eq!(r.dates(), ("2026-11-01".into(), "2026-11-07".into()));
+        assert_eq!(r.end - r.start, 7 * DAY_MS);
+        assert_eq!(r.date(r.start), "2026-11-01");
+        assert_eq!(r.date(r.start - 1), "2026-10-31", "00:00 in Shanghai is 16:00 UTC the day before");
+        assert!(Range::parse("2026-02-31", "2026-03-01", 8).is_none());
+        assert!(Range::parse("2026-11-07", "2026-11-01", 8).is_none());
+        assert!(Range::parse("yesterday", "2026-11-01", 8).is_none());
+        assert_eq!(zone_offset("Asia/Shanghai"), 8);
+        assert_eq!(zone_offset("UTC"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_day_of_logins_is_counted_by_day_hour_method_and_new_or_returning() {
+        let db = crate::store::memory().await.unwrap();
+        let r = Range::parse("2026-11-02", "2026-11-03", 8).unwrap();
+        let at = |day: i64, hour: i64| r.start + day * DAY_MS + hour * 3_600_000;
+        let rows = [
+            ("02:00:00:00:00:01", "sms", at(-3, 12), Some(at(-3, 13))), // before the range
+            ("02:00:00:00:00:01", "sms", at(0, 12), Some(at(0, 12) + 30 * 60_000)),
+            ("02:00:00:00:00:02", "countdown", at(0, 12), Some(at(0, 12) + 90 * 60_000)),
+            ("02:00:00:00:00:03", "countdown", at(1, 19), None),
+            ("02:00:00:00:00:02", "voucher", at(1, 19), None),
+        ];
+        for (n, (mac, method, started, ended)) in rows.into_iter().enumerate() {
+            sqlx::query("INSERT INTO sessions (mac, ip, method, started_at, expires_at, last_seen_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(mac).bind(format!("192.0.2.{}", 10 + n)).bind(method).bind(started).bind(started + 3_600_000).bind(started).bind(ended)
+                .execute(&db).await.unwrap();
+        }
+        for _ in 0..8 {
+            sqlx::query("INSERT INTO portal_events (at, kind, mac) VALUES (?, 'portal_view', 'x')")
+                .bind(at(0, 11))
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+        let report = report(&db, &r).await.unwrap();
+        assert_eq!(report.days.len(), 2);
+        assert_eq!((report.days[0].guests, report.days[0].logins, report.days[0].new_guests), (2, 2, 1));
+        assert_eq!((report.days[1].guests, report.days[1].logins, report.days[1].new_guests), (2, 2, 1));
+        assert_eq!((report.new_guests, report.returning), (2, 1));
+        assert_eq!(report.hours[12], 2);
+        assert_eq!(report.hours[19], 2);
+        assert_eq!(report.peak_hour(), 12, "ties go to the earlier hour");
+        assert_eq!(report.methods[0], ("countdown".to_string(), 2));
+        assert_eq!(report.logins, 4);
+        assert!((report.conversion() - 50.0).abs() < 1e-9);
+        assert!((report.dwell_minutes - 60.0).abs() < 1e-9, "{}", report.dwell_minutes);
+        let svg = bar_chart("logins", &report.days.iter().map(|d| (d.date.clone(), d.logins)).collect::<Vec<_>>());
+        assert!(svg.starts_with("<svg") && svg.contains("2026-11-02") && svg.contains("<rect"), "{svg}");
+        let book = xlsx(&report, &r).unwrap();
+        assert_eq!(&book[..2], b"PK", "an XLSX is a zip");
+        assert!(csv(&report, &r).contains("2026-11-03,2,2,1"));
+        // No data at all (a new appliance, an empty range) is a chart too.
+        let empty = bar_chart("logins", &[("a".into(), 0), ("b".into(), 0)]);
+        assert!(empty.starts_with("<svg"));
+        assert!(bar_chart("none", &[]).starts_with("<svg"));
+    }
+}
