@@ -232,3 +232,55 @@ async fn roll_back(client: Client) {
     wait_text(&client, "notice", "已发布").await;
     let _ = client.close().await;
 }
+
+#[test]
+fn an_admin_adopts_an_ap_with_its_fingerprint_and_sees_a_guests_login_on_the_dashboard() {
+    let Some(t) = TestLab::start_with_aps("e2e-cap", 1, 1, 3600, &[]) else {
+        return;
+    };
+    t.until("the AP is pending", 20, || t.cli_ok(&["aps", "list"]).contains("pending"));
+    // The admin reads the fingerprint the AP prints (its log, its label).
+    let log = std::fs::read_to_string(t.lab.dir.join("ap1.log")).unwrap();
+    let fingerprint = log
+        .split("fingerprint=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the AP prints its key's fingerprint:\n{log}"))
+        .to_string();
+    t.login(1);
+    let code = t.cli_ok(&["setup-code"]).trim().to_string();
+    let shots = t.lab.dir.clone();
+    let mac = e2e::guest_mac(1);
+    let (wrong, adopted, dashboard) =
+        t.in_staff_browser(move |client| Box::pin(admin_adopts(client, code, fingerprint, shots)));
+    assert!(wrong.contains("pending"), "a wrong fingerprint adopts nothing: {wrong}");
+    assert!(adopted.contains("adopted"), "{adopted}");
+    assert!(dashboard.contains(&mac) && dashboard.contains("countdown"), "{dashboard}");
+    assert!(t.cli_ok(&["aps", "list"]).contains("adopted"));
+}
+
+async fn admin_adopts(client: Client, code: String, fingerprint: String, shots: PathBuf) -> (String, String, String) {
+    client.goto(CONSOLE).await.unwrap();
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("setup")).await.unwrap();
+    fill(&client, "code", &code).await;
+    fill(&client, "username", "owner").await;
+    fill(&client, "password", "owner password 1").await;
+    client.find(Locator::Id("setup")).await.unwrap().click().await.unwrap();
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("login")).await.unwrap();
+    login(&client, "owner", "owner password 1").await;
+    client.goto(&format!("{CONSOLE}aps")).await.unwrap();
+    fill(&client, "fingerprint-LAB-AP-01", "00000000").await;
+    client.find(Locator::Id("adopt-LAB-AP-01")).await.unwrap().click().await.unwrap();
+    wait_text(&client, "notice", "LAB-AP-01").await;
+    let wrong = client.find(Locator::Id("ap-state-LAB-AP-01")).await.unwrap().text().await.unwrap();
+    fill(&client, "fingerprint-LAB-AP-01", &fingerprint[..8]).await;
+    client.find(Locator::Id("adopt-LAB-AP-01")).await.unwrap().click().await.unwrap();
+    wait_text(&client, "notice", "已纳管").await;
+    let adopted = client.find(Locator::Id("ap-state-LAB-AP-01")).await.unwrap().text().await.unwrap();
+    shot(&client, &shots, "aps").await;
+    client.goto(CONSOLE).await.unwrap();
+    let recent = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("recent")).await.unwrap();
+    let dashboard = recent.text().await.unwrap();
+    let _ = client.close().await;
+    (wrong, adopted, dashboard)
+}

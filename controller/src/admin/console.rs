@@ -151,6 +151,17 @@ pub struct Strings {
     pub stats_refusals: String,
     pub stats_top: String,
     pub stats_bad_range: String,
+    pub nav_aps: String,
+    pub ac_off: String,
+    pub ap_device: String,
+    pub ap_model: String,
+    pub ap_firmware: String,
+    pub ap_clients: String,
+    pub ap_fingerprint: String,
+    pub ap_fingerprint_hint: String,
+    pub ap_adopt: String,
+    pub ap_online: String,
+    pub ap_adopted: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {
@@ -355,6 +366,30 @@ struct StatsPage<'a> {
     chart_methods: String,
 }
 
+/// An AP as the admin sees it.
+struct ApRow {
+    device_id: String,
+    model: String,
+    mac: String,
+    firmware: String,
+    state: String,
+    online: bool,
+    clients: usize,
+    /// Its key's fingerprint, the start of it.
+    fingerprint: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/aps.html")]
+struct ApsPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    ac_on: bool,
+    aps: Vec<ApRow>,
+}
+
 #[derive(Template)]
 #[template(path = "console/users.html")]
 struct UsersPage<'a> {
@@ -403,6 +438,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/stats", get(stats))
         .route("/console/stats.csv", get(stats_csv))
         .route("/console/stats.xlsx", get(stats_xlsx))
+        .route("/console/aps", get(aps))
+        .route("/console/aps/adopt", post(adopt))
         .route("/console/users", get(users).post(create_user))
         .route("/console/users/disable", post(disable_user))
         .route("/console/audit", get(audit))
@@ -1417,6 +1454,108 @@ async fn stats_xlsx(State(console): State<Arc<Console>>, headers: HeaderMap, Que
             Err(err) => failed(t, Some(&signed), &err),
         },
         Err(response) => response,
+    }
+}
+
+async fn aps(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let t = strings(lang);
+    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    keep_lang(aps_page(&console, t, &signed, None, StatusCode::OK).await, &q, lang)
+}
+
+async fn aps_page(
+    console: &Console,
+    t: &Strings,
+    signed: &Signed,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let Some(ac) = &console.handles.ac else {
+        let page_ =
+            ApsPage { t, me: Some(me(signed)), notice, csrf: signed.csrf.clone(), ac_on: false, aps: Vec::new() };
+        return page(status, page_.render());
+    };
+    let (aps, stations) = match (ac.list().await, ac.stations().await) {
+        (Ok(a), Ok(s)) => (a, s),
+        (Err(e), _) => return failed(t, Some(signed), &e),
+        (_, Err(e)) => return failed(t, Some(signed), &e),
+    };
+    let rows = aps
+        .into_iter()
+        .map(|a| ApRow {
+            clients: stations.iter().filter(|s| s.1 == a.device_id).count(),
+            fingerprint: a.fingerprint.chars().take(16).collect(),
+            device_id: a.device_id,
+            model: a.model,
+            mac: a.mac,
+            firmware: a.firmware,
+            state: a.state,
+            online: a.online,
+        })
+        .collect();
+    page(
+        status,
+        ApsPage { t, me: Some(me(signed)), notice, csrf: signed.csrf.clone(), ac_on: true, aps: rows }.render(),
+    )
+}
+
+#[derive(Deserialize)]
+struct AdoptForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    device_id: String,
+    #[serde(default)]
+    fingerprint: String,
+}
+
+/// Adopts a pending AP: only with the start of its key's fingerprint (the
+/// admin reads it off the AP), never "any key" from the console.
+async fn adopt(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<AdoptForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return csrf_refused(t, Some(&signed));
+    }
+    let fingerprint = form.fingerprint.trim().to_ascii_lowercase();
+    let request = Request::ApsAdopt { device_id: form.device_id.clone(), fingerprint: Some(fingerprint.clone()) };
+    match control::handle(request, &console.handles).await {
+        Reply::Done => {
+            console
+                .staff
+                .audit(
+                    &signed,
+                    "ap.adopt",
+                    &form.device_id,
+                    "pending",
+                    &format!("adopted, key {fingerprint}"),
+                    peer.ip(),
+                )
+                .await;
+            aps_page(&console, t, &signed, Some(format!("{}{}", t.ap_adopted, form.device_id)), StatusCode::OK).await
+        }
+        Reply::Error { kind, message: why } => {
+            let status = match kind {
+                control::ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                control::ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            tracing::warn!(user = %signed.username, ap = %form.device_id, "console adoption refused");
+            aps_page(&console, t, &signed, Some(format!("{}{why}", t.bad_input)), status).await
+        }
+        other => reply_failed(t, &signed, other),
     }
 }
 
