@@ -395,7 +395,7 @@ async fn serve(
             path: config.data.dir.join(crate::admin::api::TOKEN_FILE),
             source,
         })?;
-        let staff = crate::admin::staff::Staff::new(db.clone(), &config.data.dir);
+        let staff = Arc::new(crate::admin::staff::Staff::new(db.clone(), &config.data.dir));
         match staff.prepare_setup().await {
             Ok(true) => tracing::warn!(
                 console = %format!("http://{}/console/", config.admin.listen.map(|a| a.to_string()).unwrap_or_default()),
@@ -405,11 +405,12 @@ async fn serve(
             Err(err) => tracing::error!(error = %crate::error_chain(&err), "console setup code not made"),
         }
         let console = Arc::new(
-            crate::admin::console::Console::new(staff, handles.clone(), false)
+            crate::admin::console::Console::new(staff.clone(), handles.clone(), false)
                 .with_marketing(marketing)
                 .with_zone(crate::stats::zone_offset(&config.venue.time_zone)),
         );
-        let app = crate::admin::api::router(handles.clone(), token).merge(crate::admin::console::router(console));
+        let app =
+            crate::admin::api::router(handles.clone(), token, staff).merge(crate::admin::console::router(console));
         tasks.spawn("admin API and console", async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .await

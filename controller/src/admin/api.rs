@@ -1,8 +1,10 @@
-//! The admin JSON API over HTTP (the admin web UI, another issue, will sit on
-//! it), plus Prometheus text at `/metrics`. Every `/api` call needs
-//! `Authorization: Bearer <token>`; the token is made at first start into
-//! `data/admin.token` (mode 0600). Each route is one control request, so the
-//! CLI and the API cannot drift apart.
+//! The admin JSON API over HTTP, plus Prometheus text at `/metrics`. Every
+//! `/api` call needs `Authorization: Bearer <token>`: a staff member's own
+//! token (made in the console, `gwt_…`), which acts with their role and is
+//! checked against the route; or the appliance's token in
+//! `data/admin.token` (mode 0600, made at first start), which acts as an
+//! admin (for scripts on the appliance itself). Each route is one control
+//! request, so the CLI and the API cannot drift apart.
 
 use super::control::{self, ErrorKind, Handles, Reply, Request};
 use crate::auth::account::NewAccount;
@@ -23,6 +25,7 @@ pub const TOKEN_FILE: &str = "admin.token";
 struct Api {
     handles: Handles,
     token: String,
+    staff: Arc<super::staff::Staff>,
 }
 
 /// Reads the token, making it at first start.
@@ -55,8 +58,8 @@ struct RolloutQuery {
 }
 
 /// The admin router.
-pub fn router(handles: Handles, token: String) -> Router {
-    let api = Arc::new(Api { handles, token });
+pub fn router(handles: Handles, token: String, staff: Arc<super::staff::Staff>) -> Router {
+    let api = Arc::new(Api { handles, token, staff });
     Router::new()
         .route("/api/sessions", get(|s| run(s, Request::SessionsList)))
         .route("/api/sessions/{mac}", delete(|s, Path(mac): Path<String>| run(s, Request::SessionsKick { mac })))
@@ -230,19 +233,64 @@ async fn authorise(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    use super::staff::Role;
     let given =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    // Compared in constant time, so the token cannot be guessed byte by byte.
-    let ok = given.is_some_and(|g| crate::tls::same_secret(g, &api.token));
-    if ok {
-        next.run(request).await
-    } else {
-        (
+    // The appliance's own token is compared in constant time; a staff
+    // token is looked up by its hash.
+    let role = match given {
+        Some(g) if crate::tls::same_secret(g, &api.token) => Some(Role::Admin),
+        Some(g) if g.starts_with("gwt_") => match api.staff.token_user(g).await {
+            Ok(user) => user.map(|u| u.role),
+            Err(err) => {
+                tracing::error!(error = %crate::error_chain(&err), "API token not checked");
+                return (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"error": "try again"})))
+                    .into_response();
+            }
+        },
+        _ => None,
+    };
+    let Some(role) = role else {
+        return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(serde_json::json!({"error": "a valid admin token is needed"})),
+            Json(serde_json::json!({"error": "a valid API token is needed"})),
         )
-            .into_response()
+            .into_response();
+    };
+    if !allowed(role, request.method(), request.uri().path()) {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({"error": format!("the {} role may not do this", role.as_str())})),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Which roles may call a route: the front desk what it does at the desk
+/// (guests, vouchers, accounts, members' cards), marketers read the audit
+/// trail, admins everything.
+fn allowed(role: super::staff::Role, method: &axum::http::Method, path: &str) -> bool {
+    use super::staff::Role;
+    if role == Role::Admin {
+        return true;
+    }
+    let desk = [
+        "/api/sessions",
+        "/api/vouchers",
+        "/api/accounts",
+        "/api/counter-url",
+        "/api/sms/forget",
+        "/api/cards/",
+        "/api/members/",
+    ];
+    let staff_only_admin =
+        path == "/api/members/import" || (path.starts_with("/api/members/") && method == axum::http::Method::DELETE);
+    match role {
+        Role::FrontDesk => desk.iter().any(|p| path.starts_with(p)) && !staff_only_admin,
+        Role::Marketer => path == "/api/auth/log" || path == "/api/members/feed",
+        Role::Admin => true,
     }
 }
 

@@ -162,6 +162,12 @@ pub struct Strings {
     pub ap_adopt: String,
     pub ap_online: String,
     pub ap_adopted: String,
+    pub nav_tokens: String,
+    pub tokens_hint: String,
+    pub token_once: String,
+    pub token_name: String,
+    pub token_used: String,
+    pub token_create: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {
@@ -179,7 +185,7 @@ fn strings(lang: Lang) -> &'static Strings {
 
 /// The console's state.
 pub struct Console {
-    staff: Staff,
+    staff: Arc<Staff>,
     handles: Handles,
     /// Cookies marked Secure (the console is served over HTTPS).
     secure: bool,
@@ -190,7 +196,7 @@ pub struct Console {
 
 impl Console {
     /// The console over `handles`, its staff in `staff`.
-    pub fn new(staff: Staff, handles: Handles, secure: bool) -> Self {
+    pub fn new(staff: Arc<Staff>, handles: Handles, secure: bool) -> Self {
         Console { staff, handles, secure, marketing: None, offset: 8 }
     }
 
@@ -391,6 +397,18 @@ struct ApsPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "console/tokens.html")]
+struct TokensPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    new_token: Option<String>,
+    /// Token, made, last used.
+    tokens: Vec<(super::staff::Token, String, String)>,
+}
+
+#[derive(Template)]
 #[template(path = "console/users.html")]
 struct UsersPage<'a> {
     t: &'a Strings,
@@ -440,6 +458,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/stats.xlsx", get(stats_xlsx))
         .route("/console/aps", get(aps))
         .route("/console/aps/adopt", post(adopt))
+        .route("/console/tokens", get(tokens).post(create_token))
+        .route("/console/tokens/revoke", post(revoke_token))
         .route("/console/users", get(users).post(create_user))
         .route("/console/users/disable", post(disable_user))
         .route("/console/audit", get(audit))
@@ -1559,6 +1579,105 @@ async fn adopt(
     }
 }
 
+const EVERYONE: &[Role] = &[Role::Admin, Role::Marketer, Role::FrontDesk];
+
+async fn tokens(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let t = strings(lang);
+    let signed = match require(&console, &headers, t, EVERYONE).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    keep_lang(tokens_page(&console, t, &signed, None, None, StatusCode::OK).await, &q, lang)
+}
+
+async fn tokens_page(
+    console: &Console,
+    t: &Strings,
+    signed: &Signed,
+    notice: Option<String>,
+    new_token: Option<String>,
+    status: StatusCode,
+) -> Response {
+    match console.staff.tokens(signed).await {
+        Ok(list) => {
+            let tokens = list
+                .into_iter()
+                .map(|k| {
+                    let made = ago(k.created_at);
+                    let used = k.last_used_at.map(ago).unwrap_or_default();
+                    (k, made, used)
+                })
+                .collect();
+            let page_ = TokensPage { t, me: Some(me(signed)), notice, csrf: signed.csrf.clone(), new_token, tokens };
+            page(status, page_.render())
+        }
+        Err(err) => failed(t, Some(signed), &err),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    id: String,
+}
+
+async fn create_token(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, EVERYONE).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return csrf_refused(t, Some(&signed));
+    }
+    match console.staff.create_token(&signed, &form.name).await {
+        Ok(token) => {
+            console.staff.audit(&signed, "token.create", form.name.trim(), "", "", peer.ip()).await;
+            tokens_page(&console, t, &signed, None, Some(token), StatusCode::OK).await
+        }
+        Err(StaffError::Invalid(why)) => {
+            tokens_page(&console, t, &signed, Some(format!("{}{why}", t.bad_input)), None, StatusCode::BAD_REQUEST)
+                .await
+        }
+        Err(err) => failed(t, Some(&signed), &err),
+    }
+}
+
+async fn revoke_token(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, EVERYONE).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return csrf_refused(t, Some(&signed));
+    }
+    let id = form.id.trim().parse::<i64>().unwrap_or(-1);
+    match console.staff.revoke_token(&signed, id).await {
+        Ok(true) => {
+            console.staff.audit(&signed, "token.revoke", &id.to_string(), "live", "revoked", peer.ip()).await;
+            tokens_page(&console, t, &signed, Some(format!("{} {id}", t.voucher_revoke)), None, StatusCode::OK).await
+        }
+        Ok(false) => tokens_page(&console, t, &signed, Some(t.none.clone()), None, StatusCode::NOT_FOUND).await,
+        Err(err) => failed(t, Some(&signed), &err),
+    }
+}
+
 async fn users(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
     let lang = lang_of(&headers, &q);
     let t = strings(lang);
@@ -1780,9 +1899,10 @@ mod tests {
             firmware_wait: std::time::Duration::from_secs(60),
         };
         let marketing = Arc::new(crate::marketing::Marketing::load(db.clone()).await.unwrap());
-        let staff = Staff::new(db, dir.path());
+        let staff = Arc::new(Staff::new(db, dir.path()));
         staff.prepare_setup().await.unwrap();
-        let app = router(Arc::new(Console::new(staff, handles.clone(), false).with_marketing(marketing.clone())));
+        let console = Arc::new(Console::new(staff.clone(), handles.clone(), false).with_marketing(marketing.clone()));
+        let app = super::super::api::router(handles.clone(), "appliance-token".into(), staff).merge(router(console));
         Harness { app, dir, handles, filter, marketing }
     }
 
@@ -1792,6 +1912,14 @@ mod tests {
             let mut request = axum::http::Request::builder()
                 .method(method)
                 .uri(path)
+                .header(
+                    header::AUTHORIZATION,
+                    cookies
+                        .iter()
+                        .find_map(|c| c.strip_prefix("bearer="))
+                        .map(|t| format!("Bearer {t}"))
+                        .unwrap_or_default(),
+                )
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .header(header::ACCEPT_LANGUAGE, "zh-CN")
                 .header(header::COOKIE, cookies.join("; "))
@@ -2169,5 +2297,64 @@ mod tests {
         );
         let bad = h.send("GET", "/console/stats?from=2026-13-01&to=2026-12-01", &[], &[&admin]).await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn api_tokens_act_with_their_owners_role_until_revoked() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        for (name, role) in [("mkt", "marketer"), ("desk", "frontdesk")] {
+            let csrf = h.csrf(&admin, "/console/users").await;
+            h.send(
+                "POST",
+                "/console/users",
+                &[("csrf", &csrf), ("username", name), ("password", "a long password"), ("role", role)],
+                &[&admin],
+            )
+            .await;
+        }
+        let token_of = |who: String| {
+            let h = &h;
+            async move {
+                let csrf = h.csrf(&who, "/console/tokens").await;
+                let made =
+                    h.send("POST", "/console/tokens", &[("csrf", &csrf), ("name", "till script")], &[&who]).await;
+                assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+                let start = made.body.find("id=\"new-token\">").unwrap() + "id=\"new-token\">".len();
+                made.body[start..].split('<').next().unwrap().to_string()
+            }
+        };
+        let desk = h.login("desk", "a long password").await;
+        let desk_token = token_of(desk.clone()).await;
+        let mkt_token = token_of(h.login("mkt", "a long password").await).await;
+        let api = |token: &str, method: &'static str, path: &'static str| {
+            let h = &h;
+            let bearer = format!("bearer={token}");
+            async move { h.send(method, path, &[], &[&bearer]).await.status }
+        };
+        assert_eq!(api(&desk_token, "GET", "/api/vouchers").await, StatusCode::OK);
+        assert_eq!(
+            api(&mkt_token, "GET", "/api/vouchers").await,
+            StatusCode::FORBIDDEN,
+            "a marketer makes no vouchers"
+        );
+        assert_eq!(api(&mkt_token, "GET", "/api/auth/log").await, StatusCode::OK);
+        assert_eq!(
+            api(&desk_token, "POST", "/api/members/import").await,
+            StatusCode::FORBIDDEN,
+            "import is an admin's"
+        );
+        assert_eq!(api(&desk_token, "POST", "/api/firewall/reload").await, StatusCode::FORBIDDEN);
+        assert_eq!(api("appliance-token", "GET", "/api/vouchers").await, StatusCode::OK, "the appliance's own token");
+        assert_eq!(api("gwt_forged", "GET", "/api/vouchers").await, StatusCode::UNAUTHORIZED);
+        // Revoked: refused; a disabled account's tokens die with it.
+        let page = h.send("GET", "/console/tokens", &[], &[&desk]).await;
+        let id = page.body.split("revoke-token-").nth(1).unwrap().split('"').next().unwrap().to_string();
+        h.send("POST", "/console/tokens/revoke", &[("csrf", &page.field("csrf")), ("id", &id)], &[&desk]).await;
+        assert_eq!(api(&desk_token, "GET", "/api/vouchers").await, StatusCode::UNAUTHORIZED);
+        let csrf = h.csrf(&admin, "/console/users").await;
+        h.send("POST", "/console/users/disable", &[("csrf", &csrf), ("username", "mkt")], &[&admin]).await;
+        assert_eq!(api(&mkt_token, "GET", "/api/auth/log").await, StatusCode::UNAUTHORIZED);
     }
 }

@@ -109,6 +109,21 @@ pub struct User {
     pub disabled_at: Option<i64>,
 }
 
+/// An API token, as listed (never the token itself).
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Token {
+    /// Id.
+    pub id: i64,
+    /// What its owner called it.
+    pub name: String,
+    /// UTC ms.
+    pub created_at: i64,
+    /// UTC ms.
+    pub last_used_at: Option<i64>,
+    /// UTC ms, when revoked.
+    pub revoked_at: Option<i64>,
+}
+
 /// One audit entry.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct AuditEntry {
@@ -256,6 +271,11 @@ impl Staff {
         .await?;
         if let Some(id) = id {
             sqlx::query("DELETE FROM staff_sessions WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE staff_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(id.is_some())
@@ -330,6 +350,62 @@ impl Staff {
             .execute(&self.db)
             .await?;
         Ok(())
+    }
+
+    /// A new API token for `user` named `name`: the token, shown once.
+    pub async fn create_token(&self, user: &Signed, name: &str) -> Result<String, StaffError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 40 {
+            return Err(StaffError::Invalid("a token needs a name of 1 to 40 characters".into()));
+        }
+        let token = format!("gwt_{}", random_token());
+        sqlx::query("INSERT INTO staff_tokens (token_hash, user_id, name, created_at) VALUES (?, ?, ?, ?)")
+            .bind(token_hash(&token))
+            .bind(user.user_id)
+            .bind(name)
+            .bind(now_ms())
+            .execute(&self.db)
+            .await?;
+        Ok(token)
+    }
+
+    /// A staff member's tokens.
+    pub async fn tokens(&self, user: &Signed) -> Result<Vec<Token>, StaffError> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, created_at, last_used_at, revoked_at FROM staff_tokens WHERE user_id = ? ORDER BY id DESC",
+        )
+        .bind(user.user_id)
+        .fetch_all(&self.db)
+        .await?)
+    }
+
+    /// Revokes one of `user`'s tokens; false when they have no such live token.
+    pub async fn revoke_token(&self, user: &Signed, id: i64) -> Result<bool, StaffError> {
+        let done =
+            sqlx::query("UPDATE staff_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .bind(user.user_id)
+                .execute(&self.db)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The staff member an API token acts as: live token, enabled account.
+    pub async fn token_user(&self, token: &str) -> Result<Option<Signed>, StaffError> {
+        let row: Option<(i64, String, String)> = sqlx::query_as(
+            "UPDATE staff_tokens SET last_used_at = ?1 WHERE token_hash = ?2 AND revoked_at IS NULL \
+             AND user_id IN (SELECT id FROM staff_users WHERE disabled_at IS NULL) \
+             RETURNING user_id, (SELECT username FROM staff_users u WHERE u.id = user_id), \
+                       (SELECT role FROM staff_users u WHERE u.id = user_id)",
+        )
+        .bind(now_ms())
+        .bind(token_hash(token))
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(row.and_then(|(user_id, username, role)| {
+            Some(Signed { user_id, username, role: Role::parse(&role)?, csrf: String::new() })
+        }))
     }
 
     /// Records a staff action. A failure to write is logged (the action has
