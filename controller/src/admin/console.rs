@@ -168,6 +168,13 @@ pub struct Strings {
     pub token_name: String,
     pub token_used: String,
     pub token_create: String,
+    pub nav_accounts: String,
+    pub account_created: String,
+    pub account_id_number: String,
+    pub account_passport: String,
+    pub account_name: String,
+    pub account_id_last4: String,
+    pub account_create: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {
@@ -409,6 +416,18 @@ struct TokensPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "console/accounts.html")]
+struct AccountsPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    /// A new account's username and password, shown this once.
+    created: Option<(String, String)>,
+    accounts: Vec<crate::auth::account::Account>,
+}
+
+#[derive(Template)]
 #[template(path = "console/users.html")]
 struct UsersPage<'a> {
     t: &'a Strings,
@@ -460,6 +479,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/aps/adopt", post(adopt))
         .route("/console/tokens", get(tokens).post(create_token))
         .route("/console/tokens/revoke", post(revoke_token))
+        .route("/console/accounts", get(accounts).post(create_account))
+        .route("/console/accounts/revoke", post(revoke_account))
         .route("/console/users", get(users).post(create_user))
         .route("/console/users/disable", post(disable_user))
         .route("/console/audit", get(audit))
@@ -1579,6 +1600,133 @@ async fn adopt(
     }
 }
 
+const DESK: &[Role] = &[Role::Admin, Role::FrontDesk];
+
+async fn accounts(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let t = strings(lang);
+    let signed = match require(&console, &headers, t, DESK).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    keep_lang(accounts_page(&console, t, &signed, None, None, StatusCode::OK).await, &q, lang)
+}
+
+async fn accounts_page(
+    console: &Console,
+    t: &Strings,
+    signed: &Signed,
+    notice: Option<String>,
+    created: Option<(String, String)>,
+    status: StatusCode,
+) -> Response {
+    match control::handle(Request::AccountsList { id_number: None }, &console.handles).await {
+        Reply::Accounts { accounts } => {
+            let page_ = AccountsPage { t, me: Some(me(signed)), notice, csrf: signed.csrf.clone(), created, accounts };
+            page(status, page_.render())
+        }
+        other => reply_failed(t, signed, other),
+    }
+}
+
+#[derive(Deserialize)]
+struct AccountForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    passport: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    hours: String,
+    #[serde(default)]
+    valid_days: String,
+    #[serde(default)]
+    devices: String,
+    #[serde(default)]
+    username: String,
+}
+
+/// Opens a front-desk account from a guest's ID; the password is shown once.
+/// The ID number is never written to the audit log (its last four only).
+async fn create_account(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, DESK).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return csrf_refused(t, Some(&signed));
+    }
+    let number = |v: &str| v.trim().parse::<u32>().ok();
+    let (Some(hours), Some(valid_days), Some(devices)) =
+        (number(&form.hours), number(&form.valid_days), number(&form.devices))
+    else {
+        return accounts_page(
+            &console,
+            t,
+            &signed,
+            Some(format!("{}{}", t.bad_input, t.voucher_hours)),
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    };
+    let account = crate::auth::account::NewAccount {
+        username: String::new(),
+        id_number: form.id_number.trim().to_string(),
+        id_type: if form.passport.is_some() { "passport".into() } else { "id_card".into() },
+        name: form.name.trim().chars().take(40).collect(),
+        online_seconds: u64::from(hours) * 3600,
+        valid_days,
+        devices,
+    };
+    match control::handle(Request::AccountsCreate { account }, &console.handles).await {
+        Reply::AccountCreated { account, .. } => {
+            let after = format!("ID ****{}, {} h", account.id_last4, account.online_seconds / 3600);
+            console.staff.audit(&signed, "account.create", &account.username, "", &after, peer.ip()).await;
+            let created = Some((account.username.clone(), account.password.clone()));
+            accounts_page(&console, t, &signed, None, created, StatusCode::OK).await
+        }
+        Reply::Error { kind: control::ErrorKind::Invalid, message: why } => {
+            accounts_page(&console, t, &signed, Some(format!("{}{why}", t.bad_input)), None, StatusCode::BAD_REQUEST)
+                .await
+        }
+        other => reply_failed(t, &signed, other),
+    }
+}
+
+async fn revoke_account(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    let signed = match require(&console, &headers, t, DESK).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&signed, &form.csrf) {
+        return csrf_refused(t, Some(&signed));
+    }
+    match control::handle(Request::AccountsRevoke { username: form.username.clone() }, &console.handles).await {
+        Reply::Done | Reply::Revoked { .. } => {
+            console.staff.audit(&signed, "account.revoke", &form.username, "live", "revoked", peer.ip()).await;
+            let notice = Some(format!("{} {}", t.voucher_revoke, form.username));
+            accounts_page(&console, t, &signed, notice, None, StatusCode::OK).await
+        }
+        other => reply_failed(t, &signed, other),
+    }
+}
+
 const EVERYONE: &[Role] = &[Role::Admin, Role::Marketer, Role::FrontDesk];
 
 async fn tokens(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
@@ -2356,5 +2504,56 @@ mod tests {
         let csrf = h.csrf(&admin, "/console/users").await;
         h.send("POST", "/console/users/disable", &[("csrf", &csrf), ("username", "mkt")], &[&admin]).await;
         assert_eq!(api(&mkt_token, "GET", "/api/auth/log").await, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn the_front_desk_opens_an_account_from_an_id_card_and_revokes_it() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let csrf = h.csrf(&admin, "/console/accounts").await;
+        let bad = h
+            .send(
+                "POST",
+                "/console/accounts",
+                &[
+                    ("csrf", &csrf),
+                    ("id_number", "110105194912310021"),
+                    ("hours", "4"),
+                    ("valid_days", "1"),
+                    ("devices", "1"),
+                ],
+                &[&admin],
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "a wrong check digit");
+        let made = h
+            .send(
+                "POST",
+                "/console/accounts",
+                &[
+                    ("csrf", &csrf),
+                    ("id_number", "11010519491231002X"),
+                    ("name", "张三"),
+                    ("hours", "4"),
+                    ("valid_days", "1"),
+                    ("devices", "2"),
+                ],
+                &[&admin],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+        let start = made.body.find("id=\"new-username\">").unwrap() + "id=\"new-username\">".len();
+        let username = made.body[start..].split('<').next().unwrap().to_string();
+        assert!(made.body.contains("new-password") && made.body.contains("****002X"));
+        let log = h.send("GET", "/console/audit?q=account", &[], &[&admin]).await;
+        assert!(
+            log.body.contains("account.create") && !log.body.contains("11010519491231002X"),
+            "no ID number in the audit log"
+        );
+        let revoked =
+            h.send("POST", "/console/accounts/revoke", &[("csrf", &csrf), ("username", &username)], &[&admin]).await;
+        assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+        assert!(h.handles.staff.accounts.list(None).await.unwrap()[0].revoked_at.is_some());
     }
 }
