@@ -582,6 +582,36 @@ async fn require(console: &Console, headers: &HeaderMap, t: &Strings, roles: &[R
     Ok(signed)
 }
 
+/// A page request: its language, strings and the signed-in member whose
+/// role may see it (else the login page or 403).
+async fn viewed(
+    console: &Console,
+    headers: &HeaderMap,
+    q: &LangQuery,
+    roles: &[Role],
+) -> Result<(Lang, &'static Strings, Signed), Response> {
+    let lang = lang_of(headers, q);
+    let t = strings(lang);
+    Ok((lang, t, require(console, headers, t, roles).await?))
+}
+
+/// A form post: the signed-in member whose role may send it, with the
+/// session's CSRF token (else the login page, 403, or the expired-form
+/// page; nothing is changed).
+async fn posted(
+    console: &Console,
+    headers: &HeaderMap,
+    roles: &[Role],
+    csrf: &str,
+) -> Result<(&'static Strings, Signed), Response> {
+    let t = strings(lang_of(headers, &LangQuery::default()));
+    let signed = require(console, headers, t, roles).await?;
+    if !csrf_ok(&signed, csrf) {
+        return Err(csrf_refused(t, Some(&signed)));
+    }
+    Ok((t, signed))
+}
+
 /// A form's CSRF token against the session's (constant time).
 fn csrf_ok(signed: &Signed, given: &str) -> bool {
     !given.is_empty() && crate::tls::same_secret(given, &signed.csrf)
@@ -799,14 +829,11 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, &[Role::Admin, Role::Marketer, Role::FrontDesk]).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if !csrf_ok(&signed, &form.csrf) {
-        return csrf_refused(t, Some(&signed));
-    }
+    let (t, signed) =
+        match posted(&console, &headers, &[Role::Admin, Role::Marketer, Role::FrontDesk], &form.csrf).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     if let Some(token) = cookie(&headers, COOKIE) {
         if let Err(err) = console.staff.logout(token).await {
             return failed(t, Some(&signed), &err);
@@ -818,10 +845,8 @@ async fn logout(
 }
 
 async fn guests(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let lang = lang_of(&headers, &q);
-    let t = strings(lang);
-    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
-        Ok(s) => s,
+    let (lang, t, signed) = match viewed(&console, &headers, &q, &[Role::Admin, Role::FrontDesk]).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let sessions = match control::handle(Request::SessionsList, &console.handles).await {
@@ -865,14 +890,10 @@ async fn kick(
     headers: HeaderMap,
     Form(form): Form<KickForm>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
-        Ok(s) => s,
+    let (t, signed) = match posted(&console, &headers, &[Role::Admin, Role::FrontDesk], &form.csrf).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return csrf_refused(t, Some(&signed));
-    }
     match control::handle(Request::SessionsKick { mac: form.mac.clone() }, &console.handles).await {
         Reply::Kicked { count } => {
             console
@@ -886,13 +907,11 @@ async fn kick(
 }
 
 async fn vouchers(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let lang = lang_of(&headers, &q);
-    let t = strings(lang);
-    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
-        Ok(s) => s,
+    let (lang, t, signed) = match viewed(&console, &headers, &q, &[Role::Admin, Role::FrontDesk]).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    vouchers_page(&console, t, &signed, None, StatusCode::OK).await
+    keep_lang(vouchers_page(&console, t, &signed, None, StatusCode::OK).await, &q, lang)
 }
 
 async fn vouchers_page(
@@ -943,14 +962,10 @@ async fn create_vouchers(
     headers: HeaderMap,
     Form(form): Form<VoucherForm>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
-        Ok(s) => s,
+    let (t, signed) = match posted(&console, &headers, &[Role::Admin, Role::FrontDesk], &form.csrf).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return csrf_refused(t, Some(&signed));
-    }
     let number = |v: &str, what: &str| v.trim().parse::<u32>().map_err(|_| format!("{}{what}", t.bad_input));
     let parsed = (|| {
         Ok::<_, String>(crate::auth::voucher::NewBatch {
@@ -1001,14 +1016,10 @@ async fn revoke_vouchers(
     headers: HeaderMap,
     Form(form): Form<RevokeForm>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
-        Ok(s) => s,
+    let (t, signed) = match posted(&console, &headers, &[Role::Admin, Role::FrontDesk], &form.csrf).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return csrf_refused(t, Some(&signed));
-    }
     match control::handle(Request::VouchersRevoke { code_or_batch: form.code_or_batch.clone() }, &console.handles).await
     {
         Reply::Revoked { count } => {
@@ -1050,10 +1061,8 @@ async fn voucher_sheet(
 }
 
 async fn members(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let lang = lang_of(&headers, &q);
-    let t = strings(lang);
-    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
-        Ok(s) => s,
+    let (lang, t, signed) = match viewed(&console, &headers, &q, &[Role::Admin, Role::FrontDesk]).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     keep_lang(members_page(&console, t, &signed, q.q.trim(), None).await, &q, lang)
@@ -1118,14 +1127,10 @@ async fn card_state(
     headers: HeaderMap,
     Form(form): Form<CardStateForm>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, &[Role::Admin, Role::FrontDesk]).await {
-        Ok(s) => s,
+    let (t, signed) = match posted(&console, &headers, &[Role::Admin, Role::FrontDesk], &form.csrf).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return csrf_refused(t, Some(&signed));
-    }
     let request = Request::CardsState { card: form.card.clone(), state: form.state.clone() };
     match control::handle(request, &console.handles).await {
         Reply::Done => {
@@ -1140,10 +1145,8 @@ async fn card_state(
 const MARKETERS: &[Role] = &[Role::Admin, Role::Marketer];
 
 async fn marketing(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let lang = lang_of(&headers, &q);
-    let t = strings(lang);
-    let signed = match require(&console, &headers, t, MARKETERS).await {
-        Ok(s) => s,
+    let (lang, t, signed) = match viewed(&console, &headers, &q, MARKETERS).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     keep_lang(marketing_page(&console, t, &signed, None, StatusCode::OK).await, &q, lang)
@@ -1299,11 +1302,7 @@ async fn marketing_form(
     headers: &HeaderMap,
     csrf: &str,
 ) -> Result<(&'static Strings, Signed, Arc<crate::marketing::Marketing>), Response> {
-    let t = strings(lang_of(headers, &LangQuery::default()));
-    let signed = require(console, headers, t, MARKETERS).await?;
-    if !csrf_ok(&signed, csrf) {
-        return Err(csrf_refused(t, Some(&signed)));
-    }
+    let (t, signed) = posted(console, headers, MARKETERS, csrf).await?;
     let m = console.marketing.clone().ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
     Ok((t, signed, m))
 }
@@ -1499,10 +1498,8 @@ async fn stats_xlsx(State(console): State<Arc<Console>>, headers: HeaderMap, Que
 }
 
 async fn aps(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let lang = lang_of(&headers, &q);
-    let t = strings(lang);
-    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
-        Ok(s) => s,
+    let (lang, t, signed) = match viewed(&console, &headers, &q, &[Role::Admin]).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     keep_lang(aps_page(&console, t, &signed, None, StatusCode::OK).await, &q, lang)
@@ -1562,14 +1559,10 @@ async fn adopt(
     headers: HeaderMap,
     Form(form): Form<AdoptForm>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
-        Ok(s) => s,
+    let (t, signed) = match posted(&console, &headers, &[Role::Admin], &form.csrf).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return csrf_refused(t, Some(&signed));
-    }
     let fingerprint = form.fingerprint.trim().to_ascii_lowercase();
     let request = Request::ApsAdopt { device_id: form.device_id.clone(), fingerprint: Some(fingerprint.clone()) };
     match control::handle(request, &console.handles).await {
@@ -1603,10 +1596,8 @@ async fn adopt(
 const DESK: &[Role] = &[Role::Admin, Role::FrontDesk];
 
 async fn accounts(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let lang = lang_of(&headers, &q);
-    let t = strings(lang);
-    let signed = match require(&console, &headers, t, DESK).await {
-        Ok(s) => s,
+    let (lang, t, signed) = match viewed(&console, &headers, &q, DESK).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     keep_lang(accounts_page(&console, t, &signed, None, None, StatusCode::OK).await, &q, lang)
@@ -1657,14 +1648,10 @@ async fn create_account(
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, DESK).await {
-        Ok(s) => s,
+    let (t, signed) = match posted(&console, &headers, DESK, &form.csrf).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return csrf_refused(t, Some(&signed));
-    }
     let number = |v: &str| v.trim().parse::<u32>().ok();
     let (Some(hours), Some(valid_days), Some(devices)) =
         (number(&form.hours), number(&form.valid_days), number(&form.devices))
@@ -1709,14 +1696,10 @@ async fn revoke_account(
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, DESK).await {
-        Ok(s) => s,
+    let (t, signed) = match posted(&console, &headers, DESK, &form.csrf).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return csrf_refused(t, Some(&signed));
-    }
     match control::handle(Request::AccountsRevoke { username: form.username.clone() }, &console.handles).await {
         Reply::Done | Reply::Revoked { .. } => {
             console.staff.audit(&signed, "account.revoke", &form.username, "live", "revoked", peer.ip()).await;
@@ -1730,10 +1713,8 @@ async fn revoke_account(
 const EVERYONE: &[Role] = &[Role::Admin, Role::Marketer, Role::FrontDesk];
 
 async fn tokens(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let lang = lang_of(&headers, &q);
-    let t = strings(lang);
-    let signed = match require(&console, &headers, t, EVERYONE).await {
-        Ok(s) => s,
+    let (lang, t, signed) = match viewed(&console, &headers, &q, EVERYONE).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     keep_lang(tokens_page(&console, t, &signed, None, None, StatusCode::OK).await, &q, lang)
@@ -1780,14 +1761,10 @@ async fn create_token(
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, EVERYONE).await {
-        Ok(s) => s,
+    let (t, signed) = match posted(&console, &headers, EVERYONE, &form.csrf).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return csrf_refused(t, Some(&signed));
-    }
     match console.staff.create_token(&signed, &form.name).await {
         Ok(token) => {
             console.staff.audit(&signed, "token.create", form.name.trim(), "", "", peer.ip()).await;
@@ -1807,14 +1784,10 @@ async fn revoke_token(
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, EVERYONE).await {
-        Ok(s) => s,
+    let (t, signed) = match posted(&console, &headers, EVERYONE, &form.csrf).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return csrf_refused(t, Some(&signed));
-    }
     let id = form.id.trim().parse::<i64>().unwrap_or(-1);
     match console.staff.revoke_token(&signed, id).await {
         Ok(true) => {
@@ -1827,13 +1800,11 @@ async fn revoke_token(
 }
 
 async fn users(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let lang = lang_of(&headers, &q);
-    let t = strings(lang);
-    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
-        Ok(s) => s,
+    let (lang, t, signed) = match viewed(&console, &headers, &q, &[Role::Admin]).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    users_page(&console, t, &signed, None, StatusCode::OK).await
+    keep_lang(users_page(&console, t, &signed, None, StatusCode::OK).await, &q, lang)
 }
 
 async fn users_page(
@@ -1869,14 +1840,10 @@ async fn create_user(
     headers: HeaderMap,
     Form(form): Form<UserForm>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
-        Ok(s) => s,
+    let (t, signed) = match posted(&console, &headers, &[Role::Admin], &form.csrf).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return csrf_refused(t, Some(&signed));
-    }
     let Some(role) = Role::parse(&form.role) else {
         return users_page(&console, t, &signed, Some(format!("{}{}", t.bad_input, t.role)), StatusCode::BAD_REQUEST)
             .await;
@@ -1911,14 +1878,10 @@ async fn disable_user(
     headers: HeaderMap,
     Form(form): Form<DisableForm>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
-        Ok(s) => s,
+    let (t, signed) = match posted(&console, &headers, &[Role::Admin], &form.csrf).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&signed, &form.csrf) {
-        return csrf_refused(t, Some(&signed));
-    }
     match console.staff.disable(&form.username).await {
         Ok(true) => {
             console.staff.audit(&signed, "user.disable", &form.username, "active", "disabled", peer.ip()).await;
@@ -1930,10 +1893,8 @@ async fn disable_user(
 }
 
 async fn audit(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let lang = lang_of(&headers, &q);
-    let t = strings(lang);
-    let signed = match require(&console, &headers, t, &[Role::Admin]).await {
-        Ok(s) => s,
+    let (lang, t, signed) = match viewed(&console, &headers, &q, &[Role::Admin]).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let filter = Some(q.q.trim()).filter(|f| !f.is_empty());
