@@ -333,6 +333,7 @@ async fn serve(
         members: members.clone(),
         feed: feed.clone(),
         db: db.clone(),
+        cards: methods.cards.clone(),
     };
     let audit = staff.audit.clone();
     let neighbours = Arc::new(portal::KernelNeighbours::new(&config.network.guest_interface));

@@ -70,18 +70,8 @@ async fn shot(client: &Client, dir: &std::path::Path, name: &str) {
 }
 
 async fn owner(client: Client, code: String, shots: PathBuf) -> (String, String) {
-    client.goto(CONSOLE).await.expect("console loads");
-    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("setup")).await.expect("first-run setup");
-    shot(&client, &shots, "setup").await;
-    fill(&client, "code", &code.to_lowercase()).await;
-    fill(&client, "username", "owner").await;
-    fill(&client, "password", "owner password 1").await;
-    client.find(Locator::Id("setup")).await.unwrap().click().await.unwrap();
-    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("login")).await.expect("then the login");
-    fill(&client, "username", "owner").await;
-    fill(&client, "password", "owner password 1").await;
-    client.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
-    let me = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("me")).await.expect("signed in");
+    setup_owner(&client, &code.to_lowercase(), Some(&shots)).await;
+    let me = client.find(Locator::Id("me")).await.expect("signed in");
     assert_eq!(me.text().await.unwrap(), "owner (admin)");
     shot(&client, &shots, "dashboard").await;
 
@@ -148,6 +138,22 @@ fn a_marketer_publishes_a_featured_dish_guests_see_and_a_rollback_removes_it() {
     assert!(!page.contains("红烧肉") && !page.contains("id=\"dishes\""), "rolled back: {page}");
 }
 
+/// The owner's first-run setup with the appliance's code, then their login
+/// (a screenshot of the setup page in `shots`, when given).
+async fn setup_owner(client: &Client, code: &str, shots: Option<&std::path::Path>) {
+    client.goto(CONSOLE).await.expect("console loads");
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("setup")).await.expect("first-run setup");
+    if let Some(dir) = shots {
+        shot(client, dir, "setup").await;
+    }
+    fill(client, "code", code).await;
+    fill(client, "username", "owner").await;
+    fill(client, "password", "owner password 1").await;
+    client.find(Locator::Id("setup")).await.unwrap().click().await.unwrap();
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("login")).await.expect("then the login");
+    login(client, "owner", "owner password 1").await;
+}
+
 async fn login(client: &Client, username: &str, password: &str) {
     client.goto(&format!("{CONSOLE}login")).await.unwrap();
     fill(client, "username", username).await;
@@ -158,14 +164,7 @@ async fn login(client: &Client, username: &str, password: &str) {
 
 async fn marketer(client: Client, code: String, photo: PathBuf, shots: PathBuf) {
     // The owner sets up and opens an account for the marketer.
-    client.goto(CONSOLE).await.unwrap();
-    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("setup")).await.unwrap();
-    fill(&client, "code", &code).await;
-    fill(&client, "username", "owner").await;
-    fill(&client, "password", "owner password 1").await;
-    client.find(Locator::Id("setup")).await.unwrap().click().await.unwrap();
-    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("login")).await.unwrap();
-    login(&client, "owner", "owner password 1").await;
+    setup_owner(&client, &code, None).await;
     client.goto(&format!("{CONSOLE}users")).await.unwrap();
     fill(&client, "username", "xiaomei").await;
     fill(&client, "password", "marketing pass 1").await;
@@ -260,14 +259,7 @@ fn an_admin_adopts_an_ap_with_its_fingerprint_and_sees_a_guests_login_on_the_das
 }
 
 async fn admin_adopts(client: Client, code: String, fingerprint: String, shots: PathBuf) -> (String, String, String) {
-    client.goto(CONSOLE).await.unwrap();
-    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("setup")).await.unwrap();
-    fill(&client, "code", &code).await;
-    fill(&client, "username", "owner").await;
-    fill(&client, "password", "owner password 1").await;
-    client.find(Locator::Id("setup")).await.unwrap().click().await.unwrap();
-    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("login")).await.unwrap();
-    login(&client, "owner", "owner password 1").await;
+    setup_owner(&client, &code, None).await;
     client.goto(&format!("{CONSOLE}aps")).await.unwrap();
     fill(&client, "fingerprint-LAB-AP-01", "00000000").await;
     client.find(Locator::Id("adopt-LAB-AP-01")).await.unwrap().click().await.unwrap();

@@ -2003,6 +2003,7 @@ mod tests {
                 members,
                 feed,
                 db: db.clone(),
+                cards: methods.cards.clone(),
             },
             firmware_batch: 1,
             firmware_wait: std::time::Duration::from_secs(60),

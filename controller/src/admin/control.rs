@@ -471,8 +471,10 @@ pub struct Staff {
     pub members: crate::members::Store,
     /// Its feed.
     pub feed: crate::members::feed::Feed,
-    /// The appliance's own store (an erased member's waiting facts).
+    /// The appliance's own store (an erased member's waiting facts, statistics).
     pub db: sqlx::SqlitePool,
+    /// The card login's local copy of the cards.
+    pub cards: std::sync::Arc<crate::auth::card::Cards>,
 }
 
 /// Serves the control socket until the task is dropped.
@@ -623,9 +625,13 @@ async fn handle_members(request: Request, staff: &Staff) -> Reply {
         Request::MembersErase { key } => match find(key).await {
             Ok(id) => match store.erase(&id).await {
                 Ok((erased, who)) => {
-                    let waiting = crate::members::outbox::forget(&staff.db, &who).await.unwrap_or(0);
-                    let _ =
-                        sqlx::query("DELETE FROM member_cards WHERE member_id = ?").bind(&id).execute(&staff.db).await;
+                    let waiting = crate::members::outbox::forget(&staff.db, &who).await.unwrap_or_else(|err| {
+                        tracing::error!(error = %crate::error_chain(&err), "an erased member's waiting facts not dropped");
+                        0
+                    });
+                    if let Err(err) = staff.cards.forget_member(&id).await {
+                        tracing::error!(error = %crate::error_chain(&err), "an erased member's cards left in the card cache");
+                    }
                     Reply::Erased { erased, waiting }
                 }
                 Err(e) => failed(&e),
@@ -647,12 +653,9 @@ async fn handle_members(request: Request, staff: &Staff) -> Reply {
             };
             match store.set_card_state(&card_no, &state).await {
                 Ok(true) => {
-                    // The cache follows at once: a lost card is refused even if the store goes away now.
-                    let _ = sqlx::query("UPDATE member_cards SET state = ? WHERE card_no = ?")
-                        .bind(&state)
-                        .bind(&card_no)
-                        .execute(&staff.db)
-                        .await;
+                    if let Err(err) = staff.cards.cache_state(&card_no, &state).await {
+                        tracing::error!(card = %card_no, error = %crate::error_chain(&err), "card cache not updated: the next refresh will");
+                    }
                     Reply::Done
                 }
                 Ok(false) => refused(ErrorKind::NotFound, format!("no card {card_no}")),

@@ -170,6 +170,26 @@ impl Cards {
         Ok(cards.len())
     }
 
+    /// Puts a card's new state in the local copy at once (a card reported
+    /// lost is refused even if the store goes away before the next refresh).
+    pub async fn cache_state(&self, card_no: &str, state: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE member_cards SET state = ? WHERE card_no = ?")
+            .bind(state)
+            .bind(card_no)
+            .execute(&self.local)
+            .await
+            .map(|_| ())
+    }
+
+    /// Drops an erased member's cards from the local copy.
+    pub async fn forget_member(&self, member_id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM member_cards WHERE member_id = ?")
+            .bind(member_id)
+            .execute(&self.local)
+            .await
+            .map(|_| ())
+    }
+
     /// Refreshes the cache every `every`, for ever.
     pub async fn keep_fresh(self: std::sync::Arc<Self>, every: Duration) {
         loop {

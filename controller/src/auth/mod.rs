@@ -111,6 +111,22 @@ impl Identity {
         crate::members::Who { kind: kind.into(), value: value.into() }
     }
 
+    /// The identity the member store files as `who` (the inverse of [`Identity::who`]).
+    pub fn from_who(who: &crate::members::Who) -> Option<Identity> {
+        let v = who.value.clone();
+        Some(match who.kind.as_str() {
+            "device" => Identity::Device(v),
+            "voucher" => Identity::Voucher(v),
+            "account" => Identity::Account(v),
+            "phone" => Identity::Phone(v),
+            "wechat" => Identity::OpenId(v),
+            "qq" => Identity::Qq(v),
+            "weibo" => Identity::Weibo(v),
+            "card" => Identity::Card(v),
+            _ => return None,
+        })
+    }
+
     /// As the appliance's own tables keep it: a phone masked (the member
     /// store alone keeps it in full).
     pub fn local(&self) -> String {
@@ -354,15 +370,7 @@ impl Audit {
         let guest = format!("{}:{}", who.kind, who.value);
         let result = async {
             let mut tx = self.db.begin().await?;
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM outbox WHERE guest = ? AND json_extract(body, '$.type') = 'coupon' \
-                 AND json_extract(body, '$.rule') = ?",
-            )
-            .bind(&guest)
-            .bind(&rule.rule)
-            .fetch_one(&mut *tx)
-            .await?;
-            if waiting > 0 {
+            if outbox::coupon_waiting(&mut tx, &guest, &rule.rule).await? {
                 return Ok(false);
             }
             let fact = Fact::Coupon {

@@ -89,6 +89,20 @@ pub async fn push(tx: &mut SqliteConnection, at: i64, guest: &str, fact: &Fact) 
     Ok(id)
 }
 
+/// Whether a coupon of `rule` for `guest` is still waiting to be delivered
+/// (a second login before the feed delivered the first's).
+pub async fn coupon_waiting(tx: &mut SqliteConnection, guest: &str, rule: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE guest = ? AND json_extract(body, '$.type') = 'coupon' \
+         AND json_extract(body, '$.rule') = ?",
+    )
+    .bind(guest)
+    .bind(rule)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(n > 0)
+}
+
 /// How far behind the feed is.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Backlog {

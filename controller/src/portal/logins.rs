@@ -510,17 +510,13 @@ pub async fn login_member_return(
     let grant = match portal.auth.member_return(&who).await {
         Ok(grant) => grant,
         Err(AuthError::Refused(refusal)) => {
-            let method = match who.kind.as_str() {
-                "card" => Method::Card,
-                "wechat" => Method::WeChat,
+            let identity = Identity::from_who(&who);
+            let method = match identity {
+                Some(Identity::Card(_)) => Method::Card,
+                Some(Identity::OpenId(_)) => Method::WeChat,
                 _ => Method::Sms,
             };
-            let identity = match who.kind.as_str() {
-                "card" => Identity::Card(who.value),
-                "wechat" => Identity::OpenId(who.value),
-                _ => Identity::Phone(who.value),
-            };
-            return refused(&portal, lang, method, client, Some(&identity), refusal).await;
+            return refused(&portal, lang, method, client, identity.as_ref(), refusal).await;
         }
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };

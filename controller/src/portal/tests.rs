@@ -475,6 +475,28 @@ async fn count(h: &Harness, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(h.members.pool()).await.unwrap()
 }
 
+/// The outbox's rows (id, at, guest, body), oldest first.
+async fn outbox(h: &Harness) -> Vec<(String, i64, String, String)> {
+    let db = h.portal.auth.audit.db();
+    sqlx::query_as("SELECT id, at, guest, body FROM outbox ORDER BY seq").fetch_all(&db).await.unwrap()
+}
+
+/// Puts `rows` back in the outbox (their ids with `suffix`): a batch
+/// delivered again, or another site's copy of the same facts.
+async fn replay(h: &Harness, rows: &[(String, i64, String, String)], suffix: &str) {
+    let db = h.portal.auth.audit.db();
+    for (id, at, guest, body) in rows {
+        sqlx::query("INSERT INTO outbox (id, at, guest, body) VALUES (?, ?, ?, ?)")
+            .bind(format!("{id}{suffix}"))
+            .bind(at)
+            .bind(guest)
+            .bind(body)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+}
+
 /// Delivers the whole outbox.
 async fn drain(h: &Harness) {
     while h.feed.deliver_once().await.unwrap() > 0 {}
@@ -582,21 +604,10 @@ async fn a_batch_delivered_twice_lands_once() {
     h.portal.sessions.logout(guest(1)).await.unwrap();
     // A crash after the store committed and before the outbox rows were
     // deleted: the same rows are delivered again.
-    let db = h.portal.auth.audit.db();
-    let rows: Vec<(String, i64, String, String)> =
-        sqlx::query_as("SELECT id, at, guest, body FROM outbox ORDER BY seq").fetch_all(&db).await.unwrap();
+    let rows = outbox(&h).await;
     assert_eq!(rows.len(), 5 + 5 + 1, "5 portal views, 5 logins, 1 visit end");
     drain(&h).await;
-    for (id, at, guest, body) in &rows {
-        sqlx::query("INSERT INTO outbox (id, at, guest, body) VALUES (?, ?, ?, ?)")
-            .bind(id)
-            .bind(at)
-            .bind(guest)
-            .bind(body)
-            .execute(&db)
-            .await
-            .unwrap();
-    }
+    replay(&h, &rows, "").await;
     drain(&h).await;
     assert_eq!(count(&h, "SELECT COUNT(*) FROM events").await, 11);
     assert_eq!(count(&h, "SELECT COUNT(*) FROM visits").await, 5);
@@ -613,9 +624,7 @@ async fn an_erased_member_leaves_no_identity_visit_or_event_behind() {
     let ok = h.post(guest(1), "/login/card", &[("card", "6600001"), ("pin", "4321"), ("token", &token)]).await;
     assert_eq!(ok.status, StatusCode::OK);
     // The same facts, as another site's outbox would still hold them.
-    let db = h.portal.auth.audit.db();
-    let elsewhere: Vec<(String, i64, String, String)> =
-        sqlx::query_as("SELECT id, at, guest, body FROM outbox ORDER BY seq").fetch_all(&db).await.unwrap();
+    let elsewhere = outbox(&h).await;
     drain(&h).await;
     let id = h.members.find("13800138002").await.unwrap().unwrap();
     let (erased, who) = h.members.erase(&id).await.unwrap();
@@ -634,16 +643,7 @@ async fn an_erased_member_leaves_no_identity_visit_or_event_behind() {
     assert!(h.members.find("13800138003").await.unwrap().is_some(), "another member is untouched");
     // Facts from before the erasure arriving late (another site's outbox)
     // do not bring the member back.
-    for (id, at, guest, body) in &elsewhere {
-        sqlx::query("INSERT INTO outbox (id, at, guest, body) VALUES (?, ?, ?, ?)")
-            .bind(format!("{id}-late"))
-            .bind(at)
-            .bind(guest)
-            .bind(body)
-            .execute(&db)
-            .await
-            .unwrap();
-    }
+    replay(&h, &elsewhere, "-late").await;
     drain(&h).await;
     assert_eq!(count(&h, "SELECT COUNT(*) FROM visits").await, 0);
     assert_eq!(count(&h, "SELECT COUNT(*) FROM identities").await, 0);
