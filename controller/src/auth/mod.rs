@@ -337,19 +337,36 @@ impl Audit {
     /// Records a portal event of a known guest (`consent`, with the text's
     /// version) or of a device; it is filed in the member store too.
     pub async fn event_of(&self, kind: &str, client: Client, who: Option<crate::members::Who>, detail: &str) {
+        self.write_events(client, who, &[(kind, detail)]).await
+    }
+
+    /// Records several events of one page view in one transaction (the
+    /// login page's view and the dishes it showed: one write, not two).
+    pub async fn events(&self, client: Client, events: &[(&str, &str)]) {
+        self.write_events(client, None, events).await
+    }
+
+    async fn write_events(&self, client: Client, who: Option<crate::members::Who>, events: &[(&str, &str)]) {
         let result = async {
             let now = now_ms();
             let mut tx = self.db.begin().await?;
-            sqlx::query("INSERT INTO portal_events (at, kind, mac, detail) VALUES (?, ?, ?, ?)")
-                .bind(now)
-                .bind(kind)
-                .bind(client.mac.to_string())
-                .bind(detail)
-                .execute(&mut *tx)
-                .await?;
             let guest = who.as_ref().map_or(format!("device:{}", client.mac), |w| format!("{}:{}", w.kind, w.value));
-            let fact = Fact::Event { kind: kind.into(), who, mac: client.mac.to_string(), detail: detail.to_string() };
-            outbox::push(&mut tx, now, &guest, &fact).await?;
+            for (kind, detail) in events {
+                sqlx::query("INSERT INTO portal_events (at, kind, mac, detail) VALUES (?, ?, ?, ?)")
+                    .bind(now)
+                    .bind(kind)
+                    .bind(client.mac.to_string())
+                    .bind(detail)
+                    .execute(&mut *tx)
+                    .await?;
+                let fact = Fact::Event {
+                    kind: kind.to_string(),
+                    who: who.clone(),
+                    mac: client.mac.to_string(),
+                    detail: detail.to_string(),
+                };
+                outbox::push(&mut tx, now, &guest, &fact).await?;
+            }
             tx.commit().await
         }
         .await;

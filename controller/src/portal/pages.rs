@@ -179,7 +179,6 @@ async fn login_page(
         }
         _ => None,
     };
-    auth.audit.event("portal_view", client, "").await;
     let dishes: Vec<DishView> = portal
         .marketing
         .as_ref()
@@ -199,10 +198,6 @@ async fn login_page(
                 .collect()
         })
         .unwrap_or_default();
-    if !dishes.is_empty() {
-        let ids: Vec<&str> = dishes.iter().map(|d| d.id.as_str()).collect();
-        auth.audit.event("dish_impression", client, &ids.join(",")).await;
-    }
     let ticket = auth.enabled.countdown.then(|| auth.countdown.issue(client, url.clone()));
     let ad = auth.ad.as_ref().filter(|_| auth.enabled.countdown).map(|ad| AdView {
         image: &ad.image,
@@ -211,10 +206,19 @@ async fn login_page(
             Lang::En => &ad.text_en,
         },
     });
+    // What the view showed, in one write: the view, its ad, its dishes.
+    let shown: Vec<&str> = dishes.iter().map(|d| d.id.as_str()).collect();
+    let shown = shown.join(",");
+    let ad_url = auth.ad.as_ref().map(|a| a.url.clone()).unwrap_or_default();
+    let mut events: Vec<(&str, &str)> = vec![("portal_view", "")];
     if ad.is_some() {
         portal.metrics.ad("impression");
-        auth.audit.event("ad_impression", client, &auth.ad.as_ref().map(|a| a.url.clone()).unwrap_or_default()).await;
+        events.push(("ad_impression", &ad_url));
     }
+    if !dishes.is_empty() {
+        events.push(("dish_impression", &shown));
+    }
+    auth.audit.events(client, &events).await;
     html(
         StatusCode::OK,
         LoginPage {
