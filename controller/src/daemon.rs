@@ -342,7 +342,7 @@ async fn serve(
         Portal::new(config.clone(), sessions.clone(), methods, signer, metrics.clone(), neighbours)
             .with_marketing(marketing.clone()),
     );
-    let app = portal::router(portal);
+    let app = portal::router(portal.clone());
     let limits = Limits {
         max_connections: config.portal.max_connections,
         per_device: config.portal.max_connections_per_device,
@@ -408,6 +408,7 @@ async fn serve(
         let console = Arc::new(
             crate::admin::console::Console::new(staff.clone(), handles.clone(), false)
                 .with_marketing(marketing)
+                .with_portal(portal.clone())
                 .with_zone(crate::stats::zone_offset(&config.venue.time_zone)),
         );
         let app =

@@ -8,6 +8,8 @@
 //! session's CSRF token (setup and login: a token bound to a SameSite=Strict
 //! cookie); every response has a strict Content-Security-Policy.
 
+mod marketing;
+
 use super::control::{self, Handles, Reply, Request};
 use super::staff::{AuditEntry, Role, Signed, Staff, StaffError, User};
 use crate::portal::i18n::Lang;
@@ -28,7 +30,7 @@ const COOKIE: &str = "gw_console";
 const PRE_COOKIE: &str = "gw_console_pre";
 /// What every console page may load: itself, nothing inline, no frames.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+                   frame-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Every string a console page shows.
 #[derive(Debug, Deserialize)]
@@ -121,6 +123,53 @@ pub struct Strings {
     pub member_not_found: String,
     pub card_changed: String,
     pub nav_marketing: String,
+    pub sunday: String,
+    pub monday: String,
+    pub tuesday: String,
+    pub wednesday: String,
+    pub thursday: String,
+    pub friday: String,
+    pub saturday: String,
+    pub meal_breakfast: String,
+    pub meal_lunch: String,
+    pub meal_tea: String,
+    pub meal_dinner: String,
+    pub meal_late: String,
+    pub landing_original: String,
+    pub landing_promotions: String,
+    pub landing_venue: String,
+    pub added: String,
+    pub saved: String,
+    pub brand_title: String,
+    pub brand_colour: String,
+    pub brand_logo: String,
+    pub brand_background: String,
+    pub brand_story: String,
+    pub member_day: String,
+    pub clear_photo: String,
+    pub save: String,
+    pub promotions_title: String,
+    pub promotion_title: String,
+    pub promotion_body: String,
+    pub promotion_add: String,
+    pub products_title: String,
+    pub product_category: String,
+    pub product_tags: String,
+    pub product_add: String,
+    pub ad_title: String,
+    pub ad_text: String,
+    pub ad_opens: String,
+    pub ad_hint: String,
+    pub landing_title: String,
+    pub schedule_title: String,
+    pub schedule_from: String,
+    pub schedule_until: String,
+    pub schedule_meals: String,
+    pub schedule_member_day: String,
+    pub schedule_always: String,
+    pub preview_title: String,
+    pub unpublished: String,
+    pub version_shows: String,
     pub dishes_draft: String,
     pub dish_name: String,
     pub dish_price: String,
@@ -197,6 +246,8 @@ pub struct Console {
     /// Cookies marked Secure (the console is served over HTTPS).
     secure: bool,
     marketing: Option<Arc<crate::marketing::Marketing>>,
+    /// The portal, whose login page the editor's preview renders.
+    portal: Option<Arc<crate::portal::Portal>>,
     /// The site's time zone, hours ahead of UTC (statistics by local day).
     offset: i64,
 }
@@ -204,12 +255,18 @@ pub struct Console {
 impl Console {
     /// The console over `handles`, its staff in `staff`.
     pub fn new(staff: Arc<Staff>, handles: Handles, secure: bool) -> Self {
-        Console { staff, handles, secure, marketing: None, offset: 8 }
+        Console { staff, handles, secure, marketing: None, portal: None, offset: 8 }
     }
 
     /// Days and hours of the statistics in a zone `offset` hours ahead of UTC.
     pub fn with_zone(mut self, offset: i64) -> Self {
         self.offset = offset;
+        self
+    }
+
+    /// The editor's preview renders `portal`'s login page.
+    pub fn with_portal(mut self, portal: Arc<crate::portal::Portal>) -> Self {
+        self.portal = Some(portal);
         self
     }
 
@@ -343,25 +400,6 @@ struct MembersPage<'a> {
 }
 
 /// A draft dish as the editor lists it.
-struct DraftDish {
-    id: String,
-    name_zh: String,
-    name_en: String,
-    price: String,
-    image: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "console/marketing.html")]
-struct MarketingPage<'a> {
-    t: &'a Strings,
-    me: Option<Me>,
-    notice: Option<String>,
-    csrf: String,
-    dishes: Vec<DraftDish>,
-    versions: Vec<(crate::marketing::Version, String)>,
-}
-
 #[derive(Template)]
 #[template(path = "console/stats.html")]
 struct StatsPage<'a> {
@@ -462,16 +500,6 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/vouchers/sheet", get(voucher_sheet))
         .route("/console/members", get(members))
         .route("/console/cards/state", post(card_state))
-        .route("/console/marketing", get(marketing))
-        .route(
-            "/console/marketing/dishes",
-            post(add_dish).layer(axum::extract::DefaultBodyLimit::max(crate::marketing::MAX_UPLOAD + 64 * 1024)),
-        )
-        .route("/console/marketing/dishes/remove", post(remove_dish))
-        .route("/console/marketing/dishes/up", post(dish_up))
-        .route("/console/marketing/publish", post(publish))
-        .route("/console/marketing/rollback", post(rollback))
-        .route("/console/media/{id}/{file}", get(media))
         .route("/console/stats", get(stats))
         .route("/console/stats.csv", get(stats_csv))
         .route("/console/stats.xlsx", get(stats_xlsx))
@@ -485,6 +513,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/users/disable", post(disable_user))
         .route("/console/audit", get(audit))
         .route("/console/audit.csv", get(audit_csv))
+        .merge(marketing::routes())
         .route(
             "/console/static/console.css",
             get(|| async {
@@ -505,7 +534,9 @@ async fn security_headers(mut response: Response) -> Response {
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     }
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::X_FRAME_OPTIONS) {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -1142,273 +1173,8 @@ async fn card_state(
     }
 }
 
+/// Who edits the portal's pages and reads the statistics.
 const MARKETERS: &[Role] = &[Role::Admin, Role::Marketer];
-
-async fn marketing(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let (lang, t, signed) = match viewed(&console, &headers, &q, MARKETERS).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    keep_lang(marketing_page(&console, t, &signed, None, StatusCode::OK).await, &q, lang)
-}
-
-async fn marketing_page(
-    console: &Console,
-    t: &Strings,
-    signed: &Signed,
-    notice: Option<String>,
-    status: StatusCode,
-) -> Response {
-    let Some(m) = &console.marketing else {
-        return message(t, Some(me(signed)), StatusCode::NOT_FOUND, &t.error_title, t.none.clone());
-    };
-    let (draft, versions) = match (m.draft().await, m.versions().await) {
-        (Ok(d), Ok(v)) => (d, v),
-        (Err(e), _) | (_, Err(e)) => return failed(t, Some(signed), &e),
-    };
-    let dishes = draft
-        .dishes
-        .into_iter()
-        .map(|d| DraftDish {
-            id: d.id,
-            name_zh: d.name_zh,
-            name_en: d.name_en,
-            price: crate::marketing::price_text(d.price_cents),
-            image: d.image,
-        })
-        .collect();
-    let versions = versions.into_iter().map(|v| (ago(v.published_at), v)).collect::<Vec<_>>();
-    let versions = versions.into_iter().map(|(when, v)| (v, when)).collect();
-    page(
-        status,
-        MarketingPage { t, me: Some(me(signed)), notice, csrf: signed.csrf.clone(), dishes, versions }.render(),
-    )
-}
-
-/// A marketing change's outcome: the editor again, with what happened.
-async fn marketing_done(
-    console: &Console,
-    t: &Strings,
-    signed: &Signed,
-    result: Result<String, crate::marketing::MarketingError>,
-) -> Response {
-    use crate::marketing::MarketingError as E;
-    match result {
-        Ok(notice) => marketing_page(console, t, signed, Some(notice), StatusCode::OK).await,
-        Err(E::NotAnImage) => {
-            marketing_page(console, t, signed, Some(t.upload_refused.clone()), StatusCode::UNSUPPORTED_MEDIA_TYPE).await
-        }
-        Err(E::TooLarge) => {
-            marketing_page(console, t, signed, Some(t.upload_refused.clone()), StatusCode::PAYLOAD_TOO_LARGE).await
-        }
-        Err(E::Invalid(why)) => {
-            marketing_page(console, t, signed, Some(format!("{}{why}", t.bad_input)), StatusCode::BAD_REQUEST).await
-        }
-        Err(E::NotFound) => marketing_page(console, t, signed, Some(t.none.clone()), StatusCode::NOT_FOUND).await,
-        Err(err @ E::Store(_)) => failed(t, Some(signed), &err),
-    }
-}
-
-/// `POST /console/marketing/dishes` (multipart): a dish and its photo. The
-/// form's token is checked before anything is stored.
-async fn add_dish(
-    State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    mut multipart: axum::extract::Multipart,
-) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, MARKETERS).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let Some(m) = console.marketing.clone() else {
-        return message(t, Some(me(&signed)), StatusCode::NOT_FOUND, &t.error_title, t.none.clone());
-    };
-    let mut fields: BTreeMap<String, String> = BTreeMap::new();
-    let mut photo: Option<Vec<u8>> = None;
-    loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or("").to_string();
-                if name == "photo" {
-                    // The upload's file name is never used: the photo gets the id of its bytes.
-                    match field.bytes().await {
-                        Ok(bytes) if !bytes.is_empty() => photo = Some(bytes.to_vec()),
-                        Ok(_) => {}
-                        Err(_) => {
-                            return marketing_done(
-                                &console,
-                                t,
-                                &signed,
-                                Err(crate::marketing::MarketingError::TooLarge),
-                            )
-                            .await
-                        }
-                    }
-                } else if let Ok(text) = field.text().await {
-                    fields.insert(name, text.chars().take(200).collect());
-                }
-            }
-            Ok(None) => break,
-            Err(_) => {
-                return marketing_done(&console, t, &signed, Err(crate::marketing::MarketingError::TooLarge)).await
-            }
-        }
-    }
-    if !csrf_ok(&signed, fields.get("csrf").map_or("", String::as_str)) {
-        return csrf_refused(t, Some(&signed));
-    }
-    let field = |k: &str| fields.get(k).cloned().unwrap_or_default();
-    let result = async {
-        let image = match photo {
-            Some(bytes) => Some(m.store_image(bytes).await?),
-            None => None,
-        };
-        let dish = m.add_dish(&field("name_zh"), &field("name_en"), &field("price"), image).await?;
-        console
-            .staff
-            .audit(
-                &signed,
-                "marketing.dish.add",
-                &dish.id,
-                "",
-                &format!("{} ¥{}", dish.name_zh, crate::marketing::price_text(dish.price_cents)),
-                peer.ip(),
-            )
-            .await;
-        Ok(format!("{}: {}", t.dish_add, dish.name_zh))
-    }
-    .await;
-    if let Err(err) = &result {
-        tracing::warn!(user = %signed.username, error = %err, "marketing upload refused");
-    }
-    marketing_done(&console, t, &signed, result).await
-}
-
-#[derive(Deserialize)]
-struct IdForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    version: String,
-}
-
-/// The checks every marketing form shares: role, token, the service.
-async fn marketing_form(
-    console: &Console,
-    headers: &HeaderMap,
-    csrf: &str,
-) -> Result<(&'static Strings, Signed, Arc<crate::marketing::Marketing>), Response> {
-    let (t, signed) = posted(console, headers, MARKETERS, csrf).await?;
-    let m = console.marketing.clone().ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
-    Ok((t, signed, m))
-}
-
-async fn remove_dish(
-    State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<IdForm>,
-) -> Response {
-    let (t, signed, m) = match marketing_form(&console, &headers, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let result = m.remove_dish(&form.id).await.map(|()| format!("{}: {}", t.remove, form.id));
-    if result.is_ok() {
-        console.staff.audit(&signed, "marketing.dish.remove", &form.id, "draft", "", peer.ip()).await;
-    }
-    marketing_done(&console, t, &signed, result).await
-}
-
-async fn dish_up(State(console): State<Arc<Console>>, headers: HeaderMap, Form(form): Form<IdForm>) -> Response {
-    let (t, signed, m) = match marketing_form(&console, &headers, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let result = m.move_up(&form.id).await.map(|()| String::from("↑"));
-    marketing_done(&console, t, &signed, result).await
-}
-
-async fn publish(
-    State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<IdForm>,
-) -> Response {
-    let (t, signed, m) = match marketing_form(&console, &headers, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let before = m.published().dishes.len();
-    let result = m.publish(&signed.username).await;
-    if let Ok(version) = &result {
-        let after = m.published().dishes.len();
-        console
-            .staff
-            .audit(
-                &signed,
-                "marketing.publish",
-                &version.to_string(),
-                &format!("{before} dishes"),
-                &format!("{after} dishes"),
-                peer.ip(),
-            )
-            .await;
-    }
-    marketing_done(&console, t, &signed, result.map(|v| format!("{}{v}", t.published))).await
-}
-
-async fn rollback(
-    State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<IdForm>,
-) -> Response {
-    let (t, signed, m) = match marketing_form(&console, &headers, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let Ok(target) = form.version.trim().parse::<i64>() else {
-        return marketing_done(&console, t, &signed, Err(crate::marketing::MarketingError::NotFound)).await;
-    };
-    let before = m.published().dishes.len();
-    let result = m.rollback(target, &signed.username).await;
-    if let Ok(version) = &result {
-        let after = m.published().dishes.len();
-        let what = format!("{version} (= {target})");
-        console
-            .staff
-            .audit(
-                &signed,
-                "marketing.rollback",
-                &what,
-                &format!("{before} dishes"),
-                &format!("{after} dishes"),
-                peer.ip(),
-            )
-            .await;
-    }
-    marketing_done(&console, t, &signed, result.map(|v| format!("{}{v}", t.published))).await
-}
-
-async fn media(
-    State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    axum::extract::Path((id, file)): axum::extract::Path<(String, String)>,
-) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    if let Err(r) = require(&console, &headers, t, &[Role::Admin, Role::Marketer, Role::FrontDesk]).await {
-        return r;
-    }
-    match &console.marketing {
-        Some(m) => m.photo_response(&id, &file).await,
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
 
 /// The range a statistics request asks for (the last 7 days by default);
 /// Err: the page that says it is not a range.
@@ -1990,7 +1756,7 @@ mod tests {
         let methods = crate::auth::Methods::new(&config, db.clone(), keys, gateway, None, Vec::new(), members.clone());
         let feed = crate::members::feed::Feed::new(members.clone(), db.clone(), 10, Default::default());
         let handles = Handles {
-            sessions,
+            sessions: sessions.clone(),
             metrics: Arc::default(),
             ac: None,
             staff: control::Staff {
@@ -2011,7 +1777,20 @@ mod tests {
         let marketing = Arc::new(crate::marketing::Marketing::load(db.clone()).await.unwrap());
         let staff = Arc::new(Staff::new(db, dir.path()));
         staff.prepare_setup().await.unwrap();
-        let console = Arc::new(Console::new(staff.clone(), handles.clone(), false).with_marketing(marketing.clone()));
+        let portal = crate::portal::Portal::new(
+            config,
+            sessions,
+            methods,
+            crate::portal::signing::Signer::with_key([1; 32]),
+            Arc::default(),
+            Arc::new(crate::portal::FixedNeighbours::default()),
+        )
+        .with_marketing(marketing.clone());
+        let console = Arc::new(
+            Console::new(staff.clone(), handles.clone(), false)
+                .with_marketing(marketing.clone())
+                .with_portal(Arc::new(portal)),
+        );
         let app = super::super::api::router(handles.clone(), "appliance-token".into(), staff).merge(router(console));
         Harness { app, dir, handles, filter, marketing }
     }
@@ -2051,6 +1830,18 @@ mod tests {
             file: Option<(&str, &[u8])>,
             cookie: &str,
         ) -> Reply {
+            self.upload_as(path, fields, "photo", file, cookie).await
+        }
+
+        /// A multipart post with its file in the field `field`.
+        async fn upload_as(
+            &self,
+            path: &str,
+            fields: &[(&str, &str)],
+            field: &str,
+            file: Option<(&str, &[u8])>,
+            cookie: &str,
+        ) -> Reply {
             let boundary = "----guestwifi-test-boundary";
             let mut body: Vec<u8> = Vec::new();
             for (k, v) in fields {
@@ -2060,7 +1851,7 @@ mod tests {
             }
             if let Some((name, bytes)) = file {
                 body.extend_from_slice(
-                    format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{name}\"\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes(),
+                    format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes(),
                 );
                 body.extend_from_slice(bytes);
                 body.extend_from_slice(b"\r\n");
@@ -2373,6 +2164,75 @@ mod tests {
         assert_eq!(h.send("GET", "/console/marketing", &[], &[&desk]).await.status, StatusCode::FORBIDDEN);
         let log = h.send("GET", "/console/audit?q=marketing", &[], &[&admin]).await;
         assert!(log.body.contains("marketing.publish") && log.body.contains("marketing.rollback"));
+    }
+
+    #[tokio::test]
+    async fn a_marketer_brands_the_portal_schedules_a_promotion_and_previews_it_as_a_phone() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let editor = h.send("GET", "/console/marketing", &[], &[&admin]).await;
+        let csrf = editor.field("csrf");
+        assert!(editor.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("frame-src 'self'"));
+
+        // A logo, a colour, a story; a forged background changes nothing.
+        let brand = [("csrf", csrf.as_str()), ("colour", "#0A7D3B"), ("story_zh", "始于1998。"), ("member_day", "3")];
+        let forged = h
+            .upload_as(
+                "/console/marketing/brand",
+                &brand,
+                "background",
+                Some(("bg.jpg", b"<svg onload=alert(1)>")),
+                &admin,
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(h.marketing.draft().await.unwrap().brand, Default::default(), "nothing saved");
+        let logo = crate::marketing::tests::png(600, 300);
+        let saved = h.upload_as("/console/marketing/brand", &brand, "logo", Some(("logo.png", &logo)), &admin).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        let bad =
+            h.upload_as("/console/marketing/brand", &[("csrf", &csrf), ("colour", "red")], "logo", None, &admin).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        let draft = h.marketing.draft().await.unwrap();
+        assert_eq!((draft.brand.colour.as_str(), draft.brand.member_day), ("#0a7d3b", Some(3)));
+        assert!(draft.brand.logo.is_some());
+
+        // A promotion at lunch and dinner on the member day, until a date.
+        let promotion = [
+            ("csrf", csrf.as_str()),
+            ("title_zh", "会员日午晚餐 8 折"),
+            ("body_zh", "全场八折"),
+            ("until", "2099-12-31"),
+            ("meals", "lunch"),
+            ("meals", "dinner"),
+            ("member_day", "1"),
+        ];
+        let added = h.upload("/console/marketing/promotions", &promotion, None, &admin).await;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+        let p = &h.marketing.draft().await.unwrap().promotions[0];
+        assert_eq!(p.schedule.meals, [crate::marketing::Meal::Lunch, crate::marketing::Meal::Dinner]);
+        assert!(p.schedule.member_day && p.schedule.until.as_deref() == Some("2099-12-31"));
+        let page = h.send("GET", "/console/marketing", &[], &[&admin]).await;
+        assert!(page.body.contains("lunch, dinner · member day") && page.body.contains("id=\"unpublished\""));
+
+        // The phone preview shows the draft, framed by the editor only, no script.
+        let preview = h.send("GET", "/console/marketing/preview", &[], &[&admin]).await;
+        assert_eq!(preview.status, StatusCode::OK);
+        let csp = preview.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'self'") && !csp.contains("script-src"));
+        assert_eq!(preview.headers[header::X_FRAME_OPTIONS], "SAMEORIGIN");
+        assert!(preview.body.contains("/console/marketing/preview/static/portal.css"));
+        assert!(preview.body.contains("/console/marketing/preview/m/") && preview.body.contains("始于1998"));
+        assert!(!preview.body.contains("src=\"/static/portal.js\""));
+        let css = h.send("GET", "/console/marketing/preview/brand.css", &[], &[&admin]).await;
+        assert!(css.body.contains("--brand:#0a7d3b"));
+        assert_eq!(h.send("GET", "/console/marketing/preview", &[], &[]).await.status, StatusCode::SEE_OTHER);
+        assert!(h.marketing.published().promotions.is_empty(), "a preview publishes nothing");
+
+        let log = h.send("GET", "/console/audit?q=marketing", &[], &[&admin]).await;
+        assert!(log.body.contains("marketing.brand") && log.body.contains("marketing.promotion.add"));
+        assert!(log.body.contains("#0a7d3b"), "the audit log has the after");
     }
 
     #[tokio::test]

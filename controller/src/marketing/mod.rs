@@ -10,10 +10,14 @@
 
 use crate::store::now_ms;
 use axum::response::IntoResponse;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+
+mod content;
+pub use content::{Ad, Brand, Content, Dish, Landing, Meal, Now, Product, Promotion, Schedule};
 
 /// The widths every photo is kept at, pixels.
 pub const WIDTHS: [u32; 3] = [320, 640, 960];
@@ -42,29 +46,6 @@ pub enum MarketingError {
     Store(#[from] sqlx::Error),
 }
 
-/// What the portal shows (one version).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Content {
-    /// Featured dishes, in the order guests see them.
-    #[serde(default)]
-    pub dishes: Vec<Dish>,
-}
-
-/// A featured dish.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dish {
-    /// Its id within the content.
-    pub id: String,
-    /// Name, zh-CN.
-    pub name_zh: String,
-    /// Name, English.
-    pub name_en: String,
-    /// Price, cents (fen).
-    pub price_cents: i64,
-    /// Its photo's id.
-    pub image: Option<String>,
-}
-
 /// One published version, as listed.
 #[derive(Clone, Debug, Serialize)]
 pub struct Version {
@@ -76,14 +57,101 @@ pub struct Version {
     pub published_by: String,
     /// `rollback to N`, or empty.
     pub note: String,
-    /// How many dishes it shows.
-    pub dishes: usize,
+    /// What it shows, counted: `3 dishes · 2 promotions · 10 products`.
+    pub summary: String,
+}
+
+/// The blocks a marketer adds, orders and removes one by one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A featured dish.
+    Dish,
+    /// A promotion.
+    Promotion,
+    /// A dish or drink on the menu.
+    Product,
+}
+
+impl Kind {
+    /// Reads a form's or a URL's kind.
+    pub fn parse(name: &str) -> Option<Kind> {
+        match name {
+            "dishes" | "dish" => Some(Kind::Dish),
+            "promotions" | "promotion" => Some(Kind::Promotion),
+            "products" | "product" => Some(Kind::Product),
+            _ => None,
+        }
+    }
+
+    /// Its name in the audit log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Dish => "dish",
+            Kind::Promotion => "promotion",
+            Kind::Product => "product",
+        }
+    }
+}
+
+/// A form's text fields (a repeated field's values joined by commas).
+pub type Fields = BTreeMap<String, String>;
+
+fn field<'a>(form: &'a Fields, name: &str) -> &'a str {
+    form.get(name).map_or("", |v| v.trim())
+}
+
+/// A text field of at most `max` characters; `required` ones not empty.
+fn text(form: &Fields, name: &str, max: usize, required: bool) -> Result<String, MarketingError> {
+    let value = field(form, name);
+    if required && value.is_empty() {
+        return Err(MarketingError::Invalid(format!("{name} is needed")));
+    }
+    if value.chars().count() > max {
+        return Err(MarketingError::Invalid(format!("{name}: {max} characters at most")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r') {
+        return Err(MarketingError::Invalid(format!("{name}: control characters")));
+    }
+    Ok(value.replace("\r\n", "\n"))
+}
+
+/// The schedule fields every scheduled block's form has.
+fn schedule(form: &Fields, member_day: Option<u8>) -> Result<Schedule, MarketingError> {
+    let date = |name| Some(field(form, name).to_string()).filter(|d| !d.is_empty());
+    let meals = field(form, "meals")
+        .split(',')
+        .filter(|m| !m.is_empty())
+        .map(|m| Meal::parse(m.trim()).ok_or_else(|| MarketingError::Invalid(format!("{m:?} is not a meal time"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let schedule = Schedule {
+        from: date("from"),
+        until: date("until"),
+        meals,
+        member_day: matches!(field(form, "member_day"), "1" | "on"),
+    };
+    schedule.validate(member_day).map_err(MarketingError::Invalid)?;
+    Ok(schedule)
+}
+
+impl Content {
+    /// `3 dishes · 2 promotions · 10 products`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} dishes · {} promotions · {} products{}",
+            self.dishes.len(),
+            self.promotions.len(),
+            self.products.len(),
+            if self.ad.is_some() { " · ad" } else { "" }
+        )
+    }
 }
 
 /// The marketing service.
 pub struct Marketing {
     db: SqlitePool,
     published: RwLock<Arc<Content>>,
+    /// One draft change at a time: two marketers' edits never undo each other.
+    editing: tokio::sync::Mutex<()>,
 }
 
 impl Marketing {
@@ -94,7 +162,7 @@ impl Marketing {
                 .fetch_optional(&db)
                 .await?;
         let content = latest.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default();
-        Ok(Marketing { db, published: RwLock::new(Arc::new(content)) })
+        Ok(Marketing { db, published: RwLock::new(Arc::new(content)), editing: tokio::sync::Mutex::new(()) })
     }
 
     /// What guests see now.
@@ -118,55 +186,227 @@ impl Marketing {
         Ok(())
     }
 
-    /// Adds a dish at the end of the draft.
+    /// Changes the draft: `change` sees it and may refuse (nothing saved).
+    async fn edit<T>(
+        &self,
+        change: impl FnOnce(&mut Content) -> Result<T, MarketingError>,
+    ) -> Result<T, MarketingError> {
+        let _one = self.editing.lock().await;
+        let mut draft = self.draft().await?;
+        let out = change(&mut draft)?;
+        self.save_draft(&draft).await?;
+        Ok(out)
+    }
+
+    /// Adds a dish at the end of the draft (the console's form, for tests).
     pub async fn add_dish(
         &self,
         name_zh: &str,
         name_en: &str,
         price: &str,
         image: Option<String>,
-    ) -> Result<Dish, MarketingError> {
-        let name_zh = name_zh.trim();
-        if name_zh.is_empty() || name_zh.chars().count() > 40 || name_en.chars().count() > 60 {
-            return Err(MarketingError::Invalid("a dish needs a Chinese name (40 characters at most)".into()));
-        }
-        let price_cents =
-            parse_price(price).ok_or_else(|| MarketingError::Invalid(format!("{price:?} is not a price in yuan")))?;
-        let dish = Dish {
-            id: crate::auth::random_code(8),
-            name_zh: name_zh.to_string(),
-            name_en: name_en.trim().to_string(),
-            price_cents,
-            image,
+    ) -> Result<String, MarketingError> {
+        let form: Fields =
+            [("name_zh", name_zh), ("name_en", name_en), ("price", price)].map(|(k, v)| (k.into(), v.into())).into();
+        self.add(Kind::Dish, &form, image).await
+    }
+
+    /// Adds a block of `kind` from its form at the end of the draft; returns
+    /// how the audit log names it.
+    pub async fn add(&self, kind: Kind, form: &Fields, image: Option<String>) -> Result<String, MarketingError> {
+        let id = crate::auth::random_code(8);
+        let price = || {
+            let price = field(form, "price");
+            parse_price(price).ok_or_else(|| MarketingError::Invalid(format!("{price:?} is not a price in yuan")))
         };
-        let mut draft = self.draft().await?;
-        if draft.dishes.len() >= 24 {
-            return Err(MarketingError::Invalid("24 featured dishes at most".into()));
-        }
-        draft.dishes.push(dish.clone());
-        self.save_draft(&draft).await?;
-        Ok(dish)
+        self.edit(|draft| {
+            let member_day = draft.brand.member_day;
+            let (count, limit, label) = match kind {
+                Kind::Dish => {
+                    let dish = Dish {
+                        id: id.clone(),
+                        name_zh: text(form, "name_zh", 40, true)?,
+                        name_en: text(form, "name_en", 60, false)?,
+                        price_cents: price()?,
+                        image,
+                        schedule: schedule(form, member_day)?,
+                    };
+                    let label = format!("{} ¥{}", dish.name_zh, price_text(dish.price_cents));
+                    draft.dishes.push(dish);
+                    (draft.dishes.len(), 24, label)
+                }
+                Kind::Promotion => {
+                    let promotion = Promotion {
+                        id: id.clone(),
+                        title_zh: text(form, "title_zh", 40, true)?,
+                        title_en: text(form, "title_en", 80, false)?,
+                        body_zh: text(form, "body_zh", 1000, false)?,
+                        body_en: text(form, "body_en", 2000, false)?,
+                        image,
+                        schedule: schedule(form, member_day)?,
+                    };
+                    let label = format!("{} ({})", promotion.title_zh, promotion.schedule.describe());
+                    draft.promotions.push(promotion);
+                    (draft.promotions.len(), 20, label)
+                }
+                Kind::Product => {
+                    let tags: Vec<String> = field(form, "tags")
+                        .split([',', '，', '、'])
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(String::from)
+                        .collect();
+                    if tags.len() > 6 || tags.iter().any(|t| t.chars().count() > 12) {
+                        return Err(MarketingError::Invalid("6 tags at most, 12 characters each".into()));
+                    }
+                    let product = Product {
+                        id: id.clone(),
+                        name_zh: text(form, "name_zh", 40, true)?,
+                        name_en: text(form, "name_en", 60, false)?,
+                        price_cents: price()?,
+                        category: text(form, "category", 12, true)?,
+                        tags,
+                        image,
+                    };
+                    let label =
+                        format!("{} ¥{} [{}]", product.name_zh, price_text(product.price_cents), product.category);
+                    draft.products.push(product);
+                    (draft.products.len(), 300, label)
+                }
+            };
+            if count > limit {
+                return Err(MarketingError::Invalid(format!("{limit} at most")));
+            }
+            Ok(format!("{id} {label}"))
+        })
+        .await
+    }
+
+    /// Removes a block from the draft.
+    pub async fn remove(&self, kind: Kind, id: &str) -> Result<(), MarketingError> {
+        self.edit(|draft| {
+            let before = (draft.dishes.len(), draft.promotions.len(), draft.products.len());
+            match kind {
+                Kind::Dish => draft.dishes.retain(|d| d.id != id),
+                Kind::Promotion => {
+                    draft.promotions.retain(|p| p.id != id);
+                    // The ad that opened it opens nothing now.
+                    if let Some(ad) = draft.ad.as_mut().filter(|a| a.promotion.as_deref() == Some(id)) {
+                        ad.promotion = None;
+                    }
+                }
+                Kind::Product => draft.products.retain(|p| p.id != id),
+            }
+            if before == (draft.dishes.len(), draft.promotions.len(), draft.products.len()) {
+                return Err(MarketingError::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Removes a dish from the draft.
     pub async fn remove_dish(&self, id: &str) -> Result<(), MarketingError> {
-        let mut draft = self.draft().await?;
-        let before = draft.dishes.len();
-        draft.dishes.retain(|d| d.id != id);
-        if draft.dishes.len() == before {
-            return Err(MarketingError::NotFound);
-        }
-        self.save_draft(&draft).await
+        self.remove(Kind::Dish, id).await
     }
 
-    /// Moves a dish one place up in the draft.
-    pub async fn move_up(&self, id: &str) -> Result<(), MarketingError> {
-        let mut draft = self.draft().await?;
-        let i = draft.dishes.iter().position(|d| d.id == id).ok_or(MarketingError::NotFound)?;
-        if i > 0 {
-            draft.dishes.swap(i, i - 1);
+    /// Moves a block one place up in the draft.
+    pub async fn move_up(&self, kind: Kind, id: &str) -> Result<(), MarketingError> {
+        fn up<T>(items: &mut [T], id: &str, id_of: fn(&T) -> &str) -> Result<(), MarketingError> {
+            let i = items.iter().position(|x| id_of(x) == id).ok_or(MarketingError::NotFound)?;
+            if i > 0 {
+                items.swap(i, i - 1);
+            }
+            Ok(())
         }
-        self.save_draft(&draft).await
+        self.edit(|draft| match kind {
+            Kind::Dish => up(&mut draft.dishes, id, |d| &d.id),
+            Kind::Promotion => up(&mut draft.promotions, id, |p| &p.id),
+            Kind::Product => up(&mut draft.products, id, |p| &p.id),
+        })
+        .await
+    }
+
+    /// Sets the brand from its form; a new logo or background replaces the
+    /// old one, `clear_logo`/`clear_background` remove them.
+    pub async fn set_brand(
+        &self,
+        form: &Fields,
+        logo: Option<String>,
+        background: Option<String>,
+    ) -> Result<String, MarketingError> {
+        let colour = field(form, "colour").to_ascii_lowercase();
+        let hex = colour.len() == 7 && colour.starts_with('#') && colour[1..].bytes().all(|b| b.is_ascii_hexdigit());
+        if !colour.is_empty() && !hex {
+            return Err(MarketingError::Invalid(format!("{colour:?} is not a colour (#rrggbb)")));
+        }
+        let member_day = match field(form, "member_day") {
+            "" => None,
+            d => Some(
+                d.parse::<u8>()
+                    .ok()
+                    .filter(|d| *d < 7)
+                    .ok_or_else(|| MarketingError::Invalid(format!("{d:?} is not a day of the week")))?,
+            ),
+        };
+        let story_zh = text(form, "story_zh", 500, false)?;
+        let story_en = text(form, "story_en", 1000, false)?;
+        self.edit(|draft| {
+            let brand = &mut draft.brand;
+            brand.colour = colour;
+            brand.story_zh = story_zh;
+            brand.story_en = story_en;
+            brand.member_day = member_day;
+            if logo.is_some() || field(form, "clear_logo") == "1" {
+                brand.logo = logo;
+            }
+            if background.is_some() || field(form, "clear_background") == "1" {
+                brand.background = background;
+            }
+            Ok(format!(
+                "colour {} · logo {} · background {} · member day {:?}",
+                brand.colour,
+                brand.logo.is_some(),
+                brand.background.is_some(),
+                brand.member_day
+            ))
+        })
+        .await
+    }
+
+    /// Sets the countdown page's ad from its form (`text_zh` empty: no ad).
+    pub async fn set_ad(&self, form: &Fields, image: Option<String>) -> Result<String, MarketingError> {
+        let text_zh = text(form, "text_zh", 60, false)?;
+        let text_en = text(form, "text_en", 120, false)?;
+        let promotion = Some(field(form, "promotion").to_string()).filter(|p| !p.is_empty());
+        self.edit(|draft| {
+            if text_zh.is_empty() {
+                draft.ad = None;
+                return Ok("no ad".to_string());
+            }
+            if let Some(p) = &promotion {
+                if !draft.promotions.iter().any(|x| &x.id == p) {
+                    return Err(MarketingError::Invalid(format!("no promotion {p}")));
+                }
+            }
+            let schedule = schedule(form, draft.brand.member_day)?;
+            let image = image.or_else(|| draft.ad.as_ref().and_then(|a| a.image.clone()));
+            let label = format!("{text_zh} ({})", schedule.describe());
+            draft.ad = Some(Ad { image, text_zh, text_en, promotion, schedule });
+            Ok(label)
+        })
+        .await
+    }
+
+    /// Sets where a guest goes after logging in.
+    pub async fn set_landing(&self, name: &str) -> Result<String, MarketingError> {
+        let landing =
+            Landing::parse(name).ok_or_else(|| MarketingError::Invalid(format!("{name:?} is not a landing")))?;
+        self.edit(|draft| {
+            draft.landing = landing;
+            Ok(landing.name().to_string())
+        })
+        .await
     }
 
     /// Publishes the draft as a new version; guests see it at once.
@@ -186,7 +426,7 @@ impl Marketing {
         .fetch_one(&self.db)
         .await?;
         *self.published.write().unwrap() = Arc::new(content.clone());
-        tracing::info!(version = id, by, dishes = content.dishes.len(), note, "marketing published");
+        tracing::info!(version = id, by, shows = %content.summary(), note, "marketing published");
         Ok(id)
     }
 
@@ -220,7 +460,7 @@ impl Marketing {
                 published_at,
                 published_by,
                 note,
-                dishes: serde_json::from_str::<Content>(&content).map(|c| c.dishes.len()).unwrap_or(0),
+                summary: serde_json::from_str::<Content>(&content).map(|c| c.summary()).unwrap_or_default(),
             })
             .collect())
     }
@@ -395,9 +635,65 @@ pub(crate) mod tests {
         let versions = m.versions().await.unwrap();
         assert_eq!(versions.len(), 4);
         assert_eq!(versions[0].note, "rollback to 0");
-        assert!(versions.iter().any(|v| v.id == v2 && v.dishes == 2));
+        assert!(versions.iter().any(|v| v.id == v2 && v.summary.starts_with("2 dishes")));
         assert!(matches!(m.rollback(99, "mkt").await, Err(MarketingError::NotFound)));
         assert!(matches!(m.add_dish("", "", "1", None).await, Err(MarketingError::Invalid(_))));
         assert!(matches!(m.add_dish("面", "", "abc", None).await, Err(MarketingError::Invalid(_))));
+    }
+}
+
+#[cfg(test)]
+mod editor_tests {
+    use super::*;
+
+    fn form(fields: &[(&str, &str)]) -> Fields {
+        fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[tokio::test]
+    async fn a_refused_change_leaves_the_draft_as_it_was() {
+        let m = Marketing::load(crate::store::memory().await.unwrap()).await.unwrap();
+        m.set_brand(&form(&[("colour", "#112233")]), None, None).await.unwrap();
+        let before = m.draft().await.unwrap();
+        for bad in [
+            m.set_brand(&form(&[("colour", "red;}</style>")]), None, None).await,
+            m.set_brand(&form(&[("member_day", "7")]), None, None).await,
+            m.add(Kind::Promotion, &form(&[("title_zh", "x"), ("meals", "brunch")]), None).await,
+            m.add(Kind::Promotion, &form(&[("title_zh", "x"), ("member_day", "1")]), None).await,
+            m.add(Kind::Promotion, &form(&[("title_zh", "x"), ("from", "2026-12-31"), ("until", "2026-12-01")]), None)
+                .await,
+            m.add(Kind::Product, &form(&[("name_zh", "x"), ("price", "1")]), None).await,
+            m.add(
+                Kind::Product,
+                &form(&[("name_zh", "x"), ("price", "1"), ("category", "c"), ("tags", "1,2,3,4,5,6,7")]),
+                None,
+            )
+            .await,
+            m.set_ad(&form(&[("text_zh", "ad"), ("promotion", "nope")]), None).await,
+            m.set_landing("http://evil.test/").await,
+        ] {
+            assert!(matches!(bad, Err(MarketingError::Invalid(_))), "{bad:?}");
+        }
+        assert_eq!(m.draft().await.unwrap(), before, "nothing changed");
+    }
+
+    #[tokio::test]
+    async fn removing_a_promotion_unlinks_the_ad_and_order_is_kept() {
+        let m = Marketing::load(crate::store::memory().await.unwrap()).await.unwrap();
+        let a = m.add(Kind::Promotion, &form(&[("title_zh", "A")]), None).await.unwrap();
+        let a = a.split(' ').next().unwrap().to_string();
+        let b = m.add(Kind::Promotion, &form(&[("title_zh", "B")]), None).await.unwrap();
+        let b = b.split(' ').next().unwrap().to_string();
+        m.set_ad(&form(&[("text_zh", "看 A"), ("promotion", &a)]), None).await.unwrap();
+        m.move_up(Kind::Promotion, &b).await.unwrap();
+        let draft = m.draft().await.unwrap();
+        assert_eq!(draft.promotions.iter().map(|p| p.title_zh.as_str()).collect::<Vec<_>>(), ["B", "A"]);
+        m.remove(Kind::Promotion, &a).await.unwrap();
+        let draft = m.draft().await.unwrap();
+        assert_eq!(draft.ad.as_ref().unwrap().promotion, None);
+        assert!(matches!(m.remove(Kind::Promotion, &a).await, Err(MarketingError::NotFound)));
+        assert!(matches!(m.move_up(Kind::Product, "nope").await, Err(MarketingError::NotFound)));
+        m.set_ad(&form(&[("text_zh", "")]), None).await.unwrap();
+        assert_eq!(m.draft().await.unwrap().ad, None, "an empty line removes the ad");
     }
 }

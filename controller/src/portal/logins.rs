@@ -183,17 +183,27 @@ pub async fn login(
         }
         Err(refusal) => return refused(&portal, lang, method, client, None, refusal).await,
     };
-    let ad = form.ad.is_some().then_some(portal.auth.ad.as_ref()).flatten();
-    // The ad's page, else the signed original URL, else the venue's own page.
-    let url = ad
-        .map(|ad| ad.url.clone())
-        .or(url)
-        .or_else(|| Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty()));
+    // The ad tapped: the marketer's (when showing now) opens its promotion
+    // after the login; the configured one its URL.
+    let (content, now) = super::marketing::published(&portal);
+    let tapped: Option<(Option<String>, String)> = form
+        .ad
+        .is_some()
+        .then(|| match content.ad_at(&now) {
+            Some(ad) => Some((ad.promotion.as_ref().map(|p| format!("/p/{p}")), super::pages::marketing_ad_name(ad))),
+            None => portal.auth.ad.as_ref().map(|ad| (Some(ad.url.clone()), ad.url.clone())),
+        })
+        .flatten();
+    // The ad's page, else where the marketer's landing says (in `finish`).
+    let url = match &tapped {
+        Some((Some(page), _)) => Some(page.clone()),
+        _ => url,
+    };
     match finish(&portal, lang, client, grant, url).await {
         Ok(response) => {
-            if let Some(ad) = ad {
+            if let Some((_, name)) = tapped {
                 portal.metrics.ad("click");
-                portal.auth.audit.event("ad_click", client, &ad.url).await;
+                portal.auth.audit.event("ad_click", client, &name).await;
             }
             response
         }

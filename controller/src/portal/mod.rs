@@ -4,8 +4,9 @@
 mod captive;
 pub mod i18n;
 mod logins;
+pub(crate) mod marketing;
 pub mod neighbour;
-mod pages;
+pub(crate) mod pages;
 pub mod server;
 pub mod signing;
 #[cfg(test)]
@@ -99,6 +100,10 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/counter", get(logins::counter_display))
         .route("/logout", post(pages::logout))
         .route("/m/{id}/{file}", get(pages::media))
+        .route("/brand.css", get(marketing::brand_css))
+        .route("/promotions", get(marketing::promotions))
+        .route("/p/{id}", get(marketing::promotion))
+        .route("/menu", get(marketing::menu))
         .route("/static/portal.css", get(pages::css))
         .route("/static/portal.js", get(pages::js))
         .route("/api/captive", get(captive::status))

@@ -27,7 +27,7 @@ struct LoginPage<'a> {
     ticket: Option<String>,
     seconds: u64,
     auto_login: bool,
-    ad: Option<AdView<'a>>,
+    ad: Option<AdView>,
     voucher: bool,
     account: bool,
     counter_qr: bool,
@@ -35,7 +35,8 @@ struct LoginPage<'a> {
     card: bool,
     consent_version: &'a str,
     member_return: Option<String>,
-    dishes: Vec<DishView>,
+    /// The marketer's blocks: brand, dishes, promotions, story, menu.
+    blocks: super::marketing::Blocks,
     /// The keyword to send to the WeChat account, when WeChat is on.
     wechat: Option<String>,
     /// QQ and Weibo buttons: (path segment, label).
@@ -46,9 +47,9 @@ struct LoginPage<'a> {
     token: String,
 }
 
-struct AdView<'a> {
-    image: &'a str,
-    text: &'a str,
+struct AdView {
+    image: String,
+    text: String,
 }
 
 #[derive(Template)]
@@ -179,44 +180,23 @@ async fn login_page(
         }
         _ => None,
     };
-    let dishes: Vec<DishView> = portal
-        .marketing
-        .as_ref()
-        .map(|m| {
-            m.published()
-                .dishes
-                .iter()
-                .map(|d| DishView {
-                    id: d.id.clone(),
-                    name: match lang {
-                        Lang::En if !d.name_en.is_empty() => d.name_en.clone(),
-                        _ => d.name_zh.clone(),
-                    },
-                    price: crate::marketing::price_text(d.price_cents),
-                    image: d.image.clone(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let (content, now) = super::marketing::published(portal);
+    let blocks = super::marketing::Blocks::of(&content, &now, lang, "");
     let ticket = auth.enabled.countdown.then(|| auth.countdown.issue(client, url.clone()));
-    let ad = auth.ad.as_ref().filter(|_| auth.enabled.countdown).map(|ad| AdView {
-        image: &ad.image,
-        text: match lang {
-            Lang::Zh => &ad.text_zh,
-            Lang::En => &ad.text_en,
-        },
-    });
-    // What the view showed, in one write: the view, its ad, its dishes.
-    let shown: Vec<&str> = dishes.iter().map(|d| d.id.as_str()).collect();
-    let shown = shown.join(",");
-    let ad_url = auth.ad.as_ref().map(|a| a.url.clone()).unwrap_or_default();
+    let (ad, ad_what) = ad_view(portal, &content, &now, lang, "");
+    // What the view showed, in one write: the view, its ad, its blocks.
+    let (dishes, promotions) =
+        (super::marketing::Blocks::shown(&blocks.dishes), super::marketing::Blocks::shown(&blocks.promotions));
     let mut events: Vec<(&str, &str)> = vec![("portal_view", "")];
     if ad.is_some() {
         portal.metrics.ad("impression");
-        events.push(("ad_impression", &ad_url));
+        events.push(("ad_impression", &ad_what));
     }
     if !dishes.is_empty() {
-        events.push(("dish_impression", &shown));
+        events.push(("dish_impression", &dishes));
+    }
+    if !promotions.is_empty() {
+        events.push(("promotion_impression", &promotions));
     }
     auth.audit.events(client, &events).await;
     html(
@@ -237,7 +217,7 @@ async fn login_page(
             card: auth.enabled.card,
             consent_version: &auth.consent_version,
             member_return,
-            dishes,
+            blocks,
             wechat: auth.enabled.wechat.then(|| portal.config.auth.wechat.keyword.clone()),
             oauth: auth
                 .oauth
@@ -269,6 +249,11 @@ pub(super) async fn finish(
 ) -> Result<Response, Response> {
     let method = grant.method;
     let identity = grant.identity.clone();
+    let url = match url {
+        // A portal page (the ad's promotion) is where the guest asked to go.
+        Some(page) if page.starts_with('/') && !page.starts_with("//") => Some(page),
+        url => landing(portal, &super::marketing::published(portal).0, url),
+    };
     match portal.sessions.login(client, grant).await {
         Ok(session) => {
             portal.metrics.login(method.as_str());
@@ -287,12 +272,103 @@ pub(super) async fn finish(
     }
 }
 
-/// A featured dish as the login page shows it.
-struct DishView {
-    id: String,
-    name: String,
-    price: String,
-    image: Option<String>,
+/// Where a guest goes after logging in, as the marketer's landing says:
+/// the page first asked for (a URL our redirect signed), the promotions,
+/// or the venue's own page; each falls back to the others. Never a URL a
+/// request carried unsigned: no open redirect.
+pub(super) fn landing(portal: &Portal, content: &crate::marketing::Content, url: Option<String>) -> Option<String> {
+    use crate::marketing::Landing;
+    let venue = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
+    let promotions = (!content.promotions.is_empty()).then(|| "/promotions".to_string());
+    match content.landing {
+        Landing::Original => url.or(venue),
+        Landing::Promotions => promotions.or(url).or(venue),
+        Landing::Venue => venue.or(url),
+    }
+}
+
+/// The countdown page's ad: the marketer's (when its schedule shows it),
+/// else the configured one; and how its events name it.
+fn ad_view(
+    portal: &Portal,
+    content: &crate::marketing::Content,
+    now: &crate::marketing::Now,
+    lang: Lang,
+    root: &str,
+) -> (Option<AdView>, String) {
+    if !portal.auth.enabled.countdown {
+        return (None, String::new());
+    }
+    if let Some(ad) = content.ad_at(now) {
+        let view = AdView {
+            image: ad.image.as_ref().map(|id| format!("{root}/m/{id}/640.jpg")).unwrap_or_default(),
+            text: match lang {
+                Lang::En if !ad.text_en.is_empty() => ad.text_en.clone(),
+                _ => ad.text_zh.clone(),
+            },
+        };
+        return (Some(view), marketing_ad_name(ad));
+    }
+    match &portal.auth.ad {
+        Some(ad) => (
+            Some(AdView {
+                image: ad.image.clone(),
+                text: match lang {
+                    Lang::Zh => ad.text_zh.clone(),
+                    Lang::En => ad.text_en.clone(),
+                },
+            }),
+            ad.url.clone(),
+        ),
+        None => (None, String::new()),
+    }
+}
+
+/// How the events name the marketer's ad: the promotion it opens, or its line.
+pub(super) fn marketing_ad_name(ad: &crate::marketing::Ad) -> String {
+    match &ad.promotion {
+        Some(p) => format!("promotion:{p}"),
+        None => format!("ad:{}", ad.text_zh),
+    }
+}
+
+/// The login page as the marketer's `content` would show it, for the
+/// console's phone preview: no ticket, no device, nothing counted; its
+/// assets under `root`.
+pub fn preview(portal: &Portal, content: &crate::marketing::Content, lang: Lang, root: &str) -> Response {
+    let auth = &portal.auth;
+    let now = super::marketing::now(portal);
+    let (ad, _) = ad_view(portal, content, &now, lang, root);
+    let rendered = LoginPage {
+        t: lang.strings(),
+        venue: &portal.config.venue.name,
+        tagline: tagline(portal, lang),
+        venue_url: "",
+        ticket: auth.enabled.countdown.then(String::new),
+        seconds: auth.countdown.seconds().as_secs(),
+        auto_login: false,
+        ad,
+        voucher: auth.enabled.voucher,
+        account: auth.enabled.account,
+        counter_qr: auth.enabled.counter_qr,
+        sms: auth.enabled.sms,
+        card: auth.enabled.card,
+        consent_version: &auth.consent_version,
+        member_return: None,
+        blocks: super::marketing::Blocks::of(content, &now, lang, root),
+        wechat: auth.enabled.wechat.then(|| portal.config.auth.wechat.keyword.clone()),
+        oauth: Vec::new(),
+        returning: None,
+        token: String::new(),
+    }
+    .render()
+    // The page's own asset links, to the console's preview routes.
+    .map(|page| {
+        page.replace("href=\"/static/portal.css\"", &format!("href=\"{root}/static/portal.css\""))
+            .replace("href=\"/brand.css\"", &format!("href=\"{root}/brand.css\""))
+            .replace("src=\"/static/portal.js\"", "data-preview=\"\"")
+    });
+    html(StatusCode::OK, rendered)
 }
 
 /// `/m/{id}/{width}.jpg`: a marketing photo, re-encoded when it was

@@ -739,3 +739,107 @@ async fn published_dishes_show_on_the_login_page_with_photos_sized_for_the_scree
     assert_eq!(h.get(guest(1), &format!("/m/{photo}/321.jpg")).await.status, StatusCode::NOT_FOUND);
     assert!(h.portal.auth.audit.count_events("dish_impression").await.unwrap() >= 2, "impressions counted");
 }
+
+/// A form as the console's editor sends it.
+fn form(fields: &[(&str, &str)]) -> crate::marketing::Fields {
+    fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[tokio::test]
+async fn the_marketers_pages_show_brand_promotions_and_menu_each_in_its_schedule() {
+    let h = harness(&[]).await;
+    let m = h.portal.marketing.clone().unwrap();
+    use crate::marketing::Kind;
+    let now = crate::marketing::Now::at(crate::store::now_ms(), 8);
+    let today = now.date().to_string();
+    let past = "2020-01-01";
+    let logo = m.store_image(crate::marketing::tests::png(400, 200)).await.unwrap();
+    m.set_brand(
+        &form(&[
+            ("colour", "#0a7d3b"),
+            ("story_zh", "始于1998。\n\n一家三代。"),
+            ("member_day", &now.weekday().to_string()),
+        ]),
+        Some(logo.clone()),
+        None,
+    )
+    .await
+    .unwrap();
+    let on = m
+        .add(
+            Kind::Promotion,
+            &form(&[
+                ("title_zh", "周三会员日 8 折"),
+                ("body_zh", "全场八折。\n\n限堂食。"),
+                ("until", &today),
+                ("member_day", "1"),
+            ]),
+            None,
+        )
+        .await
+        .unwrap();
+    let on = on.split(' ').next().unwrap().to_string();
+    m.add(Kind::Promotion, &form(&[("title_zh", "已结束的活动"), ("until", past)]), None).await.unwrap();
+    m.add(
+        Kind::Dish,
+        &form(&[("name_zh", "早餐粥"), ("price", "8"), ("meals", "breakfast,lunch,tea,dinner,late")]),
+        None,
+    )
+    .await
+    .unwrap();
+    m.add(Kind::Dish, &form(&[("name_zh", "明天的菜"), ("price", "8"), ("from", "2099-01-01")]), None).await.unwrap();
+    m.add(
+        Kind::Product,
+        &form(&[("name_zh", "水煮鱼"), ("price", "68"), ("category", "热菜"), ("tags", "辣，招牌")]),
+        None,
+    )
+    .await
+    .unwrap();
+    m.add(Kind::Product, &form(&[("name_zh", "酸梅汤"), ("price", "12"), ("category", "饮品")]), None).await.unwrap();
+    m.set_ad(&form(&[("text_zh", "点我看会员日"), ("promotion", &on)]), None).await.unwrap();
+    m.set_landing("promotions").await.unwrap();
+    assert!(!h.get(guest(1), "/").await.body.contains("周三会员日"), "a draft is not shown");
+    m.publish("mkt").await.unwrap();
+
+    let home = h.get(guest(1), "/").await;
+    assert!(home.body.contains("周三会员日 8 折") && home.body.contains(&format!("href=\"/p/{on}\"")), "{}", home.body);
+    assert!(!home.body.contains("已结束的活动"), "an ended promotion is hidden");
+    assert!(home.body.contains("早餐粥") && !home.body.contains("明天的菜"), "a dish before its first day is hidden");
+    assert!(home.body.contains(&format!("/m/{logo}/320.jpg")) && home.body.contains("一家三代"));
+    assert!(home.body.contains("点我看会员日"), "the marketer's ad replaces the configured one");
+    assert!(home.body.contains("href=\"/menu\""));
+    let css = h.get(guest(1), "/brand.css").await;
+    assert!(css.body.contains("--brand:#0a7d3b"), "{}", css.body);
+
+    let menu = h.get(guest(1), "/menu").await;
+    assert!(menu.body.contains("水煮鱼") && menu.body.contains("酸梅汤"));
+    let drinks = h.get(guest(1), "/menu?c=%E9%A5%AE%E5%93%81").await;
+    assert!(drinks.body.contains("酸梅汤") && !drinks.body.contains("水煮鱼"), "by category");
+    let spicy = h.get(guest(1), "/menu?t=%E8%BE%A3").await;
+    assert!(spicy.body.contains("水煮鱼") && !spicy.body.contains("酸梅汤"), "by tag");
+
+    let detail = h.get(guest(1), &format!("/p/{on}")).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    assert!(detail.body.contains("限堂食"));
+    let ended = m.published().promotions.iter().find(|p| p.title_zh == "已结束的活动").unwrap().id.clone();
+    assert_eq!(h.get(guest(1), &format!("/p/{ended}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(h.get(guest(1), "/p/nothing").await.status, StatusCode::NOT_FOUND);
+
+    // Tapping the ad logs in and opens its promotion.
+    let ticket = home.field("ticket");
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    let ok = h.post(guest(1), "/login", &[("ticket", &ticket), ("ad", "1")]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(ok.body.contains(&format!("url=/p/{on}")), "{}", ok.body);
+    // Without the ad: the landing is the promotions page, not a URL the request carried.
+    let page = h.get(guest(2), "/?url=http://evil.test/").await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    let ok = h.post(guest(2), "/login", &[("ticket", &page.field("ticket"))]).await;
+    assert!(ok.body.contains("url=/promotions") && !ok.body.contains("evil.test"), "{}", ok.body);
+
+    let audit = &h.portal.auth.audit;
+    assert_eq!(audit.count_events("promotion_click").await.unwrap(), 1);
+    assert!(audit.count_events("promotion_impression").await.unwrap() >= 2);
+    assert_eq!(audit.count_events("menu_view").await.unwrap(), 3);
+    assert_eq!(audit.count_events("ad_click").await.unwrap(), 1);
+}

@@ -60,8 +60,8 @@ impl Range {
     }
 }
 
-/// `YYYY-MM-DD` at 00:00 in the zone, as UTC ms.
-fn day_start(date: &str, offset: i64) -> Option<i64> {
+/// `YYYY-MM-DD` at 00:00 in the zone, as UTC ms; None: not a date.
+pub(crate) fn day_start(date: &str, offset: i64) -> Option<i64> {
     let mut parts = date.trim().splitn(3, '-');
     let (y, m, d): (i64, i64, i64) =
         (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);

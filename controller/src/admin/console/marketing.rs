@@ -1,0 +1,509 @@
+//! The marketer's editor: the brand, promotions, featured dishes, the menu,
+//! the countdown ad and the landing, each change to a draft that a phone
+//! preview shows; publish makes it a version guests see, rollback brings an
+//! earlier one back. Every change is in the staff audit log with its before
+//! and after.
+
+use super::{
+    ago, csrf_ok, csrf_refused, failed, lang_of, me, message, page, posted, require, strings, viewed, Console,
+    LangQuery, Me, Strings,
+};
+use crate::admin::staff::{Role, Signed};
+use crate::marketing::{Content, Fields, Kind, Marketing, MarketingError as E};
+use crate::portal::i18n::Lang;
+use askama::Template;
+use axum::extract::{ConnectInfo, Multipart, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::MARKETERS;
+
+/// Where the phone preview's page and its assets live.
+const PREVIEW: &str = "/console/marketing/preview";
+
+/// The editor's routes.
+pub(super) fn routes() -> Router<Arc<Console>> {
+    let upload = || axum::extract::DefaultBodyLimit::max(crate::marketing::MAX_UPLOAD * 2 + 64 * 1024);
+    Router::new()
+        .route("/console/marketing", get(editor))
+        .route("/console/marketing/brand", post(brand).layer(upload()))
+        .route("/console/marketing/ad", post(ad).layer(upload()))
+        .route("/console/marketing/landing", post(landing))
+        .route("/console/marketing/publish", post(publish))
+        .route("/console/marketing/rollback", post(rollback))
+        .route("/console/marketing/{kind}", post(add).layer(upload()))
+        .route("/console/marketing/{kind}/remove", post(remove))
+        .route("/console/marketing/{kind}/up", post(up))
+        .route(PREVIEW, get(preview))
+        .route("/console/marketing/preview/static/portal.css", get(preview_css))
+        .route("/console/marketing/preview/brand.css", get(preview_brand))
+        .route("/console/marketing/preview/m/{id}/{file}", get(media))
+        .route("/console/media/{id}/{file}", get(media))
+}
+
+/// A block of the draft as the editor lists it.
+struct DraftItem {
+    id: String,
+    title: String,
+    detail: String,
+    image: Option<String>,
+    schedule: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/marketing.html")]
+struct EditorPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    draft: Content,
+    /// (value, label, chosen) for the member day's select.
+    days: Vec<(String, &'a str, bool)>,
+    /// (value, label) of each meal time.
+    meals: Vec<(&'static str, &'a str)>,
+    /// (value, label, chosen) for the landing.
+    landings: Vec<(&'static str, &'a str, bool)>,
+    dishes: Vec<DraftItem>,
+    promotions: Vec<DraftItem>,
+    products: Vec<DraftItem>,
+    /// The draft differs from what guests see.
+    unpublished: bool,
+    versions: Vec<(crate::marketing::Version, String)>,
+}
+
+async fn editor(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let (lang, t, signed) = match viewed(&console, &headers, &q, MARKETERS).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    super::keep_lang(editor_page(&console, t, &signed, None, StatusCode::OK).await, &q, lang)
+}
+
+async fn editor_page(
+    console: &Console,
+    t: &Strings,
+    signed: &Signed,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let Some(m) = &console.marketing else {
+        return message(t, Some(me(signed)), StatusCode::NOT_FOUND, &t.error_title, t.none.clone());
+    };
+    let (draft, versions) = match (m.draft().await, m.versions().await) {
+        (Ok(d), Ok(v)) => (d, v),
+        (Err(e), _) | (_, Err(e)) => return failed(t, Some(signed), &e),
+    };
+    let price = crate::marketing::price_text;
+    let dishes = draft
+        .dishes
+        .iter()
+        .map(|d| DraftItem {
+            id: d.id.clone(),
+            title: d.name_zh.clone(),
+            detail: format!("{} · ¥{}", d.name_en, price(d.price_cents)),
+            image: d.image.clone(),
+            schedule: d.schedule.describe(),
+        })
+        .collect();
+    let promotions = draft
+        .promotions
+        .iter()
+        .map(|p| DraftItem {
+            id: p.id.clone(),
+            title: p.title_zh.clone(),
+            detail: p.title_en.clone(),
+            image: p.image.clone(),
+            schedule: p.schedule.describe(),
+        })
+        .collect();
+    let products = draft
+        .products
+        .iter()
+        .map(|p| DraftItem {
+            id: p.id.clone(),
+            title: p.name_zh.clone(),
+            detail: format!("{} · ¥{} · {} · {}", p.name_en, price(p.price_cents), p.category, p.tags.join(", ")),
+            image: p.image.clone(),
+            schedule: String::new(),
+        })
+        .collect();
+    let day_names = [&t.sunday, &t.monday, &t.tuesday, &t.wednesday, &t.thursday, &t.friday, &t.saturday];
+    let mut days = vec![(String::new(), t.none.as_str(), draft.brand.member_day.is_none())];
+    days.extend(
+        day_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (i.to_string(), name.as_str(), draft.brand.member_day == Some(i as u8))),
+    );
+    let meal_names = [&t.meal_breakfast, &t.meal_lunch, &t.meal_tea, &t.meal_dinner, &t.meal_late];
+    let meals = crate::marketing::Meal::ALL.iter().zip(meal_names).map(|(m, name)| (m.name(), name.as_str())).collect();
+    let landings = [
+        (crate::marketing::Landing::Original, &t.landing_original),
+        (crate::marketing::Landing::Promotions, &t.landing_promotions),
+        (crate::marketing::Landing::Venue, &t.landing_venue),
+    ]
+    .into_iter()
+    .map(|(l, name)| (l.name(), name.as_str(), l == draft.landing))
+    .collect();
+    let unpublished = *m.published() != draft;
+    let versions = versions.into_iter().map(|v| (ago(v.published_at), v)).map(|(when, v)| (v, when)).collect();
+    page(
+        status,
+        EditorPage {
+            t,
+            me: Some(me(signed)),
+            notice,
+            csrf: signed.csrf.clone(),
+            draft,
+            days,
+            meals,
+            landings,
+            dishes,
+            promotions,
+            products,
+            unpublished,
+            versions,
+        }
+        .render(),
+    )
+}
+
+/// A change's outcome: the editor again, with what happened.
+async fn done(console: &Console, t: &Strings, signed: &Signed, result: Result<String, E>) -> Response {
+    let (notice, status) = match result {
+        Ok(notice) => (notice, StatusCode::OK),
+        Err(E::NotAnImage) => (t.upload_refused.clone(), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        Err(E::TooLarge) => (t.upload_refused.clone(), StatusCode::PAYLOAD_TOO_LARGE),
+        Err(E::Invalid(why)) => (format!("{}{why}", t.bad_input), StatusCode::BAD_REQUEST),
+        Err(E::NotFound) => (t.none.clone(), StatusCode::NOT_FOUND),
+        Err(err @ E::Store(_)) => return failed(t, Some(signed), &err),
+    };
+    editor_page(console, t, signed, Some(notice), status).await
+}
+
+/// A multipart form's text fields (a repeated one's values joined by
+/// commas) and its photos (by field name; an empty file is none). The
+/// upload's file name is never used: a photo gets the id of its bytes.
+async fn read_multipart(mut multipart: Multipart) -> Result<(Fields, Vec<(String, Vec<u8>)>), E> {
+    let (mut fields, mut files) = (Fields::new(), Vec::new());
+    while let Some(field) = multipart.next_field().await.map_err(|_| E::TooLarge)? {
+        let name = field.name().unwrap_or("").to_string();
+        if field.file_name().is_some() {
+            let bytes = field.bytes().await.map_err(|_| E::TooLarge)?;
+            if !bytes.is_empty() {
+                files.push((name, bytes.to_vec()));
+            }
+        } else {
+            let text = field.text().await.map_err(|_| E::TooLarge)?;
+            let text: String = text.chars().take(4000).collect();
+            fields.entry(name).and_modify(|v| *v = format!("{v},{text}")).or_insert(text);
+        }
+    }
+    Ok((fields, files))
+}
+
+/// The checks a multipart form shares: role, then its CSRF token, before
+/// anything it carries is stored.
+async fn multipart_form(
+    console: &Console,
+    headers: &HeaderMap,
+    multipart: Multipart,
+) -> Result<(&'static Strings, Signed, Arc<Marketing>, Fields, Vec<(String, Vec<u8>)>), Response> {
+    let t = strings(lang_of(headers, &LangQuery::default()));
+    let signed = require(console, headers, t, MARKETERS).await?;
+    let m = console.marketing.clone().ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
+    let (fields, files) = match read_multipart(multipart).await {
+        Ok(x) => x,
+        Err(err) => return Err(done(console, t, &signed, Err(err)).await),
+    };
+    if !csrf_ok(&signed, fields.get("csrf").map_or("", String::as_str)) {
+        return Err(csrf_refused(t, Some(&signed)));
+    }
+    Ok((t, signed, m, fields, files))
+}
+
+/// Stores the photo sent as `name`, if one was.
+async fn photo(m: &Marketing, files: &mut Vec<(String, Vec<u8>)>, name: &str) -> Result<Option<String>, E> {
+    match files.iter().position(|(n, _)| n == name) {
+        Some(i) => Ok(Some(m.store_image(files.swap_remove(i).1).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Writes a change to the staff audit log: before and after are the
+/// draft's summary (and the change's own words).
+async fn audited(
+    console: &Console,
+    signed: &Signed,
+    peer: SocketAddr,
+    action: &str,
+    before: &str,
+    result: &Result<String, E>,
+) {
+    match result {
+        Ok(after) => console.staff.audit(signed, action, "draft", before, after, peer.ip()).await,
+        Err(err) => tracing::warn!(user = %signed.username, action, error = %err, "marketing change refused"),
+    }
+}
+
+async fn draft_summary(m: &Marketing) -> String {
+    m.draft().await.map(|d| d.summary()).unwrap_or_default()
+}
+
+/// `POST /console/marketing/{dishes|promotions|products}` (multipart).
+async fn add(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Response {
+    let (t, signed, m, fields, mut files) = match multipart_form(&console, &headers, multipart).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(kind) = Kind::parse(&kind) else {
+        return done(&console, t, &signed, Err(E::NotFound)).await;
+    };
+    let before = draft_summary(&m).await;
+    let result = async {
+        let image = photo(&m, &mut files, "photo").await?;
+        m.add(kind, &fields, image).await
+    }
+    .await;
+    audited(&console, &signed, peer, &format!("marketing.{}.add", kind.name()), &before, &result).await;
+    done(&console, t, &signed, result.map(|what| format!("{}: {what}", t.added))).await
+}
+
+/// `POST /console/marketing/brand` (multipart): colour, story, member day,
+/// logo and background photos.
+async fn brand(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Response {
+    let (t, signed, m, fields, mut files) = match multipart_form(&console, &headers, multipart).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let before = m.draft().await.map(|d| format!("{:?}", d.brand)).unwrap_or_default();
+    let result = async {
+        let logo = photo(&m, &mut files, "logo").await?;
+        let background = photo(&m, &mut files, "background").await?;
+        m.set_brand(&fields, logo, background).await
+    }
+    .await;
+    audited(&console, &signed, peer, "marketing.brand", &before, &result).await;
+    done(&console, t, &signed, result.map(|what| format!("{}: {what}", t.saved))).await
+}
+
+/// `POST /console/marketing/ad` (multipart): the countdown page's ad.
+async fn ad(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Response {
+    let (t, signed, m, fields, mut files) = match multipart_form(&console, &headers, multipart).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let before = m.draft().await.ok().and_then(|d| d.ad).map(|a| a.text_zh).unwrap_or_default();
+    let result = async {
+        let image = photo(&m, &mut files, "photo").await?;
+        m.set_ad(&fields, image).await
+    }
+    .await;
+    audited(&console, &signed, peer, "marketing.ad", &before, &result).await;
+    done(&console, t, &signed, result.map(|what| format!("{}: {what}", t.saved))).await
+}
+
+#[derive(Deserialize)]
+struct IdForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    landing: String,
+}
+
+/// The checks every plain marketing form shares: role, token, the service.
+async fn form_start(
+    console: &Console,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(&'static Strings, Signed, Arc<Marketing>), Response> {
+    let (t, signed) = posted(console, headers, MARKETERS, csrf).await?;
+    let m = console.marketing.clone().ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
+    Ok((t, signed, m))
+}
+
+async fn landing(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<IdForm>,
+) -> Response {
+    let (t, signed, m) = match form_start(&console, &headers, &form.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let before = m.draft().await.map(|d| d.landing.name().to_string()).unwrap_or_default();
+    let result = m.set_landing(&form.landing).await;
+    audited(&console, &signed, peer, "marketing.landing", &before, &result).await;
+    done(&console, t, &signed, result.map(|what| format!("{}: {what}", t.saved))).await
+}
+
+async fn remove(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<IdForm>,
+) -> Response {
+    let (t, signed, m) = match form_start(&console, &headers, &form.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(kind) = Kind::parse(&kind) else {
+        return done(&console, t, &signed, Err(E::NotFound)).await;
+    };
+    let before = draft_summary(&m).await;
+    let result = m.remove(kind, &form.id).await.map(|()| format!("{}: {}", t.remove, form.id));
+    audited(&console, &signed, peer, &format!("marketing.{}.remove", kind.name()), &before, &result).await;
+    done(&console, t, &signed, result).await
+}
+
+async fn up(
+    State(console): State<Arc<Console>>,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<IdForm>,
+) -> Response {
+    let (t, signed, m) = match form_start(&console, &headers, &form.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(kind) = Kind::parse(&kind) else {
+        return done(&console, t, &signed, Err(E::NotFound)).await;
+    };
+    let result = m.move_up(kind, &form.id).await.map(|()| String::from("↑"));
+    done(&console, t, &signed, result).await
+}
+
+async fn publish(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<IdForm>,
+) -> Response {
+    let (t, signed, m) = match form_start(&console, &headers, &form.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let before = m.published().summary();
+    let result = m.publish(&signed.username).await;
+    if let Ok(version) = &result {
+        let after = m.published().summary();
+        console.staff.audit(&signed, "marketing.publish", &version.to_string(), &before, &after, peer.ip()).await;
+    }
+    done(&console, t, &signed, result.map(|v| format!("{}{v}", t.published))).await
+}
+
+async fn rollback(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<IdForm>,
+) -> Response {
+    let (t, signed, m) = match form_start(&console, &headers, &form.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok(target) = form.version.trim().parse::<i64>() else {
+        return done(&console, t, &signed, Err(E::NotFound)).await;
+    };
+    let before = m.published().summary();
+    let result = m.rollback(target, &signed.username).await;
+    if let Ok(version) = &result {
+        let after = m.published().summary();
+        let what = format!("{version} (= {target})");
+        console.staff.audit(&signed, "marketing.rollback", &what, &before, &after, peer.ip()).await;
+    }
+    done(&console, t, &signed, result.map(|v| format!("{}{v}", t.published))).await
+}
+
+/// The CSP of the preview: the portal page's own style and photos, framed
+/// by the editor only; no script runs in it.
+const PREVIEW_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'none'; frame-ancestors 'self'; base-uri 'none'";
+
+/// `GET /console/marketing/preview`: the draft as a guest's phone shows
+/// the login page (the editor frames it at a phone's width).
+async fn preview(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let t = strings(lang_of(&headers, &q));
+    if let Err(r) = require(&console, &headers, t, MARKETERS).await {
+        return r;
+    }
+    let (Some(m), Some(portal)) = (&console.marketing, &console.portal) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let draft = match m.draft().await {
+        Ok(d) => d,
+        Err(err) => return failed(t, None, &err),
+    };
+    let lang = if t.lang == "en" { Lang::En } else { Lang::Zh };
+    let mut response = crate::portal::pages::preview(portal, &draft, lang, PREVIEW);
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PREVIEW_CSP));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+    response
+}
+
+async fn preview_css(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    if let Err(r) = require(&console, &headers, t, MARKETERS).await {
+        return r;
+    }
+    crate::portal::pages::css().await
+}
+
+async fn preview_brand(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    if let Err(r) = require(&console, &headers, t, MARKETERS).await {
+        return r;
+    }
+    let Some(m) = &console.marketing else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match m.draft().await {
+        Ok(draft) => crate::portal::marketing::css_response(crate::portal::marketing::brand_css_text(&draft, PREVIEW)),
+        Err(err) => failed(t, None, &err),
+    }
+}
+
+/// A photo, for staff (the editor's thumbnails and the preview).
+async fn media(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path((id, file)): Path<(String, String)>,
+) -> Response {
+    let t = strings(lang_of(&headers, &LangQuery::default()));
+    if let Err(r) = require(&console, &headers, t, &[Role::Admin, Role::Marketer, Role::FrontDesk]).await {
+        return r;
+    }
+    match &console.marketing {
+        Some(m) => m.photo_response(&id, &file).await,
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

@@ -1,0 +1,329 @@
+//! The marketer's blocks as guests see them: the brand's colours and
+//! photos, the promotions (list and detail), the menu by category and tag,
+//! and the blocks the login page shows; each view counted as an event the
+//! member store receives. Everything shown is the published version and
+//! only what its schedule allows now, in the site's time zone.
+
+use super::i18n::{Lang, Strings};
+use super::pages::{accept_language, cookie, html, tagline};
+use super::{Peer, Portal};
+use crate::marketing::{price_text, Content, Now};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// A photo's URLs: the 640 px one and its `srcset`.
+pub(super) struct Photo {
+    pub src: String,
+    pub srcset: String,
+}
+
+impl Photo {
+    fn of(root: &str, id: &Option<String>) -> Option<Photo> {
+        id.as_ref().map(|id| Photo {
+            src: format!("{root}/m/{id}/640.jpg"),
+            srcset: crate::marketing::WIDTHS.map(|w| format!("{root}/m/{id}/{w}.jpg {w}w")).join(", "),
+        })
+    }
+}
+
+/// A featured dish, a promotion or a product as a page shows it.
+pub(super) struct Item {
+    pub id: String,
+    pub name: String,
+    /// Price (dishes, products) or the schedule's dates (promotions).
+    pub detail: String,
+    pub photo: Option<Photo>,
+    pub tags: Vec<String>,
+}
+
+/// The marketer's blocks on the login page.
+#[derive(Default)]
+pub(super) struct Blocks {
+    pub logo: Option<String>,
+    pub dishes: Vec<Item>,
+    pub promotions: Vec<Item>,
+    /// Paragraphs of the brand story.
+    pub story: Vec<String>,
+    /// The menu has products.
+    pub menu: bool,
+}
+
+fn pick<'a>(lang: Lang, zh: &'a str, en: &'a str) -> &'a str {
+    match lang {
+        Lang::En if !en.is_empty() => en,
+        _ => zh,
+    }
+}
+
+fn paragraphs(text: &str) -> Vec<String> {
+    text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect()
+}
+
+impl Blocks {
+    /// What `content` shows at `now`, in `lang`, its assets under `root`.
+    pub fn of(content: &Content, now: &Now, lang: Lang, root: &str) -> Blocks {
+        Blocks {
+            logo: content.brand.logo.as_ref().map(|id| format!("{root}/m/{id}/320.jpg")),
+            dishes: content
+                .dishes_at(now)
+                .map(|d| Item {
+                    id: d.id.clone(),
+                    name: pick(lang, &d.name_zh, &d.name_en).to_string(),
+                    detail: price_text(d.price_cents),
+                    photo: Photo::of(root, &d.image),
+                    tags: Vec::new(),
+                })
+                .collect(),
+            promotions: content.promotions_at(now).map(|p| promotion_item(p, lang, root)).collect(),
+            story: paragraphs(pick(lang, &content.brand.story_zh, &content.brand.story_en)),
+            menu: !content.products.is_empty(),
+        }
+    }
+
+    /// The ids of what was shown, for the impression events.
+    pub fn shown(items: &[Item]) -> String {
+        items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(",")
+    }
+}
+
+fn promotion_item(p: &crate::marketing::Promotion, lang: Lang, root: &str) -> Item {
+    let dates = match (&p.schedule.from, &p.schedule.until) {
+        (_, Some(until)) => format!("{} {until}", lang.strings().promotion_until),
+        _ => String::new(),
+    };
+    Item {
+        id: p.id.clone(),
+        name: pick(lang, &p.title_zh, &p.title_en).to_string(),
+        detail: dates,
+        photo: Photo::of(root, &p.image),
+        tags: Vec::new(),
+    }
+}
+
+/// The published content and the site's time now.
+pub(super) fn published(portal: &Portal) -> (Arc<Content>, Now) {
+    let content = portal.marketing.as_ref().map(|m| m.published()).unwrap_or_default();
+    (content, now(portal))
+}
+
+/// The site's time now.
+pub(super) fn now(portal: &Portal) -> Now {
+    Now::at(crate::store::now_ms(), crate::stats::zone_offset(&portal.config.venue.time_zone))
+}
+
+/// `GET /brand.css`: the brand's colour and header photo over the
+/// portal's own style. Only validated values reach it: a colour is
+/// `#rrggbb`, a photo id is hex.
+pub async fn brand_css(State(portal): State<Arc<Portal>>) -> Response {
+    let (content, _) = published(&portal);
+    css_response(brand_css_text(&content, ""))
+}
+
+pub(crate) fn css_response(css: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=60")], css)
+        .into_response()
+}
+
+/// The CSS of `content`'s brand, its photos under `root`.
+pub fn brand_css_text(content: &Content, root: &str) -> String {
+    let brand = &content.brand;
+    let mut css = String::new();
+    if !brand.colour.is_empty() {
+        css.push_str(&format!(":root{{--brand:{}}}\n", brand.colour));
+    }
+    if let Some(bg) = &brand.background {
+        css.push_str(&format!(
+            ".brand{{background-image:linear-gradient(rgba(0,0,0,.35),rgba(0,0,0,.35)),url({root}/m/{bg}/640.jpg);\
+             background-size:cover;background-position:center}}\n\
+             @media (min-width:40rem){{.brand{{background-image:linear-gradient(rgba(0,0,0,.35),rgba(0,0,0,.35)),\
+             url({root}/m/{bg}/960.jpg)}}}}\n"
+        ));
+    }
+    css
+}
+
+#[derive(Template)]
+#[template(path = "promotions.html")]
+struct PromotionsPage<'a> {
+    t: &'a Strings,
+    venue: &'a str,
+    tagline: &'a str,
+    venue_url: &'a str,
+    promotions: Vec<Item>,
+}
+
+#[derive(Template)]
+#[template(path = "promotion.html")]
+struct PromotionPage<'a> {
+    t: &'a Strings,
+    venue: &'a str,
+    tagline: &'a str,
+    venue_url: &'a str,
+    title: &'a str,
+    body: Vec<String>,
+    photo: Option<Photo>,
+    until: String,
+}
+
+#[derive(Template)]
+#[template(path = "menu.html")]
+struct MenuPage<'a> {
+    t: &'a Strings,
+    venue: &'a str,
+    tagline: &'a str,
+    venue_url: &'a str,
+    /// No category chosen.
+    all: bool,
+    /// (name, link, chosen).
+    categories: Vec<(String, String, bool)>,
+    tags: Vec<(String, String, bool)>,
+    products: Vec<Item>,
+}
+
+/// `?lang=`, and the menu's filters.
+#[derive(Deserialize, Default)]
+pub struct MarketingQuery {
+    lang: Option<String>,
+    /// Category.
+    #[serde(default)]
+    c: String,
+    /// Tag.
+    #[serde(default)]
+    t: String,
+}
+
+fn lang_of(headers: &HeaderMap, q: &MarketingQuery) -> Lang {
+    Lang::choose(q.lang.as_deref(), cookie(headers, "lang"), accept_language(headers))
+}
+
+/// The guest's device, when the kernel knows it (the pages show without).
+fn device(portal: &Portal, peer: Peer) -> Option<firewall::Client> {
+    portal.neighbours.client(peer.0.ip())
+}
+
+/// `GET /promotions`: every promotion showing now.
+pub async fn promotions(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    Query(q): Query<MarketingQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang_of(&headers, &q);
+    let (content, now) = published(&portal);
+    let promotions: Vec<Item> = content.promotions_at(&now).map(|p| promotion_item(p, lang, "")).collect();
+    if let (Some(client), false) = (device(&portal, peer), promotions.is_empty()) {
+        portal.auth.audit.events(client, &[("promotion_impression", &Blocks::shown(&promotions))]).await;
+    }
+    let t = lang.strings();
+    html(
+        StatusCode::OK,
+        PromotionsPage {
+            t,
+            venue: &portal.config.venue.name,
+            tagline: tagline(&portal, lang),
+            venue_url: &portal.config.venue.info_url,
+            promotions,
+        }
+        .render(),
+    )
+}
+
+/// `GET /p/{id}`: a promotion's page; opening it is its click. One that
+/// is not showing now (ended, another meal time) is a 404 like an unknown one.
+pub async fn promotion(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    Path(id): Path<String>,
+    Query(q): Query<MarketingQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang_of(&headers, &q);
+    let (content, now) = published(&portal);
+    let Some(p) = content.promotions_at(&now).find(|p| p.id == id) else {
+        return super::pages::error_page(&portal, &headers, StatusCode::NOT_FOUND, |t| &t.error_not_found);
+    };
+    if let Some(client) = device(&portal, peer) {
+        portal.auth.audit.event("promotion_click", client, &p.id).await;
+    }
+    let item = promotion_item(p, lang, "");
+    html(
+        StatusCode::OK,
+        PromotionPage {
+            t: lang.strings(),
+            venue: &portal.config.venue.name,
+            tagline: tagline(&portal, lang),
+            venue_url: &portal.config.venue.info_url,
+            title: pick(lang, &p.title_zh, &p.title_en),
+            body: paragraphs(pick(lang, &p.body_zh, &p.body_en)),
+            photo: item.photo,
+            until: item.detail,
+        }
+        .render(),
+    )
+}
+
+/// `GET /menu?c=category&t=tag`: the products, filtered.
+pub async fn menu(
+    State(portal): State<Arc<Portal>>,
+    Extension(peer): Extension<Peer>,
+    Query(q): Query<MarketingQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang_of(&headers, &q);
+    let (content, _) = published(&portal);
+    let link = |c: &str, t: &str| {
+        let mut url = url::form_urlencoded::Serializer::new(String::new());
+        if !c.is_empty() {
+            url.append_pair("c", c);
+        }
+        if !t.is_empty() {
+            url.append_pair("t", t);
+        }
+        format!("/menu?{}", url.finish())
+    };
+    let categories = content.categories().into_iter().map(|c| (c.to_string(), link(c, &q.t), c == q.c)).collect();
+    let tags = content
+        .tags()
+        .into_iter()
+        .map(|t| {
+            let chosen = t == q.t;
+            (t.to_string(), link(&q.c, if chosen { "" } else { t }), chosen)
+        })
+        .collect();
+    let products: Vec<Item> = content
+        .products
+        .iter()
+        .filter(|p| q.c.is_empty() || p.category == q.c)
+        .filter(|p| q.t.is_empty() || p.tags.contains(&q.t))
+        .map(|p| Item {
+            id: p.id.clone(),
+            name: pick(lang, &p.name_zh, &p.name_en).to_string(),
+            detail: price_text(p.price_cents),
+            photo: Photo::of("", &p.image),
+            tags: p.tags.clone(),
+        })
+        .collect();
+    if let Some(client) = device(&portal, peer) {
+        let filter: String = format!("{}|{}", q.c, q.t).chars().take(60).collect();
+        portal.auth.audit.events(client, &[("menu_view", &filter)]).await;
+    }
+    html(
+        StatusCode::OK,
+        MenuPage {
+            t: lang.strings(),
+            venue: &portal.config.venue.name,
+            tagline: tagline(&portal, lang),
+            venue_url: &portal.config.venue.info_url,
+            all: q.c.is_empty(),
+            categories,
+            tags,
+            products,
+        }
+        .render(),
+    )
+}
