@@ -160,14 +160,40 @@ impl Ac {
         Ok(status)
     }
 
+    /// Stops a running rollout before its next AP: APs upgraded stay so,
+    /// the rest keep their firmware. Err: none is running.
+    pub fn halt_rollout(&self, by: &str) -> Result<RolloutStatus, AcError> {
+        let mut rollout = self.rollout.lock().unwrap();
+        match rollout.as_mut() {
+            Some(r) if r.stage.running() => {
+                r.stage = Stage::Failed;
+                r.failure = Some(format!("halted by {by}"));
+                tracing::warn!(version = %r.version, by, "firmware rollout halted");
+                Ok(r.clone())
+            }
+            _ => Err(AcError::Rollout("no rollout is running".into())),
+        }
+    }
+
+    fn halted(&self) -> bool {
+        self.rollout_status().is_none_or(|r| !r.stage.running())
+    }
+
     async fn run_rollout(&self, image: Image, targets: Vec<String>, batch: usize, wait: Duration) {
         let version = image.offer.version.clone();
         let mut groups: Vec<Vec<String>> = vec![vec![targets[0].clone()]];
         groups.extend(targets[1..].chunks(batch).map(<[String]>::to_vec));
         let total = groups.len() - 1;
         for (n, group) in groups.iter().enumerate() {
+            if self.halted() {
+                return;
+            }
             let stage = if n == 0 { Stage::Canary } else { Stage::Batch { n, of: total } };
-            self.update_rollout(|r| r.stage = stage);
+            self.update_rollout(|r| {
+                if r.stage.running() {
+                    r.stage = stage;
+                }
+            });
             let mut results = self.firmware_results.subscribe();
             for ap in group {
                 let sender = self.connected.lock().unwrap().get(ap).and_then(|c| c.firmware.clone());
@@ -182,6 +208,9 @@ impl Ac {
                     group.iter().all(|id| aps.iter().any(|a| &a.device_id == id && a.online && a.firmware == version));
                 if done {
                     break;
+                }
+                if self.halted() {
+                    return;
                 }
                 tokio::select! {
                     event = results.recv() => {
@@ -201,9 +230,16 @@ impl Ac {
                 r.remaining.retain(|ap| !group.contains(ap));
                 r.upgraded.extend(group.iter().cloned());
             });
+            if self.halted() {
+                return;
+            }
             tracing::info!(%version, %stage, "firmware stage done");
         }
-        self.update_rollout(|r| r.stage = Stage::Done);
+        self.update_rollout(|r| {
+            if r.stage.running() {
+                r.stage = Stage::Done;
+            }
+        });
         tracing::info!(%version, "firmware rollout done");
     }
 

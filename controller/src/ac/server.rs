@@ -222,6 +222,11 @@ impl Ac {
         Ok(self.registry.config_for(device_id).await?)
     }
 
+    /// Every adopted AP's radios as they run, with what each hears.
+    pub async fn radios(&self) -> Result<Vec<crate::ac::registry::RadioView>, AcError> {
+        Ok(self.registry.radios().await?)
+    }
+
     /// Guest devices associated now: (station, AP, radio, since UTC ms).
     pub async fn stations(&self) -> Result<Vec<(String, String, String, i64)>, AcError> {
         Ok(self.registry.stations().await?)

@@ -2,6 +2,7 @@
 
 mod aps;
 mod radio;
+pub use radio::RadioView;
 mod ssids;
 
 use crate::store::now_ms;

@@ -140,4 +140,80 @@ impl Registry {
         tx.commit().await?;
         Ok((result, version))
     }
+
+    /// Every adopted AP's radios as they run now: channel and power (the
+    /// admin's fixed ones or the plan's), why, and which of the other
+    /// radios each one hears and how loud (the channel plan's picture).
+    pub async fn radios(&self) -> Result<Vec<RadioView>, RegistryError> {
+        let aps: Vec<(String, String)> = sqlx::query_as(
+            "SELECT device_id, radios_json FROM access_points WHERE state = 'adopted' ORDER BY device_id",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        type Setting = (String, String, Option<i64>, Option<i64>, Option<i64>, i64, String);
+        let settings: Vec<Setting> = sqlx::query_as(
+            "SELECT device_id, interface, fixed_channel, fixed_tx_power_dbm, planned_channel, power_reduction_db, \
+             plan_reason FROM radio_settings",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let scans: Vec<(String, String, String, i64)> =
+            sqlx::query_as("SELECT device_id, interface, bssid, rssi FROM radio_scans").fetch_all(&self.db).await?;
+        let mut out = Vec::new();
+        let mut by_bssid = std::collections::HashMap::new();
+        for (device_id, radios_json) in &aps {
+            let infos: Vec<RadioInfo> = serde_json::from_str(radios_json).unwrap_or_default();
+            for r in infos {
+                let id = format!("{device_id}/{}", r.interface);
+                if let Some(bssid) = &r.bssid {
+                    by_bssid.insert(bssid.to_ascii_lowercase(), id.clone());
+                }
+                let s = settings.iter().find(|s| &s.0 == device_id && s.1 == r.interface);
+                let fixed = s.and_then(|s| s.2).and_then(|c| u16::try_from(c).ok());
+                let planned = s.and_then(|s| s.4).and_then(|c| u16::try_from(c).ok());
+                out.push(RadioView {
+                    id,
+                    band: r.band,
+                    channel: fixed.or(planned),
+                    fixed: fixed.is_some(),
+                    fixed_tx_power_dbm: s.and_then(|s| s.3).and_then(|p| u8::try_from(p).ok()),
+                    power_reduction_db: s.map_or(0, |s| s.5.clamp(0, 30) as u8),
+                    reason: s.map(|s| s.6.clone()).unwrap_or_default(),
+                    heard: Vec::new(),
+                });
+            }
+        }
+        for (device_id, interface, bssid, rssi) in scans {
+            let a = format!("{device_id}/{interface}");
+            let Some(b) = by_bssid.get(&bssid.to_ascii_lowercase()) else { continue };
+            if let Some(radio) = out.iter_mut().find(|r| r.id == a) {
+                radio.heard.push((b.clone(), rssi as i16));
+            }
+        }
+        for radio in &mut out {
+            radio.heard.sort_by_key(|(_, rssi)| std::cmp::Reverse(*rssi));
+        }
+        Ok(out)
+    }
+}
+
+/// One radio as the channel plan's picture shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RadioView {
+    /// `ap-07/wlan1`.
+    pub id: String,
+    /// Its band.
+    pub band: ap_protocol::Band,
+    /// The channel it runs (None: not planned yet, the AP's default).
+    pub channel: Option<u16>,
+    /// The channel is the admin's, not the plan's.
+    pub fixed: bool,
+    /// The admin's fixed TX power.
+    pub fixed_tx_power_dbm: Option<u8>,
+    /// dB below full power, from the plan.
+    pub power_reduction_db: u8,
+    /// The plan's reason.
+    pub reason: String,
+    /// Other radios it hears: (id, dBm), loudest first.
+    pub heard: Vec<(String, i16)>,
 }
