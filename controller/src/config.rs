@@ -73,6 +73,9 @@ pub struct Config {
     /// The shared member store and its feed.
     #[serde(default)]
     pub members: MembersSettings,
+    /// The file it was read from (the console checks its settings over it).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// `[members]`: the shared member store this site feeds and reads.
@@ -760,11 +763,23 @@ impl Data {
 }
 
 impl Config {
-    /// Reads `path`, applies `GUESTWIFI_*` overrides from `env`, checks it.
+    /// Reads `path`, then the settings the console saved in the data dir
+    /// (`settings.toml`, over the file), applies `GUESTWIFI_*` overrides
+    /// from `env` (over both), checks it.
     pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        Self::parse(&text, &path.display().to_string(), env)
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let origin = path.display().to_string();
+        let first = Self::parse(&text, &origin, env.clone())?;
+        let overlay = first.data.dir.join(crate::settings::FILE);
+        let mut config = match std::fs::read_to_string(&overlay) {
+            Ok(settings) => Self::parse_layers(&text, &origin, Some((&settings, &overlay.display().to_string())), env)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => first,
+            Err(source) => return Err(ConfigError::Read { path: overlay, source }),
+        };
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Parses TOML text; `origin` names it in errors.
@@ -773,8 +788,23 @@ impl Config {
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        Self::parse_layers(text, origin, None, env)
+    }
+
+    /// Parses TOML text, then `settings` (TOML text and its origin) over
+    /// it, then the environment's overrides.
+    pub fn parse_layers(
+        text: &str,
+        origin: &str,
+        settings: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let invalid = |origin: &str, message: String| ConfigError::Invalid { origin: origin.to_string(), message };
         let mut root: toml::Table = toml::from_str(text).map_err(|e| invalid(origin, e.to_string()))?;
+        if let Some((settings, settings_origin)) = settings {
+            let over: toml::Table = toml::from_str(settings).map_err(|e| invalid(settings_origin, e.to_string()))?;
+            merge(&mut root, over);
+        }
         for (name, value) in env {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
@@ -1085,7 +1115,20 @@ impl Session {
     }
 }
 
-fn valid_hostname(name: &str) -> bool {
+/// Puts `over`'s keys into `base`, table into table.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// A host name as DNS takes it.
+pub(crate) fn valid_hostname(name: &str) -> bool {
     name.len() <= 253
         && name.split('.').all(|label| {
             !label.is_empty()

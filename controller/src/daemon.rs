@@ -119,7 +119,17 @@ pub enum DaemonError {
     },
 }
 
-/// Runs the appliance until SIGINT or SIGTERM.
+/// How a run ended without an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// SIGTERM or SIGINT.
+    Stopped,
+    /// The console saved settings: start again (in place, same pid).
+    Restart,
+}
+
+/// Runs the appliance until SIGINT or SIGTERM (or a restart the console's
+/// settings page asks for).
 ///
 /// Everything that can fail on a busy or misconfigured machine (the data
 /// dir's lock, the database, every listener, dnsmasq's check of its config)
@@ -128,7 +138,7 @@ pub enum DaemonError {
 /// leaves the table too: guests who were in ride through a restart to their
 /// kernel timeouts and everyone else stays filtered. Only `controller
 /// firewall-remove` takes it out.
-pub async fn run(config: Config) -> Result<(), DaemonError> {
+pub async fn run(config: Config) -> Result<Exit, DaemonError> {
     let config = Arc::new(config);
     let dir = &config.data.dir;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|source| DaemonError::File {
@@ -259,7 +269,7 @@ async fn serve(
     firewall: Firewall,
     sessions: Sessions,
     listeners: Listeners,
-) -> Result<(), DaemonError> {
+) -> Result<Exit, DaemonError> {
     let _garden = GardenRefresher::spawn(
         GardenResolver::new(config.garden_names(), &config.network.upstream_dns),
         firewall.clone(),
@@ -350,6 +360,7 @@ async fn serve(
     };
     let rate = GuestRateLimit::new(config.portal.requests_per_second, config.portal.burst);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (restart_tx, mut restart_rx) = tokio::sync::mpsc::channel::<()>(1);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
@@ -409,6 +420,12 @@ async fn serve(
             crate::admin::console::Console::new(staff.clone(), handles.clone(), false)
                 .with_marketing(marketing)
                 .with_portal(portal.clone())
+                .with_settings(
+                    config.clone(),
+                    Some(Arc::new(move || {
+                        let _ = restart_tx.try_send(());
+                    })),
+                )
                 .with_zone(crate::stats::zone_offset(&config.venue.time_zone)),
         );
         let app =
@@ -475,11 +492,17 @@ async fn serve(
     let outcome = tokio::select! {
         _ = term.recv() => {
             tracing::info!("SIGTERM: stopping");
-            Ok(())
+            Ok(Exit::Stopped)
         }
         _ = int.recv() => {
             tracing::info!("SIGINT: stopping");
-            Ok(())
+            Ok(Exit::Stopped)
+        }
+        Some(()) = restart_rx.recv() => {
+            // After the reply that asked for it has gone out.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            tracing::info!("restarting to apply the console's saved settings");
+            Ok(Exit::Restart)
         }
         (name, why) = tasks.first_to_end() => {
             // A task nobody watches would leave a half-working appliance:
@@ -488,7 +511,8 @@ async fn serve(
             Err(DaemonError::TaskStopped { name, why })
         }
     };
-    notify_systemd("STOPPING=1");
+    // A restart is a reload to systemd: the same pid says READY=1 again.
+    notify_systemd(if matches!(outcome, Ok(Exit::Restart)) { "RELOADING=1" } else { "STOPPING=1" });
     let _ = stop_tx.send(true);
     tasks.stop().await;
     let _ = std::fs::remove_file(config.data.control_socket());

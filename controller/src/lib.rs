@@ -15,6 +15,7 @@ pub mod members;
 pub mod metrics;
 pub mod portal;
 pub mod sessions;
+pub mod settings;
 pub mod stats;
 pub mod store;
 pub mod tls;

@@ -477,7 +477,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let json = cli.json;
     match cli.command {
-        Cmd::Run { config } => Ok(controller::daemon::run(load(&config)?).await?),
+        Cmd::Run { config } => match controller::daemon::run(load(&config)?).await? {
+            controller::daemon::Exit::Stopped => Ok(()),
+            controller::daemon::Exit::Restart => {
+                // Everything the run held (listeners, dnsmasq, the data dir's
+                // lock) is released: start again in place, same pid and arguments.
+                use std::os::unix::process::CommandExt;
+                let err = std::process::Command::new("/proc/self/exe").args(std::env::args_os().skip(1)).exec();
+                Err(anyhow::anyhow!("cannot restart: {err}").into())
+            }
+        },
         Cmd::FirewallReload { config } => {
             match control::call(&load(&config)?.data.control_socket(), &Request::FirewallReload).await? {
                 Reply::Reloaded { sessions } => {

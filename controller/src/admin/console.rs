@@ -10,6 +10,7 @@
 
 mod marketing;
 mod radio;
+mod settings;
 
 use super::control::{self, Handles, Reply, Request};
 use super::staff::{AuditEntry, Role, Signed, Staff, StaffError, User};
@@ -124,6 +125,27 @@ pub struct Strings {
     pub member_not_found: String,
     pub card_changed: String,
     pub nav_marketing: String,
+    pub method_countdown: String,
+    pub method_voucher: String,
+    pub method_account: String,
+    pub method_counter_qr: String,
+    pub method_sms: String,
+    pub method_wechat: String,
+    pub method_weibo: String,
+    pub method_card: String,
+    pub nav_settings: String,
+    pub settings_venue: String,
+    pub settings_tagline: String,
+    pub settings_info_url: String,
+    pub settings_session: String,
+    pub settings_methods: String,
+    pub settings_garden: String,
+    pub settings_garden_hint: String,
+    pub settings_saved: String,
+    pub settings_restarting: String,
+    pub settings_pending: String,
+    pub settings_pinned: String,
+    pub settings_readonly: String,
     pub nav_ssids: String,
     pub nav_plan: String,
     pub nav_firmware: String,
@@ -287,6 +309,10 @@ pub struct Console {
     marketing: Option<Arc<crate::marketing::Marketing>>,
     /// The portal, whose login page the editor's preview renders.
     portal: Option<Arc<crate::portal::Portal>>,
+    /// The running configuration (the settings page starts from it).
+    config: Option<Arc<crate::config::Config>>,
+    /// Restarts the controller so saved settings apply.
+    restart: Option<Arc<dyn Fn() + Send + Sync>>,
     /// The site's time zone, hours ahead of UTC (statistics by local day).
     offset: i64,
 }
@@ -294,7 +320,7 @@ pub struct Console {
 impl Console {
     /// The console over `handles`, its staff in `staff`.
     pub fn new(staff: Arc<Staff>, handles: Handles, secure: bool) -> Self {
-        Console { staff, handles, secure, marketing: None, portal: None, offset: 8 }
+        Console { staff, handles, secure, marketing: None, portal: None, config: None, restart: None, offset: 8 }
     }
 
     /// Days and hours of the statistics in a zone `offset` hours ahead of UTC.
@@ -306,6 +332,17 @@ impl Console {
     /// The editor's preview renders `portal`'s login page.
     pub fn with_portal(mut self, portal: Arc<crate::portal::Portal>) -> Self {
         self.portal = Some(portal);
+        self
+    }
+
+    /// The settings page edits `config`'s settings; `restart` applies them.
+    pub fn with_settings(
+        mut self,
+        config: Arc<crate::config::Config>,
+        restart: Option<Arc<dyn Fn() + Send + Sync>>,
+    ) -> Self {
+        self.config = Some(config);
+        self.restart = restart;
         self
     }
 
@@ -554,6 +591,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/audit.csv", get(audit_csv))
         .merge(marketing::routes())
         .merge(radio::routes())
+        .merge(settings::routes())
         .route(
             "/console/static/console.css",
             get(|| async {
@@ -1756,6 +1794,10 @@ mod tests {
         handles: Handles,
         filter: Arc<MemoryFilter>,
         marketing: Arc<crate::marketing::Marketing>,
+        /// Restarts the settings page asked for.
+        restarts: Arc<std::sync::atomic::AtomicUsize>,
+        /// The configuration file the settings page saves over.
+        config_path: std::path::PathBuf,
     }
 
     struct Reply {
@@ -1829,13 +1871,22 @@ mod tests {
             Arc::new(crate::portal::FixedNeighbours::default()),
         )
         .with_marketing(marketing.clone());
+        let config_path = dir.path().join("controller.toml");
+        std::fs::write(&config_path, EXAMPLE.replace("/var/lib/guestwifi", &dir.path().display().to_string())).unwrap();
+        let running = Arc::new(crate::config::Config::load(&config_path, Vec::new()).unwrap());
+        let restarts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = restarts.clone();
+        let restart: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
         let console = Arc::new(
             Console::new(staff.clone(), handles.clone(), false)
                 .with_marketing(marketing.clone())
-                .with_portal(Arc::new(portal)),
+                .with_portal(Arc::new(portal))
+                .with_settings(running, Some(restart)),
         );
         let app = super::super::api::router(handles.clone(), "appliance-token".into(), staff).merge(router(console));
-        Harness { app, dir, handles, filter, marketing }
+        Harness { app, dir, handles, filter, marketing, restarts, config_path }
     }
 
     impl Harness {
@@ -2384,6 +2435,66 @@ mod tests {
         for page in ["/console/ssids", "/console/plan", "/console/firmware"] {
             assert_eq!(h.send("GET", page, &[], &[&mkt]).await.status, StatusCode::FORBIDDEN, "{page}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_admin_changes_the_settings_they_are_checked_saved_audited_and_applied_by_a_restart() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let page = h.send("GET", "/console/settings", &[], &[&admin]).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let csrf = page.field("csrf");
+        let form = |minutes: &'static str, garden: &'static str| {
+            vec![
+                ("csrf", csrf.clone()),
+                ("venue_name", "川味小馆".to_string()),
+                ("tagline_zh", "正宗川菜".into()),
+                ("session_minutes", minutes.into()),
+                ("method_countdown", "1".into()),
+                ("method_voucher", "1".into()),
+                ("garden", garden.into()),
+            ]
+        };
+        let post = |f: Vec<(&'static str, String)>| {
+            let h = &h;
+            let admin = &admin;
+            async move {
+                let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                h.send("POST", "/console/settings", &f, &[admin]).await
+            }
+        };
+        let file = h.dir.path().join(crate::settings::FILE);
+        for bad in [form("0", ""), form("90", "pay.example.cn; rm -rf /")] {
+            let refused = post(bad).await;
+            assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+            assert!(!file.exists(), "nothing saved");
+        }
+        assert_eq!(h.restarts.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let saved = post(form("90", "pay.example.cn\nmap.example.cn")).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        assert_eq!(h.restarts.load(std::sync::atomic::Ordering::SeqCst), 1, "a restart applies them");
+        let next = crate::config::Config::load(&h.config_path, Vec::new()).unwrap();
+        assert_eq!(next.venue.name, "川味小馆");
+        assert_eq!(next.session.length_seconds, 5400);
+        assert!(next.auth.voucher.enabled && !next.auth.sms.enabled);
+        assert_eq!(next.walled_garden.names, ["pay.example.cn", "map.example.cn"]);
+        let again = h.send("GET", "/console/settings", &[], &[&admin]).await;
+        assert!(again.body.contains("id=\"pending\"") && again.body.contains("川味小馆"), "waits for the restart");
+        let log = h.send("GET", "/console/audit?q=settings", &[], &[&admin]).await;
+        assert!(log.body.contains("settings.save") && log.body.contains("session_minutes=90"), "{}", log.body);
+        let desk = {
+            let csrf = h.csrf(&admin, "/console/users").await;
+            h.send(
+                "POST",
+                "/console/users",
+                &[("csrf", &csrf), ("username", "desk"), ("password", "a long password"), ("role", "frontdesk")],
+                &[&admin],
+            )
+            .await;
+            h.login("desk", "a long password").await
+        };
+        assert_eq!(h.send("GET", "/console/settings", &[], &[&desk]).await.status, StatusCode::FORBIDDEN);
     }
 
     #[tokio::test]

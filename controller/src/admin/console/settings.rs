@@ -1,0 +1,160 @@
+//! The admin's settings page: the venue, the session length, which login
+//! methods are on, the walled garden. A change is checked as the whole
+//! configuration it makes, saved, audited (what changed, before and after),
+//! and applied by restarting the controller (guests online stay online).
+
+use super::{failed, me, page, posted, viewed, Console, LangQuery, Me, Strings};
+use crate::admin::staff::{Role, Signed};
+use crate::settings::{Settings, SettingsError};
+use askama::Template;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The page's route.
+pub(super) fn routes() -> Router<Arc<Console>> {
+    Router::new().route("/console/settings", get(show).post(save))
+}
+
+#[derive(Template)]
+#[template(path = "console/settings.html")]
+struct SettingsPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    s: Settings,
+    /// (method, label, on).
+    methods: Vec<(&'static str, &'a str, bool)>,
+    garden: String,
+    /// Saved settings wait for a restart.
+    pending: bool,
+    /// Settings pinned by `GUESTWIFI_*` variables (the console cannot change them).
+    pinned: Vec<String>,
+    /// The console can save (it knows the configuration file).
+    editable: bool,
+}
+
+fn label<'a>(t: &'a Strings, method: &'a str) -> &'a str {
+    match method {
+        "countdown" => &t.method_countdown,
+        "voucher" => &t.method_voucher,
+        "account" => &t.method_account,
+        "counter_qr" => &t.method_counter_qr,
+        "sms" => &t.method_sms,
+        "wechat" => &t.method_wechat,
+        "qq" => "QQ",
+        "weibo" => &t.method_weibo,
+        "card" => &t.method_card,
+        other => other,
+    }
+}
+
+const ADMINS: &[Role] = &[Role::Admin];
+
+async fn show(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let (lang, t, signed) = match viewed(&console, &headers, &q, ADMINS).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    super::keep_lang(settings_page(&console, t, &signed, None, None, StatusCode::OK), &q, lang)
+}
+
+fn settings_page(
+    console: &Console,
+    t: &Strings,
+    signed: &Signed,
+    shown: Option<Settings>,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let Some(running) = &console.config else {
+        return super::message(t, Some(me(signed)), StatusCode::NOT_FOUND, &t.error_title, t.none.clone());
+    };
+    let pending = Settings::pending(running);
+    let s = shown.or_else(|| pending.clone()).unwrap_or_else(|| Settings::of(running));
+    let pinned = std::env::vars()
+        .filter(|(k, _)| {
+            k.starts_with("GUESTWIFI_VENUE__")
+                || k.starts_with("GUESTWIFI_SESSION__")
+                || k.starts_with("GUESTWIFI_WALLED_GARDEN__")
+                || (k.starts_with("GUESTWIFI_AUTH__") && k.ends_with("__ENABLED"))
+        })
+        .map(|(k, _)| k)
+        .collect();
+    let view = SettingsPage {
+        t,
+        me: Some(me(signed)),
+        notice,
+        csrf: signed.csrf.clone(),
+        methods: s.methods.iter().map(|(m, on)| (*m, label(t, m), *on)).collect(),
+        garden: s.garden.join("\n"),
+        s,
+        pending: pending.is_some(),
+        pinned,
+        editable: running.source.is_some(),
+    };
+    page(status, view.render())
+}
+
+/// `POST /console/settings`.
+async fn save(
+    State(console): State<Arc<Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let field = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let (t, signed) = match posted(&console, &headers, ADMINS, &field("csrf")).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let (Some(running), Some(path)) = (&console.config, console.config.as_ref().and_then(|c| c.source.clone())) else {
+        return super::message(t, Some(me(&signed)), StatusCode::NOT_FOUND, &t.error_title, t.none.clone());
+    };
+    let before = Settings::pending(running).unwrap_or_else(|| Settings::of(running));
+    let minutes = field("session_minutes").parse::<u64>().unwrap_or(0);
+    let settings = Settings {
+        venue_name: field("venue_name"),
+        tagline_zh: field("tagline_zh"),
+        tagline_en: field("tagline_en"),
+        info_url: field("info_url"),
+        session_minutes: minutes,
+        methods: crate::settings::METHODS.iter().map(|m| (*m, form.contains_key(&format!("method_{m}")))).collect(),
+        garden: field("garden")
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|n| !n.is_empty())
+            .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+            .collect(),
+    };
+    let saved = {
+        let (settings, dir) = (settings.clone(), running.data.dir.clone());
+        tokio::task::spawn_blocking(move || settings.save(&path, &dir)).await
+    };
+    match saved {
+        Ok(Ok(_)) => {
+            let (b, a) = Settings::changes(&before, &settings);
+            console.staff.audit(&signed, "settings.save", "settings", &b, &a, peer.ip()).await;
+            let notice = match &console.restart {
+                Some(restart) => {
+                    restart();
+                    t.settings_restarting.clone()
+                }
+                None => t.settings_saved.clone(),
+            };
+            settings_page(&console, t, &signed, Some(settings), Some(notice), StatusCode::OK)
+        }
+        Ok(Err(err @ (SettingsError::Invalid(_) | SettingsError::Config(_)))) => {
+            tracing::warn!(user = %signed.username, error = %crate::error_chain(&err), "settings refused");
+            let notice = format!("{}{}", t.bad_input, crate::error_chain(&err));
+            settings_page(&console, t, &signed, Some(settings), Some(notice), StatusCode::BAD_REQUEST)
+        }
+        Ok(Err(err)) => failed(t, Some(&signed), &err),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
