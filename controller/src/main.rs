@@ -484,7 +484,7 @@ async fn main() -> anyhow::Result<()> {
                 // lock) is released: start again in place, same pid and arguments.
                 use std::os::unix::process::CommandExt;
                 let err = std::process::Command::new("/proc/self/exe").args(std::env::args_os().skip(1)).exec();
-                Err(anyhow::anyhow!("cannot restart: {err}").into())
+                Err(anyhow::anyhow!("cannot restart: {err}"))
             }
         },
         Cmd::FirewallReload { config } => {
