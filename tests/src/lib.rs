@@ -7,6 +7,8 @@
 
 pub use lab::pg;
 
+pub mod staff;
+
 use lab::Lab;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -329,6 +331,25 @@ impl Drop for TestLab {
             let _ = child.wait();
         }
     }
+}
+
+/// Runs a Chrome DevTools Protocol command through chromedriver
+/// (`goog/cdp/execute`): device metrics, network throttling.
+pub async fn cdp(client: &fantoccini::Client, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+    #[derive(Debug)]
+    struct Cdp(serde_json::Value);
+    impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+        fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+            base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
+        }
+        fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+            (http::Method::POST, Some(self.0.to_string()))
+        }
+    }
+    client
+        .issue_cmd(Cdp(serde_json::json!({ "cmd": cmd, "params": params })))
+        .await
+        .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
 }
 
 /// A future a browser flow returns.

@@ -6,12 +6,11 @@
 //! shows it; a rollback removes it. Screenshots of the main pages are kept
 //! in the lab's directory.
 
+use e2e::staff::{fill, login, setup_owner, shot, wait_text, CONSOLE};
 use e2e::{TestLab, PORTAL_HOST};
 use fantoccini::{Client, Locator};
 use std::path::PathBuf;
 use std::time::Duration;
-
-const CONSOLE: &str = "http://127.0.0.1:8080/console/";
 
 #[test]
 fn the_owner_sets_up_the_console_and_the_front_desk_prints_vouchers_a_guest_uses() {
@@ -41,32 +40,6 @@ fn the_owner_sets_up_the_console_and_the_front_desk_prints_vouchers_a_guest_uses
     let shots = t.lab.dir.clone();
     let guests = t.in_staff_browser(move |client| Box::pin(guests_page(client, shots)));
     assert!(guests.contains(&e2e::guest_mac(1)) && guests.contains("voucher:"), "{guests}");
-}
-
-async fn fill(client: &Client, id: &str, text: &str) {
-    let field = client.find(Locator::Id(id)).await.unwrap_or_else(|_| panic!("field {id}"));
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-/// Waits until the element `id` of the page now shown holds `needle` (the
-/// page before the click may still be there a moment).
-async fn wait_text(client: &Client, id: &str, needle: &str) {
-    for _ in 0..100 {
-        if let Ok(element) = client.find(Locator::Id(id)).await {
-            if element.text().await.is_ok_and(|t| t.contains(needle)) {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("#{id} never said {needle:?}:\n{}", client.source().await.unwrap_or_default());
-}
-
-async fn shot(client: &Client, dir: &std::path::Path, name: &str) {
-    if let Ok(png) = client.screenshot().await {
-        let _ = std::fs::write(dir.join(format!("console-{name}.png")), png);
-    }
 }
 
 async fn owner(client: Client, code: String, shots: PathBuf) -> (String, String) {
@@ -136,30 +109,6 @@ fn a_marketer_publishes_a_featured_dish_guests_see_and_a_rollback_removes_it() {
     let (code, page) = t.curl(1, &[&format!("http://{PORTAL_HOST}/")]);
     assert_eq!(code, 200);
     assert!(!page.contains("红烧肉") && !page.contains("id=\"dishes\""), "rolled back: {page}");
-}
-
-/// The owner's first-run setup with the appliance's code, then their login
-/// (a screenshot of the setup page in `shots`, when given).
-async fn setup_owner(client: &Client, code: &str, shots: Option<&std::path::Path>) {
-    client.goto(CONSOLE).await.expect("console loads");
-    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("setup")).await.expect("first-run setup");
-    if let Some(dir) = shots {
-        shot(client, dir, "setup").await;
-    }
-    fill(client, "code", code).await;
-    fill(client, "username", "owner").await;
-    fill(client, "password", "owner password 1").await;
-    client.find(Locator::Id("setup")).await.unwrap().click().await.unwrap();
-    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("login")).await.expect("then the login");
-    login(client, "owner", "owner password 1").await;
-}
-
-async fn login(client: &Client, username: &str, password: &str) {
-    client.goto(&format!("{CONSOLE}login")).await.unwrap();
-    fill(client, "username", username).await;
-    fill(client, "password", password).await;
-    client.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
-    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("me")).await.expect("signed in");
 }
 
 async fn marketer(client: Client, code: String, photo: PathBuf, shots: PathBuf) {

@@ -133,6 +133,14 @@ fn schedule(form: &Fields, member_day: Option<u8>) -> Result<Schedule, Marketing
     Ok(schedule)
 }
 
+/// `name (its schedule)`, or the name alone when it always shows.
+fn labelled(name: &str, schedule: &Schedule) -> String {
+    match schedule.describe() {
+        when if when.is_empty() => name.to_string(),
+        when => format!("{name} ({when})"),
+    }
+}
+
 impl Content {
     /// `3 dishes · 2 promotions · 10 products`.
     pub fn summary(&self) -> String {
@@ -245,7 +253,7 @@ impl Marketing {
                         image,
                         schedule: schedule(form, member_day)?,
                     };
-                    let label = format!("{} ({})", promotion.title_zh, promotion.schedule.describe());
+                    let label = labelled(&promotion.title_zh, &promotion.schedule);
                     draft.promotions.push(promotion);
                     (draft.promotions.len(), 20, label)
                 }
@@ -391,7 +399,7 @@ impl Marketing {
             }
             let schedule = schedule(form, draft.brand.member_day)?;
             let image = image.or_else(|| draft.ad.as_ref().and_then(|a| a.image.clone()));
-            let label = format!("{text_zh} ({})", schedule.describe());
+            let label = labelled(&text_zh, &schedule);
             draft.ad = Some(Ad { image, text_zh, text_en, promotion, schedule });
             Ok(label)
         })
