@@ -101,9 +101,9 @@ fn a_marketer_publishes_a_featured_dish_guests_see_and_a_rollback_removes_it() {
     t.in_staff_browser(move |client| Box::pin(marketer(client, code, photo, shots)));
 
     let shot = t.lab.dir.join("portal-dishes.png");
-    let (text, width) = t.in_browser(1, move |client| Box::pin(portal_dish(client, shot)));
+    let (text, photo) = t.in_browser(1, move |client| Box::pin(portal_dish(client, shot)));
     assert!(text.contains("红烧肉") && text.contains("¥58"), "{text}");
-    assert!(width >= 320, "the photo loaded, {width} px wide");
+    assert!(photo.contains("/m/") && photo.ends_with(".jpg"), "the photo loaded: {photo}");
 
     t.in_staff_browser(|client| Box::pin(roll_back(client)));
     let (code, page) = t.curl(1, &[&format!("http://{PORTAL_HOST}/")]);
@@ -150,18 +150,18 @@ async fn marketer(client: Client, code: String, photo: PathBuf, shots: PathBuf) 
     let _ = client.close().await;
 }
 
-async fn portal_dish(client: Client, screenshot: PathBuf) -> (String, u64) {
+async fn portal_dish(client: Client, screenshot: PathBuf) -> (String, String) {
     client.goto(&format!("http://{PORTAL_HOST}/")).await.unwrap();
     let dishes =
         client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("dishes")).await.expect("dishes");
     let text = dishes.text().await.unwrap();
     // Scrolled into view, the lazy photo loads.
-    let script =
-        "const i = document.querySelector('#dishes img'); i.scrollIntoView(); return i.complete ? i.naturalWidth : 0;";
-    let mut width = 0;
+    let script = "const i = document.querySelector('#dishes img'); i.scrollIntoView(); \
+                  return i.complete && i.naturalWidth > 0 ? i.currentSrc : '';";
+    let mut photo = String::new();
     for _ in 0..50 {
-        width = client.execute(script, vec![]).await.unwrap().as_u64().unwrap_or(0);
-        if width > 0 {
+        photo = client.execute(script, vec![]).await.unwrap().as_str().unwrap_or_default().to_string();
+        if !photo.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -170,7 +170,7 @@ async fn portal_dish(client: Client, screenshot: PathBuf) -> (String, u64) {
         let _ = std::fs::write(&screenshot, png);
     }
     let _ = client.close().await;
-    (text, width)
+    (text, photo)
 }
 
 async fn roll_back(client: Client) {
