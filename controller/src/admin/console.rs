@@ -125,6 +125,7 @@ pub struct Strings {
     pub member_not_found: String,
     pub card_changed: String,
     pub nav_marketing: String,
+    pub stats_per_ap: String,
     pub method_countdown: String,
     pub method_voucher: String,
     pub method_account: String,
@@ -491,6 +492,9 @@ struct StatsPage<'a> {
     chart_days: String,
     chart_hours: String,
     chart_methods: String,
+    /// Guests per AP now, and its chart (None: no AP has guests).
+    per_ap: Vec<(String, i64)>,
+    chart_aps: Option<String>,
 }
 
 /// An AP as the admin sees it.
@@ -1279,8 +1283,18 @@ async fn stats_start(
             }
         }
     };
-    let report =
+    let mut report =
         crate::stats::report(&console.handles.staff.db, &range).await.map_err(|e| failed(t, Some(&signed), &e))?;
+    // Slots by the names the marketer gave them (an id no version has any more stays an id).
+    if let Some(m) = &console.marketing {
+        let names = m.names().await;
+        for (_, what, _) in &mut report.top {
+            let id = what.strip_prefix("promotion:").unwrap_or(what);
+            if let Some(name) = names.get(id) {
+                *what = format!("{name} ({what})");
+            }
+        }
+    }
     Ok((t, signed, range, report))
 }
 
@@ -1291,6 +1305,17 @@ async fn stats(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q)
     };
     let by_day: Vec<(String, i64)> = r.days.iter().map(|d| (d.date[5..].to_string(), d.logins)).collect();
     let by_hour: Vec<(String, i64)> = r.hours.iter().enumerate().map(|(h, n)| (h.to_string(), *n)).collect();
+    // Load per AP: the guest devices associated with each now.
+    let mut per_ap: Vec<(String, i64)> = Vec::new();
+    if let Some(ac) = &console.handles.ac {
+        for (_, ap, _, _) in ac.stations().await.unwrap_or_default() {
+            match per_ap.iter_mut().find(|(a, _)| *a == ap) {
+                Some((_, n)) => *n += 1,
+                None => per_ap.push((ap, 1)),
+            }
+        }
+        per_ap.sort();
+    }
     let (from, to) = range.dates();
     let page_ = StatsPage {
         t,
@@ -1304,6 +1329,8 @@ async fn stats(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q)
         chart_days: crate::stats::bar_chart("logins / day", &by_day),
         chart_hours: crate::stats::bar_chart("logins / hour of day", &by_hour),
         chart_methods: crate::stats::bar_chart("logins / method", &r.methods),
+        chart_aps: (!per_ap.is_empty()).then(|| crate::stats::bar_chart("guests / AP now", &per_ap)),
+        per_ap,
         r,
     };
     let lang = lang_of(&headers, &q);
@@ -2515,7 +2542,18 @@ mod tests {
             };
             h.handles.sessions.login(guest, grant).await.unwrap();
         }
+        // Two views showed two dishes, one showed one: named as the marketer named them.
+        let a = h.marketing.add_dish("红烧肉", "", "58", None).await.unwrap();
+        let b = h.marketing.add_dish("清蒸鱼", "", "88", None).await.unwrap();
+        let (a, b) = (a.split(' ').next().unwrap(), b.split(' ').next().unwrap());
+        let guest = Client { mac: "02:00:00:00:09:01".parse().unwrap(), ip: "192.0.2.151".parse().unwrap() };
+        let audit = &h.handles.staff.audit;
+        for shown in [format!("{a},{b}"), format!("{a},{b}"), a.to_string()] {
+            audit.events(guest, &[("dish_impression", &shown)]).await;
+        }
         let page = h.send("GET", "/console/stats", &[], &[&admin]).await;
+        assert!(page.body.contains(&format!("红烧肉 ({a})</td><td>3")), "{}", page.body);
+        assert!(page.body.contains(&format!("清蒸鱼 ({b})</td><td>2")));
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert!(page.body.contains("id=\"logins\">3<"), "three logins today");
         assert!(page.body.matches("<svg").count() == 3, "three charts drawn on the server");

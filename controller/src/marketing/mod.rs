@@ -454,6 +454,24 @@ impl Marketing {
         self.publish_content(&content, by, &format!("rollback to {id}")).await
     }
 
+    /// The names of every dish, promotion and product any version (or the
+    /// draft) has had, by id: statistics name slots after them.
+    pub async fn names(&self) -> std::collections::HashMap<String, String> {
+        let mut names = std::collections::HashMap::new();
+        let versions: Vec<String> = sqlx::query_scalar("SELECT content FROM marketing_versions ORDER BY id")
+            .fetch_all(&self.db)
+            .await
+            .unwrap_or_default();
+        let draft = self.draft().await.ok();
+        let contents = versions.iter().filter_map(|c| serde_json::from_str::<Content>(c).ok()).chain(draft);
+        for c in contents {
+            names.extend(c.dishes.into_iter().map(|d| (d.id, d.name_zh)));
+            names.extend(c.promotions.into_iter().map(|p| (p.id, p.title_zh)));
+            names.extend(c.products.into_iter().map(|p| (p.id, p.name_zh)));
+        }
+        names
+    }
+
     /// Every published version, newest first.
     pub async fn versions(&self) -> Result<Vec<Version>, MarketingError> {
         let rows: Vec<(i64, i64, String, String, String)> = sqlx::query_as(

@@ -193,14 +193,15 @@ pub async fn report(db: &SqlitePool, range: &Range) -> Result<Report, sqlx::Erro
             .bind(range.end)
             .fetch_one(db)
             .await?;
-    let top: Vec<(String, String, i64)> = sqlx::query_as(
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT kind, detail, COUNT(*) FROM portal_events WHERE kind != 'portal_view' AND kind != 'consent' \
-         AND at >= ? AND at < ? GROUP BY kind, detail ORDER BY COUNT(*) DESC LIMIT 10",
+         AND kind != 'menu_view' AND at >= ? AND at < ? GROUP BY kind, detail",
     )
     .bind(range.start)
     .bind(range.end)
     .fetch_all(db)
     .await?;
+    let top = per_slot(rows);
     let mut methods: Vec<(String, i64)> = methods.into_iter().collect();
     methods.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     Ok(Report {
@@ -218,6 +219,25 @@ pub async fn report(db: &SqlitePool, range: &Range) -> Result<Report, sqlx::Erro
         dwell_minutes: if dwell_n == 0 { 0.0 } else { dwell_total as f64 / dwell_n as f64 / 60_000.0 },
         top,
     })
+}
+
+/// Counts per slot: an impression event names every slot the view showed
+/// (`id,id,…`), so it counts once for each; the busiest 20, ties by name.
+fn per_slot(rows: Vec<(String, String, i64)>) -> Vec<(String, String, i64)> {
+    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (kind, detail, n) in rows {
+        if kind.ends_with("_impression") && detail.contains(',') {
+            for id in detail.split(',').filter(|id| !id.is_empty()) {
+                *counts.entry((kind.clone(), id.to_string())).or_default() += n;
+            }
+        } else {
+            *counts.entry((kind, detail)).or_default() += n;
+        }
+    }
+    let mut top: Vec<(String, String, i64)> = counts.into_iter().map(|((k, d), n)| (k, d, n)).collect();
+    top.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
+    top.truncate(20);
+    top
 }
 
 /// A bar chart of `bars` (label, value) as SVG, `caption` above.
@@ -346,6 +366,19 @@ pub fn xlsx(report: &Report, range: &Range) -> Result<Vec<u8>, rust_xlsxwriter::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_impression_of_several_slots_counts_for_each() {
+        let rows = vec![
+            ("dish_impression".to_string(), "a,b".to_string(), 3),
+            ("dish_impression".to_string(), "a".to_string(), 2),
+            ("ad_click".to_string(), "promotion:p1".to_string(), 1),
+        ];
+        let top = per_slot(rows);
+        assert_eq!(top[0], ("dish_impression".into(), "a".into(), 5));
+        assert_eq!(top[1], ("dish_impression".into(), "b".into(), 3));
+        assert_eq!(top[2], ("ad_click".into(), "promotion:p1".into(), 1));
+    }
 
     #[test]
     fn dates_are_read_in_the_sites_zone() {
