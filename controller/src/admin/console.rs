@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 
@@ -125,6 +125,7 @@ pub struct Strings {
     pub member_not_found: String,
     pub card_changed: String,
     pub nav_marketing: String,
+    pub sent_twice: String,
     pub stats_per_ap: String,
     pub method_countdown: String,
     pub method_voucher: String,
@@ -314,6 +315,8 @@ pub struct Console {
     config: Option<Arc<crate::config::Config>>,
     /// Restarts the controller so saved settings apply.
     restart: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Form nonces already used (a double tap makes one batch, not two).
+    used_once: std::sync::Mutex<HashMap<String, std::time::Instant>>,
     /// The site's time zone, hours ahead of UTC (statistics by local day).
     offset: i64,
 }
@@ -321,7 +324,17 @@ pub struct Console {
 impl Console {
     /// The console over `handles`, its staff in `staff`.
     pub fn new(staff: Arc<Staff>, handles: Handles, secure: bool) -> Self {
-        Console { staff, handles, secure, marketing: None, portal: None, config: None, restart: None, offset: 8 }
+        Console {
+            staff,
+            handles,
+            secure,
+            marketing: None,
+            portal: None,
+            config: None,
+            restart: None,
+            used_once: Default::default(),
+            offset: 8,
+        }
     }
 
     /// Days and hours of the statistics in a zone `offset` hours ahead of UTC.
@@ -334,6 +347,23 @@ impl Console {
     pub fn with_portal(mut self, portal: Arc<crate::portal::Portal>) -> Self {
         self.portal = Some(portal);
         self
+    }
+
+    /// A fresh nonce for a form that makes something (`once`).
+    fn once() -> String {
+        crate::auth::random_code(16)
+    }
+
+    /// Whether this is the first time a form with `nonce` arrives (an empty
+    /// one always is); nonces are forgotten after an hour.
+    fn first_use(&self, nonce: &str) -> bool {
+        if nonce.is_empty() {
+            return true;
+        }
+        let mut used = self.used_once.lock().unwrap();
+        let now = std::time::Instant::now();
+        used.retain(|_, at| now.duration_since(*at) < std::time::Duration::from_secs(3600));
+        used.insert(nonce.to_string(), now).is_none()
     }
 
     /// The settings page edits `config`'s settings; `restart` applies them.
@@ -448,6 +478,7 @@ struct VouchersPage<'a> {
     me: Option<Me>,
     notice: Option<String>,
     csrf: String,
+    once: String,
     batches: Vec<BatchRow>,
 }
 
@@ -540,6 +571,7 @@ struct AccountsPage<'a> {
     me: Option<Me>,
     notice: Option<String>,
     csrf: String,
+    once: String,
     /// A new account's username and password, shown this once.
     created: Option<(String, String)>,
     accounts: Vec<crate::auth::account::Account>,
@@ -1050,13 +1082,19 @@ async fn vouchers_page(
     let mut batches: Vec<(i64, BatchRow)> = by_batch.into_values().collect();
     batches.sort_by_key(|b| std::cmp::Reverse(b.0));
     let batches = batches.into_iter().map(|(_, b)| b).collect();
-    page(status, VouchersPage { t, me: Some(me(signed)), notice, csrf: signed.csrf.clone(), batches }.render())
+    page(
+        status,
+        VouchersPage { t, me: Some(me(signed)), notice, csrf: signed.csrf.clone(), once: Console::once(), batches }
+            .render(),
+    )
 }
 
 #[derive(Deserialize)]
 struct VoucherForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    once: String,
     #[serde(default)]
     count: String,
     #[serde(default)]
@@ -1079,6 +1117,9 @@ async fn create_vouchers(
         Ok(x) => x,
         Err(r) => return r,
     };
+    if !console.first_use(&form.once) {
+        return vouchers_page(&console, t, &signed, Some(t.sent_twice.clone()), StatusCode::OK).await;
+    }
     let number = |v: &str, what: &str| v.trim().parse::<u32>().map_err(|_| format!("{}{what}", t.bad_input));
     let parsed = (|| {
         Ok::<_, String>(crate::auth::voucher::NewBatch {
@@ -1484,7 +1525,15 @@ async fn accounts_page(
 ) -> Response {
     match control::handle(Request::AccountsList { id_number: None }, &console.handles).await {
         Reply::Accounts { accounts } => {
-            let page_ = AccountsPage { t, me: Some(me(signed)), notice, csrf: signed.csrf.clone(), created, accounts };
+            let page_ = AccountsPage {
+                t,
+                me: Some(me(signed)),
+                notice,
+                csrf: signed.csrf.clone(),
+                once: Console::once(),
+                created,
+                accounts,
+            };
             page(status, page_.render())
         }
         other => reply_failed(t, signed, other),
@@ -1495,6 +1544,8 @@ async fn accounts_page(
 struct AccountForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    once: String,
     #[serde(default)]
     id_number: String,
     #[serde(default)]
@@ -1523,6 +1574,9 @@ async fn create_account(
         Ok(x) => x,
         Err(r) => return r,
     };
+    if !console.first_use(&form.once) {
+        return accounts_page(&console, t, &signed, Some(t.sent_twice.clone()), None, StatusCode::OK).await;
+    }
     let number = |v: &str| v.trim().parse::<u32>().ok();
     let (Some(hours), Some(valid_days), Some(devices)) =
         (number(&form.hours), number(&form.valid_days), number(&form.devices))
@@ -2157,6 +2211,47 @@ mod tests {
         );
         let csv = h.send("GET", "/console/audit.csv", &[], &[&admin]).await;
         assert!(csv.body.lines().any(|l| l.contains("\"voucher.create\"") && l.contains("\"desk\"")), "{}", csv.body);
+    }
+
+    #[tokio::test]
+    async fn a_double_tap_makes_one_voucher_batch_one_dish_and_one_version() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let page = h.send("GET", "/console/vouchers", &[], &[&admin]).await;
+        let (csrf, once) = (page.field("csrf"), page.field("once"));
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("once", once.as_str()),
+            ("count", "5"),
+            ("hours", "2"),
+            ("valid_days", "30"),
+            ("devices", "1"),
+            ("note", "午市"),
+        ];
+        let first = h.send("POST", "/console/vouchers", &form, &[&admin]).await;
+        let second = h.send("POST", "/console/vouchers", &form, &[&admin]).await;
+        assert_eq!((first.status, second.status), (StatusCode::OK, StatusCode::OK));
+        assert!(second.body.contains("已经提交过"), "{}", second.body);
+        let batches = control::handle(Request::VouchersList { batch: None }, &h.handles).await;
+        let control::Reply::Vouchers { vouchers } = batches else { panic!("{batches:?}") };
+        assert_eq!(vouchers.len(), 5, "one batch of five, not two");
+        // A fresh page, a fresh nonce: a second batch on purpose is made.
+        let again = h.send("GET", "/console/vouchers", &[], &[&admin]).await.field("once");
+        assert_ne!(again, once);
+
+        let editor = h.send("GET", "/console/marketing", &[], &[&admin]).await;
+        let once = editor.field("once");
+        let dish = [("csrf", csrf.as_str()), ("once", once.as_str()), ("name_zh", "红烧肉"), ("price", "58")];
+        for _ in 0..2 {
+            assert_eq!(h.upload("/console/marketing/dishes", &dish, None, &admin).await.status, StatusCode::OK);
+        }
+        assert_eq!(h.marketing.draft().await.unwrap().dishes.len(), 1, "one dish");
+        let once = h.send("GET", "/console/marketing", &[], &[&admin]).await.field("once");
+        for _ in 0..2 {
+            h.send("POST", "/console/marketing/publish", &[("csrf", &csrf), ("once", &once)], &[&admin]).await;
+        }
+        assert_eq!(h.marketing.versions().await.unwrap().len(), 1, "one version");
     }
 
     #[tokio::test]

@@ -62,6 +62,8 @@ struct EditorPage<'a> {
     me: Option<Me>,
     notice: Option<String>,
     csrf: String,
+    /// The nonce of the forms that make something (a double tap makes one).
+    once: String,
     draft: Content,
     /// (value, label, chosen) for the member day's select.
     days: Vec<(String, &'a str, bool)>,
@@ -160,6 +162,7 @@ async fn editor_page(
             me: Some(me(signed)),
             notice,
             csrf: signed.csrf.clone(),
+            once: Console::once(),
             draft,
             days,
             meals,
@@ -271,6 +274,9 @@ async fn add(
     let Some(kind) = Kind::parse(&kind) else {
         return done(&console, t, &signed, Err(E::NotFound)).await;
     };
+    if !console.first_use(fields.get("once").map_or("", String::as_str)) {
+        return done(&console, t, &signed, Ok(t.sent_twice.clone())).await;
+    }
     let before = draft_summary(&m).await;
     let result = async {
         let image = photo(&m, &mut files, "photo").await?;
@@ -335,6 +341,8 @@ struct IdForm {
     version: String,
     #[serde(default)]
     landing: String,
+    #[serde(default)]
+    once: String,
 }
 
 /// The checks every plain marketing form shares: role, token, the service.
@@ -411,6 +419,9 @@ async fn publish(
         Ok(x) => x,
         Err(r) => return r,
     };
+    if !console.first_use(&form.once) {
+        return done(&console, t, &signed, Ok(t.sent_twice.clone())).await;
+    }
     let before = m.published().summary();
     let result = m.publish(&signed.username).await;
     if let Ok(version) = &result {
