@@ -15,6 +15,8 @@ packages=(
   systemd                           # systemd-analyze verify/security on the shipped unit
   ca-certificates                   # the controller's HTTPS to SMS gateways, QQ/Weibo (a package dependency)
   postgresql                        # a throwaway PostgreSQL cluster for the member store tests (initdb, no service)
+  mmdebstrap fdisk extlinux syslinux-common   # image/build.sh: the appliance's disk image
+  qemu-system-x86                   # the image's smoke test boots it (software emulation, no KVM needed)
 )
 missing=()
 for p in "${packages[@]}"; do

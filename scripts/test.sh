@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cargo build --workspace --bins --locked
 ./scripts/package.sh           # the .deb packages; tests/tests/package.rs installs them
+if [ "$(id -u)" = 0 ]; then
+  ./image/build.sh             # the appliance's disk image; tests/tests/image.rs boots it in QEMU
+fi
 cargo test --workspace --locked

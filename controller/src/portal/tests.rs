@@ -780,13 +780,7 @@ async fn the_marketers_pages_show_brand_promotions_and_menu_each_in_its_schedule
         .unwrap();
     let on = on.split(' ').next().unwrap().to_string();
     m.add(Kind::Promotion, &form(&[("title_zh", "已结束的活动"), ("until", past)]), None).await.unwrap();
-    m.add(
-        Kind::Dish,
-        &form(&[("name_zh", "早餐粥"), ("price", "8"), ("meals", "breakfast,lunch,tea,dinner,late")]),
-        None,
-    )
-    .await
-    .unwrap();
+    m.add(Kind::Dish, &form(&[("name_zh", "早餐粥"), ("price", "8")]), None).await.unwrap();
     m.add(Kind::Dish, &form(&[("name_zh", "明天的菜"), ("price", "8"), ("from", "2099-01-01")]), None).await.unwrap();
     m.add(
         Kind::Product,
