@@ -32,7 +32,9 @@ mkdir -p "$work/mnt" "$(dirname "$out")"
 cp "$deb" "$work/guestwifi-controller.deb"
 
 # The root file system, as a tarball: Debian's packages, then ours (apt
-# resolves what it declares: libnftables1, nftables, dnsmasq-base).
+# resolves what it declares: libnftables1, nftables, dnsmasq-base). A
+# mirror that fails mid-way is tried again.
+rootfs() {
 mmdebstrap --variant=minbase --mode=root \
     --include=systemd-sysv,udev,linux-image-amd64,initramfs-tools,iproute2,kmod,netbase,procps,ca-certificates,nftables,dnsmasq-base,libnftables1 \
     --customize-hook='copy-in '"$work"'/guestwifi-controller.deb /tmp' \
@@ -42,6 +44,12 @@ mmdebstrap --variant=minbase --mode=root \
     --customize-hook='copy-in image/rootfs/usr /' \
     --customize-hook='chroot "$1" sh -c "echo guestwifi > /etc/hostname; passwd -l root; systemctl enable systemd-networkd guestwifi-interfaces guestwifi-controller guestwifi-setup-code; apt-get clean; rm -rf /var/lib/apt/lists/*"' \
     bookworm "$work/rootfs.tar" "$mirror"
+}
+for try in 1 2 3; do
+    rootfs && break
+    [ "$try" = 3 ] && { echo "mmdebstrap failed three times" >&2; exit 1; }
+    sleep 10
+done
 
 # The disk: one bootable partition from 1 MiB, ext4, extlinux, Debian's kernel.
 rm -f "$out"

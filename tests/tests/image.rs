@@ -33,6 +33,7 @@ impl Drop for Vm {
         let _ = self.qemu.wait();
         let _ = Command::new("ip").args(["netns", "del", NS]).output();
         let _ = std::fs::remove_file(self.dir.join("dhclient.pid"));
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{NS}"));
     }
 }
 
@@ -62,6 +63,10 @@ fn the_image_boots_in_qemu_and_a_guest_gets_dhcp_the_portal_and_a_countdown_logi
     std::fs::create_dir_all(&dir).unwrap();
     let _ = Command::new("ip").args(["netns", "del", NS]).output();
     assert!(Command::new("ip").args(["netns", "add", NS]).status().unwrap().success());
+    // dhclient-script writes /etc/resolv.conf: `ip netns exec` binds this
+    // file over it, so the machine's own resolver is left alone.
+    std::fs::create_dir_all(format!("/etc/netns/{NS}")).unwrap();
+    std::fs::write(format!("/etc/netns/{NS}/resolv.conf"), "nameserver 192.0.2.1\n").unwrap();
     in_ns(&["ip", "link", "set", "lo", "up"]);
     let serial = dir.join("serial.log");
     let started = Instant::now();
