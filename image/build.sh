@@ -36,6 +36,9 @@ cp "$deb" "$work/guestwifi-controller.deb"
 # mirror that fails mid-way is tried again.
 rootfs() {
 mmdebstrap --variant=minbase --mode=root \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+    --dpkgopt='path-exclude=/usr/share/info/*' \
     --include=systemd-sysv,udev,linux-image-amd64,initramfs-tools,iproute2,kmod,netbase,procps,ca-certificates,nftables,dnsmasq-base,libnftables1 \
     --customize-hook='copy-in '"$work"'/guestwifi-controller.deb /tmp' \
     --customize-hook='chroot "$1" apt-get install -y --no-install-recommends /tmp/guestwifi-controller.deb' \
