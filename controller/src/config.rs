@@ -594,6 +594,17 @@ pub struct AdminSettings {
     /// Where the admin JSON API and `/metrics` listen; None (`""`) turns them off.
     #[serde(default = "default_admin_listen", deserialize_with = "optional_listener")]
     pub listen: Option<std::net::SocketAddr>,
+    /// Serve the console and the API over HTTPS (console cookies are then
+    /// `Secure`): with `tls_cert`/`tls_key`, or a self-signed certificate
+    /// made in the data dir.
+    #[serde(default)]
+    pub https: bool,
+    /// PEM certificate chain for HTTPS.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (keep it mode 0600).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[ac]`
@@ -858,6 +869,12 @@ impl Config {
         }
         if self.portal.requests_per_second == 0 || self.portal.burst == 0 {
             return Err("portal.requests_per_second and portal.burst must be at least 1".into());
+        }
+        if self.admin.tls_cert.is_some() != self.admin.tls_key.is_some() {
+            return Err("admin.tls_cert and admin.tls_key go together".into());
+        }
+        if self.admin.tls_cert.is_some() && !self.admin.https {
+            return Err("admin.tls_cert is set but admin.https is off".into());
         }
         if self.portal.tls_cert.is_some() != self.portal.tls_key.is_some() {
             return Err("portal.tls_cert and portal.tls_key go together".into());

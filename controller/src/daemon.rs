@@ -410,14 +410,18 @@ async fn serve(
         let staff = Arc::new(crate::admin::staff::Staff::new(db.clone(), &config.data.dir));
         match staff.prepare_setup().await {
             Ok(true) => tracing::warn!(
-                console = %format!("http://{}/console/", config.admin.listen.map(|a| a.to_string()).unwrap_or_default()),
+                console = %format!(
+                    "{}://{}/console/",
+                    if config.admin.https { "https" } else { "http" },
+                    config.admin.listen.map(|a| a.to_string()).unwrap_or_default()
+                ),
                 "first-run setup: open the console and enter the setup code (`controller setup-code` prints it)"
             ),
             Ok(false) => {}
             Err(err) => tracing::error!(error = %crate::error_chain(&err), "console setup code not made"),
         }
         let console = Arc::new(
-            crate::admin::console::Console::new(staff.clone(), handles.clone(), false)
+            crate::admin::console::Console::new(staff.clone(), handles.clone(), config.admin.https)
                 .with_marketing(marketing)
                 .with_portal(portal.clone())
                 .with_settings(
@@ -430,11 +434,17 @@ async fn serve(
         );
         let app =
             crate::admin::api::router(handles.clone(), token, staff).merge(crate::admin::console::router(console));
-        tasks.spawn("admin API and console", async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .await
-                .map_err(|e| e.to_string())
-        });
+        if config.admin.https {
+            let acceptor = crate::tls::admin_acceptor(&config)
+                .map_err(|source| DaemonError::Secret { what: "the console's HTTPS", source })?;
+            tasks.spawn("admin API and console (HTTPS)", crate::admin::https::serve(listener, acceptor, app));
+        } else {
+            tasks.spawn("admin API and console", async move {
+                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+                    .map_err(|e| e.to_string())
+            });
+        }
     }
     let socket = config.data.control_socket();
     if let Some(parent) = socket.parent() {

@@ -46,10 +46,33 @@ pub enum TlsError {
 pub fn acceptor(config: &Config) -> Result<TlsAcceptor, TlsError> {
     let (cert_path, key_path) = match (&config.portal.tls_cert, &config.portal.tls_key) {
         (Some(cert), Some(key)) => (cert.clone(), key.clone()),
-        _ => self_signed(config)?,
+        _ => {
+            let mut names = vec![config.portal_host(), config.network.guest_address.addr.to_string()];
+            names.dedup();
+            self_signed(&config.data.dir, "portal", names)?
+        }
     };
-    let certs = read_certs(&cert_path)?;
-    let key = read_key(&key_path)?;
+    from_files(&cert_path, &key_path)
+}
+
+/// A TLS acceptor for the console and the admin API (`admin.https`).
+pub fn admin_acceptor(config: &Config) -> Result<TlsAcceptor, TlsError> {
+    let (cert_path, key_path) = match (&config.admin.tls_cert, &config.admin.tls_key) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+        _ => {
+            let mut names = vec!["guestwifi".to_string(), "localhost".to_string()];
+            if let Some(addr) = config.admin.listen.filter(|a| !a.ip().is_unspecified()) {
+                names.push(addr.ip().to_string());
+            }
+            self_signed(&config.data.dir, "admin", names)?
+        }
+    };
+    from_files(&cert_path, &key_path)
+}
+
+fn from_files(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, TlsError> {
+    let certs = read_certs(cert_path)?;
+    let key = read_key(key_path)?;
     let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
@@ -57,18 +80,16 @@ pub fn acceptor(config: &Config) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(server)))
 }
 
-fn self_signed(config: &Config) -> Result<(PathBuf, PathBuf), TlsError> {
-    let dir = &config.data.dir;
-    let (cert, key) = (dir.join("portal-selfsigned.crt"), dir.join("portal-selfsigned.key"));
+/// `{what}-selfsigned.crt`/`.key` in `dir`, made for `names` the first time.
+fn self_signed(dir: &Path, what: &str, names: Vec<String>) -> Result<(PathBuf, PathBuf), TlsError> {
+    let (cert, key) = (dir.join(format!("{what}-selfsigned.crt")), dir.join(format!("{what}-selfsigned.key")));
     if cert.exists() && key.exists() {
         return Ok((cert, key));
     }
-    let mut names = vec![config.portal_host(), config.network.guest_address.addr.to_string()];
-    names.dedup();
     let generated = rcgen::generate_simple_self_signed(names)?;
     write_secret(&key, generated.key_pair.serialize_pem().as_bytes())?;
     std::fs::write(&cert, generated.cert.pem()).map_err(|source| TlsError::File { path: cert.clone(), source })?;
-    tracing::warn!(cert = %cert.display(), "generated a self-signed portal certificate (lab use only)");
+    tracing::warn!(cert = %cert.display(), "generated a self-signed {what} certificate");
     Ok((cert, key))
 }
 

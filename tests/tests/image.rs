@@ -77,7 +77,12 @@ fn the_image_boots_in_qemu_and_a_guest_gets_dhcp_the_portal_and_a_countdown_logi
         .arg("-drive")
         .arg(format!("file={},format=raw,if=virtio,snapshot=on", img.display()))
         // Port 1 (eth0): the uplink, QEMU's user network with nothing let out.
-        .args(["-netdev", "user,id=up,restrict=on", "-device", "virtio-net-pci,netdev=up"])
+        .args([
+            "-netdev",
+            "user,id=up,restrict=on,hostfwd=tcp:127.0.0.1:18080-:8080",
+            "-device",
+            "virtio-net-pci,netdev=up",
+        ])
         // Port 2 (eth1): the guest network, a tap in our namespace.
         .args([
             "-netdev",
@@ -135,16 +140,21 @@ fn the_image_boots_in_qemu_and_a_guest_gets_dhcp_the_portal_and_a_countdown_logi
     // Guests never reach the console's port.
     let out = in_ns(&[
         "curl",
-        "-s",
+        "-sk",
         "--max-time",
         "4",
         "-o",
         "/dev/null",
         "-w",
         "%{http_code}",
-        "http://192.0.2.1:8080/console/",
+        "https://192.0.2.1:8080/console/",
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "000", "the console is closed to guests");
+    // From the uplink side (QEMU forwards 127.0.0.1:18080 of our namespace to
+    // the appliance's 8080) it answers, over HTTPS: first-run setup.
+    let out = in_ns(&["curl", "-sk", "--max-time", "10", "https://127.0.0.1:18080/console/setup"]);
+    let setup = String::from_utf8_lossy(&out.stdout);
+    assert!(setup.contains("id=\"setup\""), "the console over HTTPS on the uplink side:\n{setup}");
 
     let size = std::fs::metadata(&img).unwrap().len();
     let used = Command::new("du").arg("-k").arg(&img).output().unwrap();

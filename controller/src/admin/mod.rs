@@ -5,5 +5,6 @@
 pub mod api;
 pub mod console;
 pub mod control;
+pub mod https;
 pub mod print;
 pub mod staff;
