@@ -95,13 +95,19 @@ fn the_image_boots_in_qemu_and_a_guest_gets_dhcp_the_portal_and_a_countdown_logi
         .stderr(std::fs::File::create(dir.join("qemu.err")).unwrap())
         .spawn()
         .expect("qemu-system-x86_64 (Debian package qemu-system-x86)");
-    let vm = Vm { qemu, dir: dir.clone() };
+    let mut vm = Vm { qemu, dir: dir.clone() };
     let serial_text = || String::from_utf8_lossy(&std::fs::read(&serial).unwrap_or_default()).into_owned();
-    let wait = |what: &str, secs: u64, f: &mut dyn FnMut() -> bool| {
+    let err_log = dir.join("qemu.err");
+    let mut wait = |what: &str, secs: u64, f: &mut dyn FnMut() -> bool| {
         let until = Instant::now() + Duration::from_secs(secs);
         while Instant::now() < until {
             if f() {
                 return;
+            }
+            // A QEMU that died says so now, not after the longest wait.
+            if let Ok(Some(status)) = vm.qemu.try_wait() {
+                let err = std::fs::read_to_string(&err_log).unwrap_or_default();
+                panic!("QEMU exited ({status}) waiting for {what}: {err}\nserial console:\n{}", serial_text());
             }
             std::thread::sleep(Duration::from_millis(500));
         }

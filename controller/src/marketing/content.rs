@@ -123,10 +123,10 @@ impl Meal {
 }
 
 /// The local time a schedule is checked at.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Now {
     /// `YYYY-MM-DD` in the site's zone.
-    date: [u8; 10],
+    date: String,
     /// Minutes since local midnight.
     minute: u32,
     /// 0 Sunday … 6 Saturday.
@@ -138,11 +138,8 @@ impl Now {
     pub fn at(ms: i64, offset: i64) -> Now {
         let local = ms.div_euclid(1000) + offset * 3600;
         let days = local.div_euclid(86_400);
-        let date = crate::store::civil_date(local, 0);
-        let mut bytes = [0u8; 10];
-        bytes.copy_from_slice(&date.as_bytes()[..10]);
         Now {
-            date: bytes,
+            date: crate::store::civil_date(local, 0),
             minute: (local.rem_euclid(86_400) / 60) as u32,
             // 1970-01-01 was a Thursday.
             weekday: (days + 4).rem_euclid(7) as u8,
@@ -151,7 +148,7 @@ impl Now {
 
     /// `YYYY-MM-DD`.
     pub fn date(&self) -> &str {
-        std::str::from_utf8(&self.date).expect("ascii date")
+        &self.date
     }
 
     /// 0 Sunday … 6 Saturday.

@@ -73,12 +73,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Reads a form's or a URL's kind.
+    /// Reads a URL's kind (`/console/marketing/dishes/…`).
     pub fn parse(name: &str) -> Option<Kind> {
         match name {
-            "dishes" | "dish" => Some(Kind::Dish),
-            "promotions" | "promotion" => Some(Kind::Promotion),
-            "products" | "product" => Some(Kind::Product),
+            "dishes" => Some(Kind::Dish),
+            "promotions" => Some(Kind::Promotion),
+            "products" => Some(Kind::Product),
             _ => None,
         }
     }
@@ -311,11 +311,6 @@ impl Marketing {
             Ok(())
         })
         .await
-    }
-
-    /// Removes a dish from the draft.
-    pub async fn remove_dish(&self, id: &str) -> Result<(), MarketingError> {
-        self.remove(Kind::Dish, id).await
     }
 
     /// Moves a block one place up in the draft.
@@ -609,6 +604,11 @@ fn reencode(bytes: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, MarketingError> {
 pub(crate) mod tests {
     use super::*;
 
+    /// A form as the console's editor sends it.
+    pub fn form(fields: &[(&str, &str)]) -> Fields {
+        fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
     /// A PNG of `w` x `h` pixels, made here.
     pub fn png(w: u32, h: u32) -> Vec<u8> {
         let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 120]));
@@ -670,11 +670,8 @@ pub(crate) mod tests {
 
 #[cfg(test)]
 mod editor_tests {
+    use super::tests::form;
     use super::*;
-
-    fn form(fields: &[(&str, &str)]) -> Fields {
-        fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
 
     #[tokio::test]
     async fn a_refused_change_leaves_the_draft_as_it_was() {

@@ -740,10 +740,7 @@ async fn published_dishes_show_on_the_login_page_with_photos_sized_for_the_scree
     assert!(h.portal.auth.audit.count_events("dish_impression").await.unwrap() >= 2, "impressions counted");
 }
 
-/// A form as the console's editor sends it.
-fn form(fields: &[(&str, &str)]) -> crate::marketing::Fields {
-    fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
+use crate::marketing::tests::form;
 
 #[tokio::test]
 async fn the_marketers_pages_show_brand_promotions_and_menu_each_in_its_schedule() {
