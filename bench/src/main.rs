@@ -262,7 +262,7 @@ fn rss_with_sessions(lab: &Lab, exe: &Path, n: u32) -> String {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let db = controller::store::open(&data).await.unwrap();
-        let now = controller::store::now_ms();
+        let now = controller::kit::time::now_ms();
         let mut tx = db.begin().await.unwrap();
         for i in 0..n {
             let c = fake(i);

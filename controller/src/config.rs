@@ -14,6 +14,15 @@ pub const ENV_PREFIX: &str = "GUESTWIFI_";
 /// Variables with the prefix that are not config keys: a command's inputs
 /// kept out of shell history (`ssids add` reads the passphrase from it).
 pub const NOT_CONFIG: &[&str] = &["GUESTWIFI_SSID_KEY"];
+/// The control socket's file name in the data dir (`data.control_socket` overrides it).
+pub const CONTROL_SOCKET: &str = "control.sock";
+/// The settings the console saves, in the data dir, read over the file.
+pub const SETTINGS_FILE: &str = "settings.toml";
+/// The 2.4 GHz channels a plan uses unless `ac.channels_2g` says otherwise: the three that do not overlap.
+pub const CHANNELS_2G: &[u16] = &[1, 6, 11];
+/// The 5 GHz channels a plan uses unless `ac.channels_5g` says otherwise: without DFS (radar
+/// detection), as allowed in China and most places.
+pub const CHANNELS_5G: &[u16] = &[36, 40, 44, 48, 149, 153, 157, 161, 165];
 
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -769,7 +778,7 @@ pub struct Data {
 impl Data {
     /// Where the control socket is.
     pub fn control_socket(&self) -> PathBuf {
-        self.control_socket.clone().unwrap_or_else(|| self.dir.join(crate::admin::control::SOCKET))
+        self.control_socket.clone().unwrap_or_else(|| self.dir.join(CONTROL_SOCKET))
     }
 }
 
@@ -783,7 +792,7 @@ impl Config {
         let env: Vec<(String, String)> = env.into_iter().collect();
         let origin = path.display().to_string();
         let first = Self::parse(&text, &origin, env.clone())?;
-        let overlay = first.data.dir.join(crate::settings::FILE);
+        let overlay = first.data.dir.join(SETTINGS_FILE);
         let mut config = match std::fs::read_to_string(&overlay) {
             Ok(settings) => Self::parse_layers(&text, &origin, Some((&settings, &overlay.display().to_string())), env)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => first,
@@ -1458,10 +1467,10 @@ fn default_batch() -> usize {
     10
 }
 fn default_channels_2g() -> Vec<u16> {
-    crate::ac::plan::CHANNELS_2G.to_vec()
+    CHANNELS_2G.to_vec()
 }
 fn default_channels_5g() -> Vec<u16> {
-    crate::ac::plan::CHANNELS_5G.to_vec()
+    CHANNELS_5G.to_vec()
 }
 fn default_data_dir() -> PathBuf {
     PathBuf::from("/var/lib/guestwifi")

@@ -4,8 +4,8 @@
 use crate::admin::control;
 use crate::config::Config;
 use crate::dhcp::Dnsmasq;
+use crate::kit::signer::Signer;
 use crate::portal::server::{self, GuestRateLimit, Limits};
-use crate::portal::signing::Signer;
 use crate::portal::{self, Portal};
 use crate::sessions::Sessions;
 use crate::{store, tls};
@@ -299,9 +299,9 @@ async fn serve(
     tasks.spawn("DNS over TCP", forever(crate::dns::serve_tcp(dns_tcp, resolver.clone())));
 
     let signer = Signer::load_or_create(&config.data.dir)
-        .map_err(|source| DaemonError::Secret { what: "the portal's signing key", source })?;
+        .map_err(|e| DaemonError::Secret { what: "the portal's signing key", source: e.into() })?;
     let keys = crate::auth::Keys::load_or_create(&config.data.dir)
-        .map_err(|source| DaemonError::Secret { what: "the login methods' keys", source })?;
+        .map_err(|e| DaemonError::Secret { what: "the login methods' keys", source: e.into() })?;
     let sms_gateway =
         crate::auth::sms::gateway_from(&config.auth.sms, &config.data.dir).map_err(DaemonError::SmsGateway)?;
     let wechat = crate::auth::wechat::from_config(&config).map_err(DaemonError::WeChat)?;
@@ -430,7 +430,7 @@ async fn serve(
                         let _ = restart_tx.try_send(());
                     })),
                 )
-                .with_zone(crate::stats::zone_offset(&config.venue.time_zone)),
+                .with_zone(crate::kit::time::zone_offset(&config.venue.time_zone)),
         );
         let app =
             crate::admin::api::router(handles.clone(), token, staff).merge(crate::admin::console::router(console));

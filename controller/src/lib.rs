@@ -9,7 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod dhcp;
 pub mod dns;
-pub mod limits;
+pub mod kit;
 pub mod marketing;
 pub mod members;
 pub mod metrics;

@@ -678,7 +678,7 @@ async fn members(command: MembersCmd, socket: &std::path::Path, json: bool) -> a
 }
 
 fn control_now_ms() -> i64 {
-    controller::store::now_ms()
+    controller::kit::time::now_ms()
 }
 
 fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
@@ -952,7 +952,7 @@ async fn vouchers(command: VouchersCmd, socket: &Path, json: bool) -> anyhow::Re
     match control::call(socket, &request).await? {
         Reply::Vouchers { vouchers } if json => print_json(&vouchers)?,
         Reply::Vouchers { vouchers } => {
-            let now = controller::store::now_ms();
+            let now = controller::kit::time::now_ms();
             let rows = vouchers
                 .iter()
                 .map(|v| {
@@ -1013,7 +1013,7 @@ async fn accounts(command: AccountsCmd, socket: &Path, json: bool) -> anyhow::Re
                 .map(|a| {
                     let state = if a.revoked_at.is_some() {
                         "revoked"
-                    } else if a.expires_at <= controller::store::now_ms() {
+                    } else if a.expires_at <= controller::kit::time::now_ms() {
                         "expired"
                     } else {
                         "live"

@@ -6,11 +6,8 @@
 //! before it is written, and applies when the controller restarts (guests
 //! online stay online across a restart).
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, SETTINGS_FILE};
 use std::path::Path;
-
-/// The file in the data dir.
-pub const FILE: &str = "settings.toml";
 
 /// The login methods a setting turns on and off, as `[auth.*]` names them.
 pub const METHODS: [&str; 9] =
@@ -176,10 +173,14 @@ impl Settings {
         let text = std::fs::read_to_string(config_path)
             .map_err(|source| ConfigError::Read { path: config_path.to_path_buf(), source })?;
         let overlay = self.to_toml();
-        let config =
-            Config::parse_layers(&text, &config_path.display().to_string(), Some((&overlay, FILE)), std::env::vars())?;
-        let path = data_dir.join(FILE);
-        let tmp = data_dir.join(format!("{FILE}.new"));
+        let config = Config::parse_layers(
+            &text,
+            &config_path.display().to_string(),
+            Some((&overlay, SETTINGS_FILE)),
+            std::env::vars(),
+        )?;
+        let path = data_dir.join(SETTINGS_FILE);
+        let tmp = data_dir.join(format!("{SETTINGS_FILE}.new"));
         let write = || -> std::io::Result<()> {
             use std::io::Write;
             use std::os::unix::fs::OpenOptionsExt;
@@ -233,7 +234,7 @@ mod tests {
         assert_eq!(pinned.venue.name, "Env", "the environment is above the console");
 
         // Refused: nothing written.
-        let before = std::fs::read_to_string(data.join(FILE)).unwrap();
+        let before = std::fs::read_to_string(data.join(SETTINGS_FILE)).unwrap();
         for bad in [
             Settings { venue_name: " ".into(), ..settings.clone() },
             Settings { session_minutes: 0, ..settings.clone() },
@@ -243,7 +244,7 @@ mod tests {
         ] {
             assert!(matches!(bad.save(&path, &data), Err(SettingsError::Invalid(_))), "{bad:?}");
         }
-        assert_eq!(std::fs::read_to_string(data.join(FILE)).unwrap(), before);
+        assert_eq!(std::fs::read_to_string(data.join(SETTINGS_FILE)).unwrap(), before);
         let (b, a) = Settings::changes(&Settings::of(&config), &settings);
         assert!(b.contains("session_minutes=") && a.contains("session_minutes=90") && !a.contains("tagline"));
     }

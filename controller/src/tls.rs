@@ -2,10 +2,10 @@
 //! self-signed pair generated once into the data dir.
 
 use crate::config::Config;
+use crate::kit::secrets::{write_secret, SecretError};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
@@ -40,6 +40,9 @@ pub enum TlsError {
     /// The self-signed certificate could not be made.
     #[error("cannot generate a self-signed certificate")]
     Generate(#[from] rcgen::Error),
+    /// The self-signed certificate's key could not be kept.
+    #[error("cannot keep the key")]
+    Secret(#[from] SecretError),
 }
 
 /// A TLS acceptor for the portal's HTTPS listener.
@@ -93,21 +96,6 @@ fn self_signed(dir: &Path, what: &str, names: Vec<String>) -> Result<(PathBuf, P
     Ok((cert, key))
 }
 
-/// Writes a secret file readable by its owner only.
-pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
-    // Written beside the target and renamed over it: a crash never leaves half a key.
-    let err = |source| TlsError::File { path: path.to_path_buf(), source };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
-}
-
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = std::fs::read(path).map_err(|source| TlsError::File { path: path.to_path_buf(), source })?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
@@ -117,36 +105,6 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         return Err(TlsError::Empty(path.to_path_buf()));
     }
     Ok(certs)
-}
-
-/// An HTTPS client for the providers the appliance calls (SMS gateways,
-/// QQ/Weibo): rustls with ring, the one crypto provider of the process, and
-/// the system's CA store.
-pub fn http_client(timeout: std::time::Duration) -> reqwest::Client {
-    // Already installed by the daemon; a test or tool gets it here.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client builds")
-}
-
-/// Whether `given` is `secret`, compared in constant time (a token or key
-/// cannot be guessed byte by byte from how long a refusal takes).
-pub fn same_secret(given: &str, secret: &str) -> bool {
-    given.len() == secret.len() && given.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
-
-/// A secret file's text, trimmed; a file others can read is refused (a
-/// secret that leaked is no secret to fix by chmod afterwards).
-pub fn read_private(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(format!("{} is readable by others: make it mode 0600", path.display()));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let text = text.trim().to_string();
-    if text.is_empty() {
-        return Err(format!("{} is empty", path.display()));
-    }
-    Ok(text)
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {

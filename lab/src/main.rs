@@ -87,7 +87,7 @@ async fn run_lab(
         .arg(&config_path)
         .kill_on_drop(true)
         .spawn()?;
-    let socket = dir.join("data").join(controller::admin::control::SOCKET); // the lab's config keeps the default
+    let socket = dir.join("data").join(controller::config::CONTROL_SOCKET); // the lab's config keeps the default
     if !Lab::wait_for(&socket, Duration::from_secs(20)) {
         bail!("the controller did not start (see its log above)");
     }

@@ -5,7 +5,8 @@
 //! Run: `cargo run --release -p bench --bin channel-plan-bench`.
 
 use ap_protocol::Band;
-use controller::ac::plan::{plan, score, weights, Heard, PlanRadio, CHANNELS_2G, CHANNELS_5G};
+use controller::ac::plan::{plan, score, weights, Heard, PlanRadio};
+use controller::config::{CHANNELS_2G, CHANNELS_5G};
 use std::time::Instant;
 
 /// Deterministic xorshift, so every run prints the same figures.

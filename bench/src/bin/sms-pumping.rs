@@ -16,7 +16,7 @@
 use controller::auth::sms::gateway::{Gateway, Sending};
 use controller::auth::sms::{Limits, SendError, Sms};
 use controller::auth::Bandwidth;
-use controller::portal::signing::Signer;
+use controller::kit::signer::Signer;
 use firewall::Client;
 use rand::Rng;
 use std::collections::BTreeMap;

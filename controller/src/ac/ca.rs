@@ -1,7 +1,7 @@
 //! The controller's own CA, made at first start: it signs the controller's
 //! AP-listener certificate and each adopted AP's client certificate.
 
-use crate::tls::write_secret;
+use crate::kit::secrets::{write_secret, SecretError};
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SubjectPublicKeyInfo,
@@ -24,7 +24,7 @@ pub enum CaError {
     Cert(#[from] rcgen::Error),
     /// Writing the secret key failed.
     #[error("CA key")]
-    Secret(#[from] crate::tls::TlsError),
+    Secret(#[from] SecretError),
 }
 
 /// The CA with its key, and the AP listener's certificate.

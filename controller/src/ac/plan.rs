@@ -5,14 +5,12 @@
 //! avoided, lower the TX power of the pair. Channels an admin fixed stay.
 //! Every decision is explained.
 
+#[cfg(test)]
+use crate::config::{CHANNELS_2G, CHANNELS_5G};
 use ap_protocol::Band;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-/// The 2.4 GHz channels that do not overlap.
-pub const CHANNELS_2G: &[u16] = &[1, 6, 11];
-/// 5 GHz channels without DFS (radar detection), as allowed in China and most places.
-pub const CHANNELS_5G: &[u16] = &[36, 40, 44, 48, 149, 153, 157, 161, 165];
 /// Quieter than this, a neighbour does not matter.
 const HEARD_DBM: i16 = -90;
 /// Louder than this, a co-channel pair gets lower power.

@@ -41,7 +41,7 @@ pub struct Ac {
     pub(super) rollout: Arc<Mutex<Option<RolloutStatus>>>,
     channels: Arc<(Vec<u16>, Vec<u16>)>,
     /// Connections one address may hold to the AP port.
-    per_address: crate::limits::PerAddress,
+    per_address: crate::kit::limits::PerAddress,
 }
 
 /// One AP's current connection.
@@ -124,15 +124,15 @@ impl Ac {
             firmware_dir: None,
             images: Arc::default(),
             rollout: Arc::default(),
-            channels: Arc::new((super::plan::CHANNELS_2G.to_vec(), super::plan::CHANNELS_5G.to_vec())),
-            per_address: crate::limits::PerAddress::new(usize::MAX),
+            channels: Arc::new((crate::config::CHANNELS_2G.to_vec(), crate::config::CHANNELS_5G.to_vec())),
+            per_address: crate::kit::limits::PerAddress::new(usize::MAX),
         })
     }
 
     /// Caps the connections one address may hold to the AP port (an AP
     /// needs one; a reconnecting one briefly two).
     pub fn with_connection_cap(mut self, per_address: usize) -> Self {
-        self.per_address = crate::limits::PerAddress::new(per_address);
+        self.per_address = crate::kit::limits::PerAddress::new(per_address);
         self
     }
 

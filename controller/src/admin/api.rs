@@ -38,7 +38,7 @@ pub fn load_or_create_token(dir: &std::path::Path) -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = ap_protocol::hex::encode(&bytes);
-    crate::tls::write_secret(&path, token.as_bytes()).map_err(std::io::Error::other)?;
+    crate::kit::secrets::write_secret(&path, token.as_bytes()).map_err(std::io::Error::other)?;
     Ok(token)
 }
 
@@ -239,7 +239,7 @@ async fn authorise(
     // The appliance's own token is compared in constant time; a staff
     // token is looked up by its hash.
     let role = match given {
-        Some(g) if crate::tls::same_secret(g, &api.token) => Some(Role::Admin),
+        Some(g) if crate::kit::secrets::same_secret(g, &api.token) => Some(Role::Admin),
         Some(g) if g.starts_with("gwt_") => match api.staff.token_user(g).await {
             Ok(user) => user.map(|u| u.role),
             Err(err) => {

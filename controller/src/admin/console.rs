@@ -351,7 +351,7 @@ impl Console {
 
     /// A fresh nonce for a form that makes something (`once`).
     fn once() -> String {
-        crate::auth::random_code(16)
+        crate::kit::secrets::random_code(16)
     }
 
     /// Whether this is the first time a form with `nonce` arrives (an empty
@@ -759,7 +759,7 @@ async fn posted(
 
 /// A form's CSRF token against the session's (constant time).
 fn csrf_ok(signed: &Signed, given: &str) -> bool {
-    !given.is_empty() && crate::tls::same_secret(given, &signed.csrf)
+    !given.is_empty() && crate::kit::secrets::same_secret(given, &signed.csrf)
 }
 
 fn csrf_refused(t: &Strings, signed: Option<&Signed>) -> Response {
@@ -798,7 +798,7 @@ fn pre_token() -> (String, HeaderValue) {
 }
 
 fn pre_ok(headers: &HeaderMap, given: &str) -> bool {
-    cookie(headers, PRE_COOKIE).is_some_and(|c| !given.is_empty() && crate::tls::same_secret(given, c))
+    cookie(headers, PRE_COOKIE).is_some_and(|c| !given.is_empty() && crate::kit::secrets::same_secret(given, c))
 }
 
 fn with_cookie(mut response: Response, value: HeaderValue) -> Response {
@@ -838,7 +838,7 @@ async fn dashboard(State(console): State<Arc<Console>>, headers: HeaderMap, Quer
 }
 
 fn ago(at_ms: i64) -> String {
-    let secs = (crate::store::now_ms() - at_ms).max(0) / 1000;
+    let secs = (crate::kit::time::now_ms() - at_ms).max(0) / 1000;
     match secs {
         0..=59 => format!("{secs}s"),
         60..=3599 => format!("{}m", secs / 60),
@@ -1847,7 +1847,7 @@ async fn audit_csv(State(console): State<Arc<Console>>, headers: HeaderMap, Quer
     let mut csv = String::from("at_utc_ms,username,role,action,target,before,after,from\n");
     for e in entries {
         let fields = [e.at.to_string(), e.username, e.role, e.action, e.target, e.before, e.after, e.from_addr];
-        csv.push_str(&fields.iter().map(|f| super::print::csv_field(f)).collect::<Vec<_>>().join(","));
+        csv.push_str(&fields.iter().map(|f| crate::kit::csv::csv_field(f)).collect::<Vec<_>>().join(","));
         csv.push('\n');
     }
     (
@@ -1947,7 +1947,7 @@ mod tests {
             config,
             sessions,
             methods,
-            crate::portal::signing::Signer::with_key([1; 32]),
+            crate::kit::signer::Signer::with_key([1; 32]),
             Arc::default(),
             Arc::new(crate::portal::FixedNeighbours::default()),
         )
@@ -2586,7 +2586,7 @@ mod tests {
                 h.send("POST", "/console/settings", &f, &[admin]).await
             }
         };
-        let file = h.dir.path().join(crate::settings::FILE);
+        let file = h.dir.path().join(crate::config::SETTINGS_FILE);
         for bad in [form("0", ""), form("90", "pay.example.cn; rm -rf /")] {
             let refused = post(bad).await;
             assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);

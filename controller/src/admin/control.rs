@@ -17,9 +17,6 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-/// The socket's file name in the data dir.
-pub const SOCKET: &str = "control.sock";
-
 /// What a staff command asks.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
@@ -592,7 +589,7 @@ async fn handle_staff(request: Request, staff: &Staff) -> Reply {
         },
         Request::CounterUrl => Reply::Text { text: staff.counter_url.clone() },
         Request::SmsForget { phone } => match staff.sms.forget(&phone).await {
-            Ok(Some(phone)) => Reply::Text { text: crate::members::mask_phone(&phone) },
+            Ok(Some(phone)) => Reply::Text { text: crate::kit::phones::mask_phone(&phone) },
             Ok(None) => refused(ErrorKind::Invalid, format!("{phone:?} is not a phone number we send to")),
             Err(e) => failed(&e),
         },

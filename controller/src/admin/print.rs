@@ -42,7 +42,7 @@ fn duration_text(seconds: i64) -> String {
 
 /// A UTC ms time as a date in China (UTC+8), `2026-12-27`.
 fn date(ms: i64) -> String {
-    crate::store::civil_date(ms.div_euclid(1000), 8)
+    crate::kit::time::civil_date(ms.div_euclid(1000), 8)
 }
 
 /// The A4 sheet of `cards`; their QR codes open `portal_url/v?code=…`.
@@ -67,14 +67,6 @@ pub fn account_slip(account: &Created) -> String {
     Slip { account, online: duration_text(account.online_seconds as i64), expires: date(account.expires_at) }
         .render()
         .unwrap_or_else(|err| format!("template failed: {err}"))
-}
-
-/// One CSV field for a spreadsheet: quoted, quotes doubled, and a leading
-/// `=`, `+`, `-` or `@` defused (it would be a formula).
-pub fn csv_field(text: &str) -> String {
-    let text = text.replace('"', "\"\"");
-    let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text };
-    format!("\"{text}\"")
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 //! one-time setup code of the first start, and the audit log of every
 //! staff action (who, what, when, from where, before and after).
 
-use crate::auth::account::{hash_password, unusable_hash, verify_password};
 use crate::auth::lockout::Lockout;
-use crate::store::now_ms;
+use crate::kit::passwords::{hash_password, unusable_hash, verify_password};
+use crate::kit::time::now_ms;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
@@ -203,8 +203,9 @@ impl Staff {
         }
         let path = self.dir.join(SETUP_CODE_FILE);
         if !path.exists() {
-            let code = crate::auth::random_code(12);
-            crate::tls::write_secret(&path, code.as_bytes()).map_err(|e| StaffError::File(std::io::Error::other(e)))?;
+            let code = crate::kit::secrets::random_code(12);
+            crate::kit::secrets::write_secret(&path, code.as_bytes())
+                .map_err(|e| StaffError::File(std::io::Error::other(e)))?;
         }
         Ok(true)
     }
@@ -214,8 +215,8 @@ impl Staff {
     pub async fn setup(&self, code: &str, username: &str, password: &str) -> Result<(), StaffError> {
         let path = self.dir.join(SETUP_CODE_FILE);
         let expected = std::fs::read_to_string(&path).map_err(|_| StaffError::Setup)?;
-        let typed = crate::auth::normalize_code(code).unwrap_or_default();
-        if self.has_users().await? || !crate::tls::same_secret(&typed, expected.trim()) {
+        let typed = crate::kit::secrets::normalize_code(code).unwrap_or_default();
+        if self.has_users().await? || !crate::kit::secrets::same_secret(&typed, expected.trim()) {
             return Err(StaffError::Setup);
         }
         check_new(username, password)?;

@@ -5,11 +5,11 @@
 //! find a person's accounts. Passwords are argon2id. The online time runs
 //! from the first login, within the account's expiry.
 
-use super::{random_code, AuthError, Bandwidth, Grant, Identity, Method, Refusal};
-use crate::portal::signing::Signer;
-use crate::store::now_ms;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use super::{AuthError, Bandwidth, Grant, Identity, Method, Refusal};
+use crate::kit::passwords::{hash_password, unusable_hash, verify_password};
+use crate::kit::secrets::random_code;
+use crate::kit::signer::Signer;
+use crate::kit::time::now_ms;
 use firewall::Client;
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
@@ -130,7 +130,7 @@ impl Accounts {
     /// Accounts in `db`, ID numbers hashed with `ids`.
     pub fn new(db: SqlitePool, ids: Signer, bandwidth: Bandwidth) -> Self {
         // Made now, not on the first unknown username's request.
-        std::sync::LazyLock::force(&DUMMY_HASH);
+        crate::kit::passwords::warm();
         Accounts { db, ids, bandwidth }
     }
 
@@ -244,7 +244,7 @@ impl Accounts {
         .bind(&username)
         .fetch_optional(&self.db)
         .await?;
-        let hash = row.as_ref().map_or_else(|| DUMMY_HASH.clone(), |r| r.password_hash.clone());
+        let hash = row.as_ref().map_or_else(unusable_hash, |r| r.password_hash.clone());
         let ok = verify_password(password.to_string(), hash).await;
         let (
             Some(Credentials {
@@ -297,42 +297,6 @@ impl Accounts {
     fn id_hash(&self, id: &str) -> String {
         self.ids.sign(&["id", id])
     }
-}
-
-/// An argon2id hash of a password that no one has: what an unknown username
-/// is checked against.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let mut salt = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt);
-    let salt = SaltString::encode_b64(&salt).expect("16 bytes of salt");
-    Argon2::default().hash_password(random_code(16).as_bytes(), &salt).expect("argon2 hashes").to_string()
-});
-
-/// [`DUMMY_HASH`]: what an unknown card or username is checked against, so
-/// it costs the same time as a wrong password.
-pub fn unusable_hash() -> String {
-    DUMMY_HASH.clone()
-}
-
-/// Hashes off the async threads (argon2 takes tens of milliseconds on purpose).
-pub async fn hash_password(password: String) -> Result<String, argon2::password_hash::Error> {
-    tokio::task::spawn_blocking(move || {
-        let mut salt = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt);
-        let salt = SaltString::encode_b64(&salt)?;
-        Ok(Argon2::default().hash_password(password.as_bytes(), &salt)?.to_string())
-    })
-    .await
-    .unwrap_or(Err(argon2::password_hash::Error::Crypto))
-}
-
-/// Checks a password against an argon2 hash, off the async threads.
-pub async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-    })
-    .await
-    .unwrap_or(false)
 }
 
 /// A PRC resident ID number (GB 11643): 17 digits and an ISO 7064 MOD 11-2

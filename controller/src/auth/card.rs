@@ -10,8 +10,8 @@
 
 use super::lockout::Lockout;
 use super::{AuthError, Bandwidth, Grant, Identity, Method, Refusal};
+use crate::kit::time::now_ms;
 use crate::members::{CardRecord, MembersError, Store};
-use crate::store::now_ms;
 use sqlx::SqlitePool;
 use std::time::Duration;
 
@@ -60,8 +60,8 @@ impl Cards {
         }
         let card = self.find(&card_no).await?;
         // An unknown card costs the same argon2 time as a wrong PIN.
-        let hash = card.as_ref().and_then(|c| c.pin_hash.clone()).unwrap_or_else(super::account::unusable_hash);
-        let good = super::account::verify_password(pin.to_string(), hash).await;
+        let hash = card.as_ref().and_then(|c| c.pin_hash.clone()).unwrap_or_else(crate::kit::passwords::unusable_hash);
+        let good = crate::kit::passwords::verify_password(pin.to_string(), hash).await;
         let Some(card) = card.filter(|c| good && c.pin_hash.is_some()) else {
             self.per_card.fail(card_no);
             return Err(Refusal::WrongCredentials.into());

@@ -6,7 +6,7 @@
 //! `counter.key`), so a guest cannot open it from the portal.
 
 use super::{Bandwidth, Grant, Identity, Method, Refusal};
-use crate::portal::signing::Signer;
+use crate::kit::signer::Signer;
 use firewall::Client;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,7 +36,7 @@ impl CounterQr {
 
     /// Whether `key` opens the tablet's page (constant time).
     pub fn display_ok(&self, key: &str) -> bool {
-        crate::tls::same_secret(key, &self.display)
+        crate::kit::secrets::same_secret(key, &self.display)
     }
 
     /// The tablet's page path with its key.

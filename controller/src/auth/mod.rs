@@ -1,6 +1,6 @@
 //! Login methods. Each file is one method: it owns its tables, checks what
 //! the guest brought, and ends in a [`Grant`] — who logged in how, and what
-//! the login is worth. [`crate::sessions::Sessions::login`] takes the grant;
+//! the login is worth. `Sessions::login` takes the grant;
 //! it is the only way in. The portal's handlers only parse the form,
 //! identify the device and render.
 //!
@@ -19,8 +19,8 @@ pub mod sms;
 pub mod voucher;
 pub mod wechat;
 
+use crate::kit::time::now_ms;
 use crate::members::outbox::{self, Fact};
-use crate::store::now_ms;
 use firewall::Client;
 use serde::Serialize;
 use sqlx::SqlitePool;
@@ -525,17 +525,17 @@ pub struct Ad {
 /// The keys methods sign and hash with.
 pub struct Keys {
     /// The portal's key (counter links).
-    pub portal: crate::portal::signing::Signer,
+    pub portal: crate::kit::signer::Signer,
     /// The ID-number key.
-    pub ids: crate::portal::signing::Signer,
+    pub ids: crate::kit::signer::Signer,
     /// The counter tablet's display key.
     pub counter_display: String,
 }
 
 impl Keys {
     /// The keys in the data dir, made at first start (each file 0600).
-    pub fn load_or_create(dir: &std::path::Path) -> Result<Self, crate::tls::TlsError> {
-        use crate::portal::signing::Signer;
+    pub fn load_or_create(dir: &std::path::Path) -> Result<Self, crate::kit::secrets::SecretError> {
+        use crate::kit::signer::Signer;
         let display = Signer::load_or_create_file(dir, counter::DISPLAY_KEY_FILE)?.sign(&["counter-display"]);
         Ok(Keys {
             portal: Signer::load_or_create(dir)?,
@@ -667,38 +667,9 @@ impl Methods {
     }
 }
 
-/// Codes people type and scan: no 0/O, 1/I/L; 31 symbols, ~4.95 bits each.
-pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-
-/// A random code of `len` symbols from [`CODE_ALPHABET`] (CSPRNG, no bias).
-pub fn random_code(len: usize) -> String {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    (0..len).map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char).collect()
-}
-
-/// A typed code as stored: upper case, spaces and dashes dropped. None when
-/// it holds anything not in the alphabet (it cannot be a code of ours).
-pub fn normalize_code(typed: &str) -> Option<String> {
-    let code: String =
-        typed.chars().filter(|c| !c.is_whitespace() && *c != '-').map(|c| c.to_ascii_uppercase()).collect();
-    (!code.is_empty() && code.len() <= 32 && code.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(code)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_are_typeable_and_typing_is_forgiving() {
-        let code = random_code(10);
-        assert_eq!(code.len(), 10);
-        assert!(code.bytes().all(|b| CODE_ALPHABET.contains(&b)));
-        assert_eq!(normalize_code(" ab2c-d3ef "), Some("AB2CD3EF".into()));
-        assert_eq!(normalize_code("AB0C"), None, "0 is never in a code");
-        assert_eq!(normalize_code("'; DROP"), None);
-        assert_eq!(normalize_code(""), None);
-    }
 
     #[tokio::test]
     async fn the_trail_is_pruned_by_age() {
@@ -710,11 +681,5 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(audit.prune(Duration::from_millis(1)).await.unwrap(), 2);
         assert!(audit.recent(10).await.unwrap().is_empty());
-    }
-
-    #[test]
-    fn ten_symbols_carry_at_least_40_bits() {
-        let bits = 10.0 * (CODE_ALPHABET.len() as f64).log2();
-        assert!(bits >= 40.0, "{bits}");
     }
 }

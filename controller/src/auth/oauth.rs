@@ -114,7 +114,7 @@ impl Provider {
             session: s.session,
             bandwidth: s.bandwidth,
             states: Challenges::new(STATE_LIFETIME),
-            http: crate::tls::http_client(Duration::from_secs(10)),
+            http: crate::kit::http::http_client(Duration::from_secs(10)),
         }
     }
 
@@ -223,7 +223,7 @@ pub fn from_config(config: &crate::config::Config) -> Result<Vec<Provider>, Stri
         providers.push(Provider::new(Settings {
             kind,
             client_id: c.client_id.clone(),
-            client_secret: crate::tls::read_private(secret_file)?,
+            client_secret: crate::kit::secrets::read_private(secret_file)?,
             authorize_url: c.authorize_url.clone(),
             token_url: c.token_url.clone(),
             openid_url: c.openid_url.clone(),

@@ -4,8 +4,9 @@
 //! used within its validity; it serves at most `devices` devices; staff can
 //! revoke it. Codes come from a CSPRNG: 10 symbols of 31, ~49 bits.
 
-use super::{normalize_code, random_code, AuthError, Bandwidth, Grant, Identity, Method, Refusal};
-use crate::store::now_ms;
+use super::{AuthError, Bandwidth, Grant, Identity, Method, Refusal};
+use crate::kit::secrets::{normalize_code, random_code};
+use crate::kit::time::now_ms;
 use firewall::Client;
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
@@ -317,7 +318,7 @@ pub fn csv(vouchers: &[Voucher]) -> String {
             v.valid_until,
             opt(v.first_used_at),
             opt(v.revoked_at),
-            crate::admin::print::csv_field(&v.note)
+            crate::kit::csv::csv_field(&v.note)
         ));
     }
     out

@@ -231,7 +231,7 @@ impl WeChat {
 
     /// Checks the signature, the clock and the nonce of a callback.
     fn check(&self, q: &CallbackQuery) -> Result<(), CallbackError> {
-        if !crate::tls::same_secret(&signature(&[&self.token, &q.timestamp, &q.nonce]), &q.signature) {
+        if !crate::kit::secrets::same_secret(&signature(&[&self.token, &q.timestamp, &q.nonce]), &q.signature) {
             return Err(CallbackError::Signature);
         }
         let ts: u64 = q.timestamp.parse().map_err(|_| CallbackError::Stale)?;
@@ -269,7 +269,7 @@ impl WeChat {
             let encrypted = xml_field(body, "Encrypt").ok_or(CallbackError::Malformed)?;
             let msg_signature = q.msg_signature.as_deref().unwrap_or_default();
             let expected = signature(&[&self.token, &q.timestamp, &q.nonce, encrypted]);
-            if !crate::tls::same_secret(&expected, msg_signature) {
+            if !crate::kit::secrets::same_secret(&expected, msg_signature) {
                 return Err(CallbackError::Signature);
             }
             cipher.decrypt(encrypted)?
@@ -375,11 +375,11 @@ pub fn from_config(config: &crate::config::Config) -> Result<Option<std::sync::A
         return Ok(None);
     }
     let token_file = w.token_file.as_ref().ok_or("auth.wechat.token_file is not set")?;
-    let token = crate::tls::read_private(token_file)?;
+    let token = crate::kit::secrets::read_private(token_file)?;
     let cipher = match &w.encoding_aes_key_file {
         None => None,
         Some(path) => {
-            let key = crate::tls::read_private(path)?;
+            let key = crate::kit::secrets::read_private(path)?;
             Some(Cipher::new(&key, &w.appid).ok_or("auth.wechat: the EncodingAESKey is not 43 base64 characters")?)
         }
     };

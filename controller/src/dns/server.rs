@@ -47,7 +47,7 @@ pub async fn serve_udp(socket: UdpSocket, resolver: Arc<Resolver>) {
 /// Serves DNS over TCP on `listener` until the task is dropped.
 pub async fn serve_tcp(listener: TcpListener, resolver: Arc<Resolver>) {
     let permits = Arc::new(Semaphore::new(TCP_CONNECTIONS));
-    let per_device = crate::limits::PerAddress::new(TCP_PER_DEVICE);
+    let per_device = crate::kit::limits::PerAddress::new(TCP_PER_DEVICE);
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else { return };
         let (stream, peer) = match listener.accept().await {

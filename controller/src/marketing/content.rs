@@ -139,7 +139,7 @@ impl Now {
         let local = ms.div_euclid(1000) + offset * 3600;
         let days = local.div_euclid(86_400);
         Now {
-            date: crate::store::civil_date(local, 0),
+            date: crate::kit::time::civil_date(local, 0),
             minute: (local.rem_euclid(86_400) / 60) as u32,
             // 1970-01-01 was a Thursday.
             weekday: (days + 4).rem_euclid(7) as u8,
@@ -208,7 +208,7 @@ impl Schedule {
 }
 
 fn is_date(text: &str) -> bool {
-    text.len() == 10 && crate::stats::day_start(text, 0).is_some()
+    text.len() == 10 && crate::kit::time::day_start(text, 0).is_some()
 }
 
 /// A featured dish.
@@ -361,7 +361,7 @@ mod tests {
 
     /// UTC ms of a local time in Shanghai (UTC+8).
     fn shanghai(date: &str, hour: i64, minute: i64) -> i64 {
-        crate::stats::day_start(date, 8).unwrap() + (hour * 60 + minute) * 60_000
+        crate::kit::time::day_start(date, 8).unwrap() + (hour * 60 + minute) * 60_000
     }
 
     #[test]

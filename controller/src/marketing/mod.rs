@@ -8,7 +8,7 @@
 //! screen needs (`srcset`) and nothing a browser could take for a page ever
 //! reaches it. Its id is a hash of its bytes; its name is never a path.
 
-use crate::store::now_ms;
+use crate::kit::time::now_ms;
 use axum::response::IntoResponse;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -222,7 +222,7 @@ impl Marketing {
     /// Adds a block of `kind` from its form at the end of the draft; returns
     /// how the audit log names it.
     pub async fn add(&self, kind: Kind, form: &Fields, image: Option<String>) -> Result<String, MarketingError> {
-        let id = crate::auth::random_code(8);
+        let id = crate::kit::secrets::random_code(8);
         let price = || {
             let price = field(form, "price");
             parse_price(price).ok_or_else(|| MarketingError::Invalid(format!("{price:?} is not a price in yuan")))

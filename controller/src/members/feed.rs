@@ -14,7 +14,7 @@
 
 use super::outbox::{self, Fact};
 use super::{Store, Who};
-use crate::store::now_ms;
+use crate::kit::time::now_ms;
 use sqlx::{AnyConnection, SqlitePool};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

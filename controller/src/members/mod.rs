@@ -16,7 +16,7 @@ pub mod feed;
 pub mod outbox;
 
 use crate::config::MembersSettings;
-use crate::store::now_ms;
+use crate::kit::time::now_ms;
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -104,22 +104,9 @@ impl Who {
     /// appliance's own tables keep.
     pub fn masked(&self) -> String {
         match self.kind.as_str() {
-            "phone" => format!("phone:{}", mask_phone(&self.value)),
+            "phone" => format!("phone:{}", crate::kit::phones::mask_phone(&self.value)),
             _ => format!("{}:{}", self.kind, self.value),
         }
-    }
-}
-
-/// A phone number as logs show it: `138****1234`.
-pub fn mask_phone(phone: &str) -> String {
-    if let Some(local) = phone.strip_prefix("+86").filter(|l| l.len() == 11) {
-        return format!("{}****{}", &local[..3], &local[7..]);
-    }
-    let n = phone.len();
-    if n > 6 && phone.is_ascii() {
-        format!("{}****{}", &phone[..n.min(4)], &phone[n - 4..])
-    } else {
-        "****".into()
     }
 }
 
@@ -268,7 +255,7 @@ impl Store {
                 url.path()
             );
             if let Some(file) = &settings.password_file {
-                let password = crate::tls::read_private(file).map_err(MembersError::Password)?;
+                let password = crate::kit::secrets::read_private(file).map_err(MembersError::Password)?;
                 url.set_password(Some(&password)).map_err(|_| MembersError::Url)?;
             }
             (url.to_string(), Engine::Postgres, location)
@@ -425,7 +412,7 @@ impl Store {
             if cols.len() < 2 || cols.len() > 5 {
                 return Err(bad("expected phone,name,card,tier,pin"));
             }
-            let phone = member_phone(cols[0]).ok_or_else(|| bad("not a phone number"))?;
+            let phone = crate::kit::phones::member_phone(cols[0]).ok_or_else(|| bad("not a phone number"))?;
             let col = |i: usize| cols.get(i).map(|s| s.to_string()).unwrap_or_default();
             let (card, pin) = (col(2), col(4));
             if !card.is_empty() && !valid_card(&card) {
@@ -442,7 +429,7 @@ impl Store {
         let mut hashing = tokio::task::JoinSet::new();
         for (i, line) in lines.iter().enumerate().filter(|(_, l)| !l.pin.is_empty()) {
             let pin = line.pin.clone();
-            hashing.spawn(async move { (i, crate::auth::account::hash_password(pin).await) });
+            hashing.spawn(async move { (i, crate::kit::passwords::hash_password(pin).await) });
         }
         let mut hashes: Vec<Option<String>> = vec![None; lines.len()];
         while let Some(done) = hashing.join_next().await {
@@ -567,7 +554,7 @@ impl Store {
     /// Finds a member by phone (as typed), card number or member id.
     pub async fn find(&self, key: &str) -> Result<Option<String>, MembersError> {
         let key = key.trim();
-        if let Some(phone) = member_phone(key) {
+        if let Some(phone) = crate::kit::phones::member_phone(key) {
             let id: Option<String> =
                 sqlx::query_scalar("SELECT member_id FROM members WHERE brand_id = $1 AND phone = $2")
                     .bind(&self.brand)
@@ -637,7 +624,7 @@ impl Store {
         let (visits, events) = self.counts(&identities).await?;
         Ok(MemberView {
             member_id: member_id.to_string(),
-            phone: phone.map(|p| if full { p } else { mask_phone(&p) }).unwrap_or_default(),
+            phone: phone.map(|p| if full { p } else { crate::kit::phones::mask_phone(&p) }).unwrap_or_default(),
             name,
             tier,
             consent: (consent != 0).then_some(consent_version),
@@ -784,17 +771,6 @@ impl Store {
         tracing::info!(member = %member_id, identities = erased.identities, events = erased.events, "member erased");
         Ok((erased, who))
     }
-}
-
-/// A phone number as the store keeps it (E.164): a mainland number with or
-/// without its 86, or any number with its country code after `+` or `00`.
-pub fn member_phone(typed: &str) -> Option<String> {
-    crate::auth::sms::parse_phone(typed, &["86".to_string()]).or_else(|| {
-        let cleaned: String = typed.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
-        let digits = cleaned.strip_prefix('+').or_else(|| cleaned.strip_prefix("00"))?;
-        ((8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0'))
-            .then(|| format!("+{digits}"))
-    })
 }
 
 /// A card number as members carry it: 4 to 32 letters or digits.

@@ -122,7 +122,7 @@ pub async fn backlog(db: &SqlitePool) -> Result<Backlog, sqlx::Error> {
     )
     .fetch_one(db)
     .await?;
-    let lag_ms = oldest.map_or(0, |at| (crate::store::now_ms() - at).max(0));
+    let lag_ms = oldest.map_or(0, |at| (crate::kit::time::now_ms() - at).max(0));
     Ok(Backlog { waiting, parked, lag_ms })
 }
 

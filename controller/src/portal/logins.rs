@@ -233,7 +233,7 @@ pub async fn login_voucher(
             if refusal == Refusal::Invalid {
                 portal.auth.codes.fail(client.mac);
             }
-            let identity = crate::auth::normalize_code(&form.code).map(Identity::Voucher);
+            let identity = crate::kit::secrets::normalize_code(&form.code).map(Identity::Voucher);
             return refused(&portal, lang, method, client, identity.as_ref(), refusal).await;
         }
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
@@ -397,7 +397,7 @@ fn sms_page(
             tagline: tagline(portal, lang),
             venue_url: &portal.config.venue.info_url,
             phone: phone.to_string(),
-            masked: crate::members::mask_phone(phone),
+            masked: crate::kit::phones::mask_phone(phone),
             resend_after,
             error,
             token: portal.signer.device_token(client),
@@ -735,7 +735,7 @@ pub async fn scan_voucher(
         Ok(started) => started,
         Err(response) => return response,
     };
-    let Some(code) = crate::auth::normalize_code(&query.code) else {
+    let Some(code) = crate::kit::secrets::normalize_code(&query.code) else {
         return refused(&portal, lang, Method::Voucher, client, None, Refusal::Invalid).await;
     };
     let shown = crate::auth::voucher::display_code(&code);

@@ -113,7 +113,7 @@ pub(super) fn published(portal: &Portal) -> (Arc<Content>, Now) {
 
 /// The site's time now.
 pub(super) fn now(portal: &Portal) -> Now {
-    Now::at(crate::store::now_ms(), crate::stats::zone_offset(&portal.config.venue.time_zone))
+    Now::at(crate::kit::time::now_ms(), crate::kit::time::zone_offset(&portal.config.venue.time_zone))
 }
 
 /// `GET /brand.css`: the brand's colour and header photo over the

@@ -8,12 +8,12 @@ pub(crate) mod marketing;
 pub mod neighbour;
 pub(crate) mod pages;
 pub mod server;
-pub mod signing;
 #[cfg(test)]
 mod tests;
 
 use crate::auth::Methods;
 use crate::config::Config;
+use crate::kit::signer::Signer;
 use crate::sessions::Sessions;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -22,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 pub use neighbour::{FixedNeighbours, KernelNeighbours, Neighbours};
-use signing::Signer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 

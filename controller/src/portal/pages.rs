@@ -158,7 +158,7 @@ async fn login_page(
     let auth = &portal.auth;
     let returning = match (auth.enabled.sms, return_cookie) {
         (true, Some(cookie)) => {
-            auth.sms.returning_phone(cookie).await.ok().flatten().map(|p| crate::members::mask_phone(&p))
+            auth.sms.returning_phone(cookie).await.ok().flatten().map(|p| crate::kit::phones::mask_phone(&p))
         }
         _ => None,
     };
@@ -169,7 +169,7 @@ async fn login_page(
         (None, Some(within)) => {
             match tokio::time::timeout(STORE_GLANCE, auth.members.returning(&client.mac.to_string(), within)).await {
                 Ok(Ok(Some(who))) if auth.offers_return(&who) => Some(match who.kind.as_str() {
-                    "phone" => crate::members::mask_phone(&who.value),
+                    "phone" => crate::kit::phones::mask_phone(&who.value),
                     "card" => {
                         format!("{} ****{}", t.member_return_card, &who.value[who.value.len().saturating_sub(4)..])
                     }
@@ -399,7 +399,7 @@ async fn welcome(portal: &Portal, lang: Lang, client: Client, identity: &Identit
     if matches!(known, Ok(Ok(true))) {
         return None;
     }
-    let valid_until = crate::store::now_ms() + rule.valid_days as i64 * 86_400_000;
+    let valid_until = crate::kit::time::now_ms() + rule.valid_days as i64 * 86_400_000;
     let new = portal.auth.audit.coupon(&who, rule, valid_until).await;
     tracing::info!(%client, who = %who.masked(), rule = %rule.rule, new, "welcome coupon filed");
     // Said only when the store answered "none yet" and none is waiting here.

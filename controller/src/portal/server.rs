@@ -82,7 +82,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let devices = crate::limits::PerAddress::new(limits.per_device);
+    let devices = crate::kit::limits::PerAddress::new(limits.per_device);
     let mut refused_logged = std::time::Instant::now() - Duration::from_secs(60);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);

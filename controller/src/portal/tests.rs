@@ -747,7 +747,7 @@ async fn the_marketers_pages_show_brand_promotions_and_menu_each_in_its_schedule
     let h = harness(&[]).await;
     let m = h.portal.marketing.clone().unwrap();
     use crate::marketing::Kind;
-    let now = crate::marketing::Now::at(crate::store::now_ms(), 8);
+    let now = crate::marketing::Now::at(crate::kit::time::now_ms(), 8);
     let today = now.date().to_string();
     let past = "2020-01-01";
     let logo = m.store_image(crate::marketing::tests::png(400, 200)).await.unwrap();

@@ -9,8 +9,8 @@
 pub mod arpwatch;
 
 use crate::auth::Grant;
+use crate::kit::time::now_ms;
 use crate::members::outbox::{self, Fact};
-use crate::store::now_ms;
 use firewall::{Client, ClientFilter, FirewallError, MacAddr, Rate};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;

@@ -10,17 +10,7 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 use std::collections::{BTreeMap, HashSet};
 
-/// A day, in the site's time zone.
-const DAY_MS: i64 = 86_400_000;
-
-/// The hours a time zone is ahead of UTC: China's zones (no daylight
-/// saving) and `UTC±N`; anything else is taken as China's.
-pub fn zone_offset(zone: &str) -> i64 {
-    match zone {
-        "UTC" | "Etc/UTC" => 0,
-        z => z.strip_prefix("UTC").and_then(|o| o.parse::<i64>().ok()).filter(|o| (-12..=14).contains(o)).unwrap_or(8),
-    }
-}
+use crate::kit::time::{day_start, DAY_MS};
 
 /// A date range: `from` and `to` inclusive, `YYYY-MM-DD` in the site's zone.
 #[derive(Clone, Debug)]
@@ -44,42 +34,20 @@ impl Range {
 
     /// The last `days` days up to today.
     pub fn last_days(days: i64, offset: i64) -> Range {
-        let now = crate::store::now_ms();
+        let now = crate::kit::time::now_ms();
         let today = (now + offset * 3_600_000).div_euclid(DAY_MS) * DAY_MS - offset * 3_600_000;
         Range { start: today - (days - 1) * DAY_MS, end: today + DAY_MS, offset }
     }
 
     /// The date of a UTC ms time in the zone.
     pub fn date(&self, ms: i64) -> String {
-        crate::store::civil_date(ms.div_euclid(1000), self.offset)
+        crate::kit::time::civil_date(ms.div_euclid(1000), self.offset)
     }
 
     /// Its first and last dates.
     pub fn dates(&self) -> (String, String) {
         (self.date(self.start), self.date(self.end - 1))
     }
-}
-
-/// `YYYY-MM-DD` at 00:00 in the zone, as UTC ms; None: not a date.
-pub(crate) fn day_start(date: &str, offset: i64) -> Option<i64> {
-    let mut parts = date.trim().splitn(3, '-');
-    let (y, m, d): (i64, i64, i64) =
-        (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
-    if !(2000..=2100).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let ms = days * DAY_MS - offset * 3_600_000;
-    // 2026-02-31 is not a date: it would come back as another.
-    (crate::store::civil_date((ms + offset * 3_600_000).div_euclid(1000), 0) == format!("{y:04}-{m:02}-{d:02}"))
-        .then_some(ms)
 }
 
 /// One day's figures.
@@ -301,15 +269,15 @@ pub fn csv(report: &Report, range: &Range) -> String {
     }
     out.push_str("\nmethod,logins\n");
     for (m, n) in &report.methods {
-        out.push_str(&format!("{},{n}\n", crate::admin::print::csv_field(m)));
+        out.push_str(&format!("{},{n}\n", crate::kit::csv::csv_field(m)));
     }
     out.push_str("\nrefusal,count\n");
     for (r, n) in &report.refusals {
-        out.push_str(&format!("{},{n}\n", crate::admin::print::csv_field(r)));
+        out.push_str(&format!("{},{n}\n", crate::kit::csv::csv_field(r)));
     }
     out.push_str("\nevent,detail,count\n");
     for (k, d, n) in &report.top {
-        out.push_str(&format!("{},{},{n}\n", crate::admin::print::csv_field(k), crate::admin::print::csv_field(d)));
+        out.push_str(&format!("{},{},{n}\n", crate::kit::csv::csv_field(k), crate::kit::csv::csv_field(d)));
     }
     out
 }
@@ -390,8 +358,8 @@ mod tests {
         assert!(Range::parse("2026-02-31", "2026-03-01", 8).is_none());
         assert!(Range::parse("2026-11-07", "2026-11-01", 8).is_none());
         assert!(Range::parse("yesterday", "2026-11-01", 8).is_none());
-        assert_eq!(zone_offset("Asia/Shanghai"), 8);
-        assert_eq!(zone_offset("UTC"), 0);
+        assert_eq!(crate::kit::time::zone_offset("Asia/Shanghai"), 8);
+        assert_eq!(crate::kit::time::zone_offset("UTC"), 0);
     }
 
     #[tokio::test]

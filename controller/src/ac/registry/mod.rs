@@ -5,7 +5,7 @@ mod radio;
 pub use radio::RadioView;
 mod ssids;
 
-use crate::store::now_ms;
+use crate::kit::time::now_ms;
 use ap_protocol::{ApConfig, Band, Hello, Radio, RadioInfo, Roaming, Ssid};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};

@@ -34,7 +34,7 @@ pub trait Gateway: Send + Sync {
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn client() -> reqwest::Client {
-    crate::tls::http_client(TIMEOUT)
+    crate::kit::http::http_client(TIMEOUT)
 }
 
 fn error(gateway: &'static str, message: impl std::fmt::Display) -> GatewayError {
@@ -196,7 +196,7 @@ pub fn aliyun_signature(secret: &str, params: &[(&str, &str)]) -> String {
 /// Now as ISO 8601 UTC (`2017-07-12T02:42:19Z`).
 fn iso_now() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let (date, rest) = (crate::store::civil_date(secs, 0), secs.rem_euclid(86_400));
+    let (date, rest) = (crate::kit::time::civil_date(secs, 0), secs.rem_euclid(86_400));
     format!("{date}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
@@ -206,7 +206,7 @@ impl Gateway for AliyunGateway {
             // Aliyun takes mainland numbers without +86, others with the country code.
             let number =
                 phone.strip_prefix("+86").map_or_else(|| phone.trim_start_matches('+').to_string(), str::to_string);
-            let nonce = crate::auth::random_code(16);
+            let nonce = crate::kit::secrets::random_code(16);
             let timestamp = iso_now();
             let template_param = serde_json::json!({ "code": code }).to_string();
             let params = [
@@ -302,7 +302,7 @@ pub fn tc3_signature(
 ) -> String {
     let canonical =
         format!("POST\n/\n\ncontent-type:{content_type}\nhost:{host}\n\ncontent-type;host\n{}", sha256_hex(payload));
-    let date = crate::store::civil_date(timestamp, 0);
+    let date = crate::kit::time::civil_date(timestamp, 0);
     let scope = format!("{date}/{service}/tc3_request");
     let to_sign = format!("TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{}", sha256_hex(&canonical));
     let secret_date = hmac256(format!("TC3{secret_key}").as_bytes(), &date);
@@ -330,7 +330,7 @@ impl Gateway for TencentGateway {
             let timestamp =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
             let signature = tc3_signature(&self.secret_key, "sms", &host, content_type, &payload, timestamp);
-            let date = crate::store::civil_date(timestamp, 0);
+            let date = crate::kit::time::civil_date(timestamp, 0);
             let authorization = format!(
                 "TC3-HMAC-SHA256 Credential={}/{date}/sms/tc3_request, SignedHeaders=content-type;host, Signature={signature}",
                 self.secret_id

@@ -21,7 +21,7 @@ pub mod gateway;
 pub fn gateway_from(config: &crate::config::SmsAuth, data_dir: &std::path::Path) -> Result<Arc<dyn Gateway>, String> {
     let secret = |path: &Option<std::path::PathBuf>, what: &str| -> Result<String, String> {
         let path = path.as_ref().ok_or_else(|| format!("auth.sms: {what} is not set"))?;
-        crate::tls::read_private(path).map_err(|e| format!("auth.sms: {what}: {e}"))
+        crate::kit::secrets::read_private(path).map_err(|e| format!("auth.sms: {what}: {e}"))
     };
     Ok(match config.gateway.as_str() {
         "webhook" => {
@@ -65,9 +65,9 @@ pub fn gateway_from(config: &crate::config::SmsAuth, data_dir: &std::path::Path)
 }
 
 use super::{AuthError, Bandwidth, Grant, Identity, Method, Refusal};
-use crate::members::mask_phone as mask;
-use crate::portal::signing::Signer;
-use crate::store::now_ms;
+use crate::kit::phones::mask_phone as mask;
+use crate::kit::signer::Signer;
+use crate::kit::time::now_ms;
 use firewall::{Client, MacAddr};
 use gateway::{Gateway, GatewayError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -231,7 +231,7 @@ impl Sms {
     /// and the country code), or a mainland mobile (11 digits, 1[3-9]…,
     /// with or without 86 / 0086 in front).
     pub fn parse_phone(&self, typed: &str) -> Option<String> {
-        parse_phone(typed, &self.limits.countries)
+        crate::kit::phones::parse_phone(typed, &self.limits.countries)
     }
 
     /// Sends a code to `phone` for `client`, if every limit allows.
@@ -476,41 +476,6 @@ fn six_digits() -> String {
     format!("{:06}", rand::rng().random_range(0..1_000_000u32))
 }
 
-/// See [`Sms::parse_phone`].
-pub fn parse_phone(typed: &str, countries: &[String]) -> Option<String> {
-    let cleaned: String = typed.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '\u{3000}')).collect();
-    let (international, digits) = match cleaned.strip_prefix('+') {
-        Some(rest) => (true, rest.to_string()),
-        None => match cleaned.strip_prefix("00") {
-            Some(rest) => (true, rest.to_string()),
-            None => (false, cleaned),
-        },
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mainland =
-        |local: &str| local.len() == 11 && local.starts_with('1') && (b'3'..=b'9').contains(&local.as_bytes()[1]);
-    let china_ok = countries.iter().any(|c| c == "86");
-    if !international {
-        if mainland(&digits) && china_ok {
-            return Some(format!("+86{digits}"));
-        }
-        if let Some(local) = digits.strip_prefix("86").filter(|l| mainland(l)) {
-            return china_ok.then(|| format!("+86{local}"));
-        }
-        return None;
-    }
-    if !(8..=15).contains(&digits.len()) {
-        return None;
-    }
-    let country = countries.iter().find(|c| digits.starts_with(c.as_str()))?;
-    if country == "86" && !mainland(&digits[2..]) {
-        return None;
-    }
-    Some(format!("+{digits}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,24 +542,6 @@ mod tests {
             Err(SendError::Refused(r)) => r,
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn phone_numbers_are_read_as_guests_type_them() {
-        let cn = vec!["86".to_string()];
-        assert_eq!(parse_phone("138 0013 8000", &cn).as_deref(), Some("+8613800138000"));
-        assert_eq!(parse_phone("+86 138-0013-8000", &cn).as_deref(), Some("+8613800138000"));
-        assert_eq!(parse_phone("008613800138000", &cn).as_deref(), Some("+8613800138000"));
-        assert_eq!(parse_phone("8613800138000", &cn).as_deref(), Some("+8613800138000"));
-        assert_eq!(parse_phone("12800138000", &cn), None, "12x is no mobile prefix");
-        assert_eq!(parse_phone("1380013800", &cn), None, "10 digits");
-        assert_eq!(parse_phone("+85291234567", &cn), None, "Hong Kong not allowed here");
-        let more = vec!["86".to_string(), "852".to_string()];
-        assert_eq!(parse_phone("+852 9123 4567", &more).as_deref(), Some("+85291234567"));
-        assert_eq!(parse_phone("+1 555 0100", &more), None);
-        assert_eq!(parse_phone("<script>", &more), None);
-        assert_eq!(mask("+8613812341234"), "138****1234");
-        assert_eq!(mask("+85291234567"), "+852****4567");
     }
 
     #[tokio::test]

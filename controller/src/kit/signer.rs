@@ -23,12 +23,12 @@ pub struct Signer {
 
 impl Signer {
     /// The key in `dir`, made if missing.
-    pub fn load_or_create(dir: &Path) -> Result<Self, crate::tls::TlsError> {
+    pub fn load_or_create(dir: &Path) -> Result<Self, super::secrets::SecretError> {
         Self::load_or_create_file(dir, KEY_FILE)
     }
 
     /// The key in `dir/file`, made if missing (each use has its own file).
-    pub fn load_or_create_file(dir: &Path, file: &str) -> Result<Self, crate::tls::TlsError> {
+    pub fn load_or_create_file(dir: &Path, file: &str) -> Result<Self, super::secrets::SecretError> {
         let path = dir.join(file);
         if let Ok(hex) = std::fs::read_to_string(&path) {
             if let Some(key) = ap_protocol::hex::decode(hex.trim()).and_then(|k| <[u8; 32]>::try_from(k).ok()) {
@@ -38,7 +38,7 @@ impl Signer {
         }
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
-        crate::tls::write_secret(&path, ap_protocol::hex::encode(&key).as_bytes())?;
+        super::secrets::write_secret(&path, ap_protocol::hex::encode(&key).as_bytes())?;
         Ok(Signer { key })
     }
 

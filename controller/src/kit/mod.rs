@@ -1,0 +1,11 @@
+//! The leaf kit: small tools every concern shares. It imports nothing of
+//! the controller, so nothing that uses it can make an import circle.
+
+pub mod csv;
+pub mod http;
+pub mod limits;
+pub mod passwords;
+pub mod phones;
+pub mod secrets;
+pub mod signer;
+pub mod time;
