@@ -3,6 +3,7 @@
 //! answer echoes and apply each pushed configuration, acking its version.
 //! Reconnects with exponential backoff and jitter.
 
+use crate::files::write_private;
 use crate::firmware::Download;
 use crate::hostapd::{self, ApIdentity};
 use crate::hostapd_ctrl;
@@ -17,8 +18,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde::Deserialize;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -186,11 +186,32 @@ enum Next {
     Backoff,
 }
 
+/// One connection to the controller: connect, say hello, then serve its
+/// messages until it ends (the caller reconnects).
 async fn session(
     config: &AgentConfig,
     key: &rcgen::KeyPair,
-    mut radio: Option<&mut SimulatedRadio>,
+    radio: Option<&mut SimulatedRadio>,
 ) -> Result<Next, AgentError> {
+    let mut link = connect(config, key).await?;
+    hello(&mut link, config, key).await?;
+    serve(config, link, radio).await
+}
+
+/// A TLS connection to the controller and what this AP trusted to make it.
+struct Link {
+    conn: Connection<tokio_rustls::client::TlsStream<TcpStream>, AgentMessage, ControllerMessage>,
+    /// This AP holds a certificate from the controller's CA.
+    adopted: bool,
+    /// The controller CA's fingerprint this AP was provisioned with, if any.
+    pinned_ca: Option<String>,
+    cert_path: PathBuf,
+    ca_path: PathBuf,
+}
+
+/// Finds the controller and connects: with our certificate once adopted,
+/// else checking the provisioned CA (or trusting on first use).
+async fn connect(config: &AgentConfig, key: &rcgen::KeyPair) -> Result<Link, AgentError> {
     let cert_path = config.state_dir.join("agent.crt");
     let ca_path = config.state_dir.join("controller-ca.crt");
     let adopted = cert_path.exists() && ca_path.exists();
@@ -221,20 +242,31 @@ async fn session(
     let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&address)).await??;
     tcp.set_nodelay(true)?;
     let stream = TlsConnector::from(Arc::new(tls)).connect(ServerName::try_from(CONTROLLER_NAME)?, tcp).await?;
-    let mut conn: Connection<_, AgentMessage, ControllerMessage> = Connection::new(stream);
-    conn.send(&AgentMessage::Hello(Hello {
-        min_version: MIN_PROTOCOL_VERSION,
-        max_version: PROTOCOL_VERSION,
-        device_id: config.device_id.clone(),
-        model: config.model.clone(),
-        mac: config.mac.clone(),
-        firmware: running_firmware(config),
-        radios: config.radios.clone(),
-        public_key_pem: key.public_key_pem(),
-        config_version: running_version(&config.hostapd_dir),
-        controller_pinned: adopted || pinned_ca.is_some(),
-    }))
-    .await?;
+    Ok(Link { conn: Connection::new(stream), adopted, pinned_ca, cert_path, ca_path })
+}
+
+/// Says who this AP is, what it runs and whether it is pinned.
+async fn hello(link: &mut Link, config: &AgentConfig, key: &rcgen::KeyPair) -> Result<(), AgentError> {
+    link.conn
+        .send(&AgentMessage::Hello(Hello {
+            min_version: MIN_PROTOCOL_VERSION,
+            max_version: PROTOCOL_VERSION,
+            device_id: config.device_id.clone(),
+            model: config.model.clone(),
+            mac: config.mac.clone(),
+            firmware: running_firmware(config),
+            radios: config.radios.clone(),
+            public_key_pem: key.public_key_pem(),
+            config_version: running_version(&config.hostapd_dir),
+            controller_pinned: link.adopted || link.pinned_ca.is_some(),
+        }))
+        .await?;
+    Ok(())
+}
+
+/// The message loop: the controller's messages, station events, scans.
+async fn serve(config: &AgentConfig, link: Link, mut radio: Option<&mut SimulatedRadio>) -> Result<Next, AgentError> {
+    let Link { mut conn, adopted, pinned_ca, cert_path, ca_path } = link;
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     let mut scan_timer = tokio::time::interval(Duration::from_secs(60));
     let mut welcomed_adopted = false;
@@ -510,16 +542,6 @@ fn load_or_create_key(dir: &Path) -> Result<rcgen::KeyPair, AgentError> {
     let key = rcgen::KeyPair::generate()?;
     write_private(&path, key.serialize_pem().as_bytes())?;
     Ok(key)
-}
-
-/// Writes a file only its owner can read (keys, certificates, hostapd files with passphrases).
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(tmp, path)
 }
 
 /// The controller's certificate before adoption (there is no CA file yet).

@@ -117,7 +117,7 @@ impl Download {
         let name: String =
             self.offer.version.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
         let path = dir.join(format!("firmware-{name}.bin"));
-        crate::agent::write_private(&path, &self.bytes).map_err(|e| FirmwareError::Io(e.to_string()))?;
+        crate::files::write_private(&path, &self.bytes).map_err(|e| FirmwareError::Io(e.to_string()))?;
         Ok(path)
     }
 }

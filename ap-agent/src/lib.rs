@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod discovery;
+pub mod files;
 pub mod firmware;
 pub mod hostapd;
 pub mod hostapd_ctrl;

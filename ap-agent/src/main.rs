@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
                     hostapd::render(&config, radio, &ap).with_context(|| format!("radio {}", radio.interface))?;
                 let path = out.join(format!("hostapd-{}.conf", radio.interface));
                 // The file holds the SSIDs' keys: owner only.
-                ap_agent::agent::write_private(&path, conf.as_bytes())
+                ap_agent::files::write_private(&path, conf.as_bytes())
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 println!("{}", path.display());
             }
