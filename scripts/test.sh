@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-cargo build --workspace --bins --locked
+cargo build --workspace --all-targets --locked   # one feature set: the tests reuse these binaries
 ./scripts/package.sh           # the .deb packages; tests/tests/package.rs installs them
 if [ "$(id -u)" = 0 ]; then
   ./image/build.sh             # the appliance's disk image; tests/tests/image.rs boots it in QEMU

@@ -1,8 +1,8 @@
 //! `controller run`: everything the appliance does, started in order and
 //! stopped cleanly.
 
-use crate::admin::control;
 use crate::config::Config;
+use crate::control;
 use crate::dhcp::Dnsmasq;
 use crate::kit::signer::Signer;
 use crate::portal::server::{self, GuestRateLimit, Limits};
@@ -330,7 +330,7 @@ async fn serve(
         forever(methods.cards.clone().keep_fresh(Duration::from_secs(config.members.cache_refresh_minutes * 60))),
     );
     if let (Some(wechat), Some(listener)) = (wechat, wechat_listener) {
-        let app = crate::auth::wechat::router(wechat);
+        let app = crate::wechat::router(wechat);
         tasks.spawn("WeChat callback", async move { axum::serve(listener, app).await.map_err(|e| e.to_string()) });
     }
     let staff = control::Staff {
@@ -344,6 +344,7 @@ async fn serve(
         feed: feed.clone(),
         db: db.clone(),
         cards: methods.cards.clone(),
+        printer: std::sync::Arc::new(crate::admin::print::Sheets),
     };
     let audit = staff.audit.clone();
     let neighbours = Arc::new(portal::KernelNeighbours::new(&config.network.guest_interface));
@@ -407,7 +408,7 @@ async fn serve(
             path: config.data.dir.join(crate::admin::api::TOKEN_FILE),
             source,
         })?;
-        let staff = Arc::new(crate::admin::staff::Staff::new(db.clone(), &config.data.dir));
+        let staff = Arc::new(crate::staff::Staff::new(db.clone(), &config.data.dir));
         match staff.prepare_setup().await {
             Ok(true) => tracing::warn!(
                 console = %format!(

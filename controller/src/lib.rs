@@ -1,24 +1,16 @@
 //! The guest Wi-Fi controller appliance: gateway, captive portal, guests'
-//! resolver and AP controller of one restaurant. `docs/ARCHITECTURE.md`
-//! draws the picture.
+//! resolver and AP controller of one restaurant. The domain lives in the
+//! `guestwifi-core` crate; this crate is what faces people and the network:
+//! the daemon, the guest portal, the staff console, the JSON API and the
+//! control socket. `docs/ARCHITECTURE.md` draws the picture.
 
-pub mod ac;
 pub mod admin;
-pub mod auth;
-pub mod config;
 pub mod daemon;
-pub mod dhcp;
-pub mod dns;
-pub mod kit;
-pub mod marketing;
-pub mod members;
-pub mod metrics;
 pub mod portal;
-pub mod sessions;
-pub mod settings;
-pub mod stats;
-pub mod store;
-pub mod tls;
+pub mod wechat;
 
-/// An error and its causes on one line, for logs and operators.
-pub use ap_protocol::logging::error_chain;
+/// The domain, from the core crate (the layering Cargo enforces).
+pub use guestwifi_core::{
+    ac, auth, config, control, dhcp, dns, error_chain, kit, marketing, members, metrics, sessions, settings, staff,
+    stats, store, tls,
+};

@@ -2,8 +2,8 @@
 
 use anyhow::{bail, Context};
 use clap::{CommandFactory, Parser, Subcommand};
-use controller::admin::control::{self, Reply, Request};
 use controller::config::Config;
+use controller::control::{self, Reply, Request};
 use std::path::{Path, PathBuf};
 
 const DEFAULT_CONFIG: &str = "/etc/guestwifi/controller.toml";
@@ -554,7 +554,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::SetupCode { config } => {
-            let path = load(&config)?.data.dir.join(controller::admin::staff::SETUP_CODE_FILE);
+            let path = load(&config)?.data.dir.join(controller::staff::SETUP_CODE_FILE);
             match std::fs::read_to_string(&path) {
                 Ok(code) => println!("{}", code.trim()),
                 Err(_) => {

@@ -6,9 +6,9 @@
 //! admin (for scripts on the appliance itself). Each route is one control
 //! request, so the CLI and the API cannot drift apart.
 
-use super::control::{self, ErrorKind, Handles, Reply, Request};
 use crate::auth::account::NewAccount;
 use crate::auth::voucher::NewBatch;
+use crate::control::{self, ErrorKind, Handles, Reply, Request};
 use ap_protocol::Ssid;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -25,7 +25,7 @@ pub const TOKEN_FILE: &str = "admin.token";
 struct Api {
     handles: Handles,
     token: String,
-    staff: Arc<super::staff::Staff>,
+    staff: Arc<crate::staff::Staff>,
 }
 
 /// Reads the token, making it at first start.
@@ -58,7 +58,7 @@ struct RolloutQuery {
 }
 
 /// The admin router.
-pub fn router(handles: Handles, token: String, staff: Arc<super::staff::Staff>) -> Router {
+pub fn router(handles: Handles, token: String, staff: Arc<crate::staff::Staff>) -> Router {
     let api = Arc::new(Api { handles, token, staff });
     Router::new()
         .route("/api/sessions", get(|s| run(s, Request::SessionsList)))
@@ -233,7 +233,7 @@ async fn authorise(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    use super::staff::Role;
+    use crate::staff::Role;
     let given =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     // The appliance's own token is compared in constant time; a staff
@@ -271,8 +271,8 @@ async fn authorise(
 /// Which roles may call a route: the front desk what it does at the desk
 /// (guests, vouchers, accounts, members' cards), marketers read the audit
 /// trail, admins everything.
-fn allowed(role: super::staff::Role, method: &axum::http::Method, path: &str) -> bool {
-    use super::staff::Role;
+fn allowed(role: crate::staff::Role, method: &axum::http::Method, path: &str) -> bool {
+    use crate::staff::Role;
     if role == Role::Admin {
         return true;
     }

@@ -12,9 +12,9 @@ mod marketing;
 mod radio;
 mod settings;
 
-use super::control::{self, Handles, Reply, Request};
-use super::staff::{AuditEntry, Role, Signed, Staff, StaffError, User};
+use crate::control::{self, Handles, Reply, Request};
 use crate::portal::i18n::Lang;
+use crate::staff::{AuditEntry, Role, Signed, Staff, StaffError, User};
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -561,7 +561,7 @@ struct TokensPage<'a> {
     csrf: String,
     new_token: Option<String>,
     /// Token, made, last used.
-    tokens: Vec<(super::staff::Token, String, String)>,
+    tokens: Vec<(crate::staff::Token, String, String)>,
 }
 
 #[derive(Template)]
@@ -792,7 +792,7 @@ fn reply_failed(t: &Strings, signed: &Signed, reply: Reply) -> Response {
 
 /// A new form token bound to a SameSite=Strict cookie (setup and login).
 fn pre_token() -> (String, HeaderValue) {
-    let token = super::staff::random_token();
+    let token = crate::staff::random_token();
     let cookie = format!("{PRE_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict");
     (token, HeaderValue::from_str(&cookie).expect("ascii cookie"))
 }
@@ -1936,6 +1936,7 @@ mod tests {
                 feed,
                 db: db.clone(),
                 cards: methods.cards.clone(),
+                printer: std::sync::Arc::new(crate::admin::print::Sheets),
             },
             firmware_batch: 1,
             firmware_wait: std::time::Duration::from_secs(60),
@@ -2052,7 +2053,7 @@ mod tests {
         async fn setup(&self) {
             let form = self.send("GET", "/console/setup", &[], &[]).await;
             let pre = form.cookie(PRE_COOKIE);
-            let code = std::fs::read_to_string(self.dir.path().join(super::super::staff::SETUP_CODE_FILE)).unwrap();
+            let code = std::fs::read_to_string(self.dir.path().join(crate::staff::SETUP_CODE_FILE)).unwrap();
             let fields = [
                 ("csrf", form.field("csrf")),
                 ("code", code),
@@ -2346,7 +2347,7 @@ mod tests {
             .await;
         assert_eq!(html.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", html.body);
         assert!(html.body.contains("照片无法使用"));
-        let photo = crate::marketing::tests::png(1280, 853);
+        let photo = crate::marketing::samples::png(1280, 853);
         let forged = h.upload("/console/marketing/dishes", &dish[1..], Some(("dish.png", &photo)), &mkt).await;
         assert_eq!(forged.status, StatusCode::FORBIDDEN);
         assert!(h.marketing.draft().await.unwrap().dishes.is_empty(), "nothing added");
@@ -2404,7 +2405,7 @@ mod tests {
             .await;
         assert_eq!(forged.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(h.marketing.draft().await.unwrap().brand, Default::default(), "nothing saved");
-        let logo = crate::marketing::tests::png(600, 300);
+        let logo = crate::marketing::samples::png(600, 300);
         let saved = h.upload_as("/console/marketing/brand", &brand, "logo", Some(("logo.png", &logo)), &admin).await;
         assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
         let bad =

@@ -1,10 +1,9 @@
-//! Staff-side control of a running controller: the local control socket
-//! behind the CLI, the same requests as an HTTP JSON API with Prometheus
-//! metrics, and the staff web console (accounts, roles, audit log).
+//! The staff's doors onto a running controller: the JSON API with
+//! Prometheus metrics, the staff web console, HTTPS for both, and the
+//! printed sheets. Every staff action goes through `control` (the core
+//! crate), whichever door it comes by.
 
 pub mod api;
 pub mod console;
-pub mod control;
 pub mod https;
 pub mod print;
-pub mod staff;

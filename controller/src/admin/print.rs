@@ -69,6 +69,19 @@ pub fn account_slip(account: &Created) -> String {
         .unwrap_or_else(|err| format!("template failed: {err}"))
 }
 
+/// The control door's [`crate::control::Printer`]: these templates.
+pub struct Sheets;
+
+impl crate::control::Printer for Sheets {
+    fn voucher_sheet(&self, cards: &[Voucher], portal_url: &str) -> String {
+        voucher_sheet(cards, portal_url)
+    }
+
+    fn account_slip(&self, account: &Created) -> String {
+        account_slip(account)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -327,3 +327,28 @@ pub async fn menu(
         .render(),
     )
 }
+
+/// A photo as an HTTP response, by its URL's id and file (`640.jpg`):
+/// the portal's `/m/…` and the console's preview.
+pub async fn photo_response(marketing: &crate::marketing::Marketing, id: &str, file: &str) -> axum::response::Response {
+    let width = file.strip_suffix(".jpg").and_then(|w| w.parse::<u32>().ok());
+    let (Some(width), true) = (width, id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())) else {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    };
+    match marketing.image(id, width).await {
+        Ok(Some(bytes)) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "image/jpeg"),
+                (axum::http::header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+                (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(None) => axum::http::StatusCode::NOT_FOUND.into_response(),
+        Err(err) => {
+            tracing::error!(error = %crate::error_chain(&err), "marketing photo not read");
+            axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}

@@ -378,7 +378,7 @@ pub async fn media(
     axum::extract::Path((id, file)): axum::extract::Path<(String, String)>,
 ) -> Response {
     match &portal.marketing {
-        Some(m) => m.photo_response(&id, &file).await,
+        Some(m) => super::marketing::photo_response(m, &id, &file).await,
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -723,7 +723,7 @@ async fn a_member_card_returns_with_one_tap_at_another_site_unless_it_was_report
 async fn published_dishes_show_on_the_login_page_with_photos_sized_for_the_screen() {
     let h = harness(&[]).await;
     let m = h.portal.marketing.clone().unwrap();
-    let photo = m.store_image(crate::marketing::tests::png(1280, 853)).await.unwrap();
+    let photo = m.store_image(crate::marketing::samples::png(1280, 853)).await.unwrap();
     m.add_dish("红烧肉", "Braised pork", "58", Some(photo.clone())).await.unwrap();
     assert!(!h.get(guest(1), "/").await.body.contains("id=\"dishes\""), "a draft is not shown");
     m.publish("mkt").await.unwrap();
@@ -740,7 +740,7 @@ async fn published_dishes_show_on_the_login_page_with_photos_sized_for_the_scree
     assert!(h.portal.auth.audit.count_events("dish_impression").await.unwrap() >= 2, "impressions counted");
 }
 
-use crate::marketing::tests::form;
+use crate::marketing::samples::form;
 
 #[tokio::test]
 async fn the_marketers_pages_show_brand_promotions_and_menu_each_in_its_schedule() {
@@ -750,7 +750,7 @@ async fn the_marketers_pages_show_brand_promotions_and_menu_each_in_its_schedule
     let now = crate::marketing::Now::at(crate::kit::time::now_ms(), 8);
     let today = now.date().to_string();
     let past = "2020-01-01";
-    let logo = m.store_image(crate::marketing::tests::png(400, 200)).await.unwrap();
+    let logo = m.store_image(crate::marketing::samples::png(400, 200)).await.unwrap();
     m.set_brand(
         &form(&[
             ("colour", "#0a7d3b"),

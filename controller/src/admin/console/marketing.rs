@@ -8,9 +8,9 @@ use super::{
     ago, csrf_ok, csrf_refused, failed, lang_of, me, message, page, posted, require, strings, viewed, Console,
     LangQuery, Me, Strings,
 };
-use crate::admin::staff::{Role, Signed};
 use crate::marketing::{Content, Fields, Kind, Marketing, MarketingError as E};
 use crate::portal::i18n::Lang;
+use crate::staff::{Role, Signed};
 use askama::Template;
 use axum::extract::{ConnectInfo, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -514,7 +514,7 @@ async fn media(
         return r;
     }
     match &console.marketing {
-        Some(m) => m.photo_response(&id, &file).await,
+        Some(m) => crate::portal::marketing::photo_response(m, &id, &file).await,
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::ac::registry::RadioView;
 use crate::ac::server::AcError;
-use crate::admin::staff::{Role, Signed};
+use crate::staff::{Role, Signed};
 use ap_protocol::{Band, Security, Ssid};
 use askama::Template;
 use axum::extract::{ConnectInfo, Multipart, Query, State};

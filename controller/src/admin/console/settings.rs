@@ -4,8 +4,8 @@
 //! and applied by restarting the controller (guests online stay online).
 
 use super::{failed, me, page, posted, viewed, Console, LangQuery, Me, Strings};
-use crate::admin::staff::{Role, Signed};
 use crate::settings::{Settings, SettingsError};
+use crate::staff::{Role, Signed};
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};

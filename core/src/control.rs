@@ -472,6 +472,17 @@ pub struct Staff {
     pub db: sqlx::SqlitePool,
     /// The card login's local copy of the cards.
     pub cards: std::sync::Arc<crate::auth::card::Cards>,
+    /// The printed voucher sheet and account slip.
+    pub printer: std::sync::Arc<dyn Printer>,
+}
+
+/// What a staff member prints (HTML pages): rendered by the web side's
+/// templates, so this crate needs no template engine.
+pub trait Printer: Send + Sync {
+    /// A batch's A4 sheet of cards, each with the QR code that logs a phone in.
+    fn voucher_sheet(&self, cards: &[Voucher], portal_url: &str) -> String;
+    /// A new front-desk account's slip (its password shown this once).
+    fn account_slip(&self, account: &Created) -> String;
 }
 
 /// Serves the control socket until the task is dropped.
@@ -560,7 +571,7 @@ async fn handle_staff(request: Request, staff: &Staff) -> Reply {
         },
         Request::VouchersSheet { batch } => match staff.vouchers.list(Some(&batch)).await {
             Ok(cards) if cards.is_empty() => refused(ErrorKind::NotFound, format!("no batch {batch:?}")),
-            Ok(cards) => Reply::Text { text: super::print::voucher_sheet(&cards, &staff.portal_url) },
+            Ok(cards) => Reply::Text { text: staff.printer.voucher_sheet(&cards, &staff.portal_url) },
             Err(e) => failed(&e),
         },
         Request::VouchersCsv { batch } => match staff.vouchers.list(batch.as_deref()).await {
@@ -569,7 +580,7 @@ async fn handle_staff(request: Request, staff: &Staff) -> Reply {
         },
         Request::AccountsCreate { account } => match staff.accounts.create(&account).await {
             Ok(account) => {
-                let slip = super::print::account_slip(&account);
+                let slip = staff.printer.account_slip(&account);
                 Reply::AccountCreated { account, slip }
             }
             Err(e) => failed(&e),

@@ -9,7 +9,6 @@
 //! reaches it. Its id is a hash of its bytes; its name is never a path.
 
 use crate::kit::time::now_ms;
-use axum::response::IntoResponse;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
@@ -508,31 +507,6 @@ impl Marketing {
         Ok(id)
     }
 
-    /// A photo as an HTTP response, by its URL's id and file (`640.jpg`):
-    /// the portal's `/m/…` and the console's preview.
-    pub async fn photo_response(&self, id: &str, file: &str) -> axum::response::Response {
-        let width = file.strip_suffix(".jpg").and_then(|w| w.parse::<u32>().ok());
-        let (Some(width), true) = (width, id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())) else {
-            return axum::http::StatusCode::NOT_FOUND.into_response();
-        };
-        match self.image(id, width).await {
-            Ok(Some(bytes)) => (
-                [
-                    (axum::http::header::CONTENT_TYPE, "image/jpeg"),
-                    (axum::http::header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-                    (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                ],
-                bytes,
-            )
-                .into_response(),
-            Ok(None) => axum::http::StatusCode::NOT_FOUND.into_response(),
-            Err(err) => {
-                tracing::error!(error = %crate::error_chain(&err), "marketing photo not read");
-                axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
-            }
-        }
-    }
-
     /// A photo at one of [`WIDTHS`] (JPEG).
     pub async fn image(&self, id: &str, width: u32) -> Result<Option<Vec<u8>>, MarketingError> {
         Ok(sqlx::query_scalar("SELECT bytes FROM marketing_images WHERE id = ? AND width = ?")
@@ -600,9 +574,10 @@ fn reencode(bytes: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, MarketingError> {
     Ok(out)
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+/// What tests of the marketer's editor send (this crate's and the console's).
+#[cfg(any(test, feature = "testing"))]
+pub mod samples {
+    use super::Fields;
 
     /// A form as the console's editor sends it.
     pub fn form(fields: &[(&str, &str)]) -> Fields {
@@ -616,6 +591,12 @@ pub(crate) mod tests {
         img.write_to(&mut out, image::ImageFormat::Png).unwrap();
         out.into_inner()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::samples::png;
+    use super::*;
 
     #[test]
     fn prices_are_read_as_people_write_them() {
@@ -670,7 +651,7 @@ pub(crate) mod tests {
 
 #[cfg(test)]
 mod editor_tests {
-    use super::tests::form;
+    use super::samples::form;
     use super::*;
 
     #[tokio::test]
