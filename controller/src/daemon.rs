@@ -394,6 +394,7 @@ async fn serve(
     if let Some((ac, listener)) = ac {
         tasks.spawn("AP listener", forever(ac.serve(listener)));
     }
+    let people = Arc::new(crate::staff::Staff::new(db.clone(), &config.data.dir));
     let handles = control::Handles {
         sessions: sessions.clone(),
         metrics: metrics.clone(),
@@ -401,6 +402,9 @@ async fn serve(
         staff,
         firmware_batch: config.ac.firmware_batch,
         firmware_wait: Duration::from_secs(config.ac.firmware_rejoin_minutes * 60),
+        people: people.clone(),
+        marketing: marketing.clone(),
+        zone_offset: crate::kit::time::zone_offset(&config.venue.time_zone),
     };
     if let Some(listener) = admin_listener {
         let token = crate::admin::api::load_or_create_token(&config.data.dir).map_err(|source| DaemonError::File {
@@ -408,8 +412,7 @@ async fn serve(
             path: config.data.dir.join(crate::admin::api::TOKEN_FILE),
             source,
         })?;
-        let staff = Arc::new(crate::staff::Staff::new(db.clone(), &config.data.dir));
-        match staff.prepare_setup().await {
+        match people.prepare_setup().await {
             Ok(true) => tracing::warn!(
                 console = %format!(
                     "{}://{}/console/",
@@ -422,19 +425,16 @@ async fn serve(
             Err(err) => tracing::error!(error = %crate::error_chain(&err), "console setup code not made"),
         }
         let console = Arc::new(
-            crate::admin::console::Console::new(staff.clone(), handles.clone(), config.admin.https)
-                .with_marketing(marketing)
+            crate::admin::console::Console::new(handles.clone(), config.admin.https)
                 .with_portal(portal.clone())
                 .with_settings(
                     config.clone(),
                     Some(Arc::new(move || {
                         let _ = restart_tx.try_send(());
                     })),
-                )
-                .with_zone(crate::kit::time::zone_offset(&config.venue.time_zone)),
+                ),
         );
-        let app =
-            crate::admin::api::router(handles.clone(), token, staff).merge(crate::admin::console::router(console));
+        let app = crate::admin::api::router(handles.clone(), token).merge(crate::admin::console::router(console));
         if config.admin.https {
             let acceptor = crate::tls::admin_acceptor(&config)
                 .map_err(|source| DaemonError::Secret { what: "the console's HTTPS", source })?;

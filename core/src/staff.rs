@@ -20,7 +20,7 @@ pub const SETUP_CODE_FILE: &str = "setup-code";
 pub const IDLE: Duration = Duration::from_secs(8 * 3600);
 
 /// What a staff member may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// APs, SSIDs, firmware, settings, users; and everything else.
@@ -94,8 +94,64 @@ pub struct Signed {
     pub csrf: String,
 }
 
+impl Signed {
+    /// This member acting through the console from `from`.
+    pub fn actor(&self, from: IpAddr) -> Actor {
+        Actor { name: self.username.clone(), role: self.role, door: Door::Console, from: from.to_string() }
+    }
+}
+
+/// Who asks for a staff action, and by which door: what the role table
+/// checks and the audit row names.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    /// A staff member's username, `admin.token` (the appliance's API token)
+    /// or `root` (the CLI on the appliance).
+    pub name: String,
+    /// The role it acts with.
+    pub role: Role,
+    /// The door.
+    pub door: Door,
+    /// The peer address, or `local` (the control socket).
+    pub from: String,
+}
+
+impl Actor {
+    /// The CLI: root on the appliance, over the 0600 control socket.
+    pub fn cli() -> Actor {
+        Actor { name: "root".into(), role: Role::Admin, door: Door::Cli, from: "local".into() }
+    }
+
+    /// The JSON API, with a staff member's token or the appliance's (`admin.token`).
+    pub fn api(name: &str, role: Role, from: IpAddr) -> Actor {
+        Actor { name: name.to_string(), role, door: Door::Api, from: from.to_string() }
+    }
+}
+
+/// How a staff action arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Door {
+    /// The staff web console.
+    Console,
+    /// The JSON API (`Authorization: Bearer`).
+    Api,
+    /// The CLI over the control socket.
+    Cli,
+}
+
+impl Door {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Door::Console => "console",
+            Door::Api => "api",
+            Door::Cli => "cli",
+        }
+    }
+}
+
 /// A staff account, as listed.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct User {
     /// Id.
     pub id: i64,
@@ -125,7 +181,7 @@ pub struct Token {
 }
 
 /// One audit entry.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct AuditEntry {
     /// UTC ms.
     pub at: i64,
@@ -143,6 +199,8 @@ pub struct AuditEntry {
     pub after: String,
     /// From where (the peer address).
     pub from_addr: String,
+    /// By which door (`console`, `api`, `cli`).
+    pub door: String,
 }
 
 /// The staff service.
@@ -411,23 +469,24 @@ impl Staff {
 
     /// Records a staff action. A failure to write is logged (the action has
     /// happened; the log line keeps it).
-    pub async fn audit(&self, who: &Signed, action: &str, target: &str, before: &str, after: &str, from: IpAddr) {
+    pub async fn audit(&self, actor: &Actor, action: &str, target: &str, before: &str, after: &str) {
         let result = sqlx::query(
-            "INSERT INTO staff_audit (at, username, role, action, target, before, after, from_addr) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO staff_audit (at, username, role, action, target, before, after, from_addr, door) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(now_ms())
-        .bind(&who.username)
-        .bind(who.role.as_str())
+        .bind(&actor.name)
+        .bind(actor.role.as_str())
         .bind(action)
         .bind(target)
         .bind(before)
         .bind(after)
-        .bind(from.to_string())
+        .bind(&actor.from)
+        .bind(actor.door.as_str())
         .execute(&self.db)
         .await;
         if let Err(err) = result {
-            tracing::error!(user = %who.username, action, target, error = %crate::error_chain(&err), "staff audit row not written");
+            tracing::error!(user = %actor.name, action, target, error = %crate::error_chain(&err), "staff audit row not written");
         }
     }
 
@@ -436,7 +495,7 @@ impl Staff {
     pub async fn audit_log(&self, filter: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StaffError> {
         let like = format!("%{}%", filter.unwrap_or("").replace(['%', '_'], ""));
         Ok(sqlx::query_as(
-            "SELECT at, username, role, action, target, before, after, from_addr FROM staff_audit \
+            "SELECT at, username, role, action, target, before, after, from_addr, door FROM staff_audit \
              WHERE username LIKE ?1 OR action LIKE ?1 OR target LIKE ?1 ORDER BY id DESC LIMIT ?2",
         )
         .bind(like)

@@ -4,19 +4,22 @@
 //! checked against the route; or the appliance's token in
 //! `data/admin.token` (mode 0600, made at first start), which acts as an
 //! admin (for scripts on the appliance itself). Each route is one control
-//! request, so the CLI and the API cannot drift apart.
+//! request given to the one door with the token's actor: the role table
+//! there decides (403 otherwise), and a change leaves its audit row.
 
 use crate::auth::account::NewAccount;
 use crate::auth::voucher::NewBatch;
 use crate::control::{self, ErrorKind, Handles, Reply, Request};
+use crate::staff::{Actor, Role};
 use ap_protocol::Ssid;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use rand::RngCore;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// File name of the API token in the data dir.
@@ -25,7 +28,6 @@ pub const TOKEN_FILE: &str = "admin.token";
 struct Api {
     handles: Handles,
     token: String,
-    staff: Arc<crate::staff::Staff>,
 }
 
 /// Reads the token, making it at first start.
@@ -58,20 +60,21 @@ struct RolloutQuery {
 }
 
 /// The admin router.
-pub fn router(handles: Handles, token: String, staff: Arc<crate::staff::Staff>) -> Router {
-    let api = Arc::new(Api { handles, token, staff });
+pub fn router(handles: Handles, token: String) -> Router {
+    let api = Arc::new(Api { handles, token });
     Router::new()
-        .route("/api/sessions", get(|s| run(s, Request::SessionsList)))
-        .route("/api/sessions/{mac}", delete(|s, Path(mac): Path<String>| run(s, Request::SessionsKick { mac })))
-        .route("/api/firewall/reload", post(|s| run(s, Request::FirewallReload)))
-        .route("/api/aps", get(|s| run(s, Request::ApsList)))
+        .route("/api/sessions", get(|s, a| run(s, a, Request::SessionsList)))
+        .route("/api/sessions/{mac}", delete(|s, a, Path(mac): Path<String>| run(s, a, Request::SessionsKick { mac })))
+        .route("/api/firewall/reload", post(|s, a| run(s, a, Request::FirewallReload)))
+        .route("/api/aps", get(|s, a| run(s, a, Request::ApsList)))
         .route(
             "/api/aps/{id}",
-            get(|s, Path(device_id): Path<String>| run(s, Request::ApsShow { device_id }))
-                .delete(|s, Path(device_id): Path<String>| run(s, Request::ApsForget { device_id }))
-                .patch(|s, Path(device_id): Path<String>, Json(b): Json<ApSettings>| {
+            get(|s, a, Path(device_id): Path<String>| run(s, a, Request::ApsShow { device_id }))
+                .delete(|s, a, Path(device_id): Path<String>| run(s, a, Request::ApsForget { device_id }))
+                .patch(|s, a, Path(device_id): Path<String>, Json(b): Json<ApSettings>| {
                     run(
                         s,
+                        a,
                         Request::ApsSet {
                             device_id,
                             floor: b.floor,
@@ -84,80 +87,84 @@ pub fn router(handles: Handles, token: String, staff: Arc<crate::staff::Staff>) 
         )
         .route(
             "/api/aps/{id}/adopt",
-            post(|s, Path(device_id): Path<String>, Query(q): Query<AdoptQuery>| {
+            post(|s, a, Path(device_id): Path<String>, Query(q): Query<AdoptQuery>| {
                 // Without a fingerprint or an explicit any_key, the reply names the one to check.
                 let fingerprint = if q.any_key { None } else { Some(q.fingerprint.unwrap_or_default()) };
-                run(s, Request::ApsAdopt { device_id, fingerprint })
+                run(s, a, Request::ApsAdopt { device_id, fingerprint })
             }),
         )
-        .route("/api/plan", post(|s| run(s, Request::ApsPlan)))
-        .route("/api/stations", get(|s| run(s, Request::StationsList)))
+        .route("/api/plan", post(|s, a| run(s, a, Request::ApsPlan)))
+        .route("/api/stations", get(|s, a| run(s, a, Request::StationsList)))
         .route(
             "/api/ssids",
-            get(|s| run(s, Request::SsidsList)).put(|s, Json(ssid): Json<Ssid>| run(s, Request::SsidsPut { ssid })),
+            get(|s, a| run(s, a, Request::SsidsList))
+                .put(|s, a, Json(ssid): Json<Ssid>| run(s, a, Request::SsidsPut { ssid })),
         )
-        .route("/api/ssids/{name}", delete(|s, Path(name): Path<String>| run(s, Request::SsidsRemove { name })))
-        .route("/api/firmware", get(|s| run(s, Request::FirmwareStatus)))
+        .route("/api/ssids/{name}", delete(|s, a, Path(name): Path<String>| run(s, a, Request::SsidsRemove { name })))
+        .route("/api/firmware", get(|s, a| run(s, a, Request::FirmwareStatus)))
         .route(
             "/api/firmware/{version}/rollout",
-            post(|s, Path(version): Path<String>, Query(q): Query<RolloutQuery>| {
-                run(s, Request::FirmwareRollout { version, allow_downgrade: q.allow_downgrade })
+            post(|s, a, Path(version): Path<String>, Query(q): Query<RolloutQuery>| {
+                run(s, a, Request::FirmwareRollout { version, allow_downgrade: q.allow_downgrade })
             }),
         )
         .route(
             "/api/vouchers",
-            get(|s, Query(q): Query<BatchQuery>| run(s, Request::VouchersList { batch: q.batch }))
-                .post(|s, Json(batch): Json<NewBatch>| run(s, Request::VouchersCreate { batch })),
+            get(|s, a, Query(q): Query<BatchQuery>| run(s, a, Request::VouchersList { batch: q.batch }))
+                .post(|s, a, Json(batch): Json<NewBatch>| run(s, a, Request::VouchersCreate { batch })),
         )
         .route(
             "/api/vouchers/{code_or_batch}",
-            delete(|s, Path(code_or_batch): Path<String>| run(s, Request::VouchersRevoke { code_or_batch })),
+            delete(|s, a, Path(code_or_batch): Path<String>| run(s, a, Request::VouchersRevoke { code_or_batch })),
         )
         .route(
             "/api/vouchers/batches/{batch}/sheet",
-            get(|s, Path(batch): Path<String>| {
-                document(s, Request::VouchersSheet { batch }, "text/html; charset=utf-8")
+            get(|s, a, Path(batch): Path<String>| {
+                document(s, a, Request::VouchersSheet { batch }, "text/html; charset=utf-8")
             }),
         )
         .route(
             "/api/vouchers.csv",
-            get(|s, Query(q): Query<BatchQuery>| {
-                document(s, Request::VouchersCsv { batch: q.batch }, "text/csv; charset=utf-8")
+            get(|s, a, Query(q): Query<BatchQuery>| {
+                document(s, a, Request::VouchersCsv { batch: q.batch }, "text/csv; charset=utf-8")
             }),
         )
         .route(
             "/api/accounts",
-            get(|s, Query(q): Query<IdQuery>| run(s, Request::AccountsList { id_number: q.id_number }))
-                .post(|s, Json(account): Json<NewAccount>| run(s, Request::AccountsCreate { account })),
+            get(|s, a, Query(q): Query<IdQuery>| run(s, a, Request::AccountsList { id_number: q.id_number }))
+                .post(|s, a, Json(account): Json<NewAccount>| run(s, a, Request::AccountsCreate { account })),
         )
         .route(
             "/api/accounts/{username}",
-            delete(|s, Path(username): Path<String>| run(s, Request::AccountsRevoke { username })),
+            delete(|s, a, Path(username): Path<String>| run(s, a, Request::AccountsRevoke { username })),
         )
-        .route("/api/auth/log", get(|s, Query(q): Query<LogQuery>| run(s, Request::AuthLog { limit: q.limit })))
-        .route("/api/counter-url", get(|s| run(s, Request::CounterUrl)))
-        .route("/api/members/import", post(|s, csv: String| run(s, Request::MembersImport { csv })))
-        .route("/api/members/feed", get(|s| run(s, Request::FeedStatus)))
+        .route("/api/auth/log", get(|s, a, Query(q): Query<LogQuery>| run(s, a, Request::AuthLog { limit: q.limit })))
+        .route("/api/counter-url", get(|s, a| run(s, a, Request::CounterUrl)))
+        .route("/api/members/import", post(|s, a, csv: String| run(s, a, Request::MembersImport { csv })))
+        .route("/api/members/feed", get(|s, a| run(s, a, Request::FeedStatus)))
         .route(
             "/api/members/{key}",
-            get(|s, Path(key): Path<String>, Query(q): Query<FullQuery>| {
-                run(s, Request::MembersShow { key, full: q.full })
+            get(|s, a, Path(key): Path<String>, Query(q): Query<FullQuery>| {
+                run(s, a, Request::MembersShow { key, full: q.full })
             })
-            .delete(|s, Path(key): Path<String>| run(s, Request::MembersErase { key })),
+            .delete(|s, a, Path(key): Path<String>| run(s, a, Request::MembersErase { key })),
         )
         .route(
             "/api/tiers/{tier}",
-            put(|s, Path(tier): Path<String>, Json(t): Json<TierBody>| {
-                run(s, Request::MembersTier { tier, minutes: t.minutes, down_kbps: t.down_kbps, up_kbps: t.up_kbps })
+            put(|s, a, Path(tier): Path<String>, Json(t): Json<TierBody>| {
+                run(s, a, Request::MembersTier { tier, minutes: t.minutes, down_kbps: t.down_kbps, up_kbps: t.up_kbps })
             }),
         )
         .route(
             "/api/cards/{card}/state",
-            put(|s, Path(card): Path<String>, Json(b): Json<CardState>| {
-                run(s, Request::CardsState { card, state: b.state })
+            put(|s, a, Path(card): Path<String>, Json(b): Json<CardState>| {
+                run(s, a, Request::CardsState { card, state: b.state })
             }),
         )
-        .route("/api/sms/forget/{phone}", post(|s, Path(phone): Path<String>| run(s, Request::SmsForget { phone })))
+        .route(
+            "/api/sms/forget/{phone}",
+            post(|s, a, Path(phone): Path<String>| run(s, a, Request::SmsForget { phone })),
+        )
         .route_layer(axum::middleware::from_fn_with_state(api.clone(), authorise))
         .route("/metrics", get(metrics))
         .with_state(api)
@@ -211,8 +218,13 @@ fn fifty() -> u32 {
 }
 
 /// A request whose answer is a document (a printable sheet, a CSV file).
-async fn document(api: State<Arc<Api>>, request: Request, content_type: &'static str) -> Response {
-    match control::handle(request, &api.handles).await {
+async fn document(
+    api: State<Arc<Api>>,
+    Extension(actor): Extension<Actor>,
+    request: Request,
+    content_type: &'static str,
+) -> Response {
+    match control::handle(&actor, request, &api.handles).await {
         Reply::Text { text } => ([(header::CONTENT_TYPE, content_type)], text).into_response(),
         other => reply(other),
     }
@@ -227,21 +239,25 @@ struct ApSettings {
     tx_power_dbm: Option<u8>,
 }
 
+/// The token's actor, put in the request for the route; 401 without a
+/// valid token. What the actor may do is the role table's to say.
 async fn authorise(
     State(api): State<Arc<Api>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    use crate::staff::Role;
     let given =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     // The appliance's own token is compared in constant time; a staff
     // token is looked up by its hash.
-    let role = match given {
-        Some(g) if crate::kit::secrets::same_secret(g, &api.token) => Some(Role::Admin),
-        Some(g) if g.starts_with("gwt_") => match api.staff.token_user(g).await {
-            Ok(user) => user.map(|u| u.role),
+    let actor = match given {
+        Some(g) if crate::kit::secrets::same_secret(g, &api.token) => {
+            Some(Actor::api(TOKEN_FILE, Role::Admin, peer.ip()))
+        }
+        Some(g) if g.starts_with("gwt_") => match api.handles.people.token_user(g).await {
+            Ok(user) => user.map(|u| Actor::api(&u.username, u.role, peer.ip())),
             Err(err) => {
                 tracing::error!(error = %crate::error_chain(&err), "API token not checked");
                 return (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"error": "try again"})))
@@ -250,7 +266,7 @@ async fn authorise(
         },
         _ => None,
     };
-    let Some(role) = role else {
+    let Some(actor) = actor else {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
@@ -258,59 +274,24 @@ async fn authorise(
         )
             .into_response();
     };
-    if !allowed(role, request.method(), request.uri().path()) {
-        return (
-            StatusCode::FORBIDDEN,
-            Json(serde_json::json!({"error": format!("the {} role may not do this", role.as_str())})),
-        )
-            .into_response();
-    }
+    request.extensions_mut().insert(actor);
     next.run(request).await
 }
 
-/// Which roles may call a route: the front desk what it does at the desk
-/// (guests, vouchers, accounts, members' cards), marketers read the audit
-/// trail, admins everything.
-fn allowed(role: crate::staff::Role, method: &axum::http::Method, path: &str) -> bool {
-    use crate::staff::Role;
-    if role == Role::Admin {
-        return true;
-    }
-    let desk = [
-        "/api/sessions",
-        "/api/vouchers",
-        "/api/accounts",
-        "/api/counter-url",
-        "/api/sms/forget",
-        "/api/cards/",
-        "/api/members/",
-    ];
-    let staff_only_admin =
-        path == "/api/members/import" || (path.starts_with("/api/members/") && method == axum::http::Method::DELETE);
-    match role {
-        Role::FrontDesk => desk.iter().any(|p| path.starts_with(p)) && !staff_only_admin,
-        Role::Marketer => path == "/api/auth/log" || path == "/api/members/feed",
-        Role::Admin => true,
-    }
-}
-
-async fn run(State(api): State<Arc<Api>>, request: Request) -> Response {
-    reply(control::handle(request, &api.handles).await)
+async fn run(State(api): State<Arc<Api>>, Extension(actor): Extension<Actor>, request: Request) -> Response {
+    reply(control::handle(&actor, request, &api.handles).await)
 }
 
 fn reply(reply: Reply) -> Response {
     match reply {
-        Reply::Error { kind, message } => {
-            let status = match kind {
-                ErrorKind::Invalid => StatusCode::BAD_REQUEST,
-                ErrorKind::NotFound => StatusCode::NOT_FOUND,
-                ErrorKind::Conflict => StatusCode::CONFLICT,
-                ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            (status, Json(serde_json::json!({ "error": message }))).into_response()
-        }
+        Reply::Error { kind, message } => (status(kind), Json(serde_json::json!({ "error": message }))).into_response(),
         reply => Json(reply).into_response(),
     }
+}
+
+/// An error kind's HTTP status, from the one map (`ErrorKind::http_status`).
+pub fn status(kind: ErrorKind) -> StatusCode {
+    StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 async fn metrics(State(api): State<Arc<Api>>) -> Response {

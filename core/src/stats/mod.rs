@@ -6,14 +6,14 @@
 //! the numbers beside them export as CSV and XLSX.
 
 use plotters::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 use std::collections::{BTreeMap, HashSet};
 
 use crate::kit::time::{day_start, DAY_MS};
 
 /// A date range: `from` and `to` inclusive, `YYYY-MM-DD` in the site's zone.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Range {
     /// First day's start, UTC ms.
     pub start: i64,
@@ -51,7 +51,7 @@ impl Range {
 }
 
 /// One day's figures.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Day {
     /// `YYYY-MM-DD`.
     pub date: String,
@@ -64,7 +64,7 @@ pub struct Day {
 }
 
 /// What the statistics page shows.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// Each day of the range.
     pub days: Vec<Day>,

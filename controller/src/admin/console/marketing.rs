@@ -4,24 +4,19 @@
 //! earlier one back. Every change is in the staff audit log with its before
 //! and after.
 
-use super::{
-    ago, csrf_ok, csrf_refused, failed, lang_of, me, message, page, posted, require, strings, viewed, Console,
-    LangQuery, Me, Strings,
-};
+use super::{ago, csrf_forms, csrf_ok, csrf_refused, failed, me, need, page, Console, Me, Member, Posted, Strings};
 use crate::marketing::{Content, Fields, Kind, Marketing, MarketingError as E};
 use crate::portal::i18n::Lang;
-use crate::staff::{Role, Signed};
+use crate::staff::Signed;
 use askama::Template;
-use axum::extract::{ConnectInfo, Multipart, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Multipart, Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
-
-use super::MARKETERS;
 
 /// Where the phone preview's page and its assets live.
 const PREVIEW: &str = "/console/marketing/preview";
@@ -79,12 +74,8 @@ struct EditorPage<'a> {
     versions: Vec<(crate::marketing::Version, String)>,
 }
 
-async fn editor(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let (lang, t, signed) = match viewed(&console, &headers, &q, MARKETERS).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    super::keep_lang(editor_page(&console, t, &signed, None, StatusCode::OK).await, &q, lang)
+async fn editor(who: Member<need::Marketing>, State(console): State<Arc<Console>>) -> Response {
+    who.keep_lang(editor_page(&console, who.t, &who.signed, None, StatusCode::OK).await)
 }
 
 async fn editor_page(
@@ -94,9 +85,7 @@ async fn editor_page(
     notice: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let Some(m) = &console.marketing else {
-        return message(t, Some(me(signed)), StatusCode::NOT_FOUND, &t.error_title, t.none.clone());
-    };
+    let m = console.marketing();
     let (draft, versions) = match (m.draft().await, m.versions().await) {
         (Ok(d), Ok(v)) => (d, v),
         (Err(e), _) | (_, Err(e)) => return failed(t, Some(signed), &e),
@@ -215,12 +204,10 @@ async fn read_multipart(mut multipart: Multipart) -> Result<(Fields, Vec<(String
 /// anything it carries is stored.
 async fn multipart_form(
     console: &Console,
-    headers: &HeaderMap,
+    who: &Member<need::Marketing>,
     multipart: Multipart,
 ) -> Result<(&'static Strings, Signed, Arc<Marketing>, Fields, Vec<(String, Vec<u8>)>), Response> {
-    let t = strings(lang_of(headers, &LangQuery::default()));
-    let signed = require(console, headers, t, MARKETERS).await?;
-    let m = console.marketing.clone().ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
+    let (t, signed, m) = (who.t, who.signed.clone(), console.marketing().clone());
     let (fields, files) = match read_multipart(multipart).await {
         Ok(x) => x,
         Err(err) => return Err(done(console, t, &signed, Err(err)).await),
@@ -250,7 +237,7 @@ async fn audited(
     result: &Result<String, E>,
 ) {
     match result {
-        Ok(after) => console.staff.audit(signed, action, "draft", before, after, peer.ip()).await,
+        Ok(after) => console.people().audit(&signed.actor(peer.ip()), action, "draft", before, after).await,
         Err(err) => tracing::warn!(user = %signed.username, action, error = %err, "marketing change refused"),
     }
 }
@@ -264,10 +251,10 @@ async fn add(
     State(console): State<Arc<Console>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(kind): Path<String>,
-    headers: HeaderMap,
+    who: Member<need::Marketing>,
     multipart: Multipart,
 ) -> Response {
-    let (t, signed, m, fields, mut files) = match multipart_form(&console, &headers, multipart).await {
+    let (t, signed, m, fields, mut files) = match multipart_form(&console, &who, multipart).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -292,10 +279,10 @@ async fn add(
 async fn brand(
     State(console): State<Arc<Console>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    who: Member<need::Marketing>,
     multipart: Multipart,
 ) -> Response {
-    let (t, signed, m, fields, mut files) = match multipart_form(&console, &headers, multipart).await {
+    let (t, signed, m, fields, mut files) = match multipart_form(&console, &who, multipart).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -314,10 +301,10 @@ async fn brand(
 async fn ad(
     State(console): State<Arc<Console>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    who: Member<need::Marketing>,
     multipart: Multipart,
 ) -> Response {
-    let (t, signed, m, fields, mut files) = match multipart_form(&console, &headers, multipart).await {
+    let (t, signed, m, fields, mut files) = match multipart_form(&console, &who, multipart).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -330,6 +317,8 @@ async fn ad(
     audited(&console, &signed, peer, "marketing.ad", &before, &result).await;
     done(&console, t, &signed, result.map(|what| format!("{}: {what}", t.saved))).await
 }
+
+csrf_forms!(IdForm);
 
 #[derive(Deserialize)]
 struct IdForm {
@@ -345,27 +334,12 @@ struct IdForm {
     once: String,
 }
 
-/// The checks every plain marketing form shares: role, token, the service.
-async fn form_start(
-    console: &Console,
-    headers: &HeaderMap,
-    csrf: &str,
-) -> Result<(&'static Strings, Signed, Arc<Marketing>), Response> {
-    let (t, signed) = posted(console, headers, MARKETERS, csrf).await?;
-    let m = console.marketing.clone().ok_or_else(|| StatusCode::NOT_FOUND.into_response())?;
-    Ok((t, signed, m))
-}
-
 async fn landing(
     State(console): State<Arc<Console>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<IdForm>,
+    Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    let (t, signed, m) = match form_start(&console, &headers, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (t, signed, m) = (who.t, who.signed.clone(), console.marketing().clone());
     let before = m.draft().await.map(|d| d.landing.name().to_string()).unwrap_or_default();
     let result = m.set_landing(&form.landing).await;
     audited(&console, &signed, peer, "marketing.landing", &before, &result).await;
@@ -376,13 +350,9 @@ async fn remove(
     State(console): State<Arc<Console>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(kind): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<IdForm>,
+    Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    let (t, signed, m) = match form_start(&console, &headers, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (t, signed, m) = (who.t, who.signed.clone(), console.marketing().clone());
     let Some(kind) = Kind::parse(&kind) else {
         return done(&console, t, &signed, Err(E::NotFound)).await;
     };
@@ -395,13 +365,9 @@ async fn remove(
 async fn up(
     State(console): State<Arc<Console>>,
     Path(kind): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<IdForm>,
+    Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    let (t, signed, m) = match form_start(&console, &headers, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (t, signed, m) = (who.t, who.signed.clone(), console.marketing().clone());
     let Some(kind) = Kind::parse(&kind) else {
         return done(&console, t, &signed, Err(E::NotFound)).await;
     };
@@ -412,13 +378,9 @@ async fn up(
 async fn publish(
     State(console): State<Arc<Console>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<IdForm>,
+    Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    let (t, signed, m) = match form_start(&console, &headers, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (t, signed, m) = (who.t, who.signed.clone(), console.marketing().clone());
     if !console.first_use(&form.once) {
         return done(&console, t, &signed, Ok(t.sent_twice.clone())).await;
     }
@@ -426,7 +388,10 @@ async fn publish(
     let result = m.publish(&signed.username).await;
     if let Ok(version) = &result {
         let after = m.published().summary();
-        console.staff.audit(&signed, "marketing.publish", &version.to_string(), &before, &after, peer.ip()).await;
+        console
+            .people()
+            .audit(&signed.actor(peer.ip()), "marketing.publish", &version.to_string(), &before, &after)
+            .await;
     }
     done(&console, t, &signed, result.map(|v| format!("{}{v}", t.published))).await
 }
@@ -434,13 +399,9 @@ async fn publish(
 async fn rollback(
     State(console): State<Arc<Console>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<IdForm>,
+    Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    let (t, signed, m) = match form_start(&console, &headers, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (t, signed, m) = (who.t, who.signed.clone(), console.marketing().clone());
     let Ok(target) = form.version.trim().parse::<i64>() else {
         return done(&console, t, &signed, Err(E::NotFound)).await;
     };
@@ -449,7 +410,7 @@ async fn rollback(
     if let Ok(version) = &result {
         let after = m.published().summary();
         let what = format!("{version} (= {target})");
-        console.staff.audit(&signed, "marketing.rollback", &what, &before, &after, peer.ip()).await;
+        console.people().audit(&signed.actor(peer.ip()), "marketing.rollback", &what, &before, &after).await;
     }
     done(&console, t, &signed, result.map(|v| format!("{}{v}", t.published))).await
 }
@@ -461,12 +422,9 @@ const PREVIEW_CSP: &str =
 
 /// `GET /console/marketing/preview`: the draft as a guest's phone shows
 /// the login page (the editor frames it at a phone's width).
-async fn preview(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let t = strings(lang_of(&headers, &q));
-    if let Err(r) = require(&console, &headers, t, MARKETERS).await {
-        return r;
-    }
-    let (Some(m), Some(portal)) = (&console.marketing, &console.portal) else {
+async fn preview(who: Member<need::Marketing>, State(console): State<Arc<Console>>) -> Response {
+    let t = who.t;
+    let (m, Some(portal)) = (console.marketing(), &console.portal) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let draft = match m.draft().await {
@@ -481,23 +439,13 @@ async fn preview(State(console): State<Arc<Console>>, headers: HeaderMap, Query(
     response
 }
 
-async fn preview_css(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    if let Err(r) = require(&console, &headers, t, MARKETERS).await {
-        return r;
-    }
+async fn preview_css(_who: Member<need::Marketing>) -> Response {
     crate::portal::pages::css().await
 }
 
-async fn preview_brand(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    if let Err(r) = require(&console, &headers, t, MARKETERS).await {
-        return r;
-    }
-    let Some(m) = &console.marketing else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match m.draft().await {
+async fn preview_brand(who: Member<need::Marketing>, State(console): State<Arc<Console>>) -> Response {
+    let t = who.t;
+    match console.marketing().draft().await {
         Ok(draft) => crate::portal::marketing::css_response(crate::portal::marketing::brand_css_text(&draft, PREVIEW)),
         Err(err) => failed(t, None, &err),
     }
@@ -505,16 +453,9 @@ async fn preview_brand(State(console): State<Arc<Console>>, headers: HeaderMap) 
 
 /// A photo, for staff (the editor's thumbnails and the preview).
 async fn media(
+    _who: Member<need::Everyone>,
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
     Path((id, file)): Path<(String, String)>,
 ) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    if let Err(r) = require(&console, &headers, t, &[Role::Admin, Role::Marketer, Role::FrontDesk]).await {
-        return r;
-    }
-    match &console.marketing {
-        Some(m) => crate::portal::marketing::photo_response(m, &id, &file).await,
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
+    crate::portal::marketing::photo_response(console.marketing(), &id, &file).await
 }

@@ -1,31 +1,20 @@
-//! The admin's Wi-Fi pages: SSIDs (one set on every AP), the channel plan
-//! as a picture with its interference explained, and firmware (upload,
-//! staged rollout, halt). Every change goes through the `Ac` facade, as the
-//! CLI's and the API's do, and into the staff audit log (keys never).
+//! The admin's Wi-Fi pages: SSIDs (one set on every AP) and the channel
+//! plan as a picture with its interference explained. Every change goes
+//! through the one door, as the CLI's and the API's do, and into the staff
+//! audit log (keys never). APs are in `aps`, firmware in `firmware`.
 
-use super::{
-    ago, csrf_ok, csrf_refused, failed, lang_of, me, page, posted, require, strings, viewed, Console, LangQuery, Me,
-    Strings,
-};
+use super::{need, page, Console, Me, Member, Page, Posted, Strings};
 use crate::ac::registry::RadioView;
-use crate::ac::server::AcError;
-use crate::staff::{Role, Signed};
+use crate::control::{ErrorKind, Reply, Request};
 use ap_protocol::{Band, Security, Ssid};
 use askama::Template;
-use axum::extract::{ConnectInfo, Multipart, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use plotters::prelude::*;
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::sync::Arc;
-
-const ADMINS: &[Role] = &[Role::Admin];
-
-/// The largest firmware image taken from the console, bytes.
-const MAX_IMAGE: usize = 64 * 1024 * 1024;
 
 /// The pages' routes.
 pub(super) fn routes() -> Router<Arc<Console>> {
@@ -33,12 +22,8 @@ pub(super) fn routes() -> Router<Arc<Console>> {
         .route("/console/ssids", get(ssids).post(put_ssid))
         .route("/console/ssids/remove", post(remove_ssid))
         .route("/console/plan", get(plan).post(replan))
-        .route(
-            "/console/firmware",
-            get(firmware).post(upload).layer(axum::extract::DefaultBodyLimit::max(MAX_IMAGE + 64 * 1024)),
-        )
-        .route("/console/firmware/rollout", post(rollout))
-        .route("/console/firmware/halt", post(halt))
+        .merge(super::aps::routes())
+        .merge(super::firmware::routes())
 }
 
 /// An SSID as the page lists it (its key never).
@@ -76,27 +61,15 @@ struct SsidsPage<'a> {
     ssids: Vec<SsidRow>,
 }
 
-async fn ssids(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let (lang, t, signed) = match viewed(&console, &headers, &q, ADMINS).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    super::keep_lang(ssids_page(&console, t, &signed, None, StatusCode::OK).await, &q, lang)
+async fn ssids(m: Member<need::Radio>, State(console): State<Arc<Console>>) -> Page {
+    Ok(m.keep_lang(ssids_page(&console, &m, None, StatusCode::OK).await?))
 }
 
-async fn ssids_page(
-    console: &Console,
-    t: &Strings,
-    signed: &Signed,
-    notice: Option<String>,
-    status: StatusCode,
-) -> Response {
-    let list = match &console.handles.ac {
-        Some(ac) => match ac.ssids().await {
-            Ok(list) => list,
-            Err(err) => return failed(t, Some(signed), &err),
-        },
-        None => Vec::new(),
+async fn ssids_page(console: &Console, m: &Member<need::Radio>, notice: Option<String>, status: StatusCode) -> Page {
+    let (ac_on, list) = match console.ask(m, Request::SsidsList).await {
+        Reply::Ssids { ssids } => (true, ssids),
+        Reply::Error { kind: ErrorKind::NotFound, .. } => (false, Vec::new()),
+        other => return Err(m.refused(other)),
     };
     let ssids = list
         .into_iter()
@@ -110,15 +83,8 @@ async fn ssids_page(
             name: s.name,
         })
         .collect();
-    let view = SsidsPage {
-        t,
-        me: Some(me(signed)),
-        notice,
-        csrf: signed.csrf.clone(),
-        ac_on: console.handles.ac.is_some(),
-        ssids,
-    };
-    page(status, view.render())
+    let view = SsidsPage { t: m.t, me: Some(m.me()), notice, csrf: m.signed.csrf.clone(), ac_on, ssids };
+    Ok(page(status, view.render()))
 }
 
 #[derive(Deserialize, Default)]
@@ -145,56 +111,46 @@ struct SsidForm {
     portal: Option<String>,
 }
 
+#[derive(Deserialize)]
+pub(super) struct NameForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub allow_downgrade: Option<String>,
+}
+
+super::csrf_forms!(SsidForm, NameForm);
+
 /// `POST /console/ssids`: adds an SSID, or changes the one of that name
 /// (an empty key keeps its key); checked by the rules the AP agent checks
 /// with, then pushed to every AP.
 async fn put_ssid(
     State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<SsidForm>,
-) -> Response {
-    let (t, signed) = match posted(&console, &headers, ADMINS, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let Some(ac) = &console.handles.ac else {
-        return ssids_page(&console, t, &signed, Some(t.ac_off.clone()), StatusCode::NOT_FOUND).await;
-    };
-    let existing = match ac.ssids().await {
-        Ok(list) => list.into_iter().find(|s| s.name == form.name.trim()),
-        Err(err) => return failed(t, Some(&signed), &err),
-    };
-    let bad = |why: String| format!("{}{why}", t.bad_input);
+    Posted { member: m, form }: Posted<need::Radio, SsidForm>,
+) -> Page {
+    let bad = |why: String| format!("{}{why}", m.t.bad_input);
     let security = match form.security.as_str() {
         "open" => Security::Open,
         "wpa2_psk" => Security::Wpa2Psk,
         "wpa3_sae" => Security::Wpa3Sae,
         "wpa2_wpa3" => Security::Wpa2Wpa3,
-        other => {
-            let notice = bad(format!("{other:?}"));
-            return ssids_page(&console, t, &signed, Some(notice), StatusCode::BAD_REQUEST).await;
-        }
+        other => return ssids_page(&console, &m, Some(bad(format!("{other:?}"))), StatusCode::BAD_REQUEST).await,
     };
     let vlan = match form.vlan.trim() {
         "" => None,
         v => match v.parse::<u16>() {
             Ok(v) => Some(v),
-            Err(_) => {
-                let notice = bad(format!("VLAN {v:?}"));
-                return ssids_page(&console, t, &signed, Some(notice), StatusCode::BAD_REQUEST).await;
-            }
+            Err(_) => return ssids_page(&console, &m, Some(bad(format!("VLAN {v:?}"))), StatusCode::BAD_REQUEST).await,
         },
-    };
-    let key = match (form.key.as_str(), &existing) {
-        ("", Some(old)) if security != Security::Open => old.key.clone(),
-        (_, _) if security == Security::Open => String::new(),
-        (key, _) => key.to_string(),
     };
     let ssid = Ssid {
         name: form.name.trim().to_string(),
         security,
-        key,
+        key: if security == Security::Open { String::new() } else { form.key.clone() },
         vlan,
         hidden: form.hidden.is_some(),
         client_isolation: form.isolation.is_some(),
@@ -204,81 +160,36 @@ async fn put_ssid(
             .filter_map(|(on, b)| on.then_some(b))
             .collect(),
     };
-    if let Err(err) = ssid.check() {
-        return ssids_page(&console, t, &signed, Some(bad(err.to_string())), StatusCode::BAD_REQUEST).await;
-    }
-    match ac.put_ssid(&ssid).await {
-        Ok(version) => {
-            // The audit log says the key changed, never what it is.
-            let describe = |s: &Ssid, key_changed: bool| {
-                format!(
-                    "{} · {} · VLAN {:?} · hidden {} · isolation {} · portal {}{}",
-                    security_name(s.security),
-                    bands_text(&s.bands),
-                    s.vlan,
-                    s.hidden,
-                    s.client_isolation,
-                    s.captive_portal,
-                    if key_changed { " · key changed" } else { "" }
-                )
-            };
-            let key_changed = existing.as_ref().is_none_or(|old| old.key != ssid.key) && !ssid.key.is_empty();
-            let before = existing.as_ref().map(|s| describe(s, false)).unwrap_or_default();
-            let after = describe(&ssid, key_changed);
-            console.staff.audit(&signed, "ssid.put", &ssid.name, &before, &after, peer.ip()).await;
-            let notice = format!("{} {} (v{version})", t.ssid_saved, ssid.name);
-            ssids_page(&console, t, &signed, Some(notice), StatusCode::OK).await
+    let name = ssid.name.clone();
+    match console.ask(&m, Request::SsidsPut { ssid }).await {
+        Reply::ConfigVersion { version } => {
+            let notice = format!("{} {name} (v{version})", m.t.ssid_saved);
+            ssids_page(&console, &m, Some(notice), StatusCode::OK).await
         }
-        Err(err) => ac_failed(t, &signed, err),
+        Reply::Error { kind: kind @ (ErrorKind::Invalid | ErrorKind::NotFound), message } => {
+            let notice = if kind == ErrorKind::NotFound { m.t.ac_off.clone() } else { bad(message) };
+            ssids_page(&console, &m, Some(notice), crate::admin::api::status(kind)).await
+        }
+        other => Err(m.refused(other)),
     }
-}
-
-fn ac_failed(t: &Strings, signed: &Signed, err: AcError) -> Response {
-    let status = match &err {
-        AcError::Registry(crate::ac::registry::RegistryError::UnknownAp(_)) => StatusCode::NOT_FOUND,
-        AcError::Registry(crate::ac::registry::RegistryError::BadSsid(_)) => StatusCode::BAD_REQUEST,
-        AcError::Rollout(_) | AcError::Firmware(_) => StatusCode::CONFLICT,
-        _ => return failed(t, Some(signed), &err),
-    };
-    tracing::warn!(user = %signed.username, error = %err, "AC change refused");
-    super::message(t, Some(me(signed)), status, &t.error_title, err.to_string())
-}
-
-#[derive(Deserialize)]
-struct NameForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    version: String,
-    #[serde(default)]
-    allow_downgrade: Option<String>,
 }
 
 async fn remove_ssid(
     State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<NameForm>,
-) -> Response {
-    let (t, signed) = match posted(&console, &headers, ADMINS, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let Some(ac) = &console.handles.ac else {
-        return ssids_page(&console, t, &signed, Some(t.ac_off.clone()), StatusCode::NOT_FOUND).await;
-    };
-    match ac.remove_ssid(&form.name).await {
-        Ok(version) => {
-            console.staff.audit(&signed, "ssid.remove", &form.name, &form.name, "", peer.ip()).await;
-            let notice = format!("{} {} (v{version})", t.remove, form.name);
-            ssids_page(&console, t, &signed, Some(notice), StatusCode::OK).await
+    Posted { member: m, form }: Posted<need::Radio, NameForm>,
+) -> Page {
+    match console.ask(&m, Request::SsidsRemove { name: form.name.clone() }).await {
+        Reply::ConfigVersion { version } => {
+            let notice = format!("{} {} (v{version})", m.t.remove, form.name);
+            ssids_page(&console, &m, Some(notice), StatusCode::OK).await
         }
-        Err(AcError::Registry(crate::ac::registry::RegistryError::BadSsid(_))) => {
-            ssids_page(&console, t, &signed, Some(t.none.clone()), StatusCode::NOT_FOUND).await
+        Reply::Error { kind: ErrorKind::Invalid, .. } => {
+            ssids_page(&console, &m, Some(m.t.none.clone()), StatusCode::NOT_FOUND).await
         }
-        Err(err) => ac_failed(t, &signed, err),
+        Reply::Error { kind: ErrorKind::NotFound, .. } => {
+            ssids_page(&console, &m, Some(m.t.ac_off.clone()), StatusCode::NOT_FOUND).await
+        }
+        other => Err(m.refused(other)),
     }
 }
 
@@ -420,262 +331,39 @@ struct PlanPage<'a> {
     rows: Vec<RadioRow>,
 }
 
-async fn plan(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let (lang, t, signed) = match viewed(&console, &headers, &q, ADMINS).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    super::keep_lang(plan_page(&console, t, &signed, None).await, &q, lang)
+async fn plan(m: Member<need::Radio>, State(console): State<Arc<Console>>) -> Page {
+    Ok(m.keep_lang(plan_page(&console, &m, None).await?))
 }
 
-async fn plan_page(console: &Console, t: &Strings, signed: &Signed, notice: Option<String>) -> Response {
-    let radios = match &console.handles.ac {
-        Some(ac) => match ac.radios().await {
-            Ok(r) => r,
-            Err(err) => return failed(t, Some(signed), &err),
-        },
-        None => Vec::new(),
+async fn plan_page(console: &Console, m: &Member<need::Radio>, notice: Option<String>) -> Page {
+    let (ac_on, radios) = match console.ask(m, Request::Radios).await {
+        Reply::Radios { radios } => (true, radios),
+        Reply::Error { kind: ErrorKind::NotFound, .. } => (false, Vec::new()),
+        other => return Err(m.refused(other)),
     };
     let rows = rows(&radios);
     let pictures = [(Band::G2_4, "2.4 GHz"), (Band::G5, "5 GHz")]
         .into_iter()
         .filter_map(|(band, caption)| plan_svg(caption, band, &radios, &rows))
         .collect();
-    let view = PlanPage {
-        t,
-        me: Some(me(signed)),
-        notice,
-        csrf: signed.csrf.clone(),
-        ac_on: console.handles.ac.is_some(),
-        pictures,
-        rows,
-    };
-    page(StatusCode::OK, view.render())
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
+    let view = PlanPage { t: m.t, me: Some(m.me()), notice, csrf: m.signed.csrf.clone(), ac_on, pictures, rows };
+    Ok(page(StatusCode::OK, view.render()))
 }
 
 /// `POST /console/plan`: plans again from the APs' latest scans and
 /// pushes the result.
 async fn replan(
     State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let (t, signed) = match posted(&console, &headers, ADMINS, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let Some(ac) = &console.handles.ac else {
-        return plan_page(&console, t, &signed, Some(t.ac_off.clone())).await;
-    };
-    let before = ac.radios().await.map(|r| summary(&r)).unwrap_or_default();
-    match ac.plan().await {
-        Ok(plan) => {
-            let after = ac.radios().await.map(|r| summary(&r)).unwrap_or_default();
-            console.staff.audit(&signed, "plan.apply", "channels", &before, &after, peer.ip()).await;
-            let notice = format!("{} {:.1}", t.plan_applied, plan.score + 0.0);
-            plan_page(&console, t, &signed, Some(notice)).await
+    Posted { member: m, .. }: Posted<need::Radio, super::setup::CsrfForm>,
+) -> Page {
+    match console.ask(&m, Request::ApsPlan).await {
+        Reply::Plan { text } => {
+            // The plan's first line ends with its score.
+            let score = text.lines().next().and_then(|l| l.rsplit(' ').next()).unwrap_or_default().to_string();
+            plan_page(&console, &m, Some(format!("{} {score}", m.t.plan_applied))).await
         }
-        Err(err) => ac_failed(t, &signed, err),
-    }
-}
-
-fn summary(radios: &[RadioView]) -> String {
-    radios
-        .iter()
-        .map(|r| format!("{} ch{} -{}dB", r.id, r.channel.unwrap_or(0), r.power_reduction_db))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-#[derive(Template)]
-#[template(path = "console/firmware.html")]
-struct FirmwarePage<'a> {
-    t: &'a Strings,
-    me: Option<Me>,
-    notice: Option<String>,
-    csrf: String,
-    ac_on: bool,
-    status: Option<crate::ac::rollout::RolloutStatus>,
-    running: bool,
-    /// Percent of the rollout's APs upgraded.
-    percent: usize,
-    /// (AP, model, firmware, online, last seen).
-    aps: Vec<(String, String, String, bool, String)>,
-}
-
-async fn firmware(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let (lang, t, signed) = match viewed(&console, &headers, &q, ADMINS).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    super::keep_lang(firmware_page(&console, t, &signed, None, StatusCode::OK).await, &q, lang)
-}
-
-async fn firmware_page(
-    console: &Console,
-    t: &Strings,
-    signed: &Signed,
-    notice: Option<String>,
-    code: StatusCode,
-) -> Response {
-    let (status, aps) = match &console.handles.ac {
-        Some(ac) => match ac.list().await {
-            Ok(aps) => (ac.rollout_status(), aps),
-            Err(err) => return failed(t, Some(signed), &err),
-        },
-        None => (None, Vec::new()),
-    };
-    let percent = status.as_ref().map_or(0, |s| {
-        let total = s.upgraded.len() + s.remaining.len();
-        (s.upgraded.len() * 100).checked_div(total).unwrap_or(100)
-    });
-    let view = FirmwarePage {
-        t,
-        me: Some(me(signed)),
-        notice,
-        csrf: signed.csrf.clone(),
-        ac_on: console.handles.ac.is_some(),
-        running: status.as_ref().is_some_and(|s| s.stage.running()),
-        status,
-        percent,
-        aps: aps
-            .into_iter()
-            .filter(|a| a.state == "adopted")
-            .map(|a| (a.device_id, a.model, a.firmware, a.online, ago(a.last_seen_at)))
-            .collect(),
-    };
-    page(code, view.render())
-}
-
-/// `POST /console/firmware` (multipart): an image and its signature,
-/// checked against the signed manifest before it is kept.
-async fn upload(
-    State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    mut multipart: Multipart,
-) -> Response {
-    let t = strings(lang_of(&headers, &LangQuery::default()));
-    let signed = match require(&console, &headers, t, ADMINS).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let (mut fields, mut image, mut signature) = (std::collections::BTreeMap::new(), Vec::new(), Vec::new());
-    loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or("").to_string();
-                let Ok(bytes) = field.bytes().await else {
-                    return firmware_page(
-                        &console,
-                        t,
-                        &signed,
-                        Some(t.too_large.clone()),
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                    )
-                    .await;
-                };
-                match name.as_str() {
-                    "image" => image = bytes.to_vec(),
-                    "signature" => signature = bytes.to_vec(),
-                    _ => {
-                        fields.insert(name, String::from_utf8_lossy(&bytes).chars().take(100).collect::<String>());
-                    }
-                }
-            }
-            Ok(None) => break,
-            Err(_) => {
-                return firmware_page(&console, t, &signed, Some(t.too_large.clone()), StatusCode::PAYLOAD_TOO_LARGE)
-                    .await
-            }
-        }
-    }
-    if !csrf_ok(&signed, fields.get("csrf").map_or("", String::as_str)) {
-        return csrf_refused(t, Some(&signed));
-    }
-    let Some(ac) = console.handles.ac.clone() else {
-        return firmware_page(&console, t, &signed, Some(t.ac_off.clone()), StatusCode::NOT_FOUND).await;
-    };
-    let field = |k: &str| fields.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
-    let (version, model) = (field("version"), field("model"));
-    let size = image.len();
-    let (v, m) = (version.clone(), model.clone());
-    let checked = tokio::task::spawn_blocking(move || ac.upload_firmware(&v, &m, image, &signature)).await;
-    match checked {
-        Ok(Ok(())) => {
-            let what = format!("{model} {version} ({size} bytes)");
-            console.staff.audit(&signed, "firmware.upload", &version, "", &what, peer.ip()).await;
-            let notice = format!("{} {what}", t.firmware_accepted);
-            firmware_page(&console, t, &signed, Some(notice), StatusCode::OK).await
-        }
-        Ok(Err(err)) => {
-            tracing::warn!(user = %signed.username, error = %err, "firmware upload refused");
-            let notice = format!("{}{err}", t.bad_input);
-            firmware_page(&console, t, &signed, Some(notice), StatusCode::BAD_REQUEST).await
-        }
-        Err(_) => {
-            firmware_page(&console, t, &signed, Some(t.error_title.clone()), StatusCode::INTERNAL_SERVER_ERROR).await
-        }
-    }
-}
-
-async fn rollout(
-    State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<NameForm>,
-) -> Response {
-    let (t, signed) = match posted(&console, &headers, ADMINS, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let Some(ac) = &console.handles.ac else {
-        return firmware_page(&console, t, &signed, Some(t.ac_off.clone()), StatusCode::NOT_FOUND).await;
-    };
-    let (batch, wait) = (console.handles.firmware_batch, console.handles.firmware_wait);
-    match ac.start_rollout(form.version.trim(), batch, wait, form.allow_downgrade.is_some()).await {
-        Ok(status) => {
-            let what = format!("{} → {} APs", status.version, status.remaining.len());
-            console.staff.audit(&signed, "firmware.rollout", &status.version, "", &what, peer.ip()).await;
-            firmware_page(&console, t, &signed, Some(format!("{} {what}", t.rollout_started)), StatusCode::OK).await
-        }
-        Err(AcError::Rollout(why)) => {
-            firmware_page(&console, t, &signed, Some(format!("{}{why}", t.bad_input)), StatusCode::CONFLICT).await
-        }
-        Err(err) => ac_failed(t, &signed, err),
-    }
-}
-
-async fn halt(
-    State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let (t, signed) = match posted(&console, &headers, ADMINS, &form.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let Some(ac) = &console.handles.ac else {
-        return firmware_page(&console, t, &signed, Some(t.ac_off.clone()), StatusCode::NOT_FOUND).await;
-    };
-    match ac.halt_rollout(&signed.username) {
-        Ok(status) => {
-            let what = format!("{} upgraded, {} kept", status.upgraded.len(), status.remaining.len());
-            console.staff.audit(&signed, "firmware.halt", &status.version, "running", &what, peer.ip()).await;
-            firmware_page(&console, t, &signed, Some(format!("{} {what}", t.rollout_halted)), StatusCode::OK).await
-        }
-        Err(AcError::Rollout(why)) => {
-            firmware_page(&console, t, &signed, Some(format!("{}{why}", t.bad_input)), StatusCode::CONFLICT).await
-        }
-        Err(err) => ac_failed(t, &signed, err),
+        Reply::Error { kind: ErrorKind::NotFound, .. } => plan_page(&console, &m, Some(m.t.ac_off.clone())).await,
+        other => Err(m.refused(other)),
     }
 }
 

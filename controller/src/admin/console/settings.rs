@@ -3,17 +3,16 @@
 //! configuration it makes, saved, audited (what changed, before and after),
 //! and applied by restarting the controller (guests online stay online).
 
-use super::{failed, me, page, posted, viewed, Console, LangQuery, Me, Strings};
+use super::{failed, me, need, page, Console, Csrf, Me, Member, Posted, Strings};
 use crate::settings::{Settings, SettingsError};
-use crate::staff::{Role, Signed};
+use crate::staff::Signed;
 use askama::Template;
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Form, Router};
+use axum::Router;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The page's route.
@@ -55,14 +54,17 @@ fn label<'a>(t: &'a Strings, method: &'a str) -> &'a str {
     }
 }
 
-const ADMINS: &[Role] = &[Role::Admin];
+/// The settings form: every field by name.
+type SettingsForm = HashMap<String, String>;
 
-async fn show(State(console): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    let (lang, t, signed) = match viewed(&console, &headers, &q, ADMINS).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    super::keep_lang(settings_page(&console, t, &signed, None, None, StatusCode::OK), &q, lang)
+impl Csrf for SettingsForm {
+    fn csrf(&self) -> &str {
+        self.get("csrf").map_or("", |v| v.trim())
+    }
+}
+
+async fn show(m: Member<need::Settings>, State(console): State<Arc<Console>>) -> Response {
+    m.keep_lang(settings_page(&console, m.t, &m.signed, None, None, StatusCode::OK))
 }
 
 fn settings_page(
@@ -105,17 +107,12 @@ fn settings_page(
 /// `POST /console/settings`.
 async fn save(
     State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
+    Posted { member: m, form }: Posted<need::Settings, SettingsForm>,
 ) -> Response {
     let field = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
-    let (t, signed) = match posted(&console, &headers, ADMINS, &field("csrf")).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (t, signed) = (m.t, &m.signed);
     let (Some(running), Some(path)) = (&console.config, console.config.as_ref().and_then(|c| c.source.clone())) else {
-        return super::message(t, Some(me(&signed)), StatusCode::NOT_FOUND, &t.error_title, t.none.clone());
+        return super::message(t, Some(me(signed)), StatusCode::NOT_FOUND, &t.error_title, t.none.clone());
     };
     let before = Settings::pending(running).unwrap_or_else(|| Settings::of(running));
     let minutes = field("session_minutes").parse::<u64>().unwrap_or(0);
@@ -139,7 +136,8 @@ async fn save(
     match saved {
         Ok(Ok(_)) => {
             let (b, a) = Settings::changes(&before, &settings);
-            console.staff.audit(&signed, "settings.save", "settings", &b, &a, peer.ip()).await;
+            // Settings are a file and a restart, not a door request: audited here.
+            console.people().audit(&m.actor(), "settings.save", "settings", &b, &a).await;
             let notice = match &console.restart {
                 Some(restart) => {
                     restart();
@@ -147,14 +145,14 @@ async fn save(
                 }
                 None => t.settings_saved.clone(),
             };
-            settings_page(&console, t, &signed, Some(settings), Some(notice), StatusCode::OK)
+            settings_page(&console, t, signed, Some(settings), Some(notice), StatusCode::OK)
         }
         Ok(Err(err @ (SettingsError::Invalid(_) | SettingsError::Config(_)))) => {
             tracing::warn!(user = %signed.username, error = %crate::error_chain(&err), "settings refused");
             let notice = format!("{}{}", t.bad_input, crate::error_chain(&err));
-            settings_page(&console, t, &signed, Some(settings), Some(notice), StatusCode::BAD_REQUEST)
+            settings_page(&console, t, signed, Some(settings), Some(notice), StatusCode::BAD_REQUEST)
         }
-        Ok(Err(err)) => failed(t, Some(&signed), &err),
+        Ok(Err(err)) => failed(t, Some(signed), &err),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

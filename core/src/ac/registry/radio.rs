@@ -198,7 +198,7 @@ impl Registry {
 }
 
 /// One radio as the channel plan's picture shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RadioView {
     /// `ap-07/wlan1`.
     pub id: String,

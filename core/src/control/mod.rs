@@ -1,6 +1,18 @@
-//! The control socket: a Unix socket in the data dir (mode 0600, so root
+//! The one door for staff actions. The CLI (over the control socket), the
+//! JSON API (a staff member's token or the appliance's `admin.token`) and
+//! the staff console all turn what a person asks into a [`Request`] and
+//! give it to [`handle`] with its [`Actor`]: the role table (`roles`)
+//! decides, the request is carried out (`perform`), and every request that
+//! changes something leaves one staff audit row naming its actor and door
+//! (`audit`). An [`ErrorKind`] becomes an HTTP status in one place.
+//!
+//! The control socket is a Unix socket in the data dir (mode 0600, so root
 //! only), one JSON request and one JSON reply per line. It reaches the daemon
 //! from any network namespace, which `ip netns exec` in the lab needs.
+
+mod audit;
+mod perform;
+pub mod roles;
 
 use crate::ac::registry::AccessPoint;
 use crate::ac::rollout::RolloutStatus;
@@ -9,8 +21,8 @@ use crate::auth::account::{Account, Accounts, Created, NewAccount};
 use crate::auth::voucher::{NewBatch, Voucher, Vouchers};
 use crate::auth::{Audit, AuditRow};
 use crate::sessions::{Session, Sessions};
+use crate::staff::Actor;
 use ap_protocol::{ApConfig, Ssid};
-use firewall::MacAddr;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -87,8 +99,34 @@ pub enum Request {
         #[serde(default)]
         allow_downgrade: bool,
     },
+    /// Check and keep a firmware image (the console's upload).
+    FirmwareImage {
+        /// Version it installs.
+        version: String,
+        /// The AP model it is for.
+        model: String,
+        /// The image.
+        image: Vec<u8>,
+        /// The ed25519 signature of its manifest (raw or hex).
+        signature: Vec<u8>,
+    },
     /// Where the rollout is.
     FirmwareStatus,
+    /// Stop the rollout before its next AP.
+    FirmwareHalt,
+    /// Every adopted AP's radios as the channel plan sees them.
+    Radios,
+    /// The home page's figures: guests and APs online, the feed's backlog, the newest logins.
+    Dashboard,
+    /// Statistics for a date range in the site's zone (both empty: the last 7 days).
+    StatsReport {
+        /// First day, `YYYY-MM-DD`.
+        #[serde(default)]
+        from: String,
+        /// Last day.
+        #[serde(default)]
+        to: String,
+    },
     /// The SSIDs.
     SsidsList,
     /// Add or replace an SSID (pushed to every AP).
@@ -195,6 +233,31 @@ pub enum Request {
     },
     /// The member feed's backlog and lag.
     FeedStatus,
+    /// Staff accounts.
+    UsersList,
+    /// Open a staff account.
+    UsersCreate {
+        /// Its username (lower case).
+        username: String,
+        /// Its first password (never logged or audited).
+        password: String,
+        /// Its role.
+        role: crate::staff::Role,
+    },
+    /// Disable a staff account (its sessions and tokens end).
+    UsersDisable {
+        /// Its username.
+        username: String,
+    },
+    /// The staff audit log, newest first.
+    StaffLog {
+        /// Only rows whose user, action or target hold this.
+        #[serde(default)]
+        filter: String,
+        /// How many.
+        #[serde(default = "default_log")]
+        limit: u32,
+    },
 }
 
 fn default_log() -> u32 {
@@ -311,6 +374,46 @@ pub enum Reply {
         /// Backlog, lag, last error.
         status: Box<crate::members::feed::FeedStatus>,
     },
+    /// Radios and their plan.
+    Radios {
+        /// By id (`ap-07/wlan1`).
+        radios: Vec<crate::ac::registry::RadioView>,
+    },
+    /// The home page's figures.
+    Dashboard {
+        /// Guests online.
+        guests: usize,
+        /// APs online.
+        aps_online: usize,
+        /// Facts waiting for the member store.
+        waiting: i64,
+        /// The newest logins and refusals.
+        recent: Vec<AuditRow>,
+    },
+    /// Statistics.
+    Report {
+        /// The figures.
+        report: Box<crate::stats::Report>,
+        /// The range they cover.
+        range: crate::stats::Range,
+        /// Guest devices associated now, by AP.
+        per_ap: Vec<(String, i64)>,
+    },
+    /// Staff accounts.
+    Users {
+        /// By name.
+        users: Vec<crate::staff::User>,
+    },
+    /// A staff account was opened.
+    UserCreated {
+        /// It.
+        user: crate::staff::User,
+    },
+    /// The staff audit log.
+    StaffLog {
+        /// Newest first.
+        entries: Vec<crate::staff::AuditEntry>,
+    },
     /// Done.
     Done,
     /// The request failed.
@@ -336,6 +439,28 @@ pub enum ErrorKind {
     Conflict,
     /// The store or the kernel failed; trying again later may work.
     Unavailable,
+    /// The actor's role may not ask it.
+    Forbidden,
+}
+
+impl ErrorKind {
+    /// Its HTTP status: the one map every door uses.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::Invalid => 400,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Unavailable => 503,
+        }
+    }
+}
+
+impl Reply {
+    /// Whether the request failed (and so changed nothing worth a row).
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error { .. })
+    }
 }
 
 /// A typed error's kind, so no one has to guess it from the message.
@@ -408,6 +533,17 @@ impl Failure for crate::auth::account::AccountError {
     }
 }
 
+impl Failure for crate::staff::StaffError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Invalid(_) | Self::WrongCredentials | Self::Setup => ErrorKind::Invalid,
+            Self::Taken(_) => ErrorKind::Conflict,
+            Self::LockedOut { .. } => ErrorKind::Conflict,
+            Self::Store(_) | Self::File(_) => ErrorKind::Unavailable,
+        }
+    }
+}
+
 impl Failure for std::io::Error {
     fn kind(&self) -> ErrorKind {
         match std::io::Error::kind(self) {
@@ -424,11 +560,12 @@ impl Failure for firewall::ParseMacError {
 }
 
 /// The reply for a failed request.
-fn failed<E: Failure>(err: &E) -> Reply {
+pub fn failed<E: Failure>(err: &E) -> Reply {
     Reply::Error { kind: err.kind(), message: crate::error_chain(err) }
 }
 
-fn refused(kind: ErrorKind, message: impl Into<String>) -> Reply {
+/// The reply refusing a request, of `kind`.
+pub fn refused(kind: ErrorKind, message: impl Into<String>) -> Reply {
     Reply::Error { kind, message: message.into() }
 }
 
@@ -447,6 +584,12 @@ pub struct Handles {
     pub firmware_batch: usize,
     /// How long an AP has to rejoin with new firmware.
     pub firmware_wait: std::time::Duration,
+    /// Staff accounts and their audit log (every changing request's row).
+    pub people: std::sync::Arc<crate::staff::Staff>,
+    /// The marketer's content (statistics name their slots from it).
+    pub marketing: std::sync::Arc<crate::marketing::Marketing>,
+    /// The site's time zone, hours ahead of UTC (statistics by local day).
+    pub zone_offset: i64,
 }
 
 /// The login methods' staff side.
@@ -500,7 +643,7 @@ pub async fn serve(path: PathBuf, handles: Handles) -> std::io::Result<()> {
                 return;
             }
             let reply = match serde_json::from_str::<Request>(&line) {
-                Ok(request) => handle(request, &handles).await,
+                Ok(request) => handle(&Actor::cli(), request, &handles).await,
                 Err(err) => refused(ErrorKind::Invalid, format!("bad request: {err}")),
             };
             let mut out = serde_json::to_vec(&reply).expect("serialisable");
@@ -510,249 +653,22 @@ pub async fn serve(path: PathBuf, handles: Handles) -> std::io::Result<()> {
     }
 }
 
-/// Carries out one request: the control socket and the HTTP admin API share it.
-pub async fn handle(request: Request, handles: &Handles) -> Reply {
-    let Handles { sessions, ac, .. } = handles;
-    match request {
-        Request::SessionsList => match sessions.list().await {
-            Ok(sessions) => Reply::Sessions { sessions },
-            Err(e) => failed(&e),
-        },
-        Request::SessionsKick { mac } => match mac.parse::<MacAddr>() {
-            Err(e) => failed(&e),
-            Ok(mac) => match sessions.kick(mac).await {
-                Ok(count) => Reply::Kicked { count },
-                Err(e) => failed(&e),
-            },
-        },
-        Request::FirewallReload => match sessions.restore_filter().await {
-            Ok(sessions) => Reply::Reloaded { sessions },
-            Err(e) => failed(&e),
-        },
-        staff @ (Request::VouchersCreate { .. }
-        | Request::VouchersList { .. }
-        | Request::VouchersRevoke { .. }
-        | Request::VouchersSheet { .. }
-        | Request::VouchersCsv { .. }
-        | Request::AccountsCreate { .. }
-        | Request::AccountsList { .. }
-        | Request::AccountsRevoke { .. }
-        | Request::AuthLog { .. }
-        | Request::CounterUrl
-        | Request::SmsForget { .. }) => handle_staff(staff, &handles.staff).await,
-        members @ (Request::MembersImport { .. }
-        | Request::MembersShow { .. }
-        | Request::MembersErase { .. }
-        | Request::MembersTier { .. }
-        | Request::CardsState { .. }
-        | Request::FeedStatus) => handle_members(members, &handles.staff).await,
-        ac_request => match ac {
-            Some(ac) => handle_ac(ac_request, ac, handles).await,
-            None => refused(ErrorKind::NotFound, "the AC is off (ac.listen is empty)"),
-        },
+/// The one door: checks `actor`'s role against the request in the role
+/// table, carries it out, and writes the staff audit row of every request
+/// that changes something, naming the actor and its door.
+pub async fn handle(actor: &Actor, request: Request, handles: &Handles) -> Reply {
+    let task = request.task();
+    if !task.allows(actor.role) {
+        tracing::warn!(actor = %actor.name, role = actor.role.as_str(), door = actor.door.as_str(), ?task, "staff request refused to this role");
+        return refused(ErrorKind::Forbidden, format!("the {} role may not {}", actor.role.as_str(), task.describe()));
     }
-}
-
-/// Vouchers, accounts and the audit trail.
-async fn handle_staff(request: Request, staff: &Staff) -> Reply {
-    match request {
-        Request::VouchersCreate { batch } => match staff.vouchers.create(&batch).await {
-            Ok(vouchers) => Reply::Vouchers { vouchers },
-            Err(e) => failed(&e),
-        },
-        Request::VouchersList { batch } => match staff.vouchers.list(batch.as_deref()).await {
-            Ok(vouchers) => Reply::Vouchers { vouchers },
-            Err(e) => failed(&e),
-        },
-        Request::VouchersRevoke { code_or_batch } => match staff.vouchers.revoke(&code_or_batch).await {
-            Ok(0) => refused(ErrorKind::NotFound, format!("no card or batch {code_or_batch:?} to revoke")),
-            Ok(count) => Reply::Revoked { count },
-            Err(e) => failed(&e),
-        },
-        Request::VouchersSheet { batch } => match staff.vouchers.list(Some(&batch)).await {
-            Ok(cards) if cards.is_empty() => refused(ErrorKind::NotFound, format!("no batch {batch:?}")),
-            Ok(cards) => Reply::Text { text: staff.printer.voucher_sheet(&cards, &staff.portal_url) },
-            Err(e) => failed(&e),
-        },
-        Request::VouchersCsv { batch } => match staff.vouchers.list(batch.as_deref()).await {
-            Ok(cards) => Reply::Text { text: crate::auth::voucher::csv(&cards) },
-            Err(e) => failed(&e),
-        },
-        Request::AccountsCreate { account } => match staff.accounts.create(&account).await {
-            Ok(account) => {
-                let slip = staff.printer.account_slip(&account);
-                Reply::AccountCreated { account, slip }
-            }
-            Err(e) => failed(&e),
-        },
-        Request::AccountsList { id_number } => match staff.accounts.list(id_number.as_deref()).await {
-            Ok(accounts) => Reply::Accounts { accounts },
-            Err(e) => failed(&e),
-        },
-        Request::AccountsRevoke { username } => match staff.accounts.revoke(&username).await {
-            Ok(true) => Reply::Done,
-            Ok(false) => refused(ErrorKind::NotFound, format!("no live account {username:?}")),
-            Err(e) => failed(&e),
-        },
-        Request::AuthLog { limit } => match staff.audit.recent(limit.min(10_000)).await {
-            Ok(rows) => Reply::AuthLog { rows },
-            Err(e) => failed(&e),
-        },
-        Request::CounterUrl => Reply::Text { text: staff.counter_url.clone() },
-        Request::SmsForget { phone } => match staff.sms.forget(&phone).await {
-            Ok(Some(phone)) => Reply::Text { text: crate::kit::phones::mask_phone(&phone) },
-            Ok(None) => refused(ErrorKind::Invalid, format!("{phone:?} is not a phone number we send to")),
-            Err(e) => failed(&e),
-        },
-        _ => refused(ErrorKind::Invalid, "not a staff request"),
+    let record = audit::Record::of(&request, handles).await;
+    let reply = perform::perform(actor, request, handles).await;
+    if let (Some(record), false) = (record, reply.is_error()) {
+        let (action, target, before, after) = record.finish(&reply, handles).await;
+        handles.people.audit(actor, action, &target, &before, &after).await;
     }
-}
-
-/// The member store: import, look up, erase, tiers, cards, the feed.
-async fn handle_members(request: Request, staff: &Staff) -> Reply {
-    let store = &staff.members;
-    let find = |key: String| async move {
-        match store.find(&key).await {
-            Ok(Some(id)) => Ok(id),
-            Ok(None) => Err(refused(ErrorKind::NotFound, format!("no member with phone, card or id {key:?}"))),
-            Err(e) => Err(failed(&e)),
-        }
-    };
-    match request {
-        Request::MembersImport { csv } => match store.import(&csv).await {
-            Ok(imported) => Reply::Imported { imported },
-            Err(e) => failed(&e),
-        },
-        Request::MembersShow { key, full } => match find(key).await {
-            Ok(id) => match store.show(&id, full).await {
-                Ok(member) => Reply::Member { member: Box::new(member) },
-                Err(e) => failed(&e),
-            },
-            Err(reply) => reply,
-        },
-        Request::MembersErase { key } => match find(key).await {
-            Ok(id) => match store.erase(&id).await {
-                Ok((erased, who)) => {
-                    let waiting = crate::members::outbox::forget(&staff.db, &who).await.unwrap_or_else(|err| {
-                        tracing::error!(error = %crate::error_chain(&err), "an erased member's waiting facts not dropped");
-                        0
-                    });
-                    if let Err(err) = staff.cards.forget_member(&id).await {
-                        tracing::error!(error = %crate::error_chain(&err), "an erased member's cards left in the card cache");
-                    }
-                    Reply::Erased { erased, waiting }
-                }
-                Err(e) => failed(&e),
-            },
-            Err(reply) => reply,
-        },
-        Request::MembersTier { tier, minutes, down_kbps, up_kbps } => {
-            if tier.is_empty() || minutes < 0 || down_kbps < 0 || up_kbps < 0 {
-                return refused(ErrorKind::Invalid, "a tier name, and minutes and kbit/s of 0 or more");
-            }
-            match store.set_tier(&tier, minutes, down_kbps, up_kbps).await {
-                Ok(()) => Reply::Done,
-                Err(e) => failed(&e),
-            }
-        }
-        Request::CardsState { card, state } => {
-            let Some(card_no) = crate::auth::card::Cards::normalize(&card) else {
-                return refused(ErrorKind::Invalid, format!("{card:?} is not a card number"));
-            };
-            match store.set_card_state(&card_no, &state).await {
-                Ok(true) => {
-                    if let Err(err) = staff.cards.cache_state(&card_no, &state).await {
-                        tracing::error!(card = %card_no, error = %crate::error_chain(&err), "card cache not updated: the next refresh will");
-                    }
-                    Reply::Done
-                }
-                Ok(false) => refused(ErrorKind::NotFound, format!("no card {card_no}")),
-                Err(e) => failed(&e),
-            }
-        }
-        Request::FeedStatus => match staff.feed.status().await {
-            Ok(status) => Reply::Feed { status: Box::new(status) },
-            Err(e) => failed(&e),
-        },
-        _ => refused(ErrorKind::Invalid, "not a member store request"),
-    }
-}
-
-/// The AC's requests, once it is known to run.
-async fn handle_ac(request: Request, ac: &Ac, handles: &Handles) -> Reply {
-    match request {
-        Request::ApsList => match ac.list().await {
-            Ok(aps) => Reply::Aps { aps },
-            Err(e) => failed(&e),
-        },
-        Request::ApsAdopt { device_id, fingerprint } => {
-            ac.adopt(&device_id, fingerprint.as_deref()).await.map_or_else(|e| failed(&e), |()| Reply::Done)
-        }
-        Request::ApsForget { device_id } => ac.forget(&device_id).await.map_or_else(|e| failed(&e), |()| Reply::Done),
-        Request::ApsShow { device_id } => {
-            let found = ac.list().await.map(|aps| aps.into_iter().find(|a| a.device_id == device_id));
-            match (found, ac.config_for(&device_id).await) {
-                (Ok(Some(ap)), Ok(mut config)) => {
-                    config.ssids.iter_mut().for_each(mask);
-                    config.roaming.ft_key = "***".into();
-                    Reply::Ap { ap: Box::new(ap), config: Box::new(config) }
-                }
-                (Err(e), _) => failed(&e),
-                (_, Err(e)) => failed(&e),
-                (Ok(None), _) => refused(ErrorKind::NotFound, format!("no access point {device_id:?}")),
-            }
-        }
-        Request::FirmwareUpload { version, model, image, signature } => {
-            match (std::fs::read(&image), std::fs::read(&signature)) {
-                (Ok(image), Ok(signature)) => ac
-                    .upload_firmware(&version, &model, image, &signature)
-                    .map_or_else(|e| failed(&e), |()| Reply::Done),
-                (Err(e), _) | (_, Err(e)) => failed(&e),
-            }
-        }
-        Request::FirmwareRollout { version, allow_downgrade } => {
-            match ac.start_rollout(&version, handles.firmware_batch, handles.firmware_wait, allow_downgrade).await {
-                Ok(status) => Reply::Rollout { status: Some(status) },
-                Err(e) => failed(&e),
-            }
-        }
-        Request::FirmwareStatus => Reply::Rollout { status: ac.rollout_status() },
-        Request::ApsPlan => ac.plan().await.map_or_else(|e| failed(&e), |plan| Reply::Plan { text: plan.to_string() }),
-        Request::ApsSet { device_id, floor, radio, channel, tx_power_dbm } => {
-            let radio = radio.as_deref().map(|r| (r, channel, tx_power_dbm));
-            if radio.is_none() && (channel.is_some() || tx_power_dbm.is_some()) {
-                refused(ErrorKind::Invalid, "--channel and --tx-power need --radio")
-            } else {
-                ac.set_ap(&device_id, floor, radio)
-                    .await
-                    .map_or_else(|e| failed(&e), |version| Reply::ConfigVersion { version })
-            }
-        }
-        Request::StationsList => {
-            ac.stations().await.map_or_else(|e| failed(&e), |stations| Reply::Stations { stations })
-        }
-        Request::SsidsList => match ac.ssids().await {
-            Ok(mut ssids) => {
-                ssids.iter_mut().for_each(mask);
-                Reply::Ssids { ssids }
-            }
-            Err(e) => failed(&e),
-        },
-        Request::SsidsPut { ssid } => {
-            ac.put_ssid(&ssid).await.map_or_else(|e| failed(&e), |version| Reply::ConfigVersion { version })
-        }
-        Request::SsidsRemove { name } => {
-            ac.remove_ssid(&name).await.map_or_else(|e| failed(&e), |version| Reply::ConfigVersion { version })
-        }
-        _ => refused(ErrorKind::Invalid, "not an AC request"),
-    }
-}
-
-/// Keys never leave the daemon through the control socket.
-fn mask(ssid: &mut Ssid) {
-    if !ssid.key.is_empty() {
-        ssid.key = "***".into();
-    }
+    reply
 }
 
 /// Sends one request to the daemon whose data dir is `dir`.

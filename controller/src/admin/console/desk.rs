@@ -1,0 +1,374 @@
+//! The front desk's pages: the home page, guests online (search, kick),
+//! voucher cards (create, revoke, the printable sheet) and front-desk
+//! accounts opened from a guest's ID.
+
+use super::{ago, csrf_forms, need, page, Console, ConsoleError, LangQuery, Me, Member, Page, Posted, Strings};
+use crate::control::{ErrorKind, Reply, Request};
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The front desk's routes.
+pub(super) fn routes() -> Router<Arc<Console>> {
+    Router::new()
+        .route("/console/", get(dashboard))
+        .route("/console/guests", get(guests))
+        .route("/console/guests/kick", post(kick))
+        .route("/console/vouchers", get(vouchers).post(create_vouchers))
+        .route("/console/vouchers/revoke", post(revoke_vouchers))
+        .route("/console/vouchers/sheet", get(voucher_sheet))
+        .route("/console/accounts", get(accounts).post(create_account))
+        .route("/console/accounts/revoke", post(revoke_account))
+}
+
+#[derive(Template)]
+#[template(path = "console/dashboard.html")]
+struct DashboardPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    guests: usize,
+    aps: usize,
+    waiting: i64,
+    recent: Vec<(String, String, String, String, String)>,
+}
+
+struct GuestRow {
+    mac: String,
+    ip: String,
+    method: String,
+    identity: String,
+    minutes_left: u64,
+}
+
+#[derive(Template)]
+#[template(path = "console/guests.html")]
+struct GuestsPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    q: String,
+    guests: Vec<GuestRow>,
+}
+
+struct BatchRow {
+    batch: String,
+    cards: usize,
+    used: usize,
+    note: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/vouchers.html")]
+struct VouchersPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    once: String,
+    batches: Vec<BatchRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/accounts.html")]
+struct AccountsPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    once: String,
+    /// A new account's username and password, shown this once.
+    created: Option<(String, String)>,
+    accounts: Vec<crate::auth::account::Account>,
+}
+
+/// The home page: the first start goes to setup, a visitor to the login.
+async fn dashboard(
+    State(console): State<Arc<Console>>,
+    m: Result<Member<need::Everyone>, axum::response::Response>,
+) -> Page {
+    if !console.people().has_users().await.unwrap_or(true) {
+        return Ok(Redirect::to("/console/setup").into_response());
+    }
+    let m = m.map_err(ConsoleError::from)?;
+    let (guests, aps, waiting, recent) = match console.ask(&m, Request::Dashboard).await {
+        Reply::Dashboard { guests, aps_online, waiting, recent } => (guests, aps_online, waiting, recent),
+        other => return Err(m.refused(other)),
+    };
+    let recent = recent
+        .into_iter()
+        .map(|r| (ago(r.at), r.method, r.mac, r.identity, if r.reason.is_empty() { r.outcome } else { r.reason }))
+        .collect();
+    let rendered = DashboardPage { t: m.t, me: Some(m.me()), notice: None, guests, aps, waiting, recent }.render();
+    Ok(m.keep_lang(page(StatusCode::OK, rendered)))
+}
+
+async fn guests(m: Member<need::Guests>, State(console): State<Arc<Console>>, Query(q): Query<LangQuery>) -> Page {
+    let sessions = match console.ask(&m, Request::SessionsList).await {
+        Reply::Sessions { sessions } => sessions,
+        other => return Err(m.refused(other)),
+    };
+    let needle = q.q.trim().to_ascii_lowercase();
+    let guests = sessions
+        .into_iter()
+        .filter(|s| {
+            needle.is_empty()
+                || s.mac.to_string().contains(&needle)
+                || s.ip.to_string().contains(&needle)
+                || s.identity.to_ascii_lowercase().contains(&needle)
+        })
+        .map(|s| GuestRow {
+            mac: s.mac.to_string(),
+            ip: s.ip.to_string(),
+            method: s.method.clone(),
+            identity: s.identity.clone(),
+            minutes_left: s.remaining().as_secs().div_ceil(60),
+        })
+        .collect();
+    let rendered =
+        GuestsPage { t: m.t, csrf: m.signed.csrf.clone(), me: Some(m.me()), notice: None, q: q.q.clone(), guests }
+            .render();
+    Ok(m.keep_lang(page(StatusCode::OK, rendered)))
+}
+
+#[derive(Deserialize)]
+struct KickForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mac: String,
+}
+
+async fn kick(State(console): State<Arc<Console>>, Posted { member: m, form }: Posted<need::Guests, KickForm>) -> Page {
+    match console.ask(&m, Request::SessionsKick { mac: form.mac }).await {
+        Reply::Kicked { .. } => Ok(Redirect::to("/console/guests").into_response()),
+        other => Err(m.refused(other)),
+    }
+}
+
+async fn vouchers(m: Member<need::Desk>, State(console): State<Arc<Console>>) -> Page {
+    Ok(m.keep_lang(vouchers_page(&console, &m, None, StatusCode::OK).await?))
+}
+
+async fn vouchers_page<N>(console: &Console, m: &Member<N>, notice: Option<String>, status: StatusCode) -> Page {
+    let vouchers = match console.ask(m, Request::VouchersList { batch: None }).await {
+        Reply::Vouchers { vouchers } => vouchers,
+        other => return Err(m.refused(other)),
+    };
+    // Batches, newest first.
+    let mut by_batch: BTreeMap<String, (i64, BatchRow)> = BTreeMap::new();
+    for v in vouchers {
+        let entry = by_batch.entry(v.batch.clone()).or_insert_with(|| {
+            (v.created_at, BatchRow { batch: v.batch.clone(), cards: 0, used: 0, note: v.note.clone() })
+        });
+        entry.1.cards += 1;
+        entry.1.used += usize::from(v.first_used_at.is_some());
+    }
+    let mut batches: Vec<(i64, BatchRow)> = by_batch.into_values().collect();
+    batches.sort_by_key(|b| std::cmp::Reverse(b.0));
+    let batches = batches.into_iter().map(|(_, b)| b).collect();
+    let view =
+        VouchersPage { t: m.t, me: Some(m.me()), notice, csrf: m.signed.csrf.clone(), once: Console::once(), batches };
+    Ok(page(status, view.render()))
+}
+
+#[derive(Deserialize)]
+struct VoucherForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    once: String,
+    #[serde(default)]
+    count: String,
+    #[serde(default)]
+    hours: String,
+    #[serde(default)]
+    valid_days: String,
+    #[serde(default)]
+    devices: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn create_vouchers(
+    State(console): State<Arc<Console>>,
+    Posted { member: m, form }: Posted<need::Desk, VoucherForm>,
+) -> Page {
+    let t = m.t;
+    if !console.first_use(&form.once) {
+        return vouchers_page(&console, &m, Some(t.sent_twice.clone()), StatusCode::OK).await;
+    }
+    let number = |v: &str, what: &str| v.trim().parse::<u32>().map_err(|_| format!("{}{what}", t.bad_input));
+    let parsed = (|| {
+        Ok::<_, String>(crate::auth::voucher::NewBatch {
+            count: number(&form.count, &t.voucher_count)?,
+            duration_seconds: u64::from(number(&form.hours, &t.voucher_hours)?) * 3600,
+            valid_days: number(&form.valid_days, &t.voucher_valid_days)?,
+            devices: number(&form.devices, &t.voucher_devices)?,
+            bandwidth: Default::default(),
+            note: form.note.trim().chars().take(100).collect(),
+        })
+    })();
+    let batch = match parsed {
+        Ok(batch) => batch,
+        Err(why) => return vouchers_page(&console, &m, Some(why), StatusCode::BAD_REQUEST).await,
+    };
+    match console.ask(&m, Request::VouchersCreate { batch }).await {
+        Reply::Vouchers { vouchers } => {
+            let id = vouchers.first().map(|v| v.batch.clone()).unwrap_or_default();
+            vouchers_page(&console, &m, Some(format!("{}{id}", t.voucher_created)), StatusCode::OK).await
+        }
+        Reply::Error { kind: ErrorKind::Invalid, message: why } => {
+            vouchers_page(&console, &m, Some(format!("{}{why}", t.bad_input)), StatusCode::BAD_REQUEST).await
+        }
+        other => Err(m.refused(other)),
+    }
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code_or_batch: String,
+}
+
+async fn revoke_vouchers(
+    State(console): State<Arc<Console>>,
+    Posted { member: m, form }: Posted<need::Desk, RevokeForm>,
+) -> Page {
+    match console.ask(&m, Request::VouchersRevoke { code_or_batch: form.code_or_batch }).await {
+        Reply::Revoked { count } => {
+            vouchers_page(&console, &m, Some(format!("{}{count}", m.t.voucher_revoked)), StatusCode::OK).await
+        }
+        other => Err(m.refused(other)),
+    }
+}
+
+async fn voucher_sheet(m: Member<need::Desk>, State(console): State<Arc<Console>>, Query(q): Query<LangQuery>) -> Page {
+    match console.ask(&m, Request::VouchersSheet { batch: q.batch }).await {
+        Reply::Text { text } => Ok((
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                // The sheet is a document of its own: its print CSS is inline.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+                ),
+            ],
+            text,
+        )
+            .into_response()),
+        other => Err(m.refused(other)),
+    }
+}
+
+async fn accounts(m: Member<need::Desk>, State(console): State<Arc<Console>>) -> Page {
+    Ok(m.keep_lang(accounts_page(&console, &m, None, None, StatusCode::OK).await?))
+}
+
+async fn accounts_page<N>(
+    console: &Console,
+    m: &Member<N>,
+    notice: Option<String>,
+    created: Option<(String, String)>,
+    status: StatusCode,
+) -> Page {
+    match console.ask(m, Request::AccountsList { id_number: None }).await {
+        Reply::Accounts { accounts } => {
+            let view = AccountsPage {
+                t: m.t,
+                me: Some(m.me()),
+                notice,
+                csrf: m.signed.csrf.clone(),
+                once: Console::once(),
+                created,
+                accounts,
+            };
+            Ok(page(status, view.render()))
+        }
+        other => Err(m.refused(other)),
+    }
+}
+
+#[derive(Deserialize)]
+struct AccountForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    once: String,
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    passport: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    hours: String,
+    #[serde(default)]
+    valid_days: String,
+    #[serde(default)]
+    devices: String,
+    #[serde(default)]
+    username: String,
+}
+
+csrf_forms!(KickForm, VoucherForm, RevokeForm, AccountForm);
+
+/// Opens a front-desk account from a guest's ID; the password is shown once.
+/// The ID number is never written to the audit log (its last four only).
+async fn create_account(
+    State(console): State<Arc<Console>>,
+    Posted { member: m, form }: Posted<need::Desk, AccountForm>,
+) -> Page {
+    let t = m.t;
+    if !console.first_use(&form.once) {
+        return accounts_page(&console, &m, Some(t.sent_twice.clone()), None, StatusCode::OK).await;
+    }
+    let number = |v: &str| v.trim().parse::<u32>().ok();
+    let (Some(hours), Some(valid_days), Some(devices)) =
+        (number(&form.hours), number(&form.valid_days), number(&form.devices))
+    else {
+        let notice = Some(format!("{}{}", t.bad_input, t.voucher_hours));
+        return accounts_page(&console, &m, notice, None, StatusCode::BAD_REQUEST).await;
+    };
+    let account = crate::auth::account::NewAccount {
+        username: String::new(),
+        id_number: form.id_number.trim().to_string(),
+        id_type: if form.passport.is_some() { "passport".into() } else { "id_card".into() },
+        name: form.name.trim().chars().take(40).collect(),
+        online_seconds: u64::from(hours) * 3600,
+        valid_days,
+        devices,
+    };
+    match console.ask(&m, Request::AccountsCreate { account }).await {
+        Reply::AccountCreated { account, .. } => {
+            let created = Some((account.username.clone(), account.password.clone()));
+            accounts_page(&console, &m, None, created, StatusCode::OK).await
+        }
+        Reply::Error { kind: ErrorKind::Invalid, message: why } => {
+            accounts_page(&console, &m, Some(format!("{}{why}", t.bad_input)), None, StatusCode::BAD_REQUEST).await
+        }
+        other => Err(m.refused(other)),
+    }
+}
+
+async fn revoke_account(
+    State(console): State<Arc<Console>>,
+    Posted { member: m, form }: Posted<need::Desk, AccountForm>,
+) -> Page {
+    match console.ask(&m, Request::AccountsRevoke { username: form.username.clone() }).await {
+        Reply::Done | Reply::Revoked { .. } => {
+            let notice = Some(format!("{} {}", m.t.voucher_revoke, form.username));
+            accounts_page(&console, &m, notice, None, StatusCode::OK).await
+        }
+        other => Err(m.refused(other)),
+    }
+}

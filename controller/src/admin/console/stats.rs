@@ -1,0 +1,117 @@
+//! Statistics for a date range in the site's zone: charts drawn on the
+//! server (SVG), tables beside them, CSV and XLSX. The figures come from
+//! the one door (`Request::StatsReport`).
+
+use super::{message, need, page, Console, ConsoleError, LangQuery, Me, Member, Page, Strings};
+use crate::control::{ErrorKind, Reply, Request};
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+
+/// The statistics' routes.
+pub(super) fn routes() -> Router<Arc<Console>> {
+    Router::new()
+        .route("/console/stats", get(stats))
+        .route("/console/stats.csv", get(stats_csv))
+        .route("/console/stats.xlsx", get(stats_xlsx))
+}
+
+#[derive(Template)]
+#[template(path = "console/stats.html")]
+struct StatsPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    from: String,
+    to: String,
+    r: crate::stats::Report,
+    conversion: String,
+    dwell: String,
+    peak: usize,
+    chart_days: String,
+    chart_hours: String,
+    chart_methods: String,
+    /// Guests per AP now, and its chart (None: no AP has guests).
+    per_ap: Vec<(String, i64)>,
+    chart_aps: Option<String>,
+}
+
+/// The report for the range the query asks (the last 7 days by default).
+async fn report(
+    console: &Console,
+    m: &Member<need::Statistics>,
+    q: &LangQuery,
+) -> Result<(crate::stats::Report, crate::stats::Range, Vec<(String, i64)>), ConsoleError> {
+    match console.ask(m, Request::StatsReport { from: q.from.clone(), to: q.to.clone() }).await {
+        Reply::Report { report, range, per_ap } => Ok((*report, range, per_ap)),
+        Reply::Error { kind: ErrorKind::Invalid, .. } => Err(ConsoleError::from(message(
+            m.t,
+            Some(m.me()),
+            StatusCode::BAD_REQUEST,
+            &m.t.error_title,
+            m.t.stats_bad_range.clone(),
+        ))),
+        other => Err(m.refused(other)),
+    }
+}
+
+async fn stats(m: Member<need::Statistics>, State(console): State<Arc<Console>>, Query(q): Query<LangQuery>) -> Page {
+    let (r, range, per_ap) = report(&console, &m, &q).await?;
+    let by_day: Vec<(String, i64)> = r.days.iter().map(|d| (d.date[5..].to_string(), d.logins)).collect();
+    let by_hour: Vec<(String, i64)> = r.hours.iter().enumerate().map(|(h, n)| (h.to_string(), *n)).collect();
+    let (from, to) = range.dates();
+    let view = StatsPage {
+        t: m.t,
+        me: Some(m.me()),
+        notice: None,
+        from,
+        to,
+        conversion: format!("{:.1}", r.conversion()),
+        dwell: format!("{:.0}", r.dwell_minutes),
+        peak: r.peak_hour(),
+        chart_days: crate::stats::bar_chart("logins / day", &by_day),
+        chart_hours: crate::stats::bar_chart("logins / hour of day", &by_hour),
+        chart_methods: crate::stats::bar_chart("logins / method", &r.methods),
+        chart_aps: (!per_ap.is_empty()).then(|| crate::stats::bar_chart("guests / AP now", &per_ap)),
+        per_ap,
+        r,
+    };
+    Ok(m.keep_lang(page(StatusCode::OK, view.render())))
+}
+
+async fn stats_csv(
+    m: Member<need::Statistics>,
+    State(console): State<Arc<Console>>,
+    Query(q): Query<LangQuery>,
+) -> Page {
+    let (r, range, _) = report(&console, &m, &q).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"guest-wifi-stats.csv\""),
+        ],
+        crate::stats::csv(&r, &range),
+    )
+        .into_response())
+}
+
+async fn stats_xlsx(
+    m: Member<need::Statistics>,
+    State(console): State<Arc<Console>>,
+    Query(q): Query<LangQuery>,
+) -> Page {
+    let (r, range, _) = report(&console, &m, &q).await?;
+    let bytes = crate::stats::xlsx(&r, &range).map_err(|e| m.failed(&e))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"guest-wifi-stats.xlsx\""),
+        ],
+        bytes,
+    )
+        .into_response())
+}
