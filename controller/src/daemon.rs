@@ -4,9 +4,9 @@
 use crate::config::Config;
 use crate::control;
 use crate::dhcp::Dnsmasq;
-use crate::kit::signer::Signer;
+pub use crate::errors::DaemonError;
+use crate::portal;
 use crate::portal::server::{self, GuestRateLimit, Limits};
-use crate::portal::{self, Portal};
 use crate::sessions::Sessions;
 use crate::{store, tls};
 use firewall::{ClientFilter, Firewall, GardenRefresher, GardenResolver};
@@ -30,94 +30,6 @@ const PRUNE_EVERY: u32 = 3600;
 const TABLE_CHECK: Duration = Duration::from_millis(500);
 /// The data dir's lock file: one controller per data dir (and so per kernel table).
 pub const LOCK_FILE: &str = "controller.lock";
-
-/// Why the daemon could not start, or stopped on its own.
-#[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    /// A file or directory of the data dir.
-    #[error("{what} {}", path.display())]
-    File {
-        /// What was being done.
-        what: &'static str,
-        /// The path.
-        path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Another controller holds the data dir.
-    #[error("another controller (pid {pid}) is running with data dir {}; stop it first (nothing was changed)", dir.display())]
-    Locked {
-        /// The data dir.
-        dir: std::path::PathBuf,
-        /// The other controller's pid, as its lock file says.
-        pid: String,
-    },
-    /// The marketing blocks could not be read.
-    #[error("cannot read the portal's marketing blocks")]
-    Marketing(#[source] crate::marketing::MarketingError),
-    /// The member store's settings are not usable.
-    #[error("cannot use the member store")]
-    Members(#[source] crate::members::MembersError),
-    /// The database could not be opened.
-    #[error("cannot open the database")]
-    Store(#[source] store::StoreError),
-    /// The store failed while reading the sessions to restore.
-    #[error("cannot read the live sessions")]
-    Sessions(#[source] crate::sessions::SessionError),
-    /// A listener could not be bound (port in use, address not here).
-    #[error("cannot listen for {what} on {addr}")]
-    Listen {
-        /// What would have listened.
-        what: &'static str,
-        /// Where.
-        addr: SocketAddr,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// dnsmasq refused its configuration or is missing.
-    #[error("cannot start dnsmasq")]
-    Dnsmasq(#[source] crate::dhcp::DhcpError),
-    /// The kernel's packet filter refused the table, or is missing.
-    #[error("cannot install the guest firewall")]
-    Firewall(#[source] firewall::FirewallError),
-    /// The portal's HTTPS, its signing key or the admin token.
-    #[error("cannot set up {what}")]
-    Secret {
-        /// Which.
-        what: &'static str,
-        /// Why.
-        #[source]
-        source: tls::TlsError,
-    },
-    /// The AC's registry.
-    #[error("cannot start the AC")]
-    Registry(#[source] crate::ac::registry::RegistryError),
-    /// The AC's CA.
-    #[error("cannot set up the AP CA")]
-    Ca(#[source] crate::ac::ca::CaError),
-    /// A QQ or Weibo app's settings or secrets are wrong.
-    #[error("cannot set up QQ/Weibo login: {0}")]
-    OAuth(String),
-    /// The WeChat account's settings or secrets are wrong.
-    #[error("cannot set up WeChat: {0}")]
-    WeChat(String),
-    /// The SMS gateway's settings or secrets are wrong.
-    #[error("cannot set up the SMS gateway: {0}")]
-    SmsGateway(String),
-    /// Signals could not be watched.
-    #[error("cannot watch for SIGTERM and SIGINT")]
-    Signals(#[source] std::io::Error),
-    /// A long-running task ended; the daemon stopped for systemd to restart it.
-    #[error("{name} stopped: {why}")]
-    TaskStopped {
-        /// The task.
-        name: &'static str,
-        /// Why.
-        why: String,
-    },
-}
 
 /// How a run ended without an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,7 +189,19 @@ async fn serve(
     let tls = tls::acceptor(&config).map_err(|source| DaemonError::Secret { what: "the portal's HTTPS", source })?;
     let Listeners { http, https, dns_udp, dns_tcp, ac: ac_listener, admin: admin_listener, wechat: wechat_listener } =
         listeners;
-    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let built = crate::app::App::build(
+        config.clone(),
+        crate::app::Outside {
+            db: db.clone(),
+            sessions: sessions.clone(),
+            sms_gateway: None,
+            keys: None,
+            ac: ac_listener.is_some(),
+            printer: Arc::new(crate::print::Sheets),
+        },
+    )
+    .await?;
+    let metrics = built.metrics.clone();
     let resolver = crate::dns::Resolver::new(
         crate::dns::Settings {
             portal: (!config.portal.hostname.is_empty())
@@ -298,61 +222,19 @@ async fn serve(
     tasks.spawn("DNS over UDP", forever(crate::dns::serve_udp(dns_udp, resolver.clone())));
     tasks.spawn("DNS over TCP", forever(crate::dns::serve_tcp(dns_tcp, resolver.clone())));
 
-    let signer = Signer::load_or_create(&config.data.dir)
-        .map_err(|e| DaemonError::Secret { what: "the portal's signing key", source: e.into() })?;
-    let keys = crate::auth::Keys::load_or_create(&config.data.dir)
-        .map_err(|e| DaemonError::Secret { what: "the login methods' keys", source: e.into() })?;
-    let sms_gateway =
-        crate::auth::sms::gateway_from(&config.auth.sms, &config.data.dir).map_err(DaemonError::SmsGateway)?;
-    let wechat = crate::auth::wechat::from_config(&config).map_err(DaemonError::WeChat)?;
-    let oauth = crate::auth::oauth::from_config(&config).map_err(DaemonError::OAuth)?;
-    let members = crate::members::Store::connect(&config.members, &config.data.dir).map_err(DaemonError::Members)?;
-    let feed = crate::members::feed::Feed::new(
-        members.clone(),
-        db.clone(),
-        config.members.batch,
-        (
-            config.members.brand_name.clone(),
-            if config.members.site_name.is_empty() {
-                config.venue.name.clone()
-            } else {
-                config.members.site_name.clone()
-            },
-            config.members.region.clone(),
-        ),
-    )
-    .with_metrics(metrics.clone());
+    let neighbours = Arc::new(portal::KernelNeighbours::new(&config.network.guest_interface));
+    let portal = Arc::new(portal::Portal::of(&built, neighbours));
+    let crate::app::App { feed, handles, wechat, .. } = &built;
+    let handles = handles.clone();
     tasks.spawn("member feed", forever(feed.clone().run()));
-    let methods =
-        crate::auth::Methods::new(&config, db.clone(), keys, sms_gateway, wechat.clone(), oauth, members.clone());
-    tasks.spawn(
-        "card cache",
-        forever(methods.cards.clone().keep_fresh(Duration::from_secs(config.members.cache_refresh_minutes * 60))),
-    );
-    if let (Some(wechat), Some(listener)) = (wechat, wechat_listener) {
+    let cards = handles.staff.cards.clone();
+    tasks
+        .spawn("card cache", forever(cards.keep_fresh(Duration::from_secs(config.members.cache_refresh_minutes * 60))));
+    if let (Some(wechat), Some(listener)) = (wechat.clone(), wechat_listener) {
         let app = crate::wechat::router(wechat);
         tasks.spawn("WeChat callback", async move { axum::serve(listener, app).await.map_err(|e| e.to_string()) });
     }
-    let staff = control::Staff {
-        vouchers: methods.vouchers.clone(),
-        accounts: methods.accounts.clone(),
-        audit: methods.audit.clone(),
-        counter_url: format!("{}{}", config.portal_url(), methods.counter.display_path()),
-        portal_url: config.portal_url(),
-        sms: methods.sms.clone(),
-        members: members.clone(),
-        feed: feed.clone(),
-        db: db.clone(),
-        cards: methods.cards.clone(),
-        printer: std::sync::Arc::new(crate::admin::print::Sheets),
-    };
-    let audit = staff.audit.clone();
-    let neighbours = Arc::new(portal::KernelNeighbours::new(&config.network.guest_interface));
-    let marketing = Arc::new(crate::marketing::Marketing::load(db.clone()).await.map_err(DaemonError::Marketing)?);
-    let portal = Arc::new(
-        Portal::new(config.clone(), sessions.clone(), methods, signer, metrics.clone(), neighbours)
-            .with_marketing(marketing.clone()),
-    );
+    let audit = handles.staff.audit.clone();
     let app = portal::router(portal.clone());
     let limits = Limits {
         max_connections: config.portal.max_connections,
@@ -376,43 +258,16 @@ async fn serve(
         https_serve.await;
         Ok(())
     });
-    let ac = if let Some(listener) = ac_listener {
-        let registry = crate::ac::registry::Registry::new(db.clone()).await.map_err(DaemonError::Registry)?;
-        let ca = crate::ac::ca::Ca::load_or_create(&config.data.dir).map_err(DaemonError::Ca)?;
-        tracing::info!(fingerprint = %ca.fingerprint(), "AP CA: provision APs with this fingerprint to pin it");
-        let ac = crate::ac::Ac::new(registry, ca, Duration::from_secs(config.ac.echo_seconds))
-            .await
-            .map_err(DaemonError::Registry)?
-            .with_firmware(Some(config.ac.firmware_public_key.clone()), config.data.dir.join("firmware"))
-            .with_channels(config.ac.channels_2g.clone(), config.ac.channels_5g.clone())
-            .with_connection_cap(config.ac.max_connections_per_address);
-        Some((ac, listener))
-    } else {
-        None
-    };
-    let ac_handle = ac.as_ref().map(|(ac, _)| ac.clone());
-    if let Some((ac, listener)) = ac {
+    if let (Some(ac), Some(listener)) = (handles.ac.clone(), ac_listener) {
         tasks.spawn("AP listener", forever(ac.serve(listener)));
     }
-    let people = Arc::new(crate::staff::Staff::new(db.clone(), &config.data.dir));
-    let handles = control::Handles {
-        sessions: sessions.clone(),
-        metrics: metrics.clone(),
-        ac: ac_handle,
-        staff,
-        firmware_batch: config.ac.firmware_batch,
-        firmware_wait: Duration::from_secs(config.ac.firmware_rejoin_minutes * 60),
-        people: people.clone(),
-        marketing: marketing.clone(),
-        zone_offset: crate::kit::time::zone_offset(&config.venue.time_zone),
-    };
     if let Some(listener) = admin_listener {
         let token = crate::admin::api::load_or_create_token(&config.data.dir).map_err(|source| DaemonError::File {
             what: "cannot make the admin token",
             path: config.data.dir.join(crate::admin::api::TOKEN_FILE),
             source,
         })?;
-        match people.prepare_setup().await {
+        match handles.people.prepare_setup().await {
             Ok(true) => tracing::warn!(
                 console = %format!(
                     "{}://{}/console/",
@@ -424,16 +279,11 @@ async fn serve(
             Ok(false) => {}
             Err(err) => tracing::error!(error = %crate::error_chain(&err), "console setup code not made"),
         }
-        let console = Arc::new(
-            crate::admin::console::Console::new(handles.clone(), config.admin.https)
-                .with_portal(portal.clone())
-                .with_settings(
-                    config.clone(),
-                    Some(Arc::new(move || {
-                        let _ = restart_tx.try_send(());
-                    })),
-                ),
-        );
+        let restart: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            let _ = restart_tx.try_send(());
+        });
+        let console =
+            Arc::new(crate::admin::console::Console::of(&built, portal.clone(), config.admin.https, Some(restart)));
         let app = crate::admin::api::router(handles.clone(), token).merge(crate::admin::console::router(console));
         if config.admin.https {
             let acceptor = crate::tls::admin_acceptor(&config)

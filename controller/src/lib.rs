@@ -5,8 +5,11 @@
 //! control socket. `docs/ARCHITECTURE.md` draws the picture.
 
 pub mod admin;
+pub mod app;
 pub mod daemon;
+pub mod errors;
 pub mod portal;
+pub mod print;
 pub mod wechat;
 
 /// The domain, from the core crate (the layering Cargo enforces).

@@ -107,7 +107,7 @@ fn promotion_item(p: &crate::marketing::Promotion, lang: Lang, root: &str) -> It
 
 /// The published content and the site's time now.
 pub(super) fn published(portal: &Portal) -> (Arc<Content>, Now) {
-    let content = portal.marketing.as_ref().map(|m| m.published()).unwrap_or_default();
+    let content = portal.marketing.published();
     (content, now(portal))
 }
 

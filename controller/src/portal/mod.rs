@@ -39,7 +39,7 @@ pub struct Portal {
     /// Sessions (the way to the firewall).
     pub sessions: Sessions,
     /// The login methods.
-    pub auth: Methods,
+    pub auth: Arc<Methods>,
     /// Who is behind a peer address.
     pub neighbours: Arc<dyn Neighbours>,
     /// Signs original URLs and device-bound form tokens.
@@ -51,7 +51,7 @@ pub struct Portal {
     /// The portal's page, where every redirect goes.
     home: String,
     /// The marketing blocks the pages show (none in some tests).
-    pub marketing: Option<Arc<crate::marketing::Marketing>>,
+    pub marketing: Arc<crate::marketing::Marketing>,
 }
 
 impl Portal {
@@ -59,21 +59,31 @@ impl Portal {
     pub fn new(
         config: Arc<Config>,
         sessions: Sessions,
-        auth: Methods,
+        auth: Arc<Methods>,
         signer: Signer,
         metrics: Arc<crate::metrics::Metrics>,
         neighbours: Arc<dyn Neighbours>,
+        marketing: Arc<crate::marketing::Marketing>,
     ) -> Self {
         let mut names = vec![config.portal_host().to_ascii_lowercase()];
         names.push(config.network.guest_address.addr.to_string());
         let home = format!("{}/", config.portal_url());
-        Portal { config, sessions, auth, neighbours, signer, metrics, names, home, marketing: None }
+        Portal { config, sessions, auth, neighbours, signer, metrics, names, home, marketing }
     }
+}
 
-    /// Shows `marketing`'s published blocks.
-    pub fn with_marketing(mut self, marketing: Arc<crate::marketing::Marketing>) -> Self {
-        self.marketing = Some(marketing);
-        self
+impl Portal {
+    /// The portal of a built graph; `neighbours` says who a guest's address is.
+    pub fn of(app: &crate::app::App, neighbours: Arc<dyn Neighbours>) -> Self {
+        Portal::new(
+            app.config.clone(),
+            app.handles.sessions.clone(),
+            app.methods.clone(),
+            app.signer.clone(),
+            app.metrics.clone(),
+            neighbours,
+            app.handles.marketing.clone(),
+        )
     }
 }
 

@@ -377,10 +377,7 @@ pub async fn media(
     State(portal): State<Arc<Portal>>,
     axum::extract::Path((id, file)): axum::extract::Path<(String, String)>,
 ) -> Response {
-    match &portal.marketing {
-        Some(m) => super::marketing::photo_response(m, &id, &file).await,
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
+    super::marketing::photo_response(&portal.marketing, &id, &file).await
 }
 
 /// How long the success page waits for the member store's answer.

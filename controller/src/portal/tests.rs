@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::auth::voucher::NewBatch;
-use crate::auth::{Bandwidth, Keys, Methods};
+use crate::auth::{Bandwidth, Keys};
 use axum::body::Body;
 use firewall::{Client, MemoryFilter};
 use std::net::{IpAddr, Ipv4Addr};
@@ -51,10 +51,10 @@ async fn harness_at(env: &[(&str, &str)], dir: &std::path::Path, keep: Option<te
         ("GUESTWIFI_AUTH__SMS__RESEND_SECONDS".into(), "0".into()),
     ];
     vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    vars.push(("GUESTWIFI_DATA__DIR".into(), dir.display().to_string()));
     let config = Arc::new(crate::config::Config::parse(EXAMPLE, "example", vars).unwrap());
     let db = crate::store::memory().await.unwrap();
     let filter = Arc::new(MemoryFilter::default());
-    let sessions = Sessions::new(db.clone(), filter.clone(), None);
     let keys = Keys {
         portal: Signer::with_key([1; 32]),
         ids: Signer::with_key([2; 32]),
@@ -63,22 +63,24 @@ async fn harness_at(env: &[(&str, &str)], dir: &std::path::Path, keep: Option<te
     let outbox = tempfile::NamedTempFile::new().unwrap();
     let gateway: Arc<dyn crate::auth::sms::gateway::Gateway> =
         Arc::new(crate::auth::sms::gateway::LogGateway { path: outbox.path().to_path_buf() });
-    let members = crate::members::Store::connect(&config.members, dir).unwrap();
-    members.prepare("", "test site", "").await.unwrap();
-    let feed = crate::members::feed::Feed::new(members.clone(), db.clone(), 500, Default::default());
-    let marketing = Arc::new(crate::marketing::Marketing::load(db.clone()).await.unwrap());
-    let methods = Methods::new(&config, db, keys, gateway, None, Vec::new(), members.clone());
     let neighbours = Arc::new(FixedNeighbours::default());
     for n in 1..=9 {
         let g = guest(n);
         let IpAddr::V4(ip) = g.ip else { unreachable!() };
         neighbours.insert(ip, g.mac);
     }
-    let metrics = Arc::new(crate::metrics::Metrics::default());
-    let portal = Arc::new(
-        Portal::new(config, sessions, methods, Signer::with_key([1; 32]), metrics, neighbours.clone())
-            .with_marketing(marketing),
-    );
+    let outside = crate::app::Outside {
+        db: db.clone(),
+        sessions: Sessions::new(db, filter.clone(), None),
+        sms_gateway: Some(gateway),
+        keys: Some((keys, Signer::with_key([1; 32]))),
+        ac: false,
+        printer: Arc::new(crate::print::Sheets),
+    };
+    let built = crate::app::App::build(config, outside).await.unwrap();
+    let members = built.handles.staff.members.clone();
+    members.prepare("", "test site", "").await.unwrap();
+    let (portal, feed) = (Arc::new(Portal::of(&built, neighbours.clone())), built.feed.clone());
     Harness { app: router(portal.clone()), portal, filter, neighbours, outbox, members, feed, _dir: keep }
 }
 
@@ -722,7 +724,7 @@ async fn a_member_card_returns_with_one_tap_at_another_site_unless_it_was_report
 #[tokio::test]
 async fn published_dishes_show_on_the_login_page_with_photos_sized_for_the_screen() {
     let h = harness(&[]).await;
-    let m = h.portal.marketing.clone().unwrap();
+    let m = h.portal.marketing.clone();
     let photo = m.store_image(crate::marketing::samples::png(1280, 853)).await.unwrap();
     m.add_dish("红烧肉", "Braised pork", "58", Some(photo.clone())).await.unwrap();
     assert!(!h.get(guest(1), "/").await.body.contains("id=\"dishes\""), "a draft is not shown");
@@ -745,7 +747,7 @@ use crate::marketing::samples::form;
 #[tokio::test]
 async fn the_marketers_pages_show_brand_promotions_and_menu_each_in_its_schedule() {
     let h = harness(&[]).await;
-    let m = h.portal.marketing.clone().unwrap();
+    let m = h.portal.marketing.clone();
     use crate::marketing::Kind;
     let now = crate::marketing::Now::at(crate::kit::time::now_ms(), 8);
     let today = now.date().to_string();

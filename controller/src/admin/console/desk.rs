@@ -372,3 +372,96 @@ async fn revoke_account(
         other => Err(m.refused(other)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::*;
+
+    #[tokio::test]
+    async fn the_front_desk_kicks_a_guest_and_a_logged_out_cookie_opens_nothing() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let csrf = h.csrf(&admin, "/console/users").await;
+        h.send(
+            "POST",
+            "/console/users",
+            &[("csrf", &csrf), ("username", "desk"), ("password", "a long password"), ("role", "frontdesk")],
+            &[&admin],
+        )
+        .await;
+        let guest = Client { mac: "02:00:00:00:09:01".parse().unwrap(), ip: "192.0.2.150".parse().unwrap() };
+        let grant = crate::auth::Grant {
+            method: crate::auth::Method::Countdown,
+            identity: crate::auth::Identity::Device(guest.mac.to_string()),
+            duration: std::time::Duration::from_secs(600),
+            bandwidth: Default::default(),
+        };
+        h.handles.sessions.login(guest, grant).await.unwrap();
+        let desk = h.login("desk", "a long password").await;
+        let page = h.send("GET", "/console/guests?q=09:01", &[], &[&desk]).await;
+        assert!(page.body.contains("02:00:00:00:09:01"), "{}", page.body);
+        let csrf = page.field("csrf");
+        let kicked =
+            h.send("POST", "/console/guests/kick", &[("csrf", &csrf), ("mac", "02:00:00:00:09:01")], &[&desk]).await;
+        assert_eq!(kicked.status, StatusCode::SEE_OTHER);
+        assert!(!h.filter.is_authorized(guest), "the guest is off");
+        let logout = h.send("POST", "/console/logout", &[("csrf", &csrf)], &[&desk]).await;
+        assert_eq!(logout.headers[header::LOCATION], "/console/login");
+        let after = h.send("GET", "/console/guests", &[], &[&desk]).await;
+        assert_eq!(after.headers[header::LOCATION], "/console/login", "the session is gone server-side");
+        let log = h.send("GET", "/console/audit", &[], &[&admin]).await;
+        assert!(log.body.contains("guest.kick"));
+    }
+
+    #[tokio::test]
+    async fn the_front_desk_opens_an_account_from_an_id_card_and_revokes_it() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let csrf = h.csrf(&admin, "/console/accounts").await;
+        let bad = h
+            .send(
+                "POST",
+                "/console/accounts",
+                &[
+                    ("csrf", &csrf),
+                    ("id_number", "110105194912310021"),
+                    ("hours", "4"),
+                    ("valid_days", "1"),
+                    ("devices", "1"),
+                ],
+                &[&admin],
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "a wrong check digit");
+        let made = h
+            .send(
+                "POST",
+                "/console/accounts",
+                &[
+                    ("csrf", &csrf),
+                    ("id_number", "11010519491231002X"),
+                    ("name", "张三"),
+                    ("hours", "4"),
+                    ("valid_days", "1"),
+                    ("devices", "2"),
+                ],
+                &[&admin],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+        let start = made.body.find("id=\"new-username\">").unwrap() + "id=\"new-username\">".len();
+        let username = made.body[start..].split('<').next().unwrap().to_string();
+        assert!(made.body.contains("new-password") && made.body.contains("****002X"));
+        let log = h.send("GET", "/console/audit?q=account", &[], &[&admin]).await;
+        assert!(
+            log.body.contains("account.create") && !log.body.contains("11010519491231002X"),
+            "no ID number in the audit log"
+        );
+        let revoked =
+            h.send("POST", "/console/accounts/revoke", &[("csrf", &csrf), ("username", &username)], &[&admin]).await;
+        assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+        assert!(h.handles.staff.accounts.list(None).await.unwrap()[0].revoked_at.is_some());
+    }
+}

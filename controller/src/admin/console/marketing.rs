@@ -459,3 +459,138 @@ async fn media(
 ) -> Response {
     crate::portal::marketing::photo_response(console.marketing(), &id, &file).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::*;
+
+    #[tokio::test]
+    async fn a_marketer_adds_a_dish_with_a_photo_publishes_and_rolls_back_and_a_forged_upload_is_refused() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let csrf = h.csrf(&admin, "/console/users").await;
+        h.send(
+            "POST",
+            "/console/users",
+            &[("csrf", &csrf), ("username", "mkt"), ("password", "a long password"), ("role", "marketer")],
+            &[&admin],
+        )
+        .await;
+        let mkt = h.login("mkt", "a long password").await;
+        let editor = h.send("GET", "/console/marketing", &[], &[&mkt]).await;
+        assert_eq!(editor.status, StatusCode::OK, "{}", editor.body);
+        let csrf = editor.field("csrf");
+        let dish = [("csrf", csrf.as_str()), ("name_zh", "红烧肉"), ("name_en", "Braised pork"), ("price", "58")];
+
+        // HTML named .jpg, and a post without the form's token: refused, nothing stored.
+        let html = h
+            .upload("/console/marketing/dishes", &dish, Some(("dish.jpg", b"<html><script>alert(1)</script>")), &mkt)
+            .await;
+        assert_eq!(html.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", html.body);
+        assert!(html.body.contains("照片无法使用"));
+        let photo = crate::marketing::samples::png(1280, 853);
+        let forged = h.upload("/console/marketing/dishes", &dish[1..], Some(("dish.png", &photo)), &mkt).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        assert!(h.marketing.draft().await.unwrap().dishes.is_empty(), "nothing added");
+
+        let added = h.upload("/console/marketing/dishes", &dish, Some(("../../etc/passwd.png", &photo)), &mkt).await;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+        let draft = h.marketing.draft().await.unwrap();
+        let image = draft.dishes[0].image.clone().expect("a photo id, not its name");
+        assert!(image.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(h.marketing.published().dishes.is_empty(), "not published yet");
+        let thumb = h.send("GET", &format!("/console/media/{image}/320.jpg"), &[], &[&mkt]).await;
+        assert_eq!(thumb.headers[header::CONTENT_TYPE], "image/jpeg");
+
+        let published = h.send("POST", "/console/marketing/publish", &[("csrf", &csrf)], &[&mkt]).await;
+        assert_eq!(published.status, StatusCode::OK);
+        assert_eq!(h.marketing.published().dishes[0].name_zh, "红烧肉");
+        let back = h.send("POST", "/console/marketing/rollback", &[("csrf", &csrf), ("version", "0")], &[&mkt]).await;
+        assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+        assert!(h.marketing.published().dishes.is_empty(), "rolled back to the empty page");
+
+        // The front desk may not edit the portal.
+        let csrf = h.csrf(&admin, "/console/users").await;
+        h.send(
+            "POST",
+            "/console/users",
+            &[("csrf", &csrf), ("username", "desk"), ("password", "a long password"), ("role", "frontdesk")],
+            &[&admin],
+        )
+        .await;
+        let desk = h.login("desk", "a long password").await;
+        assert_eq!(h.send("GET", "/console/marketing", &[], &[&desk]).await.status, StatusCode::FORBIDDEN);
+        let log = h.send("GET", "/console/audit?q=marketing", &[], &[&admin]).await;
+        assert!(log.body.contains("marketing.publish") && log.body.contains("marketing.rollback"));
+    }
+
+    #[tokio::test]
+    async fn a_marketer_brands_the_portal_schedules_a_promotion_and_previews_it_as_a_phone() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let editor = h.send("GET", "/console/marketing", &[], &[&admin]).await;
+        let csrf = editor.field("csrf");
+        assert!(editor.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("frame-src 'self'"));
+
+        // A logo, a colour, a story; a forged background changes nothing.
+        let brand = [("csrf", csrf.as_str()), ("colour", "#0A7D3B"), ("story_zh", "始于1998。"), ("member_day", "3")];
+        let forged = h
+            .upload_as(
+                "/console/marketing/brand",
+                &brand,
+                "background",
+                Some(("bg.jpg", b"<svg onload=alert(1)>")),
+                &admin,
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(h.marketing.draft().await.unwrap().brand, Default::default(), "nothing saved");
+        let logo = crate::marketing::samples::png(600, 300);
+        let saved = h.upload_as("/console/marketing/brand", &brand, "logo", Some(("logo.png", &logo)), &admin).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        let bad =
+            h.upload_as("/console/marketing/brand", &[("csrf", &csrf), ("colour", "red")], "logo", None, &admin).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        let draft = h.marketing.draft().await.unwrap();
+        assert_eq!((draft.brand.colour.as_str(), draft.brand.member_day), ("#0a7d3b", Some(3)));
+        assert!(draft.brand.logo.is_some());
+
+        // A promotion at lunch and dinner on the member day, until a date.
+        let promotion = [
+            ("csrf", csrf.as_str()),
+            ("title_zh", "会员日午晚餐 8 折"),
+            ("body_zh", "全场八折"),
+            ("until", "2099-12-31"),
+            ("meals", "lunch"),
+            ("meals", "dinner"),
+            ("member_day", "1"),
+        ];
+        let added = h.upload("/console/marketing/promotions", &promotion, None, &admin).await;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+        let p = &h.marketing.draft().await.unwrap().promotions[0];
+        assert_eq!(p.schedule.meals, [crate::marketing::Meal::Lunch, crate::marketing::Meal::Dinner]);
+        assert!(p.schedule.member_day && p.schedule.until.as_deref() == Some("2099-12-31"));
+        let page = h.send("GET", "/console/marketing", &[], &[&admin]).await;
+        assert!(page.body.contains("lunch, dinner · member day") && page.body.contains("id=\"unpublished\""));
+
+        // The phone preview shows the draft, framed by the editor only, no script.
+        let preview = h.send("GET", "/console/marketing/preview", &[], &[&admin]).await;
+        assert_eq!(preview.status, StatusCode::OK);
+        let csp = preview.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'self'") && !csp.contains("script-src"));
+        assert_eq!(preview.headers[header::X_FRAME_OPTIONS], "SAMEORIGIN");
+        assert!(preview.body.contains("/console/marketing/preview/static/portal.css"));
+        assert!(preview.body.contains("/console/marketing/preview/m/") && preview.body.contains("始于1998"));
+        assert!(!preview.body.contains("src=\"/static/portal.js\""));
+        let css = h.send("GET", "/console/marketing/preview/brand.css", &[], &[&admin]).await;
+        assert!(css.body.contains("--brand:#0a7d3b"));
+        assert_eq!(h.send("GET", "/console/marketing/preview", &[], &[]).await.status, StatusCode::SEE_OTHER);
+        assert!(h.marketing.published().promotions.is_empty(), "a preview publishes nothing");
+
+        let log = h.send("GET", "/console/audit?q=marketing", &[], &[&admin]).await;
+        assert!(log.body.contains("marketing.brand") && log.body.contains("marketing.promotion.add"));
+        assert!(log.body.contains("#0a7d3b"), "the audit log has the after");
+    }
+}

@@ -111,3 +111,38 @@ async fn card_state(
         other => Err(m.refused(other)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::*;
+
+    #[tokio::test]
+    async fn the_front_desk_finds_a_member_and_reports_the_card_lost() {
+        let h = harness().await;
+        h.setup().await;
+        let store = &h.handles.staff.members;
+        store.prepare("", "test", "").await.unwrap();
+        store.import("13800138000,王芳,8800123,gold,2468\n").await.unwrap();
+        let admin = h.login("owner", "owner password 1").await;
+        let page = h.send("GET", "/console/members?q=13800138000", &[], &[&admin]).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(
+            page.body.contains("王芳") && page.body.contains("138****8000") && !page.body.contains("13800138000\u{3c}")
+        );
+        let csrf = page.field("csrf");
+        let done = h
+            .send(
+                "POST",
+                "/console/cards/state",
+                &[("csrf", &csrf), ("card", "8800123"), ("state", "lost"), ("q", "13800138000")],
+                &[&admin],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        assert!(done.body.contains("id=\"state-8800123\">lost"), "{}", done.body);
+        assert_eq!(store.card("8800123").await.unwrap().unwrap().state, "lost");
+        let missing = h.send("GET", "/console/members?q=13900000000", &[], &[&admin]).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert!(missing.body.contains("没有找到此会员"));
+    }
+}

@@ -79,6 +79,18 @@ impl Console {
         Console { handles, secure, portal: None, config: None, restart: None, used_once: Default::default() }
     }
 
+    /// The console of a built graph: its preview renders `portal`'s login
+    /// page, its settings page edits the graph's configuration (`restart`
+    /// applies it); over HTTPS its cookies are Secure.
+    pub fn of(
+        app: &crate::app::App,
+        portal: Arc<crate::portal::Portal>,
+        secure: bool,
+        restart: Option<Arc<dyn Fn() + Send + Sync>>,
+    ) -> Self {
+        Console::new(app.handles.clone(), secure).with_portal(portal).with_settings(app.config.clone(), restart)
+    }
+
     /// The editor's preview renders `portal`'s login page.
     pub fn with_portal(mut self, portal: Arc<crate::portal::Portal>) -> Self {
         self.portal = Some(portal);

@@ -234,3 +234,67 @@ async fn audit_csv(m: Member<need::People>, State(console): State<Arc<Console>>,
     )
         .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::*;
+
+    #[tokio::test]
+    async fn api_tokens_act_with_their_owners_role_until_revoked() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        for (name, role) in [("mkt", "marketer"), ("desk", "frontdesk")] {
+            let csrf = h.csrf(&admin, "/console/users").await;
+            h.send(
+                "POST",
+                "/console/users",
+                &[("csrf", &csrf), ("username", name), ("password", "a long password"), ("role", role)],
+                &[&admin],
+            )
+            .await;
+        }
+        let token_of = |who: String| {
+            let h = &h;
+            async move {
+                let csrf = h.csrf(&who, "/console/tokens").await;
+                let made =
+                    h.send("POST", "/console/tokens", &[("csrf", &csrf), ("name", "till script")], &[&who]).await;
+                assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+                let start = made.body.find("id=\"new-token\">").unwrap() + "id=\"new-token\">".len();
+                made.body[start..].split('<').next().unwrap().to_string()
+            }
+        };
+        let desk = h.login("desk", "a long password").await;
+        let desk_token = token_of(desk.clone()).await;
+        let mkt_token = token_of(h.login("mkt", "a long password").await).await;
+        let api = |token: &str, method: &'static str, path: &'static str| {
+            let h = &h;
+            let bearer = format!("bearer={token}");
+            async move { h.send(method, path, &[], &[&bearer]).await.status }
+        };
+        assert_eq!(api(&desk_token, "GET", "/api/vouchers").await, StatusCode::OK);
+        assert_eq!(
+            api(&mkt_token, "GET", "/api/vouchers").await,
+            StatusCode::FORBIDDEN,
+            "a marketer makes no vouchers"
+        );
+        assert_eq!(api(&mkt_token, "GET", "/api/auth/log").await, StatusCode::OK);
+        assert_eq!(
+            api(&desk_token, "POST", "/api/members/import").await,
+            StatusCode::FORBIDDEN,
+            "import is an admin's"
+        );
+        assert_eq!(api(&desk_token, "POST", "/api/firewall/reload").await, StatusCode::FORBIDDEN);
+        assert_eq!(api("appliance-token", "GET", "/api/vouchers").await, StatusCode::OK, "the appliance's own token");
+        assert_eq!(api("gwt_forged", "GET", "/api/vouchers").await, StatusCode::UNAUTHORIZED);
+        // Revoked: refused; a disabled account's tokens die with it.
+        let page = h.send("GET", "/console/tokens", &[], &[&desk]).await;
+        let id = page.body.split("revoke-token-").nth(1).unwrap().split('"').next().unwrap().to_string();
+        h.send("POST", "/console/tokens/revoke", &[("csrf", &page.field("csrf")), ("id", &id)], &[&desk]).await;
+        assert_eq!(api(&desk_token, "GET", "/api/vouchers").await, StatusCode::UNAUTHORIZED);
+        let csrf = h.csrf(&admin, "/console/users").await;
+        h.send("POST", "/console/users/disable", &[("csrf", &csrf), ("username", "mkt")], &[&admin]).await;
+        assert_eq!(api(&mkt_token, "GET", "/api/auth/log").await, StatusCode::UNAUTHORIZED);
+    }
+}

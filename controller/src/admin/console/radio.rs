@@ -369,7 +369,116 @@ async fn replan(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::*;
     use super::*;
+
+    #[tokio::test]
+    async fn an_admin_sets_an_ssid_on_every_ap_sees_the_channel_plan_and_cannot_halt_what_is_not_running() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let ac = h.handles.ac.clone().unwrap();
+        let csrf = h.csrf(&admin, "/console/ssids").await;
+        let wpa2 = |key: &'static str| {
+            [
+                ("csrf", csrf.clone()),
+                ("name", "川味小馆-Guest".to_string()),
+                ("security", "wpa2_psk".into()),
+                ("key", key.into()),
+                ("band_24", "1".into()),
+                ("band_5", "1".into()),
+                ("portal", "1".into()),
+                ("isolation", "1".into()),
+            ]
+        };
+        let (h, admin) = (&h, &admin);
+        let send = |form: [(&'static str, String); 8]| async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            h.send("POST", "/console/ssids", &form, &[admin]).await
+        };
+        let short = send(wpa2("short")).await;
+        assert_eq!(short.status, StatusCode::BAD_REQUEST, "{}", short.body);
+        assert!(ac.ssids().await.unwrap().is_empty(), "nothing stored");
+        let saved = send(wpa2("dumplings-2026")).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        assert!(
+            saved.body.contains("川味小馆-Guest") && !saved.body.contains("dumplings-2026"),
+            "the key is never shown"
+        );
+        // Changed with an empty key: the key stays.
+        let mut hidden = wpa2("");
+        hidden[7] = ("hidden", "1".into());
+        assert_eq!(send(hidden).await.status, StatusCode::OK);
+        let ssid = ac.ssids().await.unwrap().remove(0);
+        assert!(ssid.hidden && !ssid.client_isolation && ssid.key == "dumplings-2026");
+        let log = h.send("GET", "/console/audit?q=ssid", &[], &[admin]).await;
+        assert!(log.body.contains("key changed") && !log.body.contains("dumplings-2026"), "audited without the key");
+
+        // Two APs that hear each other loudly on overlapping channels: red in the picture.
+        let registry = ac.registry();
+        for (n, bssid) in [(1, "02:00:00:00:01:00"), (2, "02:00:00:00:02:00")] {
+            let hello = ap_protocol::Hello {
+                min_version: 1,
+                max_version: 1,
+                device_id: format!("ap-{n}"),
+                model: "test-ap".into(),
+                mac: bssid.into(),
+                firmware: "1.0".into(),
+                radios: vec![ap_protocol::RadioInfo {
+                    interface: "wlan0".into(),
+                    band: ap_protocol::Band::G2_4,
+                    bssid: Some(bssid.into()),
+                }],
+                public_key_pem: String::new(),
+                config_version: 0,
+                controller_pinned: true,
+            };
+            registry.pending_hello(&hello).await.unwrap();
+            registry.adopt(&format!("ap-{n}"), None).await.unwrap();
+            ac.set_ap(&format!("ap-{n}"), None, Some(("wlan0", Some(if n == 1 { 1 } else { 3 }), None))).await.unwrap();
+        }
+        let heard = |bssid: &str| vec![ap_protocol::Neighbour { bssid: bssid.into(), channel: 1, rssi: -45 }];
+        registry.scan("ap-1", "wlan0", &heard("02:00:00:00:02:00")).await.unwrap();
+        registry.scan("ap-2", "wlan0", &heard("02:00:00:00:01:00")).await.unwrap();
+        let plan = h.send("GET", "/console/plan", &[], &[admin]).await;
+        assert_eq!(plan.status, StatusCode::OK, "{}", plan.body);
+        assert!(plan.body.contains("<svg") && plan.body.contains("ap-1/wlan0 · ch 1 (fixed)"), "{}", plan.body);
+        assert!(plan.body.contains("class=\"clash\""), "channels 1 and 3 overlap");
+        let csrf = h.csrf(admin, "/console/plan").await;
+        let replanned = h.send("POST", "/console/plan", &[("csrf", &csrf)], &[admin]).await;
+        assert_eq!(replanned.status, StatusCode::OK);
+
+        // Firmware: halting nothing, and an image without a valid signature.
+        let halt = h.send("POST", "/console/firmware/halt", &[("csrf", &csrf)], &[admin]).await;
+        assert_eq!(halt.status, StatusCode::CONFLICT);
+        let bad = h
+            .upload_as(
+                "/console/firmware",
+                &[("csrf", &csrf), ("version", "2.0"), ("model", "test-ap")],
+                "image",
+                Some(("fw.bin", b"firmware")),
+                admin,
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+        let rollout =
+            h.send("POST", "/console/firmware/rollout", &[("csrf", &csrf), ("version", "2.0")], &[admin]).await;
+        assert_eq!(rollout.status, StatusCode::CONFLICT, "no such image");
+
+        // A marketer opens none of it.
+        let csrf = h.csrf(admin, "/console/users").await;
+        h.send(
+            "POST",
+            "/console/users",
+            &[("csrf", &csrf), ("username", "mkt"), ("password", "a long password"), ("role", "marketer")],
+            &[admin],
+        )
+        .await;
+        let mkt = h.login("mkt", "a long password").await;
+        for page in ["/console/ssids", "/console/plan", "/console/firmware"] {
+            assert_eq!(h.send("GET", page, &[], &[&mkt]).await.status, StatusCode::FORBIDDEN, "{page}");
+        }
+    }
 
     fn radio(id: &str, channel: u16, heard: &[(&str, i16)]) -> RadioView {
         RadioView {

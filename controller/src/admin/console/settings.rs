@@ -156,3 +156,68 @@ async fn save(
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::*;
+
+    #[tokio::test]
+    async fn an_admin_changes_the_settings_they_are_checked_saved_audited_and_applied_by_a_restart() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let page = h.send("GET", "/console/settings", &[], &[&admin]).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let csrf = page.field("csrf");
+        let form = |minutes: &'static str, garden: &'static str| {
+            vec![
+                ("csrf", csrf.clone()),
+                ("venue_name", "川味小馆".to_string()),
+                ("tagline_zh", "正宗川菜".into()),
+                ("session_minutes", minutes.into()),
+                ("method_countdown", "1".into()),
+                ("method_voucher", "1".into()),
+                ("garden", garden.into()),
+            ]
+        };
+        let post = |f: Vec<(&'static str, String)>| {
+            let h = &h;
+            let admin = &admin;
+            async move {
+                let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                h.send("POST", "/console/settings", &f, &[admin]).await
+            }
+        };
+        let file = h.dir.path().join(crate::config::SETTINGS_FILE);
+        for bad in [form("0", ""), form("90", "pay.example.cn; rm -rf /")] {
+            let refused = post(bad).await;
+            assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+            assert!(!file.exists(), "nothing saved");
+        }
+        assert_eq!(h.restarts.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let saved = post(form("90", "pay.example.cn\nmap.example.cn")).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        assert_eq!(h.restarts.load(std::sync::atomic::Ordering::SeqCst), 1, "a restart applies them");
+        let next = crate::config::Config::load(&h.config_path, Vec::new()).unwrap();
+        assert_eq!(next.venue.name, "川味小馆");
+        assert_eq!(next.session.length_seconds, 5400);
+        assert!(next.auth.voucher.enabled && !next.auth.sms.enabled);
+        assert_eq!(next.walled_garden.names, ["pay.example.cn", "map.example.cn"]);
+        let again = h.send("GET", "/console/settings", &[], &[&admin]).await;
+        assert!(again.body.contains("id=\"pending\"") && again.body.contains("川味小馆"), "waits for the restart");
+        let log = h.send("GET", "/console/audit?q=settings", &[], &[&admin]).await;
+        assert!(log.body.contains("settings.save") && log.body.contains("session_minutes=90"), "{}", log.body);
+        let desk = {
+            let csrf = h.csrf(&admin, "/console/users").await;
+            h.send(
+                "POST",
+                "/console/users",
+                &[("csrf", &csrf), ("username", "desk"), ("password", "a long password"), ("role", "frontdesk")],
+                &[&admin],
+            )
+            .await;
+            h.login("desk", "a long password").await
+        };
+        assert_eq!(h.send("GET", "/console/settings", &[], &[&desk]).await.status, StatusCode::FORBIDDEN);
+    }
+}

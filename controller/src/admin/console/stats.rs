@@ -115,3 +115,53 @@ async fn stats_xlsx(
     )
         .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::*;
+
+    #[tokio::test]
+    async fn a_marketer_reads_the_statistics_with_charts_and_exports_them() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        for n in 1..=3u8 {
+            let guest = Client {
+                mac: format!("02:00:00:00:09:0{n}").parse().unwrap(),
+                ip: format!("192.0.2.15{n}").parse().unwrap(),
+            };
+            let grant = crate::auth::Grant {
+                method: if n == 1 { crate::auth::Method::Sms } else { crate::auth::Method::Countdown },
+                identity: crate::auth::Identity::Device(guest.mac.to_string()),
+                duration: std::time::Duration::from_secs(600),
+                bandwidth: Default::default(),
+            };
+            h.handles.sessions.login(guest, grant).await.unwrap();
+        }
+        // Two views showed two dishes, one showed one: named as the marketer named them.
+        let a = h.marketing.add_dish("红烧肉", "", "58", None).await.unwrap();
+        let b = h.marketing.add_dish("清蒸鱼", "", "88", None).await.unwrap();
+        let (a, b) = (a.split(' ').next().unwrap(), b.split(' ').next().unwrap());
+        let guest = Client { mac: "02:00:00:00:09:01".parse().unwrap(), ip: "192.0.2.151".parse().unwrap() };
+        let audit = &h.handles.staff.audit;
+        for shown in [format!("{a},{b}"), format!("{a},{b}"), a.to_string()] {
+            audit.events(guest, &[("dish_impression", &shown)]).await;
+        }
+        let page = h.send("GET", "/console/stats", &[], &[&admin]).await;
+        assert!(page.body.contains(&format!("红烧肉 ({a})</td><td>3")), "{}", page.body);
+        assert!(page.body.contains(&format!("清蒸鱼 ({b})</td><td>2")));
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("id=\"logins\">3<"), "three logins today");
+        assert!(page.body.matches("<svg").count() == 3, "three charts drawn on the server");
+        assert!(page.body.contains("countdown") && page.body.contains("sms"));
+        let csv = h.send("GET", "/console/stats.csv", &[], &[&admin]).await;
+        assert!(csv.body.contains("\"countdown\",2"), "{}", csv.body);
+        let xlsx = h.send("GET", "/console/stats.xlsx", &[], &[&admin]).await;
+        assert_eq!(
+            xlsx.headers[header::CONTENT_TYPE],
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        );
+        let bad = h.send("GET", "/console/stats?from=2026-13-01&to=2026-12-01", &[], &[&admin]).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    }
+}
