@@ -4,13 +4,11 @@
 //! [`refused`], which renders it translated, counts it and audits it. When
 //! the session cannot open, the handler gives back what the method took.
 
+use super::flow::{finish, form_start, guest_lang, identify, refused, Gate};
 use super::i18n::{Lang, Strings};
-use super::pages::{
-    accept_language, cookie, finish, html, identify, identify_form, internal, message, not_found, refused, success,
-    tagline,
-};
+use super::pages::not_found;
+use super::render::{cookie, html, internal, message, success, tagline};
 use super::{Peer, Portal};
-use crate::auth::lockout::Lockout;
 use crate::auth::sms::SendError;
 use crate::auth::{AuthError, Identity, Method, Refusal};
 use askama::Template;
@@ -21,41 +19,6 @@ use axum::{Extension, Form};
 use firewall::Client;
 use serde::Deserialize;
 use std::sync::Arc;
-
-/// What every login form starts with: the guest's language; the device, its
-/// form token checked; the method on; the device not locked out (when the
-/// method counts wrong tries). Err is the page to answer with.
-async fn form_start(
-    portal: &Portal,
-    peer: Peer,
-    headers: &HeaderMap,
-    token: &str,
-    gate: Gate<'_>,
-) -> Result<(Lang, Client), Response> {
-    let lang = guest_lang(headers);
-    let client = identify_form(portal, peer, lang, token).map_err(|response| *response)?;
-    if !gate.on {
-        return Err(refused(portal, lang, gate.method, client, None, Refusal::Disabled).await);
-    }
-    if let Some(retry_after) = gate.lockout.and_then(|l| l.check(client.mac)) {
-        let refusal = Refusal::LockedOut { retry_after };
-        return Err(refused(portal, lang, gate.method, client, gate.identity, refusal).await);
-    }
-    Ok((lang, client))
-}
-
-/// A method's gate: on or off, and the wrong tries it counts.
-struct Gate<'a> {
-    method: Method,
-    on: bool,
-    lockout: Option<&'a Lockout>,
-    identity: Option<&'a Identity>,
-}
-
-/// The guest's language: its choice (cookie), else its browser's.
-fn guest_lang(headers: &HeaderMap) -> Lang {
-    Lang::choose(None, cookie(headers, "lang"), accept_language(headers))
-}
 
 /// Where a guest goes after a login that carried no URL: the venue's page.
 fn venue_page(portal: &Portal) -> Option<String> {

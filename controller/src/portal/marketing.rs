@@ -5,7 +5,7 @@
 //! only what its schedule allows now, in the site's time zone.
 
 use super::i18n::{Lang, Strings};
-use super::pages::{accept_language, cookie, html, tagline};
+use super::render::{accept_language, cookie, html, tagline};
 use super::{Peer, Portal};
 use crate::marketing::{price_text, Content, Now};
 use askama::Template;
@@ -245,7 +245,7 @@ pub async fn promotion(
     let lang = lang_of(&headers, &q);
     let (content, now) = published(&portal);
     let Some(p) = content.promotions_at(&now).find(|p| p.id == id) else {
-        return super::pages::error_page(&portal, &headers, StatusCode::NOT_FOUND, |t| &t.error_not_found);
+        return super::render::error_page(&portal, &headers, StatusCode::NOT_FOUND, |t| &t.error_not_found);
     };
     if let Some(client) = device(&portal, peer) {
         portal.auth.audit.event("promotion_click", client, &p.id).await;

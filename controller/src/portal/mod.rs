@@ -2,11 +2,13 @@
 //! guest who is not logged in, the portal pages, and the RFC 8908 API.
 
 mod captive;
+mod flow;
 pub mod i18n;
 mod logins;
 pub(crate) mod marketing;
 pub mod neighbour;
 pub(crate) mod pages;
+mod render;
 pub mod server;
 #[cfg(test)]
 mod tests;
@@ -135,7 +137,7 @@ async fn redirect_other_hosts(State(portal): State<Arc<Portal>>, request: Reques
         Ok(host) => host,
         Err(()) => {
             let response =
-                pages::error_page(&portal, request.headers(), StatusCode::BAD_REQUEST, |t| &t.error_bad_host);
+                render::error_page(&portal, request.headers(), StatusCode::BAD_REQUEST, |t| &t.error_bad_host);
             return closing(response);
         }
     };
@@ -150,7 +152,7 @@ async fn redirect_other_hosts(State(portal): State<Arc<Portal>>, request: Reques
         host.map(|host| format!("http://{host}{}", request.uri().path_and_query().map_or("/", |p| p.as_str())));
     if original.as_ref().is_some_and(|o| o.len() > MAX_URL) {
         let response =
-            pages::error_page(&portal, request.headers(), StatusCode::URI_TOO_LONG, |t| &t.error_url_too_long);
+            render::error_page(&portal, request.headers(), StatusCode::URI_TOO_LONG, |t| &t.error_url_too_long);
         return closing(response);
     }
     // From memory, not the neighbour table: this is the busiest path of the

@@ -3,10 +3,10 @@
 //! error pages; and what the login handlers (`logins.rs`) share: who the
 //! device is, opening the session a grant allows, rendering a refusal.
 
+use super::flow::{identify, STORE_GLANCE};
 use super::i18n::{Lang, Strings};
+use super::render::{accept_language, cookie, error_page, html, internal, message, render_message, tagline};
 use super::{Peer, Portal, MAX_URL};
-use crate::auth::{Grant, Identity, Method, Refusal};
-use crate::sessions::SessionError;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -53,18 +53,6 @@ struct AdView {
 }
 
 #[derive(Template)]
-#[template(path = "success.html")]
-struct SuccessPage<'a> {
-    t: &'a Strings,
-    venue: &'a str,
-    tagline: &'a str,
-    venue_url: &'a str,
-    url: Option<String>,
-    minutes: u64,
-    coupon: Option<String>,
-}
-
-#[derive(Template)]
 #[template(path = "online.html")]
 struct OnlinePage<'a> {
     t: &'a Strings,
@@ -73,18 +61,6 @@ struct OnlinePage<'a> {
     venue_url: &'a str,
     minutes: u64,
     token: String,
-}
-
-#[derive(Template)]
-#[template(path = "message.html")]
-struct MessagePage<'a> {
-    t: &'a Strings,
-    venue: &'a str,
-    tagline: &'a str,
-    venue_url: &'a str,
-    kind: &'a str,
-    title: &'a str,
-    body: String,
 }
 
 /// `GET /` query.
@@ -238,55 +214,6 @@ async fn login_page(
     )
 }
 
-/// Opens the session a method granted: the success page, or the page of why
-/// not (the caller then gives back what the method took).
-pub(super) async fn finish(
-    portal: &Portal,
-    lang: Lang,
-    client: Client,
-    grant: Grant,
-    url: Option<String>,
-) -> Result<Response, Response> {
-    let method = grant.method;
-    let identity = grant.identity.clone();
-    let url = match url {
-        // A portal page (the ad's promotion) is where the guest asked to go.
-        Some(page) if page.starts_with('/') && !page.starts_with("//") => Some(page),
-        url => landing(portal, &super::marketing::published(portal).0, url),
-    };
-    match portal.sessions.login(client, grant).await {
-        Ok(session) => {
-            portal.metrics.login(method.as_str());
-            portal.auth.audit.record(method, client, Some(&identity), None).await;
-            let coupon = welcome(portal, lang, client, &identity).await;
-            Ok(success(portal, lang, url, session.remaining().as_secs(), coupon))
-        }
-        Err(SessionError::AddressInUse { .. }) => {
-            portal.metrics.refused(method.as_str(), "address_in_use");
-            Err(message(portal, lang, StatusCode::CONFLICT, lang.strings().error_address_in_use.clone()))
-        }
-        Err(err) => {
-            portal.metrics.refused(method.as_str(), "error");
-            Err(internal(portal, lang, &err))
-        }
-    }
-}
-
-/// Where a guest goes after logging in, as the marketer's landing says:
-/// the page first asked for (a URL our redirect signed), the promotions,
-/// or the venue's own page; each falls back to the others. Never a URL a
-/// request carried unsigned: no open redirect.
-pub(super) fn landing(portal: &Portal, content: &crate::marketing::Content, url: Option<String>) -> Option<String> {
-    use crate::marketing::Landing;
-    let venue = Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty());
-    let promotions = (!content.promotions.is_empty()).then(|| "/promotions".to_string());
-    match content.landing {
-        Landing::Original => url.or(venue),
-        Landing::Promotions => promotions.or(url).or(venue),
-        Landing::Venue => venue.or(url),
-    }
-}
-
 /// The countdown page's ad: the marketer's (when its schedule shows it),
 /// else the configured one; and how its events name it.
 fn ad_view(
@@ -380,94 +307,6 @@ pub async fn media(
     super::marketing::photo_response(&portal.marketing, &id, &file).await
 }
 
-/// How long the success page waits for the member store's answer.
-const STORE_GLANCE: std::time::Duration = std::time::Duration::from_millis(400);
-
-/// A new member's welcome coupon: filed (the store keeps it to one a member
-/// a rule, whatever happens here) and, when the store says this member has
-/// none yet, announced on the success page.
-async fn welcome(portal: &Portal, lang: Lang, client: Client, identity: &Identity) -> Option<String> {
-    let rule = portal.auth.welcome.as_ref()?;
-    let who = identity.who();
-    if !who.is_personal() {
-        return None;
-    }
-    let known = tokio::time::timeout(STORE_GLANCE, portal.auth.members.has_coupon(&who, &rule.rule)).await;
-    if matches!(known, Ok(Ok(true))) {
-        return None;
-    }
-    let valid_until = crate::kit::time::now_ms() + rule.valid_days as i64 * 86_400_000;
-    let new = portal.auth.audit.coupon(&who, rule, valid_until).await;
-    tracing::info!(%client, who = %who.masked(), rule = %rule.rule, new, "welcome coupon filed");
-    // Said only when the store answered "none yet" and none is waiting here.
-    (new && matches!(known, Ok(Ok(false)))).then(|| {
-        let value = format!("{}", rule.value_cents as f64 / 100.0);
-        match lang {
-            Lang::Zh => rule.text_zh.replace("{value}", &value),
-            Lang::En => rule.text_en.replace("{value}", &value),
-        }
-    })
-}
-
-/// The page of a refusal, counted and audited.
-pub(super) async fn refused(
-    portal: &Portal,
-    lang: Lang,
-    method: Method,
-    client: Client,
-    identity: Option<&Identity>,
-    refusal: Refusal,
-) -> Response {
-    portal.metrics.refused(method.as_str(), refusal.reason());
-    portal.auth.audit.record(method, client, identity, Some(&refusal)).await;
-    let t = lang.strings();
-    let (status, body, retry) = match &refusal {
-        Refusal::Disabled => (StatusCode::NOT_FOUND, t.error_method_off.clone(), None),
-        Refusal::Invalid => match method {
-            Method::Voucher => (StatusCode::FORBIDDEN, t.error_code_invalid.clone(), None),
-            Method::CounterQr => (StatusCode::FORBIDDEN, t.error_link_invalid.clone(), None),
-            Method::WeChat => (StatusCode::FORBIDDEN, t.error_wechat_link.clone(), None),
-            Method::Qq | Method::Weibo => (StatusCode::FORBIDDEN, t.error_oauth_state.clone(), None),
-            _ => (StatusCode::FORBIDDEN, t.error_ticket_invalid.clone(), None),
-        },
-        Refusal::Replayed => (StatusCode::CONFLICT, t.error_ticket_replayed.clone(), None),
-        Refusal::TooEarly { remaining } => {
-            let secs = remaining.as_secs_f64().ceil() as u64;
-            (StatusCode::TOO_EARLY, format!("{} {secs}", t.error_too_early), Some(secs))
-        }
-        Refusal::WrongCredentials => (StatusCode::FORBIDDEN, t.error_wrong_credentials.clone(), None),
-        Refusal::LockedOut { retry_after } => {
-            let secs = retry_after.as_secs().max(1);
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                t.error_locked_out.replace("{minutes}", &secs.div_ceil(60).to_string()),
-                Some(secs),
-            )
-        }
-        Refusal::Expired if method == Method::CounterQr => (StatusCode::FORBIDDEN, t.error_link_expired.clone(), None),
-        Refusal::Expired if method == Method::Sms => (StatusCode::FORBIDDEN, t.error_code_expired.clone(), None),
-        Refusal::Expired if method == Method::WeChat => (StatusCode::FORBIDDEN, t.error_wechat_link.clone(), None),
-        Refusal::Expired => (StatusCode::FORBIDDEN, t.error_expired.clone(), None),
-        Refusal::Revoked => (StatusCode::FORBIDDEN, t.error_revoked.clone(), None),
-        Refusal::DeviceLimit => (StatusCode::CONFLICT, t.error_device_limit.clone(), None),
-        Refusal::BadPhone => (StatusCode::BAD_REQUEST, t.error_bad_phone.clone(), None),
-        Refusal::Limited { retry_after } => {
-            let secs = retry_after.as_secs().max(1);
-            (StatusCode::TOO_MANY_REQUESTS, t.error_limited.replace("{seconds}", &secs.to_string()), Some(secs))
-        }
-        Refusal::WrongCode => (StatusCode::FORBIDDEN, t.error_wrong_code.clone(), None),
-        Refusal::CodeBurnt => (StatusCode::FORBIDDEN, t.error_code_burnt.clone(), None),
-        Refusal::CardFrozen => (StatusCode::FORBIDDEN, t.error_card_frozen.clone(), None),
-        Refusal::CardLost => (StatusCode::FORBIDDEN, t.error_card_lost.clone(), None),
-        Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, t.error_members_unavailable.clone(), Some(60)),
-    };
-    let mut response = message(portal, lang, status, body);
-    if let Some(secs) = retry {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    response
-}
-
 /// Ends the guest's own session: only with the token the online page gave
 /// this device, so another site cannot log a diner out.
 pub async fn logout(
@@ -509,100 +348,8 @@ pub async fn not_found(State(portal): State<Arc<Portal>>, headers: HeaderMap) ->
     error_page(&portal, &headers, StatusCode::NOT_FOUND, |t| &t.error_not_found)
 }
 
-/// A translated error page in the guest's language.
-pub fn error_page(portal: &Portal, headers: &HeaderMap, status: StatusCode, pick: fn(&Strings) -> &String) -> Response {
-    let lang = Lang::choose(None, cookie(headers, "lang"), accept_language(headers));
-    message(portal, lang, status, pick(lang.strings()).clone())
-}
-
-/// The device, for a form that must carry its token (made by our own page
-/// for this device: another site cannot submit it).
-pub(super) fn identify_form(portal: &Portal, peer: Peer, lang: Lang, token: &str) -> Result<Client, Box<Response>> {
-    let client = identify(portal, peer, lang)?;
-    if !portal.signer.device_token_ok(client, token) {
-        tracing::warn!(%client, "login form without this device's token refused");
-        let body = lang.strings().error_ticket_invalid.clone();
-        return Err(Box::new(message(portal, lang, StatusCode::FORBIDDEN, body)));
-    }
-    Ok(client)
-}
-
-pub(super) fn identify(portal: &Portal, peer: Peer, lang: Lang) -> Result<Client, Box<Response>> {
-    portal.neighbours.client(peer.0.ip()).ok_or_else(|| {
-        tracing::warn!(peer = %peer.0, "no neighbour entry for the peer on the guest interface");
-        Box::new(message(portal, lang, StatusCode::FORBIDDEN, lang.strings().error_no_device.clone()))
-    })
-}
-
-pub(super) fn success(
-    portal: &Portal,
-    lang: Lang,
-    url: Option<String>,
-    remaining_secs: u64,
-    coupon: Option<String>,
-) -> Response {
-    html(
-        StatusCode::OK,
-        SuccessPage {
-            t: lang.strings(),
-            venue: &portal.config.venue.name,
-            tagline: tagline(portal, lang),
-            venue_url: &portal.config.venue.info_url,
-            url,
-            minutes: remaining_secs.div_ceil(60),
-            coupon,
-        }
-        .render(),
-    )
-}
-
-pub(super) fn internal(portal: &Portal, lang: Lang, err: &dyn std::error::Error) -> Response {
-    tracing::error!(error = %crate::error_chain(err), "portal request failed");
-    message(portal, lang, StatusCode::SERVICE_UNAVAILABLE, lang.strings().error_internal.clone())
-}
-
-pub(super) fn message(portal: &Portal, lang: Lang, status: StatusCode, body: String) -> Response {
-    render_message(portal, lang, status, "error", &lang.strings().error_title, body)
-}
-
-fn render_message(portal: &Portal, lang: Lang, status: StatusCode, kind: &str, title: &str, body: String) -> Response {
-    html(
-        status,
-        MessagePage {
-            t: lang.strings(),
-            venue: &portal.config.venue.name,
-            tagline: tagline(portal, lang),
-            venue_url: &portal.config.venue.info_url,
-            kind,
-            title,
-            body,
-        }
-        .render(),
-    )
-}
-
-pub(super) fn html(status: StatusCode, rendered: askama::Result<String>) -> Response {
-    match rendered {
-        Ok(body) => {
-            (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
-                .into_response()
-        }
-        Err(err) => {
-            tracing::error!(%err, "template failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
-}
-
-pub(super) fn tagline(portal: &Portal, lang: Lang) -> &str {
-    match lang {
-        Lang::Zh => &portal.config.venue.tagline_zh,
-        Lang::En => &portal.config.venue.tagline_en,
-    }
 }
 
 /// Where the guest was going, if it is a plain http(s) URL we can send it back to.
@@ -612,19 +359,6 @@ fn safe_url(raw: &str) -> Option<String> {
     }
     let url = url::Url::parse(raw).ok()?;
     matches!(url.scheme(), "http" | "https").then(|| url.to_string())
-}
-
-pub(super) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| kv.trim().strip_prefix(name)?.strip_prefix('='))
-}
-
-pub(super) fn accept_language(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
 }
 
 #[cfg(test)]

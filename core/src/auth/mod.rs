@@ -644,6 +644,31 @@ impl Methods {
 }
 
 impl Methods {
+    /// Files a new member's welcome coupon (the store keeps it to one a
+    /// member a rule, whatever happens here) and says which rule it was when
+    /// the member store answered within `glance` that this member had none
+    /// yet and none is waiting in the outbox: what the success page announces.
+    pub async fn welcome(
+        &self,
+        client: Client,
+        identity: &Identity,
+        glance: Duration,
+    ) -> Option<&crate::config::WelcomeCoupon> {
+        let rule = self.welcome.as_ref()?;
+        let who = identity.who();
+        if !who.is_personal() {
+            return None;
+        }
+        let known = tokio::time::timeout(glance, self.members.has_coupon(&who, &rule.rule)).await;
+        if matches!(known, Ok(Ok(true))) {
+            return None;
+        }
+        let valid_until = crate::kit::time::now_ms() + rule.valid_days as i64 * 86_400_000;
+        let new = self.audit.coupon(&who, rule, valid_until).await;
+        tracing::info!(%client, who = %who.masked(), rule = %rule.rule, new, "welcome coupon filed");
+        (new && matches!(known, Ok(Ok(false)))).then_some(rule)
+    }
+
     /// Whether a member known as `who` may return with one tap here: the
     /// method that identity comes from is on.
     pub fn offers_return(&self, who: &crate::members::Who) -> bool {
