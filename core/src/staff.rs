@@ -16,6 +16,8 @@ use std::time::Duration;
 
 /// The setup code's file in the data dir (0600; gone once setup is done).
 pub const SETUP_CODE_FILE: &str = "setup-code";
+/// The longest username; a longer one is refused before anything keeps it.
+pub const MAX_USERNAME: usize = 64;
 /// A console session ends after this long without a request.
 pub const IDLE: Duration = Duration::from_secs(8 * 3600);
 
@@ -343,24 +345,44 @@ impl Staff {
     /// Checks a username and password from `from`; a new session's cookie
     /// token and the session. Limited per account and per address.
     pub async fn login(&self, username: &str, password: &str, from: IpAddr) -> Result<(String, Signed), StaffError> {
+        let locked = |retry_after| StaffError::LockedOut { retry_after };
+        // The address's try first: a name too long to be anyone's is kept
+        // nowhere (a 2 MB name is no lock-out key), but costs its sender a try.
+        let by_address = self.by_address.reserve(from).map_err(locked)?;
         let account = username.trim().to_ascii_lowercase();
-        if let Some(retry_after) = self.by_account.check(account.clone()).or_else(|| self.by_address.check(from)) {
-            return Err(StaffError::LockedOut { retry_after });
+        if account.len() > MAX_USERNAME {
+            by_address.keep();
+            return Err(StaffError::WrongCredentials);
         }
-        let row: Option<(i64, String, String, String)> = sqlx::query_as(
+        // Counted before the slow check: tries at once cannot all be checked.
+        let by_account = match self.by_account.reserve(account.clone()) {
+            Ok(reserved) => reserved,
+            Err(retry_after) => {
+                by_address.give_back();
+                return Err(locked(retry_after));
+            }
+        };
+        let row: Result<Option<(i64, String, String, String)>, sqlx::Error> = sqlx::query_as(
             "SELECT id, username, password_hash, role FROM staff_users WHERE lower(username) = ? AND disabled_at IS NULL",
         )
         .bind(&account)
         .fetch_optional(&self.db)
-        .await?;
+        .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(err) => {
+                (by_account.give_back(), by_address.give_back());
+                return Err(err.into());
+            }
+        };
         let hash = row.as_ref().map_or_else(unusable_hash, |r| r.2.clone());
         let good = verify_password(password.to_string(), hash).await;
         let Some((user_id, username, _, role)) = row.filter(|_| good) else {
-            self.by_account.fail(account);
-            self.by_address.fail(from);
+            (by_account.keep(), by_address.keep());
             return Err(StaffError::WrongCredentials);
         };
-        self.by_account.clear(account);
+        // The account's count is cleared; the address's earlier wrong tries stay.
+        (by_account.clear(), by_address.give_back());
         let role = Role::parse(&role).unwrap_or(Role::FrontDesk);
         let (token, csrf) = (random_token(), random_token());
         let now = now_ms();
@@ -516,6 +538,30 @@ mod tests {
 
     fn addr(n: u8) -> IpAddr {
         IpAddr::from([198, 51, 100, n])
+    }
+
+    #[tokio::test]
+    async fn sixty_four_wrong_logins_at_once_get_five_answers_and_a_huge_name_is_kept_nowhere() {
+        let (s, _dir) = staff().await;
+        s.create_user("owner", "a long password", Role::Admin).await.unwrap();
+        let s = std::sync::Arc::new(s);
+        let tries = (0..64).map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.login("owner", "not the password", addr(9)).await })
+        });
+        let mut wrong = 0;
+        for t in tries {
+            match t.await.unwrap() {
+                Err(StaffError::WrongCredentials) => wrong += 1,
+                Err(StaffError::LockedOut { .. }) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(wrong, 5, "five checked, however fast they came");
+        // A 2 MB name: refused before anything keeps it; it does not lock the owner.
+        let huge = "x".repeat(2 * 1024 * 1024);
+        assert!(matches!(s.login(&huge, "x", addr(10)).await, Err(StaffError::WrongCredentials)));
+        assert!(s.by_account.check(huge).is_none(), "no lock-out entry for it");
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! The guest's login flow, whichever method: identify the device (the
 //! socket's peer and the kernel's neighbour table, the form's device
-//! token), start a form (the method on, the device not locked out), finish
+//! token), start a form (the method on; a method that counts wrong tries
+//! reserves the try itself, `Methods::tried`), finish
 //! a grant (the session, its metrics and audit row, the welcome coupon, the
 //! landing) or render a refusal (translated, counted, audited). The
 //! methods' handlers (`logins`) and the home page (`pages`) call it.
@@ -8,7 +9,6 @@
 use super::i18n::Lang;
 use super::render::{accept_language, cookie, internal, message, success};
 use super::{Peer, Portal};
-use crate::auth::lockout::Lockout;
 use crate::auth::{Grant, Identity, Method, Refusal};
 use crate::sessions::SessionError;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -157,33 +157,27 @@ pub(super) fn identify(portal: &Portal, peer: Peer, lang: Lang) -> Result<Client
 }
 
 /// What every login form starts with: the guest's language; the device, its
-/// form token checked; the method on; the device not locked out (when the
-/// method counts wrong tries). Err is the page to answer with.
+/// form token checked; the method on. Err is the page to answer with (a
+/// method that counts wrong tries reserves one before it checks: `Methods::tried`).
 pub(super) async fn form_start(
     portal: &Portal,
     peer: Peer,
     headers: &HeaderMap,
     token: &str,
-    gate: Gate<'_>,
+    gate: Gate,
 ) -> Result<(Lang, Client), Response> {
     let lang = guest_lang(headers);
     let client = identify_form(portal, peer, lang, token).map_err(|response| *response)?;
     if !gate.on {
         return Err(refused(portal, lang, gate.method, client, None, Refusal::Disabled).await);
     }
-    if let Some(retry_after) = gate.lockout.and_then(|l| l.check(client.mac)) {
-        let refusal = Refusal::LockedOut { retry_after };
-        return Err(refused(portal, lang, gate.method, client, gate.identity, refusal).await);
-    }
     Ok((lang, client))
 }
 
-/// A method's gate: on or off, and the wrong tries it counts.
-pub(super) struct Gate<'a> {
+/// A method's gate: the method, and whether the restaurant offers it.
+pub(super) struct Gate {
     pub method: Method,
     pub on: bool,
-    pub lockout: Option<&'a Lockout>,
-    pub identity: Option<&'a Identity>,
 }
 
 /// The guest's language: its choice (cookie), else its browser's.

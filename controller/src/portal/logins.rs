@@ -10,7 +10,7 @@ use super::pages::not_found;
 use super::render::{cookie, html, internal, message, success, tagline};
 use super::{Peer, Portal};
 use crate::auth::sms::SendError;
-use crate::auth::{AuthError, Identity, Method, Refusal};
+use crate::auth::{AuthError, Identity, Method, Methods, Refusal};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -185,23 +185,20 @@ pub async fn login_voucher(
     Form(form): Form<VoucherForm>,
 ) -> Response {
     let method = Method::Voucher;
-    let gate = Gate { method, on: portal.auth.enabled.voucher, lockout: Some(&portal.auth.codes), identity: None };
+    let gate = Gate { method, on: portal.auth.enabled.voucher };
     let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
         Ok(started) => started,
         Err(response) => return response,
     };
-    let (grant, claim) = match portal.auth.vouchers.claim(&form.code, client).await {
+    let claimed = portal.auth.vouchers.claim(&form.code, client);
+    let (grant, claim) = match Methods::tried(&portal.auth.codes, client, Refusal::Invalid, claimed).await {
         Ok(claimed) => claimed,
         Err(AuthError::Refused(refusal)) => {
-            if refusal == Refusal::Invalid {
-                portal.auth.codes.fail(client.mac);
-            }
             let identity = crate::kit::secrets::normalize_code(&form.code).map(Identity::Voucher);
             return refused(&portal, lang, method, client, identity.as_ref(), refusal).await;
         }
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
-    portal.auth.codes.clear(client.mac);
     let url = venue_page(&portal);
     match finish(&portal, lang, client, grant, url).await {
         Ok(response) => response,
@@ -221,23 +218,19 @@ pub async fn login_account(
 ) -> Response {
     let method = Method::Account;
     let identity = Identity::Account(form.username.trim().to_ascii_lowercase().chars().take(32).collect());
-    let (on, lockout) = (portal.auth.enabled.account, Some(&portal.auth.passwords));
-    let gate = Gate { method, on, lockout, identity: Some(&identity) };
+    let gate = Gate { method, on: portal.auth.enabled.account };
     let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
         Ok(started) => started,
         Err(response) => return response,
     };
-    let grant = match portal.auth.accounts.login(&form.username, &form.password, client).await {
+    let login = portal.auth.accounts.login(&form.username, &form.password, client);
+    let grant = match Methods::tried(&portal.auth.passwords, client, Refusal::WrongCredentials, login).await {
         Ok(grant) => grant,
         Err(AuthError::Refused(refusal)) => {
-            if refusal == Refusal::WrongCredentials {
-                portal.auth.passwords.fail(client.mac);
-            }
             return refused(&portal, lang, method, client, Some(&identity), refusal).await;
         }
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
-    portal.auth.passwords.clear(client.mac);
     let url = venue_page(&portal);
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
 }
@@ -250,19 +243,16 @@ pub async fn login_counter(
     Form(form): Form<CounterForm>,
 ) -> Response {
     let method = Method::CounterQr;
-    let gate = Gate { method, on: portal.auth.enabled.counter_qr, lockout: Some(&portal.auth.codes), identity: None };
+    let gate = Gate { method, on: portal.auth.enabled.counter_qr };
     let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
         Ok(started) => started,
         Err(response) => return response,
     };
-    let grant = match portal.auth.counter.login(form.p, &form.t, client) {
+    let login = async { portal.auth.counter.login(form.p, &form.t, client).map_err(AuthError::Refused) };
+    let grant = match Methods::tried(&portal.auth.codes, client, Refusal::Invalid, login).await {
         Ok(grant) => grant,
-        Err(refusal) => {
-            if refusal == Refusal::Invalid {
-                portal.auth.codes.fail(client.mac);
-            }
-            return refused(&portal, lang, method, client, None, refusal).await;
-        }
+        Err(AuthError::Refused(refusal)) => return refused(&portal, lang, method, client, None, refusal).await,
+        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
     let url = venue_page(&portal);
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
@@ -320,7 +310,7 @@ pub async fn sms_send(
     Form(form): Form<SmsSendForm>,
 ) -> Response {
     let method = Method::Sms;
-    let gate = Gate { method, on: portal.auth.enabled.sms, lockout: None, identity: None };
+    let gate = Gate { method, on: portal.auth.enabled.sms };
     let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
         Ok(started) => started,
         Err(response) => return response,
@@ -379,7 +369,7 @@ pub async fn login_sms(
     Form(form): Form<SmsLoginForm>,
 ) -> Response {
     let method = Method::Sms;
-    let gate = Gate { method, on: portal.auth.enabled.sms, lockout: None, identity: None };
+    let gate = Gate { method, on: portal.auth.enabled.sms };
     let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
         Ok(started) => started,
         Err(response) => return response,
@@ -437,7 +427,7 @@ pub async fn login_sms_return(
     Form(form): Form<TokenForm>,
 ) -> Response {
     let method = Method::Sms;
-    let gate = Gate { method, on: portal.auth.enabled.sms, lockout: None, identity: None };
+    let gate = Gate { method, on: portal.auth.enabled.sms };
     let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
         Ok(started) => started,
         Err(response) => return response,
@@ -466,7 +456,7 @@ pub async fn login_member_return(
     Form(form): Form<TokenForm>,
 ) -> Response {
     let within = portal.auth.sms.returning();
-    let gate = Gate { method: Method::Sms, on: within.is_some(), lockout: None, identity: None };
+    let gate = Gate { method: Method::Sms, on: within.is_some() };
     let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
         Ok(started) => started,
         Err(response) => return response,
@@ -506,23 +496,19 @@ pub async fn login_card(
 ) -> Response {
     let method = Method::Card;
     let identity = crate::auth::card::Cards::normalize(&form.card).map(Identity::Card);
-    let (on, lockout) = (portal.auth.enabled.card, Some(&portal.auth.passwords));
-    let gate = Gate { method, on, lockout, identity: identity.as_ref() };
+    let gate = Gate { method, on: portal.auth.enabled.card };
     let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
         Ok(started) => started,
         Err(response) => return response,
     };
-    let grant = match portal.auth.cards.login(&form.card, &form.pin).await {
+    let login = portal.auth.cards.login(&form.card, &form.pin);
+    let grant = match Methods::tried(&portal.auth.passwords, client, Refusal::WrongCredentials, login).await {
         Ok(grant) => grant,
         Err(AuthError::Refused(refusal)) => {
-            if refusal == Refusal::WrongCredentials {
-                portal.auth.passwords.fail(client.mac);
-            }
             return refused(&portal, lang, method, client, identity.as_ref(), refusal).await;
         }
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
-    portal.auth.passwords.clear(client.mac);
     let who = grant.identity.who();
     let url = venue_page(&portal);
     match finish(&portal, lang, client, grant, url).await {
@@ -575,7 +561,7 @@ pub async fn login_wechat(
     Form(form): Form<WeChatForm>,
 ) -> Response {
     let method = Method::WeChat;
-    let gate = Gate { method, on: portal.auth.wechat.is_some(), lockout: Some(&portal.auth.codes), identity: None };
+    let gate = Gate { method, on: portal.auth.wechat.is_some() };
     let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
         Ok(started) => started,
         Err(response) => return response,
@@ -583,18 +569,15 @@ pub async fn login_wechat(
     let Some(wechat) = portal.auth.wechat.as_ref() else {
         return refused(&portal, lang, method, client, None, Refusal::Disabled).await;
     };
-    let grant = match wechat.login(&form.t) {
+    let login = async { wechat.login(&form.t).map_err(AuthError::Refused) };
+    let grant = match Methods::tried(&portal.auth.codes, client, Refusal::Invalid, login).await {
         Ok(grant) => grant,
-        Err(Refusal::Replayed) => match portal.sessions.current(client).await {
+        Err(AuthError::Refused(Refusal::Replayed)) => match portal.sessions.current(client).await {
             Ok(Some(session)) => return success(&portal, lang, None, session.remaining().as_secs(), None),
             _ => return refused(&portal, lang, method, client, None, Refusal::Replayed).await,
         },
-        Err(refusal) => {
-            if refusal == Refusal::Invalid {
-                portal.auth.codes.fail(client.mac);
-            }
-            return refused(&portal, lang, method, client, None, refusal).await;
-        }
+        Err(AuthError::Refused(refusal)) => return refused(&portal, lang, method, client, None, refusal).await,
+        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
     let url = venue_page(&portal);
     match finish(&portal, lang, client, grant, url).await {

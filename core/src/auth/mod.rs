@@ -644,6 +644,28 @@ impl Methods {
 }
 
 impl Methods {
+    /// A login whose wrong answers count against the device in `lockout`:
+    /// the try is reserved before `attempt` runs (many tries at once cannot
+    /// all be checked), cleared by a grant, kept for a `wrong` refusal, given
+    /// back for any other answer (a revoked card is no guess).
+    pub async fn tried<T>(
+        lockout: &lockout::Lockout,
+        client: Client,
+        wrong: Refusal,
+        attempt: impl std::future::Future<Output = Result<T, AuthError>>,
+    ) -> Result<T, AuthError> {
+        let reserved = lockout
+            .reserve(client.mac)
+            .map_err(|retry_after| AuthError::Refused(Refusal::LockedOut { retry_after }))?;
+        let answer = attempt.await;
+        match &answer {
+            Ok(_) => reserved.clear(),
+            Err(AuthError::Refused(r)) if *r == wrong => reserved.keep(),
+            Err(_) => reserved.give_back(),
+        }
+        answer
+    }
+
     /// Files a new member's welcome coupon (the store keeps it to one a
     /// member a rule, whatever happens here) and says which rule it was when
     /// the member store answered within `glance` that this member had none
