@@ -371,18 +371,21 @@ impl Staff {
         let row = match row {
             Ok(row) => row,
             Err(err) => {
-                (by_account.give_back(), by_address.give_back());
+                by_account.give_back();
+                by_address.give_back();
                 return Err(err.into());
             }
         };
         let hash = row.as_ref().map_or_else(unusable_hash, |r| r.2.clone());
         let good = verify_password(password.to_string(), hash).await;
         let Some((user_id, username, _, role)) = row.filter(|_| good) else {
-            (by_account.keep(), by_address.keep());
+            by_account.keep();
+            by_address.keep();
             return Err(StaffError::WrongCredentials);
         };
         // The account's count is cleared; the address's earlier wrong tries stay.
-        (by_account.clear(), by_address.give_back());
+        by_account.clear();
+        by_address.give_back();
         let role = Role::parse(&role).unwrap_or(Role::FrontDesk);
         let (token, csrf) = (random_token(), random_token());
         let now = now_ms();
