@@ -11,6 +11,7 @@
 use super::lockout::Lockout;
 use super::{AuthError, Bandwidth, Grant, Identity, Method, Refusal};
 use crate::kit::time::now_ms;
+use crate::members::cards::CardCache;
 use crate::members::{CardRecord, MembersError, Store};
 use sqlx::SqlitePool;
 use std::time::Duration;
@@ -21,7 +22,7 @@ const STORE_WAIT: Duration = Duration::from_secs(2);
 /// The card method.
 pub struct Cards {
     store: Store,
-    local: SqlitePool,
+    cache: CardCache,
     /// Wrong PINs per card.
     pub per_card: Lockout<String>,
     length: Duration,
@@ -40,7 +41,7 @@ impl Cards {
         bandwidth: Bandwidth,
         max_age: Duration,
     ) -> Self {
-        Cards { store, local, per_card, length, bandwidth, max_age }
+        Cards { store, cache: CardCache::new(local), per_card, length, bandwidth, max_age }
     }
 
     /// A card number as typed: spaces dropped, upper case; None if it cannot be one.
@@ -55,18 +56,24 @@ impl Cards {
         let Some(card_no) = Self::normalize(typed_card) else {
             return Err(Refusal::WrongCredentials.into());
         };
-        if let Some(retry_after) = self.per_card.check(card_no.clone()) {
-            return Err(Refusal::LockedOut { retry_after }.into());
-        }
-        let card = self.find(&card_no).await?;
+        // Counted before the slow check: PINs at once cannot all be checked.
+        let reserved =
+            self.per_card.reserve(card_no.clone()).map_err(|retry_after| Refusal::LockedOut { retry_after })?;
+        let card = match self.find(&card_no).await {
+            Ok(card) => card,
+            Err(err) => {
+                reserved.give_back();
+                return Err(err);
+            }
+        };
         // An unknown card costs the same argon2 time as a wrong PIN.
         let hash = card.as_ref().and_then(|c| c.pin_hash.clone()).unwrap_or_else(crate::kit::passwords::unusable_hash);
         let good = crate::kit::passwords::verify_password(pin.to_string(), hash).await;
         let Some(card) = card.filter(|c| good && c.pin_hash.is_some()) else {
-            self.per_card.fail(card_no);
+            reserved.keep();
             return Err(Refusal::WrongCredentials.into());
         };
-        self.per_card.clear(card_no.clone());
+        reserved.clear();
         Ok(self.grant_of(card)?)
     }
 
@@ -117,77 +124,23 @@ impl Cards {
 
     /// The card from the local copy, if that copy is young enough.
     async fn cached(&self, card_no: &str) -> Result<Option<CardRecord>, AuthError> {
-        let refreshed: Option<String> = sqlx::query_scalar("SELECT v FROM member_state WHERE k = 'cards_refreshed_at'")
-            .fetch_optional(&self.local)
-            .await?;
-        let age = refreshed.and_then(|v| v.parse::<i64>().ok()).map(|at| now_ms() - at);
+        let age = self.cache.refreshed_at().await?.map(|at| now_ms() - at);
         if age.is_none_or(|age| age > self.max_age.as_millis() as i64) {
             return Err(Refusal::Unavailable.into());
         }
-        let row: Option<crate::members::CardTuple> = sqlx::query_as(
-            "SELECT card_no, member_id, pin_hash, state, tier, session_minutes, down_kbps, up_kbps FROM member_cards \
-             WHERE card_no = ?",
-        )
-        .bind(card_no)
-        .fetch_optional(&self.local)
-        .await?;
-        Ok(row.map(crate::members::card_of))
+        Ok(self.cache.card(card_no).await?)
     }
 
-    /// Copies every card of the brand into the local cache (one transaction);
-    /// returns how many.
+    /// Copies every card of the brand into the local cache; returns how many.
     pub async fn refresh(&self) -> Result<usize, MembersError> {
         let cards = self.store.all_cards().await?;
-        let mut tx = self.local.begin().await.map_err(MembersError::Local)?;
-        let local = async {
-            sqlx::query("DELETE FROM member_cards").execute(&mut *tx).await?;
-            for c in &cards {
-                sqlx::query(
-                    "INSERT INTO member_cards (card_no, member_id, pin_hash, state, tier, session_minutes, down_kbps, up_kbps) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&c.card_no)
-                .bind(&c.member_id)
-                .bind(&c.pin_hash)
-                .bind(&c.state)
-                .bind(&c.tier)
-                .bind(c.session_minutes)
-                .bind(c.down_kbps)
-                .bind(c.up_kbps)
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query(
-                "INSERT INTO member_state (k, v) VALUES ('cards_refreshed_at', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-            )
-            .bind(now_ms().to_string())
-            .execute(&mut *tx)
-            .await?;
-            Ok::<_, sqlx::Error>(())
-        };
-        local.await.map_err(MembersError::Local)?;
-        tx.commit().await.map_err(MembersError::Local)?;
+        self.cache.replace(&cards).await.map_err(MembersError::Local)?;
         Ok(cards.len())
     }
 
-    /// Puts a card's new state in the local copy at once (a card reported
-    /// lost is refused even if the store goes away before the next refresh).
-    pub async fn cache_state(&self, card_no: &str, state: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE member_cards SET state = ? WHERE card_no = ?")
-            .bind(state)
-            .bind(card_no)
-            .execute(&self.local)
-            .await
-            .map(|_| ())
-    }
-
-    /// Drops an erased member's cards from the local copy.
-    pub async fn forget_member(&self, member_id: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM member_cards WHERE member_id = ?")
-            .bind(member_id)
-            .execute(&self.local)
-            .await
-            .map(|_| ())
+    /// The local copy (the staff's card changes write it at once).
+    pub fn cache(&self) -> &CardCache {
+        &self.cache
     }
 
     /// Refreshes the cache every `every`, for ever.

@@ -139,7 +139,7 @@ async fn handle_members(request: Request, staff: &Staff) -> Reply {
                         tracing::error!(error = %crate::error_chain(&err), "an erased member's waiting facts not dropped");
                         0
                     });
-                    if let Err(err) = staff.cards.forget_member(&id).await {
+                    if let Err(err) = staff.cards.cache().forget_member(&id).await {
                         tracing::error!(error = %crate::error_chain(&err), "an erased member's cards left in the card cache");
                     }
                     Reply::Erased { erased, waiting }
@@ -163,7 +163,7 @@ async fn handle_members(request: Request, staff: &Staff) -> Reply {
             };
             match store.set_card_state(&card_no, &state).await {
                 Ok(true) => {
-                    if let Err(err) = staff.cards.cache_state(&card_no, &state).await {
+                    if let Err(err) = staff.cards.cache().set_state(&card_no, &state).await {
                         tracing::error!(card = %card_no, error = %crate::error_chain(&err), "card cache not updated: the next refresh will");
                     }
                     Reply::Done

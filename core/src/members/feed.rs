@@ -112,12 +112,7 @@ impl Feed {
             site: self.store.site.clone(),
             backlog: outbox::backlog(&self.local).await?,
             feed,
-            cards_cached_at: sqlx::query_scalar::<_, String>(
-                "SELECT v FROM member_state WHERE k = 'cards_refreshed_at'",
-            )
-            .fetch_optional(&self.local)
-            .await?
-            .and_then(|v| v.parse().ok()),
+            cards_cached_at: super::cards::CardCache::new(self.local.clone()).refreshed_at().await?,
         })
     }
 

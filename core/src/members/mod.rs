@@ -12,6 +12,7 @@
 //! the [`feed`] delivers them. The card login reads the store, with a local
 //! cache for when it cannot.
 
+pub mod cards;
 pub mod feed;
 pub mod outbox;
 
