@@ -3,7 +3,9 @@
 //! logins a day, new and returning devices, logins by method and by hour,
 //! refusals, dwell time, conversion from portal view to login, the ads and
 //! dishes guests saw and tapped. Charts are drawn here as SVG (plotters);
-//! the numbers beside them export as CSV and XLSX.
+//! the numbers beside them export as CSV and XLSX. It reads only the
+//! read-only views its owners keep for it (`stats_sessions`,
+//! `stats_refusals`, `stats_portal_events`; migration 15), never their tables.
 
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -107,14 +109,14 @@ impl Report {
 /// Computes the report for `range`.
 pub async fn report(db: &SqlitePool, range: &Range) -> Result<Report, sqlx::Error> {
     let sessions: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT mac, method, started_at, ended_at FROM sessions WHERE started_at >= ? AND started_at < ? ORDER BY started_at",
+        "SELECT mac, method, started_at, ended_at FROM stats_sessions WHERE started_at >= ? AND started_at < ? ORDER BY started_at",
     )
     .bind(range.start)
     .bind(range.end)
     .fetch_all(db)
     .await?;
     let before: HashSet<String> =
-        sqlx::query_scalar::<_, String>("SELECT DISTINCT mac FROM sessions WHERE started_at < ?")
+        sqlx::query_scalar::<_, String>("SELECT DISTINCT mac FROM stats_sessions WHERE started_at < ?")
             .bind(range.start)
             .fetch_all(db)
             .await?
@@ -148,7 +150,7 @@ pub async fn report(db: &SqlitePool, range: &Range) -> Result<Report, sqlx::Erro
         }
     }
     let refusals: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT method, reason, COUNT(*) FROM auth_events WHERE outcome = 'refused' AND at >= ? AND at < ? \
+        "SELECT method, reason, COUNT(*) FROM stats_refusals WHERE at >= ? AND at < ? \
          GROUP BY method, reason ORDER BY COUNT(*) DESC",
     )
     .bind(range.start)
@@ -156,13 +158,13 @@ pub async fn report(db: &SqlitePool, range: &Range) -> Result<Report, sqlx::Erro
     .fetch_all(db)
     .await?;
     let views: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM portal_events WHERE kind = 'portal_view' AND at >= ? AND at < ?")
+        sqlx::query_scalar("SELECT COUNT(*) FROM stats_portal_events WHERE kind = 'portal_view' AND at >= ? AND at < ?")
             .bind(range.start)
             .bind(range.end)
             .fetch_one(db)
             .await?;
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT kind, detail, COUNT(*) FROM portal_events WHERE kind != 'portal_view' AND kind != 'consent' \
+        "SELECT kind, detail, COUNT(*) FROM stats_portal_events WHERE kind != 'portal_view' AND kind != 'consent' \
          AND kind != 'menu_view' AND at >= ? AND at < ? GROUP BY kind, detail",
     )
     .bind(range.start)
