@@ -29,6 +29,8 @@ fn venue_page(portal: &Portal) -> Option<String> {
 #[template(path = "sms.html")]
 struct SmsPage<'a> {
     t: &'a Strings,
+    /// Where the page's CSS is: empty for the portal, the editor preview's root there.
+    asset_root: &'a str,
     venue: &'a str,
     tagline: &'a str,
     venue_url: &'a str,
@@ -44,6 +46,8 @@ struct SmsPage<'a> {
 #[template(path = "scan.html")]
 struct ScanPage<'a> {
     t: &'a Strings,
+    /// Where the page's CSS is: empty for the portal, the editor preview's root there.
+    asset_root: &'a str,
     venue: &'a str,
     tagline: &'a str,
     venue_url: &'a str,
@@ -56,6 +60,8 @@ struct ScanPage<'a> {
 #[template(path = "counter.html")]
 struct CounterPage<'a> {
     t: &'a Strings,
+    /// Where the page's CSS is: empty for the portal, the editor preview's root there.
+    asset_root: &'a str,
     venue: &'a str,
     tagline: &'a str,
     venue_url: &'a str,
@@ -346,6 +352,7 @@ fn sms_page(
         status,
         SmsPage {
             t: lang.strings(),
+            asset_root: "",
             venue: &portal.config.venue.name,
             tagline: tagline(portal, lang),
             venue_url: &portal.config.venue.info_url,
@@ -729,6 +736,7 @@ fn scan_page(
         StatusCode::OK,
         ScanPage {
             t: lang.strings(),
+            asset_root: "",
             venue: &portal.config.venue.name,
             tagline: tagline(portal, lang),
             venue_url: &portal.config.venue.info_url,
@@ -756,6 +764,7 @@ pub async fn counter_display(
         StatusCode::OK,
         CounterPage {
             t: lang.strings(),
+            asset_root: "",
             venue: &portal.config.venue.name,
             tagline: tagline(&portal, lang),
             venue_url: "",

@@ -151,6 +151,8 @@ pub fn brand_css_text(content: &Content, root: &str) -> String {
 #[template(path = "promotions.html")]
 struct PromotionsPage<'a> {
     t: &'a Strings,
+    /// Where the page's CSS is: empty for the portal, the editor preview's root there.
+    asset_root: &'a str,
     venue: &'a str,
     tagline: &'a str,
     venue_url: &'a str,
@@ -161,6 +163,8 @@ struct PromotionsPage<'a> {
 #[template(path = "promotion.html")]
 struct PromotionPage<'a> {
     t: &'a Strings,
+    /// Where the page's CSS is: empty for the portal, the editor preview's root there.
+    asset_root: &'a str,
     venue: &'a str,
     tagline: &'a str,
     venue_url: &'a str,
@@ -174,6 +178,8 @@ struct PromotionPage<'a> {
 #[template(path = "menu.html")]
 struct MenuPage<'a> {
     t: &'a Strings,
+    /// Where the page's CSS is: empty for the portal, the editor preview's root there.
+    asset_root: &'a str,
     venue: &'a str,
     tagline: &'a str,
     venue_url: &'a str,
@@ -224,6 +230,7 @@ pub async fn promotions(
         StatusCode::OK,
         PromotionsPage {
             t,
+            asset_root: "",
             venue: &portal.config.venue.name,
             tagline: tagline(&portal, lang),
             venue_url: &portal.config.venue.info_url,
@@ -255,6 +262,7 @@ pub async fn promotion(
         StatusCode::OK,
         PromotionPage {
             t: lang.strings(),
+            asset_root: "",
             venue: &portal.config.venue.name,
             tagline: tagline(&portal, lang),
             venue_url: &portal.config.venue.info_url,
@@ -316,6 +324,7 @@ pub async fn menu(
         StatusCode::OK,
         MenuPage {
             t: lang.strings(),
+            asset_root: "",
             venue: &portal.config.venue.name,
             tagline: tagline(&portal, lang),
             venue_url: &portal.config.venue.info_url,

@@ -20,6 +20,8 @@ use std::sync::Arc;
 #[template(path = "login.html")]
 struct LoginPage<'a> {
     t: &'a Strings,
+    /// Where the page's CSS is: empty for the portal, the editor preview's root there.
+    asset_root: &'a str,
     venue: &'a str,
     tagline: &'a str,
     venue_url: &'a str,
@@ -56,6 +58,8 @@ struct AdView {
 #[template(path = "online.html")]
 struct OnlinePage<'a> {
     t: &'a Strings,
+    /// Where the page's CSS is: empty for the portal, the editor preview's root there.
+    asset_root: &'a str,
     venue: &'a str,
     tagline: &'a str,
     venue_url: &'a str,
@@ -95,6 +99,7 @@ pub async fn home(
                 StatusCode::OK,
                 OnlinePage {
                     t: lang.strings(),
+                    asset_root: "",
                     venue: &portal.config.venue.name,
                     tagline: tagline(&portal, lang),
                     venue_url: &portal.config.venue.info_url,
@@ -179,6 +184,7 @@ async fn login_page(
         StatusCode::OK,
         LoginPage {
             t: lang.strings(),
+            asset_root: "",
             venue: &portal.config.venue.name,
             tagline: tagline(portal, lang),
             venue_url: &portal.config.venue.info_url,
@@ -268,6 +274,7 @@ pub fn preview(portal: &Portal, content: &crate::marketing::Content, lang: Lang,
     let (ad, _) = ad_view(portal, content, &now, lang, root);
     let rendered = LoginPage {
         t: lang.strings(),
+        asset_root: root,
         venue: &portal.config.venue.name,
         tagline: tagline(portal, lang),
         venue_url: "",
@@ -288,13 +295,7 @@ pub fn preview(portal: &Portal, content: &crate::marketing::Content, lang: Lang,
         returning: None,
         token: String::new(),
     }
-    .render()
-    // The page's own asset links, to the console's preview routes.
-    .map(|page| {
-        page.replace("href=\"/static/portal.css\"", &format!("href=\"{root}/static/portal.css\""))
-            .replace("href=\"/brand.css\"", &format!("href=\"{root}/brand.css\""))
-            .replace("src=\"/static/portal.js\"", "data-preview=\"\"")
-    });
+    .render();
     html(StatusCode::OK, rendered)
 }
 

@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 #[template(path = "success.html")]
 struct SuccessPage<'a> {
     t: &'a Strings,
+    /// Where the page's CSS is: empty for the portal, the editor preview's root there.
+    asset_root: &'a str,
     venue: &'a str,
     tagline: &'a str,
     venue_url: &'a str,
@@ -24,6 +26,8 @@ struct SuccessPage<'a> {
 #[template(path = "message.html")]
 struct MessagePage<'a> {
     t: &'a Strings,
+    /// Where the page's CSS is: empty for the portal, the editor preview's root there.
+    asset_root: &'a str,
     venue: &'a str,
     tagline: &'a str,
     venue_url: &'a str,
@@ -43,6 +47,7 @@ pub(super) fn success(
         StatusCode::OK,
         SuccessPage {
             t: lang.strings(),
+            asset_root: "",
             venue: &portal.config.venue.name,
             tagline: tagline(portal, lang),
             venue_url: &portal.config.venue.info_url,
@@ -75,6 +80,7 @@ pub(super) fn render_message(
         status,
         MessagePage {
             t: lang.strings(),
+            asset_root: "",
             venue: &portal.config.venue.name,
             tagline: tagline(portal, lang),
             venue_url: &portal.config.venue.info_url,

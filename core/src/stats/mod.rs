@@ -157,12 +157,13 @@ pub async fn report(db: &SqlitePool, range: &Range) -> Result<Report, sqlx::Erro
     .bind(range.end)
     .fetch_all(db)
     .await?;
-    let views: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM stats_portal_events WHERE kind = 'portal_view' AND at >= ? AND at < ?")
-            .bind(range.start)
-            .bind(range.end)
-            .fetch_one(db)
-            .await?;
+    let views: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM stats_portal_events WHERE kind = 'portal_view' AND at >= ? AND at < ?",
+    )
+    .bind(range.start)
+    .bind(range.end)
+    .fetch_one(db)
+    .await?;
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT kind, detail, COUNT(*) FROM stats_portal_events WHERE kind != 'portal_view' AND kind != 'consent' \
          AND kind != 'menu_view' AND at >= ? AND at < ? GROUP BY kind, detail",
