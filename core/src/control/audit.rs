@@ -3,12 +3,12 @@
 //! change leaves its row whichever door it came by. Secrets (an SSID's key,
 //! an ID number, a full phone number) never reach a row.
 
-use super::{Handles, Reply, Request};
+use super::{Handles, MarketingChange, Reply, Request};
 use ap_protocol::Ssid;
 
 /// A changing request's row, begun before it is carried out.
 pub(super) struct Record {
-    action: &'static str,
+    action: String,
     target: String,
     before: String,
     /// An after known before the request runs (a voucher batch's worth).
@@ -21,8 +21,8 @@ impl Record {
     /// The row a request will leave; None: it only reads.
     pub(super) async fn of(request: &Request, handles: &Handles) -> Option<Record> {
         use Request as R;
-        let row = |action, target: &str, before: &str| Record {
-            action,
+        let row = |action: &str, target: &str, before: &str| Record {
+            action: action.to_string(),
             target: target.to_string(),
             before: before.to_string(),
             after: None,
@@ -38,7 +38,13 @@ impl Record {
             R::ApsForget { device_id } => row("ap.forget", device_id, "known"),
             R::ApsSet { device_id, .. } => row("ap.set", device_id, ""),
             R::ApsPlan => row("plan.apply", "channels", &radios(handles).await),
-            R::FirmwareUpload { version, .. } | R::FirmwareImage { version, .. } => row("firmware.upload", version, ""),
+            R::FirmwareUpload { version, model, .. } => {
+                Record { after: Some(format!("{model} {version}")), ..row("firmware.upload", version, "") }
+            }
+            R::FirmwareImage { version, model, image, .. } => Record {
+                after: Some(format!("{model} {version} ({} bytes)", image.len())),
+                ..row("firmware.upload", version, "")
+            },
             R::FirmwareRollout { version, .. } => row("firmware.rollout", version, ""),
             R::FirmwareHalt => row("firmware.halt", "", "running"),
             R::SsidsPut { ssid } => {
@@ -84,15 +90,16 @@ impl Record {
             R::UsersDisable { username } => {
                 Record { after: Some("disabled".into()), ..row("user.disable", username, "active") }
             }
+            R::Marketing { change } => return Some(marketing(change, handles).await),
             _ => return None,
         })
     }
 
     /// The row for what happened: (action, target, before, after).
-    pub(super) async fn finish(self, reply: &Reply, handles: &Handles) -> (&'static str, String, String, String) {
+    pub(super) async fn finish(mut self, reply: &Reply, handles: &Handles) -> (String, String, String, String) {
         use Reply as P;
         let mut target = self.target;
-        let after = match (self.action, reply) {
+        let after = match (self.action.as_str(), reply) {
             ("guest.kick", P::Kicked { count }) => format!("{count} sessions ended"),
             ("firewall.reload", P::Reloaded { sessions }) => format!("{sessions} sessions put back"),
             ("ap.forget", _) => "forgotten".to_string(),
@@ -100,7 +107,6 @@ impl Record {
             ("ssid.put", _) => self.ssid.as_ref().map(|s| describe(s, !s.key.is_empty())).unwrap_or_default(),
             ("ssid.remove", _) => String::new(),
             (_, P::ConfigVersion { version }) => format!("configuration v{version}"),
-            ("firmware.upload", _) => "accepted".to_string(),
             ("firmware.rollout", P::Rollout { status: Some(s) }) => {
                 format!("{} → {} APs", s.version, s.remaining.len())
             }
@@ -126,10 +132,48 @@ impl Record {
                 "erased: {} identities, {} events, {} visits, {} cards; {waiting} waiting facts dropped",
                 erased.identities, erased.events, erased.visits, erased.cards
             ),
+            (_, P::Changed { what }) => what.clone(),
+            (_, P::Published { version }) => {
+                target = match self.after.take() {
+                    Some(asked) => format!("{version} (= {asked})"),
+                    None => version.to_string(),
+                };
+                handles.marketing.published().summary()
+            }
             _ => self.after.unwrap_or_default(),
         };
         (self.action, target, self.before, after)
     }
+}
+
+/// A marketing change's row: the draft's summary before (the brand, the
+/// ad's line or the landing for those), the change's words after; a publish
+/// or rollback from the published summary to the new one.
+async fn marketing(change: &MarketingChange, handles: &Handles) -> Record {
+    use MarketingChange as C;
+    let m = &handles.marketing;
+    let draft = m.draft().await.ok();
+    let summary = draft.as_ref().map(|d| d.summary()).unwrap_or_default();
+    // A kind as the log names it (`promotion`), however the route spelt it.
+    let kind = |k: &str| {
+        crate::marketing::Kind::parse(k).map_or_else(|| k.chars().take(20).collect(), |k| k.name().to_string())
+    };
+    let (action, before, asked) = match change {
+        C::Add { kind: k, .. } => (format!("marketing.{}.add", kind(k)), summary, None),
+        C::Remove { kind: k, .. } => (format!("marketing.{}.remove", kind(k)), summary, None),
+        C::Up { kind: k, .. } => (format!("marketing.{}.up", kind(k)), summary, None),
+        C::Brand { .. } => {
+            ("marketing.brand".into(), draft.map(|d| format!("{:?}", d.brand)).unwrap_or_default(), None)
+        }
+        C::Ad { .. } => ("marketing.ad".into(), draft.and_then(|d| d.ad).map(|a| a.text_zh).unwrap_or_default(), None),
+        C::Landing { .. } => {
+            ("marketing.landing".into(), draft.map(|d| d.landing.name().to_string()).unwrap_or_default(), None)
+        }
+        C::Publish => ("marketing.publish".into(), m.published().summary(), None),
+        C::Rollback { version } => ("marketing.rollback".into(), m.published().summary(), Some(version.to_string())),
+    };
+    let target = if matches!(change, C::Publish | C::Rollback { .. }) { "" } else { "draft" };
+    Record { action, target: target.into(), before, after: asked, ssid: None }
 }
 
 /// Radios, channels and power: the plan's before and after.
@@ -146,11 +190,13 @@ async fn radios(handles: &Handles) -> String {
 
 /// An SSID for the log: everything but its key, which is only said to change.
 fn describe(s: &Ssid, key_changed: bool) -> String {
-    let bands: Vec<String> = s.bands.iter().map(|b| format!("{b:?}")).collect();
+    let bands: Vec<&str> =
+        s.bands.iter().map(|b| if *b == ap_protocol::Band::G2_4 { "2.4 GHz" } else { "5 GHz" }).collect();
+    // As the forms name it (`wpa2_psk`), from its serde name.
+    let security = serde_json::to_value(s.security).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
     format!(
-        "{:?} · {} · VLAN {:?} · hidden {} · isolation {} · portal {}{}",
-        s.security,
-        bands.join("+"),
+        "{security} · {} · VLAN {:?} · hidden {} · isolation {} · portal {}{}",
+        bands.join(" + "),
         s.vlan,
         s.hidden,
         s.client_isolation,

@@ -249,6 +249,11 @@ pub enum Request {
         /// Its username.
         username: String,
     },
+    /// A change to the marketer's draft, or a publish or rollback.
+    Marketing {
+        /// What changes.
+        change: MarketingChange,
+    },
     /// The staff audit log, newest first.
     StaffLog {
         /// Only rows whose user, action or target hold this.
@@ -257,6 +262,63 @@ pub enum Request {
         /// How many.
         #[serde(default = "default_log")]
         limit: u32,
+    },
+}
+
+/// A marketer's change, as the editor sends it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum MarketingChange {
+    /// A dish, promotion or product added to the draft.
+    Add {
+        /// `dishes`, `promotions` or `products`.
+        kind: String,
+        /// The editor's fields.
+        fields: crate::marketing::Fields,
+        /// Its photo (sniffed and re-encoded before anything keeps it).
+        photo: Option<Vec<u8>>,
+    },
+    /// One taken out.
+    Remove {
+        /// Its kind.
+        kind: String,
+        /// Its id.
+        id: String,
+    },
+    /// One moved up the list.
+    Up {
+        /// Its kind.
+        kind: String,
+        /// Its id.
+        id: String,
+    },
+    /// The brand: colour, story, member day, logo and background photos.
+    Brand {
+        /// The editor's fields.
+        fields: crate::marketing::Fields,
+        /// A new logo.
+        logo: Option<Vec<u8>>,
+        /// A new header photo.
+        background: Option<Vec<u8>>,
+    },
+    /// The countdown page's ad.
+    Ad {
+        /// The editor's fields.
+        fields: crate::marketing::Fields,
+        /// Its photo.
+        photo: Option<Vec<u8>>,
+    },
+    /// Where a guest lands after logging in.
+    Landing {
+        /// `original`, `promotions` or `venue`.
+        landing: String,
+    },
+    /// The draft becomes the version guests see.
+    Publish,
+    /// An earlier version comes back (0: nothing published).
+    Rollback {
+        /// Its id.
+        version: i64,
     },
 }
 
@@ -414,6 +476,16 @@ pub enum Reply {
         /// Newest first.
         entries: Vec<crate::staff::AuditEntry>,
     },
+    /// The draft changed: what, in the editor's words.
+    Changed {
+        /// What.
+        what: String,
+    },
+    /// A version guests now see.
+    Published {
+        /// Its id.
+        version: i64,
+    },
     /// Done.
     Done,
     /// The request failed.
@@ -441,6 +513,10 @@ pub enum ErrorKind {
     Unavailable,
     /// The actor's role may not ask it.
     Forbidden,
+    /// What it carries is too large (an upload).
+    TooLarge,
+    /// What it carries is of a kind that is not taken (an upload that is no picture).
+    Unsupported,
 }
 
 impl ErrorKind {
@@ -451,6 +527,8 @@ impl ErrorKind {
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
+            ErrorKind::TooLarge => 413,
+            ErrorKind::Unsupported => 415,
             ErrorKind::Unavailable => 503,
         }
     }
@@ -540,6 +618,18 @@ impl Failure for crate::staff::StaffError {
             Self::Taken(_) => ErrorKind::Conflict,
             Self::LockedOut { .. } => ErrorKind::Conflict,
             Self::Store(_) | Self::File(_) => ErrorKind::Unavailable,
+        }
+    }
+}
+
+impl Failure for crate::marketing::MarketingError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotAnImage => ErrorKind::Unsupported,
+            Self::TooLarge => ErrorKind::TooLarge,
+            Self::Invalid(_) => ErrorKind::Invalid,
+            Self::NotFound => ErrorKind::NotFound,
+            Self::Store(_) => ErrorKind::Unavailable,
         }
     }
 }
@@ -666,7 +756,7 @@ pub async fn handle(actor: &Actor, request: Request, handles: &Handles) -> Reply
     let reply = perform::perform(actor, request, handles).await;
     if let (Some(record), false) = (record, reply.is_error()) {
         let (action, target, before, after) = record.finish(&reply, handles).await;
-        handles.people.audit(actor, action, &target, &before, &after).await;
+        handles.people.audit(actor, &action, &target, &before, &after).await;
     }
     reply
 }

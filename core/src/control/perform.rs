@@ -1,6 +1,6 @@
 //! What each request does, once the role table has let its actor through.
 
-use super::{failed, refused, ErrorKind, Handles, Reply, Request, Staff};
+use super::{failed, refused, ErrorKind, Handles, MarketingChange, Reply, Request, Staff};
 use crate::ac::Ac;
 use crate::staff::Actor;
 use ap_protocol::Ssid;
@@ -12,6 +12,7 @@ pub(super) async fn perform(actor: &Actor, request: Request, handles: &Handles) 
     match request {
         Request::Dashboard => dashboard(handles).await,
         Request::StatsReport { from, to } => statistics(&from, &to, handles).await,
+        Request::Marketing { change } => marketing(actor, change, &handles.marketing).await,
         people @ (Request::UsersList
         | Request::UsersCreate { .. }
         | Request::UsersDisable { .. }
@@ -266,6 +267,52 @@ pub(super) fn mask(ssid: &mut Ssid) {
     if !ssid.key.is_empty() {
         ssid.key = "***".into();
     }
+}
+
+/// A marketer's change: photos are sniffed and re-encoded before the draft
+/// names them; one draft change at a time (the store's lock).
+async fn marketing(actor: &Actor, change: MarketingChange, m: &crate::marketing::Marketing) -> Reply {
+    use crate::marketing::{Kind, MarketingError as E};
+    let kind = |name: &str| Kind::parse(name).ok_or(E::NotFound);
+    let photo = |bytes: Option<Vec<u8>>| async move {
+        match bytes {
+            Some(bytes) => m.store_image(bytes).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let changed = match change {
+        MarketingChange::Add { kind: k, fields, photo: bytes } => match (kind(&k), photo(bytes).await) {
+            (Ok(k), Ok(image)) => m.add(k, &fields, image).await,
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        },
+        MarketingChange::Remove { kind: k, id } => match kind(&k) {
+            Ok(k) => m.remove(k, &id).await.map(|()| id),
+            Err(e) => Err(e),
+        },
+        MarketingChange::Up { kind: k, id } => match kind(&k) {
+            Ok(k) => m.move_up(k, &id).await.map(|()| id),
+            Err(e) => Err(e),
+        },
+        MarketingChange::Brand { fields, logo, background } => match (photo(logo).await, photo(background).await) {
+            (Ok(logo), Ok(background)) => m.set_brand(&fields, logo, background).await,
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        },
+        MarketingChange::Ad { fields, photo: bytes } => match photo(bytes).await {
+            Ok(image) => m.set_ad(&fields, image).await,
+            Err(e) => Err(e),
+        },
+        MarketingChange::Landing { landing } => m.set_landing(&landing).await,
+        MarketingChange::Publish => {
+            return m.publish(&actor.name).await.map_or_else(|e| failed(&e), |version| Reply::Published { version })
+        }
+        MarketingChange::Rollback { version } => {
+            return m
+                .rollback(version, &actor.name)
+                .await
+                .map_or_else(|e| failed(&e), |version| Reply::Published { version })
+        }
+    };
+    changed.map_or_else(|e| failed(&e), |what| Reply::Changed { what })
 }
 
 /// Staff accounts and the audit log.

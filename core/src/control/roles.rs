@@ -92,6 +92,7 @@ impl Request {
             R::FeedStatus => Task::Feed,
             R::AuthLog { .. } => Task::Trail,
             R::StatsReport { .. } => Task::Statistics,
+            R::Marketing { .. } => Task::Marketing,
             R::FirewallReload
             | R::ApsList
             | R::ApsAdopt { .. }

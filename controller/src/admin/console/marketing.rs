@@ -5,17 +5,17 @@
 //! and after.
 
 use super::{ago, csrf_forms, csrf_ok, csrf_refused, failed, me, need, page, Console, Me, Member, Posted, Strings};
-use crate::marketing::{Content, Fields, Kind, Marketing, MarketingError as E};
+use crate::control::{ErrorKind, MarketingChange, Reply, Request};
+use crate::marketing::{Content, Fields};
 use crate::portal::i18n::Lang;
 use crate::staff::Signed;
 use askama::Template;
-use axum::extract::{ConnectInfo, Multipart, Path, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Where the phone preview's page and its assets live.
@@ -166,33 +166,39 @@ async fn editor_page(
     )
 }
 
-/// A change's outcome: the editor again, with what happened.
-async fn done(console: &Console, t: &Strings, signed: &Signed, result: Result<String, E>) -> Response {
-    let (notice, status) = match result {
-        Ok(notice) => (notice, StatusCode::OK),
-        Err(E::NotAnImage) => (t.upload_refused.clone(), StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        Err(E::TooLarge) => (t.upload_refused.clone(), StatusCode::PAYLOAD_TOO_LARGE),
-        Err(E::Invalid(why)) => (format!("{}{why}", t.bad_input), StatusCode::BAD_REQUEST),
-        Err(E::NotFound) => (t.none.clone(), StatusCode::NOT_FOUND),
-        Err(err @ E::Store(_)) => return failed(t, Some(signed), &err),
+/// A change's outcome: the editor again, with what happened (a refusal's
+/// status from the one map).
+async fn done(console: &Console, who: &Member<need::Marketing>, reply: Reply, words: &str) -> Response {
+    let t = who.t;
+    let (notice, status) = match reply {
+        Reply::Changed { what } => (format!("{words}: {what}"), StatusCode::OK),
+        Reply::Published { version } => (format!("{}{version}", t.published), StatusCode::OK),
+        Reply::Error { kind: kind @ (ErrorKind::Unsupported | ErrorKind::TooLarge), .. } => {
+            (t.upload_refused.clone(), crate::admin::api::status(kind))
+        }
+        Reply::Error { kind: ErrorKind::Invalid, message } => {
+            (format!("{}{message}", t.bad_input), StatusCode::BAD_REQUEST)
+        }
+        Reply::Error { kind: ErrorKind::NotFound, .. } => (t.none.clone(), StatusCode::NOT_FOUND),
+        other => return who.refused(other).into_response(),
     };
-    editor_page(console, t, signed, Some(notice), status).await
+    editor_page(console, t, &who.signed, Some(notice), status).await
 }
 
 /// A multipart form's text fields (a repeated one's values joined by
 /// commas) and its photos (by field name; an empty file is none). The
 /// upload's file name is never used: a photo gets the id of its bytes.
-async fn read_multipart(mut multipart: Multipart) -> Result<(Fields, Vec<(String, Vec<u8>)>), E> {
+async fn read_multipart(mut multipart: Multipart) -> Result<(Fields, Vec<(String, Vec<u8>)>), ()> {
     let (mut fields, mut files) = (Fields::new(), Vec::new());
-    while let Some(field) = multipart.next_field().await.map_err(|_| E::TooLarge)? {
+    while let Some(field) = multipart.next_field().await.map_err(|_| ())? {
         let name = field.name().unwrap_or("").to_string();
         if field.file_name().is_some() {
-            let bytes = field.bytes().await.map_err(|_| E::TooLarge)?;
+            let bytes = field.bytes().await.map_err(|_| ())?;
             if !bytes.is_empty() {
                 files.push((name, bytes.to_vec()));
             }
         } else {
-            let text = field.text().await.map_err(|_| E::TooLarge)?;
+            let text = field.text().await.map_err(|_| ())?;
             let text: String = text.chars().take(4000).collect();
             fields.entry(name).and_modify(|v| *v = format!("{v},{text}")).or_insert(text);
         }
@@ -200,122 +206,74 @@ async fn read_multipart(mut multipart: Multipart) -> Result<(Fields, Vec<(String
     Ok((fields, files))
 }
 
-/// The checks a multipart form shares: role, then its CSRF token, before
-/// anything it carries is stored.
+/// The checks a multipart form shares: its CSRF token, before anything it
+/// carries is stored (the role is the extractor's).
 async fn multipart_form(
     console: &Console,
     who: &Member<need::Marketing>,
     multipart: Multipart,
-) -> Result<(&'static Strings, Signed, Arc<Marketing>, Fields, Vec<(String, Vec<u8>)>), Response> {
-    let (t, signed, m) = (who.t, who.signed.clone(), console.marketing().clone());
-    let (fields, files) = match read_multipart(multipart).await {
-        Ok(x) => x,
-        Err(err) => return Err(done(console, t, &signed, Err(err)).await),
+) -> Result<(Fields, Vec<(String, Vec<u8>)>), Response> {
+    let Ok((fields, files)) = read_multipart(multipart).await else {
+        let too_large = Reply::Error { kind: ErrorKind::TooLarge, message: String::new() };
+        return Err(done(console, who, too_large, "").await);
     };
-    if !csrf_ok(&signed, fields.get("csrf").map_or("", String::as_str)) {
-        return Err(csrf_refused(t, Some(&signed)));
+    if !csrf_ok(&who.signed, fields.get("csrf").map_or("", String::as_str)) {
+        return Err(csrf_refused(who.t, Some(&who.signed)));
     }
-    Ok((t, signed, m, fields, files))
+    Ok((fields, files))
 }
 
-/// Stores the photo sent as `name`, if one was.
-async fn photo(m: &Marketing, files: &mut Vec<(String, Vec<u8>)>, name: &str) -> Result<Option<String>, E> {
-    match files.iter().position(|(n, _)| n == name) {
-        Some(i) => Ok(Some(m.store_image(files.swap_remove(i).1).await?)),
-        None => Ok(None),
-    }
+/// The photo sent as `name`, if one was.
+fn photo(files: &mut Vec<(String, Vec<u8>)>, name: &str) -> Option<Vec<u8>> {
+    files.iter().position(|(n, _)| n == name).map(|i| files.swap_remove(i).1)
 }
 
-/// Writes a change to the staff audit log: before and after are the
-/// draft's summary (and the change's own words).
-async fn audited(
-    console: &Console,
-    signed: &Signed,
-    peer: SocketAddr,
-    action: &str,
-    before: &str,
-    result: &Result<String, E>,
-) {
-    match result {
-        Ok(after) => console.people().audit(&signed.actor(peer.ip()), action, "draft", before, after).await,
-        Err(err) => tracing::warn!(user = %signed.username, action, error = %err, "marketing change refused"),
+/// `change` through the one door, the editor again after it.
+async fn change(console: &Console, who: &Member<need::Marketing>, change: MarketingChange, words: &str) -> Response {
+    let reply = console.ask(who, Request::Marketing { change }).await;
+    if let Reply::Error { message, .. } = &reply {
+        tracing::warn!(user = %who.signed.username, error = %message, "marketing change refused");
     }
-}
-
-async fn draft_summary(m: &Marketing) -> String {
-    m.draft().await.map(|d| d.summary()).unwrap_or_default()
+    done(console, who, reply, words).await
 }
 
 /// `POST /console/marketing/{dishes|promotions|products}` (multipart).
 async fn add(
     State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(kind): Path<String>,
     who: Member<need::Marketing>,
     multipart: Multipart,
 ) -> Response {
-    let (t, signed, m, fields, mut files) = match multipart_form(&console, &who, multipart).await {
+    let (fields, mut files) = match multipart_form(&console, &who, multipart).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Some(kind) = Kind::parse(&kind) else {
-        return done(&console, t, &signed, Err(E::NotFound)).await;
-    };
     if !console.first_use(fields.get("once").map_or("", String::as_str)) {
-        return done(&console, t, &signed, Ok(t.sent_twice.clone())).await;
+        return editor_page(&console, who.t, &who.signed, Some(who.t.sent_twice.clone()), StatusCode::OK).await;
     }
-    let before = draft_summary(&m).await;
-    let result = async {
-        let image = photo(&m, &mut files, "photo").await?;
-        m.add(kind, &fields, image).await
-    }
-    .await;
-    audited(&console, &signed, peer, &format!("marketing.{}.add", kind.name()), &before, &result).await;
-    done(&console, t, &signed, result.map(|what| format!("{}: {what}", t.added))).await
+    let photo = photo(&mut files, "photo");
+    change(&console, &who, MarketingChange::Add { kind, fields, photo }, &who.t.added).await
 }
 
 /// `POST /console/marketing/brand` (multipart): colour, story, member day,
 /// logo and background photos.
-async fn brand(
-    State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    who: Member<need::Marketing>,
-    multipart: Multipart,
-) -> Response {
-    let (t, signed, m, fields, mut files) = match multipart_form(&console, &who, multipart).await {
+async fn brand(State(console): State<Arc<Console>>, who: Member<need::Marketing>, multipart: Multipart) -> Response {
+    let (fields, mut files) = match multipart_form(&console, &who, multipart).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let before = m.draft().await.map(|d| format!("{:?}", d.brand)).unwrap_or_default();
-    let result = async {
-        let logo = photo(&m, &mut files, "logo").await?;
-        let background = photo(&m, &mut files, "background").await?;
-        m.set_brand(&fields, logo, background).await
-    }
-    .await;
-    audited(&console, &signed, peer, "marketing.brand", &before, &result).await;
-    done(&console, t, &signed, result.map(|what| format!("{}: {what}", t.saved))).await
+    let (logo, background) = (photo(&mut files, "logo"), photo(&mut files, "background"));
+    change(&console, &who, MarketingChange::Brand { fields, logo, background }, &who.t.saved).await
 }
 
 /// `POST /console/marketing/ad` (multipart): the countdown page's ad.
-async fn ad(
-    State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    who: Member<need::Marketing>,
-    multipart: Multipart,
-) -> Response {
-    let (t, signed, m, fields, mut files) = match multipart_form(&console, &who, multipart).await {
+async fn ad(State(console): State<Arc<Console>>, who: Member<need::Marketing>, multipart: Multipart) -> Response {
+    let (fields, mut files) = match multipart_form(&console, &who, multipart).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let before = m.draft().await.ok().and_then(|d| d.ad).map(|a| a.text_zh).unwrap_or_default();
-    let result = async {
-        let image = photo(&m, &mut files, "photo").await?;
-        m.set_ad(&fields, image).await
-    }
-    .await;
-    audited(&console, &signed, peer, "marketing.ad", &before, &result).await;
-    done(&console, t, &signed, result.map(|what| format!("{}: {what}", t.saved))).await
+    let photo = photo(&mut files, "photo");
+    change(&console, &who, MarketingChange::Ad { fields, photo }, &who.t.saved).await
 }
 
 csrf_forms!(IdForm);
@@ -336,30 +294,17 @@ struct IdForm {
 
 async fn landing(
     State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    let (t, signed, m) = (who.t, who.signed.clone(), console.marketing().clone());
-    let before = m.draft().await.map(|d| d.landing.name().to_string()).unwrap_or_default();
-    let result = m.set_landing(&form.landing).await;
-    audited(&console, &signed, peer, "marketing.landing", &before, &result).await;
-    done(&console, t, &signed, result.map(|what| format!("{}: {what}", t.saved))).await
+    change(&console, &who, MarketingChange::Landing { landing: form.landing }, &who.t.saved).await
 }
 
 async fn remove(
     State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(kind): Path<String>,
     Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    let (t, signed, m) = (who.t, who.signed.clone(), console.marketing().clone());
-    let Some(kind) = Kind::parse(&kind) else {
-        return done(&console, t, &signed, Err(E::NotFound)).await;
-    };
-    let before = draft_summary(&m).await;
-    let result = m.remove(kind, &form.id).await.map(|()| format!("{}: {}", t.remove, form.id));
-    audited(&console, &signed, peer, &format!("marketing.{}.remove", kind.name()), &before, &result).await;
-    done(&console, t, &signed, result).await
+    change(&console, &who, MarketingChange::Remove { kind, id: form.id }, &who.t.remove).await
 }
 
 async fn up(
@@ -367,52 +312,27 @@ async fn up(
     Path(kind): Path<String>,
     Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    let (t, signed, m) = (who.t, who.signed.clone(), console.marketing().clone());
-    let Some(kind) = Kind::parse(&kind) else {
-        return done(&console, t, &signed, Err(E::NotFound)).await;
-    };
-    let result = m.move_up(kind, &form.id).await.map(|()| String::from("↑"));
-    done(&console, t, &signed, result).await
+    change(&console, &who, MarketingChange::Up { kind, id: form.id }, "↑").await
 }
 
 async fn publish(
     State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    let (t, signed, m) = (who.t, who.signed.clone(), console.marketing().clone());
     if !console.first_use(&form.once) {
-        return done(&console, t, &signed, Ok(t.sent_twice.clone())).await;
+        return editor_page(&console, who.t, &who.signed, Some(who.t.sent_twice.clone()), StatusCode::OK).await;
     }
-    let before = m.published().summary();
-    let result = m.publish(&signed.username).await;
-    if let Ok(version) = &result {
-        let after = m.published().summary();
-        console
-            .people()
-            .audit(&signed.actor(peer.ip()), "marketing.publish", &version.to_string(), &before, &after)
-            .await;
-    }
-    done(&console, t, &signed, result.map(|v| format!("{}{v}", t.published))).await
+    change(&console, &who, MarketingChange::Publish, "").await
 }
 
 async fn rollback(
     State(console): State<Arc<Console>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    let (t, signed, m) = (who.t, who.signed.clone(), console.marketing().clone());
-    let Ok(target) = form.version.trim().parse::<i64>() else {
-        return done(&console, t, &signed, Err(E::NotFound)).await;
+    let Ok(version) = form.version.trim().parse::<i64>() else {
+        return editor_page(&console, who.t, &who.signed, Some(who.t.none.clone()), StatusCode::NOT_FOUND).await;
     };
-    let before = m.published().summary();
-    let result = m.rollback(target, &signed.username).await;
-    if let Ok(version) = &result {
-        let after = m.published().summary();
-        let what = format!("{version} (= {target})");
-        console.people().audit(&signed.actor(peer.ip()), "marketing.rollback", &what, &before, &after).await;
-    }
-    done(&console, t, &signed, result.map(|v| format!("{}{v}", t.published))).await
+    change(&console, &who, MarketingChange::Rollback { version }, "").await
 }
 
 /// The CSP of the preview: the portal page's own style and photos, framed
