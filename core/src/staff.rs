@@ -276,14 +276,32 @@ impl Staff {
         let path = self.dir.join(SETUP_CODE_FILE);
         let expected = std::fs::read_to_string(&path).map_err(|_| StaffError::Setup)?;
         let typed = crate::kit::secrets::normalize_code(code).unwrap_or_default();
-        if self.has_users().await? || !crate::kit::secrets::same_secret(&typed, expected.trim()) {
+        if !crate::kit::secrets::same_secret(&typed, expected.trim()) {
             return Err(StaffError::Setup);
         }
         check_new(username, password)?;
-        self.insert(username, password, Role::Admin).await?;
-        let _ = std::fs::remove_file(&path);
-        tracing::info!(username, "first-run setup done: the first admin exists");
-        Ok(())
+        // The code is claimed before the slow hash, by one rename: of two
+        // setups at once only one gets it, the other is refused.
+        let claimed = self.dir.join(format!("{SETUP_CODE_FILE}.claimed"));
+        std::fs::rename(&path, &claimed).map_err(|_| StaffError::Setup)?;
+        let made = async {
+            if self.has_users().await? {
+                return Err(StaffError::Setup);
+            }
+            self.insert(username, password, Role::Admin).await
+        };
+        match made.await {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&claimed);
+                tracing::info!(username, "first-run setup done: the first admin exists");
+                Ok(())
+            }
+            Err(err) => {
+                // Nobody was made: the code is the next try's again.
+                let _ = std::fs::rename(&claimed, &path);
+                Err(err)
+            }
+        }
     }
 
     /// A new account (an admin's action).
@@ -565,6 +583,18 @@ mod tests {
         let huge = "x".repeat(2 * 1024 * 1024);
         assert!(matches!(s.login(&huge, "x", addr(10)).await, Err(StaffError::WrongCredentials)));
         assert!(s.by_account.check(huge).is_none(), "no lock-out entry for it");
+    }
+
+    #[tokio::test]
+    async fn two_setups_at_once_with_the_one_code_make_one_admin() {
+        let (s, dir) = staff().await;
+        assert!(s.prepare_setup().await.unwrap());
+        let code = std::fs::read_to_string(dir.path().join(SETUP_CODE_FILE)).unwrap();
+        let (a, b) =
+            tokio::join!(s.setup(&code, "first", "a long password"), s.setup(&code, "second", "a long password"));
+        assert!(a.is_ok() != b.is_ok(), "one of them: {a:?} {b:?}");
+        assert_eq!(s.users().await.unwrap().len(), 1, "one admin");
+        assert!(!dir.path().join(SETUP_CODE_FILE).exists(), "the code is spent");
     }
 
     #[tokio::test]
