@@ -350,33 +350,39 @@ impl Sms {
     pub async fn verify(&self, typed_phone: &str, typed_code: &str, client: Client) -> Result<Grant, AuthError> {
         let phone = self.parse_phone(typed_phone).ok_or(Refusal::BadPhone)?;
         let code: String = typed_code.chars().filter(|c| !c.is_whitespace()).collect();
-        let row: Option<(String, String, i64, i64)> =
-            sqlx::query_as("SELECT code_hash, mac, expires_at, tries_left FROM sms_codes WHERE phone = ?")
+        // The try is taken before the code is compared, in one statement:
+        // guesses at once cannot all be compared (tries_left is no read-then-write).
+        // Only the device that asked for the code spends its tries.
+        let row: Option<(String, i64, i64)> = sqlx::query_as(
+            "UPDATE sms_codes SET tries_left = tries_left - 1 WHERE phone = ? AND mac = ? AND tries_left > 0 \
+             RETURNING code_hash, expires_at, tries_left",
+        )
+        .bind(&phone)
+        .bind(client.mac.to_string())
+        .fetch_optional(&self.db)
+        .await?;
+        let Some((hash, expires_at, left)) = row else {
+            let other: Option<(String, i64)> = sqlx::query_as("SELECT mac, tries_left FROM sms_codes WHERE phone = ?")
                 .bind(&phone)
                 .fetch_optional(&self.db)
                 .await?;
-        let Some((hash, mac, expires_at, tries_left)) = row else {
-            return Err(Refusal::Expired.into());
+            return Err(match other {
+                None => Refusal::Expired,
+                // Another device asked for this code.
+                Some((mac, _)) if mac != client.mac.to_string() => Refusal::Invalid,
+                Some(_) => Refusal::CodeBurnt,
+            }
+            .into());
         };
         if expires_at <= now_ms() {
             return Err(Refusal::Expired.into());
         }
-        if mac != client.mac.to_string() {
-            // Another device asked for this code.
-            return Err(Refusal::Invalid.into());
-        }
         let right = code.len() == 6 && self.signer.verify(&["sms", &phone, &code], &hash);
         if !right {
-            let left = tries_left - 1;
             if left <= 0 {
                 sqlx::query("DELETE FROM sms_codes WHERE phone = ?").bind(&phone).execute(&self.db).await?;
                 return Err(Refusal::CodeBurnt.into());
             }
-            sqlx::query("UPDATE sms_codes SET tries_left = ? WHERE phone = ?")
-                .bind(left)
-                .bind(&phone)
-                .execute(&self.db)
-                .await?;
             return Err(Refusal::WrongCode.into());
         }
         // Used once: a second submit of the same code finds nothing.
@@ -570,6 +576,28 @@ mod tests {
             Err(AuthError::Refused(Refusal::CodeBurnt))
         ));
         let code = rec.sent.lock().unwrap()[1].1.clone();
+        assert!(s.verify("13800138000", &code, client(1)).await.is_err(), "burnt, even the right code");
+    }
+
+    #[tokio::test]
+    async fn sixty_guesses_at_once_at_one_code_get_its_five_tries() {
+        let (s, rec) = sms(limits()).await;
+        s.send("13800138000", client(1)).await.unwrap();
+        let s = Arc::new(s);
+        let guesses = (0..60).map(|n| {
+            let s = s.clone();
+            tokio::spawn(async move { s.verify("13800138000", &format!("{:06}", 100_000 + n), client(1)).await })
+        });
+        let mut wrong = 0;
+        for g in guesses {
+            match g.await.unwrap() {
+                Err(AuthError::Refused(Refusal::WrongCode)) => wrong += 1,
+                Err(AuthError::Refused(Refusal::CodeBurnt | Refusal::Expired)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(wrong, 4, "five tries: four wrong answers, then the code is burnt");
+        let code = rec.sent.lock().unwrap()[0].1.clone();
         assert!(s.verify("13800138000", &code, client(1)).await.is_err(), "burnt, even the right code");
     }
 
