@@ -395,7 +395,12 @@ impl Staff {
             }
         };
         let hash = row.as_ref().map_or_else(unusable_hash, |r| r.2.clone());
-        let good = verify_password(password.to_string(), hash).await;
+        let Ok(good) = verify_password(password.to_string(), hash).await else {
+            // No turn for the check: nothing was tried; ask again in a second.
+            by_account.give_back();
+            by_address.give_back();
+            return Err(StaffError::LockedOut { retry_after: Duration::from_secs(1) });
+        };
         let Some((user_id, username, _, role)) = row.filter(|_| good) else {
             by_account.keep();
             by_address.keep();

@@ -245,7 +245,10 @@ impl Accounts {
         .fetch_optional(&self.db)
         .await?;
         let hash = row.as_ref().map_or_else(unusable_hash, |r| r.password_hash.clone());
-        let ok = verify_password(password.to_string(), hash).await;
+        // No turn for the check: ask again soon (the caller gives the try back).
+        let ok = verify_password(password.to_string(), hash)
+            .await
+            .map_err(|_| Refusal::Limited { retry_after: Duration::from_secs(1) })?;
         let (
             Some(Credentials {
                 online_seconds: online,

@@ -68,7 +68,10 @@ impl Cards {
         };
         // An unknown card costs the same argon2 time as a wrong PIN.
         let hash = card.as_ref().and_then(|c| c.pin_hash.clone()).unwrap_or_else(crate::kit::passwords::unusable_hash);
-        let good = crate::kit::passwords::verify_password(pin.to_string(), hash).await;
+        let Ok(good) = crate::kit::passwords::verify_password(pin.to_string(), hash).await else {
+            reserved.give_back();
+            return Err(Refusal::Limited { retry_after: Duration::from_secs(1) }.into());
+        };
         let Some(card) = card.filter(|c| good && c.pin_hash.is_some()) else {
             reserved.keep();
             return Err(Refusal::WrongCredentials.into());
