@@ -24,6 +24,10 @@ pub const WIDTHS: [u32; 3] = [320, 640, 960];
 pub const MAX_UPLOAD: usize = 8 * 1024 * 1024;
 /// The largest picture decoded, pixels a side.
 const MAX_SIDE: u32 = 8000;
+/// The most pixels a photo may have (40 MP: any phone's camera).
+const MAX_PIXELS: u64 = 40_000_000;
+/// The most the decoder may allocate for one photo.
+const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Why a marketing change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +163,8 @@ pub struct Marketing {
     published: RwLock<Arc<Content>>,
     /// One draft change at a time: two marketers' edits never undo each other.
     editing: tokio::sync::Mutex<()>,
+    /// One photo decoded at a time: uploads at once cannot stack their memory.
+    decoding: tokio::sync::Mutex<()>,
 }
 
 impl Marketing {
@@ -169,7 +175,12 @@ impl Marketing {
                 .fetch_optional(&db)
                 .await?;
         let content = latest.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default();
-        Ok(Marketing { db, published: RwLock::new(Arc::new(content)), editing: tokio::sync::Mutex::new(()) })
+        Ok(Marketing {
+            db,
+            published: RwLock::new(Arc::new(content)),
+            editing: tokio::sync::Mutex::new(()),
+            decoding: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// What guests see now.
@@ -492,8 +503,10 @@ impl Marketing {
             return Err(MarketingError::TooLarge);
         }
         let id = ap_protocol::hex::encode(&Sha256::digest(&bytes)[..8]);
+        let one = self.decoding.lock().await;
         let encoded =
             tokio::task::spawn_blocking(move || reencode(&bytes)).await.map_err(|_| MarketingError::NotAnImage)??;
+        drop(one);
         let mut tx = self.db.begin().await?;
         for (width, jpeg) in encoded {
             sqlx::query("INSERT INTO marketing_images (id, width, bytes) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
@@ -548,11 +561,18 @@ fn reencode(bytes: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, MarketingError> {
     if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP) {
         return Err(MarketingError::NotAnImage);
     }
+    // The header's size first: a small file can say 8000 x 8000 at 16 bits.
+    let (w, h) = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
+        .into_dimensions()
+        .map_err(|_| MarketingError::NotAnImage)?;
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(MarketingError::TooLarge);
+    }
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(512 * 1024 * 1024);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
     let picture = reader.decode().map_err(|e| match e {
         image::ImageError::Limits(_) => MarketingError::TooLarge,
@@ -623,6 +643,19 @@ mod tests {
         assert!(matches!(m.store_image(html).await, Err(MarketingError::NotAnImage)));
         let truncated = png(100, 100)[..60].to_vec();
         assert!(matches!(m.store_image(truncated).await, Err(MarketingError::NotAnImage)));
+    }
+
+    #[tokio::test]
+    async fn a_small_file_of_too_many_pixels_is_refused_before_it_is_decoded() {
+        let m = Marketing::load(crate::store::memory().await.unwrap()).await.unwrap();
+        // 6400 x 6400 grey: 41 MP, a few kilobytes of PNG.
+        let big = image::GrayImage::new(6400, 6400);
+        let mut png = std::io::Cursor::new(Vec::new());
+        big.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        let png = png.into_inner();
+        assert!(png.len() < MAX_UPLOAD);
+        assert!(matches!(m.store_image(png).await, Err(MarketingError::TooLarge)));
+        assert!(m.store_image(samples::png(1200, 800)).await.is_ok(), "a photo of a phone's size still is");
     }
 
     #[tokio::test]
