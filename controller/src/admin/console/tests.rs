@@ -184,6 +184,15 @@ impl Harness {
         self.login("desk", "a long password").await
     }
 
+    /// A new API token of the member whose session `cookie` is, shown once.
+    pub(super) async fn token(&self, cookie: &str, name: &str) -> String {
+        let csrf = self.csrf(cookie, "/console/tokens").await;
+        let made = self.send("POST", "/console/tokens", &[("csrf", &csrf), ("name", name)], &[cookie]).await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+        let start = made.body.find("id=\"new-token\">").unwrap() + "id=\"new-token\">".len();
+        made.body[start..].split('<').next().unwrap().to_string()
+    }
+
     /// Logs in; the session cookie.
     pub(super) async fn login(&self, username: &str, password: &str) -> String {
         let form = self.send("GET", "/console/login", &[], &[]).await;
@@ -380,10 +389,7 @@ async fn every_door_leaves_one_audit_row_naming_its_actor() {
     let h = harness().await;
     h.setup().await;
     let admin = h.login("owner", "owner password 1").await;
-    let csrf = h.csrf(&admin, "/console/tokens").await;
-    let made = h.send("POST", "/console/tokens", &[("csrf", &csrf), ("name", "erasures")], &[&admin]).await;
-    let start = made.body.find("id=\"new-token\">").unwrap() + "id=\"new-token\">".len();
-    let token = made.body[start..].split('<').next().unwrap().to_string();
+    let token = h.token(&admin, "erasures").await;
 
     // The API: an admin's token erases a member.
     h.handles.staff.members.prepare("", "test", "").await.unwrap();
@@ -460,25 +466,20 @@ async fn a_marketers_token_and_console_session_are_refused_the_same_admin_reques
     )
     .await;
     let mkt = h.login("mkt", "a long password").await;
-    let csrf = h.csrf(&mkt, "/console/tokens").await;
-    let made = h.send("POST", "/console/tokens", &[("csrf", &csrf), ("name", "script")], &[&mkt]).await;
-    let start = made.body.find("id=\"new-token\">").unwrap() + "id=\"new-token\">".len();
-    let token = made.body[start..].split('<').next().unwrap().to_string();
+    let token = h.token(&mkt, "script").await;
 
     // The channel plan is the admin's: the same table refuses both doors.
     assert!(!Request::ApsPlan.task().allows(Role::Marketer));
     let by_api = h.send("POST", "/api/plan", &[], &[&format!("bearer={token}")]).await;
     assert_eq!(by_api.status, StatusCode::FORBIDDEN, "{}", by_api.body);
     assert!(by_api.body.contains("marketer role may not manage APs"), "{}", by_api.body);
+    let csrf = h.csrf(&mkt, "/console/tokens").await;
     let by_console = h.send("POST", "/console/plan", &[("csrf", &csrf)], &[&mkt]).await;
     assert_eq!(by_console.status, StatusCode::FORBIDDEN);
     assert!(audit_rows(&h, "plan.apply").await.is_empty(), "nothing was planned");
     // A full phone number is an admin's: the front desk's token gets 403.
     let desk = h.desk().await;
-    let csrf = h.csrf(&desk, "/console/tokens").await;
-    let made = h.send("POST", "/console/tokens", &[("csrf", &csrf), ("name", "till")], &[&desk]).await;
-    let start = made.body.find("id=\"new-token\">").unwrap() + "id=\"new-token\">".len();
-    let desk_token = made.body[start..].split('<').next().unwrap().to_string();
+    let desk_token = h.token(&desk, "till").await;
     h.handles.staff.members.prepare("", "test", "").await.unwrap();
     h.handles.staff.members.import("13800138000,王芳,8800123,gold,2468\n").await.unwrap();
     let masked = h.send("GET", "/api/members/13800138000", &[], &[&format!("bearer={desk_token}")]).await;
