@@ -230,16 +230,13 @@ async fn serve(
     let cards = handles.staff.cards.clone();
     tasks
         .spawn("card cache", forever(cards.keep_fresh(Duration::from_secs(config.members.cache_refresh_minutes * 60))));
-    if let (Some(wechat), Some(listener)) = (wechat.clone(), wechat_listener) {
-        let app = crate::wechat::router(wechat);
-        tasks.spawn("WeChat callback", async move { axum::serve(listener, app).await.map_err(|e| e.to_string()) });
-    }
     let audit = handles.staff.audit.clone();
     let app = portal::router(portal.clone());
     let limits = Limits {
         max_connections: config.portal.max_connections,
         per_device: config.portal.max_connections_per_device,
         header_timeout: Duration::from_secs(config.portal.header_timeout_seconds),
+        request_timeout: server::REQUEST_TIMEOUT,
     };
     let rate = GuestRateLimit::new(config.portal.requests_per_second, config.portal.burst);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -258,6 +255,22 @@ async fn serve(
         https_serve.await;
         Ok(())
     });
+    // WeChat's callback faces the internet: the same capped loop as the portal.
+    if let (Some(wechat), Some(listener)) = (wechat.clone(), wechat_listener) {
+        let app = crate::wechat::router(wechat);
+        let callback = server::serve(
+            listener,
+            None,
+            app,
+            server::WECHAT_LIMITS,
+            GuestRateLimit::new(50, 200),
+            stopped(stop_rx.clone()),
+        );
+        tasks.spawn_draining("WeChat callback", async move {
+            callback.await;
+            Ok(())
+        });
+    }
     if let (Some(ac), Some(listener)) = (handles.ac.clone(), ac_listener) {
         tasks.spawn("AP listener", forever(ac.serve(listener)));
     }
@@ -290,10 +303,11 @@ async fn serve(
                 .map_err(|source| DaemonError::Secret { what: "the console's HTTPS", source })?;
             tasks.spawn("admin API and console (HTTPS)", crate::admin::https::serve(listener, acceptor, app));
         } else {
-            tasks.spawn("admin API and console", async move {
-                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                    .await
-                    .map_err(|e| e.to_string())
+            let rate = GuestRateLimit::new(50, 200);
+            let admin = server::serve(listener, None, app, server::ADMIN_LIMITS, rate, stopped(stop_rx.clone()));
+            tasks.spawn_draining("admin API and console", async move {
+                admin.await;
+                Ok(())
             });
         }
     }

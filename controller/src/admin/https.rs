@@ -1,65 +1,27 @@
 //! The admin listener over HTTPS (`admin.https`): each connection's TLS
 //! handshake, then HTTP/1.1 to the same router as the plain listener, each
 //! request carrying its peer (`ConnectInfo`) for the audit log and the
-//! login limits. Connections are capped so a busy LAN cannot exhaust it.
+//! login limits. Connections are capped, in all and per address, so a busy
+//! LAN or one host holding idle sockets cannot exhaust it.
 
-use axum::extract::ConnectInfo;
+use crate::portal::server::{self, GuestRateLimit};
 use axum::Router;
-use hyper::body::Incoming;
-use hyper::Request;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
-/// Connections served at once.
-const MAX_CONNECTIONS: usize = 256;
-/// Time for a TLS handshake, and for a request's headers.
-const HANDSHAKE: Duration = Duration::from_secs(10);
-
-/// Serves `app` on `listener` over TLS until the task is stopped.
+/// Serves `app` on `listener` over TLS until the task is stopped, through
+/// the capped loop every listener uses (`ADMIN_LIMITS`).
 pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router) -> Result<(), String> {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let permit = permits.clone().acquire_owned().await.map_err(|e| e.to_string())?;
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                tracing::warn!(%err, "admin accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
-            let stream = match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(err)) => return tracing::debug!(%peer, %err, "admin TLS handshake failed"),
-                Err(_) => return tracing::debug!(%peer, "admin TLS handshake timed out"),
-            };
-            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|never| match never {})) }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(HANDSHAKE);
-            if let Err(err) = builder.serve_connection(TokioIo::new(stream), service).await {
-                tracing::debug!(%peer, %err, "admin connection ended with an error");
-            }
-        });
-    }
+    let rate = GuestRateLimit::new(50, 200);
+    server::serve(listener, Some(acceptor), app, server::ADMIN_LIMITS, rate, std::future::pending()).await;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
 
     #[tokio::test]
     async fn the_admin_listener_over_https_serves_with_the_peer_and_plain_http_gets_nothing() {

@@ -121,7 +121,20 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(portal.clone(), redirect_other_hosts))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .layer(middleware::map_response(no_framing))
         .with_state(portal)
+}
+
+/// No other site may frame a portal page (a framed logout or login button
+/// is a click taken from the diner): DENY, and `frame-ancestors 'none'`.
+async fn no_framing(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let h = response.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    }
+    response
 }
 
 /// A request for any host but the portal's came here by the firewall's

@@ -1,5 +1,7 @@
-//! The portal's listener loop: caps connections, cuts slow clients off,
-//! rate-limits each guest, and tells handlers the socket's peer address.
+//! The listener loop of every HTTP listener (the portal's, the staff's, the
+//! WeChat callback's): caps connections in all and per address, cuts slow
+//! clients off, rate-limits each peer, logs and goes on when accept fails
+//! (out of descriptors), and tells handlers the socket's peer address.
 
 use super::i18n::Lang;
 use super::Peer;
@@ -26,8 +28,25 @@ const MAX_CONNECTION_LIFE: Duration = Duration::from_secs(120);
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
-/// Longest a request may take once its headers are in (a slow body included).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a guest's request may take once its headers are in (a slow body included).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The staff's listener (console and API, HTTP or HTTPS): a LAN's worth of
+/// browsers and scripts, but no one address can hold it open.
+/// Its requests may take two minutes: a firmware image is 64 MB.
+pub const ADMIN_LIMITS: Limits = Limits {
+    max_connections: 256,
+    per_device: 32,
+    header_timeout: Duration::from_secs(10),
+    request_timeout: Duration::from_secs(120),
+};
+/// WeChat's callback on the uplink side: WeChat's servers, and anyone else.
+pub const WECHAT_LIMITS: Limits = Limits {
+    max_connections: 128,
+    per_device: 16,
+    header_timeout: Duration::from_secs(10),
+    request_timeout: REQUEST_TIMEOUT,
+};
 
 /// Limits on what one listener serves.
 #[derive(Clone, Debug)]
@@ -40,6 +59,8 @@ pub struct Limits {
     /// Time a client has to send its request headers, and longest a
     /// kept-alive connection may sit idle between requests.
     pub header_timeout: Duration,
+    /// Longest a request may take once its headers are in (a slow body included).
+    pub request_timeout: Duration,
 }
 
 /// Per-guest request rate limit, shared by the HTTP and HTTPS listeners.
@@ -116,7 +137,7 @@ pub async fn serve(
         let app = app.clone();
         let rate = rate.clone();
         let tls = tls.clone();
-        let header_timeout = limits.header_timeout;
+        let (header_timeout, request_timeout) = (limits.header_timeout, limits.request_timeout);
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -129,7 +150,9 @@ pub async fn serve(
                         return Ok::<_, Infallible>(too_many(&request));
                     }
                     request.extensions_mut().insert(Peer(peer));
-                    match tokio::time::timeout(REQUEST_TIMEOUT, app.oneshot(request)).await {
+                    // The console's and the API's handlers read the peer this way.
+                    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                    match tokio::time::timeout(request_timeout, app.oneshot(request)).await {
                         Ok(response) => response,
                         Err(_) => Ok(timed_out()),
                     }
@@ -199,4 +222,38 @@ fn too_many<B>(request: &Request<B>) -> Response {
         .into_response();
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Whether the listener closed `socket` (it reads the end of the stream within `wait`).
+    async fn closed(socket: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(tokio::time::timeout(wait, socket.read(&mut byte)).await, Ok(Ok(0)) | Ok(Err(_)))
+    }
+
+    #[tokio::test]
+    async fn idle_sockets_cannot_hold_a_listener_open() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route("/wechat", axum::routing::get(|| async { "ok" }));
+        let limits = Limits { per_device: 2, header_timeout: Duration::from_millis(500), ..WECHAT_LIMITS };
+        tokio::spawn(serve(listener, None, app, limits, GuestRateLimit::new(50, 200), std::future::pending()));
+        // Two idle sockets are this address's share; a third is closed at once.
+        let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert!(closed(&mut third, Duration::from_millis(300)).await, "over the per-address cap");
+        // Idle ones are cut off when their headers do not come.
+        assert!(closed(&mut first, Duration::from_secs(3)).await && closed(&mut second, Duration::from_secs(3)).await);
+        // And the listener still answers.
+        let mut request = tokio::net::TcpStream::connect(addr).await.unwrap();
+        request.write_all(b"GET /wechat HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut answer = String::new();
+        request.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
+    }
 }

@@ -196,6 +196,17 @@ async fn an_unknown_device_gets_a_clear_page_and_nothing_else() {
 }
 
 #[tokio::test]
+async fn no_other_site_may_frame_a_portal_page() {
+    let h = harness(&[]).await;
+    for path in ["/", "/promotions", "/nowhere"] {
+        let page = h.get(guest(1), path).await;
+        assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY", "{path}");
+        let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+    }
+}
+
+#[tokio::test]
 async fn countdown_early_then_in_time_then_a_double_tap() {
     let h = harness(&[("GUESTWIFI_AUTH__COUNTDOWN__SECONDS", "1")]).await;
     let ticket = h.get(guest(1), "/").await.field("ticket");

@@ -723,8 +723,21 @@ pub async fn serve(path: PathBuf, handles: Handles) -> std::io::Result<()> {
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let mut backoff = std::time::Duration::from_millis(10);
     loop {
-        let (stream, _) = listener.accept().await?;
+        // Out of descriptors and the like end nothing: log, wait, go on.
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = std::time::Duration::from_millis(10);
+                stream
+            }
+            Err(err) => {
+                tracing::warn!(%err, "control socket accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                continue;
+            }
+        };
         let handles = handles.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();

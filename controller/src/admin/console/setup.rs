@@ -41,10 +41,12 @@ struct LoginPage<'a> {
     csrf: String,
 }
 
-/// A new form token bound to a SameSite=Strict cookie (setup and login).
-fn pre_token() -> (String, HeaderValue) {
+/// A new form token bound to a SameSite=Strict cookie (setup and login);
+/// Secure when the console is served over HTTPS.
+fn pre_token(secure: bool) -> (String, HeaderValue) {
     let token = crate::staff::random_token();
-    let cookie = format!("{PRE_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict");
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie = format!("{PRE_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict{secure}");
     (token, HeaderValue::from_str(&cookie).expect("ascii cookie"))
 }
 
@@ -75,7 +77,7 @@ async fn setup_page(State(console): State<Arc<Console>>, headers: HeaderMap, Que
     if console.people().has_users().await.unwrap_or(true) {
         return Redirect::to("/console/login").into_response();
     }
-    let (csrf, cookie) = pre_token();
+    let (csrf, cookie) = pre_token(console.secure);
     let response = page(StatusCode::OK, SetupPage { t, me: None, notice: None, csrf }.render());
     keep_lang(with_cookie(response, cookie), &q, lang)
 }
@@ -95,7 +97,7 @@ async fn setup(
         Ok(()) => {
             let owner = Signed { user_id: 0, username: username.clone(), role: Role::Admin, csrf: String::new() };
             console.people().audit(&owner.actor(peer.ip()), "setup", &username, "", "admin").await;
-            let (csrf, cookie) = pre_token();
+            let (csrf, cookie) = pre_token(console.secure);
             let notice = Some(t.setup_done.clone());
             with_cookie(page(StatusCode::OK, LoginPage { t, me: None, notice, csrf }.render()), cookie)
         }
@@ -106,7 +108,7 @@ async fn setup(
                 other => return failed(t, None, other),
             };
             tracing::warn!(from = %peer.ip(), "first-run setup refused");
-            let (csrf, cookie) = pre_token();
+            let (csrf, cookie) = pre_token(console.secure);
             with_cookie(page(status, SetupPage { t, me: None, notice: Some(notice), csrf }.render()), cookie)
         }
     }
@@ -128,7 +130,7 @@ async fn login_page(State(console): State<Arc<Console>>, headers: HeaderMap, Que
     if !console.people().has_users().await.unwrap_or(true) {
         return Redirect::to("/console/setup").into_response();
     }
-    let (csrf, cookie) = pre_token();
+    let (csrf, cookie) = pre_token(console.secure);
     let response = page(StatusCode::OK, LoginPage { t, me: None, notice: None, csrf }.render());
     keep_lang(with_cookie(response, cookie), &q, lang)
 }
@@ -162,7 +164,7 @@ async fn login(
                 other => return failed(t, None, other),
             };
             tracing::warn!(from = %peer.ip(), reason = %err, "console login refused");
-            let (csrf, cookie) = pre_token();
+            let (csrf, cookie) = pre_token(console.secure);
             let mut response =
                 with_cookie(page(status, LoginPage { t, me: None, notice: Some(notice), csrf }.render()), cookie);
             if let Some(secs) = retry {
@@ -194,4 +196,15 @@ async fn logout(
     console.people().audit(&m.actor(), "logout", &m.signed.username, "", "").await;
     let gone = HeaderValue::from_static("gw_console=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
     Ok(with_cookie(Redirect::to("/console/login").into_response(), gone))
+}
+
+#[cfg(test)]
+mod pre_cookie_tests {
+    use super::*;
+
+    #[test]
+    fn the_setup_and_login_forms_cookie_is_secure_under_https() {
+        assert!(pre_token(true).1.to_str().unwrap().ends_with("; Secure"));
+        assert!(!pre_token(false).1.to_str().unwrap().contains("Secure"));
+    }
 }
