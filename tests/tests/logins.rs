@@ -157,8 +157,9 @@ fn sms_codes_go_through_the_webhook_and_a_provider_outage_costs_the_guest_nothin
 }
 
 /// WeChat's server, played from the upstream namespace: it POSTs a diner's
-/// message to the appliance's callback as WeChat does in safe mode.
-fn wechat_says(t: &TestLab, openid: &str, content: &str, nonce: &str, forge: bool) -> (u16, String) {
+/// message to the appliance's callback as WeChat does in safe mode, signed
+/// at `timestamp` (a replay repeats it: the callback remembers timestamp and nonce).
+fn wechat_says(t: &TestLab, openid: &str, content: &str, nonce: &str, timestamp: &str, forge: bool) -> (u16, String) {
     use controller::auth::wechat::{signature, Cipher};
     let cipher = Cipher::new(lab::WECHAT_AES_KEY, lab::WECHAT_APPID).unwrap();
     let xml = format!(
@@ -166,10 +167,9 @@ fn wechat_says(t: &TestLab, openid: &str, content: &str, nonce: &str, forge: boo
          <CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content></xml>"
     );
     let encrypted = cipher.encrypt(&xml);
-    let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
     let token = if forge { "not-the-token" } else { lab::WECHAT_TOKEN };
-    let sig = signature(&[token, &timestamp, nonce]);
-    let msg_sig = signature(&[token, &timestamp, nonce, &encrypted]);
+    let sig = signature(&[token, timestamp, nonce]);
+    let msg_sig = signature(&[token, timestamp, nonce, &encrypted]);
     let body =
         format!("<xml><ToUserName><![CDATA[gh_lab]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>");
     let url = format!(
@@ -199,17 +199,18 @@ fn a_diner_gets_a_link_from_the_wechat_account_and_it_logs_the_phone_in() {
     assert!(body.contains("Host: mp.weixin.qq.com"));
     assert!(!reaches_upstream(&t, 1), "but nothing else");
 
-    let (status, _) = wechat_says(&t, "oLAB123", "我要上网", "1001", true);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let (status, _) = wechat_says(&t, "oLAB123", "我要上网", "1001", &now, true);
     assert_eq!(status, 403, "a forged signature is refused");
-    let (status, reply) = wechat_says(&t, "oLAB123", "我要上网", "1002", false);
+    let (status, reply) = wechat_says(&t, "oLAB123", "我要上网", "1002", &now, false);
     assert_eq!(status, 200, "{reply}");
     let content = controller::auth::wechat::xml_field(&reply, "Content").unwrap().to_string();
     let start = content.find("http://").unwrap_or_else(|| panic!("no link in {content}"));
     let link: String = content[start..].chars().take_while(|c| c.is_ascii_graphic()).collect();
     assert!(link.contains("/wx?t="), "{link}");
-    let (status, _) = wechat_says(&t, "oLAB123", "我要上网", "1002", false);
+    let (status, _) = wechat_says(&t, "oLAB123", "我要上网", "1002", &now, false);
     assert_eq!(status, 403, "a replayed nonce is refused");
-    let (status, other) = wechat_says(&t, "oLAB123", "菜单", "1003", false);
+    let (status, other) = wechat_says(&t, "oLAB123", "菜单", "1003", &now, false);
     assert_eq!((status, other.as_str()), (200, "success"), "other words get no link");
 
     let (status, page) = t.curl(1, &[&link]);
