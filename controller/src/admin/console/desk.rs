@@ -382,14 +382,7 @@ mod tests {
         let h = harness().await;
         h.setup().await;
         let admin = h.login("owner", "owner password 1").await;
-        let csrf = h.csrf(&admin, "/console/users").await;
-        h.send(
-            "POST",
-            "/console/users",
-            &[("csrf", &csrf), ("username", "desk"), ("password", "a long password"), ("role", "frontdesk")],
-            &[&admin],
-        )
-        .await;
+        h.open_user(&admin, "desk", "frontdesk").await;
         let guest = Client { mac: "02:00:00:00:09:01".parse().unwrap(), ip: "192.0.2.150".parse().unwrap() };
         let grant = crate::auth::Grant {
             method: crate::auth::Method::Countdown,

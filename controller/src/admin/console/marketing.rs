@@ -389,14 +389,7 @@ mod tests {
         let h = harness().await;
         h.setup().await;
         let admin = h.login("owner", "owner password 1").await;
-        let csrf = h.csrf(&admin, "/console/users").await;
-        h.send(
-            "POST",
-            "/console/users",
-            &[("csrf", &csrf), ("username", "mkt"), ("password", "a long password"), ("role", "marketer")],
-            &[&admin],
-        )
-        .await;
+        h.open_user(&admin, "mkt", "marketer").await;
         let mkt = h.login("mkt", "a long password").await;
         let editor = h.send("GET", "/console/marketing", &[], &[&mkt]).await;
         assert_eq!(editor.status, StatusCode::OK, "{}", editor.body);
@@ -431,14 +424,7 @@ mod tests {
         assert!(h.marketing.published().dishes.is_empty(), "rolled back to the empty page");
 
         // The front desk may not edit the portal.
-        let csrf = h.csrf(&admin, "/console/users").await;
-        h.send(
-            "POST",
-            "/console/users",
-            &[("csrf", &csrf), ("username", "desk"), ("password", "a long password"), ("role", "frontdesk")],
-            &[&admin],
-        )
-        .await;
+        h.open_user(&admin, "desk", "frontdesk").await;
         let desk = h.login("desk", "a long password").await;
         assert_eq!(h.send("GET", "/console/marketing", &[], &[&desk]).await.status, StatusCode::FORBIDDEN);
         let log = h.send("GET", "/console/audit?q=marketing", &[], &[&admin]).await;

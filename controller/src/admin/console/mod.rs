@@ -232,12 +232,9 @@ impl<N> Member<N> {
     }
 
     /// With `?lang=`, the choice is kept in a cookie.
-    fn keep_lang(&self, mut response: Response) -> Response {
+    fn keep_lang(&self, response: Response) -> Response {
         if self.chose_lang {
-            let value = format!("console_lang={}; Path=/console; Max-Age=31536000; SameSite=Strict", self.lang.code());
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                response.headers_mut().append(header::SET_COOKIE, v);
-            }
+            return lang_cookie(response, self.lang);
         }
         response
     }
@@ -428,12 +425,18 @@ fn page(status: StatusCode, rendered: askama::Result<String>) -> Response {
 }
 
 /// With `?lang=`, the choice is kept in a cookie (the pages without a member).
-fn keep_lang(mut response: Response, query: &LangQuery, lang: Lang) -> Response {
+fn keep_lang(response: Response, query: &LangQuery, lang: Lang) -> Response {
     if query.lang.is_some() {
-        let value = format!("console_lang={}; Path=/console; Max-Age=31536000; SameSite=Strict", lang.code());
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            response.headers_mut().append(header::SET_COOKIE, v);
-        }
+        return lang_cookie(response, lang);
+    }
+    response
+}
+
+/// The language chosen, kept in a cookie for the console's next pages.
+fn lang_cookie(mut response: Response, lang: Lang) -> Response {
+    let value = format!("console_lang={}; Path=/console; Max-Age=31536000; SameSite=Strict", lang.code());
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
 }

@@ -245,14 +245,7 @@ mod tests {
         h.setup().await;
         let admin = h.login("owner", "owner password 1").await;
         for (name, role) in [("mkt", "marketer"), ("desk", "frontdesk")] {
-            let csrf = h.csrf(&admin, "/console/users").await;
-            h.send(
-                "POST",
-                "/console/users",
-                &[("csrf", &csrf), ("username", name), ("password", "a long password"), ("role", role)],
-                &[&admin],
-            )
-            .await;
+            h.open_user(&admin, name, role).await;
         }
         let token_of = |who: String| {
             let h = &h;

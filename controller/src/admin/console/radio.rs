@@ -466,14 +466,7 @@ mod tests {
         assert_eq!(rollout.status, StatusCode::CONFLICT, "no such image");
 
         // A marketer opens none of it.
-        let csrf = h.csrf(admin, "/console/users").await;
-        h.send(
-            "POST",
-            "/console/users",
-            &[("csrf", &csrf), ("username", "mkt"), ("password", "a long password"), ("role", "marketer")],
-            &[admin],
-        )
-        .await;
+        h.open_user(admin, "mkt", "marketer").await;
         let mkt = h.login("mkt", "a long password").await;
         for page in ["/console/ssids", "/console/plan", "/console/firmware"] {
             assert_eq!(h.send("GET", page, &[], &[&mkt]).await.status, StatusCode::FORBIDDEN, "{page}");

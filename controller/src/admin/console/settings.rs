@@ -208,14 +208,7 @@ mod tests {
         let log = h.send("GET", "/console/audit?q=settings", &[], &[&admin]).await;
         assert!(log.body.contains("settings.save") && log.body.contains("session_minutes=90"), "{}", log.body);
         let desk = {
-            let csrf = h.csrf(&admin, "/console/users").await;
-            h.send(
-                "POST",
-                "/console/users",
-                &[("csrf", &csrf), ("username", "desk"), ("password", "a long password"), ("role", "frontdesk")],
-                &[&admin],
-            )
-            .await;
+            h.open_user(&admin, "desk", "frontdesk").await;
             h.login("desk", "a long password").await
         };
         assert_eq!(h.send("GET", "/console/settings", &[], &[&desk]).await.status, StatusCode::FORBIDDEN);

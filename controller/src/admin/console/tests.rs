@@ -174,13 +174,18 @@ impl Harness {
         assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     }
 
+    /// The admin of session `admin` opens a staff account `name` with
+    /// `role`, its password "a long password".
+    pub(super) async fn open_user(&self, admin: &str, name: &str, role: &str) {
+        let csrf = self.csrf(admin, "/console/users").await;
+        let fields = [("csrf", csrf.as_str()), ("username", name), ("password", "a long password"), ("role", role)];
+        self.send("POST", "/console/users", &fields, &[admin]).await;
+    }
+
     /// The owner opens a front-desk account `desk`; its session cookie.
     pub(super) async fn desk(&self) -> String {
         let admin = self.login("owner", "owner password 1").await;
-        let csrf = self.csrf(&admin, "/console/users").await;
-        let fields =
-            [("csrf", csrf.as_str()), ("username", "desk"), ("password", "a long password"), ("role", "frontdesk")];
-        self.send("POST", "/console/users", &fields, &[&admin]).await;
+        self.open_user(&admin, "desk", "frontdesk").await;
         self.login("desk", "a long password").await
     }
 
@@ -457,14 +462,7 @@ async fn a_marketers_token_and_console_session_are_refused_the_same_admin_reques
     let h = harness().await;
     h.setup().await;
     let admin = h.login("owner", "owner password 1").await;
-    let csrf = h.csrf(&admin, "/console/users").await;
-    h.send(
-        "POST",
-        "/console/users",
-        &[("csrf", &csrf), ("username", "mkt"), ("password", "a long password"), ("role", "marketer")],
-        &[&admin],
-    )
-    .await;
+    h.open_user(&admin, "mkt", "marketer").await;
     let mkt = h.login("mkt", "a long password").await;
     let token = h.token(&mkt, "script").await;
 
