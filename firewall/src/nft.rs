@@ -200,10 +200,18 @@ fn with_timeout(client: Client, timeout: Duration) -> String {
 
 /// Adds walled-garden addresses, each with its time; one already there gets
 /// the new time (add, delete, add: the first add makes the delete safe).
+/// Two names may share an address (a provider's login hosts often do): it is
+/// kept once, with the longest time, since a second `delete` of the same
+/// element fails and takes the whole transaction with it.
 pub(crate) fn garden_commands(addresses: &[(IpAddr, Duration)]) -> String {
+    let mut longest: std::collections::BTreeMap<IpAddr, Duration> = std::collections::BTreeMap::new();
+    for (address, time) in addresses {
+        let kept = longest.entry(*address).or_default();
+        *kept = (*kept).max(*time);
+    }
     let mut out = String::new();
     for set in [GARDEN4, GARDEN6] {
-        let mine: Vec<_> = addresses.iter().filter(|(a, _)| a.is_ipv4() == (set == GARDEN4)).collect();
+        let mine: Vec<_> = longest.iter().filter(|(a, _)| a.is_ipv4() == (set == GARDEN4)).collect();
         if mine.is_empty() {
             continue;
         }
@@ -230,6 +238,19 @@ pub(crate) fn list() -> Result<Vec<ClientCounters>, FirewallError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_two_garden_names_share_is_kept_once_with_the_longest_time() {
+        let shared: IpAddr = "198.51.100.7".parse().unwrap();
+        let cmds = garden_commands(&[
+            (shared, Duration::from_secs(60)),
+            ("198.51.100.8".parse().unwrap(), Duration::from_secs(30)),
+            (shared, Duration::from_secs(300)),
+        ]);
+        let delete = cmds.lines().nth(1).unwrap();
+        assert_eq!(delete.matches("198.51.100.7").count(), 1, "{cmds}");
+        assert!(cmds.contains("198.51.100.7 timeout 300s") && !cmds.contains("198.51.100.7 timeout 60s"), "{cmds}");
+    }
 
     #[test]
     fn reauthorising_replaces_the_timeout_in_one_transaction() {

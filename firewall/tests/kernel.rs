@@ -226,6 +226,31 @@ fn restart_installs_rules_and_live_sessions_in_one_transaction() {
     assert!(listed.iter().all(|c| c.expires_in.unwrap() > Duration::from_secs(590)));
 }
 
+#[test]
+fn two_garden_names_on_one_address_fill_the_garden_and_refresh() {
+    let Some(ns) = Netns::new("fwtest-garden") else {
+        return;
+    };
+    ns.run(|| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let fw = Firewall::start(policy(), &[]).unwrap();
+            let shared: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+            let other: std::net::IpAddr = "198.51.100.8".parse().unwrap();
+            let resolved = vec![
+                (shared, Duration::from_secs(60)),
+                (other, Duration::from_secs(60)),
+                (shared, Duration::from_secs(90)),
+            ];
+            fw.add_garden(resolved.clone()).await.expect("first fill");
+            fw.add_garden(resolved).await.expect("a refresh of the same names");
+        })
+    });
+    let listing = ns.nft_list();
+    let garden = listing.split("set garden4").nth(1).unwrap().split('}').take(2).collect::<String>();
+    assert!(garden.contains("198.51.100.7") && garden.contains("198.51.100.8"), "{garden}");
+}
+
 async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
     let mut out = Vec::new();
     let handles: Vec<_> = fs.into_iter().collect();
