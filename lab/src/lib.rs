@@ -431,6 +431,7 @@ impl Lab {
         run("ip", &["netns", "exec", &a, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
 
         // The "internet": a DNS server and a web server in the upstream namespace.
+        let wechat_hosts = format!("--address=/{}/{GARDEN_WEB}", controller::config::WECHAT_GARDEN.join("/"));
         spawn(&[
             "ip",
             "netns",
@@ -446,9 +447,10 @@ impl Lab {
             &format!("--listen-address={UPSTREAM_DNS}"),
             &format!("--address=/example.test/{UPSTREAM_WEB}"),
             &format!("--address=/garden.test/{GARDEN_WEB}"),
-            // WeChat's hosts: the stand-in for WeChat's servers is the garden web server.
-            &format!("--address=/weixin.qq.com/{GARDEN_WEB}"),
-            &format!("--address=/wx.qq.com/{GARDEN_WEB}"),
+            // WeChat's hosts (every one the garden opens, or the catch-all
+            // below would open example.test's address to guests not logged
+            // in): the stand-in for WeChat's servers is the garden web server.
+            &wechat_hosts,
             &format!("--address=/oauth.test/{GARDEN_WEB}"),
             // Every other name too (the OS captive probes among them), as the internet would.
             &format!("--address=/#/{UPSTREAM_WEB}"),

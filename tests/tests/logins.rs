@@ -37,9 +37,20 @@ fn voucher_cards_log_in_their_devices_and_no_more() {
     assert!(page.contains("卡号无效"));
     assert!(!reaches_upstream(&t, 1), "a wrong code opens nothing");
 
+    // The guest was going to the menu: the voucher form carries the signed
+    // URL, and the login lands there.
+    let (status, head) = t.curl(1, &["http://example.test/menu?table=7"]);
+    assert_eq!(status, 302, "{head}");
+    let location = e2e::header(&head, "location").unwrap();
+    let (status, login_page) = t.curl(1, &[&location]);
+    assert_eq!(status, 200, "{login_page}");
+    let then = field(&login_page, "then").expect("the voucher form carries the URL");
+    let then_sig = field(&login_page, "then_sig").unwrap();
     let typed = format!("{}-{}", &code[..5], &code[5..]).to_lowercase();
-    let (status, page) = t.post(1, "/login/voucher", &[("code", &typed), ("token", &token)]);
+    let form = [("code", typed.as_str()), ("token", &token), ("then", &then), ("then_sig", &then_sig)];
+    let (status, page) = t.post(1, "/login/voucher", &form);
     assert_eq!(status, 200, "{page}");
+    assert!(page.contains("http://example.test/menu?table=7"), "lands where the guest was going: {page}");
     assert!(reaches_upstream(&t, 1));
 
     let token2 = t.token(2);

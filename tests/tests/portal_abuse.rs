@@ -62,6 +62,12 @@ fn a_crafted_portal_link_cannot_send_a_diner_elsewhere_and_logout_needs_the_devi
     let Some(t) = TestLab::start("e2e-redirect-sign", 2, 3600, &[]) else {
         return;
     };
+    // The attacker, on guest 1 before logging in, has our redirect sign a
+    // link to a phishing page for its own device (to print as a QR sticker).
+    let (code, minted) = t.curl(1, &["-H", "Host: phish.test", "http://203.0.113.10/login"]);
+    assert_eq!(code, 302, "{minted}");
+    let minted = header(&minted, "location").unwrap();
+
     // Our own redirect carries a signature and the URL survives the login.
     let (code, head) = t.curl(1, &["http://example.test/menu?table=7"]);
     assert_eq!(code, 302);
@@ -73,10 +79,15 @@ fn a_crafted_portal_link_cannot_send_a_diner_elsewhere_and_logout_needs_the_devi
     assert_eq!(code, 200, "{page}");
     assert!(page.contains("http://example.test/menu?table=7"), "{page}");
 
-    // A phishing link: no signature, or the signature of another URL.
+    // A phishing link: no signature, the signature of another URL, or (a QR
+    // sticker) a link our redirect signed for phish.test on the attacker's
+    // own device, guest 1's.
     let phish = "url=http%3A%2F%2Fphish.test%2Flogin";
     let sig = location.split("&sig=").nth(1).unwrap();
-    for crafted in [format!("http://{PORTAL_HOST}/?{phish}"), format!("http://{PORTAL_HOST}/?{phish}&sig={sig}")] {
+    assert!(minted.contains("phish.test") && minted.contains("&sig="), "{minted}");
+    for crafted in
+        [format!("http://{PORTAL_HOST}/?{phish}"), format!("http://{PORTAL_HOST}/?{phish}&sig={sig}"), minted]
+    {
         let ticket = t.ticket_from(2, &crafted);
         std::thread::sleep(Duration::from_millis(e2e::COUNTDOWN * 1000 + 100));
         let (code, page) = t.post_login(2, &ticket);

@@ -49,6 +49,53 @@ pub(super) async fn finish(
     }
 }
 
+/// Where the guest first asked to go, as our redirect signed it for this
+/// device (a few minutes): the login page's forms carry it (`then`,
+/// `then_sig`), so whichever method the guest picks lands there.
+#[derive(Clone, Debug)]
+pub(super) struct Wanted {
+    /// The URL as it was signed.
+    pub url: String,
+    /// Its signature (`until.hex`).
+    pub sig: String,
+}
+
+impl Wanted {
+    /// The URL and signature a request carried, if this portal signed them
+    /// for `client` and their time is not up.
+    pub(super) fn checked(portal: &Portal, client: Client, url: &str, sig: &str) -> Option<Wanted> {
+        if url.is_empty() {
+            return None;
+        }
+        let now = crate::kit::time::now_ms() as u64 / 1000;
+        if !portal.signer.url_ok(url, client, sig, now) {
+            let url: String = url.chars().take(200).collect();
+            tracing::warn!(%client, %url, "url not signed for this device, or too old; ignored");
+            return None;
+        }
+        safe_url(url).map(|_| Wanted { url: url.to_string(), sig: sig.to_string() })
+    }
+
+    /// Where to send the guest: the URL, as a link.
+    pub(super) fn destination(&self) -> Option<String> {
+        safe_url(&self.url)
+    }
+
+    /// The destination a login form carried, when still good for `client`.
+    pub(super) fn of_form(portal: &Portal, client: Client, then: &str, then_sig: &str) -> Option<String> {
+        Wanted::checked(portal, client, then, then_sig).and_then(|w| w.destination())
+    }
+}
+
+/// Where the guest was going, if it is a plain http(s) URL we can send it back to.
+pub(super) fn safe_url(raw: &str) -> Option<String> {
+    if raw.len() > super::MAX_URL {
+        return None;
+    }
+    let url = url::Url::parse(raw).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+}
+
 /// Where a guest goes after logging in, as the marketer's landing says:
 /// the page first asked for (a URL our redirect signed), the promotions,
 /// or the venue's own page; each falls back to the others. Never a URL a
@@ -183,4 +230,16 @@ pub(super) struct Gate {
 /// The guest's language: its choice (cookie), else its browser's.
 pub(super) fn guest_lang(headers: &HeaderMap) -> Lang {
     Lang::choose(None, cookie(headers, "lang"), accept_language(headers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_urls_are_kept() {
+        assert_eq!(safe_url("http://example.test/a?b=1"), Some("http://example.test/a?b=1".into()));
+        assert_eq!(safe_url("javascript:alert(1)"), None);
+        assert_eq!(safe_url(&format!("http://example.test/{}", "a".repeat(super::super::MAX_URL))), None);
+    }
 }

@@ -4,7 +4,7 @@
 //! [`refused`], which renders it translated, counts it and audits it. When
 //! the session cannot open, the handler gives back what the method took.
 
-use super::flow::{finish, form_start, guest_lang, identify, refused, Gate};
+use super::flow::{finish, form_start, guest_lang, identify, refused, Gate, Wanted};
 use super::i18n::{Lang, Strings};
 use super::pages::not_found;
 use super::render::{cookie, html, internal, message, success, tagline};
@@ -20,11 +20,6 @@ use firewall::Client;
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// Where a guest goes after a login that carried no URL: the venue's page.
-fn venue_page(portal: &Portal) -> Option<String> {
-    Some(portal.config.venue.info_url.clone()).filter(|u| !u.is_empty())
-}
-
 #[derive(Template)]
 #[template(path = "sms.html")]
 struct SmsPage<'a> {
@@ -39,6 +34,7 @@ struct SmsPage<'a> {
     resend_after: u64,
     error: Option<String>,
     token: String,
+    then: Option<Wanted>,
     consent_version: &'a str,
 }
 
@@ -86,6 +82,11 @@ pub struct VoucherForm {
     code: String,
     #[serde(default)]
     token: String,
+    /// Where the guest first asked to go, as the redirect signed it.
+    #[serde(default)]
+    then: String,
+    #[serde(default)]
+    then_sig: String,
 }
 
 /// `POST /login/account` form.
@@ -97,6 +98,11 @@ pub struct AccountForm {
     password: String,
     #[serde(default)]
     token: String,
+    /// Where the guest first asked to go, as the redirect signed it.
+    #[serde(default)]
+    then: String,
+    #[serde(default)]
+    then_sig: String,
 }
 
 /// `POST /login/counter` form and `GET /q` query.
@@ -205,7 +211,7 @@ pub async fn login_voucher(
         }
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
-    let url = venue_page(&portal);
+    let url = Wanted::of_form(&portal, client, &form.then, &form.then_sig);
     match finish(&portal, lang, client, grant, url).await {
         Ok(response) => response,
         Err(response) => {
@@ -237,7 +243,7 @@ pub async fn login_account(
         }
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
-    let url = venue_page(&portal);
+    let url = Wanted::of_form(&portal, client, &form.then, &form.then_sig);
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
 }
 
@@ -260,7 +266,7 @@ pub async fn login_counter(
         Err(AuthError::Refused(refusal)) => return refused(&portal, lang, method, client, None, refusal).await,
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
-    let url = venue_page(&portal);
+    let url = None;
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
 }
 
@@ -271,6 +277,11 @@ pub struct SmsSendForm {
     phone: String,
     #[serde(default)]
     token: String,
+    /// Where the guest first asked to go, as the redirect signed it.
+    #[serde(default)]
+    then: String,
+    #[serde(default)]
+    then_sig: String,
 }
 
 /// `POST /login/sms` form.
@@ -285,6 +296,11 @@ pub struct SmsLoginForm {
     /// The consent text's version, when the box was ticked.
     #[serde(default)]
     consent: Option<String>,
+    /// Where the guest first asked to go, as the redirect signed it.
+    #[serde(default)]
+    then: String,
+    #[serde(default)]
+    then_sig: String,
 }
 
 /// `POST /login/card` form.
@@ -298,6 +314,11 @@ pub struct CardForm {
     token: String,
     #[serde(default)]
     consent: Option<String>,
+    /// Where the guest first asked to go, as the redirect signed it.
+    #[serde(default)]
+    then: String,
+    #[serde(default)]
+    then_sig: String,
 }
 
 /// `POST /login/sms/return` form.
@@ -305,6 +326,11 @@ pub struct CardForm {
 pub struct TokenForm {
     #[serde(default)]
     token: String,
+    /// Where the guest first asked to go, as the redirect signed it.
+    #[serde(default)]
+    then: String,
+    #[serde(default)]
+    then_sig: String,
 }
 
 /// Sends an SMS code, then shows the page to type it in. Past a limit, the
@@ -324,7 +350,9 @@ pub async fn sms_send(
     match portal.auth.sms.send(&form.phone, client).await {
         Ok(sent) => {
             portal.metrics.sms("sent");
-            sms_page(&portal, lang, client, &sent.phone, sent.resend_after.as_secs(), None, StatusCode::OK)
+            let then = Wanted::checked(&portal, client, &form.then, &form.then_sig);
+            let page = SmsView { phone: &sent.phone, resend_after: sent.resend_after.as_secs(), error: None, then };
+            sms_page(&portal, lang, client, page, StatusCode::OK)
         }
         Err(SendError::Refused(refusal)) => {
             portal.metrics.sms("refused");
@@ -339,15 +367,16 @@ pub async fn sms_send(
     }
 }
 
-fn sms_page(
-    portal: &Portal,
-    lang: Lang,
-    client: Client,
-    phone: &str,
+/// What the code page shows besides the portal's own.
+struct SmsView<'a> {
+    phone: &'a str,
     resend_after: u64,
     error: Option<String>,
-    status: StatusCode,
-) -> Response {
+    then: Option<Wanted>,
+}
+
+fn sms_page(portal: &Portal, lang: Lang, client: Client, view: SmsView<'_>, status: StatusCode) -> Response {
+    let SmsView { phone, resend_after, error, then } = view;
     html(
         status,
         SmsPage {
@@ -361,6 +390,7 @@ fn sms_page(
             resend_after,
             error,
             token: portal.signer.device_token(client),
+            then,
             consent_version: &portal.auth.consent_version,
         }
         .render(),
@@ -392,7 +422,10 @@ pub async fn login_sms(
                 _ => String::new(),
             });
             let error = Some(lang.strings().error_wrong_code.clone());
-            return sms_page(&portal, lang, client, &phone.unwrap_or_default(), 0, error, StatusCode::FORBIDDEN);
+            let phone = phone.unwrap_or_default();
+            let then = Wanted::checked(&portal, client, &form.then, &form.then_sig);
+            let page = SmsView { phone: &phone, resend_after: 0, error, then };
+            return sms_page(&portal, lang, client, page, StatusCode::FORBIDDEN);
         }
         Err(AuthError::Refused(refusal)) => {
             let identity = portal.auth.sms.parse_phone(&form.phone).map(Identity::Phone);
@@ -405,7 +438,7 @@ pub async fn login_sms(
         _ => String::new(),
     };
     let who = grant.identity.who();
-    let url = venue_page(&portal);
+    let url = Wanted::of_form(&portal, client, &form.then, &form.then_sig);
     match finish(&portal, lang, client, grant, url).await {
         Ok(mut response) => {
             consented(&portal, client, who, form.consent.as_deref()).await;
@@ -449,7 +482,7 @@ pub async fn login_sms_return(
         }
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
-    let url = venue_page(&portal);
+    let url = Wanted::of_form(&portal, client, &form.then, &form.then_sig);
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
 }
 
@@ -490,7 +523,7 @@ pub async fn login_member_return(
         }
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
-    let url = venue_page(&portal);
+    let url = Wanted::of_form(&portal, client, &form.then, &form.then_sig);
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
 }
 
@@ -517,7 +550,7 @@ pub async fn login_card(
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
     let who = grant.identity.who();
-    let url = venue_page(&portal);
+    let url = Wanted::of_form(&portal, client, &form.then, &form.then_sig);
     match finish(&portal, lang, client, grant, url).await {
         Ok(response) => {
             consented(&portal, client, who, form.consent.as_deref()).await;
@@ -586,7 +619,7 @@ pub async fn login_wechat(
         Err(AuthError::Refused(refusal)) => return refused(&portal, lang, method, client, None, refusal).await,
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
-    let url = venue_page(&portal);
+    let url = None;
     match finish(&portal, lang, client, grant, url).await {
         Ok(response) => response,
         Err(response) => {
@@ -672,7 +705,7 @@ pub async fn oauth_callback(
             return message(&portal, lang, StatusCode::BAD_GATEWAY, lang.strings().error_provider.clone());
         }
     };
-    let url = venue_page(&portal);
+    let url = None;
     finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
 }
 

@@ -30,6 +30,11 @@ use std::sync::Arc;
 /// Longest original URL we keep for the guest (longer gets 414).
 pub const MAX_URL: usize = 2048;
 
+/// How long the original URL a redirect signed stays good: the guest logs in
+/// within it (the login forms carry the URL and its signature), and a
+/// minted link is soon worth nothing.
+pub const SIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// The peer of the connection a request came on, set by the server loop.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
@@ -176,9 +181,18 @@ async fn redirect_other_hosts(State(portal): State<Arc<Portal>>, request: Reques
         Some(original) if logged_in => (StatusCode::TEMPORARY_REDIRECT, original),
         Some(original) => {
             portal.metrics.redirects.inc();
-            let sig = portal.signer.sign_url(&original);
-            let url: String = url::form_urlencoded::byte_serialize(original.as_bytes()).collect();
-            (StatusCode::FOUND, format!("{}?url={url}&sig={sig}", portal.home))
+            // Signed for this device and a few minutes: the neighbour table
+            // says who the device is (no entry: no URL carried).
+            let device = request.extensions().get::<Peer>().and_then(|peer| portal.neighbours.client(peer.0.ip()));
+            match device {
+                Some(client) => {
+                    let until = crate::kit::time::now_ms() as u64 / 1000 + SIGNED_URL_LIFETIME.as_secs();
+                    let sig = portal.signer.sign_url(&original, client, until);
+                    let url: String = url::form_urlencoded::byte_serialize(original.as_bytes()).collect();
+                    (StatusCode::FOUND, format!("{}?url={url}&sig={sig}", portal.home))
+                }
+                None => (StatusCode::FOUND, portal.home.clone()),
+            }
         }
         None => {
             portal.metrics.redirects.inc();

@@ -3,10 +3,10 @@
 //! error pages; and what the login handlers (`logins.rs`) share: who the
 //! device is, opening the session a grant allows, rendering a refusal.
 
-use super::flow::{identify, STORE_GLANCE};
+use super::flow::{identify, Wanted, STORE_GLANCE};
 use super::i18n::{Lang, Strings};
 use super::render::{accept_language, cookie, error_page, html, internal, message, render_message, tagline};
-use super::{Peer, Portal, MAX_URL};
+use super::{Peer, Portal};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -45,8 +45,10 @@ struct LoginPage<'a> {
     oauth: Vec<(&'static str, &'a str)>,
     /// The masked phone a returning browser may log in as with one tap.
     returning: Option<String>,
-    /// The device's form token (voucher and account forms).
+    /// The device's form token (every form).
     token: String,
+    /// Where the guest first asked to go, carried by every login form.
+    then: Option<Wanted>,
 }
 
 struct AdView {
@@ -109,16 +111,13 @@ pub async fn home(
                 .render(),
             ),
             Ok(None) => {
-                // Only a URL our own redirect signed is followed after the login.
-                let url = match (query.url.as_deref(), query.sig.as_deref()) {
-                    (Some(url), Some(sig)) if portal.signer.url_ok(url, sig) => safe_url(url),
-                    (Some(url), _) => {
-                        tracing::warn!(%client, url = %url.chars().take(200).collect::<String>(), "unsigned url ignored");
-                        None
-                    }
+                // Only a URL our own redirect signed for this device, lately,
+                // is followed after the login.
+                let wanted = match (query.url.as_deref(), query.sig.as_deref()) {
+                    (Some(url), Some(sig)) => Wanted::checked(&portal, client, url, sig),
                     _ => None,
                 };
-                login_page(&portal, lang, client, url, cookie(&headers, crate::auth::sms::RETURN_COOKIE)).await
+                login_page(&portal, lang, client, wanted, cookie(&headers, crate::auth::sms::RETURN_COOKIE)).await
             }
         },
     };
@@ -133,7 +132,7 @@ async fn login_page(
     portal: &Portal,
     lang: Lang,
     client: Client,
-    url: Option<String>,
+    wanted: Option<Wanted>,
     return_cookie: Option<&str>,
 ) -> Response {
     let auth = &portal.auth;
@@ -163,7 +162,8 @@ async fn login_page(
     };
     let (content, now) = super::marketing::published(portal);
     let blocks = super::marketing::Blocks::of(&content, &now, lang, "");
-    let ticket = auth.enabled.countdown.then(|| auth.countdown.issue(client, url.clone()));
+    let url = wanted.as_ref().and_then(Wanted::destination);
+    let ticket = auth.enabled.countdown.then(|| auth.countdown.issue(client, url));
     let (ad, ad_what) = ad_view(portal, &content, &now, lang, "");
     // What the view showed, in one write: the view, its ad, its blocks.
     let (dishes, promotions) =
@@ -215,6 +215,7 @@ async fn login_page(
                 .collect(),
             returning,
             token: portal.signer.device_token(client),
+            then: wanted,
         }
         .render(),
     )
@@ -294,6 +295,7 @@ pub fn preview(portal: &Portal, content: &crate::marketing::Content, lang: Lang,
         oauth: Vec::new(),
         returning: None,
         token: String::new(),
+        then: None,
     }
     .render();
     html(StatusCode::OK, rendered)
@@ -351,25 +353,4 @@ pub async fn not_found(State(portal): State<Arc<Portal>>, headers: HeaderMap) ->
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
-}
-
-/// Where the guest was going, if it is a plain http(s) URL we can send it back to.
-fn safe_url(raw: &str) -> Option<String> {
-    if raw.len() > MAX_URL {
-        return None;
-    }
-    let url = url::Url::parse(raw).ok()?;
-    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_http_urls_are_kept() {
-        assert_eq!(safe_url("http://example.test/a?b=1"), Some("http://example.test/a?b=1".into()));
-        assert_eq!(safe_url("javascript:alert(1)"), None);
-        assert_eq!(safe_url(&format!("http://example.test/{}", "a".repeat(MAX_URL))), None);
-    }
 }

@@ -463,11 +463,12 @@ fn default_link_minutes() -> u64 {
     10
 }
 
+/// WeChat's own hosts, reachable before login when WeChat login is on.
+pub const WECHAT_GARDEN: [&str; 6] =
+    ["weixin.qq.com", "wx.qq.com", "servicewechat.com", "qpic.cn", "qlogo.cn", "wechat.com"];
+
 fn default_wechat_garden() -> Vec<String> {
-    ["weixin.qq.com", "wx.qq.com", "servicewechat.com", "qpic.cn", "qlogo.cn", "wechat.com"]
-        .iter()
-        .map(|h| h.to_string())
-        .collect()
+    WECHAT_GARDEN.iter().map(|h| h.to_string()).collect()
 }
 
 fn default_countries() -> Vec<String> {

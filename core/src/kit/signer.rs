@@ -47,14 +47,27 @@ impl Signer {
         Signer { key }
     }
 
-    /// The signature of an original URL.
-    pub fn sign_url(&self, url: &str) -> String {
-        self.sign(&["url", url])
+    /// The signature of an original URL for `client` until `until` (Unix
+    /// seconds): `until.hex`. A link minted on one device (a QR sticker
+    /// carrying a portal link) is worth nothing on another, nor later.
+    pub fn sign_url(&self, url: &str, client: Client, until: u64) -> String {
+        let until = until.to_string();
+        let sig = self.sign(&["url", url, &client.mac.to_string(), &client.ip.to_string(), &until]);
+        format!("{until}.{sig}")
     }
 
-    /// Whether `signature` is this portal's for `url`.
-    pub fn url_ok(&self, url: &str, signature: &str) -> bool {
-        self.verify(&["url", url], signature)
+    /// Whether `signature` is this portal's for `url`, `client`, and not
+    /// past its time at `now` (Unix seconds).
+    pub fn url_ok(&self, url: &str, client: Client, signature: &str, now: u64) -> bool {
+        let Some((until, sig)) = signature.split_once('.') else {
+            return false;
+        };
+        match until.parse::<u64>() {
+            Ok(time) if time >= now && until == time.to_string() => {
+                self.verify(&["url", url, &client.mac.to_string(), &client.ip.to_string(), until], sig)
+            }
+            _ => false,
+        }
     }
 
     /// The token of `client`'s forms (logout): valid for that device only.
@@ -101,14 +114,21 @@ mod tests {
     }
 
     #[test]
-    fn a_signed_url_checks_and_a_changed_one_does_not() {
+    fn a_signed_url_checks_for_its_device_until_its_time_and_a_changed_one_does_not() {
         let s = Signer::with_key([7; 32]);
-        let sig = s.sign_url("http://example.test/menu");
-        assert!(s.url_ok("http://example.test/menu", &sig));
-        assert!(!s.url_ok("http://phish.test/menu", &sig));
-        assert!(!s.url_ok("http://example.test/menu", ""));
-        assert!(!s.url_ok("http://example.test/menu", "zz"));
-        assert!(!Signer::with_key([8; 32]).url_ok("http://example.test/menu", &sig), "another key");
+        let sig = s.sign_url("http://example.test/menu", client(1), 1_000);
+        assert!(s.url_ok("http://example.test/menu", client(1), &sig, 1_000));
+        assert!(!s.url_ok("http://example.test/menu", client(1), &sig, 1_001), "past its time");
+        assert!(!s.url_ok("http://example.test/menu", client(2), &sig, 900), "another device");
+        let mut same_ip = client(2);
+        same_ip.ip = client(1).ip;
+        assert!(!s.url_ok("http://example.test/menu", same_ip, &sig, 900), "another MAC at the same address");
+        assert!(!s.url_ok("http://phish.test/menu", client(1), &sig, 900));
+        let later = sig.replacen("1000.", "9000.", 1);
+        assert!(!s.url_ok("http://example.test/menu", client(1), &later, 900), "its time is signed");
+        assert!(!s.url_ok("http://example.test/menu", client(1), "", 900));
+        assert!(!s.url_ok("http://example.test/menu", client(1), "zz", 900));
+        assert!(!Signer::with_key([8; 32]).url_ok("http://example.test/menu", client(1), &sig, 900), "another key");
     }
 
     #[test]
@@ -117,7 +137,7 @@ mod tests {
         let token = s.device_token(client(1));
         assert!(s.device_token_ok(client(1), &token));
         assert!(!s.device_token_ok(client(2), &token));
-        assert!(!s.url_ok("device", &token), "a token is not a URL signature");
+        assert!(!s.url_ok("device", client(1), &token, 0), "a token is not a URL signature");
     }
 
     #[test]
@@ -126,7 +146,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = Signer::load_or_create(dir.path()).unwrap();
         let again = Signer::load_or_create(dir.path()).unwrap();
-        assert_eq!(first.sign_url("http://a.test/"), again.sign_url("http://a.test/"));
+        assert_eq!(first.sign_url("http://a.test/", client(1), 5), again.sign_url("http://a.test/", client(1), 5));
         let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
