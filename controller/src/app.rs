@@ -102,6 +102,7 @@ impl App {
             feed: feed.clone(),
             db: db.clone(),
             cards: methods.cards.clone(),
+            passes: methods.passes.clone(),
             printer,
         };
         let handles = Handles {

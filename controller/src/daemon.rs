@@ -231,6 +231,7 @@ async fn serve(
     tasks
         .spawn("card cache", forever(cards.keep_fresh(Duration::from_secs(config.members.cache_refresh_minutes * 60))));
     let audit = handles.staff.audit.clone();
+    let passes = handles.staff.passes.clone();
     let app = portal::router(portal.clone());
     let limits = Limits {
         max_connections: config.portal.max_connections,
@@ -336,6 +337,11 @@ async fn serve(
             // The gauges come from here, so a scrape never lists the kernel's clients.
             sweep_metrics.sessions_live.set(sessions.live_count() as i64);
             sweep_metrics.session_bytes_up.set(sessions.bytes_up() as i64);
+            if n % PRUNE_EVERY == 1 {
+                if let Err(err) = passes.prune().await {
+                    tracing::error!(error = %crate::error_chain(&err), "return passes past their time not pruned");
+                }
+            }
             if let (Some(keep), 1) = (keep, n % PRUNE_EVERY) {
                 match sessions.prune(keep).await {
                     Ok(0) => {}

@@ -36,7 +36,9 @@ pub(super) async fn finish(
             portal.metrics.login(method.as_str());
             portal.auth.audit.record(method, client, Some(&identity), None).await;
             let coupon = welcome(portal, lang, client, &identity).await;
-            Ok(success(portal, lang, url, session.remaining().as_secs(), coupon))
+            let mut response = success(portal, lang, url, session.remaining().as_secs(), coupon);
+            give_pass(portal, client, &identity, &mut response).await;
+            Ok(response)
         }
         Err(SessionError::AddressInUse { .. }) => {
             portal.metrics.refused(method.as_str(), "address_in_use");
@@ -94,6 +96,27 @@ pub(super) fn safe_url(raw: &str) -> Option<String> {
     }
     let url = url::Url::parse(raw).ok()?;
     matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+}
+
+/// A member's login (phone, WeChat, card) gives the device a one-tap return
+/// pass: an HttpOnly cookie with a random id. A failure to keep it costs the
+/// guest only the one tap next time.
+async fn give_pass(portal: &Portal, client: Client, identity: &Identity, response: &mut Response) {
+    match portal.auth.passes.issue(&identity.who(), client.mac).await {
+        Ok(Some(pass)) => {
+            let cookie = format!(
+                "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax",
+                crate::auth::passes::COOKIE,
+                pass.id,
+                pass.lifetime.as_secs()
+            );
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+        }
+        Ok(None) => {}
+        Err(err) => tracing::error!(error = %crate::error_chain(&err), "return pass not kept"),
+    }
 }
 
 /// Where a guest goes after logging in, as the marketer's landing says:

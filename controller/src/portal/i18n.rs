@@ -104,7 +104,6 @@ pub struct Strings {
     pub resend_button: String,
     pub resend_wait: String,
     pub return_button: String,
-    pub return_as: String,
     pub error_bad_phone: String,
     pub error_limited: String,
     pub error_wrong_code: String,

@@ -321,7 +321,7 @@ pub struct CardForm {
     then_sig: String,
 }
 
-/// `POST /login/sms/return` form.
+/// `POST /login/return` form.
 #[derive(Deserialize)]
 pub struct TokenForm {
     #[serde(default)]
@@ -433,79 +433,37 @@ pub async fn login_sms(
         }
         Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
     };
-    let phone = match &grant.identity {
-        Identity::Phone(p) => p.clone(),
-        _ => String::new(),
-    };
     let who = grant.identity.who();
     let url = Wanted::of_form(&portal, client, &form.then, &form.then_sig);
     match finish(&portal, lang, client, grant, url).await {
-        Ok(mut response) => {
+        Ok(response) => {
             consented(&portal, client, who, form.consent.as_deref()).await;
-            if let Some(days) = portal.auth.sms.returning() {
-                let value = portal.auth.sms.return_cookie(&phone);
-                let cookie = format!(
-                    "{}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax",
-                    crate::auth::sms::RETURN_COOKIE,
-                    days.as_secs()
-                );
-                if let Ok(v) = HeaderValue::from_str(&cookie) {
-                    response.headers_mut().append(header::SET_COOKIE, v);
-                }
-            }
             response
         }
         Err(response) => response,
     }
 }
 
-/// One tap on a returning browser: the cookie an SMS login set.
-pub async fn login_sms_return(
-    State(portal): State<Arc<Portal>>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Form(form): Form<TokenForm>,
-) -> Response {
-    let method = Method::Sms;
-    let gate = Gate { method, on: portal.auth.enabled.sms };
-    let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
-        Ok(started) => started,
-        Err(response) => return response,
-    };
-    let grant = match portal.auth.sms.login_returning(cookie(&headers, crate::auth::sms::RETURN_COOKIE)).await {
-        Ok(grant) => grant,
-        Err(AuthError::Refused(_)) => {
-            let t = lang.strings();
-            portal.metrics.refused(method.as_str(), "return_expired");
-            portal.auth.audit.record(method, client, None, Some(&Refusal::Expired)).await;
-            return message(&portal, lang, StatusCode::FORBIDDEN, t.error_return_expired.clone());
-        }
-        Err(AuthError::Store(err)) => return internal(&portal, lang, &err),
-    };
-    let url = Wanted::of_form(&portal, client, &form.then, &form.then_sig);
-    finish(&portal, lang, client, grant, url).await.unwrap_or_else(|response| response)
-}
-
-/// One tap for a member this device logged in as at a site of the brand
-/// (phone, WeChat or card), looked up again here: the form carries nothing
-/// but the device token.
+/// One tap for a member this device logged in as, here or at a site of the
+/// brand (phone, WeChat or card): the device must hold the pass that login
+/// gave it (the `gw_pass` cookie) and be the device it was given to.
 pub async fn login_member_return(
     State(portal): State<Arc<Portal>>,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let within = portal.auth.sms.returning();
-    let gate = Gate { method: Method::Sms, on: within.is_some() };
+    let gate = Gate { method: Method::Sms, on: portal.auth.passes.on() };
     let (lang, client) = match form_start(&portal, peer, &headers, &form.token, gate).await {
         Ok(started) => started,
         Err(response) => return response,
     };
-    let within = within.unwrap_or_default();
-    let who = match portal.auth.members.returning(&client.mac.to_string(), within).await {
+    let pass = cookie(&headers, crate::auth::passes::COOKIE);
+    let who = match portal.auth.passes.holder(pass, client.mac, super::flow::STORE_GLANCE).await {
         Ok(Some(who)) if portal.auth.offers_return(&who) => who,
         Ok(_) => {
             portal.metrics.refused("return", "unknown");
+            portal.auth.audit.record(Method::Sms, client, None, Some(&Refusal::Expired)).await;
             return message(&portal, lang, StatusCode::FORBIDDEN, lang.strings().error_return_expired.clone());
         }
         Err(err) => return internal(&portal, lang, &err),

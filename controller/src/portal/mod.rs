@@ -105,7 +105,8 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/login/return", post(logins::login_member_return))
         .route("/login/counter", post(logins::login_counter))
         .route("/login/sms", post(logins::login_sms))
-        .route("/login/sms/return", post(logins::login_sms_return))
+        // The SMS card's own return button of earlier pages.
+        .route("/login/sms/return", post(logins::login_member_return))
         .route("/sms/send", post(logins::sms_send))
         .route("/login/wechat", post(logins::login_wechat))
         .route("/wx", get(logins::scan_wechat))

@@ -43,8 +43,6 @@ struct LoginPage<'a> {
     wechat: Option<String>,
     /// QQ and Weibo buttons: (path segment, label).
     oauth: Vec<(&'static str, &'a str)>,
-    /// The masked phone a returning browser may log in as with one tap.
-    returning: Option<String>,
     /// The device's form token (every form).
     token: String,
     /// Where the guest first asked to go, carried by every login form.
@@ -117,7 +115,7 @@ pub async fn home(
                     (Some(url), Some(sig)) => Wanted::checked(&portal, client, url, sig),
                     _ => None,
                 };
-                login_page(&portal, lang, client, wanted, cookie(&headers, crate::auth::sms::RETURN_COOKIE)).await
+                login_page(&portal, lang, client, wanted, cookie(&headers, crate::auth::passes::COOKIE)).await
             }
         },
     };
@@ -133,32 +131,24 @@ async fn login_page(
     lang: Lang,
     client: Client,
     wanted: Option<Wanted>,
-    return_cookie: Option<&str>,
+    pass: Option<&str>,
 ) -> Response {
     let auth = &portal.auth;
-    let returning = match (auth.enabled.sms, return_cookie) {
-        (true, Some(cookie)) => {
-            auth.sms.returning_phone(cookie).await.ok().flatten().map(|p| crate::kit::phones::mask_phone(&p))
-        }
-        _ => None,
-    };
-    // A member this device logged in as at a site of the brand (this one
-    // without its cookie, or another).
+    // A member this device logged in as, here or at another site of the
+    // brand: shown only to the device that holds the pass (a copied MAC
+    // sees nothing).
     let t = lang.strings();
-    let member_return = match (&returning, auth.sms.returning()) {
-        (None, Some(within)) => {
-            match tokio::time::timeout(STORE_GLANCE, auth.members.returning(&client.mac.to_string(), within)).await {
-                Ok(Ok(Some(who))) if auth.offers_return(&who) => Some(match who.kind.as_str() {
-                    "phone" => crate::kit::phones::mask_phone(&who.value),
-                    "card" => {
-                        format!("{} ****{}", t.member_return_card, &who.value[who.value.len().saturating_sub(4)..])
-                    }
-                    _ => t.member_return_wechat.clone(),
-                }),
-                _ => None,
-            }
+    let member_return = match auth.passes.holder(pass, client.mac, STORE_GLANCE).await {
+        Ok(Some(who)) if auth.offers_return(&who) => Some(match who.kind.as_str() {
+            "phone" => crate::kit::phones::mask_phone(&who.value),
+            "card" => format!("{} ****{}", t.member_return_card, &who.value[who.value.len().saturating_sub(4)..]),
+            _ => t.member_return_wechat.clone(),
+        }),
+        Ok(_) => None,
+        Err(err) => {
+            tracing::warn!(error = %crate::error_chain(&err), "return pass not looked up");
+            None
         }
-        _ => None,
     };
     let (content, now) = super::marketing::published(portal);
     let blocks = super::marketing::Blocks::of(&content, &now, lang, "");
@@ -213,7 +203,6 @@ async fn login_page(
                     (p.kind().name(), label)
                 })
                 .collect(),
-            returning,
             token: portal.signer.device_token(client),
             then: wanted,
         }
@@ -293,7 +282,6 @@ pub fn preview(portal: &Portal, content: &crate::marketing::Content, lang: Lang,
         blocks: super::marketing::Blocks::of(content, &now, lang, root),
         wechat: auth.enabled.wechat.then(|| portal.config.auth.wechat.keyword.clone()),
         oauth: Vec::new(),
-        returning: None,
         token: String::new(),
         then: None,
     }

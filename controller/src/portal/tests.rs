@@ -23,6 +23,8 @@ struct Harness {
     /// The member store (SQLite in a temporary dir) and its feed.
     members: crate::members::Store,
     feed: crate::members::feed::Feed,
+    /// What the control socket acts on (staff requests).
+    app_handles: crate::control::Handles,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -81,7 +83,8 @@ async fn harness_at(env: &[(&str, &str)], dir: &std::path::Path, keep: Option<te
     let members = built.handles.staff.members.clone();
     members.prepare("", "test site", "").await.unwrap();
     let (portal, feed) = (Arc::new(Portal::of(&built, neighbours.clone())), built.feed.clone());
-    Harness { app: router(portal.clone()), portal, filter, neighbours, outbox, members, feed, _dir: keep }
+    let app_handles = built.handles.clone();
+    Harness { app: router(portal.clone()), portal, filter, neighbours, outbox, members, feed, app_handles, _dir: keep }
 }
 
 struct Page {
@@ -439,30 +442,64 @@ async fn an_sms_code_logs_in_and_the_browser_comes_back_with_one_tap() {
     let ok = h.post(guest(1), "/login/sms", &[("phone", "+8613800138000"), ("code", &code), ("token", &token)]).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(h.session_identity(guest(1)).await.unwrap(), "phone:138****8000", "kept masked here");
-    let set_cookie = ok.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_string();
-    assert!(set_cookie.contains("HttpOnly") && set_cookie.starts_with("gw_return="));
-    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let cookie = pass_cookie(&ok);
+    assert!(!cookie.contains("13800138000"), "the cookie is an opaque id, not the phone: {cookie}");
 
-    // The same browser on another day (a new address): one tap, no SMS.
+    // The same phone on another day (a new address, its MAC): one tap, no SMS.
     let sent_before = h.codes().len();
-    let page = h.send_with(guest(2), "GET", "/", &[], "zh-CN", Some(&cookie)).await;
-    assert!(page.body.contains("sms-return") && page.body.contains("138****8000"));
-    let token2 = page.field("token");
-    let back = h.send_with(guest(2), "POST", "/login/sms/return", &[("token", &token2)], "zh-CN", Some(&cookie)).await;
+    let later = Client { mac: guest(1).mac, ip: guest(7).ip };
+    let IpAddr::V4(ip) = later.ip else { unreachable!() };
+    h.neighbours.insert(ip, later.mac);
+    let page = h.send_with(later, "GET", "/", &[], "zh-CN", Some(&cookie)).await;
+    assert!(page.body.contains("member-return") && page.body.contains("138****8000"), "{}", page.body);
+    let token = page.field("token");
+    let back = h.send_with(later, "POST", "/login/return", &[("token", &token)], "zh-CN", Some(&cookie)).await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
-    assert_eq!(h.session_identity(guest(2)).await.unwrap(), "phone:138****8000");
+    assert_eq!(h.session_identity(later).await.unwrap(), "phone:138****8000");
     assert_eq!(h.codes().len(), sent_before, "no SMS for a returning guest");
-    let forged = h
-        .send_with(
-            guest(3),
-            "POST",
-            "/login/sms/return",
-            &[("token", &h.get(guest(3), "/").await.field("token"))],
-            "zh-CN",
-            Some("gw_return=+8613800138000.1.00"),
-        )
-        .await;
-    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // An attacker who copied the diner's MAC, without the pass: no offer,
+    // no masked number, and the tap is refused.
+    h.portal.sessions.logout(later).await.unwrap();
+    let copied = Client { mac: guest(1).mac, ip: guest(8).ip };
+    let IpAddr::V4(ip) = copied.ip else { unreachable!() };
+    h.neighbours.insert(ip, copied.mac);
+    let page = h.get(copied, "/").await;
+    assert!(!page.body.contains("member-return") && !page.body.contains("8000"), "{}", page.body);
+    let tap = h.post(copied, "/login/return", &[("token", &page.field("token"))]).await;
+    assert_eq!(tap.status, StatusCode::FORBIDDEN);
+    assert!(!h.filter.is_authorized(copied));
+    // The pass copied to another device (another MAC) is nothing either, nor
+    // is the old signed phone cookie.
+    let token3 = h.get(guest(3), "/").await.field("token");
+    for stolen in [cookie.as_str(), "gw_return=+8613800138000.1.00", "gw_pass=+8613800138000"] {
+        let tap = h.send_with(guest(3), "POST", "/login/return", &[("token", &token3)], "zh-CN", Some(stolen)).await;
+        assert_eq!(tap.status, StatusCode::FORBIDDEN, "{stolen}");
+    }
+    let via_sms_card =
+        h.send_with(guest(3), "POST", "/login/sms/return", &[("token", &token3)], "zh-CN", Some(&cookie)).await;
+    assert_eq!(via_sms_card.status, StatusCode::FORBIDDEN);
+
+    // Staff revoke the phone's returns: the pass is worth nothing after.
+    let staff = crate::control::Request::SmsForget { phone: "13800138000".into() };
+    let handles = &h.app_handles;
+    let reply = crate::control::handle(&crate::staff::Actor::cli(), staff, handles).await;
+    assert!(matches!(reply, crate::control::Reply::Text { .. }), "{reply:?}");
+    let page = h.send_with(later, "GET", "/", &[], "zh-CN", Some(&cookie)).await;
+    assert!(!page.body.contains("member-return"), "revoked");
+}
+
+/// The `name=value` of the pass a login response set, checked HttpOnly.
+fn pass_cookie(page: &Page) -> String {
+    let set = page
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("gw_pass="))
+        .expect("a member's login sets the pass");
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+    set.split(';').next().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -682,14 +719,21 @@ async fn a_phone_known_at_one_site_returns_with_one_tap_at_another_site_of_the_b
     let code = first.codes().pop().unwrap();
     let ok = first.post(guest(1), "/login/sms", &[("phone", "13700137000"), ("code", &code), ("token", &token)]).await;
     assert_eq!(ok.status, StatusCode::OK);
+    let cookie = pass_cookie(&ok);
     drain(&first).await;
 
-    // The second site: its own appliance, the brand's store, no cookie of its own.
+    // The second site: its own appliance and passes, the brand's store.
     let second = harness_at(&[("GUESTWIFI_MEMBERS__SITE", "shanghai-2")], dir.path(), None).await;
-    let page = second.get(guest(1), "/").await;
+    let bare = second.get(guest(1), "/").await;
+    assert!(!bare.body.contains("member-return") && !bare.body.contains("7000"), "the MAC alone shows nothing");
+    let refused = second.post(guest(1), "/login/return", &[("token", &bare.field("token"))]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "the MAC alone logs nobody in");
+    let page = second.send_with(guest(1), "GET", "/", &[], "zh-CN", Some(&cookie)).await;
     assert!(page.body.contains("member-return") && page.body.contains("137****7000"), "{}", page.body);
     let sent = second.codes().len();
-    let back = second.post(guest(1), "/login/return", &[("token", &page.field("token"))]).await;
+    let form = [("token", page.field("token"))];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let back = second.send_with(guest(1), "POST", "/login/return", &form, "zh-CN", Some(&cookie)).await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     assert_eq!(second.session_identity(guest(1)).await.unwrap(), "phone:137****7000");
     assert_eq!(second.codes().len(), sent, "no SMS");
@@ -712,12 +756,14 @@ async fn a_member_card_returns_with_one_tap_at_another_site_unless_it_was_report
     let token = first.get(guest(2), "/").await.field("token");
     let ok = first.post(guest(2), "/login/card", &[("card", "9900123"), ("pin", "8642"), ("token", &token)]).await;
     assert_eq!(ok.status, StatusCode::OK);
+    let cookie = pass_cookie(&ok);
     drain(&first).await;
 
     let second = harness_at(&[env[0], ("GUESTWIFI_MEMBERS__SITE", "beijing-2")], dir.path(), None).await;
-    let page = second.get(guest(2), "/").await;
+    let page = second.send_with(guest(2), "GET", "/", &[], "zh-CN", Some(&cookie)).await;
     assert!(page.body.contains("member-return") && page.body.contains("会员卡 ****0123"), "{}", page.body);
-    let back = second.post(guest(2), "/login/return", &[("token", &page.field("token"))]).await;
+    let token = page.field("token");
+    let back = second.send_with(guest(2), "POST", "/login/return", &[("token", &token)], "zh-CN", Some(&cookie)).await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     let session = second.portal.sessions.current(guest(2)).await.unwrap().unwrap();
     assert_eq!((session.identity.as_str(), session.granted_seconds), ("card:9900123", 90 * 60), "the tier's time");
@@ -725,8 +771,8 @@ async fn a_member_card_returns_with_one_tap_at_another_site_unless_it_was_report
 
     // Reported lost since: the tap is refused with the card's page.
     second.members.set_card_state("9900123", "lost").await.unwrap();
-    let page = second.get(guest(2), "/").await;
-    let refused = second.post(guest(2), "/login/return", &[("token", &page.field("token"))]).await;
+    let back_again = Some(cookie.as_str());
+    let refused = second.send_with(guest(2), "POST", "/login/return", &[("token", &token)], "zh-CN", back_again).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.body.contains("已挂失"));
     assert!(!second.filter.is_authorized(guest(2)));

@@ -15,6 +15,7 @@ pub mod countdown;
 pub mod counter;
 pub mod lockout;
 pub mod oauth;
+pub mod passes;
 pub mod sms;
 pub mod voucher;
 pub mod wechat;
@@ -476,8 +477,10 @@ pub struct Methods {
     pub counter: counter::CounterQr,
     /// Membership cards.
     pub cards: std::sync::Arc<card::Cards>,
-    /// The member store (one-tap return at another site, welcome coupons).
+    /// The member store (welcome coupons, the brand's passes).
     pub members: crate::members::Store,
+    /// One-tap return passes.
+    pub passes: std::sync::Arc<passes::Passes>,
     /// The welcome coupon rule, when on.
     pub welcome: Option<crate::config::WelcomeCoupon>,
     /// The consent text's version the portal shows.
@@ -581,6 +584,12 @@ impl Methods {
                 session.length_or(auth.card.session_minutes),
                 bandwidth(auth.card.down_kbps, auth.card.up_kbps),
                 Duration::from_secs(config.members.cache_max_age_hours * 3600),
+            )),
+            passes: std::sync::Arc::new(passes::Passes::new(
+                db.clone(),
+                members.clone(),
+                keys.portal.clone(),
+                (auth.sms.returning_days > 0).then(|| Duration::from_secs(auth.sms.returning_days * 86_400)),
             )),
             members,
             welcome: config.members.welcome_coupon.enabled.then(|| config.members.welcome_coupon.clone()),

@@ -188,7 +188,8 @@ pub struct SmsAuth {
     /// Number ranges never sent to, as E.164 digits ("86170" = +86 170…).
     #[serde(default = "default_blocked_prefixes")]
     pub blocked_prefixes: Vec<String>,
-    /// Days a returning browser logs in with one tap (0: off).
+    /// Days a member's device logs in again with one tap, by the pass its
+    /// login gave it (phone, WeChat or card; 0: off).
     #[serde(default = "default_returning_days")]
     pub returning_days: u64,
     /// The message for gateways that take text; `{code}` is the code.

@@ -705,6 +705,8 @@ pub struct Staff {
     pub db: sqlx::SqlitePool,
     /// The card login's local copy of the cards.
     pub cards: std::sync::Arc<crate::auth::card::Cards>,
+    /// One-tap return passes (revoked by `sms forget` and an erasure).
+    pub passes: std::sync::Arc<crate::auth::passes::Passes>,
     /// The printed voucher sheet and account slip.
     pub printer: std::sync::Arc<dyn Printer>,
 }

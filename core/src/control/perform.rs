@@ -102,10 +102,20 @@ async fn handle_staff(request: Request, staff: &Staff) -> Reply {
             Err(e) => failed(&e),
         },
         Request::CounterUrl => Reply::Text { text: staff.counter_url.clone() },
-        Request::SmsForget { phone } => match staff.sms.forget(&phone).await {
-            Ok(Some(phone)) => Reply::Text { text: crate::kit::phones::mask_phone(&phone) },
-            Ok(None) => refused(ErrorKind::Invalid, format!("{phone:?} is not a phone number we send to")),
-            Err(e) => failed(&e),
+        Request::SmsForget { phone } => match staff.sms.parse_phone(&phone) {
+            Some(phone) => {
+                let who = crate::members::Who { kind: "phone".into(), value: phone };
+                if let Err(e) = staff.passes.revoke(&who).await {
+                    return failed(&e);
+                }
+                // The brand's other sites learn it from the store; a store
+                // away now is said, and this site's passes are revoked anyway.
+                match staff.members.revoke_passes(&who).await {
+                    Ok(_) => Reply::Text { text: crate::kit::phones::mask_phone(&who.value) },
+                    Err(e) => failed(&e),
+                }
+            }
+            None => refused(ErrorKind::Invalid, format!("{phone:?} is not a phone number we send to")),
         },
         _ => refused(ErrorKind::Invalid, "not a staff request"),
     }
@@ -140,6 +150,11 @@ async fn handle_members(request: Request, staff: &Staff) -> Reply {
                         tracing::error!(error = %crate::error_chain(&err), "an erased member's waiting facts not dropped");
                         0
                     });
+                    for w in &who {
+                        if let Err(err) = staff.passes.revoke(w).await {
+                            tracing::error!(error = %crate::error_chain(&err), "an erased member's passes not revoked here");
+                        }
+                    }
                     if let Err(err) = staff.cards.cache().forget_member(&id).await {
                         tracing::error!(error = %crate::error_chain(&err), "an erased member's cards left in the card cache");
                     }

@@ -310,6 +310,7 @@ async fn apply(
         Fact::VisitEnd { visit, reason, .. } => (None, "", format!("{visit} {reason}")),
         Fact::Event { who, mac, detail, .. } => (who.as_ref(), mac, detail.clone()),
         Fact::Coupon { who, rule, .. } => (Some(who), "", rule.clone()),
+        Fact::Pass { who, mac, .. } => (Some(who), mac, String::new()),
     };
     if erased(tx, brand, who, mac, at).await? {
         return Ok(());
@@ -386,6 +387,22 @@ async fn apply(
             }
         }
         Fact::Event { .. } => {}
+        Fact::Pass { hash, who, mac, expires_at } => {
+            sqlx::query(
+                "INSERT INTO return_passes (brand_id, pass_hash, site_id, kind, value, mac, issued_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            )
+            .bind(brand)
+            .bind(hash)
+            .bind(site)
+            .bind(&who.kind)
+            .bind(&who.value)
+            .bind(mac)
+            .bind(at)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         Fact::Coupon { who, rule, kind, value_cents, valid_until } => {
             if let Some(member) = member_for(tx, brand, who, at).await? {
                 let coupon =

@@ -356,23 +356,37 @@ impl Store {
         Ok(feed::member_of(&mut conn, &self.brand, who).await?)
     }
 
-    /// A device's member identity seen at any site of the brand within
-    /// `within`: what lets a member return with one tap at another site.
-    pub async fn returning(&self, mac: &str, within: Duration) -> Result<Option<Who>, MembersError> {
-        let since = now_ms() - within.as_millis() as i64;
+    /// Who a pass (its hash) issued at a site of the brand logs in as on
+    /// the device `mac`: what lets a member's own device return with one tap
+    /// at another site. None for another device's pass, one past its time,
+    /// revoked, or one whose identity was erased.
+    pub async fn pass_holder(&self, hash: &str, mac: &str) -> Result<Option<Who>, MembersError> {
         let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT p.kind, p.value FROM identities d JOIN identities p \
-               ON p.brand_id = d.brand_id AND p.member_id = d.member_id \
-             WHERE d.brand_id = $1 AND d.kind = 'device' AND d.value = $2 AND d.member_id IS NOT NULL \
-               AND d.last_seen_at >= $3 AND p.kind IN ('phone', 'wechat', 'card') \
-             ORDER BY p.last_seen_at DESC LIMIT 1",
+            "SELECT kind, value FROM return_passes WHERE brand_id = $1 AND pass_hash = $2 AND mac = $3 \
+               AND expires_at > $4 AND revoked_at IS NULL",
         )
         .bind(&self.brand)
+        .bind(hash)
         .bind(mac)
-        .bind(since)
+        .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(kind, value)| Who { kind, value }))
+    }
+
+    /// Revokes every pass of `who` at every site of the brand; returns how many.
+    pub async fn revoke_passes(&self, who: &Who) -> Result<u64, MembersError> {
+        let done = sqlx::query(
+            "UPDATE return_passes SET revoked_at = $4 WHERE brand_id = $1 AND kind = $2 AND value = $3 \
+               AND revoked_at IS NULL",
+        )
+        .bind(&self.brand)
+        .bind(&who.kind)
+        .bind(&who.value)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Whether the member `who` names already holds a coupon of `rule`.
@@ -724,6 +738,12 @@ impl Store {
                 .await?
                 .rows_affected();
             }
+            sqlx::query("DELETE FROM return_passes WHERE brand_id = $1 AND kind = $2 AND value = $3")
+                .bind(b)
+                .bind(&w.kind)
+                .bind(&w.value)
+                .execute(&mut *tx)
+                .await?;
             if w.kind == "device" {
                 // A device's events before login carry its MAC only.
                 erased.events += sqlx::query("DELETE FROM events WHERE brand_id = $1 AND mac = $2")

@@ -60,6 +60,17 @@ pub enum Fact {
         /// UTC ms.
         valid_until: i64,
     },
+    /// A one-tap return pass issued to a device (its id's hash only).
+    Pass {
+        /// SHA-256 of the pass id, hex.
+        hash: String,
+        /// Who it logs in as.
+        who: Who,
+        /// The device it was issued to.
+        mac: String,
+        /// UTC ms.
+        expires_at: i64,
+    },
 }
 
 impl Fact {
@@ -70,6 +81,7 @@ impl Fact {
             Fact::VisitEnd { .. } => "visit_end",
             Fact::Event { kind, .. } => kind,
             Fact::Coupon { .. } => "coupon",
+            Fact::Pass { .. } => "return_pass",
         }
     }
 }

@@ -10,9 +10,9 @@
 //! gateway failed is taken back, so a provider's outage never locks a guest
 //! out. `governor` limits how fast one device may ask at all.
 //!
-//! A guest who logged in by SMS gets a signed cookie bound to the phone; on
-//! the same browser within `returning_days` one tap logs in again, without
-//! an SMS. Staff revoke it with `controller sms forget`.
+//! A guest who logged in by SMS gets a one-tap return pass (`super::passes`):
+//! on the same device within `returning_days` one tap logs in again,
+//! without an SMS. Staff revoke it with `controller sms forget`.
 
 pub mod gateway;
 
@@ -76,9 +76,6 @@ use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The return cookie's name.
-pub const RETURN_COOKIE: &str = "gw_return";
 
 /// The limits and lengths of the SMS method.
 #[derive(Clone, Debug)]
@@ -407,60 +404,6 @@ impl Sms {
         }
     }
 
-    /// The return cookie's value for `phone`.
-    pub fn return_cookie(&self, phone: &str) -> String {
-        let issued = (now_ms() / 1000).to_string();
-        format!("{phone}.{issued}.{}", self.signer.sign(&["sms-return", phone, &issued]))
-    }
-
-    /// The phone a return cookie is good for: signed by us, young enough,
-    /// not revoked since.
-    pub async fn returning_phone(&self, cookie: &str) -> Result<Option<String>, sqlx::Error> {
-        let Some(days) = self.limits.returning else { return Ok(None) };
-        let mut parts = cookie.splitn(3, '.');
-        let (Some(phone), Some(issued), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
-            return Ok(None);
-        };
-        let Ok(issued_secs) = issued.parse::<i64>() else { return Ok(None) };
-        if !self.signer.verify(&["sms-return", phone, issued], sig)
-            || issued_secs * 1000 + days.as_millis() as i64 <= now_ms()
-        {
-            return Ok(None);
-        }
-        let forgotten: Option<i64> = sqlx::query_scalar("SELECT at FROM sms_forgotten WHERE phone = ?")
-            .bind(phone)
-            .fetch_optional(&self.db)
-            .await?;
-        if forgotten.is_some_and(|at| at >= issued_secs * 1000) {
-            return Ok(None);
-        }
-        Ok(Some(phone.to_string()))
-    }
-
-    /// One tap on a returning browser: the grant, if its cookie is good.
-    pub async fn login_returning(&self, cookie: Option<&str>) -> Result<Grant, AuthError> {
-        match cookie {
-            Some(c) => match self.returning_phone(c).await? {
-                Some(phone) => Ok(self.grant(phone)),
-                None => Err(Refusal::Expired.into()),
-            },
-            None => Err(Refusal::Expired.into()),
-        }
-    }
-
-    /// Revokes every return cookie of a phone issued until now.
-    pub async fn forget(&self, typed_phone: &str) -> Result<Option<String>, sqlx::Error> {
-        let Some(phone) = self.parse_phone(typed_phone) else { return Ok(None) };
-        sqlx::query(
-            "INSERT INTO sms_forgotten (phone, at) VALUES (?, ?) ON CONFLICT (phone) DO UPDATE SET at = excluded.at",
-        )
-        .bind(&phone)
-        .bind(now_ms())
-        .execute(&self.db)
-        .await?;
-        Ok(Some(phone))
-    }
-
     fn code_hash(&self, phone: &str, code: &str) -> String {
         self.signer.sign(&["sms", phone, code])
     }
@@ -665,19 +608,5 @@ mod tests {
         rec.fail.store(false, Ordering::SeqCst);
         s.send("13800138000", client(1)).await.expect("one a 10 minutes, and none went out yet");
         assert_eq!(rec.sent.lock().unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_returning_browser_logs_in_with_one_tap_until_forgotten() {
-        let (s, _) = sms(limits()).await;
-        let cookie = s.return_cookie("+8613800138000");
-        let grant = s.login_returning(Some(&cookie)).await.unwrap();
-        assert_eq!(grant.identity, Identity::Phone("+8613800138000".into()));
-        let forged = cookie.replace("+8613800138000", "+8613900139000");
-        assert!(s.login_returning(Some(&forged)).await.is_err());
-        assert!(s.login_returning(None).await.is_err());
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        s.forget("13800138000").await.unwrap();
-        assert!(s.login_returning(Some(&cookie)).await.is_err(), "revoked");
     }
 }
