@@ -128,7 +128,7 @@ fn latency(lab: &Lab) -> ((Duration, Duration), (Duration, Duration)) {
     let policy = policy();
     let result = on_netns_runtime(&lab.appliance(), move |rt| {
         rt.block_on(async move {
-            let fw = Firewall::start(policy, &[]).unwrap();
+            let fw = Firewall::start(policy, &[], guest_lease()).unwrap();
             let mut out = Vec::new();
             for present in [10usize, 10_000] {
                 fill(&fw, present - 1).await;
@@ -180,7 +180,7 @@ fn authorisations(lab: &Lab) -> (f64, f64) {
     let policy = policy();
     on_netns_runtime(&lab.appliance(), move |rt| {
         rt.block_on(async move {
-            let fw = Firewall::start(policy.clone(), &[]).unwrap();
+            let fw = Firewall::start(policy.clone(), &[], guest_lease()).unwrap();
             let n = 20_000u32;
             let start = Instant::now();
             let sem = Arc::new(tokio::sync::Semaphore::new(256));
@@ -316,6 +316,14 @@ fn controller_pid(child: u32) -> u32 {
 fn start_controller(lab: &Lab, exe: &Path, env: &[(&str, &str)]) -> std::process::Child {
     let config = lab.dir.join("controller.toml");
     std::fs::write(&config, lab.controller_config(3600, 6, 900)).unwrap();
+    // The measuring guest has a fixed address: give it the DHCP lease it
+    // would have had (dnsmasq keeps what its lease file holds at start), or
+    // the gateway drops its packets as not a lease's.
+    let data = lab.dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let expires = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 86_400;
+    std::fs::write(data.join("dnsmasq.leases"), format!("{expires} {} {GUEST_IP} bench *\n", lab::guest_mac(1)))
+        .unwrap();
     let socket = lab.dir.join("data").join("control.sock");
     let _ = std::fs::remove_file(&socket);
     let child = Command::new("ip")
@@ -379,7 +387,7 @@ fn forwarding(lab: &Lab) -> (f64, f64) {
     let policy = policy();
     let fw = on_netns_runtime(&lab.appliance(), move |rt| {
         rt.block_on(async move {
-            let fw = Firewall::start(policy, &[]).unwrap();
+            let fw = Firewall::start(policy, &[], guest_lease()).unwrap();
             let rate = firewall::Rate { down_kbps: 8000, up_kbps: 2000 };
             let mut pending = Vec::new();
             for i in 0..9_999u32 {
@@ -431,6 +439,12 @@ fn fake(i: u32) -> Client {
     }
 }
 
+/// The measuring guest's lease (a fixed address, no end), for the parts
+/// that run the firewall without the controller.
+fn guest_lease() -> Vec<(Client, Option<Duration>)> {
+    vec![(Client { mac: lab::guest_mac(1).parse().unwrap(), ip: IpAddr::V4(GUEST_IP) }, None)]
+}
+
 fn policy() -> firewall::Policy {
     firewall::Policy {
         guest_interface: lab::GUEST_INTERFACE.into(),
@@ -441,6 +455,7 @@ fn policy() -> firewall::Policy {
         masquerade: true,
         uplink_interface: None,
         allowed_destinations: Vec::new(),
+        lease_check: true,
     }
 }
 

@@ -72,7 +72,17 @@ pub async fn run(config: Config) -> Result<Exit, DaemonError> {
     if policy.uplink_interface.is_none() {
         tracing::warn!("network.uplink_interface is not set: guests may leave by any interface but the guest one");
     }
-    let firewall = Firewall::start(policy, &clients).map_err(DaemonError::Firewall)?;
+    // The leases dnsmasq kept across the restart go in with the table: a
+    // guest's packets are never dropped as not a lease's while we start.
+    let leases_path = crate::dhcp::leases_path(&config);
+    let leases = match config.network.run_dnsmasq {
+        true => crate::dhcp::leases::for_kernel(
+            &crate::dhcp::leases::read(&leases_path),
+            (crate::kit::time::now_ms() / 1000) as u64,
+        ),
+        false => Vec::new(),
+    };
+    let firewall = Firewall::start(policy, &clients, leases).map_err(DaemonError::Firewall)?;
     tracing::info!(restored = clients.len(), "sessions restored into the firewall");
     let filter: Arc<dyn ClientFilter> = Arc::new(firewall.clone());
     let idle =
@@ -219,6 +229,9 @@ async fn serve(
         metrics.dns_queries.clone(),
     );
     let mut tasks = Supervisor::default();
+    if config.network.run_dnsmasq {
+        tasks.spawn("DHCP leases", crate::dhcp::leases::watch(crate::dhcp::leases_path(&config), firewall.clone()));
+    }
     tasks.spawn("DNS over UDP", forever(crate::dns::serve_udp(dns_udp, resolver.clone())));
     tasks.spawn("DNS over TCP", forever(crate::dns::serve_tcp(dns_tcp, resolver.clone())));
 

@@ -30,6 +30,7 @@ enum Op {
     Change(Change, Reply<()>),
     List(Reply<Vec<ClientCounters>>),
     Garden(Vec<(IpAddr, Duration)>, Reply<()>),
+    Leases(Vec<(Client, Option<Duration>)>, Reply<()>),
     Reload(Vec<(Client, Duration, Rate)>, Reply<()>),
     Present(Reply<bool>),
 }
@@ -42,12 +43,17 @@ pub struct Firewall {
 
 impl Firewall {
     /// Loads libnftables, installs the whole table in one transaction (with
-    /// `clients` already authorised) and starts the worker. Fails plainly when
-    /// not root or when the kernel has no nf_tables: the daemon never runs
-    /// without a real filter.
-    pub fn start(policy: Policy, clients: &[(Client, Duration, Rate)]) -> Result<Self, FirewallError> {
+    /// `clients` already authorised and the DHCP `leases` in, each with its
+    /// time left) and starts the worker. Fails plainly when not root or when
+    /// the kernel has no nf_tables: the daemon never runs without a real filter.
+    pub fn start(
+        policy: Policy,
+        clients: &[(Client, Duration, Rate)],
+        leases: Vec<(Client, Option<Duration>)>,
+    ) -> Result<Self, FirewallError> {
         let mut nft = Nft::open()?;
-        let shaper = install(&mut nft, &policy, clients)?;
+        let leases = Leases::of(leases);
+        let shaper = install(&mut nft, &policy, clients, &leases.left())?;
         give_back_memory();
         let mut pins = Guard::new(Pins::open(&policy.guest_interface));
         let restored: Vec<Client> = clients.iter().map(|(c, ..)| *c).collect();
@@ -61,7 +67,7 @@ impl Firewall {
             .expect("spawn conntrack thread");
         std::thread::Builder::new()
             .name("nftables".into())
-            .spawn(move || worker(nft, pins, shaper, policy, rx, janitor_tx))
+            .spawn(move || worker(nft, pins, shaper, leases, policy, rx, janitor_tx))
             .expect("spawn nftables thread");
         Ok(Firewall { ops: tx })
     }
@@ -84,6 +90,14 @@ impl Firewall {
     /// themselves when their time is up.
     pub async fn add_garden(&self, addresses: Vec<(IpAddr, Duration)>) -> Result<(), FirewallError> {
         self.call(|r| Op::Garden(addresses, r)).await
+    }
+
+    /// The guest network's DHCP leases are exactly `leases` (a MAC, its
+    /// address and the time it has left, None for no end): only these pairs
+    /// reach the portal, the resolver or the internet. Pairs whose time did
+    /// not move are left alone, so a full list costs only its changes.
+    pub async fn set_leases(&self, leases: Vec<(Client, Option<Duration>)>) -> Result<(), FirewallError> {
+        self.call(|r| Op::Leases(leases, r)).await
     }
 
     async fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, FirewallError> {
@@ -114,9 +128,14 @@ impl ClientFilter for Firewall {
 /// Installs the table with `clients` in it (one transaction), then their
 /// rates (a second one, right after: the typed JSON model has no limit
 /// objects). Returns what the kernel's shaping now holds.
-fn install(nft: &mut Nft, policy: &Policy, clients: &[(Client, Duration, Rate)]) -> Result<Shaper, FirewallError> {
+fn install(
+    nft: &mut Nft,
+    policy: &Policy,
+    clients: &[(Client, Duration, Rate)],
+    leases: &[(Client, Option<Duration>)],
+) -> Result<Shaper, FirewallError> {
     let plain: Vec<(Client, Duration)> = clients.iter().map(|(c, t, _)| (*c, *t)).collect();
-    nft::install(nft, policy, &plain)?;
+    nft::install(nft, policy, &plain, leases)?;
     let changes: Vec<Change> = clients.iter().map(|(c, t, r)| Change::Authorize(*c, *t, *r)).collect();
     let (commands, shaper) = Shaper::default().commands(&changes);
     if !commands.is_empty() {
@@ -125,10 +144,56 @@ fn install(nft: &mut Nft, policy: &Policy, clients: &[(Client, Duration, Rate)])
     Ok(shaper)
 }
 
+/// What the lease set holds: each pair and when its time is up (None:
+/// never), so a reinstall puts them back and a new list applies only its
+/// changes.
+struct Leases(HashMap<Client, Option<Instant>>);
+
+/// A lease's time may move this much before the kernel is told.
+const LEASE_SLACK: Duration = Duration::from_secs(5);
+
+impl Leases {
+    fn of(list: Vec<(Client, Option<Duration>)>) -> Leases {
+        let now = Instant::now();
+        Leases(list.into_iter().filter(|(c, _)| c.ip.is_ipv4()).map(|(c, t)| (c, t.map(|t| now + t))).collect())
+    }
+
+    /// Every pair still in time, with what it has left.
+    fn left(&self) -> Vec<(Client, Option<Duration>)> {
+        let now = Instant::now();
+        self.0
+            .iter()
+            .filter(|(_, until)| until.is_none_or(|u| u > now))
+            .map(|(c, until)| (*c, until.map(|u| u - now)))
+            .collect()
+    }
+
+    /// What changes from this set to `next`: pairs new or with a time
+    /// moved, and pairs gone.
+    fn diff(&self, next: &Leases) -> (Vec<(Client, Option<Duration>)>, Vec<Client>) {
+        let now = Instant::now();
+        let moved = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => a.max(b) - a.min(b) > LEASE_SLACK || a <= now,
+            (None, None) => false,
+            _ => true,
+        };
+        let changed = next
+            .0
+            .iter()
+            .filter(|(c, until)| self.0.get(c).is_none_or(|old| moved(*old, **until)))
+            .filter(|(_, until)| until.is_none_or(|u| u > now))
+            .map(|(c, until)| (*c, until.map(|u| u - now)))
+            .collect();
+        let gone = self.0.keys().filter(|c| !next.0.contains_key(c)).copied().collect();
+        (changed, gone)
+    }
+}
+
 fn worker(
     mut nft: Nft,
     mut pins: Guard,
     mut shaper: Shaper,
+    mut leases: Leases,
     policy: Policy,
     mut rx: mpsc::UnboundedReceiver<Op>,
     janitor: std_mpsc::Sender<IpAddr>,
@@ -145,7 +210,7 @@ fn worker(
                 Op::Change(change, reply) => pending.push((change, reply)),
                 other => {
                     flush(&mut nft, &mut pins, &mut shaper, &mut pending, &janitor);
-                    handle_other(&mut nft, &mut pins, &mut shaper, &policy, &mut garden, other);
+                    handle_other(&mut nft, &mut pins, &mut shaper, &mut leases, &policy, &mut garden, other);
                 }
             }
             if pending.len() < MAX_BATCH {
@@ -246,6 +311,7 @@ fn handle_other(
     nft: &mut Nft,
     pins: &mut Guard,
     shaper: &mut Shaper,
+    leases: &mut Leases,
     policy: &Policy,
     garden: &mut HashMap<IpAddr, Instant>,
     op: Op,
@@ -265,8 +331,19 @@ fn handle_other(
             }
             let _ = reply.send(result);
         }
+        Op::Leases(list, reply) => {
+            let next = Leases::of(list);
+            let (changed, gone) = leases.diff(&next);
+            let commands = nft::lease_commands(&changed, &gone);
+            let result = if commands.is_empty() { Ok(()) } else { nft.run(&commands).map(drop) };
+            match &result {
+                Ok(()) => *leases = next,
+                Err(err) => tracing::warn!(%err, changed = changed.len(), gone = gone.len(), "DHCP leases not applied"),
+            }
+            let _ = reply.send(result);
+        }
         Op::Reload(clients, reply) => {
-            let mut result = install(nft, policy, &clients).map(|shaped| *shaper = shaped);
+            let mut result = install(nft, policy, &clients, &leases.left()).map(|shaped| *shaper = shaped);
             let now = Instant::now();
             let left: Vec<(IpAddr, Duration)> =
                 garden.iter().filter(|(_, until)| **until > now).map(|(ip, until)| (*ip, *until - now)).collect();

@@ -2,7 +2,7 @@
 //! `list set` prints.
 
 use crate::libnft::Nft;
-use crate::ruleset::{Policy, AUTHORIZED4, AUTHORIZED6, BW_DOWN4, BW_UP4, GARDEN4, GARDEN6, TABLE};
+use crate::ruleset::{Policy, AUTHORIZED4, AUTHORIZED6, BW_DOWN4, BW_UP4, GARDEN4, GARDEN6, LEASES4, TABLE};
 use crate::types::{Client, ClientCounters, Rate};
 use crate::FirewallError;
 use std::collections::HashMap;
@@ -113,11 +113,16 @@ fn tier_commands(out: &mut String, way: char, field: &str, kbps: u32) {
     );
 }
 
-/// Installs the table from scratch with `clients` already in it, in one
-/// transaction (any earlier table of ours is replaced in the same one).
-pub(crate) fn install(nft: &mut Nft, policy: &Policy, clients: &[(Client, Duration)]) -> Result<(), FirewallError> {
+/// Installs the table from scratch with `clients` and `leases` already in
+/// it, in one transaction (any earlier table of ours is replaced in the same one).
+pub(crate) fn install(
+    nft: &mut Nft,
+    policy: &Policy,
+    clients: &[(Client, Duration)],
+    leases: &[(Client, Option<Duration>)],
+) -> Result<(), FirewallError> {
     let exists = present()?;
-    let text = policy.install_text(exists, clients);
+    let text = policy.install_text(exists, clients, leases);
     nft.run(&text).map(drop)
 }
 
@@ -221,6 +226,33 @@ pub(crate) fn garden_commands(addresses: &[(IpAddr, Duration)]) -> String {
         let _ = writeln!(out, "add element inet {TABLE} {set} {{ {timed} }}");
         let _ = writeln!(out, "delete element inet {TABLE} {set} {{ {keys} }}");
         let _ = writeln!(out, "add element inet {TABLE} {set} {{ {timed} }}");
+    }
+    out
+}
+
+/// The lease set's changes: `changed` pairs get their new time (None: no
+/// end; add, delete, add as for a login), `gone` ones leave (add first, so
+/// the delete of one that timed out by itself is no error). IPv4 only.
+pub(crate) fn lease_commands(changed: &[(Client, Option<Duration>)], gone: &[Client]) -> String {
+    let timed = |(c, t): &(Client, Option<Duration>)| match t {
+        Some(t) => with_timeout(*c, *t),
+        None => key(*c),
+    };
+    let changed: Vec<_> = changed.iter().filter(|(c, _)| c.ip.is_ipv4()).collect();
+    let gone: Vec<_> = gone.iter().filter(|c| c.ip.is_ipv4()).collect();
+    let mut out = String::new();
+    if !changed.is_empty() {
+        let grant = changed.iter().map(|e| timed(e)).collect::<Vec<_>>().join(", ");
+        let keys = changed.iter().map(|(c, _)| key(*c)).collect::<Vec<_>>().join(", ");
+        let _ = writeln!(out, "add element inet {TABLE} {LEASES4} {{ {grant} }}");
+        let _ = writeln!(out, "delete element inet {TABLE} {LEASES4} {{ {keys} }}");
+        let _ = writeln!(out, "add element inet {TABLE} {LEASES4} {{ {grant} }}");
+    }
+    if !gone.is_empty() {
+        let short = gone.iter().map(|c| with_timeout(**c, Duration::from_secs(1))).collect::<Vec<_>>().join(", ");
+        let keys = gone.iter().map(|c| key(**c)).collect::<Vec<_>>().join(", ");
+        let _ = writeln!(out, "add element inet {TABLE} {LEASES4} {{ {short} }}");
+        let _ = writeln!(out, "delete element inet {TABLE} {LEASES4} {{ {keys} }}");
     }
     out
 }

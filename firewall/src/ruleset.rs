@@ -21,12 +21,16 @@ pub(crate) const GARDEN4: &str = "garden4";
 pub(crate) const GARDEN6: &str = "garden6";
 pub(crate) const BW_UP4: &str = "bw_up4";
 pub(crate) const BW_DOWN4: &str = "bw_down4";
+pub(crate) const LEASES4: &str = "leases4";
 const PREROUTING: &str = "prerouting";
 const POSTROUTING: &str = "postrouting";
 const FORWARD: &str = "forward";
 const INPUT: &str = "input";
 const GUEST_OUT: &str = "guest_out";
 const GUEST_IN: &str = "guest_in";
+const LEASE_CHECK: &str = "lease_check";
+/// Before the portal's redirect (dstnat, -100): a packet that is not a lease's is gone before anything sees it.
+const PRIO_LEASE_CHECK: i32 = -150;
 const PRIO_DSTNAT: i32 = -100;
 const PRIO_FILTER: i32 = 0;
 const PRIO_SRCNAT: i32 = 100;
@@ -54,6 +58,10 @@ pub struct Policy {
     /// Private destinations logged-in guests may still reach (a menu
     /// printer): address and prefix length.
     pub allowed_destinations: Vec<(IpAddr, u8)>,
+    /// Drop guest IPv4 whose (MAC, address) pair is not in the lease set
+    /// (kept from our DHCP server's leases); off only when another server
+    /// hands out the addresses and we cannot know its leases.
+    pub lease_check: bool,
 }
 
 /// Destinations no guest reaches, logged in or not: private (RFC 1918, ULA),
@@ -77,7 +85,7 @@ impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "guests on {} ({}/{}) -> portal {}:{} (https {}), out by {}, masquerade {}, {} private exceptions",
+            "guests on {} ({}/{}) -> portal {}:{} (https {}), out by {}, masquerade {}, {} private exceptions, lease check {}",
             self.guest_interface,
             self.guest_subnet.0,
             self.guest_subnet.1,
@@ -87,6 +95,7 @@ impl fmt::Display for Policy {
             self.uplink_interface.as_deref().unwrap_or("any other interface"),
             if self.masquerade { "on" } else { "off" },
             self.allowed_destinations.len(),
+            if self.lease_check { "on" } else { "off" },
         )
     }
 }
@@ -96,10 +105,16 @@ impl Policy {
     /// leftover of ours) with `clients` already authorised, as libnftables
     /// JSON text: one transaction, so there is no moment with the rules but
     /// without the guests. The clients are written straight into the text
-    /// (no JSON tree of 10,000 elements next to libnftables' own).
-    pub fn install_text(&self, table_exists: bool, clients: &[(Client, Duration)]) -> String {
+    /// (no JSON tree of 10,000 elements next to libnftables' own), and so
+    /// are the DHCP leases, each with its time left (None: no end).
+    pub fn install_text(
+        &self,
+        table_exists: bool,
+        clients: &[(Client, Duration)],
+        leases: &[(Client, Option<Duration>)],
+    ) -> String {
         let mut text = self.to_json(table_exists).to_string();
-        let elements = client_commands(clients);
+        let elements = client_commands(clients, leases);
         if !elements.is_empty() {
             // `{"nftables": [ ... ]}`: the elements go before the closing `]}`.
             let end = text.rfind(']').expect("a list of commands");
@@ -120,6 +135,7 @@ impl Policy {
             (AUTHORIZED6, SetTypeValue::Concatenated(Cow::Owned(vec![SetType::EtherAddr, SetType::Ipv6Addr]))),
             (GARDEN4, SetTypeValue::Single(SetType::Ipv4Addr)),
             (GARDEN6, SetTypeValue::Single(SetType::Ipv6Addr)),
+            (LEASES4, SetTypeValue::Concatenated(Cow::Owned(vec![SetType::EtherAddr, SetType::Ipv4Addr]))),
         ] {
             batch.add(NfListObject::Set(Box::new(Set {
                 family: NfFamily::INet,
@@ -131,6 +147,7 @@ impl Policy {
             })));
         }
         for (name, ty, hook, prio) in [
+            (LEASE_CHECK, NfChainType::Filter, NfHook::Prerouting, PRIO_LEASE_CHECK),
             (PREROUTING, NfChainType::NAT, NfHook::Prerouting, PRIO_DSTNAT),
             (POSTROUTING, NfChainType::NAT, NfHook::Postrouting, PRIO_SRCNAT),
             (FORWARD, NfChainType::Filter, NfHook::Forward, PRIO_FILTER),
@@ -239,6 +256,31 @@ impl Policy {
             (FORWARD, vec![guest_out_if(), established(), Statement::Accept(None)]),
             (FORWARD, vec![guest_out_if(), Statement::Drop(None)]),
         ];
+        // A device is its MAC and its DHCP lease: IPv4 from any other pair
+        // (an alias, a copied address, a static IP) is dropped before the
+        // portal, the resolver or forwarding see it. DHCP itself always
+        // passes (that is how a lease is had).
+        if self.lease_check {
+            rules.insert(
+                0,
+                (
+                    LEASE_CHECK,
+                    vec![guest_in(), eq(payload("udp", "dport"), Expression::Number(67)), Statement::Accept(None)],
+                ),
+            );
+            rules.insert(
+                1,
+                (
+                    LEASE_CHECK,
+                    vec![
+                        guest_in(),
+                        neq(concat(vec![payload("ether", "saddr"), payload("ip", "saddr")]), s(format!("@{LEASES4}"))),
+                        Statement::Counter(nftables::stmt::Counter::Anonymous(None)),
+                        Statement::Drop(None),
+                    ],
+                ),
+            );
+        }
         // The allow-list first (logged-in guests only), then no private
         // destination and no interface but the uplink, logged in or not.
         if let Some(set) = allowed(true) {
@@ -353,30 +395,48 @@ fn add_shaping(json: &mut serde_json::Value, guest_interface: &str) {
     }
 }
 
-/// `,{"add": {"element": ...}}` for each set with clients; the typed model
-/// has no set elements with timeouts, so they are written as JSON text.
-fn client_commands(clients: &[(Client, Duration)]) -> String {
+/// `,{"add": {"element": ...}}` for each set with clients, and for the
+/// leases (a lease of no end has no timeout); the typed model has no set
+/// elements with timeouts, so they are written as JSON text.
+fn client_commands(clients: &[(Client, Duration)], leases: &[(Client, Option<Duration>)]) -> String {
     let mut out = String::new();
     for set in [AUTHORIZED4, AUTHORIZED6] {
-        let mut elems = clients.iter().filter(|(c, _)| c.ip.is_ipv4() == (set == AUTHORIZED4)).peekable();
-        if elems.peek().is_none() {
-            continue;
-        }
-        let _ = write!(out, r#",{{"add":{{"element":{{"family":"inet","table":"{TABLE}","name":"{set}","elem":["#);
-        for (i, (c, t)) in elems.enumerate() {
-            let comma = if i == 0 { "" } else { "," };
-            // MAC and IP text is hex, digits, '.' and ':' only: nothing to escape.
-            let _ = write!(
-                out,
-                r#"{comma}{{"elem":{{"val":{{"concat":["{}","{}"]}},"timeout":{}}}}}"#,
-                c.mac,
-                c.ip,
-                t.as_secs().max(1)
-            );
-        }
-        out.push_str("]}}}");
+        let elems: Vec<(Client, Option<Duration>)> = clients
+            .iter()
+            .filter(|(c, _)| c.ip.is_ipv4() == (set == AUTHORIZED4))
+            .map(|(c, t)| (*c, Some(*t)))
+            .collect();
+        element_commands(&mut out, set, &elems);
     }
+    let leases: Vec<(Client, Option<Duration>)> = leases.iter().filter(|(c, _)| c.ip.is_ipv4()).copied().collect();
+    element_commands(&mut out, LEASES4, &leases);
     out
+}
+
+fn element_commands(out: &mut String, set: &str, elems: &[(Client, Option<Duration>)]) {
+    if elems.is_empty() {
+        return;
+    }
+    let _ = write!(out, r#",{{"add":{{"element":{{"family":"inet","table":"{TABLE}","name":"{set}","elem":["#);
+    for (i, (c, t)) in elems.iter().enumerate() {
+        let comma = if i == 0 { "" } else { "," };
+        // MAC and IP text is hex, digits, '.' and ':' only: nothing to escape.
+        match t {
+            Some(t) => {
+                let _ = write!(
+                    out,
+                    r#"{comma}{{"elem":{{"val":{{"concat":["{}","{}"]}},"timeout":{}}}}}"#,
+                    c.mac,
+                    c.ip,
+                    t.as_secs().max(1)
+                );
+            }
+            None => {
+                let _ = write!(out, r#"{comma}{{"concat":["{}","{}"]}}"#, c.mac, c.ip);
+            }
+        }
+    }
+    out.push_str("]}}}");
 }
 
 fn prefix(addr: String, len: u32) -> Expression<'static> {
@@ -432,6 +492,7 @@ mod tests {
             masquerade: true,
             uplink_interface: Some("wan0".into()),
             allowed_destinations: vec![("10.1.2.3".parse().unwrap(), 32)],
+            lease_check: true,
         }
     }
 
@@ -439,7 +500,7 @@ mod tests {
     fn authorized_sets_count_per_element_and_gardens_do_not() {
         let json = policy().to_json(false);
         let sets: Vec<_> = json["nftables"].as_array().unwrap().iter().filter_map(|c| c.pointer("/add/set")).collect();
-        assert_eq!(sets.len(), 4);
+        assert_eq!(sets.len(), 5);
         for set in sets {
             let counted = set.get("stmt").is_some();
             let name = set["name"].as_str().unwrap();
@@ -462,7 +523,8 @@ mod tests {
             mac: format!("02:00:00:00:00:{n:02x}").parse().unwrap(),
             ip: format!("192.0.2.{n}").parse().unwrap(),
         };
-        let text = policy().install_text(false, &[(c(1), Duration::from_secs(60)), (c(2), Duration::from_millis(10))]);
+        let text =
+            policy().install_text(false, &[(c(1), Duration::from_secs(60)), (c(2), Duration::from_millis(10))], &[]);
         let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
         let cmds = json["nftables"].as_array().unwrap();
         let elements: Vec<_> = cmds.iter().filter_map(|c| c.pointer("/add/element")).collect();

@@ -69,6 +69,7 @@ fn policy() -> Policy {
         masquerade: true,
         uplink_interface: Some("wan0".into()),
         allowed_destinations: vec![("10.9.8.7".parse().unwrap(), 32)],
+        lease_check: true,
     }
 }
 
@@ -84,7 +85,7 @@ fn login_adds_one_element_and_reload_restores_sessions() {
     let (rules_before, rules_after, listed, after_revoke) = ns.run(|| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let fw = Firewall::start(policy(), &[]).unwrap();
+            let fw = Firewall::start(policy(), &[], Vec::new()).unwrap();
             let list = || {
                 String::from_utf8(
                     Command::new("nft")
@@ -143,7 +144,7 @@ fn rates_are_tiers_and_map_elements_that_come_and_go_with_the_login() {
                     .map(|m| nft(&["list", "map", "inet", "guestwifi", m]).matches("jump bw_").count())
                     .sum::<usize>()
             };
-            let fw = Firewall::start(policy(), &[]).unwrap();
+            let fw = Firewall::start(policy(), &[], Vec::new()).unwrap();
             let rate = Rate { down_kbps: 8000, up_kbps: 2000 };
             // The tiers a first grant makes; after it, no login changes a rule.
             fw.authorize(client(30), Duration::from_secs(600), rate).await.unwrap();
@@ -187,7 +188,7 @@ fn ruleset_redirects_http_and_resets_https() {
         return;
     };
     ns.run(|| {
-        let _fw = Firewall::start(policy(), &[]).unwrap();
+        let _fw = Firewall::start(policy(), &[], Vec::new()).unwrap();
     });
     let listing = ns.nft_list();
     for needle in [
@@ -214,9 +215,9 @@ fn restart_installs_rules_and_live_sessions_in_one_transaction() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let clients: Vec<_> = (1..=3).map(|n| (client(n), Duration::from_secs(600), Rate::UNLIMITED)).collect();
-            let fw = Firewall::start(policy(), &clients).unwrap();
+            let fw = Firewall::start(policy(), &clients, Vec::new()).unwrap();
             // Started again over its own table (a restart): exactly the sessions still live.
-            let again = Firewall::start(policy(), &clients[..2]).unwrap();
+            let again = Firewall::start(policy(), &clients[..2], Vec::new()).unwrap();
             let listed = again.list().await.unwrap();
             drop(fw);
             listed
@@ -234,7 +235,7 @@ fn two_garden_names_on_one_address_fill_the_garden_and_refresh() {
     ns.run(|| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let fw = Firewall::start(policy(), &[]).unwrap();
+            let fw = Firewall::start(policy(), &[], Vec::new()).unwrap();
             let shared: std::net::IpAddr = "198.51.100.7".parse().unwrap();
             let other: std::net::IpAddr = "198.51.100.8".parse().unwrap();
             let resolved = vec![
@@ -249,6 +250,63 @@ fn two_garden_names_on_one_address_fill_the_garden_and_refresh() {
     let listing = ns.nft_list();
     let garden = listing.split("set garden4").nth(1).unwrap().split('}').take(2).collect::<String>();
     assert!(garden.contains("198.51.100.7") && garden.contains("198.51.100.8"), "{garden}");
+}
+
+#[test]
+fn leases_are_the_only_pairs_let_in_and_follow_renewals_restores_and_releases() {
+    let Some(ns) = Netns::new("fwtest-leases") else {
+        return;
+    };
+    let (at_start, after_changes, after_restore) = ns.run(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let fw =
+                Firewall::start(policy(), &[], vec![(client(1), Some(Duration::from_secs(600))), (client(2), None)])
+                    .unwrap();
+            let at_start = nft_set("leases4");
+            // A renewal (client 1's time moves), a new lease (3), a release (2).
+            fw.set_leases(vec![
+                (client(1), Some(Duration::from_secs(3600))),
+                (client(3), Some(Duration::from_secs(60))),
+            ])
+            .await
+            .expect("changes apply");
+            // The same list again changes nothing and is no error.
+            fw.set_leases(vec![
+                (client(1), Some(Duration::from_secs(3600))),
+                (client(3), Some(Duration::from_secs(60))),
+            ])
+            .await
+            .expect("a repeat is no error");
+            let after_changes = nft_set("leases4");
+            // nftables flushed under us: the restore puts the leases back.
+            assert!(Command::new("nft").args(["flush", "ruleset"]).status().unwrap().success());
+            fw.restore(Vec::new()).await.unwrap();
+            (at_start, after_changes, nft_set("leases4"))
+        })
+    });
+    assert!(
+        at_start.contains("02:00:00:00:00:01 . 192.0.2.1") && at_start.contains("02:00:00:00:00:02 . 192.0.2.2"),
+        "{at_start}"
+    );
+    assert!(after_changes.contains("02:00:00:00:00:03 . 192.0.2.3"), "{after_changes}");
+    assert!(!after_changes.contains("02:00:00:00:00:02"), "a released lease leaves: {after_changes}");
+    let renewed = after_changes.split("02:00:00:00:00:01 . 192.0.2.1").nth(1).unwrap();
+    assert!(renewed.contains("expires 59m") || renewed.contains("expires 1h"), "the renewal's time: {after_changes}");
+    assert!(
+        after_restore.contains("02:00:00:00:00:01 . 192.0.2.1") && after_restore.contains("02:00:00:00:00:03"),
+        "{after_restore}"
+    );
+    // And the rule that drops every other pair is there.
+    let listing = ns.nft_list();
+    assert!(listing.contains("ether saddr . ip saddr != @leases4 counter packets"), "{listing}");
+    assert!(listing.contains("udp dport 67 accept"), "DHCP always passes: {listing}");
+}
+
+/// One of our sets as `nft` lists it, from the namespace this thread is in.
+fn nft_set(name: &str) -> String {
+    let out = Command::new("nft").args(["list", "set", "inet", "guestwifi", name]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {

@@ -179,9 +179,16 @@ fn other_guest_stays_blocked_and_cloning_the_ip_gets_nothing() {
     assert!(!page.contains("name=\"token\""), "the clone never sees guest 1's online page ({code})");
     assert!(t.log().contains("address conflict"), "the clone is logged");
 
-    // Once guest 1's session has ended, the address is free for its new owner.
+    // Even once guest 1's session has ended, an address that is not the
+    // device's lease gets nothing at all: the gateway drops the pair.
     assert!(t.cli(&["sessions", "kick", &guest_mac(1)]).status.success());
     let _ = t.in_guest(2, &["arping", "-c", "1", "-U", "-I", "eth0", &ip1]);
+    let (code, page) = t.curl(2, &["--max-time", "2", &format!("http://{PORTAL_HOST}/")]);
+    assert_eq!(code, 0, "a static address is no lease: {page}");
+    // Asking DHCP, the device gets its own lease and the login page.
+    ip(&["-n", &g2, "addr", "flush", "dev", "eth0"]);
+    t.lab.dhcp(2).expect("guest 2 gets its own lease");
+    assert_ne!(t.lab.address(2).unwrap().to_string(), ip1, "guest 1's lease is still guest 1's");
     let (code, page) = t.curl(2, &[&format!("http://{PORTAL_HOST}/")]);
     assert_eq!(code, 200, "{page}");
     assert!(page.contains("name=\"ticket\""), "the new owner is shown the login page");

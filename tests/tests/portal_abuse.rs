@@ -1,6 +1,6 @@
 //! The portal tried the way diners' browsers and attackers use it: a socket
 //! kept alive across the login, a crafted redirect link, a cross-site
-//! logout, one guest holding 1,500 sockets.
+//! logout, one guest holding 1,500 sockets, one guest with twenty addresses.
 
 use e2e::{field, header, TestLab, PORTAL_HOST};
 use std::io::{Read, Write};
@@ -135,4 +135,147 @@ fn one_guest_holding_1500_sockets_does_not_shut_the_portal_for_another() {
     drop(held);
     assert_eq!(code, 302, "after {took:?}: {head}");
     assert!(t.log().contains("connection cap"), "the capped device is logged");
+}
+
+/// What guest `i` gets from every one of `sources` (its own address and its
+/// aliases): how many of `names_each` distinct DNS names a source got
+/// answered (anything but REFUSED), and how many idle portal sockets it could
+/// hold (up to `sockets_each`). Runs in the guest's namespace.
+fn from_each_address(
+    t: &TestLab,
+    i: usize,
+    sources: Vec<std::net::Ipv4Addr>,
+    names_each: usize,
+    sockets_each: usize,
+) -> (usize, usize, Vec<tokio::net::TcpStream>) {
+    let path = format!("/run/netns/{}", t.lab.guest(i));
+    let limit = libc::rlimit { rlim_cur: 16384, rlim_max: 16384 };
+    // SAFETY: setrlimit with a valid struct; root may raise its own limit.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let ns = std::fs::File::open(path).expect("guest namespace");
+        // SAFETY: setns on this thread only, with a namespace fd we own.
+        assert_eq!(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+        // One round asks one new name from every source, within the
+        // per-second rate a device has; replies are gathered between rounds.
+        let sockets: Vec<std::net::UdpSocket> = sources
+            .iter()
+            .map(|source| {
+                let socket = std::net::UdpSocket::bind((*source, 0)).expect("bind to the address");
+                socket.set_nonblocking(true).unwrap();
+                socket
+            })
+            .collect();
+        let mut answered = 0;
+        let mut gather = |sockets: &[std::net::UdpSocket]| {
+            for socket in sockets {
+                let mut reply = [0u8; 512];
+                while let Ok(len) = socket.recv(&mut reply) {
+                    answered += usize::from(len >= 4 && reply[3] & 0x0f != 5);
+                }
+            }
+        };
+        for n in 0..names_each {
+            for (k, socket) in sockets.iter().enumerate() {
+                let query = dns_query((k * 1000 + n) as u16, &format!("a{k}n{n}.tunnel.example.test"));
+                let _ = socket.send_to(&query, "192.0.2.1:53");
+            }
+            std::thread::sleep(Duration::from_millis(110));
+            gather(&sockets);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        gather(&sockets);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let held = rt.block_on(async {
+            let mut held = Vec::new();
+            for source in &sources {
+                let mut failed = 0;
+                for _ in 0..sockets_each {
+                    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                    socket.bind(SocketAddr::from((*source, 0))).unwrap();
+                    let connect = socket.connect("192.0.2.1:80".parse().unwrap());
+                    match tokio::time::timeout(Duration::from_millis(200), connect).await {
+                        Ok(Ok(stream)) => held.push(stream),
+                        _ if failed == 2 => break,
+                        _ => failed += 1,
+                    }
+                }
+            }
+            held
+        });
+        // Sockets the portal closed at once (over the cap) do not count as held.
+        std::thread::sleep(Duration::from_millis(300));
+        let held: Vec<_> = rt.block_on(async {
+            let mut open = Vec::new();
+            for stream in held {
+                let mut byte = [0u8; 1];
+                match tokio::time::timeout(Duration::from_millis(1), stream.peek(&mut byte)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => {}
+                    _ => open.push(stream),
+                }
+            }
+            open
+        });
+        (answered, held.len(), held)
+    })
+    .join()
+    .unwrap()
+}
+
+/// A DNS query for the A record of `name`.
+fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend([0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend(label.as_bytes());
+    }
+    q.extend([0, 0, 1, 0, 1]);
+    q
+}
+
+#[test]
+fn a_guest_with_twenty_addresses_is_one_device_to_dns_and_the_portal() {
+    let Some(t) = TestLab::start("e2e-alias", 2, 3600, &[]) else {
+        return;
+    };
+    let own = t.lab.address(1).expect("guest 1's lease");
+    // Twenty more addresses on the same card (same MAC), none of them a lease.
+    let aliases: Vec<std::net::Ipv4Addr> = (210..230).map(|n| std::net::Ipv4Addr::new(192, 0, 2, n)).collect();
+    for alias in &aliases {
+        let ok = std::process::Command::new("ip")
+            .args(["-n", &t.lab.guest(1), "addr", "add", &format!("{alias}/24"), "dev", "eth0"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    let (from_aliases, sockets_from_aliases, held_aliases) = from_each_address(&t, 1, aliases, 40, 200);
+    let (from_own, sockets_from_own, held_own) = from_each_address(&t, 1, vec![own], 60, 200);
+    eprintln!(
+        "alias attack: 20 aliases got {from_aliases} names answered and held {sockets_from_aliases} portal sockets; \
+         the device's own address got {from_own} of 60 names and held {sockets_from_own} sockets"
+    );
+    assert_eq!(from_aliases, 0, "an address that is not the device's lease gets no answer");
+    assert_eq!(sockets_from_aliases, 0, "nor a connection to the portal");
+    assert!((30..=40).contains(&from_own), "the device's own budget of distinct names (40 a minute): {from_own}");
+    assert!(sockets_from_own <= 64, "the device's own connection cap: {sockets_from_own}");
+    // The other guest is served at once, and asks DNS as it likes.
+    let (code, head) = t.curl(2, &["--max-time", "1", "http://example.test/"]);
+    assert_eq!(code, 302, "{head}");
+    drop((held_aliases, held_own));
+    // The kernel counted what it dropped.
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &t.lab.appliance(), "nft", "list", "chain", "inet", "guestwifi", "lease_check"])
+        .output()
+        .unwrap();
+    let chain = String::from_utf8_lossy(&out.stdout);
+    let dropped: u64 = chain
+        .split("counter packets ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(dropped >= 800, "the aliases' queries and connects were dropped in the kernel: {chain}");
 }

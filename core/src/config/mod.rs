@@ -240,6 +240,7 @@ impl Config {
             masquerade: self.network.masquerade,
             uplink_interface: Some(self.network.uplink_interface.clone()).filter(|u| !u.is_empty()),
             allowed_destinations: self.network.allowed_destinations().expect("checked at load"),
+            lease_check: self.network.run_dnsmasq,
         }
     }
 }

@@ -101,7 +101,9 @@ pub struct Network {
     /// Source-NAT guest traffic leaving by the uplink.
     #[serde(default = "yes")]
     pub masquerade: bool,
-    /// Run dnsmasq for guest DHCP and DNS (turn off only when another server does).
+    /// Run dnsmasq for guest DHCP (turn off only when another server does).
+    /// Its leases are what the gateway lets in: a (MAC, address) pair that
+    /// is not a current lease is dropped. Off, that check is off too.
     #[serde(default = "yes")]
     pub run_dnsmasq: bool,
 }

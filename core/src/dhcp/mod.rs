@@ -1,5 +1,8 @@
 //! Guest DHCP and DNS: the controller writes a dnsmasq configuration for the
-//! guest interface and keeps dnsmasq running.
+//! guest interface and keeps dnsmasq running; its leases are what the
+//! gateway lets in ([`leases`]).
+
+pub mod leases;
 
 use crate::config::Config;
 use std::fmt::Write;
@@ -127,7 +130,7 @@ mod tests {
 
     #[test]
     fn guests_get_our_dns_the_router_and_the_captive_api() {
-        let config = Config::parse(include_str!("../../image/controller.example.toml"), "x", Vec::new()).unwrap();
+        let config = Config::parse(include_str!("../../../image/controller.example.toml"), "x", Vec::new()).unwrap();
         let conf = render(&config);
         for line in [
             "interface=br-guest",
