@@ -212,6 +212,9 @@ async fn serve(
     )
     .await?;
     let metrics = built.metrics.clone();
+    // Who a guest device is, for the portal and for every per-device limit.
+    let neighbours: Arc<dyn portal::Neighbours> =
+        Arc::new(portal::KernelNeighbours::new(&config.network.guest_interface));
     let resolver = crate::dns::Resolver::new(
         crate::dns::Settings {
             portal: (!config.portal.hostname.is_empty())
@@ -226,6 +229,7 @@ async fn serve(
         },
         Arc::new(sessions.clone()),
         Arc::new(firewall.clone()),
+        Some(neighbours.clone()),
         metrics.dns_queries.clone(),
     );
     let mut tasks = Supervisor::default();
@@ -235,8 +239,7 @@ async fn serve(
     tasks.spawn("DNS over UDP", forever(crate::dns::serve_udp(dns_udp, resolver.clone())));
     tasks.spawn("DNS over TCP", forever(crate::dns::serve_tcp(dns_tcp, resolver.clone())));
 
-    let neighbours = Arc::new(portal::KernelNeighbours::new(&config.network.guest_interface));
-    let portal = Arc::new(portal::Portal::of(&built, neighbours));
+    let portal = Arc::new(portal::Portal::of(&built, neighbours.clone()));
     let crate::app::App { feed, handles, wechat, .. } = &built;
     let handles = handles.clone();
     tasks.spawn("member feed", forever(feed.clone().run()));
@@ -252,7 +255,7 @@ async fn serve(
         header_timeout: Duration::from_secs(config.portal.header_timeout_seconds),
         request_timeout: server::REQUEST_TIMEOUT,
     };
-    let rate = GuestRateLimit::new(config.portal.requests_per_second, config.portal.burst);
+    let rate = GuestRateLimit::new(config.portal.requests_per_second, config.portal.burst, Some(neighbours.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (restart_tx, mut restart_rx) = tokio::sync::mpsc::channel::<()>(1);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -277,7 +280,7 @@ async fn serve(
             None,
             app,
             server::WECHAT_LIMITS,
-            GuestRateLimit::new(50, 200),
+            GuestRateLimit::new(50, 200, None),
             stopped(stop_rx.clone()),
         );
         tasks.spawn_draining("WeChat callback", async move {
@@ -317,7 +320,7 @@ async fn serve(
                 .map_err(|source| DaemonError::Secret { what: "the console's HTTPS", source })?;
             tasks.spawn("admin API and console (HTTPS)", crate::admin::https::serve(listener, acceptor, app));
         } else {
-            let rate = GuestRateLimit::new(50, 200);
+            let rate = GuestRateLimit::new(50, 200, None);
             let admin = server::serve(listener, None, app, server::ADMIN_LIMITS, rate, stopped(stop_rx.clone()));
             tasks.spawn_draining("admin API and console", async move {
                 admin.await;

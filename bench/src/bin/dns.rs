@@ -56,7 +56,7 @@ fn main() {
                     upstream_timeout: Duration::from_secs(2),
                 };
                 let resolver =
-                    Resolver::new(settings, Arc::new(Everyone(logged_in)), Arc::new(Nowhere), Default::default());
+                    Resolver::new(settings, Arc::new(Everyone(logged_in)), Arc::new(Nowhere), None, Default::default());
                 let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
                 let addr = socket.local_addr().unwrap();
                 let server = tokio::spawn(dns::serve_udp(socket, resolver));

@@ -12,7 +12,7 @@ use tokio_rustls::TlsAcceptor;
 /// Serves `app` on `listener` over TLS until the task is stopped, through
 /// the capped loop every listener uses (`ADMIN_LIMITS`).
 pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router) -> Result<(), String> {
-    let rate = GuestRateLimit::new(50, 200);
+    let rate = GuestRateLimit::new(50, 200, None);
     server::serve(listener, Some(acceptor), app, server::ADMIN_LIMITS, rate, std::future::pending()).await;
     Ok(())
 }

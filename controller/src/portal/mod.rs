@@ -6,7 +6,6 @@ mod flow;
 pub mod i18n;
 mod logins;
 pub(crate) mod marketing;
-pub mod neighbour;
 pub(crate) mod pages;
 mod render;
 pub mod server;
@@ -15,6 +14,7 @@ mod tests;
 
 use crate::auth::Methods;
 use crate::config::Config;
+pub use crate::kit::neighbours::{FixedNeighbours, KernelNeighbours, Neighbours};
 use crate::kit::signer::Signer;
 use crate::sessions::Sessions;
 use axum::extract::{Request, State};
@@ -23,7 +23,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-pub use neighbour::{FixedNeighbours, KernelNeighbours, Neighbours};
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -1,10 +1,14 @@
 //! The listener loop of every HTTP listener (the portal's, the staff's, the
-//! WeChat callback's): caps connections in all and per address, cuts slow
-//! clients off, rate-limits each peer, logs and goes on when accept fails
-//! (out of descriptors), and tells handlers the socket's peer address.
+//! WeChat callback's): caps connections in all and per device, cuts slow
+//! clients off, rate-limits each device, logs and goes on when accept fails
+//! (out of descriptors), and tells handlers the socket's peer address. On
+//! the guest network a device is the MAC behind the peer address (the
+//! kernel's neighbour table), so aliases on one card share its limits.
 
 use super::i18n::Lang;
 use super::Peer;
+use crate::kit::limits::{Device, PerDevice};
+use crate::kit::neighbours::Neighbours;
 use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -63,17 +67,21 @@ pub struct Limits {
     pub request_timeout: Duration,
 }
 
-/// Per-guest request rate limit, shared by the HTTP and HTTPS listeners.
+/// Per-device request rate limit, shared by the HTTP and HTTPS listeners,
+/// and who a device is for it and the connection caps.
 pub struct GuestRateLimit {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    limiter: DefaultKeyedRateLimiter<Device>,
+    neighbours: Option<Arc<dyn Neighbours>>,
 }
 
 impl GuestRateLimit {
-    /// `per_second` sustained, `burst` at once, per peer address.
-    pub fn new(per_second: u32, burst: u32) -> Arc<Self> {
+    /// `per_second` sustained, `burst` at once, per device: the MAC
+    /// `neighbours` gives for a peer address (the guest network's table),
+    /// else the address.
+    pub fn new(per_second: u32, burst: u32, neighbours: Option<Arc<dyn Neighbours>>) -> Arc<Self> {
         let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
-        let limit = Arc::new(GuestRateLimit { limiter: RateLimiter::keyed(quota) });
+        let limit = Arc::new(GuestRateLimit { limiter: RateLimiter::keyed(quota), neighbours });
         // Forget guests that have gone quiet, so memory stays bounded.
         let weak = Arc::downgrade(&limit);
         tokio::spawn(async move {
@@ -87,8 +95,12 @@ impl GuestRateLimit {
         limit
     }
 
-    fn allow(&self, ip: IpAddr) -> bool {
-        self.limiter.check_key(&ip).is_ok()
+    fn device(&self, ip: IpAddr) -> Device {
+        Device::of(self.neighbours.as_deref(), ip)
+    }
+
+    fn allow(&self, device: Device) -> bool {
+        self.limiter.check_key(&device).is_ok()
     }
 }
 
@@ -103,7 +115,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let devices = crate::kit::limits::PerAddress::new(limits.per_device);
+    let devices = PerDevice::new(limits.per_device);
     let mut refused_logged = std::time::Instant::now() - Duration::from_secs(60);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -126,7 +138,8 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(slot) = devices.take(peer.ip()) else {
+        let device = rate.device(peer.ip());
+        let Some(slot) = devices.take(device) else {
             if refused_logged.elapsed() > Duration::from_secs(10) {
                 tracing::warn!(peer = %peer.ip(), max = limits.per_device, "device over its connection cap; closing");
                 refused_logged = std::time::Instant::now();
@@ -144,7 +157,7 @@ pub async fn serve(
             let _slot = slot;
             let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
                 let app = app.clone();
-                let allowed = rate.allow(peer.ip());
+                let allowed = rate.allow(device);
                 async move {
                     if !allowed {
                         return Ok::<_, Infallible>(too_many(&request));
@@ -227,6 +240,7 @@ fn too_many<B>(request: &Request<B>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Whether the listener closed `socket` (it reads the end of the stream within `wait`).
@@ -241,7 +255,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let app = Router::new().route("/wechat", axum::routing::get(|| async { "ok" }));
         let limits = Limits { per_device: 2, header_timeout: Duration::from_millis(500), ..WECHAT_LIMITS };
-        tokio::spawn(serve(listener, None, app, limits, GuestRateLimit::new(50, 200), std::future::pending()));
+        tokio::spawn(serve(listener, None, app, limits, GuestRateLimit::new(50, 200, None), std::future::pending()));
         // Two idle sockets are this address's share; a third is closed at once.
         let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -255,5 +269,29 @@ mod tests {
         let mut answer = String::new();
         request.read_to_string(&mut answer).await.unwrap();
         assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn two_addresses_of_one_mac_share_one_cap() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let table = Arc::new(crate::portal::FixedNeighbours::default());
+        let mac = "02:00:00:00:00:01".parse().unwrap();
+        table.insert(std::net::Ipv4Addr::new(127, 0, 0, 2), mac);
+        table.insert(std::net::Ipv4Addr::new(127, 0, 0, 3), mac);
+        let rate = GuestRateLimit::new(50, 200, Some(table as Arc<dyn Neighbours>));
+        let limits = Limits { per_device: 2, header_timeout: Duration::from_secs(5), ..WECHAT_LIMITS };
+        tokio::spawn(serve(listener, None, app, limits, rate, std::future::pending()));
+        let from = |source: [u8; 4]| async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(SocketAddr::from((source, 0))).unwrap();
+            socket.connect(addr).await.unwrap()
+        };
+        let _held = (from([127, 0, 0, 2]).await, from([127, 0, 0, 3]).await);
+        let mut third = from([127, 0, 0, 3]).await;
+        assert!(closed(&mut third, Duration::from_millis(300)).await, "the same MAC by another address: over its cap");
+        let mut stranger = from([127, 0, 0, 4]).await;
+        assert!(!closed(&mut stranger, Duration::from_millis(300)).await, "another device is served");
     }
 }

@@ -41,7 +41,7 @@ pub struct Ac {
     pub(super) rollout: Arc<Mutex<Option<RolloutStatus>>>,
     channels: Arc<(Vec<u16>, Vec<u16>)>,
     /// Connections one address may hold to the AP port.
-    per_address: crate::kit::limits::PerAddress,
+    per_address: crate::kit::limits::PerDevice,
 }
 
 /// One AP's current connection.
@@ -125,14 +125,14 @@ impl Ac {
             images: Arc::default(),
             rollout: Arc::default(),
             channels: Arc::new((crate::config::CHANNELS_2G.to_vec(), crate::config::CHANNELS_5G.to_vec())),
-            per_address: crate::kit::limits::PerAddress::new(usize::MAX),
+            per_address: crate::kit::limits::PerDevice::new(usize::MAX),
         })
     }
 
     /// Caps the connections one address may hold to the AP port (an AP
     /// needs one; a reconnecting one briefly two).
     pub fn with_connection_cap(mut self, per_address: usize) -> Self {
-        self.per_address = crate::kit::limits::PerAddress::new(per_address);
+        self.per_address = crate::kit::limits::PerDevice::new(per_address);
         self
     }
 
@@ -269,7 +269,7 @@ impl Ac {
                     continue;
                 }
             };
-            let Some(slot) = self.per_address.take(peer.ip()) else {
+            let Some(slot) = self.per_address.take(crate::kit::limits::Device::Address(peer.ip())) else {
                 tracing::debug!(%peer, "too many connections from this address to the AP port");
                 continue;
             };

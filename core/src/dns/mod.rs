@@ -3,22 +3,27 @@
 //!
 //! - the portal's name is answered here, for everyone;
 //! - a logged-in guest's queries are forwarded upstream without limits;
-//! - before login, the walled garden and the OS captive-probe hosts are
-//!   always answered; anything else must be A or AAAA (others are refused),
-//!   within a per-device rate and a small number of distinct names a
-//!   minute: enough for a browser and the OS probes, far too few for a DNS
-//!   tunnel (iodine and the like need thousands);
+//! - before login, every query is within a per-device rate; the walled
+//!   garden and the OS captive-probe hosts are then always answered;
+//!   anything else must be A or AAAA (others are refused), within a small
+//!   number of distinct names a minute: enough for a browser and the OS
+//!   probes, far too few for a DNS tunnel (iodine and the like need
+//!   thousands);
 //! - every address a walled-garden name (or a subdomain of it) resolves to,
 //!   CDN answers included, is let through the firewall for the answer's TTL.
 //!
-//! A guest is identified by the query's source address; a logged-in guest's
-//! address is pinned to its MAC in the kernel, so another device cannot
-//! borrow it and get the answers.
+//! A device is the MAC behind the query's source address (the kernel's
+//! neighbour table; the gateway drops an address that is not the MAC's
+//! lease before it gets here), so twenty addresses on one card share one
+//! budget. A logged-in guest's address is pinned to its MAC in the kernel,
+//! so another device cannot borrow it and get the answers.
 
 mod server;
 
 pub use server::{serve_tcp, serve_udp};
 
+use crate::kit::limits::Device;
+use crate::kit::neighbours::Neighbours;
 use crate::metrics::VerdictLabel;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
@@ -167,8 +172,9 @@ pub struct Resolver {
     gate: Arc<dyn Gate>,
     garden_sink: Arc<dyn GardenSink>,
     always: HashSet<String>,
-    rate: DefaultKeyedRateLimiter<IpAddr>,
-    names: Mutex<HashMap<IpAddr, NameWindow>>,
+    neighbours: Option<Arc<dyn Neighbours>>,
+    rate: DefaultKeyedRateLimiter<Device>,
+    names: Mutex<HashMap<Device, NameWindow>>,
     counter: Family<VerdictLabel, Counter>,
 }
 
@@ -183,12 +189,14 @@ enum Decision {
 }
 
 impl Resolver {
-    /// A resolver with `settings`, asking `gate` who is logged in.
+    /// A resolver with `settings`, asking `gate` who is logged in and
+    /// `neighbours` (the guest network's table) which device an address is.
     /// Queries are counted in `counter` (the metrics' family, or a fresh one).
     pub fn new(
         settings: Settings,
         gate: Arc<dyn Gate>,
         garden_sink: Arc<dyn GardenSink>,
+        neighbours: Option<Arc<dyn Neighbours>>,
         counter: Family<VerdictLabel, Counter>,
     ) -> Arc<Self> {
         let quota = Quota::per_second(NonZeroU32::new(settings.per_second).unwrap_or(NonZeroU32::MIN))
@@ -200,6 +208,7 @@ impl Resolver {
             gate,
             garden_sink,
             always,
+            neighbours,
             rate: RateLimiter::keyed(quota),
             names: Mutex::default(),
             counter,
@@ -215,6 +224,11 @@ impl Resolver {
             }
         });
         resolver
+    }
+
+    /// The device behind a peer address, as every per-device limit counts it.
+    pub fn device(&self, ip: IpAddr) -> Device {
+        Device::of(self.neighbours.as_deref(), ip)
     }
 
     /// Queries answered so far, by verdict.
@@ -272,17 +286,22 @@ impl Resolver {
         if self.gate.logged_in(peer) {
             return (Verdict::LoggedIn, Decision::Forward { garden });
         }
+        // The rate holds for the garden and the probes too: a flood of
+        // garden names is still a flood (and each answer costs a firewall
+        // transaction).
+        let device = self.device(peer);
+        if self.rate.check_key(&device).is_err() {
+            return refuse(Verdict::RefusedRate);
+        }
         if garden || self.always.contains(&name) {
             return (Verdict::Garden, Decision::Forward { garden });
         }
         if !matches!(qtype, RecordType::A | RecordType::AAAA) {
             return refuse(Verdict::RefusedType);
         }
-        if self.rate.check_key(&peer).is_err() {
-            return refuse(Verdict::RefusedRate);
-        }
         let mut names = self.names.lock().unwrap();
-        let window = names.entry(peer).or_insert_with(|| NameWindow { started: Instant::now(), names: HashSet::new() });
+        let window =
+            names.entry(device).or_insert_with(|| NameWindow { started: Instant::now(), names: HashSet::new() });
         if window.started.elapsed() >= NAME_WINDOW {
             *window = NameWindow { started: Instant::now(), names: HashSet::new() };
         }

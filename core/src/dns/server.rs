@@ -47,7 +47,7 @@ pub async fn serve_udp(socket: UdpSocket, resolver: Arc<Resolver>) {
 /// Serves DNS over TCP on `listener` until the task is dropped.
 pub async fn serve_tcp(listener: TcpListener, resolver: Arc<Resolver>) {
     let permits = Arc::new(Semaphore::new(TCP_CONNECTIONS));
-    let per_device = crate::kit::limits::PerAddress::new(TCP_PER_DEVICE);
+    let per_device = crate::kit::limits::PerDevice::new(TCP_PER_DEVICE);
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else { return };
         let (stream, peer) = match listener.accept().await {
@@ -59,7 +59,7 @@ pub async fn serve_tcp(listener: TcpListener, resolver: Arc<Resolver>) {
             }
         };
         // One device holding every TCP connection idle would shut DNS over TCP for all.
-        let Some(slot) = per_device.take(peer.ip()) else { continue };
+        let Some(slot) = per_device.take(resolver.device(peer.ip())) else { continue };
         let resolver = resolver.clone();
         tokio::spawn(async move {
             let _permit = permit;

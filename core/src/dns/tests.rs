@@ -47,19 +47,36 @@ async fn upstream() -> SocketAddr {
 }
 use tokio::net::UdpSocket;
 
+/// The MAC of [`GUEST`] and of its aliases 192.0.2.210 onwards.
+const GUEST_MAC: &str = "02:00:00:00:00:64";
+
+fn table() -> Arc<crate::kit::neighbours::FixedNeighbours> {
+    let table = Arc::new(crate::kit::neighbours::FixedNeighbours::default());
+    let mac = GUEST_MAC.parse().unwrap();
+    table.insert(Ipv4Addr::new(192, 0, 2, 100), mac);
+    for n in 210..230 {
+        table.insert(Ipv4Addr::new(192, 0, 2, n), mac);
+    }
+    table
+}
+
 async fn resolver(names_per_minute: u32) -> (Arc<Resolver>, Arc<Recorder>) {
+    resolver_with(names_per_minute, 1000, 1000).await
+}
+
+async fn resolver_with(names_per_minute: u32, per_second: u32, burst: u32) -> (Arc<Resolver>, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::default());
     let settings = Settings {
         portal: Some(("portal.guestwifi.test".into(), Ipv4Addr::new(192, 0, 2, 1))),
         garden: vec!["garden.test".into()],
         always: vec![],
         names_per_minute,
-        per_second: 1000,
-        burst: 1000,
+        per_second,
+        burst,
         upstream: vec![upstream().await],
         upstream_timeout: Duration::from_secs(2),
     };
-    (Resolver::new(settings, Arc::new(OneOnline), recorder.clone(), Family::default()), recorder)
+    (Resolver::new(settings, Arc::new(OneOnline), recorder.clone(), Some(table()), Family::default()), recorder)
 }
 
 fn query(name: &str, qtype: RecordType) -> Vec<u8> {
@@ -112,6 +129,37 @@ async fn before_login_only_a_and_aaaa_and_a_few_names_a_minute() {
 }
 
 #[tokio::test]
+async fn twenty_addresses_on_one_card_share_one_budget_of_names() {
+    let (r, _) = resolver(5).await;
+    let mut answered = 0;
+    for n in 210..230u8 {
+        for k in 0..5 {
+            let alias = IpAddr::V4(Ipv4Addr::new(192, 0, 2, n));
+            let reply = ask(&r, alias, &format!("a{n}n{k}.t.example.test."), RecordType::A).await;
+            answered += usize::from(reply.response_code() == ResponseCode::NoError);
+        }
+    }
+    assert_eq!(answered, 5, "one device, one budget, whichever address it asks from");
+    let other = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 150));
+    let reply = ask(&r, other, "mine.example.test.", RecordType::A).await;
+    assert_eq!(reply.response_code(), ResponseCode::NoError, "another device has its own");
+}
+
+#[tokio::test]
+async fn garden_and_probe_names_are_within_the_rate_too() {
+    let (r, _) = resolver_with(40, 1, 3).await;
+    let mut codes = Vec::new();
+    for i in 0..10 {
+        let name = if i % 2 == 0 { "captive.apple.com.".to_string() } else { format!("c{i}.garden.test.") };
+        codes.push(ask(&r, GUEST, &name, RecordType::A).await.response_code());
+    }
+    let refused = codes.iter().filter(|c| **c == ResponseCode::Refused).count();
+    assert_eq!(refused, 7, "a burst of 3, then refused: {codes:?}");
+    let counts: HashMap<&str, u64> = r.counts().into_iter().map(|(v, n)| (v.as_str(), n)).collect();
+    assert_eq!((counts["garden"], counts["refused_rate"]), (3, 7));
+}
+
+#[tokio::test]
 async fn after_login_there_is_no_limit() {
     let (r, _) = resolver(1).await;
     let txt = ask(&r, ONLINE, "anything.example.test.", RecordType::TXT).await;
@@ -140,7 +188,7 @@ async fn garbage_is_dropped_and_a_dead_upstream_is_a_servfail() {
         upstream_timeout: Duration::from_millis(200),
         ..r.settings.clone()
     };
-    let r = Resolver::new(dead, Arc::new(OneOnline), Arc::new(Recorder::default()), Family::default());
+    let r = Resolver::new(dead, Arc::new(OneOnline), Arc::new(Recorder::default()), None, Family::default());
     let reply = ask(&r, ONLINE, "example.test.", RecordType::A).await;
     assert_eq!(reply.response_code(), ResponseCode::ServFail);
 }

@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod http;
 pub mod limits;
+pub mod neighbours;
 pub mod passwords;
 pub mod phones;
 pub mod secrets;

@@ -1,9 +1,9 @@
 //! Who a guest is: the socket's peer address and the MAC the kernel's
 //! neighbour table holds for it on the guest interface. Never a header.
 //!
-//! The lookup is a trait so the portal's handlers can be tested in-process
-//! with a chosen peer and MAC ([`FixedNeighbours`]); the daemon asks the
-//! kernel by netlink ([`KernelNeighbours`]).
+//! The lookup is a trait so the portal's handlers and the per-device limits
+//! can be tested in-process with a chosen peer and MAC ([`FixedNeighbours`]);
+//! the daemon asks the kernel by netlink ([`KernelNeighbours`]).
 
 use firewall::{Client, MacAddr, NeighbourTable};
 use std::collections::HashMap;
