@@ -209,9 +209,21 @@ pub struct AuditEntry {
 pub struct Staff {
     db: SqlitePool,
     dir: PathBuf,
-    by_account: Lockout<String>,
+    /// Wrong tries at one account from one address: that address is locked
+    /// out of that account (the owner elsewhere is not).
+    by_account: Lockout<(String, IpAddr)>,
+    /// Wrong tries at one account from anywhere: past the ceiling, every try
+    /// at it waits its turn, one at a time and [`SLOW_TRY`] each (slowed,
+    /// never blocked: guessing from many addresses cannot lock the owner out).
+    account_ceiling: Lockout<String>,
+    turns: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     by_address: Lockout<IpAddr>,
 }
+
+/// Wrong tries at one account, from every address, before its tries are slowed.
+const ACCOUNT_CEILING: usize = 20;
+/// How long a try at an account past its ceiling takes at least.
+pub const SLOW_TRY: Duration = Duration::from_secs(2);
 
 fn token_hash(token: &str) -> String {
     ap_protocol::hex::encode(&Sha256::digest(token.as_bytes()))
@@ -244,6 +256,8 @@ impl Staff {
             db,
             dir: dir.to_path_buf(),
             by_account: Lockout::new(5, Duration::from_secs(15 * 60)),
+            account_ceiling: Lockout::new(ACCOUNT_CEILING, Duration::from_secs(15 * 60)),
+            turns: std::sync::Mutex::default(),
             by_address: Lockout::new(20, Duration::from_secs(15 * 60)),
         }
     }
@@ -361,7 +375,8 @@ impl Staff {
     }
 
     /// Checks a username and password from `from`; a new session's cookie
-    /// token and the session. Limited per account and per address.
+    /// token and the session. Limited per address, per account from that
+    /// address, and slowed per account past a ceiling.
     pub async fn login(&self, username: &str, password: &str, from: IpAddr) -> Result<(String, Signed), StaffError> {
         let locked = |retry_after| StaffError::LockedOut { retry_after };
         // The address's try first: a name too long to be anyone's is kept
@@ -373,11 +388,20 @@ impl Staff {
             return Err(StaffError::WrongCredentials);
         }
         // Counted before the slow check: tries at once cannot all be checked.
-        let by_account = match self.by_account.reserve(account.clone()) {
+        let by_account = match self.by_account.reserve((account.clone(), from)) {
             Ok(reserved) => reserved,
             Err(retry_after) => {
                 by_address.give_back();
                 return Err(locked(retry_after));
+            }
+        };
+        // Past the account's ceiling, tries at it take turns, each at least SLOW_TRY.
+        let turn = match self.account_ceiling.check(account.clone()) {
+            None => None,
+            Some(_) => {
+                let turn = self.turns.lock().unwrap().entry(account.clone()).or_default().clone();
+                let held = turn.lock_owned().await;
+                Some((held, tokio::time::sleep(SLOW_TRY)))
             }
         };
         let row: Result<Option<(i64, String, String, String)>, sqlx::Error> = sqlx::query_as(
@@ -401,9 +425,18 @@ impl Staff {
             by_address.give_back();
             return Err(StaffError::LockedOut { retry_after: Duration::from_secs(1) });
         };
+        let slowed = turn.is_some();
+        if let Some((held, pause)) = turn {
+            pause.await;
+            drop(held);
+        }
         let Some((user_id, username, _, role)) = row.filter(|_| good) else {
             by_account.keep();
             by_address.keep();
+            self.account_ceiling.fail(account.clone());
+            if !slowed {
+                self.forget_turns();
+            }
             return Err(StaffError::WrongCredentials);
         };
         // The account's count is cleared; the address's earlier wrong tries stay.
@@ -424,6 +457,14 @@ impl Staff {
         .execute(&self.db)
         .await?;
         Ok((token, Signed { user_id, username, role, csrf }))
+    }
+
+    /// Turns of accounts no longer past their ceiling are let go.
+    fn forget_turns(&self) {
+        let mut turns = self.turns.lock().unwrap();
+        if !turns.is_empty() {
+            turns.retain(|account, _| self.account_ceiling.check(account.clone()).is_some());
+        }
     }
 
     /// The session a cookie's token opens, if it is live (and touches it).
@@ -587,7 +628,8 @@ mod tests {
         // A 2 MB name: refused before anything keeps it; it does not lock the owner.
         let huge = "x".repeat(2 * 1024 * 1024);
         assert!(matches!(s.login(&huge, "x", addr(10)).await, Err(StaffError::WrongCredentials)));
-        assert!(s.by_account.check(huge).is_none(), "no lock-out entry for it");
+        assert!(s.account_ceiling.check(huge.clone()).is_none(), "no lock-out entry for it");
+        assert!(s.by_account.check((huge, addr(10))).is_none());
     }
 
     #[tokio::test]
@@ -621,15 +663,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn wrong_passwords_lock_the_account_and_a_disabled_account_loses_its_sessions() {
+    async fn wrong_passwords_lock_out_their_address_slow_the_account_and_a_disabled_account_loses_its_sessions() {
         let (s, _dir) = staff().await;
         s.create_user("desk", "front desk pass", Role::FrontDesk).await.unwrap();
         assert!(matches!(s.create_user("desk", "front desk pass", Role::Admin).await, Err(StaffError::Taken(_))));
         let (token, _) = s.login("desk", "front desk pass", addr(1)).await.unwrap();
-        for n in 0..5 {
-            assert!(matches!(s.login("desk", "guess", addr(n + 2)).await, Err(StaffError::WrongCredentials)));
+        for _ in 0..5 {
+            assert!(matches!(s.login("desk", "guess", addr(2)).await, Err(StaffError::WrongCredentials)));
         }
-        assert!(matches!(s.login("desk", "front desk pass", addr(9)).await, Err(StaffError::LockedOut { .. })));
+        assert!(
+            matches!(s.login("desk", "front desk pass", addr(2)).await, Err(StaffError::LockedOut { .. })),
+            "the guessing address is locked out of the account, even with the password"
+        );
+        let quick = std::time::Instant::now();
+        s.login("desk", "front desk pass", addr(9)).await.expect("the owner at her own desk is not");
+        assert!(quick.elapsed() < SLOW_TRY, "and not slowed: five wrong tries are under the ceiling");
+        // Guessing from many addresses (5 each) passes the account's ceiling:
+        // every try at it is slowed, the owner's too, but she still gets in.
+        for n in 3..7 {
+            for _ in 0..5 {
+                assert!(matches!(s.login("desk", "guess", addr(n)).await, Err(StaffError::WrongCredentials)));
+            }
+        }
+        let slowed = std::time::Instant::now();
+        s.login("desk", "front desk pass", addr(10)).await.expect("slowed, never locked out");
+        assert!(slowed.elapsed() >= SLOW_TRY, "a try past the ceiling takes its time: {:?}", slowed.elapsed());
         assert!(s.session(&token).await.unwrap().is_some(), "a live session is not ended by someone guessing");
         assert!(s.disable("desk").await.unwrap());
         assert!(s.session(&token).await.unwrap().is_none());
