@@ -196,6 +196,7 @@ pub(super) async fn refused(
         }
         Refusal::WrongCode => (StatusCode::FORBIDDEN, t.error_wrong_code.clone(), None),
         Refusal::CodeBurnt => (StatusCode::FORBIDDEN, t.error_code_burnt.clone(), None),
+        Refusal::OtherDevice => (StatusCode::FORBIDDEN, t.error_code_other_device.clone(), None),
         Refusal::CardFrozen => (StatusCode::FORBIDDEN, t.error_card_frozen.clone(), None),
         Refusal::CardLost => (StatusCode::FORBIDDEN, t.error_card_lost.clone(), None),
         Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, t.error_members_unavailable.clone(), Some(60)),

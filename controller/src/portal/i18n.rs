@@ -108,6 +108,7 @@ pub struct Strings {
     pub error_limited: String,
     pub error_wrong_code: String,
     pub error_code_burnt: String,
+    pub error_code_other_device: String,
     pub error_code_expired: String,
     pub error_return_expired: String,
     pub error_sms_gateway: String,

@@ -439,6 +439,13 @@ async fn an_sms_code_logs_in_and_the_browser_comes_back_with_one_tap() {
     assert_eq!(again.status, StatusCode::FORBIDDEN);
     assert!(again.body.contains("验证码错误") && again.body.contains("sms-code-card"), "the code page again");
     assert!(!h.filter.is_authorized(guest(1)));
+    // The right code, typed on another phone: told so, not "page expired".
+    let token2 = h.get(guest(2), "/").await.field("token");
+    let elsewhere =
+        h.post(guest(2), "/login/sms", &[("phone", "+8613800138000"), ("code", &code), ("token", &token2)]).await;
+    assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
+    assert!(elsewhere.body.contains("另一台手机"), "{}", elsewhere.body);
+    assert!(!h.filter.is_authorized(guest(2)));
     let ok = h.post(guest(1), "/login/sms", &[("phone", "+8613800138000"), ("code", &code), ("token", &token)]).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(h.session_identity(guest(1)).await.unwrap(), "phone:138****8000", "kept masked here");

@@ -209,6 +209,9 @@ pub enum Refusal {
     /// Too many wrong codes: this one is burnt, a new one is needed.
     #[error("code burnt")]
     CodeBurnt,
+    /// A right-looking SMS code typed on a device that did not ask for it.
+    #[error("code for another device")]
+    OtherDevice,
     /// The member card is frozen.
     #[error("card frozen")]
     CardFrozen,
@@ -237,6 +240,7 @@ impl Refusal {
             Refusal::Limited { .. } => "limited",
             Refusal::WrongCode => "wrong_code",
             Refusal::CodeBurnt => "code_burnt",
+            Refusal::OtherDevice => "other_device",
             Refusal::CardFrozen => "card_frozen",
             Refusal::CardLost => "card_lost",
             Refusal::Unavailable => "unavailable",

@@ -8,7 +8,10 @@
 //! 10 minutes, 10 a day), per device (an hour), and the site's hourly
 //! budget. They are sliding windows of sends that happened: a send the
 //! gateway failed is taken back, so a provider's outage never locks a guest
-//! out. `governor` limits how fast one device may ask at all.
+//! out. The sends are kept in the store too (a day's worth, the phone
+//! hashed) and the windows are read back at the first send after a start,
+//! so a restart does not refill a spent budget. `governor` limits how fast
+//! one device may ask at all.
 //!
 //! A guest who logged in by SMS gets a one-tap return pass (`super::passes`):
 //! on the same device within `returning_days` one tap logs in again,
@@ -189,7 +192,16 @@ pub struct Sms {
     session: Duration,
     bandwidth: Bandwidth,
     windows: Mutex<Windows>,
+    /// Whether the windows were read back from the store since the start.
+    loaded: tokio::sync::OnceCell<()>,
     asking: DefaultKeyedRateLimiter<MacAddr>,
+}
+
+/// The windows' key of a phone: a keyed hash (they only need to tell
+/// phones apart, and a plain hash of an 11-digit number whose block is
+/// beside it is no secret).
+fn phone_key(signer: &Signer, phone: &str) -> String {
+    signer.sign(&["sms send", phone])
 }
 
 impl Sms {
@@ -215,6 +227,7 @@ impl Sms {
             session,
             bandwidth,
             windows: Mutex::default(),
+            loaded: tokio::sync::OnceCell::new(),
             asking: RateLimiter::keyed(quota),
         }
     }
@@ -254,11 +267,31 @@ impl Sms {
                 return Err(Refusal::Limited { retry_after: Duration::from_millis((next - now) as u64) }.into());
             }
         }
+        self.load_windows().await?;
         let stamp = self.reserve(&phone, client.mac)?;
+        let at_ms = now_ms() - stamp.elapsed().as_millis() as i64;
+        let kept = sqlx::query("INSERT INTO sms_sends (at_ms, phone_key, block, mac) VALUES (?, ?, ?, ?)")
+            .bind(at_ms)
+            .bind(phone_key(&self.signer, &phone))
+            .bind(number_block(&phone))
+            .bind(client.mac.to_string())
+            .execute(&self.db)
+            .await;
+        if let Err(err) = kept {
+            // Not kept, not sent: a send the store cannot count would escape the budget at the next start.
+            self.give_back(&phone, client.mac, stamp);
+            return Err(err.into());
+        }
         let code = six_digits();
         let text = self.text.replace("{code}", &code);
         if let Err(err) = self.gateway.send(&phone, &code, &text).await {
             self.give_back(&phone, client.mac, stamp);
+            let _ = sqlx::query("DELETE FROM sms_sends WHERE at_ms = ? AND phone_key = ? AND mac = ?")
+                .bind(at_ms)
+                .bind(phone_key(&self.signer, &phone))
+                .bind(client.mac.to_string())
+                .execute(&self.db)
+                .await;
             tracing::warn!(phone = %mask(&phone), error = %err, "SMS not sent");
             return Err(err.into());
         }
@@ -284,6 +317,38 @@ impl Sms {
         Ok(Sent { phone, resend_after: self.limits.resend })
     }
 
+    /// Reads the last day's sends back into the windows, once a start (and
+    /// drops older rows).
+    async fn load_windows(&self) -> Result<(), sqlx::Error> {
+        self.loaded
+            .get_or_try_init(|| async {
+                let now = now_ms();
+                sqlx::query("DELETE FROM sms_sends WHERE at_ms < ?")
+                    .bind(now - DAY.as_millis() as i64)
+                    .execute(&self.db)
+                    .await?;
+                let rows: Vec<(i64, String, String, String)> =
+                    sqlx::query_as("SELECT at_ms, phone_key, block, mac FROM sms_sends ORDER BY at_ms")
+                        .fetch_all(&self.db)
+                        .await?;
+                let mut w = self.windows.lock().unwrap();
+                let started = Instant::now();
+                for (at_ms, phone, block, mac) in rows {
+                    let ago = Duration::from_millis(now.saturating_sub(at_ms).max(0) as u64);
+                    let (Some(at), Ok(mac)) = (started.checked_sub(ago), mac.parse::<MacAddr>()) else { continue };
+                    w.phones.entry(phone).or_default().push_back(at);
+                    w.blocks.entry(block).or_default().push_back(at);
+                    w.devices.entry(mac).or_default().push_back(at);
+                    if ago < HOUR {
+                        w.site.push_back(at);
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
     /// Checks every window and, if all allow, records the send: all under
     /// one lock, so concurrent asks cannot both take the last place.
     fn reserve(&self, phone: &str, mac: MacAddr) -> Result<Instant, Refusal> {
@@ -291,6 +356,7 @@ impl Sms {
         let mut guard = self.windows.lock().unwrap();
         let w = &mut *guard;
         let block = number_block(phone);
+        let phone = &phone_key(&self.signer, phone);
         let waits = [
             // One code a phone per resend period, checked here under the lock:
             // a double tap on "send" must not send (and pay for) two.
@@ -326,12 +392,13 @@ impl Sms {
     /// Takes a reserved send back (the gateway failed).
     fn give_back(&self, phone: &str, mac: MacAddr, stamp: Instant) {
         let mut w = self.windows.lock().unwrap();
+        let key = phone_key(&self.signer, phone);
         let drop = |q: &mut VecDeque<Instant>| {
             if let Some(i) = q.iter().rposition(|t| *t == stamp) {
                 q.remove(i);
             }
         };
-        if let Some(q) = w.phones.get_mut(phone) {
+        if let Some(q) = w.phones.get_mut(&key) {
             drop(q);
         }
         if let Some(q) = w.devices.get_mut(&mac) {
@@ -366,7 +433,7 @@ impl Sms {
             return Err(match other {
                 None => Refusal::Expired,
                 // Another device asked for this code.
-                Some((mac, _)) if mac != client.mac.to_string() => Refusal::Invalid,
+                Some((mac, _)) if mac != client.mac.to_string() => Refusal::OtherDevice,
                 Some(_) => Refusal::CodeBurnt,
             }
             .into());
@@ -502,7 +569,7 @@ mod tests {
         let stored: String = sqlx::query_scalar("SELECT code_hash FROM sms_codes").fetch_one(&s.db).await.unwrap();
         assert!(!stored.contains(&code), "stored hashed");
         let other = s.verify("13800138000", &code, client(2)).await.unwrap_err();
-        assert!(matches!(other, AuthError::Refused(Refusal::Invalid)), "{other:?}");
+        assert!(matches!(other, AuthError::Refused(Refusal::OtherDevice)), "{other:?}");
         let grant = s.verify("+86 13800138000", &code, client(1)).await.unwrap();
         assert_eq!(grant.identity, Identity::Phone("+8613800138000".into()));
         assert!(matches!(s.verify("13800138000", &code, client(1)).await, Err(AuthError::Refused(Refusal::Expired))));
@@ -579,6 +646,31 @@ mod tests {
         );
         s.send("13900139000", client(3)).await.unwrap();
         assert!(matches!(refusal(s.send("13700137000", client(4)).await), Refusal::Limited { .. }), "site budget");
+    }
+
+    #[tokio::test]
+    async fn a_restart_does_not_refill_a_spent_budget() {
+        let limits = Limits { resend: Duration::ZERO, site_per_hour: 2, ..limits() };
+        let (s, rec) = sms(limits.clone()).await;
+        s.send("13800138000", client(1)).await.unwrap();
+        s.send("13900139000", client(2)).await.unwrap();
+        // The daemon restarts (a settings save does): a new method on the same store.
+        let again = Sms::new(
+            s.db.clone(),
+            rec.clone(),
+            limits,
+            "验证码 {code}".into(),
+            Signer::with_key([4; 32]),
+            Duration::from_secs(3600),
+            Bandwidth::default(),
+        );
+        let Refusal::Limited { retry_after } = refusal(again.send("13700137000", client(3)).await) else {
+            panic!("the hour's budget of two is spent")
+        };
+        assert!(retry_after > Duration::from_secs(3500), "{retry_after:?}");
+        assert_eq!(rec.calls.load(Ordering::SeqCst), 2, "nothing sent past the budget");
+        let kept: Vec<String> = sqlx::query_scalar("SELECT phone_key FROM sms_sends").fetch_all(&s.db).await.unwrap();
+        assert!(kept.len() == 2 && kept.iter().all(|k| !k.contains("138")), "kept hashed: {kept:?}");
     }
 
     #[tokio::test]
