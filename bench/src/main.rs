@@ -456,6 +456,7 @@ fn policy() -> firewall::Policy {
         uplink_interface: None,
         allowed_destinations: Vec::new(),
         lease_check: true,
+        dns_fallback: None,
     }
 }
 

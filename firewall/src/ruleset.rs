@@ -62,6 +62,10 @@ pub struct Policy {
     /// (kept from our DHCP server's leases); off only when another server
     /// hands out the addresses and we cannot know its leases.
     pub lease_check: bool,
+    /// Where logged-in guests' DNS to the portal address goes while no
+    /// socket is bound there (the controller, their resolver, is down or
+    /// restarting): an upstream resolver, reached as if they had asked it.
+    pub dns_fallback: Option<Ipv4Addr>,
 }
 
 /// Destinations no guest reaches, logged in or not: private (RFC 1918, ULA),
@@ -184,6 +188,9 @@ impl Policy {
         let mut json = serde_json::to_value(batch.to_nftables()).expect("ruleset serialises");
         add_per_element_counters(&mut json);
         add_shaping(&mut json, &self.guest_interface);
+        if let Some(fallback) = self.dns_fallback {
+            add_dns_fallback(&mut json, &self.guest_interface, self.portal_ip, fallback);
+        }
         json
     }
 
@@ -395,6 +402,74 @@ fn add_shaping(json: &mut serde_json::Value, guest_interface: &str) {
     }
 }
 
+/// Logged-in guests keep resolving while the controller is down: their DNS
+/// to the portal address, when the kernel finds no socket bound there, is
+/// sent to `fallback` (first in the prerouting chain, before the rule that
+/// lets authorised clients keep their destination), and the forward chain
+/// lets exactly those translated flows through even to a private resolver
+/// (the restaurant's router, often). The typed model has no socket
+/// expression; written as libnftables JSON.
+fn add_dns_fallback(json: &mut serde_json::Value, guest_interface: &str, portal: Ipv4Addr, fallback: Ipv4Addr) {
+    let Some(cmds) = json.get_mut("nftables").and_then(|v| v.as_array_mut()) else {
+        return;
+    };
+    let first_in = |cmds: &Vec<serde_json::Value>, chain: &str| {
+        cmds.iter()
+            .position(|c| c.pointer("/add/rule/chain").and_then(|v| v.as_str()) == Some(chain))
+            .unwrap_or(cmds.len())
+    };
+    let m = |left: serde_json::Value, right: serde_json::Value| serde_json::json!({"match": {"op": "==", "left": left, "right": right}});
+    let guest = m(serde_json::json!({"meta": {"key": "iifname"}}), serde_json::json!(guest_interface));
+    let logged_in = m(
+        serde_json::json!({"concat": [{"payload": {"protocol": "ether", "field": "saddr"}}, {"payload": {"protocol": "ip", "field": "saddr"}}]}),
+        serde_json::json!(format!("@{AUTHORIZED4}")),
+    );
+    let dns =
+        |proto: &str| m(serde_json::json!({"payload": {"protocol": proto, "field": "dport"}}), serde_json::json!(53));
+    let rule = |chain: &str, expr: Vec<serde_json::Value>| serde_json::json!({"add": {"rule": {"family": "inet", "table": TABLE, "chain": chain, "expr": expr}}});
+    let to_portal =
+        m(serde_json::json!({"payload": {"protocol": "ip", "field": "daddr"}}), serde_json::json!(portal.to_string()));
+    let at = first_in(cmds, PREROUTING);
+    let mut rules = Vec::new();
+    for proto in ["udp", "tcp"] {
+        // A socket is there (the controller runs): the packet stays ours.
+        let bound = m(serde_json::json!({"socket": {"key": "transparent"}}), serde_json::json!(0));
+        rules.push(rule(
+            PREROUTING,
+            vec![guest.clone(), to_portal.clone(), dns(proto), bound, serde_json::json!({"return": null})],
+        ));
+        rules.push(rule(
+            PREROUTING,
+            vec![
+                guest.clone(),
+                to_portal.clone(),
+                dns(proto),
+                logged_in.clone(),
+                serde_json::json!({"dnat": {"family": "ip", "addr": fallback.to_string()}}),
+            ],
+        ));
+    }
+    for (i, r) in rules.into_iter().enumerate() {
+        cmds.insert(at + i, r);
+    }
+    let at = first_in(cmds, GUEST_OUT);
+    let translated = serde_json::json!({"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}});
+    let to_fallback = m(
+        serde_json::json!({"payload": {"protocol": "ip", "field": "daddr"}}),
+        serde_json::json!(fallback.to_string()),
+    );
+    for (i, proto) in ["udp", "tcp"].into_iter().enumerate() {
+        let expr = vec![
+            to_fallback.clone(),
+            dns(proto),
+            translated.clone(),
+            logged_in.clone(),
+            serde_json::json!({"accept": null}),
+        ];
+        cmds.insert(at + i, rule(GUEST_OUT, expr));
+    }
+}
+
 /// `,{"add": {"element": ...}}` for each set with clients, and for the
 /// leases (a lease of no end has no timeout); the typed model has no set
 /// elements with timeouts, so they are written as JSON text.
@@ -493,6 +568,7 @@ mod tests {
             uplink_interface: Some("wan0".into()),
             allowed_destinations: vec![("10.1.2.3".parse().unwrap(), 32)],
             lease_check: true,
+            dns_fallback: Some(Ipv4Addr::new(203, 0, 113, 53)),
         }
     }
 

@@ -70,6 +70,7 @@ fn policy() -> Policy {
         uplink_interface: Some("wan0".into()),
         allowed_destinations: vec![("10.9.8.7".parse().unwrap(), 32)],
         lease_check: true,
+        dns_fallback: Some(Ipv4Addr::new(203, 0, 113, 53)),
     }
 }
 
@@ -201,6 +202,9 @@ fn ruleset_redirects_http_and_resets_https() {
         "ip daddr { 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/3 } reject with icmpx admin-prohibited",
         "oifname != \"wan0\" reject with icmpx admin-prohibited",
         "ip daddr != { 192.0.2.1, 255.255.255.255 } reject with icmpx admin-prohibited",
+        "ip daddr 192.0.2.1 udp dport 53 socket transparent 0 return",
+        "ip daddr 192.0.2.1 tcp dport 53 ether saddr . ip saddr @authorized dnat ip to 203.0.113.53",
+        "ip daddr 203.0.113.53 udp dport 53 ct status dnat ether saddr . ip saddr @authorized accept",
     ] {
         assert!(listing.contains(needle), "missing {needle:?} in\n{listing}");
     }

@@ -191,3 +191,33 @@ fn dns_before_login_is_no_tunnel_and_after_login_is_unlimited() {
         assert_eq!(dig(&format!("b{i}.example.test"), "A").0, "NOERROR", "name {i} after login");
     }
 }
+
+#[test]
+fn logged_in_guests_keep_resolving_while_the_controller_is_down() {
+    let Some(mut t) = TestLab::start("e2e-dnsdown", 2, 3600, &[]) else {
+        return;
+    };
+    // (status, answer) of one query from guest `i` to its resolver, the appliance.
+    let dig = |t: &TestLab, i: usize, name: &str| {
+        let out = t.in_guest(i, &["dig", "+tries=1", "+time=2", "@192.0.2.1", name, "A"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let status = text.split("status: ").nth(1).and_then(|s| s.split(',').next()).unwrap_or("none").to_string();
+        let answer = text.split("ANSWER SECTION:").nth(1).unwrap_or("").to_string();
+        (status, answer)
+    };
+    t.login(1);
+    assert!(dig(&t, 1, "example.test").1.contains("203.0.113.10"));
+
+    // A crash: the controller, the guests' resolver, is gone at once.
+    t.kill_controller();
+    let (status, answer) = dig(&t, 1, "example.test");
+    assert!(status == "NOERROR" && answer.contains("203.0.113.10"), "a logged-in guest still resolves: {status}");
+    let (code, body) = t.curl(1, &["--max-time", "3", "http://example.test/"]);
+    assert!(code == 200 && body.contains("Hello from upstream"), "and browses by name: {code}");
+    assert_eq!(dig(&t, 2, "example.test").0, "none", "a guest who is not logged in gets no resolver meanwhile");
+
+    // Back: the controller answers again (the portal's name is its own answer).
+    t.start_controller();
+    t.until("the controller answers DNS again", 10, || dig(&t, 2, e2e::PORTAL_HOST).1.contains("192.0.2.1"));
+    assert!(dig(&t, 1, "example.test").1.contains("203.0.113.10"));
+}

@@ -241,6 +241,11 @@ impl Config {
             uplink_interface: Some(self.network.uplink_interface.clone()).filter(|u| !u.is_empty()),
             allowed_destinations: self.network.allowed_destinations().expect("checked at load"),
             lease_check: self.network.run_dnsmasq,
+            dns_fallback: self.upstream_resolvers().into_iter().find_map(|r| match r.ip() {
+                // A forwarded packet cannot be sent to loopback (systemd-resolved's 127.0.0.53).
+                IpAddr::V4(ip) if !ip.is_loopback() && !ip.is_unspecified() => Some(ip),
+                _ => None,
+            }),
         }
     }
 }
