@@ -15,6 +15,12 @@ pub struct MembersSettings {
     /// The PostgreSQL password, a file only its owner can read.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// The CA that signed the PostgreSQL server's certificate (PEM), when it
+    /// is the chain's own; without it the system's CA store is used. TLS to
+    /// the store always checks the certificate (`sslmode=require` is taken
+    /// as `verify-full`).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// The brand (chain) this site belongs to: its members are shared by
     /// every site of the brand.
     #[serde(default = "default_brand")]

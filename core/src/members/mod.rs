@@ -15,6 +15,7 @@
 pub mod cards;
 pub mod feed;
 pub mod outbox;
+pub mod url;
 
 use crate::config::MembersSettings;
 use crate::kit::time::now_ms;
@@ -247,19 +248,13 @@ impl Store {
             let path = data_dir.join("members.db");
             (format!("sqlite://{}?mode=rwc", path.display()), Engine::Sqlite, path.display().to_string())
         } else {
-            let mut url = url::Url::parse(&settings.url).map_err(|_| MembersError::Url)?;
-            let location = format!(
-                "postgres://{}@{}:{}{}",
-                url.username(),
-                url.host_str().unwrap_or(""),
-                url.port().unwrap_or(5432),
-                url.path()
-            );
-            if let Some(file) = &settings.password_file {
-                let password = crate::kit::secrets::read_private(file).map_err(MembersError::Password)?;
-                url.set_password(Some(&password)).map_err(|_| MembersError::Url)?;
-            }
-            (url.to_string(), Engine::Postgres, location)
+            let password = match &settings.password_file {
+                Some(file) => Some(crate::kit::secrets::read_private(file).map_err(MembersError::Password)?),
+                None => None,
+            };
+            let (url, location) = url::connect_url(&settings.url, password.as_deref(), settings.ca_file.as_deref())
+                .map_err(|_| MembersError::Url)?;
+            (url, Engine::Postgres, location)
         };
         let options = AnyConnectOptions::from_str(&url).map_err(|_| MembersError::Url)?;
         let pool = AnyPoolOptions::new()
