@@ -3,9 +3,10 @@
 //!
 //! The store is asked first (a frozen or reported-lost card is refused at
 //! once, wherever it was frozen). While it cannot be reached the local copy
-//! of the brand's cards is used, refreshed in the background and never
-//! older than `members.cache_max_age_hours`; past that, card logins wait
-//! for the store. Wrong PINs are limited per card (whatever the device) as
+//! of the cards seen at this site is used (a card goes in when it logs in
+//! here), refreshed in the background and never older than
+//! `members.cache_max_age_hours`; past that, card logins wait for the
+//! store. A card never seen here waits for the store too. Wrong PINs are limited per card (whatever the device) as
 //! well as per device.
 
 use super::lockout::Lockout;
@@ -77,6 +78,7 @@ impl Cards {
             return Err(Refusal::WrongCredentials.into());
         };
         reserved.clear();
+        self.seen(&card).await;
         Ok(self.grant_of(card)?)
     }
 
@@ -84,7 +86,10 @@ impl Cards {
     /// at a site of the brand: no PIN, but the card's state and tier as now.
     pub async fn grant_for(&self, card_no: &str) -> Result<Grant, AuthError> {
         match self.find(card_no).await? {
-            Some(card) => Ok(self.grant_of(card)?),
+            Some(card) => {
+                self.seen(&card).await;
+                Ok(self.grant_of(card)?)
+            }
             None => Err(Refusal::Expired.into()),
         }
     }
@@ -101,6 +106,13 @@ impl Cards {
                 tracing::warn!("member store slow: card checked against the cache");
                 self.cached(card_no).await
             }
+        }
+    }
+
+    /// A card that logged in here goes into (or stays in) the local copy.
+    async fn seen(&self, card: &CardRecord) {
+        if let Err(err) = self.cache.keep(card).await {
+            tracing::warn!(%err, "a card seen here not kept in the card cache");
         }
     }
 
@@ -134,10 +146,13 @@ impl Cards {
         Ok(self.cache.card(card_no).await?)
     }
 
-    /// Copies every card of the brand into the local cache; returns how many.
+    /// Brings the cards seen here up to date from the store (state, tier,
+    /// PIN) and lets go of the ones not seen for long; returns how many
+    /// the copy holds.
     pub async fn refresh(&self) -> Result<usize, MembersError> {
-        let cards = self.store.all_cards().await?;
-        self.cache.replace(&cards).await.map_err(MembersError::Local)?;
+        let asked = self.cache.seen().await.map_err(MembersError::Local)?;
+        let cards = self.store.cards(&asked).await?;
+        self.cache.replace(&asked, &cards).await.map_err(MembersError::Local)?;
         Ok(cards.len())
     }
 
@@ -162,5 +177,43 @@ impl Cards {
             };
             tokio::time::sleep(wait).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn cards() -> (Cards, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&crate::config::MembersSettings::default(), dir.path()).unwrap();
+        store.prepare("Brand", "Site", "").await.unwrap();
+        let csv = "phone,name,card,tier,pin\n13800138000,A,8800001,gold,2468\n13900139000,B,8800002,gold,1357\n";
+        store.import(csv).await.unwrap();
+        let local = crate::store::memory().await.unwrap();
+        let cards = Cards::new(
+            store,
+            local,
+            Lockout::new(5, Duration::from_secs(900)),
+            Duration::from_secs(3600),
+            Bandwidth::default(),
+            Duration::from_secs(86_400),
+        );
+        (cards, dir)
+    }
+
+    #[tokio::test]
+    async fn the_cache_holds_the_cards_seen_here_not_the_brand() {
+        let (cards, _dir) = cards().await;
+        assert_eq!(cards.refresh().await.unwrap(), 0, "no card has logged in here: nothing copied");
+        assert_eq!(cards.cache().count().await.unwrap(), 0);
+        cards.login("8800001", "2468").await.expect("a card logs in");
+        assert_eq!(cards.cache().count().await.unwrap(), 1, "the card seen here is kept");
+        assert_eq!(cards.refresh().await.unwrap(), 1, "and refreshed; the brand's other card is not copied");
+        assert!(cards.cache().card("8800002").await.unwrap().is_none());
+        // Frozen at the store: the refresh brings the state down for the store's next absence.
+        cards.store.set_card_state("8800001", "frozen").await.unwrap();
+        cards.refresh().await.unwrap();
+        assert_eq!(cards.cache().card("8800001").await.unwrap().unwrap().state, "frozen");
     }
 }

@@ -336,13 +336,20 @@ impl Store {
         Ok(row.map(card_of))
     }
 
-    /// Every card of the brand: what the local cache holds.
-    pub async fn all_cards(&self) -> Result<Vec<CardRecord>, MembersError> {
-        let rows: Vec<CardTuple> = sqlx::query_as(&format!("{CARD_SELECT} WHERE c.brand_id = $1"))
-            .bind(&self.brand)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.into_iter().map(card_of).collect())
+    /// The brand's cards among `card_nos` (what the local cache asks for:
+    /// the cards seen at the site), a few hundred a query.
+    pub async fn cards(&self, card_nos: &[String]) -> Result<Vec<CardRecord>, MembersError> {
+        let mut out = Vec::with_capacity(card_nos.len());
+        for chunk in card_nos.chunks(500) {
+            let places: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!("{CARD_SELECT} WHERE c.brand_id = $1 AND c.card_no IN ({})", places.join(", "));
+            let mut query = sqlx::query_as::<_, CardTuple>(&sql).bind(&self.brand);
+            for card_no in chunk {
+                query = query.bind(card_no);
+            }
+            out.extend(query.fetch_all(&self.pool).await?.into_iter().map(card_of));
+        }
+        Ok(out)
     }
 
     /// The member a personal identity names, if the store knows one.
