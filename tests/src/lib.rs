@@ -143,6 +143,11 @@ impl TestLab {
         }
     }
 
+    /// The running controller's process id (`ip netns exec` execs it).
+    pub fn controller_pid(&self) -> Option<u32> {
+        self.controller.as_ref().map(|c| c.id())
+    }
+
     /// The controller's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.lab.dir.join("controller.log")).unwrap_or_default()

@@ -279,3 +279,99 @@ fn a_guest_with_twenty_addresses_is_one_device_to_dns_and_the_portal() {
         .unwrap_or(0);
     assert!(dropped >= 800, "the aliases' queries and connects were dropped in the kernel: {chain}");
 }
+
+/// Idle TCP connections to `to` from namespace `ns`, `each` from every one
+/// of `sources`, held by the caller; a connect that fails or is closed at
+/// once does not count.
+fn hold_from(ns: &str, sources: Vec<std::net::Ipv4Addr>, to: SocketAddr, each: usize) -> Vec<tokio::net::TcpStream> {
+    let path = format!("/run/netns/{ns}");
+    let limit = libc::rlimit { rlim_cur: 16384, rlim_max: 16384 };
+    // SAFETY: setrlimit with a valid struct; root may raise its own limit.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let ns = std::fs::File::open(path).expect("namespace");
+        // SAFETY: setns on this thread only, with a namespace fd we own.
+        assert_eq!(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut held = Vec::new();
+            for source in &sources {
+                for _ in 0..each {
+                    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                    socket.bind(SocketAddr::from((*source, 0))).unwrap();
+                    if let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_millis(200), socket.connect(to)).await {
+                        held.push(stream);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut open = Vec::new();
+            for stream in held {
+                let mut byte = [0u8; 1];
+                match tokio::time::timeout(Duration::from_millis(1), stream.peek(&mut byte)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => {}
+                    _ => open.push(stream),
+                }
+            }
+            open
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn idle_sockets_on_the_wechat_port_cannot_take_the_daemon_down() {
+    let Some(t) = TestLab::start("e2e-fds", 2, 3600, &[]) else {
+        return;
+    };
+    let pid = t.controller_pid().unwrap();
+    let open = || std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let limit_to = |limit: usize| {
+        let set = std::process::Command::new("prlimit")
+            .args(["--pid", &pid.to_string(), &format!("--nofile={limit}:")])
+            .status()
+            .unwrap();
+        assert!(set.success());
+    };
+    // Ten addresses on the uplink side, 20 idle sockets each.
+    let upstream = t.lab.upstream();
+    let sources: Vec<std::net::Ipv4Addr> = (100..110).map(|n| std::net::Ipv4Addr::new(203, 0, 113, n)).collect();
+    for source in &sources {
+        let ok = std::process::Command::new("ip")
+            .args(["-n", &upstream, "addr", "add", &format!("{source}/24"), "dev", "eth0"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    let wechat: SocketAddr = (lab::APPLIANCE_WAN, 8081).into();
+
+    // Held until the cap (128 served at once, 16 an address): the daemon
+    // takes no more descriptors than that, and a guest logs in meanwhile.
+    let before = open();
+    limit_to(before + 128 + 64);
+    let held = hold_from(&upstream, sources.clone(), wechat, 20);
+    let during = open();
+    eprintln!("descriptor attack, at the cap: {} sockets held by the uplink side; the daemon went from {before} to {during} descriptors (limit {})", held.len(), before + 192);
+    assert!(during <= before + 128 + 8, "the WeChat port's cap bounds its descriptors: {before} -> {during}");
+    t.login(1);
+    assert!(t.online(1), "a guest logs in while the WeChat port is held\n{}", t.log());
+
+    // A limit just above what they hold, and a guest opening portal sockets
+    // past it: accept fails (out of descriptors); the accept loop logs it
+    // and goes on, the daemon stays up.
+    limit_to(open() + 4);
+    let more = t.guest_sockets(2, "192.0.2.1:80".parse().unwrap(), 30);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the daemon is up\n{}", t.log());
+    drop((held, more));
+    limit_to(before + 128 + 64);
+    // Once the sockets are gone, everything serves again: the control socket, the portal.
+    t.until("the daemon serves again", 20, || t.cli(&["sessions", "list"]).status.success());
+    t.until("the portal serves again", 20, || t.curl(2, &["--max-time", "2", "http://example.test/"]).0 == 302);
+    assert!(t.log().contains("accept failed"), "the failed accepts are logged");
+    t.login(2);
+    assert!(t.online(2));
+}
