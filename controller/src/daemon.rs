@@ -51,6 +51,7 @@ pub enum Exit {
 /// kernel timeouts and everyone else stays filtered. Only `controller
 /// firewall-remove` takes it out.
 pub async fn run(config: Config) -> Result<Exit, DaemonError> {
+    crate::kit::passwords::return_large_allocations();
     let config = Arc::new(config);
     let dir = &config.data.dir;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|source| DaemonError::File {
