@@ -26,6 +26,8 @@ pub struct Cards {
     cache: CardCache,
     /// Wrong PINs per card.
     pub per_card: Lockout<String>,
+    /// Wrong PINs of the whole site in an hour.
+    site: Lockout<()>,
     length: Duration,
     bandwidth: Bandwidth,
     max_age: Duration,
@@ -38,11 +40,12 @@ impl Cards {
         store: Store,
         local: SqlitePool,
         per_card: Lockout<String>,
+        site: Lockout<()>,
         length: Duration,
         bandwidth: Bandwidth,
         max_age: Duration,
     ) -> Self {
-        Cards { store, cache: CardCache::new(local), per_card, length, bandwidth, max_age }
+        Cards { store, cache: CardCache::new(local), per_card, site, length, bandwidth, max_age }
     }
 
     /// A card number as typed: spaces dropped, upper case; None if it cannot be one.
@@ -58,12 +61,21 @@ impl Cards {
             return Err(Refusal::WrongCredentials.into());
         };
         // Counted before the slow check: PINs at once cannot all be checked.
-        let reserved =
-            self.per_card.reserve(card_no.clone()).map_err(|retry_after| Refusal::LockedOut { retry_after })?;
+        // The site's hour of wrong PINs first: spraying many cards from
+        // fresh MACs meets it. Counted before the check, like the card's.
+        let site = self.site.reserve(()).map_err(|retry_after| Refusal::Limited { retry_after })?;
+        let reserved = match self.per_card.reserve(card_no.clone()) {
+            Ok(reserved) => reserved,
+            Err(retry_after) => {
+                site.give_back();
+                return Err(Refusal::LockedOut { retry_after }.into());
+            }
+        };
         let card = match self.find(&card_no).await {
             Ok(card) => card,
             Err(err) => {
                 reserved.give_back();
+                site.give_back();
                 return Err(err);
             }
         };
@@ -71,13 +83,17 @@ impl Cards {
         let hash = card.as_ref().and_then(|c| c.pin_hash.clone()).unwrap_or_else(crate::kit::passwords::unusable_hash);
         let Ok(good) = crate::kit::passwords::verify_password(pin.to_string(), hash).await else {
             reserved.give_back();
+            site.give_back();
             return Err(Refusal::Limited { retry_after: Duration::from_secs(1) }.into());
         };
         let Some(card) = card.filter(|c| good && c.pin_hash.is_some()) else {
             reserved.keep();
+            site.keep();
             return Err(Refusal::WrongCredentials.into());
         };
         reserved.clear();
+        // A right PIN is no wrong one; it does not clear the others' count.
+        site.give_back();
         self.seen(&card).await;
         Ok(self.grant_of(card)?)
     }
@@ -195,6 +211,7 @@ mod tests {
             store,
             local,
             Lockout::new(5, Duration::from_secs(900)),
+            Lockout::new(3, Duration::from_secs(3600)),
             Duration::from_secs(3600),
             Bandwidth::default(),
             Duration::from_secs(86_400),
@@ -215,5 +232,17 @@ mod tests {
         cards.store.set_card_state("8800001", "frozen").await.unwrap();
         cards.refresh().await.unwrap();
         assert_eq!(cards.cache().card("8800001").await.unwrap().unwrap().state, "frozen");
+    }
+
+    #[tokio::test]
+    async fn pins_sprayed_over_many_cards_meet_the_sites_hourly_budget() {
+        let (cards, _dir) = cards().await;
+        // Wrong PINs on three different cards (a fresh device each: no per-device limit here).
+        for card in ["8800001", "8800002", "8800099"] {
+            assert!(matches!(cards.login(card, "0000").await, Err(AuthError::Refused(Refusal::WrongCredentials))));
+        }
+        let next = cards.login("8800002", "1357").await;
+        let Err(AuthError::Refused(Refusal::Limited { retry_after })) = next else { panic!("{next:?}") };
+        assert!(retry_after > Duration::from_secs(3500), "the hour's budget of 3 is spent: {retry_after:?}");
     }
 }

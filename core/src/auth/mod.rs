@@ -585,6 +585,7 @@ impl Methods {
                     auth.card.wrong_tries as usize,
                     Duration::from_secs(auth.card.lockout_minutes * 60),
                 ),
+                lockout::Lockout::new(auth.card.site_wrong_pins_per_hour as usize, Duration::from_secs(3600)),
                 session.length_or(auth.card.session_minutes),
                 bandwidth(auth.card.down_kbps, auth.card.up_kbps),
                 Duration::from_secs(config.members.cache_max_age_hours * 3600),

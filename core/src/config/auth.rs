@@ -59,6 +59,11 @@ pub struct CardAuth {
     /// The card's lock-out window, minutes.
     #[serde(default = "default_lockout_minutes")]
     pub lockout_minutes: u64,
+    /// Wrong PINs the whole site may take in an hour, over every card and
+    /// device: a guesser spraying PINs over many cards with a fresh MAC for
+    /// each try meets it. Past it, card logins wait (the page says how long).
+    #[serde(default = "default_site_wrong_pins")]
+    pub site_wrong_pins_per_hour: u32,
     /// Session length for a tier that sets none, minutes (0: the default).
     #[serde(default)]
     pub session_minutes: u64,
@@ -548,6 +553,10 @@ fn default_counter_period() -> u64 {
 
 fn default_card_tries() -> u32 {
     5
+}
+
+fn default_site_wrong_pins() -> u32 {
+    60
 }
 
 fn default_countdown() -> u64 {

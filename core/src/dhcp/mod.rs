@@ -58,12 +58,21 @@ impl Dnsmasq {
         let task = tokio::spawn(async move {
             let mut backoff = Duration::from_millis(200);
             loop {
-                let child = Command::new("dnsmasq")
-                    .arg("--keep-in-foreground")
-                    .arg(&conf_arg)
-                    .stdin(Stdio::null())
-                    .kill_on_drop(true)
-                    .spawn();
+                let mut command = Command::new("dnsmasq");
+                command.arg("--keep-in-foreground").arg(&conf_arg).stdin(Stdio::null()).kill_on_drop(true);
+                // It dies with us, a SIGKILL included: an orphan would go on
+                // answering beside the next start's dnsmasq, two writers of
+                // one lease file.
+                // SAFETY: prctl is async-signal-safe and touches only the child.
+                unsafe {
+                    command.pre_exec(|| {
+                        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                let child = command.spawn();
                 match child {
                     Ok(mut child) => {
                         tracing::info!(pid = child.id(), "dnsmasq started");
