@@ -220,4 +220,12 @@ fn logged_in_guests_keep_resolving_while_the_controller_is_down() {
     t.start_controller();
     t.until("the controller answers DNS again", 10, || dig(&t, 2, e2e::PORTAL_HOST).1.contains("192.0.2.1"));
     assert!(dig(&t, 1, "example.test").1.contains("203.0.113.10"));
+    // The killed controller's dnsmasq was stopped by the new one: one DHCP server, one writer of the leases.
+    let conf = format!("--conf-file={}", t.lab.dir.join("data").join("dnsmasq.conf").display());
+    let running = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| c.split(|b| *b == 0).any(|arg| arg == conf.as_bytes()))
+        .count();
+    assert_eq!(running, 1, "one dnsmasq after the restart\n{}", t.log());
 }

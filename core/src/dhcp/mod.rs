@@ -55,24 +55,20 @@ impl Dnsmasq {
                 message: String::from_utf8_lossy(&test.stderr).trim().to_string(),
             });
         }
+        // A dnsmasq left by a controller that was killed (SIGKILL, a crash:
+        // no drop ran) would go on answering beside ours, two writers of one
+        // lease file. Its pid is in the data dir: stop it first.
+        let pid_file = config.data.dir.join("dnsmasq.pid");
+        stop_stale(&pid_file, &conf_arg).await;
         let task = tokio::spawn(async move {
             let mut backoff = Duration::from_millis(200);
             loop {
                 let mut command = Command::new("dnsmasq");
                 command.arg("--keep-in-foreground").arg(&conf_arg).stdin(Stdio::null()).kill_on_drop(true);
-                // It dies with us, a SIGKILL included: an orphan would go on
-                // answering beside the next start's dnsmasq, two writers of
-                // one lease file.
-                // SAFETY: prctl is async-signal-safe and touches only the child.
-                unsafe {
-                    command.pre_exec(|| {
-                        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        Ok(())
-                    });
-                }
                 let child = command.spawn();
+                if let Some(pid) = child.as_ref().ok().and_then(|c| c.id()) {
+                    let _ = std::fs::write(&pid_file, pid.to_string());
+                }
                 match child {
                     Ok(mut child) => {
                         tracing::info!(pid = child.id(), "dnsmasq started");
@@ -93,6 +89,33 @@ impl Drop for Dnsmasq {
     fn drop(&mut self) {
         // Aborting drops the child, which kills it (kill_on_drop).
         self.task.abort();
+    }
+}
+
+/// Stops the dnsmasq whose pid `pid_file` holds, if it is still running
+/// with our configuration (`conf_arg` in its command line): SIGTERM, then
+/// SIGKILL after two seconds.
+async fn stop_stale(pid_file: &std::path::Path, conf_arg: &str) {
+    let Some(pid) = std::fs::read_to_string(pid_file).ok().and_then(|p| p.trim().parse::<i32>().ok()) else {
+        return;
+    };
+    let ours = |pid: i32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == conf_arg.as_bytes()))
+    };
+    if pid <= 1 || !ours(pid) {
+        return;
+    }
+    tracing::warn!(pid, "a dnsmasq left by an earlier controller is still running; stopping it");
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        // SAFETY: kill has no memory preconditions; the pid was checked to be our dnsmasq.
+        unsafe { libc::kill(pid, signal) };
+        for _ in 0..20 {
+            if !ours(pid) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 

@@ -51,10 +51,27 @@ pub fn connect_url(url: &str, password: Option<&str>, ca_file: Option<&Path>) ->
             query.append_pair("sslrootcert", &ca.display().to_string());
         }
     }
+    if in_clear(&url) {
+        tracing::warn!(store = %location, "the member store is reached without TLS (no sslmode in members.url): only on a private link; say sslmode=verify-full otherwise");
+    }
     if let Some(password) = password {
         url.set_password(Some(password)).map_err(|()| NotAUrl)?;
     }
     Ok((url.to_string(), location))
+}
+
+/// Whether `url` reaches a store on another host without TLS (no sslmode,
+/// or `disable`); a Unix socket or loopback is no link to listen on.
+fn in_clear(url: &url::Url) -> bool {
+    let mode = url.query_pairs().find(|(k, _)| k == "sslmode").map(|(_, v)| v.to_ascii_lowercase());
+    let socket = url.query_pairs().any(|(k, v)| k == "host" && v.starts_with('/'));
+    let local = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => true,
+    };
+    matches!(mode.as_deref(), None | Some("disable")) && !socket && !local
 }
 
 #[cfg(test)]
@@ -74,7 +91,10 @@ mod tests {
         let (url, _) = connect_url("postgres://gw@db/m?sslmode=verify-ca", None, None).unwrap();
         assert!(url.ends_with("sslmode=verify-ca"), "a mode that checks stays: {url}");
         let (url, _) = connect_url("postgres://gw@10.0.0.5/m", None, None).unwrap();
-        assert!(!url.contains("sslmode"), "no TLS asked, none added (the config check warns): {url}");
+        assert!(!url.contains("sslmode"), "no TLS asked, none added (a warning at start says so): {url}");
+        assert!(in_clear(&url::Url::parse(&url).unwrap()));
+        assert!(!in_clear(&url::Url::parse("postgres://gw@localhost/m").unwrap()), "loopback is no link");
+        assert!(!in_clear(&url::Url::parse("postgres://gw@x/m?host=/run/postgresql").unwrap()), "nor a socket");
     }
 
     /// A server that answers PostgreSQL's SSLRequest and shows a certificate
