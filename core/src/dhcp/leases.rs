@@ -121,7 +121,11 @@ pub async fn watch(path: PathBuf, firewall: Firewall) -> Result<(), String> {
         tracing::warn!(%err, path = %path.display(), "cannot watch the DHCP lease file; reading it every few seconds");
     }
     let every = RESYNC;
-    let mut kept = Kept::default();
+    // What the table was installed with (the daemon read the same file just
+    // before): a lease missing from the first read is confirmed like any other.
+    let file = path.clone();
+    let installed = tokio::task::spawn_blocking(move || for_kernel(&read(&file), epoch())).await.unwrap_or_default();
+    let mut kept = Kept { given: installed.into_iter().collect(), missing_since: HashMap::new() };
     let mut soon = false;
     loop {
         let wait = if soon { GONE_AFTER } else { every };
@@ -137,8 +141,8 @@ pub async fn watch(path: PathBuf, firewall: Firewall) -> Result<(), String> {
         let (list, waiting) = kept.next(read, Instant::now());
         soon = waiting;
         if let Err(err) = firewall.set_leases(list).await {
+            // The firewall keeps what it had; the next read (soon) sends the whole list again.
             tracing::warn!(%err, "the DHCP leases did not reach the firewall; trying again at the next read");
-            kept = Kept::default();
             soon = true;
         }
     }
