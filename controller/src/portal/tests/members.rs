@@ -260,4 +260,3 @@ async fn a_member_card_returns_with_one_tap_at_another_site_unless_it_was_report
     assert!(refused.body.contains("已挂失"));
     assert!(!second.filter.is_authorized(guest(2)));
 }
-
