@@ -24,21 +24,51 @@ fn v4(ip: IpAddr) -> Option<Ipv4Addr> {
 }
 
 /// The kernel's neighbour table of the guest interface (RTM_GETNEIGH).
+/// An answer is kept for [`RECENT`]: a portal request asks two or three
+/// times (the connection's cap, the redirect's signature, the login), and
+/// every lookup is a netlink round trip under one lock. An address cannot
+/// change hands within it unseen: the gateway drops a (MAC, address) pair
+/// that is not a lease, and a live session's address is pinned.
 pub struct KernelNeighbours {
     interface: String,
     table: Mutex<Option<NeighbourTable>>,
+    recent: Mutex<HashMap<Ipv4Addr, (MacAddr, std::time::Instant)>>,
 }
+
+/// How long a lookup's answer is reused.
+const RECENT: std::time::Duration = std::time::Duration::from_secs(1);
+/// Most answers kept at once (a flood of peers empties it).
+const MAX_RECENT: usize = 65_536;
 
 impl KernelNeighbours {
     /// Entries on `interface` only: a peer elsewhere is not a guest.
     pub fn new(interface: &str) -> Self {
-        KernelNeighbours { interface: interface.to_string(), table: Mutex::new(None) }
+        KernelNeighbours { interface: interface.to_string(), table: Mutex::new(None), recent: Mutex::default() }
     }
 }
 
 impl Neighbours for KernelNeighbours {
     fn client(&self, ip: IpAddr) -> Option<Client> {
         let ip = v4(ip)?;
+        if let Some((mac, at)) = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&ip) {
+            if at.elapsed() < RECENT {
+                return Some(Client { mac: *mac, ip: IpAddr::V4(ip) });
+            }
+        }
+        let found = self.ask_kernel(ip);
+        if let Some(client) = found {
+            let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if recent.len() >= MAX_RECENT {
+                recent.clear();
+            }
+            recent.insert(ip, (client.mac, std::time::Instant::now()));
+        }
+        found
+    }
+}
+
+impl KernelNeighbours {
+    fn ask_kernel(&self, ip: Ipv4Addr) -> Option<Client> {
         let mut table = self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if table.is_none() {
             // Opened on first use, and again after a failure (the interface
