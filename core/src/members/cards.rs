@@ -74,21 +74,10 @@ impl CardCache {
         for card_no in asked.iter().filter(|c| !found.contains(c.as_str())) {
             sqlx::query("DELETE FROM member_cards WHERE card_no = ?").bind(card_no).execute(&mut *tx).await?;
         }
+        // Seen at 0: a card dropped from the copy meanwhile (an erasure) is
+        // not brought back; the clean-up below takes it out again.
         for c in cards {
-            sqlx::query(
-                "UPDATE member_cards SET member_id = ?, pin_hash = ?, state = ?, tier = ?, session_minutes = ?, \
-                 down_kbps = ?, up_kbps = ? WHERE card_no = ?",
-            )
-            .bind(&c.member_id)
-            .bind(&c.pin_hash)
-            .bind(&c.state)
-            .bind(&c.tier)
-            .bind(c.session_minutes)
-            .bind(c.down_kbps)
-            .bind(c.up_kbps)
-            .bind(&c.card_no)
-            .execute(&mut *tx)
-            .await?;
+            upsert(&mut tx, c, 0).await?;
         }
         sqlx::query("DELETE FROM member_cards WHERE seen_at < ?")
             .bind(now_ms() - SEEN_WITHIN.as_millis() as i64)
@@ -129,14 +118,15 @@ impl CardCache {
     }
 }
 
-/// Puts `card` in the copy, seen at `seen_at`.
+/// Puts `card` in the copy, seen at `seen_at` (a card already there keeps
+/// the later of the two).
 async fn upsert(conn: &mut sqlx::SqliteConnection, c: &CardRecord, seen_at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO member_cards (card_no, member_id, pin_hash, state, tier, session_minutes, down_kbps, up_kbps, seen_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (card_no) DO UPDATE SET member_id = excluded.member_id, \
          pin_hash = excluded.pin_hash, state = excluded.state, tier = excluded.tier, \
          session_minutes = excluded.session_minutes, down_kbps = excluded.down_kbps, up_kbps = excluded.up_kbps, \
-         seen_at = excluded.seen_at",
+         seen_at = max(member_cards.seen_at, excluded.seen_at)",
     )
     .bind(&c.card_no)
     .bind(&c.member_id)

@@ -105,6 +105,19 @@ impl Page {
 }
 
 impl Harness {
+    /// One voucher card of ten minutes for one device.
+    async fn one_voucher(&self) -> crate::auth::voucher::Voucher {
+        let batch = NewBatch {
+            count: 1,
+            duration_seconds: 600,
+            valid_days: 1,
+            devices: 1,
+            bandwidth: Bandwidth::default(),
+            note: String::new(),
+        };
+        self.portal.auth.vouchers.create(&batch).await.unwrap().remove(0)
+    }
+
     /// The codes sent so far, oldest first.
     fn codes(&self) -> Vec<String> {
         std::fs::read_to_string(self.outbox.path())
@@ -309,15 +322,7 @@ async fn a_voucher_logs_in_with_its_own_time_and_a_wrong_code_is_refused_then_lo
 #[tokio::test]
 async fn scanning_a_cards_qr_code_sends_the_code_from_a_page_that_posts_itself() {
     let h = harness(&[]).await;
-    let batch = NewBatch {
-        count: 1,
-        duration_seconds: 600,
-        valid_days: 1,
-        devices: 1,
-        bandwidth: Bandwidth::default(),
-        note: String::new(),
-    };
-    let card = h.portal.auth.vouchers.create(&batch).await.unwrap().remove(0);
+    let card = h.one_voucher().await;
     let page = h.get(guest(1), &format!("/v?code={}", card.code)).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("data-autosubmit") && page.body.contains(&card.display_code()));
@@ -408,15 +413,7 @@ async fn a_session_that_cannot_open_gives_the_voucher_back() {
     };
     h.portal.sessions.login(impostor, grant).await.unwrap();
     h.neighbours.insert(Ipv4Addr::new(192, 0, 2, 101), guest(1).mac);
-    let batch = NewBatch {
-        count: 1,
-        duration_seconds: 600,
-        valid_days: 1,
-        devices: 1,
-        bandwidth: Bandwidth::default(),
-        note: String::new(),
-    };
-    let card = h.portal.auth.vouchers.create(&batch).await.unwrap().remove(0);
+    let card = h.one_voucher().await;
     let token = h.get(guest(1), "/").await.field("token");
     let refused = h.post(guest(1), "/login/voucher", &[("code", &card.code), ("token", &token)]).await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
