@@ -52,6 +52,8 @@ pub struct App {
     pub handles: Handles,
     /// The WeChat official account, when on (the daemon serves its callback).
     pub wechat: Option<Arc<crate::auth::wechat::WeChat>>,
+    /// The link to headquarters, when the site is enrolled (the daemon runs it).
+    pub hq: Option<crate::hq_link::Link>,
 }
 
 impl App {
@@ -75,16 +77,36 @@ impl App {
         };
         let wechat = crate::auth::wechat::from_config(&config).map_err(DaemonError::WeChat)?;
         let oauth = crate::auth::oauth::from_config(&config).map_err(DaemonError::OAuth)?;
-        let members = crate::members::Store::connect(&config.members, dir).map_err(DaemonError::Members)?;
+        // An enrolled site feeds HQ and never connects to PostgreSQL: its
+        // member store is its own SQLite, under the identity HQ gave it.
+        let identity = crate::hq::site::Identity::load(dir).map_err(DaemonError::Hq)?;
+        let mut store_settings = config.members.clone();
+        let client = match &identity {
+            Some(identity) => {
+                let e = &identity.enrolment;
+                if !store_settings.url.is_empty() {
+                    tracing::warn!("members.url is not used: this site is enrolled with headquarters, which keeps the chain's store");
+                }
+                store_settings.url = String::new();
+                (store_settings.brand, store_settings.site, store_settings.region) =
+                    (e.brand.clone(), e.site.clone(), e.region.clone());
+                Some(crate::hq::client::Client::new(identity).map_err(|e| DaemonError::Hq(e.to_string()))?)
+            }
+            None => None,
+        };
+        let members = crate::members::Store::connect(&store_settings, dir).map_err(DaemonError::Members)?;
         let site_name =
             if config.members.site_name.is_empty() { &config.venue.name } else { &config.members.site_name };
-        let feed = crate::members::feed::Feed::new(
+        let mut feed = crate::members::feed::Feed::new(
             members.clone(),
             db.clone(),
             config.members.batch,
-            (config.members.brand_name.clone(), site_name.clone(), config.members.region.clone()),
+            (config.members.brand_name.clone(), site_name.clone(), store_settings.region.clone()),
         )
         .with_metrics(metrics.clone());
+        if let Some(client) = &client {
+            feed = feed.with_sink(crate::members::feed::Sink::Hq(client.clone()));
+        }
         let methods = Methods::new(&config, db.clone(), keys, sms_gateway, wechat.clone(), oauth, members.clone());
         let marketing = Arc::new(crate::marketing::Marketing::load(db.clone()).await.map_err(DaemonError::Marketing)?);
         let ac = match ac {
@@ -117,7 +139,13 @@ impl App {
             zone_offset: crate::kit::time::zone_offset(&config.venue.time_zone),
         };
         let methods = Arc::new(methods);
-        Ok(App { config, metrics, feed, methods, signer, handles, wechat })
+        let hq = match (client, identity) {
+            (Some(client), Some(identity)) => {
+                Some(crate::hq_link::Link::new(client, handles.clone(), &identity.enrolment.url))
+            }
+            _ => None,
+        };
+        Ok(App { config, metrics, feed, methods, signer, handles, wechat, hq })
     }
 
     /// The AC: its registry, its CA (made at first start), firmware and channels.

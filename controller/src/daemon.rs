@@ -241,9 +241,13 @@ async fn serve(
     tasks.spawn("DNS over TCP", forever(crate::dns::serve_tcp(dns_tcp, resolver.clone())));
 
     let portal = Arc::new(portal::Portal::of(&built, neighbours.clone()));
-    let crate::app::App { feed, handles, wechat, .. } = &built;
+    let crate::app::App { feed, handles, wechat, hq, .. } = &built;
     let handles = handles.clone();
     tasks.spawn("member feed", forever(feed.clone().run()));
+    if let Some(link) = hq {
+        tasks.spawn("headquarters' bundle", forever(link.clone().run_bundles()));
+        tasks.spawn("headquarters' heartbeat", forever(link.clone().run_heartbeat()));
+    }
     let cards = handles.staff.cards.clone();
     tasks
         .spawn("card cache", forever(cards.keep_fresh(Duration::from_secs(config.members.cache_refresh_minutes * 60))));

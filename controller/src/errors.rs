@@ -29,6 +29,9 @@ pub enum DaemonError {
     /// The marketing blocks could not be read.
     #[error("cannot read the portal's marketing blocks")]
     Marketing(#[source] crate::marketing::MarketingError),
+    /// The enrolment with headquarters (`hq/` in the data dir) is not usable.
+    #[error("cannot use the enrolment with headquarters: {0}")]
+    Hq(String),
     /// The member store's settings are not usable.
     #[error("cannot use the member store")]
     Members(#[source] crate::members::MembersError),

@@ -8,12 +8,13 @@ pub mod admin;
 pub mod app;
 pub mod daemon;
 pub mod errors;
+pub mod hq_link;
 pub mod portal;
 pub mod print;
 pub mod wechat;
 
 /// The domain, from the core crate (the layering Cargo enforces).
 pub use guestwifi_core::{
-    ac, auth, config, control, dhcp, dns, error_chain, kit, marketing, members, metrics, sessions, settings, staff,
+    ac, auth, config, control, dhcp, dns, error_chain, hq, kit, marketing, members, metrics, sessions, settings, staff,
     stats, store, tls,
 };

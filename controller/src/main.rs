@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 mod cli;
 
 use cli::desk::{accounts, sessions, vouchers, AccountsCmd, SessionsCmd, SmsCmd, VouchersCmd};
+use cli::hq::{hq, HqCmd};
 use cli::members::{members, CardsCmd, MembersCmd};
 use cli::radio::{aps, firmware, ssids, ApsCmd, FirmwareCmd, SsidsCmd};
 use cli::{fail, print_json, print_table};
@@ -157,6 +158,14 @@ enum Cmd {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// The chain's headquarters: join it with a claim code, see the link, leave.
+    Hq {
+        #[command(subcommand)]
+        command: HqCmd,
+        /// The configuration file.
+        #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// AP firmware: upload a signed image, roll it out in stages.
     Firmware {
         #[command(subcommand)]
@@ -234,6 +243,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Hq { command, config } => hq(command, &load(&config)?, json).await,
         Cmd::Members { command, config } => members(command, &load(&config)?.data.control_socket(), json).await,
         Cmd::Cards { command, config } => {
             let (card, state) = match command {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod dhcp;
 pub mod dns;
+pub mod hq;
 pub mod kit;
 pub mod marketing;
 pub mod members;

@@ -7,6 +7,7 @@
 
 pub use lab::pg;
 
+pub mod hq;
 pub mod staff;
 
 use lab::Lab;

@@ -3,6 +3,7 @@
 //! control socket (the one door; its actor is root on the appliance).
 
 pub mod desk;
+pub mod hq;
 pub mod members;
 pub mod radio;
 

@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 /// Prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "GUESTWIFI_";
 /// Variables with the prefix that are not config keys: a command's inputs
-/// kept out of shell history (`ssids add` reads the passphrase from it).
-pub const NOT_CONFIG: &[&str] = &["GUESTWIFI_SSID_KEY"];
+/// kept out of shell history (`ssids add` reads the passphrase from it), and
+/// headquarters' own (`GUESTWIFI_HQ_*`, `guestwifi-hq`'s overrides).
+pub const NOT_CONFIG: &[&str] = &["GUESTWIFI_SSID_KEY", "GUESTWIFI_HQ_"];
 /// The control socket's file name in the data dir (`data.control_socket` overrides it).
 pub const CONTROL_SOCKET: &str = "control.sock";
 /// The settings the console saves, in the data dir, read over the file.
@@ -139,34 +140,9 @@ impl Config {
             let over: toml::Table = toml::from_str(settings).map_err(|e| invalid(settings_origin, e.to_string()))?;
             merge(&mut root, over);
         }
-        for (name, value) in env {
-            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            if NOT_CONFIG.contains(&name.as_str()) {
-                continue;
-            }
-            // GUESTWIFI_SECTION__KEY, or deeper: GUESTWIFI_AUTH__VOUCHER__ENABLED.
-            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-            let [sections @ .., key] = path.as_slice() else { unreachable!("split yields one part at least") };
-            if sections.is_empty() || path.iter().any(String::is_empty) {
-                return Err(invalid(&name, "expected GUESTWIFI_<SECTION>__<KEY>".into()));
-            }
-            // A value is TOML if it parses as TOML, else a plain string.
-            let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or(toml::Value::String(value));
-            let mut table = &mut root;
-            for section in sections {
-                table = table
-                    .entry(section.clone())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                    .as_table_mut()
-                    .ok_or_else(|| invalid(&name, format!("`{section}` is not a section")))?;
-            }
-            table.insert(key.clone(), parsed);
-        }
+        // GUESTWIFI_SECTION__KEY, or deeper: GUESTWIFI_AUTH__VOUCHER__ENABLED.
+        crate::kit::overrides::apply(&mut root, ENV_PREFIX, NOT_CONFIG, env)
+            .map_err(|(name, message)| invalid(&name, message))?;
         let config: Config =
             toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| invalid(origin, e.to_string()))?;
         config.check().map_err(|m| invalid(origin, m))?;

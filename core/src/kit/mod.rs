@@ -5,6 +5,7 @@ pub mod csv;
 pub mod http;
 pub mod limits;
 pub mod neighbours;
+pub mod overrides;
 pub mod passwords;
 pub mod phones;
 pub mod secrets;

@@ -355,6 +355,135 @@ impl Content {
     }
 }
 
+/// The most of each list, as the editor allows them.
+pub const MAX_DISHES: usize = 24;
+/// See [`MAX_DISHES`].
+pub const MAX_PROMOTIONS: usize = 20;
+/// See [`MAX_DISHES`].
+pub const MAX_PRODUCTS: usize = 300;
+
+/// `#rrggbb`.
+pub fn is_colour(text: &str) -> bool {
+    text.len() == 7 && text.starts_with('#') && text[1..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn bounded(what: &str, text: &str, max: usize) -> Result<(), String> {
+    if text.chars().count() > max {
+        return Err(format!("{what}: {max} characters at most"));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(format!("{what}: control characters"));
+    }
+    Ok(())
+}
+
+fn photo_id(what: &str, image: &Option<String>) -> Result<(), String> {
+    match image {
+        Some(id) if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            Err(format!("{what}: {id:?} is not a photo id"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Content {
+    /// Checks content that did not come through the editor's forms (a
+    /// bundle from headquarters) by the editor's own bounds: what the
+    /// portal can show as it is, or why not.
+    pub fn check(&self) -> Result<(), String> {
+        let brand = &self.brand;
+        let colour = &brand.colour;
+        if !colour.is_empty() && !is_colour(colour) {
+            return Err(format!("brand: {colour:?} is not a colour (#rrggbb)"));
+        }
+        if brand.member_day.is_some_and(|d| d > 6) {
+            return Err("brand: the member day is not a day of the week".into());
+        }
+        bounded("brand story", &brand.story_zh, 500)?;
+        bounded("brand story (English)", &brand.story_en, 1000)?;
+        photo_id("brand logo", &brand.logo)?;
+        photo_id("brand background", &brand.background)?;
+        let member_day = brand.member_day;
+        if self.dishes.len() > MAX_DISHES
+            || self.promotions.len() > MAX_PROMOTIONS
+            || self.products.len() > MAX_PRODUCTS
+        {
+            return Err(format!(
+                "at most {MAX_DISHES} dishes, {MAX_PROMOTIONS} promotions and {MAX_PRODUCTS} products"
+            ));
+        }
+        let mut ids = std::collections::HashSet::new();
+        let mut id = |what: &str, id: &str| {
+            if id.is_empty() || id.len() > 32 || !ids.insert(format!("{what}/{id}")) {
+                return Err(format!("{what}: {id:?} is empty, too long or twice"));
+            }
+            Ok(())
+        };
+        for d in &self.dishes {
+            id("dish", &d.id)?;
+            if d.name_zh.is_empty() || d.price_cents < 0 {
+                return Err(format!("dish {}: a name and a price are needed", d.id));
+            }
+            bounded("dish name", &d.name_zh, 40)?;
+            bounded("dish name (English)", &d.name_en, 60)?;
+            photo_id("dish", &d.image)?;
+            d.schedule.validate(member_day).map_err(|e| format!("dish {}: {e}", d.id))?;
+        }
+        for p in &self.promotions {
+            id("promotion", &p.id)?;
+            if p.title_zh.is_empty() {
+                return Err(format!("promotion {}: a title is needed", p.id));
+            }
+            bounded("promotion title", &p.title_zh, 40)?;
+            bounded("promotion title (English)", &p.title_en, 80)?;
+            bounded("promotion text", &p.body_zh, 1000)?;
+            bounded("promotion text (English)", &p.body_en, 2000)?;
+            photo_id("promotion", &p.image)?;
+            p.schedule.validate(member_day).map_err(|e| format!("promotion {}: {e}", p.id))?;
+        }
+        for p in &self.products {
+            id("product", &p.id)?;
+            if p.name_zh.is_empty() || p.category.is_empty() || p.price_cents < 0 {
+                return Err(format!("product {}: a name, a category and a price are needed", p.id));
+            }
+            bounded("product name", &p.name_zh, 40)?;
+            bounded("product name (English)", &p.name_en, 60)?;
+            bounded("product category", &p.category, 12)?;
+            if p.tags.len() > 6 || p.tags.iter().any(|t| t.chars().count() > 12) {
+                return Err(format!("product {}: 6 tags at most, 12 characters each", p.id));
+            }
+            photo_id("product", &p.image)?;
+        }
+        if let Some(ad) = &self.ad {
+            bounded("ad", &ad.text_zh, 60)?;
+            bounded("ad (English)", &ad.text_en, 120)?;
+            photo_id("ad", &ad.image)?;
+            ad.schedule.validate(member_day).map_err(|e| format!("ad: {e}"))?;
+            if let Some(p) = &ad.promotion {
+                if !self.promotions.iter().any(|x| &x.id == p) {
+                    return Err(format!("ad: it opens promotion {p}, which is not there"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The photo ids it shows.
+    pub fn photos(&self) -> Vec<&str> {
+        let b = &self.brand;
+        let images = [&b.logo, &b.background]
+            .into_iter()
+            .chain(self.dishes.iter().map(|d| &d.image))
+            .chain(self.promotions.iter().map(|p| &p.image))
+            .chain(self.products.iter().map(|p| &p.image))
+            .chain(self.ad.iter().map(|a| &a.image));
+        let mut ids: Vec<&str> = images.flatten().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

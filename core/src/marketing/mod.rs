@@ -157,10 +157,43 @@ impl Content {
     }
 }
 
+/// The blocks headquarters manages for this site (the last bundle applied).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Managed {
+    /// The bundle's version (empty: none applied).
+    pub version: String,
+    /// The blocks by name (`brand`, `dishes`, ...), as `Content` holds them.
+    pub blocks: BTreeMap<String, serde_json::Value>,
+    /// When it was applied, UTC ms.
+    pub applied_at: i64,
+}
+
+/// `own` with each of `blocks` in place of its own block, checked whole.
+pub fn compose(own: &Content, blocks: &BTreeMap<String, serde_json::Value>) -> Result<Content, String> {
+    if blocks.is_empty() {
+        return Ok(own.clone());
+    }
+    let mut value = serde_json::to_value(own).expect("content serialises");
+    let map = value.as_object_mut().expect("content is an object");
+    for (name, block) in blocks {
+        if !map.contains_key(name) {
+            return Err(format!("{name:?} is not a marketing block"));
+        }
+        map.insert(name.clone(), block.clone());
+    }
+    let content: Content = serde_json::from_value(value).map_err(|e| format!("a block does not read: {e}"))?;
+    content.check()?;
+    Ok(content)
+}
+
 /// The marketing service.
 pub struct Marketing {
     db: SqlitePool,
+    /// What guests see: the site's own published version under HQ's blocks.
     published: RwLock<Arc<Content>>,
+    /// The site's own published version.
+    own: RwLock<Arc<Content>>,
+    managed: RwLock<Managed>,
     /// One draft change at a time: two marketers' edits never undo each other.
     editing: tokio::sync::Mutex<()>,
     /// One photo decoded at a time: uploads at once cannot stack their memory.
@@ -174,10 +207,22 @@ impl Marketing {
             sqlx::query_scalar("SELECT content FROM marketing_versions ORDER BY id DESC LIMIT 1")
                 .fetch_optional(&db)
                 .await?;
-        let content = latest.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default();
+        let content: Content = latest.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default();
+        let managed: Option<(String, String, i64)> =
+            sqlx::query_as("SELECT version, blocks, applied_at FROM hq_bundle WHERE k = 'applied'")
+                .fetch_optional(&db)
+                .await?;
+        let managed = managed
+            .and_then(|(version, blocks, applied_at)| {
+                Some(Managed { version, blocks: serde_json::from_str(&blocks).ok()?, applied_at })
+            })
+            .unwrap_or_default();
+        let shown = compose(&content, &managed.blocks).unwrap_or_else(|_| content.clone());
         Ok(Marketing {
             db,
-            published: RwLock::new(Arc::new(content)),
+            published: RwLock::new(Arc::new(shown)),
+            own: RwLock::new(Arc::new(content)),
+            managed: RwLock::new(managed),
             editing: tokio::sync::Mutex::new(()),
             decoding: tokio::sync::Mutex::new(()),
         })
@@ -186,6 +231,56 @@ impl Marketing {
     /// What guests see now.
     pub fn published(&self) -> Arc<Content> {
         self.published.read().unwrap().clone()
+    }
+
+    /// The blocks headquarters manages here, and the bundle they came in.
+    pub fn managed(&self) -> Managed {
+        self.managed.read().unwrap().clone()
+    }
+
+    /// Applies a bundle's blocks: checked whole over the site's own
+    /// version (a bad one changes nothing), photos they name must be here
+    /// (the caller fetches them first), kept, and shown at once.
+    pub async fn apply_managed(
+        &self,
+        version: &str,
+        blocks: BTreeMap<String, serde_json::Value>,
+    ) -> Result<(), MarketingError> {
+        let _one = self.editing.lock().await;
+        let own = self.own.read().unwrap().clone();
+        let shown = compose(&own, &blocks).map_err(MarketingError::Invalid)?;
+        for id in shown.photos() {
+            if self.image(id, WIDTHS[0]).await?.is_none() {
+                return Err(MarketingError::Invalid(format!("photo {id} is not here")));
+            }
+        }
+        let at = now_ms();
+        sqlx::query(
+            "INSERT INTO hq_bundle (k, version, blocks, applied_at) VALUES ('applied', ?, ?, ?) \
+             ON CONFLICT (k) DO UPDATE SET version = excluded.version, blocks = excluded.blocks, applied_at = excluded.applied_at",
+        )
+        .bind(version)
+        .bind(serde_json::to_string(&blocks).expect("blocks serialise"))
+        .bind(at)
+        .execute(&self.db)
+        .await?;
+        tracing::info!(bundle = version, blocks = ?blocks.keys().collect::<Vec<_>>(), shows = %shown.summary(), "headquarters' blocks applied");
+        *self.managed.write().unwrap() = Managed { version: version.into(), blocks, applied_at: at };
+        *self.published.write().unwrap() = Arc::new(shown);
+        Ok(())
+    }
+
+    /// The photos `blocks` name that are not here yet.
+    pub async fn missing_photos(&self, blocks: &BTreeMap<String, serde_json::Value>) -> Vec<String> {
+        let own = self.own.read().unwrap().clone();
+        let Ok(shown) = compose(&own, blocks) else { return Vec::new() };
+        let mut missing = Vec::new();
+        for id in shown.photos() {
+            if !matches!(self.image(id, WIDTHS[0]).await, Ok(Some(_))) {
+                missing.push(id.to_string());
+            }
+        }
+        missing
     }
 
     /// The marketer's draft (the published content until they change it).
@@ -349,8 +444,7 @@ impl Marketing {
         background: Option<String>,
     ) -> Result<String, MarketingError> {
         let colour = field(form, "colour").to_ascii_lowercase();
-        let hex = colour.len() == 7 && colour.starts_with('#') && colour[1..].bytes().all(|b| b.is_ascii_hexdigit());
-        if !colour.is_empty() && !hex {
+        if !colour.is_empty() && !content::is_colour(&colour) {
             return Err(MarketingError::Invalid(format!("{colour:?} is not a colour (#rrggbb)")));
         }
         let member_day = match field(form, "member_day") {
@@ -438,7 +532,12 @@ impl Marketing {
         .bind(serde_json::to_string(content).expect("content serialises"))
         .fetch_one(&self.db)
         .await?;
-        *self.published.write().unwrap() = Arc::new(content.clone());
+        let managed = self.managed.read().unwrap().blocks.clone();
+        // HQ's blocks stay over it; a site block HQ's no longer fits (an ad
+        // opening a promotion HQ replaced) shows the site's own whole.
+        let shown = compose(content, &managed).unwrap_or_else(|_| content.clone());
+        *self.own.write().unwrap() = Arc::new(content.clone());
+        *self.published.write().unwrap() = Arc::new(shown);
         tracing::info!(version = id, by, shows = %content.summary(), note, "marketing published");
         Ok(id)
     }
@@ -502,7 +601,7 @@ impl Marketing {
         if bytes.len() > MAX_UPLOAD {
             return Err(MarketingError::TooLarge);
         }
-        let id = ap_protocol::hex::encode(&Sha256::digest(&bytes)[..8]);
+        let id = photo_id(&bytes);
         let one = self.decoding.lock().await;
         let encoded =
             tokio::task::spawn_blocking(move || reencode(&bytes)).await.map_err(|_| MarketingError::NotAnImage)??;
@@ -528,6 +627,20 @@ impl Marketing {
             .fetch_optional(&self.db)
             .await?)
     }
+}
+
+/// A photo's id: a hash of its bytes as uploaded (so HQ and every site name
+/// one photo alike, and a site fetches it once).
+pub fn photo_id(bytes: &[u8]) -> String {
+    ap_protocol::hex::encode(&Sha256::digest(bytes)[..8])
+}
+
+/// Whether `bytes` start as a JPEG, PNG or WebP picture does (what HQ
+/// takes; each site still decodes and re-encodes it under its limits).
+pub fn looks_like_photo(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0xff, 0xd8, 0xff])
+        || bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+        || (bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP")
 }
 
 /// `38`, `38.5`, `¥38.50` -> cents.

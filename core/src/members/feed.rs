@@ -11,6 +11,11 @@
 //! a minute); logins never wait for it. A fact the store refuses on its own
 //! (not the link) is retried five times, then parked and logged, so one bad
 //! row cannot stop the feed.
+//!
+//! A site enrolled with headquarters delivers to HQ over HTTPS instead
+//! ([`Sink::Hq`]): the same batches, the same order, and the same
+//! exactly-once, since HQ files each fact with [`file_fact`] keyed by its
+//! UUID. The site then never connects to PostgreSQL.
 
 use super::outbox::{self, Fact};
 use super::{Store, Who};
@@ -54,12 +59,49 @@ pub struct FeedStatus {
     pub feed: FeedState,
     /// When the card login's local copy of the cards was last refreshed, UTC ms.
     pub cards_cached_at: Option<i64>,
+    /// The link to headquarters, when the site is enrolled.
+    #[serde(default)]
+    pub hq: Option<crate::hq::site::LinkState>,
+}
+
+/// Where the feed delivers.
+#[derive(Clone)]
+pub enum Sink {
+    /// The member store itself (SQLite here, or a chain's PostgreSQL).
+    Store,
+    /// Headquarters, which files the facts in the chain's store.
+    Hq(crate::hq::client::Client),
+}
+
+/// Why a batch did not land.
+#[derive(Debug, thiserror::Error)]
+#[error("{text}")]
+pub struct Undelivered {
+    /// The link (retry as it is), not the fact.
+    pub link: bool,
+    /// What went wrong.
+    pub text: String,
+}
+
+impl From<sqlx::Error> for Undelivered {
+    fn from(err: sqlx::Error) -> Self {
+        Undelivered { link: is_link(&err), text: crate::error_chain(&err) }
+    }
+}
+
+impl From<crate::hq::client::HqError> for Undelivered {
+    fn from(err: crate::hq::client::HqError) -> Self {
+        Undelivered { link: err.is_link(), text: err.to_string() }
+    }
 }
 
 /// The feed task's handle.
 #[derive(Clone)]
 pub struct Feed {
     store: Store,
+    sink: Sink,
+    /// What the link to HQ last saw (its tasks keep it), when enrolled.
+    link: Option<Arc<Mutex<crate::hq::site::LinkState>>>,
     local: SqlitePool,
     batch: u32,
     state: Arc<Mutex<FeedState>>,
@@ -74,12 +116,36 @@ impl Feed {
     pub fn new(store: Store, local: SqlitePool, batch: u32, register: (String, String, String)) -> Self {
         Feed {
             store,
+            sink: Sink::Store,
+            link: None,
             local,
             batch: batch.max(1),
             state: Arc::default(),
             wake: Arc::default(),
             register: Arc::new(register),
             metrics: None,
+        }
+    }
+
+    /// Delivers to `sink` instead of the store; HQ's link state shows in the status.
+    pub fn with_sink(mut self, sink: Sink) -> Self {
+        if matches!(sink, Sink::Hq(_)) {
+            self.link = Some(Arc::default());
+        }
+        self.sink = sink;
+        self
+    }
+
+    /// The link to HQ's state, which its tasks keep (None: not enrolled).
+    pub fn link(&self) -> Option<Arc<Mutex<crate::hq::site::LinkState>>> {
+        self.link.clone()
+    }
+
+    /// Where it delivers, for status: the store's place or HQ's.
+    fn destination(&self) -> String {
+        match &self.sink {
+            Sink::Store => self.store.location.clone(),
+            Sink::Hq(_) => "headquarters".into(),
         }
     }
 
@@ -107,12 +173,13 @@ impl Feed {
     pub async fn status(&self) -> Result<FeedStatus, sqlx::Error> {
         let feed = self.state.lock().unwrap().clone();
         Ok(FeedStatus {
-            store: self.store.location.clone(),
+            store: self.destination(),
             brand: self.store.brand.clone(),
             site: self.store.site.clone(),
             backlog: outbox::backlog(&self.local).await?,
             feed,
             cards_cached_at: super::cards::CardCache::new(self.local.clone()).refreshed_at().await?,
+            hq: self.link.as_ref().map(|l| l.lock().unwrap().clone()),
         })
     }
 
@@ -122,6 +189,8 @@ impl Feed {
         let mut backoff = Duration::from_secs(1);
         loop {
             let (brand, site, region) = &*self.register;
+            // HQ registered the site when it enrolled it; the local store is
+            // then only the card cache's and staff's.
             match self.store.prepare(brand, site, region).await {
                 Ok(()) => break,
                 Err(err) => {
@@ -178,7 +247,7 @@ impl Feed {
         }
         match self.apply_batch(&rows).await {
             Ok(()) => {}
-            Err(err) if is_link(&err) => return Err(FeedError::Store(err)),
+            Err(err) if err.link => return Err(FeedError::Store(err)),
             Err(err) if rows.len() == 1 => {
                 let (seq, id, ..) = &rows[0];
                 let attempts: i64 = sqlx::query_scalar(
@@ -189,7 +258,7 @@ impl Feed {
                 .fetch_one(&self.local)
                 .await
                 .map_err(FeedError::Local)?;
-                tracing::error!(event = %id, attempts, parked = attempts >= MAX_ATTEMPTS, error = %crate::error_chain(&err), "member store refused a fact");
+                tracing::error!(event = %id, attempts, parked = attempts >= MAX_ATTEMPTS, error = %err, "member store refused a fact");
                 return Err(FeedError::Store(err));
             }
             Err(_) => {
@@ -202,7 +271,7 @@ impl Feed {
                             done += 1;
                         }
                         Err(err) => {
-                            if !is_link(&err) {
+                            if !err.link {
                                 sqlx::query(
                                     "UPDATE outbox SET attempts = attempts + 1, parked = (attempts + 1 >= ?) WHERE seq = ?",
                                 )
@@ -211,7 +280,7 @@ impl Feed {
                                 .execute(&self.local)
                                 .await
                                 .map_err(FeedError::Local)?;
-                                tracing::error!(event = %row.1, error = %crate::error_chain(&err), "member store refused a fact");
+                                tracing::error!(event = %row.1, error = %err, "member store refused a fact");
                             }
                             return Err(FeedError::Store(err));
                         }
@@ -244,33 +313,44 @@ impl Feed {
         Ok(())
     }
 
-    async fn apply_batch(&self, rows: &[(i64, String, i64, String)]) -> Result<(), sqlx::Error> {
+    async fn apply_batch(&self, rows: &[(i64, String, i64, String)]) -> Result<(), Undelivered> {
+        if let Sink::Hq(client) = &self.sink {
+            let facts = rows
+                .iter()
+                .map(|(_, id, at, body)| crate::hq::protocol::WireFact { id: id.clone(), at: *at, body: body.clone() })
+                .collect();
+            let answer = client.facts(facts).await?;
+            return match answer.refused {
+                None => Ok(()),
+                Some((id, why)) => Err(Undelivered { link: false, text: format!("HQ refused fact {id}: {why}") }),
+            };
+        }
         let mut tx = self.store.pool().begin().await?;
         let landed = now_ms();
         for (_, id, at, body) in rows {
             let fact: Fact = match serde_json::from_str(body) {
                 Ok(f) => f,
-                Err(e) => return Err(sqlx::Error::Decode(Box::new(e))),
+                Err(e) => return Err(sqlx::Error::Decode(Box::new(e)).into()),
             };
-            apply(&mut tx, &self.store.brand, &self.store.site, id, *at, landed, &fact).await?;
+            file_fact(&mut tx, &self.store.brand, &self.store.site, id, *at, landed, &fact).await?;
         }
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 }
 
 /// Why a batch was not delivered.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
-    /// The member store failed or could not be reached.
+    /// The member store (or HQ) failed or could not be reached.
     #[error("member store")]
-    Store(#[source] sqlx::Error),
+    Store(#[source] Undelivered),
     /// The local outbox failed.
     #[error("local outbox")]
     Local(#[source] sqlx::Error),
 }
 
 /// The link, not the fact: worth retrying as it is.
-fn is_link(err: &sqlx::Error) -> bool {
+pub fn is_link(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -294,9 +374,10 @@ fn is_link(err: &sqlx::Error) -> bool {
     }
 }
 
-/// Files one fact. Its `events` row comes first: if it is already there the
-/// fact was delivered before, and nothing else is done.
-async fn apply(
+/// Files one fact about `site` of `brand`. Its `events` row comes first: if
+/// it is already there the fact was delivered before, and nothing else is
+/// done. The feed and HQ both file with this.
+pub async fn file_fact(
     tx: &mut AnyConnection,
     brand: &str,
     site: &str,

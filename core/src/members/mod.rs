@@ -239,6 +239,14 @@ pub(crate) fn card_of(t: CardTuple) -> CardRecord {
     }
 }
 
+/// The member store's migrations. Headquarters runs them on the chain's
+/// PostgreSQL beside its own, so each set leaves the other's alone.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("./members-migrations");
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
 impl Store {
     /// A handle on the store `settings` name; connects lazily (a store that
     /// is down at start must not keep the appliance from starting).
@@ -278,7 +286,7 @@ impl Store {
     /// Brings the schema up to date and registers this site (and its brand
     /// and region) in the store. Safe to run at every start, from every site.
     pub async fn prepare(&self, brand_name: &str, site_name: &str, region: &str) -> Result<(), MembersError> {
-        sqlx::migrate!("./members-migrations").run(&self.pool).await?;
+        migrator().run(&self.pool).await?;
         if self.engine == Engine::Sqlite {
             if let Some(path) = self.location.strip_suffix("members.db").map(|d| Path::new(d).join("members.db")) {
                 use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,199 @@
+//! The site's side of the link to HQ, run by the daemon of an enrolled
+//! site: the bundle long-poll (applied whole or refused whole, the last
+//! good one kept), the minute's heartbeat, and since when HQ is
+//! unreachable. Facts go up through the member feed ([`crate::members::feed::Sink::Hq`]).
+
+use crate::control::Handles;
+use crate::hq::client::{Client, HqError};
+use crate::hq::protocol::{Applied, Bundle, Heartbeat};
+use crate::hq::site::LinkState;
+use crate::kit::time::now_ms;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a bundle long-poll waits at HQ.
+const WAIT: Duration = Duration::from_secs(25);
+/// Between heartbeats.
+pub const HEARTBEAT: Duration = Duration::from_secs(60);
+/// The longest wait between tries while HQ is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The link's handle.
+#[derive(Clone)]
+pub struct Link {
+    client: Client,
+    handles: Handles,
+    state: Arc<Mutex<LinkState>>,
+}
+
+impl Link {
+    /// The link of the enrolled site `client` speaks for.
+    pub fn new(client: Client, handles: Handles, url: &str) -> Link {
+        let managed = handles.marketing.managed();
+        let state = LinkState {
+            url: url.into(),
+            brand: client.brand.clone(),
+            site: client.site.clone(),
+            bundle: managed.version,
+            bundle_applied_at: (managed.applied_at > 0).then_some(managed.applied_at),
+            ..LinkState::default()
+        };
+        let shared = handles.staff.feed.link().unwrap_or_default();
+        *shared.lock().unwrap() = state;
+        Link { client, handles, state: shared }
+    }
+
+    /// What the link last saw.
+    pub fn state(&self) -> LinkState {
+        self.state.lock().unwrap().clone()
+    }
+
+    fn ok(&self) {
+        let mut state = self.state.lock().unwrap();
+        if let Some(since) = state.unreachable_since.take() {
+            tracing::info!(down_seconds = (now_ms() - since) / 1000, "headquarters reachable again");
+        }
+        state.error = None;
+        state.last_ok_at = Some(now_ms());
+    }
+
+    fn failed(&self, err: &HqError) {
+        let mut state = self.state.lock().unwrap();
+        if state.unreachable_since.is_none() {
+            tracing::warn!(error = %err, "headquarters unreachable: guests keep logging in with the last bundle, facts queue");
+            state.unreachable_since = Some(now_ms());
+        }
+        state.error = Some(err.to_string());
+    }
+
+    /// Long-polls the bundle until the process ends.
+    pub async fn run_bundles(self) {
+        let mut have = Some(self.handles.marketing.managed().version).filter(|v| !v.is_empty());
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match self.client.bundle(have.as_deref(), WAIT).await {
+                Ok(None) => {
+                    self.ok();
+                    backoff = Duration::from_secs(1);
+                }
+                Ok(Some(bundle)) => {
+                    self.ok();
+                    backoff = Duration::from_secs(1);
+                    match self.apply(&bundle).await {
+                        // Not this version again: wait for the next.
+                        Ok(()) | Err(Outcome::Refused(_)) => have = Some(bundle.version.clone()),
+                        Err(Outcome::Link(err)) => {
+                            self.failed(&err);
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                        }
+                    }
+                }
+                Err(err) => {
+                    self.failed(&err);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Applies `bundle` whole (photos first) or refuses it whole, and says
+    /// which to HQ.
+    async fn apply(&self, bundle: &Bundle) -> Result<(), Outcome> {
+        let result = self.check_and_apply(bundle).await;
+        let refused = match &result {
+            Ok(()) => None,
+            Err(Outcome::Refused(why)) => Some(why.clone()),
+            Err(Outcome::Link(_)) => return result,
+        };
+        {
+            let mut state = self.state.lock().unwrap();
+            match &refused {
+                None => {
+                    state.bundle = bundle.version.clone();
+                    state.bundle_applied_at = Some(now_ms());
+                    state.refused = None;
+                }
+                Some(why) => {
+                    tracing::error!(bundle = %bundle.version, error = %why, "headquarters' bundle refused: the last good one stays");
+                    state.refused = Some((bundle.version.clone(), why.clone()));
+                }
+            }
+        }
+        let report = Applied { version: bundle.version.clone(), refused };
+        if let Err(err) = self.client.applied(&report).await {
+            // HQ sees the version in the next heartbeat anyway.
+            tracing::warn!(error = %err, "could not tell headquarters what was done with its bundle");
+        }
+        result
+    }
+
+    async fn check_and_apply(&self, bundle: &Bundle) -> Result<(), Outcome> {
+        if bundle.brand != self.client.brand || bundle.site != self.client.site {
+            return Err(Outcome::Refused(format!(
+                "the bundle is for {}/{}, this site is {}/{}",
+                bundle.brand, bundle.site, self.client.brand, self.client.site
+            )));
+        }
+        let blocks: BTreeMap<String, serde_json::Value> =
+            bundle.blocks.iter().map(|(name, block)| (name.clone(), block.value.clone())).collect();
+        let marketing = &self.handles.marketing;
+        for id in marketing.missing_photos(&blocks).await {
+            let bytes = match self.client.photo(&id).await {
+                Ok(bytes) => bytes,
+                Err(err) if err.is_link() => return Err(Outcome::Link(err)),
+                Err(err) => return Err(Outcome::Refused(format!("photo {id}: {err}"))),
+            };
+            match marketing.store_image(bytes).await {
+                Ok(stored) if stored == id => {}
+                Ok(other) => return Err(Outcome::Refused(format!("photo {id} came as {other}"))),
+                Err(err) => return Err(Outcome::Refused(format!("photo {id}: {err}"))),
+            }
+        }
+        marketing.apply_managed(&bundle.version, blocks).await.map_err(|e| Outcome::Refused(e.to_string()))
+    }
+
+    /// What this minute's heartbeat says.
+    pub async fn beat(&self) -> Heartbeat {
+        let (aps_online, aps_total) = match &self.handles.ac {
+            Some(ac) => {
+                ac.list().await.map(|aps| (aps.iter().filter(|a| a.online).count(), aps.len())).unwrap_or((0, 0))
+            }
+            None => (0, 0),
+        };
+        let backlog = self.handles.staff.feed.status().await.map(|s| s.backlog).unwrap_or_default();
+        Heartbeat {
+            software: env!("CARGO_PKG_VERSION").into(),
+            bundle: self.handles.marketing.managed().version,
+            guests_online: self.handles.sessions.live_count() as i64,
+            aps_online: aps_online as i64,
+            aps_total: aps_total as i64,
+            backlog: backlog.waiting,
+            lag_ms: backlog.lag_ms,
+        }
+    }
+
+    /// Sends a heartbeat a minute until the process ends.
+    pub async fn run_heartbeat(self) {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let beat = self.beat().await;
+            match self.client.heartbeat(&beat).await {
+                Ok(()) => {
+                    self.ok();
+                    self.state.lock().unwrap().heartbeat_at = Some(now_ms());
+                }
+                Err(err) => self.failed(&err),
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Refused(String),
+    Link(HqError),
+}

@@ -1,0 +1,173 @@
+//! The site's HTTPS client to HQ: mutual TLS with the site's certificate,
+//! HQ's pinned CA the only root it trusts (never the system's store).
+
+use super::protocol::{self, Applied, Bundle, FactBatch, FactsAnswer, Heartbeat};
+use super::site::Identity;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a call to HQ did not do what it asked.
+#[derive(Debug, thiserror::Error)]
+pub enum HqError {
+    /// HQ could not be reached, or failed: worth trying again as it is.
+    #[error("headquarters unreachable: {0}")]
+    Link(String),
+    /// HQ refused the call itself (status and what it said).
+    #[error("headquarters refused ({0}): {1}")]
+    Refused(u16, String),
+    /// The site's enrolment is not usable (a file, a key).
+    #[error("enrolment: {0}")]
+    Enrolment(String),
+}
+
+impl HqError {
+    /// The link, not the request: retry as it is.
+    pub fn is_link(&self) -> bool {
+        match self {
+            HqError::Link(_) => true,
+            // A revoked or not yet known site, a throttle, a server error:
+            // the site keeps what it has and tries again later.
+            HqError::Refused(status, _) => matches!(status, 401 | 403 | 408 | 429) || *status >= 500,
+            HqError::Enrolment(_) => false,
+        }
+    }
+}
+
+/// The ring provider, the process's one.
+pub(super) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls client config that trusts `ca_pem` only, with the client
+/// certificate when given.
+pub(super) fn tls_config(ca_pem: &str, client: Option<(&str, &str)>) -> Result<rustls::ClientConfig, HqError> {
+    let bad = |what: &str| HqError::Enrolment(what.to_string());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.map_err(|_| bad("HQ's CA does not parse"))?).map_err(|_| bad("HQ's CA is not a CA"))?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|_| bad("TLS versions"))?
+        .with_root_certificates(roots);
+    match client {
+        None => Ok(builder.with_no_client_auth()),
+        Some((cert_pem, key_pem)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .map_err(|_| bad("the site's certificate does not parse"))?;
+            let key =
+                PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|_| bad("the site's key does not parse"))?;
+            builder.with_client_auth_cert(chain, key).map_err(|_| bad("the site's key does not match its certificate"))
+        }
+    }
+}
+
+/// An HTTP client over `tls`.
+pub(super) fn http(tls: rustls::ClientConfig, timeout: Duration) -> Result<reqwest::Client, HqError> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(50))
+        .build()
+        .map_err(|e| HqError::Enrolment(format!("HTTP client: {e}")))
+}
+
+pub(super) fn link(err: reqwest::Error) -> HqError {
+    HqError::Link(crate::error_chain(&err))
+}
+
+pub(super) async fn refused(response: reqwest::Response) -> HqError {
+    let status = response.status().as_u16();
+    let text: String = response.text().await.unwrap_or_default().chars().take(300).collect();
+    HqError::Refused(status, text)
+}
+
+/// The site's client.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    /// The bundle's long-poll: its own client, whose timeout outlasts the wait.
+    poll: reqwest::Client,
+    /// Brand id (what facts say they are about).
+    pub brand: String,
+    /// Site id.
+    pub site: String,
+}
+
+impl Client {
+    /// A client for the enrolment `identity` holds.
+    pub fn new(identity: &Identity) -> Result<Client, HqError> {
+        let tls = tls_config(&identity.ca_pem, Some((&identity.cert_pem, &identity.key_pem)))?;
+        Ok(Client {
+            base: identity.enrolment.url.trim_end_matches('/').to_string(),
+            http: http(tls.clone(), Duration::from_secs(20))?,
+            poll: http(tls, Duration::from_secs(protocol::MAX_WAIT_SECONDS + 15))?,
+            brand: identity.enrolment.brand.clone(),
+            site: identity.enrolment.site.clone(),
+        })
+    }
+
+    async fn post<T: serde::Serialize>(&self, path: &str, body: &T) -> Result<reqwest::Response, HqError> {
+        let response = self.http.post(format!("{}{path}", self.base)).json(body).send().await.map_err(link)?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(refused(response).await)
+        }
+    }
+
+    /// Delivers a batch of facts about this site.
+    pub async fn facts(&self, facts: Vec<protocol::WireFact>) -> Result<FactsAnswer, HqError> {
+        let batch = FactBatch { brand: self.brand.clone(), site: self.site.clone(), facts };
+        self.post(protocol::PATH_FACTS, &batch).await?.json().await.map_err(link)
+    }
+
+    /// The site's bundle when its version is not `have` (None: unchanged
+    /// after waiting up to `wait`).
+    pub async fn bundle(&self, have: Option<&str>, wait: Duration) -> Result<Option<Bundle>, HqError> {
+        let mut request = self.poll.get(format!("{}{}?wait={}", self.base, protocol::PATH_BUNDLE, wait.as_secs()));
+        if let Some(version) = have {
+            request = request.header("If-None-Match", format!("\"{version}\""));
+        }
+        let response = request.send().await.map_err(link)?;
+        match response.status().as_u16() {
+            304 => Ok(None),
+            200 => Ok(Some(response.json().await.map_err(link)?)),
+            _ => Err(refused(response).await),
+        }
+    }
+
+    /// Says what the site did with a bundle.
+    pub async fn applied(&self, applied: &Applied) -> Result<(), HqError> {
+        self.post(protocol::PATH_APPLIED, applied).await.map(drop)
+    }
+
+    /// The minute's heartbeat.
+    pub async fn heartbeat(&self, beat: &Heartbeat) -> Result<(), HqError> {
+        self.post(protocol::PATH_HEARTBEAT, beat).await.map(drop)
+    }
+}
+
+impl Client {
+    /// A photo of the brand's, as uploaded at HQ (the site re-encodes it).
+    pub async fn photo(&self, id: &str) -> Result<Vec<u8>, HqError> {
+        let mut response =
+            self.http.get(format!("{}{}/{id}", self.base, protocol::PATH_PHOTOS)).send().await.map_err(link)?;
+        if !response.status().is_success() {
+            return Err(refused(response).await);
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(link)? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > crate::marketing::MAX_UPLOAD {
+                return Err(HqError::Refused(413, format!("photo {id} is larger than a photo may be")));
+            }
+        }
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,303 @@
+//! The routes sites call. The site is the one its client certificate
+//! names (looked up on every call, so a revocation stops the next one);
+//! nothing in a request body or header says who it is.
+
+use crate::ca::Ca;
+use crate::db::{Db, Refusal, SiteRef};
+use crate::metrics::Metrics;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use guestwifi_core::hq::protocol::{self, Applied, EnrolRequest, FactBatch, Heartbeat};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Who is calling: the socket's peer and the client certificate's
+/// fingerprint (the TLS handshake checked it chains to HQ's CA).
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// The socket's peer.
+    pub addr: SocketAddr,
+    /// SHA-256 of the client certificate, if one was presented.
+    pub cert: Option<String>,
+}
+
+/// Wakes the long-polls of a brand when something its bundles hold
+/// changes (fed by PostgreSQL's NOTIFY, so any replica's publish wakes
+/// every replica's waiters).
+#[derive(Clone, Default)]
+pub struct Wakes(Arc<Mutex<HashMap<String, watch::Sender<u64>>>>);
+
+impl Wakes {
+    /// A receiver that changes at the brand's next change.
+    pub fn subscribe(&self, brand: &str) -> watch::Receiver<u64> {
+        let mut map = self.0.lock().unwrap();
+        map.entry(brand.to_string()).or_insert_with(|| watch::channel(0).0).subscribe()
+    }
+
+    /// The brand changed.
+    pub fn wake(&self, brand: &str) {
+        if let Some(tx) = self.0.lock().unwrap().get(brand) {
+            tx.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Anything may have changed (the LISTEN connection was lost a while).
+    pub fn wake_all(&self) {
+        let mut map = self.0.lock().unwrap();
+        map.retain(|_, tx| tx.receiver_count() > 0);
+        for tx in map.values() {
+            tx.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+/// Failed enrolments by address, in one-minute windows.
+#[derive(Default)]
+struct Failures(Mutex<HashMap<IpAddr, (Instant, u32)>>);
+
+impl Failures {
+    fn over(&self, ip: IpAddr, max: u32) -> bool {
+        let map = self.0.lock().unwrap();
+        map.get(&ip).is_some_and(|(since, n)| since.elapsed() < Duration::from_secs(60) && *n >= max)
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        let mut map = self.0.lock().unwrap();
+        if map.len() > 100_000 {
+            map.retain(|_, (since, _)| since.elapsed() < Duration::from_secs(60));
+        }
+        let entry = map.entry(ip).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= Duration::from_secs(60) {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct Hq {
+    /// The store.
+    pub db: Db,
+    /// HQ's CA.
+    pub ca: Arc<Ca>,
+    /// The long-polls' wake-ups.
+    pub wakes: Wakes,
+    /// The counters.
+    pub metrics: Arc<Metrics>,
+    failures: Arc<Failures>,
+    failures_per_minute: u32,
+}
+
+impl Hq {
+    /// The shared state.
+    pub fn new(db: Db, ca: Arc<Ca>, metrics: Arc<Metrics>, failures_per_minute: u32) -> Hq {
+        Hq { db, ca, wakes: Wakes::default(), metrics, failures: Arc::default(), failures_per_minute }
+    }
+}
+
+/// A plain-text answer with a status.
+pub fn status(code: StatusCode, text: &str) -> Response {
+    (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text.to_string()).into_response()
+}
+
+fn unavailable(err: &sqlx::Error) -> Response {
+    tracing::warn!(error = %guestwifi_core::error_chain(err), "the store failed");
+    let mut response = status(StatusCode::SERVICE_UNAVAILABLE, "headquarters' store is unavailable; try again");
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
+/// The routes.
+pub fn router(hq: Hq) -> Router {
+    Router::new()
+        .route(protocol::PATH_CA, get(ca))
+        .route(protocol::PATH_ENROL, post(enrol))
+        .route(protocol::PATH_FACTS, post(facts))
+        .route(protocol::PATH_BUNDLE, get(bundle))
+        .route(protocol::PATH_APPLIED, post(applied))
+        .route(protocol::PATH_HEARTBEAT, post(heartbeat))
+        .route(&format!("{}/{{id}}", protocol::PATH_PHOTOS), get(photo))
+        .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
+        .with_state(hq)
+}
+
+async fn ca(State(hq): State<Hq>) -> Response {
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], hq.ca.cert_pem.clone()).into_response()
+}
+
+async fn enrol(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(request): Json<EnrolRequest>) -> Response {
+    let ip = peer.addr.ip();
+    if hq.failures.over(ip, hq.failures_per_minute) {
+        hq.metrics.enrol_refused.inc();
+        let mut response =
+            status(StatusCode::TOO_MANY_REQUESTS, "too many wrong claim codes from this address; wait a minute");
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return response;
+    }
+    if request.public_key_pem.len() > 4096 || request.claim.len() > 16 || request.proof.len() > 128 {
+        return status(StatusCode::BAD_REQUEST, "not an enrolment");
+    }
+    match hq.db.enrol(&request, &hq.ca).await {
+        Ok(answer) => {
+            hq.metrics.enrolled.inc();
+            tracing::info!(brand = %answer.brand, site = %answer.site, peer = %ip, "site enrolled");
+            Json(answer).into_response()
+        }
+        Err(Refusal::Claim(why)) => {
+            hq.failures.failed(ip);
+            hq.metrics.enrol_refused.inc();
+            tracing::warn!(peer = %ip, claim = %request.claim, why, "enrolment refused");
+            hq.db.refusal("", "", "enrol", &format!("claim {}: {why}", request.claim), &ip.to_string()).await;
+            status(StatusCode::FORBIDDEN, &Refusal::Claim(why).to_string())
+        }
+        Err(Refusal::Store(err)) => unavailable(&err),
+        Err(Refusal::Cert(err)) => {
+            tracing::warn!(error = %err, "could not issue a certificate");
+            status(StatusCode::BAD_REQUEST, "the public key is not usable")
+        }
+    }
+}
+
+/// The enrolled site the peer's certificate names, or the answer to give.
+async fn site(hq: &Hq, peer: &Peer) -> Result<SiteRef, Response> {
+    let Some(cert) = &peer.cert else {
+        return Err(status(StatusCode::UNAUTHORIZED, "a site certificate is needed: enrol first"));
+    };
+    match hq.db.site_of(cert).await {
+        Ok(Some(site)) => Ok(site),
+        Ok(None) => {
+            hq.metrics.calls_refused.inc();
+            tracing::warn!(peer = %peer.addr, cert = %&cert[..16], "a call with a revoked or replaced certificate");
+            Err(status(
+                StatusCode::FORBIDDEN,
+                "this site's certificate is revoked or replaced: enrol again with a new code",
+            ))
+        }
+        Err(err) => Err(unavailable(&err)),
+    }
+}
+
+async fn facts(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(batch): Json<FactBatch>) -> Response {
+    let site = match site(&hq, &peer).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    if batch.brand != site.brand || batch.site != site.site {
+        hq.metrics.calls_refused.inc();
+        tracing::warn!(brand = %site.brand, site = %site.site, claimed_brand = %batch.brand, claimed_site = %batch.site,
+            "a site sent facts for another site or brand: refused");
+        let detail = format!("facts for {}/{}", batch.brand, batch.site);
+        hq.db.refusal(&site.brand, &site.site, "facts for another", &detail, &peer.addr.ip().to_string()).await;
+        return status(StatusCode::FORBIDDEN, "a site files facts about itself only");
+    }
+    if batch.facts.len() > protocol::MAX_FACTS {
+        return status(StatusCode::PAYLOAD_TOO_LARGE, "too many facts in one batch");
+    }
+    match hq.db.file_facts(&site, &batch.facts).await {
+        Ok(answer) => {
+            hq.metrics.facts.inc_by(answer.landed as u64);
+            if let Some((id, why)) = &answer.refused {
+                hq.metrics.facts_refused.inc();
+                tracing::warn!(brand = %site.brand, site = %site.site, fact = %id, why, "a fact refused");
+            }
+            Json(answer).into_response()
+        }
+        Err(err) => unavailable(&err),
+    }
+}
+
+/// `?wait=N`: how long to hold a poll whose bundle is unchanged.
+#[derive(serde::Deserialize)]
+struct Wait {
+    #[serde(default)]
+    wait: u64,
+}
+
+fn etag_of(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    Some(value.trim().trim_start_matches("W/").trim_matches('"').to_string())
+}
+
+async fn bundle(
+    State(hq): State<Hq>,
+    Extension(peer): Extension<Peer>,
+    Query(wait): Query<Wait>,
+    headers: HeaderMap,
+) -> Response {
+    let have = etag_of(&headers);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.wait.min(protocol::MAX_WAIT_SECONDS));
+    let _waiting = hq.metrics.polling();
+    let mut first = true;
+    let mut wake: Option<watch::Receiver<u64>> = None;
+    loop {
+        // Every round checks the certificate again: a revocation ends the wait.
+        let site = match site(&hq, &peer).await {
+            Ok(site) => site,
+            Err(response) => return response,
+        };
+        let wake = wake.get_or_insert_with(|| hq.wakes.subscribe(&site.brand));
+        wake.borrow_and_update();
+        let bundle = match hq.db.bundle(&site).await {
+            Ok(bundle) => bundle,
+            Err(err) => return unavailable(&err),
+        };
+        if have.as_deref() != Some(bundle.version.as_str()) {
+            let etag = HeaderValue::from_str(&format!("\"{}\"", bundle.version)).expect("hex is a header value");
+            return ([(header::ETAG, etag)], Json(bundle)).into_response();
+        }
+        if !first && tokio::time::Instant::now() >= deadline {
+            return StatusCode::NOT_MODIFIED.into_response();
+        }
+        first = false;
+        match tokio::time::timeout_at(deadline, wake.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return StatusCode::NOT_MODIFIED.into_response(),
+        }
+    }
+}
+
+async fn applied(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(report): Json<Applied>) -> Response {
+    let site = match site(&hq, &peer).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    if let Some(why) = &report.refused {
+        hq.metrics.bundles_refused.inc();
+        tracing::warn!(brand = %site.brand, site = %site.site, bundle = %report.version, why, "a site refused its bundle");
+    }
+    match hq.db.applied(&site, &report).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => unavailable(&err),
+    }
+}
+
+async fn heartbeat(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(beat): Json<Heartbeat>) -> Response {
+    let site = match site(&hq, &peer).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    hq.metrics.heartbeats.inc();
+    match hq.db.heartbeat(&site, &beat).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => unavailable(&err),
+    }
+}
+
+async fn photo(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Path(id): Path<String>) -> Response {
+    let site = match site(&hq, &peer).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    match hq.db.photo(&site.brand, &id).await {
+        Ok(Some(bytes)) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+        Ok(None) => status(StatusCode::NOT_FOUND, "no such photo"),
+        Err(err) => unavailable(&err),
+    }
+}

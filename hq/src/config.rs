@@ -1,0 +1,190 @@
+//! `hq.toml`: one file, every key in `image/hq.example.toml`, each
+//! overridable by `GUESTWIFI_HQ_<SECTION>__<KEY>` (the controller's rule).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The environment's prefix.
+pub const ENV_PREFIX: &str = "GUESTWIFI_HQ_";
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`
+    pub server: Server,
+    /// `[database]`
+    pub database: Database,
+    /// `[ca]`
+    pub ca: Ca,
+    /// `[enrol]`
+    #[serde(default)]
+    pub enrol: Enrol,
+}
+
+/// `[server]`: the sites' HTTPS listener.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// Where sites reach HQ (every replica the same).
+    pub listen: SocketAddr,
+    /// The names (and addresses) sites dial HQ by: its server certificate's.
+    pub names: Vec<String>,
+    /// OpenMetrics (`/metrics`) and `/health`, plain HTTP: keep it off the internet.
+    #[serde(default = "default_metrics")]
+    pub metrics_listen: SocketAddr,
+    /// Connections held at once; more wait in the kernel's queue.
+    #[serde(default = "default_connections")]
+    pub max_connections: usize,
+    /// Connections held at once from one address (many sites behind one NAT
+    /// stay well under it).
+    #[serde(default = "default_per_address")]
+    pub max_connections_per_address: usize,
+}
+
+/// `[database]`: the chain's PostgreSQL.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// `postgres://user@host:5432/db` (the password in `password_file`).
+    pub url: String,
+    /// The password, a file only its owner can read.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The CA of the server's certificate, when it is the chain's own.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Connections this replica keeps.
+    #[serde(default = "default_pool")]
+    pub max_connections: u32,
+}
+
+/// `[ca]`: HQ's own CA, which signs every site's certificate and each
+/// replica's server certificate. Every replica reads the same two files.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ca {
+    /// The CA certificate (PEM).
+    pub cert: PathBuf,
+    /// Its key (PEM), mode 0600.
+    pub key: PathBuf,
+}
+
+/// `[enrol]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enrol {
+    /// How long a claim code works, hours.
+    #[serde(default = "default_code_hours")]
+    pub code_hours: u64,
+    /// Failed enrolments one address may make a minute (then 429).
+    #[serde(default = "default_tries")]
+    pub failures_per_minute: u32,
+}
+
+impl Default for Enrol {
+    fn default() -> Self {
+        toml::from_str("").expect("enrol defaults")
+    }
+}
+
+fn default_metrics() -> SocketAddr {
+    "127.0.0.1:9465".parse().expect("address")
+}
+fn default_connections() -> usize {
+    8192
+}
+fn default_per_address() -> usize {
+    512
+}
+fn default_pool() -> u32 {
+    16
+}
+fn default_code_hours() -> u64 {
+    72
+}
+fn default_tries() -> u32 {
+    10
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// Which.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It does not parse or check.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// The file or variable.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads `path`, then `GUESTWIFI_HQ_*` from `env` over it, and checks it.
+    pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, &path.display().to_string(), env)
+    }
+
+    /// Parses `text` (from `origin`) with the environment over it.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |origin: &str, message: String| ConfigError::Invalid { origin: origin.into(), message };
+        let mut root: toml::Table = toml::from_str(text).map_err(|e| invalid(origin, e.to_string()))?;
+        guestwifi_core::kit::overrides::apply(&mut root, ENV_PREFIX, &[], env)
+            .map_err(|(name, message)| invalid(&name, message))?;
+        let config: Config =
+            toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| invalid(origin, e.to_string()))?;
+        config.check().map_err(|m| invalid(origin, m))?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.server.names.is_empty() {
+            return Err("server.names: the names sites dial HQ by are needed".into());
+        }
+        let credentials =
+            self.database.url.split_once("://").and_then(|(_, rest)| rest.split_once('@')).map(|(c, _)| c);
+        if credentials.is_some_and(|c| c.contains(':')) {
+            return Err("database.url: put the password in database.password_file, never in the URL".into());
+        }
+        if !(1..=24 * 30).contains(&self.enrol.code_hours) {
+            return Err("enrol.code_hours: 1 to 720".into());
+        }
+        if self.server.max_connections == 0 || self.server.max_connections_per_address == 0 {
+            return Err("server.max_connections*: at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_loads_and_the_environment_overrides_it() {
+        let example = include_str!("../../image/hq.example.toml");
+        let config = Config::parse(example, "example", Vec::new()).unwrap();
+        assert_eq!(config.enrol.code_hours, 72);
+        let env = vec![("GUESTWIFI_HQ_ENROL__CODE_HOURS".to_string(), "4".to_string())];
+        assert_eq!(Config::parse(example, "example", env).unwrap().enrol.code_hours, 4);
+        let bad = example.replace("postgres://guestwifi_hq@", "postgres://guestwifi_hq:secret@");
+        assert!(Config::parse(&bad, "x", Vec::new()).unwrap_err().to_string().contains("password_file"));
+    }
+}

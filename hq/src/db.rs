@@ -1,0 +1,629 @@
+//! HQ's store: the chain's PostgreSQL, through the same sqlx `Any` driver
+//! the member store uses (so HQ files facts with the feed's own
+//! [`file_fact`]). Every query here is keyed by brand first.
+
+use crate::ca::Ca;
+use guestwifi_core::hq::protocol::{
+    self, Applied, Block, Bundle, Claim, EnrolRequest, EnrolResponse, FactsAnswer, Heartbeat, Scope, WireFact,
+};
+use guestwifi_core::kit::time::now_ms;
+use guestwifi_core::members::feed::{file_fact, is_link};
+use guestwifi_core::members::outbox::Fact;
+use serde::Serialize;
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The channel every change a site's bundle may see is notified on (its
+/// payload: the brand).
+pub const CHANNEL: &str = "hq_bundle";
+/// Wrong proofs after which a claim is dead.
+const CLAIM_TRIES: i64 = 5;
+
+/// A site as its certificate names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteRef {
+    /// Brand id.
+    pub brand: String,
+    /// Site id.
+    pub site: String,
+    /// Region id.
+    pub region: String,
+}
+
+/// Why enrolment said no (the site sees one message for all of them).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// No such claim, used, expired, dead, or a wrong proof.
+    #[error("the claim code is not valid (used, expired or wrong)")]
+    Claim(&'static str),
+    /// The store.
+    #[error("store")]
+    Store(#[from] sqlx::Error),
+    /// Issuing the certificate.
+    #[error("certificate")]
+    Cert(#[from] anyhow::Error),
+}
+
+/// A site as `site list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SiteRow {
+    /// Brand.
+    pub brand: String,
+    /// Site.
+    pub site: String,
+    /// Region.
+    pub region: String,
+    /// Name.
+    pub name: String,
+    /// `pending`, `enrolled`, `revoked`.
+    pub state: String,
+    /// The bundle it applied last.
+    pub applied: String,
+    /// The last bundle it refused, and why.
+    pub refused: String,
+    /// Last heartbeat, UTC ms.
+    pub heartbeat_at: Option<i64>,
+    /// Guests online then.
+    pub guests_online: i64,
+    /// APs online then, of all.
+    pub aps: (i64, i64),
+    /// Facts waiting at the site then, and the oldest's age, ms.
+    pub backlog: (i64, i64),
+}
+
+/// The store.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    /// The URL with credentials (for LISTEN); never logged.
+    url: String,
+    /// Without credentials, for logs.
+    pub location: String,
+}
+
+impl Db {
+    /// Connects lazily (HQ starts while PostgreSQL is down, and says so).
+    pub fn connect(config: &crate::config::Database) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let password = match &config.password_file {
+            Some(file) => Some(guestwifi_core::kit::secrets::read_private(file).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        let (url, location) =
+            guestwifi_core::members::url::connect_url(&config.url, password.as_deref(), config.ca_file.as_deref())
+                .map_err(|_| anyhow::anyhow!("database.url is not a PostgreSQL URL"))?;
+        anyhow::ensure!(url.starts_with("postgres"), "database.url: HQ runs on PostgreSQL");
+        let pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(&url)?;
+        Ok(Db { pool, url, location })
+    }
+
+    /// The URL LISTEN connects with.
+    pub fn listen_url(&self) -> &str {
+        &self.url
+    }
+
+    /// The pool (tests count rows through it).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Brings both schemas up to date: the member store's and HQ's. Safe
+    /// from every replica at once (sqlx takes an advisory lock).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        guestwifi_core::members::migrator().run(&self.pool).await?;
+        let mut own = sqlx::migrate!("./migrations");
+        own.set_ignore_missing(true);
+        own.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn notify(&self, brand: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1 FROM (SELECT pg_notify($1, $2)) AS n")
+            .bind(CHANNEL)
+            .bind(brand)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds a site (and its brand and region) and gives it a claim code;
+    /// a site the member store already knows (a chain that fed PostgreSQL
+    /// directly before HQ) keeps its id and history.
+    pub async fn add_site(
+        &self,
+        brand: &str,
+        brand_name: &str,
+        region: &str,
+        site: &str,
+        name: &str,
+        code_hours: u64,
+    ) -> anyhow::Result<(Claim, i64)> {
+        for (what, id) in [("brand", brand), ("site", site), ("region", region)] {
+            anyhow::ensure!(
+                id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{what} id {id:?}: letters, digits, - and _ only"
+            );
+        }
+        anyhow::ensure!(!brand.is_empty() && !site.is_empty(), "a brand and a site id are needed");
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT state FROM hq_sites WHERE brand_id = $1 AND site_id = $2")
+                .bind(brand)
+                .bind(site)
+                .fetch_optional(&mut *tx)
+                .await?;
+        anyhow::ensure!(known.is_none(), "site {brand}/{site} exists: `site code` gives it a new claim code");
+        sqlx::query("INSERT INTO brands (brand_id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(brand)
+            .bind(if brand_name.is_empty() { brand } else { brand_name })
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if !region.is_empty() {
+            sqlx::query("INSERT INTO regions (brand_id, region_id, name) VALUES ($1, $2, $2) ON CONFLICT DO NOTHING")
+                .bind(brand)
+                .bind(region)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO sites (brand_id, site_id, region_id, name, registered_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (brand_id, site_id) DO UPDATE \
+             SET name = excluded.name, region_id = excluded.region_id",
+        )
+        .bind(brand)
+        .bind(site)
+        .bind(region)
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO hq_sites (brand_id, site_id, state, created_at) VALUES ($1, $2, 'pending', $3)")
+            .bind(brand)
+            .bind(site)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let claim = claim_in(&mut tx, brand, site, code_hours).await?;
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    /// A new claim code for a known site (the earlier unused ones die).
+    pub async fn new_claim(&self, brand: &str, site: &str, code_hours: u64) -> anyhow::Result<(Claim, i64)> {
+        let mut tx = self.pool.begin().await?;
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT state FROM hq_sites WHERE brand_id = $1 AND site_id = $2")
+                .bind(brand)
+                .bind(site)
+                .fetch_optional(&mut *tx)
+                .await?;
+        anyhow::ensure!(known.is_some(), "no site {brand}/{site}");
+        let claim = claim_in(&mut tx, brand, site, code_hours).await?;
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    /// Enrols the site a claim names: checks the proof against this CA,
+    /// uses the claim, issues the certificate (the site's earlier ones stop
+    /// working), all in one transaction.
+    pub async fn enrol(&self, request: &EnrolRequest, ca: &Ca) -> Result<EnrolResponse, Refusal> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String, String, String, i64, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT brand_id, site_id, key, expires_at, used_at, wrong_tries FROM hq_claims WHERE claim_id = $1 FOR UPDATE",
+        )
+        .bind(&request.claim)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((brand, site, key, expires_at, used_at, wrong_tries)) = row else {
+            return Err(Refusal::Claim("no such claim"));
+        };
+        if used_at.is_some() {
+            return Err(Refusal::Claim("claim used already"));
+        }
+        if expires_at <= now || wrong_tries >= CLAIM_TRIES {
+            return Err(Refusal::Claim("claim expired or dead"));
+        }
+        let expected = protocol::enrol_proof(&key, &request.claim, &ca.fingerprint, &request.public_key_pem);
+        if !guestwifi_core::kit::secrets::same_secret(&request.proof, &expected) {
+            sqlx::query("UPDATE hq_claims SET wrong_tries = wrong_tries + 1 WHERE claim_id = $1")
+                .bind(&request.claim)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Err(Refusal::Claim("wrong proof"));
+        }
+        let (cert_pem, fingerprint) = ca.issue_site(&brand, &site, &request.public_key_pem)?;
+        sqlx::query("UPDATE hq_claims SET used_at = $2 WHERE claim_id = $1")
+            .bind(&request.claim)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE hq_certs SET revoked_at = $3 WHERE brand_id = $1 AND site_id = $2 AND revoked_at IS NULL")
+            .bind(&brand)
+            .bind(&site)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO hq_certs (fingerprint, brand_id, site_id, issued_at) VALUES ($1, $2, $3, $4)")
+            .bind(&fingerprint)
+            .bind(&brand)
+            .bind(&site)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE hq_sites SET state = 'enrolled', enrolled_at = $3, revoked_at = NULL WHERE brand_id = $1 AND site_id = $2",
+        )
+        .bind(&brand)
+        .bind(&site)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let (region, name): (String, String) =
+            sqlx::query_as("SELECT region_id, name FROM sites WHERE brand_id = $1 AND site_id = $2")
+                .bind(&brand)
+                .bind(&site)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        let proof = protocol::issued_proof(&key, &request.claim, &cert_pem);
+        Ok(EnrolResponse { cert_pem, brand, site, region, name, proof })
+    }
+
+    /// The enrolled site a certificate names; None for an unknown,
+    /// replaced or revoked one.
+    pub async fn site_of(&self, fingerprint: &str) -> Result<Option<SiteRef>, sqlx::Error> {
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT c.brand_id, c.site_id, s.region_id FROM hq_certs c \
+             JOIN hq_sites h ON h.brand_id = c.brand_id AND h.site_id = c.site_id \
+             JOIN sites s ON s.brand_id = c.brand_id AND s.site_id = c.site_id \
+             WHERE c.fingerprint = $1 AND c.revoked_at IS NULL AND h.state = 'enrolled'",
+        )
+        .bind(fingerprint)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(brand, site, region)| SiteRef { brand, site, region }))
+    }
+
+    /// Revokes a site (a stolen appliance): its certificates and unused
+    /// claims stop working at once; a new claim enrols it again.
+    pub async fn revoke(&self, brand: &str, site: &str) -> anyhow::Result<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let done =
+            sqlx::query("UPDATE hq_sites SET state = 'revoked', revoked_at = $3 WHERE brand_id = $1 AND site_id = $2")
+                .bind(brand)
+                .bind(site)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        anyhow::ensure!(done.rows_affected() == 1, "no site {brand}/{site}");
+        sqlx::query("UPDATE hq_certs SET revoked_at = $3 WHERE brand_id = $1 AND site_id = $2 AND revoked_at IS NULL")
+            .bind(brand)
+            .bind(site)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE hq_claims SET expires_at = $3 WHERE brand_id = $1 AND site_id = $2 AND used_at IS NULL")
+            .bind(brand)
+            .bind(site)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.notify(brand).await?;
+        Ok(())
+    }
+
+    /// Files a batch of facts about `site`, in one transaction, each once
+    /// (its UUID is the key). A fact HQ cannot file on its own is named in
+    /// the answer and nothing of the batch is kept; the link's failures are
+    /// errors (the site retries the batch).
+    pub async fn file_facts(&self, site: &SiteRef, facts: &[WireFact]) -> Result<FactsAnswer, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let landed = now_ms();
+        for wire in facts {
+            let fact: Fact = match serde_json::from_str(&wire.body) {
+                Ok(fact) => fact,
+                Err(e) => return Ok(FactsAnswer { landed: 0, refused: Some((wire.id.clone(), e.to_string())) }),
+            };
+            if uuid::Uuid::parse_str(&wire.id).is_err() {
+                return Ok(FactsAnswer { landed: 0, refused: Some((wire.id.clone(), "not a UUID".into())) });
+            }
+            if let Err(err) = file_fact(&mut tx, &site.brand, &site.site, &wire.id, wire.at, landed, &fact).await {
+                if is_link(&err) {
+                    return Err(err);
+                }
+                return Ok(FactsAnswer {
+                    landed: 0,
+                    refused: Some((wire.id.clone(), guestwifi_core::error_chain(&err))),
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(FactsAnswer { landed: facts.len(), refused: None })
+    }
+
+    /// Publishes `value` (None: withdraws it) as the newest `block` of
+    /// `scope`; every site of the brand the scope covers sees it at its
+    /// next bundle. Checked the way a site checks it, on its own.
+    pub async fn publish(
+        &self,
+        brand: &str,
+        scope: &Scope,
+        block: &str,
+        value: Option<serde_json::Value>,
+        by: &str,
+    ) -> anyhow::Result<i64> {
+        anyhow::ensure!(protocol::BLOCKS.contains(&block), "{block:?} is not a block: one of {:?}", protocol::BLOCKS);
+        if let Some(v) = &value {
+            let blocks = BTreeMap::from([(block.to_string(), v.clone())]);
+            guestwifi_core::marketing::compose(&Default::default(), &blocks).map_err(anyhow::Error::msg)?;
+        }
+        let (kind, id) = scope.parts();
+        let mut tx = self.pool.begin().await?;
+        let version: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM hq_blocks WHERE brand_id = $1 AND scope_kind = $2 AND scope_id = $3 AND block = $4",
+        )
+        .bind(brand)
+        .bind(kind)
+        .bind(id)
+        .bind(block)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO hq_blocks (brand_id, scope_kind, scope_id, block, version, value, published_at, published_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(brand)
+        .bind(kind)
+        .bind(id)
+        .bind(block)
+        .bind(version)
+        .bind(value.map(|v| v.to_string()))
+        .bind(now_ms())
+        .bind(by)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.notify(brand).await?;
+        Ok(version)
+    }
+
+    /// The site's bundle: for each block, the newest version at the
+    /// nearest scope that has one (site, then region, then brand).
+    pub async fn bundle(&self, site: &SiteRef) -> Result<Bundle, sqlx::Error> {
+        let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT DISTINCT ON (scope_kind, scope_id, block) scope_kind, scope_id, block, version, value \
+             FROM hq_blocks WHERE brand_id = $1 AND ((scope_kind = 'brand' AND scope_id = '') \
+               OR (scope_kind = 'region' AND scope_id = $2 AND $2 <> '') OR (scope_kind = 'site' AND scope_id = $3)) \
+             ORDER BY scope_kind, scope_id, block, version DESC",
+        )
+        .bind(&site.brand)
+        .bind(&site.region)
+        .bind(&site.site)
+        .fetch_all(&self.pool)
+        .await?;
+        let rank = |kind: &str| match kind {
+            "site" => 0,
+            "region" => 1,
+            _ => 2,
+        };
+        let mut nearest: BTreeMap<String, (u8, Block)> = BTreeMap::new();
+        for (kind, id, block, version, value) in rows {
+            let Some(value) = value.and_then(|v| serde_json::from_str(&v).ok()) else { continue };
+            let scope = match kind.as_str() {
+                "site" => Scope::Site(id),
+                "region" => Scope::Region(id),
+                _ => Scope::Brand,
+            };
+            let r = rank(&kind);
+            if nearest.get(&block).is_none_or(|(have, _)| r < *have) {
+                nearest.insert(block, (r, Block { scope, version, value }));
+            }
+        }
+        let blocks: BTreeMap<String, Block> = nearest.into_iter().map(|(k, (_, b))| (k, b)).collect();
+        let version = Bundle::version_of(&site.brand, &site.site, &site.region, &blocks);
+        Ok(Bundle { version, brand: site.brand.clone(), site: site.site.clone(), region: site.region.clone(), blocks })
+    }
+
+    /// What the site did with a bundle.
+    pub async fn applied(&self, site: &SiteRef, applied: &Applied) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        let sql = match applied.refused {
+            None => {
+                "INSERT INTO hq_site_status (brand_id, site_id, applied, applied_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (brand_id, site_id) DO UPDATE SET applied = excluded.applied, applied_at = excluded.applied_at"
+            }
+            Some(_) => {
+                "INSERT INTO hq_site_status (brand_id, site_id, refused, refused_why, refused_at) VALUES ($1, $2, $3, $5, $4) \
+                 ON CONFLICT (brand_id, site_id) DO UPDATE SET refused = excluded.refused, \
+                 refused_why = excluded.refused_why, refused_at = excluded.refused_at"
+            }
+        };
+        let why: String = applied.refused.clone().unwrap_or_default().chars().take(500).collect();
+        sqlx::query(sql)
+            .bind(&site.brand)
+            .bind(&site.site)
+            .bind(&applied.version)
+            .bind(now)
+            .bind(why)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A heartbeat: the site's status now, and its history.
+    pub async fn heartbeat(&self, site: &SiteRef, beat: &Heartbeat) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO hq_site_status (brand_id, site_id, heartbeat_at, software, guests_online, aps_online, aps_total, backlog, lag_ms, applied) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (brand_id, site_id) DO UPDATE SET \
+             heartbeat_at = excluded.heartbeat_at, software = excluded.software, guests_online = excluded.guests_online, \
+             aps_online = excluded.aps_online, aps_total = excluded.aps_total, backlog = excluded.backlog, \
+             lag_ms = excluded.lag_ms, applied = excluded.applied",
+        )
+        .bind(&site.brand)
+        .bind(&site.site)
+        .bind(now)
+        .bind(beat.software.chars().take(40).collect::<String>())
+        .bind(beat.guests_online)
+        .bind(beat.aps_online)
+        .bind(beat.aps_total)
+        .bind(beat.backlog)
+        .bind(beat.lag_ms)
+        .bind(beat.bundle.chars().take(64).collect::<String>())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO hq_heartbeats (brand_id, site_id, at, bundle, guests_online, aps_online, aps_total, backlog, lag_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(&site.brand)
+        .bind(&site.site)
+        .bind(now)
+        .bind(beat.bundle.chars().take(64).collect::<String>())
+        .bind(beat.guests_online)
+        .bind(beat.aps_online)
+        .bind(beat.aps_total)
+        .bind(beat.backlog)
+        .bind(beat.lag_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE sites SET last_seen_at = $3 WHERE brand_id = $1 AND site_id = $2")
+            .bind(&site.brand)
+            .bind(&site.site)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Stores a photo for the brand; returns the id the sites name it by.
+    pub async fn add_photo(&self, brand: &str, bytes: Vec<u8>) -> anyhow::Result<String> {
+        anyhow::ensure!(bytes.len() <= guestwifi_core::marketing::MAX_UPLOAD, "larger than a photo may be");
+        anyhow::ensure!(guestwifi_core::marketing::looks_like_photo(&bytes), "not a JPEG, PNG or WebP picture");
+        let id = guestwifi_core::marketing::photo_id(&bytes);
+        sqlx::query(
+            "INSERT INTO hq_photos (brand_id, photo_id, bytes, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(brand)
+        .bind(&id)
+        .bind(bytes)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// A photo of the brand's.
+    pub async fn photo(&self, brand: &str, id: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        sqlx::query_scalar("SELECT bytes FROM hq_photos WHERE brand_id = $1 AND photo_id = $2")
+            .bind(brand)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Records a refusal worth an admin's eye.
+    pub async fn refusal(&self, brand: &str, site: &str, what: &str, detail: &str, address: &str) {
+        let done = sqlx::query(
+            "INSERT INTO hq_refusals (brand_id, site_id, at, what, detail, address) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(brand)
+        .bind(site)
+        .bind(now_ms())
+        .bind(what)
+        .bind(detail.chars().take(300).collect::<String>())
+        .bind(address)
+        .execute(&self.pool)
+        .await;
+        if let Err(err) = done {
+            tracing::warn!(error = %err, "could not record a refusal");
+        }
+    }
+
+    /// Every site (of `brand`), with what it last said.
+    pub async fn sites(&self, brand: Option<&str>) -> Result<Vec<SiteRow>, sqlx::Error> {
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT h.brand_id, h.site_id, s.region_id, s.name, h.state, st.applied, st.refused, st.heartbeat_at, \
+               st.guests_online, st.aps_online, st.aps_total, st.backlog, st.lag_ms \
+             FROM hq_sites h JOIN sites s ON s.brand_id = h.brand_id AND s.site_id = h.site_id \
+             LEFT JOIN hq_site_status st ON st.brand_id = h.brand_id AND st.site_id = h.site_id \
+             WHERE $1 = '' OR h.brand_id = $1 ORDER BY h.brand_id, s.region_id, h.site_id",
+        )
+        .bind(brand.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SiteRow {
+                brand: r.0,
+                site: r.1,
+                region: r.2,
+                name: r.3,
+                state: r.4,
+                applied: r.5.unwrap_or_default(),
+                refused: r.6.unwrap_or_default(),
+                heartbeat_at: r.7,
+                guests_online: r.8.unwrap_or(0),
+                aps: (r.9.unwrap_or(0), r.10.unwrap_or(0)),
+                backlog: (r.11.unwrap_or(0), r.12.unwrap_or(0)),
+            })
+            .collect())
+    }
+}
+
+/// A new claim for a site in `tx`; earlier unused ones die.
+async fn claim_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    brand: &str,
+    site: &str,
+    code_hours: u64,
+) -> Result<(Claim, i64), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query("UPDATE hq_claims SET expires_at = $3 WHERE brand_id = $1 AND site_id = $2 AND used_at IS NULL AND expires_at > $3")
+        .bind(brand)
+        .bind(site)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    let claim = Claim::generate();
+    let expires_at = now + code_hours as i64 * 3_600_000;
+    sqlx::query(
+        "INSERT INTO hq_claims (claim_id, brand_id, site_id, key, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&claim.id)
+    .bind(brand)
+    .bind(site)
+    .bind(claim.key())
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok((claim, expires_at))
+}

@@ -1,0 +1,295 @@
+//! `guestwifi-hq`: the chain's headquarters. `run` serves the sites; the
+//! other commands are the HQ admin's (sites and their claim codes,
+//! revocation, publishing blocks and photos), each straight on the chain's
+//! PostgreSQL, which every replica shares.
+
+use clap::{Parser, Subcommand};
+use guestwifi_core::hq::protocol::Scope;
+use guestwifi_hq::{api, ca::Ca, config::Config, db::Db, metrics::Metrics, server};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "guestwifi-hq",
+    version,
+    about = "Guest Wi-Fi headquarters: the chain's service that restaurants enrol with, feed and take their portal from"
+)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, short, default_value = "/etc/guestwifi-hq/hq.toml", env = "GUESTWIFI_HQ_CONFIG")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves the sites (any number of replicas on one PostgreSQL).
+    Run,
+    /// Makes HQ's CA (the two `[ca]` files); once, before the first run.
+    Init {
+        /// The chain's name, in the CA's name.
+        #[arg(long, default_value = "Chain")]
+        name: String,
+    },
+    /// Brings the database's schema up to date (`run` does it too).
+    Migrate,
+    /// Sites: add one (with its claim code), a new code, revoke, list.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Publishes a marketing block for a scope (or withdraws it).
+    Publish {
+        /// The brand.
+        #[arg(long)]
+        brand: String,
+        /// `brand`, `region:ID` or `site:ID`.
+        #[arg(long)]
+        scope: String,
+        /// `brand`, `dishes`, `promotions`, `products`, `ad`, `landing`.
+        #[arg(long)]
+        block: String,
+        /// The block as JSON (as the site's content holds it).
+        #[arg(long, conflicts_with = "withdraw")]
+        file: Option<PathBuf>,
+        /// Withdraws the scope's block: the next scope's shows.
+        #[arg(long)]
+        withdraw: bool,
+    },
+    /// Stores a photo for the brand; prints the id blocks name it by.
+    Photo {
+        /// The brand.
+        #[arg(long)]
+        brand: String,
+        /// A JPEG, PNG or WebP file.
+        file: PathBuf,
+    },
+    /// Prints the bundle a site gets now.
+    Bundle {
+        /// `BRAND/SITE`.
+        site: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SiteCommand {
+    /// Adds a site and prints its one-time claim code.
+    Add {
+        /// The brand's id.
+        #[arg(long)]
+        brand: String,
+        /// The brand's name (when the brand is new).
+        #[arg(long, default_value = "")]
+        brand_name: String,
+        /// The region's id (optional).
+        #[arg(long, default_value = "")]
+        region: String,
+        /// The site's id (a site that fed the store directly keeps its id).
+        #[arg(long)]
+        id: String,
+        /// The site's name.
+        #[arg(long)]
+        name: String,
+    },
+    /// A new claim code for a site (re-enrolment after a revocation).
+    Code {
+        /// `BRAND/SITE`.
+        site: String,
+    },
+    /// Revokes a site: its certificate stops working at its next call.
+    Revoke {
+        /// `BRAND/SITE`.
+        site: String,
+    },
+    /// Every site with what it last said.
+    List {
+        /// Only this brand.
+        #[arg(long)]
+        brand: Option<String>,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn site_arg(text: &str) -> anyhow::Result<(String, String)> {
+    let (brand, site) = text.split_once('/').ok_or_else(|| anyhow::anyhow!("{text:?}: BRAND/SITE"))?;
+    Ok((brand.into(), site.into()))
+}
+
+fn print_claim(
+    config: &Config,
+    ca: Option<&Ca>,
+    site: &str,
+    claim: &guestwifi_core::hq::protocol::Claim,
+    expires_at: i64,
+) {
+    let url = format!("https://{}:{}", config.server.names[0], config.server.listen.port());
+    println!("claim code for {site}: {}", claim.display());
+    println!(
+        "valid until: {} (UTC ms {expires_at}), once",
+        guestwifi_core::kit::time::civil_date(expires_at / 1000, 0)
+    );
+    if let Some(ca) = ca {
+        println!("HQ's CA fingerprint (the join prints it too): {}", ca.fingerprint);
+    }
+    println!("on the appliance: controller hq join {url} {}", claim.display());
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let verbose = matches!(cli.command, Command::Run);
+    if verbose {
+        ap_protocol::logging::init("info");
+    }
+    match go(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("guestwifi-hq: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn go(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(&cli.config, std::env::vars())?;
+    let ca = || Ca::load(&config.ca.cert, &config.ca.key);
+    if let Command::Init { name } = &cli.command {
+        let ca = Ca::init(&config.ca.cert, &config.ca.key, name)?;
+        println!("HQ's CA made: {} (key {}, mode 0600)", config.ca.cert.display(), config.ca.key.display());
+        println!("fingerprint: {}", ca.fingerprint);
+        return Ok(());
+    }
+    let db = Db::connect(&config.database)?;
+    match cli.command {
+        Command::Run => run(config, db).await,
+        Command::Init { .. } => unreachable!("handled above"),
+        Command::Migrate => db.migrate().await,
+        Command::Site(command) => {
+            db.migrate().await?;
+            match command {
+                SiteCommand::Add { brand, brand_name, region, id, name } => {
+                    let (claim, expires) =
+                        db.add_site(&brand, &brand_name, &region, &id, &name, config.enrol.code_hours).await?;
+                    print_claim(&config, ca().ok().as_ref(), &format!("{brand}/{id}"), &claim, expires);
+                }
+                SiteCommand::Code { site } => {
+                    let (brand, id) = site_arg(&site)?;
+                    let (claim, expires) = db.new_claim(&brand, &id, config.enrol.code_hours).await?;
+                    print_claim(&config, ca().ok().as_ref(), &site, &claim, expires);
+                }
+                SiteCommand::Revoke { site } => {
+                    let (brand, id) = site_arg(&site)?;
+                    db.revoke(&brand, &id).await?;
+                    println!("{site} revoked: its next call gets nothing; `site code {site}` to enrol it again");
+                }
+                SiteCommand::List { brand, json } => {
+                    let sites = db.sites(brand.as_deref()).await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&sites)?);
+                    } else {
+                        println!(
+                            "{:<24} {:<10} {:<9} {:<26} {:>6} {:>7} {:>8}",
+                            "site", "region", "state", "bundle", "guests", "aps", "backlog"
+                        );
+                        for s in sites {
+                            println!(
+                                "{:<24} {:<10} {:<9} {:<26} {:>6} {:>7} {:>8}",
+                                format!("{}/{}", s.brand, s.site),
+                                s.region,
+                                s.state,
+                                if s.refused.is_empty() || s.refused == s.applied {
+                                    s.applied
+                                } else {
+                                    format!("{} (refused {})", s.applied, s.refused)
+                                },
+                                s.guests_online,
+                                format!("{}/{}", s.aps.0, s.aps.1),
+                                s.backlog.0
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Publish { brand, scope, block, file, withdraw } => {
+            db.migrate().await?;
+            let scope =
+                Scope::parse(&scope).ok_or_else(|| anyhow::anyhow!("{scope:?}: brand, region:ID or site:ID"))?;
+            let value = match (file, withdraw) {
+                (_, true) => None,
+                (Some(file), false) => Some(serde_json::from_str(&std::fs::read_to_string(&file)?)?),
+                (None, false) => anyhow::bail!("--file or --withdraw"),
+            };
+            let version = db.publish(&brand, &scope, &block, value, &format!("cli:{}", whoami())).await?;
+            println!("{block} for {scope} of {brand}: version {version}; the sites it covers take it at once");
+            Ok(())
+        }
+        Command::Photo { brand, file } => {
+            db.migrate().await?;
+            let id = db.add_photo(&brand, std::fs::read(&file)?).await?;
+            println!("{id}");
+            Ok(())
+        }
+        Command::Bundle { site } => {
+            let (brand, id) = site_arg(&site)?;
+            let region: String = sqlx::query_scalar("SELECT region_id FROM sites WHERE brand_id = $1 AND site_id = $2")
+                .bind(&brand)
+                .bind(&id)
+                .fetch_optional(db.pool())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no site {site}"))?;
+            let bundle = db.bundle(&guestwifi_hq::db::SiteRef { brand, site: id, region }).await?;
+            println!("{}", serde_json::to_string_pretty(&bundle)?);
+            Ok(())
+        }
+    }
+}
+
+fn whoami() -> String {
+    std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "root".into())
+}
+
+/// Serves until SIGTERM or Ctrl-C.
+async fn run(config: Config, db: Db) -> anyhow::Result<()> {
+    let ca = Arc::new(Ca::load(&config.ca.cert, &config.ca.key)?);
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match db.migrate().await {
+            Ok(()) => break,
+            Err(err) => {
+                tracing::warn!(store = %db.location, error = %format!("{err:#}"), "the chain's PostgreSQL is not ready; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+    let metrics = Arc::new(Metrics::default());
+    let hq = api::Hq::new(db.clone(), ca.clone(), metrics.clone(), config.enrol.failures_per_minute);
+    let acceptor = server::acceptor(&ca, &config.server.names)?;
+    let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
+    let metrics_listener = tokio::net::TcpListener::bind(config.server.metrics_listen).await?;
+    tracing::info!(listen = %config.server.listen, metrics = %config.server.metrics_listen, store = %db.location,
+        ca = %ca.fingerprint, "headquarters serving");
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(guestwifi_hq::listen(db.clone(), hq.wakes.clone()));
+    tasks.spawn(server::serve(
+        listener,
+        acceptor,
+        api::router(hq),
+        config.server.max_connections,
+        config.server.max_connections_per_address,
+    ));
+    tasks.spawn(guestwifi_hq::serve_metrics(metrics_listener, metrics, db));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+        _ = tasks.join_next() => anyhow::bail!("a task ended"),
+    }
+    Ok(())
+}

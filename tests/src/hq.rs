@@ -1,0 +1,159 @@
+//! Headquarters for the tests: a throwaway PostgreSQL, HQ's CA made by
+//! `guestwifi-hq init`, the admin's commands run as an admin runs them, and
+//! replicas of the real `guestwifi-hq run` started and killed at will (in
+//! this namespace on loopback, or in a lab's upstream).
+
+use crate::pg::Postgres;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// HQ and its database.
+pub struct Hq {
+    /// The chain's PostgreSQL.
+    pub pg: Postgres,
+    /// Where the configuration, the CA and the logs are.
+    pub dir: PathBuf,
+    config: PathBuf,
+    replicas: Vec<Replica>,
+}
+
+/// A replica: where it runs, and its process while it does.
+struct Replica {
+    child: Option<Child>,
+    netns: Option<String>,
+    listen: String,
+    metrics: String,
+}
+
+/// The `guestwifi-hq` binary beside the test binary.
+pub fn hq_exe() -> PathBuf {
+    crate::controller_exe().with_file_name("guestwifi-hq")
+}
+
+impl Hq {
+    /// A new HQ named `name` whose sites dial it by `names`; its CA made.
+    pub fn new(name: &str, names: &[&str]) -> Hq {
+        let pg = Postgres::start_with(&format!("hq-{name}"), None, "", 200, false);
+        let dir = PathBuf::from("/tmp/guestwifi-hq-tests").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let password = dir.join("db-password");
+        Postgres::password_file(&password);
+        let url = pg.local_url().replace(&format!(":{}@", crate::pg::PASSWORD), "@");
+        let config = dir.join("hq.toml");
+        let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\nnames = [{}]\n\n[database]\nurl = {url:?}\npassword_file = {:?}\n\n\
+                 [ca]\ncert = {:?}\nkey = {:?}\n",
+                names.join(", "),
+                password.display().to_string(),
+                dir.join("ca.crt").display().to_string(),
+                dir.join("ca.key").display().to_string(),
+            ),
+        )
+        .unwrap();
+        let mut hq = Hq { pg, dir, config, replicas: Vec::new() };
+        hq.cli_ok(&["init", "--name", "Test chain"]);
+        hq
+    }
+
+    /// `guestwifi-hq ARGS`: its output, or its error.
+    pub fn cli(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(hq_exe()).arg("--config").arg(&self.config).args(args).output().unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// `guestwifi-hq ARGS`, asserting success.
+    pub fn cli_ok(&mut self, args: &[&str]) -> String {
+        self.cli(args).unwrap_or_else(|e| panic!("guestwifi-hq {args:?}: {e}"))
+    }
+
+    /// Adds a site; returns its claim code.
+    pub fn add_site(&mut self, brand: &str, region: &str, site: &str, name: &str) -> String {
+        let out = self.cli_ok(&["site", "add", "--brand", brand, "--region", region, "--id", site, "--name", name]);
+        claim_code(&out)
+    }
+
+    /// Starts replica `i` listening on `listen` (metrics on `metrics`), in
+    /// namespace `netns` when given; waits until it serves.
+    pub fn start_replica(&mut self, netns: Option<&str>, listen: &str, metrics: &str) -> usize {
+        let i = self.replicas.len();
+        self.replicas.push(Replica {
+            child: None,
+            netns: netns.map(str::to_string),
+            listen: listen.into(),
+            metrics: metrics.into(),
+        });
+        self.restart(i);
+        i
+    }
+
+    /// Starts replica `i` again.
+    pub fn restart(&mut self, i: usize) {
+        let Replica { netns, listen, metrics, .. } = &self.replicas[i];
+        let log = std::fs::File::options().create(true).append(true).open(self.dir.join(format!("hq{i}.log"))).unwrap();
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(hq_exe());
+                c
+            }
+            None => Command::new(hq_exe()),
+        };
+        let child = cmd
+            .arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .env("GUESTWIFI_HQ_SERVER__LISTEN", listen)
+            .env("GUESTWIFI_HQ_SERVER__METRICS_LISTEN", metrics)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("guestwifi-hq starts");
+        self.replicas[i].child = Some(child);
+        let start = Instant::now();
+        while !self.log(i).contains("headquarters serving") {
+            assert!(start.elapsed() < Duration::from_secs(30), "replica {i} did not start:\n{}", self.log(i));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills replica `i` (SIGKILL: in the middle of whatever it does).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.replicas[i].child.take() {
+            // SAFETY: kill has no memory preconditions.
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let _ = child.wait();
+        }
+    }
+
+    /// Replica `i`'s log.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("hq{i}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for Hq {
+    fn drop(&mut self) {
+        for i in 0..self.replicas.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// The claim code in `site add`'s or `site code`'s output.
+pub fn claim_code(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("claim code for ").and_then(|rest| rest.split(": ").nth(1)))
+        .unwrap_or_else(|| panic!("a claim code in {out}"))
+        .trim()
+        .to_string()
+}

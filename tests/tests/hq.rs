@@ -1,0 +1,225 @@
+//! Headquarters end to end: two replicas of the real `guestwifi-hq` on one
+//! PostgreSQL, sites enrolled with claim codes over the real TLS, their
+//! outboxes delivered through the real feed. A code works once; a site
+//! files facts only about itself, exactly once, across a replica killed
+//! mid-delivery; a revoked site gets nothing; a block published for a
+//! region reaches that region's sites only, and wakes their long-polls.
+
+use controller::hq::client::{Client, HqError};
+use controller::hq::join::{join, JoinError};
+use controller::hq::protocol::WireFact;
+use controller::hq::site::Identity;
+use controller::members::feed::{Feed, Sink};
+use controller::members::outbox::{self, Fact};
+use controller::members::{Store, Who};
+use e2e::hq::Hq;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const URL1: &str = "https://127.0.0.1:18443";
+const URL2: &str = "https://127.0.0.1:18444";
+
+fn count(rt: &tokio::runtime::Runtime, hq: &Hq, sql: &str) -> i64 {
+    let pool = rt.block_on(sqlx::PgPool::connect(&hq.pg.local_url())).unwrap();
+    let n = rt.block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool)).unwrap();
+    rt.block_on(pool.close());
+    n
+}
+
+/// The site's client, dialling `url` (another replica of the same HQ).
+fn client_at(dir: &Path, url: &str) -> Client {
+    let mut identity = Identity::load(dir).unwrap().expect("enrolled");
+    identity.enrolment.url = url.into();
+    Client::new(&identity).unwrap()
+}
+
+/// A site's own store with `n` guests' logins, ends and portal views in its outbox.
+async fn outbox_of(dir: &Path, n: usize) -> (sqlx::SqlitePool, Store) {
+    let local = controller::store::open(dir).await.unwrap();
+    let members = Store::connect(&Default::default(), dir).unwrap();
+    for i in 0..n {
+        let mac = format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256);
+        let mut tx = local.begin().await.unwrap();
+        let at = controller::kit::time::now_ms();
+        let who = Who::device(&mac);
+        let visit = uuid::Uuid::new_v4().to_string();
+        let login =
+            Fact::Login { visit: visit.clone(), who, mac: mac.clone(), method: "countdown".into(), started_at: at };
+        outbox::push(&mut tx, at, &format!("device:{mac}"), &login).await.unwrap();
+        let view = Fact::Event { kind: "portal_view".into(), who: None, mac: mac.clone(), detail: String::new() };
+        outbox::push(&mut tx, at, &format!("device:{mac}"), &view).await.unwrap();
+        let end = Fact::VisitEnd { visit, ended_at: at + 1, reason: "logout".into(), bytes_up: 10 };
+        outbox::push(&mut tx, at, &format!("device:{mac}"), &end).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    (local, members)
+}
+
+fn refused(result: Result<impl std::fmt::Debug, HqError>) -> u16 {
+    match result {
+        Err(HqError::Refused(status, _)) => status,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn sites_enrol_once_file_facts_exactly_once_about_themselves_and_take_their_region_s_blocks() {
+    if !e2e::root_or_skip("hq_sites") {
+        return;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut hq = Hq::new("sites", &["127.0.0.1"]);
+    let r1 = hq.start_replica(None, "127.0.0.1:18443", "127.0.0.1:19465");
+    hq.start_replica(None, "127.0.0.1:18444", "127.0.0.1:19466");
+    let code_b = hq.add_site("chain", "east", "b", "B 店");
+    let code_c = hq.add_site("chain", "west", "c", "C 店");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir_b, dir_c, dir_x) = (tmp.path().join("b"), tmp.path().join("c"), tmp.path().join("x"));
+    for d in [&dir_b, &dir_c, &dir_x] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+
+    // A code with one character changed gets nothing, and the real one still works once.
+    let last = code_b.chars().last().unwrap();
+    let wrong = format!("{}{}", &code_b[..code_b.len() - 1], if last == '2' { '3' } else { '2' });
+    let err = rt.block_on(join(URL1, &wrong, &dir_b, false)).unwrap_err();
+    assert!(matches!(err, JoinError::Refused(403, _)), "{err}");
+    assert!(Identity::load(&dir_b).unwrap().is_none(), "a refused join leaves nothing");
+    let b = rt.block_on(join(URL1, &code_b, &dir_b, false)).unwrap().enrolment;
+    assert_eq!((b.brand.as_str(), b.site.as_str(), b.region.as_str(), b.name.as_str()), ("chain", "b", "east", "B 店"));
+    let key = dir_b.join("hq/site.key");
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions()) & 0o777, 0o600);
+    let err = rt.block_on(join(URL2, &code_b, &dir_x, false)).unwrap_err();
+    assert!(matches!(err, JoinError::Refused(403, _)), "a used code, at another replica too: {err}");
+    rt.block_on(join(URL2, &code_c, &dir_c, false)).unwrap();
+
+    // Site b's 200 guests: 600 facts, delivered in batches of 25 through
+    // replica 1, which is killed in the middle; the feed goes on at replica 2.
+    let (local, members) = rt.block_on(outbox_of(&dir_b, 200));
+    let feed = |url: &str| {
+        Feed::new(members.clone(), local.clone(), 25, Default::default()).with_sink(Sink::Hq(client_at(&dir_b, url)))
+    };
+    let first = feed(URL1);
+    for _ in 0..6 {
+        assert_eq!(rt.block_on(first.deliver_once()).unwrap(), 25);
+    }
+    hq.kill(r1);
+    assert!(rt.block_on(first.deliver_once()).is_err(), "replica 1 is gone");
+    let second = feed(URL2);
+    while rt.block_on(second.deliver_once()).unwrap() > 0 {}
+    assert_eq!(count(&rt, &hq, "SELECT COUNT(*) FROM events WHERE site_id = 'b'"), 600, "every fact once");
+    assert_eq!(count(&rt, &hq, "SELECT COUNT(*) FROM visits WHERE site_id = 'b' AND end_reason = 'logout'"), 200);
+    assert_eq!(rt.block_on(outbox::backlog(&local)).unwrap().waiting, 0);
+
+    // A batch delivered twice (an answer lost on the way) lands once.
+    let client_b = client_at(&dir_b, URL2);
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = serde_json::to_string(&Fact::Event {
+        kind: "ad_click".into(),
+        who: None,
+        mac: "02:00:00:00:00:01".into(),
+        detail: "x".into(),
+    })
+    .unwrap();
+    let fact = WireFact { id: id.clone(), at: 1, body };
+    for _ in 0..2 {
+        assert_eq!(rt.block_on(client_b.facts(vec![fact.clone()])).unwrap().landed, 1);
+    }
+    assert_eq!(count(&rt, &hq, &format!("SELECT COUNT(*) FROM events WHERE event_id = '{id}'")), 1);
+
+    // Site c cannot file facts as site b, nor as another brand: refused, recorded, nothing filed.
+    let client_c = client_at(&dir_c, URL2);
+    for (brand, site) in [("chain", "b"), ("other", "c")] {
+        let mut forged = client_c.clone();
+        (forged.brand, forged.site) = (brand.into(), site.into());
+        let fact = WireFact { id: uuid::Uuid::new_v4().to_string(), at: 1, body: fact.body.clone() };
+        assert_eq!(refused(rt.block_on(forged.facts(vec![fact]))), 403);
+    }
+    assert_eq!(count(&rt, &hq, "SELECT COUNT(*) FROM events WHERE site_id = 'b'"), 601);
+    assert_eq!(
+        count(&rt, &hq, "SELECT COUNT(*) FROM hq_refusals WHERE site_id = 'c' AND what = 'facts for another'"),
+        2
+    );
+
+    // A block for region east reaches b, not c; b's long-poll wakes within a second or two of a publish.
+    let promotions = tmp.path().join("promotions.json");
+    std::fs::write(
+        &promotions,
+        r#"[{"id":"p1","title_zh":"冬至饺子","title_en":"Winter dumplings","body_zh":"","body_en":"","image":null}]"#,
+    )
+    .unwrap();
+    let p = promotions.to_str().unwrap();
+    hq.cli_ok(&["publish", "--brand", "chain", "--scope", "region:east", "--block", "promotions", "--file", p]);
+    let bundle_b = rt.block_on(client_b.bundle(None, Duration::ZERO)).unwrap().unwrap();
+    assert_eq!(bundle_b.blocks["promotions"].value[0]["title_zh"], "冬至饺子");
+    let bundle_c = rt.block_on(client_c.bundle(None, Duration::ZERO)).unwrap().unwrap();
+    assert!(!bundle_c.blocks.contains_key("promotions"), "region west has no promotions: {bundle_c:?}");
+    let unchanged = rt.block_on(client_b.bundle(Some(&bundle_b.version), Duration::from_secs(1))).unwrap();
+    assert!(unchanged.is_none(), "an unchanged bundle is a 304 after the wait");
+    let waiting = {
+        let client = client_b.clone();
+        let have = bundle_b.version.clone();
+        rt.spawn(async move {
+            let start = Instant::now();
+            (client.bundle(Some(&have), Duration::from_secs(25)).await, start.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let brand = tmp.path().join("brand.json");
+    std::fs::write(&brand, r##"{"colour":"#aa2200","story_zh":"百年老店"}"##).unwrap();
+    hq.cli_ok(&[
+        "publish",
+        "--brand",
+        "chain",
+        "--scope",
+        "brand",
+        "--block",
+        "brand",
+        "--file",
+        brand.to_str().unwrap(),
+    ]);
+    let (woken, took) = rt.block_on(waiting).unwrap();
+    let woken = woken.unwrap().expect("a new bundle");
+    assert_eq!(woken.blocks["brand"].value["colour"], "#aa2200");
+    assert!(took < Duration::from_secs(5), "the publish woke the poll ({took:?})");
+    println!("publish -> long-poll answered: {took:?}");
+    // A block that does not check is not published at all.
+    std::fs::write(&brand, r##"{"colour":"red"}"##).unwrap();
+    let err = hq.cli(&[
+        "publish",
+        "--brand",
+        "chain",
+        "--scope",
+        "brand",
+        "--block",
+        "brand",
+        "--file",
+        brand.to_str().unwrap(),
+    ]);
+    assert!(err.unwrap_err().contains("not a colour"));
+
+    // Revoked, site c's next calls get nothing and change nothing; a new code enrols it again.
+    hq.cli_ok(&["site", "revoke", "chain/c"]);
+    assert_eq!(refused(rt.block_on(client_c.heartbeat(&Default::default()))), 403);
+    let fact_c = WireFact { id: uuid::Uuid::new_v4().to_string(), at: 1, body: fact.body.clone() };
+    assert_eq!(refused(rt.block_on(client_c.facts(vec![fact_c]))), 403);
+    assert_eq!(count(&rt, &hq, "SELECT COUNT(*) FROM events WHERE site_id = 'c'"), 0);
+    let code = e2e::hq::claim_code(&hq.cli_ok(&["site", "code", "chain/c"]));
+    rt.block_on(join(URL2, &code, &dir_c, true)).unwrap();
+    rt.block_on(client_at(&dir_c, URL2).heartbeat(&Default::default())).unwrap();
+    assert_eq!(refused(rt.block_on(client_c.heartbeat(&Default::default()))), 403, "the old certificate stays revoked");
+
+    // Guessing codes: after ten failures in a minute (the used code above was
+    // one, at this replica) an address is told to wait.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let guess = controller::hq::protocol::Claim::generate().display();
+        match rt.block_on(join(URL2, &guess, &dir_x, false)) {
+            Err(JoinError::Refused(status, _)) => statuses.push(status),
+            other => panic!("a guessed code: {other:?}"),
+        }
+    }
+    assert_eq!(statuses[..9], [403; 9], "{statuses:?}");
+    assert_eq!(statuses[9..], [429; 3], "{statuses:?}");
+}
