@@ -223,3 +223,126 @@ fn sites_enrol_once_file_facts_exactly_once_about_themselves_and_take_their_regi
     assert_eq!(statuses[..9], [403; 9], "{statuses:?}");
     assert_eq!(statuses[9..], [429; 3], "{statuses:?}");
 }
+
+/// `controller hq status --json`.
+fn link(t: &e2e::TestLab) -> serde_json::Value {
+    serde_json::from_str(&t.cli_ok(&["hq", "status", "--json"])).unwrap()
+}
+
+/// One countdown login and logout of guest `i`.
+fn visit(t: &e2e::TestLab, i: usize) {
+    t.login(i);
+    let token = t.token(i);
+    let (code, page) = t.post(i, "/logout", &[("token", &token)]);
+    assert_eq!(code, 200, "{page}");
+}
+
+#[test]
+fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_an_hq_outage() {
+    let Some(mut t) = e2e::TestLab::start("hqlab", 2, 3600, &[]) else { return };
+    let mut hq = Hq::new("lab", &["203.0.113.10"]);
+    let replica = hq.start_replica(Some(&t.lab.upstream()), "203.0.113.10:8443", "127.0.0.1:19467");
+    let code = hq.add_site("chain", "east", "sh-01", "上海一店");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    // The admin joins from the appliance; the fingerprint it prints is HQ's CA's.
+    let out = t.controller_in_appliance(&["hq", "join", "https://203.0.113.10:8443", &code], &[]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    let ca = std::fs::read_to_string(hq.dir.join("ca.crt")).unwrap();
+    assert!(printed.contains(&controller::hq::join::pem_fingerprint(&ca).unwrap()), "{printed}");
+    assert!(printed.contains("site sh-01 of brand chain"), "{printed}");
+    t.stop_controller();
+    t.start_controller();
+    t.until("the link is up", 30, || link(&t)["link"]["heartbeat_at"].is_i64());
+
+    // A promotion with its photo, for region east: the portal shows it within seconds.
+    let photo = t.lab.dir.join("dumplings.png");
+    image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])).save(&photo).unwrap();
+    let photo_id = hq.cli_ok(&["photo", "--brand", "chain", photo.to_str().unwrap()]).trim().to_string();
+    let block = t.lab.dir.join("promotions.json");
+    std::fs::write(
+        &block,
+        format!(
+            r#"[{{"id":"p1","title_zh":"冬至饺子","title_en":"Winter dumplings","body_zh":"买一送一","body_en":"","image":"{photo_id}"}}]"#
+        ),
+    )
+    .unwrap();
+    let published = Instant::now();
+    hq.cli_ok(&[
+        "publish",
+        "--brand",
+        "chain",
+        "--scope",
+        "region:east",
+        "--block",
+        "promotions",
+        "--file",
+        block.to_str().unwrap(),
+    ]);
+    let shows = || t.curl(1, &[&format!("http://{}/promotions", e2e::PORTAL_HOST)]).1.contains("冬至饺子");
+    t.until("the promotion shows", 15, shows);
+    println!("publish -> on the portal: {:?}", published.elapsed());
+    let (code, _) = t.curl(1, &["-o", "/dev/null", &format!("http://{}/m/{photo_id}/320.jpg", e2e::PORTAL_HOST)]);
+    assert_eq!(code, 200, "the photo was fetched and re-encoded here");
+    let applied = link(&t)["link"]["bundle"].as_str().unwrap().to_string();
+    t.until("HQ knows what the site applied", 10, || {
+        hq.cli(&["site", "list", "--json"]).unwrap().contains(&format!("\"applied\": \"{applied}\""))
+    });
+
+    // A bundle that does not check as a whole (its ad opens a promotion no
+    // block has), put in past HQ's own check: refused whole, the last good one stays.
+    let pool = rt.block_on(sqlx::PgPool::connect(&hq.pg.local_url())).unwrap();
+    rt.block_on(
+        sqlx::query(
+            "INSERT INTO hq_blocks (brand_id, scope_kind, scope_id, block, version, value, published_at, published_by) \
+             VALUES ('chain', 'site', 'sh-01', 'ad', 1, $1, 0, 'test')",
+        )
+        .bind(r#"{"text_zh":"点我","text_en":"","promotion":"nope","image":null}"#)
+        .execute(&pool),
+    )
+    .unwrap();
+    rt.block_on(sqlx::query("NOTIFY hq_bundle, 'chain'").execute(&pool)).unwrap();
+    t.until("the site refuses the bad bundle", 15, || link(&t)["link"]["refused"].is_array());
+    assert_eq!(link(&t)["link"]["bundle"], applied.as_str(), "the last good bundle stays");
+    assert!(shows(), "and the portal still shows it");
+    t.until("HQ sees the refusal", 10, || hq.cli(&["site", "list", "--json"]).unwrap().contains("\"refused\": \""));
+
+    // HQ goes away: guests keep logging in, the site says since when, facts queue.
+    t.until("the first facts land", 30, || link(&t)["backlog"]["waiting"] == 0);
+    let facts = |kind: &str| {
+        rt.block_on(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events WHERE site_id = 'sh-01' AND kind = $1")
+                .bind(kind)
+                .fetch_one(&pool),
+        )
+        .unwrap()
+    };
+    let logins_before = facts("login");
+    hq.kill(replica);
+    for _ in 0..3 {
+        for i in 1..=2 {
+            visit(&t, i);
+        }
+    }
+    t.until("the site says HQ is unreachable", 70, || link(&t)["link"]["unreachable_since"].is_i64());
+    let status = t.cli_ok(&["hq", "status"]);
+    assert!(status.contains("UNREACHABLE since"), "{status}");
+    assert!(link(&t)["backlog"]["waiting"].as_i64().unwrap() >= 12, "facts wait: {}", link(&t));
+    assert_eq!(facts("login"), logins_before);
+
+    // Back: every fact exactly once.
+    hq.restart(replica);
+    t.until("the outbox drains", 90, || link(&t)["backlog"]["waiting"] == 0);
+    assert_eq!(facts("login"), logins_before + 6, "each login once");
+    t.until("the site says HQ answers", 70, || link(&t)["link"]["unreachable_since"].is_null());
+
+    // Revoked: the site's calls get nothing; its facts stay with it.
+    hq.cli_ok(&["site", "revoke", "chain/sh-01"]);
+    visit(&t, 1);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(link(&t)["backlog"]["waiting"].as_i64().unwrap() >= 2, "{}", link(&t));
+    assert_eq!(facts("login"), logins_before + 6, "nothing filed for a revoked site");
+    assert!(t.log().contains("refused (403)"), "the site logs why");
+    assert!(!t.log().contains("PRIVATE KEY"), "no key in the log");
+}

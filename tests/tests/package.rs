@@ -27,7 +27,9 @@ struct Purge;
 
 impl Drop for Purge {
     fn drop(&mut self) {
-        let _ = Command::new("dpkg").args(["--purge", "guestwifi-controller", "guestwifi-ap-agent"]).output();
+        let _ = Command::new("dpkg")
+            .args(["--purge", "guestwifi-controller", "guestwifi-ap-agent", "guestwifi-hq"])
+            .output();
     }
 }
 
@@ -36,7 +38,9 @@ fn the_packages_install_and_their_commands_and_files_are_there() {
     if !e2e::root_or_skip("package") {
         return;
     }
-    let (Some(controller), Some(agent)) = (deb("guestwifi-controller"), deb("guestwifi-ap-agent")) else {
+    let (Some(controller), Some(agent), Some(hq)) =
+        (deb("guestwifi-controller"), deb("guestwifi-ap-agent"), deb("guestwifi-hq"))
+    else {
         assert!(
             std::env::var_os("CI").is_none(),
             "no .deb in target/debian: scripts/test.sh runs scripts/package.sh first"
@@ -45,7 +49,7 @@ fn the_packages_install_and_their_commands_and_files_are_there() {
         return;
     };
     let _purge = Purge;
-    let (ok, out) = run(&["dpkg", "-i", controller.to_str().unwrap(), agent.to_str().unwrap()]);
+    let (ok, out) = run(&["dpkg", "-i", controller.to_str().unwrap(), agent.to_str().unwrap(), hq.to_str().unwrap()]);
     assert!(ok, "dpkg -i: {out}");
 
     let (ok, out) = run(&["/usr/bin/guestwifi-controller", "--version"]);
@@ -60,6 +64,13 @@ fn the_packages_install_and_their_commands_and_files_are_there() {
     assert!(unit.contains("ExecStart=/usr/bin/guestwifi-controller run"), "{unit}");
     let agent_unit = std::fs::read_to_string("/lib/systemd/system/guestwifi-ap-agent.service").unwrap();
     assert!(agent_unit.contains("ExecStart=/usr/bin/guestwifi-ap-agent run"), "{agent_unit}");
+    let (ok, out) = run(&["/usr/bin/guestwifi-hq", "--version"]);
+    assert!(ok && out.contains(env!("CARGO_PKG_VERSION")), "{out}");
+    let hq_unit = std::fs::read_to_string("/lib/systemd/system/guestwifi-hq.service").unwrap();
+    assert!(hq_unit.contains("ExecStart=/usr/bin/guestwifi-hq --config /etc/guestwifi-hq/hq.toml run"), "{hq_unit}");
+    assert!(hq_unit.contains("LoadCredential=ca.key:"), "HQ's CA key is a credential, not a file its user owns");
+    let hq_config = std::fs::metadata("/etc/guestwifi-hq/hq.toml").unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&hq_config.permissions()) & 0o777, 0o640);
     let completion = std::fs::read_to_string("/usr/share/bash-completion/completions/guestwifi-controller").unwrap();
     assert!(completion.contains("guestwifi-controller"), "completes the packaged command");
     let man = std::fs::read_to_string("/usr/share/man/man1/guestwifi-controller.1").unwrap();

@@ -45,6 +45,33 @@ fn systemd_accepts_the_unit_and_rates_its_exposure_below_4() {
 }
 
 #[test]
+fn systemd_accepts_headquarters_unit_and_rates_its_exposure_below_2() {
+    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI must have systemd-analyze (package systemd)");
+        eprintln!("SKIPPED hq unit: systemd-analyze is not installed");
+        return;
+    }
+    let unit = include_str!("../../image/guestwifi-hq.service");
+    let dir = std::env::temp_dir().join(format!("guestwifi-hq-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("guestwifi-hq.service");
+    let exe = e2e::controller_exe().with_file_name("guestwifi-hq");
+    std::fs::write(&path, unit.replace("/usr/bin/guestwifi-hq", &exe.display().to_string())).unwrap();
+    let verify = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    let security = Command::new("systemd-analyze").args(["security", "--offline=true"]).arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&security.stdout);
+    let score: f64 = text
+        .split("Overall exposure level for guestwifi-hq.service:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in\n{text}"));
+    assert!(score < 2.0, "exposure {score}:\n{text}");
+    println!("guestwifi-hq.service exposure: {score}");
+}
+
+#[test]
 fn systemd_accepts_the_agents_unit() {
     if Command::new("systemd-analyze").arg("--version").output().is_err() {
         assert!(std::env::var_os("CI").is_none(), "CI must have systemd-analyze (package systemd)");
