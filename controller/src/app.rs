@@ -94,7 +94,10 @@ impl App {
             }
             None => None,
         };
-        let members = crate::members::Store::connect(&store_settings, dir).map_err(DaemonError::Members)?;
+        let mut members = crate::members::Store::connect(&store_settings, dir).map_err(DaemonError::Members)?;
+        if let Some(client) = &client {
+            members = members.with_hq(client.clone());
+        }
         let site_name =
             if config.members.site_name.is_empty() { &config.venue.name } else { &config.members.site_name };
         let mut feed = crate::members::feed::Feed::new(

@@ -10,7 +10,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use guestwifi_core::hq::protocol::{self, Applied, EnrolRequest, FactBatch, Heartbeat};
+use guestwifi_core::hq::protocol::{
+    self, Applied, CardCheck, CardVerdict, Cards, CouponAsk, EnrolRequest, FactBatch, Heartbeat, PassAsk,
+};
+use guestwifi_core::members::{MembersError, Store, Who};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -57,23 +60,30 @@ impl Wakes {
     }
 }
 
-/// Failed enrolments by address, in one-minute windows.
-#[derive(Default)]
-struct Failures(Mutex<HashMap<IpAddr, (Instant, u32)>>);
+/// Failures by key (an address's enrolments, a site's wrong PINs) in
+/// windows of a fixed length.
+struct Failures<K> {
+    window: Duration,
+    map: Mutex<HashMap<K, (Instant, u32)>>,
+}
 
-impl Failures {
-    fn over(&self, ip: IpAddr, max: u32) -> bool {
-        let map = self.0.lock().unwrap();
-        map.get(&ip).is_some_and(|(since, n)| since.elapsed() < Duration::from_secs(60) && *n >= max)
+impl<K: std::hash::Hash + Eq + Clone> Failures<K> {
+    fn new(window: Duration) -> Self {
+        Failures { window, map: Mutex::default() }
     }
 
-    fn failed(&self, ip: IpAddr) {
-        let mut map = self.0.lock().unwrap();
+    fn over(&self, key: &K, max: u32) -> bool {
+        let map = self.map.lock().unwrap();
+        map.get(key).is_some_and(|(since, n)| since.elapsed() < self.window && *n >= max)
+    }
+
+    fn failed(&self, key: &K) {
+        let mut map = self.map.lock().unwrap();
         if map.len() > 100_000 {
-            map.retain(|_, (since, _)| since.elapsed() < Duration::from_secs(60));
+            map.retain(|_, (since, _)| since.elapsed() < self.window);
         }
-        let entry = map.entry(ip).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= Duration::from_secs(60) {
+        let entry = map.entry(key.clone()).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= self.window {
             *entry = (Instant::now(), 0);
         }
         entry.1 += 1;
@@ -91,14 +101,32 @@ pub struct Hq {
     pub wakes: Wakes,
     /// The counters.
     pub metrics: Arc<Metrics>,
-    failures: Arc<Failures>,
+    failures: Arc<Failures<IpAddr>>,
     failures_per_minute: u32,
+    /// Wrong PINs by site in the hour: what a stolen appliance's certificate
+    /// could try before it is revoked.
+    wrong_pins: Arc<Failures<(String, String)>>,
+    wrong_pins_per_hour: u32,
 }
 
 impl Hq {
     /// The shared state.
-    pub fn new(db: Db, ca: Arc<Ca>, metrics: Arc<Metrics>, failures_per_minute: u32) -> Hq {
-        Hq { db, ca, wakes: Wakes::default(), metrics, failures: Arc::default(), failures_per_minute }
+    pub fn new(db: Db, ca: Arc<Ca>, metrics: Arc<Metrics>, enrol: &crate::config::Enrol) -> Hq {
+        Hq {
+            db,
+            ca,
+            wakes: Wakes::default(),
+            metrics,
+            failures: Arc::new(Failures::new(Duration::from_secs(60))),
+            failures_per_minute: enrol.failures_per_minute,
+            wrong_pins: Arc::new(Failures::new(Duration::from_secs(3600))),
+            wrong_pins_per_hour: enrol.wrong_pins_per_site_hour,
+        }
+    }
+
+    /// The member store's queries, for `site`.
+    fn store(&self, site: &SiteRef) -> Store {
+        Store::on(self.db.pool().clone(), &site.brand, &site.site, &self.db.location)
     }
 }
 
@@ -124,6 +152,12 @@ pub fn router(hq: Hq) -> Router {
         .route(protocol::PATH_APPLIED, post(applied))
         .route(protocol::PATH_HEARTBEAT, post(heartbeat))
         .route(&format!("{}/{{id}}", protocol::PATH_PHOTOS), get(photo))
+        .route(protocol::PATH_CARD_CHECK, post(card_check))
+        .route(protocol::PATH_CARD, post(card_get))
+        .route(protocol::PATH_CARDS, post(cards_seen))
+        .route(protocol::PATH_PASS, post(pass_holder))
+        .route(protocol::PATH_PASS_REVOKE, post(pass_revoke))
+        .route(protocol::PATH_COUPON, post(coupon_held))
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
         .with_state(hq)
 }
@@ -134,7 +168,7 @@ async fn ca(State(hq): State<Hq>) -> Response {
 
 async fn enrol(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(request): Json<EnrolRequest>) -> Response {
     let ip = peer.addr.ip();
-    if hq.failures.over(ip, hq.failures_per_minute) {
+    if hq.failures.over(&ip, hq.failures_per_minute) {
         hq.metrics.enrol_refused.inc();
         let mut response =
             status(StatusCode::TOO_MANY_REQUESTS, "too many wrong claim codes from this address; wait a minute");
@@ -151,7 +185,7 @@ async fn enrol(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(requ
             Json(answer).into_response()
         }
         Err(Refusal::Claim(why)) => {
-            hq.failures.failed(ip);
+            hq.failures.failed(&ip);
             hq.metrics.enrol_refused.inc();
             tracing::warn!(peer = %ip, claim = %request.claim, why, "enrolment refused");
             hq.db.refusal("", "", "enrol", &format!("claim {}: {why}", request.claim), &ip.to_string()).await;
@@ -299,5 +333,129 @@ async fn photo(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Path(id):
         Ok(Some(bytes)) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
         Ok(None) => status(StatusCode::NOT_FOUND, "no such photo"),
         Err(err) => unavailable(&err),
+    }
+}
+
+fn members_failed(err: &MembersError) -> Response {
+    match err {
+        MembersError::Store(err) => unavailable(err),
+        other => {
+            tracing::warn!(error = %guestwifi_core::error_chain(other), "the member store failed");
+            status(StatusCode::SERVICE_UNAVAILABLE, "headquarters' store is unavailable; try again")
+        }
+    }
+}
+
+/// A card and PIN: HQ runs the slow check, so a site never needs the
+/// hashes of cards that never logged in there. A site's wrong PINs in an
+/// hour are capped here too, whatever the site's own code does.
+async fn card_check(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(ask): Json<CardCheck>) -> Response {
+    let site = match site(&hq, &peer).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    let key = (site.brand.clone(), site.site.clone());
+    if hq.wrong_pins.over(&key, hq.wrong_pins_per_hour) {
+        tracing::warn!(brand = %site.brand, site = %site.site, "a site over its wrong PINs for the hour");
+        return status(StatusCode::TOO_MANY_REQUESTS, "too many wrong PINs at this site this hour");
+    }
+    if !guestwifi_core::members::valid_card(&ask.card_no) || ask.pin.len() > 64 {
+        return Json(CardVerdict::Wrong).into_response();
+    }
+    let card = match hq.store(&site).card(&ask.card_no).await {
+        Ok(card) => card,
+        Err(err) => return members_failed(&err),
+    };
+    // An unknown card costs the same argon2 time as a wrong PIN.
+    let hash =
+        card.as_ref().and_then(|c| c.pin_hash.clone()).unwrap_or_else(guestwifi_core::kit::passwords::unusable_hash);
+    let Ok(good) = guestwifi_core::kit::passwords::verify_password(ask.pin, hash).await else {
+        return status(StatusCode::TOO_MANY_REQUESTS, "busy checking PINs; try again");
+    };
+    match card.filter(|c| good && c.pin_hash.is_some()) {
+        Some(card) => {
+            if let Err(err) = hq.db.card_seen(&site, &card.card_no).await {
+                return unavailable(&err);
+            }
+            Json(CardVerdict::Good { card }).into_response()
+        }
+        None => {
+            hq.wrong_pins.failed(&key);
+            Json(CardVerdict::Wrong).into_response()
+        }
+    }
+}
+
+/// A card's state and tier without its PIN (a one-tap return needs no PIN).
+async fn card_get(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(ask): Json<Cards>) -> Response {
+    let site = match site(&hq, &peer).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    let Some(card_no) = ask.card_nos.first().filter(|_| ask.card_nos.len() == 1) else {
+        return status(StatusCode::BAD_REQUEST, "one card");
+    };
+    match hq.store(&site).card(card_no).await {
+        Ok(card) => Json(
+            card.map(|c| guestwifi_core::members::CardRecord { pin_hash: None, ..c }).into_iter().collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(err) => members_failed(&err),
+    }
+}
+
+/// The asked cards whose PIN was right at this site in the last 90 days, with
+/// their PIN hashes: the site's offline copy, and nothing more.
+async fn cards_seen(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(ask): Json<Cards>) -> Response {
+    let site = match site(&hq, &peer).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    if ask.card_nos.len() > protocol::MAX_CARDS {
+        return status(StatusCode::PAYLOAD_TOO_LARGE, "too many cards at once");
+    }
+    let seen = match hq.db.cards_seen_at(&site, &ask.card_nos).await {
+        Ok(seen) => seen,
+        Err(err) => return unavailable(&err),
+    };
+    match hq.store(&site).cards(&seen).await {
+        Ok(cards) => Json(cards).into_response(),
+        Err(err) => members_failed(&err),
+    }
+}
+
+async fn pass_holder(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(ask): Json<PassAsk>) -> Response {
+    let site = match site(&hq, &peer).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    match hq.store(&site).pass_holder(&ask.hash, &ask.mac).await {
+        Ok(who) => Json(who).into_response(),
+        Err(err) => members_failed(&err),
+    }
+}
+
+async fn pass_revoke(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(who): Json<Who>) -> Response {
+    let site = match site(&hq, &peer).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    match hq.store(&site).revoke_passes(&who).await {
+        Ok(n) => {
+            tracing::info!(brand = %site.brand, site = %site.site, kind = %who.kind, passes = n, "passes revoked at a site's request");
+            Json(n).into_response()
+        }
+        Err(err) => members_failed(&err),
+    }
+}
+
+async fn coupon_held(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(ask): Json<CouponAsk>) -> Response {
+    let site = match site(&hq, &peer).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    match hq.store(&site).has_coupon(&ask.who, &ask.rule).await {
+        Ok(held) => Json(held).into_response(),
+        Err(err) => members_failed(&err),
     }
 }

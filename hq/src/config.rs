@@ -81,6 +81,10 @@ pub struct Enrol {
     /// Failed enrolments one address may make a minute (then 429).
     #[serde(default = "default_tries")]
     pub failures_per_minute: u32,
+    /// Wrong card PINs HQ checks for one site in an hour (then 429): what a
+    /// stolen appliance's certificate can try before it is revoked.
+    #[serde(default = "default_pins")]
+    pub wrong_pins_per_site_hour: u32,
 }
 
 impl Default for Enrol {
@@ -106,6 +110,9 @@ fn default_code_hours() -> u64 {
 }
 fn default_tries() -> u32 {
     10
+}
+fn default_pins() -> u32 {
+    60
 }
 
 /// Why the configuration is unusable.

@@ -508,6 +508,41 @@ impl Db {
         tx.commit().await
     }
 
+    /// A card's PIN was right at `site`: its offline copy may hold it.
+    pub async fn card_seen(&self, site: &SiteRef, card_no: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO hq_cards_seen (brand_id, site_id, card_no, seen_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (brand_id, site_id, card_no) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(&site.brand)
+        .bind(&site.site)
+        .bind(card_no)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Which of `card_nos` had a right PIN at `site` in the last 90 days.
+    pub async fn cards_seen_at(&self, site: &SiteRef, card_nos: &[String]) -> Result<Vec<String>, sqlx::Error> {
+        let since = now_ms() - 90 * guestwifi_core::kit::time::DAY_MS;
+        let mut seen = Vec::new();
+        for chunk in card_nos.chunks(500) {
+            let places: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+            let sql = format!(
+                "SELECT card_no FROM hq_cards_seen WHERE brand_id = $1 AND site_id = $2 AND seen_at >= $3 \
+                 AND card_no IN ({})",
+                places.join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(&site.brand).bind(&site.site).bind(since);
+            for card in chunk {
+                query = query.bind(card);
+            }
+            seen.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(seen)
+    }
+
     /// Stores a photo for the brand; returns the id the sites name it by.
     pub async fn add_photo(&self, brand: &str, bytes: Vec<u8>) -> anyhow::Result<String> {
         anyhow::ensure!(bytes.len() <= guestwifi_core::marketing::MAX_UPLOAD, "larger than a photo may be");

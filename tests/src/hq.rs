@@ -47,7 +47,7 @@ impl Hq {
             &config,
             format!(
                 "[server]\nlisten = \"127.0.0.1:0\"\nnames = [{}]\n\n[database]\nurl = {url:?}\npassword_file = {:?}\n\n\
-                 [ca]\ncert = {:?}\nkey = {:?}\n",
+                 [ca]\ncert = {:?}\nkey = {:?}\n\n[enrol]\nwrong_pins_per_site_hour = 5\n",
                 names.join(", "),
                 password.display().to_string(),
                 dir.join("ca.crt").display().to_string(),
@@ -73,6 +73,17 @@ impl Hq {
     /// `guestwifi-hq ARGS`, asserting success.
     pub fn cli_ok(&mut self, args: &[&str]) -> String {
         self.cli(args).unwrap_or_else(|e| panic!("guestwifi-hq {args:?}: {e}"))
+    }
+
+    /// The member store's handle on HQ's database, for brand `brand`
+    /// (members and cards put in as a chain's card system puts them).
+    pub fn members(&self, brand: &str) -> controller::members::Store {
+        let settings = controller::config::MembersSettings {
+            url: self.pg.local_url(),
+            brand: brand.into(),
+            ..Default::default()
+        };
+        controller::members::Store::connect(&settings, &self.dir).unwrap()
     }
 
     /// Adds a site; returns its claim code.

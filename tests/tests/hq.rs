@@ -142,6 +142,43 @@ fn sites_enrol_once_file_facts_exactly_once_about_themselves_and_take_their_regi
         2
     );
 
+    // Cards: HQ checks the PIN and gives the hash only for a right one, and
+    // a site's offline copy gets only the cards whose PIN was right there.
+    use controller::hq::protocol::CardVerdict;
+    let chain = {
+        let _in = rt.enter();
+        hq.members("chain")
+    };
+    let csv = "phone,name,card,tier,pin\n13800138000,王芳,8800123,gold,2468\n13900139000,李雷,8800456,,1357\n";
+    rt.block_on(chain.import(csv)).unwrap();
+    match rt.block_on(client_b.check_card("8800123", "2468")).unwrap() {
+        CardVerdict::Good { card } => assert!(card.pin_hash.is_some() && card.tier == "gold", "{card:?}"),
+        CardVerdict::Wrong => panic!("the right PIN"),
+    }
+    assert!(matches!(rt.block_on(client_b.check_card("8800123", "0000")).unwrap(), CardVerdict::Wrong));
+    assert!(matches!(rt.block_on(client_b.check_card("9999999", "2468")).unwrap(), CardVerdict::Wrong));
+    let asked = vec!["8800123".to_string(), "8800456".to_string()];
+    let copy = rt.block_on(client_b.cards(&asked)).unwrap();
+    assert_eq!(copy.len(), 1, "only the card that logged in at b: {copy:?}");
+    assert!(rt.block_on(client_c.cards(&asked)).unwrap().is_empty(), "c saw no card");
+    let glance = rt.block_on(client_c.card("8800456")).unwrap().unwrap();
+    assert_eq!(glance.pin_hash, None, "a card's state without its PIN");
+    // A site's wrong PINs are capped at HQ (5 an hour here), right ones too then.
+    let mut verdicts = Vec::new();
+    for _ in 0..5 {
+        verdicts.push(match rt.block_on(client_c.check_card("8800456", "0000")) {
+            Ok(CardVerdict::Wrong) => 200,
+            Err(HqError::Refused(status, _)) => status,
+            other => panic!("{other:?}"),
+        });
+    }
+    assert_eq!(verdicts, [200, 200, 200, 200, 200]);
+    assert_eq!(refused(rt.block_on(client_c.check_card("8800456", "1357"))), 429, "c's hour of wrong PINs is spent");
+    assert!(
+        matches!(rt.block_on(client_b.check_card("8800456", "1357")).unwrap(), CardVerdict::Good { .. }),
+        "b's is not"
+    );
+
     // A block for region east reaches b, not c; b's long-poll wakes within a second or two of a publish.
     let promotions = tmp.path().join("promotions.json");
     std::fs::write(
@@ -239,7 +276,9 @@ fn visit(t: &e2e::TestLab, i: usize) {
 
 #[test]
 fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_an_hq_outage() {
-    let Some(mut t) = e2e::TestLab::start("hqlab", 2, 3600, &[]) else { return };
+    let Some(mut t) = e2e::TestLab::start("hqlab", 2, 3600, &[("GUESTWIFI_AUTH__CARD__ENABLED", "true")]) else {
+        return;
+    };
     let mut hq = Hq::new("lab", &["203.0.113.10"]);
     let replica = hq.start_replica(Some(&t.lab.upstream()), "203.0.113.10:8443", "127.0.0.1:19467");
     let code = hq.add_site("chain", "east", "sh-01", "上海一店");
@@ -308,6 +347,25 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
     assert!(shows(), "and the portal still shows it");
     t.until("HQ sees the refusal", 10, || hq.cli(&["site", "list", "--json"]).unwrap().contains("\"refused\": \""));
 
+    // A member's card logs in at the site, checked at HQ.
+    let chain = {
+        let _in = rt.enter();
+        hq.members("chain")
+    };
+    rt.block_on(chain.import("phone,name,card,tier,pin\n13800138000,王芳,8800123,,2468\n")).unwrap();
+    let card_login = |t: &e2e::TestLab, pin: &str| {
+        let token = t.token(2);
+        let (code, page) = t.post(2, "/login/card", &[("card", "8800123"), ("pin", pin), ("token", &token)]);
+        if code == 200 {
+            let token = t.token(2);
+            assert_eq!(t.post(2, "/logout", &[("token", &token)]).0, 200);
+        }
+        (code, page)
+    };
+    assert_eq!(card_login(&t, "0000").0, 403, "a wrong PIN, checked at HQ");
+    let (code, page) = card_login(&t, "2468");
+    assert_eq!(code, 200, "{page}");
+
     // HQ goes away: guests keep logging in, the site says since when, facts queue.
     t.until("the first facts land", 30, || link(&t)["backlog"]["waiting"] == 0);
     let facts = |kind: &str| {
@@ -325,6 +383,8 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
             visit(&t, i);
         }
     }
+    let (code, page) = card_login(&t, "2468");
+    assert_eq!(code, 200, "the card that logged in here logs in from the site's copy: {page}");
     t.until("the site says HQ is unreachable", 70, || link(&t)["link"]["unreachable_since"].is_i64());
     let status = t.cli_ok(&["hq", "status"]);
     assert!(status.contains("UNREACHABLE since"), "{status}");
@@ -334,7 +394,7 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
     // Back: every fact exactly once.
     hq.restart(replica);
     t.until("the outbox drains", 90, || link(&t)["backlog"]["waiting"] == 0);
-    assert_eq!(facts("login"), logins_before + 6, "each login once");
+    assert_eq!(facts("login"), logins_before + 7, "each login once");
     t.until("the site says HQ answers", 70, || link(&t)["link"]["unreachable_since"].is_null());
 
     // Revoked: the site's calls get nothing; its facts stay with it.
@@ -342,7 +402,7 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
     visit(&t, 1);
     std::thread::sleep(Duration::from_secs(3));
     assert!(link(&t)["backlog"]["waiting"].as_i64().unwrap() >= 2, "{}", link(&t));
-    assert_eq!(facts("login"), logins_before + 6, "nothing filed for a revoked site");
+    assert_eq!(facts("login"), logins_before + 7, "nothing filed for a revoked site");
     assert!(t.log().contains("refused (403)"), "the site logs why");
     assert!(!t.log().contains("PRIVATE KEY"), "no key in the log");
 }

@@ -8,9 +8,15 @@
 //! `members.cache_max_age_hours`; past that, card logins wait for the
 //! store. A card never seen here waits for the store too. Wrong PINs are limited per card (whatever the device) as
 //! well as per device.
+//!
+//! A site enrolled with headquarters sends the card and PIN to HQ, which
+//! checks the PIN and returns the card's hash only for a right one; so the
+//! site's copy holds the cards that logged in here, as without HQ.
 
 use super::lockout::Lockout;
 use super::{AuthError, Bandwidth, Grant, Identity, Method, Refusal};
+use crate::hq::client::HqError;
+use crate::hq::protocol::CardVerdict;
 use crate::kit::time::now_ms;
 use crate::members::cards::CardCache;
 use crate::members::{CardRecord, MembersError, Store};
@@ -19,6 +25,8 @@ use std::time::Duration;
 
 /// How long the card login waits for the store before it uses the cache.
 const STORE_WAIT: Duration = Duration::from_secs(2);
+/// How long it waits for HQ's check (HQ runs the slow PIN check itself).
+const HQ_WAIT: Duration = Duration::from_secs(4);
 
 /// The card method.
 pub struct Cards {
@@ -71,7 +79,35 @@ impl Cards {
                 return Err(Refusal::LockedOut { retry_after }.into());
             }
         };
-        let card = match self.find(&card_no).await {
+        // An enrolled site has HQ check the PIN (HQ gives the hash only for
+        // a right one); while HQ cannot answer, the cards seen here are.
+        let remote = self.store.hq().is_some();
+        if let Some(hq) = self.store.hq() {
+            match tokio::time::timeout(HQ_WAIT, hq.check_card(&card_no, pin)).await {
+                Ok(Ok(CardVerdict::Good { card })) => {
+                    reserved.clear();
+                    site.give_back();
+                    self.seen(&card).await;
+                    return Ok(self.grant_of(card)?);
+                }
+                Ok(Ok(CardVerdict::Wrong)) => {
+                    reserved.keep();
+                    site.keep();
+                    return Err(Refusal::WrongCredentials.into());
+                }
+                Ok(Err(HqError::Refused(429, _))) => {
+                    reserved.give_back();
+                    site.give_back();
+                    return Err(Refusal::Limited { retry_after: Duration::from_secs(60) }.into());
+                }
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "headquarters did not check the card: checked against the cache")
+                }
+                Err(_) => tracing::warn!("headquarters slow: card checked against the cache"),
+            }
+        }
+        let found = if remote { self.cached(&card_no).await } else { self.find(&card_no).await };
+        let card = match found {
             Ok(card) => card,
             Err(err) => {
                 reserved.give_back();

@@ -585,7 +585,7 @@ impl Failure for sqlx::Error {
 impl Failure for crate::members::MembersError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::Store(_) | Self::Migrate(_) | Self::Local(_) => ErrorKind::Unavailable,
+            Self::Store(_) | Self::Migrate(_) | Self::Local(_) | Self::Hq(_) => ErrorKind::Unavailable,
             Self::Password(_) | Self::Url | Self::Invalid(_) => ErrorKind::Invalid,
             Self::NotFound => ErrorKind::NotFound,
         }

@@ -171,3 +171,52 @@ impl Client {
         Ok(bytes)
     }
 }
+
+impl Client {
+    async fn ask<T: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<R, HqError> {
+        self.post(path, body).await?.json().await.map_err(link)
+    }
+
+    /// Checks a card and PIN at HQ.
+    pub async fn check_card(&self, card_no: &str, pin: &str) -> Result<protocol::CardVerdict, HqError> {
+        let ask = protocol::CardCheck { card_no: card_no.into(), pin: pin.into() };
+        self.ask(protocol::PATH_CARD_CHECK, &ask).await
+    }
+
+    /// A card's state and tier (no PIN hash).
+    pub async fn card(&self, card_no: &str) -> Result<Option<crate::members::CardRecord>, HqError> {
+        let ask = protocol::Cards { card_nos: vec![card_no.into()] };
+        let cards: Vec<crate::members::CardRecord> = self.ask(protocol::PATH_CARD, &ask).await?;
+        Ok(cards.into_iter().next())
+    }
+
+    /// The cards among `card_nos` that logged in at this site lately, with
+    /// their PIN hashes (the site's offline copy).
+    pub async fn cards(&self, card_nos: &[String]) -> Result<Vec<crate::members::CardRecord>, HqError> {
+        let mut out = Vec::new();
+        for chunk in card_nos.chunks(protocol::MAX_CARDS) {
+            let ask = protocol::Cards { card_nos: chunk.to_vec() };
+            out.extend(self.ask::<_, Vec<crate::members::CardRecord>>(protocol::PATH_CARDS, &ask).await?);
+        }
+        Ok(out)
+    }
+
+    /// Who a pass logs in as on `mac`, from any site of the brand.
+    pub async fn pass_holder(&self, hash: &str, mac: &str) -> Result<Option<crate::members::Who>, HqError> {
+        self.ask(protocol::PATH_PASS, &protocol::PassAsk { hash: hash.into(), mac: mac.into() }).await
+    }
+
+    /// Revokes `who`'s passes at every site; how many.
+    pub async fn revoke_passes(&self, who: &crate::members::Who) -> Result<u64, HqError> {
+        self.ask(protocol::PATH_PASS_REVOKE, who).await
+    }
+
+    /// Whether the member `who` names holds a coupon of `rule`.
+    pub async fn has_coupon(&self, who: &crate::members::Who, rule: &str) -> Result<bool, HqError> {
+        self.ask(protocol::PATH_COUPON, &protocol::CouponAsk { who: who.clone(), rule: rule.into() }).await
+    }
+}

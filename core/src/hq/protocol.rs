@@ -29,6 +29,73 @@ pub const PATH_APPLIED: &str = "/v1/bundle/applied";
 pub const PATH_HEARTBEAT: &str = "/v1/heartbeat";
 /// A brand's photo by id (its bytes' hash), as uploaded.
 pub const PATH_PHOTOS: &str = "/v1/photos";
+/// A card and PIN, checked at HQ.
+pub const PATH_CARD_CHECK: &str = "/v1/cards/check";
+/// A card's state and tier, without its PIN (a one-tap return).
+pub const PATH_CARD: &str = "/v1/cards/get";
+/// The cards seen at the site, for its offline copy.
+pub const PATH_CARDS: &str = "/v1/cards/seen";
+/// Who a one-tap return pass (from any site of the brand) logs in as.
+pub const PATH_PASS: &str = "/v1/passes/holder";
+/// Revoke a guest's passes at every site.
+pub const PATH_PASS_REVOKE: &str = "/v1/passes/revoke";
+/// Whether a member holds a coupon of a rule.
+pub const PATH_COUPON: &str = "/v1/coupons/held";
+
+/// The most cards one refresh asks for.
+pub const MAX_CARDS: usize = 5000;
+
+/// `POST /v1/cards/check`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardCheck {
+    /// The card's number, normalized.
+    pub card_no: String,
+    /// The PIN as typed.
+    pub pin: String,
+}
+
+/// HQ's verdict on a card and PIN.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum CardVerdict {
+    /// The PIN is right: the card, with its hash for the site's offline
+    /// copy (a card that logs in here may be kept here).
+    Good {
+        /// The card and its tier.
+        card: crate::members::CardRecord,
+    },
+    /// No such card, no PIN, or a wrong PIN (one answer for all three).
+    Wrong,
+}
+
+/// `POST /v1/cards/get`, `/v1/cards/seen`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cards {
+    /// Card numbers.
+    pub card_nos: Vec<String>,
+}
+
+/// `POST /v1/passes/holder`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassAsk {
+    /// SHA-256 of the pass id, hex.
+    pub hash: String,
+    /// The device presenting it.
+    pub mac: String,
+}
+
+/// `POST /v1/coupons/held`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CouponAsk {
+    /// Who.
+    pub who: crate::members::Who,
+    /// The rule.
+    pub rule: String,
+}
 
 /// Characters of a claim code's id, then of its secret (the kit's code
 /// alphabet: ~5 bits a character, so ~99 bits of secret).

@@ -44,6 +44,9 @@ pub enum MembersError {
     /// The local store (outbox, card cache) failed.
     #[error("local store error")]
     Local(#[source] sqlx::Error),
+    /// Headquarters (an enrolled site's store) refused or could not be reached.
+    #[error("headquarters")]
+    Hq(#[from] crate::hq::client::HqError),
     /// A CSV line or an argument is not usable.
     #[error("{0}")]
     Invalid(String),
@@ -66,6 +69,10 @@ pub enum Engine {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// An enrolled site asks headquarters what only the chain's store knows
+    /// (a card, a pass from another site, a coupon), and keeps only its own
+    /// SQLite here.
+    remote: Option<crate::hq::client::Client>,
     /// The brand (chain) id.
     pub brand: String,
     /// This site's id.
@@ -174,7 +181,7 @@ pub struct CouponView {
 }
 
 /// A card as the login checks it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CardRecord {
     /// Number.
     pub card_no: String,
@@ -280,7 +287,25 @@ impl Store {
                 })
             })
             .connect_lazy_with(options);
-        Ok(Store { pool, brand: settings.brand.clone(), site: settings.site.clone(), engine, location })
+        Ok(Store { pool, remote: None, brand: settings.brand.clone(), site: settings.site.clone(), engine, location })
+    }
+
+    /// The store on `pool` for `brand` and `site` (headquarters, which
+    /// answers sites' asks with the same queries).
+    pub fn on(pool: AnyPool, brand: &str, site: &str, location: &str) -> Store {
+        let (brand, site, location) = (brand.to_string(), site.to_string(), location.to_string());
+        Store { pool, remote: None, brand, site, engine: Engine::Postgres, location }
+    }
+
+    /// Asks `client` (headquarters) for cards, passes and coupons.
+    pub fn with_hq(mut self, client: crate::hq::client::Client) -> Store {
+        self.remote = Some(client);
+        self
+    }
+
+    /// Headquarters, when the site is enrolled.
+    pub fn hq(&self) -> Option<&crate::hq::client::Client> {
+        self.remote.as_ref()
     }
 
     /// Brings the schema up to date and registers this site (and its brand
@@ -334,8 +359,11 @@ impl Store {
         &self.pool
     }
 
-    /// A card and its tier, from the store.
+    /// A card and its tier, from the store (from HQ: without its PIN's hash).
     pub async fn card(&self, card_no: &str) -> Result<Option<CardRecord>, MembersError> {
+        if let Some(hq) = &self.remote {
+            return Ok(hq.card(card_no).await?);
+        }
         let row: Option<CardTuple> = sqlx::query_as(&format!("{CARD_SELECT} WHERE c.brand_id = $1 AND c.card_no = $2"))
             .bind(&self.brand)
             .bind(card_no)
@@ -347,6 +375,9 @@ impl Store {
     /// The brand's cards among `card_nos` (what the local cache asks for:
     /// the cards seen at the site), a few hundred a query.
     pub async fn cards(&self, card_nos: &[String]) -> Result<Vec<CardRecord>, MembersError> {
+        if let Some(hq) = &self.remote {
+            return Ok(hq.cards(card_nos).await?);
+        }
         let mut out = Vec::with_capacity(card_nos.len());
         for chunk in card_nos.chunks(500) {
             let places: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
@@ -371,6 +402,9 @@ impl Store {
     /// at another site. None for another device's pass, one past its time,
     /// revoked, or one whose identity was erased.
     pub async fn pass_holder(&self, hash: &str, mac: &str) -> Result<Option<Who>, MembersError> {
+        if let Some(hq) = &self.remote {
+            return Ok(hq.pass_holder(hash, mac).await?);
+        }
         let row: Option<(String, String)> = sqlx::query_as(
             "SELECT kind, value FROM return_passes WHERE brand_id = $1 AND pass_hash = $2 AND mac = $3 \
                AND expires_at > $4 AND revoked_at IS NULL",
@@ -386,6 +420,9 @@ impl Store {
 
     /// Revokes every pass of `who` at every site of the brand; returns how many.
     pub async fn revoke_passes(&self, who: &Who) -> Result<u64, MembersError> {
+        if let Some(hq) = &self.remote {
+            return Ok(hq.revoke_passes(who).await?);
+        }
         let done = sqlx::query(
             "UPDATE return_passes SET revoked_at = $4 WHERE brand_id = $1 AND kind = $2 AND value = $3 \
                AND revoked_at IS NULL",
@@ -401,6 +438,9 @@ impl Store {
 
     /// Whether the member `who` names already holds a coupon of `rule`.
     pub async fn has_coupon(&self, who: &Who, rule: &str) -> Result<bool, MembersError> {
+        if let Some(hq) = &self.remote {
+            return Ok(hq.has_coupon(who, rule).await?);
+        }
         let mut conn = self.pool.acquire().await?;
         let Some(member) = feed::member_of(&mut conn, &self.brand, who).await? else {
             return Ok(false);
