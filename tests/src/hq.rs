@@ -78,11 +78,8 @@ impl Hq {
     /// The member store's handle on HQ's database, for brand `brand`
     /// (members and cards put in as a chain's card system puts them).
     pub fn members(&self, brand: &str) -> controller::members::Store {
-        let settings = controller::config::MembersSettings {
-            url: self.pg.local_url(),
-            brand: brand.into(),
-            ..Default::default()
-        };
+        let settings =
+            controller::config::MembersSettings { url: self.pg.local_url(), brand: brand.into(), ..Default::default() };
         controller::members::Store::connect(&settings, &self.dir).unwrap()
     }
 

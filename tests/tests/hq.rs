@@ -406,3 +406,65 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
     assert!(t.log().contains("refused (403)"), "the site logs why");
     assert!(!t.log().contains("PRIVATE KEY"), "no key in the log");
 }
+
+#[test]
+fn a_chain_on_the_direct_store_moves_to_hq_without_losing_a_member_or_a_fact() {
+    if !e2e::root_or_skip("hq_move") {
+        return;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut hq = Hq::new("move", &["127.0.0.1"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("x");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // Before HQ: site x feeds the chain's PostgreSQL with the chain's password.
+    let direct = {
+        let _in = rt.enter();
+        let settings = controller::config::MembersSettings {
+            url: hq.pg.local_url(),
+            brand: "chain".into(),
+            site: "x".into(),
+            ..Default::default()
+        };
+        Store::connect(&settings, &dir).unwrap()
+    };
+    rt.block_on(direct.prepare("Chain", "X 店", "east")).unwrap();
+    rt.block_on(direct.import("phone,name,card,tier,pin\n13800138000,王芳,8800123,,2468\n")).unwrap();
+    let (local, _) = rt.block_on(outbox_of(&dir, 100));
+    let feed = Feed::new(direct.clone(), local.clone(), 50, Default::default());
+    for _ in 0..3 {
+        assert_eq!(rt.block_on(feed.deliver_once()).unwrap(), 50);
+    }
+    // The next 50 reached the store but the site never heard so (a cut
+    // link, a power cut): they are in PostgreSQL and still in the outbox.
+    let rows: Vec<(String, i64, String)> =
+        rt.block_on(sqlx::query_as("SELECT id, at, body FROM outbox ORDER BY seq LIMIT 50").fetch_all(&local)).unwrap();
+    let mut tx = rt.block_on(direct.pool().begin()).unwrap();
+    for (id, at, body) in &rows {
+        let fact: Fact = serde_json::from_str(body).unwrap();
+        rt.block_on(controller::members::feed::file_fact(&mut tx, "chain", "x", id, *at, *at, &fact)).unwrap();
+    }
+    rt.block_on(tx.commit()).unwrap();
+    let registered = count(&rt, &hq, "SELECT registered_at FROM sites WHERE site_id = 'x'");
+
+    // HQ comes, on the same database: the site keeps its id, joins, and its
+    // feed carries on to HQ.
+    hq.start_replica(None, "127.0.0.1:18445", "127.0.0.1:19468");
+    let code = hq.add_site("chain", "east", "x", "X 店");
+    rt.block_on(join("https://127.0.0.1:18445", &code, &dir, false)).unwrap();
+    let feed = Feed::new(direct, local.clone(), 50, Default::default())
+        .with_sink(Sink::Hq(client_at(&dir, "https://127.0.0.1:18445")));
+    while rt.block_on(feed.deliver_once()).unwrap() > 0 {}
+    assert_eq!(count(&rt, &hq, "SELECT COUNT(*) FROM events WHERE site_id = 'x'"), 300, "every fact once");
+    assert_eq!(count(&rt, &hq, "SELECT COUNT(*) FROM visits WHERE site_id = 'x' AND ended_at IS NOT NULL"), 100);
+    assert_eq!(count(&rt, &hq, "SELECT COUNT(*) FROM members WHERE phone LIKE '%13800138000'"), 1, "the member stays");
+    assert_eq!(count(&rt, &hq, "SELECT COUNT(*) FROM cards WHERE card_no = '8800123'"), 1, "and the card");
+    assert_eq!(
+        count(&rt, &hq, "SELECT registered_at FROM sites WHERE site_id = 'x'"),
+        registered,
+        "the site's history is its own"
+    );
+    assert_eq!(rt.block_on(outbox::backlog(&local)).unwrap().waiting, 0);
+}
