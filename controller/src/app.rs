@@ -71,12 +71,6 @@ impl App {
                     .map_err(|e| DaemonError::Secret { what: "the portal's signing key", source: e.into() })?,
             ),
         };
-        let sms_gateway = match sms_gateway {
-            Some(g) => g,
-            None => crate::auth::sms::gateway_from(&config.auth.sms, dir).map_err(DaemonError::SmsGateway)?,
-        };
-        let wechat = crate::auth::wechat::from_config(&config).map_err(DaemonError::WeChat)?;
-        let oauth = crate::auth::oauth::from_config(&config).map_err(DaemonError::OAuth)?;
         // An enrolled site feeds HQ and never connects to PostgreSQL: its
         // member store is its own SQLite, under the identity HQ gave it.
         let identity = crate::hq::site::Identity::load(dir).map_err(DaemonError::Hq)?;
@@ -94,6 +88,17 @@ impl App {
             }
             None => None,
         };
+        let sms_gateway = match (sms_gateway, config.auth.sms.gateway.as_str(), &client) {
+            (Some(g), ..) => g,
+            (None, "hq", Some(client)) => Arc::new(crate::auth::sms::gateway::HqGateway(client.clone())),
+            (None, "hq", None) => {
+                tracing::warn!("auth.sms.gateway = \"hq\" but this site is not enrolled: no SMS goes out until `controller hq join`");
+                Arc::new(crate::auth::sms::gateway::NotEnrolled)
+            }
+            (None, ..) => crate::auth::sms::gateway_from(&config.auth.sms, dir).map_err(DaemonError::SmsGateway)?,
+        };
+        let wechat = crate::auth::wechat::from_config(&config).map_err(DaemonError::WeChat)?;
+        let oauth = crate::auth::oauth::from_config(&config).map_err(DaemonError::OAuth)?;
         let mut members = crate::members::Store::connect(&store_settings, dir).map_err(DaemonError::Members)?;
         if let Some(client) = &client {
             members = members.with_hq(client.clone());

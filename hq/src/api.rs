@@ -107,12 +107,23 @@ pub struct Hq {
     /// could try before it is revoked.
     wrong_pins: Arc<Failures<(String, String)>>,
     wrong_pins_per_hour: u32,
+    /// The chain's SMS gateway, and its budgets.
+    sms: Option<Arc<dyn guestwifi_core::auth::sms::gateway::Gateway>>,
+    sms_budget: crate::config::SmsBudget,
 }
 
 impl Hq {
     /// The shared state.
-    pub fn new(db: Db, ca: Arc<Ca>, metrics: Arc<Metrics>, enrol: &crate::config::Enrol) -> Hq {
-        Hq {
+    pub fn new(db: Db, ca: Arc<Ca>, metrics: Arc<Metrics>, config: &crate::config::Config) -> anyhow::Result<Hq> {
+        let enrol = &config.enrol;
+        let sms = match &config.sms {
+            Some(sms) => {
+                let dir = config.ca.cert.parent().unwrap_or(std::path::Path::new("."));
+                Some(guestwifi_core::auth::sms::gateway_from(sms, dir).map_err(anyhow::Error::msg)?)
+            }
+            None => None,
+        };
+        Ok(Hq {
             db,
             ca,
             wakes: Wakes::default(),
@@ -121,7 +132,9 @@ impl Hq {
             failures_per_minute: enrol.failures_per_minute,
             wrong_pins: Arc::new(Failures::new(Duration::from_secs(3600))),
             wrong_pins_per_hour: enrol.wrong_pins_per_site_hour,
-        }
+            sms,
+            sms_budget: config.sms_budget.clone(),
+        })
     }
 
     /// The member store's queries, for `site`.
@@ -158,6 +171,7 @@ pub fn router(hq: Hq) -> Router {
         .route(protocol::PATH_PASS, post(pass_holder))
         .route(protocol::PATH_PASS_REVOKE, post(pass_revoke))
         .route(protocol::PATH_COUPON, post(coupon_held))
+        .route(protocol::PATH_SMS, post(sms))
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
         .with_state(hq)
 }
@@ -457,5 +471,42 @@ async fn coupon_held(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Jso
     match hq.store(&site).has_coupon(&ask.who, &ask.rule).await {
         Ok(held) => Json(held).into_response(),
         Err(err) => members_failed(&err),
+    }
+}
+
+/// An SMS code for a site's guest, sent with the chain's gateway, within the
+/// chain's and the site's hour.
+async fn sms(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(sms): Json<protocol::Sms>) -> Response {
+    let site = match site(&hq, &peer).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    let Some(gateway) = &hq.sms else {
+        return status(StatusCode::NOT_FOUND, "headquarters has no SMS gateway");
+    };
+    let phone_ok = sms.phone.starts_with('+')
+        && (8..=16).contains(&sms.phone.len())
+        && sms.phone[1..].bytes().all(|b| b.is_ascii_digit());
+    if !phone_ok || sms.code.len() > 12 || sms.text.chars().count() > 300 {
+        return status(StatusCode::BAD_REQUEST, "not an SMS code");
+    }
+    match hq.db.take_sms(&site, hq.sms_budget.chain_per_hour, hq.sms_budget.site_per_hour).await {
+        Ok(true) => {}
+        Ok(false) => {
+            hq.metrics.sms_refused.inc();
+            tracing::warn!(brand = %site.brand, site = %site.site, "the SMS budget for the hour is spent");
+            return status(StatusCode::TOO_MANY_REQUESTS, "the SMS budget for this hour is spent");
+        }
+        Err(err) => return unavailable(&err),
+    }
+    match gateway.send(&sms.phone, &sms.code, &sms.text).await {
+        Ok(()) => {
+            hq.metrics.sms_sent.inc();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(err) => {
+            tracing::warn!(brand = %site.brand, site = %site.site, error = %err, "the chain's SMS gateway failed");
+            status(StatusCode::BAD_GATEWAY, "the SMS gateway failed")
+        }
     }
 }

@@ -21,6 +21,40 @@ pub struct Config {
     /// `[enrol]`
     #[serde(default)]
     pub enrol: Enrol,
+    /// `[sms]`: the chain's SMS gateway, with the controller's `[auth.sms]`
+    /// gateway keys (`gateway`, `webhook`, `aliyun`, `tencent`, `text`);
+    /// absent, HQ sends no SMS for its sites.
+    #[serde(default)]
+    pub sms: Option<guestwifi_core::config::SmsAuth>,
+    /// `[sms_budget]`
+    #[serde(default)]
+    pub sms_budget: SmsBudget,
+}
+
+/// `[sms_budget]`: codes HQ sends in an hour, for the chain and for one site
+/// (each site's own limits per phone and device stay the site's).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsBudget {
+    /// For every site of a brand together.
+    #[serde(default = "default_chain_sms")]
+    pub chain_per_hour: i64,
+    /// For one site.
+    #[serde(default = "default_site_sms")]
+    pub site_per_hour: i64,
+}
+
+impl Default for SmsBudget {
+    fn default() -> Self {
+        toml::from_str("").expect("sms budget defaults")
+    }
+}
+
+fn default_chain_sms() -> i64 {
+    5000
+}
+fn default_site_sms() -> i64 {
+    200
 }
 
 /// `[server]`: the sites' HTTPS listener.
@@ -172,6 +206,14 @@ impl Config {
         }
         if !(1..=24 * 30).contains(&self.enrol.code_hours) {
             return Err("enrol.code_hours: 1 to 720".into());
+        }
+        if let Some(sms) = &self.sms {
+            if sms.gateway == "hq" {
+                return Err("sms.gateway: HQ sends with a provider's gateway, not \"hq\"".into());
+            }
+        }
+        if self.sms_budget.chain_per_hour < 1 || self.sms_budget.site_per_hour < 1 {
+            return Err("sms_budget: at least 1".into());
         }
         if self.server.max_connections == 0 || self.server.max_connections_per_address == 0 {
             return Err("server.max_connections*: at least 1".into());

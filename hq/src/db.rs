@@ -543,6 +543,44 @@ impl Db {
         Ok(seen)
     }
 
+    /// Counts an SMS for `site` if the chain's and the site's hour allow
+    /// it (one replica at a time for a brand: an advisory lock); false when
+    /// either is spent. Sends a day old are dropped on the way.
+    pub async fn take_sms(&self, site: &SiteRef, chain_per_hour: i64, site_per_hour: i64) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let hour = now - 3_600_000;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS l")
+            .bind(format!("hq_sms {}", site.brand))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM hq_sms_sends WHERE brand_id = $1 AND at < $2")
+            .bind(&site.brand)
+            .bind(now - guestwifi_core::kit::time::DAY_MS)
+            .execute(&mut *tx)
+            .await?;
+        let (chain, own): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN site_id = $2 THEN 1 ELSE 0 END), 0) FROM hq_sms_sends \
+             WHERE brand_id = $1 AND at >= $3",
+        )
+        .bind(&site.brand)
+        .bind(&site.site)
+        .bind(hour)
+        .fetch_one(&mut *tx)
+        .await?;
+        if chain >= chain_per_hour || own >= site_per_hour {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO hq_sms_sends (brand_id, site_id, at) VALUES ($1, $2, $3)")
+            .bind(&site.brand)
+            .bind(&site.site)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Stores a photo for the brand; returns the id the sites name it by.
     pub async fn add_photo(&self, brand: &str, bytes: Vec<u8>) -> anyhow::Result<String> {
         anyhow::ensure!(bytes.len() <= guestwifi_core::marketing::MAX_UPLOAD, "larger than a photo may be");

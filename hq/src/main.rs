@@ -269,7 +269,7 @@ async fn run(config: Config, db: Db) -> anyhow::Result<()> {
         }
     }
     let metrics = Arc::new(Metrics::default());
-    let hq = api::Hq::new(db.clone(), ca.clone(), metrics.clone(), &config.enrol);
+    let hq = api::Hq::new(db.clone(), ca.clone(), metrics.clone(), &config)?;
     let acceptor = server::acceptor(&ca, &config.server.names)?;
     let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
     let metrics_listener = tokio::net::TcpListener::bind(config.server.metrics_listen).await?;

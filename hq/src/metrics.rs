@@ -23,6 +23,10 @@ pub struct Metrics {
     pub bundles_refused: Counter,
     /// Bundle long-polls waiting now.
     pub polls: Gauge,
+    /// SMS codes sent for sites.
+    pub sms_sent: Counter,
+    /// SMS codes refused: a budget spent.
+    pub sms_refused: Counter,
 }
 
 /// One waiting poll; it stops counting when dropped.
@@ -47,6 +51,8 @@ impl Default for Metrics {
             heartbeats: Counter::default(),
             bundles_refused: Counter::default(),
             polls: Gauge::default(),
+            sms_sent: Counter::default(),
+            sms_refused: Counter::default(),
         };
         registry.register("facts", "Facts filed", m.facts.clone());
         registry.register("facts_refused", "Facts refused on their own", m.facts_refused.clone());
@@ -60,6 +66,8 @@ impl Default for Metrics {
         registry.register("heartbeats", "Heartbeats taken", m.heartbeats.clone());
         registry.register("bundles_refused", "Bundles the sites refused", m.bundles_refused.clone());
         registry.register("bundle_polls", "Bundle long-polls waiting", m.polls.clone());
+        registry.register("sms_sent", "SMS codes sent for sites", m.sms_sent.clone());
+        registry.register("sms_refused", "SMS codes refused: a budget spent", m.sms_refused.clone());
         Metrics { registry, ..m }
     }
 }

@@ -14,6 +14,7 @@
 //! is private on purpose, to show guests never reach it. Nothing leaves the
 //! namespaces.
 
+pub mod hq;
 pub mod pg;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,16 @@
 
 pub use lab::pg;
 
-pub mod hq;
+/// Headquarters for the tests (the lab's harness, with the binary built beside these).
+pub mod hq {
+    pub use lab::hq::claim_code;
+
+    /// A new HQ named `name` whose sites dial it by `names` (fsync off).
+    pub fn start(name: &str, names: &[&str]) -> lab::hq::Hq {
+        lab::hq::Hq::new(name, &crate::controller_exe().with_file_name("guestwifi-hq"), names, false)
+    }
+}
+
 pub mod staff;
 
 use lab::Lab;

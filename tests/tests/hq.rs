@@ -12,7 +12,7 @@ use controller::hq::site::Identity;
 use controller::members::feed::{Feed, Sink};
 use controller::members::outbox::{self, Fact};
 use controller::members::{Store, Who};
-use e2e::hq::Hq;
+use lab::hq::Hq;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -68,7 +68,7 @@ fn sites_enrol_once_file_facts_exactly_once_about_themselves_and_take_their_regi
         return;
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut hq = Hq::new("sites", &["127.0.0.1"]);
+    let mut hq = e2e::hq::start("sites", &["127.0.0.1"]);
     let r1 = hq.start_replica(None, "127.0.0.1:18443", "127.0.0.1:19465");
     hq.start_replica(None, "127.0.0.1:18444", "127.0.0.1:19466");
     let code_b = hq.add_site("chain", "east", "b", "B 店");
@@ -179,6 +179,16 @@ fn sites_enrol_once_file_facts_exactly_once_about_themselves_and_take_their_regi
         "b's is not"
     );
 
+    // SMS codes go out with the chain's gateway at HQ, within each site's hour (3 here).
+    for _ in 0..3 {
+        rt.block_on(client_b.sms("+8613800138000", "123456", "验证码 123456")).unwrap();
+    }
+    assert_eq!(refused(rt.block_on(client_b.sms("+8613800138000", "123456", "验证码 123456"))), 429);
+    rt.block_on(client_c.sms("+8613900139000", "654321", "验证码 654321")).unwrap();
+    let sent = std::fs::read_to_string(hq.dir.join("sms-outbox.log")).unwrap();
+    assert_eq!(sent.matches("+8613800138000").count(), 3, "{sent}");
+    assert_eq!(refused(rt.block_on(client_b.sms("13800138000", "1", "x"))), 400, "not a phone");
+
     // A block for region east reaches b, not c; b's long-poll wakes within a second or two of a publish.
     let promotions = tmp.path().join("promotions.json");
     std::fs::write(
@@ -276,10 +286,15 @@ fn visit(t: &e2e::TestLab, i: usize) {
 
 #[test]
 fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_an_hq_outage() {
-    let Some(mut t) = e2e::TestLab::start("hqlab", 2, 3600, &[("GUESTWIFI_AUTH__CARD__ENABLED", "true")]) else {
+    let env = [
+        ("GUESTWIFI_AUTH__CARD__ENABLED", "true"),
+        ("GUESTWIFI_AUTH__SMS__ENABLED", "true"),
+        ("GUESTWIFI_AUTH__SMS__GATEWAY", "hq"),
+    ];
+    let Some(mut t) = e2e::TestLab::start("hqlab", 2, 3600, &env) else {
         return;
     };
-    let mut hq = Hq::new("lab", &["203.0.113.10"]);
+    let mut hq = e2e::hq::start("lab", &["203.0.113.10"]);
     let replica = hq.start_replica(Some(&t.lab.upstream()), "203.0.113.10:8443", "127.0.0.1:19467");
     let code = hq.add_site("chain", "east", "sh-01", "上海一店");
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -347,6 +362,17 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
     assert!(shows(), "and the portal still shows it");
     t.until("HQ sees the refusal", 10, || hq.cli(&["site", "list", "--json"]).unwrap().contains("\"refused\": \""));
 
+    // An SMS code goes out from HQ, with the chain's gateway: the site holds no key.
+    let token = t.token(1);
+    let (code, page) = t.post(1, "/sms/send", &[("phone", "13800138000"), ("token", &token)]);
+    assert_eq!(code, 200, "{page}");
+    let sent = std::fs::read_to_string(hq.dir.join("sms-outbox.log")).unwrap();
+    let sms = e2e::sms_code(sent.lines().last().unwrap());
+    let (code, page) = t.post(1, "/login/sms", &[("phone", "13800138000"), ("code", &sms), ("token", &token)]);
+    assert_eq!(code, 200, "{page}");
+    let token = t.token(1);
+    assert_eq!(t.post(1, "/logout", &[("token", &token)]).0, 200);
+
     // A member's card logs in at the site, checked at HQ.
     let chain = {
         let _in = rt.enter();
@@ -395,6 +421,7 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
     hq.restart(replica);
     t.until("the outbox drains", 90, || link(&t)["backlog"]["waiting"] == 0);
     assert_eq!(facts("login"), logins_before + 7, "each login once");
+    assert!(facts("login") >= 3, "the SMS and card logins before too");
     t.until("the site says HQ answers", 70, || link(&t)["link"]["unreachable_since"].is_null());
 
     // Revoked: the site's calls get nothing; its facts stay with it.
@@ -413,7 +440,7 @@ fn a_chain_on_the_direct_store_moves_to_hq_without_losing_a_member_or_a_fact() {
         return;
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut hq = Hq::new("move", &["127.0.0.1"]);
+    let mut hq = e2e::hq::start("move", &["127.0.0.1"]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("x");

@@ -612,8 +612,8 @@ impl SmsAuth {
     /// A gateway we know, calling codes, limits of at least one, a text with the code.
     fn check(&self) -> Result<(), String> {
         let sms = self;
-        if !matches!(sms.gateway.as_str(), "log" | "webhook" | "aliyun" | "tencent") {
-            return Err(format!("auth.sms.gateway: {:?} is not log, webhook, aliyun or tencent", sms.gateway));
+        if !matches!(sms.gateway.as_str(), "log" | "webhook" | "aliyun" | "tencent" | "hq") {
+            return Err(format!("auth.sms.gateway: {:?} is not log, webhook, aliyun, tencent or hq", sms.gateway));
         }
         if sms.countries.is_empty()
             || sms.countries.iter().any(|c| c.is_empty() || c.len() > 3 || !c.bytes().all(|b| b.is_ascii_digit()))

@@ -220,3 +220,12 @@ impl Client {
         self.ask(protocol::PATH_COUPON, &protocol::CouponAsk { who: who.clone(), rule: rule.into() }).await
     }
 }
+
+impl Client {
+    /// Has HQ send an SMS code with the chain's gateway (the chain's and the
+    /// site's hourly budgets are HQ's to keep).
+    pub async fn sms(&self, phone: &str, code: &str, text: &str) -> Result<(), HqError> {
+        let sms = protocol::Sms { phone: phone.into(), code: code.into(), text: text.into() };
+        self.post(protocol::PATH_SMS, &sms).await.map(drop)
+    }
+}

@@ -41,6 +41,20 @@ pub const PATH_PASS: &str = "/v1/passes/holder";
 pub const PATH_PASS_REVOKE: &str = "/v1/passes/revoke";
 /// Whether a member holds a coupon of a rule.
 pub const PATH_COUPON: &str = "/v1/coupons/held";
+/// An SMS code sent by HQ's gateway, with the chain's keys.
+pub const PATH_SMS: &str = "/v1/sms";
+
+/// `POST /v1/sms`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sms {
+    /// E.164.
+    pub phone: String,
+    /// The code (templated gateways take it alone).
+    pub code: String,
+    /// The whole message (free-text gateways).
+    pub text: String,
+}
 
 /// The most cards one refresh asks for.
 pub const MAX_CARDS: usize = 5000;

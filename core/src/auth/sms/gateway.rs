@@ -41,6 +41,27 @@ fn error(gateway: &'static str, message: impl std::fmt::Display) -> GatewayError
     GatewayError { gateway, message: message.to_string() }
 }
 
+/// An enrolled site's gateway (`auth.sms.gateway = "hq"`): headquarters
+/// sends the code with the chain's gateway and keys, so no appliance holds
+/// them, and keeps the chain's budget as well as the site's.
+pub struct HqGateway(pub crate::hq::client::Client);
+
+impl Gateway for HqGateway {
+    fn send<'a>(&'a self, phone: &'a str, code: &'a str, text: &'a str) -> Sending<'a> {
+        Box::pin(async move { self.0.sms(phone, code, text).await.map_err(|e| error("hq", e)) })
+    }
+}
+
+/// `auth.sms.gateway = "hq"` on a site not (yet) enrolled: every send
+/// fails, saying so, and the rest of the appliance runs.
+pub struct NotEnrolled;
+
+impl Gateway for NotEnrolled {
+    fn send<'a>(&'a self, _phone: &'a str, _code: &'a str, _text: &'a str) -> Sending<'a> {
+        Box::pin(async { Err(error("hq", "this site is not enrolled with headquarters (controller hq join)")) })
+    }
+}
+
 /// The lab's gateway: appends each message to a file (mode 0600) in the data dir.
 pub struct LogGateway {
     /// The file.

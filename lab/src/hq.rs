@@ -4,6 +4,7 @@
 //! this namespace on loopback, or in a lab's upstream).
 
 use crate::pg::Postgres;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ pub struct Hq {
     pub pg: Postgres,
     /// Where the configuration, the CA and the logs are.
     pub dir: PathBuf,
+    exe: PathBuf,
     config: PathBuf,
     replicas: Vec<Replica>,
 }
@@ -26,15 +28,11 @@ struct Replica {
     metrics: String,
 }
 
-/// The `guestwifi-hq` binary beside the test binary.
-pub fn hq_exe() -> PathBuf {
-    crate::controller_exe().with_file_name("guestwifi-hq")
-}
-
 impl Hq {
-    /// A new HQ named `name` whose sites dial it by `names`; its CA made.
-    pub fn new(name: &str, names: &[&str]) -> Hq {
-        let pg = Postgres::start_with(&format!("hq-{name}"), None, "", 200, false);
+    /// A new HQ named `name`, the binary `exe`, whose sites dial it by
+    /// `names`; its CA made. `fsync` as a real server has it (tests run without).
+    pub fn new(name: &str, exe: &Path, names: &[&str], fsync: bool) -> Hq {
+        let pg = Postgres::start_with(&format!("hq-{name}"), None, "", 400, fsync);
         let dir = PathBuf::from("/tmp/guestwifi-hq-tests").join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -47,7 +45,8 @@ impl Hq {
             &config,
             format!(
                 "[server]\nlisten = \"127.0.0.1:0\"\nnames = [{}]\n\n[database]\nurl = {url:?}\npassword_file = {:?}\n\n\
-                 [ca]\ncert = {:?}\nkey = {:?}\n\n[enrol]\nwrong_pins_per_site_hour = 5\n",
+                 [ca]\ncert = {:?}\nkey = {:?}\n\n[enrol]\nwrong_pins_per_site_hour = 5\n\n\
+                 [sms]\ngateway = \"log\"\n\n[sms_budget]\nsite_per_hour = 3\n",
                 names.join(", "),
                 password.display().to_string(),
                 dir.join("ca.crt").display().to_string(),
@@ -55,14 +54,14 @@ impl Hq {
             ),
         )
         .unwrap();
-        let mut hq = Hq { pg, dir, config, replicas: Vec::new() };
+        let mut hq = Hq { pg, dir, exe: exe.to_path_buf(), config, replicas: Vec::new() };
         hq.cli_ok(&["init", "--name", "Test chain"]);
         hq
     }
 
     /// `guestwifi-hq ARGS`: its output, or its error.
     pub fn cli(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new(hq_exe()).arg("--config").arg(&self.config).args(args).output().unwrap();
+        let out = Command::new(&self.exe).arg("--config").arg(&self.config).args(args).output().unwrap();
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
@@ -110,10 +109,10 @@ impl Hq {
         let mut cmd = match netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(hq_exe());
+                c.args(["netns", "exec", ns]).arg(&self.exe);
                 c
             }
-            None => Command::new(hq_exe()),
+            None => Command::new(&self.exe),
         };
         let child = cmd
             .arg("--config")
@@ -141,6 +140,11 @@ impl Hq {
             unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
             let _ = child.wait();
         }
+    }
+
+    /// Replica `i`'s process id, while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.replicas[i].child.as_ref().map(|c| c.id())
     }
 
     /// Replica `i`'s log.
