@@ -149,7 +149,7 @@ impl App {
         let methods = Arc::new(methods);
         let hq = match (client, identity) {
             (Some(client), Some(identity)) => {
-                Some(crate::hq_link::Link::new(client, handles.clone(), &identity.enrolment.url))
+                Some(crate::hq_link::Link::new(client, handles.clone(), &identity.enrolment.url, config.clone()))
             }
             _ => None,
         };

@@ -244,10 +244,6 @@ async fn serve(
     let crate::app::App { feed, handles, wechat, hq, .. } = &built;
     let handles = handles.clone();
     tasks.spawn("member feed", forever(feed.clone().run()));
-    if let Some(link) = hq {
-        tasks.spawn("headquarters' bundle", forever(link.clone().run_bundles()));
-        tasks.spawn("headquarters' heartbeat", forever(link.clone().run_heartbeat()));
-    }
     let cards = handles.staff.cards.clone();
     tasks
         .spawn("card cache", forever(cards.keep_fresh(Duration::from_secs(config.members.cache_refresh_minutes * 60))));
@@ -263,6 +259,14 @@ async fn serve(
     let rate = GuestRateLimit::new(config.portal.requests_per_second, config.portal.burst, Some(neighbours.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (restart_tx, mut restart_rx) = tokio::sync::mpsc::channel::<()>(1);
+    if let Some(link) = hq {
+        let tx = restart_tx.clone();
+        let link = link.clone().with_restart(Arc::new(move || {
+            let _ = tx.try_send(());
+        }));
+        tasks.spawn("headquarters' bundle", forever(link.clone().run_bundles()));
+        tasks.spawn("headquarters' heartbeat", forever(link.run_heartbeat()));
+    }
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
@@ -403,7 +407,7 @@ async fn serve(
         Some(()) = restart_rx.recv() => {
             // After the reply that asked for it has gone out.
             tokio::time::sleep(Duration::from_millis(500)).await;
-            tracing::info!("restarting to apply the console's saved settings");
+            tracing::info!("restarting to apply the saved settings (the console's or headquarters')");
             Ok(Exit::Restart)
         }
         (name, why) = tasks.first_to_end() => {

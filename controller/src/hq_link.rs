@@ -25,11 +25,15 @@ pub struct Link {
     client: Client,
     handles: Handles,
     state: Arc<Mutex<LinkState>>,
+    /// The configuration running (settings from a bundle are checked over its file).
+    config: Arc<crate::config::Config>,
+    /// Restarts the daemon (new settings apply at a start, guests stay online).
+    restart: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Link {
     /// The link of the enrolled site `client` speaks for.
-    pub fn new(client: Client, handles: Handles, url: &str) -> Link {
+    pub fn new(client: Client, handles: Handles, url: &str, config: Arc<crate::config::Config>) -> Link {
         let managed = handles.marketing.managed();
         let state = LinkState {
             url: url.into(),
@@ -41,7 +45,13 @@ impl Link {
         };
         let shared = handles.staff.feed.link().unwrap_or_default();
         *shared.lock().unwrap() = state;
-        Link { client, handles, state: shared }
+        Link { client, handles, state: shared, config, restart: None }
+    }
+
+    /// Calls `restart` when a bundle's settings have been written.
+    pub fn with_restart(mut self, restart: Arc<dyn Fn() + Send + Sync>) -> Link {
+        self.restart = Some(restart);
+        self
     }
 
     /// What the link last saw.
@@ -104,9 +114,9 @@ impl Link {
     async fn apply(&self, bundle: &Bundle) -> Result<(), Outcome> {
         let result = self.check_and_apply(bundle).await;
         let refused = match &result {
-            Ok(()) => None,
+            Ok(_) => None,
             Err(Outcome::Refused(why)) => Some(why.clone()),
-            Err(Outcome::Link(_)) => return result,
+            Err(Outcome::Link(_)) => return result.map(drop),
         };
         {
             let mut state = self.state.lock().unwrap();
@@ -127,16 +137,71 @@ impl Link {
             // HQ sees the version in the next heartbeat anyway.
             tracing::warn!(error = %err, "could not tell headquarters what was done with its bundle");
         }
-        result
+        match result {
+            Ok(true) => {
+                tracing::info!(bundle = %bundle.version, "headquarters' settings written: restarting to apply them (guests stay online)");
+                if let Some(restart) = &self.restart {
+                    restart();
+                }
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
-    async fn check_and_apply(&self, bundle: &Bundle) -> Result<(), Outcome> {
+    /// The settings overlay `bundle` makes, checked as the whole
+    /// configuration it makes with the site's file and its own settings;
+    /// Some when it differs from the one written.
+    fn settings_change(&self, bundle: &Bundle) -> Result<Option<Option<String>>, String> {
+        let dir = &self.config.data.dir;
+        let path = dir.join(crate::config::HQ_SETTINGS_FILE);
+        let wanted = match bundle.settings.is_empty() {
+            true => None,
+            false => Some(crate::hq::settings::to_toml(&bundle.settings)?),
+        };
+        let written = std::fs::read_to_string(&path).ok();
+        if wanted == written {
+            return Ok(None);
+        }
+        if let (Some(text), Some(source)) = (&wanted, &self.config.source) {
+            let file = std::fs::read_to_string(source).map_err(|e| format!("{}: {e}", source.display()))?;
+            let own = crate::config::Config::overlays_in(dir, crate::config::HQ_SETTINGS_FILE);
+            let mut layers: Vec<(&str, &str)> = own.iter().map(|(t, o)| (t.as_str(), o.as_str())).collect();
+            layers.push((text, crate::config::HQ_SETTINGS_FILE));
+            crate::config::Config::parse_layers(&file, &source.display().to_string(), &layers, std::env::vars())
+                .map_err(|e| format!("settings: {}", crate::error_chain(&e)))?;
+        }
+        Ok(Some(wanted))
+    }
+
+    fn write_settings(&self, wanted: Option<String>) -> Result<(), String> {
+        let dir = &self.config.data.dir;
+        let path = dir.join(crate::config::HQ_SETTINGS_FILE);
+        match wanted {
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("{}: {e}", path.display())),
+                _ => Ok(()),
+            },
+            Some(text) => {
+                let tmp = dir.join(format!("{}.new", crate::config::HQ_SETTINGS_FILE));
+                std::fs::write(&tmp, text)
+                    .and_then(|()| std::fs::rename(&tmp, &path))
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            }
+        }
+    }
+
+    /// Checks `bundle` whole and applies it; true when its settings were
+    /// written and the daemon must restart to run them.
+    async fn check_and_apply(&self, bundle: &Bundle) -> Result<bool, Outcome> {
         if bundle.brand != self.client.brand || bundle.site != self.client.site {
             return Err(Outcome::Refused(format!(
                 "the bundle is for {}/{}, this site is {}/{}",
                 bundle.brand, bundle.site, self.client.brand, self.client.site
             )));
         }
+        let settings = self.settings_change(bundle).map_err(Outcome::Refused)?;
         let blocks: BTreeMap<String, serde_json::Value> =
             bundle.blocks.iter().map(|(name, block)| (name.clone(), block.value.clone())).collect();
         let marketing = &self.handles.marketing;
@@ -152,7 +217,15 @@ impl Link {
                 Err(err) => return Err(Outcome::Refused(format!("photo {id}: {err}"))),
             }
         }
-        marketing.apply_managed(&bundle.version, blocks).await.map_err(|e| Outcome::Refused(e.to_string()))
+        marketing.apply_managed(&bundle.version, blocks).await.map_err(|e| Outcome::Refused(e.to_string()))?;
+        match settings {
+            Some(wanted) => {
+                // The blocks are in; the settings file is written last, whole.
+                self.write_settings(wanted).map_err(Outcome::Refused)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// What this minute's heartbeat says.

@@ -173,12 +173,11 @@ impl Settings {
         let text = std::fs::read_to_string(config_path)
             .map_err(|source| ConfigError::Read { path: config_path.to_path_buf(), source })?;
         let overlay = self.to_toml();
-        let config = Config::parse_layers(
-            &text,
-            &config_path.display().to_string(),
-            Some((&overlay, SETTINGS_FILE)),
-            std::env::vars(),
-        )?;
+        // Checked with headquarters' settings over them, as they will run.
+        let hq = Config::overlays_in(data_dir, SETTINGS_FILE);
+        let mut layers = vec![(overlay.as_str(), SETTINGS_FILE)];
+        layers.extend(hq.iter().map(|(t, o)| (t.as_str(), o.as_str())));
+        let config = Config::parse_layers(&text, &config_path.display().to_string(), &layers, std::env::vars())?;
         let path = data_dir.join(SETTINGS_FILE);
         let tmp = data_dir.join(format!("{SETTINGS_FILE}.new"));
         let write = || -> std::io::Result<()> {

@@ -363,10 +363,23 @@ impl Db {
         value: Option<serde_json::Value>,
         by: &str,
     ) -> anyhow::Result<i64> {
-        anyhow::ensure!(protocol::BLOCKS.contains(&block), "{block:?} is not a block: one of {:?}", protocol::BLOCKS);
-        if let Some(v) = &value {
-            let blocks = BTreeMap::from([(block.to_string(), v.clone())]);
-            guestwifi_core::marketing::compose(&Default::default(), &blocks).map_err(anyhow::Error::msg)?;
+        let settings = block == guestwifi_core::hq::settings::BLOCK;
+        anyhow::ensure!(
+            settings || protocol::BLOCKS.contains(&block),
+            "{block:?} is not a block: one of {:?} or settings",
+            protocol::BLOCKS
+        );
+        match &value {
+            Some(v) if settings => {
+                let keys: BTreeMap<String, serde_json::Value> = serde_json::from_value(v.clone())
+                    .map_err(|_| anyhow::anyhow!("settings: an object of dotted keys (\"auth.sms.enabled\": true)"))?;
+                guestwifi_core::hq::settings::to_toml(&keys).map_err(anyhow::Error::msg)?;
+            }
+            Some(v) => {
+                let blocks = BTreeMap::from([(block.to_string(), v.clone())]);
+                guestwifi_core::marketing::compose(&Default::default(), &blocks).map_err(anyhow::Error::msg)?;
+            }
+            None => {}
         }
         let (kind, id) = scope.parts();
         let mut tx = self.pool.begin().await?;
@@ -418,8 +431,19 @@ impl Db {
             _ => 2,
         };
         let mut nearest: BTreeMap<String, (u8, Block)> = BTreeMap::new();
+        // Settings merge key by key: each key from the nearest scope that sets it.
+        let mut settings: BTreeMap<String, (u8, serde_json::Value)> = BTreeMap::new();
         for (kind, id, block, version, value) in rows {
-            let Some(value) = value.and_then(|v| serde_json::from_str(&v).ok()) else { continue };
+            let Some(value) = value.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok()) else { continue };
+            if block == guestwifi_core::hq::settings::BLOCK {
+                let r = rank(&kind);
+                for (key, v) in value.as_object().into_iter().flatten() {
+                    if settings.get(key).is_none_or(|(have, _)| r < *have) {
+                        settings.insert(key.clone(), (r, v.clone()));
+                    }
+                }
+                continue;
+            }
             let scope = match kind.as_str() {
                 "site" => Scope::Site(id),
                 "region" => Scope::Region(id),
@@ -431,8 +455,16 @@ impl Db {
             }
         }
         let blocks: BTreeMap<String, Block> = nearest.into_iter().map(|(k, (_, b))| (k, b)).collect();
-        let version = Bundle::version_of(&site.brand, &site.site, &site.region, &blocks);
-        Ok(Bundle { version, brand: site.brand.clone(), site: site.site.clone(), region: site.region.clone(), blocks })
+        let settings: BTreeMap<String, serde_json::Value> = settings.into_iter().map(|(k, (_, v))| (k, v)).collect();
+        let version = Bundle::version_of(&site.brand, &site.site, &site.region, &blocks, &settings);
+        Ok(Bundle {
+            version,
+            brand: site.brand.clone(),
+            site: site.site.clone(),
+            region: site.region.clone(),
+            blocks,
+            settings,
+        })
     }
 
     /// What the site did with a bundle.

@@ -344,6 +344,45 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
         hq.cli(&["site", "list", "--json"]).unwrap().contains(&format!("\"applied\": \"{applied}\""))
     });
 
+    // Settings for the region: the countdown gives 90 minutes. The site checks
+    // the whole configuration they make, writes them, restarts; guests stay.
+    let settings = t.lab.dir.join("settings.json");
+    std::fs::write(
+        &settings,
+        r#"{"auth.countdown.session_minutes": 90, "walled_garden.names": ["garden.test", "menu.garden.test"]}"#,
+    )
+    .unwrap();
+    let s = settings.to_str().unwrap();
+    hq.cli_ok(&["publish", "--brand", "chain", "--scope", "region:east", "--block", "settings", "--file", s]);
+    let hq_settings = t.lab.dir.join("data").join("hq-settings.toml");
+    t.until("the settings are written", 15, || hq_settings.exists());
+    t.until("the controller restarts", 15, || t.log().contains("restarting to apply the saved settings"));
+    t.until("the controller is back after its restart", 30, || {
+        let restarted = t.log().rsplit("restarting to apply the saved settings").next().unwrap_or("").to_string();
+        restarted.contains("member store ready") && t.cli(&["hq", "status", "--json"]).status.success()
+    });
+    assert!(link(&t)["link"]["bundle"].as_str().is_some_and(|b| b != applied), "{}", link(&t));
+    visit(&t, 2);
+    t.login(2);
+    let sessions: serde_json::Value = serde_json::from_str(&t.cli_ok(&["sessions", "list", "--json"])).unwrap();
+    assert_eq!(sessions[0]["granted_seconds"], 5400, "HQ's session length: {sessions}");
+    let token = t.token(2);
+    assert_eq!(t.post(2, "/logout", &[("token", &token)]).0, 200);
+    // Settings that do not make a working configuration are refused whole.
+    std::fs::write(&settings, r#"{"auth.countdown.session_minutes": 90, "session.length_seconds": 0}"#).unwrap();
+    hq.cli_ok(&["publish", "--brand", "chain", "--scope", "region:east", "--block", "settings", "--file", s]);
+    t.until("the site refuses the bad settings", 15, || link(&t)["link"]["refused"].is_array());
+    assert!(link(&t)["link"]["refused"][1].as_str().unwrap().contains("settings"), "{}", link(&t));
+    assert!(std::fs::read_to_string(&hq_settings).unwrap().contains("session_minutes = 90"), "the last good stay");
+    std::fs::write(
+        &settings,
+        r#"{"auth.countdown.session_minutes": 90, "walled_garden.names": ["garden.test", "menu.garden.test"]}"#,
+    )
+    .unwrap();
+    hq.cli_ok(&["publish", "--brand", "chain", "--scope", "region:east", "--block", "settings", "--file", s]);
+    t.until("the good settings again", 15, || link(&t)["link"]["refused"].is_null());
+    let applied = link(&t)["link"]["bundle"].as_str().unwrap().to_string();
+
     // A bundle that does not check as a whole (its ad opens a promotion no
     // block has), put in past HQ's own check: refused whole, the last good one stays.
     let pool = rt.block_on(sqlx::PgPool::connect(&hq.pg.local_url())).unwrap();

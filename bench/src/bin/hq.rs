@@ -1,8 +1,9 @@
 //! Headquarters under a chain's load: `--sites` simulated enrolled sites
-//! (default 1,000), each with its own appliance store (SQLite, migrated as
-//! the controller's), its own outbox filled by the real `Sessions::login`,
-//! its own feed delivering to HQ over real mutual TLS with its own
-//! certificate, and its own bundle long-poll; two replicas of the real
+//! (default 1,000), each with its own appliance store (SQLite in memory,
+//! migrated as the controller's), its own outbox (a login's fact put in as
+//! the sessions put it, `outbox::push`), its own feed
+//! delivering to HQ over real mutual TLS with its own certificate, and its
+//! own bundle long-poll; two replicas of the real
 //! `guestwifi-hq` (release build, beside this binary) on one PostgreSQL
 //! (a throwaway cluster, fsync on). Sites alternate between the replicas,
 //! as a load balancer would spread them.
@@ -14,13 +15,11 @@
 //!
 //! `hq-bench [--sites 1000] [--rate 2] [--steady-seconds 60] [--cut-seconds 600]`
 
-use controller::auth::{Bandwidth, Grant, Identity, Method};
 use controller::hq::client::Client;
 use controller::hq::site::Identity as Enrolled;
 use controller::members::feed::{Feed, Sink};
-use controller::members::Store;
-use controller::sessions::Sessions;
-use firewall::MemoryFilter;
+use controller::members::outbox::{self, Fact};
+use controller::members::{Store, Who};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,7 +55,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 type Seen = Vec<Mutex<(String, Option<Instant>)>>;
 
 struct Site {
-    sessions: Sessions,
+    local: sqlx::SqlitePool,
     feed: Feed,
 }
 
@@ -116,13 +115,12 @@ async fn main() {
         let dir = root.join(format!("s{n}"));
         let identity = Enrolled::load(&dir).expect("enrolment").expect("enrolled");
         let client = Client::new(&identity).expect("client");
-        let local = controller::store::open(&dir).await.expect("local store");
+        let local = controller::store::memory().await.expect("local store");
         let settings =
             controller::config::MembersSettings { brand: "bench".into(), site: format!("s{n}"), ..Default::default() };
         let store = Store::connect(&settings, &dir).expect("store").with_hq(client.clone());
         let feed = Feed::new(store, local.clone(), 500, Default::default()).with_sink(Sink::Hq(client.clone()));
         tokio::spawn(feed.clone().run());
-        let sessions = Sessions::new(local, Arc::new(MemoryFilter::default()), None);
         let seen = seen.clone();
         tokio::spawn(async move {
             let mut have: Option<String> = None;
@@ -137,14 +135,14 @@ async fn main() {
                 }
             }
         });
-        all.push(Site { sessions, feed });
+        all.push(Site { local, feed });
     }
 
     // Every site logs guests in at `rate` a second until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
     let mut generators = Vec::new();
     for (n, site) in all.iter().enumerate() {
-        let sessions = site.sessions.clone();
+        let local = site.local.clone();
         let stop = stop.clone();
         generators.push(tokio::spawn(async move {
             // Spread the sites' ticks over the second.
@@ -162,15 +160,17 @@ async fn main() {
                     k >> 8 & 0xff,
                     k & 0xff
                 );
-                let ip = format!("10.{}.{}.{}", n % 256, (k >> 8) % 256, k % 256);
-                let client = firewall::Client { mac: mac.parse().unwrap(), ip: ip.parse().unwrap() };
-                let grant = Grant {
-                    method: Method::Countdown,
-                    identity: Identity::Device(mac),
-                    duration: Duration::from_secs(3600),
-                    bandwidth: Bandwidth::default(),
+                let at = controller::kit::time::now_ms();
+                let fact = Fact::Login {
+                    visit: uuid::Uuid::new_v4().to_string(),
+                    who: Who::device(&mac),
+                    mac: mac.clone(),
+                    method: "countdown".into(),
+                    started_at: at,
                 };
-                let _ = sessions.login(client, grant).await;
+                let mut tx = local.begin().await.expect("begin");
+                outbox::push(&mut tx, at, &format!("device:{mac}"), &fact).await.expect("outbox");
+                tx.commit().await.expect("commit");
             }
         }));
     }
@@ -281,7 +281,17 @@ async fn main() {
             .fetch_one(&pool)
             .await
             .expect("counts");
-    println!("  {events} login events, {visits} visits (each login once: {})", events == visits);
+    let pushed: i64 = {
+        let mut n = 0;
+        for site in &all {
+            n += sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(seq), 0) FROM outbox")
+                .fetch_one(&site.local)
+                .await
+                .unwrap_or(0);
+        }
+        n
+    };
+    println!("  {events} login events, {visits} visits, {pushed} facts queued (each once: {})", events == visits);
     let _ = std::fs::remove_dir_all(&root);
 }
 

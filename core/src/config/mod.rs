@@ -28,6 +28,9 @@ pub const NOT_CONFIG: &[&str] = &["GUESTWIFI_SSID_KEY", "GUESTWIFI_HQ_"];
 pub const CONTROL_SOCKET: &str = "control.sock";
 /// The settings the console saves, in the data dir, read over the file.
 pub const SETTINGS_FILE: &str = "settings.toml";
+/// The settings headquarters manages for the site (from its bundle), in the
+/// data dir, read over the console's.
+pub const HQ_SETTINGS_FILE: &str = "hq-settings.toml";
 /// The 2.4 GHz channels a plan uses unless `ac.channels_2g` says otherwise: the three that do not overlap.
 pub const CHANNELS_2G: &[u16] = &[1, 6, 11];
 /// The 5 GHz channels a plan uses unless `ac.channels_5g` says otherwise: without DFS (radar
@@ -99,22 +102,45 @@ pub struct Config {
 
 impl Config {
     /// Reads `path`, then the settings the console saved in the data dir
-    /// (`settings.toml`, over the file), applies `GUESTWIFI_*` overrides
-    /// from `env` (over both), checks it.
+    /// (`settings.toml`, over the file), then those headquarters manages
+    /// for the site (`hq-settings.toml`, over both), applies `GUESTWIFI_*`
+    /// overrides from `env` (over all), checks it.
     pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let env: Vec<(String, String)> = env.into_iter().collect();
         let origin = path.display().to_string();
         let first = Self::parse(&text, &origin, env.clone())?;
-        let overlay = first.data.dir.join(SETTINGS_FILE);
-        let mut config = match std::fs::read_to_string(&overlay) {
-            Ok(settings) => Self::parse_layers(&text, &origin, Some((&settings, &overlay.display().to_string())), env)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => first,
-            Err(source) => return Err(ConfigError::Read { path: overlay, source }),
+        let mut overlays = Vec::new();
+        for name in [SETTINGS_FILE, HQ_SETTINGS_FILE] {
+            let overlay = first.data.dir.join(name);
+            match std::fs::read_to_string(&overlay) {
+                Ok(settings) => overlays.push((settings, overlay.display().to_string())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(ConfigError::Read { path: overlay, source }),
+            }
+        }
+        let mut config = if overlays.is_empty() {
+            first
+        } else {
+            let layers: Vec<(&str, &str)> = overlays.iter().map(|(t, o)| (t.as_str(), o.as_str())).collect();
+            Self::parse_layers(&text, &origin, &layers, env)?
         };
         config.source = Some(path.to_path_buf());
         Ok(config)
+    }
+
+    /// The overlays a running site reads over its file, but `skip`: what
+    /// `settings.toml` and `hq-settings.toml` in `dir` hold, in order.
+    pub fn overlays_in(dir: &Path, skip: &str) -> Vec<(String, String)> {
+        [SETTINGS_FILE, HQ_SETTINGS_FILE]
+            .into_iter()
+            .filter(|name| *name != skip)
+            .filter_map(|name| {
+                let path = dir.join(name);
+                std::fs::read_to_string(&path).ok().map(|text| (text, path.display().to_string()))
+            })
+            .collect()
     }
 
     /// Parses TOML text; `origin` names it in errors.
@@ -123,20 +149,20 @@ impl Config {
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        Self::parse_layers(text, origin, None, env)
+        Self::parse_layers(text, origin, &[], env)
     }
 
-    /// Parses TOML text, then `settings` (TOML text and its origin) over
-    /// it, then the environment's overrides.
+    /// Parses TOML text, then each of `overlays` (TOML text and its origin)
+    /// over it in order, then the environment's overrides.
     pub fn parse_layers(
         text: &str,
         origin: &str,
-        settings: Option<(&str, &str)>,
+        overlays: &[(&str, &str)],
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let invalid = |origin: &str, message: String| ConfigError::Invalid { origin: origin.to_string(), message };
         let mut root: toml::Table = toml::from_str(text).map_err(|e| invalid(origin, e.to_string()))?;
-        if let Some((settings, settings_origin)) = settings {
+        for (settings, settings_origin) in overlays {
             let over: toml::Table = toml::from_str(settings).map_err(|e| invalid(settings_origin, e.to_string()))?;
             merge(&mut root, over);
         }

@@ -9,4 +9,5 @@
 pub mod client;
 pub mod join;
 pub mod protocol;
+pub mod settings;
 pub mod site;

@@ -319,12 +319,23 @@ pub struct Bundle {
     /// The marketing blocks HQ manages for the site, by name (the nearest
     /// scope's of each); a block not named stays the site's own.
     pub blocks: BTreeMap<String, Block>,
+    /// The settings HQ manages for the site (dotted keys, the nearest
+    /// scope's of each key; see `hq::settings`); a key not named stays the
+    /// site's own.
+    #[serde(default)]
+    pub settings: BTreeMap<String, serde_json::Value>,
 }
 
 impl Bundle {
     /// The version a bundle's blocks make (what the `ETag` carries).
-    pub fn version_of(brand: &str, site: &str, region: &str, blocks: &BTreeMap<String, Block>) -> String {
-        let text = serde_json::to_string(&(brand, site, region, blocks)).expect("bundle serialises");
+    pub fn version_of(
+        brand: &str,
+        site: &str,
+        region: &str,
+        blocks: &BTreeMap<String, Block>,
+        settings: &BTreeMap<String, serde_json::Value>,
+    ) -> String {
+        let text = serde_json::to_string(&(brand, site, region, blocks, settings)).expect("bundle serialises");
         hex(&Sha256::digest(text.as_bytes())[..12])
     }
 }
