@@ -101,7 +101,7 @@ impl App {
         let oauth = crate::auth::oauth::from_config(&config).map_err(DaemonError::OAuth)?;
         let mut members = crate::members::Store::connect(&store_settings, dir).map_err(DaemonError::Members)?;
         if let Some(client) = &client {
-            members = members.with_hq(client.clone());
+            members = members.with_remote(Arc::new(client.clone()));
         }
         let site_name =
             if config.members.site_name.is_empty() { &config.venue.name } else { &config.members.site_name };
@@ -113,7 +113,7 @@ impl App {
         )
         .with_metrics(metrics.clone());
         if let Some(client) = &client {
-            feed = feed.with_sink(crate::members::feed::Sink::Hq(client.clone()));
+            feed = feed.with_sink(crate::members::feed::Sink::Hq(Arc::new(client.clone())));
         }
         let methods = Methods::new(&config, db.clone(), keys, sms_gateway, wechat.clone(), oauth, members.clone());
         let marketing = Arc::new(crate::marketing::Marketing::load(db.clone()).await.map_err(DaemonError::Marketing)?);

@@ -18,6 +18,8 @@ pub struct Hq {
     exe: PathBuf,
     config: PathBuf,
     replicas: Vec<Replica>,
+    /// `GUESTWIFI_HQ_*` overrides every replica starts with.
+    pub env: Vec<(String, String)>,
 }
 
 /// A replica: where it runs, and its process while it does.
@@ -54,7 +56,7 @@ impl Hq {
             ),
         )
         .unwrap();
-        let mut hq = Hq { pg, dir, exe: exe.to_path_buf(), config, replicas: Vec::new() };
+        let mut hq = Hq { pg, dir, exe: exe.to_path_buf(), config, replicas: Vec::new(), env: Vec::new() };
         hq.cli_ok(&["init", "--name", "Test chain"]);
         hq
     }
@@ -118,6 +120,7 @@ impl Hq {
             .arg("--config")
             .arg(&self.config)
             .arg("run")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("GUESTWIFI_HQ_SERVER__LISTEN", listen)
             .env("GUESTWIFI_HQ_SERVER__METRICS_LISTEN", metrics)
             .stdin(Stdio::null())

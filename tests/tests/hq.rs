@@ -98,7 +98,8 @@ fn sites_enrol_once_file_facts_exactly_once_about_themselves_and_take_their_regi
     // replica 1, which is killed in the middle; the feed goes on at replica 2.
     let (local, members) = rt.block_on(outbox_of(&dir_b, 200));
     let feed = |url: &str| {
-        Feed::new(members.clone(), local.clone(), 25, Default::default()).with_sink(Sink::Hq(client_at(&dir_b, url)))
+        Feed::new(members.clone(), local.clone(), 25, Default::default())
+            .with_sink(Sink::Hq(std::sync::Arc::new(client_at(&dir_b, url))))
     };
     let first = feed(URL1);
     for _ in 0..6 {
@@ -521,7 +522,7 @@ fn a_chain_on_the_direct_store_moves_to_hq_without_losing_a_member_or_a_fact() {
     let code = hq.add_site("chain", "east", "x", "X 店");
     rt.block_on(join("https://127.0.0.1:18445", &code, &dir, false)).unwrap();
     let feed = Feed::new(direct, local.clone(), 50, Default::default())
-        .with_sink(Sink::Hq(client_at(&dir, "https://127.0.0.1:18445")));
+        .with_sink(Sink::Hq(std::sync::Arc::new(client_at(&dir, "https://127.0.0.1:18445"))));
     while rt.block_on(feed.deliver_once()).unwrap() > 0 {}
     assert_eq!(count(&rt, &hq, "SELECT COUNT(*) FROM events WHERE site_id = 'x'"), 300, "every fact once");
     assert_eq!(count(&rt, &hq, "SELECT COUNT(*) FROM visits WHERE site_id = 'x' AND ended_at IS NOT NULL"), 100);

@@ -15,8 +15,6 @@
 
 use super::lockout::Lockout;
 use super::{AuthError, Bandwidth, Grant, Identity, Method, Refusal};
-use crate::hq::client::HqError;
-use crate::hq::protocol::CardVerdict;
 use crate::kit::time::now_ms;
 use crate::members::cards::CardCache;
 use crate::members::{CardRecord, MembersError, Store};
@@ -81,21 +79,21 @@ impl Cards {
         };
         // An enrolled site has HQ check the PIN (HQ gives the hash only for
         // a right one); while HQ cannot answer, the cards seen here are.
-        let remote = self.store.hq().is_some();
-        if let Some(hq) = self.store.hq() {
+        let remote = self.store.remote().is_some();
+        if let Some(hq) = self.store.remote() {
             match tokio::time::timeout(HQ_WAIT, hq.check_card(&card_no, pin)).await {
-                Ok(Ok(CardVerdict::Good { card })) => {
+                Ok(Ok(Some(card))) => {
                     reserved.clear();
                     site.give_back();
                     self.seen(&card).await;
                     return Ok(self.grant_of(card)?);
                 }
-                Ok(Ok(CardVerdict::Wrong)) => {
+                Ok(Ok(None)) => {
                     reserved.keep();
                     site.keep();
                     return Err(Refusal::WrongCredentials.into());
                 }
-                Ok(Err(HqError::Refused(429, _))) => {
+                Ok(Err(err)) if err.status == Some(429) => {
                     reserved.give_back();
                     site.give_back();
                     return Err(Refusal::Limited { retry_after: Duration::from_secs(60) }.into());

@@ -229,3 +229,60 @@ impl Client {
         self.post(protocol::PATH_SMS, &sms).await.map(drop)
     }
 }
+
+impl From<HqError> for crate::members::RemoteError {
+    fn from(err: HqError) -> Self {
+        let status = match &err {
+            HqError::Refused(status, _) => Some(*status),
+            _ => None,
+        };
+        crate::members::RemoteError { status, link: err.is_link(), text: err.to_string() }
+    }
+}
+
+/// The member store and its feed ask HQ through this.
+impl crate::members::Remote for Client {
+    fn facts(&self, rows: Vec<(String, i64, String)>) -> crate::members::Asking<'_, Option<(String, String)>> {
+        Box::pin(async move {
+            let facts = rows.into_iter().map(|(id, at, body)| protocol::WireFact { id, at, body }).collect();
+            Ok(Client::facts(self, facts).await?.refused)
+        })
+    }
+
+    fn check_card<'a>(
+        &'a self,
+        card_no: &'a str,
+        pin: &'a str,
+    ) -> crate::members::Asking<'a, Option<crate::members::CardRecord>> {
+        Box::pin(async move {
+            Ok(match Client::check_card(self, card_no, pin).await? {
+                protocol::CardVerdict::Good { card } => Some(card),
+                protocol::CardVerdict::Wrong => None,
+            })
+        })
+    }
+
+    fn card<'a>(&'a self, card_no: &'a str) -> crate::members::Asking<'a, Option<crate::members::CardRecord>> {
+        Box::pin(async move { Ok(Client::card(self, card_no).await?) })
+    }
+
+    fn cards<'a>(&'a self, card_nos: &'a [String]) -> crate::members::Asking<'a, Vec<crate::members::CardRecord>> {
+        Box::pin(async move { Ok(Client::cards(self, card_nos).await?) })
+    }
+
+    fn pass_holder<'a>(
+        &'a self,
+        hash: &'a str,
+        mac: &'a str,
+    ) -> crate::members::Asking<'a, Option<crate::members::Who>> {
+        Box::pin(async move { Ok(Client::pass_holder(self, hash, mac).await?) })
+    }
+
+    fn revoke_passes<'a>(&'a self, who: &'a crate::members::Who) -> crate::members::Asking<'a, u64> {
+        Box::pin(async move { Ok(Client::revoke_passes(self, who).await?) })
+    }
+
+    fn has_coupon<'a>(&'a self, who: &'a crate::members::Who, rule: &'a str) -> crate::members::Asking<'a, bool> {
+        Box::pin(async move { Ok(Client::has_coupon(self, who, rule).await?) })
+    }
+}

@@ -97,27 +97,5 @@ impl Identity {
     }
 }
 
-/// What the site console and `controller hq status` show.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct LinkState {
-    /// HQ's URL.
-    pub url: String,
-    /// Brand and site, as enrolled.
-    pub brand: String,
-    /// Site.
-    pub site: String,
-    /// Since when HQ has not answered, UTC ms (None: it answers).
-    pub unreachable_since: Option<i64>,
-    /// The last failure.
-    pub error: Option<String>,
-    /// The last call that worked, UTC ms.
-    pub last_ok_at: Option<i64>,
-    /// The bundle applied.
-    pub bundle: String,
-    /// When, UTC ms.
-    pub bundle_applied_at: Option<i64>,
-    /// The last bundle refused, and why (the last good one is kept).
-    pub refused: Option<(String, String)>,
-    /// The last heartbeat HQ took, UTC ms.
-    pub heartbeat_at: Option<i64>,
-}
+/// What the link to HQ last saw (kept with the feed, which shows it).
+pub use crate::members::feed::LinkState;

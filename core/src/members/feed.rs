@@ -61,7 +61,7 @@ pub struct FeedStatus {
     pub cards_cached_at: Option<i64>,
     /// The link to headquarters, when the site is enrolled.
     #[serde(default)]
-    pub hq: Option<crate::hq::site::LinkState>,
+    pub hq: Option<LinkState>,
 }
 
 /// Where the feed delivers.
@@ -70,7 +70,7 @@ pub enum Sink {
     /// The member store itself (SQLite here, or a chain's PostgreSQL).
     Store,
     /// Headquarters, which files the facts in the chain's store.
-    Hq(crate::hq::client::Client),
+    Hq(Arc<dyn super::Remote>),
 }
 
 /// Why a batch did not land.
@@ -89,10 +89,36 @@ impl From<sqlx::Error> for Undelivered {
     }
 }
 
-impl From<crate::hq::client::HqError> for Undelivered {
-    fn from(err: crate::hq::client::HqError) -> Self {
-        Undelivered { link: err.is_link(), text: err.to_string() }
+impl From<super::RemoteError> for Undelivered {
+    fn from(err: super::RemoteError) -> Self {
+        Undelivered { link: err.link, text: err.text }
     }
+}
+
+/// What the link to headquarters last saw, as the site console and
+/// `controller hq status` show it (the controller's link tasks keep it).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct LinkState {
+    /// HQ's URL.
+    pub url: String,
+    /// Brand and site, as enrolled.
+    pub brand: String,
+    /// Site.
+    pub site: String,
+    /// Since when HQ has not answered, UTC ms (None: it answers).
+    pub unreachable_since: Option<i64>,
+    /// The last failure.
+    pub error: Option<String>,
+    /// The last call that worked, UTC ms.
+    pub last_ok_at: Option<i64>,
+    /// The bundle applied.
+    pub bundle: String,
+    /// When, UTC ms.
+    pub bundle_applied_at: Option<i64>,
+    /// The last bundle refused, and why (the last good one is kept).
+    pub refused: Option<(String, String)>,
+    /// The last heartbeat HQ took, UTC ms.
+    pub heartbeat_at: Option<i64>,
 }
 
 /// The feed task's handle.
@@ -101,7 +127,7 @@ pub struct Feed {
     store: Store,
     sink: Sink,
     /// What the link to HQ last saw (its tasks keep it), when enrolled.
-    link: Option<Arc<Mutex<crate::hq::site::LinkState>>>,
+    link: Option<Arc<Mutex<LinkState>>>,
     local: SqlitePool,
     batch: u32,
     state: Arc<Mutex<FeedState>>,
@@ -137,7 +163,7 @@ impl Feed {
     }
 
     /// The link to HQ's state, which its tasks keep (None: not enrolled).
-    pub fn link(&self) -> Option<Arc<Mutex<crate::hq::site::LinkState>>> {
+    pub fn link(&self) -> Option<Arc<Mutex<LinkState>>> {
         self.link.clone()
     }
 
@@ -314,13 +340,9 @@ impl Feed {
     }
 
     async fn apply_batch(&self, rows: &[(i64, String, i64, String)]) -> Result<(), Undelivered> {
-        if let Sink::Hq(client) = &self.sink {
-            let facts = rows
-                .iter()
-                .map(|(_, id, at, body)| crate::hq::protocol::WireFact { id: id.clone(), at: *at, body: body.clone() })
-                .collect();
-            let answer = client.facts(facts).await?;
-            return match answer.refused {
+        if let Sink::Hq(remote) = &self.sink {
+            let facts = rows.iter().map(|(_, id, at, body)| (id.clone(), *at, body.clone())).collect();
+            return match remote.facts(facts).await? {
                 None => Ok(()),
                 Some((id, why)) => Err(Undelivered { link: false, text: format!("HQ refused fact {id}: {why}") }),
             };

@@ -46,13 +46,50 @@ pub enum MembersError {
     Local(#[source] sqlx::Error),
     /// Headquarters (an enrolled site's store) refused or could not be reached.
     #[error("headquarters")]
-    Hq(#[from] crate::hq::client::HqError),
+    Hq(#[from] RemoteError),
     /// A CSV line or an argument is not usable.
     #[error("{0}")]
     Invalid(String),
     /// No such member or card.
     #[error("no such member or card")]
     NotFound,
+}
+
+/// Why headquarters did not answer an ask or take a batch.
+#[derive(Debug, thiserror::Error)]
+#[error("{text}")]
+pub struct RemoteError {
+    /// HQ's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// What went wrong.
+    pub text: String,
+    /// The link, not the request: worth retrying as it is.
+    pub link: bool,
+}
+
+/// A future of a [`Remote`] call.
+pub type Asking<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, RemoteError>> + Send + 'a>>;
+
+/// What an enrolled site asks of headquarters instead of the chain's
+/// database (`hq::client::Client` is the one implementation; the member
+/// store and its feed know only this, so they sit below `hq`).
+pub trait Remote: Send + Sync {
+    /// Files a batch of outbox rows (id, at, body); Some(id, why): HQ
+    /// refused that fact on its own, and nothing of the batch was kept.
+    fn facts(&self, rows: Vec<(String, i64, String)>) -> Asking<'_, Option<(String, String)>>;
+    /// A card and PIN checked at HQ: the card (with its hash) for a right
+    /// PIN, None for a wrong one or no such card.
+    fn check_card<'a>(&'a self, card_no: &'a str, pin: &'a str) -> Asking<'a, Option<CardRecord>>;
+    /// A card's state and tier, without its PIN's hash.
+    fn card<'a>(&'a self, card_no: &'a str) -> Asking<'a, Option<CardRecord>>;
+    /// The cards among `card_nos` whose PIN was right at this site lately.
+    fn cards<'a>(&'a self, card_nos: &'a [String]) -> Asking<'a, Vec<CardRecord>>;
+    /// Who a pass logs in as on `mac`, from any site of the brand.
+    fn pass_holder<'a>(&'a self, hash: &'a str, mac: &'a str) -> Asking<'a, Option<Who>>;
+    /// Revokes `who`'s passes at every site.
+    fn revoke_passes<'a>(&'a self, who: &'a Who) -> Asking<'a, u64>;
+    /// Whether the member `who` names holds a coupon of `rule`.
+    fn has_coupon<'a>(&'a self, who: &'a Who, rule: &'a str) -> Asking<'a, bool>;
 }
 
 /// Which engine holds the store.
@@ -72,7 +109,7 @@ pub struct Store {
     /// An enrolled site asks headquarters what only the chain's store knows
     /// (a card, a pass from another site, a coupon), and keeps only its own
     /// SQLite here.
-    remote: Option<crate::hq::client::Client>,
+    remote: Option<std::sync::Arc<dyn Remote>>,
     /// The brand (chain) id.
     pub brand: String,
     /// This site's id.
@@ -297,14 +334,14 @@ impl Store {
         Store { pool, remote: None, brand, site, engine: Engine::Postgres, location }
     }
 
-    /// Asks `client` (headquarters) for cards, passes and coupons.
-    pub fn with_hq(mut self, client: crate::hq::client::Client) -> Store {
-        self.remote = Some(client);
+    /// Asks `remote` (headquarters) for cards, passes and coupons.
+    pub fn with_remote(mut self, remote: std::sync::Arc<dyn Remote>) -> Store {
+        self.remote = Some(remote);
         self
     }
 
     /// Headquarters, when the site is enrolled.
-    pub fn hq(&self) -> Option<&crate::hq::client::Client> {
+    pub fn remote(&self) -> Option<&std::sync::Arc<dyn Remote>> {
         self.remote.as_ref()
     }
 
