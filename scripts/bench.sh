@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The benchmarks: SMS pumping, the member feed (a throwaway PostgreSQL), the
-# data path (its own namespaces), each printing its figures.
+# The benchmarks: SMS pumping, the member feed (a throwaway PostgreSQL),
+# headquarters (1,000 sites, two replicas, a 10-minute outage), the data path
+# (its own namespaces), each printing its figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -11,5 +12,7 @@ cargo build --release --workspace --exclude e2e --bins --locked
 ./target/release/sms-pumping-bench
 echo
 ./target/release/member-feed-bench
+echo
+./target/release/hq-bench
 echo
 exec ./target/release/datapath-bench
