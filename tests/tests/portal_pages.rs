@@ -216,7 +216,7 @@ fn an_admin_changes_the_settings_the_controller_restarts_in_place_and_guests_sta
         t.curl(2, &[&format!("http://{PORTAL_HOST}/")]).1.contains("川味小馆 · 测试店")
     });
     assert!(t.online(1), "a guest who was online stays online across the restart");
-    assert!(t.log().contains("restarting to apply the console's saved settings"));
+    assert!(t.log().contains("restarting to apply the saved settings"));
     // The new session length applies to a new login.
     t.login(2);
     let sessions = t.cli_ok(&["sessions", "list", "--json"]);
