@@ -149,27 +149,9 @@ fn default_pins() -> u32 {
     60
 }
 
-/// Why the configuration is unusable.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}")]
-    Read {
-        /// Which.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// It does not parse or check.
-    #[error("{origin}: {message}")]
-    Invalid {
-        /// The file or variable.
-        origin: String,
-        /// What is wrong.
-        message: String,
-    },
-}
+/// Why the configuration is unusable (the controller's kinds: a file that
+/// cannot be read, a key that does not check).
+pub use guestwifi_core::config::ConfigError;
 
 impl Config {
     /// Reads `path`, then `GUESTWIFI_HQ_*` from `env` over it, and checks it.

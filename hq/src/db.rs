@@ -184,12 +184,14 @@ impl Db {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO hq_sites (brand_id, site_id, state, created_at) VALUES ($1, $2, 'pending', $3)")
-            .bind(brand)
-            .bind(site)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        at_site(
+            &mut tx,
+            "INSERT INTO hq_sites (brand_id, site_id, state, created_at) VALUES ($1, $2, 'pending', $3)",
+            brand,
+            site,
+            now,
+        )
+        .await?;
         let claim = claim_in(&mut tx, brand, site, code_hours).await?;
         tx.commit().await?;
         Ok(claim)
@@ -246,12 +248,14 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE hq_certs SET revoked_at = $3 WHERE brand_id = $1 AND site_id = $2 AND revoked_at IS NULL")
-            .bind(&brand)
-            .bind(&site)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        at_site(
+            &mut tx,
+            "UPDATE hq_certs SET revoked_at = $3 WHERE brand_id = $1 AND site_id = $2 AND revoked_at IS NULL",
+            &brand,
+            &site,
+            now,
+        )
+        .await?;
         sqlx::query("INSERT INTO hq_certs (fingerprint, brand_id, site_id, issued_at) VALUES ($1, $2, $3, $4)")
             .bind(&fingerprint)
             .bind(&brand)
@@ -298,26 +302,31 @@ impl Db {
     pub async fn revoke(&self, brand: &str, site: &str) -> anyhow::Result<()> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let done =
-            sqlx::query("UPDATE hq_sites SET state = 'revoked', revoked_at = $3 WHERE brand_id = $1 AND site_id = $2")
-                .bind(brand)
-                .bind(site)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        anyhow::ensure!(done.rows_affected() == 1, "no site {brand}/{site}");
-        sqlx::query("UPDATE hq_certs SET revoked_at = $3 WHERE brand_id = $1 AND site_id = $2 AND revoked_at IS NULL")
-            .bind(brand)
-            .bind(site)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE hq_claims SET expires_at = $3 WHERE brand_id = $1 AND site_id = $2 AND used_at IS NULL")
-            .bind(brand)
-            .bind(site)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let done = at_site(
+            &mut tx,
+            "UPDATE hq_sites SET state = 'revoked', revoked_at = $3 WHERE brand_id = $1 AND site_id = $2",
+            brand,
+            site,
+            now,
+        )
+        .await?;
+        anyhow::ensure!(done == 1, "no site {brand}/{site}");
+        at_site(
+            &mut tx,
+            "UPDATE hq_certs SET revoked_at = $3 WHERE brand_id = $1 AND site_id = $2 AND revoked_at IS NULL",
+            brand,
+            site,
+            now,
+        )
+        .await?;
+        at_site(
+            &mut tx,
+            "UPDATE hq_claims SET expires_at = $3 WHERE brand_id = $1 AND site_id = $2 AND used_at IS NULL",
+            brand,
+            site,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.notify(brand).await?;
         Ok(())
@@ -703,6 +712,17 @@ impl Db {
     }
 }
 
+/// Runs `sql`, whose parameters are a site's brand, its id and a time.
+async fn at_site(
+    tx: &mut sqlx::AnyConnection,
+    sql: &str,
+    brand: &str,
+    site: &str,
+    at: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(sql).bind(brand).bind(site).bind(at).execute(&mut *tx).await?.rows_affected())
+}
+
 /// A new claim for a site in `tx`; earlier unused ones die.
 async fn claim_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -711,12 +731,7 @@ async fn claim_in(
     code_hours: u64,
 ) -> Result<(Claim, i64), sqlx::Error> {
     let now = now_ms();
-    sqlx::query("UPDATE hq_claims SET expires_at = $3 WHERE brand_id = $1 AND site_id = $2 AND used_at IS NULL AND expires_at > $3")
-        .bind(brand)
-        .bind(site)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    at_site(tx, "UPDATE hq_claims SET expires_at = $3 WHERE brand_id = $1 AND site_id = $2 AND used_at IS NULL AND expires_at > $3", brand, site, now).await?;
     let claim = Claim::generate();
     let expires_at = now + code_hours as i64 * 3_600_000;
     sqlx::query(
