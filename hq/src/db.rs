@@ -540,6 +540,15 @@ impl Db {
         .bind(beat.lag_ms)
         .execute(&mut *tx)
         .await?;
+        // A site's history is kept 90 days (its key leads with the site: cheap).
+        at_site(
+            &mut tx,
+            "DELETE FROM hq_heartbeats WHERE brand_id = $1 AND site_id = $2 AND at < $3",
+            &site.brand,
+            &site.site,
+            now - 90 * guestwifi_core::kit::time::DAY_MS,
+        )
+        .await?;
         sqlx::query("UPDATE sites SET last_seen_at = $3 WHERE brand_id = $1 AND site_id = $2")
             .bind(&site.brand)
             .bind(&site.site)
@@ -648,8 +657,13 @@ impl Db {
             .await
     }
 
-    /// Records a refusal worth an admin's eye.
+    /// Records a refusal worth an admin's eye (kept 90 days).
     pub async fn refusal(&self, brand: &str, site: &str, what: &str, detail: &str, address: &str) {
+        let _ = sqlx::query("DELETE FROM hq_refusals WHERE brand_id = $1 AND at < $2")
+            .bind(brand)
+            .bind(now_ms() - 90 * guestwifi_core::kit::time::DAY_MS)
+            .execute(&self.pool)
+            .await;
         let done = sqlx::query(
             "INSERT INTO hq_refusals (brand_id, site_id, at, what, detail, address) VALUES ($1, $2, $3, $4, $5, $6)",
         )
