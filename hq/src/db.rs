@@ -152,12 +152,7 @@ impl Db {
         anyhow::ensure!(!brand.is_empty() && !site.is_empty(), "a brand and a site id are needed");
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let known: Option<String> =
-            sqlx::query_scalar("SELECT state FROM hq_sites WHERE brand_id = $1 AND site_id = $2")
-                .bind(brand)
-                .bind(site)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let known = site_state(&mut tx, brand, site).await?;
         anyhow::ensure!(known.is_none(), "site {brand}/{site} exists: `site code` gives it a new claim code");
         sqlx::query("INSERT INTO brands (brand_id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(brand)
@@ -200,12 +195,7 @@ impl Db {
     /// A new claim code for a known site (the earlier unused ones die).
     pub async fn new_claim(&self, brand: &str, site: &str, code_hours: u64) -> anyhow::Result<(Claim, i64)> {
         let mut tx = self.pool.begin().await?;
-        let known: Option<String> =
-            sqlx::query_scalar("SELECT state FROM hq_sites WHERE brand_id = $1 AND site_id = $2")
-                .bind(brand)
-                .bind(site)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let known = site_state(&mut tx, brand, site).await?;
         anyhow::ensure!(known.is_some(), "no site {brand}/{site}");
         let claim = claim_in(&mut tx, brand, site, code_hours).await?;
         tx.commit().await?;
@@ -724,6 +714,15 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// A site's enrolment state, if HQ knows the site.
+async fn site_state(tx: &mut sqlx::AnyConnection, brand: &str, site: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT state FROM hq_sites WHERE brand_id = $1 AND site_id = $2")
+        .bind(brand)
+        .bind(site)
+        .fetch_optional(&mut *tx)
+        .await
 }
 
 /// Runs `sql`, whose parameters are a site's brand, its id and a time.

@@ -84,6 +84,15 @@ impl Hq {
         controller::members::Store::connect(&settings, &self.dir).unwrap()
     }
 
+    /// Publishes the JSON `value` as `block` of `scope` for `brand`, as an
+    /// admin does (`guestwifi-hq publish`); its output, or its error.
+    pub fn publish(&self, brand: &str, scope: &str, block: &str, value: &str) -> Result<String, String> {
+        let file = self.dir.join(format!("publish-{block}.json"));
+        std::fs::write(&file, value).unwrap();
+        let file = file.display().to_string();
+        self.cli(&["publish", "--brand", brand, "--scope", scope, "--block", block, "--file", &file])
+    }
+
     /// Adds a site; returns its claim code.
     pub fn add_site(&mut self, brand: &str, region: &str, site: &str, name: &str) -> String {
         let out = self.cli_ok(&["site", "add", "--brand", brand, "--region", region, "--id", site, "--name", name]);

@@ -191,14 +191,9 @@ fn sites_enrol_once_file_facts_exactly_once_about_themselves_and_take_their_regi
     assert_eq!(refused(rt.block_on(client_b.sms("13800138000", "1", "x"))), 400, "not a phone");
 
     // A block for region east reaches b, not c; b's long-poll wakes within a second or two of a publish.
-    let promotions = tmp.path().join("promotions.json");
-    std::fs::write(
-        &promotions,
-        r#"[{"id":"p1","title_zh":"冬至饺子","title_en":"Winter dumplings","body_zh":"","body_en":"","image":null}]"#,
-    )
-    .unwrap();
-    let p = promotions.to_str().unwrap();
-    hq.cli_ok(&["publish", "--brand", "chain", "--scope", "region:east", "--block", "promotions", "--file", p]);
+    let promotion =
+        r#"[{"id":"p1","title_zh":"冬至饺子","title_en":"Winter dumplings","body_zh":"","body_en":"","image":null}]"#;
+    hq.publish("chain", "region:east", "promotions", promotion).unwrap();
     let bundle_b = rt.block_on(client_b.bundle(None, Duration::ZERO)).unwrap().unwrap();
     assert_eq!(bundle_b.blocks["promotions"].value[0]["title_zh"], "冬至饺子");
     let bundle_c = rt.block_on(client_c.bundle(None, Duration::ZERO)).unwrap().unwrap();
@@ -214,37 +209,14 @@ fn sites_enrol_once_file_facts_exactly_once_about_themselves_and_take_their_regi
         })
     };
     std::thread::sleep(Duration::from_millis(500));
-    let brand = tmp.path().join("brand.json");
-    std::fs::write(&brand, r##"{"colour":"#aa2200","story_zh":"百年老店"}"##).unwrap();
-    hq.cli_ok(&[
-        "publish",
-        "--brand",
-        "chain",
-        "--scope",
-        "brand",
-        "--block",
-        "brand",
-        "--file",
-        brand.to_str().unwrap(),
-    ]);
+    hq.publish("chain", "brand", "brand", r##"{"colour":"#aa2200","story_zh":"百年老店"}"##).unwrap();
     let (woken, took) = rt.block_on(waiting).unwrap();
     let woken = woken.unwrap().expect("a new bundle");
     assert_eq!(woken.blocks["brand"].value["colour"], "#aa2200");
     assert!(took < Duration::from_secs(5), "the publish woke the poll ({took:?})");
     println!("publish -> long-poll answered: {took:?}");
     // A block that does not check is not published at all.
-    std::fs::write(&brand, r##"{"colour":"red"}"##).unwrap();
-    let err = hq.cli(&[
-        "publish",
-        "--brand",
-        "chain",
-        "--scope",
-        "brand",
-        "--block",
-        "brand",
-        "--file",
-        brand.to_str().unwrap(),
-    ]);
+    let err = hq.publish("chain", "brand", "brand", r##"{"colour":"red"}"##);
     assert!(err.unwrap_err().contains("not a colour"));
 
     // Revoked, site c's next calls get nothing and change nothing; a new code enrols it again.
@@ -315,26 +287,11 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
     let photo = t.lab.dir.join("dumplings.png");
     image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])).save(&photo).unwrap();
     let photo_id = hq.cli_ok(&["photo", "--brand", "chain", photo.to_str().unwrap()]).trim().to_string();
-    let block = t.lab.dir.join("promotions.json");
-    std::fs::write(
-        &block,
-        format!(
-            r#"[{{"id":"p1","title_zh":"冬至饺子","title_en":"Winter dumplings","body_zh":"买一送一","body_en":"","image":"{photo_id}"}}]"#
-        ),
-    )
-    .unwrap();
+    let promotion = format!(
+        r#"[{{"id":"p1","title_zh":"冬至饺子","title_en":"Winter dumplings","body_zh":"买一送一","body_en":"","image":"{photo_id}"}}]"#
+    );
     let published = Instant::now();
-    hq.cli_ok(&[
-        "publish",
-        "--brand",
-        "chain",
-        "--scope",
-        "region:east",
-        "--block",
-        "promotions",
-        "--file",
-        block.to_str().unwrap(),
-    ]);
+    hq.publish("chain", "region:east", "promotions", &promotion).unwrap();
     let shows = || t.curl(1, &[&format!("http://{}/promotions", e2e::PORTAL_HOST)]).1.contains("冬至饺子");
     t.until("the promotion shows", 15, shows);
     println!("publish -> on the portal: {:?}", published.elapsed());
@@ -347,14 +304,9 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
 
     // Settings for the region: the countdown gives 90 minutes. The site checks
     // the whole configuration they make, writes them, restarts; guests stay.
-    let settings = t.lab.dir.join("settings.json");
-    std::fs::write(
-        &settings,
-        r#"{"auth.countdown.session_minutes": 90, "walled_garden.names": ["garden.test", "menu.garden.test"]}"#,
-    )
-    .unwrap();
-    let s = settings.to_str().unwrap();
-    hq.cli_ok(&["publish", "--brand", "chain", "--scope", "region:east", "--block", "settings", "--file", s]);
+    let settings =
+        r#"{"auth.countdown.session_minutes": 90, "walled_garden.names": ["garden.test", "menu.garden.test"]}"#;
+    hq.publish("chain", "region:east", "settings", settings).unwrap();
     let hq_settings = t.lab.dir.join("data").join("hq-settings.toml");
     t.until("the settings are written", 15, || hq_settings.exists());
     t.until("the controller restarts", 15, || t.log().contains("restarting to apply the saved settings"));
@@ -370,17 +322,12 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
     let token = t.token(2);
     assert_eq!(t.post(2, "/logout", &[("token", &token)]).0, 200);
     // Settings that do not make a working configuration are refused whole.
-    std::fs::write(&settings, r#"{"auth.countdown.session_minutes": 90, "session.length_seconds": 0}"#).unwrap();
-    hq.cli_ok(&["publish", "--brand", "chain", "--scope", "region:east", "--block", "settings", "--file", s]);
+    let bad = r#"{"auth.countdown.session_minutes": 90, "session.length_seconds": 0}"#;
+    hq.publish("chain", "region:east", "settings", bad).unwrap();
     t.until("the site refuses the bad settings", 15, || link(&t)["link"]["refused"].is_array());
     assert!(link(&t)["link"]["refused"][1].as_str().unwrap().contains("settings"), "{}", link(&t));
     assert!(std::fs::read_to_string(&hq_settings).unwrap().contains("session_minutes = 90"), "the last good stay");
-    std::fs::write(
-        &settings,
-        r#"{"auth.countdown.session_minutes": 90, "walled_garden.names": ["garden.test", "menu.garden.test"]}"#,
-    )
-    .unwrap();
-    hq.cli_ok(&["publish", "--brand", "chain", "--scope", "region:east", "--block", "settings", "--file", s]);
+    hq.publish("chain", "region:east", "settings", settings).unwrap();
     t.until("the good settings again", 15, || link(&t)["link"]["refused"].is_null());
     let applied = link(&t)["link"]["bundle"].as_str().unwrap().to_string();
 

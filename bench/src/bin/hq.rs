@@ -220,22 +220,10 @@ async fn main() {
     }
 
     // A publish for the whole brand: how long until every site has it.
-    let block = root.join("promotions.json");
-    std::fs::write(&block, r#"[{"id":"p1","title_zh":"冬至","title_en":"","body_zh":"","body_en":"","image":null}]"#)
-        .unwrap();
+    let promotion = r#"[{"id":"p1","title_zh":"冬至","title_en":"","body_zh":"","body_en":"","image":null}]"#;
     let before: Vec<String> = seen.iter().map(|s| s.lock().unwrap().0.clone()).collect();
     let published = Instant::now();
-    hq.cli_ok(&[
-        "publish",
-        "--brand",
-        "bench",
-        "--scope",
-        "brand",
-        "--block",
-        "promotions",
-        "--file",
-        block.to_str().unwrap(),
-    ]);
+    hq.publish("bench", "brand", "promotions", promotion).expect("publish");
     loop {
         let waiting = seen.iter().zip(&before).filter(|(s, b)| s.lock().unwrap().0 == **b).count();
         if waiting == 0 {

@@ -71,7 +71,9 @@ pub(super) fn http(tls: rustls::ClientConfig, timeout: Duration) -> Result<reqwe
         .use_preconfigured_tls(tls)
         .connect_timeout(Duration::from_secs(5))
         .timeout(timeout)
-        .pool_idle_timeout(Duration::from_secs(50))
+        // HQ closes a connection idle past its header deadline (15 s): let
+        // it go first, so a call never goes out on a socket being closed.
+        .pool_idle_timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| HqError::Enrolment(format!("HTTP client: {e}")))
 }
