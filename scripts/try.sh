@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-cargo build --release --bin controller --bin ap-agent --bin guestwifi-lab --locked
+cargo build --release --bin controller --bin ap-agent --bin guestwifi-lab --bin guestwifi-hq --locked
 exec ./target/release/guestwifi-lab "$@"

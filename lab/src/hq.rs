@@ -35,7 +35,20 @@ impl Hq {
     /// `names`; its CA made. `fsync` as a real server has it (tests run without).
     pub fn new(name: &str, exe: &Path, names: &[&str], fsync: bool) -> Hq {
         let pg = Postgres::start_with(&format!("hq-{name}"), None, "", 400, fsync);
-        let dir = PathBuf::from("/tmp/guestwifi-hq-tests").join(name);
+        Self::on(pg, PathBuf::from("/tmp/guestwifi-hq-tests").join(name), exe, names)
+    }
+
+    /// A chain lab's HQ: its PostgreSQL in the lab's upstream namespace
+    /// `upstream` (on [`crate::HQ_DATABASE`], with fsync), its replicas to
+    /// be started there too; sites dial it by [`crate::HQ_HOST`].
+    /// Its files are in `dir`.
+    pub fn in_lab(name: &str, exe: &Path, upstream: &str, dir: &Path) -> Hq {
+        let pg =
+            Postgres::start_with(&format!("hq-{name}"), Some(upstream), &crate::HQ_DATABASE.to_string(), 400, true);
+        Self::on(pg, dir.to_path_buf(), exe, &[crate::HQ_HOST])
+    }
+
+    fn on(pg: Postgres, dir: PathBuf, exe: &Path, names: &[&str]) -> Hq {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let password = dir.join("db-password");

@@ -6,13 +6,19 @@
 //!
 //! ```text
 //!  {p}-guest1 eth0 ─┐                      {p}-appliance                 {p}-upstream
-//!  {p}-guest2 eth0 ─┼─ vgN ── br-guest 192.0.2.1/24 │ wan0 203.0.113.1 ── eth0 203.0.113.10 (web)
-//!        ...        ┘         (controller, dnsmasq) │                        203.0.113.20 (garden web)
-//!                                                   │                        203.0.113.53 (DNS)
+//!  {p}-guest2 eth0 ─┼─ vgN ── br-guest 192.0.2.1/24 │ wan0 203.0.113.1 ── wan1 ─ eth0 (a bridge)
+//!        ...        ┘         (controller, dnsmasq) │                    203.0.113.10 (web)
+//!                                                   │                    203.0.113.20 (garden web)
+//!  {p}-s2-guest1 ─── {p}-s2-appliance ── wan0 203.0.113.2 ── wan2 ─┘    203.0.113.53 (DNS)
+//!                                                                   203.0.113.30, .31 (HQ)
 //! ```
-//! Every address but the LAN's is a documentation (TEST-NET) address; the LAN
-//! is private on purpose, to show guests never reach it. Nothing leaves the
-//! namespaces.
+//! A chain lab ([`Lab::add_site`]) puts more restaurants on the same
+//! upstream: site `k`'s namespaces are `{p}-s{k}-...`, its uplink address
+//! 203.0.113.k, its files under `site{k}/`; each has its own guests, LAN and
+//! APs, on the same guest addresses as every other site (they are separate
+//! networks). Every address but the LAN's is a documentation (TEST-NET)
+//! address; the LAN is private on purpose, to show guests never reach it.
+//! Nothing leaves the namespaces.
 
 pub mod hq;
 pub mod pg;
@@ -53,6 +59,15 @@ pub const MGMT_INTERFACE: &str = "br-mgmt";
 pub const MGMT_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 /// The portal's host name in the lab.
 pub const PORTAL_HOST: &str = "portal.guestwifi.test";
+/// Headquarters' name in a chain lab: the upstream DNS answers both
+/// replicas' addresses, so a site whose replica is down dials the other.
+pub const HQ_HOST: &str = "hq.chain.test";
+/// The addresses of HQ's two replicas in the upstream namespace.
+pub const HQ_REPLICAS: [Ipv4Addr; 2] = [Ipv4Addr::new(203, 0, 113, 30), Ipv4Addr::new(203, 0, 113, 31)];
+/// Where a chain lab's PostgreSQL listens in the upstream namespace.
+pub const HQ_DATABASE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 40);
+/// The most sites a chain lab holds (their uplinks are 203.0.113.1-9).
+pub const MAX_SITES: usize = 9;
 
 /// Why the lab could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +94,8 @@ pub enum LabError {
 pub struct Names {
     /// Namespace name prefix (`lab` for `guestwifi-lab`).
     pub prefix: String,
+    /// Which restaurant of a chain lab this is (1: the first, or the only one).
+    pub site: usize,
     /// Number of guest namespaces.
     pub guests: usize,
     /// Working directory (configs, leases, the controller's data dir).
@@ -88,14 +105,28 @@ pub struct Names {
 }
 
 impl Names {
+    /// What this site's namespace names start with: `{p}-` for the first
+    /// site, `{p}-s{k}-` for site `k` of a chain.
+    fn ns(&self) -> String {
+        match self.site {
+            0 | 1 => format!("{}-", self.prefix),
+            k => format!("{}-s{k}-", self.prefix),
+        }
+    }
+
     /// The appliance's namespace.
     pub fn appliance(&self) -> String {
-        format!("{}-appliance", self.prefix)
+        format!("{}appliance", self.ns())
+    }
+
+    /// The appliance's uplink address (203.0.113.k for site k).
+    pub fn wan(&self) -> Ipv4Addr {
+        Ipv4Addr::new(203, 0, 113, self.site.clamp(1, MAX_SITES) as u8)
     }
 
     /// Simulated AP `k`'s namespace (1-based).
     pub fn ap(&self, k: usize) -> String {
-        format!("{}-ap{k}", self.prefix)
+        format!("{}ap{k}", self.ns())
     }
 
     /// Guest `i` walks from AP `from` to AP `to`: its radio link leaves one
@@ -166,17 +197,17 @@ radios = [{{ interface = "wlan0", band = "2.4", bssid = "{b2}" }}, {{ interface 
 
     /// The restaurant's LAN namespace (POS and menu printer).
     pub fn lan(&self) -> String {
-        format!("{}-lan", self.prefix)
+        format!("{}lan", self.ns())
     }
 
-    /// The upstream ("internet") namespace.
+    /// The upstream ("internet") namespace, one for every site of a chain.
     pub fn upstream(&self) -> String {
         format!("{}-upstream", self.prefix)
     }
 
     /// Guest `i`'s namespace (1-based).
     pub fn guest(&self, i: usize) -> String {
-        format!("{}-guest{i}", self.prefix)
+        format!("{}guest{i}", self.ns())
     }
 
     /// The lab's WeChat account secrets (Token, EncodingAESKey), written
@@ -235,7 +266,7 @@ enabled = true
 [auth.wechat]
 # The tests play WeChat's server from the upstream namespace.
 enabled = true
-listen = "{APPLIANCE_WAN}:8081"
+listen = "{wan}:8081"
 appid = "{WECHAT_APPID}"
 token_file = "{}"
 encoding_aes_key_file = "{}"
@@ -284,7 +315,8 @@ dir = "{}"
 "#,
             wechat_token.display(),
             wechat_key.display(),
-            self.dir.join("data").display()
+            self.dir.join("data").display(),
+            wan = self.wan(),
         )
     }
 
@@ -334,6 +366,11 @@ dir = "{}"
 /// when building it fails half way).
 pub struct Lab {
     names: Names,
+    /// Whether dropping it removes the whole lab (the first site, which
+    /// built the upstream) or only its own site's namespaces.
+    whole: bool,
+    /// The lab binary, whose hidden `web` command serves the web pages.
+    exe: PathBuf,
 }
 
 impl std::ops::Deref for Lab {
@@ -363,76 +400,45 @@ impl Lab {
         }
         teardown(prefix);
         std::fs::create_dir_all(dir).map_err(|e| LabError::Io(format!("{}: {e}", dir.display())))?;
-        let lab = Lab { names: Names { prefix: prefix.to_string(), guests, dir: dir.to_path_buf(), aps } };
-        let (a, u, l) = (lab.appliance(), lab.upstream(), lab.lan());
-        for ns in [a.clone(), u.clone(), l.clone()]
-            .into_iter()
-            .chain((1..=guests).map(|i| lab.guest(i)))
-            .chain((1..=aps).map(|k| lab.ap(k)))
-        {
-            run("ip", &["netns", "add", &ns])?;
-            run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
+        let names = Names { prefix: prefix.to_string(), site: 1, guests, dir: dir.to_path_buf(), aps };
+        let lab = Lab { names, whole: true, exe: exe.to_path_buf() };
+        lab.build_upstream()?;
+        lab.build_site()?;
+        Ok(lab)
+    }
+
+    /// Another restaurant of the chain on this lab's upstream: site `site`
+    /// (2 to [`MAX_SITES`]) with its own appliance, LAN, `guests` guests and
+    /// `aps` APs, its files in `site{site}/` of this lab's directory. Dropping
+    /// it removes that site only.
+    pub fn add_site(&self, site: usize, guests: usize, aps: usize) -> Result<Lab, LabError> {
+        if !(2..=MAX_SITES).contains(&site) {
+            return Err(LabError::Io(format!(
+                "site {site}: a chain lab's sites are 2 to {MAX_SITES} besides the first"
+            )));
         }
-        run("ip", &["-n", &a, "link", "add", GUEST_INTERFACE, "type", "bridge"])?;
-        run("ip", &["-n", &a, "addr", "add", &format!("{APPLIANCE_IP}/24"), "dev", GUEST_INTERFACE])?;
-        run("ip", &["-n", &a, "link", "set", GUEST_INTERFACE, "up"])?;
-        if aps > 0 {
-            run("ip", &["-n", &a, "link", "add", MGMT_INTERFACE, "type", "bridge"])?;
-            run("ip", &["-n", &a, "addr", "add", &format!("{MGMT_IP}/24"), "dev", MGMT_INTERFACE])?;
-            run("ip", &["-n", &a, "link", "set", MGMT_INTERFACE, "up"])?;
-        }
-        for k in 1..=aps {
-            let ap = lab.ap(k);
-            let (up, mgmt) = (format!("va{k}"), format!("vm{k}"));
-            run("ip", &["-n", &a, "link", "add", &up, "type", "veth", "peer", "name", "up0", "netns", &ap])?;
-            run("ip", &["-n", &a, "link", "set", &up, "master", GUEST_INTERFACE, "up"])?;
-            run("ip", &["-n", &a, "link", "add", &mgmt, "type", "veth", "peer", "name", "mgmt0", "netns", &ap])?;
-            run("ip", &["-n", &a, "link", "set", &mgmt, "master", MGMT_INTERFACE, "up"])?;
-            run("ip", &["-n", &ap, "link", "add", "br0", "type", "bridge"])?;
-            run("ip", &["-n", &ap, "link", "set", "up0", "master", "br0", "up"])?;
-            run("ip", &["-n", &ap, "link", "set", "br0", "up"])?;
-            run("ip", &["-n", &ap, "addr", "add", &format!("{}/24", ap_mgmt_ip(k)), "dev", "mgmt0"])?;
-            run("ip", &["-n", &ap, "link", "set", "mgmt0", "up"])?;
-        }
-        for i in 1..=guests {
-            let g = lab.guest(i);
-            if aps == 0 {
-                let port = format!("vg{i}");
-                run("ip", &["-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g])?;
-                run("ip", &["-n", &a, "link", "set", &port, "master", GUEST_INTERFACE, "up"])?;
-            } else {
-                let ap = lab.ap((i - 1) % aps + 1);
-                let port = format!("st{i}");
-                run("ip", &["-n", &ap, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g])?;
-                run("ip", &["-n", &ap, "link", "set", &port, "alias", &guest_mac(i)])?;
-                run("ip", &["-n", &ap, "link", "set", &port, "master", "br0", "up"])?;
-            }
-            run("ip", &["-n", &g, "link", "set", "eth0", "address", &guest_mac(i)])?;
-            run("ip", &["-n", &g, "link", "set", "eth0", "up"])?;
-            let etc = PathBuf::from("/etc/netns").join(&g);
-            std::fs::create_dir_all(&etc).map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
-            std::fs::write(etc.join("resolv.conf"), format!("nameserver {APPLIANCE_IP}\n"))
-                .map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
-        }
-        run("ip", &["-n", &a, "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns", &u])?;
-        run("ip", &["-n", &a, "addr", "add", &format!("{APPLIANCE_WAN}/24"), "dev", "wan0"])?;
-        run("ip", &["-n", &a, "link", "set", "wan0", "up"])?;
-        for addr in [UPSTREAM_WEB, GARDEN_WEB, UPSTREAM_DNS] {
+        let dir = self.dir.join(format!("site{site}"));
+        std::fs::create_dir_all(&dir).map_err(|e| LabError::Io(format!("{}: {e}", dir.display())))?;
+        let names = Names { prefix: self.prefix.clone(), site, guests, dir, aps };
+        let lab = Lab { names, whole: false, exe: self.exe.clone() };
+        teardown_site(&lab.prefix, site);
+        lab.build_site()?;
+        Ok(lab)
+    }
+
+    /// The "internet": the upstream namespace, whose `eth0` is a bridge
+    /// every site's uplink plugs into, with a DNS server and web servers.
+    fn build_upstream(&self) -> Result<(), LabError> {
+        let u = self.upstream();
+        run("ip", &["netns", "add", &u])?;
+        run("ip", &["-n", &u, "link", "set", "lo", "up"])?;
+        run("ip", &["-n", &u, "link", "add", "eth0", "type", "bridge"])?;
+        for addr in [UPSTREAM_WEB, GARDEN_WEB, UPSTREAM_DNS, HQ_REPLICAS[0], HQ_REPLICAS[1], HQ_DATABASE] {
             run("ip", &["-n", &u, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
         }
         run("ip", &["-n", &u, "link", "set", "eth0", "up"])?;
-        run("ip", &["-n", &a, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", &l])?;
-        run("ip", &["-n", &a, "addr", "add", &format!("{LAN_APPLIANCE}/24"), "dev", "lan0"])?;
-        run("ip", &["-n", &a, "link", "set", "lan0", "up"])?;
-        for addr in [LAN_HOST, LAN_PRINTER] {
-            run("ip", &["-n", &l, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
-        }
-        run("ip", &["-n", &l, "link", "set", "eth0", "up"])?;
-        run("ip", &["-n", &l, "route", "add", "default", "via", &LAN_APPLIANCE.to_string()])?;
-        run("ip", &["netns", "exec", &a, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
-
-        // The "internet": a DNS server and a web server in the upstream namespace.
         let wechat_hosts = format!("--address=/{}/{GARDEN_WEB}", controller::config::WECHAT_GARDEN.join("/"));
+        let hq = HQ_REPLICAS.map(|addr| format!("--host-record={HQ_HOST},{addr}"));
         spawn(&[
             "ip",
             "netns",
@@ -453,16 +459,88 @@ impl Lab {
             // in): the stand-in for WeChat's servers is the garden web server.
             &wechat_hosts,
             &format!("--address=/oauth.test/{GARDEN_WEB}"),
+            // Headquarters: both replicas, as a chain's DNS would name them.
+            &hq[0],
+            &hq[1],
             // Every other name too (the OS captive probes among them), as the internet would.
             &format!("--address=/#/{UPSTREAM_WEB}"),
             // A TXT record, the kind a DNS tunnel carries its data in.
             "--txt-record=tunnel.example.test,lab",
         ])?;
-        let exe = exe.to_string_lossy().into_owned();
-        let record = lab.dir.to_string_lossy().into_owned();
-        spawn(&["ip", "netns", "exec", &u, &exe, "web", "--listen", "0.0.0.0:80", "--record", &record])?;
-        spawn(&["ip", "netns", "exec", &l, &exe, "web", "--listen", "0.0.0.0:80"])?;
-        Ok(lab)
+        let exe = self.exe.to_string_lossy().into_owned();
+        let record = self.dir.to_string_lossy().into_owned();
+        spawn(&["ip", "netns", "exec", &u, &exe, "web", "--listen", "0.0.0.0:80", "--record", &record])
+    }
+
+    /// This site's namespaces: the appliance, its LAN (with a web server),
+    /// APs and guests, and its uplink into the upstream's bridge.
+    fn build_site(&self) -> Result<(), LabError> {
+        let (a, u, l) = (self.appliance(), self.upstream(), self.lan());
+        let (guests, aps) = (self.guests, self.aps);
+        for ns in [a.clone(), l.clone()]
+            .into_iter()
+            .chain((1..=guests).map(|i| self.guest(i)))
+            .chain((1..=aps).map(|k| self.ap(k)))
+        {
+            run("ip", &["netns", "add", &ns])?;
+            run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        run("ip", &["-n", &a, "link", "add", GUEST_INTERFACE, "type", "bridge"])?;
+        run("ip", &["-n", &a, "addr", "add", &format!("{APPLIANCE_IP}/24"), "dev", GUEST_INTERFACE])?;
+        run("ip", &["-n", &a, "link", "set", GUEST_INTERFACE, "up"])?;
+        if aps > 0 {
+            run("ip", &["-n", &a, "link", "add", MGMT_INTERFACE, "type", "bridge"])?;
+            run("ip", &["-n", &a, "addr", "add", &format!("{MGMT_IP}/24"), "dev", MGMT_INTERFACE])?;
+            run("ip", &["-n", &a, "link", "set", MGMT_INTERFACE, "up"])?;
+        }
+        for k in 1..=aps {
+            let ap = self.ap(k);
+            let (up, mgmt) = (format!("va{k}"), format!("vm{k}"));
+            run("ip", &["-n", &a, "link", "add", &up, "type", "veth", "peer", "name", "up0", "netns", &ap])?;
+            run("ip", &["-n", &a, "link", "set", &up, "master", GUEST_INTERFACE, "up"])?;
+            run("ip", &["-n", &a, "link", "add", &mgmt, "type", "veth", "peer", "name", "mgmt0", "netns", &ap])?;
+            run("ip", &["-n", &a, "link", "set", &mgmt, "master", MGMT_INTERFACE, "up"])?;
+            run("ip", &["-n", &ap, "link", "add", "br0", "type", "bridge"])?;
+            run("ip", &["-n", &ap, "link", "set", "up0", "master", "br0", "up"])?;
+            run("ip", &["-n", &ap, "link", "set", "br0", "up"])?;
+            run("ip", &["-n", &ap, "addr", "add", &format!("{}/24", ap_mgmt_ip(k)), "dev", "mgmt0"])?;
+            run("ip", &["-n", &ap, "link", "set", "mgmt0", "up"])?;
+        }
+        for i in 1..=guests {
+            let g = self.guest(i);
+            if aps == 0 {
+                let port = format!("vg{i}");
+                run("ip", &["-n", &a, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g])?;
+                run("ip", &["-n", &a, "link", "set", &port, "master", GUEST_INTERFACE, "up"])?;
+            } else {
+                let ap = self.ap((i - 1) % aps + 1);
+                let port = format!("st{i}");
+                run("ip", &["-n", &ap, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &g])?;
+                run("ip", &["-n", &ap, "link", "set", &port, "alias", &guest_mac(i)])?;
+                run("ip", &["-n", &ap, "link", "set", &port, "master", "br0", "up"])?;
+            }
+            run("ip", &["-n", &g, "link", "set", "eth0", "address", &guest_mac(i)])?;
+            run("ip", &["-n", &g, "link", "set", "eth0", "up"])?;
+            resolv_conf(&g, APPLIANCE_IP)?;
+        }
+        // The appliance's own lookups (HQ's name) go to the upstream DNS, as
+        // a real appliance's would go to its ISP's.
+        resolv_conf(&a, UPSTREAM_DNS)?;
+        let port = format!("wan{}", self.site);
+        run("ip", &["-n", &a, "link", "add", "wan0", "type", "veth", "peer", "name", &port, "netns", &u])?;
+        run("ip", &["-n", &u, "link", "set", &port, "master", "eth0", "up"])?;
+        run("ip", &["-n", &a, "addr", "add", &format!("{}/24", self.wan()), "dev", "wan0"])?;
+        run("ip", &["-n", &a, "link", "set", "wan0", "up"])?;
+        run("ip", &["-n", &a, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", &l])?;
+        run("ip", &["-n", &a, "addr", "add", &format!("{LAN_APPLIANCE}/24"), "dev", "lan0"])?;
+        run("ip", &["-n", &a, "link", "set", "lan0", "up"])?;
+        for addr in [LAN_HOST, LAN_PRINTER] {
+            run("ip", &["-n", &l, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+        }
+        run("ip", &["-n", &l, "link", "set", "eth0", "up"])?;
+        run("ip", &["-n", &l, "route", "add", "default", "via", &LAN_APPLIANCE.to_string()])?;
+        run("ip", &["netns", "exec", &a, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        spawn(&["ip", "netns", "exec", &l, &self.exe.to_string_lossy(), "web", "--listen", "0.0.0.0:80"])
     }
 
     /// Waits for a file (the controller's control socket) to appear.
@@ -485,8 +563,21 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        teardown(&self.prefix);
+        if self.whole {
+            teardown(&self.prefix);
+        } else {
+            teardown_site(&self.prefix, self.site);
+        }
     }
+}
+
+/// Writes `/etc/netns/{ns}/resolv.conf`, which `ip netns exec` puts over
+/// `/etc/resolv.conf` for what runs in `ns`.
+fn resolv_conf(ns: &str, server: Ipv4Addr) -> Result<(), LabError> {
+    let etc = PathBuf::from("/etc/netns").join(ns);
+    std::fs::create_dir_all(&etc).map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))?;
+    std::fs::write(etc.join("resolv.conf"), format!("nameserver {server}\n"))
+        .map_err(|e| LabError::Io(format!("{}: {e}", etc.display())))
 }
 
 /// The BSSID of simulated AP `k`'s 2.4 (`band` 2) or 5 GHz radio.
@@ -587,23 +678,35 @@ async fn oauth_me(
 /// Whether `name` is one of a lab's namespace roles (so the lab `e2e-a`
 /// never takes the namespaces of the lab `e2e-a-b` for its own).
 fn is_role(name: &str) -> bool {
+    // Site k of a chain lab: `s{k}-` before the role.
+    let name = match name.strip_prefix('s').and_then(|rest| rest.split_once('-')) {
+        Some((k, rest)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => name,
+    };
     let numbered =
         |role: &str| name.strip_prefix(role).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     matches!(name, "appliance" | "lan" | "upstream") || numbered("guest") || numbered("ap")
 }
 
-/// Removes every namespace of the lab `prefix` and everything running in it.
+/// Removes every namespace of the lab `prefix` (every site of a chain lab)
+/// and everything running in it.
 pub fn teardown(prefix: &str) {
+    remove_namespaces(|ns| ns.strip_prefix(prefix).and_then(|rest| rest.strip_prefix('-')).is_some_and(is_role));
+}
+
+/// Removes site `site`'s namespaces of the chain lab `prefix`.
+fn teardown_site(prefix: &str, site: usize) {
+    let tag = format!("{prefix}-s{site}-");
+    remove_namespaces(|ns| ns.strip_prefix(&tag).is_some_and(|role| is_role(role) && role != "upstream"));
+}
+
+fn remove_namespaces(ours: impl Fn(&str) -> bool) {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
         return;
     };
     let list = String::from_utf8_lossy(&out.stdout);
-    let ours: Vec<String> = list
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|ns| ns.strip_prefix(prefix).and_then(|rest| rest.strip_prefix('-')).is_some_and(is_role))
-        .map(str::to_string)
-        .collect();
+    let ours: Vec<String> =
+        list.lines().filter_map(|l| l.split_whitespace().next()).filter(|ns| ours(ns)).map(str::to_string).collect();
     for signal in [libc::SIGTERM, libc::SIGKILL] {
         for ns in &ours {
             for pid in pids(ns) {
@@ -706,11 +809,11 @@ mod tests {
 
     #[test]
     fn a_lab_owns_only_its_own_namespaces() {
-        for ours in ["appliance", "lan", "upstream", "guest1", "guest12", "ap3"] {
+        for ours in ["appliance", "lan", "upstream", "guest1", "guest12", "ap3", "s2-appliance", "s3-guest1"] {
             assert!(is_role(ours), "{ours}");
         }
         // The lab "e2e-browser" must not take "e2e-browser-methods-guest1".
-        for theirs in ["methods-guest1", "guest", "ap", "guestx", "appliance2"] {
+        for theirs in ["methods-guest1", "guest", "ap", "guestx", "appliance2", "s-guest1", "s2x-lan"] {
             assert!(!is_role(theirs), "{theirs}");
         }
     }

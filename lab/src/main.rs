@@ -32,6 +32,13 @@ struct Cli {
     /// Countdown before Connect works, seconds.
     #[arg(long, default_value_t = 6)]
     countdown_seconds: u64,
+    /// A chain of this many restaurants (2 to 9; the first half of them in
+    /// region "east", the rest in "west"), each with its own appliance and
+    /// guests, enrolled with headquarters: two `guestwifi-hq` replicas and
+    /// their PostgreSQL in the upstream namespace. Without it: one
+    /// restaurant standing alone.
+    #[arg(long)]
+    sites: Option<usize>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -55,42 +62,105 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Web { listen, record }) => Ok(lab::web(listen, record).await?),
-        None => run_lab(cli.guests, cli.aps, &cli.prefix, &cli.dir, cli.session_seconds, cli.countdown_seconds).await,
+        None => run_lab(&cli).await,
     }
 }
 
-async fn run_lab(
-    guests: usize,
-    aps: usize,
-    prefix: &str,
-    dir: &Path,
-    session: u64,
-    countdown: u64,
-) -> anyhow::Result<()> {
+/// The brand a chain lab's sites belong to.
+const BRAND: &str = "lab";
+
+/// Site `k`'s region, of `sites`: the first half east, the rest west.
+fn region(k: usize, sites: usize) -> &'static str {
+    if k <= sites.div_ceil(2) {
+        "east"
+    } else {
+        "west"
+    }
+}
+
+/// A site's running appliance.
+struct Site {
+    lab: Lab,
+    config: PathBuf,
+    controller: tokio::process::Child,
+}
+
+/// Writes site `lab`'s configuration and, in a chain, joins it to HQ with
+/// `code` from its own namespace, as its admin would; starts its controller.
+fn start_site(lab: Lab, cli: &Cli, exe: &Path, code: Option<&str>) -> anyhow::Result<Site> {
+    let config = lab.dir.join("controller.toml");
+    std::fs::write(&config, lab.controller_config(cli.session_seconds, cli.countdown_seconds, 900))?;
+    if let Some(code) = code {
+        let url = format!("https://{}:8443", lab::HQ_HOST);
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.appliance()])
+            .arg(exe)
+            .args(["hq", "join", &url, code, "--config"])
+            .arg(&config)
+            .output()?;
+        if !out.status.success() {
+            bail!("site {} could not join HQ: {}", lab.site, String::from_utf8_lossy(&out.stderr));
+        }
+        print!("site {}: {}", lab.site, String::from_utf8_lossy(&out.stdout));
+    }
+    let mut command = tokio::process::Command::new("ip");
+    command.args(["netns", "exec", &lab.appliance()]).arg(exe).args(["run", "--config"]).arg(&config);
+    if code.is_some() {
+        // The chain's SMS gateway is HQ's: the site holds no provider key.
+        command.env("GUESTWIFI_AUTH__SMS__GATEWAY", "hq");
+    }
+    let controller = command.kill_on_drop(true).spawn()?;
+    let socket = lab.dir.join("data").join(controller::config::CONTROL_SOCKET); // the lab's config keeps the default
+    if !Lab::wait_for(&socket, Duration::from_secs(20)) {
+        bail!("the controller of site {} did not start (see its log above)", lab.site);
+    }
+    Ok(Site { lab, config, controller })
+}
+
+async fn run_lab(cli: &Cli) -> anyhow::Result<()> {
+    let (guests, aps, prefix, dir) = (cli.guests, cli.aps, cli.prefix.as_str(), cli.dir.as_path());
     let lab_exe = std::env::current_exe()?;
     let exe = lab_exe.with_file_name("controller");
     let agent_exe = lab_exe.with_file_name("ap-agent");
-    for (needed, path) in [(true, &exe), (aps > 0, &agent_exe)] {
+    let hq_exe = lab_exe.with_file_name("guestwifi-hq");
+    let sites = cli.sites.unwrap_or(1);
+    if !(1..=lab::MAX_SITES).contains(&sites) {
+        bail!("--sites: 1 to {}", lab::MAX_SITES);
+    }
+    for (needed, path) in [(true, &exe), (aps > 0, &agent_exe), (cli.sites.is_some(), &hq_exe)] {
         if needed && !path.exists() {
-            bail!("{} is missing next to the lab (cargo build --bins)", path.display());
+            bail!("{} is missing next to the lab (cargo build --workspace --bins)", path.display());
         }
     }
     // Each lab starts from nothing: no sessions, APs or AP keys from a previous run.
     let _ = std::fs::remove_dir_all(dir);
     let lab = Lab::create_with_aps(prefix, guests, aps, dir, &lab_exe).context("cannot build the lab")?;
-    let config_path = dir.join("controller.toml");
-    std::fs::write(&config_path, lab.controller_config(session, countdown, 900))?;
-    let mut controller = tokio::process::Command::new("ip")
-        .args(["netns", "exec", &lab.appliance()])
-        .arg(&exe)
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .kill_on_drop(true)
-        .spawn()?;
-    let socket = dir.join("data").join(controller::config::CONTROL_SOCKET); // the lab's config keeps the default
-    if !Lab::wait_for(&socket, Duration::from_secs(20)) {
-        bail!("the controller did not start (see its log above)");
+    let mut labs = Vec::new();
+    for k in 2..=sites {
+        labs.push(lab.add_site(k, guests, 0).with_context(|| format!("cannot build site {k}"))?);
     }
+    labs.insert(0, lab);
+    let mut hq = None;
+    let mut codes = Vec::new();
+    if cli.sites.is_some() {
+        let mut chain = lab::hq::Hq::in_lab(prefix, &hq_exe, &labs[0].upstream(), &dir.join("hq"));
+        for (i, addr) in lab::HQ_REPLICAS.iter().enumerate() {
+            chain.start_replica(Some(&labs[0].upstream()), &format!("{addr}:8443"), &format!("{addr}:9465"));
+            println!("HQ replica {} serves on {addr}:8443 (metrics on :9465)", i + 1);
+        }
+        for k in 1..=sites {
+            let name = format!("实验餐厅 {k} 号店");
+            codes.push(Some(chain.add_site(BRAND, region(k, sites), &format!("site{k}"), &name)));
+        }
+        hq = Some(chain);
+    }
+    let mut running = Vec::new();
+    for (k, site_lab) in labs.into_iter().enumerate() {
+        let code = codes.get(k).cloned().flatten();
+        running.push(start_site(site_lab, cli, &exe, code.as_deref())?);
+    }
+    let lab = &running[0].lab;
+    let config_path = running[0].config.clone();
     let mut agents = Vec::new();
     for k in 1..=aps {
         let path = dir.join(format!("ap{k}.toml"));
@@ -106,10 +176,15 @@ async fn run_lab(
                 .with_context(|| format!("cannot start {}", agent_exe.display()))?,
         );
     }
-    for i in 1..=guests {
-        let names = lab.names();
-        let ip = tokio::task::spawn_blocking(move || names.dhcp(i)).await??;
-        println!("{} got {ip} by DHCP", lab.guest(i));
+    for site in &running {
+        for i in 1..=guests {
+            let names = site.lab.names();
+            let ip = tokio::task::spawn_blocking(move || names.dhcp(i)).await??;
+            println!("{} got {ip} by DHCP", site.lab.guest(i));
+        }
+    }
+    if let Some(hq) = &hq {
+        chain_help(hq, &running, &exe);
     }
     let exe = exe.display();
     let conf = config_path.display();
@@ -142,14 +217,53 @@ async fn run_lab(
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
-        status = controller.wait() => println!("the controller exited: {status:?}"),
+        status = running[0].controller.wait() => println!("the controller exited: {status:?}"),
     }
-    if let Some(pid) = controller.id() {
-        // SAFETY: kill has no memory preconditions.
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-        let _ = tokio::time::timeout(Duration::from_secs(10), controller.wait()).await;
+    for site in &mut running {
+        if let Some(pid) = site.controller.id() {
+            // SAFETY: kill has no memory preconditions.
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            let _ = tokio::time::timeout(Duration::from_secs(10), site.controller.wait()).await;
+        }
     }
-    drop(lab);
+    drop(hq);
+    // The first site's lab goes last: it owns the upstream.
+    while let Some(site) = running.pop() {
+        drop(site);
+    }
     println!("lab removed");
     Ok(())
+}
+
+/// What to try in a chain lab.
+fn chain_help(hq: &lab::hq::Hq, running: &[Site], exe: &Path) {
+    let hq_exe = exe.with_file_name("guestwifi-hq");
+    let hq_conf = hq.dir.join("hq.toml");
+    let sites = running.len();
+    println!(
+        "\nHeadquarters runs two replicas on https://{}:8443, its PostgreSQL in {}.",
+        lab::HQ_HOST,
+        running[0].lab.upstream()
+    );
+    for site in running {
+        let k = site.lab.site;
+        println!(
+            "  site{k} ({}): guests {}..., {} hq status --config {}",
+            region(k, sites),
+            site.lab.guest(1),
+            exe.display(),
+            site.config.display()
+        );
+    }
+    println!(
+        "Publish a promotion to region east (its sites show it within seconds, west's do not):\n\
+         \x20 echo '[{{\"id\":\"p1\",\"title_zh\":\"冬至饺子\",\"title_en\":\"Winter dumplings\",\"body_zh\":\"买一送一\",\"body_en\":\"\",\"image\":null}}]' > /tmp/p.json\n\
+         \x20 {hq} --config {conf} publish --brand {BRAND} --scope region:east --block promotions --file /tmp/p.json\n\
+         \x20 ip netns exec {g} curl -s http://{portal}/promotions\n\
+         \x20 {hq} --config {conf} site list",
+        hq = hq_exe.display(),
+        conf = hq_conf.display(),
+        g = running[0].lab.guest(1),
+        portal = lab::PORTAL_HOST,
+    );
 }

@@ -15,6 +15,13 @@ pub mod hq {
     pub fn start(name: &str, names: &[&str]) -> lab::hq::Hq {
         lab::hq::Hq::new(name, &crate::controller_exe().with_file_name("guestwifi-hq"), names, false)
     }
+
+    /// A chain lab's HQ: its PostgreSQL in `t`'s upstream namespace, its
+    /// files in the lab's `hq/`; sites dial it by [`lab::HQ_HOST`].
+    pub fn in_lab(t: &crate::TestLab) -> lab::hq::Hq {
+        let exe = crate::controller_exe().with_file_name("guestwifi-hq");
+        lab::hq::Hq::in_lab(&t.lab.prefix, &exe, &t.lab.upstream(), &t.lab.dir.join("hq"))
+    }
 }
 
 pub mod staff;
@@ -85,6 +92,20 @@ impl TestLab {
         let _ = std::fs::remove_dir_all(&dir);
         let lab_exe = controller_exe().with_file_name("guestwifi-lab");
         let lab = Lab::create_with_aps(name, guests, aps, &dir, &lab_exe).expect("lab builds");
+        Some(Self::run(lab, session_seconds, env))
+    }
+
+    /// Restaurant `site` (2 to 9) of a chain lab on this lab's upstream, with
+    /// `guests` guests, its controller started as [`TestLab::start`] does.
+    /// Drop it before the first site's lab, which owns the upstream.
+    pub fn add_site(&self, site: usize, guests: usize, session_seconds: u64, env: &[(&str, &str)]) -> TestLab {
+        let lab = self.lab.add_site(site, guests, 0).expect("site builds");
+        Self::run(lab, session_seconds, env)
+    }
+
+    /// Starts the controller (and the APs' agents) in a built lab.
+    fn run(lab: Lab, session_seconds: u64, env: &[(&str, &str)]) -> TestLab {
+        let (dir, guests, aps) = (lab.dir.clone(), lab.guests, lab.aps);
         let config = dir.join("controller.toml");
         std::fs::write(&config, lab.controller_config(session_seconds, COUNTDOWN, 900)).unwrap();
         let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -110,7 +131,7 @@ impl TestLab {
         for i in 1..=guests {
             t.lab.dhcp(i).expect("guest gets an address by DHCP");
         }
-        Some(t)
+        t
     }
 
     /// Starts the controller in the appliance namespace and waits until it serves.

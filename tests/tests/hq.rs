@@ -482,3 +482,150 @@ fn a_chain_on_the_direct_store_moves_to_hq_without_losing_a_member_or_a_fact() {
     );
     assert_eq!(rt.block_on(outbox::backlog(&local)).unwrap().waiting, 0);
 }
+
+/// Site `t`'s guest `i` does `n` countdown visits (login, logout).
+fn visits(t: &e2e::TestLab, n: usize) {
+    for _ in 0..n {
+        for i in 1..=t.lab.guests {
+            visit(t, i);
+        }
+    }
+}
+
+#[test]
+fn three_restaurants_of_a_chain_take_their_region_s_promotion_and_lose_no_fact_when_hq_goes_down() {
+    // The chain lab (`guestwifi-lab --sites 3`): three appliances on one
+    // upstream, HQ's two replicas and its PostgreSQL there, named by DNS.
+    let Some(one) = e2e::TestLab::start("chain", 2, 3600, &[]) else {
+        return;
+    };
+    let mut sites = vec![one];
+    for k in 2..=3 {
+        let site = sites[0].add_site(k, 2, 3600, &[]);
+        sites.push(site);
+    }
+    let mut hq = e2e::hq::in_lab(&sites[0]);
+    let upstream = sites[0].lab.upstream();
+    for (i, addr) in lab::HQ_REPLICAS.iter().enumerate() {
+        hq.start_replica(Some(&upstream), &format!("{addr}:8443"), &format!("127.0.0.1:{}", 19470 + i));
+    }
+    let url = format!("https://{}:8443", lab::HQ_HOST);
+    let regions = ["east", "east", "west"];
+    for (k, t) in sites.iter_mut().enumerate() {
+        let code = hq.add_site("chain", regions[k], &format!("c{}", k + 1), &format!("{} 号店", k + 1));
+        let out = t.controller_in_appliance(&["hq", "join", &url, &code], &[]);
+        assert!(out.status.success(), "site {}: {}", k + 1, String::from_utf8_lossy(&out.stderr));
+        // The code works once: the same code from the next site gets nothing.
+        if k == 0 {
+            let again = t.controller_in_appliance(&["hq", "join", &url, &code, "--force"], &[]);
+            assert!(!again.status.success(), "a used code joins nobody");
+        }
+        t.stop_controller();
+        t.start_controller();
+    }
+    for t in &sites {
+        t.until("the site's link is up", 30, || link(t)["link"]["heartbeat_at"].is_i64());
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pool = rt.block_on(sqlx::PgPool::connect(&hq.pg.local_url())).unwrap();
+    let logins = |site: &str| {
+        rt.block_on(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events WHERE site_id = $1 AND kind = 'login'")
+                .bind(site)
+                .fetch_one(&pool),
+        )
+        .unwrap()
+    };
+
+    // A promotion for region east: on the two east sites within seconds, not on the west one.
+    let promotion = r#"[{"id":"p1","title_zh":"冬至饺子","title_en":"Winter dumplings","body_zh":"买一送一","body_en":"","image":null}]"#;
+    let published = Instant::now();
+    hq.publish("chain", "region:east", "promotions", promotion).unwrap();
+    let shows =
+        |t: &e2e::TestLab| t.curl(1, &[&format!("http://{}/promotions", e2e::PORTAL_HOST)]).1.contains("冬至饺子");
+    for t in &sites[..2] {
+        t.until("the east site shows the promotion", 15, || shows(t));
+    }
+    println!("publish -> on both east sites' portals: {:?}", published.elapsed());
+    let west = &sites[2];
+    let wanted = link(west)["link"]["bundle"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!shows(west), "the west site does not show east's promotion");
+    assert_eq!(link(west)["link"]["bundle"], wanted.as_str(), "and its bundle did not change");
+
+    // HQ cut off (both replicas down) while guests log in at every site.
+    for t in &sites {
+        visits(t, 1);
+        t.until("the first logins land", 30, || link(t)["backlog"]["waiting"] == 0);
+    }
+    let before: Vec<i64> = (1..=3).map(|k| logins(&format!("c{k}"))).collect();
+    assert_eq!(before, [2, 2, 2], "one login a guest");
+    hq.kill(0);
+    hq.kill(1);
+    for t in &sites {
+        visits(t, 3);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for t in &sites {
+        assert!(link(t)["backlog"]["waiting"].as_i64().unwrap() >= 6, "facts wait: {}", link(t));
+    }
+    // HQ comes back one replica at a time; the first is killed as soon as
+    // facts land again (in the middle of the sites' deliveries), and the
+    // sites carry on at the other, which the chain's DNS also names.
+    hq.restart(0);
+    let landing = Instant::now();
+    while (1..=3).all(|k| logins(&format!("c{k}")) == before[k - 1]) {
+        assert!(landing.elapsed() < Duration::from_secs(90), "no fact landed after HQ came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    hq.kill(0);
+    let landed: i64 = (1..=3).map(|k| logins(&format!("c{k}")) - before[k - 1]).sum();
+    println!("replica 1 killed with {landed} of 18 logins landed");
+    hq.restart(1);
+    for t in &sites {
+        t.until("the outbox drains at the other replica", 120, || link(t)["backlog"]["waiting"] == 0);
+    }
+    for k in 1..=3 {
+        assert_eq!(logins(&format!("c{k}")), before[k - 1] + 6, "site c{k}: every login exactly once");
+    }
+    let visits_ended: i64 = rt
+        .block_on(
+            sqlx::query_scalar("SELECT COUNT(*) FROM visits WHERE ended_at IS NOT NULL AND site_id LIKE 'c%'")
+                .fetch_one(&pool),
+        )
+        .unwrap();
+    assert_eq!(visits_ended, 24, "every visit once, ended once");
+
+    // A bundle that does not check as a whole, at site 2: refused whole, the last good one stays.
+    let applied = link(&sites[1])["link"]["bundle"].as_str().unwrap().to_string();
+    rt.block_on(
+        sqlx::query(
+            "INSERT INTO hq_blocks (brand_id, scope_kind, scope_id, block, version, value, published_at, published_by) \
+             VALUES ('chain', 'site', 'c2', 'ad', 1, $1, 0, 'test')",
+        )
+        .bind(r#"{"text_zh":"点我","text_en":"","promotion":"nope","image":null}"#)
+        .execute(&pool),
+    )
+    .unwrap();
+    rt.block_on(sqlx::query("NOTIFY hq_bundle, 'chain'").execute(&pool)).unwrap();
+    sites[1].until("site 2 refuses the bad bundle", 15, || link(&sites[1])["link"]["refused"].is_array());
+    assert_eq!(link(&sites[1])["link"]["bundle"], applied.as_str(), "the last good bundle stays");
+    assert!(shows(&sites[1]), "and its portal still shows the promotion");
+    assert!(shows(&sites[0]), "site 1 is not touched");
+
+    // Site 3 revoked (a stolen appliance): its calls are refused, its facts
+    // stay with it; the other sites go on.
+    hq.cli_ok(&["site", "revoke", "chain/c3"]);
+    visits(&sites[2], 1);
+    visits(&sites[0], 1);
+    sites[0].until("site 1 still delivers", 30, || link(&sites[0])["backlog"]["waiting"] == 0);
+    assert_eq!(logins("c1"), before[0] + 8);
+    sites[2].until("the revoked site logs the refusal", 30, || sites[2].log().contains("refused (403)"));
+    assert!(link(&sites[2])["backlog"]["waiting"].as_i64().unwrap() >= 2, "{}", link(&sites[2]));
+    assert_eq!(logins("c3"), before[2] + 6, "nothing filed for a revoked site");
+    rt.block_on(pool.close());
+    // The sites' labs go before the first's, which owns the upstream.
+    while let Some(site) = sites.pop() {
+        drop(site);
+    }
+}
