@@ -7,7 +7,7 @@ use guestwifi_core::hq::protocol::{
     self, Applied, Block, Bundle, Claim, EnrolRequest, EnrolResponse, FactsAnswer, Heartbeat, Scope, WireFact,
 };
 use guestwifi_core::kit::time::now_ms;
-use guestwifi_core::members::feed::{file_fact, is_link};
+use guestwifi_core::members::feed::{file_fact, file_facts, is_link, Filing};
 use guestwifi_core::members::outbox::Fact;
 use serde::Serialize;
 use sqlx::any::AnyPoolOptions;
@@ -323,12 +323,12 @@ impl Db {
     }
 
     /// Files a batch of facts about `site`, in one transaction, each once
-    /// (its UUID is the key). A fact HQ cannot file on its own is named in
-    /// the answer and nothing of the batch is kept; the link's failures are
-    /// errors (the site retries the batch).
+    /// (its UUID is the key), with the feed's multi-row filing. A fact HQ
+    /// cannot file on its own is named in the answer and nothing of the
+    /// batch is kept; the link's failures are errors (the site retries the
+    /// batch).
     pub async fn file_facts(&self, site: &SiteRef, facts: &[WireFact]) -> Result<FactsAnswer, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let landed = now_ms();
+        let mut parsed = Vec::with_capacity(facts.len());
         for wire in facts {
             let fact: Fact = match serde_json::from_str(&wire.body) {
                 Ok(fact) => fact,
@@ -337,18 +337,37 @@ impl Db {
             if uuid::Uuid::parse_str(&wire.id).is_err() {
                 return Ok(FactsAnswer { landed: 0, refused: Some((wire.id.clone(), "not a UUID".into())) });
             }
-            if let Err(err) = file_fact(&mut tx, &site.brand, &site.site, &wire.id, wire.at, landed, &fact).await {
-                if is_link(&err) {
-                    return Err(err);
+            parsed.push(fact);
+        }
+        let filings: Vec<Filing<'_>> =
+            facts.iter().zip(&parsed).map(|(wire, fact)| Filing { id: &wire.id, at: wire.at, fact }).collect();
+        let landed = now_ms();
+        let mut tx = self.pool.begin().await?;
+        match file_facts(&mut tx, &site.brand, &site.site, landed, &filings).await {
+            Ok(()) => {
+                tx.commit().await?;
+                Ok(FactsAnswer { landed: facts.len(), refused: None })
+            }
+            Err(err) if is_link(&err) => Err(err),
+            Err(err) => {
+                drop(tx);
+                // Which fact: file them one by one, keeping nothing.
+                let mut tx = self.pool.begin().await?;
+                for f in &filings {
+                    if let Err(err) = file_fact(&mut tx, &site.brand, &site.site, f.id, f.at, landed, f.fact).await {
+                        if is_link(&err) {
+                            return Err(err);
+                        }
+                        let why = guestwifi_core::error_chain(&err);
+                        return Ok(FactsAnswer { landed: 0, refused: Some((f.id.to_string(), why)) });
+                    }
                 }
-                return Ok(FactsAnswer {
-                    landed: 0,
-                    refused: Some((wire.id.clone(), guestwifi_core::error_chain(&err))),
-                });
+                // One by one, each files: keep them so.
+                tracing::warn!(site = %site.site, error = %guestwifi_core::error_chain(&err), "a batch filed only fact by fact");
+                tx.commit().await?;
+                Ok(FactsAnswer { landed: facts.len(), refused: None })
             }
         }
-        tx.commit().await?;
-        Ok(FactsAnswer { landed: facts.len(), refused: None })
     }
 
     /// Publishes `value` (None: withdraws it) as the newest `block` of
