@@ -450,7 +450,10 @@ pub async fn file_fact(
 }
 
 /// A fact's `events` row: who it is about, the device, the detail.
-fn event_of(fact: &Fact) -> (Option<&Who>, &str, String) {
+type EventRow<'a> = (Option<&'a Who>, &'a str, String);
+
+/// The `events` row of `fact`.
+fn event_of(fact: &Fact) -> EventRow<'_> {
     match fact {
         Fact::Login { who, mac, method, .. } => (Some(who), mac, method.clone()),
         Fact::VisitEnd { visit, reason, .. } => (None, "", format!("{visit} {reason}")),
@@ -593,7 +596,7 @@ pub async fn file_facts(
             .bind(oldest)
             .fetch_all(&mut *tx)
             .await?;
-    let kept: Vec<(&Filing<'_>, (Option<&Who>, &str, String))> = facts
+    let kept: Vec<(&Filing<'_>, EventRow<'_>)> = facts
         .iter()
         .map(|f| (f, event_of(f.fact)))
         .filter(|(f, (who, mac, _))| {
