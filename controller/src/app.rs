@@ -98,7 +98,14 @@ impl App {
             (None, ..) => crate::auth::sms::gateway_from(&config.auth.sms, dir).map_err(DaemonError::SmsGateway)?,
         };
         let wechat = crate::auth::wechat::from_config(&config).map_err(DaemonError::WeChat)?;
-        let oauth = crate::auth::oauth::from_config(&config).map_err(DaemonError::OAuth)?;
+        if let (Some(wechat), Some(identity)) = (&wechat, &identity) {
+            // A chain's account: HQ's links are checked with the key the last
+            // good bundle brought, so they work from the first second, offline too.
+            if let Some(key) = crate::hq::site::ticket_key(dir).filter(|_| wechat.at_headquarters()) {
+                wechat.trust_hq(&identity.enrolment.brand, key);
+            }
+        }
+        let oauth = crate::auth::oauth::from_config(&config, client.as_ref()).map_err(DaemonError::OAuth)?;
         let mut members = crate::members::Store::connect(&store_settings, dir).map_err(DaemonError::Members)?;
         if let Some(client) = &client {
             members = members.with_remote(Arc::new(client.clone()));
@@ -148,9 +155,10 @@ impl App {
         };
         let methods = Arc::new(methods);
         let hq = match (client, identity) {
-            (Some(client), Some(identity)) => {
-                Some(crate::hq_link::Link::new(client, handles.clone(), &identity.enrolment.url, config.clone()))
-            }
+            (Some(client), Some(identity)) => Some(
+                crate::hq_link::Link::new(client, handles.clone(), &identity.enrolment.url, config.clone())
+                    .with_wechat(wechat.clone()),
+            ),
             _ => None,
         };
         Ok(App { config, metrics, feed, methods, signer, handles, wechat, hq })

@@ -178,7 +178,8 @@ impl Listeners {
             Some(addr) => Some(bind(addr, "the admin API").await?),
             None => None,
         };
-        let wechat = match config.auth.wechat.enabled {
+        // A chain's account takes its callback at headquarters: nothing listens here.
+        let wechat = match config.auth.wechat.enabled && !config.auth.wechat.at_headquarters {
             true => Some(bind(config.auth.wechat.listen, "WeChat's callback").await?),
             false => None,
         };

@@ -29,6 +29,8 @@ pub struct Link {
     config: Arc<crate::config::Config>,
     /// Restarts the daemon (new settings apply at a start, guests stay online).
     restart: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// The WeChat method, when its account is at HQ: it takes HQ's signed links.
+    wechat: Option<Arc<crate::auth::wechat::WeChat>>,
 }
 
 impl Link {
@@ -45,7 +47,13 @@ impl Link {
         };
         let shared = handles.staff.feed.link().unwrap_or_default();
         *shared.lock().unwrap() = state;
-        Link { client, handles, state: shared, config, restart: None }
+        Link { client, handles, state: shared, config, restart: None, wechat: None }
+    }
+
+    /// Gives `wechat` HQ's ticket key from each bundle applied.
+    pub fn with_wechat(mut self, wechat: Option<Arc<crate::auth::wechat::WeChat>>) -> Link {
+        self.wechat = wechat.filter(|w| w.at_headquarters());
+        self
     }
 
     /// Calls `restart` when a bundle's settings have been written.
@@ -202,6 +210,14 @@ impl Link {
             )));
         }
         let settings = self.settings_change(bundle).map_err(Outcome::Refused)?;
+        let ticket_key = match &bundle.ticket_key {
+            None => None,
+            Some(hex) => Some((
+                hex,
+                crate::hq::tickets::parse_public(hex)
+                    .ok_or_else(|| Outcome::Refused("the bundle's ticket key is not an Ed25519 key".into()))?,
+            )),
+        };
         let blocks: BTreeMap<String, serde_json::Value> =
             bundle.blocks.iter().map(|(name, block)| (name.clone(), block.value.clone())).collect();
         let marketing = &self.handles.marketing;
@@ -218,6 +234,14 @@ impl Link {
             }
         }
         marketing.apply_managed(&bundle.version, blocks).await.map_err(|e| Outcome::Refused(e.to_string()))?;
+        if let Some((hex, key)) = ticket_key {
+            if crate::hq::site::ticket_key(&self.config.data.dir).as_ref() != Some(&key) {
+                crate::hq::site::save_ticket_key(&self.config.data.dir, hex).map_err(Outcome::Refused)?;
+            }
+            if let Some(wechat) = &self.wechat {
+                wechat.trust_hq(&bundle.brand, key);
+            }
+        }
         match settings {
             Some(wanted) => {
                 // The blocks are in; the settings file is written last, whole.

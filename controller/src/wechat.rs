@@ -9,30 +9,16 @@ pub fn router(wechat: std::sync::Arc<WeChat>) -> axum::Router {
     use axum::extract::{Query, State};
     use axum::http::{header, StatusCode};
     use axum::response::IntoResponse;
-    async fn verify(
-        State(w): State<std::sync::Arc<WeChat>>,
-        Query(q): Query<CallbackQuery>,
-    ) -> axum::response::Response {
-        match w.verify_url(&q) {
-            Ok(echo) => echo.into_response(),
-            Err(err) => {
-                tracing::warn!(%err, "WeChat URL check refused");
-                StatusCode::FORBIDDEN.into_response()
-            }
-        }
+    type Answer = axum::response::Response;
+    fn reply((code, text): (u16, String), content_type: &'static str) -> Answer {
+        let code = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
+        (code, [(header::CONTENT_TYPE, content_type)], text).into_response()
     }
-    async fn message(
-        State(w): State<std::sync::Arc<WeChat>>,
-        Query(q): Query<CallbackQuery>,
-        body: String,
-    ) -> axum::response::Response {
-        match w.message(&q, &body) {
-            Ok(reply) => ([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], reply).into_response(),
-            Err(err) => {
-                tracing::warn!(%err, "WeChat callback refused");
-                StatusCode::FORBIDDEN.into_response()
-            }
-        }
+    async fn verify(State(w): State<std::sync::Arc<WeChat>>, Query(q): Query<CallbackQuery>) -> Answer {
+        reply(w.answer(&q, None), "text/plain; charset=utf-8")
+    }
+    async fn message(State(w): State<std::sync::Arc<WeChat>>, Query(q): Query<CallbackQuery>, body: String) -> Answer {
+        reply(w.answer(&q, Some(&body)), "application/xml; charset=utf-8")
     }
     axum::Router::new()
         .route("/wechat", axum::routing::get(verify).post(message))

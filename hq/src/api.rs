@@ -10,8 +10,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use guestwifi_core::auth::oauth::Provider;
+use guestwifi_core::auth::wechat::{CallbackQuery, WeChat};
 use guestwifi_core::hq::protocol::{
-    self, Applied, CardCheck, CardVerdict, Cards, CouponAsk, EnrolRequest, FactBatch, Heartbeat, PassAsk,
+    self, Applied, CardCheck, CardVerdict, Cards, CouponAsk, EnrolRequest, FactBatch, Heartbeat, OAuthIdentity,
+    OAuthTrade, PassAsk,
 };
 use guestwifi_core::members::{MembersError, Store, Who};
 use std::collections::HashMap;
@@ -107,6 +110,12 @@ pub struct Hq {
     /// could try before it is revoked.
     wrong_pins: Arc<Failures<(String, String)>>,
     wrong_pins_per_hour: u32,
+    /// HQ's ticket key's public half, for the bundles.
+    ticket_public: Option<String>,
+    /// Each brand's WeChat official account, its links signed with the ticket key.
+    wechat: Arc<std::collections::BTreeMap<String, Arc<WeChat>>>,
+    /// Each brand's QQ and Weibo apps, by (brand, provider).
+    oauth: Arc<std::collections::BTreeMap<(String, String), Provider>>,
     /// The chain's SMS gateway, and its budgets.
     sms: Option<Arc<dyn guestwifi_core::auth::sms::gateway::Gateway>>,
     sms_budget: crate::config::SmsBudget,
@@ -123,9 +132,29 @@ impl Hq {
             }
             None => None,
         };
+        let tickets = ticket_key(config)?;
+        let mut wechat = std::collections::BTreeMap::new();
+        for (brand, account) in &config.wechat {
+            let key = tickets.clone().ok_or_else(|| {
+                anyhow::anyhow!("wechat.{brand}: the ticket key is missing (`guestwifi-hq init` makes it)")
+            })?;
+            wechat.insert(brand.clone(), Arc::new(wechat_account(brand, account, key)?));
+        }
+        let mut oauth = std::collections::BTreeMap::new();
+        for (brand, apps) in &config.oauth {
+            for (name, app) in apps {
+                oauth.insert((brand.clone(), name.clone()), oauth_app(brand, name, app)?);
+            }
+        }
+        if tickets.is_none() {
+            tracing::warn!(path = %config.ca.ticket_key_path().display(), "no ticket key: bundles carry none (`guestwifi-hq init` makes it)");
+        }
         Ok(Hq {
             db,
             ca,
+            ticket_public: tickets.as_ref().map(guestwifi_core::hq::tickets::public_hex),
+            wechat: Arc::new(wechat),
+            oauth: Arc::new(oauth),
             wakes: Wakes::default(),
             metrics,
             failures: Arc::new(Failures::new(Duration::from_secs(60))),
@@ -141,6 +170,109 @@ impl Hq {
     fn store(&self, site: &SiteRef) -> Store {
         Store::on(self.db.pool().clone(), &site.brand, &site.site, &self.db.location)
     }
+}
+
+/// HQ's ticket key, when its file is there (0600, refused otherwise).
+pub fn ticket_key(config: &crate::config::Config) -> anyhow::Result<Option<ed25519_dalek::SigningKey>> {
+    let path = config.ca.ticket_key_path();
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = guestwifi_core::kit::secrets::read_private(&path).map_err(anyhow::Error::msg)?;
+    let key = guestwifi_core::hq::tickets::parse_key(&text)
+        .ok_or_else(|| anyhow::anyhow!("{}: not a ticket key (64 hex digits)", path.display()))?;
+    Ok(Some(key))
+}
+
+/// Brand `brand`'s official account at HQ: its secrets read from their
+/// 0600 files, its links tickets signed with `key`.
+fn wechat_account(
+    brand: &str,
+    account: &crate::config::WeChat,
+    key: ed25519_dalek::SigningKey,
+) -> anyhow::Result<WeChat> {
+    use guestwifi_core::auth::wechat::{Cipher, Settings};
+    let read = |path: &std::path::Path| guestwifi_core::kit::secrets::read_private(path).map_err(anyhow::Error::msg);
+    let cipher = match &account.encoding_aes_key_file {
+        None => None,
+        Some(path) => Some(
+            Cipher::new(&read(path)?, &account.appid)
+                .ok_or_else(|| anyhow::anyhow!("wechat.{brand}: the EncodingAESKey is not 43 base64 characters"))?,
+        ),
+    };
+    Ok(WeChat::new(Settings {
+        token: Some(read(&account.token_file)?),
+        cipher,
+        keyword: account.keyword.trim().to_string(),
+        reply: account.reply.clone(),
+        link_ttl: Duration::from_secs(account.link_minutes * 60),
+        // What a login is worth is the site's to say.
+        session: Duration::ZERO,
+        bandwidth: Default::default(),
+        portal_url: account.portal_url.trim_end_matches('/').to_string(),
+        tickets: Some((key, brand.to_string())),
+    }))
+}
+
+/// Brand `brand`'s app at `name` (qq, weibo), its secret read from its 0600 file.
+fn oauth_app(brand: &str, name: &str, app: &crate::config::OAuthApp) -> anyhow::Result<Provider> {
+    use guestwifi_core::auth::oauth::{Kind, Settings};
+    let kind = Kind::from_name(name).ok_or_else(|| anyhow::anyhow!("oauth.{brand}.{name}: qq or weibo"))?;
+    let secret = guestwifi_core::kit::secrets::read_private(&app.client_secret_file).map_err(anyhow::Error::msg)?;
+    Ok(Provider::new(Settings {
+        kind,
+        client_id: app.client_id.clone(),
+        client_secret: Some(secret),
+        // The guest's browser goes there from the site; HQ only trades.
+        authorize_url: String::new(),
+        token_url: app.token_url.clone(),
+        openid_url: app.openid_url.clone(),
+        scope: String::new(),
+        portal_url: app.portal_url.trim_end_matches('/').to_string(),
+        session: Duration::ZERO,
+        bandwidth: Default::default(),
+    }))
+}
+
+/// A site's QQ or Weibo code, traded with the brand's app secret: the
+/// guest's id. Only codes given for the brand's redirect URI are traded.
+async fn oauth_trade(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Json(ask): Json<OAuthTrade>) -> Response {
+    let site = match site(&hq, &peer).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    let Some(app) = hq.oauth.get(&(site.brand.clone(), ask.provider.clone())) else {
+        return status(StatusCode::NOT_FOUND, "no such app of this brand at headquarters");
+    };
+    match app.trade(&ask.code, &ask.redirect_uri).await {
+        Ok(id) => Json(OAuthIdentity { id }).into_response(),
+        Err(guestwifi_core::auth::oauth::OAuthError::Refused(_)) => {
+            status(StatusCode::BAD_REQUEST, "not a code for this brand's redirect URI")
+        }
+        Err(err) => {
+            tracing::warn!(site = %site.site, provider = %ask.provider, error = %err, "a login's code could not be traded");
+            status(StatusCode::BAD_GATEWAY, "the provider did not answer as it should")
+        }
+    }
+}
+
+/// WeChat's callback for a brand's account: `GET` the URL check, `POST` a
+/// message. No client certificate: WeChat's servers call it; the Token's
+/// signature is what lets a call in.
+async fn wechat_callback(
+    State(hq): State<Hq>,
+    Path(brand): Path<String>,
+    method: axum::http::Method,
+    Query(q): Query<CallbackQuery>,
+    body: String,
+) -> Response {
+    let Some(account) = hq.wechat.get(&brand) else {
+        return status(StatusCode::NOT_FOUND, "no WeChat account here for that brand");
+    };
+    let get = method == axum::http::Method::GET;
+    let (code, text) = account.answer(&q, (!get).then_some(body.as_str()));
+    let kind = if get { "text/plain; charset=utf-8" } else { "application/xml; charset=utf-8" };
+    (StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN), [(header::CONTENT_TYPE, kind)], text).into_response()
 }
 
 /// A plain-text answer with a status.
@@ -172,6 +304,8 @@ pub fn router(hq: Hq) -> Router {
         .route(protocol::PATH_PASS_REVOKE, post(pass_revoke))
         .route(protocol::PATH_COUPON, post(coupon_held))
         .route(protocol::PATH_SMS, post(sms))
+        .route(protocol::PATH_OAUTH, post(oauth_trade))
+        .route(protocol::PATH_WECHAT, get(wechat_callback).post(wechat_callback))
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
         .with_state(hq)
 }
@@ -292,7 +426,7 @@ async fn bundle(
         };
         let wake = wake.get_or_insert_with(|| hq.wakes.subscribe(&site.brand));
         wake.borrow_and_update();
-        let bundle = match hq.db.bundle(&site).await {
+        let bundle = match hq.db.bundle(&site, hq.ticket_public.as_deref()).await {
             Ok(bundle) => bundle,
             Err(err) => return unavailable(&err),
         };

@@ -29,6 +29,71 @@ pub struct Config {
     /// `[sms_budget]`
     #[serde(default)]
     pub sms_budget: SmsBudget,
+    /// `[wechat.<brand>]`: a brand's WeChat official account, whose
+    /// callback HQ takes (its URL: `https://<HQ>/v1/wechat/<brand>`).
+    #[serde(default)]
+    pub wechat: std::collections::BTreeMap<String, WeChat>,
+    /// `[oauth.<brand>.qq]`, `[oauth.<brand>.weibo]`: a brand's QQ and Weibo
+    /// apps, whose secrets stay here; HQ trades its sites' codes.
+    #[serde(default)]
+    pub oauth: std::collections::BTreeMap<String, std::collections::BTreeMap<String, OAuthApp>>,
+}
+
+/// `[oauth.<brand>.<qq|weibo>]`: a brand's app at QQ or Weibo.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthApp {
+    /// The app's id (QQ appid, Weibo App Key): the sites' `client_id`.
+    pub client_id: String,
+    /// A file (mode 0600) holding the app's secret.
+    pub client_secret_file: PathBuf,
+    /// Where the code is traded for a token.
+    pub token_url: String,
+    /// QQ's `me` endpoint (the openid); unused for Weibo.
+    #[serde(default)]
+    pub openid_url: String,
+    /// The sites' portal, as the app's redirect URI starts
+    /// (`http://portal.example.com`): only codes given for it are traded.
+    pub portal_url: String,
+}
+
+/// `[wechat.<brand>]`: the brand's official account (微信公众号). Its Token
+/// and EncodingAESKey stay here; HQ answers the keyword with a login link
+/// it signs with the ticket key, which any site of the brand takes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeChat {
+    /// The account's AppID (checked in safe mode).
+    pub appid: String,
+    /// A file (mode 0600) holding the Token set in 服务器配置.
+    pub token_file: PathBuf,
+    /// A file (mode 0600) holding the EncodingAESKey (safe mode, 安全模式);
+    /// unset: plaintext mode.
+    #[serde(default)]
+    pub encoding_aes_key_file: Option<PathBuf>,
+    /// What a diner sends to get a link.
+    #[serde(default = "default_keyword")]
+    pub keyword: String,
+    /// The answer; `{link}` is the login link.
+    #[serde(default = "default_reply")]
+    pub reply: String,
+    /// Minutes a link is good for (the sites' `auth.wechat.link_minutes`
+    /// bounds what they take).
+    #[serde(default = "default_link_minutes")]
+    pub link_minutes: u64,
+    /// The sites' portal, as a phone on their guest Wi-Fi opens it
+    /// (`http://portal.example.com`: every site answers its own name).
+    pub portal_url: String,
+}
+
+fn default_keyword() -> String {
+    guestwifi_core::config::WeChatAuth::default().keyword
+}
+fn default_reply() -> String {
+    guestwifi_core::config::WeChatAuth::default().reply
+}
+fn default_link_minutes() -> u64 {
+    10
 }
 
 /// `[sms_budget]`: codes HQ sends in an hour, for the chain and for one site
@@ -103,6 +168,18 @@ pub struct Ca {
     pub cert: PathBuf,
     /// Its key (PEM), mode 0600.
     pub key: PathBuf,
+    /// The ticket key (Ed25519, mode 0600) that signs what sites take
+    /// offline (the WeChat login links); its public half rides in every
+    /// bundle. Unset: `tickets.key` beside the CA's key.
+    #[serde(default)]
+    pub ticket_key: Option<PathBuf>,
+}
+
+impl Ca {
+    /// Where the ticket key is.
+    pub fn ticket_key_path(&self) -> PathBuf {
+        self.ticket_key.clone().unwrap_or_else(|| self.key.with_file_name("tickets.key"))
+    }
 }
 
 /// `[enrol]`
@@ -199,6 +276,25 @@ impl Config {
         }
         if self.server.max_connections == 0 || self.server.max_connections_per_address == 0 {
             return Err("server.max_connections*: at least 1".into());
+        }
+        for (brand, apps) in &self.oauth {
+            for (name, app) in apps {
+                if guestwifi_core::auth::oauth::Kind::from_name(name).is_none() {
+                    return Err(format!("oauth.{brand}.{name}: qq or weibo"));
+                }
+                if app.client_id.is_empty() || !app.token_url.starts_with("http") || !app.portal_url.starts_with("http")
+                {
+                    return Err(format!("oauth.{brand}.{name}: client_id, token_url and portal_url are needed"));
+                }
+            }
+        }
+        for (brand, w) in &self.wechat {
+            if w.keyword.trim().is_empty() || !w.reply.contains("{link}") || w.link_minutes == 0 {
+                return Err(format!("wechat.{brand}: a keyword, a reply holding {{link}}, link_minutes of 1 or more"));
+            }
+            if !w.portal_url.starts_with("http://") && !w.portal_url.starts_with("https://") {
+                return Err(format!("wechat.{brand}.portal_url: an http(s) URL"));
+            }
         }
         Ok(())
     }

@@ -430,8 +430,9 @@ impl Db {
     }
 
     /// The site's bundle: for each block, the newest version at the
-    /// nearest scope that has one (site, then region, then brand).
-    pub async fn bundle(&self, site: &SiteRef) -> Result<Bundle, sqlx::Error> {
+    /// nearest scope that has one (site, then region, then brand); with HQ's
+    /// public ticket key when it has one.
+    pub async fn bundle(&self, site: &SiteRef, ticket_key: Option<&str>) -> Result<Bundle, sqlx::Error> {
         let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
             "SELECT DISTINCT ON (scope_kind, scope_id, block) scope_kind, scope_id, block, version, value \
              FROM hq_blocks WHERE brand_id = $1 AND ((scope_kind = 'brand' AND scope_id = '') \
@@ -474,7 +475,7 @@ impl Db {
         }
         let blocks: BTreeMap<String, Block> = nearest.into_iter().map(|(k, (_, b))| (k, b)).collect();
         let settings: BTreeMap<String, serde_json::Value> = settings.into_iter().map(|(k, (_, v))| (k, v)).collect();
-        let version = Bundle::version_of(&site.brand, &site.site, &site.region, &blocks, &settings);
+        let version = Bundle::version_of(&site.brand, &site.site, &site.region, &blocks, &settings, ticket_key);
         Ok(Bundle {
             version,
             brand: site.brand.clone(),
@@ -482,6 +483,7 @@ impl Db {
             region: site.region.clone(),
             blocks,
             settings,
+            ticket_key: ticket_key.map(str::to_string),
         })
     }
 

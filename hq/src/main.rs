@@ -158,9 +158,18 @@ async fn go(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli.config, std::env::vars())?;
     let ca = || Ca::load(&config.ca.cert, &config.ca.key);
     if let Command::Init { name } = &cli.command {
-        let ca = Ca::init(&config.ca.cert, &config.ca.key, name)?;
-        println!("HQ's CA made: {} (key {}, mode 0600)", config.ca.cert.display(), config.ca.key.display());
-        println!("fingerprint: {}", ca.fingerprint);
+        // An HQ made before the ticket key gets just that.
+        if !config.ca.cert.exists() || !config.ca.key.exists() {
+            let ca = Ca::init(&config.ca.cert, &config.ca.key, name)?;
+            println!("HQ's CA made: {} (key {}, mode 0600)", config.ca.cert.display(), config.ca.key.display());
+            println!("fingerprint: {}", ca.fingerprint);
+        }
+        let tickets = config.ca.ticket_key_path();
+        anyhow::ensure!(!tickets.exists(), "{} exists already", tickets.display());
+        let key = guestwifi_core::hq::tickets::new_key();
+        let seed = ap_protocol::hex::encode(key.as_bytes());
+        guestwifi_core::kit::secrets::write_secret(&tickets, seed.as_bytes())?;
+        println!("ticket key made: {} (mode 0600)", tickets.display());
         return Ok(());
     }
     let db = Db::connect(&config.database)?;
@@ -243,7 +252,8 @@ async fn go(cli: Cli) -> anyhow::Result<()> {
                 .fetch_optional(db.pool())
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no site {site}"))?;
-            let bundle = db.bundle(&guestwifi_hq::db::SiteRef { brand, site: id, region }).await?;
+            let tickets = guestwifi_hq::api::ticket_key(&config)?.map(|k| guestwifi_core::hq::tickets::public_hex(&k));
+            let bundle = db.bundle(&guestwifi_hq::db::SiteRef { brand, site: id, region }, tickets.as_deref()).await?;
             println!("{}", serde_json::to_string_pretty(&bundle)?);
             Ok(())
         }

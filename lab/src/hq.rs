@@ -106,6 +106,34 @@ impl Hq {
         self.cli(&["publish", "--brand", brand, "--scope", scope, "--block", block, "--file", &file])
     }
 
+    /// Gives `brand` the lab's WeChat official account and QQ and Weibo
+    /// apps at HQ (before the replicas start): their secrets in 0600 files
+    /// of HQ's own, for the lab's portal and its stand-in provider.
+    pub fn with_apps(&mut self, brand: &str) {
+        let secret = |name: &str, text: &str| {
+            let path = self.dir.join(name);
+            controller::kit::secrets::write_secret(&path, text.as_bytes()).unwrap();
+            path.display().to_string()
+        };
+        let (token, key) =
+            (secret("wechat.token", crate::WECHAT_TOKEN), secret("wechat.aeskey", crate::WECHAT_AES_KEY));
+        let oauth = secret("oauth.secret", crate::OAUTH_SECRET);
+        let (portal, provider) =
+            (format!("http://{}", crate::PORTAL_HOST), format!("http://{}/oauth", crate::GARDEN_WEB));
+        let mut config = std::fs::read_to_string(&self.config).unwrap();
+        config.push_str(&format!(
+            "\n[wechat.{brand}]\nappid = {:?}\ntoken_file = {token:?}\nencoding_aes_key_file = {key:?}\nportal_url = {portal:?}\n",
+            crate::WECHAT_APPID,
+        ));
+        for (name, openid) in [("qq", format!("{provider}/me")), ("weibo", String::new())] {
+            config.push_str(&format!(
+                "\n[oauth.{brand}.{name}]\nclient_id = \"lab-{name}\"\nclient_secret_file = {oauth:?}\n\
+                 token_url = \"{provider}/token\"\nopenid_url = {openid:?}\nportal_url = {portal:?}\n"
+            ));
+        }
+        std::fs::write(&self.config, config).unwrap();
+    }
+
     /// Adds a site; returns its claim code.
     pub fn add_site(&mut self, brand: &str, region: &str, site: &str, name: &str) -> String {
         let out = self.cli_ok(&["site", "add", "--brand", brand, "--region", region, "--id", site, "--name", name]);

@@ -320,6 +320,27 @@ dir = "{}"
         )
     }
 
+    /// The configuration of a restaurant of a chain lab: the same, but the
+    /// WeChat account and the QQ and Weibo apps are the chain's, at
+    /// headquarters, so the site holds none of their secrets (their files
+    /// are not written here).
+    pub fn chain_controller_config(&self, session_seconds: u64, countdown_seconds: u64, idle_seconds: u64) -> String {
+        let text = self.controller_config(session_seconds, countdown_seconds, idle_seconds);
+        let (token, key) = self.wechat_secrets();
+        let _ = (std::fs::remove_file(token), std::fs::remove_file(key));
+        let _ = std::fs::remove_file(self.dir.join("oauth.secret"));
+        let secret = ["token_file = ", "encoding_aes_key_file = ", "client_secret_file = "];
+        let mut out = String::new();
+        for line in text.lines().filter(|l| !secret.iter().any(|s| l.starts_with(s))) {
+            out.push_str(line);
+            out.push('\n');
+            if line.starts_with("appid = ") || line.starts_with("client_id = ") {
+                out.push_str("at_headquarters = true\n");
+            }
+        }
+        out
+    }
+
     /// Runs DHCP in guest `i`'s namespace; returns the address it got.
     pub fn dhcp(&self, i: usize) -> Result<Ipv4Addr, LabError> {
         let g = self.guest(i);

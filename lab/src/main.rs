@@ -89,7 +89,12 @@ struct Site {
 /// `code` from its own namespace, as its admin would; starts its controller.
 fn start_site(lab: Lab, cli: &Cli, exe: &Path, code: Option<&str>) -> anyhow::Result<Site> {
     let config = lab.dir.join("controller.toml");
-    std::fs::write(&config, lab.controller_config(cli.session_seconds, cli.countdown_seconds, 900))?;
+    let (session, countdown) = (cli.session_seconds, cli.countdown_seconds);
+    let text = match code {
+        Some(_) => lab.chain_controller_config(session, countdown, 900),
+        None => lab.controller_config(session, countdown, 900),
+    };
+    std::fs::write(&config, text)?;
     if let Some(code) = code {
         let url = format!("https://{}:8443", lab::HQ_HOST);
         let out = std::process::Command::new("ip")
@@ -144,6 +149,8 @@ async fn run_lab(cli: &Cli) -> anyhow::Result<()> {
     let mut codes = Vec::new();
     if cli.sites.is_some() {
         let mut chain = lab::hq::Hq::in_lab(prefix, &hq_exe, &labs[0].upstream(), &dir.join("hq"));
+        // The brand's WeChat account and QQ/Weibo apps are at HQ; the sites hold no secret of theirs.
+        chain.with_apps(BRAND);
         for (i, addr) in lab::HQ_REPLICAS.iter().enumerate() {
             chain.start_replica(Some(&labs[0].upstream()), &format!("{addr}:8443"), &format!("{addr}:9465"));
             println!("HQ replica {} serves on {addr}:8443 (metrics on :9465)", i + 1);

@@ -92,7 +92,21 @@ impl TestLab {
         let _ = std::fs::remove_dir_all(&dir);
         let lab_exe = controller_exe().with_file_name("guestwifi-lab");
         let lab = Lab::create_with_aps(name, guests, aps, &dir, &lab_exe).expect("lab builds");
-        Some(Self::run(lab, session_seconds, env))
+        Some(Self::run(lab, session_seconds, env, false))
+    }
+
+    /// The first restaurant of a chain lab (add the others with
+    /// [`TestLab::add_site`]): as [`TestLab::start`], but its WeChat account
+    /// is the chain's, at headquarters (`chain_controller_config`).
+    pub fn start_chain(name: &str, guests: usize, session_seconds: u64, env: &[(&str, &str)]) -> Option<TestLab> {
+        if !root_or_skip(name) {
+            return None;
+        }
+        let dir = PathBuf::from("/tmp/guestwifi-e2e").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let lab_exe = controller_exe().with_file_name("guestwifi-lab");
+        let lab = Lab::create(name, guests, &dir, &lab_exe).expect("lab builds");
+        Some(Self::run(lab, session_seconds, env, true))
     }
 
     /// Restaurant `site` (2 to 9) of a chain lab on this lab's upstream, with
@@ -100,14 +114,19 @@ impl TestLab {
     /// Drop it before the first site's lab, which owns the upstream.
     pub fn add_site(&self, site: usize, guests: usize, session_seconds: u64, env: &[(&str, &str)]) -> TestLab {
         let lab = self.lab.add_site(site, guests, 0).expect("site builds");
-        Self::run(lab, session_seconds, env)
+        Self::run(lab, session_seconds, env, true)
     }
 
-    /// Starts the controller (and the APs' agents) in a built lab.
-    fn run(lab: Lab, session_seconds: u64, env: &[(&str, &str)]) -> TestLab {
+    /// Starts the controller (and the APs' agents) in a built lab, with a
+    /// chain's configuration when `chain`.
+    fn run(lab: Lab, session_seconds: u64, env: &[(&str, &str)], chain: bool) -> TestLab {
         let (dir, guests, aps) = (lab.dir.clone(), lab.guests, lab.aps);
         let config = dir.join("controller.toml");
-        std::fs::write(&config, lab.controller_config(session_seconds, COUNTDOWN, 900)).unwrap();
+        let text = match chain {
+            true => lab.chain_controller_config(session_seconds, COUNTDOWN, 900),
+            false => lab.controller_config(session_seconds, COUNTDOWN, 900),
+        };
+        std::fs::write(&config, text).unwrap();
         let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         env.push(("GUESTWIFI_AC__ECHO_SECONDS".into(), "1".into()));
         let mut t = TestLab { lab, config, controller: None, env, agents: Vec::new() };
@@ -331,6 +350,56 @@ impl TestLab {
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(controller_exe()).args(args).arg("--config").arg(&self.config).output().unwrap()
     }
+}
+
+/// WeChat's server, played from namespace `ns`: it POSTs a diner's message
+/// to the callback at `url` (with curl's extra `args`) as WeChat does in
+/// safe mode, with the lab account's Token and key, signed at `(nonce,
+/// timestamp)` (a replay repeats them); `forge` signs with another token.
+/// The status and the reply, opened.
+pub fn wechat_says(
+    ns: &str,
+    url: &str,
+    args: &[&str],
+    openid: &str,
+    content: &str,
+    (nonce, timestamp): (&str, &str),
+    forge: bool,
+) -> (u16, String) {
+    use controller::auth::wechat::{signature, Cipher};
+    let cipher = Cipher::new(lab::WECHAT_AES_KEY, lab::WECHAT_APPID).unwrap();
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[gh_lab]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
+         <CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content></xml>"
+    );
+    let encrypted = cipher.encrypt(&xml);
+    let token = if forge { "not-the-token" } else { lab::WECHAT_TOKEN };
+    let sig = signature(&[token, timestamp, nonce]);
+    let msg_sig = signature(&[token, timestamp, nonce, &encrypted]);
+    let body =
+        format!("<xml><ToUserName><![CDATA[gh_lab]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>");
+    let url =
+        format!("{url}?signature={sig}&timestamp={timestamp}&nonce={nonce}&encrypt_type=aes&msg_signature={msg_sig}");
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "curl", "-s", "--max-time", "5", "-w", "\n%{http_code}"])
+        .args(args)
+        .args(["-H", "Content-Type: text/xml", "--data-binary", &body, &url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (reply, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    let reply = match controller::auth::wechat::xml_field(reply, "Encrypt") {
+        Some(sealed) => cipher.decrypt(sealed).unwrap(),
+        None => reply.to_string(),
+    };
+    (code.trim().parse().unwrap_or(0), reply)
+}
+
+/// The link in a WeChat reply's text.
+pub fn wechat_link(reply: &str) -> String {
+    let content = controller::auth::wechat::xml_field(reply, "Content").unwrap_or_default().to_string();
+    let start = content.find("http://").unwrap_or_else(|| panic!("no link in {content}"));
+    content[start..].chars().take_while(|c| c.is_ascii_graphic()).collect()
 }
 
 /// The value of header `name` (lower case) in curl's `-i` output.

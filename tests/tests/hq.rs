@@ -249,6 +249,45 @@ fn link(t: &e2e::TestLab) -> serde_json::Value {
     serde_json::from_str(&t.cli_ok(&["hq", "status", "--json"])).unwrap()
 }
 
+/// curl in the appliance's namespace against its staff console
+/// (127.0.0.1:8080 there), signed in as the owner set up with the setup code.
+fn owner_console(t: &e2e::TestLab) -> impl Fn(&[&str]) -> (u16, String) + '_ {
+    let jar = t.lab.dir.join("console.jar").display().to_string();
+    let curl = move |args: &[&str]| {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &t.lab.appliance(), "curl", "-s", "-b", &jar, "-c", &jar, "-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    };
+    let code = t.cli_ok(&["setup-code"]).trim().to_string();
+    let (_, form) = curl(&["http://127.0.0.1:8080/console/setup"]);
+    let csrf = e2e::field(&form, "csrf").unwrap_or_else(|| panic!("the setup form: {form}"));
+    let fields =
+        [format!("code={code}"), "username=owner".into(), "password=owner password 1".into(), format!("csrf={csrf}")];
+    let mut args = vec!["-L"];
+    for f in &fields {
+        args.extend(["--data-urlencode", f.as_str()]);
+    }
+    args.push("http://127.0.0.1:8080/console/setup");
+    let (status, page) = curl(&args);
+    assert_eq!(status, 200, "the owner is set up: {page}");
+    let (_, form) = curl(&["http://127.0.0.1:8080/console/login"]);
+    let csrf = e2e::field(&form, "csrf").unwrap_or_else(|| panic!("the login form: {form}"));
+    let fields = ["username=owner".to_string(), "password=owner password 1".into(), format!("csrf={csrf}")];
+    let mut args = vec!["-L"];
+    for f in &fields {
+        args.extend(["--data-urlencode", f.as_str()]);
+    }
+    args.push("http://127.0.0.1:8080/console/login");
+    let (status, page) = curl(&args);
+    assert_eq!(status, 200, "the owner signs in: {page}");
+    curl
+}
+
 /// One countdown login and logout of guest `i`.
 fn visit(t: &e2e::TestLab, i: usize) {
     t.login(i);
@@ -401,6 +440,13 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
     t.until("the site says HQ is unreachable", 70, || link(&t)["link"]["unreachable_since"].is_i64());
     let status = t.cli_ok(&["hq", "status"]);
     assert!(status.contains("UNREACHABLE since"), "{status}");
+    // And the site console says it, on its HQ page and its home page.
+    let console = owner_console(&t);
+    let (code, page) = console(&["http://127.0.0.1:8080/console/hq"]);
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("id=\"hq-unreachable\"") && page.contains("sh-01"), "{page}");
+    let (_, home) = console(&["http://127.0.0.1:8080/console/"]);
+    assert!(home.contains("id=\"hq-unreachable\""), "{home}");
     assert!(link(&t)["backlog"]["waiting"].as_i64().unwrap() >= 12, "facts wait: {}", link(&t));
     assert_eq!(facts("login"), logins_before);
 
@@ -410,6 +456,8 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
     assert_eq!(facts("login"), logins_before + 7, "each login once");
     assert!(facts("login") >= 3, "the SMS and card logins before too");
     t.until("the site says HQ answers", 70, || link(&t)["link"]["unreachable_since"].is_null());
+    let (_, page) = console(&["http://127.0.0.1:8080/console/hq"]);
+    assert!(page.contains("id=\"hq-reachable\"") && !page.contains("id=\"hq-unreachable\""), "{page}");
 
     // Revoked: the site's calls get nothing; its facts stay with it.
     hq.cli_ok(&["site", "revoke", "chain/sh-01"]);
@@ -496,7 +544,7 @@ fn visits(t: &e2e::TestLab, n: usize) {
 fn three_restaurants_of_a_chain_take_their_region_s_promotion_and_lose_no_fact_when_hq_goes_down() {
     // The chain lab (`guestwifi-lab --sites 3`): three appliances on one
     // upstream, HQ's two replicas and its PostgreSQL there, named by DNS.
-    let Some(one) = e2e::TestLab::start("chain", 2, 3600, &[]) else {
+    let Some(one) = e2e::TestLab::start_chain("chain", 2, 3600, &[]) else {
         return;
     };
     let mut sites = vec![one];
@@ -505,6 +553,7 @@ fn three_restaurants_of_a_chain_take_their_region_s_promotion_and_lose_no_fact_w
         sites.push(site);
     }
     let mut hq = e2e::hq::in_lab(&sites[0]);
+    hq.with_apps("chain");
     let upstream = sites[0].lab.upstream();
     for (i, addr) in lab::HQ_REPLICAS.iter().enumerate() {
         hq.start_replica(Some(&upstream), &format!("{addr}:8443"), &format!("127.0.0.1:{}", 19470 + i));
@@ -612,6 +661,49 @@ fn three_restaurants_of_a_chain_take_their_region_s_promotion_and_lose_no_fact_w
     assert_eq!(link(&sites[1])["link"]["bundle"], applied.as_str(), "the last good bundle stays");
     assert!(shows(&sites[1]), "and its portal still shows the promotion");
     assert!(shows(&sites[0]), "site 1 is not touched");
+
+    // WeChat: the chain's account is at HQ, which holds its Token and key
+    // (no site has them). WeChat's server calls HQ; HQ's signed link logs
+    // the diner in at the site the phone is at, once there.
+    for t in &sites {
+        let config = std::fs::read_to_string(t.lab.dir.join("controller.toml")).unwrap();
+        assert!(config.contains("at_headquarters = true") && !config.contains("token_file"), "{config}");
+        assert!(!t.lab.dir.join("wechat.token").exists() && !t.lab.dir.join("wechat.aeskey").exists());
+    }
+    let callback = format!("https://{}:8443/v1/wechat/chain", lab::HQ_HOST);
+    let (resolve, ca) = (format!("{}:8443:{}", lab::HQ_HOST, lab::HQ_REPLICAS[1]), hq.dir.join("ca.crt"));
+    let curl = ["--resolve", &resolve, "--cacert", ca.to_str().unwrap()];
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let says = |nonce: &str, forge: bool| {
+        e2e::wechat_says(&upstream, &callback, &curl, "oCHAIN1", "我要上网", (nonce, now.as_str()), forge)
+    };
+    assert_eq!(says("2001", true).0, 403, "a forged signature is refused at HQ");
+    let (status, reply) = says("2002", false);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(says("2002", false).0, 403, "a replayed nonce is refused");
+    let wx = e2e::wechat_link(&reply);
+    let wechat_login = |t: &e2e::TestLab, i: usize, link: &str| {
+        let (code, page) = t.curl(i, &[link]);
+        assert_eq!(code, 200, "{page}");
+        let (ticket, token) = (e2e::field(&page, "t").unwrap(), e2e::field(&page, "token").unwrap());
+        t.post(i, "/login/wechat", &[("t", &ticket), ("token", &token)]).0
+    };
+    assert_eq!(wechat_login(&sites[1], 1, &wx), 200, "HQ's link at site 2");
+    assert!(sites[1].cli_ok(&["sessions", "list"]).contains("wechat:oCHAIN1"));
+    assert_eq!(wechat_login(&sites[1], 2, &wx), 409, "once at a site");
+    let forged = wx.replace("/wx?t=h1.", "/wx?t=h1.x");
+    assert_eq!(wechat_login(&sites[0], 1, &forged), 403, "a ticket HQ did not sign");
+
+    // QQ and Weibo: the apps' secrets are at HQ, which trades the site's code.
+    assert!(!std::fs::read_to_string(sites[1].lab.dir.join("controller.toml")).unwrap().contains("client_secret"));
+    for (provider, who) in [("qq", "qq:LABQQOPENID1"), ("weibo", "weibo:5550001")] {
+        let start = format!("http://{}/oauth/{provider}/start", e2e::PORTAL_HOST);
+        let (code, page) = sites[1].curl(2, &["-L", &start]);
+        assert_eq!(code, 200, "{provider} through HQ: {page}");
+        assert!(sites[1].cli_ok(&["sessions", "list"]).contains(who), "{provider}");
+        let token = sites[1].token(2);
+        assert_eq!(sites[1].post(2, "/logout", &[("token", &token)]).0, 200);
+    }
 
     // Site 3 revoked (a stolen appliance): its calls are refused, its facts
     // stay with it; the other sites go on.

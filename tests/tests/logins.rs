@@ -167,38 +167,10 @@ fn sms_codes_go_through_the_webhook_and_a_provider_outage_costs_the_guest_nothin
     std::thread::sleep(Duration::from_millis(10));
 }
 
-/// WeChat's server, played from the upstream namespace: it POSTs a diner's
-/// message to the appliance's callback as WeChat does in safe mode, signed
-/// at `timestamp` (a replay repeats it: the callback remembers timestamp and nonce).
+/// WeChat's server calling the appliance's callback (see [`e2e::wechat_says`]).
 fn wechat_says(t: &TestLab, openid: &str, content: &str, nonce: &str, timestamp: &str, forge: bool) -> (u16, String) {
-    use controller::auth::wechat::{signature, Cipher};
-    let cipher = Cipher::new(lab::WECHAT_AES_KEY, lab::WECHAT_APPID).unwrap();
-    let xml = format!(
-        "<xml><ToUserName><![CDATA[gh_lab]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
-         <CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content></xml>"
-    );
-    let encrypted = cipher.encrypt(&xml);
-    let token = if forge { "not-the-token" } else { lab::WECHAT_TOKEN };
-    let sig = signature(&[token, timestamp, nonce]);
-    let msg_sig = signature(&[token, timestamp, nonce, &encrypted]);
-    let body =
-        format!("<xml><ToUserName><![CDATA[gh_lab]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>");
-    let url = format!(
-        "http://{}:8081/wechat?signature={sig}&timestamp={timestamp}&nonce={nonce}&encrypt_type=aes&msg_signature={msg_sig}",
-        lab::APPLIANCE_WAN
-    );
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", &t.lab.upstream(), "curl", "-s", "--max-time", "5", "-w", "\n%{http_code}"])
-        .args(["-H", "Content-Type: text/xml", "--data-binary", &body, &url])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (reply, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    let reply = match controller::auth::wechat::xml_field(reply, "Encrypt") {
-        Some(sealed) => cipher.decrypt(sealed).unwrap(),
-        None => reply.to_string(),
-    };
-    (code.trim().parse().unwrap_or(0), reply)
+    let url = format!("http://{}:8081/wechat", lab::APPLIANCE_WAN);
+    e2e::wechat_says(&t.lab.upstream(), &url, &[], openid, content, (nonce, timestamp), forge)
 }
 
 #[test]
@@ -215,9 +187,7 @@ fn a_diner_gets_a_link_from_the_wechat_account_and_it_logs_the_phone_in() {
     assert_eq!(status, 403, "a forged signature is refused");
     let (status, reply) = wechat_says(&t, "oLAB123", "我要上网", "1002", &now, false);
     assert_eq!(status, 200, "{reply}");
-    let content = controller::auth::wechat::xml_field(&reply, "Content").unwrap().to_string();
-    let start = content.find("http://").unwrap_or_else(|| panic!("no link in {content}"));
-    let link: String = content[start..].chars().take_while(|c| c.is_ascii_graphic()).collect();
+    let link = e2e::wechat_link(&reply);
     assert!(link.contains("/wx?t="), "{link}");
     let (status, _) = wechat_says(&t, "oLAB123", "我要上网", "1002", &now, false);
     assert_eq!(status, 403, "a replayed nonce is refused");

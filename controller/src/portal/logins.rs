@@ -547,7 +547,8 @@ pub async fn scan_wechat(
         Ok(started) => started,
         Err(response) => return response,
     };
-    let fields = vec![("t", query.t.chars().take(64).collect())];
+    // A site's own link is 32 characters; headquarters' ticket is longer.
+    let fields = vec![("t", query.t.chars().take(crate::hq::tickets::MAX_LEN).collect())];
     scan_page(&portal, lang, client, "/login/wechat", fields, String::new())
 }
 

@@ -59,11 +59,21 @@ pub enum OAuthError {
     Provider(String),
 }
 
+/// Who trades a code for the guest's id.
+enum Trader {
+    /// This side, with the app's secret.
+    Secret(String),
+    /// Headquarters, which holds the chain's secret (an enrolled site).
+    Hq(crate::hq::client::Client),
+    /// Nobody: the app's secret is at HQ and this site is not enrolled.
+    Nobody,
+}
+
 /// One provider.
 pub struct Provider {
     kind: Kind,
     client_id: String,
-    client_secret: String,
+    trader: Trader,
     authorize_url: String,
     token_url: String,
     openid_url: String,
@@ -81,8 +91,8 @@ pub struct Settings {
     pub kind: Kind,
     /// The app's id (QQ: appid, Weibo: App Key).
     pub client_id: String,
-    /// The app's secret.
-    pub client_secret: String,
+    /// The app's secret (None: it is at HQ; see [`Provider::via_hq`]).
+    pub client_secret: Option<String>,
     /// Where the browser goes.
     pub authorize_url: String,
     /// Where the code is traded.
@@ -106,7 +116,7 @@ impl Provider {
             kind: s.kind,
             redirect_uri: format!("{}/oauth/{}/callback", s.portal_url, s.kind.name()),
             client_id: s.client_id,
-            client_secret: s.client_secret,
+            trader: s.client_secret.map_or(Trader::Nobody, Trader::Secret),
             authorize_url: s.authorize_url,
             token_url: s.token_url,
             openid_url: s.openid_url,
@@ -118,9 +128,29 @@ impl Provider {
         }
     }
 
+    /// Trades codes through headquarters' `client` (the app's secret is the chain's).
+    pub fn via_hq(mut self, client: crate::hq::client::Client) -> Self {
+        self.trader = Trader::Hq(client);
+        self
+    }
+
     /// Which provider.
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// The redirect URI this provider's logins come back to.
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// At headquarters, for a site: trades `code`, given for `redirect_uri`
+    /// (which must be this provider's), for the guest's id.
+    pub async fn trade(&self, code: &str, redirect_uri: &str) -> Result<String, OAuthError> {
+        if redirect_uri != self.redirect_uri || code.is_empty() || code.len() > 512 {
+            return Err(Refusal::Invalid.into());
+        }
+        self.identify(code).await
     }
 
     /// Where to send `client`'s browser: the provider's authorize URL with
@@ -162,11 +192,25 @@ impl Provider {
     }
 
     async fn identify(&self, code: &str) -> Result<String, OAuthError> {
+        let secret = match &self.trader {
+            Trader::Secret(secret) => secret.as_str(),
+            Trader::Hq(client) => {
+                return client.oauth(self.kind.name(), code, &self.redirect_uri).await.map_err(|e| match e {
+                    crate::hq::client::HqError::Refused(400, _) => OAuthError::Refused(Refusal::Invalid),
+                    other => OAuthError::Provider(format!("headquarters: {other}")),
+                })
+            }
+            Trader::Nobody => {
+                return Err(OAuthError::Provider(
+                    "the app's secret is at headquarters and this site is not enrolled".into(),
+                ))
+            }
+        };
         let provider = |e: reqwest::Error| OAuthError::Provider(e.without_url().to_string());
         let form = [
             ("grant_type", "authorization_code"),
             ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.as_str()),
+            ("client_secret", secret),
             ("code", code),
             ("redirect_uri", self.redirect_uri.as_str()),
             ("fmt", "json"),
@@ -211,19 +255,29 @@ impl Provider {
 }
 
 /// The providers `[auth.qq]` and `[auth.weibo]` turn on, their secrets
-/// read from their 0600 files.
-pub fn from_config(config: &crate::config::Config) -> Result<Vec<Provider>, String> {
+/// read from their 0600 files; one whose secret is at headquarters trades
+/// through `hq` (the enrolled site's client).
+pub fn from_config(
+    config: &crate::config::Config,
+    hq: Option<&crate::hq::client::Client>,
+) -> Result<Vec<Provider>, String> {
     let mut providers = Vec::new();
     for (kind, c) in [(Kind::Qq, &config.auth.qq), (Kind::Weibo, &config.auth.weibo)] {
         if !c.enabled {
             continue;
         }
-        let secret_file =
-            c.client_secret_file.as_ref().ok_or(format!("auth.{}.client_secret_file is not set", kind.name()))?;
-        providers.push(Provider::new(Settings {
+        let secret = match (&c.client_secret_file, c.at_headquarters) {
+            (Some(file), _) => Some(crate::kit::secrets::read_private(file)?),
+            (None, true) => None,
+            (None, false) => return Err(format!("auth.{}.client_secret_file is not set", kind.name())),
+        };
+        if secret.is_none() && hq.is_none() {
+            tracing::warn!(provider = kind.name(), "the app's secret is at headquarters but this site is not enrolled: its logins fail until `controller hq join`");
+        }
+        let provider = Provider::new(Settings {
             kind,
             client_id: c.client_id.clone(),
-            client_secret: crate::kit::secrets::read_private(secret_file)?,
+            client_secret: secret.clone(),
             authorize_url: c.authorize_url.clone(),
             token_url: c.token_url.clone(),
             openid_url: c.openid_url.clone(),
@@ -231,7 +285,11 @@ pub fn from_config(config: &crate::config::Config) -> Result<Vec<Provider>, Stri
             portal_url: config.portal_url(),
             session: config.session.length_or(c.session_minutes),
             bandwidth: Bandwidth { down_kbps: c.down_kbps, up_kbps: c.up_kbps },
-        }));
+        });
+        providers.push(match (secret, hq) {
+            (None, Some(client)) => provider.via_hq(client.clone()),
+            _ => provider,
+        });
     }
     Ok(providers)
 }
@@ -248,7 +306,7 @@ mod tests {
         Provider::new(Settings {
             kind: Kind::Qq,
             client_id: "101".into(),
-            client_secret: "s".into(),
+            client_secret: Some("s".into()),
             authorize_url: "https://graph.qq.com/oauth2.0/authorize".into(),
             // Nothing listens here: the trade fails as a provider outage would.
             token_url: "http://127.0.0.1:9/token".into(),

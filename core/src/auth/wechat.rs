@@ -176,7 +176,8 @@ struct Link {
 
 /// The WeChat method: the account's secrets, the nonces seen, the open links.
 pub struct WeChat {
-    token: String,
+    /// None at a site whose account is at headquarters: no callback is taken.
+    token: Option<String>,
     cipher: Option<Cipher>,
     keyword: String,
     reply: String,
@@ -186,12 +187,17 @@ pub struct WeChat {
     portal_url: String,
     nonces: Mutex<HashMap<String, Instant>>,
     links: Mutex<HashMap<String, Link>>,
+    /// At headquarters: links are tickets signed with this key, for this brand.
+    tickets: Option<(ed25519_dalek::SigningKey, String)>,
+    /// At a site of a chain: headquarters' ticket key and the brand, from the bundle.
+    hq: std::sync::RwLock<Option<(String, ed25519_dalek::VerifyingKey)>>,
 }
 
 /// The WeChat method's settings.
 pub struct Settings {
-    /// The token set in the account's 服务器配置.
-    pub token: String,
+    /// The token set in the account's 服务器配置 (None: the account is at
+    /// headquarters, which signs the links; this side takes no callback).
+    pub token: Option<String>,
     /// Safe mode's cipher (None: plaintext mode).
     pub cipher: Option<Cipher>,
     /// The keyword a diner sends.
@@ -206,6 +212,8 @@ pub struct Settings {
     pub bandwidth: Bandwidth,
     /// The portal's base URL.
     pub portal_url: String,
+    /// At headquarters: the ticket key and the brand whose links it signs.
+    pub tickets: Option<(ed25519_dalek::SigningKey, String)>,
 }
 
 fn now_secs() -> u64 {
@@ -226,12 +234,29 @@ impl WeChat {
             portal_url: s.portal_url,
             nonces: Mutex::default(),
             links: Mutex::default(),
+            tickets: s.tickets,
+            hq: std::sync::RwLock::default(),
         }
+    }
+
+    /// Takes headquarters' links for `brand`, signed by `key` (a bundle's).
+    pub fn trust_hq(&self, brand: &str, key: ed25519_dalek::VerifyingKey) {
+        let mut hq = self.hq.write().unwrap();
+        if hq.as_ref().is_none_or(|(b, k)| b != brand || k != &key) {
+            tracing::info!(brand, "WeChat links signed by headquarters are taken");
+        }
+        *hq = Some((brand.to_string(), key));
+    }
+
+    /// Whether the account's callback is at headquarters (this side has no Token).
+    pub fn at_headquarters(&self) -> bool {
+        self.token.is_none()
     }
 
     /// Checks the signature, the clock and the nonce of a callback.
     fn check(&self, q: &CallbackQuery) -> Result<(), CallbackError> {
-        if !crate::kit::secrets::same_secret(&signature(&[&self.token, &q.timestamp, &q.nonce]), &q.signature) {
+        let token = self.token.as_deref().ok_or(CallbackError::Signature)?;
+        if !crate::kit::secrets::same_secret(&signature(&[token, &q.timestamp, &q.nonce]), &q.signature) {
             return Err(CallbackError::Signature);
         }
         let ts: u64 = q.timestamp.parse().map_err(|_| CallbackError::Stale)?;
@@ -253,6 +278,23 @@ impl WeChat {
         Ok(())
     }
 
+    /// A callback's HTTP answer: its status and body. `message` None is the
+    /// URL check (GET, the echo), else a message (POST). A refusal is a 403
+    /// with nothing in it, logged, and changes nothing.
+    pub fn answer(&self, q: &CallbackQuery, message: Option<&str>) -> (u16, String) {
+        let result = match message {
+            None => self.verify_url(q),
+            Some(body) => self.message(q, body),
+        };
+        match result {
+            Ok(text) => (200, text),
+            Err(err) => {
+                tracing::warn!(%err, "WeChat callback refused");
+                (403, String::new())
+            }
+        }
+    }
+
     /// The URL check (GET): the echo, if the signature is ours.
     pub fn verify_url(&self, q: &CallbackQuery) -> Result<String, CallbackError> {
         self.check(q)?;
@@ -268,7 +310,7 @@ impl WeChat {
             let cipher = self.cipher.as_ref().ok_or(CallbackError::Decrypt("no EncodingAESKey configured"))?;
             let encrypted = xml_field(body, "Encrypt").ok_or(CallbackError::Malformed)?;
             let msg_signature = q.msg_signature.as_deref().unwrap_or_default();
-            let expected = signature(&[&self.token, &q.timestamp, &q.nonce, encrypted]);
+            let expected = signature(&[self.token.as_deref().unwrap_or_default(), &q.timestamp, &q.nonce, encrypted]);
             if !crate::kit::secrets::same_secret(&expected, msg_signature) {
                 return Err(CallbackError::Signature);
             }
@@ -304,7 +346,7 @@ impl WeChat {
                 let mut nonce_bytes = [0u8; 8];
                 rand::rng().fill_bytes(&mut nonce_bytes);
                 let nonce = u64::from_be_bytes(nonce_bytes).to_string();
-                let sig = signature(&[&self.token, &timestamp, &nonce, &encrypted]);
+                let sig = signature(&[self.token.as_deref().unwrap_or_default(), &timestamp, &nonce, &encrypted]);
                 Ok(format!(
                     "<xml><Encrypt>{}</Encrypt><MsgSignature>{}</MsgSignature><TimeStamp>{timestamp}</TimeStamp>\
                      <Nonce>{}</Nonce></xml>",
@@ -317,8 +359,13 @@ impl WeChat {
         }
     }
 
-    /// A one-time link for `openid`.
+    /// A one-time link for `openid`: at headquarters a signed ticket any
+    /// site of the brand takes, else a token this side remembers.
     fn issue(&self, openid: &str) -> String {
+        if let Some((key, brand)) = &self.tickets {
+            tracing::info!(brand = %brand, "WeChat login ticket issued");
+            return format!("{}/wx?t={}", self.portal_url, crate::hq::tickets::sign(key, brand, openid, now_secs()));
+        }
         let mut bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut bytes);
         let token = ap_protocol::hex::encode(&bytes);
@@ -334,9 +381,28 @@ impl WeChat {
         format!("{}/wx?t={token}", self.portal_url)
     }
 
-    /// Uses a link: the grant for its openid.
+    /// Uses a link: the grant for its openid. A ticket of headquarters'
+    /// is checked with its key and then remembered like a link of ours.
     pub fn login(&self, token: &str) -> Result<Grant, Refusal> {
         let mut links = self.links.lock().unwrap();
+        if token.starts_with(crate::hq::tickets::PREFIX) && !links.contains_key(token) {
+            let hq = self.hq.read().unwrap().clone().ok_or(Refusal::Invalid)?;
+            let openid =
+                crate::hq::tickets::verify(&hq.1, token, &hq.0, now_secs(), self.link_ttl.as_secs()).map_err(|e| {
+                    match e {
+                        crate::hq::tickets::TicketError::Expired => Refusal::Expired,
+                        crate::hq::tickets::TicketError::Invalid => Refusal::Invalid,
+                    }
+                })?;
+            links.retain(|_, l| l.issued.elapsed() < self.link_ttl);
+            if links.len() >= MAX_LINKS {
+                if let Some(oldest) = links.iter().min_by_key(|(_, l)| l.issued).map(|(k, _)| k.clone()) {
+                    links.remove(&oldest);
+                }
+            }
+            links.insert(token.to_string(), Link { openid: openid.clone(), issued: Instant::now(), used: true });
+            return Ok(self.grant_for(openid));
+        }
         let link = links.get_mut(token).ok_or(Refusal::Invalid)?;
         if link.issued.elapsed() >= self.link_ttl {
             return Err(Refusal::Expired);
@@ -374,8 +440,11 @@ pub fn from_config(config: &crate::config::Config) -> Result<Option<std::sync::A
     if !w.enabled {
         return Ok(None);
     }
-    let token_file = w.token_file.as_ref().ok_or("auth.wechat.token_file is not set")?;
-    let token = crate::kit::secrets::read_private(token_file)?;
+    let token = match &w.token_file {
+        Some(file) => Some(crate::kit::secrets::read_private(file)?),
+        None if w.at_headquarters => None,
+        None => return Err("auth.wechat.token_file is not set".into()),
+    };
     let cipher = match &w.encoding_aes_key_file {
         None => None,
         Some(path) => {
@@ -392,6 +461,7 @@ pub fn from_config(config: &crate::config::Config) -> Result<Option<std::sync::A
         session: config.session.length_or(w.session_minutes),
         bandwidth: Bandwidth { down_kbps: w.down_kbps, up_kbps: w.up_kbps },
         portal_url: config.portal_url(),
+        tickets: None,
     }))))
 }
 
@@ -429,8 +499,17 @@ mod tests {
     }
 
     fn wechat(cipher: Option<Cipher>) -> WeChat {
+        wechat_with(Some("tok"), cipher, None)
+    }
+
+    fn wechat_with(
+        token: Option<&str>,
+        cipher: Option<Cipher>,
+        tickets: Option<(ed25519_dalek::SigningKey, String)>,
+    ) -> WeChat {
         WeChat::new(Settings {
-            token: "tok".into(),
+            token: token.map(str::to_string),
+            tickets,
             cipher,
             keyword: "我要上网".into(),
             reply: "点此上网 {link}".into(),
@@ -473,6 +552,31 @@ mod tests {
         let mut forged = query("n3", now_secs());
         forged.signature = signature(&["not-tok", &forged.timestamp, "n3"]);
         assert_eq!(w.verify_url(&forged), Err(CallbackError::Signature));
+    }
+
+    #[test]
+    fn headquarters_signs_the_link_and_any_site_of_the_brand_takes_it_once() {
+        let key = crate::hq::tickets::new_key();
+        let hq = wechat_with(Some("tok"), None, Some((key.clone(), "chain".into())));
+        let reply = hq.message(&query("a", now_secs()), &text("oOPENID1", "我要上网")).unwrap();
+        let ticket = link_token(&reply);
+        assert!(ticket.starts_with(crate::hq::tickets::PREFIX), "{reply}");
+        // A site holds no token: it takes no callback, even one signed with an empty token.
+        let site = wechat_with(None, None, None);
+        let mut empty = query("b", now_secs());
+        empty.signature = signature(&["", &empty.timestamp, "b"]);
+        assert_eq!(site.verify_url(&empty), Err(CallbackError::Signature));
+        assert_eq!(site.login(&ticket), Err(Refusal::Invalid), "HQ's key not known yet");
+        site.trust_hq("chain", key.verifying_key());
+        assert_eq!(site.login(&ticket).unwrap().identity, Identity::OpenId("oOPENID1".into()));
+        assert_eq!(site.login(&ticket), Err(Refusal::Replayed), "once at this site");
+        site.restore(&ticket);
+        assert!(site.login(&ticket).is_ok(), "given back after a failed login");
+        let other = wechat_with(None, None, None);
+        other.trust_hq("other-brand", key.verifying_key());
+        assert_eq!(other.login(&ticket), Err(Refusal::Invalid), "another brand's site");
+        let stranger = crate::hq::tickets::sign(&crate::hq::tickets::new_key(), "chain", "oX", now_secs());
+        assert_eq!(site.login(&stranger), Err(Refusal::Invalid), "not HQ's key");
     }
 
     #[test]

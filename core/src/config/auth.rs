@@ -88,6 +88,11 @@ pub struct OAuthSettings {
     /// A file (mode 0600) holding the app's secret.
     #[serde(default)]
     pub client_secret_file: Option<PathBuf>,
+    /// The app is the chain's and its secret is at headquarters: an
+    /// enrolled site sends the code to HQ, which trades it and says who the
+    /// guest is; no `client_secret_file` here.
+    #[serde(default)]
+    pub at_headquarters: bool,
     /// Where the guest's browser is sent.
     pub authorize_url: String,
     /// Where the appliance trades the code for a token.
@@ -125,6 +130,12 @@ pub struct WeChatAuth {
     /// The account's AppID (checked in safe mode).
     #[serde(default)]
     pub appid: String,
+    /// The account is the chain's and its callback is at headquarters,
+    /// which holds the Token and EncodingAESKey and answers the keyword
+    /// with a link it signs; this site takes those links (HQ's key comes in
+    /// the bundle), holds no secret of the account and takes no callback.
+    #[serde(default)]
+    pub at_headquarters: bool,
     /// A file (mode 0600) holding the Token set in 服务器配置.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
@@ -646,7 +657,12 @@ impl SmsAuth {
 impl WeChatAuth {
     /// The account's token, a keyword and a reply with the link, garden host names.
     fn check(&self) -> Result<(), String> {
-        if self.token_file.is_none() {
+        if self.at_headquarters && (self.token_file.is_some() || self.encoding_aes_key_file.is_some()) {
+            return Err("auth.wechat.at_headquarters: the account's Token and key stay at headquarters; \
+                        remove token_file and encoding_aes_key_file"
+                .into());
+        }
+        if self.token_file.is_none() && !self.at_headquarters {
             return Err("auth.wechat.token_file: the account's Token is needed".into());
         }
         if self.keyword.trim().is_empty() || !self.reply.contains("{link}") {
@@ -666,7 +682,12 @@ impl OAuthSettings {
     /// The app's id and secret, its URLs, garden host names (`name`: qq or weibo).
     fn check(&self, name: &str) -> Result<(), String> {
         let p = self;
-        if p.client_id.is_empty() || p.client_secret_file.is_none() {
+        if p.at_headquarters && p.client_secret_file.is_some() {
+            return Err(format!(
+                "auth.{name}.at_headquarters: the app's secret stays at headquarters; remove client_secret_file"
+            ));
+        }
+        if p.client_id.is_empty() || (p.client_secret_file.is_none() && !p.at_headquarters) {
             return Err(format!("auth.{name}: client_id and client_secret_file are needed"));
         }
         for (key, value) in [("authorize_url", &p.authorize_url), ("token_url", &p.token_url)] {

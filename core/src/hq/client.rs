@@ -183,6 +183,15 @@ impl Client {
         self.post(path, body).await?.json().await.map_err(link)
     }
 
+    /// Trades a QQ or Weibo `code` at HQ (the chain's app secret is there):
+    /// the guest's id.
+    pub async fn oauth(&self, provider: &str, code: &str, redirect_uri: &str) -> Result<String, HqError> {
+        let ask =
+            protocol::OAuthTrade { provider: provider.into(), code: code.into(), redirect_uri: redirect_uri.into() };
+        let who: protocol::OAuthIdentity = self.ask(protocol::PATH_OAUTH, &ask).await?;
+        Ok(who.id)
+    }
+
     /// Checks a card and PIN at HQ.
     pub async fn check_card(&self, card_no: &str, pin: &str) -> Result<protocol::CardVerdict, HqError> {
         let ask = protocol::CardCheck { card_no: card_no.into(), pin: pin.into() };

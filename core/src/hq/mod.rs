@@ -11,3 +11,4 @@ pub mod join;
 pub mod protocol;
 pub mod settings;
 pub mod site;
+pub mod tickets;

@@ -43,6 +43,10 @@ pub const PATH_PASS_REVOKE: &str = "/v1/passes/revoke";
 pub const PATH_COUPON: &str = "/v1/coupons/held";
 /// An SMS code sent by HQ's gateway, with the chain's keys.
 pub const PATH_SMS: &str = "/v1/sms";
+/// A QQ or Weibo code, traded at HQ with the chain's app secret.
+pub const PATH_OAUTH: &str = "/v1/oauth";
+/// A brand's WeChat official account's callback (WeChat's servers call it, no certificate).
+pub const PATH_WECHAT: &str = "/v1/wechat/{brand}";
 
 /// `POST /v1/sms`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -324,6 +328,10 @@ pub struct Bundle {
     /// site's own.
     #[serde(default)]
     pub settings: BTreeMap<String, serde_json::Value>,
+    /// HQ's ticket key, public half (64 hex digits): what the site checks
+    /// HQ's signed links with (`hq::tickets`), offline.
+    #[serde(default)]
+    pub ticket_key: Option<String>,
 }
 
 impl Bundle {
@@ -334,8 +342,10 @@ impl Bundle {
         region: &str,
         blocks: &BTreeMap<String, Block>,
         settings: &BTreeMap<String, serde_json::Value>,
+        ticket_key: Option<&str>,
     ) -> String {
-        let text = serde_json::to_string(&(brand, site, region, blocks, settings)).expect("bundle serialises");
+        let text =
+            serde_json::to_string(&(brand, site, region, blocks, settings, ticket_key)).expect("bundle serialises");
         hex(&Sha256::digest(text.as_bytes())[..12])
     }
 }
@@ -407,4 +417,22 @@ mod tests {
         assert_eq!(Scope::parse("region:"), None);
         assert_eq!(Scope::parse("city:x"), None);
     }
+}
+
+/// A QQ or Weibo login's code, for HQ to trade (`PATH_OAUTH`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OAuthTrade {
+    /// `qq` or `weibo`.
+    pub provider: String,
+    /// The code the provider gave the guest's browser.
+    pub code: String,
+    /// The redirect URI the login was started with.
+    pub redirect_uri: String,
+}
+
+/// Who the traded code says the guest is.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OAuthIdentity {
+    /// The provider's id for the guest (QQ openid, Weibo uid).
+    pub id: String,
 }

@@ -97,5 +97,20 @@ impl Identity {
     }
 }
 
+/// HQ's public ticket key as the last good bundle brought it (public; the
+/// site checks HQ's signed links with it, offline).
+pub fn ticket_key(data_dir: &Path) -> Option<ed25519_dalek::VerifyingKey> {
+    let text = std::fs::read_to_string(data_dir.join(DIR).join("ticket-key")).ok()?;
+    crate::hq::tickets::parse_public(&text)
+}
+
+/// Keeps `hex`, HQ's public ticket key, for the next start.
+pub fn save_ticket_key(data_dir: &Path, hex: &str) -> Result<(), String> {
+    let (path, tmp) = (data_dir.join(DIR).join("ticket-key"), data_dir.join(DIR).join("ticket-key.tmp"));
+    std::fs::write(&tmp, hex)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// What the link to HQ last saw (kept with the feed, which shows it).
 pub use crate::members::feed::LinkState;

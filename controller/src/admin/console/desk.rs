@@ -37,6 +37,8 @@ struct DashboardPage<'a> {
     aps: usize,
     waiting: i64,
     recent: Vec<(String, String, String, String, String)>,
+    /// Since when headquarters is unreachable (an enrolled site).
+    hq_unreachable: Option<String>,
 }
 
 struct GuestRow {
@@ -106,7 +108,14 @@ async fn dashboard(
         .into_iter()
         .map(|r| (ago(r.at), r.method, r.mac, r.identity, if r.reason.is_empty() { r.outcome } else { r.reason }))
         .collect();
-    let rendered = DashboardPage { t: m.t, me: Some(m.me()), notice: None, guests, aps, waiting, recent }.render();
+    let hq_unreachable = match console.ask(&m, Request::FeedStatus).await {
+        Reply::Feed { status } => {
+            status.hq.and_then(|l| l.unreachable_since).map(|at| super::hq::local(at, console.handles.zone_offset))
+        }
+        _ => None,
+    };
+    let rendered =
+        DashboardPage { t: m.t, me: Some(m.me()), notice: None, guests, aps, waiting, recent, hq_unreachable }.render();
     Ok(m.keep_lang(page(StatusCode::OK, rendered)))
 }
 

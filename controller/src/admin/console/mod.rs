@@ -3,7 +3,7 @@
 //! `setup` (setup, login, logout), `desk` (home, guests, vouchers,
 //! front-desk accounts), `members`, `stats`, `people` (staff, API tokens,
 //! the audit log), `radio` (APs, SSIDs, the channel plan, firmware),
-//! `marketing` and `settings`. Server-rendered (askama,
+//! `marketing`, `settings` and `hq` (the link to the chain's headquarters). Server-rendered (askama,
 //! `console-templates/`), zh-CN first and English, no JavaScript.
 //!
 //! A handler names what it needs in its signature: [`Member<N>`] is the
@@ -17,6 +17,7 @@
 mod aps;
 mod desk;
 mod firmware;
+mod hq;
 mod marketing;
 mod members;
 mod people;
@@ -153,6 +154,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(radio::routes())
         .merge(marketing::routes())
         .merge(settings::routes())
+        .merge(hq::routes())
         .route(
             "/console/static/console.css",
             get(|| async {
