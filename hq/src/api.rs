@@ -110,6 +110,9 @@ pub struct Hq {
     /// could try before it is revoked.
     wrong_pins: Arc<Failures<(String, String)>>,
     wrong_pins_per_hour: u32,
+    /// Codes HQ failed to trade, by site in the hour.
+    failed_trades: Arc<Failures<(String, String)>>,
+    failed_trades_per_hour: u32,
     /// HQ's ticket key's public half, for the bundles.
     ticket_public: Option<String>,
     /// Each brand's WeChat official account, its links signed with the ticket key.
@@ -161,6 +164,8 @@ impl Hq {
             failures_per_minute: enrol.failures_per_minute,
             wrong_pins: Arc::new(Failures::new(Duration::from_secs(3600))),
             wrong_pins_per_hour: enrol.wrong_pins_per_site_hour,
+            failed_trades: Arc::new(Failures::new(Duration::from_secs(3600))),
+            failed_trades_per_hour: enrol.failed_trades_per_site_hour,
             sms,
             sms_budget: config.sms_budget.clone(),
         })
@@ -244,12 +249,19 @@ async fn oauth_trade(State(hq): State<Hq>, Extension(peer): Extension<Peer>, Jso
     let Some(app) = hq.oauth.get(&(site.brand.clone(), ask.provider.clone())) else {
         return status(StatusCode::NOT_FOUND, "no such app of this brand at headquarters");
     };
+    let key = (site.brand.clone(), site.site.clone());
+    if hq.failed_trades.over(&key, hq.failed_trades_per_hour) {
+        tracing::warn!(brand = %site.brand, site = %site.site, "a site over its failed QQ/Weibo trades for the hour");
+        return status(StatusCode::TOO_MANY_REQUESTS, "too many codes that did not trade at this site this hour");
+    }
     match app.trade(&ask.code, &ask.redirect_uri).await {
         Ok(id) => Json(OAuthIdentity { id }).into_response(),
         Err(guestwifi_core::auth::oauth::OAuthError::Refused(_)) => {
+            hq.failed_trades.failed(&key);
             status(StatusCode::BAD_REQUEST, "not a code for this brand's redirect URI")
         }
         Err(err) => {
+            hq.failed_trades.failed(&key);
             tracing::warn!(site = %site.site, provider = %ask.provider, error = %err, "a login's code could not be traded");
             status(StatusCode::BAD_GATEWAY, "the provider did not answer as it should")
         }

@@ -196,6 +196,10 @@ pub struct Enrol {
     /// stolen appliance's certificate can try before it is revoked.
     #[serde(default = "default_pins")]
     pub wrong_pins_per_site_hour: u32,
+    /// QQ and Weibo codes of one site that HQ failed to trade in an hour
+    /// (then 429): each is a call to the provider with the chain's secret.
+    #[serde(default = "default_pins")]
+    pub failed_trades_per_site_hour: u32,
 }
 
 impl Default for Enrol {

@@ -69,6 +69,8 @@ fn sites_enrol_once_file_facts_exactly_once_about_themselves_and_take_their_regi
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut hq = e2e::hq::start("sites", &["127.0.0.1"]);
+    hq.with_apps("chain");
+    hq.env.push(("GUESTWIFI_HQ_ENROL__FAILED_TRADES_PER_SITE_HOUR".into(), "3".into()));
     let r1 = hq.start_replica(None, "127.0.0.1:18443", "127.0.0.1:19465");
     hq.start_replica(None, "127.0.0.1:18444", "127.0.0.1:19466");
     let code_b = hq.add_site("chain", "east", "b", "B 店");
@@ -229,6 +231,15 @@ fn sites_enrol_once_file_facts_exactly_once_about_themselves_and_take_their_regi
     rt.block_on(join(URL2, &code, &dir_c, true)).unwrap();
     rt.block_on(client_at(&dir_c, URL2).heartbeat(&Default::default())).unwrap();
     assert_eq!(refused(rt.block_on(client_c.heartbeat(&Default::default()))), 403, "the old certificate stays revoked");
+
+    // A stolen appliance's certificate cannot make HQ trade codes for it
+    // without end: past the site's failed trades for the hour, it waits.
+    let client_b2 = client_at(&dir_b, URL2);
+    let trades: Vec<u16> = (0..5)
+        .map(|_| refused(rt.block_on(client_b2.oauth("qq", "a-code", "http://elsewhere.example/oauth/qq/callback"))))
+        .collect();
+    assert_eq!(trades, [400, 400, 400, 429, 429], "{trades:?}");
+    assert_eq!(refused(rt.block_on(client_b2.oauth("tiktok", "a-code", "x"))), 404, "no such app");
 
     // Guessing codes: after ten failures in a minute (the used code above was
     // one, at this replica) an address is told to wait.
