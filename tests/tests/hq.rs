@@ -299,6 +299,22 @@ fn owner_console(t: &e2e::TestLab) -> impl Fn(&[&str]) -> (u16, String) + '_ {
     curl
 }
 
+/// Puts a block in for `site` of brand chain that does not check as a
+/// whole (its ad opens a promotion no block has), past HQ's own check, and
+/// wakes the long-polls.
+async fn put_bad_bundle(pool: &sqlx::PgPool, site: &str) {
+    sqlx::query(
+        "INSERT INTO hq_blocks (brand_id, scope_kind, scope_id, block, version, value, published_at, published_by) \
+         VALUES ('chain', 'site', $1, 'ad', 1, $2, 0, 'test')",
+    )
+    .bind(site)
+    .bind(r#"{"text_zh":"点我","text_en":"","promotion":"nope","image":null}"#)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("NOTIFY hq_bundle, 'chain'").execute(pool).await.unwrap();
+}
+
 /// One countdown login and logout of guest `i`.
 fn visit(t: &e2e::TestLab, i: usize) {
     t.login(i);
@@ -384,16 +400,7 @@ fn an_enrolled_appliance_takes_its_region_s_promotion_and_serves_guests_through_
     // A bundle that does not check as a whole (its ad opens a promotion no
     // block has), put in past HQ's own check: refused whole, the last good one stays.
     let pool = rt.block_on(sqlx::PgPool::connect(&hq.pg.local_url())).unwrap();
-    rt.block_on(
-        sqlx::query(
-            "INSERT INTO hq_blocks (brand_id, scope_kind, scope_id, block, version, value, published_at, published_by) \
-             VALUES ('chain', 'site', 'sh-01', 'ad', 1, $1, 0, 'test')",
-        )
-        .bind(r#"{"text_zh":"点我","text_en":"","promotion":"nope","image":null}"#)
-        .execute(&pool),
-    )
-    .unwrap();
-    rt.block_on(sqlx::query("NOTIFY hq_bundle, 'chain'").execute(&pool)).unwrap();
+    rt.block_on(put_bad_bundle(&pool, "sh-01"));
     t.until("the site refuses the bad bundle", 15, || link(&t)["link"]["refused"].is_array());
     assert_eq!(link(&t)["link"]["bundle"], applied.as_str(), "the last good bundle stays");
     assert!(shows(), "and the portal still shows it");
@@ -658,16 +665,7 @@ fn three_restaurants_of_a_chain_take_their_region_s_promotion_and_lose_no_fact_w
 
     // A bundle that does not check as a whole, at site 2: refused whole, the last good one stays.
     let applied = link(&sites[1])["link"]["bundle"].as_str().unwrap().to_string();
-    rt.block_on(
-        sqlx::query(
-            "INSERT INTO hq_blocks (brand_id, scope_kind, scope_id, block, version, value, published_at, published_by) \
-             VALUES ('chain', 'site', 'c2', 'ad', 1, $1, 0, 'test')",
-        )
-        .bind(r#"{"text_zh":"点我","text_en":"","promotion":"nope","image":null}"#)
-        .execute(&pool),
-    )
-    .unwrap();
-    rt.block_on(sqlx::query("NOTIFY hq_bundle, 'chain'").execute(&pool)).unwrap();
+    rt.block_on(put_bad_bundle(&pool, "c2"));
     sites[1].until("site 2 refuses the bad bundle", 15, || link(&sites[1])["link"]["refused"].is_array());
     assert_eq!(link(&sites[1])["link"]["bundle"], applied.as_str(), "the last good bundle stays");
     assert!(shows(&sites[1]), "and its portal still shows the promotion");
