@@ -29,6 +29,8 @@ struct HqPage<'a> {
     me: Option<Me>,
     notice: Option<String>,
     csrf: String,
+    /// The join form's nonce: a second tap of Join joins nothing twice.
+    once: String,
     /// The enrolment: URL, brand, site, region, name, CA fingerprint.
     enrolment: Option<crate::hq::site::Enrolment>,
     /// What the running link last saw (None: enrolled but not in use yet).
@@ -93,13 +95,16 @@ async fn hq_page<N>(
         _ => (None, 0),
     };
     let csrf = signed.csrf.clone();
-    page(status, HqPage { t, me: Some(m.me()), notice, csrf, enrolment, link, waiting, url }.render())
+    let once = Console::once();
+    page(status, HqPage { t, me: Some(m.me()), notice, csrf, once, enrolment, link, waiting, url }.render())
 }
 
 #[derive(Deserialize)]
 struct JoinForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    once: String,
     #[serde(default)]
     url: String,
     #[serde(default)]
@@ -119,6 +124,10 @@ async fn join(
         return super::message(t, Some(me(signed)), StatusCode::NOT_FOUND, &t.error_title, t.none.clone());
     };
     let url = form.url.trim().to_string();
+    if !console.first_use(&form.once) {
+        // The first tap's join is under way or done: show where it stands.
+        return hq_page(&console, &m, Some(t.sent_twice.clone()), url, StatusCode::OK).await;
+    }
     match crate::hq::join::join(&url, form.code.trim(), &config.data.dir, false).await {
         Ok(joined) => {
             let e = &joined.enrolment;
@@ -159,9 +168,17 @@ mod tests {
         assert!(page.body.contains("id=\"standalone\"") && page.body.contains("id=\"join-form\""), "{}", page.body);
         let csrf = page.field("csrf");
         // Nothing answers there: the join fails, and nothing is written.
-        let form = [("csrf", csrf.as_str()), ("url", "https://127.0.0.1:9"), ("code", "ABCDEF-GHJKL-MNPQR")];
+        let once = page.field("once");
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("once", once.as_str()),
+            ("url", "https://127.0.0.1:9"),
+            ("code", "ABCDEF-GHJKL-MNPQR"),
+        ];
         let refused = h.send("POST", "/console/hq/join", &form, &[&admin]).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        let twice = h.send("POST", "/console/hq/join", &form, &[&admin]).await;
+        assert_eq!(twice.status, StatusCode::OK, "a second tap tries nothing: {}", twice.body);
         assert!(refused.body.contains("id=\"standalone\""), "{}", refused.body);
         assert!(!h.dir.path().join(crate::hq::site::DIR).join("enrolment.json").exists());
         assert_eq!(h.restarts.load(std::sync::atomic::Ordering::SeqCst), 0);
