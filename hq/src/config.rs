@@ -21,6 +21,9 @@ pub struct Config {
     /// `[enrol]`
     #[serde(default)]
     pub enrol: Enrol,
+    /// `[console]`: the HQ console for the chain's people; absent, none is served.
+    #[serde(default)]
+    pub console: Option<Console>,
     /// `[sms]`: the chain's SMS gateway, with the controller's `[auth.sms]`
     /// gateway keys (`gateway`, `webhook`, `aliyun`, `tencent`, `text`);
     /// absent, HQ sends no SMS for its sites.
@@ -140,6 +143,48 @@ pub struct Server {
     /// stay well under it).
     #[serde(default = "default_per_address")]
     pub max_connections_per_address: usize,
+}
+
+/// `[console]`: the HQ console, the chain's people's pages (HTTPS, its own
+/// listener: no client certificate is asked for there).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Console {
+    /// Where browsers reach it.
+    pub listen: SocketAddr,
+    /// A certificate for its public name (PEM chain) and its key (mode
+    /// 0600); unset, one made from HQ's CA for `server.names` at start
+    /// (browsers will not trust it: put the chain's HTTPS front before it).
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// The certificate's key.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// The name authenticator apps show beside the account.
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    /// A site whose last heartbeat is older than this is offline (an alert).
+    #[serde(default = "default_offline")]
+    pub offline_after_seconds: u64,
+    /// A site whose oldest waiting fact is older than this lags (an alert).
+    #[serde(default = "default_lag")]
+    pub lag_alert_seconds: u64,
+    /// The zone times are shown in (`Asia/Shanghai`, `UTC+8`).
+    #[serde(default = "default_zone")]
+    pub time_zone: String,
+}
+
+fn default_issuer() -> String {
+    "Guest Wi-Fi HQ".into()
+}
+fn default_offline() -> u64 {
+    600
+}
+fn default_lag() -> u64 {
+    1800
+}
+fn default_zone() -> String {
+    "Asia/Shanghai".into()
 }
 
 /// `[database]`: the chain's PostgreSQL.
@@ -281,6 +326,17 @@ impl Config {
         if self.server.max_connections == 0 || self.server.max_connections_per_address == 0 {
             return Err("server.max_connections*: at least 1".into());
         }
+        if let Some(console) = &self.console {
+            if console.cert.is_some() != console.key.is_some() {
+                return Err("console.cert and console.key: both or neither".into());
+            }
+            if console.offline_after_seconds < 1 || console.lag_alert_seconds < 1 {
+                return Err("console.offline_after_seconds, console.lag_alert_seconds: at least 1".into());
+            }
+            if console.listen == self.server.listen {
+                return Err("console.listen: another address than server.listen".into());
+            }
+        }
         for (brand, apps) in &self.oauth {
             for (name, app) in apps {
                 if guestwifi_core::auth::oauth::Kind::from_name(name).is_none() {
@@ -313,6 +369,7 @@ mod tests {
         let example = include_str!("../../image/hq.example.toml");
         let config = Config::parse(example, "example", Vec::new()).unwrap();
         assert_eq!(config.enrol.code_hours, 72);
+        assert_eq!(config.console.as_ref().unwrap().offline_after_seconds, 600);
         let env = vec![("GUESTWIFI_HQ_ENROL__CODE_HOURS".to_string(), "4".to_string())];
         assert_eq!(Config::parse(example, "example", env).unwrap().enrol.code_hours, 4);
         let bad = example.replace("postgres://guestwifi_hq@", "postgres://guestwifi_hq:secret@");

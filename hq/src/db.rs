@@ -71,6 +71,14 @@ pub struct SiteRow {
     pub aps: (i64, i64),
     /// Facts waiting at the site then, and the oldest's age, ms.
     pub backlog: (i64, i64),
+    /// The controller's version it said last.
+    pub software: String,
+    /// When it applied its bundle last, UTC ms.
+    pub applied_at: Option<i64>,
+    /// When it refused one last, UTC ms, and why.
+    pub refused_at: Option<i64>,
+    /// Why.
+    pub refused_why: String,
 }
 
 /// The store.
@@ -693,24 +701,30 @@ impl Db {
 
     /// Every site (of `brand`), with what it last said.
     pub async fn sites(&self, brand: Option<&str>) -> Result<Vec<SiteRow>, sqlx::Error> {
-        type Row = (
-            String,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-        );
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            brand_id: String,
+            site_id: String,
+            region_id: String,
+            name: String,
+            state: String,
+            applied: Option<String>,
+            refused: Option<String>,
+            heartbeat_at: Option<i64>,
+            guests_online: Option<i64>,
+            aps_online: Option<i64>,
+            aps_total: Option<i64>,
+            backlog: Option<i64>,
+            lag_ms: Option<i64>,
+            software: Option<String>,
+            applied_at: Option<i64>,
+            refused_at: Option<i64>,
+            refused_why: Option<String>,
+        }
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT h.brand_id, h.site_id, s.region_id, s.name, h.state, st.applied, st.refused, st.heartbeat_at, \
-               st.guests_online, st.aps_online, st.aps_total, st.backlog, st.lag_ms \
+               st.guests_online, st.aps_online, st.aps_total, st.backlog, st.lag_ms, st.software, st.applied_at, \
+               st.refused_at, st.refused_why \
              FROM hq_sites h JOIN sites s ON s.brand_id = h.brand_id AND s.site_id = h.site_id \
              LEFT JOIN hq_site_status st ON st.brand_id = h.brand_id AND st.site_id = h.site_id \
              WHERE $1 = '' OR h.brand_id = $1 ORDER BY h.brand_id, s.region_id, h.site_id",
@@ -721,20 +735,63 @@ impl Db {
         Ok(rows
             .into_iter()
             .map(|r| SiteRow {
-                brand: r.0,
-                site: r.1,
-                region: r.2,
-                name: r.3,
-                state: r.4,
-                applied: r.5.unwrap_or_default(),
-                refused: r.6.unwrap_or_default(),
-                heartbeat_at: r.7,
-                guests_online: r.8.unwrap_or(0),
-                aps: (r.9.unwrap_or(0), r.10.unwrap_or(0)),
-                backlog: (r.11.unwrap_or(0), r.12.unwrap_or(0)),
+                brand: r.brand_id,
+                site: r.site_id,
+                region: r.region_id,
+                name: r.name,
+                state: r.state,
+                applied: r.applied.unwrap_or_default(),
+                refused: r.refused.unwrap_or_default(),
+                heartbeat_at: r.heartbeat_at,
+                guests_online: r.guests_online.unwrap_or(0),
+                aps: (r.aps_online.unwrap_or(0), r.aps_total.unwrap_or(0)),
+                backlog: (r.backlog.unwrap_or(0), r.lag_ms.unwrap_or(0)),
+                software: r.software.unwrap_or_default(),
+                applied_at: r.applied_at,
+                refused_at: r.refused_at,
+                refused_why: r.refused_why.unwrap_or_default(),
             })
             .collect())
     }
+
+    /// A site's heartbeats since `since` (UTC ms), newest first, at most `limit`.
+    pub async fn heartbeats(
+        &self,
+        brand: &str,
+        site: &str,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<BeatRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT at, bundle, guests_online, aps_online, aps_total, backlog, lag_ms FROM hq_heartbeats \
+             WHERE brand_id = $1 AND site_id = $2 AND at >= $3 ORDER BY at DESC LIMIT $4",
+        )
+        .bind(brand)
+        .bind(site)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+}
+
+/// A heartbeat as a site's page lists it.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct BeatRow {
+    /// When, UTC ms.
+    pub at: i64,
+    /// The bundle applied then.
+    pub bundle: String,
+    /// Guests online.
+    pub guests_online: i64,
+    /// APs online.
+    pub aps_online: i64,
+    /// APs.
+    pub aps_total: i64,
+    /// Facts waiting.
+    pub backlog: i64,
+    /// The oldest's age, ms.
+    pub lag_ms: i64,
 }
 
 /// A site's enrolment state, if HQ knows the site.

@@ -9,9 +9,12 @@
 pub mod api;
 pub mod ca;
 pub mod config;
+pub mod console;
 pub mod db;
+pub mod health;
 pub mod metrics;
 pub mod server;
+pub mod staff;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,34 +50,55 @@ pub async fn listen(db: db::Db, wakes: api::Wakes) {
     }
 }
 
-/// `/metrics` (OpenMetrics) and `/health` (the database answers), plain HTTP.
-pub async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<metrics::Metrics>, db: db::Db) {
+/// `/metrics` (OpenMetrics, with every site's state and alerts from the
+/// database) and `/health` (the database answers), plain HTTP.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<metrics::Metrics>,
+    db: db::Db,
+    thresholds: health::Thresholds,
+) {
     use axum::http::{header, StatusCode};
     use axum::response::IntoResponse;
     use axum::routing::get;
-    let app =
-        axum::Router::new()
-            .route(
-                "/metrics",
-                get(move || {
-                    let text = metrics.encode();
-                    async move {
-                        ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
-                    }
-                }),
-            )
-            .route(
-                "/health",
-                get(move || {
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get({
+                let db = db.clone();
+                move || {
+                    let mut text = metrics.encode();
                     let db = db.clone();
                     async move {
-                        match sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(db.pool()).await {
-                            Ok(_) => (StatusCode::OK, "ok").into_response(),
-                            Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the database does not answer").into_response(),
+                        // The sites' gauges go before the registry's closing line.
+                        let sites = match db.sites(None).await {
+                            Ok(sites) => health::metrics_text(&sites, thresholds, guestwifi_core::kit::time::now_ms()),
+                            Err(err) => {
+                                tracing::warn!(error = %err, "metrics: the sites could not be read");
+                                String::new()
+                            }
+                        };
+                        match text.rfind("# EOF") {
+                            Some(at) => text.insert_str(at, &sites),
+                            None => text.push_str(&sites),
                         }
+                        ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
                     }
-                }),
-            );
+                }
+            }),
+        )
+        .route(
+            "/health",
+            get(move || {
+                let db = db.clone();
+                async move {
+                    match sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(db.pool()).await {
+                        Ok(_) => (StatusCode::OK, "ok").into_response(),
+                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the database does not answer").into_response(),
+                    }
+                }
+            }),
+        );
     if let Err(err) = axum::serve(listener, app).await {
         tracing::error!(error = %err, "the metrics listener stopped");
     }

@@ -65,6 +65,9 @@ enum Command {
         /// A JPEG, PNG or WebP file.
         file: PathBuf,
     },
+    /// HQ's people: the brand's first owner, and accounts for the console.
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// Prints the bundle a site gets now.
     Bundle {
         /// `BRAND/SITE`.
@@ -110,6 +113,32 @@ enum SiteCommand {
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Adds an account and prints its first password (once); it enrols its
+    /// second factor (TOTP) at its first sign-in to the console.
+    Add {
+        /// The brand.
+        #[arg(long)]
+        brand: String,
+        /// The username.
+        #[arg(long)]
+        username: String,
+        /// owner, admin, marketer, analyst, compliance, site_manager.
+        #[arg(long)]
+        role: String,
+        /// `brand`, `region:ID` or `site:ID`.
+        #[arg(long, default_value = "brand")]
+        scope: String,
+    },
+    /// Every account of a brand.
+    List {
+        /// The brand.
+        #[arg(long)]
+        brand: String,
     },
 }
 
@@ -244,6 +273,50 @@ async fn go(cli: Cli) -> anyhow::Result<()> {
             println!("{id}");
             Ok(())
         }
+        Command::Staff(command) => {
+            db.migrate().await?;
+            let staff = guestwifi_hq::staff::Staff::new(db.pool().clone());
+            match command {
+                StaffCommand::Add { brand, username, role, scope } => {
+                    let role = guestwifi_hq::staff::Role::parse(&role).ok_or_else(|| {
+                        anyhow::anyhow!("{role:?}: owner, admin, marketer, analyst, compliance or site_manager")
+                    })?;
+                    let scope = Scope::parse(&scope)
+                        .ok_or_else(|| anyhow::anyhow!("{scope:?}: brand, region:ID or site:ID"))?;
+                    let password = staff.add_from_cli(&brand, &username, role, scope.clone()).await?;
+                    println!("{username} ({}, {scope}) added to {brand}", role.as_str());
+                    println!("first password (shown once): {password}");
+                    match &config.console {
+                        Some(c) => println!(
+                            "sign in at https://{}:{}/ and set up two-step verification",
+                            config.server.names[0],
+                            c.listen.port()
+                        ),
+                        None => println!("the console is off: add a [console] section to serve it"),
+                    }
+                }
+                StaffCommand::List { brand } => {
+                    let owner = guestwifi_hq::staff::Actor::cli(&brand).person;
+                    for p in staff.people(&owner).await? {
+                        println!(
+                            "{:<24} {:<13} {:<20} {:<9} {}",
+                            p.username,
+                            p.role,
+                            p.scope,
+                            if p.enrolled { "totp" } else { "no-totp" },
+                            if p.disabled {
+                                "disabled"
+                            } else if p.locked_until.is_some() {
+                                "locked"
+                            } else {
+                                "active"
+                            }
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::Bundle { site } => {
             let (brand, id) = site_arg(&site)?;
             let region: String = sqlx::query_scalar("SELECT region_id FROM sites WHERE brand_id = $1 AND site_id = $2")
@@ -294,7 +367,25 @@ async fn run(config: Config, db: Db) -> anyhow::Result<()> {
         config.server.max_connections,
         config.server.max_connections_per_address,
     ));
-    tasks.spawn(guestwifi_hq::serve_metrics(metrics_listener, metrics, db));
+    if let Some(console) = &config.console {
+        let (chain, key) = match (&console.cert, &console.key) {
+            (Some(cert), Some(key)) => server::identity_from_files(cert, key)?,
+            _ => ca.server_identity(&config.server.names)?,
+        };
+        let acceptor = server::plain_acceptor(chain, key)?;
+        let listener = tokio::net::TcpListener::bind(console.listen).await?;
+        let app = guestwifi_hq::console::router(Arc::new(guestwifi_hq::console::Console::new(db.clone(), &config)?));
+        tracing::info!(listen = %console.listen, "HQ console serving");
+        tasks.spawn(server::serve(
+            listener,
+            acceptor,
+            app,
+            config.server.max_connections,
+            config.server.max_connections_per_address,
+        ));
+    }
+    let thresholds = guestwifi_hq::health::Thresholds::of(config.console.as_ref());
+    tasks.spawn(guestwifi_hq::serve_metrics(metrics_listener, metrics, db, thresholds));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => tracing::info!("stopping"),

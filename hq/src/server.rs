@@ -41,6 +41,36 @@ pub fn acceptor(ca: &crate::ca::Ca, names: &[String]) -> anyhow::Result<TlsAccep
     Ok(TlsAcceptor::from(Arc::new(tls)))
 }
 
+/// A TLS acceptor that asks for no client certificate (the console: a
+/// browser must not be offered a certificate picker).
+pub fn plain_acceptor(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> anyhow::Result<TlsAcceptor> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(tls)))
+}
+
+/// A certificate chain and its key from PEM files (the key mode 0600).
+pub fn identity_from_files(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<(Vec<rustls::pki_types::CertificateDer<'static>>, rustls::pki_types::PrivateKeyDer<'static>)> {
+    use rustls::pki_types::pem::PemObject;
+    let chain = rustls::pki_types::CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
+    let pem = guestwifi_core::kit::secrets::read_private(key).map_err(anyhow::Error::msg)?;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+    Ok((chain, key))
+}
+
 /// Connections held per address.
 #[derive(Default)]
 struct PerAddress(Mutex<HashMap<IpAddr, usize>>);

@@ -134,6 +134,27 @@ impl Hq {
         std::fs::write(&self.config, config).unwrap();
     }
 
+    /// Serves the HQ console on `listen` (before the replicas start), a
+    /// site silent `offline_after_seconds` shown offline.
+    pub fn with_console(&mut self, listen: &str, offline_after_seconds: u64) {
+        let mut config = std::fs::read_to_string(&self.config).unwrap();
+        config.push_str(&format!(
+            "\n[console]\nlisten = {listen:?}\nissuer = \"Test chain HQ\"\noffline_after_seconds = {offline_after_seconds}\n"
+        ));
+        std::fs::write(&self.config, config).unwrap();
+    }
+
+    /// Adds an HQ console account; returns its first password.
+    pub fn add_person(&mut self, brand: &str, username: &str, role: &str, scope: &str) -> String {
+        let out =
+            self.cli_ok(&["staff", "add", "--brand", brand, "--username", username, "--role", role, "--scope", scope]);
+        out.lines()
+            .find_map(|l| l.strip_prefix("first password (shown once): "))
+            .unwrap_or_else(|| panic!("a first password in {out}"))
+            .trim()
+            .to_string()
+    }
+
     /// Adds a site; returns its claim code.
     pub fn add_site(&mut self, brand: &str, region: &str, site: &str, name: &str) -> String {
         let out = self.cli_ok(&["site", "add", "--brand", brand, "--region", region, "--id", site, "--name", name]);

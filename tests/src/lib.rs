@@ -505,7 +505,7 @@ impl TestLab {
             assert_eq!(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                let client = chromium(profile, DRIVER_PORT).await;
+                let client = chromium(profile, DRIVER_PORT, PHONE).await;
                 flow(client).await
             })
         })
@@ -516,8 +516,40 @@ impl TestLab {
     }
 }
 
-async fn chromium(profile: PathBuf, port: u16) -> fantoccini::Client {
+/// A phone's window (the portal), and a desktop's (the consoles at 1280 px).
+const PHONE: &str = "390,844";
+const DESKTOP: &str = "1280,900";
+
+/// Runs `flow` in headless Chromium in this namespace at a desktop's width,
+/// taking HQ's own CA's certificate (the console behind no public front):
+/// the HQ console on loopback. chromedriver listens on `port`.
+pub fn in_desktop_browser<R: Send + 'static>(
+    profile: PathBuf,
+    port: u16,
+    flow: impl FnOnce(fantoccini::Client) -> Flow<R> + Send + 'static,
+) -> R {
+    let mut driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver (Debian package chromium-driver) runs");
+    let result = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let client = chromium(profile, port, DESKTOP).await;
+            flow(client).await
+        })
+    })
+    .join();
+    let _ = driver.kill();
+    let _ = driver.wait();
+    result.expect("browser thread")
+}
+
+async fn chromium(profile: PathBuf, port: u16, window: &str) -> fantoccini::Client {
     let mut caps = serde_json::Map::new();
+    caps.insert("acceptInsecureCerts".into(), serde_json::json!(window == DESKTOP));
     caps.insert(
         "goog:chromeOptions".into(),
         serde_json::json!({
@@ -526,7 +558,7 @@ async fn chromium(profile: PathBuf, port: u16) -> fantoccini::Client {
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=390,844", "--lang=zh-CN",
+                format!("--window-size={window}"), "--lang=zh-CN",
                 format!("--user-data-dir={}", profile.display()),
             ]
         }),

@@ -11,3 +11,4 @@ pub mod phones;
 pub mod secrets;
 pub mod signer;
 pub mod time;
+pub mod totp;

@@ -1,0 +1,221 @@
+//! Every string an HQ console page shows, zh-CN and English, read once
+//! from `console-templates/i18n/hq.*.toml`; codes (roles, scopes, states)
+//! become words here.
+
+use crate::staff::Role;
+use guestwifi_core::hq::protocol::Scope;
+use serde::Deserialize;
+use std::sync::LazyLock;
+
+/// Every string an HQ console page shows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct Strings {
+    pub lang: String,
+    pub switch_to: String,
+    pub switch_label: String,
+    pub title: String,
+    pub nav_overview: String,
+    pub nav_sites: String,
+    pub nav_people: String,
+    pub nav_audit: String,
+    pub group_chain: String,
+    pub group_people: String,
+    pub logout: String,
+    pub username: String,
+    pub password: String,
+    pub login_title: String,
+    pub login_button: String,
+    pub wrong_credentials: String,
+    pub locked_out: String,
+    pub second_title: String,
+    pub second_hint: String,
+    pub code: String,
+    pub second_button: String,
+    pub wrong_code: String,
+    pub enrol_title: String,
+    pub enrol_hint: String,
+    pub enrol_secret: String,
+    pub enrol_button: String,
+    pub recovery_title: String,
+    pub recovery_hint: String,
+    pub go_on: String,
+    pub expired_title: String,
+    pub expired_body: String,
+    pub csrf_title: String,
+    pub csrf_body: String,
+    pub forbidden_title: String,
+    pub forbidden_body: String,
+    pub not_found: String,
+    pub error_title: String,
+    pub error_body: String,
+    pub bad_input: String,
+    pub scope_label: String,
+    pub sites_total: String,
+    pub sites_online: String,
+    pub sites_offline: String,
+    pub guests_online: String,
+    pub aps_online: String,
+    pub facts_waiting: String,
+    pub alerts: String,
+    pub no_alerts: String,
+    pub filter_region: String,
+    pub filter_state: String,
+    pub all: String,
+    pub filter_button: String,
+    pub alerting: String,
+    pub state_online: String,
+    pub state_offline: String,
+    pub state_pending: String,
+    pub state_revoked: String,
+    pub site: String,
+    pub region: String,
+    pub state: String,
+    pub last_heartbeat: String,
+    pub software: String,
+    pub bundle: String,
+    pub bundle_current: String,
+    pub bundle_behind: String,
+    pub bundle_refused: String,
+    pub bundle_none: String,
+    pub guests: String,
+    pub aps: String,
+    pub backlog: String,
+    pub lag: String,
+    pub never: String,
+    pub alert_offline: String,
+    pub alert_bundle_refused: String,
+    pub alert_feed_lag: String,
+    pub history: String,
+    pub at: String,
+    pub no_sites: String,
+    pub people_title: String,
+    pub role: String,
+    pub scope: String,
+    pub second_factor: String,
+    pub enrolled: String,
+    pub not_enrolled: String,
+    pub locked: String,
+    pub disabled: String,
+    pub active: String,
+    pub created: String,
+    pub add_person: String,
+    pub add_button: String,
+    pub added: String,
+    pub disable: String,
+    pub reset_second_factor: String,
+    pub done: String,
+    pub role_owner: String,
+    pub role_admin: String,
+    pub role_marketer: String,
+    pub role_analyst: String,
+    pub role_compliance: String,
+    pub role_site_manager: String,
+    pub scope_brand: String,
+    pub scope_region: String,
+    pub scope_site: String,
+    pub audit_title: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub before: String,
+    pub after: String,
+    pub address: String,
+    pub ago_seconds: String,
+    pub ago_minutes: String,
+    pub ago_hours: String,
+    pub ago_days: String,
+    pub for_seconds: String,
+    pub for_minutes: String,
+    pub for_hours: String,
+    pub for_days: String,
+    pub action_sign_in: String,
+    pub action_sign_out: String,
+    pub action_enrol: String,
+    pub action_person_add: String,
+    pub action_person_disable: String,
+    pub action_person_reset: String,
+}
+
+static ZH: LazyLock<Strings> = LazyLock::new(|| {
+    toml::from_str(include_str!("../../../console-templates/i18n/hq.zh-CN.toml")).expect("zh-CN strings")
+});
+static EN: LazyLock<Strings> = LazyLock::new(|| {
+    toml::from_str(include_str!("../../../console-templates/i18n/hq.en.toml")).expect("English strings")
+});
+
+/// The strings of `lang` (`en`, else zh-CN).
+pub fn strings(lang: &str) -> &'static Strings {
+    if lang == "en" {
+        &EN
+    } else {
+        &ZH
+    }
+}
+
+impl Strings {
+    /// A role in words.
+    pub fn role_name(&self, role: Role) -> &str {
+        match role {
+            Role::Owner => &self.role_owner,
+            Role::Admin => &self.role_admin,
+            Role::Marketer => &self.role_marketer,
+            Role::Analyst => &self.role_analyst,
+            Role::Compliance => &self.role_compliance,
+            Role::SiteManager => &self.role_site_manager,
+        }
+    }
+
+    /// A scope in words.
+    pub fn scope_name(&self, scope: &Scope) -> String {
+        match scope {
+            Scope::Brand => self.scope_brand.clone(),
+            Scope::Region(id) => self.scope_region.replace("{id}", id),
+            Scope::Site(id) => self.scope_site.replace("{id}", id),
+        }
+    }
+
+    /// An audit row's action in words (an action without words shows its code).
+    pub fn action_name<'a>(&'a self, action: &'a str) -> &'a str {
+        match action {
+            "sign_in" => &self.action_sign_in,
+            "sign_out" => &self.action_sign_out,
+            "second_factor.enrol" => &self.action_enrol,
+            "person.add" => &self.action_person_add,
+            "person.disable" => &self.action_person_disable,
+            "person.reset_second_factor" => &self.action_person_reset,
+            other => other,
+        }
+    }
+
+    /// A site's state in words.
+    pub fn state_name(&self, state: crate::health::State) -> &str {
+        use crate::health::State;
+        match state {
+            State::Online => &self.state_online,
+            State::Offline => &self.state_offline,
+            State::Pending => &self.state_pending,
+            State::Revoked => &self.state_revoked,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_languages_load_and_name_every_role() {
+        for lang in ["zh-CN", "en"] {
+            let t = strings(lang);
+            for role in Role::ALL {
+                assert!(!t.role_name(role).is_empty());
+                assert_ne!(t.role_name(role), role.as_str(), "a word, not the code");
+            }
+            assert!(t.scope_name(&Scope::Region("east".into())).contains("east"));
+        }
+        assert_eq!(strings("en").lang, "en");
+        assert_eq!(strings("zh-CN").lang, "zh-CN");
+    }
+}

@@ -1,0 +1,955 @@
+//! HQ's people: accounts with a role and a scope (the brand, a region, one
+//! site), a password (argon2) and a TOTP second factor that every account
+//! enrols before it can do anything; sessions kept in PostgreSQL (every
+//! replica sees a sign-out at once); wrong tries counted in the account's
+//! row, each reserved before its slow check, so a hundred tries at once get
+//! no more checks than five one by one, whichever replicas they reach.
+//!
+//! Every action a person takes at HQ goes through [`Staff::act`], the HQ
+//! console's one door: the role is checked against the one table
+//! ([`Task::allows`]), the scope against the target, and the audit row
+//! (actor, role, scope, before, after) is written in the same transaction.
+
+use guestwifi_core::auth::lockout::Lockout;
+use guestwifi_core::hq::protocol::Scope;
+use guestwifi_core::kit::passwords::{hash_password, unusable_hash, verify_password};
+use guestwifi_core::kit::secrets::{normalize_code, random_code, same_secret};
+use guestwifi_core::kit::time::now_ms;
+use guestwifi_core::kit::totp;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::AnyPool;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Wrong passwords or codes an account takes before it is locked.
+pub const MAX_TRIES: i64 = 5;
+/// How long a locked account waits.
+pub const LOCK: Duration = Duration::from_secs(15 * 60);
+/// Between a right password and the second factor, at most.
+pub const SECOND_FACTOR_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// A session ends after this long without a request.
+pub const IDLE: Duration = Duration::from_secs(8 * 3600);
+/// Recovery codes made at enrolment.
+pub const RECOVERY_CODES: usize = 10;
+/// The longest username.
+pub const MAX_USERNAME: usize = 64;
+
+/// What a person at HQ is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, people included, for the brand.
+    Owner,
+    /// The chain's IT: sites, people (below owner), the audit log.
+    Admin,
+    /// The portal's content and its statistics.
+    Marketer,
+    /// Statistics only.
+    Analyst,
+    /// The access log (the trails issue) and nothing else.
+    Compliance,
+    /// One site: what that site's own console does, from HQ.
+    SiteManager,
+}
+
+impl Role {
+    /// Every role, in the order the people page offers them.
+    pub const ALL: [Role; 6] =
+        [Role::Owner, Role::Admin, Role::Marketer, Role::Analyst, Role::Compliance, Role::SiteManager];
+
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Marketer => "marketer",
+            Role::Analyst => "analyst",
+            Role::Compliance => "compliance",
+            Role::SiteManager => "site_manager",
+        }
+    }
+
+    /// From its stored name.
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+/// What a page or an action is for: the one table of who may.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// The overview: the scope's figures today.
+    Overview,
+    /// The sites page, a site's page, the alerts.
+    Sites,
+    /// People: accounts, their second factor.
+    People,
+    /// The audit log.
+    Audit,
+}
+
+impl Task {
+    /// Whether `role` may do this task (within its scope).
+    pub fn allows(self, role: Role) -> bool {
+        use Role::*;
+        match self {
+            Task::Overview => true,
+            Task::Sites => matches!(role, Owner | Admin | Marketer | SiteManager),
+            Task::People | Task::Audit => matches!(role, Owner | Admin),
+        }
+    }
+}
+
+/// A person at HQ: who, and over what.
+#[derive(Clone, Debug)]
+pub struct Person {
+    /// Username.
+    pub username: String,
+    /// Brand.
+    pub brand: String,
+    /// Role.
+    pub role: Role,
+    /// What they see and act on.
+    pub scope: Scope,
+}
+
+impl Person {
+    /// Whether the site (in `region`) is within this person's scope.
+    pub fn covers(&self, region: &str, site: &str) -> bool {
+        match &self.scope {
+            Scope::Brand => true,
+            Scope::Region(r) => r == region,
+            Scope::Site(s) => s == site,
+        }
+    }
+
+    /// Whether `scope` lies within this person's (`region_of` names a site's region).
+    pub fn covers_scope(&self, scope: &Scope, region_of: impl Fn(&str) -> Option<String>) -> bool {
+        match (&self.scope, scope) {
+            (Scope::Brand, _) => true,
+            (Scope::Region(mine), Scope::Region(r)) => mine == r,
+            (Scope::Region(mine), Scope::Site(s)) => region_of(s).is_some_and(|r| &r == mine),
+            (Scope::Site(mine), Scope::Site(s)) => mine == s,
+            _ => false,
+        }
+    }
+
+    /// This person acting by `door` from `from`.
+    pub fn actor(&self, door: &'static str, from: &str) -> Actor {
+        Actor { person: self.clone(), door, from: from.to_string() }
+    }
+}
+
+/// Who acts, by which door (`console`, `cli`), from where: what the audit row names.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    /// The person.
+    pub person: Person,
+    /// `console` or `cli`.
+    pub door: &'static str,
+    /// The peer's address, or `local`.
+    pub from: String,
+}
+
+impl Actor {
+    /// The CLI on an HQ host: the brand's owner, for the brand.
+    pub fn cli(brand: &str) -> Actor {
+        let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "root".into());
+        Actor {
+            person: Person {
+                username: format!("cli:{user}"),
+                brand: brand.into(),
+                role: Role::Owner,
+                scope: Scope::Brand,
+            },
+            door: "cli",
+            from: "local".into(),
+        }
+    }
+}
+
+/// Where a signed-in request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The password was right; the second factor (or its enrolment) is next.
+    Password {
+        /// The account has a confirmed second factor.
+        enrolled: bool,
+    },
+    /// Signed in.
+    Full,
+}
+
+/// A request's session.
+#[derive(Clone, Debug)]
+pub struct Signed {
+    /// Who.
+    pub person: Person,
+    /// The token every form of this session carries.
+    pub csrf: String,
+    /// How far the sign-in went.
+    pub stage: Stage,
+}
+
+/// Why a staff operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StaffError {
+    /// Wrong username or password (which one is not said).
+    #[error("wrong username or password")]
+    WrongCredentials,
+    /// A code that is not this account's now (or was used).
+    #[error("wrong code")]
+    WrongCode,
+    /// Too many wrong tries for this account or from this address.
+    #[error("too many tries")]
+    LockedOut {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The session is not at the step this asks for (expired, signed out).
+    #[error("sign in again")]
+    Expired,
+    /// The role or scope does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Input that cannot be used.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store.
+    #[error("staff store")]
+    Store(#[from] sqlx::Error),
+    /// Hashing a password failed.
+    #[error("password hashing failed")]
+    Hash,
+}
+
+/// An account as the people page lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PersonRow {
+    /// Username.
+    pub username: String,
+    /// Role.
+    pub role: String,
+    /// Scope (`brand`, `region:ID`, `site:ID`).
+    pub scope: String,
+    /// Second factor confirmed.
+    pub enrolled: bool,
+    /// Locked until (UTC ms), when it is.
+    pub locked_until: Option<i64>,
+    /// Disabled.
+    pub disabled: bool,
+    /// Made when, by whom.
+    pub created_at: i64,
+    /// Made by.
+    pub created_by: String,
+}
+
+/// An audit row.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditRow {
+    /// When, UTC ms.
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// As what.
+    pub role: String,
+    /// Over what.
+    pub scope: String,
+    /// By which door.
+    pub door: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// Before.
+    pub before: String,
+    /// After.
+    pub after: String,
+    /// From where.
+    pub address: String,
+}
+
+/// An action a person takes at HQ (the door's requests).
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// A new account; its first password is made here and shown once.
+    AddPerson {
+        /// Username.
+        username: String,
+        /// Role.
+        role: Role,
+        /// Scope.
+        scope: Scope,
+    },
+    /// An account can no longer sign in; its sessions end.
+    DisablePerson {
+        /// Username.
+        username: String,
+    },
+    /// The account's second factor is forgotten: it enrols again at its next sign-in.
+    ResetSecondFactor {
+        /// Username.
+        username: String,
+    },
+}
+
+/// What an action answers.
+#[derive(Debug)]
+pub enum Done {
+    /// A new account and its first password (shown once).
+    Added {
+        /// The password.
+        password: String,
+    },
+    /// Done.
+    Ok,
+}
+
+/// The people store.
+pub struct Staff {
+    db: AnyPool,
+    by_address: Lockout<IpAddr>,
+}
+
+/// An account's row: username, brand, role, scope kind and id, TOTP secret,
+/// enrolled at, last step, password hash.
+type Account = (String, String, String, String, String, Option<String>, Option<i64>, i64, String);
+
+impl Staff {
+    /// On the chain's database.
+    pub fn new(db: AnyPool) -> Staff {
+        Staff { db, by_address: Lockout::new(30, LOCK) }
+    }
+
+    /// The one door: checks the actor's role and scope, performs `action`
+    /// and writes its audit row in one transaction.
+    pub async fn act(&self, actor: &Actor, action: Action) -> Result<Done, StaffError> {
+        let me = &actor.person;
+        if !Task::People.allows(me.role) {
+            return Err(StaffError::Forbidden(format!("{} may not manage people", me.role.as_str())));
+        }
+        match action {
+            Action::AddPerson { username, role, scope } => {
+                let username = username.trim().to_ascii_lowercase();
+                let valid = !username.is_empty()
+                    && username.len() <= MAX_USERNAME
+                    && username.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+                if !valid {
+                    return Err(StaffError::Invalid(format!(
+                        "a username is 1 to {MAX_USERNAME} letters, digits, dots, dashes, underscores or @"
+                    )));
+                }
+                if role == Role::SiteManager && !matches!(scope, Scope::Site(_)) {
+                    return Err(StaffError::Invalid("a site manager's scope is one site".into()));
+                }
+                if matches!(role, Role::Owner | Role::Admin) && me.role != Role::Owner {
+                    return Err(StaffError::Forbidden("only an owner makes owners and admins".into()));
+                }
+                let regions = self.regions(&me.brand).await?;
+                let exists = |kind: &Scope| match kind {
+                    Scope::Brand => true,
+                    Scope::Region(r) => regions.iter().any(|(_, region)| region == r),
+                    Scope::Site(s) => regions.iter().any(|(site, _)| site == s),
+                };
+                if !exists(&scope) {
+                    return Err(StaffError::Invalid(format!("{scope} is no scope of brand {}", me.brand)));
+                }
+                let region_of = |s: &str| regions.iter().find(|(site, _)| site == s).map(|(_, r)| r.clone());
+                if !me.covers_scope(&scope, region_of) {
+                    return Err(StaffError::Forbidden(format!("{scope} is outside your scope {}", me.scope)));
+                }
+                let password = format!("{}-{}-{}", random_code(5), random_code(5), random_code(5));
+                let hash = hash_password(password.clone()).await.map_err(|_| StaffError::Hash)?;
+                let (kind, id) = scope.parts();
+                let mut tx = self.db.begin().await?;
+                let added = sqlx::query(
+                    "INSERT INTO hq_staff (username, brand_id, role, scope_kind, scope_id, password_hash, created_at, created_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (username) DO NOTHING",
+                )
+                .bind(&username)
+                .bind(&me.brand)
+                .bind(role.as_str())
+                .bind(kind)
+                .bind(id)
+                .bind(hash)
+                .bind(now_ms())
+                .bind(&me.username)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if added == 0 {
+                    return Err(StaffError::Invalid(format!("username {username} is taken")));
+                }
+                let after = format!("{} {scope}", role.as_str());
+                audit_in(&mut tx, actor, "person.add", &username, "", &after).await?;
+                tx.commit().await?;
+                Ok(Done::Added { password })
+            }
+            Action::DisablePerson { username } => {
+                let mut tx = self.db.begin().await?;
+                let before = self.managed(&mut tx, me, &username).await?;
+                sqlx::query("UPDATE hq_staff SET disabled_at = $2 WHERE username = $1 AND disabled_at IS NULL")
+                    .bind(&username)
+                    .bind(now_ms())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM hq_staff_sessions WHERE username = $1")
+                    .bind(&username)
+                    .execute(&mut *tx)
+                    .await?;
+                audit_in(&mut tx, actor, "person.disable", &username, &before, "disabled").await?;
+                tx.commit().await?;
+                Ok(Done::Ok)
+            }
+            Action::ResetSecondFactor { username } => {
+                let mut tx = self.db.begin().await?;
+                let before = self.managed(&mut tx, me, &username).await?;
+                sqlx::query(
+                    "UPDATE hq_staff SET totp_secret = NULL, totp_enrolled_at = NULL, tries = 0, locked_until = 0 WHERE username = $1",
+                )
+                .bind(&username)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM hq_staff_recovery WHERE username = $1")
+                    .bind(&username)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM hq_staff_sessions WHERE username = $1")
+                    .bind(&username)
+                    .execute(&mut *tx)
+                    .await?;
+                audit_in(&mut tx, actor, "person.reset_second_factor", &username, &before, "enrols again").await?;
+                tx.commit().await?;
+                Ok(Done::Ok)
+            }
+        }
+    }
+
+    /// The account `username` if `me` may manage it (same brand, within
+    /// the scope, an owner's or admin's only by an owner): its role and scope.
+    async fn managed(&self, tx: &mut sqlx::AnyConnection, me: &Person, username: &str) -> Result<String, StaffError> {
+        let row: Option<(String, String, String, String)> = sqlx::query_as(
+            "SELECT brand_id, role, scope_kind, scope_id FROM hq_staff WHERE username = $1 AND disabled_at IS NULL",
+        )
+        .bind(username)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((brand, role, kind, id)) = row.filter(|r| r.0 == me.brand) else {
+            return Err(StaffError::Invalid(format!("no account {username}")));
+        };
+        let scope = scope_of(&kind, &id);
+        let role = Role::parse(&role).unwrap_or(Role::Analyst);
+        if matches!(role, Role::Owner | Role::Admin) && me.role != Role::Owner {
+            return Err(StaffError::Forbidden("only an owner manages owners and admins".into()));
+        }
+        let regions = self.regions(&brand).await?;
+        let region_of = |s: &str| regions.iter().find(|(site, _)| site == s).map(|(_, r)| r.clone());
+        if !me.covers_scope(&scope, region_of) {
+            return Err(StaffError::Forbidden(format!("{username} is outside your scope")));
+        }
+        Ok(format!("{} {scope}", role.as_str()))
+    }
+
+    /// Every site of `brand` with its region.
+    async fn regions(&self, brand: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+        sqlx::query_as("SELECT site_id, region_id FROM sites WHERE brand_id = $1").bind(brand).fetch_all(&self.db).await
+    }
+
+    /// The accounts `me` may see (their brand, within their scope).
+    pub async fn people(&self, me: &Person) -> Result<Vec<PersonRow>, StaffError> {
+        type Row = (String, String, String, String, Option<i64>, i64, Option<i64>, i64, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT username, role, scope_kind, scope_id, totp_enrolled_at, locked_until, disabled_at, created_at, created_by \
+             FROM hq_staff WHERE brand_id = $1 ORDER BY username",
+        )
+        .bind(&me.brand)
+        .fetch_all(&self.db)
+        .await?;
+        let regions = self.regions(&me.brand).await?;
+        let now = now_ms();
+        Ok(rows
+            .into_iter()
+            .filter(|r| {
+                let region_of = |s: &str| regions.iter().find(|(site, _)| site == s).map(|(_, r)| r.clone());
+                me.covers_scope(&scope_of(&r.2, &r.3), region_of)
+            })
+            .map(|r| PersonRow {
+                username: r.0,
+                role: r.1,
+                scope: scope_of(&r.2, &r.3).to_string(),
+                enrolled: r.4.is_some(),
+                locked_until: (r.5 > now).then_some(r.5),
+                disabled: r.6.is_some(),
+                created_at: r.7,
+                created_by: r.8,
+            })
+            .collect())
+    }
+
+    /// The audit log of `me`'s brand, newest first (owners and admins).
+    pub async fn audit_log(&self, me: &Person, limit: i64) -> Result<Vec<AuditRow>, StaffError> {
+        type Row = (i64, String, String, String, String, String, String, String, String, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT at, actor, role, scope, door, action, target, before, after, address FROM hq_audit \
+             WHERE brand_id = $1 ORDER BY at DESC LIMIT $2",
+        )
+        .bind(&me.brand)
+        .bind(limit)
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditRow {
+                at: r.0,
+                actor: r.1,
+                role: r.2,
+                scope: r.3,
+                door: r.4,
+                action: r.5,
+                target: r.6,
+                before: r.7,
+                after: r.8,
+                address: r.9,
+            })
+            .collect())
+    }
+
+    /// Writes an audit row of its own (sign-in, sign-out, enrolment).
+    pub async fn audit(&self, actor: &Actor, action: &str, target: &str, after: &str) {
+        let result = async {
+            let mut tx = self.db.begin().await?;
+            audit_in(&mut tx, actor, action, target, "", after).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::error!(error = %err, action, "could not write the audit row");
+        }
+    }
+
+    /// The password step: a session at [`Stage::Password`] (its cookie's
+    /// token) when the password is right. The try is counted in the account
+    /// before the check, and per address on this replica.
+    pub async fn sign_in(&self, username: &str, password: &str, from: IpAddr) -> Result<(String, Signed), StaffError> {
+        let locked = |retry_after| StaffError::LockedOut { retry_after };
+        let by_address = self.by_address.reserve(from).map_err(locked)?;
+        let username = username.trim().to_ascii_lowercase();
+        if username.is_empty() || username.len() > MAX_USERNAME {
+            by_address.keep();
+            return Err(StaffError::WrongCredentials);
+        }
+        let account = match self.reserve_try(&username).await {
+            Ok(account) => account,
+            Err(err) => {
+                by_address.give_back();
+                return Err(err);
+            }
+        };
+        let hash = account.as_ref().map_or_else(unusable_hash, |a| a.8.clone());
+        let Ok(good) = verify_password(password.to_string(), hash).await else {
+            by_address.give_back();
+            self.give_back_try(&username).await;
+            return Err(StaffError::LockedOut { retry_after: Duration::from_secs(1) });
+        };
+        let Some(account) = account.filter(|_| good) else {
+            by_address.keep();
+            self.failed_try(&username).await?;
+            return Err(StaffError::WrongCredentials);
+        };
+        by_address.give_back();
+        let person = person_of(&account);
+        let enrolled = account.6.is_some();
+        let (token, csrf) = self.new_session(&person.username, "password", from).await?;
+        Ok((token, Signed { person, csrf, stage: Stage::Password { enrolled } }))
+    }
+
+    /// The second factor: a TOTP code of the account's (each step once), or
+    /// one of its recovery codes (each once). A new session token for the
+    /// signed-in session; the password step's token is gone.
+    pub async fn second_factor(&self, token: &str, code: &str, from: IpAddr) -> Result<(String, Signed), StaffError> {
+        let signed = self.session(token).await?.ok_or(StaffError::Expired)?;
+        if signed.stage != (Stage::Password { enrolled: true }) {
+            return Err(StaffError::Expired);
+        }
+        let username = signed.person.username.clone();
+        let Some(account) = self.reserve_try(&username).await? else { return Err(StaffError::Expired) };
+        let secret = account.5.clone().unwrap_or_default();
+        let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+        let good = if digits.len() == totp::DIGITS as usize && digits.bytes().all(|b| b.is_ascii_digit()) {
+            match totp::check(&secret, &digits, now_ms() / 1000, account.7) {
+                Some(step) => self.take_step(&username, step).await?,
+                None => false,
+            }
+        } else {
+            self.take_recovery(&username, code).await?
+        };
+        if !good {
+            self.failed_try(&username).await?;
+            return Err(StaffError::WrongCode);
+        }
+        self.signed_in(token, signed, from).await
+    }
+
+    /// Enrolment's first step: the account's new secret (kept until it is
+    /// confirmed; the same one while the page is reloaded).
+    pub async fn enrolment_secret(&self, token: &str) -> Result<(Signed, String), StaffError> {
+        let signed = self.session(token).await?.ok_or(StaffError::Expired)?;
+        if signed.stage != (Stage::Password { enrolled: false }) {
+            return Err(StaffError::Expired);
+        }
+        let fresh = totp::new_secret();
+        let secret: String = sqlx::query_scalar(
+            "UPDATE hq_staff SET totp_secret = COALESCE(totp_secret, $2) WHERE username = $1 AND totp_enrolled_at IS NULL \
+             RETURNING totp_secret",
+        )
+        .bind(&signed.person.username)
+        .bind(fresh)
+        .fetch_optional(&self.db)
+        .await?
+        .ok_or(StaffError::Expired)?;
+        Ok((signed, secret))
+    }
+
+    /// Enrolment confirmed by a code from the app: the second factor is on,
+    /// the recovery codes (shown once) are made, and the session is signed in.
+    pub async fn confirm_enrolment(
+        &self,
+        token: &str,
+        code: &str,
+        from: IpAddr,
+    ) -> Result<(String, Signed, Vec<String>), StaffError> {
+        let (signed, secret) = self.enrolment_secret(token).await?;
+        let username = signed.person.username.clone();
+        let Some(account) = self.reserve_try(&username).await? else { return Err(StaffError::Expired) };
+        let Some(step) = totp::check(&secret, code, now_ms() / 1000, account.7) else {
+            self.failed_try(&username).await?;
+            return Err(StaffError::WrongCode);
+        };
+        let codes: Vec<String> =
+            (0..RECOVERY_CODES).map(|_| format!("{}-{}", random_code(5), random_code(5))).collect();
+        let mut tx = self.db.begin().await?;
+        let confirmed = sqlx::query(
+            "UPDATE hq_staff SET totp_enrolled_at = $2, totp_last_step = $3 \
+             WHERE username = $1 AND totp_enrolled_at IS NULL AND totp_secret = $4",
+        )
+        .bind(&username)
+        .bind(now_ms())
+        .bind(step)
+        .bind(&secret)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if confirmed == 0 {
+            return Err(StaffError::Expired);
+        }
+        sqlx::query("DELETE FROM hq_staff_recovery WHERE username = $1").bind(&username).execute(&mut *tx).await?;
+        for code in &codes {
+            sqlx::query("INSERT INTO hq_staff_recovery (username, code_hash) VALUES ($1, $2)")
+                .bind(&username)
+                .bind(code_hash(code))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        let (token, signed) = self.signed_in(token, signed, from).await?;
+        Ok((token, signed, codes))
+    }
+
+    /// The session behind a cookie's token, if it is live (a password-step
+    /// one for [`SECOND_FACTOR_WINDOW`], a signed-in one until [`IDLE`]).
+    pub async fn session(&self, token: &str) -> Result<Option<Signed>, StaffError> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        let now = now_ms();
+        type Row = (String, String, i64, i64, String, String, String, String, String, Option<String>, Option<i64>, i64);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT s.stage, s.csrf, s.created_at, s.seen_at, u.username, u.brand_id, u.role, u.scope_kind, u.scope_id, \
+               u.totp_secret, u.totp_enrolled_at, u.totp_last_step \
+             FROM hq_staff_sessions s JOIN hq_staff u ON u.username = s.username AND u.disabled_at IS NULL \
+             WHERE s.token_hash = $1",
+        )
+        .bind(code_hash(token))
+        .fetch_optional(&self.db)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let live = match r.0.as_str() {
+            "full" => now - r.3 < IDLE.as_millis() as i64,
+            _ => now - r.2 < SECOND_FACTOR_WINDOW.as_millis() as i64,
+        };
+        if !live {
+            self.logout(token).await?;
+            return Ok(None);
+        }
+        if r.0 == "full" && now - r.3 > 60_000 {
+            sqlx::query("UPDATE hq_staff_sessions SET seen_at = $2 WHERE token_hash = $1")
+                .bind(code_hash(token))
+                .bind(now)
+                .execute(&self.db)
+                .await?;
+        }
+        let account: Account = (r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, String::new());
+        let stage = if r.0 == "full" { Stage::Full } else { Stage::Password { enrolled: account.6.is_some() } };
+        Ok(Some(Signed { person: person_of(&account), csrf: r.1, stage }))
+    }
+
+    /// Ends the session behind `token`.
+    pub async fn logout(&self, token: &str) -> Result<(), StaffError> {
+        sqlx::query("DELETE FROM hq_staff_sessions WHERE token_hash = $1")
+            .bind(code_hash(token))
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds an account from the CLI (the brand's first owner): its first password.
+    pub async fn add_from_cli(
+        &self,
+        brand: &str,
+        username: &str,
+        role: Role,
+        scope: Scope,
+    ) -> Result<String, StaffError> {
+        let brand_known: Option<String> = sqlx::query_scalar("SELECT brand_id FROM brands WHERE brand_id = $1")
+            .bind(brand)
+            .fetch_optional(&self.db)
+            .await?;
+        if brand_known.is_none() {
+            return Err(StaffError::Invalid(format!("no brand {brand}: add a site of it first")));
+        }
+        match self.act(&Actor::cli(brand), Action::AddPerson { username: username.into(), role, scope }).await? {
+            Done::Added { password } => Ok(password),
+            Done::Ok => unreachable!("adding answers the password"),
+        }
+    }
+
+    /// The signed-in session that replaces the password step's `token`
+    /// (a new token: the one seen before the second factor is worth nothing).
+    async fn signed_in(&self, token: &str, mut signed: Signed, from: IpAddr) -> Result<(String, Signed), StaffError> {
+        self.logout(token).await?;
+        sqlx::query("UPDATE hq_staff SET tries = 0 WHERE username = $1")
+            .bind(&signed.person.username)
+            .execute(&self.db)
+            .await?;
+        let (token, csrf) = self.new_session(&signed.person.username, "full", from).await?;
+        signed.csrf = csrf;
+        signed.stage = Stage::Full;
+        Ok((token, signed))
+    }
+
+    async fn new_session(&self, username: &str, stage: &str, from: IpAddr) -> Result<(String, String), StaffError> {
+        let (token, csrf) = (guestwifi_core::staff::random_token(), guestwifi_core::staff::random_token());
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO hq_staff_sessions (token_hash, username, stage, csrf, created_at, seen_at, address) \
+             VALUES ($1, $2, $3, $4, $5, $5, $6)",
+        )
+        .bind(code_hash(&token))
+        .bind(username)
+        .bind(stage)
+        .bind(&csrf)
+        .bind(now)
+        .bind(from.to_string())
+        .execute(&self.db)
+        .await?;
+        // Sessions left half-way or idle go as new ones are made.
+        sqlx::query(
+            "DELETE FROM hq_staff_sessions WHERE (stage = 'password' AND created_at < $1) OR (stage = 'full' AND seen_at < $2)",
+        )
+        .bind(now - SECOND_FACTOR_WINDOW.as_millis() as i64)
+        .bind(now - IDLE.as_millis() as i64)
+        .execute(&self.db)
+        .await?;
+        Ok((token, csrf))
+    }
+
+    /// Counts a try at `username` before it is checked: the account (None if
+    /// there is none), or locked out when its tries are spent.
+    async fn reserve_try(&self, username: &str) -> Result<Option<Account>, StaffError> {
+        let now = now_ms();
+        let reserved: Option<Account> = sqlx::query_as(
+            "UPDATE hq_staff SET tries = tries + 1 \
+             WHERE username = $1 AND disabled_at IS NULL AND locked_until <= $2 AND tries < $3 \
+             RETURNING username, brand_id, role, scope_kind, scope_id, totp_secret, totp_enrolled_at, totp_last_step, \
+               password_hash",
+        )
+        .bind(username)
+        .bind(now)
+        .bind(MAX_TRIES)
+        .fetch_optional(&self.db)
+        .await?;
+        if reserved.is_some() {
+            return Ok(reserved);
+        }
+        let state: Option<(i64, String)> = sqlx::query_as(
+            "SELECT locked_until, password_hash FROM hq_staff WHERE username = $1 AND disabled_at IS NULL",
+        )
+        .bind(username)
+        .fetch_optional(&self.db)
+        .await?;
+        match state {
+            None => Ok(None),
+            Some((until, _)) if until > now => {
+                Err(StaffError::LockedOut { retry_after: Duration::from_millis((until - now) as u64) })
+            }
+            // Every try taken by others at once: the account locks now.
+            Some(_) => {
+                self.lock(username).await?;
+                Err(StaffError::LockedOut { retry_after: LOCK })
+            }
+        }
+    }
+
+    /// A wrong try: the account locks when its tries are spent.
+    async fn failed_try(&self, username: &str) -> Result<(), StaffError> {
+        let tries: Option<i64> = sqlx::query_scalar("SELECT tries FROM hq_staff WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.db)
+            .await?;
+        if tries.is_some_and(|t| t >= MAX_TRIES) {
+            self.lock(username).await?;
+            tracing::warn!(username, "HQ account locked after wrong tries");
+        }
+        Ok(())
+    }
+
+    async fn give_back_try(&self, username: &str) {
+        let _ = sqlx::query("UPDATE hq_staff SET tries = tries - 1 WHERE username = $1 AND tries > 0")
+            .bind(username)
+            .execute(&self.db)
+            .await;
+    }
+
+    async fn lock(&self, username: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE hq_staff SET locked_until = $2, tries = 0 WHERE username = $1")
+            .bind(username)
+            .bind(now_ms() + LOCK.as_millis() as i64)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes TOTP step `step` for the account: false if it (or a later one)
+    /// was taken already, by a concurrent sign-in too.
+    async fn take_step(&self, username: &str, step: i64) -> Result<bool, sqlx::Error> {
+        let taken = sqlx::query("UPDATE hq_staff SET totp_last_step = $2 WHERE username = $1 AND totp_last_step < $2")
+            .bind(username)
+            .bind(step)
+            .execute(&self.db)
+            .await?
+            .rows_affected();
+        Ok(taken == 1)
+    }
+
+    /// Takes one of the account's recovery codes, once.
+    async fn take_recovery(&self, username: &str, typed: &str) -> Result<bool, sqlx::Error> {
+        let Some(code) = normalize_code(typed).filter(|c| c.len() == 10) else { return Ok(false) };
+        let shown = format!("{}-{}", &code[..5], &code[5..]);
+        let taken = sqlx::query(
+            "UPDATE hq_staff_recovery SET used_at = $3 WHERE username = $1 AND code_hash = $2 AND used_at IS NULL",
+        )
+        .bind(username)
+        .bind(code_hash(&shown))
+        .bind(now_ms())
+        .execute(&self.db)
+        .await?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+}
+
+fn person_of(a: &Account) -> Person {
+    Person {
+        username: a.0.clone(),
+        brand: a.1.clone(),
+        role: Role::parse(&a.2).unwrap_or(Role::Analyst),
+        scope: scope_of(&a.3, &a.4),
+    }
+}
+
+/// A stored scope.
+pub fn scope_of(kind: &str, id: &str) -> Scope {
+    match kind {
+        "region" => Scope::Region(id.into()),
+        "site" => Scope::Site(id.into()),
+        _ => Scope::Brand,
+    }
+}
+
+/// SHA-256, hex: how tokens and recovery codes are kept.
+fn code_hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn audit_in(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    before: &str,
+    after: &str,
+) -> Result<(), sqlx::Error> {
+    let p = &actor.person;
+    sqlx::query(
+        "INSERT INTO hq_audit (brand_id, at, actor, role, scope, door, action, target, before, after, address) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&p.brand)
+    .bind(now_ms())
+    .bind(&p.username)
+    .bind(p.role.as_str())
+    .bind(p.scope.to_string())
+    .bind(actor.door)
+    .bind(action)
+    .bind(target)
+    .bind(before)
+    .bind(after)
+    .bind(&actor.from)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Whether two secrets are the same (constant time), for the console's CSRF check.
+pub fn same(given: &str, secret: &str) -> bool {
+    !given.is_empty() && same_secret(given, secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_table_keeps_analysts_and_compliance_off_sites_and_people() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+            assert!(Task::Overview.allows(role));
+        }
+        assert!(!Task::Sites.allows(Role::Analyst));
+        assert!(!Task::Sites.allows(Role::Compliance));
+        assert!(Task::Sites.allows(Role::SiteManager));
+        assert!(!Task::People.allows(Role::Marketer));
+        assert!(!Task::People.allows(Role::SiteManager));
+        assert!(Task::People.allows(Role::Admin));
+    }
+
+    #[test]
+    fn a_scope_covers_its_own_sites_only() {
+        let regional = Person {
+            username: "e".into(),
+            brand: "chain".into(),
+            role: Role::Admin,
+            scope: Scope::Region("east".into()),
+        };
+        assert!(regional.covers("east", "a"));
+        assert!(!regional.covers("west", "c"));
+        let region_of = |s: &str| Some(if s == "c" { "west" } else { "east" }.to_string());
+        assert!(regional.covers_scope(&Scope::Site("a".into()), region_of));
+        assert!(!regional.covers_scope(&Scope::Site("c".into()), region_of));
+        assert!(!regional.covers_scope(&Scope::Brand, region_of));
+        let manager = Person { scope: Scope::Site("a".into()), role: Role::SiteManager, ..regional };
+        assert!(manager.covers("east", "a"));
+        assert!(!manager.covers("east", "b"));
+    }
+}

@@ -1,0 +1,349 @@
+//! The HQ console end to end: the real `guestwifi-hq` on a throwaway
+//! PostgreSQL, two sites enrolled over the real TLS and sending heartbeats,
+//! and headless Chromium at 1280 px signing in as the chain's people. Every
+//! account enrols a TOTP app at its first sign-in and needs a code at every
+//! other; a wrong code gets nothing; a site manager sees their site and no
+//! other; an analyst is refused the sites; a site that goes silent shows as
+//! offline within the threshold, on the page and in the metrics; tries at
+//! one account at once are counted, not raced. Screenshots of every page
+//! go in the test's directory.
+
+use controller::hq::client::Client;
+use controller::hq::join::join;
+use controller::hq::protocol::Heartbeat;
+use controller::hq::site::Identity;
+use controller::kit::totp;
+use fantoccini::{Client as Browser, Locator};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SITES: &str = "https://127.0.0.1:18450";
+const CONSOLE: &str = "https://127.0.0.1:18451";
+const METRICS: &str = "127.0.0.1:19470";
+/// A site silent this long is offline.
+const OFFLINE_AFTER: u64 = 3;
+
+/// The code an authenticator app shows for the secret on the enrolment
+/// page, `ahead` steps from now (a code works once: the next sign-in of the
+/// same account in the same 30 s takes the next step's).
+fn code(secret: &str, ahead: i64) -> String {
+    let raw = totp::from_base32(secret).expect("base32 secret");
+    let now = controller::kit::time::now_ms() / 1000;
+    totp::code_at(&raw, totp::step_of(now) + ahead)
+}
+
+/// A code that is none of the secret's now.
+fn wrong_code(secret: &str) -> String {
+    let good: Vec<String> = (-1..=1).map(|d| code(secret, d)).collect();
+    (0..).map(|n| format!("{:06}", 314_159 + n)).find(|c| !good.contains(c)).unwrap()
+}
+
+fn beat(guests: i64) -> Heartbeat {
+    Heartbeat {
+        software: "0.1.0".into(),
+        bundle: String::new(),
+        guests_online: guests,
+        aps_online: 3,
+        aps_total: 4,
+        backlog: 0,
+        lag_ms: 0,
+    }
+}
+
+#[test]
+fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent_site_goes_offline() {
+    if !e2e::root_or_skip("hq_console") {
+        return;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut hq = e2e::hq::start("console", &["127.0.0.1"]);
+    hq.with_console("127.0.0.1:18451", OFFLINE_AFTER);
+    hq.start_replica(None, "127.0.0.1:18450", METRICS);
+    let code_a = hq.add_site("chain", "east", "a", "人民广场店");
+    hq.add_site("chain", "east", "b", "徐家汇店");
+    let code_c = hq.add_site("chain", "west", "c", "春熙路店");
+    let owner = hq.add_person("chain", "owner", "owner", "brand");
+    let manager = hq.add_person("chain", "mgr.a", "site_manager", "site:a");
+    let analyst = hq.add_person("chain", "ana", "analyst", "brand");
+    assert!(hq.cli(&["staff", "add", "--brand", "chain", "--username", "x", "--role", "site_manager"]).is_err());
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let client = |name: &str, code: &str| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        rt.block_on(join(SITES, code, &dir, false)).unwrap();
+        Client::new(&Identity::load(&dir).unwrap().unwrap()).unwrap()
+    };
+    let (a, c) = (client("a", &code_a), client("c", &code_c));
+    // Site a beats every second for the whole test; c until the flow cuts it off.
+    let (stop, c_on) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(true)));
+    let beating = {
+        let (stop, c_on) = (stop.clone(), c_on.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                rt.block_on(a.heartbeat(&beat(12))).unwrap();
+                if c_on.load(Ordering::Relaxed) {
+                    rt.block_on(c.heartbeat(&beat(5))).unwrap();
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+    let start = Instant::now();
+    while curl(&[&format!("http://{METRICS}/metrics")]).matches("guestwifi_hq_site_up{").count() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(10), "both sites heard from");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shots = hq.dir.join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let people = [("owner".to_string(), owner), ("mgr.a".to_string(), manager.clone()), ("ana".to_string(), analyst)];
+    let profile = hq.dir.join("chromium-profile");
+    let shots_in = shots.clone();
+    e2e::in_desktop_browser(profile, 9521, move |browser| Box::pin(flows(browser, people, shots_in, c_on)));
+
+    // Twenty wrong passwords at once at one account: five at most are
+    // checked (each refused as wrong), the rest and then the right one are
+    // told to wait.
+    let statuses = wrong_passwords_at_once("mgr.a", 20);
+    let wrong = statuses.iter().filter(|s| s.as_str() == "403").count();
+    let waited = statuses.iter().filter(|s| s.as_str() == "429").count();
+    assert_eq!(wrong + waited, statuses.len(), "every try answered: {statuses:?}");
+    assert!(wrong <= 5, "no more wrong tries checked than the account allows: {wrong}");
+    assert_eq!(post_login("mgr.a", &manager).0, "429", "a locked account refuses its right password too");
+
+    // The metrics an alerting system scrapes name the silent site.
+    let metrics = curl(&[&format!("http://{METRICS}/metrics")]);
+    assert!(
+        metrics.contains(r#"guestwifi_hq_site_alert{brand="chain",region="west",site="c",alert="offline"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"guestwifi_hq_site_up{brand="chain",region="east",site="a"} 1"#), "{metrics}");
+    assert!(metrics.trim_end().ends_with("# EOF"), "still OpenMetrics");
+
+    stop.store(true, Ordering::Relaxed);
+    beating.join().unwrap();
+    eprintln!("screenshots in {}", shots.display());
+}
+
+async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, c_on: Arc<AtomicBool>) {
+    let [(owner, owner_pw), (manager, manager_pw), (analyst, analyst_pw)] = people;
+
+    // The owner's first sign-in: password, then the authenticator app's enrolment.
+    let secret = first_sign_in(&browser, &owner, &owner_pw, &shots).await;
+    let overview = text(&browser, "main").await;
+    assert!(text(&browser, "#sites-online").await.contains("2 / 2"), "{overview}");
+    assert_eq!(text(&browser, "#guests-online").await, "17");
+    shot(&browser, &shots, "overview").await;
+
+    go(&browser, "/sites").await;
+    let sites = text(&browser, "#sites").await;
+    for name in ["人民广场店", "徐家汇店", "春熙路店"] {
+        assert!(sites.contains(name), "{sites}");
+    }
+    assert!(text(&browser, "#site-b .state").await.contains("待接入"), "never enrolled");
+    shot(&browser, &shots, "sites").await;
+
+    // Site c goes silent (its link cut): within the threshold, and the
+    // second between two beats, it is offline.
+    c_on.store(false, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(OFFLINE_AFTER + 2)).await;
+    go(&browser, "/sites?state=offline").await;
+    assert!(text(&browser, "#site-c .state").await.contains("离线"));
+    assert!(browser.find(Locator::Css("#site-a")).await.is_err(), "a beats on: not offline");
+    shot(&browser, &shots, "sites-offline").await;
+    go(&browser, "/").await;
+    let alerts = text(&browser, "#alerts").await;
+    assert!(alerts.contains("春熙路店") && alerts.contains("离线超过"), "{alerts}");
+    shot(&browser, &shots, "overview-alert").await;
+    browser.find(Locator::Css("#alerts a")).await.unwrap().click().await.unwrap();
+    at(&browser, "/sites/c", "where it leads").await;
+    assert!(text(&browser, "#site-state").await.contains("离线"));
+    let beats = browser.find_all(Locator::Css("#history tbody tr")).await.unwrap();
+    assert!(!beats.is_empty(), "its heartbeats in the history");
+    shot(&browser, &shots, "site").await;
+
+    // People: a marketer for region east; the first password is shown once.
+    go(&browser, "/people").await;
+    browser.find(Locator::Css("#new-username")).await.unwrap().send_keys("mkt.east").await.unwrap();
+    select(&browser, "#new-role", "marketer").await;
+    select(&browser, "#new-scope", "region:east").await;
+    browser.find(Locator::Css("#add")).await.unwrap().click().await.unwrap();
+    let notice = text(&browser, "#notice").await;
+    assert!(notice.contains("mkt.east") && notice.contains("初始密码"), "{notice}");
+    assert!(text(&browser, "#people").await.contains("区域 east"));
+    shot(&browser, &shots, "people").await;
+    go(&browser, "/audit").await;
+    let audit = text(&browser, "#audit").await;
+    assert!(audit.contains("添加人员") && audit.contains("mkt.east") && audit.contains("owner (console)"), "{audit}");
+    assert!(audit.contains("开启两步验证") && !audit.contains("person.add"), "actions in words: {audit}");
+    shot(&browser, &shots, "audit").await;
+    sign_out(&browser).await;
+
+    // The owner again: the password alone opens nothing; a wrong code gets
+    // nothing; the next step's code signs in.
+    password(&browser, &owner, &owner_pw).await;
+    at(&browser, "/second", "where it leads").await;
+    shot(&browser, &shots, "second-factor").await;
+    typed_code(&browser, &wrong_code(&secret)).await;
+    assert!(text(&browser, "#notice").await.contains("验证码错误"));
+    go(&browser, "/sites").await;
+    at(&browser, "/second", "no page before the second factor").await;
+    typed_code(&browser, &code(&secret, 1)).await;
+    assert!(text(&browser, "#sites-online").await.contains('/'), "signed in with the next code");
+    sign_out(&browser).await;
+
+    // The site manager of a: site a, and nothing of b or c, nor people.
+    first_sign_in(&browser, &manager, &manager_pw, &shots).await;
+    go(&browser, "/sites").await;
+    assert!(browser.find(Locator::Css("#site-a")).await.is_ok());
+    assert!(browser.find(Locator::Css("#site-c")).await.is_err(), "c is another region's");
+    assert!(browser.find(Locator::Css("#site-b")).await.is_err(), "b is another site");
+    shot(&browser, &shots, "sites-site-manager").await;
+    go(&browser, "/sites/c").await;
+    assert!(text(&browser, "#message-body").await.contains("不在您的范围"));
+    go(&browser, "/people").await;
+    assert!(text(&browser, "#message-title").await.contains("无权访问"));
+    assert!(browser.find(Locator::Css("#nav-people")).await.is_err(), "the menu offers only what the role opens");
+    sign_out(&browser).await;
+
+    // The analyst: today's figures, not the sites.
+    first_sign_in(&browser, &analyst, &analyst_pw, &shots).await;
+    assert!(browser.find(Locator::Css("#nav-sites")).await.is_err());
+    go(&browser, "/sites").await;
+    assert!(text(&browser, "#message-title").await.contains("无权访问"));
+    shot(&browser, &shots, "analyst-refused").await;
+    browser.close().await.unwrap();
+}
+
+/// Signs in for the first time: the password, then enrolment (a wrong code
+/// first, refused), the recovery codes; on at the overview. The secret.
+async fn first_sign_in(browser: &Browser, username: &str, pw: &str, shots: &Path) -> String {
+    password(browser, username, pw).await;
+    at(browser, "/enrol", &format!("{username} enrols first")).await;
+    go(browser, "/").await;
+    at(browser, "/enrol", "no page before enrolment").await;
+    let secret: String = text(browser, "#totp-secret").await.split_whitespace().collect();
+    assert!(browser.find(Locator::Css("#totp-qr svg")).await.is_ok(), "a QR to scan");
+    shot(browser, shots, &format!("enrol-{username}")).await;
+    typed_code(browser, &wrong_code(&secret)).await;
+    assert!(text(browser, "#notice").await.contains("验证码错误"), "a wrong code enrols nothing");
+    typed_code(browser, &code(&secret, 0)).await;
+    let codes = text(browser, "#recovery-codes").await;
+    assert_eq!(codes.lines().filter(|l| l.len() == 11).count(), 10, "ten recovery codes: {codes}");
+    shot(browser, shots, &format!("recovery-{username}")).await;
+    browser.find(Locator::Css("#continue")).await.unwrap().click().await.unwrap();
+    assert!(text(browser, "#me").await.contains(username));
+    secret
+}
+
+async fn password(browser: &Browser, username: &str, pw: &str) {
+    go(browser, "/login").await;
+    browser.find(Locator::Css("#username")).await.unwrap().send_keys(username).await.unwrap();
+    browser.find(Locator::Css("#password")).await.unwrap().send_keys(pw).await.unwrap();
+    browser.find(Locator::Css("#login")).await.unwrap().click().await.unwrap();
+}
+
+async fn typed_code(browser: &Browser, code: &str) {
+    let field = browser.find(Locator::Css("#code")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(code).await.unwrap();
+    browser.find(Locator::Css("#verify")).await.unwrap().click().await.unwrap();
+}
+
+async fn sign_out(browser: &Browser) {
+    browser.find(Locator::Css("#logout")).await.unwrap().click().await.unwrap();
+    at(browser, "/login", "signed out").await;
+}
+
+/// Asserts the browser is at `path` (a click's navigation given 5 s to
+/// land), showing the page when it is not.
+async fn at(browser: &Browser, path: &str, why: &str) {
+    let start = Instant::now();
+    loop {
+        let url = browser.current_url().await.unwrap();
+        if url.path().ends_with(path) {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            panic!("{why}: at {url}, not {path}:\n{}", page_text(browser).await);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn go(browser: &Browser, path: &str) {
+    browser.goto(&format!("{CONSOLE}{path}")).await.unwrap();
+}
+
+/// The text of `css` on the page (a click's navigation given 5 s to land).
+async fn text(browser: &Browser, css: &str) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(element) = browser.find(Locator::Css(css)).await {
+            return element.text().await.unwrap();
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            panic!("no {css} on {:?}:\n{}", browser.current_url().await, page_text(browser).await);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What the page says, for a failure's message.
+async fn page_text(browser: &Browser) -> String {
+    match browser.find(Locator::Css("main")).await {
+        Ok(main) => main.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn select(browser: &Browser, css: &str, value: &str) {
+    let select = browser.find(Locator::Css(css)).await.unwrap();
+    select.select_by_value(value).await.unwrap();
+}
+
+async fn shot(browser: &Browser, dir: &Path, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = std::process::Command::new("curl").args(["-sk", "--max-time", "20"]).args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A sign-in POST as a script sends it (the form token and its cookie are
+/// any pair that match): its status and page.
+fn post_login(username: &str, pw: &str) -> (String, String) {
+    let out = curl(&[
+        "-w",
+        "\n%{http_code}",
+        "-H",
+        "Cookie: gw_hq_pre=t0k3n",
+        "--data-urlencode",
+        "csrf=t0k3n",
+        "--data-urlencode",
+        &format!("username={username}"),
+        "--data-urlencode",
+        &format!("password={pw}"),
+        &format!("{CONSOLE}/login"),
+    ]);
+    let (page, status) = out.rsplit_once('\n').unwrap_or(("", &out));
+    (status.trim().to_string(), page.to_string())
+}
+
+/// `n` wrong passwords for `username` sent at once; their statuses.
+fn wrong_passwords_at_once(username: &str, n: usize) -> Vec<String> {
+    let tries: Vec<_> = (0..n)
+        .map(|i| {
+            let username = username.to_string();
+            std::thread::spawn(move || post_login(&username, &format!("wrong-{i}")).0)
+        })
+        .collect();
+    tries.into_iter().map(|t| t.join().unwrap()).collect()
+}
