@@ -13,6 +13,7 @@ pub mod console;
 pub mod db;
 pub mod health;
 pub mod metrics;
+pub mod rollouts;
 pub mod server;
 pub mod staff;
 

@@ -56,6 +56,11 @@ enum Command {
         /// Withdraws the scope's block: the next scope's shows.
         #[arg(long)]
         withdraw: bool,
+        /// Stages it: this site of the scope takes it first, then (for the
+        /// brand) its region, then the scope, each step once the sites
+        /// online have applied it; a refusal puts every scope back.
+        #[arg(long)]
+        canary: Option<String>,
     },
     /// Stores a photo for the brand; prints the id blocks name it by.
     Photo {
@@ -254,7 +259,7 @@ async fn go(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Publish { brand, scope, block, file, withdraw } => {
+        Command::Publish { brand, scope, block, file, withdraw, canary } => {
             db.migrate().await?;
             let scope =
                 Scope::parse(&scope).ok_or_else(|| anyhow::anyhow!("{scope:?}: brand, region:ID or site:ID"))?;
@@ -263,8 +268,18 @@ async fn go(cli: Cli) -> anyhow::Result<()> {
                 (Some(file), false) => Some(serde_json::from_str(&std::fs::read_to_string(&file)?)?),
                 (None, false) => anyhow::bail!("--file or --withdraw"),
             };
-            let version = db.publish(&brand, &scope, &block, value, &format!("cli:{}", whoami())).await?;
-            println!("{block} for {scope} of {brand}: version {version}; the sites it covers take it at once");
+            let staff = guestwifi_hq::staff::Staff::new(db.clone());
+            let action =
+                guestwifi_hq::staff::Action::Publish { scope: scope.clone(), block: block.clone(), value, canary };
+            match staff.act(&guestwifi_hq::staff::Actor::cli(&brand), action).await? {
+                guestwifi_hq::staff::Done::Staged { id } => println!(
+                    "{block} for {scope} of {brand}: rollout {id} started at its canary; HQ takes each step as the sites apply it"
+                ),
+                guestwifi_hq::staff::Done::Published { version } => {
+                    println!("{block} for {scope} of {brand}: version {version}; the sites it covers take it at once")
+                }
+                _ => {}
+            }
             Ok(())
         }
         Command::Photo { brand, file } => {
@@ -275,7 +290,7 @@ async fn go(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Staff(command) => {
             db.migrate().await?;
-            let staff = guestwifi_hq::staff::Staff::new(db.pool().clone());
+            let staff = guestwifi_hq::staff::Staff::new(db.clone());
             match command {
                 StaffCommand::Add { brand, username, role, scope } => {
                     let role = guestwifi_hq::staff::Role::parse(&role).ok_or_else(|| {
@@ -333,10 +348,6 @@ async fn go(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn whoami() -> String {
-    std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "root".into())
-}
-
 /// Serves until SIGTERM or Ctrl-C.
 async fn run(config: Config, db: Db) -> anyhow::Result<()> {
     let ca = Arc::new(Ca::load(&config.ca.cert, &config.ca.key)?);
@@ -385,6 +396,8 @@ async fn run(config: Config, db: Db) -> anyhow::Result<()> {
         ));
     }
     let thresholds = guestwifi_hq::health::Thresholds::of(config.console.as_ref());
+    let tickets = guestwifi_hq::api::ticket_key(&config)?.as_ref().map(guestwifi_core::hq::tickets::public_hex);
+    tasks.spawn(guestwifi_hq::rollouts::drive(db.clone(), tickets, thresholds));
     tasks.spawn(guestwifi_hq::serve_metrics(metrics_listener, metrics, db, thresholds));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -87,6 +87,8 @@ pub enum Task {
     People,
     /// The audit log.
     Audit,
+    /// The portal's content and settings for a scope: publish, stage, revert.
+    Content,
 }
 
 impl Task {
@@ -97,6 +99,7 @@ impl Task {
             Task::Overview => true,
             Task::Sites => matches!(role, Owner | Admin | Marketer | SiteManager),
             Task::People | Task::Audit => matches!(role, Owner | Admin),
+            Task::Content => matches!(role, Owner | Admin | Marketer | SiteManager),
         }
     }
 }
@@ -164,6 +167,17 @@ impl Actor {
                 scope: Scope::Brand,
             },
             door: "cli",
+            from: "local".into(),
+        }
+    }
+}
+
+impl Actor {
+    /// HQ itself (a rollout's steps), for the brand.
+    pub fn system(brand: &str) -> Actor {
+        Actor {
+            person: Person { username: "hq".into(), brand: brand.into(), role: Role::Owner, scope: Scope::Brand },
+            door: "hq",
             from: "local".into(),
         }
     }
@@ -292,6 +306,27 @@ pub enum Action {
         /// Username.
         username: String,
     },
+    /// Publishes `value` (None: withdraws it) as `block` at `scope`: at
+    /// once, or staged by way of the canary site.
+    Publish {
+        /// Where.
+        scope: Scope,
+        /// Which block (or `settings`).
+        block: String,
+        /// What.
+        value: Option<serde_json::Value>,
+        /// A site of the scope to take it first.
+        canary: Option<String>,
+    },
+    /// Puts `block` at `scope` back as its version `version` was (a new version).
+    Revert {
+        /// Where.
+        scope: Scope,
+        /// Which block.
+        block: String,
+        /// The version to go back to.
+        version: i64,
+    },
 }
 
 /// What an action answers.
@@ -302,6 +337,16 @@ pub enum Done {
         /// The password.
         password: String,
     },
+    /// Published at once: the scope's new version of the block.
+    Published {
+        /// Its version.
+        version: i64,
+    },
+    /// A staged rollout started (its id).
+    Staged {
+        /// The rollout's id.
+        id: String,
+    },
     /// Done.
     Ok,
 }
@@ -309,6 +354,7 @@ pub enum Done {
 /// The people store.
 pub struct Staff {
     db: AnyPool,
+    hq: crate::db::Db,
     by_address: Lockout<IpAddr>,
 }
 
@@ -318,18 +364,48 @@ type Account = (String, String, String, String, String, Option<String>, Option<i
 
 impl Staff {
     /// On the chain's database.
-    pub fn new(db: AnyPool) -> Staff {
-        Staff { db, by_address: Lockout::new(30, LOCK) }
+    pub fn new(hq: crate::db::Db) -> Staff {
+        Staff { db: hq.pool().clone(), hq, by_address: Lockout::new(30, LOCK) }
     }
 
     /// The one door: checks the actor's role and scope, performs `action`
     /// and writes its audit row in one transaction.
     pub async fn act(&self, actor: &Actor, action: Action) -> Result<Done, StaffError> {
         let me = &actor.person;
-        if !Task::People.allows(me.role) {
-            return Err(StaffError::Forbidden(format!("{} may not manage people", me.role.as_str())));
+        let task = match &action {
+            Action::Publish { .. } | Action::Revert { .. } => Task::Content,
+            _ => Task::People,
+        };
+        if !task.allows(me.role) {
+            return Err(StaffError::Forbidden(format!("{} may not do this", me.role.as_str())));
         }
         match action {
+            Action::Publish { scope, block, value, canary } => {
+                self.within(me, &scope).await?;
+                if let Some(canary) = canary.filter(|c| !c.is_empty()) {
+                    let id =
+                        crate::rollouts::start(&self.hq, actor, &block, value, &scope, &canary).await.map_err(|e| {
+                            match e {
+                                crate::rollouts::RolloutError::Invalid(why) => StaffError::Invalid(why),
+                                crate::rollouts::RolloutError::Store(e) => StaffError::Store(e),
+                            }
+                        })?;
+                    return Ok(Done::Staged { id });
+                }
+                crate::db::check_block(&block, value.as_ref()).map_err(|e| StaffError::Invalid(format!("{e:#}")))?;
+                let version = self.publish(actor, &scope, &block, value.as_ref(), "content.publish").await?;
+                Ok(Done::Published { version })
+            }
+            Action::Revert { scope, block, version } => {
+                self.within(me, &scope).await?;
+                let history = self.hq.block_history(&me.brand, &scope, &block).await?;
+                let Some((_, value, _, _)) = history.into_iter().find(|h| h.0 == version) else {
+                    return Err(StaffError::Invalid(format!("{block} at {scope} has no version {version}")));
+                };
+                let value = value.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok());
+                let version = self.publish(actor, &scope, &block, value.as_ref(), "content.revert").await?;
+                Ok(Done::Published { version })
+            }
             Action::AddPerson { username, role, scope } => {
                 let username = username.trim().to_ascii_lowercase();
                 let valid = !username.is_empty()
@@ -424,6 +500,47 @@ impl Staff {
                 Ok(Done::Ok)
             }
         }
+    }
+
+    /// Refused unless `scope` is within `me`'s.
+    async fn within(&self, me: &Person, scope: &Scope) -> Result<(), StaffError> {
+        let regions = self.regions(&me.brand).await?;
+        let exists = match scope {
+            Scope::Brand => true,
+            Scope::Region(r) => regions.iter().any(|(_, region)| region == r),
+            Scope::Site(s) => regions.iter().any(|(site, _)| site == s),
+        };
+        if !exists {
+            return Err(StaffError::Invalid(format!("{scope} is no scope of brand {}", me.brand)));
+        }
+        let region_of = |s: &str| regions.iter().find(|(site, _)| site == s).map(|(_, r)| r.clone());
+        if !me.covers_scope(scope, region_of) {
+            return Err(StaffError::Forbidden(format!("{scope} is outside your scope {}", me.scope)));
+        }
+        Ok(())
+    }
+
+    /// Publishes at once, with its audit row (before and after: the block's
+    /// text, cut to 500 characters), and wakes the sites.
+    async fn publish(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        block: &str,
+        value: Option<&serde_json::Value>,
+        action: &str,
+    ) -> Result<i64, StaffError> {
+        let brand = &actor.person.brand;
+        let cut =
+            |v: Option<&serde_json::Value>| v.map_or("—".to_string(), |v| v.to_string().chars().take(500).collect());
+        let mut tx = self.db.begin().await?;
+        let before = crate::db::current_in(&mut tx, brand, scope, block).await?;
+        let version = crate::db::publish_in(&mut tx, brand, scope, block, value, &actor.person.username).await?;
+        let target = format!("{block} @ {scope} v{version}");
+        audit_in(&mut tx, actor, action, &target, &cut(before.as_ref()), &cut(value)).await?;
+        tx.commit().await?;
+        self.hq.published(brand).await?;
+        Ok(version)
     }
 
     /// The account `username` if `me` may manage it (same brand, within
@@ -720,7 +837,7 @@ impl Staff {
         }
         match self.act(&Actor::cli(brand), Action::AddPerson { username: username.into(), role, scope }).await? {
             Done::Added { password } => Ok(password),
-            Done::Ok => unreachable!("adding answers the password"),
+            _ => unreachable!("adding answers the password"),
         }
     }
 
@@ -882,7 +999,8 @@ fn code_hash(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn audit_in(
+/// Writes an audit row in `tx` (the one door's, and the rollouts' steps).
+pub(crate) async fn audit_in(
     tx: &mut sqlx::AnyConnection,
     actor: &Actor,
     action: &str,

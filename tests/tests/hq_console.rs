@@ -5,12 +5,15 @@
 //! other; a wrong code gets nothing; a site manager sees their site and no
 //! other; an analyst is refused the sites; a site that goes silent shows as
 //! offline within the threshold, on the page and in the metrics; tries at
-//! one account at once are counted, not raced. Screenshots of every page
-//! go in the test's directory.
+//! one account at once are counted, not raced. A marketer publishes a
+//! promotion for a region by way of a canary site, sees it widen as the
+//! sites apply it and the other region's site not get it, goes back to an
+//! earlier version, and a rollout whose canary refuses its bundle stops and
+//! puts the scope back. Screenshots of every page go in the test's directory.
 
 use controller::hq::client::Client;
 use controller::hq::join::join;
-use controller::hq::protocol::Heartbeat;
+use controller::hq::protocol::{Applied, Heartbeat};
 use controller::hq::site::Identity;
 use controller::kit::totp;
 use fantoccini::{Client as Browser, Locator};
@@ -40,6 +43,33 @@ fn wrong_code(secret: &str) -> String {
     (0..).map(|n| format!("{:06}", 314_159 + n)).find(|c| !good.contains(c)).unwrap()
 }
 
+/// A site as far as HQ sees it: it takes each new bundle and says it
+/// applied it, or refused it when the bundle holds `refuses` (a site's
+/// checks failing on a block).
+struct SimSite {
+    client: Client,
+    have: Option<String>,
+    running: String,
+    refuses: Option<&'static str>,
+}
+
+impl SimSite {
+    async fn tick(&mut self, guests: i64) {
+        // A heartbeat names the bundle the site runs, as the appliance's does.
+        let running = Heartbeat { bundle: self.running.clone(), ..beat(guests) };
+        self.client.heartbeat(&running).await.unwrap();
+        if let Some(bundle) = self.client.bundle(self.have.as_deref(), Duration::ZERO).await.unwrap() {
+            let text = serde_json::to_string(&bundle.blocks).unwrap();
+            let refused = self.refuses.filter(|m| text.contains(m)).map(|m| format!("a block holds {m}"));
+            if refused.is_none() {
+                self.running = bundle.version.clone();
+            }
+            self.client.applied(&Applied { version: bundle.version.clone(), refused }).await.unwrap();
+            self.have = Some(bundle.version);
+        }
+    }
+}
+
 fn beat(guests: i64) -> Heartbeat {
     Heartbeat {
         software: "0.1.0".into(),
@@ -67,6 +97,7 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     let owner = hq.add_person("chain", "owner", "owner", "brand");
     let manager = hq.add_person("chain", "mgr.a", "site_manager", "site:a");
     let analyst = hq.add_person("chain", "ana", "analyst", "brand");
+    let marketer = hq.add_person("chain", "mkt", "marketer", "brand");
     assert!(hq.cli(&["staff", "add", "--brand", "chain", "--username", "x", "--role", "site_manager"]).is_err());
 
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -77,19 +108,21 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
         rt.block_on(join(SITES, code, &dir, false)).unwrap();
         Client::new(&Identity::load(&dir).unwrap().unwrap()).unwrap()
     };
-    let (a, c) = (client("a", &code_a), client("c", &code_c));
-    // Site a beats every second for the whole test; c until the flow cuts it off.
+    let mut a = SimSite { client: client("a", &code_a), have: None, running: String::new(), refuses: None };
+    let mut c = SimSite { client: client("c", &code_c), have: None, running: String::new(), refuses: Some("坏") };
+    // Site a beats and takes its bundles every half second for the whole
+    // test; c until the flow cuts it off.
     let (stop, c_on) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(true)));
     let beating = {
         let (stop, c_on) = (stop.clone(), c_on.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
             while !stop.load(Ordering::Relaxed) {
-                rt.block_on(a.heartbeat(&beat(12))).unwrap();
+                rt.block_on(a.tick(12));
                 if c_on.load(Ordering::Relaxed) {
-                    rt.block_on(c.heartbeat(&beat(5))).unwrap();
+                    rt.block_on(c.tick(5));
                 }
-                std::thread::sleep(Duration::from_secs(1));
+                std::thread::sleep(Duration::from_millis(500));
             }
         })
     };
@@ -101,8 +134,22 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     let shots = hq.dir.join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
 
-    let people = [("owner".to_string(), owner), ("mgr.a".to_string(), manager.clone()), ("ana".to_string(), analyst)];
+    // The chain's marketing while both sites are up (c refuses any bundle
+    // with a "坏" in it), then the people flows, in which c goes silent.
+    let bundle_of = |site: &str| hq.cli(&["bundle", &format!("chain/{site}")]).unwrap();
     let profile = hq.dir.join("chromium-profile");
+    let shots_in = shots.clone();
+    let who = ("mkt".to_string(), marketer);
+    e2e::in_desktop_browser(profile.clone(), 9521, move |browser| Box::pin(marketing(browser, who, shots_in)));
+    let (east, west) = (bundle_of("a"), bundle_of("c"));
+    assert!(east.contains("冬至饺子节") && !east.contains("坏"), "{east}");
+    assert!(!west.contains("冬至饺子节"), "region east's promotion is not the west's: {west}");
+    // The nearest scope's block wins: the east shows its own list, the west the brand's.
+    assert!(west.contains("全国会员日") && !east.contains("全国会员日"), "the brand's reached the west only");
+    assert!(!east.contains("腊八粥"), "the east went back to its earlier version: {east}");
+    assert!(!west.contains("坏") && !east.contains("坏"), "the halted rollout put the brand back");
+
+    let people = [("owner".to_string(), owner), ("mgr.a".to_string(), manager.clone()), ("ana".to_string(), analyst)];
     let shots_in = shots.clone();
     e2e::in_desktop_browser(profile, 9521, move |browser| Box::pin(flows(browser, people, shots_in, c_on)));
 
@@ -128,6 +175,85 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     stop.store(true, Ordering::Relaxed);
     beating.join().unwrap();
     eprintln!("screenshots in {}", shots.display());
+}
+
+/// The marketer: a promotion for region east by way of canary a, one for
+/// the brand by way of a, another east one then back to the version before
+/// it, and a bad one for the brand by way of c, which c refuses.
+async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf) {
+    first_sign_in(&browser, &who, &pw, &shots).await;
+    go(&browser, "/sites").await;
+    assert!(text(&browser, "#site-a").await.contains("人民广场店"), "a marketer sees the sites");
+    go(&browser, "/people").await;
+    assert!(text(&browser, "#message-title").await.contains("无权访问"));
+
+    add_promotion(&browser, "region:east", "冬至饺子节", "a").await;
+    assert!(text(&browser, "#notice").await.contains("试点门店"));
+    shot(&browser, &shots, "content-staged").await;
+    rollout_done(&browser, "region:east", 0).await;
+    shot(&browser, &shots, "content-done").await;
+
+    add_promotion(&browser, "brand", "全国会员日", "a").await;
+    rollout_done(&browser, "brand", 0).await;
+
+    // Another for the east, at once; then back to the version before it.
+    add_promotion(&browser, "region:east", "腊八粥", "").await;
+    assert!(text(&browser, "#notice").await.contains("已发布"));
+    assert!(text(&browser, "#promotions").await.contains("腊八粥"));
+    let history = browser.find_all(Locator::Css("#history tbody tr")).await.unwrap();
+    assert!(history.len() >= 2, "two versions of the east's promotions");
+    browser.find(Locator::Css("#history tbody tr:nth-child(2) button")).await.unwrap().click().await.unwrap();
+    assert!(text(&browser, "#notice").await.contains("已发布"));
+    let now = text(&browser, "#promotions").await;
+    assert!(now.contains("冬至饺子节") && !now.contains("腊八粥"), "{now}");
+    shot(&browser, &shots, "content-reverted").await;
+
+    // A block site c refuses, for the brand by way of c: it stops there and the brand is as it was.
+    add_promotion(&browser, "brand", "坏活动", "c").await;
+    let start = Instant::now();
+    loop {
+        go(&browser, "/content?scope=brand&block=promotions").await;
+        let first = text(&browser, "#rollouts tbody tr:first-child .stage").await;
+        if first.contains("已停止") {
+            assert!(first.contains("c refused it"), "{first}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the refused rollout stops: {first}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    shot(&browser, &shots, "content-halted").await;
+    go(&browser, "/content?scope=site:c&block=promotions").await;
+    assert!(text(&browser, "#sources").await.contains("整个品牌"), "c's promotions come from the brand again");
+    shot(&browser, &shots, "content-site-sources").await;
+    sign_out(&browser).await;
+    browser.close().await.unwrap();
+}
+
+/// Adds a promotion titled `title` at `scope`, by way of `canary` ("" for none).
+async fn add_promotion(browser: &Browser, scope: &str, title: &str, canary: &str) {
+    go(browser, &format!("/content?scope={scope}&block=promotions")).await;
+    browser.find(Locator::Css("#title_zh")).await.unwrap().send_keys(title).await.unwrap();
+    browser.find(Locator::Css("#title_en")).await.unwrap().send_keys("A promotion").await.unwrap();
+    browser.find(Locator::Css("#body_zh")).await.unwrap().send_keys("到店即享").await.unwrap();
+    if !canary.is_empty() {
+        select(browser, "#promotion-canary", canary).await;
+    }
+    browser.find(Locator::Css("#add-promotion")).await.unwrap().click().await.unwrap();
+}
+
+/// Waits until the newest rollout (row `row` of the table) at `scope` is done.
+async fn rollout_done(browser: &Browser, scope: &str, row: usize) {
+    let start = Instant::now();
+    loop {
+        go(browser, &format!("/content?scope={scope}&block=promotions")).await;
+        let stage = text(browser, &format!("#rollouts tbody tr:nth-child({}) .stage", row + 1)).await;
+        if stage.contains("已完成") {
+            return;
+        }
+        assert!(!stage.contains("已停止"), "{stage}");
+        assert!(start.elapsed() < Duration::from_secs(20), "the rollout finishes: {stage}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, c_on: Arc<AtomicBool>) {
@@ -217,6 +343,8 @@ async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, 
     go(&browser, "/sites").await;
     assert!(text(&browser, "#message-title").await.contains("无权访问"));
     shot(&browser, &shots, "analyst-refused").await;
+    go(&browser, "/content").await;
+    assert!(text(&browser, "#message-title").await.contains("无权访问"), "an analyst gets no editor");
     browser.close().await.unwrap();
 }
 

@@ -12,6 +12,7 @@
 //! table (`staff::Task`) allows `N`'s task; what they see is cut to their
 //! scope in the handler, from the same [`Person`].
 
+mod content;
 mod people;
 mod signin;
 mod sites;
@@ -64,7 +65,7 @@ impl Console {
         let console = config.console.as_ref();
         let ticket_public = crate::api::ticket_key(config)?.as_ref().map(guestwifi_core::hq::tickets::public_hex);
         Ok(Console {
-            staff: Staff::new(db.pool().clone()),
+            staff: Staff::new(db.clone()),
             db,
             thresholds: Thresholds::of(console),
             issuer: console.map_or_else(|| "Guest Wi-Fi HQ".into(), |c| c.issuer.clone()),
@@ -85,6 +86,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(signin::routes())
         .merge(sites::routes())
         .merge(people::routes())
+        .merge(content::routes())
         .route(
             "/static/console.css",
             get(|| async {
@@ -131,6 +133,11 @@ pub mod need {
     pub struct Audit;
     impl Need for Audit {
         const TASK: Task = Task::Audit;
+    }
+    /// The portal's content and settings.
+    pub struct Content;
+    impl Need for Content {
+        const TASK: Task = Task::Content;
     }
 }
 
@@ -243,6 +250,7 @@ struct Me {
     scope: String,
     csrf: String,
     sites: bool,
+    content: bool,
     people: bool,
 }
 
@@ -254,6 +262,7 @@ fn me(t: &Strings, signed: &Signed) -> Me {
         scope: t.scope_name(&p.scope),
         csrf: signed.csrf.clone(),
         sites: Task::Sites.allows(p.role),
+        content: Task::Content.allows(p.role),
         people: Task::People.allows(p.role),
     }
 }

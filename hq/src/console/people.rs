@@ -137,7 +137,7 @@ async fn after(
     let t = me.t;
     let (status, notice) = match result {
         Ok(Done::Added { password }) => (StatusCode::OK, t.done.clone() + " " + &password),
-        Ok(Done::Ok) => (StatusCode::OK, t.done.clone()),
+        Ok(_) => (StatusCode::OK, t.done.clone()),
         Err(StaffError::Invalid(why)) => (StatusCode::BAD_REQUEST, format!("{}{why}", t.bad_input)),
         Err(StaffError::Forbidden(why)) => (StatusCode::FORBIDDEN, format!("{}: {why}", t.forbidden_title)),
         Err(err) => return Err(me.failed(&err)),

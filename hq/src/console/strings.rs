@@ -136,6 +136,53 @@ pub struct Strings {
     pub action_person_add: String,
     pub action_person_disable: String,
     pub action_person_reset: String,
+    pub action_content_publish: String,
+    pub action_content_revert: String,
+    pub action_rollout_start: String,
+    pub action_rollout_step: String,
+    pub action_rollout_halt: String,
+    pub nav_content: String,
+    pub group_marketing: String,
+    pub content_title: String,
+    pub block: String,
+    pub show: String,
+    pub block_brand: String,
+    pub block_dishes: String,
+    pub block_promotions: String,
+    pub block_products: String,
+    pub block_ad: String,
+    pub block_landing: String,
+    pub block_settings: String,
+    pub source: String,
+    pub source_own: String,
+    pub version: String,
+    pub published: String,
+    pub at_this_scope: String,
+    pub none_here: String,
+    pub value_json: String,
+    pub canary: String,
+    pub canary_none: String,
+    pub publish: String,
+    pub withdraw: String,
+    pub revert: String,
+    pub withdrawn: String,
+    pub add_promotion: String,
+    pub title_zh: String,
+    pub title_en: String,
+    pub body_zh: String,
+    pub body_en: String,
+    pub from: String,
+    pub until: String,
+    pub rollouts: String,
+    pub stage: String,
+    pub stage_canary: String,
+    pub stage_region: String,
+    pub stage_target: String,
+    pub stage_done: String,
+    pub stage_halted: String,
+    pub published_now: String,
+    pub staged_now: String,
+    pub managed_here: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {
@@ -185,7 +232,38 @@ impl Strings {
             "person.add" => &self.action_person_add,
             "person.disable" => &self.action_person_disable,
             "person.reset_second_factor" => &self.action_person_reset,
+            "content.publish" => &self.action_content_publish,
+            "content.revert" => &self.action_content_revert,
+            "rollout.start" => &self.action_rollout_start,
+            "rollout.step" => &self.action_rollout_step,
+            "rollout.halt" => &self.action_rollout_halt,
             other => other,
+        }
+    }
+
+    /// A block's name in words.
+    pub fn block_name<'a>(&'a self, block: &'a str) -> &'a str {
+        match block {
+            "brand" => &self.block_brand,
+            "dishes" => &self.block_dishes,
+            "promotions" => &self.block_promotions,
+            "products" => &self.block_products,
+            "ad" => &self.block_ad,
+            "landing" => &self.block_landing,
+            "settings" => &self.block_settings,
+            other => other,
+        }
+    }
+
+    /// A rollout's stage in words.
+    pub fn stage_name(&self, stage: crate::rollouts::Stage) -> &str {
+        use crate::rollouts::Stage;
+        match stage {
+            Stage::Canary => &self.stage_canary,
+            Stage::Region => &self.stage_region,
+            Stage::Target => &self.stage_target,
+            Stage::Done => &self.stage_done,
+            Stage::Halted => &self.stage_halted,
         }
     }
 

@@ -1,0 +1,405 @@
+//! The portal's content for a scope (owners, admins, marketers; a site
+//! manager for their site): each block as this scope holds it, where a
+//! site's blocks come from, its versions with a way back to any of them,
+//! publishing at once or staged by way of a canary site, and the rollouts
+//! under way. Every change goes through the one door (`Staff::act`).
+
+use super::{need, scopes_within, when, Console, Csrf, Me, Posted, Staffer};
+use crate::db::SiteRef;
+use crate::staff::{Action, Done, StaffError};
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use guestwifi_core::hq::protocol::{Scope, BLOCKS};
+use serde::Deserialize;
+use std::sync::Arc;
+
+use super::strings::Strings;
+
+/// The content page and its actions.
+pub(super) fn routes() -> Router<Arc<Console>> {
+    Router::new()
+        .route("/content", get(content))
+        .route("/content/publish", post(publish))
+        .route("/content/withdraw", post(withdraw))
+        .route("/content/revert", post(revert))
+        .route("/content/promotion", post(promotion))
+}
+
+#[derive(Deserialize, Default)]
+struct Shown {
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    block: String,
+}
+
+struct VersionView {
+    version: i64,
+    when: String,
+    by: String,
+    summary: String,
+    newest: bool,
+}
+
+struct RolloutView {
+    block: String,
+    target: String,
+    canary: String,
+    stage: &'static str,
+    stage_text: String,
+    when: String,
+}
+
+#[derive(Template)]
+#[template(path = "hq/content.html")]
+struct ContentPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    scopes: Vec<(String, String)>,
+    scope: String,
+    blocks: Vec<(String, String)>,
+    block: String,
+    block_name: String,
+    sources: Vec<(String, String, String)>,
+    current: Option<serde_json::Value>,
+    editing: String,
+    titles: Vec<String>,
+    canaries: Vec<(String, String)>,
+    history: Vec<VersionView>,
+    rollouts: Vec<RolloutView>,
+}
+
+async fn content(
+    State(console): State<Arc<Console>>,
+    Query(q): Query<Shown>,
+    me: Staffer<need::Content>,
+) -> Result<Response, Response> {
+    render(&console, &me, q, StatusCode::OK, None).await
+}
+
+/// The scope and block asked for, if the person may see them.
+fn chosen(me: &Staffer<need::Content>, q: &Shown, scopes: &[(String, String)]) -> Option<(Scope, String)> {
+    let scope = if q.scope.is_empty() { me.person().scope.to_string() } else { q.scope.clone() };
+    let block = if q.block.is_empty() { "promotions".to_string() } else { q.block.clone() };
+    let known = BLOCKS.contains(&block.as_str()) || block == guestwifi_core::hq::settings::BLOCK;
+    (known && scopes.iter().any(|(s, _)| *s == scope))
+        .then(|| (Scope::parse(&scope), block))
+        .and_then(|(s, b)| Some((s?, b)))
+}
+
+async fn render(
+    console: &Console,
+    me: &Staffer<need::Content>,
+    q: Shown,
+    status: StatusCode,
+    notice: Option<String>,
+) -> Result<Response, Response> {
+    let t = me.t;
+    let person = me.person();
+    let brand = &person.brand;
+    let sites = console.db.sites(Some(brand)).await.map_err(|e| me.failed(&e))?;
+    let scopes = scopes_within(t, person, &sites);
+    let Some((scope, block)) = chosen(me, &q, &scopes) else {
+        return Err(super::message(
+            t,
+            Some(me.me()),
+            StatusCode::FORBIDDEN,
+            &t.forbidden_title,
+            t.forbidden_body.clone(),
+        ));
+    };
+    let history = console.db.block_history(brand, &scope, &block).await.map_err(|e| me.failed(&e))?;
+    let parse = |v: &Option<String>| v.as_ref().and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok());
+    let current = history.first().and_then(|h| parse(&h.1));
+    // What this scope shows now without a version of its own: the scope above's.
+    let mut inherited = None;
+    let mut sources = Vec::new();
+    match &scope {
+        Scope::Site(id) => {
+            if let Some(s) = sites.iter().find(|s| &s.site == id) {
+                let site = SiteRef { brand: brand.clone(), site: s.site.clone(), region: s.region.clone() };
+                let bundle = console.db.bundle(&site, None).await.map_err(|e| me.failed(&e))?;
+                for name in BLOCKS {
+                    let (from, version) = match bundle.blocks.get(name) {
+                        Some(b) => (t.scope_name(&b.scope), b.version.to_string()),
+                        None => (t.source_own.clone(), "—".into()),
+                    };
+                    sources.push((t.block_name(name).to_string(), from, version));
+                }
+                inherited = bundle.blocks.get(&block).map(|b| b.value.clone());
+            }
+        }
+        Scope::Region(_) => {
+            let above = console.db.block_history(brand, &Scope::Brand, &block).await.map_err(|e| me.failed(&e))?;
+            inherited = above.first().and_then(|h| parse(&h.1));
+        }
+        Scope::Brand => {}
+    }
+    let shown = current.clone().or(inherited);
+    let titles = match (&block[..], &shown) {
+        ("promotions", Some(v)) => promotion_titles(v),
+        _ => Vec::new(),
+    };
+    let canaries = match &scope {
+        Scope::Site(_) => Vec::new(),
+        _ => sites
+            .iter()
+            .filter(|s| s.state == "enrolled" && person.covers(&s.region, &s.site))
+            .filter(|s| match &scope {
+                Scope::Region(r) => &s.region == r,
+                _ => true,
+            })
+            .map(|s| (s.site.clone(), format!("{} ({})", s.name, s.site)))
+            .collect(),
+    };
+    let history = history
+        .iter()
+        .enumerate()
+        .map(|(i, (version, value, at, by))| VersionView {
+            version: *version,
+            when: when(*at, console.zone),
+            by: by.clone(),
+            summary: match parse(value) {
+                None => t.withdrawn.clone(),
+                Some(v) if block == "promotions" => promotion_titles(&v).join(" · "),
+                Some(v) => v.to_string().chars().take(80).collect(),
+            },
+            newest: i == 0,
+        })
+        .collect();
+    let rollouts = crate::rollouts::list(&console.db, Some(brand), false, 20)
+        .await
+        .map_err(|e| me.failed(&e))?
+        .into_iter()
+        .filter(|r| me.person().covers_scope(&r.target, |_| Some(r.canary.1.clone())))
+        .map(|r| RolloutView {
+            block: t.block_name(&r.block).to_string(),
+            target: t.scope_name(&r.target),
+            canary: r.canary.0.clone(),
+            stage: r.stage.as_str(),
+            stage_text: if r.why.is_empty() {
+                t.stage_name(r.stage).to_string()
+            } else {
+                format!("{}: {}", t.stage_name(r.stage), r.why)
+            },
+            when: format!("{} · {}", when(r.created_at, console.zone), r.created_by),
+        })
+        .collect();
+    let blocks = BLOCKS
+        .iter()
+        .copied()
+        .chain([guestwifi_core::hq::settings::BLOCK])
+        .map(|b| (b.to_string(), t.block_name(b).to_string()))
+        .collect();
+    let body = ContentPage {
+        t,
+        me: Some(me.me()),
+        notice,
+        csrf: me.signed.csrf.clone(),
+        scopes,
+        scope: scope.to_string(),
+        block_name: t.block_name(&block).to_string(),
+        block,
+        blocks,
+        sources,
+        editing: shown.as_ref().map(|v| serde_json::to_string_pretty(v).unwrap_or_default()).unwrap_or_default(),
+        current,
+        titles,
+        canaries,
+        history,
+        rollouts,
+    };
+    Ok(super::page(status, body.render()))
+}
+
+/// A promotions block's titles (zh-CN).
+fn promotion_titles(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("title_zh").and_then(|t| t.as_str()).map(str::to_string))
+        .collect()
+}
+
+/// The page again after an action: what it did, or why not.
+async fn after(
+    console: &Console,
+    me: &Staffer<need::Content>,
+    scope: &str,
+    block: &str,
+    result: Result<Done, StaffError>,
+) -> Result<Response, Response> {
+    let t = me.t;
+    let (status, notice) = match result {
+        Ok(Done::Published { version }) => (StatusCode::OK, t.published_now.replace("{version}", &version.to_string())),
+        Ok(Done::Staged { .. }) => (StatusCode::OK, t.staged_now.clone()),
+        Ok(_) => (StatusCode::OK, t.done.clone()),
+        Err(StaffError::Invalid(why)) => (StatusCode::BAD_REQUEST, format!("{}{why}", t.bad_input)),
+        Err(StaffError::Forbidden(why)) => (StatusCode::FORBIDDEN, format!("{}: {why}", t.forbidden_title)),
+        Err(err) => return Err(me.failed(&err)),
+    };
+    let shown = Shown { scope: scope.into(), block: block.into() };
+    render(console, me, shown, status, Some(notice)).await
+}
+
+#[derive(Deserialize)]
+struct PublishForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    block: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    canary: String,
+    #[serde(default)]
+    version: i64,
+}
+
+impl Csrf for PublishForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The form's scope, or the refusal to show.
+fn scope_of(form_scope: &str) -> Result<Scope, StaffError> {
+    Scope::parse(form_scope).ok_or_else(|| StaffError::Invalid(format!("{form_scope:?}: brand, region:ID or site:ID")))
+}
+
+async fn publish(
+    State(console): State<Arc<Console>>,
+    posted: Posted<need::Content, PublishForm>,
+) -> Result<Response, Response> {
+    let Posted { staffer: me, form } = posted;
+    let result = match (scope_of(&form.scope), serde_json::from_str::<serde_json::Value>(&form.value)) {
+        (Err(err), _) => Err(err),
+        (_, Err(err)) => Err(StaffError::Invalid(format!("JSON: {err}"))),
+        (Ok(scope), Ok(value)) => {
+            let canary = Some(form.canary.clone()).filter(|c| !c.is_empty());
+            let action = Action::Publish { scope, block: form.block.clone(), value: Some(value), canary };
+            console.staff.act(&me.actor(), action).await
+        }
+    };
+    after(&console, &me, &form.scope, &form.block, result).await
+}
+
+async fn withdraw(
+    State(console): State<Arc<Console>>,
+    posted: Posted<need::Content, PublishForm>,
+) -> Result<Response, Response> {
+    let Posted { staffer: me, form } = posted;
+    let result = match scope_of(&form.scope) {
+        Err(err) => Err(err),
+        Ok(scope) => {
+            let action = Action::Publish { scope, block: form.block.clone(), value: None, canary: None };
+            console.staff.act(&me.actor(), action).await
+        }
+    };
+    after(&console, &me, &form.scope, &form.block, result).await
+}
+
+async fn revert(
+    State(console): State<Arc<Console>>,
+    posted: Posted<need::Content, PublishForm>,
+) -> Result<Response, Response> {
+    let Posted { staffer: me, form } = posted;
+    let result = match scope_of(&form.scope) {
+        Err(err) => Err(err),
+        Ok(scope) => {
+            let action = Action::Revert { scope, block: form.block.clone(), version: form.version };
+            console.staff.act(&me.actor(), action).await
+        }
+    };
+    after(&console, &me, &form.scope, &form.block, result).await
+}
+
+#[derive(Deserialize)]
+struct PromotionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    title_zh: String,
+    #[serde(default)]
+    title_en: String,
+    #[serde(default)]
+    body_zh: String,
+    #[serde(default)]
+    body_en: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    canary: String,
+}
+
+impl Csrf for PromotionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A promotion added to what the scope shows now (its own version, or the
+/// one above's), published at once or by way of a canary.
+async fn promotion(
+    State(console): State<Arc<Console>>,
+    posted: Posted<need::Content, PromotionForm>,
+) -> Result<Response, Response> {
+    let Posted { staffer: me, form } = posted;
+    let result = add_promotion(&console, &me, &form).await;
+    after(&console, &me, &form.scope, "promotions", result).await
+}
+
+async fn add_promotion(
+    console: &Console,
+    me: &Staffer<need::Content>,
+    form: &PromotionForm,
+) -> Result<Done, StaffError> {
+    let scope = scope_of(&form.scope)?;
+    let brand = &me.person().brand;
+    let parse = |v: &Option<String>| v.as_ref().and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok());
+    let own = console.db.block_history(brand, &scope, "promotions").await?.first().and_then(|h| parse(&h.1));
+    let above = match (&own, &scope) {
+        (Some(_), _) | (None, Scope::Brand) => None,
+        (None, Scope::Region(_)) => {
+            console.db.block_history(brand, &Scope::Brand, "promotions").await?.first().and_then(|h| parse(&h.1))
+        }
+        (None, Scope::Site(id)) => {
+            let sites = console.db.sites(Some(brand)).await?;
+            match sites.iter().find(|s| &s.site == id) {
+                Some(s) => {
+                    let site = SiteRef { brand: brand.clone(), site: s.site.clone(), region: s.region.clone() };
+                    console.db.bundle(&site, None).await?.blocks.get("promotions").map(|b| b.value.clone())
+                }
+                None => None,
+            }
+        }
+    };
+    let mut list = own.or(above).and_then(|v| v.as_array().cloned()).unwrap_or_default();
+    let date = |d: &str| (!d.trim().is_empty()).then(|| d.trim().to_string());
+    list.push(serde_json::json!({
+        "id": format!("hq-{}", guestwifi_core::kit::secrets::random_code(8).to_ascii_lowercase()),
+        "title_zh": form.title_zh.trim(),
+        "title_en": form.title_en.trim(),
+        "body_zh": form.body_zh.trim(),
+        "body_en": form.body_en.trim(),
+        "image": null,
+        "schedule": { "from": date(&form.from), "until": date(&form.until) },
+    }));
+    let canary = Some(form.canary.clone()).filter(|c| !c.is_empty());
+    let action =
+        Action::Publish { scope, block: "promotions".into(), value: Some(serde_json::Value::Array(list)), canary };
+    console.staff.act(&me.actor(), action).await
+}
