@@ -127,7 +127,7 @@ async fn marketer(client: Client, code: String, photo: PathBuf, shots: PathBuf) 
     client.goto(&format!("{CONSOLE}users")).await.unwrap();
     let refused = client.find(Locator::Id("message-title")).await.unwrap().text().await.unwrap();
     assert_eq!(refused, "无权访问", "a marketer cannot open an admin page");
-    client.goto(&format!("{CONSOLE}marketing")).await.unwrap();
+    client.goto(&format!("{CONSOLE}marketing?block=dishes")).await.unwrap();
     fill(&client, "name_zh", "红烧肉").await;
     fill(&client, "name_en", "Braised pork belly").await;
     fill(&client, "price", "58").await;
@@ -175,7 +175,7 @@ async fn portal_dish(client: Client, screenshot: PathBuf) -> (String, String) {
 
 async fn roll_back(client: Client) {
     login(&client, "xiaomei", "marketing pass 1").await;
-    client.goto(&format!("{CONSOLE}marketing")).await.unwrap();
+    client.goto(&format!("{CONSOLE}marketing?block=versions")).await.unwrap();
     client.find(Locator::Id("rollback-0")).await.unwrap().click().await.unwrap();
     wait_text(&client, "notice", "已发布").await;
     let _ = client.close().await;

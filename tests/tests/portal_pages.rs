@@ -71,7 +71,12 @@ fn a_marketer_brands_the_portal_and_a_slow_phone_loads_the_home_page_under_150_k
 
 async fn marketer(client: Client, code: String, pictures: Vec<PathBuf>, shots: PathBuf) -> String {
     setup_owner(&client, &code, None).await;
-    client.goto(&format!("{CONSOLE}marketing")).await.unwrap();
+    // One block of the editor open at a time, each by its tab.
+    let open = |block: &'static str| {
+        let client = client.clone();
+        async move { client.goto(&format!("{CONSOLE}marketing?block={block}")).await.unwrap() }
+    };
+    open("brand").await;
     let upload = |id: &'static str, path: &Path| {
         let (client, path) = (client.clone(), path.to_str().unwrap().to_string());
         async move { client.find(Locator::Id(id)).await.unwrap().send_keys(&path).await.unwrap() }
@@ -84,6 +89,7 @@ async fn marketer(client: Client, code: String, pictures: Vec<PathBuf>, shots: P
     client.find(Locator::Id("save-brand")).await.unwrap().click().await.unwrap();
     wait_text(&client, "notice", "已保存").await;
     // Two featured dishes.
+    open("dishes").await;
     for (name, price, picture) in [("红烧肉", "58", &pictures[2]), ("清炒时蔬", "22", &pictures[3])] {
         fill(&client, "name_zh", name).await;
         fill(&client, "price", price).await;
@@ -92,6 +98,7 @@ async fn marketer(client: Client, code: String, pictures: Vec<PathBuf>, shots: P
         wait_text(&client, "notice", name).await;
     }
     // A promotion until the end of the century, every meal time.
+    open("promotions").await;
     fill(&client, "title_zh", "周末家庭套餐").await;
     fill(&client, "body_zh", "四人套餐满 200 减 30。\n\n周六周日全天供应。").await;
     client.execute("document.getElementById('promotion-until').value = '2099-12-31'", vec![]).await.unwrap();
@@ -99,6 +106,7 @@ async fn marketer(client: Client, code: String, pictures: Vec<PathBuf>, shots: P
     client.find(Locator::Id("add-promotion")).await.unwrap().click().await.unwrap();
     wait_text(&client, "notice", "周末家庭套餐").await;
     // The countdown ad opens it.
+    open("ad").await;
     fill(&client, "ad-text_zh", "周末家庭套餐，点我看看").await;
     client.find(Locator::Css("#ad-promotion option:nth-child(2)")).await.unwrap().click().await.unwrap();
     upload("ad-photo", &pictures[5]).await;

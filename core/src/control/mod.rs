@@ -322,6 +322,21 @@ pub enum MarketingChange {
     },
 }
 
+impl MarketingChange {
+    /// The portal block it changes (None: publish and rollback, the site's own versions).
+    pub fn block(&self) -> Option<&str> {
+        match self {
+            MarketingChange::Add { kind, .. }
+            | MarketingChange::Remove { kind, .. }
+            | MarketingChange::Up { kind, .. } => Some(kind),
+            MarketingChange::Brand { .. } => Some("brand"),
+            MarketingChange::Ad { .. } => Some("ad"),
+            MarketingChange::Landing { .. } => Some("landing"),
+            MarketingChange::Publish | MarketingChange::Rollback { .. } => None,
+        }
+    }
+}
+
 fn default_log() -> u32 {
     50
 }

@@ -288,6 +288,14 @@ pub(super) fn mask(ssid: &mut Ssid) {
 /// names them; one draft change at a time (the store's lock).
 async fn marketing(actor: &Actor, change: MarketingChange, m: &crate::marketing::Marketing) -> Reply {
     use crate::marketing::{Kind, MarketingError as E};
+    // A block headquarters manages is its, whichever door asks: a local
+    // edit would be hidden under the bundle's and fight it silently.
+    if let Some(block) = change.block().filter(|b| m.managed().blocks.contains_key(*b)) {
+        return Reply::Error {
+            kind: ErrorKind::Conflict,
+            message: format!("the {block} block is managed by headquarters: change it there"),
+        };
+    }
     let kind = |name: &str| Kind::parse(name).ok_or(E::NotFound);
     let photo = |bytes: Option<Vec<u8>>| async move {
         match bytes {

@@ -27,6 +27,28 @@ pub fn managed(key: &str) -> bool {
     }
 }
 
+/// The dotted keys headquarters manages at this site now: those of the
+/// `hq-settings.toml` its last bundle wrote in `data_dir` (none without one).
+pub fn managed_here(data_dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    fn walk(prefix: &str, table: &toml::Table, out: &mut std::collections::BTreeSet<String>) {
+        for (k, v) in table {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                toml::Value::Table(t) => walk(&key, t, out),
+                _ => {
+                    out.insert(key);
+                }
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    let path = data_dir.join(crate::config::HQ_SETTINGS_FILE);
+    if let Some(table) = std::fs::read_to_string(path).ok().and_then(|t| t.parse::<toml::Table>().ok()) {
+        walk("", &table, &mut out);
+    }
+    out
+}
+
 fn value(key: &str, v: &serde_json::Value) -> Result<toml::Value, String> {
     Ok(match v {
         serde_json::Value::Bool(b) => toml::Value::Boolean(*b),

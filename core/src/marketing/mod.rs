@@ -233,6 +233,12 @@ impl Marketing {
         self.published.read().unwrap().clone()
     }
 
+    /// The site's own published version, without headquarters' blocks
+    /// (what its draft is compared with).
+    pub fn own(&self) -> Arc<Content> {
+        self.own.read().unwrap().clone()
+    }
+
     /// The blocks headquarters manages here, and the bundle they came in.
     pub fn managed(&self) -> Managed {
         self.managed.read().unwrap().clone()
@@ -283,12 +289,14 @@ impl Marketing {
         missing
     }
 
-    /// The marketer's draft (the published content until they change it).
+    /// The marketer's draft (the site's own published content until they
+    /// change it: never headquarters' blocks, which a publish would
+    /// otherwise copy into the site's own version).
     pub async fn draft(&self) -> Result<Content, MarketingError> {
         let draft: Option<String> = sqlx::query_scalar("SELECT content FROM marketing_draft WHERE k = 'draft'")
             .fetch_optional(&self.db)
             .await?;
-        Ok(draft.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_else(|| (*self.published()).clone()))
+        Ok(draft.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_else(|| (*self.own()).clone()))
     }
 
     async fn save_draft(&self, content: &Content) -> Result<(), MarketingError> {

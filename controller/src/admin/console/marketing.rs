@@ -1,8 +1,9 @@
 //! The marketer's editor: the brand, promotions, featured dishes, the menu,
-//! the countdown ad and the landing, each change to a draft that a phone
-//! preview shows; publish makes it a version guests see, rollback brings an
-//! earlier one back. Every change is in the staff audit log with its before
-//! and after.
+//! the countdown ad and the landing, one block open at a time beside the
+//! phone preview, each change to a draft; publish makes it a version guests
+//! see, rollback brings an earlier one back. A block headquarters manages
+//! shows as such, read only (the one door refuses a local change to it).
+//! Every change is in the staff audit log with its before and after.
 
 use super::{ago, csrf_forms, csrf_ok, csrf_refused, failed, me, need, page, Console, Me, Member, Posted, Strings};
 use crate::control::{ErrorKind, MarketingChange, Reply, Request};
@@ -10,7 +11,7 @@ use crate::marketing::{Content, Fields};
 use crate::portal::i18n::Lang;
 use crate::staff::Signed;
 use askama::Template;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -39,6 +40,32 @@ pub(super) fn routes() -> Router<Arc<Console>> {
         .route("/console/marketing/preview/brand.css", get(preview_brand))
         .route("/console/marketing/preview/m/{id}/{file}", get(media))
         .route("/console/media/{id}/{file}", get(media))
+}
+
+/// The editor's blocks, in the order its tabs show them (`versions`: the
+/// published versions and rollback).
+const BLOCKS: [&str; 7] = ["brand", "promotions", "dishes", "products", "ad", "landing", "versions"];
+
+/// A tab of the editor.
+struct Tab {
+    block: &'static str,
+    label: String,
+    /// Headquarters manages it.
+    managed: bool,
+    /// The draft's differs from what guests see.
+    changed: bool,
+}
+
+/// Which block is open (`?block=`).
+#[derive(Deserialize, Default)]
+struct Open {
+    #[serde(default)]
+    block: String,
+}
+
+/// The block to open: a known one, else the promotions.
+fn open_block(asked: &str) -> &'static str {
+    BLOCKS.into_iter().find(|b| *b == asked).unwrap_or("promotions")
 }
 
 /// A block of the draft as the editor lists it.
@@ -72,10 +99,35 @@ struct EditorPage<'a> {
     /// The draft differs from what guests see.
     unpublished: bool,
     versions: Vec<(crate::marketing::Version, String)>,
+    /// The block open, and every tab.
+    open: &'static str,
+    tabs: Vec<Tab>,
+    /// The open block is headquarters': what it holds, as the guests see it.
+    managed: Option<Vec<String>>,
 }
 
-async fn editor(who: Member<need::Marketing>, State(console): State<Arc<Console>>) -> Response {
-    who.keep_lang(editor_page(&console, who.t, &who.signed, None, StatusCode::OK).await)
+async fn editor(
+    who: Member<need::Marketing>,
+    State(console): State<Arc<Console>>,
+    Query(open): Query<Open>,
+) -> Response {
+    let open = open_block(&open.block);
+    who.keep_lang(editor_page(&console, who.t, &who.signed, None, StatusCode::OK, open).await)
+}
+
+/// What a managed block holds, a line an item (titles, names, the story, the ad's text).
+fn managed_lines(t: &Strings, value: &serde_json::Value) -> Vec<String> {
+    let line = |v: &serde_json::Value| {
+        ["title_zh", "name_zh", "story_zh", "text_zh"]
+            .iter()
+            .find_map(|k| v.get(k).and_then(|x| x.as_str()).filter(|x| !x.is_empty()).map(str::to_string))
+    };
+    match value {
+        serde_json::Value::Array(items) => items.iter().filter_map(line).collect(),
+        serde_json::Value::Null => vec![t.none.clone()],
+        serde_json::Value::String(s) => vec![s.clone()],
+        other => line(other).into_iter().collect(),
+    }
 }
 
 async fn editor_page(
@@ -84,8 +136,10 @@ async fn editor_page(
     signed: &Signed,
     notice: Option<String>,
     status: StatusCode,
+    open: &'static str,
 ) -> Response {
     let m = console.marketing();
+    let hq = m.managed().blocks;
     let (draft, versions) = match (m.draft().await, m.versions().await) {
         (Ok(d), Ok(v)) => (d, v),
         (Err(e), _) | (_, Err(e)) => return failed(t, Some(signed), &e),
@@ -142,7 +196,31 @@ async fn editor_page(
     .into_iter()
     .map(|(l, name)| (l.name(), name.as_str(), l == draft.landing))
     .collect();
-    let unpublished = *m.published() != draft;
+    let own = m.own();
+    let unpublished = *own != draft;
+    let label = |b: &str| match b {
+        "brand" => &t.brand_title,
+        "promotions" => &t.promotions_title,
+        "dishes" => &t.dishes_draft,
+        "products" => &t.products_title,
+        "ad" => &t.ad_title,
+        "landing" => &t.landing_title,
+        _ => &t.versions,
+    };
+    let differs = |b: &str| match b {
+        "brand" => draft.brand != own.brand,
+        "promotions" => draft.promotions != own.promotions,
+        "dishes" => draft.dishes != own.dishes,
+        "products" => draft.products != own.products,
+        "ad" => draft.ad != own.ad,
+        "landing" => draft.landing != own.landing,
+        _ => false,
+    };
+    let tabs = BLOCKS
+        .into_iter()
+        .map(|b| Tab { block: b, label: label(b).clone(), managed: hq.contains_key(b), changed: differs(b) })
+        .collect();
+    let managed = hq.get(open).map(|v| managed_lines(t, v));
     let versions = versions.into_iter().map(|v| (ago(v.published_at), v)).map(|(when, v)| (v, when)).collect();
     page(
         status,
@@ -161,6 +239,9 @@ async fn editor_page(
             products,
             unpublished,
             versions,
+            open,
+            tabs,
+            managed,
         }
         .render(),
     )
@@ -168,7 +249,13 @@ async fn editor_page(
 
 /// A change's outcome: the editor again, with what happened (a refusal's
 /// status from the one map).
-async fn done(console: &Console, who: &Member<need::Marketing>, reply: Reply, words: &str) -> Response {
+async fn done(
+    console: &Console,
+    who: &Member<need::Marketing>,
+    reply: Reply,
+    words: &str,
+    open: &'static str,
+) -> Response {
     let t = who.t;
     let (notice, status) = match reply {
         Reply::Changed { what } => (format!("{words}: {what}"), StatusCode::OK),
@@ -180,9 +267,10 @@ async fn done(console: &Console, who: &Member<need::Marketing>, reply: Reply, wo
             (format!("{}{message}", t.bad_input), StatusCode::BAD_REQUEST)
         }
         Reply::Error { kind: ErrorKind::NotFound, .. } => (t.none.clone(), StatusCode::NOT_FOUND),
+        Reply::Error { kind: ErrorKind::Conflict, .. } => (t.managed_by_hq.clone(), StatusCode::CONFLICT),
         other => return who.refused(other).into_response(),
     };
-    editor_page(console, t, &who.signed, Some(notice), status).await
+    editor_page(console, t, &who.signed, Some(notice), status, open).await
 }
 
 /// A multipart form's text fields (a repeated one's values joined by
@@ -215,7 +303,7 @@ async fn multipart_form(
 ) -> Result<(Fields, Vec<(String, Vec<u8>)>), Response> {
     let Ok((fields, files)) = read_multipart(multipart).await else {
         let too_large = Reply::Error { kind: ErrorKind::TooLarge, message: String::new() };
-        return Err(done(console, who, too_large, "").await);
+        return Err(done(console, who, too_large, "", "promotions").await);
     };
     if !csrf_ok(&who.signed, fields.get("csrf").map_or("", String::as_str)) {
         return Err(csrf_refused(who.t, Some(&who.signed)));
@@ -228,13 +316,21 @@ fn photo(files: &mut Vec<(String, Vec<u8>)>, name: &str) -> Option<Vec<u8>> {
     files.iter().position(|(n, _)| n == name).map(|i| files.swap_remove(i).1)
 }
 
-/// `change` through the one door, the editor again after it.
-async fn change(console: &Console, who: &Member<need::Marketing>, change: MarketingChange, words: &str) -> Response {
+/// `change` through the one door, the editor again after it, with the
+/// block it changed open (`open` for publish and rollback).
+async fn change(
+    console: &Console,
+    who: &Member<need::Marketing>,
+    change: MarketingChange,
+    words: &str,
+    open: &str,
+) -> Response {
+    let open = open_block(change.block().unwrap_or(open));
     let reply = console.ask(who, Request::Marketing { change }).await;
     if let Reply::Error { message, .. } = &reply {
         tracing::warn!(user = %who.signed.username, error = %message, "marketing change refused");
     }
-    done(console, who, reply, words).await
+    done(console, who, reply, words, open).await
 }
 
 /// `POST /console/marketing/{dishes|promotions|products}` (multipart).
@@ -249,10 +345,11 @@ async fn add(
         Err(r) => return r,
     };
     if !console.first_use(fields.get("once").map_or("", String::as_str)) {
-        return editor_page(&console, who.t, &who.signed, Some(who.t.sent_twice.clone()), StatusCode::OK).await;
+        let open = open_block(&kind);
+        return editor_page(&console, who.t, &who.signed, Some(who.t.sent_twice.clone()), StatusCode::OK, open).await;
     }
     let photo = photo(&mut files, "photo");
-    change(&console, &who, MarketingChange::Add { kind, fields, photo }, &who.t.added).await
+    change(&console, &who, MarketingChange::Add { kind, fields, photo }, &who.t.added, "").await
 }
 
 /// `POST /console/marketing/brand` (multipart): colour, story, member day,
@@ -263,7 +360,7 @@ async fn brand(State(console): State<Arc<Console>>, who: Member<need::Marketing>
         Err(r) => return r,
     };
     let (logo, background) = (photo(&mut files, "logo"), photo(&mut files, "background"));
-    change(&console, &who, MarketingChange::Brand { fields, logo, background }, &who.t.saved).await
+    change(&console, &who, MarketingChange::Brand { fields, logo, background }, &who.t.saved, "").await
 }
 
 /// `POST /console/marketing/ad` (multipart): the countdown page's ad.
@@ -273,7 +370,7 @@ async fn ad(State(console): State<Arc<Console>>, who: Member<need::Marketing>, m
         Err(r) => return r,
     };
     let photo = photo(&mut files, "photo");
-    change(&console, &who, MarketingChange::Ad { fields, photo }, &who.t.saved).await
+    change(&console, &who, MarketingChange::Ad { fields, photo }, &who.t.saved, "").await
 }
 
 csrf_forms!(IdForm);
@@ -290,13 +387,16 @@ struct IdForm {
     landing: String,
     #[serde(default)]
     once: String,
+    /// The block open when the form was sent (publish, rollback).
+    #[serde(default)]
+    block: String,
 }
 
 async fn landing(
     State(console): State<Arc<Console>>,
     Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    change(&console, &who, MarketingChange::Landing { landing: form.landing }, &who.t.saved).await
+    change(&console, &who, MarketingChange::Landing { landing: form.landing }, &who.t.saved, "").await
 }
 
 async fn remove(
@@ -304,7 +404,7 @@ async fn remove(
     Path(kind): Path<String>,
     Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    change(&console, &who, MarketingChange::Remove { kind, id: form.id }, &who.t.remove).await
+    change(&console, &who, MarketingChange::Remove { kind, id: form.id }, &who.t.remove, "").await
 }
 
 async fn up(
@@ -312,17 +412,18 @@ async fn up(
     Path(kind): Path<String>,
     Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
-    change(&console, &who, MarketingChange::Up { kind, id: form.id }, "↑").await
+    change(&console, &who, MarketingChange::Up { kind, id: form.id }, "↑", "").await
 }
 
 async fn publish(
     State(console): State<Arc<Console>>,
     Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
+    let open = open_block(&form.block);
     if !console.first_use(&form.once) {
-        return editor_page(&console, who.t, &who.signed, Some(who.t.sent_twice.clone()), StatusCode::OK).await;
+        return editor_page(&console, who.t, &who.signed, Some(who.t.sent_twice.clone()), StatusCode::OK, open).await;
     }
-    change(&console, &who, MarketingChange::Publish, "").await
+    change(&console, &who, MarketingChange::Publish, "", open).await
 }
 
 async fn rollback(
@@ -330,9 +431,10 @@ async fn rollback(
     Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
     let Ok(version) = form.version.trim().parse::<i64>() else {
-        return editor_page(&console, who.t, &who.signed, Some(who.t.none.clone()), StatusCode::NOT_FOUND).await;
+        let none = Some(who.t.none.clone());
+        return editor_page(&console, who.t, &who.signed, none, StatusCode::NOT_FOUND, "versions").await;
     };
-    change(&console, &who, MarketingChange::Rollback { version }, "").await
+    change(&console, &who, MarketingChange::Rollback { version }, "", "versions").await
 }
 
 /// The CSP of the preview: the portal page's own style and photos, framed
@@ -429,6 +531,39 @@ mod tests {
         assert_eq!(h.send("GET", "/console/marketing", &[], &[&desk]).await.status, StatusCode::FORBIDDEN);
         let log = h.send("GET", "/console/audit?q=marketing", &[], &[&admin]).await;
         assert!(log.body.contains("marketing.publish") && log.body.contains("marketing.rollback"));
+    }
+
+    #[tokio::test]
+    async fn a_block_headquarters_manages_shows_read_only_and_a_local_change_to_it_is_refused() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let promotions = serde_json::json!([{
+            "id": "hq-1", "title_zh": "全国会员日", "title_en": "Members' day", "body_zh": "", "body_en": "", "image": null
+        }]);
+        h.marketing.apply_managed("v-hq", [("promotions".to_string(), promotions)].into()).await.unwrap();
+
+        let page = h.send("GET", "/console/marketing?block=promotions", &[], &[&admin]).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("id=\"managed\"") && page.body.contains("全国会员日"), "{}", page.body);
+        assert!(!page.body.contains("id=\"promotion-form\""), "no form for a managed block");
+        assert!(!page.body.contains("id=\"unpublished\""), "HQ's blocks are no unpublished draft");
+        let csrf = page.field("csrf");
+        let local = [("csrf", csrf.as_str()), ("title_zh", "本店特价")];
+        let refused = h.upload("/console/marketing/promotions", &local, None, &admin).await;
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+        assert!(refused.body.contains("总部管理"));
+        assert!(h.marketing.draft().await.unwrap().promotions.is_empty(), "nothing changed");
+
+        // The other blocks stay the site's, one open at a time.
+        let dishes = h.send("GET", "/console/marketing?block=dishes", &[], &[&admin]).await;
+        assert!(dishes.body.contains("id=\"dish-form\"") && !dishes.body.contains("id=\"brand-form\""));
+        assert!(dishes.body.contains("id=\"tab-promotions\"") && dishes.body.contains("class=\"badge\""));
+        let dish = [("csrf", csrf.as_str()), ("name_zh", "红烧肉"), ("price", "58")];
+        let added = h.upload("/console/marketing/dishes", &dish, None, &admin).await;
+        assert_eq!(added.status, StatusCode::OK);
+        assert!(added.body.contains("id=\"dish-form\""), "the block changed stays open");
+        assert!(added.body.contains("id=\"unpublished\""));
     }
 
     #[tokio::test]

@@ -28,8 +28,8 @@ struct SettingsPage<'a> {
     notice: Option<String>,
     csrf: String,
     s: Settings,
-    /// (method, label, on).
-    methods: Vec<(&'static str, &'a str, bool)>,
+    /// (method, label, on, headquarters manages it).
+    methods: Vec<(&'static str, &'a str, bool, bool)>,
     garden: String,
     /// Saved settings wait for a restart.
     pending: bool,
@@ -37,6 +37,11 @@ struct SettingsPage<'a> {
     pinned: Vec<String>,
     /// The console can save (it knows the configuration file).
     editable: bool,
+    /// Headquarters manages the session's length, the walled garden.
+    hq_session: bool,
+    hq_garden: bool,
+    /// Headquarters manages any of them.
+    hq_any: bool,
 }
 
 fn label<'a>(t: &'a Strings, method: &'a str) -> &'a str {
@@ -89,12 +94,20 @@ fn settings_page(
         })
         .map(|(k, _)| k)
         .collect();
+    let hq = crate::hq::settings::managed_here(&running.data.dir);
     let view = SettingsPage {
         t,
         me: Some(me(signed)),
         notice,
         csrf: signed.csrf.clone(),
-        methods: s.methods.iter().map(|(m, on)| (*m, label(t, m), *on)).collect(),
+        methods: s
+            .methods
+            .iter()
+            .map(|(m, on)| (*m, label(t, m), *on, hq.contains(&format!("auth.{m}.enabled"))))
+            .collect(),
+        hq_session: hq.contains("session.length_seconds"),
+        hq_garden: hq.contains("walled_garden.names"),
+        hq_any: !hq.is_empty(),
         garden: s.garden.join("\n"),
         s,
         pending: pending.is_some(),
@@ -115,19 +128,31 @@ async fn save(
         return super::message(t, Some(me(signed)), StatusCode::NOT_FOUND, &t.error_title, t.none.clone());
     };
     let before = Settings::pending(running).unwrap_or_else(|| Settings::of(running));
+    // What headquarters manages keeps its value: a local one would lie under HQ's.
+    let hq = crate::hq::settings::managed_here(&running.data.dir);
     let minutes = field("session_minutes").parse::<u64>().unwrap_or(0);
     let settings = Settings {
         venue_name: field("venue_name"),
         tagline_zh: field("tagline_zh"),
         tagline_en: field("tagline_en"),
         info_url: field("info_url"),
-        session_minutes: minutes,
-        methods: crate::settings::METHODS.iter().map(|m| (*m, form.contains_key(&format!("method_{m}")))).collect(),
-        garden: field("garden")
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|n| !n.is_empty())
-            .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+        session_minutes: if hq.contains("session.length_seconds") { before.session_minutes } else { minutes },
+        methods: before
+            .methods
+            .iter()
+            .map(|(m, was)| match hq.contains(&format!("auth.{m}.enabled")) {
+                true => (*m, *was),
+                false => (*m, form.contains_key(&format!("method_{m}"))),
+            })
             .collect(),
+        garden: match hq.contains("walled_garden.names") {
+            true => before.garden.clone(),
+            false => field("garden")
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|n| !n.is_empty())
+                .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+        },
     };
     let saved = {
         let (settings, dir) = (settings.clone(), running.data.dir.clone());
@@ -212,5 +237,33 @@ mod tests {
             h.login("desk", "a long password").await
         };
         assert_eq!(h.send("GET", "/console/settings", &[], &[&desk]).await.status, StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn settings_headquarters_manages_show_as_such_and_a_save_keeps_them() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let overlay = "[session]\nlength_seconds = 7200\n\n[auth.countdown]\nenabled = true\n";
+        std::fs::write(h.dir.path().join(crate::config::HQ_SETTINGS_FILE), overlay).unwrap();
+        let page = h.send("GET", "/console/settings", &[], &[&admin]).await;
+        assert!(page.body.contains("id=\"hq-session\"") && page.body.contains("id=\"hq-managed\""), "{}", page.body);
+        assert!(page.body.contains("id=\"method-countdown\" checked disabled"), "{}", page.body);
+        assert!(!page.body.contains("id=\"hq-garden\""), "the garden stays the site's");
+        let csrf = page.field("csrf");
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("venue_name", "川味小馆"),
+            ("session_minutes", "90"),
+            ("garden", "pay.example.cn"),
+        ];
+        let saved = h.send("POST", "/console/settings", &form, &[&admin]).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        let local = std::fs::read_to_string(h.dir.path().join(crate::config::SETTINGS_FILE)).unwrap();
+        assert!(!local.contains("5400"), "HQ's session length is not overwritten by the form: {local}");
+        assert!(local.contains("pay.example.cn"), "the site's own settings are saved");
+        let next = crate::config::Config::load(&h.config_path, Vec::new()).unwrap();
+        assert!(next.auth.countdown.enabled, "an unticked managed method stays as HQ has it");
+        assert_eq!(next.session.length_seconds, 7200);
     }
 }

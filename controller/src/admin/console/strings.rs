@@ -275,6 +275,10 @@ pub struct Strings {
     pub account_name: String,
     pub account_id_last4: String,
     pub account_create: String,
+    pub managed_by_hq: String,
+    pub managed_badge: String,
+    pub draft_changed: String,
+    pub settings_hq_managed: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {
