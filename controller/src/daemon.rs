@@ -307,16 +307,19 @@ async fn serve(
             path: config.data.dir.join(crate::admin::api::TOKEN_FILE),
             source,
         })?;
+        // The addresses staff can open, not the one the listener is bound to (0.0.0.0).
+        let console_urls = config
+            .admin
+            .listen
+            .map(|a| crate::kit::addrs::urls(if config.admin.https { "https" } else { "http" }, a, "/console/"))
+            .unwrap_or_default()
+            .join(" ");
         match handles.people.prepare_setup().await {
             Ok(true) => tracing::warn!(
-                console = %format!(
-                    "{}://{}/console/",
-                    if config.admin.https { "https" } else { "http" },
-                    config.admin.listen.map(|a| a.to_string()).unwrap_or_default()
-                ),
+                console = %console_urls,
                 "first-run setup: open the console and enter the setup code (`controller setup-code` prints it)"
             ),
-            Ok(false) => {}
+            Ok(false) => tracing::info!(console = %console_urls, "the staff console"),
             Err(err) => tracing::error!(error = %crate::error_chain(&err), "console setup code not made"),
         }
         let restart: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {

@@ -45,7 +45,7 @@ fn the_owner_sets_up_the_console_and_the_front_desk_prints_vouchers_a_guest_uses
 async fn owner(client: Client, code: String, shots: PathBuf) -> (String, String) {
     setup_owner(&client, &code.to_lowercase(), Some(&shots)).await;
     let me = client.find(Locator::Id("me")).await.expect("signed in");
-    assert_eq!(me.text().await.unwrap(), "owner (admin)");
+    assert_eq!(me.text().await.unwrap(), "owner · 管理员", "the role in words");
     shot(&client, &shots, "dashboard").await;
 
     client.goto(&format!("{CONSOLE}vouchers")).await.unwrap();

@@ -1,6 +1,7 @@
 //! The leaf kit: small tools every concern shares. It imports nothing of
 //! the controller, so nothing that uses it can make an import circle.
 
+pub mod addrs;
 pub mod csv;
 pub mod http;
 pub mod limits;

@@ -62,6 +62,10 @@ pub struct Version {
     pub note: String,
     /// What it shows, counted: `3 dishes · 2 promotions · 10 products`.
     pub summary: String,
+    /// Its dishes, promotions and products, counted.
+    pub counts: [usize; 3],
+    /// It has a countdown ad.
+    pub ad: bool,
 }
 
 /// The blocks a marketer adds, orders and removes one by one.
@@ -593,12 +597,17 @@ impl Marketing {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, published_at, published_by, note, content)| Version {
-                id,
-                published_at,
-                published_by,
-                note,
-                summary: serde_json::from_str::<Content>(&content).map(|c| c.summary()).unwrap_or_default(),
+            .map(|(id, published_at, published_by, note, content)| {
+                let content = serde_json::from_str::<Content>(&content).unwrap_or_default();
+                Version {
+                    id,
+                    published_at,
+                    published_by,
+                    note,
+                    summary: content.summary(),
+                    counts: [content.dishes.len(), content.promotions.len(), content.products.len()],
+                    ad: content.ad.is_some(),
+                }
             })
             .collect())
     }

@@ -211,7 +211,9 @@ fn per_slot(rows: Vec<(String, String, i64)>) -> Vec<(String, String, i64)> {
     top
 }
 
-/// A bar chart of `bars` (label, value) as SVG, `caption` above.
+/// A bar chart of counts `bars` (label, value) as SVG, `caption` above it
+/// (none when empty: the page's heading, in its language, names it). The
+/// value axis is ticked at whole numbers only; the SVG scales to its column.
 pub fn bar_chart(caption: &str, bars: &[(String, i64)]) -> String {
     let mut svg = String::new();
     {
@@ -230,19 +232,25 @@ fn draw_bars<DB: DrawingBackend>(
     root.fill(&WHITE)?;
     let max = bars.iter().map(|(_, v)| *v).max().unwrap_or(0).max(0);
     let n = bars.len().max(1) as f64;
+    let (top, ticks) = count_axis(max);
     // Float axes both ways: plotters' integer key points overflow on short ranges.
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, ("sans-serif", 16))
+    let mut builder = ChartBuilder::on(root);
+    if !caption.is_empty() {
+        builder.caption(caption, ("sans-serif", 16));
+    }
+    let mut chart = builder
         .margin(8)
         .x_label_area_size(28)
-        .y_label_area_size(36)
-        .build_cartesian_2d(-0.5f64..n - 0.5, 0f64..(max as f64 * 1.1).max(5.0))?;
+        .y_label_area_size(44)
+        .build_cartesian_2d(-0.5f64..n - 0.5, 0f64..top as f64)?;
     let labels: Vec<String> = bars.iter().map(|(l, _)| l.clone()).collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(labels.len().clamp(2, 12))
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_labels(ticks)
+        // Counts are whole: a tick between two whole numbers gets no label.
+        .y_label_formatter(&|y| if (y - y.round()).abs() < 1e-6 { format!("{y:.0}") } else { String::new() })
         .x_label_formatter(&|x| {
             let i = x.round();
             if (x - i).abs() < 1e-6 && i >= 0.0 {
@@ -257,6 +265,25 @@ fn draw_bars<DB: DrawingBackend>(
         Rectangle::new([(x - 0.4, 0.0), (x + 0.4, *v as f64)], RGBColor(200, 16, 46).filled())
     }))?;
     Ok(())
+}
+
+/// The top of a count axis over `max` (a round number above it, at least 5)
+/// and how many ticks put each on a whole number.
+fn count_axis(max: i64) -> (u64, usize) {
+    let want = (max as f64 * 1.1).ceil().max(5.0) as u64;
+    // A step of 1, 2 or 5 times a power of ten giving at most 10 ticks.
+    let mut step = 1u64;
+    'search: loop {
+        for m in [1, 2, 5] {
+            if want.div_ceil(step * m) <= 10 {
+                step *= m;
+                break 'search;
+            }
+        }
+        step *= 10;
+    }
+    let top = want.div_ceil(step) * step;
+    (top, (top / step + 1) as usize)
 }
 
 /// The report's tables as CSV sections (a spreadsheet opens it).
@@ -337,6 +364,23 @@ pub fn xlsx(report: &Report, range: &Range) -> Result<Vec<u8>, rust_xlsxwriter::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_axes_tick_at_whole_numbers_and_charts_label_each_once() {
+        assert_eq!(count_axis(0), (5, 6));
+        assert_eq!(count_axis(3), (5, 6));
+        assert_eq!(count_axis(17), (20, 11));
+        assert_eq!(count_axis(95), (120, 7));
+        let svg = bar_chart("", &[("a".into(), 3), ("b".into(), 1)]);
+        let labels: Vec<&str> = svg
+            .split("</text>")
+            .filter_map(|t| t.rsplit('>').next())
+            .map(str::trim)
+            .filter(|t| t.chars().all(|c| c.is_ascii_digit()) && !t.is_empty())
+            .collect();
+        assert_eq!(labels, ["0", "1", "2", "3", "4", "5"], "whole ticks, each once: {svg}");
+        assert!(svg.contains("viewBox"), "it scales to its column");
+    }
 
     #[test]
     fn an_impression_of_several_slots_counts_for_each() {

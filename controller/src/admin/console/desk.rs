@@ -2,7 +2,7 @@
 //! voucher cards (create, revoke, the printable sheet) and front-desk
 //! accounts opened from a guest's ID.
 
-use super::{ago, csrf_forms, need, page, Console, ConsoleError, LangQuery, Me, Member, Page, Posted, Strings};
+use super::{csrf_forms, need, page, Console, ConsoleError, LangQuery, Me, Member, Page, Posted, Strings};
 use crate::control::{ErrorKind, Reply, Request};
 use askama::Template;
 use axum::extract::{Query, State};
@@ -106,11 +106,14 @@ async fn dashboard(
     };
     let recent = recent
         .into_iter()
-        .map(|r| (ago(r.at), r.method, r.mac, r.identity, if r.reason.is_empty() { r.outcome } else { r.reason }))
+        .map(|r| {
+            let outcome = if r.reason.is_empty() { m.t.outcome_name(&r.outcome).to_string() } else { r.reason };
+            (m.t.ago(r.at), m.t.method_name(&r.method).to_string(), r.mac, r.identity, outcome)
+        })
         .collect();
     let hq_unreachable = match console.ask(&m, Request::FeedStatus).await {
         Reply::Feed { status } => {
-            status.hq.and_then(|l| l.unreachable_since).map(|at| super::hq::local(at, console.handles.zone_offset))
+            status.hq.and_then(|l| l.unreachable_since).map(|at| super::hq::local(m.t, at, console.handles.zone_offset))
         }
         _ => None,
     };

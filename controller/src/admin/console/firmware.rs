@@ -3,7 +3,7 @@
 //! halt before the next AP. Through the one door, audited.
 
 use super::radio::NameForm;
-use super::{ago, csrf_ok, csrf_refused, need, page, Console, Me, Member, Page, Posted, Strings};
+use super::{csrf_ok, csrf_refused, need, page, Console, Me, Member, Page, Posted, Strings};
 use crate::control::{ErrorKind, Reply, Request};
 use askama::Template;
 use axum::extract::{Multipart, State};
@@ -72,7 +72,7 @@ async fn firmware_page(console: &Console, m: &Member<need::Radio>, notice: Optio
         aps: aps
             .into_iter()
             .filter(|a| a.state == "adopted")
-            .map(|a| (a.device_id, a.model, a.firmware, a.online, ago(a.last_seen_at)))
+            .map(|a| (a.device_id, a.model, a.firmware, a.online, m.t.ago(a.last_seen_at)))
             .collect(),
     };
     Ok(page(code, view.render()))

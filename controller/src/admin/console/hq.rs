@@ -51,15 +51,15 @@ struct LinkView {
 }
 
 /// `2026-12-03 14:02 (5m)`: a UTC ms time on the venue's clock, and how long ago.
-pub(super) fn local(ms: i64, offset_hours: i64) -> String {
+pub(super) fn local(t: &Strings, ms: i64, offset_hours: i64) -> String {
     let secs = ms / 1000;
     let minute = (secs + offset_hours * 3600).rem_euclid(86_400) / 60;
     let date = crate::kit::time::civil_date(secs, offset_hours);
-    format!("{date} {:02}:{:02} ({})", minute / 60, minute % 60, super::ago(ms))
+    format!("{date} {:02}:{:02} ({})", minute / 60, minute % 60, t.ago(ms))
 }
 
-fn view(link: &LinkState, offset: i64) -> LinkView {
-    let at = |ms: i64| local(ms, offset);
+fn view(t: &Strings, link: &LinkState, offset: i64) -> LinkView {
+    let at = |ms: i64| local(t, ms, offset);
     LinkView {
         unreachable_since: link.unreachable_since.map(at),
         heartbeat: link.heartbeat_at.map(at),
@@ -90,7 +90,7 @@ async fn hq_page<N>(
     };
     let (link, waiting) = match console.ask(m, Request::FeedStatus).await {
         Reply::Feed { status } => {
-            (status.hq.as_ref().map(|l| view(l, console.handles.zone_offset)), status.backlog.waiting)
+            (status.hq.as_ref().map(|l| view(t, l, console.handles.zone_offset)), status.backlog.waiting)
         }
         _ => (None, 0),
     };

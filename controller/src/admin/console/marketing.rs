@@ -5,7 +5,7 @@
 //! shows as such, read only (the one door refuses a local change to it).
 //! Every change is in the staff audit log with its before and after.
 
-use super::{ago, csrf_forms, csrf_ok, csrf_refused, failed, me, need, page, Console, Me, Member, Posted, Strings};
+use super::{csrf_forms, csrf_ok, csrf_refused, failed, me, need, page, Console, Me, Member, Posted, Strings};
 use crate::control::{ErrorKind, MarketingChange, Reply, Request};
 use crate::marketing::{Content, Fields};
 use crate::portal::i18n::Lang;
@@ -221,7 +221,7 @@ async fn editor_page(
         .map(|b| Tab { block: b, label: label(b).clone(), managed: hq.contains_key(b), changed: differs(b) })
         .collect();
     let managed = hq.get(open).map(|v| managed_lines(t, v));
-    let versions = versions.into_iter().map(|v| (ago(v.published_at), v)).map(|(when, v)| (v, when)).collect();
+    let versions = versions.into_iter().map(|v| (t.ago(v.published_at), v)).map(|(when, v)| (v, when)).collect();
     page(
         status,
         EditorPage {

@@ -478,13 +478,3 @@ fn reply_failed(t: &Strings, signed: &Signed, reply: Reply) -> Response {
         }
     }
 }
-
-/// How long ago a UTC ms time was: `42s`, `5m`, `3h`.
-fn ago(at_ms: i64) -> String {
-    let secs = (crate::kit::time::now_ms() - at_ms).max(0) / 1000;
-    match secs {
-        0..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m", secs / 60),
-        _ => format!("{}h", secs / 3600),
-    }
-}

@@ -2,7 +2,7 @@
 //! API tokens (shown once, kept as hashes), and the staff audit log with
 //! its CSV.
 
-use super::{ago, csrf_forms, need, page, Console, LangQuery, Me, Member, Page, Posted, Strings};
+use super::{csrf_forms, need, page, Console, LangQuery, Me, Member, Page, Posted, Strings};
 use crate::control::{ErrorKind, Reply, Request};
 use crate::staff::{AuditEntry, Role, StaffError, User};
 use askama::Template;
@@ -73,8 +73,8 @@ async fn tokens_page(
     let tokens = list
         .into_iter()
         .map(|k| {
-            let made = ago(k.created_at);
-            let used = k.last_used_at.map(ago).unwrap_or_default();
+            let made = m.t.ago(k.created_at);
+            let used = k.last_used_at.map(|at| m.t.ago(at)).unwrap_or_default();
             (k, made, used)
         })
         .collect();
@@ -212,7 +212,7 @@ async fn log(
 }
 
 async fn audit(m: Member<need::People>, State(console): State<Arc<Console>>, Query(q): Query<LangQuery>) -> Page {
-    let entries = log(&console, &m, &q, 500).await?.into_iter().map(|e| (ago(e.at), e)).collect();
+    let entries = log(&console, &m, &q, 500).await?.into_iter().map(|e| (m.t.ago(e.at), e)).collect();
     let rendered = AuditPage { t: m.t, me: Some(m.me()), notice: None, q: q.q.clone(), entries }.render();
     Ok(m.keep_lang(page(StatusCode::OK, rendered)))
 }

@@ -63,6 +63,7 @@ async fn stats(m: Member<need::Statistics>, State(console): State<Arc<Console>>,
     let (r, range, per_ap) = report(&console, &m, &q).await?;
     let by_day: Vec<(String, i64)> = r.days.iter().map(|d| (d.date[5..].to_string(), d.logins)).collect();
     let by_hour: Vec<(String, i64)> = r.hours.iter().enumerate().map(|(h, n)| (h.to_string(), *n)).collect();
+    let by_method: Vec<(String, i64)> = r.methods.iter().map(|(k, n)| (m.t.method_name(k).to_string(), *n)).collect();
     let (from, to) = range.dates();
     let view = StatsPage {
         t: m.t,
@@ -73,10 +74,11 @@ async fn stats(m: Member<need::Statistics>, State(console): State<Arc<Console>>,
         conversion: format!("{:.1}", r.conversion()),
         dwell: format!("{:.0}", r.dwell_minutes),
         peak: r.peak_hour(),
-        chart_days: crate::stats::bar_chart("logins / day", &by_day),
-        chart_hours: crate::stats::bar_chart("logins / hour of day", &by_hour),
-        chart_methods: crate::stats::bar_chart("logins / method", &r.methods),
-        chart_aps: (!per_ap.is_empty()).then(|| crate::stats::bar_chart("guests / AP now", &per_ap)),
+        // Each chart's title is its section's heading, in the page's language.
+        chart_days: crate::stats::bar_chart("", &by_day),
+        chart_hours: crate::stats::bar_chart("", &by_hour),
+        chart_methods: crate::stats::bar_chart("", &by_method),
+        chart_aps: (!per_ap.is_empty()).then(|| crate::stats::bar_chart("", &per_ap)),
         per_ap,
         r,
     };
@@ -153,7 +155,10 @@ mod tests {
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert!(page.body.contains("id=\"logins\">3<"), "three logins today");
         assert!(page.body.matches("<svg").count() == 3, "three charts drawn on the server");
-        assert!(page.body.contains("countdown") && page.body.contains("sms"));
+        // Methods and events in words, charts titled by their headings, ticked at whole numbers.
+        assert!(page.body.contains("倒计时一键上网") && page.body.contains("短信验证码"), "{}", page.body);
+        assert!(!page.body.contains("<td>countdown</td>") && !page.body.contains("logins / day"));
+        assert!(page.body.contains("<td>菜品展示</td>") && !page.body.contains("<td>dish_impression</td>"));
         let csv = h.send("GET", "/console/stats.csv", &[], &[&admin]).await;
         assert!(csv.body.contains("\"countdown\",2"), "{}", csv.body);
         let xlsx = h.send("GET", "/console/stats.xlsx", &[], &[&admin]).await;

@@ -279,6 +279,28 @@ pub struct Strings {
     pub managed_badge: String,
     pub draft_changed: String,
     pub settings_hq_managed: String,
+    pub group_desk: String,
+    pub group_marketing: String,
+    pub group_network: String,
+    pub group_people: String,
+    pub my_tokens: String,
+    pub event_portal_view: String,
+    pub event_promotion_impression: String,
+    pub event_promotion_click: String,
+    pub event_ad_impression: String,
+    pub event_ad_click: String,
+    pub event_dish_impression: String,
+    pub event_menu_view: String,
+    pub outcome_login: String,
+    pub outcome_refused: String,
+    pub ago_now: String,
+    pub ago_seconds: String,
+    pub ago_minutes: String,
+    pub ago_hours: String,
+    pub ago_days: String,
+    pub version_counts: String,
+    pub version_ad: String,
+    pub version_rollback: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {
@@ -286,6 +308,86 @@ static ZH: LazyLock<Strings> = LazyLock::new(|| {
 });
 static EN: LazyLock<Strings> =
     LazyLock::new(|| toml::from_str(include_str!("../../../../console-templates/i18n/en.toml")).expect("en strings"));
+
+impl Strings {
+    /// A role in words.
+    pub fn role_name<'a>(&'a self, role: &'a str) -> &'a str {
+        match role {
+            "admin" => &self.role_admin,
+            "marketer" => &self.role_marketer,
+            "frontdesk" => &self.role_frontdesk,
+            other => other,
+        }
+    }
+
+    /// A login method in words.
+    pub fn method_name<'a>(&'a self, method: &'a str) -> &'a str {
+        match method {
+            "countdown" => &self.method_countdown,
+            "voucher" => &self.method_voucher,
+            "account" => &self.method_account,
+            "counter_qr" | "counter" => &self.method_counter_qr,
+            "sms" => &self.method_sms,
+            "wechat" => &self.method_wechat,
+            "qq" => "QQ",
+            "weibo" => &self.method_weibo,
+            "card" => &self.method_card,
+            other => other,
+        }
+    }
+
+    /// A portal event's kind in words.
+    pub fn event_name<'a>(&'a self, kind: &'a str) -> &'a str {
+        match kind {
+            "portal_view" => &self.event_portal_view,
+            "promotion_impression" => &self.event_promotion_impression,
+            "promotion_click" => &self.event_promotion_click,
+            "ad_impression" => &self.event_ad_impression,
+            "ad_click" => &self.event_ad_click,
+            "dish_impression" => &self.event_dish_impression,
+            "menu_view" => &self.event_menu_view,
+            other => other,
+        }
+    }
+
+    /// A login's outcome in words (a refusal's reason stays as it is told).
+    pub fn outcome_name<'a>(&'a self, outcome: &'a str) -> &'a str {
+        match outcome {
+            "login" => &self.outcome_login,
+            "refused" => &self.outcome_refused,
+            other => other,
+        }
+    }
+
+    /// How long ago a UTC ms time was, in words.
+    pub fn ago(&self, at_ms: i64) -> String {
+        let secs = (crate::kit::time::now_ms() - at_ms).max(0) / 1000;
+        let (text, n) = match secs {
+            0..=4 => return self.ago_now.clone(),
+            5..=59 => (&self.ago_seconds, secs),
+            60..=3599 => (&self.ago_minutes, secs / 60),
+            3600..=86_399 => (&self.ago_hours, secs / 3600),
+            _ => (&self.ago_days, secs / 86_400),
+        };
+        text.replace("{n}", &n.to_string())
+    }
+
+    /// What a published version shows, counted, in words.
+    pub fn version_summary(&self, v: &crate::marketing::Version) -> String {
+        let mut text = self
+            .version_counts
+            .replace("{dishes}", &v.counts[0].to_string())
+            .replace("{promotions}", &v.counts[1].to_string())
+            .replace("{products}", &v.counts[2].to_string());
+        if v.ad {
+            text.push_str(&self.version_ad);
+        }
+        if let Some(n) = v.note.strip_prefix("rollback to ") {
+            text.push_str(&self.version_rollback.replace("{n}", n));
+        }
+        text
+    }
+}
 
 pub fn strings(lang: Lang) -> &'static Strings {
     match lang {

@@ -255,7 +255,7 @@ async fn the_owner_sets_up_with_the_code_and_nobody_can_do_it_again() {
     let cookie = h.login("owner", "owner password 1").await;
     let page = h.send("GET", "/console/", &[], &[&cookie]).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("owner (admin)") && page.body.contains("在线访客"));
+    assert!(page.body.contains("owner · 管理员") && page.body.contains("在线访客"), "the role in words");
 }
 
 #[tokio::test]
