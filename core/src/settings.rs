@@ -30,6 +30,8 @@ pub struct Settings {
     pub methods: Vec<(&'static str, bool)>,
     /// `walled_garden.names`.
     pub garden: Vec<String>,
+    /// `portal.first_method`: the way the login page offers first (empty: the first on).
+    pub first_method: String,
 }
 
 /// Why settings were refused.
@@ -75,6 +77,7 @@ impl Settings {
             session_minutes: config.session.length_seconds.div_ceil(60),
             methods: METHODS.into_iter().zip(on).collect(),
             garden: config.walled_garden.names.clone(),
+            first_method: config.portal.first_method.clone(),
         }
     }
 
@@ -98,6 +101,9 @@ impl Settings {
         }
         if !self.methods.iter().any(|(_, on)| *on) {
             return bad("leave at least one login method on");
+        }
+        if !self.first_method.is_empty() && !METHODS.contains(&self.first_method.as_str()) {
+            return bad("the first way to log in is one of the login methods");
         }
         if self.garden.len() > 200 {
             return bad("200 walled-garden names at most");
@@ -136,6 +142,9 @@ impl Settings {
             self.garden.iter().map(|n| toml::Value::from(n.as_str())).collect::<Vec<_>>().into(),
         );
         root.insert("walled_garden".into(), garden.into());
+        let mut portal = toml::Table::new();
+        portal.insert("first_method".into(), self.first_method.as_str().into());
+        root.insert("portal".into(), portal.into());
         format!(
             "# Written by the console's settings page; read over the configuration file at start.\n{}",
             toml::to_string(&root).expect("settings serialise")
@@ -154,6 +163,7 @@ impl Settings {
             ];
             f.extend(s.methods.iter().map(|(m, on)| (*m, on.to_string())));
             f.push(("walled_garden", s.garden.join(" ")));
+            f.push(("first_method", s.first_method.clone()));
             f
         };
         let (b, a) = (fields(before), fields(after));

@@ -92,12 +92,24 @@ async fn online_then_browse(client: Client) -> (String, String) {
     (success, web)
 }
 
+/// Opens the way `card` in the page's "other ways" list when it is folded
+/// there (as a diner taps its name); the first way is open already.
+async fn open_way(client: &Client, card: &str) {
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id(card)).await.expect("the way is offered");
+    if let Ok(summary) = client.find(Locator::Css(&format!("details#{card} > summary"))).await {
+        summary.click().await.unwrap();
+    }
+}
+
 async fn by_sms(client: Client, outbox: std::path::PathBuf) -> (String, String) {
     client.goto("http://example.test/").await.expect("page loads");
+    open_way(&client, "sms-card").await;
     let phone = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("phone")).await.unwrap();
     phone.send_keys("138 0013 8000").await.unwrap();
     client.find(Locator::Id("sms-send")).await.unwrap().click().await.unwrap();
-    let code_box = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("code")).await.unwrap();
+    // The code page (its button is its own: the login page has a `code` field too, the voucher's).
+    client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("sms-login")).await.unwrap();
+    let code_box = client.find(Locator::Id("code")).await.unwrap();
     assert!(text_of_page(&client).await.contains("138****8000"), "the number, masked");
     let sent = std::fs::read_to_string(&outbox).expect("the stand-in provider got the message");
     let message: serde_json::Value = serde_json::from_str(sent.lines().last().unwrap()).unwrap();
@@ -110,6 +122,7 @@ async fn by_sms(client: Client, outbox: std::path::PathBuf) -> (String, String) 
 
 async fn by_voucher(client: Client, code: String) -> (String, String) {
     client.goto("http://example.test/").await.expect("page loads");
+    open_way(&client, "voucher-card").await;
     let input = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("code")).await.unwrap();
     // As printed on the card, in lower case, the way thumbs type it.
     input.send_keys(&format!("{}-{}", &code[..5], &code[5..]).to_lowercase()).await.unwrap();

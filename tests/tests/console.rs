@@ -203,7 +203,7 @@ fn an_admin_adopts_an_ap_with_its_fingerprint_and_sees_a_guests_login_on_the_das
         t.in_staff_browser(move |client| Box::pin(admin_adopts(client, code, fingerprint, shots)));
     assert!(wrong.contains("pending"), "a wrong fingerprint adopts nothing: {wrong}");
     assert!(adopted.contains("adopted"), "{adopted}");
-    assert!(dashboard.contains(&mac) && dashboard.contains("countdown"), "{dashboard}");
+    assert!(dashboard.contains(&mac) && dashboard.contains("倒计时一键上网"), "the method in words: {dashboard}");
     assert!(t.cli_ok(&["aps", "list"]).contains("adopted"));
 }
 

@@ -72,6 +72,7 @@ pub struct Strings {
     pub password_label: String,
     pub account_button: String,
     pub counter_hint_title: String,
+    pub other_ways: String,
     pub counter_hint: String,
     pub counter_title: String,
     pub counter_body: String,

@@ -30,11 +30,6 @@ struct LoginPage<'a> {
     seconds: u64,
     auto_login: bool,
     ad: Option<AdView>,
-    voucher: bool,
-    account: bool,
-    counter_qr: bool,
-    sms: bool,
-    card: bool,
     consent_version: &'a str,
     member_return: Option<String>,
     /// The marketer's blocks: brand, dishes, promotions, story, menu.
@@ -47,6 +42,67 @@ struct LoginPage<'a> {
     token: String,
     /// Where the guest first asked to go, carried by every login form.
     then: Option<Wanted>,
+    /// The ways to log in offered, the site's first one first (its own big
+    /// card; the others in a compact list): (way, name, the card's id).
+    ways: Vec<(&'static str, &'a str, &'static str)>,
+}
+
+impl LoginPage<'_> {
+    /// Whether the page's way `m` is `way` (the template's macro asks).
+    fn way_is(&self, m: &str, way: &str) -> bool {
+        m == way
+    }
+}
+
+/// Every way to log in, in the order the page lists them when the site
+/// chose none first: (way, its card's id).
+const WAYS: [(&str, &str); 8] = [
+    ("countdown", "countdown-card"),
+    ("sms", "sms-card"),
+    ("wechat", "wechat-card"),
+    ("oauth", "oauth-card"),
+    ("voucher", "voucher-card"),
+    ("account", "account-card"),
+    ("card", "card-card"),
+    ("counter_qr", "counter-card"),
+];
+
+/// The ways `portal` offers, `portal.first_method` first (QQ and Weibo are one way).
+fn ways<'a>(portal: &Portal, t: &'a Strings, oauth: bool) -> Vec<(&'static str, &'a str, &'static str)> {
+    let on = &portal.auth.enabled;
+    let offered = |way: &str| match way {
+        "countdown" => on.countdown,
+        "sms" => on.sms,
+        "wechat" => on.wechat,
+        "oauth" => oauth,
+        "voucher" => on.voucher,
+        "account" => on.account,
+        "card" => on.card,
+        _ => on.counter_qr,
+    };
+    let name = |way: &str| -> &'a str {
+        match way {
+            "countdown" => &t.connect_title,
+            "sms" => &t.sms_title,
+            "wechat" => &t.wechat_title,
+            "oauth" => &t.oauth_title,
+            "voucher" => &t.voucher_title,
+            "account" => &t.account_title,
+            "card" => &t.card_title,
+            _ => &t.counter_hint_title,
+        }
+    };
+    let first = match portal.config.portal.first_method.as_str() {
+        "qq" | "weibo" => "oauth",
+        other => other,
+    };
+    let mut ways: Vec<(&'static str, &'a str, &'static str)> =
+        WAYS.iter().filter(|(w, _)| offered(w)).map(|(w, id)| (*w, name(w), *id)).collect();
+    if let Some(at) = ways.iter().position(|(w, _, _)| *w == first) {
+        let chosen = ways.remove(at);
+        ways.insert(0, chosen);
+    }
+    ways
 }
 
 struct AdView {
@@ -182,11 +238,6 @@ async fn login_page(
             seconds: auth.countdown.seconds().as_secs(),
             auto_login: auth.auto_login,
             ad,
-            voucher: auth.enabled.voucher,
-            account: auth.enabled.account,
-            counter_qr: auth.enabled.counter_qr,
-            sms: auth.enabled.sms,
-            card: auth.enabled.card,
             consent_version: &auth.consent_version,
             member_return,
             blocks,
@@ -205,6 +256,7 @@ async fn login_page(
                 .collect(),
             token: portal.signer.device_token(client),
             then: wanted,
+            ways: ways(portal, lang.strings(), !auth.oauth.is_empty()),
         }
         .render(),
     )
@@ -272,11 +324,6 @@ pub fn preview(portal: &Portal, content: &crate::marketing::Content, lang: Lang,
         seconds: auth.countdown.seconds().as_secs(),
         auto_login: false,
         ad,
-        voucher: auth.enabled.voucher,
-        account: auth.enabled.account,
-        counter_qr: auth.enabled.counter_qr,
-        sms: auth.enabled.sms,
-        card: auth.enabled.card,
         consent_version: &auth.consent_version,
         member_return: None,
         blocks: super::marketing::Blocks::of(content, &now, lang, root),
@@ -284,6 +331,7 @@ pub fn preview(portal: &Portal, content: &crate::marketing::Content, lang: Lang,
         oauth: Vec::new(),
         token: String::new(),
         then: None,
+        ways: ways(portal, lang.strings(), false),
     }
     .render();
     html(StatusCode::OK, rendered)

@@ -144,6 +144,12 @@ pub struct Portal {
     /// Seconds a client has to send its request headers.
     #[serde(default = "default_header_timeout")]
     pub header_timeout_seconds: u64,
+    /// The way to log in the login page offers first, as its one big
+    /// button (`countdown`, `sms`, `wechat`, `qq`, `weibo`, `voucher`,
+    /// `account`, `card`, `counter_qr`); the others are listed compactly
+    /// below it. Empty: the first on in that order.
+    #[serde(default)]
+    pub first_method: String,
 }
 
 /// `[walled_garden]`
@@ -262,6 +268,9 @@ impl Portal {
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("portal.tls_cert and portal.tls_key go together".into());
+        }
+        if !self.first_method.is_empty() && !crate::settings::METHODS.contains(&self.first_method.as_str()) {
+            return Err(format!("portal.first_method: one of {} (or empty)", crate::settings::METHODS.join(", ")));
         }
         if !self.hostname.is_empty() && !valid_hostname(&self.hostname) {
             return Err(format!("portal.hostname: {:?} is not a host name", self.hostname));

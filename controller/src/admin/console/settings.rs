@@ -45,18 +45,7 @@ struct SettingsPage<'a> {
 }
 
 fn label<'a>(t: &'a Strings, method: &'a str) -> &'a str {
-    match method {
-        "countdown" => &t.method_countdown,
-        "voucher" => &t.method_voucher,
-        "account" => &t.method_account,
-        "counter_qr" => &t.method_counter_qr,
-        "sms" => &t.method_sms,
-        "wechat" => &t.method_wechat,
-        "qq" => "QQ",
-        "weibo" => &t.method_weibo,
-        "card" => &t.method_card,
-        other => other,
-    }
+    t.method_name(method)
 }
 
 /// The settings form: every field by name.
@@ -145,6 +134,9 @@ async fn save(
                 false => (*m, form.contains_key(&format!("method_{m}"))),
             })
             .collect(),
+        first_method: Some(field("first_method"))
+            .filter(|m| m.is_empty() || crate::settings::METHODS.contains(&m.as_str()))
+            .unwrap_or_default(),
         garden: match hq.contains("walled_garden.names") {
             true => before.garden.clone(),
             false => field("garden")

@@ -301,6 +301,9 @@ pub struct Strings {
     pub version_counts: String,
     pub version_ad: String,
     pub version_rollback: String,
+    pub settings_first_method: String,
+    pub settings_first_auto: String,
+    pub settings_first_hint: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {

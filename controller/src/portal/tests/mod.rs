@@ -179,6 +179,34 @@ impl Harness {
 }
 
 #[tokio::test]
+async fn the_login_page_offers_one_way_first_and_folds_the_others_below_it() {
+    // Every way on: the countdown first, the others folded under "other ways".
+    let h = harness(&[]).await;
+    let page = h.get(guest(1), "/").await.body;
+    assert!(page.contains("<section class=\"card way ad\" id=\"countdown-card\">"), "{page}");
+    assert!(page.contains("id=\"other-ways\"") && page.contains("其他上网方式"));
+    assert!(page.contains("<details class=\"way\" id=\"voucher-card\"><summary>"), "{page}");
+    assert_eq!(page.matches("<section class=\"card way").count(), 1, "one big way");
+
+    // The site chose the voucher card first.
+    let h = harness(&[("GUESTWIFI_PORTAL__FIRST_METHOD", "voucher")]).await;
+    let page = h.get(guest(1), "/").await.body;
+    let (first, rest) = page.split_once("id=\"other-ways\"").expect("other ways");
+    assert!(first.contains("<section class=\"card way\" id=\"voucher-card\">") && !first.contains("countdown-card"));
+    assert!(rest.contains("<details class=\"way\" id=\"countdown-card\">"), "{rest}");
+
+    // One way on: no "other ways" at all.
+    let off = [
+        ("GUESTWIFI_AUTH__ACCOUNT__ENABLED", "false"),
+        ("GUESTWIFI_AUTH__COUNTER_QR__ENABLED", "false"),
+        ("GUESTWIFI_AUTH__VOUCHER__ENABLED", "false"),
+        ("GUESTWIFI_AUTH__SMS__ENABLED", "false"),
+    ];
+    let page = harness(&off).await.get(guest(1), "/").await.body;
+    assert!(page.contains("countdown-card") && !page.contains("other-ways"), "{page}");
+}
+
+#[tokio::test]
 async fn the_login_page_offers_exactly_the_enabled_methods_in_the_guests_language() {
     let h = harness(&[]).await;
     let page = h.get(guest(1), "/").await;
