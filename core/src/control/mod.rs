@@ -466,6 +466,18 @@ pub enum Reply {
         waiting: i64,
         /// The newest logins and refusals.
         recent: Vec<AuditRow>,
+        /// Today so far against the same weekday last week.
+        #[serde(default)]
+        glance: crate::stats::Glance,
+        /// Adopted APs, and the ids of those offline now.
+        #[serde(default)]
+        aps: (usize, Vec<String>),
+        /// The link to headquarters (an enrolled site).
+        #[serde(default)]
+        hq: Option<crate::members::feed::LinkState>,
+        /// The oldest fact waiting, its age in ms.
+        #[serde(default)]
+        lag_ms: i64,
     },
     /// Statistics.
     Report {

@@ -364,13 +364,35 @@ async fn handle_people(request: Request, people: &crate::staff::Staff) -> Reply 
 
 /// The home page's figures.
 async fn dashboard(handles: &Handles) -> Reply {
-    let aps_online = match &handles.ac {
-        Some(ac) => ac.list().await.map(|aps| aps.iter().filter(|a| a.online).count()).unwrap_or(0),
-        None => 0,
+    let adopted: Vec<(String, bool)> = match &handles.ac {
+        Some(ac) => ac
+            .list()
+            .await
+            .map(|aps| aps.into_iter().filter(|a| a.state == "adopted").map(|a| (a.device_id, a.online)).collect())
+            .unwrap_or_default(),
+        None => Vec::new(),
     };
-    let waiting = handles.staff.feed.status().await.map(|s| s.backlog.waiting).unwrap_or(0);
+    let aps_online = adopted.iter().filter(|(_, on)| *on).count();
+    let offline = adopted.iter().filter(|(_, on)| !on).map(|(id, _)| id.clone()).collect();
+    let status = handles.staff.feed.status().await.ok();
+    let waiting = status.as_ref().map_or(0, |s| s.backlog.waiting);
+    let lag_ms = status.as_ref().map_or(0, |s| s.backlog.lag_ms);
+    let hq = status.and_then(|s| s.hq);
+    let glance = match crate::stats::glance(&handles.staff.db, handles.zone_offset).await {
+        Ok(glance) => glance,
+        Err(e) => return failed(&e),
+    };
     match handles.staff.audit.recent(10).await {
-        Ok(recent) => Reply::Dashboard { guests: handles.sessions.live_count(), aps_online, waiting, recent },
+        Ok(recent) => Reply::Dashboard {
+            guests: handles.sessions.live_count(),
+            aps_online,
+            waiting,
+            recent,
+            glance,
+            aps: (adopted.len(), offline),
+            hq,
+            lag_ms,
+        },
         Err(e) => failed(&e),
     }
 }

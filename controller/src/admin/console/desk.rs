@@ -34,11 +34,15 @@ struct DashboardPage<'a> {
     me: Option<Me>,
     notice: Option<String>,
     guests: usize,
-    aps: usize,
+    /// Adopted APs online, of all.
+    aps: (usize, usize),
     waiting: i64,
     recent: Vec<(String, String, String, String, String)>,
-    /// Since when headquarters is unreachable (an enrolled site).
-    hq_unreachable: Option<String>,
+    glance: crate::stats::Glance,
+    /// Today's logins by method: (method in words, logins, share of the day's, percent).
+    methods: Vec<(String, i64, i64)>,
+    /// What needs the staff's eye: (its id, what, where to see it, the role may open it).
+    attention: Vec<(String, String, &'static str, bool)>,
 }
 
 struct GuestRow {
@@ -100,25 +104,64 @@ async fn dashboard(
         return Ok(Redirect::to("/console/setup").into_response());
     }
     let m = m.map_err(ConsoleError::from)?;
-    let (guests, aps, waiting, recent) = match console.ask(&m, Request::Dashboard).await {
-        Reply::Dashboard { guests, aps_online, waiting, recent } => (guests, aps_online, waiting, recent),
-        other => return Err(m.refused(other)),
+    let Reply::Dashboard { guests, aps_online, waiting, recent, glance, aps, hq, lag_ms } =
+        console.ask(&m, Request::Dashboard).await
+    else {
+        return Err(m.refused(Reply::Error { kind: ErrorKind::Unavailable, message: String::new() }));
     };
+    let t = m.t;
     let recent = recent
         .into_iter()
         .map(|r| {
-            let outcome = if r.reason.is_empty() { m.t.outcome_name(&r.outcome).to_string() } else { r.reason };
-            (m.t.ago(r.at), m.t.method_name(&r.method).to_string(), r.mac, r.identity, outcome)
+            let outcome = if r.reason.is_empty() { t.outcome_name(&r.outcome).to_string() } else { r.reason };
+            (t.ago(r.at), t.method_name(&r.method).to_string(), r.mac, r.identity, outcome)
         })
         .collect();
-    let hq_unreachable = match console.ask(&m, Request::FeedStatus).await {
-        Reply::Feed { status } => {
-            status.hq.and_then(|l| l.unreachable_since).map(|at| super::hq::local(m.t, at, console.handles.zone_offset))
+    let most = glance.methods.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let methods = glance.methods.iter().map(|(k, n)| (t.method_name(k).to_string(), *n, n * 100 / most)).collect();
+    let admin = m.signed.role == crate::staff::Role::Admin;
+    let mut attention = Vec::new();
+    if let Some(link) = &hq {
+        if let Some(since) = link.unreachable_since {
+            let since = super::hq::local(t, since, console.handles.zone_offset);
+            attention.push((
+                "hq-unreachable".into(),
+                t.attention_hq_unreachable.replace("{since}", &since),
+                "/console/hq",
+                admin,
+            ));
         }
-        _ => None,
-    };
-    let rendered =
-        DashboardPage { t: m.t, me: Some(m.me()), notice: None, guests, aps, waiting, recent, hq_unreachable }.render();
+        if let Some((_, why)) = &link.refused {
+            attention.push((
+                "bundle-refused".into(),
+                t.attention_bundle_refused.replace("{why}", why),
+                "/console/hq",
+                admin,
+            ));
+        }
+    }
+    for id in &aps.1 {
+        attention.push((format!("ap-offline-{id}"), t.attention_ap_offline.replace("{id}", id), "/console/aps", admin));
+    }
+    // Facts waiting longer than half an hour: the member store is not taking them.
+    if waiting > 0 && lag_ms > 30 * 60_000 {
+        let age = t.duration(lag_ms);
+        let text = t.attention_feed_lag.replace("{n}", &waiting.to_string()).replace("{age}", &age);
+        attention.push(("feed-lag".into(), text, "/console/hq", admin));
+    }
+    let rendered = DashboardPage {
+        t,
+        me: Some(m.me()),
+        notice: None,
+        guests,
+        aps: (aps_online, aps.0),
+        waiting,
+        recent,
+        glance,
+        methods,
+        attention,
+    }
+    .render();
     Ok(m.keep_lang(page(StatusCode::OK, rendered)))
 }
 
@@ -388,6 +431,33 @@ async fn revoke_account(
 #[cfg(test)]
 mod tests {
     use super::super::tests::*;
+
+    #[tokio::test]
+    async fn the_home_page_is_today_at_a_glance_in_words() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        for n in 1..=3u8 {
+            let guest = Client {
+                mac: format!("02:00:00:00:0a:0{n}").parse().unwrap(),
+                ip: format!("192.0.2.16{n}").parse().unwrap(),
+            };
+            let grant = crate::auth::Grant {
+                method: if n == 1 { crate::auth::Method::Sms } else { crate::auth::Method::Countdown },
+                identity: crate::auth::Identity::Device(guest.mac.to_string()),
+                duration: std::time::Duration::from_secs(600),
+                bandwidth: Default::default(),
+            };
+            h.handles.sessions.login(guest, grant).await.unwrap();
+        }
+        let home = h.send("GET", "/console/", &[], &[&admin]).await.body;
+        assert!(home.contains("id=\"logins-today\">3<") && home.contains("id=\"guests-today\">3<"), "{home}");
+        assert!(home.contains("上周同日此时 0"), "against the same time last week");
+        let methods = home.split("id=\"methods-today\"").nth(1).expect("logins by method");
+        let (countdown, sms) = (methods.find("倒计时一键上网").unwrap(), methods.find("短信验证码").unwrap());
+        assert!(countdown < sms, "most first, in words");
+        assert!(home.contains("id=\"attention-none\""), "nothing needs attention: {home}");
+    }
 
     #[tokio::test]
     async fn the_front_desk_kicks_a_guest_and_a_logged_out_cookie_opens_nothing() {

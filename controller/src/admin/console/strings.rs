@@ -304,6 +304,19 @@ pub struct Strings {
     pub settings_first_method: String,
     pub settings_first_auto: String,
     pub settings_first_hint: String,
+    pub glance_now: String,
+    pub glance_guests_today: String,
+    pub glance_logins_today: String,
+    pub glance_vs_last_week: String,
+    pub glance_methods: String,
+    pub attention_title: String,
+    pub attention_none: String,
+    pub attention_ap_offline: String,
+    pub attention_hq_unreachable: String,
+    pub attention_bundle_refused: String,
+    pub attention_feed_lag: String,
+    pub for_minutes: String,
+    pub for_hours: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {
@@ -373,6 +386,15 @@ impl Strings {
             _ => (&self.ago_days, secs / 86_400),
         };
         text.replace("{n}", &n.to_string())
+    }
+
+    /// A length of time in words (minutes up to two hours, then hours).
+    pub fn duration(&self, ms: i64) -> String {
+        let minutes = ms.max(0) / 60_000;
+        match minutes {
+            0..=119 => self.for_minutes.replace("{n}", &minutes.to_string()),
+            _ => self.for_hours.replace("{n}", &(minutes / 60).to_string()),
+        }
     }
 
     /// What a published version shows, counted, in words.
