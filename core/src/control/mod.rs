@@ -474,7 +474,7 @@ pub enum Reply {
         aps: (usize, Vec<String>),
         /// The link to headquarters (an enrolled site).
         #[serde(default)]
-        hq: Option<crate::members::feed::LinkState>,
+        hq: Option<Box<crate::members::feed::LinkState>>,
         /// The oldest fact waiting, its age in ms.
         #[serde(default)]
         lag_ms: i64,

@@ -377,7 +377,7 @@ async fn dashboard(handles: &Handles) -> Reply {
     let status = handles.staff.feed.status().await.ok();
     let waiting = status.as_ref().map_or(0, |s| s.backlog.waiting);
     let lag_ms = status.as_ref().map_or(0, |s| s.backlog.lag_ms);
-    let hq = status.and_then(|s| s.hq);
+    let hq = status.and_then(|s| s.hq).map(Box::new);
     let glance = match crate::stats::glance(&handles.staff.db, handles.zone_offset).await {
         Ok(glance) => glance,
         Err(e) => return failed(&e),
