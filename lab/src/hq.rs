@@ -20,6 +20,8 @@ pub struct Hq {
     replicas: Vec<Replica>,
     /// `GUESTWIFI_HQ_*` overrides every replica starts with.
     pub env: Vec<(String, String)>,
+    /// The HQ console's port, when it serves one: each replica on its own address.
+    console_port: Option<u16>,
 }
 
 /// A replica: where it runs, and its process while it does.
@@ -69,7 +71,8 @@ impl Hq {
             ),
         )
         .unwrap();
-        let mut hq = Hq { pg, dir, exe: exe.to_path_buf(), config, replicas: Vec::new(), env: Vec::new() };
+        let mut hq =
+            Hq { pg, dir, exe: exe.to_path_buf(), config, replicas: Vec::new(), env: Vec::new(), console_port: None };
         hq.cli_ok(&["init", "--name", "Test chain"]);
         hq
     }
@@ -134,14 +137,16 @@ impl Hq {
         std::fs::write(&self.config, config).unwrap();
     }
 
-    /// Serves the HQ console on `listen` (before the replicas start), a
-    /// site silent `offline_after_seconds` shown offline.
-    pub fn with_console(&mut self, listen: &str, offline_after_seconds: u64) {
+    /// Serves the HQ console on `port` of each replica's address (set
+    /// before the replicas start), a site silent `offline_after_seconds`
+    /// shown offline.
+    pub fn with_console(&mut self, port: u16, offline_after_seconds: u64) {
         let mut config = std::fs::read_to_string(&self.config).unwrap();
         config.push_str(&format!(
-            "\n[console]\nlisten = {listen:?}\nissuer = \"Test chain HQ\"\noffline_after_seconds = {offline_after_seconds}\n"
+            "\n[console]\nlisten = \"127.0.0.1:{port}\"\nissuer = \"Test chain HQ\"\noffline_after_seconds = {offline_after_seconds}\n"
         ));
         std::fs::write(&self.config, config).unwrap();
+        self.console_port = Some(port);
     }
 
     /// Adds an HQ console account; returns its first password.
@@ -187,6 +192,10 @@ impl Hq {
             }
             None => Command::new(&self.exe),
         };
+        if let Some(port) = self.console_port {
+            let ip = listen.rsplit_once(':').map_or(listen.as_str(), |(ip, _)| ip);
+            cmd.env("GUESTWIFI_HQ_CONSOLE__LISTEN", format!("{ip}:{port}"));
+        }
         let child = cmd
             .arg("--config")
             .arg(&self.config)

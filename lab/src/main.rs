@@ -151,14 +151,22 @@ async fn run_lab(cli: &Cli) -> anyhow::Result<()> {
         let mut chain = lab::hq::Hq::in_lab(prefix, &hq_exe, &labs[0].upstream(), &dir.join("hq"));
         // The brand's WeChat account and QQ/Weibo apps are at HQ; the sites hold no secret of theirs.
         chain.with_apps(BRAND);
+        chain.with_console(8444, 600);
         for (i, addr) in lab::HQ_REPLICAS.iter().enumerate() {
             chain.start_replica(Some(&labs[0].upstream()), &format!("{addr}:8443"), &format!("{addr}:9465"));
-            println!("HQ replica {} serves on {addr}:8443 (metrics on :9465)", i + 1);
+            println!("HQ replica {} serves on {addr}:8443 (console on :8444, metrics on :9465)", i + 1);
         }
         for k in 1..=sites {
             let name = format!("实验餐厅 {k} 号店");
             codes.push(Some(chain.add_site(BRAND, region(k, sites), &format!("site{k}"), &name)));
         }
+        let password = chain.add_person(BRAND, "owner", "owner", "brand");
+        println!(
+            "HQ console: https://{}:8444/ from the upstream namespace {} (HQ's own CA): owner / {password}, \
+             then enrol an authenticator app",
+            lab::HQ_REPLICAS[0],
+            labs[0].upstream()
+        );
         hq = Some(chain);
     }
     let mut running = Vec::new();

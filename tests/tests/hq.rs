@@ -620,6 +620,26 @@ fn three_restaurants_of_a_chain_take_their_region_s_promotion_and_lose_no_fact_w
     assert!(!shows(west), "the west site does not show east's promotion");
     assert_eq!(link(west)["link"]["bundle"], wanted.as_str(), "and its bundle did not change");
 
+    // A dish for the whole brand, staged: the canary (site 1) first, then
+    // its region, then every site, each step once the real appliances have
+    // applied it.
+    let dish = r#"[{"id":"d1","name_zh":"腊八粥","name_en":"Laba congee","price_cents":1800,"image":null}]"#;
+    let file = hq.dir.join("dish.json");
+    std::fs::write(&file, dish).unwrap();
+    let file = file.display().to_string();
+    let staged = ["publish", "--brand", "chain", "--scope", "brand", "--block", "dishes", "--canary", "c1", "--file"];
+    let started = hq.cli(&[&staged[..], &[file.as_str()]].concat()).unwrap();
+    assert!(started.contains("rollout"), "{started}");
+    let serves = |t: &e2e::TestLab| t.curl(1, &[&format!("http://{}/", e2e::PORTAL_HOST)]).1.contains("腊八粥");
+    sites[0].until("the canary serves the dish", 15, || serves(&sites[0]));
+    assert!(!serves(&sites[2]), "the west site waits until the canary and its region have applied it");
+    for t in &sites[1..] {
+        t.until("every site serves the dish in the end", 30, || serves(t));
+    }
+    let stage =
+        || rt.block_on(sqlx::query_scalar::<_, String>("SELECT stage FROM hq_rollouts").fetch_one(&pool)).unwrap();
+    sites[0].until("the rollout is done once every site has applied it", 10, || stage() == "done");
+
     // HQ cut off (both replicas down) while guests log in at every site.
     for t in &sites {
         visits(t, 1);

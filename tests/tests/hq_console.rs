@@ -89,7 +89,7 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut hq = e2e::hq::start("console", &["127.0.0.1"]);
-    hq.with_console("127.0.0.1:18451", OFFLINE_AFTER);
+    hq.with_console(18451, OFFLINE_AFTER);
     hq.start_replica(None, "127.0.0.1:18450", METRICS);
     let code_a = hq.add_site("chain", "east", "a", "人民广场店");
     hq.add_site("chain", "east", "b", "徐家汇店");
