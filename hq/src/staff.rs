@@ -89,6 +89,8 @@ pub enum Task {
     Audit,
     /// The portal's content and settings for a scope: publish, stage, revert.
     Content,
+    /// The chain's members: look up, cards' states, erasure.
+    Members,
 }
 
 impl Task {
@@ -100,6 +102,7 @@ impl Task {
             Task::Sites => matches!(role, Owner | Admin | Marketer | SiteManager),
             Task::People | Task::Audit => matches!(role, Owner | Admin),
             Task::Content => matches!(role, Owner | Admin | Marketer | SiteManager),
+            Task::Members => matches!(role, Owner | Admin),
         }
     }
 }
@@ -318,6 +321,20 @@ pub enum Action {
         /// A site of the scope to take it first.
         canary: Option<String>,
     },
+    /// A member's card becomes `active`, `frozen` or `lost`, at every site
+    /// (each asks HQ at its next card login).
+    CardState {
+        /// The card.
+        card_no: String,
+        /// The new state.
+        state: String,
+    },
+    /// A member erased on request, once for every site: identities, visits,
+    /// events, cards and coupons; tombstones drop the facts still on their way.
+    Erase {
+        /// The member.
+        member_id: String,
+    },
     /// Puts `block` at `scope` back as its version `version` was (a new version).
     Revert {
         /// Where.
@@ -374,12 +391,32 @@ impl Staff {
         let me = &actor.person;
         let task = match &action {
             Action::Publish { .. } | Action::Revert { .. } => Task::Content,
+            Action::CardState { .. } | Action::Erase { .. } => Task::Members,
             _ => Task::People,
         };
         if !task.allows(me.role) {
             return Err(StaffError::Forbidden(format!("{} may not do this", me.role.as_str())));
         }
         match action {
+            Action::CardState { card_no, state } => {
+                let store = self.members(&me.brand);
+                let before = store.card(&card_no).await.map_err(members_error)?.map(|c| c.state).unwrap_or_default();
+                if !store.set_card_state(&card_no, &state).await.map_err(members_error)? {
+                    return Err(StaffError::Invalid(format!("no card {card_no}")));
+                }
+                self.audit_row(actor, "card.state", &card_no, &before, &state).await?;
+                Ok(Done::Ok)
+            }
+            Action::Erase { member_id } => {
+                let store = self.members(&me.brand);
+                let (erased, _) = store.erase(&member_id).await.map_err(members_error)?;
+                let after = format!(
+                    "{} identities, {} visits, {} events, {} cards and coupons",
+                    erased.identities, erased.visits, erased.events, erased.cards
+                );
+                self.audit_row(actor, "member.erase", &member_id, "", &after).await?;
+                Ok(Done::Ok)
+            }
             Action::Publish { scope, block, value, canary } => {
                 self.within(me, &scope).await?;
                 if let Some(canary) = canary.filter(|c| !c.is_empty()) {
@@ -500,6 +537,26 @@ impl Staff {
                 Ok(Done::Ok)
             }
         }
+    }
+
+    /// The brand's member store, as HQ holds it (the chain's PostgreSQL).
+    pub fn members(&self, brand: &str) -> guestwifi_core::members::Store {
+        guestwifi_core::members::Store::on(self.db.clone(), brand, "hq", &self.hq.location)
+    }
+
+    /// An audit row in a transaction of its own.
+    async fn audit_row(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        before: &str,
+        after: &str,
+    ) -> Result<(), StaffError> {
+        let mut tx = self.db.begin().await?;
+        audit_in(&mut tx, actor, action, target, before, after).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Refused unless `scope` is within `me`'s.
@@ -973,6 +1030,17 @@ impl Staff {
         .await?
         .rows_affected();
         Ok(taken == 1)
+    }
+}
+
+/// A member store's refusal as the door tells it.
+fn members_error(err: guestwifi_core::members::MembersError) -> StaffError {
+    use guestwifi_core::members::MembersError as E;
+    match err {
+        E::NotFound => StaffError::Invalid("no such member".into()),
+        E::Invalid(why) => StaffError::Invalid(why),
+        E::Store(e) | E::Local(e) => StaffError::Store(e),
+        other => StaffError::Invalid(format!("the member store: {other}")),
     }
 }
 

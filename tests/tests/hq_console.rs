@@ -101,6 +101,12 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     assert!(hq.cli(&["staff", "add", "--brand", "chain", "--username", "x", "--role", "site_manager"]).is_err());
 
     let rt = tokio::runtime::Runtime::new().unwrap();
+    let chain = {
+        let _in = rt.enter();
+        hq.members("chain")
+    };
+    let csv = "phone,name,card,tier,pin\n13800138000,王芳,8800123,gold,2468\n";
+    rt.block_on(chain.import(csv)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let client = |name: &str, code: &str| {
         let dir = tmp.path().join(name);
@@ -172,6 +178,10 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     assert!(metrics.contains(r#"guestwifi_hq_site_up{brand="chain",region="east",site="a"} 1"#), "{metrics}");
     assert!(metrics.trim_end().ends_with("# EOF"), "still OpenMetrics");
 
+    // The member the owner erased is gone for every site, card and all.
+    assert!(rt.block_on(chain.find("13800138000")).unwrap().is_none());
+    assert!(rt.block_on(chain.card("8800123")).unwrap().is_none());
+
     stop.store(true, Ordering::Relaxed);
     beating.join().unwrap();
     eprintln!("screenshots in {}", shots.display());
@@ -186,6 +196,8 @@ async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf
     assert!(text(&browser, "#site-a").await.contains("人民广场店"), "a marketer sees the sites");
     go(&browser, "/people").await;
     assert!(text(&browser, "#message-title").await.contains("无权访问"));
+    go(&browser, "/members").await;
+    assert!(text(&browser, "#message-title").await.contains("无权访问"), "a marketer looks up no member");
 
     add_promotion(&browser, "region:east", "冬至饺子节", "a").await;
     assert!(text(&browser, "#notice").await.contains("试点门店"));
@@ -308,6 +320,21 @@ async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, 
     assert!(audit.contains("添加人员") && audit.contains("mkt.east") && audit.contains("owner (console)"), "{audit}");
     assert!(audit.contains("开启两步验证") && !audit.contains("person.add"), "actions in words: {audit}");
     shot(&browser, &shots, "audit").await;
+
+    // A member of the chain: found by phone, the card frozen, then erased on request.
+    go(&browser, "/members?q=13800138000").await;
+    assert!(text(&browser, "#member-phone").await.contains("138****8000"), "the phone masked");
+    browser.find(Locator::Css("#card-8800123-frozen")).await.unwrap().click().await.unwrap();
+    assert!(text(&browser, "#card-8800123 .state").await.contains("已冻结"));
+    shot(&browser, &shots, "member").await;
+    browser.find(Locator::Css("#erase-confirm")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Css("#erase")).await.unwrap().click().await.unwrap();
+    assert!(text(&browser, "#notice").await.contains("已删除"));
+    go(&browser, "/members?q=8800123").await;
+    assert!(text(&browser, "#member-none").await.contains("没有找到"));
+    go(&browser, "/audit").await;
+    let audit = text(&browser, "#audit").await;
+    assert!(audit.contains("会员卡状态") && audit.contains("删除会员"), "{audit}");
     sign_out(&browser).await;
 
     // The owner again: the password alone opens nothing; a wrong code gets

@@ -13,6 +13,7 @@
 //! scope in the handler, from the same [`Person`].
 
 mod content;
+mod members;
 mod people;
 mod signin;
 mod sites;
@@ -87,6 +88,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(sites::routes())
         .merge(people::routes())
         .merge(content::routes())
+        .merge(members::routes())
         .route(
             "/static/console.css",
             get(|| async {
@@ -138,6 +140,11 @@ pub mod need {
     pub struct Content;
     impl Need for Content {
         const TASK: Task = Task::Content;
+    }
+    /// The chain's members.
+    pub struct Members;
+    impl Need for Members {
+        const TASK: Task = Task::Members;
     }
 }
 
@@ -251,6 +258,7 @@ struct Me {
     csrf: String,
     sites: bool,
     content: bool,
+    members: bool,
     people: bool,
 }
 
@@ -263,6 +271,7 @@ fn me(t: &Strings, signed: &Signed) -> Me {
         csrf: signed.csrf.clone(),
         sites: Task::Sites.allows(p.role),
         content: Task::Content.allows(p.role),
+        members: Task::Members.allows(p.role),
         people: Task::People.allows(p.role),
     }
 }

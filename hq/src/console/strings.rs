@@ -183,6 +183,36 @@ pub struct Strings {
     pub published_now: String,
     pub staged_now: String,
     pub managed_here: String,
+    pub nav_members: String,
+    pub members_title: String,
+    pub members_search: String,
+    pub find: String,
+    pub member_none: String,
+    pub member_id: String,
+    pub phone: String,
+    pub name: String,
+    pub tier: String,
+    pub consent: String,
+    pub consent_none: String,
+    pub consent_given: String,
+    pub cards: String,
+    pub card_no: String,
+    pub card_state: String,
+    pub card_active: String,
+    pub card_frozen: String,
+    pub card_lost: String,
+    pub freeze: String,
+    pub report_lost: String,
+    pub reactivate: String,
+    pub identities: String,
+    pub visits: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub erase: String,
+    pub erase_confirm: String,
+    pub erased: String,
+    pub action_card_state: String,
+    pub action_member_erase: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {
@@ -237,6 +267,8 @@ impl Strings {
             "rollout.start" => &self.action_rollout_start,
             "rollout.step" => &self.action_rollout_step,
             "rollout.halt" => &self.action_rollout_halt,
+            "card.state" => &self.action_card_state,
+            "member.erase" => &self.action_member_erase,
             other => other,
         }
     }
@@ -251,6 +283,16 @@ impl Strings {
             "ad" => &self.block_ad,
             "landing" => &self.block_landing,
             "settings" => &self.block_settings,
+            other => other,
+        }
+    }
+
+    /// A card's state in words.
+    pub fn card_state_name<'a>(&'a self, state: &'a str) -> &'a str {
+        match state {
+            "active" => &self.card_active,
+            "frozen" => &self.card_frozen,
+            "lost" => &self.card_lost,
             other => other,
         }
     }
