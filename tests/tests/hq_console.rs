@@ -154,6 +154,8 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     assert!(west.contains("全国会员日") && !east.contains("全国会员日"), "the brand's reached the west only");
     assert!(!east.contains("腊八粥"), "the east went back to its earlier version: {east}");
     assert!(!west.contains("坏") && !east.contains("坏"), "the halted rollout put the brand back");
+    assert!(east.contains("\"session.length_seconds\": 5400") && east.contains("\"auth.sms.enabled\": true"), "{east}");
+    assert!(!west.contains("session.length_seconds"), "the east's template is not the west's");
 
     let people = [("owner".to_string(), owner), ("mgr.a".to_string(), manager.clone()), ("ana".to_string(), analyst)];
     let shots_in = shots.clone();
@@ -219,6 +221,18 @@ async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf
     let now = text(&browser, "#promotions").await;
     assert!(now.contains("冬至饺子节") && !now.contains("腊八粥"), "{now}");
     shot(&browser, &shots, "content-reverted").await;
+
+    // A settings template for the east: SMS on, 90-minute logins; the rest stays each site's.
+    go(&browser, "/content?scope=region:east&block=settings").await;
+    select(&browser, "#method-sms", "on").await;
+    browser.find(Locator::Css("#session_minutes")).await.unwrap().send_keys("90").await.unwrap();
+    browser.find(Locator::Css("#save-settings")).await.unwrap().click().await.unwrap();
+    assert!(text(&browser, "#notice").await.contains("已发布"));
+    assert_eq!(
+        browser.find(Locator::Css("#session_minutes")).await.unwrap().prop("value").await.unwrap().as_deref(),
+        Some("90")
+    );
+    shot(&browser, &shots, "content-settings").await;
 
     // A block site c refuses, for the brand by way of c: it stops there and the brand is as it was.
     add_promotion(&browser, "brand", "坏活动", "c").await;

@@ -27,6 +27,44 @@ pub(super) fn routes() -> Router<Arc<Console>> {
         .route("/content/withdraw", post(withdraw))
         .route("/content/revert", post(revert))
         .route("/content/promotion", post(promotion))
+        .route("/content/settings", post(settings))
+}
+
+/// The settings template's form, from the scope's settings block.
+struct SettingsForm<'a> {
+    /// (method, its name, `on`/`off`/`` (the site decides)).
+    methods: Vec<(&'static str, &'a str, &'static str)>,
+    session_minutes: String,
+    garden: String,
+    consent_version: String,
+}
+
+impl<'a> SettingsForm<'a> {
+    fn of(t: &'a Strings, value: Option<&serde_json::Value>) -> SettingsForm<'a> {
+        let get = |k: &str| value.and_then(|v| v.get(k));
+        SettingsForm {
+            methods: guestwifi_core::settings::METHODS
+                .iter()
+                .map(|m| {
+                    let now = match get(&format!("auth.{m}.enabled")).and_then(|v| v.as_bool()) {
+                        Some(true) => "on",
+                        Some(false) => "off",
+                        None => "",
+                    };
+                    (*m, t.method_name(m), now)
+                })
+                .collect(),
+            session_minutes: get("session.length_seconds")
+                .and_then(|v| v.as_i64())
+                .map(|s| (s / 60).to_string())
+                .unwrap_or_default(),
+            garden: get("walled_garden.names")
+                .and_then(|v| v.as_array())
+                .map(|names| names.iter().filter_map(|n| n.as_str()).collect::<Vec<_>>().join("\n"))
+                .unwrap_or_default(),
+            consent_version: get("members.consent_version").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -73,6 +111,8 @@ struct ContentPage<'a> {
     canaries: Vec<(String, String)>,
     history: Vec<VersionView>,
     rollouts: Vec<RolloutView>,
+    /// The settings template's form (the settings block shown).
+    settings: Option<SettingsForm<'a>>,
 }
 
 async fn content(
@@ -205,6 +245,7 @@ async fn render(
         scopes,
         scope: scope.to_string(),
         block_name: t.block_name(&block).to_string(),
+        settings: (block == guestwifi_core::hq::settings::BLOCK).then(|| SettingsForm::of(t, current.as_ref())),
         block,
         blocks,
         sources,
@@ -402,4 +443,105 @@ async fn add_promotion(
     let action =
         Action::Publish { scope, block: "promotions".into(), value: Some(serde_json::Value::Array(list)), canary };
     console.staff.act(&me.actor(), action).await
+}
+
+/// The settings template's form: every field as the browser sent it.
+type TemplateForm = std::collections::HashMap<String, String>;
+
+impl Csrf for TemplateForm {
+    fn csrf(&self) -> &str {
+        self.get("csrf").map_or("", String::as_str)
+    }
+}
+
+/// The settings template as a settings block: only what is filled in is
+/// managed (a method left to the site, a blank field, stay each site's).
+async fn settings(
+    State(console): State<Arc<Console>>,
+    posted: Posted<need::Content, TemplateForm>,
+) -> Result<Response, Response> {
+    let Posted { staffer: me, form } = posted;
+    let field = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let scope_text = field("scope");
+    let result = template_value(&field).and_then(|value| Ok((scope_of(&scope_text)?, value)));
+    let result = match result {
+        Ok((scope, value)) => {
+            let canary = Some(field("canary")).filter(|c| !c.is_empty());
+            let action = Action::Publish { scope, block: guestwifi_core::hq::settings::BLOCK.into(), value, canary };
+            console.staff.act(&me.actor(), action).await
+        }
+        Err(err) => Err(err),
+    };
+    after(&console, &me, &scope_text, guestwifi_core::hq::settings::BLOCK, result).await
+}
+
+/// The settings block a template's fields make (None: nothing managed, a withdrawal).
+fn template_value(field: &dyn Fn(&str) -> String) -> Result<Option<serde_json::Value>, StaffError> {
+    let mut keys = serde_json::Map::new();
+    for m in guestwifi_core::settings::METHODS {
+        match field(&format!("method_{m}")).as_str() {
+            "on" => keys.insert(format!("auth.{m}.enabled"), true.into()),
+            "off" => keys.insert(format!("auth.{m}.enabled"), false.into()),
+            _ => None,
+        };
+    }
+    let minutes = field("session_minutes");
+    if !minutes.is_empty() {
+        let minutes: i64 = minutes
+            .parse()
+            .ok()
+            .filter(|m| (1..=7 * 24 * 60).contains(m))
+            .ok_or_else(|| StaffError::Invalid("a login lasts 1 minute to 7 days".into()))?;
+        keys.insert("session.length_seconds".into(), (minutes * 60).into());
+    }
+    let garden: Vec<serde_json::Value> = field("garden")
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|n| !n.is_empty())
+        .map(|n| n.trim_end_matches('.').to_ascii_lowercase().into())
+        .collect();
+    if !garden.is_empty() {
+        keys.insert("walled_garden.names".into(), garden.into());
+    }
+    let consent = field("consent_version");
+    if !consent.is_empty() {
+        keys.insert("members.consent_version".into(), consent.into());
+    }
+    Ok((!keys.is_empty()).then_some(serde_json::Value::Object(keys)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_settings_template_manages_only_what_is_filled_in() {
+        let form: std::collections::HashMap<&str, &str> = [
+            ("method_sms", "on"),
+            ("method_countdown", "off"),
+            ("method_card", ""),
+            ("session_minutes", "90"),
+            ("garden", "Menu.Example.com.\npay.example.cn"),
+        ]
+        .into();
+        let field = |k: &str| form.get(k).map(|v| v.to_string()).unwrap_or_default();
+        let value = template_value(&field).unwrap().unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "auth.sms.enabled": true,
+                "auth.countdown.enabled": false,
+                "session.length_seconds": 5400,
+                "walled_garden.names": ["menu.example.com", "pay.example.cn"],
+            })
+        );
+        let t = super::super::strings::strings("zh-CN");
+        let shown = SettingsForm::of(t, Some(&value));
+        assert!(shown.methods.iter().any(|(m, _, now)| *m == "sms" && *now == "on"));
+        assert!(shown.methods.iter().any(|(m, _, now)| *m == "card" && now.is_empty()));
+        assert_eq!((shown.session_minutes.as_str(), shown.garden.as_str()), ("90", "menu.example.com\npay.example.cn"));
+        let empty = |_: &str| String::new();
+        assert_eq!(template_value(&empty).unwrap(), None, "nothing filled in manages nothing");
+        let bad = |k: &str| if k == "session_minutes" { "0".to_string() } else { String::new() };
+        assert!(matches!(template_value(&bad), Err(StaffError::Invalid(_))));
+    }
 }

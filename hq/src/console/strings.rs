@@ -213,6 +213,23 @@ pub struct Strings {
     pub erased: String,
     pub action_card_state: String,
     pub action_member_erase: String,
+    pub settings_form: String,
+    pub settings_hint: String,
+    pub site_decides: String,
+    pub on: String,
+    pub off: String,
+    pub session_minutes: String,
+    pub garden: String,
+    pub consent_version: String,
+    pub method_countdown: String,
+    pub method_voucher: String,
+    pub method_account: String,
+    pub method_counter_qr: String,
+    pub method_sms: String,
+    pub method_wechat: String,
+    pub method_qq: String,
+    pub method_weibo: String,
+    pub method_card: String,
 }
 
 static ZH: LazyLock<Strings> = LazyLock::new(|| {
@@ -283,6 +300,22 @@ impl Strings {
             "ad" => &self.block_ad,
             "landing" => &self.block_landing,
             "settings" => &self.block_settings,
+            other => other,
+        }
+    }
+
+    /// A login method in words.
+    pub fn method_name<'a>(&'a self, method: &'a str) -> &'a str {
+        match method {
+            "countdown" => &self.method_countdown,
+            "voucher" => &self.method_voucher,
+            "account" => &self.method_account,
+            "counter_qr" => &self.method_counter_qr,
+            "sms" => &self.method_sms,
+            "wechat" => &self.method_wechat,
+            "qq" => &self.method_qq,
+            "weibo" => &self.method_weibo,
+            "card" => &self.method_card,
             other => other,
         }
     }
