@@ -468,22 +468,24 @@ impl TestLab {
         i: usize,
         flow: impl FnOnce(fantoccini::Client) -> Flow<R> + Send + 'static,
     ) -> R {
-        self.in_browser_at(&self.lab.guest(i), &format!("chromium-profile-{i}"), flow)
+        self.in_browser_sized(&self.lab.guest(i), &format!("chromium-profile-{i}"), PHONE, flow)
     }
 
     /// Runs `flow` in headless Chromium inside the appliance's namespace:
-    /// staff at the console on the management side (127.0.0.1:8080).
+    /// staff at the console on the management side (127.0.0.1:8080), at a
+    /// desktop's 1280 px as a restaurant's owner looks at it.
     pub fn in_staff_browser<R: Send + 'static>(
         &self,
         flow: impl FnOnce(fantoccini::Client) -> Flow<R> + Send + 'static,
     ) -> R {
-        self.in_browser_at(&self.lab.appliance(), "chromium-profile-staff", flow)
+        self.in_browser_sized(&self.lab.appliance(), "chromium-profile-staff", DESKTOP, flow)
     }
 
-    fn in_browser_at<R: Send + 'static>(
+    fn in_browser_sized<R: Send + 'static>(
         &self,
         guest: &str,
         profile: &str,
+        window: &'static str,
         flow: impl FnOnce(fantoccini::Client) -> Flow<R> + Send + 'static,
     ) -> R {
         const DRIVER_PORT: u16 = 9515;
@@ -505,7 +507,7 @@ impl TestLab {
             assert_eq!(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                let client = chromium(profile, DRIVER_PORT, PHONE).await;
+                let client = chromium(profile, DRIVER_PORT, window).await;
                 flow(client).await
             })
         })

@@ -27,9 +27,17 @@ pub async fn wait_text(client: &Client, id: &str, needle: &str) {
     panic!("#{id} never said {needle:?}:\n{}", client.source().await.unwrap_or_default());
 }
 
+/// A screenshot of the page as `console-NAME.png` in `dir` (the lab's),
+/// and in `$GUESTWIFI_SCREENSHOTS` too when set (the lab's directory goes
+/// with the lab).
 pub async fn shot(client: &Client, dir: &std::path::Path, name: &str) {
     if let Ok(png) = client.screenshot().await {
-        let _ = std::fs::write(dir.join(format!("console-{name}.png")), png);
+        let file = format!("console-{name}.png");
+        let _ = std::fs::write(dir.join(&file), &png);
+        if let Some(keep) = std::env::var_os("GUESTWIFI_SCREENSHOTS") {
+            let _ = std::fs::create_dir_all(&keep);
+            let _ = std::fs::write(std::path::Path::new(&keep).join(&file), &png);
+        }
     }
 }
 
