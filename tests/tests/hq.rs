@@ -628,6 +628,7 @@ fn three_restaurants_of_a_chain_take_their_region_s_promotion_and_lose_no_fact_w
     std::fs::write(&file, dish).unwrap();
     let file = file.display().to_string();
     let staged = ["publish", "--brand", "chain", "--scope", "brand", "--block", "dishes", "--canary", "c1", "--file"];
+    let staging = Instant::now();
     let started = hq.cli(&[&staged[..], &[file.as_str()]].concat()).unwrap();
     assert!(started.contains("rollout"), "{started}");
     let serves = |t: &e2e::TestLab| t.curl(1, &[&format!("http://{}/", e2e::PORTAL_HOST)]).1.contains("腊八粥");
@@ -639,6 +640,7 @@ fn three_restaurants_of_a_chain_take_their_region_s_promotion_and_lose_no_fact_w
     let stage =
         || rt.block_on(sqlx::query_scalar::<_, String>("SELECT stage FROM hq_rollouts").fetch_one(&pool)).unwrap();
     sites[0].until("the rollout is done once every site has applied it", 10, || stage() == "done");
+    println!("staged publish -> canary, region, brand, done: {:?}", staging.elapsed());
 
     // HQ cut off (both replicas down) while guests log in at every site.
     for t in &sites {
