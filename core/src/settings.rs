@@ -9,9 +9,8 @@
 use crate::config::{Config, ConfigError, SETTINGS_FILE};
 use std::path::Path;
 
-/// The login methods a setting turns on and off, as `[auth.*]` names them.
-pub const METHODS: [&str; 9] =
-    ["countdown", "voucher", "account", "counter_qr", "sms", "wechat", "qq", "weibo", "card"];
+/// Every login method, as `[auth.*]` names them (the configuration's list).
+pub use crate::config::METHODS;
 
 /// What the settings page edits.
 #[derive(Clone, Debug, PartialEq, Eq)]

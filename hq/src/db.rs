@@ -2,6 +2,7 @@
 //! the member store uses (so HQ files facts with the feed's own
 //! [`file_fact`]). Every query here is keyed by brand first.
 
+use crate::blocks::{check_block, publish_in};
 use crate::ca::Ca;
 use guestwifi_core::hq::protocol::{
     self, Applied, Block, Bundle, Claim, EnrolRequest, EnrolResponse, FactsAnswer, Heartbeat, Scope, WireFact,
@@ -777,88 +778,6 @@ pub struct BeatRow {
     pub backlog: i64,
     /// The oldest's age, ms.
     pub lag_ms: i64,
-}
-
-/// Whether `value` may be published as `block`: a marketing block the
-/// site's editor would accept, or settings keys HQ may manage.
-pub fn check_block(block: &str, value: Option<&serde_json::Value>) -> anyhow::Result<()> {
-    let settings = block == guestwifi_core::hq::settings::BLOCK;
-    anyhow::ensure!(
-        settings || protocol::BLOCKS.contains(&block),
-        "{block:?} is not a block: one of {:?} or settings",
-        protocol::BLOCKS
-    );
-    match value {
-        Some(v) if settings => {
-            let keys: BTreeMap<String, serde_json::Value> = serde_json::from_value(v.clone())
-                .map_err(|_| anyhow::anyhow!("settings: an object of dotted keys (\"auth.sms.enabled\": true)"))?;
-            guestwifi_core::hq::settings::to_toml(&keys).map_err(anyhow::Error::msg)?;
-        }
-        Some(v) => {
-            let blocks = BTreeMap::from([(block.to_string(), v.clone())]);
-            guestwifi_core::marketing::compose(&Default::default(), &blocks).map_err(anyhow::Error::msg)?;
-        }
-        None => {}
-    }
-    Ok(())
-}
-
-/// Publishes `value` as the newest version of `block` at `scope` in `tx`
-/// (checked by the caller); its version. The caller wakes the sites after commit.
-pub async fn publish_in(
-    tx: &mut sqlx::AnyConnection,
-    brand: &str,
-    scope: &Scope,
-    block: &str,
-    value: Option<&serde_json::Value>,
-    by: &str,
-) -> Result<i64, sqlx::Error> {
-    let (kind, id) = scope.parts();
-    let version: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(version), 0) + 1 FROM hq_blocks WHERE brand_id = $1 AND scope_kind = $2 AND scope_id = $3 AND block = $4",
-    )
-    .bind(brand)
-    .bind(kind)
-    .bind(id)
-    .bind(block)
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO hq_blocks (brand_id, scope_kind, scope_id, block, version, value, published_at, published_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(brand)
-    .bind(kind)
-    .bind(id)
-    .bind(block)
-    .bind(version)
-    .bind(value.map(|v| v.to_string()))
-    .bind(now_ms())
-    .bind(by)
-    .execute(&mut *tx)
-    .await?;
-    Ok(version)
-}
-
-/// The newest value of `block` at `scope` (None: none, or withdrawn).
-pub async fn current_in(
-    tx: &mut sqlx::AnyConnection,
-    brand: &str,
-    scope: &Scope,
-    block: &str,
-) -> Result<Option<serde_json::Value>, sqlx::Error> {
-    let (kind, id) = scope.parts();
-    let value: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT value FROM hq_blocks WHERE brand_id = $1 AND scope_kind = $2 AND scope_id = $3 AND block = $4 \
-         ORDER BY version DESC LIMIT 1",
-    )
-    .bind(brand)
-    .bind(kind)
-    .bind(id)
-    .bind(block)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(value.flatten().and_then(|v| serde_json::from_str(&v).ok()))
 }
 
 /// A site's enrolment state, if HQ knows the site.

@@ -7,6 +7,8 @@
 //! everything, and its NOTIFY wakes every replica's waiting polls.
 
 pub mod api;
+pub mod audit;
+pub mod blocks;
 pub mod ca;
 pub mod config;
 pub mod console;

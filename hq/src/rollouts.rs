@@ -11,9 +11,10 @@
 //! conditional update of the rollout's stage in the same transaction as its
 //! publish, so two replicas never take the same step twice.
 
-use crate::db::{check_block, current_in, publish_in, Db, SiteRef, SiteRow};
+use crate::audit::Entry;
+use crate::blocks::{check_block, current_in, publish_in};
+use crate::db::{Db, SiteRef, SiteRow};
 use crate::health::Thresholds;
-use crate::staff::{audit_in, Actor};
 use guestwifi_core::hq::protocol::Scope;
 use guestwifi_core::kit::time::now_ms;
 use std::time::Duration;
@@ -98,16 +99,16 @@ pub enum RolloutError {
 
 /// Starts a rollout of `value` as `block` for `target` (a region or the
 /// brand) by way of `canary` (a site of the target): the block is published
-/// at the canary's site scope now. The rollout's id.
+/// at the canary's site scope now, `audit` written with it. The rollout's id.
 pub async fn start(
     db: &Db,
-    actor: &Actor,
+    audit: &Entry<'_>,
     block: &str,
     value: Option<serde_json::Value>,
     target: &Scope,
     canary: &str,
 ) -> Result<String, RolloutError> {
-    let brand = &actor.person.brand;
+    let brand = audit.brand;
     check_block(block, value.as_ref()).map_err(|e| RolloutError::Invalid(format!("{e:#}")))?;
     let sites = db.sites(Some(brand)).await?;
     let Some(site) = sites.iter().find(|s| s.site == canary && s.state == "enrolled") else {
@@ -150,12 +151,12 @@ pub async fn start(
     .bind(text(&prev_region))
     .bind(text(&prev_target))
     .bind(now_ms())
-    .bind(&actor.person.username)
+    .bind(audit.actor)
     .execute(&mut *tx)
     .await?;
-    let by = format!("{} (rollout {})", actor.person.username, &id[..8]);
+    let by = format!("{} (rollout {})", audit.actor, &id[..8]);
     publish_in(&mut tx, brand, &canary_scope, block, value.as_ref(), &by).await?;
-    audit_in(&mut tx, actor, "rollout.start", &format!("{block} → {target}"), "", &format!("canary {canary}")).await?;
+    crate::audit::write(&mut tx, audit).await?;
     tx.commit().await?;
     db.published(brand).await?;
     Ok(id)
@@ -202,7 +203,7 @@ pub async fn list(db: &Db, brand: Option<&str>, live: bool, limit: i64) -> Resul
             brand: r.brand_id,
             block: r.block,
             value: json(r.value),
-            target: crate::staff::scope_of(&r.target_kind, &r.target_id),
+            target: crate::blocks::scope_of(&r.target_kind, &r.target_id),
             canary: (r.canary_site, r.canary_region),
             prev: [json(r.prev_canary), json(r.prev_region), json(r.prev_target)],
             stage: Stage::parse(&r.stage),
@@ -318,9 +319,8 @@ async fn advance(db: &Db, r: &Rollout) -> Result<(), sqlx::Error> {
             publish_in(&mut tx, &r.brand, &left, &r.block, held.as_ref(), &by).await?;
         }
     }
-    let actor = Actor::system(&r.brand);
-    audit_in(&mut tx, &actor, "rollout.step", &format!("{} → {}", r.block, r.target), r.stage.as_str(), next.as_str())
-        .await?;
+    let what = format!("{} → {}", r.block, r.target);
+    crate::audit::write(&mut tx, &Entry::hq(&r.brand, "rollout.step", &what, r.stage.as_str(), next.as_str())).await?;
     tx.commit().await?;
     tracing::info!(rollout = %r.id, block = %r.block, stage = next.as_str(), "rollout stepped");
     db.published(&r.brand).await
@@ -335,8 +335,8 @@ async fn halt(db: &Db, r: &Rollout, why: &str) -> Result<(), sqlx::Error> {
     let by = format!("rollout {} halted", &r.id[..8]);
     let stage_scope = stage_scope(r);
     publish_in(&mut tx, &r.brand, &stage_scope, &r.block, held(r, &stage_scope).as_ref(), &by).await?;
-    let actor = Actor::system(&r.brand);
-    audit_in(&mut tx, &actor, "rollout.halt", &format!("{} → {}", r.block, r.target), r.stage.as_str(), why).await?;
+    let what = format!("{} → {}", r.block, r.target);
+    crate::audit::write(&mut tx, &Entry::hq(&r.brand, "rollout.halt", &what, r.stage.as_str(), why)).await?;
     tx.commit().await?;
     tracing::warn!(rollout = %r.id, block = %r.block, why, "rollout halted; its scopes are back as they were");
     db.published(&r.brand).await

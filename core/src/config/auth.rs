@@ -4,6 +4,10 @@ use super::{valid_hostname, yes};
 use serde::Deserialize;
 use std::path::PathBuf;
 
+/// Every login method, as `[auth.*]` names them.
+pub const METHODS: [&str; 9] =
+    ["countdown", "voucher", "account", "counter_qr", "sms", "wechat", "qq", "weibo", "card"];
+
 /// `[auth]`: which login methods the portal offers, and what each grants.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -269,8 +269,8 @@ impl Portal {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("portal.tls_cert and portal.tls_key go together".into());
         }
-        if !self.first_method.is_empty() && !crate::settings::METHODS.contains(&self.first_method.as_str()) {
-            return Err(format!("portal.first_method: one of {} (or empty)", crate::settings::METHODS.join(", ")));
+        if !self.first_method.is_empty() && !super::METHODS.contains(&self.first_method.as_str()) {
+            return Err(format!("portal.first_method: one of {} (or empty)", super::METHODS.join(", ")));
         }
         if !self.hostname.is_empty() && !valid_hostname(&self.hostname) {
             return Err(format!("portal.hostname: {:?} is not a host name", self.hostname));

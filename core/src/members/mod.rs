@@ -675,20 +675,15 @@ impl Store {
         .bind(key)
         .fetch_optional(&self.pool)
         .await?;
+        // Else a WeChat openid (or any identity), bare or as `kind:value`.
         if id.is_some() {
             return Ok(id);
         }
-        // A WeChat openid (or any identity), bare or as `kind:value`.
         let (kind, value) = key.split_once(':').unwrap_or(("", key));
-        let id: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT member_id FROM identities WHERE brand_id = $1 AND value = $2 AND ($3 = '' OR kind = $3) \
-             AND member_id IS NOT NULL LIMIT 1",
-        )
-        .bind(&self.brand)
-        .bind(value)
-        .bind(kind)
-        .fetch_optional(&self.pool)
-        .await?;
+        let by_identity = "SELECT member_id FROM identities WHERE brand_id = $1 AND value = $2 \
+                           AND ($3 = '' OR kind = $3) AND member_id IS NOT NULL LIMIT 1";
+        let id: Option<Option<String>> =
+            sqlx::query_scalar(by_identity).bind(&self.brand).bind(value).bind(kind).fetch_optional(&self.pool).await?;
         Ok(id.flatten())
     }
 

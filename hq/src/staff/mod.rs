@@ -10,14 +10,14 @@
 //! ([`Task::allows`]), the scope against the target, and the audit row
 //! (actor, role, scope, before, after) is written in the same transaction.
 
+mod signin;
+
 use guestwifi_core::auth::lockout::Lockout;
 use guestwifi_core::hq::protocol::Scope;
-use guestwifi_core::kit::passwords::{hash_password, unusable_hash, verify_password};
-use guestwifi_core::kit::secrets::{normalize_code, random_code, same_secret};
+use guestwifi_core::kit::passwords::hash_password;
+use guestwifi_core::kit::secrets::{random_code, same_secret};
 use guestwifi_core::kit::time::now_ms;
-use guestwifi_core::kit::totp;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -176,12 +176,26 @@ impl Actor {
 }
 
 impl Actor {
-    /// HQ itself (a rollout's steps), for the brand.
-    pub fn system(brand: &str) -> Actor {
-        Actor {
-            person: Person { username: "hq".into(), brand: brand.into(), role: Role::Owner, scope: Scope::Brand },
-            door: "hq",
-            from: "local".into(),
+    /// This actor's audit row for `action` on `target`.
+    pub fn entry<'a>(
+        &'a self,
+        action: &'a str,
+        target: &'a str,
+        before: &'a str,
+        after: &'a str,
+    ) -> crate::audit::Entry<'a> {
+        let p = &self.person;
+        crate::audit::Entry {
+            brand: &p.brand,
+            actor: &p.username,
+            role: p.role.as_str(),
+            scope: p.scope.to_string(),
+            door: self.door,
+            action,
+            target,
+            before,
+            after,
+            address: &self.from,
         }
     }
 }
@@ -375,10 +389,6 @@ pub struct Staff {
     by_address: Lockout<IpAddr>,
 }
 
-/// An account's row: username, brand, role, scope kind and id, TOTP secret,
-/// enrolled at, last step, password hash.
-type Account = (String, String, String, String, String, Option<String>, Option<i64>, i64, String);
-
 impl Staff {
     /// On the chain's database.
     pub fn new(hq: crate::db::Db) -> Staff {
@@ -420,16 +430,17 @@ impl Staff {
             Action::Publish { scope, block, value, canary } => {
                 self.within(me, &scope).await?;
                 if let Some(canary) = canary.filter(|c| !c.is_empty()) {
-                    let id =
-                        crate::rollouts::start(&self.hq, actor, &block, value, &scope, &canary).await.map_err(|e| {
-                            match e {
-                                crate::rollouts::RolloutError::Invalid(why) => StaffError::Invalid(why),
-                                crate::rollouts::RolloutError::Store(e) => StaffError::Store(e),
-                            }
-                        })?;
+                    let (what, after) = (format!("{block} → {scope}"), format!("canary {canary}"));
+                    let entry = actor.entry("rollout.start", &what, "", &after);
+                    let started = crate::rollouts::start(&self.hq, &entry, &block, value, &scope, &canary).await;
+                    let id = started.map_err(|e| match e {
+                        crate::rollouts::RolloutError::Invalid(why) => StaffError::Invalid(why),
+                        crate::rollouts::RolloutError::Store(e) => StaffError::Store(e),
+                    })?;
                     return Ok(Done::Staged { id });
                 }
-                crate::db::check_block(&block, value.as_ref()).map_err(|e| StaffError::Invalid(format!("{e:#}")))?;
+                crate::blocks::check_block(&block, value.as_ref())
+                    .map_err(|e| StaffError::Invalid(format!("{e:#}")))?;
                 let version = self.publish(actor, &scope, &block, value.as_ref(), "content.publish").await?;
                 Ok(Done::Published { version })
             }
@@ -591,8 +602,8 @@ impl Staff {
         let cut =
             |v: Option<&serde_json::Value>| v.map_or("—".to_string(), |v| v.to_string().chars().take(500).collect());
         let mut tx = self.db.begin().await?;
-        let before = crate::db::current_in(&mut tx, brand, scope, block).await?;
-        let version = crate::db::publish_in(&mut tx, brand, scope, block, value, &actor.person.username).await?;
+        let before = crate::blocks::current_in(&mut tx, brand, scope, block).await?;
+        let version = crate::blocks::publish_in(&mut tx, brand, scope, block, value, &actor.person.username).await?;
         let target = format!("{block} @ {scope} v{version}");
         audit_in(&mut tx, actor, action, &target, &cut(before.as_ref()), &cut(value)).await?;
         tx.commit().await?;
@@ -612,7 +623,7 @@ impl Staff {
         let Some((brand, role, kind, id)) = row.filter(|r| r.0 == me.brand) else {
             return Err(StaffError::Invalid(format!("no account {username}")));
         };
-        let scope = scope_of(&kind, &id);
+        let scope = crate::blocks::scope_of(&kind, &id);
         let role = Role::parse(&role).unwrap_or(Role::Analyst);
         if matches!(role, Role::Owner | Role::Admin) && me.role != Role::Owner {
             return Err(StaffError::Forbidden("only an owner manages owners and admins".into()));
@@ -646,12 +657,12 @@ impl Staff {
             .into_iter()
             .filter(|r| {
                 let region_of = |s: &str| regions.iter().find(|(site, _)| site == s).map(|(_, r)| r.clone());
-                me.covers_scope(&scope_of(&r.2, &r.3), region_of)
+                me.covers_scope(&crate::blocks::scope_of(&r.2, &r.3), region_of)
             })
             .map(|r| PersonRow {
                 username: r.0,
                 role: r.1,
-                scope: scope_of(&r.2, &r.3).to_string(),
+                scope: crate::blocks::scope_of(&r.2, &r.3).to_string(),
                 enrolled: r.4.is_some(),
                 locked_until: (r.5 > now).then_some(r.5),
                 disabled: r.6.is_some(),
@@ -702,181 +713,6 @@ impl Staff {
         }
     }
 
-    /// The password step: a session at [`Stage::Password`] (its cookie's
-    /// token) when the password is right. The try is counted in the account
-    /// before the check, and per address on this replica.
-    pub async fn sign_in(&self, username: &str, password: &str, from: IpAddr) -> Result<(String, Signed), StaffError> {
-        let locked = |retry_after| StaffError::LockedOut { retry_after };
-        let by_address = self.by_address.reserve(from).map_err(locked)?;
-        let username = username.trim().to_ascii_lowercase();
-        if username.is_empty() || username.len() > MAX_USERNAME {
-            by_address.keep();
-            return Err(StaffError::WrongCredentials);
-        }
-        let account = match self.reserve_try(&username).await {
-            Ok(account) => account,
-            Err(err) => {
-                by_address.give_back();
-                return Err(err);
-            }
-        };
-        let hash = account.as_ref().map_or_else(unusable_hash, |a| a.8.clone());
-        let Ok(good) = verify_password(password.to_string(), hash).await else {
-            by_address.give_back();
-            self.give_back_try(&username).await;
-            return Err(StaffError::LockedOut { retry_after: Duration::from_secs(1) });
-        };
-        let Some(account) = account.filter(|_| good) else {
-            by_address.keep();
-            self.failed_try(&username).await?;
-            return Err(StaffError::WrongCredentials);
-        };
-        by_address.give_back();
-        let person = person_of(&account);
-        let enrolled = account.6.is_some();
-        let (token, csrf) = self.new_session(&person.username, "password", from).await?;
-        Ok((token, Signed { person, csrf, stage: Stage::Password { enrolled } }))
-    }
-
-    /// The second factor: a TOTP code of the account's (each step once), or
-    /// one of its recovery codes (each once). A new session token for the
-    /// signed-in session; the password step's token is gone.
-    pub async fn second_factor(&self, token: &str, code: &str, from: IpAddr) -> Result<(String, Signed), StaffError> {
-        let signed = self.session(token).await?.ok_or(StaffError::Expired)?;
-        if signed.stage != (Stage::Password { enrolled: true }) {
-            return Err(StaffError::Expired);
-        }
-        let username = signed.person.username.clone();
-        let Some(account) = self.reserve_try(&username).await? else { return Err(StaffError::Expired) };
-        let secret = account.5.clone().unwrap_or_default();
-        let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-        let good = if digits.len() == totp::DIGITS as usize && digits.bytes().all(|b| b.is_ascii_digit()) {
-            match totp::check(&secret, &digits, now_ms() / 1000, account.7) {
-                Some(step) => self.take_step(&username, step).await?,
-                None => false,
-            }
-        } else {
-            self.take_recovery(&username, code).await?
-        };
-        if !good {
-            self.failed_try(&username).await?;
-            return Err(StaffError::WrongCode);
-        }
-        self.signed_in(token, signed, from).await
-    }
-
-    /// Enrolment's first step: the account's new secret (kept until it is
-    /// confirmed; the same one while the page is reloaded).
-    pub async fn enrolment_secret(&self, token: &str) -> Result<(Signed, String), StaffError> {
-        let signed = self.session(token).await?.ok_or(StaffError::Expired)?;
-        if signed.stage != (Stage::Password { enrolled: false }) {
-            return Err(StaffError::Expired);
-        }
-        let fresh = totp::new_secret();
-        let secret: String = sqlx::query_scalar(
-            "UPDATE hq_staff SET totp_secret = COALESCE(totp_secret, $2) WHERE username = $1 AND totp_enrolled_at IS NULL \
-             RETURNING totp_secret",
-        )
-        .bind(&signed.person.username)
-        .bind(fresh)
-        .fetch_optional(&self.db)
-        .await?
-        .ok_or(StaffError::Expired)?;
-        Ok((signed, secret))
-    }
-
-    /// Enrolment confirmed by a code from the app: the second factor is on,
-    /// the recovery codes (shown once) are made, and the session is signed in.
-    pub async fn confirm_enrolment(
-        &self,
-        token: &str,
-        code: &str,
-        from: IpAddr,
-    ) -> Result<(String, Signed, Vec<String>), StaffError> {
-        let (signed, secret) = self.enrolment_secret(token).await?;
-        let username = signed.person.username.clone();
-        let Some(account) = self.reserve_try(&username).await? else { return Err(StaffError::Expired) };
-        let Some(step) = totp::check(&secret, code, now_ms() / 1000, account.7) else {
-            self.failed_try(&username).await?;
-            return Err(StaffError::WrongCode);
-        };
-        let codes: Vec<String> =
-            (0..RECOVERY_CODES).map(|_| format!("{}-{}", random_code(5), random_code(5))).collect();
-        let mut tx = self.db.begin().await?;
-        let confirmed = sqlx::query(
-            "UPDATE hq_staff SET totp_enrolled_at = $2, totp_last_step = $3 \
-             WHERE username = $1 AND totp_enrolled_at IS NULL AND totp_secret = $4",
-        )
-        .bind(&username)
-        .bind(now_ms())
-        .bind(step)
-        .bind(&secret)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if confirmed == 0 {
-            return Err(StaffError::Expired);
-        }
-        sqlx::query("DELETE FROM hq_staff_recovery WHERE username = $1").bind(&username).execute(&mut *tx).await?;
-        for code in &codes {
-            sqlx::query("INSERT INTO hq_staff_recovery (username, code_hash) VALUES ($1, $2)")
-                .bind(&username)
-                .bind(code_hash(code))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        let (token, signed) = self.signed_in(token, signed, from).await?;
-        Ok((token, signed, codes))
-    }
-
-    /// The session behind a cookie's token, if it is live (a password-step
-    /// one for [`SECOND_FACTOR_WINDOW`], a signed-in one until [`IDLE`]).
-    pub async fn session(&self, token: &str) -> Result<Option<Signed>, StaffError> {
-        if token.is_empty() || token.len() > 128 {
-            return Ok(None);
-        }
-        let now = now_ms();
-        type Row = (String, String, i64, i64, String, String, String, String, String, Option<String>, Option<i64>, i64);
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT s.stage, s.csrf, s.created_at, s.seen_at, u.username, u.brand_id, u.role, u.scope_kind, u.scope_id, \
-               u.totp_secret, u.totp_enrolled_at, u.totp_last_step \
-             FROM hq_staff_sessions s JOIN hq_staff u ON u.username = s.username AND u.disabled_at IS NULL \
-             WHERE s.token_hash = $1",
-        )
-        .bind(code_hash(token))
-        .fetch_optional(&self.db)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let live = match r.0.as_str() {
-            "full" => now - r.3 < IDLE.as_millis() as i64,
-            _ => now - r.2 < SECOND_FACTOR_WINDOW.as_millis() as i64,
-        };
-        if !live {
-            self.logout(token).await?;
-            return Ok(None);
-        }
-        if r.0 == "full" && now - r.3 > 60_000 {
-            sqlx::query("UPDATE hq_staff_sessions SET seen_at = $2 WHERE token_hash = $1")
-                .bind(code_hash(token))
-                .bind(now)
-                .execute(&self.db)
-                .await?;
-        }
-        let account: Account = (r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, String::new());
-        let stage = if r.0 == "full" { Stage::Full } else { Stage::Password { enrolled: account.6.is_some() } };
-        Ok(Some(Signed { person: person_of(&account), csrf: r.1, stage }))
-    }
-
-    /// Ends the session behind `token`.
-    pub async fn logout(&self, token: &str) -> Result<(), StaffError> {
-        sqlx::query("DELETE FROM hq_staff_sessions WHERE token_hash = $1")
-            .bind(code_hash(token))
-            .execute(&self.db)
-            .await?;
-        Ok(())
-    }
-
     /// Adds an account from the CLI (the brand's first owner): its first password.
     pub async fn add_from_cli(
         &self,
@@ -897,140 +733,6 @@ impl Staff {
             _ => unreachable!("adding answers the password"),
         }
     }
-
-    /// The signed-in session that replaces the password step's `token`
-    /// (a new token: the one seen before the second factor is worth nothing).
-    async fn signed_in(&self, token: &str, mut signed: Signed, from: IpAddr) -> Result<(String, Signed), StaffError> {
-        self.logout(token).await?;
-        sqlx::query("UPDATE hq_staff SET tries = 0 WHERE username = $1")
-            .bind(&signed.person.username)
-            .execute(&self.db)
-            .await?;
-        let (token, csrf) = self.new_session(&signed.person.username, "full", from).await?;
-        signed.csrf = csrf;
-        signed.stage = Stage::Full;
-        Ok((token, signed))
-    }
-
-    async fn new_session(&self, username: &str, stage: &str, from: IpAddr) -> Result<(String, String), StaffError> {
-        let (token, csrf) = (guestwifi_core::staff::random_token(), guestwifi_core::staff::random_token());
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO hq_staff_sessions (token_hash, username, stage, csrf, created_at, seen_at, address) \
-             VALUES ($1, $2, $3, $4, $5, $5, $6)",
-        )
-        .bind(code_hash(&token))
-        .bind(username)
-        .bind(stage)
-        .bind(&csrf)
-        .bind(now)
-        .bind(from.to_string())
-        .execute(&self.db)
-        .await?;
-        // Sessions left half-way or idle go as new ones are made.
-        sqlx::query(
-            "DELETE FROM hq_staff_sessions WHERE (stage = 'password' AND created_at < $1) OR (stage = 'full' AND seen_at < $2)",
-        )
-        .bind(now - SECOND_FACTOR_WINDOW.as_millis() as i64)
-        .bind(now - IDLE.as_millis() as i64)
-        .execute(&self.db)
-        .await?;
-        Ok((token, csrf))
-    }
-
-    /// Counts a try at `username` before it is checked: the account (None if
-    /// there is none), or locked out when its tries are spent.
-    async fn reserve_try(&self, username: &str) -> Result<Option<Account>, StaffError> {
-        let now = now_ms();
-        let reserved: Option<Account> = sqlx::query_as(
-            "UPDATE hq_staff SET tries = tries + 1 \
-             WHERE username = $1 AND disabled_at IS NULL AND locked_until <= $2 AND tries < $3 \
-             RETURNING username, brand_id, role, scope_kind, scope_id, totp_secret, totp_enrolled_at, totp_last_step, \
-               password_hash",
-        )
-        .bind(username)
-        .bind(now)
-        .bind(MAX_TRIES)
-        .fetch_optional(&self.db)
-        .await?;
-        if reserved.is_some() {
-            return Ok(reserved);
-        }
-        let state: Option<(i64, String)> = sqlx::query_as(
-            "SELECT locked_until, password_hash FROM hq_staff WHERE username = $1 AND disabled_at IS NULL",
-        )
-        .bind(username)
-        .fetch_optional(&self.db)
-        .await?;
-        match state {
-            None => Ok(None),
-            Some((until, _)) if until > now => {
-                Err(StaffError::LockedOut { retry_after: Duration::from_millis((until - now) as u64) })
-            }
-            // Every try taken by others at once: the account locks now.
-            Some(_) => {
-                self.lock(username).await?;
-                Err(StaffError::LockedOut { retry_after: LOCK })
-            }
-        }
-    }
-
-    /// A wrong try: the account locks when its tries are spent.
-    async fn failed_try(&self, username: &str) -> Result<(), StaffError> {
-        let tries: Option<i64> = sqlx::query_scalar("SELECT tries FROM hq_staff WHERE username = $1")
-            .bind(username)
-            .fetch_optional(&self.db)
-            .await?;
-        if tries.is_some_and(|t| t >= MAX_TRIES) {
-            self.lock(username).await?;
-            tracing::warn!(username, "HQ account locked after wrong tries");
-        }
-        Ok(())
-    }
-
-    async fn give_back_try(&self, username: &str) {
-        let _ = sqlx::query("UPDATE hq_staff SET tries = tries - 1 WHERE username = $1 AND tries > 0")
-            .bind(username)
-            .execute(&self.db)
-            .await;
-    }
-
-    async fn lock(&self, username: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE hq_staff SET locked_until = $2, tries = 0 WHERE username = $1")
-            .bind(username)
-            .bind(now_ms() + LOCK.as_millis() as i64)
-            .execute(&self.db)
-            .await?;
-        Ok(())
-    }
-
-    /// Takes TOTP step `step` for the account: false if it (or a later one)
-    /// was taken already, by a concurrent sign-in too.
-    async fn take_step(&self, username: &str, step: i64) -> Result<bool, sqlx::Error> {
-        let taken = sqlx::query("UPDATE hq_staff SET totp_last_step = $2 WHERE username = $1 AND totp_last_step < $2")
-            .bind(username)
-            .bind(step)
-            .execute(&self.db)
-            .await?
-            .rows_affected();
-        Ok(taken == 1)
-    }
-
-    /// Takes one of the account's recovery codes, once.
-    async fn take_recovery(&self, username: &str, typed: &str) -> Result<bool, sqlx::Error> {
-        let Some(code) = normalize_code(typed).filter(|c| c.len() == 10) else { return Ok(false) };
-        let shown = format!("{}-{}", &code[..5], &code[5..]);
-        let taken = sqlx::query(
-            "UPDATE hq_staff_recovery SET used_at = $3 WHERE username = $1 AND code_hash = $2 AND used_at IS NULL",
-        )
-        .bind(username)
-        .bind(code_hash(&shown))
-        .bind(now_ms())
-        .execute(&self.db)
-        .await?
-        .rows_affected();
-        Ok(taken == 1)
-    }
 }
 
 /// A member store's refusal as the door tells it.
@@ -1044,31 +746,8 @@ fn members_error(err: guestwifi_core::members::MembersError) -> StaffError {
     }
 }
 
-fn person_of(a: &Account) -> Person {
-    Person {
-        username: a.0.clone(),
-        brand: a.1.clone(),
-        role: Role::parse(&a.2).unwrap_or(Role::Analyst),
-        scope: scope_of(&a.3, &a.4),
-    }
-}
-
-/// A stored scope.
-pub fn scope_of(kind: &str, id: &str) -> Scope {
-    match kind {
-        "region" => Scope::Region(id.into()),
-        "site" => Scope::Site(id.into()),
-        _ => Scope::Brand,
-    }
-}
-
-/// SHA-256, hex: how tokens and recovery codes are kept.
-fn code_hash(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Writes an audit row in `tx` (the one door's, and the rollouts' steps).
-pub(crate) async fn audit_in(
+/// Writes `actor`'s audit row in `tx`.
+async fn audit_in(
     tx: &mut sqlx::AnyConnection,
     actor: &Actor,
     action: &str,
@@ -1076,25 +755,7 @@ pub(crate) async fn audit_in(
     before: &str,
     after: &str,
 ) -> Result<(), sqlx::Error> {
-    let p = &actor.person;
-    sqlx::query(
-        "INSERT INTO hq_audit (brand_id, at, actor, role, scope, door, action, target, before, after, address) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&p.brand)
-    .bind(now_ms())
-    .bind(&p.username)
-    .bind(p.role.as_str())
-    .bind(p.scope.to_string())
-    .bind(actor.door)
-    .bind(action)
-    .bind(target)
-    .bind(before)
-    .bind(after)
-    .bind(&actor.from)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    crate::audit::write(tx, &actor.entry(action, target, before, after)).await
 }
 
 /// Whether two secrets are the same (constant time), for the console's CSRF check.
