@@ -317,51 +317,49 @@ fn scope_of(form_scope: &str) -> Result<Scope, StaffError> {
     Scope::parse(form_scope).ok_or_else(|| StaffError::Invalid(format!("{form_scope:?}: brand, region:ID or site:ID")))
 }
 
+/// The form's action through the one door (`make` builds it for the form's
+/// scope), then the page again.
+async fn act(
+    console: &Console,
+    posted: Posted<need::Content, PublishForm>,
+    make: impl FnOnce(Scope, &PublishForm) -> Result<Action, StaffError>,
+) -> Result<Response, Response> {
+    let Posted { staffer: me, form } = posted;
+    let result = match scope_of(&form.scope).and_then(|scope| make(scope, &form)) {
+        Ok(action) => console.staff.act(&me.actor(), action).await,
+        Err(err) => Err(err),
+    };
+    after(console, &me, &form.scope, &form.block, result).await
+}
+
 async fn publish(
     State(console): State<Arc<Console>>,
     posted: Posted<need::Content, PublishForm>,
 ) -> Result<Response, Response> {
-    let Posted { staffer: me, form } = posted;
-    let result = match (scope_of(&form.scope), serde_json::from_str::<serde_json::Value>(&form.value)) {
-        (Err(err), _) => Err(err),
-        (_, Err(err)) => Err(StaffError::Invalid(format!("JSON: {err}"))),
-        (Ok(scope), Ok(value)) => {
-            let canary = Some(form.canary.clone()).filter(|c| !c.is_empty());
-            let action = Action::Publish { scope, block: form.block.clone(), value: Some(value), canary };
-            console.staff.act(&me.actor(), action).await
-        }
-    };
-    after(&console, &me, &form.scope, &form.block, result).await
+    act(&console, posted, |scope, form| {
+        let value = serde_json::from_str(&form.value).map_err(|e| StaffError::Invalid(format!("JSON: {e}")))?;
+        let canary = Some(form.canary.clone()).filter(|c| !c.is_empty());
+        Ok(Action::Publish { scope, block: form.block.clone(), value: Some(value), canary })
+    })
+    .await
 }
 
 async fn withdraw(
     State(console): State<Arc<Console>>,
     posted: Posted<need::Content, PublishForm>,
 ) -> Result<Response, Response> {
-    let Posted { staffer: me, form } = posted;
-    let result = match scope_of(&form.scope) {
-        Err(err) => Err(err),
-        Ok(scope) => {
-            let action = Action::Publish { scope, block: form.block.clone(), value: None, canary: None };
-            console.staff.act(&me.actor(), action).await
-        }
-    };
-    after(&console, &me, &form.scope, &form.block, result).await
+    act(&console, posted, |scope, form| {
+        Ok(Action::Publish { scope, block: form.block.clone(), value: None, canary: None })
+    })
+    .await
 }
 
 async fn revert(
     State(console): State<Arc<Console>>,
     posted: Posted<need::Content, PublishForm>,
 ) -> Result<Response, Response> {
-    let Posted { staffer: me, form } = posted;
-    let result = match scope_of(&form.scope) {
-        Err(err) => Err(err),
-        Ok(scope) => {
-            let action = Action::Revert { scope, block: form.block.clone(), version: form.version };
-            console.staff.act(&me.actor(), action).await
-        }
-    };
-    after(&console, &me, &form.scope, &form.block, result).await
+    act(&console, posted, |scope, form| Ok(Action::Revert { scope, block: form.block.clone(), version: form.version }))
+        .await
 }
 
 #[derive(Deserialize)]

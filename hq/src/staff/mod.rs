@@ -470,19 +470,7 @@ impl Staff {
                 if matches!(role, Role::Owner | Role::Admin) && me.role != Role::Owner {
                     return Err(StaffError::Forbidden("only an owner makes owners and admins".into()));
                 }
-                let regions = self.regions(&me.brand).await?;
-                let exists = |kind: &Scope| match kind {
-                    Scope::Brand => true,
-                    Scope::Region(r) => regions.iter().any(|(_, region)| region == r),
-                    Scope::Site(s) => regions.iter().any(|(site, _)| site == s),
-                };
-                if !exists(&scope) {
-                    return Err(StaffError::Invalid(format!("{scope} is no scope of brand {}", me.brand)));
-                }
-                let region_of = |s: &str| regions.iter().find(|(site, _)| site == s).map(|(_, r)| r.clone());
-                if !me.covers_scope(&scope, region_of) {
-                    return Err(StaffError::Forbidden(format!("{scope} is outside your scope {}", me.scope)));
-                }
+                self.within(me, &scope).await?;
                 let password = format!("{}-{}-{}", random_code(5), random_code(5), random_code(5));
                 let hash = hash_password(password.clone()).await.map_err(|_| StaffError::Hash)?;
                 let (kind, id) = scope.parts();
@@ -581,8 +569,7 @@ impl Staff {
         if !exists {
             return Err(StaffError::Invalid(format!("{scope} is no scope of brand {}", me.brand)));
         }
-        let region_of = |s: &str| regions.iter().find(|(site, _)| site == s).map(|(_, r)| r.clone());
-        if !me.covers_scope(scope, region_of) {
+        if !covered(me, scope, &regions) {
             return Err(StaffError::Forbidden(format!("{scope} is outside your scope {}", me.scope)));
         }
         Ok(())
@@ -628,9 +615,7 @@ impl Staff {
         if matches!(role, Role::Owner | Role::Admin) && me.role != Role::Owner {
             return Err(StaffError::Forbidden("only an owner manages owners and admins".into()));
         }
-        let regions = self.regions(&brand).await?;
-        let region_of = |s: &str| regions.iter().find(|(site, _)| site == s).map(|(_, r)| r.clone());
-        if !me.covers_scope(&scope, region_of) {
+        if !covered(me, &scope, &self.regions(&brand).await?) {
             return Err(StaffError::Forbidden(format!("{username} is outside your scope")));
         }
         Ok(format!("{} {scope}", role.as_str()))
@@ -655,10 +640,7 @@ impl Staff {
         let now = now_ms();
         Ok(rows
             .into_iter()
-            .filter(|r| {
-                let region_of = |s: &str| regions.iter().find(|(site, _)| site == s).map(|(_, r)| r.clone());
-                me.covers_scope(&crate::blocks::scope_of(&r.2, &r.3), region_of)
-            })
+            .filter(|r| covered(me, &crate::blocks::scope_of(&r.2, &r.3), &regions))
             .map(|r| PersonRow {
                 username: r.0,
                 role: r.1,
@@ -733,6 +715,11 @@ impl Staff {
             _ => unreachable!("adding answers the password"),
         }
     }
+}
+
+/// Whether `scope` lies within `me`'s, `regions` being the brand's sites and their regions.
+fn covered(me: &Person, scope: &Scope, regions: &[(String, String)]) -> bool {
+    me.covers_scope(scope, |s| regions.iter().find(|(site, _)| site == s).map(|(_, r)| r.clone()))
 }
 
 /// A member store's refusal as the door tells it.

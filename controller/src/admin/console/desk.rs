@@ -437,19 +437,8 @@ mod tests {
         let h = harness().await;
         h.setup().await;
         let admin = h.login("owner", "owner password 1").await;
-        for n in 1..=3u8 {
-            let guest = Client {
-                mac: format!("02:00:00:00:0a:0{n}").parse().unwrap(),
-                ip: format!("192.0.2.16{n}").parse().unwrap(),
-            };
-            let grant = crate::auth::Grant {
-                method: if n == 1 { crate::auth::Method::Sms } else { crate::auth::Method::Countdown },
-                identity: crate::auth::Identity::Device(guest.mac.to_string()),
-                duration: std::time::Duration::from_secs(600),
-                bandwidth: Default::default(),
-            };
-            h.handles.sessions.login(guest, grant).await.unwrap();
-        }
+        use crate::auth::Method::{Countdown, Sms};
+        h.guests_log_in(16, &[Sms, Countdown, Countdown]).await;
         let home = h.send("GET", "/console/", &[], &[&admin]).await.body;
         assert!(home.contains("id=\"logins-today\">3<") && home.contains("id=\"guests-today\">3<"), "{home}");
         assert!(home.contains("上周同日此时 0"), "against the same time last week");

@@ -127,19 +127,8 @@ mod tests {
         let h = harness().await;
         h.setup().await;
         let admin = h.login("owner", "owner password 1").await;
-        for n in 1..=3u8 {
-            let guest = Client {
-                mac: format!("02:00:00:00:09:0{n}").parse().unwrap(),
-                ip: format!("192.0.2.15{n}").parse().unwrap(),
-            };
-            let grant = crate::auth::Grant {
-                method: if n == 1 { crate::auth::Method::Sms } else { crate::auth::Method::Countdown },
-                identity: crate::auth::Identity::Device(guest.mac.to_string()),
-                duration: std::time::Duration::from_secs(600),
-                bandwidth: Default::default(),
-            };
-            h.handles.sessions.login(guest, grant).await.unwrap();
-        }
+        use crate::auth::Method::{Countdown, Sms};
+        h.guests_log_in(9, &[Sms, Countdown, Countdown]).await;
         // Two views showed two dishes, one showed one: named as the marketer named them.
         let a = h.marketing.add_dish("红烧肉", "", "58", None).await.unwrap();
         let b = h.marketing.add_dish("清蒸鱼", "", "88", None).await.unwrap();

@@ -81,6 +81,25 @@ pub(super) async fn harness() -> Harness {
 }
 
 impl Harness {
+    /// Guests log in, one a method of `methods`, from MACs `02:00:00:00:NN:0k`
+    /// (`NN` = `block`) and addresses `192.0.2.(block*10 + k)`.
+    pub(super) async fn guests_log_in(&self, block: u8, methods: &[crate::auth::Method]) {
+        for (k, method) in methods.iter().enumerate() {
+            let n = k as u8 + 1;
+            let guest = Client {
+                mac: format!("02:00:00:00:{block:02x}:{n:02x}").parse().unwrap(),
+                ip: std::net::IpAddr::from([192, 0, 2, block.wrapping_mul(10).wrapping_add(n)]),
+            };
+            let grant = crate::auth::Grant {
+                method: *method,
+                identity: crate::auth::Identity::Device(guest.mac.to_string()),
+                duration: std::time::Duration::from_secs(600),
+                bandwidth: Default::default(),
+            };
+            self.handles.sessions.login(guest, grant).await.unwrap();
+        }
+    }
+
     pub(super) async fn send(&self, method: &str, path: &str, form: &[(&str, &str)], cookies: &[&str]) -> Reply {
         let body = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
         let mut request = axum::http::Request::builder()
