@@ -291,6 +291,13 @@ async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, 
     assert!(text(&browser, "#sites-online").await.contains("2 / 2"), "{overview}");
     assert_eq!(text(&browser, "#guests-online").await, "17");
     shot(&browser, &shots, "overview").await;
+    // English, kept for the next pages; then back.
+    browser.find(Locator::Css("a.lang")).await.unwrap().click().await.unwrap();
+    assert!(text(&browser, "h1").await.contains("Today"));
+    go(&browser, "/sites").await;
+    assert!(text(&browser, "h1").await.contains("Sites"), "the language is kept");
+    browser.find(Locator::Css("a.lang")).await.unwrap().click().await.unwrap();
+    assert!(text(&browser, "h1").await.contains("门店"));
 
     go(&browser, "/sites").await;
     let sites = text(&browser, "#sites").await;

@@ -103,7 +103,14 @@ pub fn router(console: Arc<Console>) -> Router {
             message(t, None, StatusCode::NOT_FOUND, &t.forbidden_title, t.not_found.clone())
         })
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(remember_lang))
         .with_state(console)
+}
+
+/// A page asked with `?lang=` keeps that language for the next pages (a cookie).
+async fn remember_lang(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let asked = Query::<LangQuery>::try_from_uri(request.uri()).ok().and_then(|q| q.0.lang);
+    keep_lang(next.run(request).await, asked.as_deref())
 }
 
 /// A page's task in the one role table.
@@ -347,7 +354,7 @@ fn lang_of(headers: &HeaderMap, asked: Option<&str>) -> &'static str {
     }
 }
 
-/// With `?lang=`, the choice is kept in a cookie.
+/// With `?lang=`, the choice is kept in a cookie (every page: [`remember_lang`]).
 fn keep_lang(mut response: Response, asked: Option<&str>) -> Response {
     if let Some(lang) = asked {
         let lang = if lang.starts_with("en") { "en" } else { "zh-CN" };

@@ -3,8 +3,7 @@
 //! the recovery codes shown once), and signing out.
 
 use super::{
-    cookie, failed, keep_lang, lang_of, message, page, session_cookie, with_cookie, Console, LangQuery, Me, COOKIE,
-    PRE_COOKIE,
+    cookie, failed, lang_of, message, page, session_cookie, with_cookie, Console, LangQuery, Me, COOKIE, PRE_COOKIE,
 };
 use crate::staff::{StaffError, Stage};
 use askama::Template;
@@ -113,7 +112,7 @@ fn login_form(t: &Strings, status: StatusCode, notice: Option<String>) -> Respon
 
 async fn login_page(headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
     let t = strings(lang_of(&headers, q.lang.as_deref()));
-    keep_lang(login_form(t, StatusCode::OK, None), q.lang.as_deref())
+    login_form(t, StatusCode::OK, None)
 }
 
 /// The refusal page of a sign-in step: its status, its words, and how long to wait.
@@ -182,8 +181,7 @@ async fn second_page(State(console): State<Arc<Console>>, headers: HeaderMap, Qu
     let t = strings(lang_of(&headers, q.lang.as_deref()));
     match pending(&console, &headers).await {
         Ok(Some((_, s))) if s.stage == (Stage::Password { enrolled: true }) => {
-            let response = page(StatusCode::OK, SecondPage { t, me: None, notice: None, csrf: s.csrf }.render());
-            keep_lang(response, q.lang.as_deref())
+            page(StatusCode::OK, SecondPage { t, me: None, notice: None, csrf: s.csrf }.render())
         }
         Ok(Some((_, s))) if s.stage == Stage::Full => Redirect::to("/").into_response(),
         Ok(_) => Redirect::to("/login").into_response(),
@@ -228,9 +226,7 @@ async fn enrol_page(State(console): State<Arc<Console>>, headers: HeaderMap, Que
     let t = strings(lang_of(&headers, q.lang.as_deref()));
     let Some(token) = cookie(&headers, COOKIE) else { return Redirect::to("/login").into_response() };
     match console.staff.enrolment_secret(token).await {
-        Ok((signed, secret)) => {
-            keep_lang(enrol_form(&console, t, StatusCode::OK, None, signed, secret), q.lang.as_deref())
-        }
+        Ok((signed, secret)) => enrol_form(&console, t, StatusCode::OK, None, signed, secret),
         Err(StaffError::Expired) => Redirect::to("/login").into_response(),
         Err(err) => failed(t, None, &err),
     }
