@@ -293,11 +293,11 @@ async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, 
     shot(&browser, &shots, "overview").await;
     // English, kept for the next pages; then back.
     browser.find(Locator::Css("a.lang")).await.unwrap().click().await.unwrap();
-    assert!(text(&browser, "h1").await.contains("Today"));
+    says(&browser, "h1", "Today").await;
     go(&browser, "/sites").await;
-    assert!(text(&browser, "h1").await.contains("Sites"), "the language is kept");
+    says(&browser, "h1", "Sites").await;
     browser.find(Locator::Css("a.lang")).await.unwrap().click().await.unwrap();
-    assert!(text(&browser, "h1").await.contains("门店"));
+    says(&browser, "h1", "门店").await;
 
     go(&browser, "/sites").await;
     let sites = text(&browser, "#sites").await;
@@ -465,6 +465,22 @@ async fn text(browser: &Browser, css: &str) -> String {
         }
         if start.elapsed() > Duration::from_secs(5) {
             panic!("no {css} on {:?}:\n{}", browser.current_url().await, page_text(browser).await);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (5 s at most) until `css` says `needle`: the page after a click.
+async fn says(browser: &Browser, css: &str, needle: &str) {
+    let start = Instant::now();
+    loop {
+        if let Ok(element) = browser.find(Locator::Css(css)).await {
+            if element.text().await.is_ok_and(|t| t.contains(needle)) {
+                return;
+            }
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            panic!("{css} never said {needle:?}:\n{}", page_text(browser).await);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
