@@ -202,7 +202,7 @@ async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf
     assert!(text(&browser, "#message-title").await.contains("无权访问"), "a marketer looks up no member");
 
     add_promotion(&browser, "region:east", "冬至饺子节", "a").await;
-    assert!(text(&browser, "#notice").await.contains("试点门店"));
+    says(&browser, "#notice", "试点门店").await;
     shot(&browser, &shots, "content-staged").await;
     rollout_done(&browser, "region:east", 0).await;
     shot(&browser, &shots, "content-done").await;
@@ -212,12 +212,19 @@ async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf
 
     // Another for the east, at once; then back to the version before it.
     add_promotion(&browser, "region:east", "腊八粥", "").await;
-    assert!(text(&browser, "#notice").await.contains("已发布"));
+    says(&browser, "#notice", "已发布").await;
     assert!(text(&browser, "#promotions").await.contains("腊八粥"));
     let history = browser.find_all(Locator::Css("#history tbody tr")).await.unwrap();
     assert!(history.len() >= 2, "two versions of the east's promotions");
+    let published = text(&browser, "#notice").await;
     browser.find(Locator::Css("#history tbody tr:nth-child(2) button")).await.unwrap().click().await.unwrap();
-    assert!(text(&browser, "#notice").await.contains("已发布"));
+    // The page after the click: its notice names the next version.
+    let start = Instant::now();
+    while text(&browser, "#notice").await == published {
+        assert!(start.elapsed() < Duration::from_secs(5), "the revert's page");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    says(&browser, "#notice", "已发布").await;
     let now = text(&browser, "#promotions").await;
     assert!(now.contains("冬至饺子节") && !now.contains("腊八粥"), "{now}");
     shot(&browser, &shots, "content-reverted").await;
@@ -227,7 +234,7 @@ async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf
     select(&browser, "#method-sms", "on").await;
     browser.find(Locator::Css("#session_minutes")).await.unwrap().send_keys("90").await.unwrap();
     browser.find(Locator::Css("#save-settings")).await.unwrap().click().await.unwrap();
-    assert!(text(&browser, "#notice").await.contains("已发布"));
+    says(&browser, "#notice", "已发布").await;
     assert_eq!(
         browser.find(Locator::Css("#session_minutes")).await.unwrap().prop("value").await.unwrap().as_deref(),
         Some("90")
@@ -350,7 +357,7 @@ async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, 
     shot(&browser, &shots, "member").await;
     browser.find(Locator::Css("#erase-confirm")).await.unwrap().click().await.unwrap();
     browser.find(Locator::Css("#erase")).await.unwrap().click().await.unwrap();
-    assert!(text(&browser, "#notice").await.contains("已删除"));
+    says(&browser, "#notice", "已删除").await;
     go(&browser, "/members?q=8800123").await;
     assert!(text(&browser, "#member-none").await.contains("没有找到"));
     go(&browser, "/audit").await;
@@ -364,7 +371,7 @@ async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, 
     at(&browser, "/second", "where it leads").await;
     shot(&browser, &shots, "second-factor").await;
     typed_code(&browser, &wrong_code(&secret)).await;
-    assert!(text(&browser, "#notice").await.contains("验证码错误"));
+    says(&browser, "#notice", "验证码错误").await;
     go(&browser, "/sites").await;
     at(&browser, "/second", "no page before the second factor").await;
     typed_code(&browser, &code(&secret, 1)).await;
@@ -407,7 +414,7 @@ async fn first_sign_in(browser: &Browser, username: &str, pw: &str, shots: &Path
     assert!(browser.find(Locator::Css("#totp-qr svg")).await.is_ok(), "a QR to scan");
     shot(browser, shots, &format!("enrol-{username}")).await;
     typed_code(browser, &wrong_code(&secret)).await;
-    assert!(text(browser, "#notice").await.contains("验证码错误"), "a wrong code enrols nothing");
+    says(browser, "#notice", "验证码错误").await;
     typed_code(browser, &code(&secret, 0)).await;
     let codes = text(browser, "#recovery-codes").await;
     assert_eq!(codes.lines().filter(|l| l.len() == 11).count(), 10, "ten recovery codes: {codes}");
