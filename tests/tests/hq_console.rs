@@ -467,8 +467,11 @@ async fn go(browser: &Browser, path: &str) {
 async fn text(browser: &Browser, css: &str) -> String {
     let start = Instant::now();
     loop {
+        // An element of the page a click is leaving may go stale under us: ask again.
         if let Ok(element) = browser.find(Locator::Css(css)).await {
-            return element.text().await.unwrap();
+            if let Ok(text) = element.text().await {
+                return text;
+            }
         }
         if start.elapsed() > Duration::from_secs(5) {
             panic!("no {css} on {:?}:\n{}", browser.current_url().await, page_text(browser).await);
