@@ -353,7 +353,7 @@ async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, 
     go(&browser, "/members?q=13800138000").await;
     assert!(text(&browser, "#member-phone").await.contains("138****8000"), "the phone masked");
     browser.find(Locator::Css("#card-8800123-frozen")).await.unwrap().click().await.unwrap();
-    assert!(text(&browser, "#card-8800123 .state").await.contains("已冻结"));
+    says(&browser, "#card-8800123 .state", "已冻结").await;
     shot(&browser, &shots, "member").await;
     browser.find(Locator::Css("#erase-confirm")).await.unwrap().click().await.unwrap();
     browser.find(Locator::Css("#erase")).await.unwrap().click().await.unwrap();
