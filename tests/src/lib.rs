@@ -536,6 +536,7 @@ pub fn in_desktop_browser<R: Send + 'static>(
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver (Debian package chromium-driver) runs");
+    let user_data = format!("--user-data-dir={}", profile.display());
     let result = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
@@ -546,6 +547,8 @@ pub fn in_desktop_browser<R: Send + 'static>(
     .join();
     let _ = driver.kill();
     let _ = driver.wait();
+    // A flow that failed left its browser open: nothing of it outlives the test.
+    let _ = Command::new("pkill").args(["-f", &user_data]).status();
     result.expect("browser thread")
 }
 

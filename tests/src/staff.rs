@@ -28,13 +28,13 @@ pub async fn wait_text(client: &Client, id: &str, needle: &str) {
 }
 
 /// A screenshot of the page as `console-NAME.png` in `dir` (the lab's),
-/// and in `$GUESTWIFI_SCREENSHOTS` too when set (the lab's directory goes
+/// and in `$E2E_SCREENSHOTS` too when set (the lab's directory goes
 /// with the lab).
 pub async fn shot(client: &Client, dir: &std::path::Path, name: &str) {
     if let Ok(png) = client.screenshot().await {
         let file = format!("console-{name}.png");
         let _ = std::fs::write(dir.join(&file), &png);
-        if let Some(keep) = std::env::var_os("GUESTWIFI_SCREENSHOTS") {
+        if let Some(keep) = std::env::var_os("E2E_SCREENSHOTS") {
             let _ = std::fs::create_dir_all(&keep);
             let _ = std::fs::write(std::path::Path::new(&keep).join(&file), &png);
         }

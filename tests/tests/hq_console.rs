@@ -512,7 +512,7 @@ async fn select(browser: &Browser, css: &str, value: &str) {
 async fn shot(browser: &Browser, dir: &Path, name: &str) {
     let png = browser.screenshot().await.unwrap();
     std::fs::write(dir.join(format!("{name}.png")), &png).unwrap();
-    if let Some(keep) = std::env::var_os("GUESTWIFI_SCREENSHOTS") {
+    if let Some(keep) = std::env::var_os("E2E_SCREENSHOTS") {
         let _ = std::fs::create_dir_all(&keep);
         let _ = std::fs::write(Path::new(&keep).join(format!("hq-{name}.png")), &png);
     }

@@ -290,6 +290,7 @@ fn draw_bars<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(WHITE)
         .x_labels(labels.len().clamp(2, 12))
         .y_labels(ticks)
         // Counts are whole: a tick between two whole numbers gets no label.
