@@ -147,7 +147,7 @@ async fn login(
 ) -> Response {
     let t = strings(lang_of(&headers, None));
     if !pre_ok(&headers, &form.csrf) {
-        return message(t, None, StatusCode::FORBIDDEN, &t.csrf_title, t.csrf_body.clone());
+        return csrf_refused(t);
     }
     match console.staff.sign_in(&form.username, &form.password, from).await {
         Ok((token, signed)) => {
@@ -171,6 +171,11 @@ async fn login(
 async fn pending(console: &Console, headers: &HeaderMap) -> Result<Option<(String, crate::staff::Signed)>, StaffError> {
     let Some(token) = cookie(headers, COOKIE) else { return Ok(None) };
     Ok(console.staff.session(token).await?.map(|s| (token.to_string(), s)))
+}
+
+/// A form whose token is not its session's (or cookie's): nothing changes.
+fn csrf_refused(t: &Strings) -> Response {
+    message(t, None, StatusCode::FORBIDDEN, &t.csrf_title, t.csrf_body.clone())
 }
 
 fn expired(t: &Strings) -> Response {
@@ -202,7 +207,7 @@ async fn second(
         Err(err) => return failed(t, None, &err),
     };
     if !crate::staff::same(&form.csrf, &signed.csrf) {
-        return message(t, None, StatusCode::FORBIDDEN, &t.csrf_title, t.csrf_body.clone());
+        return csrf_refused(t);
     }
     match console.staff.second_factor(&token, &form.code, from).await {
         Ok((token, signed)) => {
@@ -262,7 +267,7 @@ async fn enrol(
         Err(err) => return failed(t, None, &err),
     };
     if !crate::staff::same(&form.csrf, &signed.csrf) {
-        return message(t, None, StatusCode::FORBIDDEN, &t.csrf_title, t.csrf_body.clone());
+        return csrf_refused(t);
     }
     match console.staff.confirm_enrolment(token, &form.code, from).await {
         Ok((token, signed, codes)) => {
@@ -302,7 +307,7 @@ async fn logout(
     };
     if let Some((token, signed)) = found {
         if !crate::staff::same(&form.csrf, &signed.csrf) {
-            return message(t, None, StatusCode::FORBIDDEN, &t.csrf_title, t.csrf_body.clone());
+            return csrf_refused(t);
         }
         if let Err(err) = console.staff.logout(&token).await {
             return failed(t, None, &err);
