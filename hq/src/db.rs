@@ -427,7 +427,7 @@ impl Db {
     /// nearest scope that has one (site, then region, then brand); with HQ's
     /// public ticket key when it has one.
     pub async fn bundle(&self, site: &SiteRef, ticket_key: Option<&str>) -> Result<Bundle, sqlx::Error> {
-        let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+        let rows: Vec<BlockRow> = sqlx::query_as(
             "SELECT DISTINCT ON (scope_kind, scope_id, block) scope_kind, scope_id, block, version, value \
              FROM hq_blocks WHERE brand_id = $1 AND ((scope_kind = 'brand' AND scope_id = '') \
                OR (scope_kind = 'region' AND scope_id = $2 AND $2 <> '') OR (scope_kind = 'site' AND scope_id = $3)) \
@@ -438,47 +438,37 @@ impl Db {
         .bind(&site.site)
         .fetch_all(&self.pool)
         .await?;
-        let rank = |kind: &str| match kind {
-            "site" => 0,
-            "region" => 1,
-            _ => 2,
-        };
-        let mut nearest: BTreeMap<String, (u8, Block)> = BTreeMap::new();
-        // Settings merge key by key: each key from the nearest scope that sets it.
-        let mut settings: BTreeMap<String, (u8, serde_json::Value)> = BTreeMap::new();
-        for (kind, id, block, version, value) in rows {
-            let Some(value) = value.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok()) else { continue };
-            if block == guestwifi_core::hq::settings::BLOCK {
-                let r = rank(&kind);
-                for (key, v) in value.as_object().into_iter().flatten() {
-                    if settings.get(key).is_none_or(|(have, _)| r < *have) {
-                        settings.insert(key.clone(), (r, v.clone()));
-                    }
-                }
-                continue;
-            }
-            let scope = match kind.as_str() {
-                "site" => Scope::Site(id),
-                "region" => Scope::Region(id),
-                _ => Scope::Brand,
-            };
-            let r = rank(&kind);
-            if nearest.get(&block).is_none_or(|(have, _)| r < *have) {
-                nearest.insert(block, (r, Block { scope, version, value }));
-            }
-        }
-        let blocks: BTreeMap<String, Block> = nearest.into_iter().map(|(k, (_, b))| (k, b)).collect();
-        let settings: BTreeMap<String, serde_json::Value> = settings.into_iter().map(|(k, (_, v))| (k, v)).collect();
-        let version = Bundle::version_of(&site.brand, &site.site, &site.region, &blocks, &settings, ticket_key);
-        Ok(Bundle {
-            version,
-            brand: site.brand.clone(),
-            site: site.site.clone(),
-            region: site.region.clone(),
-            blocks,
-            settings,
-            ticket_key: ticket_key.map(str::to_string),
-        })
+        Ok(compose_bundle(site, rows, ticket_key))
+    }
+
+    /// The bundles of `sites` (all of one brand) with one query: the
+    /// newest version of every block at every scope of the brand, composed
+    /// for each site as [`Db::bundle`] would (the sites page's drift and the
+    /// rollouts' steps, without a query a site).
+    pub async fn bundles(
+        &self,
+        brand: &str,
+        sites: &[SiteRef],
+        ticket_key: Option<&str>,
+    ) -> Result<Vec<Bundle>, sqlx::Error> {
+        let rows: Vec<BlockRow> = sqlx::query_as(
+            "SELECT DISTINCT ON (scope_kind, scope_id, block) scope_kind, scope_id, block, version, value \
+             FROM hq_blocks WHERE brand_id = $1 ORDER BY scope_kind, scope_id, block, version DESC",
+        )
+        .bind(brand)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(sites
+            .iter()
+            .map(|site| {
+                let applies = |(kind, id, ..): &&BlockRow| match kind.as_str() {
+                    "brand" => id.is_empty(),
+                    "region" => !site.region.is_empty() && *id == site.region,
+                    _ => *id == site.site,
+                };
+                compose_bundle(site, rows.iter().filter(applies).cloned().collect(), ticket_key)
+            })
+            .collect())
     }
 
     /// What the site did with a bundle.
@@ -780,6 +770,54 @@ pub struct BeatRow {
     pub lag_ms: i64,
 }
 
+/// The newest version of a block at a scope: kind, id, block, version, value.
+type BlockRow = (String, String, String, i64, Option<String>);
+
+/// `site`'s bundle from the newest blocks of the scopes that cover it: for
+/// each block the nearest scope's (site, then region, then brand); settings
+/// key by key, each from the nearest scope that sets it.
+fn compose_bundle(site: &SiteRef, rows: Vec<BlockRow>, ticket_key: Option<&str>) -> Bundle {
+    let rank = |kind: &str| match kind {
+        "site" => 0,
+        "region" => 1,
+        _ => 2,
+    };
+    let mut nearest: BTreeMap<String, (u8, Block)> = BTreeMap::new();
+    let mut settings: BTreeMap<String, (u8, serde_json::Value)> = BTreeMap::new();
+    for (kind, id, block, version, value) in rows {
+        let Some(value) = value.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok()) else { continue };
+        let r = rank(&kind);
+        if block == guestwifi_core::hq::settings::BLOCK {
+            for (key, v) in value.as_object().into_iter().flatten() {
+                if settings.get(key).is_none_or(|(have, _)| r < *have) {
+                    settings.insert(key.clone(), (r, v.clone()));
+                }
+            }
+            continue;
+        }
+        let scope = match kind.as_str() {
+            "site" => Scope::Site(id),
+            "region" => Scope::Region(id),
+            _ => Scope::Brand,
+        };
+        if nearest.get(&block).is_none_or(|(have, _)| r < *have) {
+            nearest.insert(block, (r, Block { scope, version, value }));
+        }
+    }
+    let blocks: BTreeMap<String, Block> = nearest.into_iter().map(|(k, (_, b))| (k, b)).collect();
+    let settings: BTreeMap<String, serde_json::Value> = settings.into_iter().map(|(k, (_, v))| (k, v)).collect();
+    let version = Bundle::version_of(&site.brand, &site.site, &site.region, &blocks, &settings, ticket_key);
+    Bundle {
+        version,
+        brand: site.brand.clone(),
+        site: site.site.clone(),
+        region: site.region.clone(),
+        blocks,
+        settings,
+        ticket_key: ticket_key.map(str::to_string),
+    }
+}
+
 /// A site's enrolment state, if HQ knows the site.
 async fn site_state(tx: &mut sqlx::AnyConnection, brand: &str, site: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT state FROM hq_sites WHERE brand_id = $1 AND site_id = $2")
@@ -823,4 +861,35 @@ async fn claim_in(
     .execute(&mut **tx)
     .await?;
     Ok((claim, expires_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kind: &str, id: &str, block: &str, version: i64, value: &str) -> BlockRow {
+        (kind.into(), id.into(), block.into(), version, Some(value.into()))
+    }
+
+    #[test]
+    fn the_nearest_scope_gives_each_block_and_each_setting() {
+        let site = SiteRef { brand: "chain".into(), site: "a".into(), region: "east".into() };
+        let rows = vec![
+            row("brand", "", "promotions", 3, r#"[{"id":"b"}]"#),
+            row("region", "east", "promotions", 2, r#"[{"id":"r"}]"#),
+            row("brand", "", "dishes", 1, "[]"),
+            row("brand", "", "settings", 1, r#"{"auth.sms.enabled": false, "session.length_seconds": 3600}"#),
+            row("site", "a", "settings", 4, r#"{"auth.sms.enabled": true}"#),
+            (String::from("site"), "a".into(), "ad".into(), 5, None),
+        ];
+        let bundle = compose_bundle(&site, rows.clone(), None);
+        assert_eq!(bundle.blocks["promotions"].scope, Scope::Region("east".into()));
+        assert_eq!(bundle.blocks["dishes"].scope, Scope::Brand);
+        assert!(!bundle.blocks.contains_key("ad"), "a withdrawn block is none");
+        assert_eq!(bundle.settings["auth.sms.enabled"], serde_json::json!(true));
+        assert_eq!(bundle.settings["session.length_seconds"], serde_json::json!(3600));
+        // The same rows in another order make the same bundle (its version is its hash).
+        let reversed: Vec<BlockRow> = rows.into_iter().rev().collect();
+        assert_eq!(compose_bundle(&site, reversed, None).version, bundle.version);
+    }
 }

@@ -153,7 +153,14 @@ pub async fn start(
     .bind(now_ms())
     .bind(audit.actor)
     .execute(&mut *tx)
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // hq_rollouts_one_live: a rollout of this block is under way (or a second tap).
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            RolloutError::Invalid(format!("a staged publish of {block} is under way: wait for it to finish"))
+        }
+        other => RolloutError::Store(other),
+    })?;
     let by = format!("{} (rollout {})", audit.actor, &id[..8]);
     publish_in(&mut tx, brand, &canary_scope, block, value.as_ref(), &by).await?;
     crate::audit::write(&mut tx, audit).await?;
@@ -265,18 +272,23 @@ async fn verdict(
 ) -> Result<Verdict, sqlx::Error> {
     let scope = stage_scope(r);
     let now = now_ms();
-    let mut applied_somewhere = false;
-    for s in sites.iter().filter(|s| s.state == "enrolled") {
-        let covered = match &scope {
+    let covered: Vec<&SiteRow> = sites
+        .iter()
+        .filter(|s| s.state == "enrolled")
+        .filter(|s| match &scope {
             Scope::Brand => true,
             Scope::Region(id) => &s.region == id,
             Scope::Site(id) => &s.site == id,
-        };
-        if !covered {
-            continue;
-        }
-        let site = SiteRef { brand: s.brand.clone(), site: s.site.clone(), region: s.region.clone() };
-        let wanted = db.bundle(&site, ticket_public).await?.version;
+        })
+        .collect();
+    let refs: Vec<SiteRef> = covered
+        .iter()
+        .map(|s| SiteRef { brand: s.brand.clone(), site: s.site.clone(), region: s.region.clone() })
+        .collect();
+    let bundles = db.bundles(&r.brand, &refs, ticket_public).await?;
+    let mut applied_somewhere = false;
+    for (s, bundle) in covered.into_iter().zip(bundles) {
+        let wanted = bundle.version;
         if s.refused == wanted && s.refused_at.is_some_and(|at| at >= r.stage_at) {
             return Ok(Verdict::Halt(format!("{} refused it: {}", s.site, s.refused_why)));
         }

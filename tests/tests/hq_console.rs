@@ -156,6 +156,15 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     assert!(!west.contains("坏") && !east.contains("坏"), "the halted rollout put the brand back");
     assert!(east.contains("\"session.length_seconds\": 5400") && east.contains("\"auth.sms.enabled\": true"), "{east}");
     assert!(!west.contains("session.length_seconds"), "the east's template is not the west's");
+    // One staged publish of a block at a time: a second (a double tap) is refused while the first runs.
+    let file = hq.dir.join("dish.json");
+    std::fs::write(&file, r#"[{"id":"d1","name_zh":"腊八粥","name_en":"","price_cents":1800,"image":null}]"#).unwrap();
+    let file = file.display().to_string();
+    let staged =
+        ["publish", "--brand", "chain", "--scope", "brand", "--block", "dishes", "--canary", "a", "--file", &file];
+    assert!(hq.cli(&staged).unwrap().contains("rollout"));
+    let again = hq.cli(&staged).unwrap_err();
+    assert!(again.contains("under way"), "{again}");
 
     let people = [("owner".to_string(), owner), ("mgr.a".to_string(), manager.clone()), ("ana".to_string(), analyst)];
     let shots_in = shots.clone();

@@ -95,13 +95,17 @@ impl Console {
         }
     }
 
-    /// The bundle version HQ gives `s` now (its drift is this against what it applied).
-    async fn wanted(&self, s: &SiteRow) -> Result<Option<String>, sqlx::Error> {
-        if s.state != "enrolled" {
-            return Ok(None);
-        }
-        let site = SiteRef { brand: s.brand.clone(), site: s.site.clone(), region: s.region.clone() };
-        Ok(Some(self.db.bundle(&site, self.ticket_public.as_deref()).await?.version))
+    /// The bundle version HQ gives each of `sites` now, by site id (their
+    /// drift is this against what they applied); one query for them all.
+    async fn wanted(&self, sites: &[&SiteRow]) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+        let enrolled: Vec<SiteRef> = sites
+            .iter()
+            .filter(|s| s.state == "enrolled")
+            .map(|s| SiteRef { brand: s.brand.clone(), site: s.site.clone(), region: s.region.clone() })
+            .collect();
+        let Some(brand) = enrolled.first().map(|s| s.brand.clone()) else { return Ok(Default::default()) };
+        let bundles = self.db.bundles(&brand, &enrolled, self.ticket_public.as_deref()).await?;
+        Ok(bundles.into_iter().map(|b| (b.site, b.version)).collect())
     }
 }
 
@@ -187,10 +191,11 @@ async fn sites(
     let mut regions: Vec<String> = rows.iter().map(|s| s.region.clone()).filter(|r| !r.is_empty()).collect();
     regions.sort();
     regions.dedup();
+    let shown: Vec<&SiteRow> = rows.iter().filter(|s| q.region.is_empty() || s.region == q.region).collect();
+    let wanted = console.wanted(&shown).await.map_err(|e| me.failed(&e))?;
     let mut views = Vec::new();
-    for s in rows.iter().filter(|s| q.region.is_empty() || s.region == q.region) {
-        let wanted = console.wanted(s).await.map_err(|e| me.failed(&e))?;
-        let view = console.view(t, s, wanted.as_deref(), now);
+    for s in shown {
+        let view = console.view(t, s, wanted.get(&s.site).map(String::as_str), now);
         let keep = match q.state.as_str() {
             "" => true,
             "alerting" => !view.alerts.is_empty(),
@@ -257,7 +262,7 @@ async fn site(
         return Err(super::message(t, Some(me.me()), StatusCode::NOT_FOUND, &t.forbidden_title, t.not_found.clone()));
     };
     let now = now_ms();
-    let wanted = console.wanted(s).await.map_err(|e| me.failed(&e))?;
+    let wanted = console.wanted(&[s]).await.map_err(|e| me.failed(&e))?;
     let beats = console
         .db
         .heartbeats(&s.brand, &s.site, now - guestwifi_core::kit::time::DAY_MS, 1440)
@@ -273,6 +278,6 @@ async fn site(
             lag: if b.backlog > 0 { duration(t, b.lag_ms) } else { "—".into() },
         })
         .collect();
-    let row = console.view(t, s, wanted.as_deref(), now);
+    let row = console.view(t, s, wanted.get(&s.site).map(String::as_str), now);
     Ok(super::page(StatusCode::OK, SitePage { t, me: Some(me.me()), notice: None, row, beats }.render()))
 }

@@ -506,10 +506,7 @@ impl Staff {
                     .bind(now_ms())
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("DELETE FROM hq_staff_sessions WHERE username = $1")
-                    .bind(&username)
-                    .execute(&mut *tx)
-                    .await?;
+                end_sessions(&mut tx, &username).await?;
                 audit_in(&mut tx, actor, "person.disable", &username, &before, "disabled").await?;
                 tx.commit().await?;
                 Ok(Done::Ok)
@@ -527,10 +524,7 @@ impl Staff {
                     .bind(&username)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("DELETE FROM hq_staff_sessions WHERE username = $1")
-                    .bind(&username)
-                    .execute(&mut *tx)
-                    .await?;
+                end_sessions(&mut tx, &username).await?;
                 audit_in(&mut tx, actor, "person.reset_second_factor", &username, &before, "enrols again").await?;
                 tx.commit().await?;
                 Ok(Done::Ok)
@@ -715,6 +709,12 @@ impl Staff {
             _ => unreachable!("adding answers the password"),
         }
     }
+}
+
+/// Every session of `username` ends (disabled, or its second factor reset).
+async fn end_sessions(tx: &mut sqlx::AnyConnection, username: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM hq_staff_sessions WHERE username = $1").bind(username).execute(&mut *tx).await?;
+    Ok(())
 }
 
 /// Whether `scope` lies within `me`'s, `regions` being the brand's sites and their regions.
