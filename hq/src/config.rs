@@ -280,6 +280,12 @@ fn default_pins() -> u32 {
 pub use guestwifi_core::config::ConfigError;
 
 impl Config {
+    /// Hours the chain's zone is ahead of UTC (`console.time_zone`; Asia/Shanghai
+    /// without a console): the day statistics count in and pages show.
+    pub fn zone(&self) -> i64 {
+        guestwifi_core::kit::time::zone_offset(self.console.as_ref().map_or("Asia/Shanghai", |c| c.time_zone.as_str()))
+    }
+
     /// Reads `path`, then `GUESTWIFI_HQ_*` from `env` over it, and checks it.
     pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
         let text =

@@ -16,8 +16,10 @@ pub mod db;
 pub mod health;
 pub mod metrics;
 pub mod rollouts;
+pub mod rollup;
 pub mod server;
 pub mod staff;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;

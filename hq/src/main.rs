@@ -398,6 +398,7 @@ async fn run(config: Config, db: Db) -> anyhow::Result<()> {
     let thresholds = guestwifi_hq::health::Thresholds::of(config.console.as_ref());
     let tickets = guestwifi_hq::api::ticket_key(&config)?.as_ref().map(guestwifi_core::hq::tickets::public_hex);
     tasks.spawn(guestwifi_hq::rollouts::drive(db.clone(), tickets, thresholds));
+    tasks.spawn(guestwifi_hq::rollup::drive(db.clone(), config.zone()));
     tasks.spawn(guestwifi_hq::serve_metrics(metrics_listener, metrics, db, thresholds));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -145,6 +145,53 @@ fn sites_enrol_once_file_facts_exactly_once_about_themselves_and_take_their_regi
         2
     );
 
+    // Statistics: every fact counts once in its site's, its region's and
+    // the brand's day, across the killed replica and the resent batch; a
+    // device b knows that logs in at c is new at c but known to the chain.
+    let mac = "02:00:00:00:00:07";
+    let login = Fact::Login {
+        visit: uuid::Uuid::new_v4().to_string(),
+        who: Who::device(mac),
+        mac: mac.into(),
+        method: "sms".into(),
+        started_at: controller::kit::time::now_ms(),
+    };
+    let login = WireFact {
+        id: uuid::Uuid::new_v4().to_string(),
+        at: controller::kit::time::now_ms(),
+        body: serde_json::to_string(&login).unwrap(),
+    };
+    assert_eq!(rt.block_on(client_c.facts(vec![login])).unwrap().landed, 1);
+    let rolled = Instant::now();
+    while count(&rt, &hq, "SELECT COUNT(*) FROM hq_rollup_queue") > 0 {
+        assert!(rolled.elapsed() < Duration::from_secs(20), "the roller keeps up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let stat = |scope: &str, what: &str, key: &str| {
+        count(
+            &rt,
+            &hq,
+            &format!(
+                "SELECT COALESCE(SUM(n), 0)::BIGINT FROM hq_stats WHERE scope = '{scope}' AND what = '{what}' AND key = '{key}'"
+            ),
+        )
+    };
+    for scope in ["site:b", "region:east"] {
+        assert_eq!(stat(scope, "logins", ""), 200, "{scope}");
+        assert_eq!(stat(scope, "method", "countdown"), 200, "{scope}");
+        assert_eq!(stat(scope, "views", ""), 200, "{scope}");
+        assert_eq!(stat(scope, "visits_ended", ""), 200, "{scope}");
+        assert_eq!(stat(scope, "dwell", "0-15"), 200, "{scope}");
+        assert_eq!(stat(scope, "guests", "new"), 200, "{scope}");
+        assert_eq!(stat(scope, "ad_click", "x"), 1, "the batch sent twice counts once");
+    }
+    assert_eq!(stat("brand", "logins", ""), 201);
+    assert_eq!(stat("brand", "guests", "new"), 200);
+    assert_eq!(stat("brand", "guests", "returning"), 0, "b's guest again the same day: once a day for the chain");
+    assert_eq!(stat("site:c", "guests", "elsewhere"), 1, "new at c, known at b");
+    assert_eq!(stat("site:c", "guests", "new"), 0);
+    assert_eq!(stat("region:west", "method", "sms"), 1);
+
     // Cards: HQ checks the PIN and gives the hash only for a right one, and
     // a site's offline copy gets only the cards whose PIN was right there.
     use controller::hq::protocol::CardVerdict;
@@ -226,7 +273,7 @@ fn sites_enrol_once_file_facts_exactly_once_about_themselves_and_take_their_regi
     assert_eq!(refused(rt.block_on(client_c.heartbeat(&Default::default()))), 403);
     let fact_c = WireFact { id: uuid::Uuid::new_v4().to_string(), at: 1, body: fact.body.clone() };
     assert_eq!(refused(rt.block_on(client_c.facts(vec![fact_c]))), 403);
-    assert_eq!(count(&rt, &hq, "SELECT COUNT(*) FROM events WHERE site_id = 'c'"), 0);
+    assert_eq!(count(&rt, &hq, "SELECT COUNT(*) FROM events WHERE site_id = 'c'"), 1, "only its login from before");
     let code = e2e::hq::claim_code(&hq.cli_ok(&["site", "code", "chain/c"]));
     rt.block_on(join(URL2, &code, &dir_c, true)).unwrap();
     rt.block_on(client_at(&dir_c, URL2).heartbeat(&Default::default())).unwrap();

@@ -645,7 +645,7 @@ pub async fn file_facts(
 }
 
 /// `($1, ..., $k), ($k+1, ...)`: `rows` rows of `columns` binds.
-fn placeholders(rows: usize, columns: usize) -> String {
+pub fn placeholders(rows: usize, columns: usize) -> String {
     let row = |r: usize| {
         format!("({})", (1..=columns).map(|c| format!("${}", r * columns + c)).collect::<Vec<_>>().join(", "))
     };

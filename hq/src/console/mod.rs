@@ -17,6 +17,7 @@ mod members;
 mod people;
 mod signin;
 mod sites;
+mod stats;
 mod strings;
 
 pub use strings::Strings;
@@ -70,7 +71,7 @@ impl Console {
             db,
             thresholds: Thresholds::of(console),
             issuer: console.map_or_else(|| "Guest Wi-Fi HQ".into(), |c| c.issuer.clone()),
-            zone: guestwifi_core::kit::time::zone_offset(console.map_or("Asia/Shanghai", |c| c.time_zone.as_str())),
+            zone: config.zone(),
             ticket_public,
         })
     }
@@ -89,6 +90,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(people::routes())
         .merge(content::routes())
         .merge(members::routes())
+        .merge(stats::routes())
         .route(
             "/static/console.css",
             get(|| async {
@@ -152,6 +154,11 @@ pub mod need {
     pub struct Members;
     impl Need for Members {
         const TASK: Task = Task::Members;
+    }
+    /// Chain statistics.
+    pub struct Statistics;
+    impl Need for Statistics {
+        const TASK: Task = Task::Statistics;
     }
 }
 
@@ -267,6 +274,7 @@ struct Me {
     content: bool,
     members: bool,
     people: bool,
+    stats: bool,
 }
 
 fn me(t: &Strings, signed: &Signed) -> Me {
@@ -280,6 +288,7 @@ fn me(t: &Strings, signed: &Signed) -> Me {
         content: Task::Content.allows(p.role),
         members: Task::Members.allows(p.role),
         people: Task::People.allows(p.role),
+        stats: Task::Statistics.allows(p.role),
     }
 }
 

@@ -91,6 +91,8 @@ pub enum Task {
     Content,
     /// The chain's members: look up, cards' states, erasure.
     Members,
+    /// Chain statistics: figures, sites compared, promotions; exports.
+    Statistics,
 }
 
 impl Task {
@@ -103,6 +105,7 @@ impl Task {
             Task::People | Task::Audit => matches!(role, Owner | Admin),
             Task::Content => matches!(role, Owner | Admin | Marketer | SiteManager),
             Task::Members => matches!(role, Owner | Admin),
+            Task::Statistics => !matches!(role, Compliance),
         }
     }
 }
@@ -766,6 +769,11 @@ mod tests {
         assert!(!Task::People.allows(Role::Marketer));
         assert!(!Task::People.allows(Role::SiteManager));
         assert!(Task::People.allows(Role::Admin));
+        assert!(Task::Statistics.allows(Role::Analyst));
+        assert!(
+            !Task::Statistics.allows(Role::Compliance),
+            "the compliance officer reads the access log, not marketing"
+        );
     }
 
     #[test]
