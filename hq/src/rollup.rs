@@ -346,6 +346,22 @@ pub async fn prune(db: &Db, offset: i64) -> Result<u64, sqlx::Error> {
         .rows_affected())
 }
 
+/// Forgets `macs` of `brand` in the statistics (an erased member's
+/// devices): their first days; the day sums keep no device.
+pub async fn forget(db: &Db, brand: &str, macs: &[&str]) -> Result<(), sqlx::Error> {
+    for mac in macs {
+        let guest = guest_of(brand, mac);
+        for table in ["hq_stats_seen", "hq_stats_daily_guests"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE brand_id = $1 AND guest = $2"))
+                .bind(brand)
+                .bind(&guest)
+                .execute(db.pool())
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// How many landed rows wait to be rolled up.
 pub async fn waiting(db: &Db) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT COUNT(*) FROM hq_rollup_queue").fetch_one(db.pool()).await

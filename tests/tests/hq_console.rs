@@ -13,9 +13,11 @@
 
 use controller::hq::client::Client;
 use controller::hq::join::join;
-use controller::hq::protocol::{Applied, Heartbeat};
+use controller::hq::protocol::{Applied, Heartbeat, WireFact};
 use controller::hq::site::Identity;
 use controller::kit::totp;
+use controller::members::outbox::Fact;
+use controller::members::Who;
 use fantoccini::{Client as Browser, Locator};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,6 +72,41 @@ impl SimSite {
     }
 }
 
+/// Facts a site files about its guests today: a login by `method` of each
+/// of `macs`, and `views` portal views that showed promotions `p-winter`
+/// and `p-member`, `p-winter` tapped once.
+async fn file_facts(client: &Client, macs: &[&str], method: &str, views: usize) {
+    let now = controller::kit::time::now_ms();
+    let mut facts = Vec::new();
+    let mut push = |fact: Fact| {
+        let body = serde_json::to_string(&fact).unwrap();
+        facts.push(WireFact { id: uuid::Uuid::new_v4().to_string(), at: now, body });
+    };
+    for mac in macs {
+        push(Fact::Login {
+            visit: uuid::Uuid::new_v4().to_string(),
+            who: Who::device(mac),
+            mac: mac.to_string(),
+            method: method.into(),
+            started_at: now,
+        });
+    }
+    let event = |kind: &str, detail: &str| Fact::Event {
+        kind: kind.into(),
+        who: None,
+        mac: macs[0].to_string(),
+        detail: detail.into(),
+    };
+    for _ in 0..views {
+        push(event("portal_view", ""));
+        push(event("promotion_impression", "p-winter,p-member"));
+    }
+    if views > 0 {
+        push(event("promotion_click", "p-winter"));
+    }
+    assert_eq!(client.facts(facts).await.unwrap().landed, macs.len() + views * 2 + usize::from(views > 0));
+}
+
 fn beat(guests: i64) -> Heartbeat {
     Heartbeat {
         software: "0.1.0".into(),
@@ -116,6 +153,23 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     };
     let mut a = SimSite { client: client("a", &code_a), have: None, running: String::new(), refuses: None };
     let mut c = SimSite { client: client("c", &code_c), have: None, running: String::new(), refuses: Some("坏") };
+    // Today's guests: three at a (six views, promotions shown and one
+    // tapped), two at c, one of whom was at a; the roller counts them.
+    rt.block_on(file_facts(
+        &a.client,
+        &["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"],
+        "countdown",
+        6,
+    ));
+    rt.block_on(file_facts(&c.client, &["02:00:00:00:00:01", "02:00:00:00:00:04"], "sms", 0));
+    let pool = rt.block_on(sqlx::PgPool::connect(&hq.pg.local_url())).unwrap();
+    let start = Instant::now();
+    while rt.block_on(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM hq_rollup_queue").fetch_one(&pool)).unwrap()
+        > 0
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "the roller keeps up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Site a beats and takes its bundles every half second for the whole
     // test; c until the flow cuts it off.
     let (stop, c_on) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(true)));
@@ -409,6 +463,31 @@ async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, 
     shot(&browser, &shots, "analyst-refused").await;
     go(&browser, "/content").await;
     assert!(text(&browser, "#message-title").await.contains("无权访问"), "an analyst gets no editor");
+    // Statistics: the chain today (a device at two sites is one guest of
+    // the chain), sites compared, a site's drill-down, a promotion.
+    browser.find(Locator::Css("#nav-stats")).await.unwrap().click().await.unwrap();
+    says(&browser, "#stat-logins", "5").await;
+    assert_eq!(text(&browser, "#stat-guests").await, "4");
+    assert_eq!(text(&browser, "#stat-new").await, "4");
+    assert_eq!(text(&browser, "#stat-views").await, "6");
+    assert_eq!(text(&browser, "#stat-conversion").await, "83.3");
+    let methods = text(&browser, "#methods").await;
+    assert!(methods.contains("倒计时一键上网 3") && methods.contains("短信验证码 2"), "methods in words: {methods}");
+    shot(&browser, &shots, "stats").await;
+    browser.find(Locator::Css("#stats-compare")).await.unwrap().click().await.unwrap();
+    let rows = text(&browser, "#compared tbody").await;
+    let (a_at, c_at) = (rows.find("人民广场店").unwrap(), rows.find("春熙路店").unwrap());
+    assert!(a_at < c_at, "most logins first: {rows}");
+    shot(&browser, &shots, "stats-sites").await;
+    go(&browser, "/stats?scope=site:c&last=today").await;
+    says(&browser, "#stat-elsewhere", "1").await;
+    assert_eq!(text(&browser, "#stat-new").await, "1", "c's other guest is new to the chain");
+    go(&browser, "/stats/promotions/p-winter?last=today").await;
+    says(&browser, "#promo-shown", "6").await;
+    assert_eq!(text(&browser, "#promo-taps").await, "1");
+    assert!(text(&browser, "#promotion-sites").await.contains("人民广场店"));
+    go(&browser, "/stats?from=2026-12-09&to=2026-12-01").await;
+    assert!(text(&browser, "#message-body").await.contains("日期范围无效"), "a backwards range is refused in words");
     browser.close().await.unwrap();
 }
 

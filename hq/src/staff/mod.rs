@@ -422,7 +422,11 @@ impl Staff {
             }
             Action::Erase { member_id } => {
                 let store = self.members(&me.brand);
-                let (erased, _) = store.erase(&member_id).await.map_err(members_error)?;
+                let (erased, who) = store.erase(&member_id).await.map_err(members_error)?;
+                // The statistics keep each device's first day only as a
+                // hash; a member erased leaves none of theirs either.
+                let devices: Vec<&str> = who.iter().filter(|w| w.kind == "device").map(|w| w.value.as_str()).collect();
+                crate::rollup::forget(&self.hq, &me.brand, &devices).await?;
                 let after = format!(
                     "{} identities, {} visits, {} events, {} cards and coupons",
                     erased.identities, erased.visits, erased.events, erased.cards
