@@ -469,6 +469,9 @@ pub enum Reply {
         /// Today so far against the same weekday last week.
         #[serde(default)]
         glance: crate::stats::Glance,
+        /// SMS codes sent in the last hour, and the site's hourly budget.
+        #[serde(default)]
+        sms_hour: (usize, usize),
         /// Adopted APs, and the ids of those offline now.
         #[serde(default)]
         aps: (usize, Vec<String>),

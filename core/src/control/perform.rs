@@ -389,6 +389,7 @@ async fn dashboard(handles: &Handles) -> Reply {
             waiting,
             recent,
             glance,
+            sms_hour: handles.staff.sms.site_hour().await.unwrap_or_default(),
             aps: (adopted.len(), offline),
             hq,
             lag_ms,

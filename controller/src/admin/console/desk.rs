@@ -104,7 +104,7 @@ async fn dashboard(
         return Ok(Redirect::to("/console/setup").into_response());
     }
     let m = m.map_err(ConsoleError::from)?;
-    let Reply::Dashboard { guests, aps_online, waiting, recent, glance, aps, hq, lag_ms } =
+    let Reply::Dashboard { guests, aps_online, waiting, recent, glance, aps, hq, lag_ms, sms_hour } =
         console.ask(&m, Request::Dashboard).await
     else {
         return Err(m.refused(Reply::Error { kind: ErrorKind::Unavailable, message: String::new() }));
@@ -142,6 +142,11 @@ async fn dashboard(
     }
     for id in &aps.1 {
         attention.push((format!("ap-offline-{id}"), t.attention_ap_offline.replace("{id}", id), "/console/aps", admin));
+    }
+    // The hour's SMS budget spent: guests asking for a code are refused.
+    if sms_hour.1 > 0 && sms_hour.0 >= sms_hour.1 {
+        let text = t.attention_sms_budget.replace("{n}", &sms_hour.1.to_string());
+        attention.push(("sms-budget".into(), text, "/console/stats", admin));
     }
     // Facts waiting longer than half an hour: the member store is not taking them.
     if waiting > 0 && lag_ms > 30 * 60_000 {

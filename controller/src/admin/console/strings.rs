@@ -315,6 +315,7 @@ pub struct Strings {
     pub attention_hq_unreachable: String,
     pub attention_bundle_refused: String,
     pub attention_feed_lag: String,
+    pub attention_sms_budget: String,
     pub for_minutes: String,
     pub for_hours: String,
 }

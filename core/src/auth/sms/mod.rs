@@ -232,6 +232,14 @@ impl Sms {
         }
     }
 
+    /// Codes sent in the last hour and the site's hourly budget (the home
+    /// page says when it is spent: guests asking for a code are refused).
+    pub async fn site_hour(&self) -> Result<(usize, usize), sqlx::Error> {
+        self.load_windows().await?;
+        let sent = self.windows.lock().unwrap().site.iter().filter(|t| t.elapsed() < HOUR).count();
+        Ok((sent, self.limits.site_per_hour))
+    }
+
     /// The one-tap return's length, if on.
     pub fn returning(&self) -> Option<Duration> {
         self.limits.returning
@@ -644,8 +652,10 @@ mod tests {
             matches!(refusal(s.send("13800138000", client(2)).await), Refusal::Limited { .. }),
             "60 s between codes"
         );
+        assert_eq!(s.site_hour().await.unwrap(), (1, 2), "the home page's count");
         s.send("13900139000", client(3)).await.unwrap();
         assert!(matches!(refusal(s.send("13700137000", client(4)).await), Refusal::Limited { .. }), "site budget");
+        assert_eq!(s.site_hour().await.unwrap(), (2, 2), "spent: the home page says so");
     }
 
     #[tokio::test]
