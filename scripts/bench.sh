@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmarks: SMS pumping, the member feed (a throwaway PostgreSQL),
-# headquarters (1,000 sites, two replicas, a 10-minute outage), the data path
+# headquarters (1,000 sites, two replicas, a 10-minute outage), chain statistics
+# (a year of 100 sites' figures, 1,000 sites feeding the roller), the data path
 # (its own namespaces), each printing its figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,5 +15,7 @@ echo
 ./target/release/member-feed-bench
 echo
 ./target/release/hq-bench
+echo
+./target/release/hq-stats-bench
 echo
 exec ./target/release/datapath-bench
