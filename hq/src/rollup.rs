@@ -6,7 +6,7 @@
 //! counts once, however often its site resends it and whichever replica
 //! rolls it; one replica rolls at a time (an advisory lock), so two never
 //! wait on each other's rows. A statistics page then sums a few hundred
-//! rows a scope a year ([`crate::stats`]) and never reads `events`.
+//! rows a scope a year (the `stats` module) and never reads `events`.
 //!
 //! What a day counts, by `what` and `key`:
 //! - `logins`, `method`/the method, `hour`/00-23 (the login's local hour);
