@@ -142,16 +142,14 @@ impl Tally {
     }
 }
 
-/// Whether a device first seen in `scope` on `own_first` and in the chain
-/// on `chain_first` is, on `day`, new, new here but known elsewhere, or
-/// returning.
-pub fn classify(day: i32, own_first: i32, chain_first: i32) -> &'static str {
-    if own_first < day {
-        "returning"
-    } else if chain_first < day {
-        "elsewhere"
-    } else {
-        "new"
+/// A device at its first login of a day in a scope: returning when the
+/// scope saw it before, new here but known elsewhere when only the chain
+/// did, else new.
+pub fn classify(seen_here_before: bool, seen_in_chain_before: bool) -> &'static str {
+    match (seen_here_before, seen_in_chain_before) {
+        (true, _) => "returning",
+        (false, true) => "elsewhere",
+        (false, false) => "new",
     }
 }
 
@@ -228,7 +226,7 @@ async fn roll_brand(tx: &mut AnyConnection, brand: &str, rows: &[Landed], offset
             }
             "visit_end" => {
                 let visit = row.detail.split(' ').next().unwrap_or_default().to_string();
-                ends.entry(visit).or_default().clone_from(&scopes);
+                ends.insert(visit, scopes);
             }
             _ => {}
         }
@@ -326,9 +324,8 @@ async fn guests(
         let chain_before = known.get(&("brand".to_string(), guest.clone())).is_some_and(|d| *d < day) || !brand_first;
         for scope in &login.scopes {
             let Some(first) = firsts.take(&(scope.clone(), day, guest.clone())) else { continue };
-            let own = known.get(&(scope.clone(), guest.clone())).copied().unwrap_or(day);
-            let chain = if chain_before && scope != "brand" { day - 1 } else { day };
-            tally.guest(&first.0, day, classify(day, own, chain));
+            let here_before = known.get(&(scope.clone(), guest.clone())).is_some_and(|d| *d < day);
+            tally.guest(&first.0, day, classify(here_before, chain_before && scope != "brand"));
         }
         // Later logins of this device today: the chain has seen it.
         firsts.remove(&("brand".to_string(), day, guest.clone()));
@@ -436,9 +433,9 @@ mod tests {
         assert_eq!(dwell_bucket(59 * 60_000), "30-60");
         assert_eq!(dwell_bucket(119 * 60_000), "60-120");
         assert_eq!(dwell_bucket(10 * 3_600_000), "120+");
-        assert_eq!(classify(10, 10, 10), "new");
-        assert_eq!(classify(10, 10, 3), "elsewhere");
-        assert_eq!(classify(10, 4, 3), "returning");
+        assert_eq!(classify(false, false), "new");
+        assert_eq!(classify(false, true), "elsewhere");
+        assert_eq!(classify(true, true), "returning");
         assert_ne!(guest_of("b", "aa:bb"), guest_of("c", "aa:bb"), "a device is not followed across brands");
     }
 }

@@ -93,17 +93,16 @@ struct SlotView {
     rate: String,
 }
 
+impl SlotView {
+    /// `slot` shown as `name`.
+    fn of(slot: &Slot, name: String) -> SlotView {
+        SlotView { id: slot.id.clone(), name, shown: slot.shown, taps: slot.taps, rate: slot.rate() }
+    }
+}
+
+/// Each of `slots` by its name in `names` (its id when it has none).
 fn slot_views(slots: &[Slot], names: &HashMap<String, String>) -> Vec<SlotView> {
-    slots
-        .iter()
-        .map(|s| SlotView {
-            id: s.id.clone(),
-            name: names.get(&s.id).cloned().unwrap_or_else(|| s.id.clone()),
-            shown: s.shown,
-            taps: s.taps,
-            rate: s.rate(),
-        })
-        .collect()
+    slots.iter().map(|s| SlotView::of(s, names.get(&s.id).cloned().unwrap_or_else(|| s.id.clone()))).collect()
 }
 
 /// The query string that keeps a page's scope and range.
@@ -455,7 +454,7 @@ async fn promotion_page(
         total.shown += slot.shown;
         total.taps += slot.taps;
         let name = if s.name.is_empty() { s.site.clone() } else { s.name.clone() };
-        rows.push((site, slot_views(&[slot], &HashMap::from([(id.clone(), name)])).remove(0)));
+        rows.push((site, SlotView::of(&slot, name)));
     }
     let (from, to) = range.dates();
     let page = PromotionPage {
@@ -463,7 +462,7 @@ async fn promotion_page(
         me: Some(me.me()),
         notice: None,
         name: names.get(&id).cloned().unwrap_or_else(|| id.clone()),
-        total: slot_views(&[total], &names).remove(0),
+        total: SlotView::of(&total, names.get(&id).cloned().unwrap_or_else(|| id.clone())),
         id,
         from,
         to,
