@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+# A clean build gains nothing from incremental caches, which would take gigabytes of disk.
+export CARGO_INCREMENTAL=0
 cargo build --workspace --all-targets --locked   # one feature set: the tests reuse these binaries
 ./scripts/package.sh           # the .deb packages; tests/tests/package.rs installs them
 if [ "$(id -u)" = 0 ]; then
