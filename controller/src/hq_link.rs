@@ -7,6 +7,7 @@ use crate::control::Handles;
 use crate::hq::client::{Client, HqError};
 use crate::hq::protocol::{Applied, Bundle, Heartbeat};
 use crate::hq::site::LinkState;
+use crate::hq::vouchers::Manifest;
 use crate::kit::time::now_ms;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -85,18 +86,34 @@ impl Link {
         state.error = Some(err.to_string());
     }
 
+    /// Notes that HQ answered (chain vouchers are taken for their batches'
+    /// offline bound from the last time), written at most once a minute.
+    async fn heard(&self, last_written: &mut i64) {
+        let now = now_ms();
+        if now - *last_written < 60_000 {
+            return;
+        }
+        match self.handles.staff.vouchers.heard_from_hq(now).await {
+            Ok(()) => *last_written = now,
+            Err(err) => tracing::warn!(error = %crate::error_chain(&err), "could not note that headquarters answered"),
+        }
+    }
+
     /// Long-polls the bundle until the process ends.
     pub async fn run_bundles(self) {
         let mut have = Some(self.handles.marketing.managed().version).filter(|v| !v.is_empty());
+        let mut heard = 0;
         let mut backoff = Duration::from_secs(1);
         loop {
             match self.client.bundle(have.as_deref(), WAIT).await {
                 Ok(None) => {
                     self.ok();
+                    self.heard(&mut heard).await;
                     backoff = Duration::from_secs(1);
                 }
                 Ok(Some(bundle)) => {
                     self.ok();
+                    self.heard(&mut heard).await;
                     backoff = Duration::from_secs(1);
                     match self.apply(&bundle).await {
                         // Not this version again: wait for the next.
@@ -218,6 +235,7 @@ impl Link {
                     .ok_or_else(|| Outcome::Refused("the bundle's ticket key is not an Ed25519 key".into()))?,
             )),
         };
+        let batches = self.chain_batches(bundle, ticket_key.as_ref().map(|(_, key)| key))?;
         let blocks: BTreeMap<String, serde_json::Value> =
             bundle.blocks.iter().map(|(name, block)| (name.clone(), block.value.clone())).collect();
         let marketing = &self.handles.marketing;
@@ -234,6 +252,8 @@ impl Link {
             }
         }
         marketing.apply_managed(&bundle.version, blocks).await.map_err(|e| Outcome::Refused(e.to_string()))?;
+        let vouchers = &self.handles.staff.vouchers;
+        vouchers.apply_chain(&batches, &bundle.voucher_uses).await.map_err(|e| Outcome::Refused(e.to_string()))?;
         if let Some((hex, key)) = ticket_key {
             if crate::hq::site::ticket_key(&self.config.data.dir).as_ref() != Some(&key) {
                 crate::hq::site::save_ticket_key(&self.config.data.dir, hex).map_err(Outcome::Refused)?;
@@ -250,6 +270,28 @@ impl Link {
             }
             None => Ok(false),
         }
+    }
+
+    /// The bundle's chain voucher batches, each checked against HQ's key
+    /// for this brand and site (one that is not refuses the whole bundle).
+    fn chain_batches(
+        &self,
+        bundle: &Bundle,
+        key: Option<&crate::hq::vouchers::VerifyingKey>,
+    ) -> Result<Vec<(Manifest, String)>, Outcome> {
+        if bundle.vouchers.is_empty() {
+            return Ok(vec![]);
+        }
+        let key = key.ok_or_else(|| Outcome::Refused("chain voucher batches came without headquarters' key".into()))?;
+        bundle
+            .vouchers
+            .iter()
+            .map(|signed| {
+                let manifest = crate::hq::vouchers::verify(key, signed, &bundle.brand, &bundle.site, &bundle.region)
+                    .map_err(|e| Outcome::Refused(e.to_string()))?;
+                Ok((manifest, signed.signature.clone()))
+            })
+            .collect()
     }
 
     /// What this minute's heartbeat says.

@@ -352,9 +352,16 @@ impl Db {
             facts.iter().zip(&parsed).map(|(wire, fact)| Filing { id: &wire.id, at: wire.at, fact }).collect();
         let landed = now_ms();
         let mut tx = self.pool.begin().await?;
-        match file_facts(&mut tx, &site.brand, &site.site, landed, &filings).await {
-            Ok(()) => {
+        let filed = match file_facts(&mut tx, &site.brand, &site.site, landed, &filings).await {
+            Ok(()) => crate::vouchers::reconcile_logins(&mut tx, &site.brand, &site.site, &parsed).await,
+            Err(err) => Err(err),
+        };
+        match filed {
+            Ok(cards) => {
                 tx.commit().await?;
+                if cards {
+                    self.notify(&site.brand).await?;
+                }
                 Ok(FactsAnswer { landed: facts.len(), refused: None })
             }
             Err(err) if is_link(&err) => Err(err),
@@ -373,7 +380,11 @@ impl Db {
                 }
                 // One by one, each files: keep them so.
                 tracing::warn!(site = %site.site, error = %guestwifi_core::error_chain(&err), "a batch filed only fact by fact");
+                let cards = crate::vouchers::reconcile_logins(&mut tx, &site.brand, &site.site, &parsed).await?;
                 tx.commit().await?;
+                if cards {
+                    self.notify(&site.brand).await?;
+                }
                 Ok(FactsAnswer { landed: facts.len(), refused: None })
             }
         }
@@ -438,7 +449,8 @@ impl Db {
         .bind(&site.site)
         .fetch_all(&self.pool)
         .await?;
-        Ok(compose_bundle(site, rows, ticket_key))
+        let vouchers = crate::vouchers::live(&self.pool, &site.brand, now_ms()).await?;
+        Ok(compose_bundle(site, rows, ticket_key, &vouchers))
     }
 
     /// The bundles of `sites` (all of one brand) with one query: the
@@ -458,6 +470,7 @@ impl Db {
         .bind(brand)
         .fetch_all(&self.pool)
         .await?;
+        let vouchers = crate::vouchers::live(&self.pool, brand, now_ms()).await?;
         Ok(sites
             .iter()
             .map(|site| {
@@ -466,7 +479,7 @@ impl Db {
                     "region" => !site.region.is_empty() && *id == site.region,
                     _ => *id == site.site,
                 };
-                compose_bundle(site, rows.iter().filter(applies).cloned().collect(), ticket_key)
+                compose_bundle(site, rows.iter().filter(applies).cloned().collect(), ticket_key, &vouchers)
             })
             .collect())
     }
@@ -776,7 +789,12 @@ type BlockRow = (String, String, String, i64, Option<String>);
 /// `site`'s bundle from the newest blocks of the scopes that cover it: for
 /// each block the nearest scope's (site, then region, then brand); settings
 /// key by key, each from the nearest scope that sets it.
-fn compose_bundle(site: &SiteRef, rows: Vec<BlockRow>, ticket_key: Option<&str>) -> Bundle {
+fn compose_bundle(
+    site: &SiteRef,
+    rows: Vec<BlockRow>,
+    ticket_key: Option<&str>,
+    vouchers: &[crate::vouchers::Live],
+) -> Bundle {
     let rank = |kind: &str| match kind {
         "site" => 0,
         "region" => 1,
@@ -806,16 +824,29 @@ fn compose_bundle(site: &SiteRef, rows: Vec<BlockRow>, ticket_key: Option<&str>)
     }
     let blocks: BTreeMap<String, Block> = nearest.into_iter().map(|(k, (_, b))| (k, b)).collect();
     let settings: BTreeMap<String, serde_json::Value> = settings.into_iter().map(|(k, (_, v))| (k, v)).collect();
-    let version = Bundle::version_of(&site.brand, &site.site, &site.region, &blocks, &settings, ticket_key);
-    Bundle {
-        version,
+    // A site checks chain vouchers with the ticket key: without it, none go.
+    let here: Vec<&crate::vouchers::Live> = vouchers
+        .iter()
+        .filter(|_| ticket_key.is_some())
+        .filter(|live| match &live.scope {
+            Scope::Brand => true,
+            Scope::Region(r) => !r.is_empty() && *r == site.region,
+            Scope::Site(s) => *s == site.site,
+        })
+        .collect();
+    let mut bundle = Bundle {
+        version: String::new(),
         brand: site.brand.clone(),
         site: site.site.clone(),
         region: site.region.clone(),
         blocks,
         settings,
         ticket_key: ticket_key.map(str::to_string),
-    }
+        vouchers: here.iter().map(|live| live.signed.clone()).collect(),
+        voucher_uses: here.iter().flat_map(|live| live.uses.iter().cloned()).collect(),
+    };
+    bundle.version = bundle.version_of();
+    bundle
 }
 
 /// A site's enrolment state, if HQ knows the site.
@@ -882,7 +913,7 @@ mod tests {
             row("site", "a", "settings", 4, r#"{"auth.sms.enabled": true}"#),
             (String::from("site"), "a".into(), "ad".into(), 5, None),
         ];
-        let bundle = compose_bundle(&site, rows.clone(), None);
+        let bundle = compose_bundle(&site, rows.clone(), None, &[]);
         assert_eq!(bundle.blocks["promotions"].scope, Scope::Region("east".into()));
         assert_eq!(bundle.blocks["dishes"].scope, Scope::Brand);
         assert!(!bundle.blocks.contains_key("ad"), "a withdrawn block is none");
@@ -890,6 +921,6 @@ mod tests {
         assert_eq!(bundle.settings["session.length_seconds"], serde_json::json!(3600));
         // The same rows in another order make the same bundle (its version is its hash).
         let reversed: Vec<BlockRow> = rows.into_iter().rev().collect();
-        assert_eq!(compose_bundle(&site, reversed, None).version, bundle.version);
+        assert_eq!(compose_bundle(&site, reversed, None, &[]).version, bundle.version);
     }
 }

@@ -20,6 +20,7 @@ pub mod rollup;
 pub mod server;
 pub mod staff;
 pub mod stats;
+pub mod vouchers;
 
 use std::sync::Arc;
 use std::time::Duration;

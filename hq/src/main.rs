@@ -73,6 +73,9 @@ enum Command {
     /// HQ's people: the brand's first owner, and accounts for the console.
     #[command(subcommand)]
     Staff(StaffCommand),
+    /// Chain voucher batches: make one (prints its codes), revoke a card or a batch.
+    #[command(subcommand)]
+    Vouchers(VouchersCommand),
     /// Prints the bundle a site gets now.
     Bundle {
         /// `BRAND/SITE`.
@@ -118,6 +121,49 @@ enum SiteCommand {
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum VouchersCommand {
+    /// Makes a batch good at every site of a scope and prints its codes, one a line.
+    Create {
+        /// The brand.
+        #[arg(long)]
+        brand: String,
+        /// `brand`, `region:ID` or `site:ID`.
+        #[arg(long, default_value = "brand")]
+        scope: String,
+        /// Cards (1-1000).
+        #[arg(long, default_value_t = 10)]
+        count: u32,
+        /// Online minutes a card gives from its first use.
+        #[arg(long, default_value_t = 120)]
+        minutes: u32,
+        /// Days within which a card must be first used.
+        #[arg(long, default_value_t = 30)]
+        valid_days: u32,
+        /// Devices one card serves.
+        #[arg(long, default_value_t = 1)]
+        devices: u32,
+        /// A site cut off from HQ longer than this refuses the cards.
+        #[arg(long, default_value_t = guestwifi_hq::vouchers::DEFAULT_OFFLINE_HOURS)]
+        offline_hours: u32,
+        /// A note on the batch.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Revokes one card of a batch, or the whole batch.
+    Revoke {
+        /// The brand.
+        #[arg(long)]
+        brand: String,
+        /// The batch.
+        #[arg(long)]
+        batch: String,
+        /// One card's code (without it: the whole batch).
+        #[arg(long)]
+        code: Option<String>,
     },
 }
 
@@ -328,6 +374,43 @@ async fn go(cli: Cli) -> anyhow::Result<()> {
                             }
                         );
                     }
+                }
+            }
+            Ok(())
+        }
+        Command::Vouchers(command) => {
+            db.migrate().await?;
+            let staff =
+                guestwifi_hq::staff::Staff::new(db.clone()).with_ticket_key(guestwifi_hq::api::ticket_key(&config)?);
+            match command {
+                VouchersCommand::Create { brand, scope, count, minutes, valid_days, devices, offline_hours, note } => {
+                    let scope = Scope::parse(&scope)
+                        .ok_or_else(|| anyhow::anyhow!("{scope:?}: brand, region:ID or site:ID"))?;
+                    let batch = guestwifi_hq::vouchers::NewBatch {
+                        scope,
+                        count,
+                        duration_seconds: i64::from(minutes) * 60,
+                        valid_days,
+                        devices,
+                        down_kbps: 0,
+                        up_kbps: 0,
+                        offline_hours,
+                        note,
+                        once: String::new(),
+                    };
+                    let action = guestwifi_hq::staff::Action::VoucherBatch { batch };
+                    let actor = guestwifi_hq::staff::Actor::cli(&brand);
+                    if let guestwifi_hq::staff::Done::Batch { id } = staff.act(&actor, action).await? {
+                        eprintln!("batch {id}:");
+                        for card in guestwifi_hq::vouchers::cards(db.pool(), &brand, &id).await? {
+                            println!("{}", card.display_code());
+                        }
+                    }
+                }
+                VouchersCommand::Revoke { brand, batch, code } => {
+                    let action = guestwifi_hq::staff::Action::RevokeVouchers { batch: batch.clone(), code };
+                    staff.act(&guestwifi_hq::staff::Actor::cli(&brand), action).await?;
+                    println!("revoked in {batch}: the sites refuse it at their next bundle");
                 }
             }
             Ok(())

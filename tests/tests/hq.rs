@@ -689,18 +689,62 @@ fn three_restaurants_of_a_chain_take_their_region_s_promotion_and_lose_no_fact_w
     sites[0].until("the rollout is done once every site has applied it", 10, || stage() == "done");
     println!("staged publish -> canary, region, brand, done: {:?}", staging.elapsed());
 
+    // Chain voucher cards for region east, one device a card: HQ prints
+    // them, each east site checks them on its own against the manifest HQ
+    // signed, and a card's device follows it from site to site through HQ.
+    let made = hq.cli(&["vouchers", "create", "--brand", "chain", "--scope", "region:east", "--count", "3"]).unwrap();
+    let cards: Vec<&str> = made.lines().collect();
+    assert_eq!(cards.len(), 3, "{made}");
+    let batch: String =
+        rt.block_on(sqlx::query_scalar("SELECT batch_id FROM hq_voucher_batches").fetch_one(&pool)).unwrap();
+    let wanted = |hq: &Hq, t: &e2e::TestLab, k: usize| {
+        let bundle: serde_json::Value =
+            serde_json::from_str(&hq.cli(&["bundle", &format!("chain/c{k}")]).unwrap()).unwrap();
+        link(t)["link"]["bundle"] == bundle["version"]
+    };
+    for (k, t) in sites.iter().enumerate() {
+        t.until("the site runs HQ's bundle with the batch", 15, || wanted(&hq, t, k + 1));
+    }
+    let card_login = |t: &e2e::TestLab, i: usize, code: &str| {
+        let token = t.token(i);
+        let (status, page) = t.post(i, "/login/voucher", &[("code", code), ("token", &token)]);
+        if status == 200 {
+            assert_eq!(t.post(i, "/logout", &[("token", &t.token(i))]).0, 200);
+        }
+        (status, page)
+    };
+    assert_eq!(card_login(&sites[2], 1, cards[0]).0, 403, "the west site does not take the east's cards");
+    assert_eq!(card_login(&sites[0], 1, cards[0]).0, 200, "a card of the east at site 1");
+    let devices = |code: &str| {
+        rt.block_on(
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT string_agg(site_id, ' ' ORDER BY at) FROM hq_voucher_devices WHERE code = $1",
+            )
+            .bind(code.replace('-', ""))
+            .fetch_one(&pool),
+        )
+        .unwrap()
+    };
+    sites[0].until("HQ reconciles the card's use from site 1's login fact", 30, || devices(cards[0]).is_some());
+    sites[1].until("site 2 takes the use in its next bundle", 15, || wanted(&hq, &sites[1], 2));
+    let (status, page) = card_login(&sites[1], 2, cards[0]);
+    assert_eq!(status, 409, "another phone at site 2: the card's one device is at site 1: {page}");
+    assert_eq!(card_login(&sites[1], 1, cards[0]).0, 200, "the same phone at site 2 is the same device");
+
     // HQ cut off (both replicas down) while guests log in at every site.
     for t in &sites {
         visits(t, 1);
         t.until("the first logins land", 30, || link(t)["backlog"]["waiting"] == 0);
     }
     let before: Vec<i64> = (1..=3).map(|k| logins(&format!("c{k}"))).collect();
-    assert_eq!(before, [2, 2, 2], "one login a guest");
+    assert_eq!(before, [3, 3, 2], "one countdown login a guest, and the card's at sites 1 and 2");
     hq.kill(0);
     hq.kill(1);
     for t in &sites {
         visits(t, 3);
     }
+    // A chain card at site 2 with HQ down: checked there by HQ's signature alone.
+    assert_eq!(card_login(&sites[1], 2, cards[1]).0, 200, "a chain card works while HQ is down");
     std::thread::sleep(Duration::from_secs(2));
     for t in &sites {
         assert!(link(t)["backlog"]["waiting"].as_i64().unwrap() >= 6, "facts wait: {}", link(t));
@@ -722,7 +766,8 @@ fn three_restaurants_of_a_chain_take_their_region_s_promotion_and_lose_no_fact_w
         t.until("the outbox drains at the other replica", 120, || link(t)["backlog"]["waiting"] == 0);
     }
     for k in 1..=3 {
-        assert_eq!(logins(&format!("c{k}")), before[k - 1] + 6, "site c{k}: every login exactly once");
+        let card = usize::from(k == 2) as i64;
+        assert_eq!(logins(&format!("c{k}")), before[k - 1] + 6 + card, "site c{k}: every login exactly once");
     }
     let visits_ended: i64 = rt
         .block_on(
@@ -730,7 +775,16 @@ fn three_restaurants_of_a_chain_take_their_region_s_promotion_and_lose_no_fact_w
                 .fetch_one(&pool),
         )
         .unwrap();
-    assert_eq!(visits_ended, 24, "every visit once, ended once");
+    assert_eq!(visits_ended, 27, "every visit once, ended once (24 countdown, 3 chain card)");
+    assert_eq!(devices(cards[1]).as_deref(), Some("c2"), "the card used while HQ was down is reconciled after");
+    assert_eq!(devices(cards[0]).as_deref(), Some("c1"), "one device, first at site 1");
+
+    // A card revoked at HQ: refused at site 1 from its next bundle.
+    hq.cli(&["vouchers", "revoke", "--brand", "chain", "--batch", &batch, "--code", cards[2]]).unwrap();
+    sites[0].until("site 1 takes the revocation", 15, || wanted(&hq, &sites[0], 1));
+    let (status, page) = card_login(&sites[0], 2, cards[2]);
+    assert_eq!(status, 403, "a revoked chain card: {page}");
+    assert!(page.contains("停用"), "the guest is told the card was revoked: {page}");
 
     // A bundle that does not check as a whole, at site 2: refused whole, the last good one stays.
     let applied = link(&sites[1])["link"]["bundle"].as_str().unwrap().to_string();

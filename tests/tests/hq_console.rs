@@ -13,8 +13,9 @@
 
 use controller::hq::client::Client;
 use controller::hq::join::join;
-use controller::hq::protocol::{Applied, Heartbeat, WireFact};
+use controller::hq::protocol::{Applied, Bundle, Heartbeat, WireFact};
 use controller::hq::site::Identity;
+use controller::hq::vouchers;
 use controller::kit::totp;
 use controller::members::outbox::Fact;
 use controller::members::Who;
@@ -200,7 +201,8 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     let profile = hq.dir.join("chromium-profile");
     let shots_in = shots.clone();
     let who = ("mkt".to_string(), marketer);
-    e2e::in_desktop_browser(profile.clone(), 9521, move |browser| Box::pin(marketing(browser, who, shots_in)));
+    let site_a = tmp.path().join("a");
+    e2e::in_desktop_browser(profile.clone(), 9521, move |browser| Box::pin(marketing(browser, who, shots_in, site_a)));
     let (east, west) = (bundle_of("a"), bundle_of("c"));
     assert!(east.contains("冬至饺子节") && !east.contains("坏"), "{east}");
     assert!(!west.contains("冬至饺子节"), "region east's promotion is not the west's: {west}");
@@ -210,6 +212,15 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     assert!(!west.contains("坏") && !east.contains("坏"), "the halted rollout put the brand back");
     assert!(east.contains("\"session.length_seconds\": 5400") && east.contains("\"auth.sms.enabled\": true"), "{east}");
     assert!(!west.contains("session.length_seconds"), "the east's template is not the west's");
+    // The east's chain voucher batch rides in a's bundle, signed with the
+    // key the bundle names; the west gets none.
+    let east: Bundle = serde_json::from_str(&east).unwrap();
+    let key = controller::hq::tickets::parse_public(east.ticket_key.as_deref().unwrap()).unwrap();
+    assert_eq!(east.vouchers.len(), 1, "the east's batch");
+    let manifest = vouchers::verify(&key, &east.vouchers[0], "chain", "a", "east").expect("signed by HQ");
+    assert_eq!((manifest.keys.len(), manifest.revoked.len()), (3, 1), "three cards, one revoked");
+    assert_eq!(east.voucher_uses.len(), 1, "the card used at a, with its device");
+    assert!(serde_json::from_str::<Bundle>(&west).unwrap().vouchers.is_empty());
     // One staged publish of a block at a time: a second (a double tap) is refused while the first runs.
     let file = hq.dir.join("dish.json");
     std::fs::write(&file, r#"[{"id":"d1","name_zh":"腊八粥","name_en":"","price_cents":1800,"image":null}]"#).unwrap();
@@ -255,8 +266,9 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
 /// The marketer: a promotion for region east by way of canary a, one for
 /// the brand by way of a, another east one then back to the version before
 /// it, and a bad one for the brand by way of c, which c refuses.
-async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf) {
+async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf, site_a: PathBuf) {
     first_sign_in(&browser, &who, &pw, &shots).await;
+    chain_vouchers(&browser, &shots, &site_a).await;
     go(&browser, "/sites").await;
     assert!(text(&browser, "#site-a").await.contains("人民广场店"), "a marketer sees the sites");
     go(&browser, "/people").await;
@@ -323,6 +335,72 @@ async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf
     shot(&browser, &shots, "content-site-sources").await;
     sign_out(&browser).await;
     browser.close().await.unwrap();
+}
+
+/// The marketer makes a batch of three chain voucher cards for region
+/// east; a guest logs in with the first at site a (its login fact), which
+/// the batch page then shows; the second card is revoked.
+async fn chain_vouchers(browser: &Browser, shots: &Path, site_a: &Path) {
+    go(browser, "/vouchers").await;
+    select(browser, "#v-scope", "region:east").await;
+    let count = browser.find(Locator::Css("#v-count")).await.unwrap();
+    count.clear().await.unwrap();
+    count.send_keys("3").await.unwrap();
+    browser.find(Locator::Css("#v-note")).await.unwrap().send_keys("春节 · 全东区").await.unwrap();
+    shot(browser, shots, "vouchers").await;
+    browser.find(Locator::Css("#make-vouchers")).await.unwrap().click().await.unwrap();
+    let start = Instant::now();
+    while browser.find(Locator::Css("#batch-id")).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the batch page after making the cards");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let batch = text(browser, "#batch-id").await;
+    says(browser, "#batch-scope", "east").await;
+    says(browser, "#window", "12").await;
+    let codes: Vec<String> = card_codes(browser).await;
+    assert_eq!(codes.len(), 3);
+    assert!(codes.iter().all(|c| c.len() == 14 && c.matches('-').count() == 2), "{codes:?}");
+    go(browser, "/vouchers").await;
+    says(browser, &format!("#batch-{batch} .used"), "0").await;
+
+    // A guest at a logs in with the first card: a's login fact reaches HQ.
+    let client = Client::new(&Identity::load(site_a).unwrap().unwrap()).unwrap();
+    let code = codes[0].replace('-', "");
+    let login = Fact::Login {
+        visit: uuid::Uuid::new_v4().to_string(),
+        who: Who { kind: "voucher".into(), value: code },
+        mac: "02:00:00:00:00:31".into(),
+        method: "voucher".into(),
+        started_at: controller::kit::time::now_ms(),
+    };
+    let wire = WireFact {
+        id: uuid::Uuid::new_v4().to_string(),
+        at: controller::kit::time::now_ms(),
+        body: serde_json::to_string(&login).unwrap(),
+    };
+    assert_eq!(client.facts(vec![wire]).await.unwrap().landed, 1);
+    go(browser, &format!("/vouchers/{batch}")).await;
+    says(browser, "#batch-used", "1").await;
+    says(browser, "#card-1 .sites", "人民广场店").await;
+    says(browser, "#card-1 .state", "使用中").await;
+    browser.find(Locator::Css("#revoke-code")).await.unwrap().send_keys(&codes[1].to_lowercase()).await.unwrap();
+    browser.find(Locator::Css("#revoke-card")).await.unwrap().click().await.unwrap();
+    says(browser, "#notice", "已作废").await;
+    says(browser, "#card-2 .state", "已作废").await;
+    shot(browser, shots, "voucher-batch").await;
+    go(browser, &format!("/vouchers/{batch}/print")).await;
+    let printed = text(browser, "#voucher-cards").await;
+    assert!(printed.contains(&codes[0]) && !printed.contains(&codes[1]), "revoked cards are not printed: {printed}");
+    shot(browser, shots, "voucher-print").await;
+}
+
+/// The codes of the batch page's cards, in order.
+async fn card_codes(browser: &Browser) -> Vec<String> {
+    let mut codes = Vec::new();
+    for cell in browser.find_all(Locator::Css("#cards tbody td.code")).await.unwrap() {
+        codes.push(cell.text().await.unwrap().trim().to_string());
+    }
+    codes
 }
 
 /// Adds a promotion titled `title` at `scope`, by way of `canary` ("" for none).
@@ -466,13 +544,17 @@ async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, 
     // Statistics: the chain today (a device at two sites is one guest of
     // the chain), sites compared, a site's drill-down, a promotion.
     browser.find(Locator::Css("#nav-stats")).await.unwrap().click().await.unwrap();
-    says(&browser, "#stat-logins", "5").await;
-    assert_eq!(text(&browser, "#stat-guests").await, "4");
-    assert_eq!(text(&browser, "#stat-new").await, "4");
+    // Five guests' logins filed by the sites and the marketer's chain card at a.
+    says(&browser, "#stat-logins", "6").await;
+    assert_eq!(text(&browser, "#stat-guests").await, "5");
+    assert_eq!(text(&browser, "#stat-new").await, "5");
     assert_eq!(text(&browser, "#stat-views").await, "6");
-    assert_eq!(text(&browser, "#stat-conversion").await, "83.3");
+    assert_eq!(text(&browser, "#stat-conversion").await, "100.0");
     let methods = text(&browser, "#methods").await;
-    assert!(methods.contains("倒计时一键上网 3") && methods.contains("短信验证码 2"), "methods in words: {methods}");
+    assert!(
+        methods.contains("倒计时一键上网 3") && methods.contains("短信验证码 2") && methods.contains("上网卡 1"),
+        "methods in words: {methods}"
+    );
     shot(&browser, &shots, "stats").await;
     browser.find(Locator::Css("#stats-compare")).await.unwrap().click().await.unwrap();
     let rows = text(&browser, "#compared tbody").await;

@@ -199,6 +199,9 @@ pub(super) async fn refused(
         Refusal::OtherDevice => (StatusCode::FORBIDDEN, t.error_code_other_device.clone(), None),
         Refusal::CardFrozen => (StatusCode::FORBIDDEN, t.error_card_frozen.clone(), None),
         Refusal::CardLost => (StatusCode::FORBIDDEN, t.error_card_lost.clone(), None),
+        Refusal::Unavailable if method == Method::Voucher => {
+            (StatusCode::SERVICE_UNAVAILABLE, t.error_chain_voucher_offline.clone(), Some(60))
+        }
         Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, t.error_members_unavailable.clone(), Some(60)),
     };
     let mut response = message(portal, lang, status, body);

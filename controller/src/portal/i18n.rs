@@ -68,6 +68,7 @@ pub struct Strings {
     pub error_card_frozen: String,
     pub error_card_lost: String,
     pub error_members_unavailable: String,
+    pub error_chain_voucher_offline: String,
     pub username_label: String,
     pub password_label: String,
     pub account_button: String,

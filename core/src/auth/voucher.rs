@@ -5,6 +5,7 @@
 //! revoke it. Codes come from a CSPRNG: 10 symbols of 31, ~49 bits.
 
 use super::{AuthError, Bandwidth, Grant, Identity, Method, Refusal};
+use crate::hq::vouchers::{self as chain, CardUse, Manifest};
 use crate::kit::secrets::{normalize_code, random_code};
 use crate::kit::time::now_ms;
 use firewall::Client;
@@ -129,6 +130,28 @@ const SELECT: &str = "SELECT v.code, v.batch, v.duration_seconds, v.devices, v.d
      v.created_at, v.valid_until, v.first_used_at, v.revoked_at, \
      (SELECT COUNT(*) FROM voucher_devices d WHERE d.code = v.code) AS devices_used FROM vouchers v";
 
+/// The site's own cards (a chain card's row is headquarters', named `hq:<batch>:<key>`).
+const LOCAL: &str = "v.code NOT LIKE 'hq:%'";
+
+/// A chain batch as the site's vouchers page shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ChainBatch {
+    /// Its id at headquarters.
+    pub batch: String,
+    /// Where its cards are good (`brand`, `region:ID`, `site:ID`).
+    pub scope: String,
+    /// Cards.
+    pub count: i64,
+    /// Cards used (here or, as headquarters told, elsewhere).
+    pub used: i64,
+    /// The batch's offline bound, hours.
+    pub offline_hours: i64,
+    /// Must be first used before, UTC ms.
+    pub valid_until: i64,
+    /// Revoked whole.
+    pub revoked: bool,
+}
+
 impl Vouchers {
     /// Vouchers in `db`; sessions get `default_bandwidth` unless a card says otherwise.
     pub fn new(db: SqlitePool, default_bandwidth: Bandwidth) -> Self {
@@ -188,26 +211,32 @@ impl Vouchers {
     pub async fn list(&self, batch: Option<&str>) -> Result<Vec<Voucher>, sqlx::Error> {
         match batch {
             Some(batch) => {
-                sqlx::query_as(&format!("{SELECT} WHERE v.batch = ? ORDER BY v.created_at DESC, v.code"))
+                sqlx::query_as(&format!("{SELECT} WHERE v.batch = ? AND {LOCAL} ORDER BY v.created_at DESC, v.code"))
                     .bind(batch)
                     .fetch_all(&self.db)
                     .await
             }
-            None => sqlx::query_as(&format!("{SELECT} ORDER BY v.created_at DESC, v.code")).fetch_all(&self.db).await,
+            None => {
+                sqlx::query_as(&format!("{SELECT} WHERE {LOCAL} ORDER BY v.created_at DESC, v.code"))
+                    .fetch_all(&self.db)
+                    .await
+            }
         }
     }
 
-    /// Revokes one card (by code) or a whole batch; returns how many. Sessions
-    /// it already opened run on (kick the devices to end them).
+    /// Revokes one card (by code) or a whole batch of the site's own; returns
+    /// how many. Sessions it already opened run on (kick the devices to end
+    /// them). A chain card is headquarters' to revoke.
     pub async fn revoke(&self, code_or_batch: &str) -> Result<u64, sqlx::Error> {
         let code = normalize_code(code_or_batch).unwrap_or_default();
-        let done =
-            sqlx::query("UPDATE vouchers SET revoked_at = ? WHERE revoked_at IS NULL AND (code = ? OR batch = ?)")
-                .bind(now_ms())
-                .bind(code)
-                .bind(code_or_batch.trim())
-                .execute(&self.db)
-                .await?;
+        let done = sqlx::query(&format!(
+            "UPDATE vouchers AS v SET revoked_at = ? WHERE revoked_at IS NULL AND (code = ? OR batch = ?) AND {LOCAL}"
+        ))
+        .bind(now_ms())
+        .bind(code)
+        .bind(code_or_batch.trim())
+        .execute(&self.db)
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -217,8 +246,48 @@ impl Vouchers {
     /// last place cannot both win.
     pub async fn claim(&self, typed: &str, client: Client) -> Result<(Grant, Claim), AuthError> {
         let code = normalize_code(typed).ok_or(Refusal::Invalid)?;
+        if chain::is_chain_code(&code) {
+            return self.claim_chain(code, client).await;
+        }
+        self.claim_row(&code, client.mac.to_string(), code.clone()).await
+    }
+
+    /// A chain card: its batch by the code's tag, its row by the code's key
+    /// under the batch's salt; refused while the link to headquarters has
+    /// been down longer than the batch allows.
+    async fn claim_chain(&self, code: String, client: Client) -> Result<(Grant, Claim), AuthError> {
+        let batches: Vec<(String, String, String, i64)> =
+            sqlx::query_as("SELECT batch, brand, salt, offline_hours FROM chain_voucher_batches WHERE tag = ?")
+                .bind(&code[..chain::TAG_LEN])
+                .fetch_all(&self.db)
+                .await?;
+        for (batch, brand, salt, offline_hours) in batches {
+            let typed = code.clone();
+            let key = tokio::task::spawn_blocking(move || chain::card_key(&salt, &typed))
+                .await
+                .map_err(|_| Refusal::Invalid)?;
+            let row = format!("hq:{batch}:{key}");
+            let exists: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM vouchers WHERE code = ?")
+                .bind(&row)
+                .fetch_one(&self.db)
+                .await?;
+            if !exists {
+                continue;
+            }
+            let heard: Option<i64> = sqlx::query_scalar("SELECT at FROM hq_heard").fetch_optional(&self.db).await?;
+            if heard.is_none_or(|at| now_ms() - at > offline_hours * 3_600_000) {
+                return Err(Refusal::Unavailable.into());
+            }
+            return self.claim_row(&row, chain::device_key(&brand, &client.mac.to_string()), code).await;
+        }
+        Err(Refusal::Invalid.into())
+    }
+
+    /// Checks the card stored as `code` for the device named `device` and
+    /// takes one of its places; the grant names the card as `shown`.
+    async fn claim_row(&self, code: &str, device: String, shown: String) -> Result<(Grant, Claim), AuthError> {
+        let (code, mac) = (code.to_string(), device);
         let now = now_ms();
-        let mac = client.mac.to_string();
         let mut tx = self.db.begin().await?;
         // A write first: the transaction holds SQLite's write lock from here.
         let started = sqlx::query(
@@ -262,7 +331,7 @@ impl Vouchers {
         let pick = |card: i64, default: u32| if card > 0 { card as u32 } else { default };
         let grant = Grant {
             method: Method::Voucher,
-            identity: Identity::Voucher(code.clone()),
+            identity: Identity::Voucher(shown),
             duration: Duration::from_millis(left as u64),
             bandwidth: Bandwidth {
                 down_kbps: pick(voucher.down_kbps, self.default_bandwidth.down_kbps),
@@ -270,6 +339,111 @@ impl Vouchers {
             },
         };
         Ok((grant, Claim { code, mac, first_use: started, new_device: !known }))
+    }
+
+    /// Takes headquarters' chain batches (each manifest already checked
+    /// against HQ's key, with its signature) and what HQ knows of their
+    /// cards' use, in one transaction: new cards and revocations from a
+    /// manifest not seen before, then each used card's first use (the
+    /// earliest anywhere) and devices.
+    pub async fn apply_chain(&self, batches: &[(Manifest, String)], uses: &[CardUse]) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        for (m, signature) in batches {
+            let seen: Option<String> =
+                sqlx::query_scalar("SELECT signature FROM chain_voucher_batches WHERE batch = ?")
+                    .bind(&m.batch)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if seen.as_ref() == Some(signature) {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO chain_voucher_batches (batch, brand, tag, salt, scope, offline_hours, count, signed_at, signature) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch) DO UPDATE SET offline_hours = excluded.offline_hours, \
+                 count = excluded.count, signed_at = excluded.signed_at, signature = excluded.signature, scope = excluded.scope",
+            )
+            .bind(&m.batch)
+            .bind(&m.brand)
+            .bind(&m.tag)
+            .bind(&m.salt)
+            .bind(m.scope.to_string())
+            .bind(m.offline_hours)
+            .bind(m.keys.len() as i64)
+            .bind(m.signed_at)
+            .bind(signature)
+            .execute(&mut *tx)
+            .await?;
+            let revoked: std::collections::HashSet<&String> = m.revoked.iter().collect();
+            for chunk in m.keys.chunks(500) {
+                let sql = format!(
+                    "INSERT INTO vouchers (code, batch, duration_seconds, devices, down_kbps, up_kbps, note, created_at, \
+                     valid_until, revoked_at) VALUES {} ON CONFLICT (code) DO UPDATE SET \
+                     revoked_at = COALESCE(vouchers.revoked_at, excluded.revoked_at)",
+                    vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+                );
+                let mut insert = sqlx::query(&sql);
+                for key in chunk {
+                    let revoked_at = m.revoked_at.or(revoked.contains(key).then_some(m.signed_at));
+                    insert = insert
+                        .bind(format!("hq:{}:{key}", m.batch))
+                        .bind(&m.batch)
+                        .bind(m.duration_seconds)
+                        .bind(m.devices)
+                        .bind(m.down_kbps)
+                        .bind(m.up_kbps)
+                        .bind(&m.note)
+                        .bind(m.created_at)
+                        .bind(m.valid_until)
+                        .bind(revoked_at);
+                }
+                insert.execute(&mut *tx).await?;
+            }
+        }
+        for used in uses {
+            let code = format!("hq:{}:{}", used.batch, used.key);
+            sqlx::query("UPDATE vouchers SET first_used_at = MIN(COALESCE(first_used_at, ?1), ?1) WHERE code = ?2")
+                .bind(used.first_used_at)
+                .bind(&code)
+                .execute(&mut *tx)
+                .await?;
+            for device in &used.devices {
+                sqlx::query(
+                    "INSERT INTO voucher_devices (code, mac, first_at) SELECT ?1, ?2, ?3 \
+                     WHERE EXISTS (SELECT 1 FROM vouchers WHERE code = ?1) ON CONFLICT DO NOTHING",
+                )
+                .bind(&code)
+                .bind(device)
+                .bind(used.first_used_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await
+    }
+
+    /// The link to headquarters worked at `at` (UTC ms): chain cards may be
+    /// taken for their batches' offline bound from here.
+    pub async fn heard_from_hq(&self, at: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO hq_heard (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = MAX(at, excluded.at)",
+        )
+        .bind(at)
+        .execute(&self.db)
+        .await
+        .map(drop)
+    }
+
+    /// Headquarters' batches good here, newest first.
+    pub async fn chain_batches(&self) -> Result<Vec<ChainBatch>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT b.batch, b.scope, b.count, b.offline_hours, \
+             (SELECT COUNT(*) FROM vouchers v WHERE v.batch = b.batch AND v.code LIKE 'hq:%' AND v.first_used_at IS NOT NULL) AS used, \
+             COALESCE((SELECT MAX(v.valid_until) FROM vouchers v WHERE v.batch = b.batch AND v.code LIKE 'hq:%'), 0) AS valid_until, \
+             (SELECT COUNT(*) FROM vouchers v WHERE v.batch = b.batch AND v.code LIKE 'hq:%' AND v.revoked_at IS NULL) = 0 AS revoked \
+             FROM chain_voucher_batches b ORDER BY b.signed_at DESC",
+        )
+        .fetch_all(&self.db)
+        .await
     }
 
     /// Undoes a claim whose login failed: the place and the clock go back.
@@ -425,6 +599,84 @@ mod tests {
             won += usize::from(t.await.unwrap());
         }
         assert_eq!(won, 1);
+    }
+
+    fn chain_batch(codes: &[String], devices: i64, revoked: &[usize]) -> (Manifest, String) {
+        let key = crate::hq::tickets::new_key();
+        let salt = chain::new_salt();
+        let keys: Vec<String> = codes.iter().map(|c| chain::card_key(&salt, c)).collect();
+        let manifest = Manifest {
+            brand: "chain".into(),
+            batch: "CBATCH1".into(),
+            tag: codes[0][..chain::TAG_LEN].into(),
+            salt,
+            scope: crate::hq::protocol::Scope::Brand,
+            duration_seconds: 3600,
+            devices,
+            down_kbps: 0,
+            up_kbps: 0,
+            valid_until: now_ms() + 86_400_000,
+            offline_hours: 12,
+            note: String::new(),
+            created_at: now_ms(),
+            revoked: revoked.iter().map(|i| keys[*i].clone()).collect(),
+            keys,
+            revoked_at: None,
+            signed_at: now_ms(),
+        };
+        let signed = chain::sign(&key, &manifest);
+        (manifest, signed.signature)
+    }
+
+    #[tokio::test]
+    async fn a_chain_card_logs_in_by_its_code_while_hq_was_heard_from_lately() {
+        let v = vouchers().await;
+        let tag = chain::new_tag();
+        let codes: Vec<String> = (0..3).map(|_| chain::new_code(&tag)).collect();
+        v.apply_chain(&[chain_batch(&codes, 1, &[])], &[]).await.unwrap();
+        assert!(v.list(None).await.unwrap().is_empty(), "the site's own list holds no chain card");
+        // Never heard from HQ: the offline bound is already passed.
+        assert_eq!(refusal(v.claim(&codes[0], client(1)).await), Refusal::Unavailable);
+        v.heard_from_hq(now_ms()).await.unwrap();
+        let (grant, _) = v.claim(&chain::display_code(&codes[0]).to_lowercase(), client(1)).await.unwrap();
+        assert_eq!(grant.identity, Identity::Voucher(codes[0].clone()), "the login names the code (HQ reconciles it)");
+        assert!(grant.duration > Duration::from_secs(3590));
+        assert_eq!(refusal(v.claim(&codes[0], client(2)).await), Refusal::DeviceLimit);
+        assert_eq!(refusal(v.claim(&chain::new_code(&tag), client(3)).await), Refusal::Invalid);
+        v.heard_from_hq(now_ms() - 13 * 3_600_000).await.unwrap();
+        v.claim(&codes[0], client(1)).await.expect("an older contact does not move the last one back");
+        sqlx::query("UPDATE hq_heard SET at = ?").bind(now_ms() - 13 * 3_600_000).execute(&v.db).await.unwrap();
+        assert_eq!(refusal(v.claim(&codes[1], client(4)).await), Refusal::Unavailable, "cut off past the bound");
+        let listed = v.chain_batches().await.unwrap();
+        assert_eq!((listed[0].count, listed[0].used, listed[0].revoked), (3, 1, false));
+    }
+
+    #[tokio::test]
+    async fn another_site_s_use_and_hq_s_revocation_hold_here() {
+        let v = vouchers().await;
+        v.heard_from_hq(now_ms()).await.unwrap();
+        let tag = chain::new_tag();
+        let codes: Vec<String> = (0..3).map(|_| chain::new_code(&tag)).collect();
+        let (manifest, signature) = chain_batch(&codes, 1, &[]);
+        let elsewhere = CardUse {
+            batch: manifest.batch.clone(),
+            key: manifest.keys[0].clone(),
+            first_used_at: now_ms() - 3_000_000,
+            devices: vec![chain::device_key("chain", "02:aa:00:00:00:01")],
+        };
+        v.apply_chain(&[(manifest.clone(), signature)], &[elsewhere]).await.unwrap();
+        assert_eq!(
+            refusal(v.claim(&codes[0], client(1)).await),
+            Refusal::DeviceLimit,
+            "its one device is at another site"
+        );
+        let mut revoked = manifest.clone();
+        revoked.revoked = vec![manifest.keys[1].clone()];
+        revoked.signed_at += 1;
+        v.apply_chain(&[(revoked, "signed again".into())], &[]).await.unwrap();
+        assert_eq!(refusal(v.claim(&codes[1], client(2)).await), Refusal::Revoked);
+        v.claim(&codes[2], client(3)).await.unwrap();
+        assert_eq!(v.revoke("CBATCH1").await.unwrap(), 0, "a chain batch is headquarters' to revoke");
     }
 
     #[test]

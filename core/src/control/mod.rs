@@ -150,6 +150,8 @@ pub enum Request {
         #[serde(default)]
         batch: Option<String>,
     },
+    /// Headquarters' chain voucher batches good here (read only: HQ makes and revokes them).
+    ChainVouchers,
     /// Revoke a card (by code) or a batch.
     VouchersRevoke {
         /// A code or a batch id.
@@ -401,6 +403,11 @@ pub enum Reply {
     Vouchers {
         /// Newest first.
         vouchers: Vec<Voucher>,
+    },
+    /// Headquarters' chain voucher batches good here.
+    ChainVouchers {
+        /// Newest first.
+        batches: Vec<crate::auth::voucher::ChainBatch>,
     },
     /// Cards revoked.
     Revoked {

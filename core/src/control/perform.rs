@@ -34,6 +34,7 @@ pub(super) async fn perform(actor: &Actor, request: Request, handles: &Handles) 
         },
         staff @ (Request::VouchersCreate { .. }
         | Request::VouchersList { .. }
+        | Request::ChainVouchers
         | Request::VouchersRevoke { .. }
         | Request::VouchersSheet { .. }
         | Request::VouchersCsv { .. }
@@ -65,6 +66,10 @@ async fn handle_staff(request: Request, staff: &Staff) -> Reply {
         },
         Request::VouchersList { batch } => match staff.vouchers.list(batch.as_deref()).await {
             Ok(vouchers) => Reply::Vouchers { vouchers },
+            Err(e) => failed(&e),
+        },
+        Request::ChainVouchers => match staff.vouchers.chain_batches().await {
+            Ok(batches) => Reply::ChainVouchers { batches },
             Err(e) => failed(&e),
         },
         Request::VouchersRevoke { code_or_batch } => match staff.vouchers.revoke(&code_or_batch).await {

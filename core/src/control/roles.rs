@@ -76,6 +76,7 @@ impl Request {
             R::SessionsList | R::SessionsKick { .. } => Task::Guests,
             R::VouchersCreate { .. }
             | R::VouchersList { .. }
+            | R::ChainVouchers
             | R::VouchersRevoke { .. }
             | R::VouchersSheet { .. }
             | R::VouchersCsv { .. }

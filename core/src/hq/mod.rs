@@ -12,3 +12,4 @@ pub mod protocol;
 pub mod settings;
 pub mod site;
 pub mod tickets;
+pub mod vouchers;

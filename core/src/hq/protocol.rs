@@ -332,20 +332,30 @@ pub struct Bundle {
     /// HQ's signed links with (`hq::tickets`), offline.
     #[serde(default)]
     pub ticket_key: Option<String>,
+    /// The chain voucher batches good at this site, each signed with the
+    /// ticket key (`hq::vouchers`).
+    #[serde(default)]
+    pub vouchers: Vec<super::vouchers::SignedBatch>,
+    /// What HQ knows of those batches' cards' use at every site.
+    #[serde(default)]
+    pub voucher_uses: Vec<super::vouchers::CardUse>,
 }
 
 impl Bundle {
-    /// The version a bundle's blocks make (what the `ETag` carries).
-    pub fn version_of(
-        brand: &str,
-        site: &str,
-        region: &str,
-        blocks: &BTreeMap<String, Block>,
-        settings: &BTreeMap<String, serde_json::Value>,
-        ticket_key: Option<&str>,
-    ) -> String {
-        let text =
-            serde_json::to_string(&(brand, site, region, blocks, settings, ticket_key)).expect("bundle serialises");
+    /// The version a bundle's content makes (what the `ETag` carries): the
+    /// hash of everything in it but the version.
+    pub fn version_of(&self) -> String {
+        let text = serde_json::to_string(&(
+            &self.brand,
+            &self.site,
+            &self.region,
+            &self.blocks,
+            &self.settings,
+            &self.ticket_key,
+            &self.vouchers,
+            &self.voucher_uses,
+        ))
+        .expect("bundle serialises");
         hex(&Sha256::digest(text.as_bytes())[..12])
     }
 }

@@ -19,6 +19,7 @@ mod signin;
 mod sites;
 mod stats;
 mod strings;
+mod vouchers;
 
 pub use strings::Strings;
 
@@ -67,7 +68,7 @@ impl Console {
         let console = config.console.as_ref();
         let ticket_public = crate::api::ticket_key(config)?.as_ref().map(guestwifi_core::hq::tickets::public_hex);
         Ok(Console {
-            staff: Staff::new(db.clone()),
+            staff: Staff::new(db.clone()).with_ticket_key(crate::api::ticket_key(config)?),
             db,
             thresholds: Thresholds::of(console),
             issuer: console.map_or_else(|| "Guest Wi-Fi HQ".into(), |c| c.issuer.clone()),
@@ -91,6 +92,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(content::routes())
         .merge(members::routes())
         .merge(stats::routes())
+        .merge(vouchers::routes())
         .route(
             "/static/console.css",
             get(|| async {
@@ -159,6 +161,11 @@ pub mod need {
     pub struct Statistics;
     impl Need for Statistics {
         const TASK: Task = Task::Statistics;
+    }
+    /// Chain voucher batches.
+    pub struct Vouchers;
+    impl Need for Vouchers {
+        const TASK: Task = Task::Vouchers;
     }
 }
 
@@ -275,6 +282,7 @@ struct Me {
     members: bool,
     people: bool,
     stats: bool,
+    vouchers: bool,
 }
 
 fn me(t: &Strings, signed: &Signed) -> Me {
@@ -289,6 +297,7 @@ fn me(t: &Strings, signed: &Signed) -> Me {
         members: Task::Members.allows(p.role),
         people: Task::People.allows(p.role),
         stats: Task::Statistics.allows(p.role),
+        vouchers: Task::Vouchers.allows(p.role),
     }
 }
 

@@ -188,7 +188,7 @@ async fn scope_page(
 }
 
 /// A download named `file` of `kind`.
-fn download(kind: &'static str, file: &str, body: Vec<u8>) -> Response {
+pub(super) fn download(kind: &'static str, file: &str, body: Vec<u8>) -> Response {
     let disposition = format!("attachment; filename=\"{file}\"");
     ([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response()
 }

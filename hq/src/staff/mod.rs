@@ -93,6 +93,8 @@ pub enum Task {
     Members,
     /// Chain statistics: figures, sites compared, promotions; exports.
     Statistics,
+    /// Chain voucher batches: make, print, revoke (within the scope).
+    Vouchers,
 }
 
 impl Task {
@@ -106,6 +108,7 @@ impl Task {
             Task::Content => matches!(role, Owner | Admin | Marketer | SiteManager),
             Task::Members => matches!(role, Owner | Admin),
             Task::Statistics => !matches!(role, Compliance),
+            Task::Vouchers => matches!(role, Owner | Admin | Marketer | SiteManager),
         }
     }
 }
@@ -352,6 +355,20 @@ pub enum Action {
         /// The member.
         member_id: String,
     },
+    /// A chain voucher batch: its codes made here, its manifest signed with
+    /// the ticket key; every site of its scope takes it at its next bundle.
+    VoucherBatch {
+        /// What and where.
+        batch: crate::vouchers::NewBatch,
+    },
+    /// Revokes one card of a chain batch (by code) or the whole batch; the
+    /// manifest is signed again and the sites refuse the cards at their next bundle.
+    RevokeVouchers {
+        /// The batch.
+        batch: String,
+        /// One card's code (None: the batch).
+        code: Option<String>,
+    },
     /// Puts `block` at `scope` back as its version `version` was (a new version).
     Revert {
         /// Where.
@@ -381,6 +398,11 @@ pub enum Done {
         /// The rollout's id.
         id: String,
     },
+    /// A chain voucher batch made (its id).
+    Batch {
+        /// The batch's id.
+        id: String,
+    },
     /// Done.
     Ok,
 }
@@ -390,12 +412,28 @@ pub struct Staff {
     db: AnyPool,
     hq: crate::db::Db,
     by_address: Lockout<IpAddr>,
+    /// HQ's ticket key: what signs chain voucher batches.
+    tickets: Option<ed25519_dalek::SigningKey>,
 }
 
 impl Staff {
     /// On the chain's database.
     pub fn new(hq: crate::db::Db) -> Staff {
-        Staff { db: hq.pool().clone(), hq, by_address: Lockout::new(30, LOCK) }
+        Staff { db: hq.pool().clone(), hq, by_address: Lockout::new(30, LOCK), tickets: None }
+    }
+
+    /// Signs chain voucher batches with `key` (without one, none are made).
+    pub fn with_ticket_key(mut self, key: Option<ed25519_dalek::SigningKey>) -> Staff {
+        self.tickets = key;
+        self
+    }
+
+    fn ticket_key(&self) -> Result<&ed25519_dalek::SigningKey, StaffError> {
+        self.tickets.as_ref().ok_or_else(|| {
+            StaffError::Invalid(
+                "headquarters has no ticket key to sign chain vouchers with (`guestwifi-hq init`)".into(),
+            )
+        })
     }
 
     /// The one door: checks the actor's role and scope, performs `action`
@@ -405,6 +443,7 @@ impl Staff {
         let task = match &action {
             Action::Publish { .. } | Action::Revert { .. } => Task::Content,
             Action::CardState { .. } | Action::Erase { .. } => Task::Members,
+            Action::VoucherBatch { .. } | Action::RevokeVouchers { .. } => Task::Vouchers,
             _ => Task::People,
         };
         if !task.allows(me.role) {
@@ -450,6 +489,55 @@ impl Staff {
                     .map_err(|e| StaffError::Invalid(format!("{e:#}")))?;
                 let version = self.publish(actor, &scope, &block, value.as_ref(), "content.publish").await?;
                 Ok(Done::Published { version })
+            }
+            Action::VoucherBatch { batch } => {
+                self.within(me, &batch.scope).await?;
+                let mut conn = self.db.acquire().await?;
+                if let Some(id) = crate::vouchers::made_by(&mut conn, &me.brand, &batch.once).await? {
+                    return Ok(Done::Batch { id });
+                }
+                drop(conn);
+                let prepared = crate::vouchers::prepare(self.ticket_key()?, &me.brand, &batch)
+                    .await
+                    .map_err(StaffError::Invalid)?;
+                let after = format!(
+                    "{} cards for {}, {} min, {} devices, first use within {} days, offline bound {} h",
+                    batch.count,
+                    batch.scope,
+                    batch.duration_seconds / 60,
+                    batch.devices,
+                    batch.valid_days,
+                    batch.offline_hours
+                );
+                let mut tx = self.db.begin().await?;
+                if !crate::vouchers::store(&mut tx, &prepared, &me.username, &batch.once).await? {
+                    // The same form, sent twice at once: the other made it.
+                    drop(tx);
+                    let mut conn = self.db.acquire().await?;
+                    let id = crate::vouchers::made_by(&mut conn, &me.brand, &batch.once).await?;
+                    return Ok(Done::Batch { id: id.unwrap_or_default() });
+                }
+                audit_in(&mut tx, actor, "vouchers.create", prepared.id(), "", &after).await?;
+                tx.commit().await?;
+                self.hq.published(&me.brand).await?;
+                Ok(Done::Batch { id: prepared.id().to_string() })
+            }
+            Action::RevokeVouchers { batch, code } => {
+                let Some(row) = crate::vouchers::batch(&self.db, &me.brand, &batch).await? else {
+                    return Err(StaffError::Invalid(format!("no batch {batch}")));
+                };
+                self.within(me, &row.scope()).await?;
+                let code = code.and_then(|c| guestwifi_core::kit::secrets::normalize_code(&c));
+                let key = self.ticket_key()?;
+                let mut tx = self.db.begin().await?;
+                let Some(what) = crate::vouchers::revoke(&mut tx, key, &me.brand, &batch, code.as_deref()).await?
+                else {
+                    return Err(StaffError::Invalid(format!("nothing of {batch} left to revoke there")));
+                };
+                audit_in(&mut tx, actor, "vouchers.revoke", &batch, "", &format!("revoked {what}")).await?;
+                tx.commit().await?;
+                self.hq.published(&me.brand).await?;
+                Ok(Done::Ok)
             }
             Action::Revert { scope, block, version } => {
                 self.within(me, &scope).await?;

@@ -80,6 +80,19 @@ struct VouchersPage<'a> {
     csrf: String,
     once: String,
     batches: Vec<BatchRow>,
+    /// Headquarters' chain batches good here (read only).
+    chain: Vec<ChainRow>,
+}
+
+/// A chain batch as the vouchers page shows it.
+struct ChainRow {
+    batch: String,
+    scope: String,
+    cards: i64,
+    used: i64,
+    offline_hours: i64,
+    valid_until: String,
+    revoked: bool,
 }
 
 #[derive(Template)]
@@ -234,8 +247,35 @@ async fn vouchers_page<N>(console: &Console, m: &Member<N>, notice: Option<Strin
     let mut batches: Vec<(i64, BatchRow)> = by_batch.into_values().collect();
     batches.sort_by_key(|b| std::cmp::Reverse(b.0));
     let batches = batches.into_iter().map(|(_, b)| b).collect();
-    let view =
-        VouchersPage { t: m.t, me: Some(m.me()), notice, csrf: m.signed.csrf.clone(), once: Console::once(), batches };
+    let chain = match console.ask(m, Request::ChainVouchers).await {
+        Reply::ChainVouchers { batches } => batches,
+        other => return Err(m.refused(other)),
+    };
+    let chain = chain
+        .into_iter()
+        .map(|b| ChainRow {
+            scope: match crate::hq::protocol::Scope::parse(&b.scope) {
+                Some(crate::hq::protocol::Scope::Brand) | None => m.t.voucher_chain_brand.clone(),
+                Some(crate::hq::protocol::Scope::Region(r)) => m.t.voucher_chain_region.replace("{id}", &r),
+                Some(crate::hq::protocol::Scope::Site(_)) => m.t.voucher_chain_site.clone(),
+            },
+            valid_until: crate::kit::time::civil_date(b.valid_until / 1000, console.handles.zone_offset),
+            batch: b.batch,
+            cards: b.count,
+            used: b.used,
+            offline_hours: b.offline_hours,
+            revoked: b.revoked,
+        })
+        .collect();
+    let view = VouchersPage {
+        t: m.t,
+        me: Some(m.me()),
+        notice,
+        csrf: m.signed.csrf.clone(),
+        once: Console::once(),
+        batches,
+        chain,
+    };
     Ok(page(status, view.render()))
 }
 
