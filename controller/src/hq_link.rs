@@ -251,7 +251,11 @@ impl Link {
                 Err(err) => return Err(Outcome::Refused(format!("photo {id}: {err}"))),
             }
         }
-        marketing.apply_managed(&bundle.version, blocks).await.map_err(|e| Outcome::Refused(e.to_string()))?;
+        let overridable = bundle.blocks.iter().filter(|(_, b)| b.overridable).map(|(name, _)| name.clone()).collect();
+        marketing
+            .apply_managed(&bundle.version, blocks, overridable)
+            .await
+            .map_err(|e| Outcome::Refused(e.to_string()))?;
         let vouchers = &self.handles.staff.vouchers;
         vouchers.apply_chain(&batches, &bundle.voucher_uses).await.map_err(|e| Outcome::Refused(e.to_string()))?;
         if let Some((hex, key)) = ticket_key {
@@ -311,6 +315,10 @@ impl Link {
             aps_total: aps_total as i64,
             backlog: backlog.waiting,
             lag_ms: backlog.lag_ms,
+            own_blocks: {
+                let managed = self.handles.marketing.managed();
+                managed.own.intersection(&managed.overridable).cloned().collect()
+            },
         }
     }
 

@@ -96,3 +96,75 @@ pub async fn current_in(
     .await?;
     Ok(value.flatten().and_then(|v| serde_json::from_str(&v).ok()))
 }
+
+/// The blocks a brand's scopes let their sites replace: (scope kind, scope id, block).
+pub type Overridable = std::collections::HashSet<(String, String, String)>;
+
+/// The brand's scopes' "sites may use their own" blocks.
+pub async fn overridable(pool: &sqlx::AnyPool, brand: &str) -> Result<Overridable, sqlx::Error> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT scope_kind, scope_id, block FROM hq_block_policy WHERE brand_id = $1 AND sites_may_override",
+    )
+    .bind(brand)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Whether `scope` lets its sites replace `block`, in `tx`.
+pub async fn may_override_in(
+    tx: &mut sqlx::AnyConnection,
+    brand: &str,
+    scope: &Scope,
+    block: &str,
+) -> Result<bool, sqlx::Error> {
+    let (kind, id) = scope.parts();
+    let allowed: Option<bool> = sqlx::query_scalar(
+        "SELECT sites_may_override FROM hq_block_policy WHERE brand_id = $1 AND scope_kind = $2 AND scope_id = $3 AND block = $4",
+    )
+    .bind(brand)
+    .bind(kind)
+    .bind(id)
+    .bind(block)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(allowed.unwrap_or(false))
+}
+
+/// Sets whether `scope` lets its sites replace `block`, in `tx`, set `by`.
+pub async fn set_may_override_in(
+    tx: &mut sqlx::AnyConnection,
+    brand: &str,
+    scope: &Scope,
+    block: &str,
+    allowed: bool,
+    by: &str,
+) -> Result<(), sqlx::Error> {
+    let (kind, id) = scope.parts();
+    sqlx::query(
+        "INSERT INTO hq_block_policy (brand_id, scope_kind, scope_id, block, sites_may_override, set_at, set_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (brand_id, scope_kind, scope_id, block) DO UPDATE SET \
+         sites_may_override = excluded.sites_may_override, set_at = excluded.set_at, set_by = excluded.set_by",
+    )
+    .bind(brand)
+    .bind(kind)
+    .bind(id)
+    .bind(block)
+    .bind(allowed)
+    .bind(now_ms())
+    .bind(by)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The blocks `site` last said it shows its own of (where HQ lets it).
+pub async fn own_at(pool: &sqlx::AnyPool, brand: &str, site: &str) -> Result<Vec<String>, sqlx::Error> {
+    let own: Option<String> =
+        sqlx::query_scalar("SELECT own_blocks FROM hq_site_status WHERE brand_id = $1 AND site_id = $2")
+            .bind(brand)
+            .bind(site)
+            .fetch_optional(pool)
+            .await?;
+    Ok(own.unwrap_or_default().split_whitespace().map(str::to_string).collect())
+}

@@ -450,7 +450,8 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         let vouchers = crate::vouchers::live(&self.pool, &site.brand, now_ms()).await?;
-        Ok(compose_bundle(site, rows, ticket_key, &vouchers))
+        let overridable = crate::blocks::overridable(&self.pool, &site.brand).await?;
+        Ok(compose_bundle(site, rows, ticket_key, &vouchers, &overridable))
     }
 
     /// The bundles of `sites` (all of one brand) with one query: the
@@ -471,6 +472,7 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         let vouchers = crate::vouchers::live(&self.pool, brand, now_ms()).await?;
+        let overridable = crate::blocks::overridable(&self.pool, brand).await?;
         Ok(sites
             .iter()
             .map(|site| {
@@ -479,7 +481,13 @@ impl Db {
                     "region" => !site.region.is_empty() && *id == site.region,
                     _ => *id == site.site,
                 };
-                compose_bundle(site, rows.iter().filter(applies).cloned().collect(), ticket_key, &vouchers)
+                compose_bundle(
+                    site,
+                    rows.iter().filter(applies).cloned().collect(),
+                    ticket_key,
+                    &vouchers,
+                    &overridable,
+                )
             })
             .collect())
     }
@@ -515,11 +523,11 @@ impl Db {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO hq_site_status (brand_id, site_id, heartbeat_at, software, guests_online, aps_online, aps_total, backlog, lag_ms, applied) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (brand_id, site_id) DO UPDATE SET \
+            "INSERT INTO hq_site_status (brand_id, site_id, heartbeat_at, software, guests_online, aps_online, aps_total, backlog, lag_ms, applied, own_blocks) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (brand_id, site_id) DO UPDATE SET \
              heartbeat_at = excluded.heartbeat_at, software = excluded.software, guests_online = excluded.guests_online, \
              aps_online = excluded.aps_online, aps_total = excluded.aps_total, backlog = excluded.backlog, \
-             lag_ms = excluded.lag_ms, applied = excluded.applied",
+             lag_ms = excluded.lag_ms, applied = excluded.applied, own_blocks = excluded.own_blocks",
         )
         .bind(&site.brand)
         .bind(&site.site)
@@ -531,6 +539,14 @@ impl Db {
         .bind(beat.backlog)
         .bind(beat.lag_ms)
         .bind(beat.bundle.chars().take(64).collect::<String>())
+        .bind(
+            beat.own_blocks
+                .iter()
+                .filter(|b| protocol::BLOCKS.contains(&b.as_str()))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -794,6 +810,7 @@ fn compose_bundle(
     rows: Vec<BlockRow>,
     ticket_key: Option<&str>,
     vouchers: &[crate::vouchers::Live],
+    overridable: &crate::blocks::Overridable,
 ) -> Bundle {
     let rank = |kind: &str| match kind {
         "site" => 0,
@@ -813,13 +830,10 @@ fn compose_bundle(
             }
             continue;
         }
-        let scope = match kind.as_str() {
-            "site" => Scope::Site(id),
-            "region" => Scope::Region(id),
-            _ => Scope::Brand,
-        };
         if nearest.get(&block).is_none_or(|(have, _)| r < *have) {
-            nearest.insert(block, (r, Block { scope, version, value }));
+            let overridable = overridable.contains(&(kind.clone(), id.clone(), block.clone()));
+            let scope = crate::blocks::scope_of(&kind, &id);
+            nearest.insert(block, (r, Block { scope, version, value, overridable }));
         }
     }
     let blocks: BTreeMap<String, Block> = nearest.into_iter().map(|(k, (_, b))| (k, b)).collect();
@@ -913,7 +927,7 @@ mod tests {
             row("site", "a", "settings", 4, r#"{"auth.sms.enabled": true}"#),
             (String::from("site"), "a".into(), "ad".into(), 5, None),
         ];
-        let bundle = compose_bundle(&site, rows.clone(), None, &[]);
+        let bundle = compose_bundle(&site, rows.clone(), None, &[], &Default::default());
         assert_eq!(bundle.blocks["promotions"].scope, Scope::Region("east".into()));
         assert_eq!(bundle.blocks["dishes"].scope, Scope::Brand);
         assert!(!bundle.blocks.contains_key("ad"), "a withdrawn block is none");
@@ -921,6 +935,6 @@ mod tests {
         assert_eq!(bundle.settings["session.length_seconds"], serde_json::json!(3600));
         // The same rows in another order make the same bundle (its version is its hash).
         let reversed: Vec<BlockRow> = rows.into_iter().rev().collect();
-        assert_eq!(compose_bundle(&site, reversed, None, &[]).version, bundle.version);
+        assert_eq!(compose_bundle(&site, reversed, None, &[], &Default::default()).version, bundle.version);
     }
 }

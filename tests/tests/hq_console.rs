@@ -54,14 +54,24 @@ struct SimSite {
     have: Option<String>,
     running: String,
     refuses: Option<&'static str>,
+    /// Blocks the site shows its own of where HQ lets it.
+    keeps_own: &'static [&'static str],
+    /// The blocks its last bundle lets it replace.
+    offered: Vec<String>,
 }
 
 impl SimSite {
+    fn new(client: Client, refuses: Option<&'static str>, keeps_own: &'static [&'static str]) -> SimSite {
+        SimSite { client, have: None, running: String::new(), refuses, keeps_own, offered: vec![] }
+    }
+
     async fn tick(&mut self, guests: i64) {
         // A heartbeat names the bundle the site runs, as the appliance's does.
-        let running = Heartbeat { bundle: self.running.clone(), ..beat(guests) };
+        let own_blocks = self.offered.iter().filter(|b| self.keeps_own.contains(&b.as_str())).cloned().collect();
+        let running = Heartbeat { bundle: self.running.clone(), own_blocks, ..beat(guests) };
         self.client.heartbeat(&running).await.unwrap();
         if let Some(bundle) = self.client.bundle(self.have.as_deref(), Duration::ZERO).await.unwrap() {
+            self.offered = bundle.blocks.iter().filter(|(_, b)| b.overridable).map(|(n, _)| n.clone()).collect();
             let text = serde_json::to_string(&bundle.blocks).unwrap();
             let refused = self.refuses.filter(|m| text.contains(m)).map(|m| format!("a block holds {m}"));
             if refused.is_none() {
@@ -117,6 +127,7 @@ fn beat(guests: i64) -> Heartbeat {
         aps_total: 4,
         backlog: 0,
         lag_ms: 0,
+        own_blocks: vec![],
     }
 }
 
@@ -152,8 +163,8 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
         rt.block_on(join(SITES, code, &dir, false)).unwrap();
         Client::new(&Identity::load(&dir).unwrap().unwrap()).unwrap()
     };
-    let mut a = SimSite { client: client("a", &code_a), have: None, running: String::new(), refuses: None };
-    let mut c = SimSite { client: client("c", &code_c), have: None, running: String::new(), refuses: Some("坏") };
+    let mut a = SimSite::new(client("a", &code_a), None, &["promotions"]);
+    let mut c = SimSite::new(client("c", &code_c), Some("坏"), &[]);
     // Today's guests: three at a (six views, promotions shown and one
     // tapped), two at c, one of whom was at a; the roller counts them.
     rt.block_on(file_facts(
@@ -212,6 +223,7 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     assert!(!west.contains("坏") && !east.contains("坏"), "the halted rollout put the brand back");
     assert!(east.contains("\"session.length_seconds\": 5400") && east.contains("\"auth.sms.enabled\": true"), "{east}");
     assert!(!west.contains("session.length_seconds"), "the east's template is not the west's");
+    assert!(east.contains("\"overridable\": true") && !west.contains("\"overridable\": true"), "{east}");
     // The east's chain voucher batch rides in a's bundle, signed with the
     // key the bundle names; the west gets none.
     let east: Bundle = serde_json::from_str(&east).unwrap();
@@ -316,6 +328,21 @@ async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf
     );
     shot(&browser, &shots, "content-settings").await;
 
+    // The east's sites may show their own promotions; a (which wants to) does.
+    go(&browser, "/content?scope=region:east&block=promotions").await;
+    browser.find(Locator::Css("#own-toggle")).await.unwrap().click().await.unwrap();
+    says(&browser, "#own-state", "可以用自己的").await;
+    let start = Instant::now();
+    loop {
+        go(&browser, "/content?scope=site:a&block=promotions").await;
+        if text(&browser, "#source-promotions .from").await.contains("总部允许") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "site a's own promotions show as its own");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    shot(&browser, &shots, "content-site-own").await;
+
     // A block site c refuses, for the brand by way of c: it stops there and the brand is as it was.
     add_promotion(&browser, "brand", "坏活动", "c").await;
     let start = Instant::now();
@@ -331,7 +358,10 @@ async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf
     }
     shot(&browser, &shots, "content-halted").await;
     go(&browser, "/content?scope=site:c&block=promotions").await;
-    assert!(text(&browser, "#sources").await.contains("整个品牌"), "c's promotions come from the brand again");
+    assert!(
+        text(&browser, "#source-promotions .from").await.contains("整个品牌"),
+        "c's promotions come from the brand again"
+    );
     shot(&browser, &shots, "content-site-sources").await;
     sign_out(&browser).await;
     browser.close().await.unwrap();

@@ -171,8 +171,17 @@ async fn marketing(change: &MarketingChange, handles: &Handles) -> Record {
         }
         C::Publish => ("marketing.publish".into(), m.published().summary(), None),
         C::Rollback { version } => ("marketing.rollback".into(), m.published().summary(), Some(version.to_string())),
+        C::KeepOwn { block, own } => {
+            let was = if m.managed().own.contains(block) { "own" } else { "headquarters'" };
+            let now = if *own { "own" } else { "headquarters'" };
+            (format!("marketing.{}.source", kind(block)), was.into(), Some(now.into()))
+        }
     };
-    let target = if matches!(change, C::Publish | C::Rollback { .. }) { "" } else { "draft" };
+    let target = match change {
+        C::Publish | C::Rollback { .. } => "",
+        C::KeepOwn { .. } => "portal",
+        _ => "draft",
+    };
     Record { action, target: target.into(), before, after: asked, ssid: None }
 }
 

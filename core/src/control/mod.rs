@@ -322,6 +322,13 @@ pub enum MarketingChange {
         /// Its id.
         version: i64,
     },
+    /// A block headquarters lets the site replace: the site's own (`own`) or HQ's again.
+    KeepOwn {
+        /// The block.
+        block: String,
+        /// The site's own.
+        own: bool,
+    },
 }
 
 impl MarketingChange {
@@ -334,7 +341,7 @@ impl MarketingChange {
             MarketingChange::Brand { .. } => Some("brand"),
             MarketingChange::Ad { .. } => Some("ad"),
             MarketingChange::Landing { .. } => Some("landing"),
-            MarketingChange::Publish | MarketingChange::Rollback { .. } => None,
+            MarketingChange::Publish | MarketingChange::Rollback { .. } | MarketingChange::KeepOwn { .. } => None,
         }
     }
 }

@@ -295,7 +295,7 @@ async fn marketing(actor: &Actor, change: MarketingChange, m: &crate::marketing:
     use crate::marketing::{Kind, MarketingError as E};
     // A block headquarters manages is its, whichever door asks: a local
     // edit would be hidden under the bundle's and fight it silently.
-    if let Some(block) = change.block().filter(|b| m.managed().blocks.contains_key(*b)) {
+    if let Some(block) = change.block().filter(|b| m.managed().in_force().contains_key(*b)) {
         return Reply::Error {
             kind: ErrorKind::Conflict,
             message: format!("the {block} block is managed by headquarters: change it there"),
@@ -330,6 +330,12 @@ async fn marketing(actor: &Actor, change: MarketingChange, m: &crate::marketing:
             Err(e) => Err(e),
         },
         MarketingChange::Landing { landing } => m.set_landing(&landing).await,
+        MarketingChange::KeepOwn { block, own } => {
+            return match m.keep_own(&block, own, &actor.name).await {
+                Ok(_) => Reply::Done,
+                Err(e) => failed(&e),
+            }
+        }
         MarketingChange::Publish => {
             return m.publish(&actor.name).await.map_or_else(|e| failed(&e), |version| Reply::Published { version })
         }

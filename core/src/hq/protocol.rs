@@ -307,6 +307,9 @@ pub struct Block {
     pub version: i64,
     /// The block (as `marketing::Content` holds it).
     pub value: serde_json::Value,
+    /// HQ lets the site show its own block instead (the site's choice).
+    #[serde(default)]
+    pub overridable: bool,
 }
 
 /// What a site takes from HQ: checked whole, applied at once.
@@ -388,6 +391,9 @@ pub struct Heartbeat {
     pub backlog: i64,
     /// Age of the oldest waiting fact, ms.
     pub lag_ms: i64,
+    /// The blocks HQ offers that the site shows its own of instead.
+    #[serde(default)]
+    pub own_blocks: Vec<String>,
 }
 
 /// SHA-256 of a certificate's DER, hex: how HQ names a site's certificate.

@@ -12,7 +12,7 @@ use crate::kit::time::now_ms;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 mod content;
@@ -170,6 +170,22 @@ pub struct Managed {
     pub blocks: BTreeMap<String, serde_json::Value>,
     /// When it was applied, UTC ms.
     pub applied_at: i64,
+    /// The blocks HQ lets this site replace with its own.
+    pub overridable: BTreeSet<String>,
+    /// The overridable blocks the site chose to keep its own.
+    pub own: BTreeSet<String>,
+}
+
+impl Managed {
+    /// The blocks HQ's bundle puts over the site's own now: all of them but
+    /// those the site keeps its own where HQ lets it.
+    pub fn in_force(&self) -> BTreeMap<String, serde_json::Value> {
+        self.blocks
+            .iter()
+            .filter(|(name, _)| !(self.overridable.contains(*name) && self.own.contains(*name)))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()
+    }
 }
 
 /// `own` with each of `blocks` in place of its own block, checked whole.
@@ -212,16 +228,24 @@ impl Marketing {
                 .fetch_optional(&db)
                 .await?;
         let content: Content = latest.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default();
-        let managed: Option<(String, String, i64)> =
-            sqlx::query_as("SELECT version, blocks, applied_at FROM hq_bundle WHERE k = 'applied'")
+        let managed: Option<(String, String, i64, String)> =
+            sqlx::query_as("SELECT version, blocks, applied_at, overridable FROM hq_bundle WHERE k = 'applied'")
                 .fetch_optional(&db)
                 .await?;
-        let managed = managed
-            .and_then(|(version, blocks, applied_at)| {
-                Some(Managed { version, blocks: serde_json::from_str(&blocks).ok()?, applied_at })
+        let own: Vec<String> = sqlx::query_scalar("SELECT block FROM hq_own_blocks").fetch_all(&db).await?;
+        let mut managed = managed
+            .and_then(|(version, blocks, applied_at, overridable)| {
+                Some(Managed {
+                    version,
+                    blocks: serde_json::from_str(&blocks).ok()?,
+                    applied_at,
+                    overridable: serde_json::from_str(&overridable).unwrap_or_default(),
+                    own: BTreeSet::new(),
+                })
             })
             .unwrap_or_default();
-        let shown = compose(&content, &managed.blocks).unwrap_or_else(|_| content.clone());
+        managed.own = own.into_iter().collect();
+        let shown = compose(&content, &managed.in_force()).unwrap_or_else(|_| content.clone());
         Ok(Marketing {
             db,
             published: RwLock::new(Arc::new(shown)),
@@ -255,29 +279,72 @@ impl Marketing {
         &self,
         version: &str,
         blocks: BTreeMap<String, serde_json::Value>,
+        overridable: BTreeSet<String>,
     ) -> Result<(), MarketingError> {
         let _one = self.editing.lock().await;
         let own = self.own.read().unwrap().clone();
-        let shown = compose(&own, &blocks).map_err(MarketingError::Invalid)?;
+        let next = Managed {
+            version: version.into(),
+            blocks,
+            applied_at: now_ms(),
+            overridable,
+            own: self.managed.read().unwrap().own.clone(),
+        };
+        let shown = compose(&own, &next.in_force()).map_err(MarketingError::Invalid)?;
         for id in shown.photos() {
             if self.image(id, WIDTHS[0]).await?.is_none() {
                 return Err(MarketingError::Invalid(format!("photo {id} is not here")));
             }
         }
-        let at = now_ms();
         sqlx::query(
-            "INSERT INTO hq_bundle (k, version, blocks, applied_at) VALUES ('applied', ?, ?, ?) \
-             ON CONFLICT (k) DO UPDATE SET version = excluded.version, blocks = excluded.blocks, applied_at = excluded.applied_at",
+            "INSERT INTO hq_bundle (k, version, blocks, applied_at, overridable) VALUES ('applied', ?, ?, ?, ?) \
+             ON CONFLICT (k) DO UPDATE SET version = excluded.version, blocks = excluded.blocks, \
+             applied_at = excluded.applied_at, overridable = excluded.overridable",
         )
         .bind(version)
-        .bind(serde_json::to_string(&blocks).expect("blocks serialise"))
-        .bind(at)
+        .bind(serde_json::to_string(&next.blocks).expect("blocks serialise"))
+        .bind(next.applied_at)
+        .bind(serde_json::to_string(&next.overridable).expect("names serialise"))
         .execute(&self.db)
         .await?;
-        tracing::info!(bundle = version, blocks = ?blocks.keys().collect::<Vec<_>>(), shows = %shown.summary(), "headquarters' blocks applied");
-        *self.managed.write().unwrap() = Managed { version: version.into(), blocks, applied_at: at };
+        tracing::info!(bundle = version, blocks = ?next.blocks.keys().collect::<Vec<_>>(), shows = %shown.summary(), "headquarters' blocks applied");
+        *self.managed.write().unwrap() = next;
         *self.published.write().unwrap() = Arc::new(shown);
         Ok(())
+    }
+
+    /// The site keeps its own `block` (`own`) where HQ lets it, or takes
+    /// HQ's again; guests see the change at once. False when nothing changed.
+    pub async fn keep_own(&self, block: &str, own: bool, by: &str) -> Result<bool, MarketingError> {
+        let _one = self.editing.lock().await;
+        let mut next = self.managed.read().unwrap().clone();
+        if own && !next.overridable.contains(block) {
+            return Err(MarketingError::Invalid(format!("headquarters does not let this site replace its {block}")));
+        }
+        let changed = match own {
+            true => next.own.insert(block.to_string()),
+            false => next.own.remove(block),
+        };
+        if !changed {
+            return Ok(false);
+        }
+        let content = self.own.read().unwrap().clone();
+        let shown = compose(&content, &next.in_force()).map_err(MarketingError::Invalid)?;
+        match own {
+            true => {
+                sqlx::query("INSERT INTO hq_own_blocks (block, since, by) VALUES (?, ?, ?)")
+                    .bind(block)
+                    .bind(now_ms())
+                    .bind(by)
+                    .execute(&self.db)
+                    .await?
+            }
+            false => sqlx::query("DELETE FROM hq_own_blocks WHERE block = ?").bind(block).execute(&self.db).await?,
+        };
+        tracing::info!(block, own, by, shows = %shown.summary(), "a block headquarters offers: the site's own or HQ's");
+        *self.managed.write().unwrap() = next;
+        *self.published.write().unwrap() = Arc::new(shown);
+        Ok(true)
     }
 
     /// The photos `blocks` name that are not here yet.
@@ -544,7 +611,7 @@ impl Marketing {
         .bind(serde_json::to_string(content).expect("content serialises"))
         .fetch_one(&self.db)
         .await?;
-        let managed = self.managed.read().unwrap().blocks.clone();
+        let managed = self.managed.read().unwrap().in_force();
         // HQ's blocks stay over it; a site block HQ's no longer fits (an ad
         // opening a promotion HQ replaced) shows the site's own whole.
         let shown = compose(content, &managed).unwrap_or_else(|_| content.clone());

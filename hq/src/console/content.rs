@@ -28,6 +28,7 @@ pub(super) fn routes() -> Router<Arc<Console>> {
         .route("/content/revert", post(revert))
         .route("/content/promotion", post(promotion))
         .route("/content/settings", post(settings))
+        .route("/content/own", post(allow_own))
 }
 
 /// The settings template's form, from the scope's settings block.
@@ -104,7 +105,10 @@ struct ContentPage<'a> {
     blocks: Vec<(String, String)>,
     block: String,
     block_name: String,
-    sources: Vec<(String, String, String)>,
+    /// (block, its name, where it comes from, version).
+    sources: Vec<(&'static str, String, String, String)>,
+    /// This scope lets its sites show their own of the block (None: the settings, never).
+    sites_may_own: Option<bool>,
     current: Option<serde_json::Value>,
     editing: String,
     titles: Vec<String>,
@@ -165,12 +169,16 @@ async fn render(
             if let Some(s) = sites.iter().find(|s| &s.site == id) {
                 let site = SiteRef { brand: brand.clone(), site: s.site.clone(), region: s.region.clone() };
                 let bundle = console.db.bundle(&site, None).await.map_err(|e| me.failed(&e))?;
+                let own = crate::blocks::own_at(console.db.pool(), brand, id).await.map_err(|e| me.failed(&e))?;
                 for name in BLOCKS {
                     let (from, version) = match bundle.blocks.get(name) {
+                        Some(b) if b.overridable && own.iter().any(|o| o == name) => {
+                            (t.source_site_instead.replace("{scope}", &t.scope_name(&b.scope)), "—".into())
+                        }
                         Some(b) => (t.scope_name(&b.scope), b.version.to_string()),
                         None => (t.source_own.clone(), "—".into()),
                     };
-                    sources.push((t.block_name(name).to_string(), from, version));
+                    sources.push((name, t.block_name(name).to_string(), from, version));
                 }
                 inherited = bundle.blocks.get(&block).map(|b| b.value.clone());
             }
@@ -237,11 +245,20 @@ async fn render(
         .chain([guestwifi_core::hq::settings::BLOCK])
         .map(|b| (b.to_string(), t.block_name(b).to_string()))
         .collect();
+    let sites_may_own = match block == guestwifi_core::hq::settings::BLOCK {
+        true => None,
+        false => {
+            let policy = crate::blocks::overridable(console.db.pool(), brand).await.map_err(|e| me.failed(&e))?;
+            let (kind, id) = scope.parts();
+            Some(policy.contains(&(kind.to_string(), id.to_string(), block.clone())))
+        }
+    };
     let body = ContentPage {
         t,
         me: Some(me.me()),
         notice,
         csrf: me.signed.csrf.clone(),
+        sites_may_own,
         scopes,
         scope: scope.to_string(),
         block_name: t.block_name(&block).to_string(),
@@ -542,4 +559,47 @@ mod tests {
         let bad = |k: &str| if k == "session_minutes" { "0".to_string() } else { String::new() };
         assert!(matches!(template_value(&bad), Err(StaffError::Invalid(_))));
     }
+}
+
+#[derive(Deserialize)]
+struct OwnForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    block: String,
+    /// `1`: sites may show their own.
+    #[serde(default)]
+    allowed: String,
+}
+
+impl Csrf for OwnForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Lets the scope's sites show their own block instead of HQ's, or not.
+async fn allow_own(
+    State(console): State<Arc<Console>>,
+    posted: Posted<need::Content, OwnForm>,
+) -> Result<Response, Response> {
+    let Posted { staffer: me, form } = posted;
+    let t = me.t;
+    let result = match Scope::parse(&form.scope) {
+        Some(scope) => {
+            let action = Action::AllowOwn { scope, block: form.block.clone(), allowed: form.allowed == "1" };
+            console.staff.act(&me.actor(), action).await
+        }
+        None => Err(StaffError::Invalid(format!("{:?} is no scope", form.scope))),
+    };
+    let (status, notice) = match result {
+        Ok(_) => (StatusCode::OK, t.done.clone()),
+        Err(StaffError::Invalid(why)) => (StatusCode::BAD_REQUEST, format!("{}{why}", t.bad_input)),
+        Err(StaffError::Forbidden(why)) => (StatusCode::FORBIDDEN, format!("{}: {why}", t.forbidden_title)),
+        Err(err) => return Err(me.failed(&err)),
+    };
+    let shown = Shown { scope: form.scope, block: form.block };
+    render(&console, &me, shown, status, Some(notice)).await
 }

@@ -369,6 +369,15 @@ pub enum Action {
         /// One card's code (None: the batch).
         code: Option<String>,
     },
+    /// Lets the sites of `scope` show their own `block` instead of HQ's (or not).
+    AllowOwn {
+        /// Where.
+        scope: Scope,
+        /// Which block.
+        block: String,
+        /// Sites may.
+        allowed: bool,
+    },
     /// Puts `block` at `scope` back as its version `version` was (a new version).
     Revert {
         /// Where.
@@ -441,7 +450,7 @@ impl Staff {
     pub async fn act(&self, actor: &Actor, action: Action) -> Result<Done, StaffError> {
         let me = &actor.person;
         let task = match &action {
-            Action::Publish { .. } | Action::Revert { .. } => Task::Content,
+            Action::Publish { .. } | Action::Revert { .. } | Action::AllowOwn { .. } => Task::Content,
             Action::CardState { .. } | Action::Erase { .. } => Task::Members,
             Action::VoucherBatch { .. } | Action::RevokeVouchers { .. } => Task::Vouchers,
             _ => Task::People,
@@ -535,6 +544,21 @@ impl Staff {
                     return Err(StaffError::Invalid(format!("nothing of {batch} left to revoke there")));
                 };
                 audit_in(&mut tx, actor, "vouchers.revoke", &batch, "", &format!("revoked {what}")).await?;
+                tx.commit().await?;
+                self.hq.published(&me.brand).await?;
+                Ok(Done::Ok)
+            }
+            Action::AllowOwn { scope, block, allowed } => {
+                self.within(me, &scope).await?;
+                if !guestwifi_core::hq::protocol::BLOCKS.contains(&block.as_str()) {
+                    return Err(StaffError::Invalid(format!("{block:?} is not a marketing block")));
+                }
+                let mut tx = self.db.begin().await?;
+                let before = crate::blocks::may_override_in(&mut tx, &me.brand, &scope, &block).await?;
+                crate::blocks::set_may_override_in(&mut tx, &me.brand, &scope, &block, allowed, &me.username).await?;
+                let say = |b: bool| if b { "sites may use their own" } else { "headquarters' only" };
+                audit_in(&mut tx, actor, "content.allow_own", &format!("{block} @ {scope}"), say(before), say(allowed))
+                    .await?;
                 tx.commit().await?;
                 self.hq.published(&me.brand).await?;
                 Ok(Done::Ok)

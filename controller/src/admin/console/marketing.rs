@@ -30,6 +30,7 @@ pub(super) fn routes() -> Router<Arc<Console>> {
         .route("/console/marketing/brand", post(brand).layer(upload()))
         .route("/console/marketing/ad", post(ad).layer(upload()))
         .route("/console/marketing/landing", post(landing))
+        .route("/console/marketing/own", post(keep_own))
         .route("/console/marketing/publish", post(publish))
         .route("/console/marketing/rollback", post(rollback))
         .route("/console/marketing/{kind}", post(add).layer(upload()))
@@ -104,6 +105,8 @@ struct EditorPage<'a> {
     tabs: Vec<Tab>,
     /// The open block is headquarters': what it holds, as the guests see it.
     managed: Option<Vec<String>>,
+    /// Headquarters lets the site replace the open block: whether it does now.
+    offered: Option<bool>,
 }
 
 async fn editor(
@@ -139,7 +142,8 @@ async fn editor_page(
     open: &'static str,
 ) -> Response {
     let m = console.marketing();
-    let hq = m.managed().blocks;
+    let offer = m.managed();
+    let hq = offer.in_force();
     let (draft, versions) = match (m.draft().await, m.versions().await) {
         (Ok(d), Ok(v)) => (d, v),
         (Err(e), _) | (_, Err(e)) => return failed(t, Some(signed), &e),
@@ -221,6 +225,8 @@ async fn editor_page(
         .map(|b| Tab { block: b, label: label(b).clone(), managed: hq.contains_key(b), changed: differs(b) })
         .collect();
     let managed = hq.get(open).map(|v| managed_lines(t, v));
+    let offered =
+        (offer.blocks.contains_key(open) && offer.overridable.contains(open)).then(|| offer.own.contains(open));
     let versions = versions.into_iter().map(|v| (t.ago(v.published_at), v)).map(|(when, v)| (v, when)).collect();
     page(
         status,
@@ -242,6 +248,7 @@ async fn editor_page(
             open,
             tabs,
             managed,
+            offered,
         }
         .render(),
     )
@@ -260,6 +267,7 @@ async fn done(
     let (notice, status) = match reply {
         Reply::Changed { what } => (format!("{words}: {what}"), StatusCode::OK),
         Reply::Published { version } => (format!("{}{version}", t.published), StatusCode::OK),
+        Reply::Done => (t.saved.clone(), StatusCode::OK),
         Reply::Error { kind: kind @ (ErrorKind::Unsupported | ErrorKind::TooLarge), .. } => {
             (t.upload_refused.clone(), crate::admin::api::status(kind))
         }
@@ -390,6 +398,9 @@ struct IdForm {
     /// The block open when the form was sent (publish, rollback).
     #[serde(default)]
     block: String,
+    /// `1`: the site's own block instead of headquarters' (where it may).
+    #[serde(default)]
+    own: String,
 }
 
 async fn landing(
@@ -397,6 +408,17 @@ async fn landing(
     Posted { member: who, form }: Posted<need::Marketing, IdForm>,
 ) -> Response {
     change(&console, &who, MarketingChange::Landing { landing: form.landing }, &who.t.saved, "").await
+}
+
+/// A block headquarters lets the site replace: the site's own, or HQ's again.
+async fn keep_own(
+    State(console): State<Arc<Console>>,
+    Posted { member: who, form }: Posted<need::Marketing, IdForm>,
+) -> Response {
+    let open = open_block(&form.block);
+    let change = MarketingChange::KeepOwn { block: open.to_string(), own: form.own == "1" };
+    let reply = console.ask(&who, Request::Marketing { change }).await;
+    done(&console, &who, reply, &who.t.saved, open).await
 }
 
 async fn remove(
@@ -534,6 +556,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn where_headquarters_allows_it_the_site_shows_its_own_block_and_can_go_back() {
+        let h = harness().await;
+        h.setup().await;
+        let admin = h.login("owner", "owner password 1").await;
+        let promotions = serde_json::json!([{
+            "id": "hq-1", "title_zh": "全国会员日", "title_en": "Members' day", "body_zh": "", "body_en": "", "image": null
+        }]);
+        let blocks: std::collections::BTreeMap<String, serde_json::Value> =
+            [("promotions".to_string(), promotions)].into();
+        h.marketing.apply_managed("v-hq", blocks.clone(), ["promotions".to_string()].into()).await.unwrap();
+        let page = h.send("GET", "/console/marketing?block=promotions", &[], &[&admin]).await;
+        assert!(page.body.contains("id=\"own-form\"") && page.body.contains("id=\"managed\""), "{}", page.body);
+        let csrf = page.field("csrf");
+
+        // The site takes its own: the editor opens, a local promotion is taken and shown once published.
+        let own = [("csrf", csrf.as_str()), ("block", "promotions"), ("own", "1")];
+        let taken = h.send("POST", "/console/marketing/own", &own, &[&admin]).await;
+        assert_eq!(taken.status, StatusCode::OK, "{}", taken.body);
+        assert!(taken.body.contains("id=\"promotion-form\"") && !taken.body.contains("id=\"managed\""));
+        let local = [("csrf", csrf.as_str()), ("title_zh", "本店特价")];
+        assert_eq!(h.upload("/console/marketing/promotions", &local, None, &admin).await.status, StatusCode::OK);
+        h.marketing.publish("owner").await.unwrap();
+        let shown = h.marketing.published();
+        assert_eq!(shown.promotions.iter().map(|p| p.title_zh.as_str()).collect::<Vec<_>>(), ["本店特价"]);
+        // A new bundle keeps the site's choice.
+        h.marketing.apply_managed("v-hq2", blocks.clone(), ["promotions".to_string()].into()).await.unwrap();
+        assert_eq!(h.marketing.published().promotions[0].title_zh, "本店特价");
+
+        // Headquarters stops allowing it: its block is back, whatever the site chose.
+        h.marketing.apply_managed("v-hq3", blocks.clone(), Default::default()).await.unwrap();
+        assert_eq!(h.marketing.published().promotions[0].title_zh, "全国会员日");
+        h.marketing.apply_managed("v-hq4", blocks, ["promotions".to_string()].into()).await.unwrap();
+        let back = [("csrf", csrf.as_str()), ("block", "promotions")];
+        assert_eq!(h.send("POST", "/console/marketing/own", &back, &[&admin]).await.status, StatusCode::OK);
+        assert_eq!(h.marketing.published().promotions[0].title_zh, "全国会员日", "headquarters' again");
+        let log = h.send("GET", "/console/audit?q=marketing", &[], &[&admin]).await;
+        assert!(log.body.contains("marketing.promotion.source"), "the choice is audited");
+        // Where HQ does not allow it, the door refuses.
+        let dishes = [("csrf", csrf.as_str()), ("block", "dishes"), ("own", "1")];
+        assert_eq!(h.send("POST", "/console/marketing/own", &dishes, &[&admin]).await.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
     async fn a_block_headquarters_manages_shows_read_only_and_a_local_change_to_it_is_refused() {
         let h = harness().await;
         h.setup().await;
@@ -541,7 +606,10 @@ mod tests {
         let promotions = serde_json::json!([{
             "id": "hq-1", "title_zh": "全国会员日", "title_en": "Members' day", "body_zh": "", "body_en": "", "image": null
         }]);
-        h.marketing.apply_managed("v-hq", [("promotions".to_string(), promotions)].into()).await.unwrap();
+        h.marketing
+            .apply_managed("v-hq", [("promotions".to_string(), promotions)].into(), Default::default())
+            .await
+            .unwrap();
 
         let page = h.send("GET", "/console/marketing?block=promotions", &[], &[&admin]).await;
         assert_eq!(page.status, StatusCode::OK);
