@@ -9,6 +9,7 @@
 pub mod api;
 pub mod audit;
 pub mod blocks;
+pub mod bundle;
 pub mod ca;
 pub mod config;
 pub mod console;
