@@ -468,7 +468,13 @@ async fn run(config: Config, db: Db) -> anyhow::Result<()> {
         };
         let acceptor = server::plain_acceptor(chain, key)?;
         let listener = tokio::net::TcpListener::bind(console.listen).await?;
-        let app = guestwifi_hq::console::router(Arc::new(guestwifi_hq::console::Console::new(db.clone(), &config)?));
+        let app_state = Arc::new(guestwifi_hq::console::Console::new(db.clone(), &config)?);
+        match app_state.staff().seal_secrets().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(accounts = n, "TOTP secrets from before sealing sealed"),
+            Err(err) => tracing::warn!(error = %err, "TOTP secrets from before sealing not sealed yet"),
+        }
+        let app = guestwifi_hq::console::router(app_state);
         tracing::info!(listen = %console.listen, "HQ console serving");
         tasks.spawn(server::serve(
             listener,

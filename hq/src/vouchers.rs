@@ -78,6 +78,16 @@ impl Prepared {
     pub fn id(&self) -> &str {
         &self.manifest.batch
     }
+
+    /// The manifest as signed (what bundles carry).
+    pub fn signed(&self) -> &SignedBatch {
+        &self.signed
+    }
+
+    /// The codes, in the batch's order.
+    pub fn codes(&self) -> &[String] {
+        &self.codes
+    }
 }
 
 /// Makes `batch` for `brand`: codes, their keys (argon2: seconds for a

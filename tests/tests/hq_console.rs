@@ -266,6 +266,18 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     assert!(metrics.contains(r#"guestwifi_hq_site_up{brand="chain",region="east",site="a"} 1"#), "{metrics}");
     assert!(metrics.trim_end().ends_with("# EOF"), "still OpenMetrics");
 
+    // Every enrolled account's TOTP secret is sealed in the database.
+    let (sealed, plain): (i64, i64) = rt
+        .block_on(
+            sqlx::query_as(
+                "SELECT COUNT(*) FILTER (WHERE totp_secret LIKE 's1:%'), COUNT(*) FILTER (WHERE totp_secret NOT LIKE 's1:%') \
+                 FROM hq_staff WHERE totp_secret IS NOT NULL",
+            )
+            .fetch_one(&pool),
+        )
+        .unwrap();
+    assert!(sealed >= 4 && plain == 0, "sealed {sealed}, in the clear {plain}");
+
     // The member the owner erased is gone for every site, card and all.
     assert!(rt.block_on(chain.find("13800138000")).unwrap().is_none());
     assert!(rt.block_on(chain.card("8800123")).unwrap().is_none());

@@ -10,7 +10,10 @@
 //! ([`Task::allows`]), the scope against the target, and the audit row
 //! (actor, role, scope, before, after) is written in the same transaction.
 
+mod seal;
 mod signin;
+
+pub use seal::Sealer;
 
 use guestwifi_core::auth::lockout::Lockout;
 use guestwifi_core::hq::protocol::Scope;
@@ -423,18 +426,69 @@ pub struct Staff {
     by_address: Lockout<IpAddr>,
     /// HQ's ticket key: what signs chain voucher batches.
     tickets: Option<ed25519_dalek::SigningKey>,
+    /// What seals TOTP secrets at rest (derived from the ticket key).
+    sealer: Option<Sealer>,
 }
 
 impl Staff {
     /// On the chain's database.
     pub fn new(hq: crate::db::Db) -> Staff {
-        Staff { db: hq.pool().clone(), hq, by_address: Lockout::new(30, LOCK), tickets: None }
+        Staff { db: hq.pool().clone(), hq, by_address: Lockout::new(30, LOCK), tickets: None, sealer: None }
     }
 
-    /// Signs chain voucher batches with `key` (without one, none are made).
+    /// Signs chain voucher batches with `key` and seals TOTP secrets with
+    /// a key it derives (without one, no batch is made and new secrets are
+    /// kept as they are, with a warning).
     pub fn with_ticket_key(mut self, key: Option<ed25519_dalek::SigningKey>) -> Staff {
+        self.sealer = key.as_ref().map(Sealer::from_ticket_key);
         self.tickets = key;
         self
+    }
+
+    /// Seals the TOTP secrets kept from before sealing (at start, once a
+    /// replica has the key); how many.
+    pub async fn seal_secrets(&self) -> Result<u64, sqlx::Error> {
+        let Some(sealer) = &self.sealer else { return Ok(0) };
+        let plain: Vec<(String, String)> = sqlx::query_as(
+            "SELECT username, totp_secret FROM hq_staff WHERE totp_secret IS NOT NULL AND totp_secret NOT LIKE 's1:%'",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let mut sealed = 0;
+        for (username, secret) in plain {
+            sealed += sqlx::query("UPDATE hq_staff SET totp_secret = $3 WHERE username = $1 AND totp_secret = $2")
+                .bind(&username)
+                .bind(&secret)
+                .bind(sealer.seal(&username, &secret))
+                .execute(&self.db)
+                .await?
+                .rows_affected();
+        }
+        Ok(sealed)
+    }
+
+    /// `secret` as `username`'s row keeps it.
+    fn seal(&self, username: &str, secret: &str) -> String {
+        match &self.sealer {
+            Some(sealer) => sealer.seal(username, secret),
+            None => {
+                tracing::warn!(
+                    username,
+                    "no ticket key: a TOTP secret is kept unsealed (`guestwifi-hq init` makes the key)"
+                );
+                secret.to_string()
+            }
+        }
+    }
+
+    /// The TOTP secret `stored` in `username`'s row, opened (None: sealed
+    /// with a key this replica does not have).
+    fn open(&self, username: &str, stored: &str) -> Option<String> {
+        match &self.sealer {
+            Some(sealer) => sealer.open(username, stored),
+            None if Sealer::is_sealed(stored) => None,
+            None => Some(stored.to_string()),
+        }
     }
 
     fn ticket_key(&self) -> Result<&ed25519_dalek::SigningKey, StaffError> {

@@ -79,7 +79,14 @@ impl Staff {
         }
         let username = signed.person.username.clone();
         let Some(account) = self.reserve_try(&username).await? else { return Err(StaffError::Expired) };
-        let secret = account.5.clone().unwrap_or_default();
+        let Some(secret) = account.5.as_deref().and_then(|stored| self.open(&username, stored)) else {
+            tracing::error!(
+                username,
+                "a TOTP secret that does not open here (another ticket key?): the account enrols again after a reset"
+            );
+            self.give_back_try(&username).await;
+            return Err(StaffError::Expired);
+        };
         let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         let good = if digits.len() == totp::DIGITS as usize && digits.bytes().all(|b| b.is_ascii_digit()) {
             match totp::check(&secret, &digits, now_ms() / 1000, account.7) {
@@ -99,21 +106,29 @@ impl Staff {
     /// Enrolment's first step: the account's new secret (kept until it is
     /// confirmed; the same one while the page is reloaded).
     pub async fn enrolment_secret(&self, token: &str) -> Result<(Signed, String), StaffError> {
+        let (signed, _, secret) = self.enrolling(token).await?;
+        Ok((signed, secret))
+    }
+
+    /// The enrolling account's secret: as its row keeps it (sealed), and opened.
+    async fn enrolling(&self, token: &str) -> Result<(Signed, String, String), StaffError> {
         let signed = self.session(token).await?.ok_or(StaffError::Expired)?;
         if signed.stage != (Stage::Password { enrolled: false }) {
             return Err(StaffError::Expired);
         }
-        let fresh = totp::new_secret();
-        let secret: String = sqlx::query_scalar(
+        let username = &signed.person.username;
+        let fresh = self.seal(username, &totp::new_secret());
+        let stored: String = sqlx::query_scalar(
             "UPDATE hq_staff SET totp_secret = COALESCE(totp_secret, $2) WHERE username = $1 AND totp_enrolled_at IS NULL \
              RETURNING totp_secret",
         )
-        .bind(&signed.person.username)
+        .bind(username)
         .bind(fresh)
         .fetch_optional(&self.db)
         .await?
         .ok_or(StaffError::Expired)?;
-        Ok((signed, secret))
+        let secret = self.open(username, &stored).ok_or(StaffError::Expired)?;
+        Ok((signed, stored, secret))
     }
 
     /// Enrolment confirmed by a code from the app: the second factor is on,
@@ -124,7 +139,7 @@ impl Staff {
         code: &str,
         from: IpAddr,
     ) -> Result<(String, Signed, Vec<String>), StaffError> {
-        let (signed, secret) = self.enrolment_secret(token).await?;
+        let (signed, stored, secret) = self.enrolling(token).await?;
         let username = signed.person.username.clone();
         let Some(account) = self.reserve_try(&username).await? else { return Err(StaffError::Expired) };
         let Some(step) = totp::check(&secret, code, now_ms() / 1000, account.7) else {
@@ -141,7 +156,7 @@ impl Staff {
         .bind(&username)
         .bind(now_ms())
         .bind(step)
-        .bind(&secret)
+        .bind(&stored)
         .execute(&mut *tx)
         .await?
         .rows_affected();
