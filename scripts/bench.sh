@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmarks: SMS pumping, the member feed (a throwaway PostgreSQL),
 # headquarters (1,000 sites, two replicas, a 10-minute outage), chain statistics
-# (a year of 100 sites' figures, 1,000 sites feeding the roller), the data path
+# (a year of 100 sites' figures, 1,000 sites feeding the roller), chain vouchers
+# (a card's key, a batch, a site's store taking batches and uses, logins), the data path
 # (its own namespaces), each printing its figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,5 +18,7 @@ echo
 ./target/release/hq-bench
 echo
 ./target/release/hq-stats-bench
+echo
+./target/release/chain-vouchers-bench
 echo
 exec ./target/release/datapath-bench

@@ -228,9 +228,11 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     // key the bundle names; the west gets none.
     let east: Bundle = serde_json::from_str(&east).unwrap();
     let key = controller::hq::tickets::parse_public(east.ticket_key.as_deref().unwrap()).unwrap();
-    assert_eq!(east.vouchers.len(), 1, "the east's batch");
-    let manifest = vouchers::verify(&key, &east.vouchers[0], "chain", "a", "east").expect("signed by HQ");
-    assert_eq!((manifest.keys.len(), manifest.revoked.len()), (3, 1), "three cards, one revoked");
+    assert_eq!(east.vouchers.len(), 2, "the east's two batches");
+    let manifests: Vec<_> =
+        east.vouchers.iter().map(|b| vouchers::verify(&key, b, "chain", "a", "east").expect("signed by HQ")).collect();
+    let manifest = manifests.iter().find(|m| m.keys.len() == 3).expect("the batch of three");
+    assert_eq!(manifest.revoked.len(), 1, "three cards, one revoked");
     assert_eq!(east.voucher_uses.len(), 1, "the card used at a, with its device");
     assert!(serde_json::from_str::<Bundle>(&west).unwrap().vouchers.is_empty());
     // One staged publish of a block at a time: a second (a double tap) is refused while the first runs.
@@ -375,7 +377,21 @@ async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf
         "c's promotions come from the brand again"
     );
     shot(&browser, &shots, "content-site-sources").await;
+
+    // New recovery codes from the person's own account page (the header's
+    // name opens it): one of them signs the marketer in.
+    let old = text(&browser, "#me").await;
+    browser.find(Locator::Css("#me")).await.unwrap().click().await.unwrap();
+    at(&browser, "/account", "the account page").await;
+    browser.find(Locator::Css("#new-recovery-codes")).await.unwrap().click().await.unwrap();
+    let codes = text(&browser, "#recovery-codes").await;
+    let fresh: Vec<&str> = codes.lines().map(str::trim).filter(|l| l.len() == 11).collect();
+    assert_eq!(fresh.len(), 10, "{codes}");
+    shot(&browser, &shots, "account-recovery").await;
     sign_out(&browser).await;
+    password(&browser, &who, &pw).await;
+    typed_code(&browser, fresh[3]).await;
+    assert_eq!(text(&browser, "#me").await, old, "a new recovery code signs in");
     browser.close().await.unwrap();
 }
 
@@ -404,6 +420,51 @@ async fn chain_vouchers(browser: &Browser, shots: &Path, site_a: &Path) {
     assert!(codes.iter().all(|c| c.len() == 14 && c.matches('-').count() == 2), "{codes:?}");
     go(browser, "/vouchers").await;
     says(browser, &format!("#batch-{batch} .used"), "0").await;
+    // The form sent twice at once (a double tap, a retried request): one batch.
+    let session = browser.get_named_cookie("gw_hq").await.unwrap().value().to_string();
+    let field = |name: &'static str| async move {
+        let css = format!("#voucher-form input[name={name}]");
+        browser.find(Locator::Css(&css)).await.unwrap().prop("value").await.unwrap().unwrap_or_default()
+    };
+    let (csrf, once) = (field("csrf").await, field("once").await);
+    let sends: Vec<_> = (0..2)
+        .map(|_| {
+            let args: Vec<String> = [
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{redirect_url}",
+                "-H",
+                &format!("Cookie: gw_hq={session}"),
+                "--data-urlencode",
+                &format!("csrf={csrf}"),
+                "--data-urlencode",
+                &format!("once={once}"),
+                "--data-urlencode",
+                "scope=region:east",
+                "--data-urlencode",
+                "count=5",
+                "--data-urlencode",
+                "hours=1",
+                "--data-urlencode",
+                "valid_days=7",
+                "--data-urlencode",
+                "devices=1",
+                "--data-urlencode",
+                "offline_hours=6",
+                &format!("{CONSOLE}/vouchers"),
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+            std::thread::spawn(move || curl(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+        })
+        .collect();
+    let answers: Vec<String> = sends.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(answers.iter().all(|a| a.starts_with("303 ")), "{answers:?}");
+    assert_eq!(answers[0], answers[1], "both sends land on the same batch: {answers:?}");
+    go(browser, "/vouchers").await;
+    assert_eq!(browser.find_all(Locator::Css("#batches tbody tr")).await.unwrap().len(), 2, "one batch more, not two");
 
     // A guest at a logs in with the first card: a's login fact reaches HQ.
     let client = Client::new(&Identity::load(site_a).unwrap().unwrap()).unwrap();

@@ -399,8 +399,27 @@ impl Vouchers {
                 insert.execute(&mut *tx).await?;
             }
         }
+        // What is here already, in one read: a bundle repeats every running
+        // card's use, and only what is new to this site is written.
+        let here: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT v.code, v.first_used_at, COALESCE(group_concat(d.mac, ' '), '') FROM vouchers v \
+             LEFT JOIN voucher_devices d ON d.code = v.code \
+             WHERE v.code LIKE 'hq:%' AND v.first_used_at IS NOT NULL GROUP BY v.code",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let here: std::collections::HashMap<String, (i64, std::collections::HashSet<String>)> = here
+            .into_iter()
+            .map(|(code, first, devices)| (code, (first, devices.split(' ').map(str::to_string).collect())))
+            .collect();
         for used in uses {
             let code = format!("hq:{}:{}", used.batch, used.key);
+            let known = here.get(&code).is_some_and(|(first, devices)| {
+                *first <= used.first_used_at && used.devices.iter().all(|d| devices.contains(d))
+            });
+            if known {
+                continue;
+            }
             sqlx::query("UPDATE vouchers SET first_used_at = MIN(COALESCE(first_used_at, ?1), ?1) WHERE code = ?2")
                 .bind(used.first_used_at)
                 .bind(&code)
@@ -664,12 +683,23 @@ mod tests {
             first_used_at: now_ms() - 3_000_000,
             devices: vec![chain::device_key("chain", "02:aa:00:00:00:01")],
         };
-        v.apply_chain(&[(manifest.clone(), signature)], &[elsewhere]).await.unwrap();
+        v.apply_chain(&[(manifest.clone(), signature)], std::slice::from_ref(&elsewhere)).await.unwrap();
         assert_eq!(
             refusal(v.claim(&codes[0], client(1)).await),
             Refusal::DeviceLimit,
             "its one device is at another site"
         );
+        // The next bundle repeats the use, now with a second device (met while this site was cut off).
+        let mut more = elsewhere.clone();
+        more.devices.push(chain::device_key("chain", "02:aa:00:00:00:02"));
+        v.apply_chain(&[], &[more]).await.unwrap();
+        let row = format!("hq:{}:{}", manifest.batch, manifest.keys[0]);
+        let devices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM voucher_devices WHERE code = ?")
+            .bind(&row)
+            .fetch_one(&v.db)
+            .await
+            .unwrap();
+        assert_eq!(devices, 2, "a device new to this site is written, the known one not twice");
         let mut revoked = manifest.clone();
         revoked.revoked = vec![manifest.keys[1].clone()];
         revoked.signed_at += 1;

@@ -25,6 +25,7 @@ pub(super) fn routes() -> Router<Arc<Console>> {
         .route("/second", get(second_page).post(second))
         .route("/enrol", get(enrol_page).post(enrol))
         .route("/logout", post(logout))
+        .route("/account", get(account).post(new_recovery_codes))
 }
 
 #[derive(Template)]
@@ -294,6 +295,12 @@ struct CsrfForm {
     csrf: String,
 }
 
+impl super::Csrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn logout(
     State(console): State<Arc<Console>>,
     From(from): From,
@@ -317,4 +324,48 @@ async fn logout(
     }
     let gone = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0");
     with_cookie(Redirect::to("/login").into_response(), gone)
+}
+
+#[derive(Template)]
+#[template(path = "hq/account.html")]
+struct AccountPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    csrf: String,
+    username: String,
+    role: String,
+    scope: String,
+}
+
+/// The person's own account: who and over what, and new recovery codes.
+async fn account(me: super::Staffer<super::need::Overview>) -> Response {
+    let t = me.t;
+    let p = &me.signed.person;
+    let body = AccountPage {
+        t,
+        me: Some(me.me()),
+        notice: None,
+        csrf: me.signed.csrf.clone(),
+        username: p.username.clone(),
+        role: t.role_name(p.role).to_string(),
+        scope: t.scope_name(&p.scope),
+    };
+    page(StatusCode::OK, body.render())
+}
+
+/// New recovery codes for the person's own account, shown once.
+async fn new_recovery_codes(
+    State(console): State<Arc<Console>>,
+    posted: super::Posted<super::need::Overview, CsrfForm>,
+) -> Response {
+    let super::Posted { staffer: me, .. } = posted;
+    let t = me.t;
+    match console.staff.act(&me.actor(), crate::staff::Action::NewRecoveryCodes).await {
+        Ok(crate::staff::Done::RecoveryCodes { codes }) => {
+            page(StatusCode::OK, RecoveryPage { t, me: Some(me.me()), notice: None, codes }.render())
+        }
+        Ok(_) => failed(t, Some(me.me()), &StaffError::Expired),
+        Err(err) => failed(t, Some(me.me()), &err),
+    }
 }

@@ -381,6 +381,9 @@ pub enum Action {
         /// Sites may.
         allowed: bool,
     },
+    /// The person's own recovery codes made anew (the old ones stop working),
+    /// shown once: the way back when the codes of an enrolment were never seen.
+    NewRecoveryCodes,
     /// Puts `block` at `scope` back as its version `version` was (a new version).
     Revert {
         /// Where.
@@ -409,6 +412,11 @@ pub enum Done {
     Staged {
         /// The rollout's id.
         id: String,
+    },
+    /// New recovery codes (shown once).
+    RecoveryCodes {
+        /// The codes.
+        codes: Vec<String>,
     },
     /// A chain voucher batch made (its id).
     Batch {
@@ -507,6 +515,7 @@ impl Staff {
             Action::Publish { .. } | Action::Revert { .. } | Action::AllowOwn { .. } => Task::Content,
             Action::CardState { .. } | Action::Erase { .. } => Task::Members,
             Action::VoucherBatch { .. } | Action::RevokeVouchers { .. } => Task::Vouchers,
+            Action::NewRecoveryCodes => Task::Overview,
             _ => Task::People,
         };
         if !task.allows(me.role) {
@@ -601,6 +610,22 @@ impl Staff {
                 tx.commit().await?;
                 self.hq.published(&me.brand).await?;
                 Ok(Done::Ok)
+            }
+            Action::NewRecoveryCodes => {
+                let codes: Vec<String> =
+                    (0..RECOVERY_CODES).map(|_| format!("{}-{}", random_code(5), random_code(5))).collect();
+                let mut tx = self.db.begin().await?;
+                let left: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM hq_staff_recovery WHERE username = $1 AND used_at IS NULL",
+                )
+                .bind(&me.username)
+                .fetch_one(&mut *tx)
+                .await?;
+                signin::replace_recovery_codes(&mut tx, &me.username, &codes).await?;
+                let (before, after) = (format!("{left} codes left"), format!("{} new codes", codes.len()));
+                audit_in(&mut tx, actor, "second_factor.recovery_codes", &me.username, &before, &after).await?;
+                tx.commit().await?;
+                Ok(Done::RecoveryCodes { codes })
             }
             Action::AllowOwn { scope, block, allowed } => {
                 self.within(me, &scope).await?;

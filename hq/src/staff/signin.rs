@@ -27,6 +27,23 @@ fn person_of(a: &Account) -> Person {
     }
 }
 
+/// `username`'s recovery codes become `codes` (kept as hashes), in `tx`.
+pub(super) async fn replace_recovery_codes(
+    tx: &mut sqlx::AnyConnection,
+    username: &str,
+    codes: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM hq_staff_recovery WHERE username = $1").bind(username).execute(&mut *tx).await?;
+    for code in codes {
+        sqlx::query("INSERT INTO hq_staff_recovery (username, code_hash) VALUES ($1, $2)")
+            .bind(username)
+            .bind(code_hash(code))
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// SHA-256, hex: how tokens and recovery codes are kept.
 fn code_hash(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
@@ -163,14 +180,7 @@ impl Staff {
         if confirmed == 0 {
             return Err(StaffError::Expired);
         }
-        sqlx::query("DELETE FROM hq_staff_recovery WHERE username = $1").bind(&username).execute(&mut *tx).await?;
-        for code in &codes {
-            sqlx::query("INSERT INTO hq_staff_recovery (username, code_hash) VALUES ($1, $2)")
-                .bind(&username)
-                .bind(code_hash(code))
-                .execute(&mut *tx)
-                .await?;
-        }
+        replace_recovery_codes(&mut tx, &username, &codes).await?;
         tx.commit().await?;
         let (token, signed) = self.signed_in(token, signed, from).await?;
         Ok((token, signed, codes))
