@@ -295,14 +295,11 @@ async fn after(
     result: Result<Done, StaffError>,
 ) -> Result<Response, Response> {
     let t = me.t;
-    let (status, notice) = match result {
-        Ok(Done::Published { version }) => (StatusCode::OK, t.published_now.replace("{version}", &version.to_string())),
-        Ok(Done::Staged { .. }) => (StatusCode::OK, t.staged_now.clone()),
-        Ok(_) => (StatusCode::OK, t.done.clone()),
-        Err(StaffError::Invalid(why)) => (StatusCode::BAD_REQUEST, format!("{}{why}", t.bad_input)),
-        Err(StaffError::Forbidden(why)) => (StatusCode::FORBIDDEN, format!("{}: {why}", t.forbidden_title)),
-        Err(err) => return Err(me.failed(&err)),
-    };
+    let (status, notice) = me.notice(result.map(|done| match done {
+        Done::Published { version } => t.published_now.replace("{version}", &version.to_string()),
+        Done::Staged { .. } => t.staged_now.clone(),
+        _ => t.done.clone(),
+    }))?;
     let shown = Shown { scope: scope.into(), block: block.into() };
     render(console, me, shown, status, Some(notice)).await
 }
@@ -586,7 +583,6 @@ async fn allow_own(
     posted: Posted<need::Content, OwnForm>,
 ) -> Result<Response, Response> {
     let Posted { staffer: me, form } = posted;
-    let t = me.t;
     let result = match Scope::parse(&form.scope) {
         Some(scope) => {
             let action = Action::AllowOwn { scope, block: form.block.clone(), allowed: form.allowed == "1" };
@@ -594,12 +590,5 @@ async fn allow_own(
         }
         None => Err(StaffError::Invalid(format!("{:?} is no scope", form.scope))),
     };
-    let (status, notice) = match result {
-        Ok(_) => (StatusCode::OK, t.done.clone()),
-        Err(StaffError::Invalid(why)) => (StatusCode::BAD_REQUEST, format!("{}{why}", t.bad_input)),
-        Err(StaffError::Forbidden(why)) => (StatusCode::FORBIDDEN, format!("{}: {why}", t.forbidden_title)),
-        Err(err) => return Err(me.failed(&err)),
-    };
-    let shown = Shown { scope: form.scope, block: form.block };
-    render(&console, &me, shown, status, Some(notice)).await
+    after(&console, &me, &form.scope, &form.block, result).await
 }

@@ -117,13 +117,7 @@ async fn after(
     q: &str,
     result: Result<String, StaffError>,
 ) -> Result<Response, Response> {
-    let t = me.t;
-    let (status, notice) = match result {
-        Ok(done) => (StatusCode::OK, done),
-        Err(StaffError::Invalid(why)) => (StatusCode::BAD_REQUEST, format!("{}{why}", t.bad_input)),
-        Err(StaffError::Forbidden(why)) => (StatusCode::FORBIDDEN, format!("{}: {why}", t.forbidden_title)),
-        Err(err) => return Err(me.failed(&err)),
-    };
+    let (status, notice) = me.notice(result)?;
     render(console, me, q, status, Some(notice)).await
 }
 

@@ -66,9 +66,10 @@ impl Console {
     /// The console on `db`, as `[console]` says.
     pub fn new(db: Db, config: &crate::config::Config) -> anyhow::Result<Console> {
         let console = config.console.as_ref();
-        let ticket_public = crate::api::ticket_key(config)?.as_ref().map(guestwifi_core::hq::tickets::public_hex);
+        let tickets = crate::api::ticket_key(config)?;
+        let ticket_public = tickets.as_ref().map(guestwifi_core::hq::tickets::public_hex);
         Ok(Console {
-            staff: Staff::new(db.clone()).with_ticket_key(crate::api::ticket_key(config)?),
+            staff: Staff::new(db.clone()).with_ticket_key(tickets),
             db,
             thresholds: Thresholds::of(console),
             issuer: console.map_or_else(|| "Guest Wi-Fi HQ".into(), |c| c.issuer.clone()),
@@ -195,6 +196,21 @@ impl<N> Staffer<N> {
 
     fn failed(&self, err: &dyn std::error::Error) -> Response {
         failed(self.t, Some(self.me()), err)
+    }
+
+    /// An action's outcome as the page's status and notice: `done` when it
+    /// went through, a refusal in words (400, 403), the error page for the rest.
+    // The error is the page to answer with, as in every handler's `Result<Response, Response>`.
+    #[allow(clippy::result_large_err)]
+    fn notice(&self, result: Result<String, crate::staff::StaffError>) -> Result<(StatusCode, String), Response> {
+        use crate::staff::StaffError;
+        let t = self.t;
+        match result {
+            Ok(done) => Ok((StatusCode::OK, done)),
+            Err(StaffError::Invalid(why)) => Ok((StatusCode::BAD_REQUEST, format!("{}{why}", t.bad_input))),
+            Err(StaffError::Forbidden(why)) => Ok((StatusCode::FORBIDDEN, format!("{}: {why}", t.forbidden_title))),
+            Err(err) => Err(self.failed(&err)),
+        }
     }
 }
 

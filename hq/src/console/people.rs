@@ -135,13 +135,10 @@ async fn after(
     result: Result<Done, StaffError>,
 ) -> Result<Response, Response> {
     let t = me.t;
-    let (status, notice) = match result {
-        Ok(Done::Added { password }) => (StatusCode::OK, t.done.clone() + " " + &password),
-        Ok(_) => (StatusCode::OK, t.done.clone()),
-        Err(StaffError::Invalid(why)) => (StatusCode::BAD_REQUEST, format!("{}{why}", t.bad_input)),
-        Err(StaffError::Forbidden(why)) => (StatusCode::FORBIDDEN, format!("{}: {why}", t.forbidden_title)),
-        Err(err) => return Err(me.failed(&err)),
-    };
+    let (status, notice) = me.notice(result.map(|done| match done {
+        Done::Added { password } => t.done.clone() + " " + &password,
+        _ => t.done.clone(),
+    }))?;
     render(console, me, status, Some(notice)).await
 }
 

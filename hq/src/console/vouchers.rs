@@ -263,13 +263,10 @@ async fn create(
         Ok(batch) => console.staff.act(&me.actor(), Action::VoucherBatch { batch }).await,
         Err(why) => Err(StaffError::Invalid(why)),
     };
-    let (status, notice) = match result {
-        Ok(Done::Batch { id }) => return Ok(Redirect::to(&format!("/vouchers/{id}")).into_response()),
-        Ok(_) => (StatusCode::OK, t.done.clone()),
-        Err(StaffError::Invalid(why)) => (StatusCode::BAD_REQUEST, format!("{}{why}", t.bad_input)),
-        Err(StaffError::Forbidden(why)) => (StatusCode::FORBIDDEN, format!("{}: {why}", t.forbidden_title)),
-        Err(err) => return Err(me.failed(&err)),
-    };
+    if let Ok(Done::Batch { id }) = &result {
+        return Ok(Redirect::to(&format!("/vouchers/{id}")).into_response());
+    }
+    let (status, notice) = me.notice(result.map(|_| t.done.clone()))?;
     let form = Made { once: Made::default().once, ..form };
     render_list(&console, &me, form, status, Some(notice)).await
 }
@@ -417,15 +414,10 @@ async fn revoke(
     posted: Posted<need::Vouchers, RevokeForm>,
 ) -> Result<Response, Response> {
     let Posted { staffer: me, form } = posted;
-    let t = me.t;
     visible(&console, &me, &id).await?;
     let code = Some(form.code.trim().to_string()).filter(|c| !c.is_empty());
     let action = Action::RevokeVouchers { batch: id.clone(), code };
-    let (status, notice) = match console.staff.act(&me.actor(), action).await {
-        Ok(_) => (StatusCode::OK, t.vouchers_revoked.clone()),
-        Err(StaffError::Invalid(why)) => (StatusCode::BAD_REQUEST, format!("{}{why}", t.bad_input)),
-        Err(StaffError::Forbidden(why)) => (StatusCode::FORBIDDEN, format!("{}: {why}", t.forbidden_title)),
-        Err(err) => return Err(me.failed(&err)),
-    };
+    let done = console.staff.act(&me.actor(), action).await;
+    let (status, notice) = me.notice(done.map(|_| me.t.vouchers_revoked.clone()))?;
     render_batch(&console, &me, &id, status, Some(notice)).await
 }
