@@ -13,97 +13,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use guestwifi_views::blocks::{paragraphs, pick, promotion_item, Blocks, Item, Photo};
 use serde::Deserialize;
 use std::sync::Arc;
-
-/// A photo's URLs: the 640 px one and its `srcset`.
-pub(super) struct Photo {
-    pub src: String,
-    pub srcset: String,
-}
-
-impl Photo {
-    fn of(root: &str, id: &Option<String>) -> Option<Photo> {
-        id.as_ref().map(|id| Photo {
-            src: format!("{root}/m/{id}/640.jpg"),
-            srcset: crate::marketing::WIDTHS.map(|w| format!("{root}/m/{id}/{w}.jpg {w}w")).join(", "),
-        })
-    }
-}
-
-/// A featured dish, a promotion or a product as a page shows it.
-pub(super) struct Item {
-    pub id: String,
-    pub name: String,
-    /// Price (dishes, products) or the schedule's dates (promotions).
-    pub detail: String,
-    pub photo: Option<Photo>,
-    pub tags: Vec<String>,
-}
-
-/// The marketer's blocks on the login page.
-#[derive(Default)]
-pub(super) struct Blocks {
-    pub logo: Option<String>,
-    pub dishes: Vec<Item>,
-    pub promotions: Vec<Item>,
-    /// Paragraphs of the brand story.
-    pub story: Vec<String>,
-    /// The menu has products.
-    pub menu: bool,
-}
-
-fn pick<'a>(lang: Lang, zh: &'a str, en: &'a str) -> &'a str {
-    match lang {
-        Lang::En if !en.is_empty() => en,
-        _ => zh,
-    }
-}
-
-fn paragraphs(text: &str) -> Vec<String> {
-    text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect()
-}
-
-impl Blocks {
-    /// What `content` shows at `now`, in `lang`, its assets under `root`.
-    pub fn of(content: &Content, now: &Now, lang: Lang, root: &str) -> Blocks {
-        Blocks {
-            logo: content.brand.logo.as_ref().map(|id| format!("{root}/m/{id}/320.jpg")),
-            dishes: content
-                .dishes_at(now)
-                .map(|d| Item {
-                    id: d.id.clone(),
-                    name: pick(lang, &d.name_zh, &d.name_en).to_string(),
-                    detail: price_text(d.price_cents),
-                    photo: Photo::of(root, &d.image),
-                    tags: Vec::new(),
-                })
-                .collect(),
-            promotions: content.promotions_at(now).map(|p| promotion_item(p, lang, root)).collect(),
-            story: paragraphs(pick(lang, &content.brand.story_zh, &content.brand.story_en)),
-            menu: !content.products.is_empty(),
-        }
-    }
-
-    /// The ids of what was shown, for the impression events.
-    pub fn shown(items: &[Item]) -> String {
-        items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(",")
-    }
-}
-
-fn promotion_item(p: &crate::marketing::Promotion, lang: Lang, root: &str) -> Item {
-    let dates = match (&p.schedule.from, &p.schedule.until) {
-        (_, Some(until)) => format!("{} {until}", lang.strings().promotion_until),
-        _ => String::new(),
-    };
-    Item {
-        id: p.id.clone(),
-        name: pick(lang, &p.title_zh, &p.title_en).to_string(),
-        detail: dates,
-        photo: Photo::of(root, &p.image),
-        tags: Vec::new(),
-    }
-}
 
 /// The published content and the site's time now.
 pub(super) fn published(portal: &Portal) -> (Arc<Content>, Now) {
@@ -121,30 +33,12 @@ pub(super) fn now(portal: &Portal) -> Now {
 /// `#rrggbb`, a photo id is hex.
 pub async fn brand_css(State(portal): State<Arc<Portal>>) -> Response {
     let (content, _) = published(&portal);
-    css_response(brand_css_text(&content, ""))
+    css_response(guestwifi_views::blocks::brand_css(&content, ""))
 }
 
 pub(crate) fn css_response(css: String) -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=60")], css)
         .into_response()
-}
-
-/// The CSS of `content`'s brand, its photos under `root`.
-pub fn brand_css_text(content: &Content, root: &str) -> String {
-    let brand = &content.brand;
-    let mut css = String::new();
-    if !brand.colour.is_empty() {
-        css.push_str(&format!(":root{{--brand:{}}}\n", brand.colour));
-    }
-    if let Some(bg) = &brand.background {
-        css.push_str(&format!(
-            ".brand{{background-image:linear-gradient(rgba(0,0,0,.35),rgba(0,0,0,.35)),url({root}/m/{bg}/640.jpg);\
-             background-size:cover;background-position:center}}\n\
-             @media (min-width:40rem){{.brand{{background-image:linear-gradient(rgba(0,0,0,.35),rgba(0,0,0,.35)),\
-             url({root}/m/{bg}/960.jpg)}}}}\n"
-        ));
-    }
-    css
 }
 
 #[derive(Template)]

@@ -3,7 +3,7 @@
 
 mod captive;
 mod flow;
-pub mod i18n;
+pub use guestwifi_views::i18n;
 mod logins;
 pub(crate) mod marketing;
 pub(crate) mod pages;

@@ -13,101 +13,25 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use firewall::Client;
+use guestwifi_views::blocks::Blocks;
+use guestwifi_views::login::{AdView, LoginPage, Offered, Then};
 use serde::Deserialize;
 use std::sync::Arc;
 
-#[derive(Template)]
-#[template(path = "login.html")]
-struct LoginPage<'a> {
-    t: &'a Strings,
-    /// Where the page's CSS is: empty for the portal, the editor preview's root there.
-    asset_root: &'a str,
-    venue: &'a str,
-    tagline: &'a str,
-    venue_url: &'a str,
-    /// The countdown's ticket, when the countdown is offered.
-    ticket: Option<String>,
-    seconds: u64,
-    auto_login: bool,
-    ad: Option<AdView>,
-    consent_version: &'a str,
-    member_return: Option<String>,
-    /// The marketer's blocks: brand, dishes, promotions, story, menu.
-    blocks: super::marketing::Blocks,
-    /// The keyword to send to the WeChat account, when WeChat is on.
-    wechat: Option<String>,
-    /// QQ and Weibo buttons: (path segment, label).
-    oauth: Vec<(&'static str, &'a str)>,
-    /// The device's form token (every form).
-    token: String,
-    /// Where the guest first asked to go, carried by every login form.
-    then: Option<Wanted>,
-    /// The ways to log in offered, the site's first one first (its own big
-    /// card; the others in a compact list): (way, name, the card's id).
-    ways: Vec<(&'static str, &'a str, &'static str)>,
-}
-
-impl LoginPage<'_> {
-    /// Whether the page's way `m` is `way` (the template's macro asks).
-    fn way_is(&self, m: &str, way: &str) -> bool {
-        m == way
-    }
-}
-
-/// Every way to log in, in the order the page lists them when the site
-/// chose none first: (way, its card's id).
-const WAYS: [(&str, &str); 8] = [
-    ("countdown", "countdown-card"),
-    ("sms", "sms-card"),
-    ("wechat", "wechat-card"),
-    ("oauth", "oauth-card"),
-    ("voucher", "voucher-card"),
-    ("account", "account-card"),
-    ("card", "card-card"),
-    ("counter_qr", "counter-card"),
-];
-
-/// The ways `portal` offers, `portal.first_method` first (QQ and Weibo are one way).
-fn ways<'a>(portal: &Portal, t: &'a Strings, oauth: bool) -> Vec<(&'static str, &'a str, &'static str)> {
+/// The ways `portal` offers, its first one first (QQ and Weibo are one way).
+fn offered(portal: &Portal, oauth: bool) -> Offered {
     let on = &portal.auth.enabled;
-    let offered = |way: &str| match way {
-        "countdown" => on.countdown,
-        "sms" => on.sms,
-        "wechat" => on.wechat,
-        "oauth" => oauth,
-        "voucher" => on.voucher,
-        "account" => on.account,
-        "card" => on.card,
-        _ => on.counter_qr,
-    };
-    let name = |way: &str| -> &'a str {
-        match way {
-            "countdown" => &t.connect_title,
-            "sms" => &t.sms_title,
-            "wechat" => &t.wechat_title,
-            "oauth" => &t.oauth_title,
-            "voucher" => &t.voucher_title,
-            "account" => &t.account_title,
-            "card" => &t.card_title,
-            _ => &t.counter_hint_title,
-        }
-    };
-    let first = match portal.config.portal.first_method.as_str() {
-        "qq" | "weibo" => "oauth",
-        other => other,
-    };
-    let mut ways: Vec<(&'static str, &'a str, &'static str)> =
-        WAYS.iter().filter(|(w, _)| offered(w)).map(|(w, id)| (*w, name(w), *id)).collect();
-    if let Some(at) = ways.iter().position(|(w, _, _)| *w == first) {
-        let chosen = ways.remove(at);
-        ways.insert(0, chosen);
+    Offered {
+        countdown: on.countdown,
+        sms: on.sms,
+        wechat: on.wechat,
+        oauth,
+        voucher: on.voucher,
+        account: on.account,
+        card: on.card,
+        counter_qr: on.counter_qr,
+        first: portal.config.portal.first_method.clone(),
     }
-    ways
-}
-
-struct AdView {
-    image: String,
-    text: String,
 }
 
 #[derive(Template)]
@@ -207,13 +131,12 @@ async fn login_page(
         }
     };
     let (content, now) = super::marketing::published(portal);
-    let blocks = super::marketing::Blocks::of(&content, &now, lang, "");
+    let blocks = Blocks::of(&content, &now, lang, "");
     let url = wanted.as_ref().and_then(Wanted::destination);
     let ticket = auth.enabled.countdown.then(|| auth.countdown.issue(client, url));
     let (ad, ad_what) = ad_view(portal, &content, &now, lang, "");
     // What the view showed, in one write: the view, its ad, its blocks.
-    let (dishes, promotions) =
-        (super::marketing::Blocks::shown(&blocks.dishes), super::marketing::Blocks::shown(&blocks.promotions));
+    let (dishes, promotions) = (Blocks::shown(&blocks.dishes), Blocks::shown(&blocks.promotions));
     let mut events: Vec<(&str, &str)> = vec![("portal_view", "")];
     if ad.is_some() {
         portal.metrics.ad("impression");
@@ -255,8 +178,8 @@ async fn login_page(
                 })
                 .collect(),
             token: portal.signer.device_token(client),
-            then: wanted,
-            ways: ways(portal, lang.strings(), !auth.oauth.is_empty()),
+            then: wanted.map(|w| Then { url: w.url, sig: w.sig }),
+            ways: offered(portal, !auth.oauth.is_empty()).ways(lang.strings()),
         }
         .render(),
     )
@@ -274,29 +197,24 @@ fn ad_view(
     if !portal.auth.enabled.countdown {
         return (None, String::new());
     }
-    if let Some(ad) = content.ad_at(now) {
-        let view = AdView {
-            image: ad.image.as_ref().map(|id| format!("{root}/m/{id}/640.jpg")).unwrap_or_default(),
-            text: match lang {
-                Lang::En if !ad.text_en.is_empty() => ad.text_en.clone(),
-                _ => ad.text_zh.clone(),
-            },
-        };
+    if let (Some(view), Some(ad)) = (AdView::of(content, now, lang, root), content.ad_at(now)) {
         return (Some(view), marketing_ad_name(ad));
     }
-    match &portal.auth.ad {
-        Some(ad) => (
-            Some(AdView {
-                image: ad.image.clone(),
-                text: match lang {
-                    Lang::Zh => ad.text_zh.clone(),
-                    Lang::En => ad.text_en.clone(),
-                },
-            }),
-            ad.url.clone(),
-        ),
+    match configured_ad(portal, lang) {
+        Some(view) => (Some(view), portal.auth.ad.as_ref().map(|ad| ad.url.clone()).unwrap_or_default()),
         None => (None, String::new()),
     }
+}
+
+/// The site's configured countdown ad (shown when the marketer's is not).
+fn configured_ad(portal: &Portal, lang: Lang) -> Option<AdView> {
+    portal.auth.ad.as_ref().map(|ad| AdView {
+        image: ad.image.clone(),
+        text: match lang {
+            Lang::Zh => ad.text_zh.clone(),
+            Lang::En => ad.text_en.clone(),
+        },
+    })
 }
 
 /// How the events name the marketer's ad: the promotion it opens, or its line.
@@ -312,29 +230,17 @@ pub(super) fn marketing_ad_name(ad: &crate::marketing::Ad) -> String {
 /// assets under `root`.
 pub fn preview(portal: &Portal, content: &crate::marketing::Content, lang: Lang, root: &str) -> Response {
     let auth = &portal.auth;
-    let now = super::marketing::now(portal);
-    let (ad, _) = ad_view(portal, content, &now, lang, root);
-    let rendered = LoginPage {
-        t: lang.strings(),
-        asset_root: root,
-        venue: &portal.config.venue.name,
+    let venue = guestwifi_views::login::Venue {
+        name: &portal.config.venue.name,
         tagline: tagline(portal, lang),
-        venue_url: "",
-        ticket: auth.enabled.countdown.then(String::new),
+        offered: offered(portal, false),
         seconds: auth.countdown.seconds().as_secs(),
-        auto_login: false,
-        ad,
-        consent_version: &auth.consent_version,
-        member_return: None,
-        blocks: super::marketing::Blocks::of(content, &now, lang, root),
         wechat: auth.enabled.wechat.then(|| portal.config.auth.wechat.keyword.clone()),
-        oauth: Vec::new(),
-        token: String::new(),
-        then: None,
-        ways: ways(portal, lang.strings(), false),
-    }
-    .render();
-    html(StatusCode::OK, rendered)
+        consent_version: &auth.consent_version,
+        fallback_ad: configured_ad(portal, lang),
+    };
+    let now = super::marketing::now(portal);
+    html(StatusCode::OK, guestwifi_views::login::preview(venue, content, &now, lang, root))
 }
 
 /// `/m/{id}/{width}.jpg`: a marketing photo, re-encoded when it was
@@ -374,7 +280,7 @@ pub async fn logout(
 
 /// The stylesheet.
 pub async fn css() -> Response {
-    asset("text/css; charset=utf-8", include_str!("../../../portal-templates/static/portal.css"))
+    asset("text/css; charset=utf-8", guestwifi_views::PORTAL_CSS)
 }
 
 /// The countdown script.

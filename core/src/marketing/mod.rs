@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 mod content;
+mod edit;
 pub use content::{Ad, Brand, Content, Dish, Landing, Meal, Now, Product, Promotion, Schedule};
+pub use edit::Edit;
 
 /// The widths every photo is kept at, pixels.
 pub const WIDTHS: [u32; 3] = [320, 640, 960];
@@ -102,51 +104,6 @@ impl Kind {
 
 /// A form's text fields (a repeated field's values joined by commas).
 pub type Fields = BTreeMap<String, String>;
-
-fn field<'a>(form: &'a Fields, name: &str) -> &'a str {
-    form.get(name).map_or("", |v| v.trim())
-}
-
-/// A text field of at most `max` characters; `required` ones not empty.
-fn text(form: &Fields, name: &str, max: usize, required: bool) -> Result<String, MarketingError> {
-    let value = field(form, name);
-    if required && value.is_empty() {
-        return Err(MarketingError::Invalid(format!("{name} is needed")));
-    }
-    if value.chars().count() > max {
-        return Err(MarketingError::Invalid(format!("{name}: {max} characters at most")));
-    }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r') {
-        return Err(MarketingError::Invalid(format!("{name}: control characters")));
-    }
-    Ok(value.replace("\r\n", "\n"))
-}
-
-/// The schedule fields every scheduled block's form has.
-fn schedule(form: &Fields, member_day: Option<u8>) -> Result<Schedule, MarketingError> {
-    let date = |name| Some(field(form, name).to_string()).filter(|d| !d.is_empty());
-    let meals = field(form, "meals")
-        .split(',')
-        .filter(|m| !m.is_empty())
-        .map(|m| Meal::parse(m.trim()).ok_or_else(|| MarketingError::Invalid(format!("{m:?} is not a meal time"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let schedule = Schedule {
-        from: date("from"),
-        until: date("until"),
-        meals,
-        member_day: matches!(field(form, "member_day"), "1" | "on"),
-    };
-    schedule.validate(member_day).map_err(MarketingError::Invalid)?;
-    Ok(schedule)
-}
-
-/// `name (its schedule)`, or the name alone when it always shows.
-fn labelled(name: &str, schedule: &Schedule) -> String {
-    match schedule.describe() {
-        when if when.is_empty() => name.to_string(),
-        when => format!("{name} ({when})"),
-    }
-}
 
 impl Content {
     /// `3 dishes · 2 promotions · 10 products`.
@@ -403,196 +360,45 @@ impl Marketing {
         self.add(Kind::Dish, &form, image).await
     }
 
-    /// Adds a block of `kind` from its form at the end of the draft; returns
-    /// how the audit log names it.
+    /// Applies `edit` to the draft (one change at a time; a refusal saves
+    /// nothing); returns how the audit log names what changed.
+    pub async fn change(&self, edit: Edit) -> Result<String, MarketingError> {
+        self.edit(|draft| edit.apply(draft)).await
+    }
+
+    /// Adds a block of `kind` from its form at the end of the draft.
     pub async fn add(&self, kind: Kind, form: &Fields, image: Option<String>) -> Result<String, MarketingError> {
-        let id = crate::kit::secrets::random_code(8);
-        let price = || {
-            let price = field(form, "price");
-            parse_price(price).ok_or_else(|| MarketingError::Invalid(format!("{price:?} is not a price in yuan")))
-        };
-        self.edit(|draft| {
-            let member_day = draft.brand.member_day;
-            let (count, limit, label) = match kind {
-                Kind::Dish => {
-                    let dish = Dish {
-                        id: id.clone(),
-                        name_zh: text(form, "name_zh", 40, true)?,
-                        name_en: text(form, "name_en", 60, false)?,
-                        price_cents: price()?,
-                        image,
-                        schedule: schedule(form, member_day)?,
-                    };
-                    let label = format!("{} ¥{}", dish.name_zh, price_text(dish.price_cents));
-                    draft.dishes.push(dish);
-                    (draft.dishes.len(), 24, label)
-                }
-                Kind::Promotion => {
-                    let promotion = Promotion {
-                        id: id.clone(),
-                        title_zh: text(form, "title_zh", 40, true)?,
-                        title_en: text(form, "title_en", 80, false)?,
-                        body_zh: text(form, "body_zh", 1000, false)?,
-                        body_en: text(form, "body_en", 2000, false)?,
-                        image,
-                        schedule: schedule(form, member_day)?,
-                    };
-                    let label = labelled(&promotion.title_zh, &promotion.schedule);
-                    draft.promotions.push(promotion);
-                    (draft.promotions.len(), 20, label)
-                }
-                Kind::Product => {
-                    let tags: Vec<String> = field(form, "tags")
-                        .split([',', '，', '、'])
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(String::from)
-                        .collect();
-                    if tags.len() > 6 || tags.iter().any(|t| t.chars().count() > 12) {
-                        return Err(MarketingError::Invalid("6 tags at most, 12 characters each".into()));
-                    }
-                    let product = Product {
-                        id: id.clone(),
-                        name_zh: text(form, "name_zh", 40, true)?,
-                        name_en: text(form, "name_en", 60, false)?,
-                        price_cents: price()?,
-                        category: text(form, "category", 12, true)?,
-                        tags,
-                        image,
-                    };
-                    let label =
-                        format!("{} ¥{} [{}]", product.name_zh, price_text(product.price_cents), product.category);
-                    draft.products.push(product);
-                    (draft.products.len(), 300, label)
-                }
-            };
-            if count > limit {
-                return Err(MarketingError::Invalid(format!("{limit} at most")));
-            }
-            Ok(format!("{id} {label}"))
-        })
-        .await
+        self.change(Edit::Add { kind, fields: form.clone(), image }).await
     }
 
     /// Removes a block from the draft.
     pub async fn remove(&self, kind: Kind, id: &str) -> Result<(), MarketingError> {
-        self.edit(|draft| {
-            let before = (draft.dishes.len(), draft.promotions.len(), draft.products.len());
-            match kind {
-                Kind::Dish => draft.dishes.retain(|d| d.id != id),
-                Kind::Promotion => {
-                    draft.promotions.retain(|p| p.id != id);
-                    // The ad that opened it opens nothing now.
-                    if let Some(ad) = draft.ad.as_mut().filter(|a| a.promotion.as_deref() == Some(id)) {
-                        ad.promotion = None;
-                    }
-                }
-                Kind::Product => draft.products.retain(|p| p.id != id),
-            }
-            if before == (draft.dishes.len(), draft.promotions.len(), draft.products.len()) {
-                return Err(MarketingError::NotFound);
-            }
-            Ok(())
-        })
-        .await
+        self.change(Edit::Remove { kind, id: id.to_string() }).await.map(drop)
     }
 
     /// Moves a block one place up in the draft.
     pub async fn move_up(&self, kind: Kind, id: &str) -> Result<(), MarketingError> {
-        fn up<T>(items: &mut [T], id: &str, id_of: fn(&T) -> &str) -> Result<(), MarketingError> {
-            let i = items.iter().position(|x| id_of(x) == id).ok_or(MarketingError::NotFound)?;
-            if i > 0 {
-                items.swap(i, i - 1);
-            }
-            Ok(())
-        }
-        self.edit(|draft| match kind {
-            Kind::Dish => up(&mut draft.dishes, id, |d| &d.id),
-            Kind::Promotion => up(&mut draft.promotions, id, |p| &p.id),
-            Kind::Product => up(&mut draft.products, id, |p| &p.id),
-        })
-        .await
+        self.change(Edit::Up { kind, id: id.to_string() }).await.map(drop)
     }
 
-    /// Sets the brand from its form; a new logo or background replaces the
-    /// old one, `clear_logo`/`clear_background` remove them.
+    /// Sets the brand from its form.
     pub async fn set_brand(
         &self,
         form: &Fields,
         logo: Option<String>,
         background: Option<String>,
     ) -> Result<String, MarketingError> {
-        let colour = field(form, "colour").to_ascii_lowercase();
-        if !colour.is_empty() && !content::is_colour(&colour) {
-            return Err(MarketingError::Invalid(format!("{colour:?} is not a colour (#rrggbb)")));
-        }
-        let member_day = match field(form, "member_day") {
-            "" => None,
-            d => Some(
-                d.parse::<u8>()
-                    .ok()
-                    .filter(|d| *d < 7)
-                    .ok_or_else(|| MarketingError::Invalid(format!("{d:?} is not a day of the week")))?,
-            ),
-        };
-        let story_zh = text(form, "story_zh", 500, false)?;
-        let story_en = text(form, "story_en", 1000, false)?;
-        self.edit(|draft| {
-            let brand = &mut draft.brand;
-            brand.colour = colour;
-            brand.story_zh = story_zh;
-            brand.story_en = story_en;
-            brand.member_day = member_day;
-            if logo.is_some() || field(form, "clear_logo") == "1" {
-                brand.logo = logo;
-            }
-            if background.is_some() || field(form, "clear_background") == "1" {
-                brand.background = background;
-            }
-            Ok(format!(
-                "colour {} · logo {} · background {} · member day {:?}",
-                brand.colour,
-                brand.logo.is_some(),
-                brand.background.is_some(),
-                brand.member_day
-            ))
-        })
-        .await
+        self.change(Edit::Brand { fields: form.clone(), logo, background }).await
     }
 
-    /// Sets the countdown page's ad from its form (`text_zh` empty: no ad).
+    /// Sets the countdown page's ad from its form.
     pub async fn set_ad(&self, form: &Fields, image: Option<String>) -> Result<String, MarketingError> {
-        let text_zh = text(form, "text_zh", 60, false)?;
-        let text_en = text(form, "text_en", 120, false)?;
-        let promotion = Some(field(form, "promotion").to_string()).filter(|p| !p.is_empty());
-        self.edit(|draft| {
-            if text_zh.is_empty() {
-                draft.ad = None;
-                return Ok("no ad".to_string());
-            }
-            if let Some(p) = &promotion {
-                if !draft.promotions.iter().any(|x| &x.id == p) {
-                    return Err(MarketingError::Invalid(format!("no promotion {p}")));
-                }
-            }
-            let schedule = schedule(form, draft.brand.member_day)?;
-            let image = image.or_else(|| draft.ad.as_ref().and_then(|a| a.image.clone()));
-            let label = labelled(&text_zh, &schedule);
-            draft.ad = Some(Ad { image, text_zh, text_en, promotion, schedule });
-            Ok(label)
-        })
-        .await
+        self.change(Edit::Ad { fields: form.clone(), image }).await
     }
 
     /// Sets where a guest goes after logging in.
     pub async fn set_landing(&self, name: &str) -> Result<String, MarketingError> {
-        let landing =
-            Landing::parse(name).ok_or_else(|| MarketingError::Invalid(format!("{name:?} is not a landing")))?;
-        self.edit(|draft| {
-            draft.landing = landing;
-            Ok(landing.name().to_string())
-        })
-        .await
+        self.change(Edit::Landing { landing: name.to_string() }).await
     }
 
     /// Publishes the draft as a new version; guests see it at once.
@@ -727,21 +533,6 @@ pub fn looks_like_photo(bytes: &[u8]) -> bool {
         || (bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP")
 }
 
-/// `38`, `38.5`, `¥38.50` -> cents.
-fn parse_price(text: &str) -> Option<i64> {
-    let text = text.trim().trim_start_matches(['¥', '￥']).trim();
-    let (yuan, fen) = text.split_once('.').unwrap_or((text, ""));
-    if yuan.is_empty()
-        || yuan.len() > 6
-        || fen.len() > 2
-        || !yuan.bytes().chain(fen.bytes()).all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let fen = format!("{fen:0<2}");
-    Some(yuan.parse::<i64>().ok()? * 100 + fen.parse::<i64>().ok()?)
-}
-
 /// A price for people: `38` or `38.50`.
 pub fn price_text(cents: i64) -> String {
     if cents % 100 == 0 {
@@ -812,6 +603,7 @@ pub mod samples {
 
 #[cfg(test)]
 mod tests {
+    use super::edit::parse_price;
     use super::samples::png;
     use super::*;
 

@@ -7,7 +7,7 @@
 
 use super::{csrf_forms, csrf_ok, csrf_refused, failed, me, need, page, Console, Me, Member, Posted, Strings};
 use crate::control::{ErrorKind, MarketingChange, Reply, Request};
-use crate::marketing::{Content, Fields};
+use crate::marketing::Fields;
 use crate::portal::i18n::Lang;
 use crate::staff::Signed;
 use askama::Template;
@@ -43,9 +43,12 @@ pub(super) fn routes() -> Router<Arc<Console>> {
         .route("/console/media/{id}/{file}", get(media))
 }
 
-/// The editor's blocks, in the order its tabs show them (`versions`: the
+/// The editor's tabs: the shared editor's blocks, then `versions` (the
 /// published versions and rollback).
-const BLOCKS: [&str; 7] = ["brand", "promotions", "dishes", "products", "ad", "landing", "versions"];
+const BLOCKS: [&str; 7] = {
+    let b = guestwifi_views::editor::BLOCKS;
+    [b[0], b[1], b[2], b[3], b[4], b[5], "versions"]
+};
 
 /// A tab of the editor.
 struct Tab {
@@ -69,15 +72,6 @@ fn open_block(asked: &str) -> &'static str {
     BLOCKS.into_iter().find(|b| *b == asked).unwrap_or("promotions")
 }
 
-/// A block of the draft as the editor lists it.
-struct DraftItem {
-    id: String,
-    title: String,
-    detail: String,
-    image: Option<String>,
-    schedule: String,
-}
-
 #[derive(Template)]
 #[template(path = "console/marketing.html")]
 struct EditorPage<'a> {
@@ -87,16 +81,8 @@ struct EditorPage<'a> {
     csrf: String,
     /// The nonce of the forms that make something (a double tap makes one).
     once: String,
-    draft: Content,
-    /// (value, label, chosen) for the member day's select.
-    days: Vec<(String, &'a str, bool)>,
-    /// (value, label) of each meal time.
-    meals: Vec<(&'static str, &'a str)>,
-    /// (value, label, chosen) for the landing.
-    landings: Vec<(&'static str, &'a str, bool)>,
-    dishes: Vec<DraftItem>,
-    promotions: Vec<DraftItem>,
-    products: Vec<DraftItem>,
+    /// The open block's editor (the one both consoles share).
+    editor: String,
     /// The draft differs from what guests see.
     unpublished: bool,
     versions: Vec<(crate::marketing::Version, String)>,
@@ -118,21 +104,6 @@ async fn editor(
     who.keep_lang(editor_page(&console, who.t, &who.signed, None, StatusCode::OK, open).await)
 }
 
-/// What a managed block holds, a line an item (titles, names, the story, the ad's text).
-fn managed_lines(t: &Strings, value: &serde_json::Value) -> Vec<String> {
-    let line = |v: &serde_json::Value| {
-        ["title_zh", "name_zh", "story_zh", "text_zh"]
-            .iter()
-            .find_map(|k| v.get(k).and_then(|x| x.as_str()).filter(|x| !x.is_empty()).map(str::to_string))
-    };
-    match value {
-        serde_json::Value::Array(items) => items.iter().filter_map(line).collect(),
-        serde_json::Value::Null => vec![t.none.clone()],
-        serde_json::Value::String(s) => vec![s.clone()],
-        other => line(other).into_iter().collect(),
-    }
-}
-
 async fn editor_page(
     console: &Console,
     t: &Strings,
@@ -148,58 +119,6 @@ async fn editor_page(
         (Ok(d), Ok(v)) => (d, v),
         (Err(e), _) | (_, Err(e)) => return failed(t, Some(signed), &e),
     };
-    let price = crate::marketing::price_text;
-    let dishes = draft
-        .dishes
-        .iter()
-        .map(|d| DraftItem {
-            id: d.id.clone(),
-            title: d.name_zh.clone(),
-            detail: format!("{} · ¥{}", d.name_en, price(d.price_cents)),
-            image: d.image.clone(),
-            schedule: d.schedule.describe(),
-        })
-        .collect();
-    let promotions = draft
-        .promotions
-        .iter()
-        .map(|p| DraftItem {
-            id: p.id.clone(),
-            title: p.title_zh.clone(),
-            detail: p.title_en.clone(),
-            image: p.image.clone(),
-            schedule: p.schedule.describe(),
-        })
-        .collect();
-    let products = draft
-        .products
-        .iter()
-        .map(|p| DraftItem {
-            id: p.id.clone(),
-            title: p.name_zh.clone(),
-            detail: format!("{} · ¥{} · {} · {}", p.name_en, price(p.price_cents), p.category, p.tags.join(", ")),
-            image: p.image.clone(),
-            schedule: String::new(),
-        })
-        .collect();
-    let day_names = [&t.sunday, &t.monday, &t.tuesday, &t.wednesday, &t.thursday, &t.friday, &t.saturday];
-    let mut days = vec![(String::new(), t.none.as_str(), draft.brand.member_day.is_none())];
-    days.extend(
-        day_names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| (i.to_string(), name.as_str(), draft.brand.member_day == Some(i as u8))),
-    );
-    let meal_names = [&t.meal_breakfast, &t.meal_lunch, &t.meal_tea, &t.meal_dinner, &t.meal_late];
-    let meals = crate::marketing::Meal::ALL.iter().zip(meal_names).map(|(m, name)| (m.name(), name.as_str())).collect();
-    let landings = [
-        (crate::marketing::Landing::Original, &t.landing_original),
-        (crate::marketing::Landing::Promotions, &t.landing_promotions),
-        (crate::marketing::Landing::Venue, &t.landing_venue),
-    ]
-    .into_iter()
-    .map(|(l, name)| (l.name(), name.as_str(), l == draft.landing))
-    .collect();
     let own = m.own();
     let unpublished = *own != draft;
     let label = |b: &str| match b {
@@ -224,10 +143,18 @@ async fn editor_page(
         .into_iter()
         .map(|b| Tab { block: b, label: label(b).clone(), managed: hq.contains_key(b), changed: differs(b) })
         .collect();
-    let managed = hq.get(open).map(|v| managed_lines(t, v));
+    let managed = hq.get(open).map(|v| guestwifi_views::editor::lines(v, &t.none));
     let offered =
         (offer.blocks.contains_key(open) && offer.overridable.contains(open)).then(|| offer.own.contains(open));
     let versions = versions.into_iter().map(|v| (t.ago(v.published_at), v)).map(|(when, v)| (v, when)).collect();
+    let once = Console::once();
+    let target = guestwifi_views::editor::Target {
+        action: "/console/marketing",
+        hidden: vec![("csrf", signed.csrf.clone())],
+        once: &once,
+        media: "/console/media",
+    };
+    let editor = guestwifi_views::editor::Editor::new(&t.lang, open, &draft, target).html();
     page(
         status,
         EditorPage {
@@ -235,14 +162,8 @@ async fn editor_page(
             me: Some(me(signed)),
             notice,
             csrf: signed.csrf.clone(),
-            once: Console::once(),
-            draft,
-            days,
-            meals,
-            landings,
-            dishes,
-            promotions,
-            products,
+            once,
+            editor,
             unpublished,
             versions,
             open,
@@ -490,7 +411,7 @@ async fn preview_css(_who: Member<need::Marketing>) -> Response {
 async fn preview_brand(who: Member<need::Marketing>, State(console): State<Arc<Console>>) -> Response {
     let t = who.t;
     match console.marketing().draft().await {
-        Ok(draft) => crate::portal::marketing::css_response(crate::portal::marketing::brand_css_text(&draft, PREVIEW)),
+        Ok(draft) => crate::portal::marketing::css_response(guestwifi_views::blocks::brand_css(&draft, PREVIEW)),
         Err(err) => failed(t, None, &err),
     }
 }

@@ -117,9 +117,9 @@ pub struct Strings {
 }
 
 static ZH: LazyLock<Strings> =
-    LazyLock::new(|| toml::from_str(include_str!("../../../portal-templates/i18n/zh-CN.toml")).expect("zh-CN strings"));
+    LazyLock::new(|| toml::from_str(include_str!("../../portal-templates/i18n/zh-CN.toml")).expect("zh-CN strings"));
 static EN: LazyLock<Strings> =
-    LazyLock::new(|| toml::from_str(include_str!("../../../portal-templates/i18n/en.toml")).expect("en strings"));
+    LazyLock::new(|| toml::from_str(include_str!("../../portal-templates/i18n/en.toml")).expect("en strings"));
 
 /// A portal language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
