@@ -14,6 +14,7 @@ pub mod ca;
 pub mod config;
 pub mod console;
 pub mod db;
+pub mod drafts;
 pub mod health;
 pub mod metrics;
 pub mod rollouts;

@@ -314,7 +314,7 @@ async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf
     // Another for the east, at once; then back to the version before it.
     add_promotion(&browser, "region:east", "腊八粥", "").await;
     says(&browser, "#notice", "已发布").await;
-    assert!(text(&browser, "#promotions").await.contains("腊八粥"));
+    assert!(text(&browser, "#promotions-draft").await.contains("腊八粥"));
     let history = browser.find_all(Locator::Css("#history tbody tr")).await.unwrap();
     assert!(history.len() >= 2, "two versions of the east's promotions");
     let published = text(&browser, "#notice").await;
@@ -326,9 +326,29 @@ async fn marketing(browser: Browser, (who, pw): (String, String), shots: PathBuf
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     says(&browser, "#notice", "已发布").await;
-    let now = text(&browser, "#promotions").await;
+    let now = text(&browser, "#promotions-draft").await;
     assert!(now.contains("冬至饺子节") && !now.contains("腊八粥"), "{now}");
     shot(&browser, &shots, "content-reverted").await;
+
+    // A featured dish with its photo in the brand's draft, with the editor a
+    // site's console has: listed with its thumbnail, in the phone preview; then discarded.
+    let photo = shots.join("hq-dish.png");
+    image::RgbImage::from_fn(900, 600, |x, y| image::Rgb([200, (x % 180) as u8, (y % 90) as u8])).save(&photo).unwrap();
+    go(&browser, "/content?scope=brand&block=dishes").await;
+    browser.find(Locator::Css("#name_zh")).await.unwrap().send_keys("小笼包").await.unwrap();
+    browser.find(Locator::Css("#price")).await.unwrap().send_keys("28").await.unwrap();
+    browser.find(Locator::Css("#photo")).await.unwrap().send_keys(photo.to_str().unwrap()).await.unwrap();
+    browser.find(Locator::Css("#add-dish")).await.unwrap().click().await.unwrap();
+    says(&browser, "#dishes-draft", "小笼包").await;
+    let thumb = browser.find(Locator::Css("#dishes-draft img")).await.unwrap().attr("src").await.unwrap().unwrap();
+    assert!(thumb.starts_with("/content/photo/") && thumb.ends_with("/320.jpg"), "{thumb}");
+    shot(&browser, &shots, "content-editor").await;
+    let html = browser_get(&browser, "/content/preview/brand").await;
+    assert!(html.contains("小笼包") && html.contains("/content/preview/brand/m/"), "{html}");
+    go(&browser, "/content?scope=brand&block=dishes").await;
+    browser.find(Locator::Css("#discard")).await.unwrap().click().await.unwrap();
+    says(&browser, "#notice", "完成").await;
+    assert!(!text(&browser, "#dishes-draft").await.contains("小笼包"), "the draft is gone");
 
     // A settings template for the east: SMS on, 90-minute logins; the rest stays each site's.
     go(&browser, "/content?scope=region:east&block=settings").await;
@@ -506,16 +526,31 @@ async fn card_codes(browser: &Browser) -> Vec<String> {
     codes
 }
 
-/// Adds a promotion titled `title` at `scope`, by way of `canary` ("" for none).
+/// Adds a promotion titled `title` to `scope`'s draft with the editor a
+/// site's console has, sees it in the phone preview, then publishes the
+/// draft by way of `canary` ("" for none).
 async fn add_promotion(browser: &Browser, scope: &str, title: &str, canary: &str) {
     go(browser, &format!("/content?scope={scope}&block=promotions")).await;
     browser.find(Locator::Css("#title_zh")).await.unwrap().send_keys(title).await.unwrap();
     browser.find(Locator::Css("#title_en")).await.unwrap().send_keys("A promotion").await.unwrap();
     browser.find(Locator::Css("#body_zh")).await.unwrap().send_keys("到店即享").await.unwrap();
-    if !canary.is_empty() {
-        select(browser, "#promotion-canary", canary).await;
-    }
     browser.find(Locator::Css("#add-promotion")).await.unwrap().click().await.unwrap();
+    says(browser, "#unpublished", "草稿").await;
+    assert!(text(browser, "#promotions-draft").await.contains(title), "the draft lists it");
+    let preview = browser.find(Locator::Css("#preview")).await.unwrap().attr("src").await.unwrap().unwrap();
+    let html = browser_get(browser, &preview).await;
+    assert!(html.contains(title), "the phone preview shows the draft: {html}");
+    go(browser, &format!("/content?scope={scope}&block=promotions")).await;
+    if !canary.is_empty() {
+        select(browser, "#canary", canary).await;
+    }
+    browser.find(Locator::Css("#publish")).await.unwrap().click().await.unwrap();
+}
+
+/// The page at `path` as the signed-in browser gets it (its source).
+async fn browser_get(browser: &Browser, path: &str) -> String {
+    go(browser, path).await;
+    browser.source().await.unwrap()
 }
 
 /// Waits until the newest rollout (row `row` of the table) at `scope` is done.

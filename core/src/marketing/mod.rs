@@ -542,8 +542,9 @@ pub fn price_text(cents: i64) -> String {
     }
 }
 
-/// Sniff, decode with limits, resize to each width (never up), JPEG.
-fn reencode(bytes: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, MarketingError> {
+/// Sniff, decode with limits, resize to each width (never up), JPEG: what
+/// a site keeps of a photo, and how headquarters checks one it is given.
+pub fn reencode(bytes: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, MarketingError> {
     use image::ImageFormat;
     let format = image::guess_format(bytes).map_err(|_| MarketingError::NotAnImage)?;
     if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP) {

@@ -26,7 +26,6 @@ pub(super) fn routes() -> Router<Arc<Console>> {
         .route("/content/publish", post(publish))
         .route("/content/withdraw", post(withdraw))
         .route("/content/revert", post(revert))
-        .route("/content/promotion", post(promotion))
         .route("/content/settings", post(settings))
         .route("/content/own", post(allow_own))
 }
@@ -68,12 +67,13 @@ impl<'a> SettingsForm<'a> {
     }
 }
 
+/// The scope and block a content page shows.
 #[derive(Deserialize, Default)]
-struct Shown {
+pub(super) struct Shown {
     #[serde(default)]
-    scope: String,
+    pub scope: String,
     #[serde(default)]
-    block: String,
+    pub block: String,
 }
 
 struct VersionView {
@@ -111,12 +111,17 @@ struct ContentPage<'a> {
     sites_may_own: Option<bool>,
     current: Option<serde_json::Value>,
     editing: String,
-    titles: Vec<String>,
     canaries: Vec<(String, String)>,
     history: Vec<VersionView>,
     rollouts: Vec<RolloutView>,
     /// The settings template's form (the settings block shown).
     settings: Option<SettingsForm<'a>>,
+    /// The editor of the marketing block shown (the one a site's console has).
+    editor: Option<String>,
+    /// The scope has a draft of the block that is not published.
+    unpublished: bool,
+    /// The phone preview's address.
+    preview: String,
 }
 
 async fn content(
@@ -137,7 +142,7 @@ fn chosen(me: &Staffer<need::Content>, q: &Shown, scopes: &[(String, String)]) -
         .and_then(|(s, b)| Some((s?, b)))
 }
 
-async fn render(
+pub(super) async fn render(
     console: &Console,
     me: &Staffer<need::Content>,
     q: Shown,
@@ -190,10 +195,6 @@ async fn render(
         Scope::Brand => {}
     }
     let shown = current.clone().or(inherited);
-    let titles = match (&block[..], &shown) {
-        ("promotions", Some(v)) => promotion_titles(v),
-        _ => Vec::new(),
-    };
     let canaries = match &scope {
         Scope::Site(_) => Vec::new(),
         _ => sites
@@ -253,8 +254,28 @@ async fn render(
             Some(policy.contains(&(kind.to_string(), id.to_string(), block.clone())))
         }
     };
+    let marketing = BLOCKS.contains(&block.as_str());
+    let (editor, unpublished) = match marketing {
+        true => {
+            let (draft, drafted) =
+                crate::drafts::content(&console.db, brand, &scope).await.map_err(|e| me.failed(&e))?;
+            let once = super::Console::once();
+            let target = guestwifi_views::editor::Target {
+                action: "/content/edit",
+                hidden: vec![("csrf", me.signed.csrf.clone()), ("scope", scope.to_string())],
+                once: &once,
+                media: "/content/photo",
+            };
+            let html = guestwifi_views::editor::Editor::new(&t.lang, &block, &draft, target).html();
+            (Some(html), drafted.contains(&block))
+        }
+        false => (None, false),
+    };
     let body = ContentPage {
         t,
+        editor,
+        unpublished,
+        preview: format!("/content/preview/{scope}"),
         me: Some(me.me()),
         notice,
         csrf: me.signed.csrf.clone(),
@@ -268,7 +289,6 @@ async fn render(
         sources,
         editing: shown.as_ref().map(|v| serde_json::to_string_pretty(v).unwrap_or_default()).unwrap_or_default(),
         current,
-        titles,
         canaries,
         history,
         rollouts,
@@ -350,8 +370,22 @@ async fn publish(
     State(console): State<Arc<Console>>,
     posted: Posted<need::Content, PublishForm>,
 ) -> Result<Response, Response> {
+    // The JSON, when it was edited as such; else the scope's draft (or what it shows).
+    let value = match posted.form.value.trim() {
+        "" => match scope_of(&posted.form.scope) {
+            Ok(scope) => {
+                let (me, brand) = (&posted.staffer, &posted.staffer.person().brand);
+                let (draft, _) = crate::drafts::content(&console.db, brand, &scope).await.map_err(|e| me.failed(&e))?;
+                draft
+                    .block(&posted.form.block)
+                    .ok_or_else(|| format!("{:?} is not a marketing block", posted.form.block))
+            }
+            Err(_) => Err(String::new()),
+        },
+        text => serde_json::from_str(text).map_err(|e| format!("JSON: {e}")),
+    };
     act(&console, posted, |scope, form| {
-        let value = serde_json::from_str(&form.value).map_err(|e| StaffError::Invalid(format!("JSON: {e}")))?;
+        let value = value.map_err(StaffError::Invalid)?;
         let canary = Some(form.canary.clone()).filter(|c| !c.is_empty());
         Ok(Action::Publish { scope, block: form.block.clone(), value: Some(value), canary })
     })
@@ -374,87 +408,6 @@ async fn revert(
 ) -> Result<Response, Response> {
     act(&console, posted, |scope, form| Ok(Action::Revert { scope, block: form.block.clone(), version: form.version }))
         .await
-}
-
-#[derive(Deserialize)]
-struct PromotionForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    scope: String,
-    #[serde(default)]
-    title_zh: String,
-    #[serde(default)]
-    title_en: String,
-    #[serde(default)]
-    body_zh: String,
-    #[serde(default)]
-    body_en: String,
-    #[serde(default)]
-    from: String,
-    #[serde(default)]
-    until: String,
-    #[serde(default)]
-    canary: String,
-}
-
-impl Csrf for PromotionForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-/// A promotion added to what the scope shows now (its own version, or the
-/// one above's), published at once or by way of a canary.
-async fn promotion(
-    State(console): State<Arc<Console>>,
-    posted: Posted<need::Content, PromotionForm>,
-) -> Result<Response, Response> {
-    let Posted { staffer: me, form } = posted;
-    let result = add_promotion(&console, &me, &form).await;
-    after(&console, &me, &form.scope, "promotions", result).await
-}
-
-async fn add_promotion(
-    console: &Console,
-    me: &Staffer<need::Content>,
-    form: &PromotionForm,
-) -> Result<Done, StaffError> {
-    let scope = scope_of(&form.scope)?;
-    let brand = &me.person().brand;
-    let parse = |v: &Option<String>| v.as_ref().and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok());
-    let own = console.db.block_history(brand, &scope, "promotions").await?.first().and_then(|h| parse(&h.1));
-    let above = match (&own, &scope) {
-        (Some(_), _) | (None, Scope::Brand) => None,
-        (None, Scope::Region(_)) => {
-            console.db.block_history(brand, &Scope::Brand, "promotions").await?.first().and_then(|h| parse(&h.1))
-        }
-        (None, Scope::Site(id)) => {
-            let sites = console.db.sites(Some(brand)).await?;
-            match sites.iter().find(|s| &s.site == id) {
-                Some(s) => {
-                    let site = SiteRef { brand: brand.clone(), site: s.site.clone(), region: s.region.clone() };
-                    console.db.bundle(&site, None).await?.blocks.get("promotions").map(|b| b.value.clone())
-                }
-                None => None,
-            }
-        }
-    };
-    let mut list = own.or(above).and_then(|v| v.as_array().cloned()).unwrap_or_default();
-    let date = |d: &str| (!d.trim().is_empty()).then(|| d.trim().to_string());
-    list.push(serde_json::json!({
-        "id": format!("hq-{}", guestwifi_core::kit::secrets::random_code(8).to_ascii_lowercase()),
-        "title_zh": form.title_zh.trim(),
-        "title_en": form.title_en.trim(),
-        "body_zh": form.body_zh.trim(),
-        "body_en": form.body_en.trim(),
-        "image": null,
-        "schedule": { "from": date(&form.from), "until": date(&form.until) },
-    }));
-    let canary = Some(form.canary.clone()).filter(|c| !c.is_empty());
-    let action =
-        Action::Publish { scope, block: "promotions".into(), value: Some(serde_json::Value::Array(list)), canary };
-    console.staff.act(&me.actor(), action).await
 }
 
 /// The settings template's form: every field as the browser sent it.

@@ -13,6 +13,7 @@
 //! scope in the handler, from the same [`Person`].
 
 mod content;
+mod editor;
 mod members;
 mod people;
 mod signin;
@@ -45,9 +46,10 @@ use strings::strings;
 const COOKIE: &str = "gw_hq";
 /// The cookie that binds the sign-in form's token.
 const PRE_COOKIE: &str = "gw_hq_pre";
-/// What every page may load: itself, nothing inline, no frames.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+/// What every page may load: itself, nothing inline, framed by nobody
+/// (the content page frames its own phone preview).
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The console's state.
 pub struct Console {
@@ -60,6 +62,8 @@ pub struct Console {
     zone: i64,
     /// HQ's ticket key's public half (a site's wanted bundle carries it).
     ticket_public: Option<String>,
+    /// The nonces of forms that make something, as they arrived (an hour).
+    used_once: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl Console {
@@ -75,12 +79,30 @@ impl Console {
             issuer: console.map_or_else(|| "Guest Wi-Fi HQ".into(), |c| c.issuer.clone()),
             zone: config.zone(),
             ticket_public,
+            used_once: Default::default(),
         })
     }
 
     /// The people store.
     pub fn staff(&self) -> &Staff {
         &self.staff
+    }
+
+    /// A nonce for a form that makes something (a double tap makes one).
+    fn once() -> String {
+        guestwifi_core::kit::secrets::random_code(16)
+    }
+
+    /// Whether this is the first time a form with `nonce` arrives here (an
+    /// empty one always is); nonces are forgotten after an hour.
+    fn first_use(&self, nonce: &str) -> bool {
+        if nonce.is_empty() {
+            return true;
+        }
+        let mut used = self.used_once.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        used.retain(|_, at| now.duration_since(*at) < std::time::Duration::from_secs(3600));
+        used.insert(nonce.to_string(), now).is_none()
     }
 }
 
@@ -91,6 +113,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(sites::routes())
         .merge(people::routes())
         .merge(content::routes())
+        .merge(editor::routes())
         .merge(members::routes())
         .merge(stats::routes())
         .merge(vouchers::routes())
@@ -349,8 +372,9 @@ fn page(status: StatusCode, rendered: askama::Result<String>) -> Response {
 /// A strict CSP, no framing, no sniffing, no caching, no referrer.
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // A page that says its own (the phone preview, framed by the content page) keeps it.
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));
+    h.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -216,6 +216,21 @@ pub enum Action {
     /// The person's own recovery codes made anew (the old ones stop working),
     /// shown once: the way back when the codes of an enrolment were never seen.
     NewRecoveryCodes,
+    /// Changes `scope`'s draft of the block `edit` names with the editor
+    /// both consoles share (from what the scope shows when it has no draft).
+    Edit {
+        /// Where.
+        scope: Scope,
+        /// What (its photos already kept by id).
+        edit: guestwifi_core::marketing::Edit,
+    },
+    /// Forgets `scope`'s draft of `block`.
+    DiscardDraft {
+        /// Where.
+        scope: Scope,
+        /// Which block.
+        block: String,
+    },
     /// Puts `block` at `scope` back as its version `version` was (a new version).
     Revert {
         /// Where.
@@ -344,7 +359,11 @@ impl Staff {
     pub async fn act(&self, actor: &Actor, action: Action) -> Result<Done, StaffError> {
         let me = &actor.person;
         let task = match &action {
-            Action::Publish { .. } | Action::Revert { .. } | Action::AllowOwn { .. } => Task::Content,
+            Action::Publish { .. }
+            | Action::Revert { .. }
+            | Action::AllowOwn { .. }
+            | Action::Edit { .. }
+            | Action::DiscardDraft { .. } => Task::Content,
             Action::CardState { .. } | Action::Erase { .. } => Task::Members,
             Action::VoucherBatch { .. } | Action::RevokeVouchers { .. } => Task::Vouchers,
             Action::NewRecoveryCodes => Task::Overview,
@@ -387,12 +406,39 @@ impl Staff {
                         crate::rollouts::RolloutError::Invalid(why) => StaffError::Invalid(why),
                         crate::rollouts::RolloutError::Store(e) => StaffError::Store(e),
                     })?;
+                    // The draft is on its way: the rollout carries it now.
+                    let mut tx = self.db.begin().await?;
+                    crate::drafts::drop_in(&mut tx, &me.brand, &scope, &block).await?;
+                    tx.commit().await?;
                     return Ok(Done::Staged { id });
                 }
                 crate::blocks::check_block(&block, value.as_ref())
                     .map_err(|e| StaffError::Invalid(format!("{e:#}")))?;
                 let version = self.publish(actor, &scope, &block, value.as_ref(), "content.publish").await?;
                 Ok(Done::Published { version })
+            }
+            Action::Edit { scope, edit } => {
+                self.within(me, &scope).await?;
+                let block = edit.block();
+                let mut tx = self.db.begin().await?;
+                crate::drafts::lock_in(&mut tx, &me.brand, &scope, block).await?;
+                let (mut content, _) = crate::drafts::content(&self.hq, &me.brand, &scope).await?;
+                let what = edit.apply(&mut content).map_err(|e| StaffError::Invalid(e.to_string()))?;
+                let value = content.block(block).unwrap_or_default();
+                crate::blocks::check_block(block, Some(&value)).map_err(|e| StaffError::Invalid(format!("{e:#}")))?;
+                crate::drafts::save_in(&mut tx, &me.brand, &scope, block, &value, &me.username).await?;
+                audit_in(&mut tx, actor, "content.edit", &format!("{block} @ {scope}"), "", &what).await?;
+                tx.commit().await?;
+                Ok(Done::Ok)
+            }
+            Action::DiscardDraft { scope, block } => {
+                self.within(me, &scope).await?;
+                let mut tx = self.db.begin().await?;
+                if crate::drafts::drop_in(&mut tx, &me.brand, &scope, &block).await? {
+                    audit_in(&mut tx, actor, "content.discard", &format!("{block} @ {scope}"), "draft", "").await?;
+                }
+                tx.commit().await?;
+                Ok(Done::Ok)
             }
             Action::VoucherBatch { batch } => {
                 self.within(me, &batch.scope).await?;
@@ -615,6 +661,8 @@ impl Staff {
         let mut tx = self.db.begin().await?;
         let before = crate::blocks::current_in(&mut tx, brand, scope, block).await?;
         let version = crate::blocks::publish_in(&mut tx, brand, scope, block, value, &actor.person.username).await?;
+        // Whatever the scope's draft was, the block is this version now.
+        crate::drafts::drop_in(&mut tx, brand, scope, block).await?;
         let target = format!("{block} @ {scope} v{version}");
         audit_in(&mut tx, actor, action, &target, &cut(before.as_ref()), &cut(value)).await?;
         tx.commit().await?;
