@@ -453,6 +453,7 @@ fn policy() -> firewall::Policy {
         portal_http_port: 80,
         portal_https_port: 443,
         masquerade: true,
+        port_blocks: None,
         uplink_interface: None,
         allowed_destinations: Vec::new(),
         lease_check: true,

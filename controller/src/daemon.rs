@@ -25,6 +25,8 @@ const SWEEP: Duration = Duration::from_secs(1);
 const IDLE_EVERY: u32 = 10;
 /// Ended sessions past their keeping time are deleted every this many sweeps.
 const PRUNE_EVERY: u32 = 3600;
+/// Sweeps between seals of the access log's new rows.
+const TRAIL_SEAL_EVERY: u32 = 5;
 
 /// How often the controller checks that its table is still in the kernel.
 const TABLE_CHECK: Duration = Duration::from_millis(500);
@@ -83,12 +85,20 @@ pub async fn run(config: Config) -> Result<Exit, DaemonError> {
         ),
         false => Vec::new(),
     };
+    let port_blocks = policy.port_blocks;
+    if config.trail.port_blocks && config.network.masquerade && port_blocks.is_none() {
+        tracing::warn!(
+            uplink = %config.network.uplink_interface,
+            "no IPv4 address on the uplink and no trail.public_address: guests share the uplink by masquerade, \
+             and the access log cannot name a connection's session by its source port"
+        );
+    }
     let firewall = Firewall::start(policy, &clients, leases).map_err(DaemonError::Firewall)?;
     tracing::info!(restored = clients.len(), "sessions restored into the firewall");
     let filter: Arc<dyn ClientFilter> = Arc::new(firewall.clone());
     let idle =
         (config.session.idle_timeout_seconds > 0).then(|| Duration::from_secs(config.session.idle_timeout_seconds));
-    let mut sessions = Sessions::new(db.clone(), filter, idle);
+    let mut sessions = Sessions::new(db.clone(), filter, idle).with_port_blocks(port_blocks);
     if config.network.run_dnsmasq {
         sessions = sessions.with_leases(crate::dhcp::leases_path(&config));
     }
@@ -354,6 +364,8 @@ async fn serve(
     let keep =
         (config.session.keep_ended_days > 0).then(|| Duration::from_secs(config.session.keep_ended_days * 86_400));
     let sweep_metrics = metrics.clone();
+    let (trail_db, trail_days) = (db.clone(), config.trail.retention_days);
+    let trail_zone = crate::kit::time::zone_offset(&config.venue.time_zone);
     tasks.spawn("session sweep", async move {
         let mut tick = tokio::time::interval(SWEEP);
         let mut n = 0u32;
@@ -366,7 +378,24 @@ async fn serve(
             // The gauges come from here, so a scrape never lists the kernel's clients.
             sweep_metrics.sessions_live.set(sessions.live_count() as i64);
             sweep_metrics.session_bytes_up.set(sessions.bytes_up() as i64);
+            if n % TRAIL_SEAL_EVERY == 0 {
+                if let Err(err) = crate::trail::seal(&trail_db).await {
+                    tracing::error!(error = %crate::error_chain(&err), "access log rows not sealed");
+                }
+            }
             if n % PRUNE_EVERY == 1 {
+                let now = crate::kit::time::now_ms();
+                let yesterday = crate::kit::time::civil_date(now / 1000 - 86_400, trail_zone);
+                if let Err(err) = crate::trail::digest(&trail_db, &yesterday).await {
+                    tracing::error!(error = %crate::error_chain(&err), "access log digest not recorded");
+                }
+                match crate::trail::prune(&trail_db, trail_days, now).await {
+                    Ok(0) => {}
+                    Ok(pruned) => {
+                        tracing::info!(pruned, days = trail_days, "access log rows past their retention deleted")
+                    }
+                    Err(err) => tracing::error!(error = %crate::error_chain(&err), "access log not pruned"),
+                }
                 if let Err(err) = passes.prune().await {
                     tracing::error!(error = %crate::error_chain(&err), "return passes past their time not pruned");
                 }

@@ -16,5 +16,5 @@ pub mod wechat;
 /// The domain, from the core crate (the layering Cargo enforces).
 pub use guestwifi_core::{
     ac, auth, config, control, dhcp, dns, error_chain, hq, kit, marketing, members, metrics, sessions, settings, staff,
-    stats, store, tls,
+    stats, store, tls, trail,
 };

@@ -12,6 +12,7 @@ use cli::desk::{accounts, sessions, vouchers, AccountsCmd, SessionsCmd, SmsCmd, 
 use cli::hq::{hq, HqCmd};
 use cli::members::{members, CardsCmd, MembersCmd};
 use cli::radio::{aps, firmware, ssids, ApsCmd, FirmwareCmd, SsidsCmd};
+use cli::trail::{trail, TrailCmd};
 use cli::{fail, print_json, print_table};
 
 const DEFAULT_CONFIG: &str = "/etc/guestwifi/controller.toml";
@@ -118,6 +119,15 @@ enum Cmd {
         limit: u32,
         /// The configuration file of the running controller.
         #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// The access log the police ask for (上网日志): search it, export it
+    /// as CSV, check its hash chain.
+    Trail {
+        #[command(subcommand)]
+        command: TrailCmd,
+        /// The configuration file of the running controller.
+        #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// The shared member store: import members, look one up, erase one,
@@ -244,6 +254,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Hq { command, config } => hq(command, &load(&config)?, json).await,
+        Cmd::Trail { command, config } => {
+            let config = load(&config)?;
+            let zone = controller::kit::time::zone_offset(&config.venue.time_zone);
+            trail(command, &config.data.control_socket(), zone, json).await
+        }
         Cmd::Members { command, config } => members(command, &load(&config)?.data.control_socket(), json).await,
         Cmd::Cards { command, config } => {
             let (card, state) = match command {

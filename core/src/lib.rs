@@ -23,6 +23,7 @@ pub mod staff;
 pub mod stats;
 pub mod store;
 pub mod tls;
+pub mod trail;
 
 /// An error and its causes on one line, for logs and operators.
 pub use ap_protocol::logging::error_chain;

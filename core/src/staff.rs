@@ -31,6 +31,9 @@ pub enum Role {
     Marketer,
     /// Vouchers, front-desk accounts, members' cards, kicking a guest.
     FrontDesk,
+    /// The compliance officer: the access log the police ask for, and
+    /// nothing else (no marketing, no statistics, no guests' details).
+    Officer,
 }
 
 impl Role {
@@ -40,6 +43,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Marketer => "marketer",
             Role::FrontDesk => "frontdesk",
+            Role::Officer => "officer",
         }
     }
 
@@ -49,6 +53,7 @@ impl Role {
             "admin" => Some(Role::Admin),
             "marketer" => Some(Role::Marketer),
             "frontdesk" => Some(Role::FrontDesk),
+            "officer" => Some(Role::Officer),
             _ => None,
         }
     }

@@ -209,7 +209,7 @@ fn worker(
             match op {
                 Op::Change(change, reply) => pending.push((change, reply)),
                 other => {
-                    flush(&mut nft, &mut pins, &mut shaper, &mut pending, &janitor);
+                    flush(&mut nft, &mut pins, &mut shaper, &mut pending, &janitor, policy.port_blocks.as_ref());
                     handle_other(&mut nft, &mut pins, &mut shaper, &mut leases, &policy, &mut garden, other);
                 }
             }
@@ -217,7 +217,7 @@ fn worker(
                 next = rx.try_recv().ok();
             }
         }
-        flush(&mut nft, &mut pins, &mut shaper, &mut pending, &janitor);
+        flush(&mut nft, &mut pins, &mut shaper, &mut pending, &janitor, policy.port_blocks.as_ref());
     }
     tracing::debug!("firewall worker stopped");
 }
@@ -228,6 +228,7 @@ fn flush(
     shaper: &mut Shaper,
     pending: &mut Vec<(Change, Reply<()>)>,
     janitor: &std_mpsc::Sender<IpAddr>,
+    blocks: Option<&crate::PortBlocks>,
 ) {
     if pending.is_empty() {
         return;
@@ -236,7 +237,7 @@ fn flush(
     // The sets and the rates in one transaction: a guest is never through
     // without its limit.
     let (shaping, shaped) = shaper.commands(&nft::last_changes(&changes));
-    match nft.run(&(nft::changes_to_commands(&changes) + &shaping)) {
+    match nft.run(&(nft::changes_to_commands(&changes, blocks) + &shaping)) {
         Ok(_) => {
             *shaper = shaped;
             for (change, reply) in pending.drain(..) {
@@ -252,7 +253,7 @@ fn flush(
             // One bad change must not fail its neighbours: apply one by one.
             for (change, reply) in pending.drain(..) {
                 let (shaping, shaped) = shaper.commands(&[change]);
-                let result = nft.run(&(nft::changes_to_commands(&[change]) + &shaping)).map(drop);
+                let result = nft.run(&(nft::changes_to_commands(&[change], blocks) + &shaping)).map(drop);
                 if result.is_ok() {
                     *shaper = shaped;
                     after(change, pins, janitor);

@@ -8,6 +8,7 @@
 //! callers' unit tests use [`MemoryFilter`].
 
 mod batcher;
+mod blocks;
 mod conntrack;
 mod elements;
 mod garden;
@@ -20,6 +21,7 @@ mod ruleset;
 mod types;
 
 pub use batcher::Firewall;
+pub use blocks::{PortBlocks, FIRST_PORT};
 pub use garden::{GardenRefresher, GardenResolver};
 pub use memory::MemoryFilter;
 pub use neighbours::NeighbourTable;

@@ -1,6 +1,7 @@
 //! The kernel side: text and JSON commands for libnftables, and parsing what
 //! `list set` prints.
 
+use crate::blocks::NAT_BLOCKS4;
 use crate::libnft::Nft;
 use crate::ruleset::{Policy, AUTHORIZED4, AUTHORIZED6, BW_DOWN4, BW_UP4, GARDEN4, GARDEN6, LEASES4, TABLE};
 use crate::types::{Client, ClientCounters, Rate};
@@ -123,7 +124,15 @@ pub(crate) fn install(
 ) -> Result<(), FirewallError> {
     let exists = present()?;
     let text = policy.install_text(exists, clients, leases);
-    nft.run(&text).map(drop)
+    nft.run(&text)?;
+    // libnftables 1.0.6 cannot read the port blocks' map or its source NAT
+    // from JSON (it crashes): they follow as text, at once; until then the
+    // table's plain masquerade carries the guests.
+    let blocks = policy.port_blocks_text(clients);
+    if !blocks.is_empty() {
+        nft.run(&blocks)?;
+    }
+    Ok(())
 }
 
 /// Whether our table is in the kernel (see `elements::table_present`).
@@ -144,9 +153,21 @@ pub(crate) fn remove(nft: &mut Nft) -> Result<(), FirewallError> {
 /// replaces any earlier element (add, delete, add: the first add makes the
 /// delete safe), so a re-login gets its new timeout; revoking an absent
 /// client is no error.
-pub(crate) fn changes_to_commands(changes: &[Change]) -> String {
+pub(crate) fn changes_to_commands(changes: &[Change], blocks: Option<&crate::PortBlocks>) -> String {
     let finals = last_changes(changes);
     let mut out = String::new();
+    // A login's port block goes in with its authorisation; a logout's out
+    // (added first, so the delete of an absent one is no error).
+    if let Some(blocks) = blocks {
+        for change in &finals {
+            let IpAddr::V4(ip) = change.client().ip else { continue };
+            let Some(element) = blocks.element(ip) else { continue };
+            let _ = writeln!(out, "add element inet {TABLE} {NAT_BLOCKS4} {{ {element} }}");
+            if let Change::Revoke(_) = change {
+                let _ = writeln!(out, "delete element inet {TABLE} {NAT_BLOCKS4} {{ {ip} }}");
+            }
+        }
+    }
     for set in [AUTHORIZED4, AUTHORIZED6] {
         let (mut grant, mut grant_keys, mut stop, mut stop_keys) = (vec![], vec![], vec![], vec![]);
         for change in &finals {
@@ -287,7 +308,7 @@ mod tests {
     #[test]
     fn reauthorising_replaces_the_timeout_in_one_transaction() {
         let client = Client { mac: "02:00:00:00:00:01".parse().unwrap(), ip: "192.0.2.5".parse().unwrap() };
-        let cmds = changes_to_commands(&[Change::Authorize(client, Duration::from_secs(60), Rate::UNLIMITED)]);
+        let cmds = changes_to_commands(&[Change::Authorize(client, Duration::from_secs(60), Rate::UNLIMITED)], None);
         assert_eq!(cmds.lines().count(), 3);
         assert!(cmds.lines().last().unwrap().ends_with("timeout 60000ms }"));
     }
@@ -301,7 +322,7 @@ mod tests {
         let mut changes: Vec<Change> =
             (1..=200).map(|n| Change::Authorize(c(n), Duration::from_secs(60), Rate::UNLIMITED)).collect();
         changes.push(Change::Revoke(c(7)));
-        let cmds = changes_to_commands(&changes);
+        let cmds = changes_to_commands(&changes, None);
         assert_eq!(cmds.lines().count(), 5);
         let grant = cmds.lines().next().unwrap();
         assert!(!grant.contains("02:00:00:00:00:07 ."), "revoked after its authorisation: {grant}");

@@ -51,6 +51,9 @@ pub struct Policy {
     pub portal_https_port: u16,
     /// Source-NAT guest traffic leaving by the uplink.
     pub masquerade: bool,
+    /// With `masquerade`: each logged-in guest leaves from its own block of
+    /// source ports on this uplink address (see [`crate::PortBlocks`]).
+    pub port_blocks: Option<crate::PortBlocks>,
     /// The one interface guests' traffic may leave by; `None` means any
     /// interface but the guest one (a warning at start: the appliance's other
     /// networks are then reachable unless they use private addresses).
@@ -89,7 +92,7 @@ impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "guests on {} ({}/{}) -> portal {}:{} (https {}), out by {}, masquerade {}, {} private exceptions, lease check {}",
+            "guests on {} ({}/{}) -> portal {}:{} (https {}), out by {}, masquerade {}{}, {} private exceptions, lease check {}",
             self.guest_interface,
             self.guest_subnet.0,
             self.guest_subnet.1,
@@ -98,6 +101,10 @@ impl fmt::Display for Policy {
             self.portal_https_port,
             self.uplink_interface.as_deref().unwrap_or("any other interface"),
             if self.masquerade { "on" } else { "off" },
+            match (&self.port_blocks, self.masquerade) {
+                (Some(b), true) => format!(" (port blocks of {} on {})", b.size, b.public),
+                _ => String::new(),
+            },
             self.allowed_destinations.len(),
             if self.lease_check { "on" } else { "off" },
         )
@@ -356,6 +363,51 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// The port blocks' map and rules, ahead of the plain masquerade (text:
+    /// libnftables 1.0.6 reads neither a map of concatenated ranges nor a
+    /// source NAT through one from JSON): a guest with a block leaves from it; a TCP or UDP flow of an address without one
+    /// (the walled garden before login) from the ports below the first
+    /// block; and `clients`' blocks. Text, for libnftables' text parser.
+    pub(crate) fn port_blocks_text(&self, clients: &[(Client, Duration)]) -> String {
+        let Some(blocks) = self.port_blocks.filter(|_| self.masquerade) else {
+            return String::new();
+        };
+        let (net, len) = self.guest_subnet;
+        let out = match &self.uplink_interface {
+            Some(uplink) => format!("oifname \"{uplink}\""),
+            None => format!("oifname != \"{}\"", self.guest_interface),
+        };
+        let head = format!("ip saddr {net}/{len} {out} meta l4proto {{ tcp, udp }}");
+        let last = crate::blocks::FIRST_PORT - 1;
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "add map inet {TABLE} {} {{ type ipv4_addr : interval ipv4_addr . inet_service; flags interval; }}",
+            crate::blocks::NAT_BLOCKS4
+        );
+        // `insert` puts a rule first: the fallback, then the map's rule before it.
+        let _ = writeln!(text, "insert rule inet {TABLE} {POSTROUTING} {head} masquerade to :1024-{last}");
+        let _ = writeln!(
+            text,
+            "insert rule inet {TABLE} {POSTROUTING} {head} snat ip to ip saddr map @{}",
+            crate::blocks::NAT_BLOCKS4
+        );
+        let elements: Vec<String> = clients
+            .iter()
+            .filter_map(|(c, _)| match c.ip {
+                IpAddr::V4(ip) => blocks.element(ip),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        for chunk in elements.chunks(1024) {
+            let _ =
+                writeln!(text, "add element inet {TABLE} {} {{ {} }}", crate::blocks::NAT_BLOCKS4, chunk.join(", "));
+        }
+        text
+    }
+}
+
 /// The typed model has no per-set statements; libnftables takes
 /// `"stmt": [{"counter": null}]` on a set to keep a counter per element.
 fn add_per_element_counters(json: &mut serde_json::Value) {
@@ -565,6 +617,7 @@ mod tests {
             portal_http_port: 80,
             portal_https_port: 8443,
             masquerade: true,
+            port_blocks: None,
             uplink_interface: Some("wan0".into()),
             allowed_destinations: vec![("10.1.2.3".parse().unwrap(), 32)],
             lease_check: true,

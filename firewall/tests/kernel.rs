@@ -67,6 +67,7 @@ fn policy() -> Policy {
         portal_http_port: 80,
         portal_https_port: 8443,
         masquerade: true,
+        port_blocks: None,
         uplink_interface: Some("wan0".into()),
         allowed_destinations: vec![("10.9.8.7".parse().unwrap(), 32)],
         lease_check: true,
@@ -320,4 +321,47 @@ async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
         out.push(f.await);
     }
     out
+}
+
+#[test]
+fn a_login_puts_its_port_block_in_the_map_with_its_authorisation_and_a_logout_takes_it_out() {
+    let Some(ns) = Netns::new("fwtest-blocks") else {
+        return;
+    };
+    let listed = ns.run(|| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let public = Ipv4Addr::new(203, 0, 113, 1);
+            let policy = Policy {
+                port_blocks: Some(firewall::PortBlocks::new(public, (Ipv4Addr::new(192, 0, 2, 0), 24))),
+                ..policy()
+            };
+            let restored = [(client(5), Duration::from_secs(600), Rate::UNLIMITED)];
+            let fw = Firewall::start(policy, &restored, Vec::new()).unwrap();
+            let map = || {
+                let out =
+                    Command::new("nft").args(["list", "map", "inet", "guestwifi", "nat_blocks4"]).output().unwrap();
+                String::from_utf8(out.stdout).unwrap()
+            };
+            let restored = map();
+            fw.authorize(client(10), Duration::from_secs(600), Rate::UNLIMITED).await.unwrap();
+            fw.authorize(client(10), Duration::from_secs(900), Rate::UNLIMITED)
+                .await
+                .expect("a re-login keeps its block");
+            let after_login = map();
+            fw.revoke(client(10)).await.unwrap();
+            let after_logout = map();
+            let chain =
+                Command::new("nft").args(["list", "chain", "inet", "guestwifi", "postrouting"]).output().unwrap();
+            (restored, after_login, after_logout, String::from_utf8(chain.stdout).unwrap())
+        })
+    });
+    let (restored, after_login, after_logout, chain) = listed;
+    assert!(restored.contains("192.0.2.5 : 203.0.113.1 . 5296-5535"), "{restored}");
+    assert!(after_login.contains("192.0.2.10 : 203.0.113.1 . 6496-6735"), "{after_login}");
+    assert!(!after_logout.contains("192.0.2.10 ") && after_logout.contains("192.0.2.5 "), "{after_logout}");
+    let snat = chain.find("snat ip to ip saddr map @nat_blocks4").expect("the map's rule");
+    let fallback = chain.find("masquerade to :1024-4095").expect("the fallback for guests without a block");
+    let plain = chain.rfind("masquerade").unwrap();
+    assert!(snat < fallback && fallback < plain, "{chain}");
 }

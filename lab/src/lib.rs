@@ -819,9 +819,16 @@ pub async fn web(listen: std::net::SocketAddr, record: Option<PathBuf>) -> std::
         .route("/oauth/me", axum::routing::get(oauth_me))
         .route("/big", axum::routing::get(big))
         .route("/sink", axum::routing::post(sink))
+        .route("/whoami", axum::routing::get(whoami))
         .fallback(page);
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    axum::serve(listener, app).await
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await
+}
+
+/// `/whoami`: the address and source port this connection came from, as
+/// the internet sees a guest (what the access log is searched by).
+async fn whoami(axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>) -> String {
+    format!("{peer}\n")
 }
 
 #[cfg(test)]

@@ -139,6 +139,11 @@ pub fn router(handles: Handles, token: String) -> Router {
             delete(|s, a, Path(username): Path<String>| run(s, a, Request::AccountsRevoke { username })),
         )
         .route("/api/auth/log", get(|s, a, Query(q): Query<LogQuery>| run(s, a, Request::AuthLog { limit: q.limit })))
+        .route(
+            "/api/access-log",
+            get(|s, a, Query(query): Query<crate::trail::Query>| run(s, a, Request::AccessLogSearch { query })),
+        )
+        .route("/api/access-log/verify", get(|s, a| run(s, a, Request::AccessLogVerify)))
         .route("/api/counter-url", get(|s, a| run(s, a, Request::CounterUrl)))
         .route("/api/members/import", post(|s, a, csv: String| run(s, a, Request::MembersImport { csv })))
         .route("/api/members/feed", get(|s, a| run(s, a, Request::FeedStatus)))

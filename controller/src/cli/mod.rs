@@ -6,6 +6,7 @@ pub mod desk;
 pub mod hq;
 pub mod members;
 pub mod radio;
+pub mod trail;
 
 use anyhow::bail;
 use controller::control::Reply;

@@ -8,11 +8,13 @@ mod auth;
 mod members;
 mod network;
 mod site;
+mod trail;
 
 pub use auth::*;
 pub use members::*;
 pub use network::*;
 pub use site::*;
+pub use trail::*;
 
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -95,6 +97,9 @@ pub struct Config {
     /// The shared member store and its feed.
     #[serde(default)]
     pub members: MembersSettings,
+    /// The access log the police ask for.
+    #[serde(default)]
+    pub trail: Trail,
     /// The file it was read from (the console checks its settings over it).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -184,6 +189,7 @@ impl Config {
         self.ac.check()?;
         self.dns.check()?;
         self.auth.check()?;
+        self.trail.check()?;
         self.members.check()
     }
 
@@ -230,6 +236,19 @@ impl Config {
         }
     }
 
+    /// The guests' port blocks: on the configured public address, else the
+    /// uplink interface's own IPv4 address now (None: off, or no address
+    /// to put them on; the guests then share the uplink by masquerade).
+    pub fn port_blocks(&self) -> Option<firewall::PortBlocks> {
+        if !self.trail.port_blocks || !self.network.masquerade {
+            return None;
+        }
+        let public =
+            self.trail.public_address.or_else(|| crate::kit::addrs::interface_ipv4(&self.network.uplink_interface))?;
+        let net = self.network.guest_address;
+        Some(firewall::PortBlocks::new(public, (net.network(), net.prefix)))
+    }
+
     /// The firewall policy for this config.
     pub fn policy(&self) -> firewall::Policy {
         let net = self.network.guest_address;
@@ -240,6 +259,7 @@ impl Config {
             portal_http_port: self.portal.http_port,
             portal_https_port: self.portal.https_port,
             masquerade: self.network.masquerade,
+            port_blocks: self.port_blocks(),
             uplink_interface: Some(self.network.uplink_interface.clone()).filter(|u| !u.is_empty()),
             allowed_destinations: self.network.allowed_destinations().expect("checked at load"),
             lease_check: self.network.run_dnsmasq,

@@ -28,6 +28,17 @@ pub(super) async fn perform(actor: &Actor, request: Request, handles: &Handles) 
                 Err(e) => failed(&e),
             },
         },
+        Request::AccessLogSearch { query } => {
+            let who = format!("{} ({}, {})", actor.name, actor.door.as_str(), actor.from);
+            match crate::trail::search(sessions.store(), &query, &who).await {
+                Ok(rows) => Reply::AccessLog { rows },
+                Err(e) => failed(&e),
+            }
+        }
+        Request::AccessLogVerify => match crate::trail::verify(sessions.store()).await {
+            Ok(verdict) => Reply::AccessLogVerdict { verdict },
+            Err(e) => failed(&e),
+        },
         Request::FirewallReload => match sessions.restore_filter().await {
             Ok(sessions) => Reply::Reloaded { sessions },
             Err(e) => failed(&e),

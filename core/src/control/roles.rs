@@ -33,14 +33,21 @@ pub enum Task {
     People,
     /// The appliance's settings.
     Settings,
+    /// The access log the police ask for: searched and exported.
+    AccessLog,
+    /// The access log's chain checked (nothing of its rows shown).
+    AccessLogCheck,
 }
 
 impl Task {
     /// The table.
     pub fn allows(self, role: Role) -> bool {
-        use Role::{Admin, FrontDesk, Marketer};
+        use Role::{Admin, FrontDesk, Marketer, Officer};
         let roles: &[Role] = match self {
-            Task::Everyone | Task::Feed => &[Admin, Marketer, FrontDesk],
+            Task::Everyone => &[Admin, Marketer, FrontDesk, Officer],
+            Task::Feed => &[Admin, Marketer, FrontDesk],
+            Task::AccessLog => &[Officer],
+            Task::AccessLogCheck => &[Admin, Officer],
             Task::Guests | Task::FrontDesk | Task::Members => &[Admin, FrontDesk],
             Task::Trail | Task::Statistics | Task::Marketing => &[Admin, Marketer],
             Task::MemberAdmin | Task::Radio | Task::People | Task::Settings => &[Admin],
@@ -63,6 +70,8 @@ impl Task {
             Task::Radio => "manage APs, SSIDs and firmware",
             Task::People => "manage staff",
             Task::Settings => "change settings",
+            Task::AccessLog => "read the access log",
+            Task::AccessLogCheck => "check the access log",
         }
     }
 }
@@ -92,6 +101,8 @@ impl Request {
             | R::MembersTier { .. } => Task::MemberAdmin,
             R::FeedStatus => Task::Feed,
             R::AuthLog { .. } => Task::Trail,
+            R::AccessLogSearch { .. } => Task::AccessLog,
+            R::AccessLogVerify => Task::AccessLogCheck,
             R::StatsReport { .. } => Task::Statistics,
             R::Marketing { .. } => Task::Marketing,
             R::FirewallReload
@@ -137,6 +148,12 @@ mod tests {
         assert!(!Request::ApsPlan.task().allows(Role::Marketer));
         assert!(!Request::SessionsList.task().allows(Role::Marketer));
         assert!(!Request::MembersErase { key: "x".into() }.task().allows(Role::FrontDesk));
+        let search = Request::AccessLogSearch { query: Default::default() };
+        for role in [Role::Admin, Role::Marketer, Role::FrontDesk] {
+            assert!(!search.task().allows(role), "only the officer reads the access log");
+        }
+        assert!(search.task().allows(Role::Officer));
+        assert!(!Request::StatsReport { from: String::new(), to: String::new() }.task().allows(Role::Officer));
         assert!(Request::Dashboard.task().allows(Role::FrontDesk));
     }
 }

@@ -46,6 +46,40 @@ pub fn local_addresses() -> Vec<IpAddr> {
     out
 }
 
+/// The first IPv4 address of the interface `name`, if it is up and has one.
+pub fn interface_ipv4(name: &str) -> Option<Ipv4Addr> {
+    if name.is_empty() {
+        return None;
+    }
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a linked list we free below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return None;
+    }
+    let mut found = None;
+    let mut cur = list;
+    while !cur.is_null() && found.is_none() {
+        // SAFETY: `cur` is a node of the list getifaddrs gave; its fields are valid until freeifaddrs.
+        let entry = unsafe { &*cur };
+        cur = entry.ifa_next;
+        if entry.ifa_addr.is_null() || entry.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let ifname = unsafe { std::ffi::CStr::from_ptr(entry.ifa_name) };
+        // SAFETY: ifa_addr points at a sockaddr whose family says which struct it is.
+        if ifname.to_bytes() != name.as_bytes() || unsafe { (*entry.ifa_addr).sa_family } as i32 != libc::AF_INET {
+            continue;
+        }
+        // SAFETY: AF_INET: a sockaddr_in.
+        let sin = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in) };
+        found = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found
+}
+
 /// The URLs `scheme://ADDRESS:PORT/path` a listener on `listen` answers at:
 /// each of this machine's addresses when it listens on all of them.
 pub fn urls(scheme: &str, listen: SocketAddr, path: &str) -> Vec<String> {

@@ -131,6 +131,9 @@ pub struct Sessions {
     bytes_up: Arc<std::sync::atomic::AtomicU64>,
     /// Login rows go through one writer that commits them in groups.
     writer: mpsc::UnboundedSender<(LoginRow, oneshot::Sender<Result<Written, sqlx::Error>>)>,
+    /// The guests' source-port blocks (the firewall's; the session row
+    /// keeps its own for the access log).
+    blocks: Option<firewall::PortBlocks>,
 }
 
 /// Who holds an address: the device, its session's expiry (UTC ms) and rate.
@@ -142,6 +145,8 @@ struct LoginRow {
     grant: Grant,
     now: i64,
     expires_at: i64,
+    /// The public address and source ports its traffic leaves by ("", 0, 0: masquerade).
+    block: (String, u16, u16),
 }
 
 /// The new row's id and the sessions it replaced.
@@ -164,7 +169,20 @@ impl Sessions {
             leases: None,
             bytes_up: Arc::default(),
             writer,
+            blocks: None,
         }
+    }
+
+    /// Records in each session the public address and source-port block
+    /// its traffic leaves by (what the firewall gives it).
+    pub fn with_port_blocks(mut self, blocks: Option<firewall::PortBlocks>) -> Self {
+        self.blocks = blocks;
+        self
+    }
+
+    /// The store the sessions are kept in (and, beside them, the access log).
+    pub fn store(&self) -> &SqlitePool {
+        &self.db
     }
 
     /// Consults dnsmasq's lease file before an address changes hands.
@@ -232,7 +250,12 @@ impl Sessions {
         self.filter.authorize(client, length, rate).await?;
         let now = now_ms();
         let expires_at = now + length.as_millis() as i64;
-        let row = LoginRow { client, grant: grant.clone(), now, expires_at };
+        let block = match (self.blocks, client.ip) {
+            (Some(b), IpAddr::V4(ip)) => b.of(ip).map(|(lo, hi)| (b.public.to_string(), lo, hi)),
+            _ => None,
+        };
+        let block = block.unwrap_or_default();
+        let row = LoginRow { client, grant: grant.clone(), now, expires_at, block };
         let (done, result) = oneshot::channel();
         let written = match self.writer.send((row, done)) {
             Ok(()) => result.await.unwrap_or(Err(sqlx::Error::PoolClosed)),
@@ -538,8 +561,8 @@ async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Resu
     let visits: Vec<String> = rows.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let insert = format!(
         "INSERT INTO sessions (mac, ip, method, identity, granted_seconds, down_kbps, up_kbps, started_at, \
-         expires_at, last_seen_at, visit_id) VALUES {} RETURNING id, mac",
-        marks(rows.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+         expires_at, last_seen_at, visit_id, public_addr, port_lo, port_hi) VALUES {} RETURNING id, mac",
+        marks(rows.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
     );
     let mut query = sqlx::query_as::<_, (i64, String)>(&insert);
     for (row, visit) in rows.iter().zip(&visits) {
@@ -554,7 +577,10 @@ async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Resu
             .bind(row.now)
             .bind(row.expires_at)
             .bind(row.now)
-            .bind(visit);
+            .bind(visit)
+            .bind(&row.block.0)
+            .bind(i64::from(row.block.1))
+            .bind(i64::from(row.block.2));
     }
     let ids: HashMap<String, i64> = query.fetch_all(&mut *tx).await?.into_iter().map(|(id, mac)| (mac, id)).collect();
     for (row, visit) in rows.iter().zip(visits) {

@@ -82,6 +82,7 @@ pub struct Strings {
     pub role_admin: String,
     pub role_marketer: String,
     pub role_frontdesk: String,
+    pub role_officer: String,
     pub user_create: String,
     pub user_created: String,
     pub disable: String,
@@ -308,6 +309,7 @@ impl Strings {
             "admin" => &self.role_admin,
             "marketer" => &self.role_marketer,
             "frontdesk" => &self.role_frontdesk,
+            "officer" => &self.role_officer,
             other => other,
         }
     }

@@ -1,0 +1,94 @@
+//! The access log the police ask for: what the internet saw of a guest's
+//! connection (the uplink address and source port) names the guest's
+//! session, both guests at once over many connections; a session's end is
+//! a sealed row; a row edited in the database is named by `trail verify`.
+
+use e2e::TestLab;
+
+/// What the upstream saw of one connection of guest `i`: (address, port).
+fn seen_upstream(t: &TestLab, i: usize) -> (String, u16) {
+    let (code, body) = t.curl(i, &["--resolve", "example.test:80:203.0.113.10", "http://example.test/whoami"]);
+    assert_eq!(code, 200, "{body}");
+    let line = body.lines().rev().find(|l| l.contains(':')).unwrap_or_default().trim().to_string();
+    let (addr, port) = line.rsplit_once(':').unwrap_or_else(|| panic!("no peer in {body:?}"));
+    (addr.to_string(), port.parse().unwrap())
+}
+
+/// Guest `i`'s IPv4 address on the guest network.
+fn address_of(t: &TestLab, i: usize) -> String {
+    let out = t.in_guest(i, &["ip", "-4", "-o", "addr", "show", "scope", "global"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace().skip_while(|w| *w != "inet").nth(1).unwrap().split('/').next().unwrap().to_string()
+}
+
+fn search(t: &TestLab, addr: &str, port: u16) -> Vec<serde_json::Value> {
+    let out = t.cli_ok(&["trail", "search", "--address", addr, "--port", &port.to_string(), "--json"]);
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn the_upstream_s_view_of_a_connection_names_its_guest_and_an_edited_row_is_found() {
+    let Some(t) = TestLab::start("e2e-trail", 2, 3600, &[]) else {
+        return;
+    };
+    t.login(1);
+    t.login(2);
+    let ips = [address_of(&t, 1), address_of(&t, 2)];
+
+    // Many connections of both guests at once, each looked up by what the upstream saw.
+    let seen: Vec<(usize, String, u16)> = std::thread::scope(|s| {
+        let runs: Vec<_> = [1usize, 2]
+            .into_iter()
+            .map(|i| {
+                let t = &t;
+                s.spawn(move || (0..15).map(|_| seen_upstream(t, i)).map(|(a, p)| (i, a, p)).collect::<Vec<_>>())
+            })
+            .collect();
+        runs.into_iter().flat_map(|r| r.join().unwrap()).collect()
+    });
+    let mut sessions = [None, None];
+    for (i, addr, port) in &seen {
+        assert_eq!(addr, "203.0.113.1", "guests leave by the uplink address");
+        assert!(*port >= firewall::FIRST_PORT, "a logged-in guest's port is in its block: {port}");
+        let rows = search(&t, addr, *port);
+        assert_eq!(rows.len(), 1, "one session owns {addr}:{port}: {rows:?}");
+        let row = &rows[0];
+        assert_eq!(row["ip"], ips[i - 1].as_str(), "{addr}:{port} is guest {i}'s");
+        assert!(row["identity"].as_str().unwrap().starts_with("device:"), "{row}");
+        let id = row["session_id"].as_i64().unwrap();
+        assert_eq!(*sessions[i - 1].get_or_insert(id), id, "one session a guest");
+    }
+    assert_ne!(sessions[0], sessions[1]);
+
+    // Guest 1 logs out: its session is a row of the log, sealed, still found by the port it used.
+    let (addr, port) = seen.iter().find(|s| s.0 == 1).map(|s| (s.1.clone(), s.2)).unwrap();
+    let token = t.token(1);
+    let (code, page) = t.post(1, "/logout", &[("token", &token)]);
+    assert_eq!(code, 200, "{page}");
+    t.until("guest 1's row is sealed", 20, || {
+        let v: serde_json::Value = serde_json::from_str(&t.cli_ok(&["trail", "verify", "--json"])).unwrap();
+        v["rows"] == 1 && v["pending"] == 0
+    });
+    let rows = search(&t, &addr, port);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0]["seq"].as_i64().unwrap() > 0 && rows[0]["logout_at"].is_i64(), "{rows:?}");
+    let csv = t.cli_ok(&["trail", "search", "--address", &addr, "--port", &port.to_string(), "--csv"]);
+    assert!(csv.starts_with("seq,identity") && csv.contains(&ips[0]), "{csv}");
+
+    // Someone with the database's file edits the row: `trail verify` names it and fails.
+    let db = t.lab.dir.join("data").join("guestwifi.db");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new().filename(&db).connect().await.unwrap();
+        sqlx::query("DROP TRIGGER access_trail_append_only").execute(&mut conn).await.unwrap();
+        sqlx::query("UPDATE access_trail SET identity = 'phone:13900000000' WHERE seq = 1")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let out = t.cli(&["trail", "verify"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("broken at row 1") && said.contains("edited"), "{said}");
+}
