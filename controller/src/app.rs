@@ -141,6 +141,7 @@ impl App {
             cards: methods.cards.clone(),
             passes: methods.passes.clone(),
             printer,
+            trail_key: Arc::new(crate::trail::signing_key(dir).map_err(DaemonError::TrailKey)?),
         };
         let handles = Handles {
             sessions,

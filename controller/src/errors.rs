@@ -29,6 +29,9 @@ pub enum DaemonError {
     /// The marketing blocks could not be read.
     #[error("cannot read the portal's marketing blocks")]
     Marketing(#[source] crate::marketing::MarketingError),
+    /// The key access-log exports are signed with (`trail.key`).
+    #[error("cannot use the access log's signing key: {0}")]
+    TrailKey(String),
     /// The enrolment with headquarters (`hq/` in the data dir) is not usable.
     #[error("cannot use the enrolment with headquarters: {0}")]
     Hq(String),

@@ -254,11 +254,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Hq { command, config } => hq(command, &load(&config)?, json).await,
-        Cmd::Trail { command, config } => {
-            let config = load(&config)?;
-            let zone = controller::kit::time::zone_offset(&config.venue.time_zone);
-            trail(command, &config.data.control_socket(), zone, json).await
-        }
+        Cmd::Trail { command, config } => trail(command, &load(&config)?, json).await,
         Cmd::Members { command, config } => members(command, &load(&config)?.data.control_socket(), json).await,
         Cmd::Cards { command, config } => {
             let (card, state) = match command {

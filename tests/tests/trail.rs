@@ -74,6 +74,14 @@ fn the_upstream_s_view_of_a_connection_names_its_guest_and_an_edited_row_is_foun
     assert!(rows[0]["seq"].as_i64().unwrap() > 0 && rows[0]["logout_at"].is_i64(), "{rows:?}");
     let csv = t.cli_ok(&["trail", "search", "--address", &addr, "--port", &port.to_string(), "--csv"]);
     assert!(csv.starts_with("seq,identity") && csv.contains(&ips[0]), "{csv}");
+    // Signed with the appliance's key: the police check it, and a changed copy fails.
+    let file = t.lab.dir.join("access-log.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let key = t.cli_ok(&["trail", "key"]).trim().to_string();
+    let checked = t.cli_ok(&["trail", "check", file.to_str().unwrap()]);
+    assert!(checked.contains(&key), "{checked}");
+    std::fs::write(&file, csv.replacen(&ips[0], "192.0.2.250", 1)).unwrap();
+    assert!(!t.cli(&["trail", "check", file.to_str().unwrap()]).status.success(), "a changed export fails");
 
     // Someone with the database's file edits the row: `trail verify` names it and fails.
     let db = t.lab.dir.join("data").join("guestwifi.db");

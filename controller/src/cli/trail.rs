@@ -5,7 +5,6 @@
 use super::{fail, print_json, print_table};
 use clap::Subcommand;
 use controller::control::{self, Reply, Request};
-use std::path::Path;
 
 #[derive(Subcommand)]
 pub enum TrailCmd {
@@ -30,29 +29,46 @@ pub enum TrailCmd {
         /// The identity, or part of it (a phone number, an account).
         #[arg(long)]
         identity: Option<String>,
-        /// CSV for the police instead of a table.
+        /// CSV for the police instead of a table, signed with the
+        /// appliance's key (its last line).
         #[arg(long)]
         csv: bool,
     },
     /// Checks the log's hash chain and names the first row that does not match.
     Verify,
+    /// The public key the appliance signs exports with (for the police to pin).
+    Key,
+    /// Checks a signed export (no controller needed): prints the key that
+    /// signed it, or why it does not hold.
+    Check {
+        /// The CSV file.
+        file: std::path::PathBuf,
+    },
 }
 
-/// `YYYY-MM-DD HH:MM` in a zone `offset` hours ahead of UTC, or UTC ms.
+/// A time as the CLI takes it.
 fn when(text: &str, offset: i64) -> anyhow::Result<i64> {
-    if let Ok(ms) = text.trim().parse::<i64>() {
-        return Ok(ms);
-    }
-    let (day, time) = text.trim().split_once([' ', 'T']).unwrap_or((text.trim(), "00:00"));
-    let start = controller::kit::time::day_start(day, offset)
-        .ok_or_else(|| anyhow::anyhow!("{text:?}: a time is YYYY-MM-DD HH:MM or UTC milliseconds"))?;
-    let (h, m) = time.split_once(':').unwrap_or((time, "0"));
-    let (h, m): (i64, i64) = (h.parse()?, m.parse()?);
-    Ok(start + (h * 3600 + m * 60) * 1000)
+    controller::trail::parse_time(text, offset)
+        .ok_or_else(|| anyhow::anyhow!("{text:?}: a time is YYYY-MM-DD HH:MM or UTC milliseconds"))
 }
 
-pub async fn trail(command: TrailCmd, socket: &Path, zone: i64, json: bool) -> anyhow::Result<()> {
+pub async fn trail(command: TrailCmd, config: &controller::config::Config, json: bool) -> anyhow::Result<()> {
+    let (socket, zone) = (&config.data.control_socket(), controller::kit::time::zone_offset(&config.venue.time_zone));
     match command {
+        TrailCmd::Key => {
+            let key = controller::trail::signing_key(&config.data.dir).map_err(anyhow::Error::msg)?;
+            println!("{}", ap_protocol::hex::encode(key.verifying_key().as_bytes()));
+        }
+        TrailCmd::Check { file } => {
+            let text = std::fs::read_to_string(&file)?;
+            match controller::trail::check_signed(&text) {
+                Ok(key) => println!("signed by {key}; compare it with the appliance's (`controller trail key`)"),
+                Err(why) => {
+                    println!("{}: {why}", file.display());
+                    std::process::exit(1);
+                }
+            }
+        }
         TrailCmd::Search { from, to, address, port, mac, identity, csv } => {
             let query = controller::trail::Query {
                 from: from.as_deref().map(|t| when(t, zone)).transpose()?,
@@ -62,9 +78,15 @@ pub async fn trail(command: TrailCmd, socket: &Path, zone: i64, json: bool) -> a
                 mac,
                 identity,
             };
+            if csv {
+                match control::call(socket, &Request::AccessLogCsv { query }).await? {
+                    Reply::Text { text } => print!("{text}"),
+                    other => fail(other)?,
+                }
+                return Ok(());
+            }
             match control::call(socket, &Request::AccessLogSearch { query }).await? {
                 Reply::AccessLog { rows } if json => print_json(&rows)?,
-                Reply::AccessLog { rows } if csv => print!("{}", controller::trail::csv(&rows, zone)),
                 Reply::AccessLog { rows } => {
                     let at = |ms: i64| controller::trail::csv_time(ms, zone);
                     let rows = rows

@@ -195,6 +195,12 @@ pub enum Request {
         /// What to find.
         query: crate::trail::Query,
     },
+    /// The access log's sessions a query finds, as CSV signed with the
+    /// appliance's key (the search is logged).
+    AccessLogCsv {
+        /// What to find.
+        query: crate::trail::Query,
+    },
     /// The access log's chain checked: the first row that does not match.
     AccessLogVerify,
     /// The counter tablet's URL (it holds the display key).
@@ -770,6 +776,8 @@ pub struct Staff {
     pub passes: std::sync::Arc<crate::auth::passes::Passes>,
     /// The printed voucher sheet and account slip.
     pub printer: std::sync::Arc<dyn Printer>,
+    /// What signs access-log exports.
+    pub trail_key: std::sync::Arc<ed25519_dalek::SigningKey>,
 }
 
 /// What a staff member prints (HTML pages): rendered by the web side's

@@ -35,6 +35,16 @@ pub(super) async fn perform(actor: &Actor, request: Request, handles: &Handles) 
                 Err(e) => failed(&e),
             }
         }
+        Request::AccessLogCsv { query } => {
+            let who = format!("{} ({}, {}), CSV", actor.name, actor.door.as_str(), actor.from);
+            match crate::trail::search(sessions.store(), &query, &who).await {
+                Ok(rows) => {
+                    let csv = crate::trail::csv(&rows, handles.zone_offset);
+                    Reply::Text { text: crate::trail::sign(&csv, &handles.staff.trail_key) }
+                }
+                Err(e) => failed(&e),
+            }
+        }
         Request::AccessLogVerify => match crate::trail::verify(sessions.store()).await {
             Ok(verdict) => Reply::AccessLogVerdict { verdict },
             Err(e) => failed(&e),

@@ -389,6 +389,21 @@ pub async fn prune(db: &SqlitePool, days: u32, now: i64) -> Result<u64, sqlx::Er
     Ok(gone)
 }
 
+/// `YYYY-MM-DD HH:MM` (or `YYYY-MM-DDTHH:MM`, a browser's local time) in
+/// a zone `offset` hours ahead of UTC, or UTC ms, as UTC ms.
+pub fn parse_time(text: &str, offset: i64) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(ms) = text.parse::<i64>() {
+        return Some(ms);
+    }
+    let (day, time) = text.split_once([' ', 'T']).unwrap_or((text, "00:00"));
+    let start = crate::kit::time::day_start(day, offset)?;
+    let mut hm = time.splitn(3, ':');
+    let h: i64 = hm.next()?.parse().ok().filter(|h| (0..24).contains(h))?;
+    let m: i64 = hm.next().unwrap_or("0").parse().ok().filter(|m| (0..60).contains(m))?;
+    Some(start + (h * 3600 + m * 60) * 1000)
+}
+
 /// UTC ms as `YYYY-MM-DD HH:MM:SS` in a zone `zone_offset` hours ahead of UTC.
 pub fn csv_time(ms: i64, zone_offset: i64) -> String {
     let secs = ms.div_euclid(1000) + zone_offset * 3600;
@@ -429,6 +444,58 @@ pub fn csv(rows: &[Row], zone_offset: i64) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The file in the data dir that holds the key exports are signed with.
+pub const KEY_FILE: &str = "trail.key";
+
+/// The key the appliance signs access-log exports with (Ed25519), made
+/// on first use and kept 0600 in `dir`.
+pub fn signing_key(dir: &std::path::Path) -> Result<ed25519_dalek::SigningKey, String> {
+    let path = dir.join(KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let bytes =
+                ap_protocol::hex::decode(text.trim()).ok_or_else(|| format!("{}: not a key", path.display()))?;
+            let seed: [u8; 32] = bytes.try_into().map_err(|_| format!("{}: not a key", path.display()))?;
+            Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
+            crate::kit::secrets::write_secret(&path, ap_protocol::hex::encode(&seed).as_bytes())
+                .map_err(|e| e.to_string())?;
+            Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// The last line of a signed export: `# ed25519 <public key> <signature>`,
+/// the signature over every byte before the line.
+const SIGNED: &str = "# ed25519 ";
+
+/// `text` with its signature line.
+pub fn sign(text: &str, key: &ed25519_dalek::SigningKey) -> String {
+    use ed25519_dalek::Signer;
+    let signature = key.sign(text.as_bytes());
+    let public = ap_protocol::hex::encode(key.verifying_key().as_bytes());
+    format!("{text}{SIGNED}{public} {}\n", ap_protocol::hex::encode(&signature.to_bytes()))
+}
+
+/// Checks a signed export: the public key that signed it (compare it with
+/// the appliance's, `controller trail key`), or why it does not hold.
+pub fn check_signed(text: &str) -> Result<String, String> {
+    let body_end = text.trim_end_matches('\n').rfind('\n').map_or(0, |i| i + 1);
+    let (body, last) = text.split_at(body_end);
+    let rest = last.trim_end().strip_prefix(SIGNED).ok_or("no signature line")?;
+    let (public, signature) = rest.split_once(' ').ok_or("a signature line is `# ed25519 KEY SIGNATURE`")?;
+    let key: [u8; 32] = ap_protocol::hex::decode(public).and_then(|b| b.try_into().ok()).ok_or("not a public key")?;
+    let sig: [u8; 64] = ap_protocol::hex::decode(signature).and_then(|b| b.try_into().ok()).ok_or("not a signature")?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|_| "not a public key")?;
+    key.verify_strict(body.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig))
+        .map_err(|_| "the signature does not match: the file was changed".to_string())?;
+    Ok(public.to_string())
 }
 
 #[cfg(test)]
@@ -542,5 +609,16 @@ mod tests {
         };
         let text = csv(&[row], 8);
         assert!(text.contains("\"'=cmd()\"") && text.contains("1970-01-01 08:01:00"), "{text}");
+        let dir = std::env::temp_dir().join(format!("trail-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = signing_key(&dir).unwrap();
+        assert_eq!(signing_key(&dir).unwrap().to_bytes(), key.to_bytes(), "made once, then read");
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join(KEY_FILE)).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600);
+        let signed = sign(&text, &key);
+        assert_eq!(check_signed(&signed).unwrap(), ap_protocol::hex::encode(key.verifying_key().as_bytes()));
+        assert!(check_signed(&signed.replace("6496", "6497")).is_err(), "a changed export is caught");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

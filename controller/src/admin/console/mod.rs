@@ -28,6 +28,7 @@ mod stats;
 mod strings;
 #[cfg(test)]
 mod tests;
+mod trail;
 
 pub use strings::Strings;
 
@@ -109,6 +110,11 @@ impl Console {
         self
     }
 
+    /// Hours the site's zone is ahead of UTC.
+    fn zone(&self) -> i64 {
+        self.handles.zone_offset
+    }
+
     /// `request` through the one door, `member` its actor.
     async fn ask<N>(&self, member: &Member<N>, request: Request) -> Reply {
         control::handle(&member.actor(), request, &self.handles).await
@@ -155,6 +161,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(marketing::routes())
         .merge(settings::routes())
         .merge(hq::routes())
+        .merge(trail::routes())
         .route(
             "/console/static/console.css",
             get(|| async {
@@ -204,6 +211,8 @@ pub mod need {
         People => People,
         /// The appliance's settings.
         Settings => Settings,
+        /// The access log the police ask for.
+        AccessLog => AccessLog,
     }
 }
 
@@ -348,6 +357,7 @@ struct Me {
     admin: bool,
     front_desk: bool,
     marketer: bool,
+    officer: bool,
 }
 
 fn me(signed: &Signed) -> Me {
@@ -358,6 +368,7 @@ fn me(signed: &Signed) -> Me {
         admin: signed.role == Role::Admin,
         front_desk: Task::FrontDesk.allows(signed.role),
         marketer: Task::Marketing.allows(signed.role),
+        officer: Task::AccessLog.allows(signed.role),
     }
 }
 
