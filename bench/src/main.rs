@@ -5,7 +5,10 @@
 //!  (b) authorisations per second sustained, firewall alone and full
 //!      sessions (SQLite row + kernel element);
 //!  (c) portal redirects per second from a guest namespace (wrk);
-//!  (d) controller RSS with 10,000 live sessions.
+//!  (d) controller RSS with 10,000 live sessions;
+//!  (e) forwarding with 10,000 shaped clients vs no filter;
+//!  (f) forwarding with 10,000 guests each in its own source-port block vs
+//!      plain masquerade, and an authorisation's cost with its block.
 //!
 //! Run: `cargo run --release -p bench` (after `cargo build --release --bins`).
 
@@ -85,6 +88,22 @@ fn main() {
             plain / 1e9,
             shaped / plain
         );
+    }
+    if run("f") {
+        for round in 1..=2 {
+            let plain = port_blocks(&lab, false);
+            let blocks = port_blocks(&lab, true);
+            println!(
+                "(f) round {round}: one TCP stream guest <- upstream with 10,000 logged-in guests: each in its own port block {:.2} Gbit/s, plain masquerade {:.2} Gbit/s, ratio {:.2}; an authorisation (with its block) p50 {:.3} ms p99 {:.3} ms vs p50 {:.3} ms p99 {:.3} ms without",
+                blocks.0 / 1e9,
+                plain.0 / 1e9,
+                blocks.0 / plain.0,
+                ms(blocks.1 .0),
+                ms(blocks.1 .1),
+                ms(plain.1 .0),
+                ms(plain.1 .1)
+            );
+        }
     }
     if run("d") {
         let rss = rss_with_sessions(&lab, &exe, 10_000);
@@ -411,6 +430,79 @@ fn forwarding(lab: &Lab) -> (f64, f64) {
     on_netns_runtime(&lab.appliance(), |_| firewall::Firewall::remove_table().unwrap());
     let plain = measure(lab.guest(1));
     (shaped, plain)
+}
+
+/// (f): 10,000 logged-in guests in a /18 (blocks of 3 ports each), the
+/// measuring guest among them, with each guest's port block (`blocks`) or
+/// by plain masquerade; the throughput of one TCP stream towards the guest,
+/// and 2,000 more authorisations one at a time (each with its block).
+fn port_blocks(lab: &Lab, blocks: bool) -> (f64, (Duration, Duration)) {
+    const PORT: u16 = 5202;
+    const RUN: Duration = Duration::from_secs(4);
+    static SERVING: std::sync::Once = std::sync::Once::new();
+    SERVING.call_once(|| {
+        in_netns(&lab.upstream(), move || {
+            let listener = std::net::TcpListener::bind(("203.0.113.10", PORT)).unwrap();
+            let chunk = vec![0u8; 256 * 1024];
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let chunk = chunk.clone();
+                std::thread::spawn(move || while std::io::Write::write_all(&mut stream, &chunk).is_ok() {});
+            }
+        });
+    });
+    let subnet = (Ipv4Addr::new(192, 0, 0, 0), 18);
+    let in_subnet = |i: u32| Client {
+        mac: MacAddr([0x02, 0x20, 0, 0, (i >> 8) as u8, i as u8]),
+        ip: IpAddr::V4(Ipv4Addr::new(192, 0, 8 + (i >> 8) as u8, i as u8)),
+    };
+    let mut policy = firewall::Policy { guest_subnet: subnet, ..policy() };
+    policy.port_blocks = blocks.then(|| firewall::PortBlocks::new(lab::APPLIANCE_WAN, subnet));
+    let guest = Client { mac: lab::guest_mac(1).parse().unwrap(), ip: IpAddr::V4(GUEST_IP) };
+    let (fw, latency) = on_netns_runtime(&lab.appliance(), move |rt| {
+        rt.block_on(async move {
+            let fw = Firewall::start(policy, &[], guest_lease()).unwrap();
+            let mut pending = Vec::new();
+            for i in 0..9_999u32 {
+                pending.push(fw.authorize(in_subnet(i), Duration::from_secs(3600), firewall::Rate::UNLIMITED));
+                if pending.len() == 512 {
+                    for p in pending.drain(..) {
+                        p.await.unwrap();
+                    }
+                }
+            }
+            for p in pending {
+                p.await.unwrap();
+            }
+            fw.authorize(guest, Duration::from_secs(3600), firewall::Rate::UNLIMITED).await.unwrap();
+            let mut times = Vec::new();
+            for i in 10_000..12_000u32 {
+                let start = Instant::now();
+                fw.authorize(in_subnet(i), Duration::from_secs(3600), firewall::Rate::UNLIMITED).await.unwrap();
+                times.push(start.elapsed());
+            }
+            times.sort();
+            (fw, (times[times.len() / 2], times[times.len() * 99 / 100]))
+        })
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    in_netns(&lab.guest(1), move || {
+        let mut stream = std::net::TcpStream::connect(("203.0.113.10", PORT)).unwrap();
+        let mut buf = vec![0u8; 256 * 1024];
+        let warm = Instant::now();
+        while warm.elapsed() < Duration::from_secs(1) {
+            let _ = std::io::Read::read(&mut stream, &mut buf);
+        }
+        let (start, mut bytes) = (Instant::now(), 0u64);
+        while start.elapsed() < RUN {
+            bytes += std::io::Read::read(&mut stream, &mut buf).unwrap_or(0) as u64;
+        }
+        let _ = tx.send(bytes as f64 * 8.0 / start.elapsed().as_secs_f64());
+    });
+    let rate = rx.recv().unwrap();
+    drop(fw);
+    on_netns_runtime(&lab.appliance(), |_| firewall::Firewall::remove_table().unwrap());
+    (rate, latency)
 }
 
 async fn fill(fw: &Firewall, count: usize) {

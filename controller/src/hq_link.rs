@@ -319,6 +319,7 @@ impl Link {
                 let managed = self.handles.marketing.managed();
                 managed.own.intersection(&managed.overridable).cloned().collect()
             },
+            access_log: crate::trail::state(self.handles.sessions.store()).await.ok(),
         }
     }
 

@@ -566,6 +566,9 @@ impl Db {
         .bind(beat.lag_ms)
         .execute(&mut *tx)
         .await?;
+        if let Some(state) = &beat.access_log {
+            crate::access_logs::file_in(&mut tx, &site.brand, &site.site, state).await?;
+        }
         // A site's history is kept 90 days (its key leads with the site: cheap).
         at_site(
             &mut tx,

@@ -6,6 +6,7 @@
 //! brand, region or site). Replicas are stateless: PostgreSQL holds
 //! everything, and its NOTIFY wakes every replica's waiting polls.
 
+pub mod access_logs;
 pub mod api;
 pub mod audit;
 pub mod blocks;

@@ -58,17 +58,20 @@ struct SimSite {
     keeps_own: &'static [&'static str],
     /// The blocks its last bundle lets it replace.
     offered: Vec<String>,
+    /// What its heartbeat says of its access log.
+    log: Arc<std::sync::Mutex<Option<controller::trail::State>>>,
 }
 
 impl SimSite {
     fn new(client: Client, refuses: Option<&'static str>, keeps_own: &'static [&'static str]) -> SimSite {
-        SimSite { client, have: None, running: String::new(), refuses, keeps_own, offered: vec![] }
+        SimSite { client, have: None, running: String::new(), refuses, keeps_own, offered: vec![], log: Arc::default() }
     }
 
     async fn tick(&mut self, guests: i64) {
         // A heartbeat names the bundle the site runs, as the appliance's does.
         let own_blocks = self.offered.iter().filter(|b| self.keeps_own.contains(&b.as_str())).cloned().collect();
-        let running = Heartbeat { bundle: self.running.clone(), own_blocks, ..beat(guests) };
+        let access_log = self.log.lock().unwrap().clone();
+        let running = Heartbeat { bundle: self.running.clone(), own_blocks, access_log, ..beat(guests) };
         self.client.heartbeat(&running).await.unwrap();
         if let Some(bundle) = self.client.bundle(self.have.as_deref(), Duration::ZERO).await.unwrap() {
             self.offered = bundle.blocks.iter().filter(|(_, b)| b.overridable).map(|(n, _)| n.clone()).collect();
@@ -128,6 +131,7 @@ fn beat(guests: i64) -> Heartbeat {
         backlog: 0,
         lag_ms: 0,
         own_blocks: vec![],
+        access_log: None,
     }
 }
 
@@ -182,6 +186,19 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
         assert!(start.elapsed() < Duration::from_secs(10), "the roller keeps up");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Site a reports its access log: the chain holds, a digest for yesterday;
+    // later the same day with another head (its history rewritten).
+    let a_log = a.log.clone();
+    let digest = |hash: &str| controller::trail::State {
+        checked_at: controller::kit::time::now_ms(),
+        verdict: Some(controller::trail::Verdict { rows: 3, pending: 0, broken: None }),
+        digests: vec![controller::trail::DayDigest {
+            day: "2026-12-03".into(),
+            last_seq: 3,
+            hash: hash.repeat(64),
+            rows: 3,
+        }],
+    };
     // Site a beats and takes its bundles every half second for the whole
     // test; c until the flow cuts it off.
     let (stop, c_on) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(true)));
@@ -205,6 +222,17 @@ fn the_chain_s_people_sign_in_with_totp_and_see_their_scope_s_sites_and_a_silent
     }
     let shots = hq.dir.join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
+    let heard = |sql: &str| {
+        let start = Instant::now();
+        while rt.block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool)).unwrap() == 0 {
+            assert!(start.elapsed() < Duration::from_secs(10), "HQ files a's access log: {sql}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    *a_log.lock().unwrap() = Some(digest("a"));
+    heard("SELECT COUNT(*) FROM hq_access_digests WHERE site_id = 'a'");
+    *a_log.lock().unwrap() = Some(digest("b"));
+    heard("SELECT COUNT(*) FROM hq_access_digests WHERE site_id = 'a' AND changed_hash IS NOT NULL");
 
     // The chain's marketing while both sites are up (c refuses any bundle
     // with a "坏" in it), then the people flows, in which c goes silent.
@@ -592,6 +620,13 @@ async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, 
     }
     assert!(text(&browser, "#site-b .state").await.contains("待接入"), "never enrolled");
     shot(&browser, &shots, "sites").await;
+
+    // What each site says of its access log: a's chain holds, one day of it rewritten; c never said.
+    go(&browser, "/access-logs").await;
+    assert!(text(&browser, "#log-a .chain").await.contains("完整"));
+    assert_eq!(text(&browser, "#log-a .changed").await.trim(), "1", "a rewritten day shows");
+    assert!(text(&browser, "#log-c .chain").await.contains("未报告"));
+    shot(&browser, &shots, "access-logs").await;
 
     // Site c goes silent (its link cut): within the threshold, and the
     // second between two beats, it is offline.

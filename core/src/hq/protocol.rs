@@ -394,6 +394,10 @@ pub struct Heartbeat {
     /// The blocks HQ offers that the site shows its own of instead.
     #[serde(default)]
     pub own_blocks: Vec<String>,
+    /// The access log's state: its last check and daily digests (hashes
+    /// only; its rows never leave the site).
+    #[serde(default)]
+    pub access_log: Option<crate::trail::State>,
 }
 
 /// SHA-256 of a certificate's DER, hex: how HQ names a site's certificate.

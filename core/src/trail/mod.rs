@@ -327,6 +327,83 @@ pub async fn verify(db: &SqlitePool) -> Result<Verdict, sqlx::Error> {
     Ok(verdict)
 }
 
+/// A daily digest: the log's head at the end of a day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::FromRow)]
+pub struct DayDigest {
+    /// The day, in the site's zone.
+    pub day: String,
+    /// The last row sealed then.
+    pub last_seq: i64,
+    /// Its hash.
+    pub hash: String,
+    /// Rows in the log then.
+    pub rows: i64,
+}
+
+/// What a site tells headquarters of its access log: the last check of the
+/// chain and the newest daily digests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct State {
+    /// When the chain was last checked (UTC ms; 0: never).
+    pub checked_at: i64,
+    /// What that check found.
+    pub verdict: Option<Verdict>,
+    /// The newest daily digests, newest first (at most a week).
+    pub digests: Vec<DayDigest>,
+}
+
+/// Checks the chain and keeps what it found for [`state`].
+pub async fn check(db: &SqlitePool) -> Result<Verdict, sqlx::Error> {
+    let verdict = verify(db).await?;
+    let (seq, why) = verdict.broken.clone().unzip();
+    sqlx::query(
+        "INSERT INTO access_trail_checks (id, at, rows, pending, broken_seq, why) VALUES (1, ?, ?, ?, ?, ?) \
+         ON CONFLICT (id) DO UPDATE SET at = excluded.at, rows = excluded.rows, pending = excluded.pending, \
+         broken_seq = excluded.broken_seq, why = excluded.why",
+    )
+    .bind(now_ms())
+    .bind(verdict.rows as i64)
+    .bind(verdict.pending as i64)
+    .bind(seq)
+    .bind(why)
+    .execute(db)
+    .await?;
+    Ok(verdict)
+}
+
+/// The last check and the newest digests, as the heartbeat carries them.
+pub async fn state(db: &SqlitePool) -> Result<State, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Last {
+        at: i64,
+        rows: i64,
+        pending: i64,
+        broken_seq: Option<i64>,
+        why: Option<String>,
+    }
+    let last: Option<Last> =
+        sqlx::query_as("SELECT at, rows, pending, broken_seq, why FROM access_trail_checks WHERE id = 1")
+            .fetch_optional(db)
+            .await?;
+    let digests = sqlx::query_as(
+        "SELECT day, last_seq, hash, rows FROM access_trail_digests WHERE day NOT LIKE 'pruned-%' ORDER BY day DESC LIMIT 7",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(match last {
+        Some(Last { at, rows, pending, broken_seq, why }) => State {
+            checked_at: at,
+            verdict: Some(Verdict {
+                rows: rows as u64,
+                pending: pending as u64,
+                broken: broken_seq.map(|s| (s, why.unwrap_or_default())),
+            }),
+            digests,
+        },
+        None => State { checked_at: 0, verdict: None, digests },
+    })
+}
+
 /// Records the digest of `day` (the log's head now) if it has none yet.
 pub async fn digest(db: &SqlitePool, day: &str) -> Result<bool, sqlx::Error> {
     let head: Option<(i64, String)> =

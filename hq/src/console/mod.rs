@@ -12,6 +12,7 @@
 //! table (`staff::Task`) allows `N`'s task; what they see is cut to their
 //! scope in the handler, from the same [`Person`].
 
+mod access;
 mod content;
 mod editor;
 mod members;
@@ -114,6 +115,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(people::routes())
         .merge(content::routes())
         .merge(editor::routes())
+        .merge(access::routes())
         .merge(members::routes())
         .merge(stats::routes())
         .merge(vouchers::routes())
@@ -155,6 +157,11 @@ pub mod need {
     pub struct Overview;
     impl Need for Overview {
         const TASK: Task = Task::Overview;
+    }
+    /// Each site's access log, as it reports it.
+    pub struct AccessLogs;
+    impl Need for AccessLogs {
+        const TASK: Task = Task::AccessLogs;
     }
     /// The sites.
     pub struct Sites;
@@ -322,6 +329,7 @@ struct Me {
     people: bool,
     stats: bool,
     vouchers: bool,
+    access_logs: bool,
 }
 
 fn me(t: &Strings, signed: &Signed) -> Me {
@@ -337,6 +345,7 @@ fn me(t: &Strings, signed: &Signed) -> Me {
         people: Task::People.allows(p.role),
         stats: Task::Statistics.allows(p.role),
         vouchers: Task::Vouchers.allows(p.role),
+        access_logs: Task::AccessLogs.allows(p.role),
     }
 }
 

@@ -64,6 +64,9 @@ pub enum Task {
     Statistics,
     /// Chain voucher batches: make, print, revoke (within the scope).
     Vouchers,
+    /// Each site's access log as it reports it: the chain's last check and
+    /// its daily digests (the rows stay at the site).
+    AccessLogs,
 }
 
 impl Task {
@@ -78,6 +81,7 @@ impl Task {
             Task::Members => matches!(role, Owner | Admin),
             Task::Statistics => !matches!(role, Compliance),
             Task::Vouchers => matches!(role, Owner | Admin | Marketer | SiteManager),
+            Task::AccessLogs => matches!(role, Owner | Admin | Compliance),
         }
     }
 }
