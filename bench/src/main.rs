@@ -375,33 +375,8 @@ fn forwarding(lab: &Lab) -> (f64, f64) {
     const RUN: Duration = Duration::from_secs(4);
     // Without the table there is no masquerade: the upstream routes back.
     sh(&["ip", "-n", &lab.upstream(), "route", "replace", "192.0.2.0/24", "via", "203.0.113.1"]);
-    in_netns(&lab.upstream(), move || {
-        let listener = std::net::TcpListener::bind(("203.0.113.10", PORT)).unwrap();
-        let chunk = vec![0u8; 256 * 1024];
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let chunk = chunk.clone();
-            std::thread::spawn(move || while std::io::Write::write_all(&mut stream, &chunk).is_ok() {});
-        }
-    });
-    let measure = |ns: String| -> f64 {
-        let (tx, rx) = std::sync::mpsc::channel();
-        in_netns(&ns, move || {
-            let mut stream = std::net::TcpStream::connect(("203.0.113.10", PORT)).unwrap();
-            let mut buf = vec![0u8; 256 * 1024];
-            // A second's warm-up, then the measured run.
-            let warm = Instant::now();
-            while warm.elapsed() < Duration::from_secs(1) {
-                let _ = std::io::Read::read(&mut stream, &mut buf);
-            }
-            let (start, mut bytes) = (Instant::now(), 0u64);
-            while start.elapsed() < RUN {
-                bytes += std::io::Read::read(&mut stream, &mut buf).unwrap_or(0) as u64;
-            }
-            let _ = tx.send(bytes as f64 * 8.0 / start.elapsed().as_secs_f64());
-        });
-        rx.recv().unwrap()
-    };
+    serve_stream(lab, PORT);
+    let measure = |ns: String| stream_rate(&ns, PORT, RUN);
     let guest = Client { mac: lab::guest_mac(1).parse().unwrap(), ip: IpAddr::V4(GUEST_IP) };
     let policy = policy();
     let fw = on_netns_runtime(&lab.appliance(), move |rt| {
@@ -440,17 +415,7 @@ fn port_blocks(lab: &Lab, blocks: bool) -> (f64, (Duration, Duration)) {
     const PORT: u16 = 5202;
     const RUN: Duration = Duration::from_secs(4);
     static SERVING: std::sync::Once = std::sync::Once::new();
-    SERVING.call_once(|| {
-        in_netns(&lab.upstream(), move || {
-            let listener = std::net::TcpListener::bind(("203.0.113.10", PORT)).unwrap();
-            let chunk = vec![0u8; 256 * 1024];
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let chunk = chunk.clone();
-                std::thread::spawn(move || while std::io::Write::write_all(&mut stream, &chunk).is_ok() {});
-            }
-        });
-    });
+    SERVING.call_once(|| serve_stream(lab, PORT));
     let subnet = (Ipv4Addr::new(192, 0, 0, 0), 18);
     let in_subnet = |i: u32| Client {
         mac: MacAddr([0x02, 0x20, 0, 0, (i >> 8) as u8, i as u8]),
@@ -485,24 +450,43 @@ fn port_blocks(lab: &Lab, blocks: bool) -> (f64, (Duration, Duration)) {
             (fw, (times[times.len() / 2], times[times.len() * 99 / 100]))
         })
     });
+    let rate = stream_rate(&lab.guest(1), PORT, RUN);
+    drop(fw);
+    on_netns_runtime(&lab.appliance(), |_| firewall::Firewall::remove_table().unwrap());
+    (rate, latency)
+}
+
+/// An upstream server on 203.0.113.10:`port` that sends to whoever connects, as fast as it can.
+fn serve_stream(lab: &Lab, port: u16) {
+    in_netns(&lab.upstream(), move || {
+        let listener = std::net::TcpListener::bind(("203.0.113.10", port)).unwrap();
+        let chunk = vec![0u8; 256 * 1024];
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let chunk = chunk.clone();
+            std::thread::spawn(move || while std::io::Write::write_all(&mut stream, &chunk).is_ok() {});
+        }
+    });
+}
+
+/// Bits a second one TCP stream from [`serve_stream`] brings to namespace
+/// `ns`: a second's warm-up, then `run` measured.
+fn stream_rate(ns: &str, port: u16, run: Duration) -> f64 {
     let (tx, rx) = std::sync::mpsc::channel();
-    in_netns(&lab.guest(1), move || {
-        let mut stream = std::net::TcpStream::connect(("203.0.113.10", PORT)).unwrap();
+    in_netns(ns, move || {
+        let mut stream = std::net::TcpStream::connect(("203.0.113.10", port)).unwrap();
         let mut buf = vec![0u8; 256 * 1024];
         let warm = Instant::now();
         while warm.elapsed() < Duration::from_secs(1) {
             let _ = std::io::Read::read(&mut stream, &mut buf);
         }
         let (start, mut bytes) = (Instant::now(), 0u64);
-        while start.elapsed() < RUN {
+        while start.elapsed() < run {
             bytes += std::io::Read::read(&mut stream, &mut buf).unwrap_or(0) as u64;
         }
         let _ = tx.send(bytes as f64 * 8.0 / start.elapsed().as_secs_f64());
     });
-    let rate = rx.recv().unwrap();
-    drop(fw);
-    on_netns_runtime(&lab.appliance(), |_| firewall::Firewall::remove_table().unwrap());
-    (rate, latency)
+    rx.recv().unwrap()
 }
 
 async fn fill(fw: &Firewall, count: usize) {
