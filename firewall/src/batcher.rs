@@ -137,7 +137,8 @@ fn install(
     let plain: Vec<(Client, Duration)> = clients.iter().map(|(c, t, _)| (*c, *t)).collect();
     nft::install(nft, policy, &plain, leases)?;
     let changes: Vec<Change> = clients.iter().map(|(c, t, r)| Change::Authorize(*c, *t, *r)).collect();
-    let (commands, shaper) = Shaper::default().commands(&changes);
+    // The blocks of `clients` came with the table.
+    let (commands, shaper) = Shaper::default().commands(&changes, None);
     if !commands.is_empty() {
         nft.run(&commands)?;
     }
@@ -236,8 +237,8 @@ fn flush(
     let changes: Vec<Change> = pending.iter().map(|(c, _)| *c).collect();
     // The sets and the rates in one transaction: a guest is never through
     // without its limit.
-    let (shaping, shaped) = shaper.commands(&nft::last_changes(&changes));
-    match nft.run(&(nft::changes_to_commands(&changes, blocks) + &shaping)) {
+    let (shaping, shaped) = shaper.commands(&nft::last_changes(&changes), blocks);
+    match nft.run(&(nft::changes_to_commands(&changes) + &shaping)) {
         Ok(_) => {
             *shaper = shaped;
             for (change, reply) in pending.drain(..) {
@@ -252,8 +253,8 @@ fn flush(
         Err(_) => {
             // One bad change must not fail its neighbours: apply one by one.
             for (change, reply) in pending.drain(..) {
-                let (shaping, shaped) = shaper.commands(&[change]);
-                let result = nft.run(&(nft::changes_to_commands(&[change], blocks) + &shaping)).map(drop);
+                let (shaping, shaped) = shaper.commands(&[change], blocks);
+                let result = nft.run(&(nft::changes_to_commands(&[change]) + &shaping)).map(drop);
                 if result.is_ok() {
                     *shaper = shaped;
                     after(change, pins, janitor);

@@ -38,8 +38,8 @@ impl Change {
 pub(crate) struct Shaper {
     /// Tiers made, by direction (`u`, `d`) and kbit/s.
     tiers: std::collections::BTreeSet<(char, u32)>,
-    /// Each shaped address's rate.
-    by_ip: HashMap<Ipv4Addr, Rate>,
+    /// Each authorised IPv4 address's device and rate.
+    by_ip: HashMap<Ipv4Addr, (crate::MacAddr, Rate)>,
 }
 
 /// Bytes a second of `kbps`, and the bucket's burst: a quarter second of
@@ -54,41 +54,62 @@ const BUCKET_IDLE: &str = "1h";
 
 impl Shaper {
     /// The commands that bring the kernel from this state to the final
-    /// changes' rates, and the state after them (kept only if they apply).
-    pub(crate) fn commands(&self, changes: &[Change]) -> (String, Shaper) {
+    /// changes' per-address elements (rates; port blocks under `blocks`),
+    /// and the state after them (kept only if they apply). The elements of
+    /// an address are its holder's: revoking a device that no longer holds
+    /// the address (another logged in on it since) leaves them alone.
+    pub(crate) fn commands(&self, changes: &[Change], blocks: Option<&crate::PortBlocks>) -> (String, Shaper) {
         let mut next = self.clone();
         let mut out = String::new();
         for change in changes {
-            let IpAddr::V4(ip) = change.client().ip else { continue };
+            let client = change.client();
+            let IpAddr::V4(ip) = client.ip else { continue };
+            let held = next.by_ip.get(&ip).copied();
             let wanted = match change {
-                Change::Authorize(_, _, rate) if !rate.is_unlimited() => Some(*rate),
-                _ => None,
+                Change::Authorize(_, _, rate) => Some(*rate),
+                Change::Revoke(_) if held.is_some_and(|(mac, _)| mac == client.mac) => None,
+                Change::Revoke(_) => continue,
             };
-            let old = next.by_ip.get(&ip).copied();
-            if old == wanted {
-                continue;
-            }
-            if let Some(old) = old {
-                for (map, kbps) in [(BW_UP4, old.up_kbps), (BW_DOWN4, old.down_kbps)] {
+            let shaped = |r: Option<Rate>| r.filter(|r| !r.is_unlimited());
+            let (old, new) = (shaped(held.map(|(_, r)| r)), shaped(wanted));
+            if old != new {
+                for (map, kbps) in
+                    old.map_or([(BW_UP4, 0), (BW_DOWN4, 0)], |o| [(BW_UP4, o.up_kbps), (BW_DOWN4, o.down_kbps)])
+                {
                     if kbps > 0 {
                         let _ = writeln!(out, "delete element inet {TABLE} {map} {{ {ip} }}");
                     }
                 }
-                next.by_ip.remove(&ip);
-            }
-            let Some(rate) = wanted else { continue };
-            for (way, map, field, kbps) in
-                [('u', BW_UP4, "saddr", rate.up_kbps), ('d', BW_DOWN4, "daddr", rate.down_kbps)]
-            {
-                if kbps == 0 {
-                    continue;
+                if let Some(rate) = new {
+                    for (way, map, field, kbps) in
+                        [('u', BW_UP4, "saddr", rate.up_kbps), ('d', BW_DOWN4, "daddr", rate.down_kbps)]
+                    {
+                        if kbps == 0 {
+                            continue;
+                        }
+                        if next.tiers.insert((way, kbps)) {
+                            tier_commands(&mut out, way, field, kbps);
+                        }
+                        let _ = writeln!(out, "add element inet {TABLE} {map} {{ {ip} : jump bw_{way}{kbps} }}");
+                    }
                 }
-                if next.tiers.insert((way, kbps)) {
-                    tier_commands(&mut out, way, field, kbps);
-                }
-                let _ = writeln!(out, "add element inet {TABLE} {map} {{ {ip} : jump bw_{way}{kbps} }}");
             }
-            next.by_ip.insert(ip, rate);
+            // A login's port block goes in with its authorisation, a logout's out.
+            if let Some(element) = blocks.and_then(|b| b.element(ip)) {
+                match (held.is_some(), wanted.is_some()) {
+                    (false, true) => {
+                        let _ = writeln!(out, "add element inet {TABLE} {NAT_BLOCKS4} {{ {element} }}");
+                    }
+                    (true, false) => {
+                        let _ = writeln!(out, "delete element inet {TABLE} {NAT_BLOCKS4} {{ {ip} }}");
+                    }
+                    _ => {}
+                }
+            }
+            match wanted {
+                Some(rate) => next.by_ip.insert(ip, (client.mac, rate)),
+                None => next.by_ip.remove(&ip),
+            };
         }
         (out, next)
     }
@@ -96,7 +117,7 @@ impl Shaper {
     /// How many addresses are shaped.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.by_ip.len()
+        self.by_ip.values().filter(|(_, r)| !r.is_unlimited()).count()
     }
 }
 
@@ -153,21 +174,9 @@ pub(crate) fn remove(nft: &mut Nft) -> Result<(), FirewallError> {
 /// replaces any earlier element (add, delete, add: the first add makes the
 /// delete safe), so a re-login gets its new timeout; revoking an absent
 /// client is no error.
-pub(crate) fn changes_to_commands(changes: &[Change], blocks: Option<&crate::PortBlocks>) -> String {
+pub(crate) fn changes_to_commands(changes: &[Change]) -> String {
     let finals = last_changes(changes);
     let mut out = String::new();
-    // A login's port block goes in with its authorisation; a logout's out
-    // (added first, so the delete of an absent one is no error).
-    if let Some(blocks) = blocks {
-        for change in &finals {
-            let IpAddr::V4(ip) = change.client().ip else { continue };
-            let Some(element) = blocks.element(ip) else { continue };
-            let _ = writeln!(out, "add element inet {TABLE} {NAT_BLOCKS4} {{ {element} }}");
-            if let Change::Revoke(_) = change {
-                let _ = writeln!(out, "delete element inet {TABLE} {NAT_BLOCKS4} {{ {ip} }}");
-            }
-        }
-    }
     for set in [AUTHORIZED4, AUTHORIZED6] {
         let (mut grant, mut grant_keys, mut stop, mut stop_keys) = (vec![], vec![], vec![], vec![]);
         for change in &finals {
@@ -308,7 +317,7 @@ mod tests {
     #[test]
     fn reauthorising_replaces_the_timeout_in_one_transaction() {
         let client = Client { mac: "02:00:00:00:00:01".parse().unwrap(), ip: "192.0.2.5".parse().unwrap() };
-        let cmds = changes_to_commands(&[Change::Authorize(client, Duration::from_secs(60), Rate::UNLIMITED)], None);
+        let cmds = changes_to_commands(&[Change::Authorize(client, Duration::from_secs(60), Rate::UNLIMITED)]);
         assert_eq!(cmds.lines().count(), 3);
         assert!(cmds.lines().last().unwrap().ends_with("timeout 60000ms }"));
     }
@@ -322,7 +331,7 @@ mod tests {
         let mut changes: Vec<Change> =
             (1..=200).map(|n| Change::Authorize(c(n), Duration::from_secs(60), Rate::UNLIMITED)).collect();
         changes.push(Change::Revoke(c(7)));
-        let cmds = changes_to_commands(&changes, None);
+        let cmds = changes_to_commands(&changes);
         assert_eq!(cmds.lines().count(), 5);
         let grant = cmds.lines().next().unwrap();
         assert!(!grant.contains("02:00:00:00:00:07 ."), "revoked after its authorisation: {grant}");
@@ -336,23 +345,56 @@ mod tests {
             ip: format!("192.0.2.{n}").parse().unwrap(),
         };
         let rate = Rate { down_kbps: 8000, up_kbps: 2000 };
-        let (cmds, state) = Shaper::default().commands(&[Change::Authorize(c(5), Duration::from_secs(60), rate)]);
+        let (cmds, state) = Shaper::default().commands(&[Change::Authorize(c(5), Duration::from_secs(60), rate)], None);
         assert!(cmds.contains("add rule inet guestwifi bw_d8000 update @bws_d8000 { ip daddr limit rate over 1000000 bytes/second burst 250000 bytes } drop"), "{cmds}");
         assert!(cmds.contains("add element inet guestwifi bw_up4 { 192.0.2.5 : jump bw_u2000 }"));
         // A second guest at the same rate: map elements only.
-        let (cmds, state) = state.commands(&[Change::Authorize(c(6), Duration::from_secs(60), rate)]);
+        let (cmds, state) = state.commands(&[Change::Authorize(c(6), Duration::from_secs(60), rate)], None);
         assert_eq!(cmds.lines().count(), 2, "{cmds}");
         assert!(cmds.lines().all(|l| l.starts_with("add element")));
         // A new grant at another rate: the old elements go, a new tier comes once.
         let only_down = Rate { down_kbps: 512, up_kbps: 0 };
-        let (cmds, state) = state.commands(&[Change::Authorize(c(5), Duration::from_secs(60), only_down)]);
+        let (cmds, state) = state.commands(&[Change::Authorize(c(5), Duration::from_secs(60), only_down)], None);
         let lines: Vec<&str> = cmds.lines().collect();
         assert_eq!(lines[0], "delete element inet guestwifi bw_up4 { 192.0.2.5 }");
         assert!(cmds.contains("bw_d512") && !cmds.contains("bw_u0"), "{cmds}");
-        let (cmds, state) = state.commands(&[Change::Revoke(c(5))]);
+        let (cmds, state) = state.commands(&[Change::Revoke(c(5))], None);
         assert_eq!(cmds.lines().count(), 1, "{cmds}");
         assert_eq!(state.len(), 1);
-        let (cmds, _) = state.commands(&[Change::Authorize(c(5), Duration::from_secs(60), Rate::UNLIMITED)]);
+        let (cmds, _) = state.commands(&[Change::Authorize(c(5), Duration::from_secs(60), Rate::UNLIMITED)], None);
         assert!(cmds.is_empty(), "no limit, nothing");
+    }
+
+    #[test]
+    fn revoking_a_device_that_no_longer_holds_its_address_leaves_the_new_holder_s_rate_and_port_block() {
+        let blocks = crate::PortBlocks::new(Ipv4Addr::new(203, 0, 113, 1), (Ipv4Addr::new(192, 0, 2, 0), 24));
+        let at = |mac: u8| Client {
+            mac: format!("02:00:00:00:00:{mac:02x}").parse().unwrap(),
+            ip: "192.0.2.10".parse().unwrap(),
+        };
+        let rate = Rate { down_kbps: 8000, up_kbps: 2000 };
+        let login = |mac| Change::Authorize(at(mac), Duration::from_secs(60), rate);
+        let (cmds, state) = Shaper::default().commands(&[login(1)], Some(&blocks));
+        assert!(cmds.contains("add element inet guestwifi nat_blocks4 { 192.0.2.10 : 203.0.113.1 . 6496-6735 }"));
+        // Another device takes the address (the session code revokes the old one after).
+        let (cmds, state) = state.commands(&[login(2)], Some(&blocks));
+        assert!(cmds.is_empty(), "same rate, same block: {cmds}");
+        let (cmds, state) = state.commands(&[Change::Revoke(at(1))], Some(&blocks));
+        assert!(cmds.is_empty(), "the old holder's logout takes nothing of the new one's: {cmds}");
+        assert_eq!(state.len(), 1);
+        // In one batch, whichever order: the address stays the new holder's.
+        let (cmds, state) = state.commands(&[Change::Revoke(at(2)), login(3)], Some(&blocks));
+        assert!(
+            cmds.contains("delete element inet guestwifi nat_blocks4") && cmds.ends_with("6496-6735 }\n"),
+            "{cmds}"
+        );
+        let (cmds, _) = state.commands(&[login(4), Change::Revoke(at(3))], Some(&blocks));
+        assert!(cmds.is_empty(), "{cmds}");
+        // Its own logout does take them.
+        let (cmds, _) = state.commands(&[Change::Revoke(at(3))], Some(&blocks));
+        assert!(
+            cmds.contains("delete element inet guestwifi bw_up4 { 192.0.2.10 }")
+                && cmds.contains("nat_blocks4 { 192.0.2.10 }")
+        );
     }
 }

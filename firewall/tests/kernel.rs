@@ -349,14 +349,20 @@ fn a_login_puts_its_port_block_in_the_map_with_its_authorisation_and_a_logout_ta
                 .await
                 .expect("a re-login keeps its block");
             let after_login = map();
+            // Another device takes the address; the old one's logout leaves its block.
+            let other = Client { mac: "02:00:00:00:00:aa".parse().unwrap(), ip: client(10).ip };
+            fw.authorize(other, Duration::from_secs(600), Rate::UNLIMITED).await.unwrap();
             fw.revoke(client(10)).await.unwrap();
+            let taken_over = map();
+            fw.revoke(other).await.unwrap();
             let after_logout = map();
             let chain =
                 Command::new("nft").args(["list", "chain", "inet", "guestwifi", "postrouting"]).output().unwrap();
-            (restored, after_login, after_logout, String::from_utf8(chain.stdout).unwrap())
+            (restored, after_login, taken_over, after_logout, String::from_utf8(chain.stdout).unwrap())
         })
     });
-    let (restored, after_login, after_logout, chain) = listed;
+    let (restored, after_login, taken_over, after_logout, chain) = listed;
+    assert!(taken_over.contains("192.0.2.10 : 203.0.113.1 . 6496-6735"), "the new holder keeps it: {taken_over}");
     assert!(restored.contains("192.0.2.5 : 203.0.113.1 . 5296-5535"), "{restored}");
     assert!(after_login.contains("192.0.2.10 : 203.0.113.1 . 6496-6735"), "{after_login}");
     assert!(!after_logout.contains("192.0.2.10 ") && after_logout.contains("192.0.2.5 "), "{after_logout}");

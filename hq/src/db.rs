@@ -438,7 +438,25 @@ impl Db {
     /// nearest scope that has one (site, then region, then brand); with HQ's
     /// public ticket key when it has one.
     pub async fn bundle(&self, site: &SiteRef, ticket_key: Option<&str>) -> Result<Bundle, sqlx::Error> {
-        let rows: Vec<BlockRow> = sqlx::query_as(
+        let rows = self.block_rows(site).await?;
+        let vouchers = crate::vouchers::live(&self.pool, &site.brand, now_ms()).await?;
+        let overridable = crate::blocks::overridable(&self.pool, &site.brand).await?;
+        Ok(compose_bundle(&site.brand, &site.site, &site.region, rows, ticket_key, &vouchers, &overridable))
+    }
+
+    /// The marketing and settings blocks a bundle of `site` would carry
+    /// (without its vouchers: what the HQ editor and its preview show).
+    pub async fn blocks_at(
+        &self,
+        site: &SiteRef,
+    ) -> Result<std::collections::BTreeMap<String, protocol::Block>, sqlx::Error> {
+        let rows = self.block_rows(site).await?;
+        Ok(compose_bundle(&site.brand, &site.site, &site.region, rows, None, &[], &Default::default()).blocks)
+    }
+
+    /// The newest version of each block at each scope that covers `site`.
+    async fn block_rows(&self, site: &SiteRef) -> Result<Vec<BlockRow>, sqlx::Error> {
+        sqlx::query_as(
             "SELECT DISTINCT ON (scope_kind, scope_id, block) scope_kind, scope_id, block, version, value \
              FROM hq_blocks WHERE brand_id = $1 AND ((scope_kind = 'brand' AND scope_id = '') \
                OR (scope_kind = 'region' AND scope_id = $2 AND $2 <> '') OR (scope_kind = 'site' AND scope_id = $3)) \
@@ -448,10 +466,7 @@ impl Db {
         .bind(&site.region)
         .bind(&site.site)
         .fetch_all(&self.pool)
-        .await?;
-        let vouchers = crate::vouchers::live(&self.pool, &site.brand, now_ms()).await?;
-        let overridable = crate::blocks::overridable(&self.pool, &site.brand).await?;
-        Ok(compose_bundle(&site.brand, &site.site, &site.region, rows, ticket_key, &vouchers, &overridable))
+        .await
     }
 
     /// The bundles of `sites` (all of one brand) with one query: the

@@ -20,13 +20,8 @@ pub async fn shown(db: &Db, brand: &str, scope: &Scope) -> Result<BTreeMap<Strin
             SiteRef { brand: brand.into(), site: s.clone(), region: region.unwrap_or_default() }
         }
     };
-    let bundle = db.bundle(&at, None).await?;
-    Ok(bundle
-        .blocks
-        .into_iter()
-        .filter(|(name, _)| BLOCKS.contains(&name.as_str()))
-        .map(|(n, b)| (n, b.value))
-        .collect())
+    let blocks = db.blocks_at(&at).await?;
+    Ok(blocks.into_iter().filter(|(name, _)| BLOCKS.contains(&name.as_str())).map(|(n, b)| (n, b.value)).collect())
 }
 
 /// The drafts kept at `scope`, by block.
