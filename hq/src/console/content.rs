@@ -122,6 +122,8 @@ struct ContentPage<'a> {
     unpublished: bool,
     /// The phone preview's address.
     preview: String,
+    /// The page's one-time token.
+    once: String,
 }
 
 async fn content(
@@ -254,16 +256,16 @@ pub(super) async fn render(
             Some(policy.contains(&(kind.to_string(), id.to_string(), block.clone())))
         }
     };
+    let page_once = super::Console::once();
     let marketing = BLOCKS.contains(&block.as_str());
     let (editor, unpublished) = match marketing {
         true => {
             let (draft, drafted) =
                 crate::drafts::content(&console.db, brand, &scope).await.map_err(|e| me.failed(&e))?;
-            let once = super::Console::once();
             let target = guestwifi_views::editor::Target {
                 action: "/content/edit",
                 hidden: vec![("csrf", me.signed.csrf.clone()), ("scope", scope.to_string())],
-                once: &once,
+                once: &page_once,
                 media: "/content/photo",
             };
             let html = guestwifi_views::editor::Editor::new(&t.lang, &block, &draft, target).html();
@@ -272,6 +274,7 @@ pub(super) async fn render(
         false => (None, false),
     };
     let body = ContentPage {
+        once: page_once.clone(),
         t,
         editor,
         unpublished,
@@ -338,6 +341,9 @@ struct PublishForm {
     canary: String,
     #[serde(default)]
     version: i64,
+    /// The page's one-time token (a double tap on publish publishes once).
+    #[serde(default)]
+    once: String,
 }
 
 impl Csrf for PublishForm {
@@ -370,6 +376,11 @@ async fn publish(
     State(console): State<Arc<Console>>,
     posted: Posted<need::Content, PublishForm>,
 ) -> Result<Response, Response> {
+    if !console.first_use(&posted.form.once) {
+        let (me, form) = (&posted.staffer, &posted.form);
+        let shown = Shown { scope: form.scope.clone(), block: form.block.clone() };
+        return render(&console, me, shown, StatusCode::OK, Some(me.t.sent_twice.clone())).await;
+    }
     // The JSON, when it was edited as such; else the scope's draft (or what it shows).
     let value = match posted.form.value.trim() {
         "" => match scope_of(&posted.form.scope) {
