@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn both_languages_load_and_the_forms_post_where_the_console_says() {
-        assert_eq!(Words::of("en").dish_add, EN.dish_add);
+        assert_eq!((Words::of("en").lang.as_str(), Words::of("zh-CN").lang.as_str()), ("en", "zh-CN"));
         assert_ne!(Words::of("zh-CN").dish_add, Words::of("en").dish_add);
         let mut draft = Content::default();
         guestwifi_core::marketing::Edit::Add {
