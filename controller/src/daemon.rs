@@ -27,6 +27,8 @@ const IDLE_EVERY: u32 = 10;
 const PRUNE_EVERY: u32 = 3600;
 /// Sweeps between seals of the access log's new rows.
 const TRAIL_SEAL_EVERY: u32 = 5;
+/// Footfall's today and yesterday are rolled up this often (and when the statistics page asks).
+const FOOTFALL_ROLL: Duration = Duration::from_secs(300);
 
 /// How often the controller checks that its table is still in the kernel.
 const TABLE_CHECK: Duration = Duration::from_millis(500);
@@ -366,6 +368,16 @@ async fn serve(
     let sweep_metrics = metrics.clone();
     let (trail_db, trail_days) = (db.clone(), config.trail.retention_days);
     let trail_zone = crate::kit::time::zone_offset(&config.venue.time_zone);
+    let footfall_db = db.clone();
+    tasks.spawn("footfall roll", async move {
+        let mut tick = tokio::time::interval(FOOTFALL_ROLL);
+        loop {
+            tick.tick().await;
+            if let Err(err) = crate::stats::footfall::roll(&footfall_db, trail_zone).await {
+                tracing::error!(error = %crate::error_chain(&err), "footfall not rolled up");
+            }
+        }
+    });
     tasks.spawn("session sweep", async move {
         let mut tick = tokio::time::interval(SWEEP);
         let mut n = 0u32;

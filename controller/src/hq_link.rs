@@ -320,6 +320,10 @@ impl Link {
                 managed.own.intersection(&managed.overridable).cloned().collect()
             },
             access_log: crate::trail::state(self.handles.sessions.store()).await.ok(),
+            footfall: {
+                let range = crate::stats::Range::last_days(2, self.handles.zone_offset);
+                crate::stats::footfall::cells(self.handles.sessions.store(), &range).await.unwrap_or_default()
+            },
         }
     }
 

@@ -584,6 +584,7 @@ impl Db {
         if let Some(state) = &beat.access_log {
             crate::access_logs::file_in(&mut tx, &site.brand, &site.site, state).await?;
         }
+        crate::footfall::file_in(&mut tx, &site.brand, &site.site, &beat.footfall).await?;
         // A site's history is kept 90 days (its key leads with the site: cheap).
         at_site(
             &mut tx,

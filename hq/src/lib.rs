@@ -16,6 +16,7 @@ pub mod config;
 pub mod console;
 pub mod db;
 pub mod drafts;
+pub mod footfall;
 pub mod health;
 pub mod metrics;
 pub mod rollouts;

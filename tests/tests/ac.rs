@@ -375,7 +375,7 @@ async fn channel_plan_from_scans_spreads_neighbours_and_keeps_a_fixed_channel() 
     tokio::time::sleep(ECHO * 3).await; // their scans arrive right after they connect
 
     // The admin fixes AP 3 on channel 1; the plan works around it.
-    ac.set_ap("PLAN-3", None, Some(("wlan0", Some(1), None))).await.unwrap();
+    ac.set_ap("PLAN-3", None, None, Some(("wlan0", Some(1), None))).await.unwrap();
     let plan = ac.plan().await.unwrap();
     assert_eq!(plan.radios["PLAN-3/wlan0"].channel, 1);
     assert!(plan.radios["PLAN-3/wlan0"].reason.contains("fixed by the admin"));

@@ -48,7 +48,8 @@ async fn outbox_of(dir: &Path, n: usize) -> (sqlx::SqlitePool, Store) {
         outbox::push(&mut tx, at, &format!("device:{mac}"), &login).await.unwrap();
         let view = Fact::Event { kind: "portal_view".into(), who: None, mac: mac.clone(), detail: String::new() };
         outbox::push(&mut tx, at, &format!("device:{mac}"), &view).await.unwrap();
-        let end = Fact::VisitEnd { visit, ended_at: at + 1, reason: "logout".into(), bytes_up: 10 };
+        let end =
+            Fact::VisitEnd { visit, ended_at: at + 1, reason: "logout".into(), bytes_up: 10, zones: String::new() };
         outbox::push(&mut tx, at, &format!("device:{mac}"), &end).await.unwrap();
         tx.commit().await.unwrap();
     }

@@ -132,7 +132,30 @@ fn beat(guests: i64) -> Heartbeat {
         lag_ms: 0,
         own_blocks: vec![],
         access_log: None,
+        footfall: footfall(guests),
     }
+}
+
+/// A site's footfall today (the chain's zone, UTC+8): `guests` visits in
+/// the hall, present at noon, one of them on to a private room.
+fn footfall(guests: i64) -> Vec<controller::stats::footfall::Cell> {
+    let range = controller::stats::Range::last_days(1, 8);
+    let cell = |zone: &str, what: &str, key: &str, n: i64| controller::stats::footfall::Cell {
+        day: range.date(range.start),
+        zone: zone.into(),
+        what: what.into(),
+        key: key.into(),
+        n,
+    };
+    vec![
+        cell("大堂", "visits", "", guests),
+        cell("大堂", "present", "12", guests),
+        cell("大堂", "dwell_ms", "12", guests * 30 * 60_000),
+        cell("大堂", "move", "包间", 1),
+        cell("包间", "visits", "", 1),
+        // What no site may send is dropped, not filed.
+        cell("<b>", "salary", "", 1),
+    ]
 }
 
 #[test]
@@ -728,6 +751,14 @@ async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, 
         methods.contains("倒计时一键上网 3") && methods.contains("短信验证码 2") && methods.contains("上网卡 1"),
         "methods in words: {methods}"
     );
+    // Footfall by zone: each site's last word on its day, summed (a: 12, c: 5),
+    // however many heartbeats said it.
+    let zones = text(&browser, "#zones").await;
+    assert!(zones.contains("大堂 17 30 分钟"), "the chain's hall: {zones}");
+    assert!(text(&browser, "#moves").await.contains("大堂 → 包间 2"));
+    assert!(!text(&browser, "#footfall").await.contains("salary"));
+    browser.execute("document.getElementById('footfall').scrollIntoView()", vec![]).await.unwrap();
+    shot(&browser, &shots, "stats-footfall").await;
     shot(&browser, &shots, "stats").await;
     browser.find(Locator::Css("#stats-compare")).await.unwrap().click().await.unwrap();
     let rows = text(&browser, "#compared tbody").await;
@@ -735,6 +766,7 @@ async fn flows(browser: Browser, people: [(String, String); 3], shots: PathBuf, 
     assert!(a_at < c_at, "most logins first: {rows}");
     shot(&browser, &shots, "stats-sites").await;
     go(&browser, "/stats?scope=site:c&last=today").await;
+    assert!(text(&browser, "#zones").await.contains("大堂 5 30 分钟"), "c's own hall");
     says(&browser, "#stat-elsewhere", "1").await;
     assert_eq!(text(&browser, "#stat-new").await, "1", "c's other guest is new to the chain");
     go(&browser, "/stats/promotions/p-winter?last=today").await;

@@ -65,6 +65,7 @@ pub struct Strings {
     pub pin_label: String,
     pub card_button: String,
     pub consent_label: String,
+    pub places_label: String,
     pub error_card_frozen: String,
     pub error_card_lost: String,
     pub error_members_unavailable: String,

@@ -192,7 +192,7 @@ fn batch(n: u64) -> Vec<WireFact> {
         event("promotion_impression", "promo-1,promo-2"),
         event("dish_impression", "dish-1,dish-2,dish-3"),
         event("promotion_click", "promo-1"),
-        Fact::VisitEnd { visit, ended_at: now + 1_800_000, reason: "idle".into(), bytes_up: 1 },
+        Fact::VisitEnd { visit, ended_at: now + 1_800_000, reason: "idle".into(), bytes_up: 1, zones: String::new() },
     ]
     .iter()
     .map(|f| WireFact { id: uuid::Uuid::new_v4().to_string(), at: now, body: serde_json::to_string(f).unwrap() })

@@ -78,6 +78,7 @@ pub fn router(handles: Handles, token: String) -> Router {
                         Request::ApsSet {
                             device_id,
                             floor: b.floor,
+                            zone: b.zone,
                             radio: b.radio,
                             channel: b.channel,
                             tx_power_dbm: b.tx_power_dbm,
@@ -239,6 +240,8 @@ async fn document(
 #[derive(Deserialize)]
 struct ApSettings {
     floor: Option<i64>,
+    /// The zone of the restaurant it serves (empty: none).
+    zone: Option<String>,
     radio: Option<String>,
     channel: Option<u16>,
     tx_power_dbm: Option<u8>,

@@ -38,13 +38,16 @@ pub enum ApsCmd {
     /// Plan channels (2.4 GHz 1/6/11, 5 GHz non-DFS) and power from the APs'
     /// neighbour scans, push it, and explain it.
     Plan,
-    /// Per-AP settings: its floor, a radio's fixed channel or TX power (0 clears).
+    /// Per-AP settings: its floor, its zone, a radio's fixed channel or TX power (0 clears).
     Set {
         /// Its device id.
         device_id: String,
         /// The floor it is on (0 = ground), for the planner.
         #[arg(long)]
         floor: Option<i64>,
+        /// The zone of the restaurant it serves (大堂, 包间...), for footfall; "" takes it out.
+        #[arg(long)]
+        zone: Option<String>,
         /// The radio `--channel` and `--tx-power` apply to, e.g. wlan1.
         #[arg(long)]
         radio: Option<String>,
@@ -128,9 +131,10 @@ pub async fn aps(command: ApsCmd, socket: &Path, json: bool) -> anyhow::Result<(
         ApsCmd::List => Request::ApsList,
         ApsCmd::Stations => Request::StationsList,
         ApsCmd::Plan => Request::ApsPlan,
-        ApsCmd::Set { device_id, floor, radio, channel, tx_power } => Request::ApsSet {
+        ApsCmd::Set { device_id, floor, zone, radio, channel, tx_power } => Request::ApsSet {
             device_id: device_id.clone(),
             floor: *floor,
+            zone: zone.clone(),
             radio: radio.clone(),
             channel: *channel,
             tx_power_dbm: *tx_power,

@@ -296,6 +296,9 @@ pub struct SmsLoginForm {
     /// The consent text's version, when the box was ticked.
     #[serde(default)]
     consent: Option<String>,
+    /// The same, for the box that lets the member's visits keep their zones.
+    #[serde(default)]
+    places: Option<String>,
     /// Where the guest first asked to go, as the redirect signed it.
     #[serde(default)]
     then: String,
@@ -314,6 +317,8 @@ pub struct CardForm {
     token: String,
     #[serde(default)]
     consent: Option<String>,
+    #[serde(default)]
+    places: Option<String>,
     /// Where the guest first asked to go, as the redirect signed it.
     #[serde(default)]
     then: String,
@@ -437,7 +442,7 @@ pub async fn login_sms(
     let url = Wanted::of_form(&portal, client, &form.then, &form.then_sig);
     match finish(&portal, lang, client, grant, url).await {
         Ok(response) => {
-            consented(&portal, client, who, form.consent.as_deref()).await;
+            consented(&portal, client, who, form.consent.as_deref(), form.places.as_deref()).await;
             response
         }
         Err(response) => response,
@@ -511,18 +516,28 @@ pub async fn login_card(
     let url = Wanted::of_form(&portal, client, &form.then, &form.then_sig);
     match finish(&portal, lang, client, grant, url).await {
         Ok(response) => {
-            consented(&portal, client, who, form.consent.as_deref()).await;
+            consented(&portal, client, who, form.consent.as_deref(), form.places.as_deref()).await;
             response
         }
         Err(response) => response,
     }
 }
 
-/// Files a guest's consent to member offers with the text version they saw
-/// (only the version the portal shows now is taken).
-async fn consented(portal: &Portal, client: Client, who: crate::members::Who, version: Option<&str>) {
-    if version == Some(portal.auth.consent_version.as_str()) {
-        portal.auth.audit.event_of("consent", client, Some(who), &portal.auth.consent_version).await;
+/// Files a guest's consents with the text version they saw (only the
+/// version the portal shows now is taken): to member offers, and to the
+/// member's visits keeping the zones of the restaurant they were seen in.
+async fn consented(
+    portal: &Portal,
+    client: Client,
+    who: crate::members::Who,
+    offers: Option<&str>,
+    places: Option<&str>,
+) {
+    let version = portal.auth.consent_version.as_str();
+    for (kind, given) in [("consent", offers), ("consent_places", places)] {
+        if given == Some(version) {
+            portal.auth.audit.event_of(kind, client, Some(who.clone()), version).await;
+        }
     }
 }
 

@@ -197,14 +197,15 @@ impl Ac {
         Ok(plan)
     }
 
-    /// An admin's per-AP settings (floor, fixed channel or power), pushed.
+    /// An admin's per-AP settings (floor, zone, fixed channel or power), pushed.
     pub async fn set_ap(
         &self,
         device_id: &str,
         floor: Option<i64>,
+        zone: Option<&str>,
         radio: Option<(&str, Option<u16>, Option<u8>)>,
     ) -> Result<u64, AcError> {
-        let version = self.registry.set_ap(device_id, floor, radio).await?;
+        let version = self.registry.set_ap(device_id, floor, zone, radio).await?;
         self.config.send_replace(version);
         Ok(version)
     }

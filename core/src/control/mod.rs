@@ -73,6 +73,9 @@ pub enum Request {
         device_id: String,
         /// Floor for the planner.
         floor: Option<i64>,
+        /// The zone of the restaurant it serves, for footfall (empty: none).
+        #[serde(default)]
+        zone: Option<String>,
         /// The radio the next two apply to.
         radio: Option<String>,
         /// Fixed channel.

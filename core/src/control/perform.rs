@@ -267,12 +267,15 @@ async fn handle_ac(actor: &Actor, request: Request, ac: &Ac, handles: &Handles) 
         }
         Request::FirmwareStatus => Reply::Rollout { status: ac.rollout_status() },
         Request::ApsPlan => ac.plan().await.map_or_else(|e| failed(&e), |plan| Reply::Plan { text: plan.to_string() }),
-        Request::ApsSet { device_id, floor, radio, channel, tx_power_dbm } => {
+        Request::ApsSet { device_id, floor, zone, radio, channel, tx_power_dbm } => {
             let radio = radio.as_deref().map(|r| (r, channel, tx_power_dbm));
             if radio.is_none() && (channel.is_some() || tx_power_dbm.is_some()) {
                 refused(ErrorKind::Invalid, "--channel and --tx-power need --radio")
+            } else if zone.as_deref().is_some_and(|z| z.trim().chars().count() > 24 || z.chars().any(char::is_control))
+            {
+                refused(ErrorKind::Invalid, "a zone's name is at most 24 characters, on one line")
             } else {
-                ac.set_ap(&device_id, floor, radio)
+                ac.set_ap(&device_id, floor, zone.as_deref(), radio)
                     .await
                     .map_or_else(|e| failed(&e), |version| Reply::ConfigVersion { version })
             }
@@ -441,6 +444,13 @@ async fn statistics(from: &str, to: &str, handles: &Handles) -> Reply {
             None => return refused(ErrorKind::Invalid, format!("{from:?} to {to:?} is not a range of a year at most")),
         }
     };
+    // Today's footfall as of now, not as of the last roll.
+    let today = crate::stats::Range::last_days(1, handles.zone_offset).start;
+    if range.end > today {
+        if let Err(e) = crate::stats::footfall::roll_day(&handles.staff.db, today, handles.zone_offset).await {
+            return failed(&e);
+        }
+    }
     let mut report = match crate::stats::report(&handles.staff.db, &range).await {
         Ok(r) => r,
         Err(e) => return failed(&e),

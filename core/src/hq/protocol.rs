@@ -398,6 +398,9 @@ pub struct Heartbeat {
     /// only; its rows never leave the site).
     #[serde(default)]
     pub access_log: Option<crate::trail::State>,
+    /// Footfall by zone for yesterday and today (aggregates only).
+    #[serde(default)]
+    pub footfall: Vec<crate::stats::footfall::Cell>,
 }
 
 /// SHA-256 of a certificate's DER, hex: how HQ names a site's certificate.

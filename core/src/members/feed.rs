@@ -491,17 +491,35 @@ async fn apply(tx: &mut AnyConnection, brand: &str, site: &str, at: i64, fact: &
             .execute(&mut *tx)
             .await?;
         }
-        Fact::VisitEnd { visit, ended_at, reason, bytes_up } => {
+        Fact::VisitEnd { visit, ended_at, reason, bytes_up, zones } => {
+            // The zones stay with the visit only when its member consented to it.
             sqlx::query(
-                "UPDATE visits SET ended_at = $3, end_reason = $4, bytes_up = $5 WHERE brand_id = $1 AND visit_id = $2",
+                "UPDATE visits SET ended_at = $3, end_reason = $4, bytes_up = $5, aps = CASE WHEN EXISTS ( \
+                 SELECT 1 FROM identities i JOIN members m ON m.brand_id = i.brand_id AND m.member_id = i.member_id \
+                 WHERE i.brand_id = visits.brand_id AND i.kind = visits.identity_kind \
+                 AND i.value = visits.identity_value AND m.places_consent = 1) THEN $6 ELSE '' END \
+                 WHERE brand_id = $1 AND visit_id = $2",
             )
             .bind(brand)
             .bind(visit)
             .bind(ended_at)
             .bind(reason)
             .bind(bytes_up)
+            .bind(zones)
             .execute(&mut *tx)
             .await?;
+        }
+        Fact::Event { kind, who: Some(who), .. } if kind == "consent_places" => {
+            if let Some(member) = member_for(tx, brand, who, at).await? {
+                sqlx::query(
+                    "UPDATE members SET places_consent = 1, places_consent_at = $3 WHERE brand_id = $1 AND member_id = $2",
+                )
+                .bind(brand)
+                .bind(member)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         Fact::Event { kind, who: Some(who), detail, .. } if kind == "consent" => {
             if let Some(member) = member_for(tx, brand, who, at).await? {
@@ -634,7 +652,7 @@ pub async fn file_facts(
         match f.fact {
             Fact::Login { who, .. } if who.kind == "device" => devices.push(f.fact, f.at),
             // A portal event is its row and nothing else.
-            Fact::Event { kind, .. } if kind != "consent" => {}
+            Fact::Event { kind, .. } if kind != "consent" && kind != "consent_places" => {}
             _ => {
                 devices.write(tx, brand, site).await?;
                 apply(tx, brand, site, f.at, f.fact).await?;
@@ -834,7 +852,16 @@ mod tests {
             (1_000, login("v1", Who::device("02:00:00:00:00:01"), "02:00:00:00:00:01", 1_000)),
             (1_001, view("02:00:00:00:00:01")),
             (1_002, login("v2", Who::device("02:00:00:00:00:02"), "02:00:00:00:00:02", 1_002)),
-            (1_003, Fact::VisitEnd { visit: "v1".into(), ended_at: 1_003, reason: "logout".into(), bytes_up: 7 }),
+            (
+                1_003,
+                Fact::VisitEnd {
+                    visit: "v1".into(),
+                    ended_at: 1_003,
+                    reason: "logout".into(),
+                    bytes_up: 7,
+                    zones: "大堂 12m (ap-1)".into(),
+                },
+            ),
             (1_004, login("v3", phone.clone(), "02:00:00:00:00:01", 1_004)),
             (
                 1_005,
@@ -922,5 +949,58 @@ mod tests {
         assert!(got[1].contains("v1 device 02:00:00:00:00:01 1003 7"), "the end reached its visit: {}", got[1]);
         assert!(got[2].contains("device 02:00:00:00:00:01 1 1000 1006"), "the device, its member kept: {}", got[2]);
         assert!(got[3].contains("1"), "the consent: {}", got[3]);
+    }
+
+    #[tokio::test]
+    async fn a_visit_keeps_its_zones_only_for_a_member_who_consented_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        let brand = store.brand.clone();
+        let (yes, no) = (
+            Who { kind: "phone".into(), value: "+8613800138001".into() },
+            Who { kind: "phone".into(), value: "+8613800138002".into() },
+        );
+        let end = |visit: &str| Fact::VisitEnd {
+            visit: visit.into(),
+            ended_at: 2_000,
+            reason: "logout".into(),
+            bytes_up: 1,
+            zones: "包间 40m (ap-3)".into(),
+        };
+        let places = |who: &Who| Fact::Event {
+            kind: "consent_places".into(),
+            who: Some(who.clone()),
+            mac: String::new(),
+            detail: "v2".into(),
+        };
+        // Only the first member ticks the box; the second ticks the offers' one alone.
+        let offers =
+            Fact::Event { kind: "consent".into(), who: Some(no.clone()), mac: String::new(), detail: "v2".into() };
+        let facts = [
+            login("y", yes.clone(), "02:00:00:00:01:01", 1_000),
+            login("n", no.clone(), "02:00:00:00:01:02", 1_000),
+            login("d", Who::device("02:00:00:00:01:03"), "02:00:00:00:01:03", 1_000),
+            places(&yes),
+            offers,
+            end("y"),
+            end("n"),
+            end("d"),
+        ];
+        let ids: Vec<String> = (0..facts.len()).map(|i| format!("00000000-0000-4000-8000-{:012}", 100 + i)).collect();
+        let filings: Vec<Filing<'_>> =
+            facts.iter().zip(&ids).map(|(fact, id)| Filing { id, at: 1_500, fact }).collect();
+        let mut tx = store.pool().begin().await.unwrap();
+        file_facts(&mut tx, &brand, "S", 1, &filings).await.unwrap();
+        tx.commit().await.unwrap();
+        let aps: Vec<String> = sqlx::query_scalar("SELECT visit_id || '=' || aps FROM visits ORDER BY visit_id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(aps, ["d=", "n=", "y=包间 40m (ap-3)"]);
+        let details: Vec<String> = sqlx::query_scalar("SELECT detail FROM events WHERE kind = 'visit_end'")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert!(details.iter().all(|d| !d.contains("包间")), "the zones never reach the events: {details:?}");
     }
 }

@@ -169,6 +169,9 @@ pub struct MemberView {
     pub tier: String,
     /// Marketing consent given, with the text's version.
     pub consent: Option<String>,
+    /// Consent to the member's visits keeping the zones they were seen in.
+    #[serde(default)]
+    pub places_consent: bool,
     /// Cards: number, state, tier.
     pub cards: Vec<CardView>,
     /// Stored value, cents, and points (the card system's).
@@ -690,17 +693,17 @@ impl Store {
     /// A member with cards, balances, coupons and what the Wi-Fi knows.
     /// The phone is masked unless `full`.
     pub async fn show(&self, member_id: &str, full: bool) -> Result<MemberView, MembersError> {
-        type MemberTuple = (Option<String>, String, String, i64, String, Option<i64>, Option<i64>);
+        type MemberTuple = (Option<String>, String, String, i64, String, Option<i64>, Option<i64>, i64);
         let b = &self.brand;
         let m: Option<MemberTuple> = sqlx::query_as(
-            "SELECT phone, name, tier, consent, consent_version, first_seen_at, last_seen_at FROM members \
+            "SELECT phone, name, tier, consent, consent_version, first_seen_at, last_seen_at, places_consent FROM members \
              WHERE brand_id = $1 AND member_id = $2",
         )
         .bind(b)
         .bind(member_id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((phone, name, tier, consent, consent_version, first_seen_at, last_seen_at)) = m else {
+        let Some((phone, name, tier, consent, consent_version, first_seen_at, last_seen_at, places)) = m else {
             return Err(MembersError::NotFound);
         };
         let cards: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
@@ -739,6 +742,7 @@ impl Store {
             name,
             tier,
             consent: (consent != 0).then_some(consent_version),
+            places_consent: places != 0,
             cards: cards
                 .into_iter()
                 .map(|(card_no, state, tier, pin)| CardView { card_no, state, tier, has_pin: pin.is_some() })

@@ -34,6 +34,11 @@ pub enum Fact {
         reason: String,
         /// Bytes the guest sent.
         bytes_up: i64,
+        /// The zones the device was seen in, with their APs and minutes
+        /// (`大堂 42m (ap-1 ap-2); 包间 10m (ap-3)`). The member store keeps
+        /// them only for a member who consented to it.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        zones: String,
     },
     /// Something marketing counts: `portal_view`, `refusal`,
     /// `ad_impression`, `ad_click`, `consent`.

@@ -454,16 +454,17 @@ impl Sessions {
         self.filter.revoke(session.client()).await?;
         let now = now_ms();
         let mut tx = self.db.begin().await?;
-        let ended: Option<(String, i64)> = sqlx::query_as(
-            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL RETURNING visit_id, bytes_up",
+        let ended: Option<(String, i64, i64)> = sqlx::query_as(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL \
+             RETURNING visit_id, bytes_up, started_at",
         )
         .bind(now)
         .bind(reason.as_str())
         .bind(session.id)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some((visit, bytes_up)) = ended {
-            visit_end(&mut tx, &session.mac, visit, now, reason, bytes_up).await?;
+        if let Some((visit, bytes_up, started_at)) = ended {
+            visit_end(&mut tx, &session.mac, visit, (started_at, now), reason, bytes_up).await?;
         }
         tx.commit().await?;
         self.activity.lock().unwrap().remove(&session.client());
@@ -540,10 +541,10 @@ async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Resu
     let marks = |n: usize, each: &str| vec![each; n].join(", ");
     let update = format!(
         "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL AND (mac IN ({m}) OR ip IN ({m})) \
-         RETURNING mac, ip, identity, visit_id, bytes_up",
+         RETURNING mac, ip, visit_id, bytes_up, started_at",
         m = marks(rows.len(), "?")
     );
-    let mut query = sqlx::query_as::<_, (String, String, String, String, i64)>(&update)
+    let mut query = sqlx::query_as::<_, (String, String, String, i64, i64)>(&update)
         .bind(rows[0].now)
         .bind(EndReason::Replaced.as_str());
     for row in rows {
@@ -553,9 +554,9 @@ async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Resu
         query = query.bind(row.client.ip.to_string());
     }
     let mut replaced = Vec::new();
-    for (mac, ip, _identity, visit, bytes_up) in query.fetch_all(&mut *tx).await? {
+    for (mac, ip, visit, bytes_up, started_at) in query.fetch_all(&mut *tx).await? {
         let (Ok(mac), Ok(ip)) = (mac.parse::<MacAddr>(), ip.parse()) else { continue };
-        visit_end(&mut *tx, &mac, visit, rows[0].now, EndReason::Replaced, bytes_up).await?;
+        visit_end(&mut *tx, &mac, visit, (started_at, rows[0].now), EndReason::Replaced, bytes_up).await?;
         replaced.push(Client { mac, ip });
     }
     let visits: Vec<String> = rows.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
@@ -604,19 +605,21 @@ async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Resu
         .collect()
 }
 
-/// Files a visit's end in the outbox (the session's transaction).
+/// Files a visit's end in the outbox (the session's transaction), with the
+/// zones the device was seen in from its login to now.
 async fn visit_end(
     tx: &mut sqlx::SqliteConnection,
     mac: &MacAddr,
     visit: String,
-    at: i64,
+    (started, at): (i64, i64),
     reason: EndReason,
     bytes_up: i64,
 ) -> Result<(), sqlx::Error> {
     if visit.is_empty() {
         return Ok(()); // a session from before the member store
     }
-    let fact = Fact::VisitEnd { visit, ended_at: at, reason: reason.as_str().to_string(), bytes_up };
+    let zones = crate::stats::footfall::zones_of(&mut *tx, &mac.to_string(), started, at).await?;
+    let fact = Fact::VisitEnd { visit, ended_at: at, reason: reason.as_str().to_string(), bytes_up, zones };
     outbox::push(tx, at, &format!("device:{mac}"), &fact).await.map(|_| ())
 }
 

@@ -7,6 +7,8 @@
 //! read-only views its owners keep for it (`stats_sessions`,
 //! `stats_refusals`, `stats_portal_events`; migration 15), never their tables.
 
+pub mod footfall;
+
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
@@ -88,6 +90,9 @@ pub struct Report {
     pub dwell_minutes: f64,
     /// Marketing events: kind, what (an ad's URL, dish ids), count.
     pub top: Vec<(String, String, i64)>,
+    /// Where guests spent their time, by zone (aggregates only).
+    #[serde(default)]
+    pub footfall: footfall::Footfall,
 }
 
 impl Report {
@@ -208,7 +213,7 @@ pub async fn report(db: &SqlitePool, range: &Range) -> Result<Report, sqlx::Erro
     .fetch_one(db)
     .await?;
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT kind, detail, COUNT(*) FROM stats_portal_events WHERE kind != 'portal_view' AND kind != 'consent' \
+        "SELECT kind, detail, COUNT(*) FROM stats_portal_events WHERE kind != 'portal_view' AND kind NOT IN ('consent', 'consent_places') \
          AND kind != 'menu_view' AND at >= ? AND at < ? GROUP BY kind, detail",
     )
     .bind(range.start)
@@ -232,6 +237,7 @@ pub async fn report(db: &SqlitePool, range: &Range) -> Result<Report, sqlx::Erro
         new_guests: seen.len() as i64,
         dwell_minutes: if dwell_n == 0 { 0.0 } else { dwell_total as f64 / dwell_n as f64 / 60_000.0 },
         top,
+        footfall: footfall::Footfall::of(&footfall::cells(db, range).await?),
     })
 }
 
@@ -352,6 +358,23 @@ pub fn csv(report: &Report, range: &Range) -> String {
     out.push_str("\nevent,detail,count\n");
     for (k, d, n) in &report.top {
         out.push_str(&format!("{},{},{n}\n", crate::kit::csv::csv_field(k), crate::kit::csv::csv_field(d)));
+    }
+    let f = &report.footfall;
+    out.push_str("\nzone,visits,mean_minutes,new,returning\n");
+    for z in &f.zones {
+        let name = crate::kit::csv::csv_field(&z.name);
+        out.push_str(&format!("{name},{},{:.1},{},{}\n", z.visits, z.mean_minutes, z.new, z.returning));
+    }
+    out.push_str("\nzone,hour,devices_present,minutes\n");
+    for z in &f.zones {
+        let name = crate::kit::csv::csv_field(&z.name);
+        for h in 0..24 {
+            out.push_str(&format!("{name},{h},{},{}\n", z.present[h], z.minutes[h]));
+        }
+    }
+    out.push_str("\nfrom_zone,to_zone,moves\n");
+    for (a, b, n) in &f.moves {
+        out.push_str(&format!("{},{},{n}\n", crate::kit::csv::csv_field(a), crate::kit::csv::csv_field(b)));
     }
     out
 }

@@ -133,6 +133,10 @@ struct ScopePage<'a> {
     promotions: Vec<SlotView>,
     ads: Vec<SlotView>,
     dishes: Vec<(String, i64)>,
+    /// The scope's footfall by zone, its heat picture, the visit length buckets.
+    footfall: guestwifi_core::stats::footfall::Footfall,
+    heat: String,
+    buckets: Vec<&'static str>,
 }
 
 async fn scope_figures(
@@ -163,6 +167,9 @@ async fn scope_page(
     let hour_bars: Vec<(String, i64)> = f.hours.iter().enumerate().map(|(h, n)| (format!("{h}"), *n)).collect();
     let methods: Vec<(String, i64)> = f.methods.iter().map(|(m, n)| (t.method_name(m).to_string(), *n)).collect();
     let scope_name = scopes.iter().find(|(s, _)| *s == scope.to_string()).map_or_else(String::new, |(_, n)| n.clone());
+    let footfall = crate::footfall::of_scope(&console.db, &me.person().brand, &scope.to_string(), &range)
+        .await
+        .map_err(|e| me.failed(&e))?;
     let page = ScopePage {
         t,
         me: Some(me.me()),
@@ -181,6 +188,9 @@ async fn scope_page(
         promotions: slot_views(&f.promotions, &names),
         ads: slot_views(&f.ads, &HashMap::new()),
         dishes: f.dishes.iter().map(|(id, n)| (names.get(id).cloned().unwrap_or_else(|| id.clone()), *n)).collect(),
+        heat: footfall.heat_svg(),
+        footfall,
+        buckets: guestwifi_core::stats::footfall::DWELL_BUCKETS.iter().map(|b| b.1).collect(),
         scopes,
         f,
     };

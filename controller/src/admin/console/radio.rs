@@ -435,7 +435,9 @@ mod tests {
             };
             registry.pending_hello(&hello).await.unwrap();
             registry.adopt(&format!("ap-{n}"), None).await.unwrap();
-            ac.set_ap(&format!("ap-{n}"), None, Some(("wlan0", Some(if n == 1 { 1 } else { 3 }), None))).await.unwrap();
+            ac.set_ap(&format!("ap-{n}"), None, None, Some(("wlan0", Some(if n == 1 { 1 } else { 3 }), None)))
+                .await
+                .unwrap();
         }
         let heard = |bssid: &str| vec![ap_protocol::Neighbour { bssid: bssid.into(), channel: 1, rssi: -45 }];
         registry.scan("ap-1", "wlan0", &heard("02:00:00:00:02:00")).await.unwrap();

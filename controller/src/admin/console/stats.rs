@@ -38,6 +38,9 @@ struct StatsPage<'a> {
     /// Guests per AP now, and its chart (None: no AP has guests).
     per_ap: Vec<(String, i64)>,
     chart_aps: Option<String>,
+    /// Footfall's heat picture, and the visit length buckets' names.
+    heat: String,
+    buckets: Vec<&'static str>,
 }
 
 /// The report for the range the query asks (the last 7 days by default).
@@ -79,6 +82,8 @@ async fn stats(m: Member<need::Statistics>, State(console): State<Arc<Console>>,
         chart_hours: crate::stats::bar_chart("", &by_hour),
         chart_methods: crate::stats::bar_chart("", &by_method),
         chart_aps: (!per_ap.is_empty()).then(|| crate::stats::bar_chart("", &per_ap)),
+        heat: r.footfall.heat_svg(),
+        buckets: crate::stats::footfall::DWELL_BUCKETS.iter().map(|b| b.1).collect(),
         per_ap,
         r,
     };

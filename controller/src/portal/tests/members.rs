@@ -48,7 +48,11 @@ async fn a_member_card_logs_in_with_its_pin_for_its_tiers_time_and_a_frozen_or_l
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
     assert!(!h.filter.is_authorized(guest(1)));
     let ok = h
-        .post(guest(1), "/login/card", &[("card", "8800 123"), ("pin", "2468"), ("token", &token), ("consent", "v1")])
+        .post(
+            guest(1),
+            "/login/card",
+            &[("card", "8800 123"), ("pin", "2468"), ("token", &token), ("consent", "v1"), ("places", "v1")],
+        )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     let session = h.portal.sessions.current(guest(1)).await.unwrap().unwrap();
@@ -65,6 +69,7 @@ async fn a_member_card_logs_in_with_its_pin_for_its_tiers_time_and_a_frozen_or_l
     let shown = h.members.show(&member, false).await.unwrap();
     assert_eq!(shown.phone, "138****8000");
     assert_eq!(shown.consent.as_deref(), Some("v1"), "consent with the text's version");
+    assert!(shown.places_consent, "and to keeping the zones of the member's visits");
     assert_eq!(shown.visits, 1);
     assert!(shown.identities.contains(&format!("device:{}", guest(1).mac)), "{:?}", shown.identities);
 

@@ -164,16 +164,16 @@ impl Registry {
 
     /// Every AP.
     pub async fn list(&self) -> Result<Vec<AccessPoint>, RegistryError> {
-        type Row = (String, String, String, String, String, i64, i64, i64, String, Option<String>, bool);
+        type Row = (String, String, String, String, String, i64, i64, i64, String, Option<String>, bool, String);
         Ok(sqlx::query_as::<_, Row>(
             "SELECT device_id, model, mac, firmware, state, applied_version, last_seen_at, floor, public_key_pem, \
-             conflict_key_pem, controller_pinned FROM access_points ORDER BY device_id",
+             conflict_key_pem, controller_pinned, zone FROM access_points ORDER BY device_id",
         )
         .fetch_all(&self.db)
         .await?
         .into_iter()
-        .map(|(device_id, model, mac, firmware, state, applied_version, last_seen_at, floor, key, conflict, pinned)| {
-            AccessPoint {
+        .map(
+            |(
                 device_id,
                 model,
                 mac,
@@ -182,13 +182,29 @@ impl Registry {
                 applied_version,
                 last_seen_at,
                 floor,
-                fingerprint: ap_protocol::trust::pem_fingerprint(&key).unwrap_or_default(),
-                key_conflict: conflict.as_deref().and_then(ap_protocol::trust::pem_fingerprint),
-                controller_pinned: pinned,
-                online: false,
-                wants_version: None,
-            }
-        })
+                key,
+                conflict,
+                pinned,
+                zone,
+            )| {
+                AccessPoint {
+                    device_id,
+                    model,
+                    mac,
+                    firmware,
+                    state,
+                    applied_version,
+                    last_seen_at,
+                    floor,
+                    zone,
+                    fingerprint: ap_protocol::trust::pem_fingerprint(&key).unwrap_or_default(),
+                    key_conflict: conflict.as_deref().and_then(ap_protocol::trust::pem_fingerprint),
+                    controller_pinned: pinned,
+                    online: false,
+                    wants_version: None,
+                }
+            },
+        )
         .collect())
     }
 
@@ -223,13 +239,17 @@ impl Registry {
         .execute(&self.db)
         .await?;
         if joined {
-            sqlx::query("INSERT INTO station_visits (station, device_id, interface, joined_at) VALUES (?, ?, ?, ?)")
-                .bind(station)
-                .bind(device_id)
-                .bind(interface)
-                .bind(at)
-                .execute(&self.db)
-                .await?;
+            // The zone its AP is in now is where the guest was, whatever the AP's zone later.
+            sqlx::query(
+                "INSERT INTO station_visits (station, device_id, interface, joined_at, zone) \
+                 VALUES (?1, ?2, ?3, ?4, COALESCE((SELECT zone FROM access_points WHERE device_id = ?2), ''))",
+            )
+            .bind(station)
+            .bind(device_id)
+            .bind(interface)
+            .bind(at)
+            .execute(&self.db)
+            .await?;
         }
         Ok(())
     }

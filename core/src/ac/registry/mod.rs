@@ -83,6 +83,9 @@ pub struct AccessPoint {
     pub last_seen_at: i64,
     /// Floor, for the channel plan.
     pub floor: i64,
+    /// The zone of the restaurant it serves (大堂, 包间...), for footfall; empty: none.
+    #[serde(default)]
+    pub zone: String,
     /// SHA-256 of the key it said hello with (and its certificate is for).
     #[serde(default)]
     pub fingerprint: String,

@@ -33,12 +33,14 @@ impl Registry {
         Ok(())
     }
 
-    /// An admin's per-AP settings: floor, and per radio a fixed channel or TX power
-    /// (None leaves a setting as it is; Some(0) clears it).
+    /// An admin's per-AP settings: floor, zone, and per radio a fixed channel or TX power
+    /// (None leaves a setting as it is; Some(0) clears it). A zone alone
+    /// changes no AP's configuration: the version stays.
     pub async fn set_ap(
         &self,
         device_id: &str,
         floor: Option<i64>,
+        zone: Option<&str>,
         radio: Option<(&str, Option<u16>, Option<u8>)>,
     ) -> Result<u64, RegistryError> {
         let mut tx = self.db.begin().await?;
@@ -48,6 +50,20 @@ impl Registry {
             .await?;
         if known.is_none() {
             return Err(RegistryError::UnknownAp(device_id.to_string()));
+        }
+        if let Some(zone) = zone {
+            sqlx::query("UPDATE access_points SET zone = ? WHERE device_id = ?")
+                .bind(zone.trim())
+                .bind(device_id)
+                .execute(&mut *tx)
+                .await?;
+            if floor.is_none() && radio.is_none() {
+                let version: i64 = sqlx::query_scalar("SELECT config_version FROM ac_settings WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(version as u64);
+            }
         }
         if let Some(floor) = floor {
             sqlx::query("UPDATE access_points SET floor = ? WHERE device_id = ?")
