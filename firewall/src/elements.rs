@@ -47,6 +47,36 @@ pub(crate) fn table_present() -> io::Result<bool> {
 
 /// Every element of `set` (an `ether_addr . ipv4_addr` or `. ipv6_addr` set).
 pub(crate) fn list(set: &str) -> io::Result<Vec<ClientCounters>> {
+    dump(set, element)
+}
+
+/// Every element of an `ipv4_addr` set with its byte counter (`down4`).
+pub(crate) fn bytes_by_address(set: &str) -> io::Result<Vec<(Ipv4Addr, u64)>> {
+    dump(set, |attrs| {
+        let (mut ip, mut bytes) = (None, 0);
+        for (kind, payload, _) in Attrs(attrs) {
+            match kind {
+                NFTA_SET_ELEM_KEY => {
+                    ip = Attrs(payload)
+                        .find(|(k, _, _)| *k == NFTA_DATA_VALUE)
+                        .and_then(|(_, key, _)| <[u8; 4]>::try_from(key).ok())
+                        .map(Ipv4Addr::from);
+                }
+                NFTA_SET_ELEM_EXPR => bytes = counter_of(payload).map_or(bytes, |c| c.1),
+                NFTA_SET_ELEM_EXPRESSIONS => {
+                    if let Some(found) = Attrs(payload).filter_map(|(_, e, _)| counter_of(e)).next() {
+                        bytes = found.1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some((ip?, bytes))
+    })
+}
+
+/// Every element of `set`, each read by `parse`.
+fn dump<T>(set: &str, parse: impl Fn(&[u8]) -> Option<T>) -> io::Result<Vec<T>> {
     let mut sock = Socket::open(NETLINK_NETFILTER)?;
     let mut body = vec![NFPROTO_INET, 0, 0, 0];
     body.extend(attr(NFTA_SET_ELEM_LIST_TABLE, &nul_terminated(TABLE)));
@@ -58,7 +88,7 @@ pub(crate) fn list(set: &str) -> io::Result<Vec<ClientCounters>> {
         let Some(attrs) = reply.get(4..) else { return };
         for (kind, elements, _) in Attrs(attrs) {
             if kind == NFTA_SET_ELEM_LIST_ELEMENTS {
-                out.extend(Attrs(elements).filter(|(k, _, _)| *k == NFTA_LIST_ELEM).filter_map(|(_, e, _)| element(e)));
+                out.extend(Attrs(elements).filter(|(k, _, _)| *k == NFTA_LIST_ELEM).filter_map(|(_, e, _)| parse(e)));
             }
         }
     })?;
@@ -83,7 +113,7 @@ fn element(attrs: &[u8]) -> Option<ClientCounters> {
         }
     }
     let (packets, bytes) = counter;
-    Some(ClientCounters { client: client?, packets, bytes, expires_in })
+    Some(ClientCounters { client: client?, packets, bytes, bytes_down: 0, expires_in })
 }
 
 /// `ether_addr . ipv4_addr` (or ipv6): each part padded to four bytes.

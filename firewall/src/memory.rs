@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// Records authorisations like the kernel set would, with settable counters.
 #[derive(Default)]
 pub struct MemoryFilter {
-    clients: Mutex<BTreeMap<Client, (Instant, u64, u64)>>,
+    clients: Mutex<BTreeMap<Client, (Instant, u64, u64, u64)>>,
     rates: Mutex<BTreeMap<Client, Rate>>,
 }
 
@@ -22,6 +22,13 @@ impl MemoryFilter {
         if let Some(entry) = self.clients.lock().unwrap().get_mut(&client) {
             entry.1 = packets;
             entry.2 = bytes;
+        }
+    }
+
+    /// Sets what the "kernel" forwarded to a client, to test data allowances.
+    pub fn set_download(&self, client: Client, bytes: u64) {
+        if let Some(entry) = self.clients.lock().unwrap().get_mut(&client) {
+            entry.3 = bytes;
         }
     }
 
@@ -38,7 +45,7 @@ impl MemoryFilter {
 
 impl ClientFilter for MemoryFilter {
     fn authorize(&self, client: Client, timeout: Duration, rate: Rate) -> BoxFuture<'_, Result<(), FirewallError>> {
-        self.clients.lock().unwrap().insert(client, (Instant::now() + timeout, 0, 0));
+        self.clients.lock().unwrap().insert(client, (Instant::now() + timeout, 0, 0, 0));
         self.rates.lock().unwrap().insert(client, rate);
         futures::future::ready(Ok(())).boxed()
     }
@@ -57,10 +64,11 @@ impl ClientFilter for MemoryFilter {
             .unwrap()
             .iter()
             .filter(|(_, (until, ..))| *until > now)
-            .map(|(client, (until, packets, bytes))| ClientCounters {
+            .map(|(client, (until, packets, bytes, down))| ClientCounters {
                 client: *client,
                 packets: *packets,
                 bytes: *bytes,
+                bytes_down: *down,
                 expires_in: Some(*until - now),
             })
             .collect();
@@ -70,7 +78,7 @@ impl ClientFilter for MemoryFilter {
     fn restore(&self, clients: Vec<(Client, Duration, Rate)>) -> BoxFuture<'_, Result<(), FirewallError>> {
         let now = Instant::now();
         *self.rates.lock().unwrap() = clients.iter().map(|(c, _, r)| (*c, *r)).collect();
-        *self.clients.lock().unwrap() = clients.into_iter().map(|(c, t, _)| (c, (now + t, 0, 0))).collect();
+        *self.clients.lock().unwrap() = clients.into_iter().map(|(c, t, _)| (c, (now + t, 0, 0, 0))).collect();
         futures::future::ready(Ok(())).boxed()
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::blocks::NAT_BLOCKS4;
 use crate::libnft::Nft;
-use crate::ruleset::{Policy, AUTHORIZED4, AUTHORIZED6, BW_DOWN4, BW_UP4, GARDEN4, GARDEN6, LEASES4, TABLE};
+use crate::ruleset::{Policy, AUTHORIZED4, AUTHORIZED6, BW_DOWN4, BW_UP4, DOWN4, GARDEN4, GARDEN6, LEASES4, TABLE};
 use crate::types::{Client, ClientCounters, Rate};
 use crate::FirewallError;
 use std::collections::HashMap;
@@ -93,6 +93,14 @@ impl Shaper {
                         let _ = writeln!(out, "add element inet {TABLE} {map} {{ {ip} : jump bw_{way}{kbps} }}");
                     }
                 }
+            }
+            // Its download counter: a new one with each authorisation (a new
+            // session counts from zero), gone with the holder's logout.
+            if held.is_some() {
+                let _ = writeln!(out, "delete element inet {TABLE} {DOWN4} {{ {ip} }}");
+            }
+            if wanted.is_some() {
+                let _ = writeln!(out, "add element inet {TABLE} {DOWN4} {{ {ip} }}");
             }
             // A login's port block goes in with its authorisation, a logout's out.
             if let Some(element) = blocks.and_then(|b| b.element(ip)) {
@@ -287,12 +295,20 @@ pub(crate) fn lease_commands(changed: &[(Client, Option<Duration>)], gone: &[Cli
     out
 }
 
-/// Both `authorized` sets with their per-element counters, read over
-/// netlink (see `elements`): libnftables' listing costs far more memory.
+/// Both `authorized` sets with their per-element counters, and each IPv4
+/// address's download from `down4`, read over netlink (see `elements`):
+/// libnftables' listing costs far more memory.
 pub(crate) fn list() -> Result<Vec<ClientCounters>, FirewallError> {
     let mut out = Vec::new();
     for set in [AUTHORIZED4, AUTHORIZED6] {
         out.extend(crate::elements::list(set).map_err(FirewallError::Netlink)?);
+    }
+    let down: HashMap<Ipv4Addr, u64> =
+        crate::elements::bytes_by_address(DOWN4).map_err(FirewallError::Netlink)?.into_iter().collect();
+    for c in &mut out {
+        if let IpAddr::V4(ip) = c.client.ip {
+            c.bytes_down = down.get(&ip).copied().unwrap_or(0);
+        }
     }
     Ok(out)
 }
@@ -348,9 +364,10 @@ mod tests {
         let (cmds, state) = Shaper::default().commands(&[Change::Authorize(c(5), Duration::from_secs(60), rate)], None);
         assert!(cmds.contains("add rule inet guestwifi bw_d8000 update @bws_d8000 { ip daddr limit rate over 1000000 bytes/second burst 250000 bytes } drop"), "{cmds}");
         assert!(cmds.contains("add element inet guestwifi bw_up4 { 192.0.2.5 : jump bw_u2000 }"));
-        // A second guest at the same rate: map elements only.
+        assert!(cmds.ends_with("add element inet guestwifi down4 { 192.0.2.5 }\n"), "its download counter: {cmds}");
+        // A second guest at the same rate: map elements and its counter only.
         let (cmds, state) = state.commands(&[Change::Authorize(c(6), Duration::from_secs(60), rate)], None);
-        assert_eq!(cmds.lines().count(), 2, "{cmds}");
+        assert_eq!(cmds.lines().count(), 3, "{cmds}");
         assert!(cmds.lines().all(|l| l.starts_with("add element")));
         // A new grant at another rate: the old elements go, a new tier comes once.
         let only_down = Rate { down_kbps: 512, up_kbps: 0 };
@@ -358,11 +375,12 @@ mod tests {
         let lines: Vec<&str> = cmds.lines().collect();
         assert_eq!(lines[0], "delete element inet guestwifi bw_up4 { 192.0.2.5 }");
         assert!(cmds.contains("bw_d512") && !cmds.contains("bw_u0"), "{cmds}");
+        assert!(cmds.contains("delete element inet guestwifi down4 { 192.0.2.5 }\nadd element inet guestwifi down4"));
         let (cmds, state) = state.commands(&[Change::Revoke(c(5))], None);
-        assert_eq!(cmds.lines().count(), 1, "{cmds}");
+        assert_eq!(cmds.lines().count(), 2, "its rate element and its counter: {cmds}");
         assert_eq!(state.len(), 1);
         let (cmds, _) = state.commands(&[Change::Authorize(c(5), Duration::from_secs(60), Rate::UNLIMITED)], None);
-        assert!(cmds.is_empty(), "no limit, nothing");
+        assert_eq!(cmds, "add element inet guestwifi down4 { 192.0.2.5 }\n", "no limit: its counter only");
     }
 
     #[test]
@@ -378,7 +396,9 @@ mod tests {
         assert!(cmds.contains("add element inet guestwifi nat_blocks4 { 192.0.2.10 : 203.0.113.1 . 6496-6735 }"));
         // Another device takes the address (the session code revokes the old one after).
         let (cmds, state) = state.commands(&[login(2)], Some(&blocks));
-        assert!(cmds.is_empty(), "same rate, same block: {cmds}");
+        let fresh_counter =
+            "delete element inet guestwifi down4 { 192.0.2.10 }\nadd element inet guestwifi down4 { 192.0.2.10 }\n";
+        assert_eq!(cmds, fresh_counter, "same rate, same block; its own download counter from zero");
         let (cmds, state) = state.commands(&[Change::Revoke(at(1))], Some(&blocks));
         assert!(cmds.is_empty(), "the old holder's logout takes nothing of the new one's: {cmds}");
         assert_eq!(state.len(), 1);
@@ -389,7 +409,7 @@ mod tests {
             "{cmds}"
         );
         let (cmds, _) = state.commands(&[login(4), Change::Revoke(at(3))], Some(&blocks));
-        assert!(cmds.is_empty(), "{cmds}");
+        assert_eq!(cmds, fresh_counter);
         // Its own logout does take them.
         let (cmds, _) = state.commands(&[Change::Revoke(at(3))], Some(&blocks));
         assert!(

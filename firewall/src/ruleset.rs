@@ -22,6 +22,9 @@ pub(crate) const GARDEN6: &str = "garden6";
 pub(crate) const BW_UP4: &str = "bw_up4";
 pub(crate) const BW_DOWN4: &str = "bw_down4";
 pub(crate) const LEASES4: &str = "leases4";
+/// Each logged-in guest's IPv4 address, counting what reaches it (its
+/// download: with its element in `authorized`, what its data allowance counts).
+pub(crate) const DOWN4: &str = "down4";
 const PREROUTING: &str = "prerouting";
 const POSTROUTING: &str = "postrouting";
 const FORWARD: &str = "forward";
@@ -147,6 +150,7 @@ impl Policy {
             (GARDEN4, SetTypeValue::Single(SetType::Ipv4Addr)),
             (GARDEN6, SetTypeValue::Single(SetType::Ipv6Addr)),
             (LEASES4, SetTypeValue::Concatenated(Cow::Owned(vec![SetType::EtherAddr, SetType::Ipv4Addr]))),
+            (DOWN4, SetTypeValue::Single(SetType::Ipv4Addr)),
         ] {
             batch.add(NfListObject::Set(Box::new(Set {
                 family: NfFamily::INet,
@@ -267,6 +271,8 @@ impl Policy {
                 ],
             ),
             (FORWARD, vec![guest_in(), jump(GUEST_OUT)]),
+            // What reaches a logged-in guest is counted on its address's element (no verdict).
+            (FORWARD, vec![guest_out_if(), eq(payload("ip", "daddr"), s(format!("@{DOWN4}")))]),
             (FORWARD, vec![guest_out_if(), established(), Statement::Accept(None)]),
             (FORWARD, vec![guest_out_if(), Statement::Drop(None)]),
         ];
@@ -421,7 +427,7 @@ fn add_per_element_counters(json: &mut serde_json::Value) {
     for cmd in cmds {
         if let Some(set) = cmd.pointer_mut("/add/set") {
             let name = set.get("name").and_then(|n| n.as_str()).unwrap_or_default();
-            if name == AUTHORIZED4 || name == AUTHORIZED6 {
+            if name == AUTHORIZED4 || name == AUTHORIZED6 || name == DOWN4 {
                 set["stmt"] = serde_json::json!([{ "counter": null }]);
             }
         }
@@ -630,14 +636,14 @@ mod tests {
     }
 
     #[test]
-    fn authorized_sets_count_per_element_and_gardens_do_not() {
+    fn authorized_and_download_sets_count_per_element_and_gardens_do_not() {
         let json = policy().to_json(false);
         let sets: Vec<_> = json["nftables"].as_array().unwrap().iter().filter_map(|c| c.pointer("/add/set")).collect();
-        assert_eq!(sets.len(), 5);
+        assert_eq!(sets.len(), 6);
         for set in sets {
             let counted = set.get("stmt").is_some();
             let name = set["name"].as_str().unwrap();
-            assert_eq!(counted, name.starts_with("authorized"), "{name}");
+            assert_eq!(counted, name.starts_with("authorized") || name == DOWN4, "{name}");
         }
     }
 

@@ -95,6 +95,8 @@ pub struct ClientCounters {
     pub packets: u64,
     /// Bytes the client sent through the gateway.
     pub bytes: u64,
+    /// Bytes the gateway forwarded to it (IPv4; its session's download).
+    pub bytes_down: u64,
     /// Time left before the kernel drops the element by itself.
     pub expires_in: Option<Duration>,
 }

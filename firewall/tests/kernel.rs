@@ -84,7 +84,7 @@ fn login_adds_one_element_and_reload_restores_sessions() {
     let Some(ns) = Netns::new("fwtest-elements") else {
         return;
     };
-    let (rules_before, rules_after, listed, after_revoke) = ns.run(|| {
+    let (rules_before, rules_after, listed, after_revoke, counted) = ns.run(|| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let fw = Firewall::start(policy(), &[], Vec::new()).unwrap();
@@ -109,18 +109,23 @@ fn login_adds_one_element_and_reload_restores_sessions() {
             fw.revoke(client(10)).await.unwrap();
             fw.revoke(client(99)).await.expect("revoking an absent client is fine");
             let after_revoke = fw.list().await.unwrap();
+            // Each logged-in address has its download counter; the logout's is gone.
+            let counted = nft_set("down4");
             // nftables flushed behind our back: reload puts everything back.
             assert!(Command::new("nft").args(["flush", "ruleset"]).status().unwrap().success());
             fw.restore(after_revoke.iter().map(|c| (c.client, Duration::from_secs(300), Rate::UNLIMITED)).collect())
                 .await
                 .unwrap();
             assert_eq!(fw.list().await.unwrap().len(), 9);
+            assert_eq!(nft_set("down4").matches("counter packets").count(), 9, "download counters restored too");
             assert!(fw.present().await.unwrap());
             Firewall::remove_table().unwrap();
             assert!(!fw.present().await.unwrap());
-            (before, after, listed, after_revoke)
+            (before, after, listed, after_revoke, counted)
         })
     });
+    assert_eq!(counted.matches("counter packets 0 bytes 0").count(), 9, "{counted}");
+    assert!(counted.contains("192.0.2.11 ") && !counted.contains("192.0.2.10 "), "{counted}");
     assert_eq!(rules_before, rules_after, "a login must not change any rule");
     assert_eq!(listed.len(), 10);
     assert!(listed.iter().all(|c| c.expires_in.unwrap() > Duration::from_secs(590)));
