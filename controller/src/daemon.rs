@@ -23,6 +23,8 @@ use tokio::sync::watch;
 const SWEEP: Duration = Duration::from_secs(1);
 /// Idle detection reads every counter: every this many sweeps.
 const IDLE_EVERY: u32 = 10;
+/// Data allowances are checked every this many sweeps (only when a live session has one).
+const DATA_EVERY: u32 = 2;
 /// Ended sessions past their keeping time are deleted every this many sweeps.
 const PRUNE_EVERY: u32 = 3600;
 /// Sweeps between seals of the access log's new rows.
@@ -100,7 +102,9 @@ pub async fn run(config: Config) -> Result<Exit, DaemonError> {
     let filter: Arc<dyn ClientFilter> = Arc::new(firewall.clone());
     let idle =
         (config.session.idle_timeout_seconds > 0).then(|| Duration::from_secs(config.session.idle_timeout_seconds));
-    let mut sessions = Sessions::new(db.clone(), filter, idle).with_port_blocks(port_blocks);
+    let mut sessions = Sessions::new(db.clone(), filter, idle)
+        .with_port_blocks(port_blocks)
+        .with_zone(crate::kit::time::zone_offset(&config.venue.time_zone));
     if config.network.run_dnsmasq {
         sessions = sessions.with_leases(crate::dhcp::leases_path(&config));
     }
@@ -384,7 +388,7 @@ async fn serve(
         loop {
             tick.tick().await;
             n = n.wrapping_add(1);
-            if let Err(err) = sessions.sweep(n % IDLE_EVERY == 0).await {
+            if let Err(err) = sessions.sweep(n % IDLE_EVERY == 0, n % DATA_EVERY == 0).await {
                 tracing::error!(error = %crate::error_chain(&err), "session sweep failed");
             }
             // The gauges come from here, so a scrape never lists the kernel's clients.

@@ -105,6 +105,7 @@ mod tests {
             devices: 2,
             down_kbps: 0,
             up_kbps: 0,
+            data_mb: 0,
             note: "<b>午市</b>".into(),
             created_at: 0,
             valid_until: 0,

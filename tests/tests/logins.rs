@@ -314,3 +314,49 @@ fn a_guests_limit_survives_a_flush_and_a_restart() {
     t.until("the restarted controller puts the limits back", 10, || shaped(&t));
     assert!(reaches_upstream(&t, 1));
 }
+
+#[test]
+fn a_voucher_s_data_allowance_is_counted_in_the_kernel_and_ends_its_sessions_when_used_up() {
+    let Some(t) = TestLab::start("e2e-data", 2, 3600, &[]) else { return };
+    let made = t.cli_ok(&[
+        "vouchers",
+        "create",
+        "--count",
+        "1",
+        "--duration",
+        "2h",
+        "--devices",
+        "2",
+        "--data-mb",
+        "2",
+        "--json",
+    ]);
+    let cards: serde_json::Value = serde_json::from_str(&made).unwrap();
+    let code = cards[0]["code"].as_str().unwrap().to_string();
+    let token = t.token(1);
+    let (status, page) = t.post(1, "/login/voucher", &[("code", &code), ("token", &token)]);
+    assert_eq!(status, 200, "{page}");
+    assert!(reaches_upstream(&t, 1));
+    // A small page leaves the allowance; a 3 MB download uses it up (the
+    // download is what counts: the guest sends little).
+    assert_eq!(t.curl(1, &["http://example.test/big?bytes=200000"]).0, 200);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(reaches_upstream(&t, 1), "200 KB of 2 MB: still online");
+    let _ = t.curl(1, &["--max-time", "20", "http://example.test/big?bytes=3000000"]);
+    t.until("the session ended by its allowance", 10, || !t.online(1));
+    // Back at the portal, the guest is told why.
+    let (status, page) = t.curl(1, &[&format!("http://{}/", e2e::PORTAL_HOST)]);
+    assert_eq!(status, 200);
+    assert!(page.contains("流量已用完，您已下线"), "{page}");
+    // The card's allowance is every device's: a second phone gets nothing more, and is told why.
+    let token = t.token(2);
+    let (status, page) = t.post(2, "/login/voucher", &[("code", &code), ("token", &token)]);
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("这张上网卡的 2 MB 流量已用完"), "{page}");
+    assert!(!reaches_upstream(&t, 2));
+    let sessions: serde_json::Value =
+        serde_json::from_str(&t.cli_ok(&["sessions", "list", "--json"])).unwrap_or(serde_json::Value::Null);
+    assert!(sessions.as_array().is_none_or(|s| s.is_empty()), "no live session: {sessions}");
+    let log = t.cli_ok(&["trail", "search", "--mac", &lab::guest_mac(1), "--json"]);
+    assert!(log.contains("data_used"), "the access log names why it ended: {log}");
+}

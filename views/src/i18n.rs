@@ -33,6 +33,9 @@ pub struct Strings {
     pub error_ticket_invalid: String,
     /// Another device's session holds the guest's address.
     pub error_address_in_use: String,
+    pub error_data_used: String,
+    pub error_data_used_today: String,
+    pub session_data_used: String,
     pub error_ticket_replayed: String,
     pub error_too_early: String,
     pub error_too_many: String,

@@ -46,6 +46,9 @@ pub struct LoginPage<'a> {
     /// The ways to log in offered, the site's first one first (its own big
     /// card; the others in a compact list): (way, name, the card's id).
     pub ways: Vec<(&'static str, &'a str, &'static str)>,
+    /// Why this device's last session ended, when the guest should be told
+    /// (its data allowance was used up).
+    pub ended: Option<String>,
 }
 
 impl LoginPage<'_> {
@@ -195,6 +198,7 @@ pub fn preview(venue: Venue<'_>, content: &Content, now: &Now, lang: Lang, root:
         ad,
         consent_version: venue.consent_version,
         member_return: None,
+        ended: None,
         blocks: Blocks::of(content, now, lang, root),
         wechat: venue.wechat,
         oauth: Vec::new(),

@@ -158,7 +158,14 @@ pub fn router(handles: Handles, token: String) -> Router {
         .route(
             "/api/tiers/{tier}",
             put(|s, a, Path(tier): Path<String>, Json(t): Json<TierBody>| {
-                run(s, a, Request::MembersTier { tier, minutes: t.minutes, down_kbps: t.down_kbps, up_kbps: t.up_kbps })
+                let request = Request::MembersTier {
+                    tier,
+                    minutes: t.minutes,
+                    down_kbps: t.down_kbps,
+                    up_kbps: t.up_kbps,
+                    data_mb: t.data_mb,
+                };
+                run(s, a, request)
             }),
         )
         .route(
@@ -192,6 +199,9 @@ struct TierBody {
     down_kbps: i64,
     #[serde(default)]
     up_kbps: i64,
+    /// MB a day (0: no allowance).
+    #[serde(default)]
+    data_mb: i64,
 }
 
 /// `PUT /api/cards/{card}/state` body: `active`, `frozen` or `lost`.

@@ -28,6 +28,9 @@ pub enum VouchersCmd {
         /// Upload limit of its sessions, kbit/s (0: the method's default).
         #[arg(long, default_value_t = 0)]
         up_kbps: u32,
+        /// Data each card allows over its life, every device together, MB (0: no allowance).
+        #[arg(long, default_value_t = 0)]
+        data_mb: u32,
         /// A note printed on the cards and kept with the batch.
         #[arg(long, default_value = "")]
         note: String,
@@ -174,14 +177,14 @@ pub async fn sessions(command: SessionsCmd, socket: &Path, json: bool) -> anyhow
 pub async fn vouchers(command: VouchersCmd, socket: &Path, json: bool) -> anyhow::Result<()> {
     use controller::auth::voucher::NewBatch;
     let request = match command {
-        VouchersCmd::Create { count, duration, valid_days, devices, down_kbps, up_kbps, note } => {
+        VouchersCmd::Create { count, duration, valid_days, devices, down_kbps, up_kbps, data_mb, note } => {
             Request::VouchersCreate {
                 batch: NewBatch {
                     count,
                     duration_seconds: duration,
                     valid_days,
                     devices,
-                    bandwidth: controller::auth::Bandwidth { down_kbps, up_kbps },
+                    bandwidth: controller::auth::Bandwidth { down_kbps, up_kbps, data_mb, data_daily: false },
                     note,
                 },
             }

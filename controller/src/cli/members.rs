@@ -41,6 +41,9 @@ pub enum MembersCmd {
         /// Upload limit, kbit/s (0: the card method's).
         #[arg(long, default_value_t = 0)]
         up_kbps: i64,
+        /// Data a member of the tier may move a day, MB (0: no allowance).
+        #[arg(long, default_value_t = 0)]
+        data_mb: i64,
     },
     /// The feed to the store: facts waiting, lag, last delivery, last error.
     Feed,
@@ -74,9 +77,13 @@ pub async fn members(command: MembersCmd, socket: &std::path::Path, json: bool) 
         },
         MembersCmd::Show { key, full } => Request::MembersShow { key: key.clone(), full: *full },
         MembersCmd::Erase { key } => Request::MembersErase { key: key.clone() },
-        MembersCmd::Tier { tier, minutes, down_kbps, up_kbps } => {
-            Request::MembersTier { tier: tier.clone(), minutes: *minutes, down_kbps: *down_kbps, up_kbps: *up_kbps }
-        }
+        MembersCmd::Tier { tier, minutes, down_kbps, up_kbps, data_mb } => Request::MembersTier {
+            tier: tier.clone(),
+            minutes: *minutes,
+            down_kbps: *down_kbps,
+            up_kbps: *up_kbps,
+            data_mb: *data_mb,
+        },
         MembersCmd::Feed => Request::FeedStatus,
     };
     let ms_ago = |at: i64| format!("{}s ago", (control_now_ms() - at).max(0) / 1000);

@@ -26,6 +26,7 @@ pub(super) async fn finish(
 ) -> Result<Response, Response> {
     let method = grant.method;
     let identity = grant.identity.clone();
+    let daily = grant.bandwidth.data_daily;
     let url = match url {
         // A portal page (the ad's promotion) is where the guest asked to go.
         Some(page) if page.starts_with('/') && !page.starts_with("//") => Some(page),
@@ -43,6 +44,13 @@ pub(super) async fn finish(
         Err(SessionError::AddressInUse { .. }) => {
             portal.metrics.refused(method.as_str(), "address_in_use");
             Err(message(portal, lang, StatusCode::CONFLICT, lang.strings().error_address_in_use.clone()))
+        }
+        Err(SessionError::DataUsedUp { mb }) => {
+            portal.metrics.refused(method.as_str(), "data_used");
+            portal.auth.audit.record(method, client, Some(&identity), Some(&Refusal::DataUsed)).await;
+            let t = lang.strings();
+            let text = if daily { &t.error_data_used_today } else { &t.error_data_used };
+            Err(message(portal, lang, StatusCode::FORBIDDEN, text.replace("{mb}", &mb.to_string())))
         }
         Err(err) => {
             portal.metrics.refused(method.as_str(), "error");
@@ -199,6 +207,7 @@ pub(super) async fn refused(
         Refusal::OtherDevice => (StatusCode::FORBIDDEN, t.error_code_other_device.clone(), None),
         Refusal::CardFrozen => (StatusCode::FORBIDDEN, t.error_card_frozen.clone(), None),
         Refusal::CardLost => (StatusCode::FORBIDDEN, t.error_card_lost.clone(), None),
+        Refusal::DataUsed => (StatusCode::FORBIDDEN, t.session_data_used.clone(), None),
         Refusal::Unavailable if method == Method::Voucher => {
             (StatusCode::SERVICE_UNAVAILABLE, t.error_chain_voucher_offline.clone(), Some(60))
         }

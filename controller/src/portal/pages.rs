@@ -130,6 +130,15 @@ async fn login_page(
             None
         }
     };
+    // A device whose data allowance ran out within the hour is told so.
+    let ended = match portal.sessions.last_end(client, std::time::Duration::from_secs(3600)).await {
+        Ok(Some((reason, _))) if reason == "data_used" => Some(t.session_data_used.clone()),
+        Ok(_) => None,
+        Err(err) => {
+            tracing::warn!(error = %crate::error_chain(&err), "last session not looked up");
+            None
+        }
+    };
     let (content, now) = super::marketing::published(portal);
     let blocks = Blocks::of(&content, &now, lang, "");
     let url = wanted.as_ref().and_then(Wanted::destination);
@@ -180,6 +189,7 @@ async fn login_page(
             token: portal.signer.device_token(client),
             then: wanted.map(|w| Then { url: w.url, sig: w.sig }),
             ways: offered(portal, !auth.oauth.is_empty()).ways(lang.strings()),
+            ended,
         }
         .render(),
     )

@@ -183,6 +183,8 @@ impl Cards {
             bandwidth: Bandwidth {
                 down_kbps: kbps(card.down_kbps, self.bandwidth.down_kbps),
                 up_kbps: kbps(card.up_kbps, self.bandwidth.up_kbps),
+                data_mb: u32::try_from(card.data_mb.max(0)).unwrap_or(u32::MAX),
+                data_daily: true,
             },
         })
     }

@@ -135,13 +135,20 @@ impl Identity {
     }
 }
 
-/// Download and upload limits of a session, kbit/s; 0 is no limit.
+/// A session's limits: download and upload, kbit/s, and a data allowance,
+/// MB up and down together; 0 is no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Bandwidth {
     /// Towards the guest.
     pub down_kbps: u32,
     /// From the guest.
     pub up_kbps: u32,
+    /// Data the identity may move, MB (a voucher's over its life, a tier's a day).
+    #[serde(default)]
+    pub data_mb: u32,
+    /// The allowance is a day's (the site's day), not the identity's whole life.
+    #[serde(default)]
+    pub data_daily: bool,
 }
 
 /// What a method gives a guest who passed it.
@@ -221,6 +228,9 @@ pub enum Refusal {
     /// The member store cannot be reached and its local copy is too old.
     #[error("member store unavailable")]
     Unavailable,
+    /// The identity's data allowance is used up (the sessions' answer, audited as a refusal).
+    #[error("data allowance used up")]
+    DataUsed,
 }
 
 impl Refusal {
@@ -244,6 +254,7 @@ impl Refusal {
             Refusal::CardFrozen => "card_frozen",
             Refusal::CardLost => "card_lost",
             Refusal::Unavailable => "unavailable",
+            Refusal::DataUsed => "data_used",
         }
     }
 }
@@ -565,7 +576,7 @@ impl Methods {
     ) -> Self {
         let auth = &config.auth;
         let session = &config.session;
-        let bandwidth = |down_kbps, up_kbps| Bandwidth { down_kbps, up_kbps };
+        let bandwidth = |down_kbps, up_kbps| Bandwidth { down_kbps, up_kbps, ..Bandwidth::default() };
         let c = &auth.countdown;
         let q = &auth.counter_qr;
         Methods {

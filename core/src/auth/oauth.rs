@@ -284,7 +284,7 @@ pub fn from_config(
             scope: c.scope.clone(),
             portal_url: config.portal_url(),
             session: config.session.length_or(c.session_minutes),
-            bandwidth: Bandwidth { down_kbps: c.down_kbps, up_kbps: c.up_kbps },
+            bandwidth: Bandwidth { down_kbps: c.down_kbps, up_kbps: c.up_kbps, ..Bandwidth::default() },
         });
         providers.push(match (secret, hq) {
             (None, Some(client)) => provider.via_hq(client.clone()),

@@ -63,6 +63,9 @@ pub struct Voucher {
     pub down_kbps: i64,
     /// Upload limit, kbit/s (0: default).
     pub up_kbps: i64,
+    /// Data it allows over its life, MB, every device's sessions together (0: none).
+    #[serde(default)]
+    pub data_mb: i64,
     /// Staff's note.
     pub note: String,
     /// UTC ms.
@@ -126,7 +129,8 @@ pub struct Vouchers {
     default_bandwidth: Bandwidth,
 }
 
-const SELECT: &str = "SELECT v.code, v.batch, v.duration_seconds, v.devices, v.down_kbps, v.up_kbps, v.note, \
+const SELECT: &str =
+    "SELECT v.code, v.batch, v.duration_seconds, v.devices, v.down_kbps, v.up_kbps, v.data_mb, v.note, \
      v.created_at, v.valid_until, v.first_used_at, v.revoked_at, \
      (SELECT COUNT(*) FROM voucher_devices d WHERE d.code = v.code) AS devices_used FROM vouchers v";
 
@@ -173,6 +177,9 @@ impl Vouchers {
         if batch.devices == 0 || batch.devices > 100 {
             return invalid("devices must be 1 to 100");
         }
+        if batch.bandwidth.data_mb > 1_000_000 {
+            return invalid("data must be 0 (no limit) to 1,000,000 MB");
+        }
         if batch.note.chars().count() > 200 {
             return invalid("the note is longer than 200 characters");
         }
@@ -185,7 +192,7 @@ impl Vouchers {
             let code = random_code(CODE_LEN);
             let inserted = sqlx::query(
                 "INSERT INTO vouchers (code, batch, duration_seconds, devices, down_kbps, up_kbps, note, created_at, \
-                 valid_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
+                 valid_until, data_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
             )
             .bind(&code)
             .bind(&batch_id)
@@ -196,6 +203,7 @@ impl Vouchers {
             .bind(&batch.note)
             .bind(now)
             .bind(valid_until)
+            .bind(i64::from(batch.bandwidth.data_mb))
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 1 {
@@ -336,6 +344,8 @@ impl Vouchers {
             bandwidth: Bandwidth {
                 down_kbps: pick(voucher.down_kbps, self.default_bandwidth.down_kbps),
                 up_kbps: pick(voucher.up_kbps, self.default_bandwidth.up_kbps),
+                data_mb: u32::try_from(voucher.data_mb.max(0)).unwrap_or(u32::MAX),
+                data_daily: false,
             },
         };
         Ok((grant, Claim { code, mac, first_use: started, new_device: !known }))
@@ -526,7 +536,10 @@ mod tests {
     }
 
     async fn vouchers() -> Vouchers {
-        Vouchers::new(crate::store::memory().await.unwrap(), Bandwidth { down_kbps: 2048, up_kbps: 512 })
+        Vouchers::new(
+            crate::store::memory().await.unwrap(),
+            Bandwidth { down_kbps: 2048, up_kbps: 512, ..Bandwidth::default() },
+        )
     }
 
     fn batch(count: u32, devices: u32) -> NewBatch {
@@ -565,7 +578,11 @@ mod tests {
         let (grant, _) = v.claim(&card.display_code().to_lowercase(), client(1)).await.unwrap();
         assert_eq!(grant.identity, Identity::Voucher(card.code.clone()));
         assert!(grant.duration > Duration::from_secs(3590) && grant.duration <= Duration::from_secs(3600));
-        assert_eq!(grant.bandwidth, Bandwidth { down_kbps: 2048, up_kbps: 512 }, "the method's default");
+        assert_eq!(
+            grant.bandwidth,
+            Bandwidth { down_kbps: 2048, up_kbps: 512, ..Bandwidth::default() },
+            "the method's default"
+        );
         v.claim(&card.code, client(1)).await.unwrap(); // the same phone again: no new place
         v.claim(&card.code, client(2)).await.unwrap();
         assert_eq!(refusal(v.claim(&card.code, client(3)).await), Refusal::DeviceLimit);
@@ -717,6 +734,7 @@ mod tests {
             duration_seconds: 3600,
             devices: 1,
             down_kbps: 0,
+            data_mb: 0,
             up_kbps: 0,
             note: "=HYPERLINK(\"x\")".into(),
             created_at: 0,

@@ -459,7 +459,7 @@ pub fn from_config(config: &crate::config::Config) -> Result<Option<std::sync::A
         reply: w.reply.clone(),
         link_ttl: Duration::from_secs(w.link_minutes * 60),
         session: config.session.length_or(w.session_minutes),
-        bandwidth: Bandwidth { down_kbps: w.down_kbps, up_kbps: w.up_kbps },
+        bandwidth: Bandwidth { down_kbps: w.down_kbps, up_kbps: w.up_kbps, ..Bandwidth::default() },
         portal_url: config.portal_url(),
         tickets: None,
     }))))

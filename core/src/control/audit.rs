@@ -78,8 +78,8 @@ impl Record {
             R::MembersImport { .. } => row("members.import", "", ""),
             R::MembersShow { key, full: true } => row("member.show_full", &masked(key), ""),
             R::MembersErase { key } => row("member.erase", &masked(key), ""),
-            R::MembersTier { tier, minutes, down_kbps, up_kbps } => Record {
-                after: Some(format!("{minutes} min, {down_kbps}/{up_kbps} kbit/s")),
+            R::MembersTier { tier, minutes, down_kbps, up_kbps, data_mb } => Record {
+                after: Some(format!("{minutes} min, {down_kbps}/{up_kbps} kbit/s, {data_mb} MB a day")),
                 ..row("tier.set", tier, "")
             },
             R::CardsState { card, state } => Record { after: Some(state.clone()), ..row("card.state", card, "") },

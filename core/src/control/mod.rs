@@ -241,6 +241,9 @@ pub enum Request {
         down_kbps: i64,
         /// kbit/s up.
         up_kbps: i64,
+        /// Data a member of the tier may move a day, MB (0: no allowance).
+        #[serde(default)]
+        data_mb: i64,
     },
     /// Freeze, report lost or reactivate a card.
     CardsState {
@@ -621,7 +624,7 @@ impl Failure for crate::sessions::SessionError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::Store(_) | Self::Firewall(_) => ErrorKind::Unavailable,
-            Self::AddressInUse { .. } => ErrorKind::Conflict,
+            Self::AddressInUse { .. } | Self::DataUsedUp { .. } => ErrorKind::Conflict,
         }
     }
 }

@@ -190,11 +190,11 @@ async fn handle_members(request: Request, staff: &Staff) -> Reply {
             },
             Err(reply) => reply,
         },
-        Request::MembersTier { tier, minutes, down_kbps, up_kbps } => {
-            if tier.is_empty() || minutes < 0 || down_kbps < 0 || up_kbps < 0 {
-                return refused(ErrorKind::Invalid, "a tier name, and minutes and kbit/s of 0 or more");
+        Request::MembersTier { tier, minutes, down_kbps, up_kbps, data_mb } => {
+            if tier.is_empty() || minutes < 0 || down_kbps < 0 || up_kbps < 0 || !(0..=1_000_000).contains(&data_mb) {
+                return refused(ErrorKind::Invalid, "a tier name, and minutes, kbit/s and MB a day of 0 or more");
             }
-            match store.set_tier(&tier, minutes, down_kbps, up_kbps).await {
+            match store.set_tier(&tier, minutes, down_kbps, up_kbps, data_mb).await {
                 Ok(()) => Reply::Done,
                 Err(e) => failed(&e),
             }

@@ -40,7 +40,7 @@ impl CardCache {
     /// A card from the copy.
     pub async fn card(&self, card_no: &str) -> Result<Option<CardRecord>, sqlx::Error> {
         let row: Option<CardTuple> = sqlx::query_as(
-            "SELECT card_no, member_id, pin_hash, state, tier, session_minutes, down_kbps, up_kbps FROM member_cards \
+            "SELECT card_no, member_id, pin_hash, state, tier, session_minutes, down_kbps, up_kbps, data_mb FROM member_cards \
              WHERE card_no = ?",
         )
         .bind(card_no)
@@ -122,10 +122,11 @@ impl CardCache {
 /// the later of the two).
 async fn upsert(conn: &mut sqlx::SqliteConnection, c: &CardRecord, seen_at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO member_cards (card_no, member_id, pin_hash, state, tier, session_minutes, down_kbps, up_kbps, seen_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (card_no) DO UPDATE SET member_id = excluded.member_id, \
+        "INSERT INTO member_cards (card_no, member_id, pin_hash, state, tier, session_minutes, down_kbps, up_kbps, seen_at, \
+         data_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (card_no) DO UPDATE SET member_id = excluded.member_id, \
          pin_hash = excluded.pin_hash, state = excluded.state, tier = excluded.tier, \
          session_minutes = excluded.session_minutes, down_kbps = excluded.down_kbps, up_kbps = excluded.up_kbps, \
+         data_mb = excluded.data_mb, \
          seen_at = max(member_cards.seen_at, excluded.seen_at)",
     )
     .bind(&c.card_no)
@@ -137,6 +138,7 @@ async fn upsert(conn: &mut sqlx::SqliteConnection, c: &CardRecord, seen_at: i64)
     .bind(c.down_kbps)
     .bind(c.up_kbps)
     .bind(seen_at)
+    .bind(c.data_mb)
     .execute(conn)
     .await
     .map(|_| ())

@@ -239,6 +239,9 @@ pub struct CardRecord {
     pub down_kbps: i64,
     /// The tier's upload limit.
     pub up_kbps: i64,
+    /// The tier's data allowance a day, MB (0: none).
+    #[serde(default)]
+    pub data_mb: i64,
 }
 
 /// What `members import` did.
@@ -267,11 +270,11 @@ pub struct Erased {
 
 /// The columns a card login needs, joined with its tier.
 const CARD_SELECT: &str = "SELECT c.card_no, c.member_id, c.pin_hash, c.state, c.tier, \
-     COALESCE(t.session_minutes, 0), COALESCE(t.down_kbps, 0), COALESCE(t.up_kbps, 0) \
+     COALESCE(t.session_minutes, 0), COALESCE(t.down_kbps, 0), COALESCE(t.up_kbps, 0), COALESCE(t.data_mb, 0) \
      FROM cards c LEFT JOIN tiers t ON t.brand_id = c.brand_id AND t.tier = c.tier";
 
 /// A card row as selected (see [`CARD_SELECT`]).
-pub(crate) type CardTuple = (String, String, Option<String>, String, String, i64, i64, i64);
+pub(crate) type CardTuple = (String, String, Option<String>, String, String, i64, i64, i64, i64);
 
 pub(crate) fn card_of(t: CardTuple) -> CardRecord {
     CardRecord {
@@ -283,6 +286,7 @@ pub(crate) fn card_of(t: CardTuple) -> CardRecord {
         session_minutes: t.5,
         down_kbps: t.6,
         up_kbps: t.7,
+        data_mb: t.8,
     }
 }
 
@@ -621,18 +625,27 @@ impl Store {
         Ok(done)
     }
 
-    /// Sets a tier's Wi-Fi worth (session minutes, kbit/s down and up).
-    pub async fn set_tier(&self, tier: &str, minutes: i64, down: i64, up: i64) -> Result<(), MembersError> {
+    /// Sets a tier's Wi-Fi worth (session minutes, kbit/s down and up, MB a day).
+    pub async fn set_tier(
+        &self,
+        tier: &str,
+        minutes: i64,
+        down: i64,
+        up: i64,
+        data_mb: i64,
+    ) -> Result<(), MembersError> {
         sqlx::query(
-            "INSERT INTO tiers (brand_id, tier, name, session_minutes, down_kbps, up_kbps) VALUES ($1, $2, $2, $3, $4, $5) \
-             ON CONFLICT (brand_id, tier) DO UPDATE SET session_minutes = excluded.session_minutes, \
-             down_kbps = excluded.down_kbps, up_kbps = excluded.up_kbps",
+            "INSERT INTO tiers (brand_id, tier, name, session_minutes, down_kbps, up_kbps, data_mb) \
+             VALUES ($1, $2, $2, $3, $4, $5, $6) ON CONFLICT (brand_id, tier) DO UPDATE SET \
+             session_minutes = excluded.session_minutes, down_kbps = excluded.down_kbps, up_kbps = excluded.up_kbps, \
+             data_mb = excluded.data_mb",
         )
         .bind(&self.brand)
         .bind(tier)
         .bind(minutes)
         .bind(down)
         .bind(up)
+        .bind(data_mb)
         .execute(&self.pool)
         .await?;
         Ok(())

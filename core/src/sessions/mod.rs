@@ -38,6 +38,12 @@ pub enum SessionError {
         /// The device whose session holds it.
         holder: MacAddr,
     },
+    /// The identity has used its data allowance (the voucher's, or the day's).
+    #[error("the data allowance of {mb} MB is used up")]
+    DataUsedUp {
+        /// The allowance, MB.
+        mb: u32,
+    },
 }
 
 /// One guest's login.
@@ -68,6 +74,13 @@ pub struct Session {
     pub packets_up: i64,
     /// Bytes the guest sent, as last read from the kernel.
     pub bytes_up: i64,
+    /// Bytes sent to the guest, as last read from the kernel.
+    #[serde(default)]
+    pub bytes_down: i64,
+    /// Bytes the session may move up and down together (its data allowance
+    /// less what its identity used before in the allowance's period); None: no limit.
+    #[serde(default)]
+    pub data_limit: Option<i64>,
 }
 
 impl Session {
@@ -100,6 +113,8 @@ pub enum EndReason {
     Kicked,
     /// The same device or address logged in again.
     Replaced,
+    /// Its data allowance was used up.
+    DataUsed,
 }
 
 impl EndReason {
@@ -110,6 +125,7 @@ impl EndReason {
             EndReason::Logout => "logout",
             EndReason::Kicked => "kicked",
             EndReason::Replaced => "replaced",
+            EndReason::DataUsed => "data_used",
         }
     }
 }
@@ -134,6 +150,8 @@ pub struct Sessions {
     /// The guests' source-port blocks (the firewall's; the session row
     /// keeps its own for the access log).
     blocks: Option<firewall::PortBlocks>,
+    /// The site's zone, hours from UTC: where a daily data allowance's day starts.
+    zone_offset: i64,
 }
 
 /// Who holds an address: the device, its session's expiry (UTC ms) and rate.
@@ -147,6 +165,8 @@ struct LoginRow {
     expires_at: i64,
     /// The public address and source ports its traffic leaves by ("", 0, 0: masquerade).
     block: (String, u16, u16),
+    /// Bytes it may move (None: no allowance).
+    data_limit: Option<i64>,
 }
 
 /// The new row's id and the sessions it replaced.
@@ -170,7 +190,14 @@ impl Sessions {
             bytes_up: Arc::default(),
             writer,
             blocks: None,
+            zone_offset: 8,
         }
+    }
+
+    /// The site's zone (hours from UTC): a daily data allowance's day starts at its midnight.
+    pub fn with_zone(mut self, offset: i64) -> Self {
+        self.zone_offset = offset;
+        self
     }
 
     /// Records in each session the public address and source-port block
@@ -246,6 +273,7 @@ impl Sessions {
         if let Some((mac, ..)) = holder.filter(|(mac, ..)| *mac != client.mac) {
             self.check_address(client, Client { mac, ip: client.ip })?;
         }
+        let data_limit = self.data_left(&grant).await?;
         let rate = Rate { down_kbps: grant.bandwidth.down_kbps, up_kbps: grant.bandwidth.up_kbps };
         self.filter.authorize(client, length, rate).await?;
         let now = now_ms();
@@ -255,7 +283,7 @@ impl Sessions {
             _ => None,
         };
         let block = block.unwrap_or_default();
-        let row = LoginRow { client, grant: grant.clone(), now, expires_at, block };
+        let row = LoginRow { client, grant: grant.clone(), now, expires_at, block, data_limit };
         let (done, result) = oneshot::channel();
         let written = match self.writer.send((row, done)) {
             Ok(()) => result.await.unwrap_or(Err(sqlx::Error::PoolClosed)),
@@ -306,7 +334,33 @@ impl Sessions {
             expires_at,
             packets_up: 0,
             bytes_up: 0,
+            bytes_down: 0,
+            data_limit,
         })
+    }
+
+    /// What a grant's data allowance leaves this login: the allowance less
+    /// what the identity's sessions moved in its period (the site's day for a
+    /// daily one, else ever). None without an allowance; an error when none is left.
+    async fn data_left(&self, grant: &Grant) -> Result<Option<i64>, SessionError> {
+        let mb = grant.bandwidth.data_mb;
+        if mb == 0 {
+            return Ok(None);
+        }
+        let since =
+            if grant.bandwidth.data_daily { crate::stats::Range::last_days(1, self.zone_offset).start } else { 0 };
+        let used: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(bytes_up + bytes_down), 0) FROM sessions WHERE identity = ? AND started_at >= ?",
+        )
+        .bind(grant.identity.local())
+        .bind(since)
+        .fetch_one(&self.db)
+        .await?;
+        let left = i64::from(mb) * 1_000_000 - used;
+        if left <= 0 {
+            return Err(SessionError::DataUsedUp { mb });
+        }
+        Ok(Some(left))
     }
 
     /// Refuses an address another device's live session still uses: it had
@@ -364,13 +418,14 @@ impl Sessions {
 
     /// Live sessions, newest first, with the kernel's counters.
     pub async fn list(&self) -> Result<Vec<Session>, SessionError> {
-        let counters: HashMap<Client, (u64, u64)> =
-            self.filter.list().await?.into_iter().map(|c| (c.client, (c.packets, c.bytes))).collect();
+        let counters: HashMap<Client, (u64, u64, u64)> =
+            self.filter.list().await?.into_iter().map(|c| (c.client, (c.packets, c.bytes, c.bytes_down))).collect();
         let mut sessions = live(&self.db).await?;
         for s in &mut sessions {
-            if let Some((packets, bytes)) = counters.get(&s.client()) {
+            if let Some((packets, bytes, down)) = counters.get(&s.client()) {
                 s.packets_up = *packets as i64;
                 s.bytes_up = *bytes as i64;
+                s.bytes_down = *down as i64;
             }
         }
         sessions.reverse();
@@ -388,8 +443,9 @@ impl Sessions {
         Ok(count)
     }
 
-    /// Ends expired sessions and, when `check_idle`, idle ones.
-    pub async fn sweep(&self, check_idle: bool) -> Result<(), SessionError> {
+    /// Ends expired sessions, those past their data allowance (when
+    /// `check_data`) and, when `check_idle`, idle ones.
+    pub async fn sweep(&self, check_idle: bool, check_data: bool) -> Result<(), SessionError> {
         // Every second: only the expired rows, not every live session.
         let expired = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE ended_at IS NULL AND expires_at <= ?"))
             .bind(now_ms())
@@ -398,11 +454,15 @@ impl Sessions {
         for session in expired.into_iter().filter_map(Row::into_session) {
             self.end(&session, EndReason::Expired).await?;
         }
+        if check_data && !check_idle {
+            self.sweep_data().await?;
+        }
         let (true, Some(idle)) = (check_idle, self.idle_timeout) else {
             return Ok(());
         };
         let sessions = live(&self.db).await?;
         let counters = self.filter.list().await?;
+        self.end_used_up(&sessions, &counters).await?;
         let bytes: u64 = counters.iter().map(|c| c.bytes).sum();
         self.bytes_up.store(bytes, std::sync::atomic::Ordering::Relaxed);
         let by_client: HashMap<Client, &firewall::ClientCounters> = counters.iter().map(|c| (c.client, c)).collect();
@@ -427,10 +487,12 @@ impl Sessions {
         let mut tx = self.db.begin().await?;
         for c in &counters {
             sqlx::query(
-                "UPDATE sessions SET packets_up = ?, bytes_up = ? WHERE ended_at IS NULL AND mac = ? AND ip = ?",
+                "UPDATE sessions SET packets_up = ?, bytes_up = ?, bytes_down = ? \
+                 WHERE ended_at IS NULL AND mac = ? AND ip = ?",
             )
             .bind(c.packets as i64)
             .bind(c.bytes as i64)
+            .bind(c.bytes_down as i64)
             .bind(c.client.mac.to_string())
             .bind(c.client.ip.to_string())
             .execute(&mut *tx)
@@ -438,6 +500,62 @@ impl Sessions {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Ends the sessions whose data allowance is used up: the kernel's
+    /// counters read only when a live session has an allowance.
+    async fn sweep_data(&self) -> Result<(), SessionError> {
+        let limited = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE ended_at IS NULL AND data_limit IS NOT NULL"))
+            .fetch_all(&self.db)
+            .await?;
+        if limited.is_empty() {
+            return Ok(());
+        }
+        let sessions: Vec<Session> = limited.into_iter().filter_map(Row::into_session).collect();
+        let counters = self.filter.list().await?;
+        self.end_used_up(&sessions, &counters).await
+    }
+
+    /// Ends each of `sessions` that moved its data limit, with what the kernel counted kept on its row.
+    async fn end_used_up(
+        &self,
+        sessions: &[Session],
+        counters: &[firewall::ClientCounters],
+    ) -> Result<(), SessionError> {
+        let by_client: HashMap<Client, &firewall::ClientCounters> = counters.iter().map(|c| (c.client, c)).collect();
+        for session in sessions {
+            let (Some(limit), Some(c)) = (session.data_limit, by_client.get(&session.client())) else { continue };
+            if (c.bytes + c.bytes_down) as i64 >= limit {
+                sqlx::query("UPDATE sessions SET packets_up = ?, bytes_up = ?, bytes_down = ? WHERE id = ?")
+                    .bind(c.packets as i64)
+                    .bind(c.bytes as i64)
+                    .bind(c.bytes_down as i64)
+                    .bind(session.id)
+                    .execute(&self.db)
+                    .await?;
+                tracing::info!(session = session.id, client = %session.client(), limit, "data allowance used up");
+                self.end(session, EndReason::DataUsed).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How the device's last session ended, if it ended within `within`
+    /// and it has no live one: what the portal tells a guest who comes back.
+    pub async fn last_end(
+        &self,
+        client: Client,
+        within: Duration,
+    ) -> Result<Option<(String, Option<i64>)>, SessionError> {
+        let row: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT COALESCE(end_reason, ''), data_limit, ended_at FROM sessions WHERE mac = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(client.mac.to_string())
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(row.and_then(|(reason, limit, ended)| {
+            ended.filter(|at| *at >= now_ms() - within.as_millis() as i64).map(|_| (reason, limit))
+        }))
     }
 
     /// Deletes sessions that ended more than `keep` ago; returns how many.
@@ -562,8 +680,8 @@ async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Resu
     let visits: Vec<String> = rows.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let insert = format!(
         "INSERT INTO sessions (mac, ip, method, identity, granted_seconds, down_kbps, up_kbps, started_at, \
-         expires_at, last_seen_at, visit_id, public_addr, port_lo, port_hi) VALUES {} RETURNING id, mac",
-        marks(rows.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+         expires_at, last_seen_at, visit_id, public_addr, port_lo, port_hi, data_limit) VALUES {} RETURNING id, mac",
+        marks(rows.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
     );
     let mut query = sqlx::query_as::<_, (i64, String)>(&insert);
     for (row, visit) in rows.iter().zip(&visits) {
@@ -581,7 +699,8 @@ async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Resu
             .bind(visit)
             .bind(&row.block.0)
             .bind(i64::from(row.block.1))
-            .bind(i64::from(row.block.2));
+            .bind(i64::from(row.block.2))
+            .bind(row.data_limit);
     }
     let ids: HashMap<String, i64> = query.fetch_all(&mut *tx).await?.into_iter().map(|(id, mac)| (mac, id)).collect();
     for (row, visit) in rows.iter().zip(visits) {
@@ -624,7 +743,7 @@ async fn visit_end(
 }
 
 const SELECT: &str = "SELECT id, mac, ip, method, identity, granted_seconds, down_kbps, up_kbps, started_at, \
-                      expires_at, packets_up, bytes_up FROM sessions";
+                      expires_at, packets_up, bytes_up, bytes_down, data_limit FROM sessions";
 
 async fn live(db: &SqlitePool) -> Result<Vec<Session>, sqlx::Error> {
     let rows = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE ended_at IS NULL ORDER BY id")).fetch_all(db).await?;
@@ -645,6 +764,8 @@ struct Row {
     expires_at: i64,
     packets_up: i64,
     bytes_up: i64,
+    bytes_down: i64,
+    data_limit: Option<i64>,
 }
 
 impl Row {
@@ -662,6 +783,8 @@ impl Row {
             expires_at: self.expires_at,
             packets_up: self.packets_up,
             bytes_up: self.bytes_up,
+            bytes_down: self.bytes_down,
+            data_limit: self.data_limit,
         })
     }
 }
@@ -818,7 +941,7 @@ mod tests {
         s.login(client(5), grant_of(Duration::from_millis(1), client(5))).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert!(Sessions::live_clients(&s.db).await.unwrap().is_empty());
-        s.sweep(false).await.unwrap();
+        s.sweep(false, false).await.unwrap();
         assert!(s.list().await.unwrap().is_empty());
     }
 
@@ -827,10 +950,10 @@ mod tests {
         let (s, filter) = sessions().await;
         s.login(client(5), grant(client(5))).await.unwrap();
         s.login(client(6), grant(client(6))).await.unwrap();
-        s.sweep(true).await.unwrap();
+        s.sweep(true, true).await.unwrap();
         filter.set_counters(client(6), 10, 1000);
         tokio::time::sleep(Duration::from_millis(60)).await;
-        s.sweep(true).await.unwrap();
+        s.sweep(true, true).await.unwrap();
         let left: Vec<_> = s.list().await.unwrap().into_iter().map(|x| x.client()).collect();
         assert_eq!(left, vec![client(6)]);
     }
@@ -846,5 +969,52 @@ mod tests {
         assert_eq!(s.restore_filter().await.unwrap(), 1);
         assert!(filter.is_authorized(client(5)));
         assert!(!filter.is_authorized(client(6)), "a logged-out guest stays out");
+    }
+
+    /// A grant with an allowance of `mb` MB, for the identity `who`.
+    fn allowance(who: &str, mb: u32, daily: bool) -> Grant {
+        Grant {
+            method: crate::auth::Method::Voucher,
+            identity: crate::auth::Identity::Voucher(who.into()),
+            duration: Duration::from_secs(3600),
+            bandwidth: crate::auth::Bandwidth { data_mb: mb, data_daily: daily, ..Default::default() },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_data_allowance_ends_the_session_when_up_and_down_reach_it_and_is_the_identity_s() {
+        let (s, filter) = sessions().await;
+        let first = s.login(client(5), allowance("CARD1", 2, false)).await.unwrap();
+        assert_eq!(first.data_limit, Some(2_000_000));
+        let other = s.login(client(7), grant(client(7))).await.unwrap();
+        assert_eq!(other.data_limit, None, "no allowance, no limit");
+        filter.set_counters(client(5), 100, 300_000);
+        filter.set_download(client(5), 1_600_000);
+        filter.set_counters(client(7), 100, 300_000);
+        filter.set_download(client(7), 90_000_000);
+        s.sweep(false, true).await.unwrap();
+        assert!(filter.is_authorized(client(5)), "1.9 MB of 2: still on");
+        filter.set_download(client(5), 1_700_000);
+        s.sweep(false, true).await.unwrap();
+        assert!(!filter.is_authorized(client(5)), "2 MB up and down: off");
+        assert!(filter.is_authorized(client(7)), "a session without an allowance is never cut");
+        let ended = s.last_end(client(5), Duration::from_secs(60)).await.unwrap();
+        assert_eq!(ended, Some(("data_used".to_string(), Some(2_000_000))));
+        // The card's allowance is spent for every device it logs in.
+        let again = s.login(client(6), allowance("CARD1", 2, false)).await;
+        assert!(matches!(again, Err(SessionError::DataUsedUp { mb: 2 })), "{again:?}");
+        assert!(!filter.is_authorized(client(6)), "refused before the kernel lets it through");
+        // A day's allowance counts only today's use; what is left is this login's limit.
+        sqlx::query("UPDATE sessions SET started_at = started_at - 2 * 86400000 WHERE identity = 'voucher:CARD1'")
+            .execute(&s.db)
+            .await
+            .unwrap();
+        let daily = s.login(client(6), allowance("CARD1", 2, true)).await.unwrap();
+        assert_eq!(daily.data_limit, Some(2_000_000), "yesterday's use is not today's");
+        filter.set_download(client(6), 500_000);
+        s.sweep(true, false).await.unwrap();
+        s.logout(client(6)).await.unwrap();
+        let next = s.login(client(6), allowance("CARD1", 2, true)).await.unwrap();
+        assert_eq!(next.data_limit, Some(1_500_000), "the rest of today's");
     }
 }

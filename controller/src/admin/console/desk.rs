@@ -294,6 +294,8 @@ struct VoucherForm {
     #[serde(default)]
     devices: String,
     #[serde(default)]
+    data_mb: String,
+    #[serde(default)]
     note: String,
 }
 
@@ -312,7 +314,10 @@ async fn create_vouchers(
             duration_seconds: u64::from(number(&form.hours, &t.voucher_hours)?) * 3600,
             valid_days: number(&form.valid_days, &t.voucher_valid_days)?,
             devices: number(&form.devices, &t.voucher_devices)?,
-            bandwidth: Default::default(),
+            bandwidth: crate::auth::Bandwidth {
+                data_mb: if form.data_mb.trim().is_empty() { 0 } else { number(&form.data_mb, &t.voucher_data_mb)? },
+                ..Default::default()
+            },
             note: form.note.trim().chars().take(100).collect(),
         })
     })();

@@ -58,6 +58,7 @@ pub struct Strings {
     pub voucher_hours: String,
     pub voucher_valid_days: String,
     pub voucher_devices: String,
+    pub voucher_data_mb: String,
     pub voucher_note: String,
     pub voucher_create: String,
     pub voucher_created: String,

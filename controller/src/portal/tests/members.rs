@@ -40,7 +40,7 @@ async fn a_member_card_logs_in_with_its_pin_for_its_tiers_time_and_a_frozen_or_l
     let h = harness(&[("GUESTWIFI_AUTH__CARD__ENABLED", "true")]).await;
     let imported = h.members.import("phone,name,card,tier,pin\n13800138000,王芳,8800123,gold,2468\n").await.unwrap();
     assert_eq!((imported.members, imported.cards), (1, 1));
-    h.members.set_tier("gold", 240, 20_000, 5_000).await.unwrap();
+    h.members.set_tier("gold", 240, 20_000, 5_000, 0).await.unwrap();
     let page = h.get(guest(1), "/").await;
     assert!(page.body.contains("card-card") && page.body.contains("会员卡号"), "the card form is offered");
     let token = page.field("token");
@@ -240,7 +240,7 @@ async fn a_member_card_returns_with_one_tap_at_another_site_unless_it_was_report
     let env = [("GUESTWIFI_AUTH__CARD__ENABLED", "true")];
     let first = harness_at(&[env[0], ("GUESTWIFI_MEMBERS__SITE", "beijing-1")], dir.path(), None).await;
     first.members.import("13500135000,赵六,9900123,silver,8642\n").await.unwrap();
-    first.members.set_tier("silver", 90, 0, 0).await.unwrap();
+    first.members.set_tier("silver", 90, 0, 0, 0).await.unwrap();
     let token = first.get(guest(2), "/").await.field("token");
     let ok = first.post(guest(2), "/login/card", &[("card", "9900123"), ("pin", "8642"), ("token", &token)]).await;
     assert_eq!(ok.status, StatusCode::OK);

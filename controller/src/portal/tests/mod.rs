@@ -302,7 +302,7 @@ async fn a_voucher_logs_in_with_its_own_time_and_a_wrong_code_is_refused_then_lo
         duration_seconds: 3600,
         valid_days: 30,
         devices: 1,
-        bandwidth: Bandwidth { down_kbps: 4096, up_kbps: 1024 },
+        bandwidth: Bandwidth { down_kbps: 4096, up_kbps: 1024, ..Bandwidth::default() },
         note: String::new(),
     };
     let card = h.portal.auth.vouchers.create(&batch).await.unwrap().remove(0);
