@@ -29,6 +29,8 @@ const DATA_EVERY: u32 = 2;
 const PRUNE_EVERY: u32 = 3600;
 /// Sweeps between seals of the access log's new rows.
 const TRAIL_SEAL_EVERY: u32 = 5;
+/// The domain log's names go to the store this often.
+const DOMAINS_FLUSH: Duration = Duration::from_secs(5);
 /// Footfall's today and yesterday are rolled up this often (and when the statistics page asks).
 const FOOTFALL_ROLL: Duration = Duration::from_secs(300);
 
@@ -251,6 +253,21 @@ async fn serve(
         metrics.dns_queries.clone(),
     );
     let mut tasks = Supervisor::default();
+    if config.trail.domains {
+        // The optional domain log: noted by the resolver, written every few seconds.
+        let log = Arc::new(crate::trail::domains::DomainLog::default());
+        resolver.log_names(log.clone());
+        let db = db.clone();
+        tasks.spawn("domain log", async move {
+            let mut tick = tokio::time::interval(DOMAINS_FLUSH);
+            loop {
+                tick.tick().await;
+                if let Err(err) = log.flush(&db).await {
+                    tracing::error!(error = %crate::error_chain(&err), "domain log not written");
+                }
+            }
+        });
+    }
     if config.network.run_dnsmasq {
         tasks.spawn("DHCP leases", crate::dhcp::leases::watch(crate::dhcp::leases_path(&config), firewall.clone()));
     }

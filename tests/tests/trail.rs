@@ -28,7 +28,7 @@ fn search(t: &TestLab, addr: &str, port: u16) -> Vec<serde_json::Value> {
 
 #[test]
 fn the_upstream_s_view_of_a_connection_names_its_guest_and_an_edited_row_is_found() {
-    let Some(t) = TestLab::start("e2e-trail", 2, 3600, &[]) else {
+    let Some(t) = TestLab::start("e2e-trail", 2, 3600, &[("GUESTWIFI_TRAIL__DOMAINS", "true")]) else {
         return;
     };
     t.login(1);
@@ -59,6 +59,15 @@ fn the_upstream_s_view_of_a_connection_names_its_guest_and_an_edited_row_is_foun
         assert_eq!(*sessions[i - 1].get_or_insert(id), id, "one session a guest");
     }
     assert_ne!(sessions[0], sessions[1]);
+    // The domain log (on here): the names each session resolved, the officer's to read.
+    for i in [1, 2] {
+        assert!(t.in_guest(i, &["getent", "hosts", "example.test"]).status.success());
+    }
+    for id in sessions.iter().flatten() {
+        t.until("the session's names are written", 15, || {
+            t.cli_ok(&["trail", "domains", &id.to_string()]).contains("example.test")
+        });
+    }
 
     // Guest 1 logs out: its session is a row of the log, sealed, still found by the port it used.
     let (addr, port) = seen.iter().find(|s| s.0 == 1).map(|s| (s.1.clone(), s.2)).unwrap();

@@ -145,6 +145,10 @@ pub fn router(handles: Handles, token: String) -> Router {
             get(|s, a, Query(query): Query<crate::trail::Query>| run(s, a, Request::AccessLogSearch { query })),
         )
         .route("/api/access-log/verify", get(|s, a| run(s, a, Request::AccessLogVerify)))
+        .route(
+            "/api/access-log/{session}/domains",
+            get(|s, a, Path(session): Path<i64>| run(s, a, Request::AccessLogDomains { session })),
+        )
         .route("/api/counter-url", get(|s, a| run(s, a, Request::CounterUrl)))
         .route("/api/members/import", post(|s, a, csv: String| run(s, a, Request::MembersImport { csv })))
         .route("/api/members/feed", get(|s, a| run(s, a, Request::FeedStatus)))

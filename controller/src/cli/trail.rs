@@ -36,6 +36,11 @@ pub enum TrailCmd {
     },
     /// Checks the log's hash chain and names the first row that does not match.
     Verify,
+    /// The names a session resolved (with `trail.domains` on; the look is logged).
+    Domains {
+        /// The session's id (`trail search --json` gives it).
+        session: i64,
+    },
     /// The public key the appliance signs exports with (for the police to pin).
     Key,
     /// Checks a signed export (no controller needed): prints the key that
@@ -108,6 +113,14 @@ pub async fn trail(command: TrailCmd, config: &controller::config::Config, json:
                 other => fail(other)?,
             }
         }
+        TrailCmd::Domains { session } => match control::call(socket, &Request::AccessLogDomains { session }).await? {
+            Reply::Domains { names } if json => print_json(&names)?,
+            Reply::Domains { names } => {
+                let at = |ms: i64| controller::trail::csv_time(ms, zone);
+                print_table(&["FIRST ASKED", "NAME"], names.into_iter().map(|(n, t)| vec![at(t), n]).collect());
+            }
+            other => fail(other)?,
+        },
         TrailCmd::Verify => match control::call(socket, &Request::AccessLogVerify).await? {
             Reply::AccessLogVerdict { verdict } if json => print_json(&verdict)?,
             Reply::AccessLogVerdict { verdict } => match &verdict.broken {

@@ -22,11 +22,16 @@ pub struct Trail {
     /// common; the Cybersecurity Law asks six months of network logs).
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// Keep the names each session resolved (our resolver sees them), for
+    /// police who ask for them: same retention, same readers. Off by
+    /// default; never URL paths, page contents or message bodies.
+    #[serde(default)]
+    pub domains: bool,
 }
 
 impl Default for Trail {
     fn default() -> Self {
-        Trail { port_blocks: true, public_address: None, retention_days: default_retention_days() }
+        Trail { port_blocks: true, public_address: None, retention_days: default_retention_days(), domains: false }
     }
 }
 

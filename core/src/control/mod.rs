@@ -206,6 +206,11 @@ pub enum Request {
     },
     /// The access log's chain checked: the first row that does not match.
     AccessLogVerify,
+    /// The names a session resolved (the optional domain log; the look is logged).
+    AccessLogDomains {
+        /// The session's id.
+        session: i64,
+    },
     /// The counter tablet's URL (it holds the display key).
     CounterUrl,
     /// Revoke a phone's one-tap return cookies.
@@ -466,6 +471,11 @@ pub enum Reply {
     AccessLog {
         /// Newest first.
         rows: Vec<crate::trail::Row>,
+    },
+    /// The names a session resolved, with when each was first asked (UTC ms).
+    Domains {
+        /// First asked first.
+        names: Vec<(String, i64)>,
     },
     /// The access log's chain, checked.
     AccessLogVerdict {

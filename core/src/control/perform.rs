@@ -45,6 +45,13 @@ pub(super) async fn perform(actor: &Actor, request: Request, handles: &Handles) 
                 Err(e) => failed(&e),
             }
         }
+        Request::AccessLogDomains { session } => {
+            let who = format!("{} ({}, {})", actor.name, actor.door.as_str(), actor.from);
+            match crate::trail::domains::of_session(sessions.store(), session, &who).await {
+                Ok(names) => Reply::Domains { names },
+                Err(e) => failed(&e),
+            }
+        }
         Request::AccessLogVerify => match crate::trail::verify(sessions.store()).await {
             Ok(verdict) => Reply::AccessLogVerdict { verdict },
             Err(e) => failed(&e),

@@ -101,7 +101,7 @@ impl Request {
             | R::MembersTier { .. } => Task::MemberAdmin,
             R::FeedStatus => Task::Feed,
             R::AuthLog { .. } => Task::Trail,
-            R::AccessLogSearch { .. } | R::AccessLogCsv { .. } => Task::AccessLog,
+            R::AccessLogSearch { .. } | R::AccessLogCsv { .. } | R::AccessLogDomains { .. } => Task::AccessLog,
             R::AccessLogVerify => Task::AccessLogCheck,
             R::StatsReport { .. } => Task::Statistics,
             R::Marketing { .. } => Task::Marketing,

@@ -166,6 +166,13 @@ impl Verdict {
     }
 }
 
+/// Where the names logged-in guests resolve are noted (the access log's
+/// optional domain log): called on the query's path, so it must not wait.
+pub trait Resolved: Send + Sync {
+    /// `peer`, logged in, asked for `name` (normalised).
+    fn resolved(&self, peer: IpAddr, name: &str);
+}
+
 /// The resolver: decides, answers locally or forwards.
 pub struct Resolver {
     settings: Settings,
@@ -176,6 +183,8 @@ pub struct Resolver {
     rate: DefaultKeyedRateLimiter<Device>,
     names: Mutex<HashMap<Device, NameWindow>>,
     counter: Family<VerdictLabel, Counter>,
+    /// The domain log, when the site keeps one.
+    resolved: std::sync::OnceLock<Arc<dyn Resolved>>,
 }
 
 struct NameWindow {
@@ -212,6 +221,7 @@ impl Resolver {
             rate: RateLimiter::keyed(quota),
             names: Mutex::default(),
             counter,
+            resolved: std::sync::OnceLock::new(),
         });
         // Forget devices that went quiet, so memory stays bounded.
         let weak = Arc::downgrade(&resolver);
@@ -224,6 +234,11 @@ impl Resolver {
             }
         });
         resolver
+    }
+
+    /// Notes each name a logged-in guest resolves in `log` from now on (set once).
+    pub fn log_names(&self, log: Arc<dyn Resolved>) {
+        let _ = self.resolved.set(log);
     }
 
     /// The device behind a peer address, as every per-device limit counts it.
@@ -284,6 +299,9 @@ impl Resolver {
         }
         let garden = self.in_garden(&name);
         if self.gate.logged_in(peer) {
+            if let Some(log) = self.resolved.get() {
+                log.resolved(peer, &name);
+            }
             return (Verdict::LoggedIn, Decision::Forward { garden });
         }
         // The rate holds for the garden and the probes too: a flood of

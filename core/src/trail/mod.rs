@@ -8,6 +8,8 @@
 //! (each session's source-port block), MAC and identity, and each search is
 //! itself logged. Nothing here feeds marketing or statistics.
 
+pub mod domains;
+
 use crate::kit::time::now_ms;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -431,6 +433,7 @@ pub async fn digest(db: &SqlitePool, day: &str) -> Result<bool, sqlx::Error> {
 /// the oldest row kept); how many.
 pub async fn prune(db: &SqlitePool, days: u32, now: i64) -> Result<u64, sqlx::Error> {
     let cutoff = now - i64::from(days) * 86_400_000;
+    domains::prune(db, cutoff).await?;
     let mut tx = db.begin().await?;
     // Only a prefix of the chain can go: the rows before the first one kept.
     let first_kept: Option<i64> =

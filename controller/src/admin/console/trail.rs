@@ -16,7 +16,10 @@ use std::sync::Arc;
 
 /// The access log's routes.
 pub(super) fn routes() -> Router<Arc<Console>> {
-    Router::new().route("/console/access-log", get(search)).route("/console/access-log.csv", get(csv))
+    Router::new()
+        .route("/console/access-log", get(search))
+        .route("/console/access-log.csv", get(csv))
+        .route("/console/access-log/domains", get(domains))
 }
 
 /// The search form as sent (a browser's local times, in the site's zone).
@@ -79,6 +82,7 @@ impl Form {
 
 /// A session as the page lists it.
 struct Shown {
+    session: i64,
     identity: String,
     mac: String,
     ip: String,
@@ -118,6 +122,7 @@ async fn search(m: Member<need::AccessLog>, State(console): State<Arc<Console>>,
                 true => String::new(),
                 false => format!("{}:{}-{}", r.public_addr, r.port_lo, r.port_hi),
             },
+            session: r.session_id,
             login: at(r.login_at),
             logout: r.logout_at.map(at).unwrap_or_else(|| m.t.access_log_online.clone()),
             identity: r.identity,
@@ -136,6 +141,43 @@ async fn search(m: Member<need::AccessLog>, State(console): State<Arc<Console>>,
         rows,
     };
     Ok(m.keep_lang(page(status, view.render())))
+}
+
+#[derive(Template)]
+#[template(path = "console/access_log_domains.html")]
+struct DomainsPage<'a> {
+    t: &'a Strings,
+    me: Option<Me>,
+    notice: Option<String>,
+    title: String,
+    names: Vec<(String, String)>,
+}
+
+#[derive(Deserialize)]
+struct SessionQuery {
+    #[serde(default)]
+    session: i64,
+}
+
+/// The names one session resolved (the optional domain log); the look is logged.
+async fn domains(
+    m: Member<need::AccessLog>,
+    State(console): State<Arc<Console>>,
+    Query(q): Query<SessionQuery>,
+) -> Page {
+    let names = match console.ask(&m, Request::AccessLogDomains { session: q.session }).await {
+        Reply::Domains { names } => names,
+        other => return Err(m.refused(other)),
+    };
+    let zone = console.zone();
+    let view = DomainsPage {
+        t: m.t,
+        me: Some(m.me()),
+        notice: None,
+        title: m.t.access_log_domains_title.replace("{id}", &q.session.to_string()),
+        names: names.into_iter().map(|(n, at)| (n, crate::trail::csv_time(at, zone))).collect(),
+    };
+    Ok(m.keep_lang(page(StatusCode::OK, view.render())))
 }
 
 async fn csv(m: Member<need::AccessLog>, State(console): State<Arc<Console>>, Query(form): Query<Form>) -> Page {
@@ -190,11 +232,27 @@ mod tests {
             let csv = h.send("GET", "/console/access-log.csv?mac=02:00:00:00:03:01", &[], &[who]).await;
             assert_eq!(csv.status, StatusCode::FORBIDDEN);
         }
-        let logged: Vec<(String, String)> =
-            sqlx::query_as("SELECT actor, query FROM access_trail_searches ORDER BY id")
-                .fetch_all(h.handles.sessions.store())
-                .await
-                .unwrap();
+        // The names a session resolved (the domain log on): the officer's alone, the look logged.
+        let log = crate::trail::domains::DomainLog::default();
+        let guest: std::net::IpAddr = found.body.split("<td>192.0.2.").nth(1).map_or_else(
+            || panic!("the guest's address on the page: {}", found.body),
+            |rest| format!("192.0.2.{}", &rest[..rest.find('<').unwrap()]).parse().unwrap(),
+        );
+        crate::dns::Resolved::resolved(&log, guest, "news.example");
+        log.flush(h.handles.sessions.store()).await.unwrap();
+        let link = found.body.split("/console/access-log/domains?session=").nth(1).unwrap();
+        let session = &link[..link.find('"').unwrap()];
+        let names = h.send("GET", &format!("/console/access-log/domains?session={session}"), &[], &[&officer]).await;
+        assert_eq!(names.status, StatusCode::OK);
+        assert!(names.body.contains("<td>news.example</td>"), "{}", names.body);
+        let refused = h.send("GET", &format!("/console/access-log/domains?session={session}"), &[], &[&mkt]).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        let logged: Vec<(String, String)> = sqlx::query_as(
+            "SELECT actor, query FROM access_trail_searches WHERE query NOT LIKE 'domains%' ORDER BY id",
+        )
+        .fetch_all(h.handles.sessions.store())
+        .await
+        .unwrap();
         assert_eq!(logged.len(), 2, "{logged:?}");
         assert!(logged.iter().all(|(actor, q)| actor.starts_with("police-desk") && q.contains("02:00:00:00:03:01")));
     }
