@@ -109,3 +109,29 @@ fn the_upstream_s_view_of_a_connection_names_its_guest_and_an_edited_row_is_foun
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("broken at row 1") && said.contains("edited"), "{said}");
 }
+
+#[test]
+fn a_guest_out_of_ports_in_its_block_gets_no_more_connections_and_never_another_s_ports() {
+    let Some(t) = TestLab::start("e2e-ports", 2, 3600, &[]) else {
+        return;
+    };
+    t.login(1);
+    t.login(2);
+    // A /24 guest range: 61,440 ports over 256 addresses, 240 a guest. All
+    // to one server and port (the only case a block runs out: another
+    // destination may reuse every port).
+    let upstream: std::net::SocketAddr = "203.0.113.10:80".parse().unwrap();
+    let held = t.guest_sockets(1, upstream, 300);
+    assert_eq!(held.len(), 240, "guest 1 holds exactly its block's ports");
+    // The other guest is untouched, and its connections stay its own.
+    let (addr, port) = seen_upstream(&t, 2);
+    let rows = search(&t, &addr, port);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["ip"], address_of(&t, 2).as_str(), "guest 2's port is guest 2's");
+    drop(held);
+    // Closed, the block frees up again.
+    t.until("guest 1 connects again", 10, || {
+        let (code, _) = t.curl(1, &["--max-time", "2", "--resolve", "example.test:80:203.0.113.10", "http://example.test/"]);
+        code == 200
+    });
+}
