@@ -29,6 +29,8 @@ const DATA_EVERY: u32 = 2;
 const PRUNE_EVERY: u32 = 3600;
 /// Sweeps between seals of the access log's new rows.
 const TRAIL_SEAL_EVERY: u32 = 5;
+/// How often the uplink's address is compared with the one guests leave by.
+const UPLINK_CHECK: Duration = Duration::from_secs(10);
 /// The domain log's names go to the store this often.
 const DOMAINS_FLUSH: Duration = Duration::from_secs(5);
 /// Footfall's today and yesterday are rolled up this often (and when the statistics page asks).
@@ -111,6 +113,15 @@ pub async fn run(config: Config) -> Result<Exit, DaemonError> {
         sessions = sessions.with_leases(crate::dhcp::leases_path(&config));
     }
     sessions.track(&clients);
+    match sessions.renumbered().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            sessions = n,
+            public = ?sessions.public_address(),
+            "the uplink was renumbered: live sessions' access log rows name both addresses"
+        ),
+        Err(err) => tracing::error!(error = %crate::error_chain(&err), "renumbered sessions not recorded"),
+    }
     if let Err(err) = crate::sessions::arpwatch::spawn(&config.network.guest_interface, sessions.clone()) {
         tracing::warn!(%err, "cannot watch ARP on the guest interface; address conflicts will not be logged");
     }
@@ -293,6 +304,24 @@ async fn serve(
     let rate = GuestRateLimit::new(config.portal.requests_per_second, config.portal.burst, Some(neighbours.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (restart_tx, mut restart_rx) = tokio::sync::mpsc::channel::<()>(1);
+    // Guests' port blocks leave by the uplink's own address (no
+    // trail.public_address): when the uplink is renumbered (its DHCP lease
+    // changed), start again in place, so the rules and the access log take
+    // the new address. Without an address now (the link is down), wait.
+    if config.trail.port_blocks && config.network.masquerade && config.trail.public_address.is_none() {
+        let (tx, uplink, sessions) = (restart_tx.clone(), config.network.uplink_interface.clone(), sessions.clone());
+        tasks.spawn("uplink address watch", async move {
+            let mut tick = tokio::time::interval(UPLINK_CHECK);
+            loop {
+                tick.tick().await;
+                let now = crate::kit::addrs::interface_ipv4(&uplink);
+                if now.is_some() && now != sessions.public_address() {
+                    tracing::warn!(%uplink, was = ?sessions.public_address(), now = ?now, "the uplink's address changed: restarting to use it");
+                    let _ = tx.try_send(());
+                }
+            }
+        });
+    }
     if let Some(link) = hq {
         let tx = restart_tx.clone();
         let link = link.clone().with_restart(Arc::new(move || {
@@ -473,7 +502,7 @@ async fn serve(
         Some(()) = restart_rx.recv() => {
             // After the reply that asked for it has gone out.
             tokio::time::sleep(Duration::from_millis(500)).await;
-            tracing::info!("restarting to apply the saved settings (the console's or headquarters')");
+            tracing::info!("restarting in place (saved settings, or a renumbered uplink)");
             Ok(Exit::Restart)
         }
         (name, why) = tasks.first_to_end() => {

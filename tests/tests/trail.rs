@@ -131,7 +131,44 @@ fn a_guest_out_of_ports_in_its_block_gets_no_more_connections_and_never_another_
     drop(held);
     // Closed, the block frees up again.
     t.until("guest 1 connects again", 10, || {
-        let (code, _) = t.curl(1, &["--max-time", "2", "--resolve", "example.test:80:203.0.113.10", "http://example.test/"]);
+        let (code, _) =
+            t.curl(1, &["--max-time", "2", "--resolve", "example.test:80:203.0.113.10", "http://example.test/"]);
         code == 200
     });
+}
+
+#[test]
+fn a_renumbered_uplink_is_taken_up_and_the_log_finds_a_session_by_either_address() {
+    // WeChat's callback listens on every address (the product's default; the lab pins the uplink's).
+    let Some(t) = TestLab::start("e2e-renumber", 1, 3600, &[("GUESTWIFI_AUTH__WECHAT__LISTEN", "0.0.0.0:8081")]) else {
+        return;
+    };
+    t.login(1);
+    let (old, old_port) = seen_upstream(&t, 1);
+    assert_eq!(old, "203.0.113.1");
+    // The uplink's DHCP lease changes: a new address, the old one gone.
+    let ns = t.lab.appliance();
+    // (Removing a primary address takes its subnet's secondaries with it: the old goes first, as a DHCP client does.)
+    for args in [["addr", "del", "203.0.113.1/24", "dev", "wan0"], ["addr", "add", "203.0.113.21/24", "dev", "wan0"]] {
+        assert!(std::process::Command::new("ip").arg("-n").arg(&ns).args(args).status().unwrap().success());
+    }
+    let mut now = None;
+    t.until("guests leave by the new address", 40, || {
+        let (code, body) =
+            t.curl(1, &["--max-time", "2", "--resolve", "example.test:80:203.0.113.10", "http://example.test/whoami"]);
+        let seen = body.lines().rev().find(|l| l.contains(':')).and_then(|l| l.trim().rsplit_once(':'));
+        now = seen
+            .filter(|(a, _)| code == 200 && *a == "203.0.113.21")
+            .map(|(a, p)| (a.to_string(), p.parse::<u16>().unwrap()));
+        now.is_some()
+    });
+    let (new, new_port) = now.unwrap();
+    t.until("the restarted controller answers", 20, || t.cli(&["sessions", "list"]).status.success());
+    // The guest stayed logged in, one session, found by what either side saw.
+    let by_new = search(&t, &new, new_port);
+    let by_old = search(&t, &old, old_port);
+    assert_eq!(by_new.len(), 1, "{by_new:?}");
+    assert_eq!(by_old.len(), 1, "{by_old:?}");
+    assert_eq!(by_new[0]["session_id"], by_old[0]["session_id"]);
+    assert_eq!(by_new[0]["public_addr"], "203.0.113.1|203.0.113.21");
 }

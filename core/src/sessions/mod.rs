@@ -194,6 +194,27 @@ impl Sessions {
         }
     }
 
+    /// The uplink address guests leave by, when they have port blocks.
+    pub fn public_address(&self) -> Option<std::net::Ipv4Addr> {
+        self.blocks.map(|b| b.public)
+    }
+
+    /// After the uplink was renumbered (at start): live sessions with a
+    /// port block name the new address beside the one they logged in by
+    /// (`old|new`: their earlier connections left by the old one), so the
+    /// access log finds them by either. Returns how many.
+    pub async fn renumbered(&self) -> Result<u64, SessionError> {
+        let Some(public) = self.public_address().map(|a| a.to_string()) else { return Ok(0) };
+        Ok(sqlx::query(
+            "UPDATE sessions SET public_addr = public_addr || '|' || ?1 WHERE ended_at IS NULL AND public_addr != '' \
+             AND '|' || public_addr || '|' NOT LIKE '%|' || ?1 || '|%'",
+        )
+        .bind(public)
+        .execute(&self.db)
+        .await?
+        .rows_affected())
+    }
+
     /// The site's zone (hours from UTC): a daily data allowance's day starts at its midnight.
     pub fn with_zone(mut self, offset: i64) -> Self {
         self.zone_offset = offset;

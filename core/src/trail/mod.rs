@@ -137,7 +137,8 @@ pub async fn search(db: &SqlitePool, q: &Query, actor: &str) -> Result<Vec<Row>,
             binds.push(Bind::I(to));
         }
         if let Some(addr) = &q.public_addr {
-            sql.push_str(" AND public_addr = ?");
+            // A session that spanned a renumbered uplink names both addresses (`old|new`).
+            sql.push_str(" AND '|' || public_addr || '|' LIKE '%|' || ? || '|%'");
             binds.push(Bind::S(addr.clone()));
         }
         if let Some(port) = q.port {
