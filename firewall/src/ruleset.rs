@@ -271,8 +271,18 @@ impl Policy {
                 ],
             ),
             (FORWARD, vec![guest_in(), jump(GUEST_OUT)]),
-            // What reaches a logged-in guest is counted on its address's element (no verdict).
-            (FORWARD, vec![guest_out_if(), eq(payload("ip", "daddr"), s(format!("@{DOWN4}")))]),
+            // What reaches a logged-in guest is counted on its address's
+            // element by the rule that lets it through (one rule a packet, as
+            // before); the walled garden's replies take the next.
+            (
+                FORWARD,
+                vec![
+                    guest_out_if(),
+                    eq(payload("ip", "daddr"), s(format!("@{DOWN4}"))),
+                    established(),
+                    Statement::Accept(None),
+                ],
+            ),
             (FORWARD, vec![guest_out_if(), established(), Statement::Accept(None)]),
             (FORWARD, vec![guest_out_if(), Statement::Drop(None)]),
         ];
