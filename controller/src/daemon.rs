@@ -29,6 +29,8 @@ const DATA_EVERY: u32 = 2;
 const PRUNE_EVERY: u32 = 3600;
 /// Sweeps between seals of the access log's new rows.
 const TRAIL_SEAL_EVERY: u32 = 5;
+/// Why the console's or HQ's saved settings restart the daemon (the log line tests look for).
+const SETTINGS_SAVED: &str = "apply the saved settings (the console's or headquarters')";
 /// How often the uplink's address is compared with the one guests leave by.
 const UPLINK_CHECK: Duration = Duration::from_secs(10);
 /// The domain log's names go to the store this often.
@@ -78,6 +80,8 @@ pub async fn run(config: Config) -> Result<Exit, DaemonError> {
         None
     };
 
+    // The table goes in anew: the kernel's counters start from zero, each session's use so far is its base.
+    Sessions::rebase(&db).await.map_err(DaemonError::Sessions)?;
     let clients = Sessions::live_clients(&db).await.map_err(DaemonError::Sessions)?;
     let policy = config.policy();
     if policy.uplink_interface.is_none() {
@@ -303,7 +307,8 @@ async fn serve(
     };
     let rate = GuestRateLimit::new(config.portal.requests_per_second, config.portal.burst, Some(neighbours.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (restart_tx, mut restart_rx) = tokio::sync::mpsc::channel::<()>(1);
+    // A restart in place, and why (the log says it).
+    let (restart_tx, mut restart_rx) = tokio::sync::mpsc::channel::<&'static str>(1);
     // Guests' port blocks leave by the uplink's own address (no
     // trail.public_address): when the uplink is renumbered (its DHCP lease
     // changed), start again in place, so the rules and the access log take
@@ -317,7 +322,7 @@ async fn serve(
                 let now = crate::kit::addrs::interface_ipv4(&uplink);
                 if now.is_some() && now != sessions.public_address() {
                     tracing::warn!(%uplink, was = ?sessions.public_address(), now = ?now, "the uplink's address changed: restarting to use it");
-                    let _ = tx.try_send(());
+                    let _ = tx.try_send("take the uplink's new address");
                 }
             }
         });
@@ -325,7 +330,7 @@ async fn serve(
     if let Some(link) = hq {
         let tx = restart_tx.clone();
         let link = link.clone().with_restart(Arc::new(move || {
-            let _ = tx.try_send(());
+            let _ = tx.try_send(SETTINGS_SAVED);
         }));
         tasks.spawn("headquarters' bundle", forever(link.clone().run_bundles()));
         tasks.spawn("headquarters' heartbeat", forever(link.run_heartbeat()));
@@ -385,7 +390,7 @@ async fn serve(
             Err(err) => tracing::error!(error = %crate::error_chain(&err), "console setup code not made"),
         }
         let restart: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-            let _ = restart_tx.try_send(());
+            let _ = restart_tx.try_send(SETTINGS_SAVED);
         });
         let console =
             Arc::new(crate::admin::console::Console::of(&built, portal.clone(), config.admin.https, Some(restart)));
@@ -499,10 +504,10 @@ async fn serve(
             tracing::info!("SIGINT: stopping");
             Ok(Exit::Stopped)
         }
-        Some(()) = restart_rx.recv() => {
+        Some(why) = restart_rx.recv() => {
             // After the reply that asked for it has gone out.
             tokio::time::sleep(Duration::from_millis(500)).await;
-            tracing::info!("restarting in place (saved settings, or a renumbered uplink)");
+            tracing::info!("restarting to {why}");
             Ok(Exit::Restart)
         }
         (name, why) = tasks.first_to_end() => {

@@ -81,6 +81,10 @@ pub struct Session {
     /// less what its identity used before in the allowance's period); None: no limit.
     #[serde(default)]
     pub data_limit: Option<i64>,
+    /// Bytes up and down moved before the kernel's counters last started
+    /// from zero (a restart): the totals are these plus the counters.
+    #[serde(skip)]
+    pub base: (i64, i64),
 }
 
 impl Session {
@@ -266,6 +270,17 @@ impl Sessions {
 
     /// Every live, unexpired session with its remaining time: what the
     /// kernel set must hold. Used at start and by `firewall-reload`.
+    /// Before the kernel's counters start from zero again (the table put
+    /// back at start or after a flush): each live session's totals so far
+    /// become its base, so what it moved is not forgotten.
+    pub async fn rebase(db: &SqlitePool) -> Result<u64, SessionError> {
+        Ok(sqlx::query("UPDATE sessions SET base_up = bytes_up, base_down = bytes_down WHERE ended_at IS NULL")
+            .execute(db)
+            .await?
+            .rows_affected())
+    }
+
+    /// Every live session's client, time left and rate: what the filter is put back with.
     pub async fn live_clients(db: &SqlitePool) -> Result<Vec<(Client, Duration, Rate)>, SessionError> {
         Ok(live(db)
             .await?
@@ -357,6 +372,7 @@ impl Sessions {
             bytes_up: 0,
             bytes_down: 0,
             data_limit,
+            base: (0, 0),
         })
     }
 
@@ -445,8 +461,8 @@ impl Sessions {
         for s in &mut sessions {
             if let Some((packets, bytes, down)) = counters.get(&s.client()) {
                 s.packets_up = *packets as i64;
-                s.bytes_up = *bytes as i64;
-                s.bytes_down = *down as i64;
+                s.bytes_up = s.base.0 + *bytes as i64;
+                s.bytes_down = s.base.1 + *down as i64;
             }
         }
         sessions.reverse();
@@ -456,6 +472,7 @@ impl Sessions {
     /// Puts every live session back into the filter (`controller
     /// firewall-reload`, after nftables was flushed); returns how many.
     pub async fn restore_filter(&self) -> Result<usize, SessionError> {
+        Self::rebase(&self.db).await?;
         let clients = Self::live_clients(&self.db).await?;
         let count = clients.len();
         self.track(&clients);
@@ -508,7 +525,7 @@ impl Sessions {
         let mut tx = self.db.begin().await?;
         for c in &counters {
             sqlx::query(
-                "UPDATE sessions SET packets_up = ?, bytes_up = ?, bytes_down = ? \
+                "UPDATE sessions SET packets_up = ?, bytes_up = base_up + ?, bytes_down = base_down + ? \
                  WHERE ended_at IS NULL AND mac = ? AND ip = ?",
             )
             .bind(c.packets as i64)
@@ -546,14 +563,7 @@ impl Sessions {
         let by_client: HashMap<Client, &firewall::ClientCounters> = counters.iter().map(|c| (c.client, c)).collect();
         for session in sessions {
             let (Some(limit), Some(c)) = (session.data_limit, by_client.get(&session.client())) else { continue };
-            if (c.bytes + c.bytes_down) as i64 >= limit {
-                sqlx::query("UPDATE sessions SET packets_up = ?, bytes_up = ?, bytes_down = ? WHERE id = ?")
-                    .bind(c.packets as i64)
-                    .bind(c.bytes as i64)
-                    .bind(c.bytes_down as i64)
-                    .bind(session.id)
-                    .execute(&self.db)
-                    .await?;
+            if session.base.0 + session.base.1 + (c.bytes + c.bytes_down) as i64 >= limit {
                 tracing::info!(session = session.id, client = %session.client(), limit, "data allowance used up");
                 self.end(session, EndReason::DataUsed).await?;
             }
@@ -590,6 +600,24 @@ impl Sessions {
     }
 
     async fn end(&self, session: &Session, reason: EndReason) -> Result<(), SessionError> {
+        // A session with an allowance keeps what the kernel counted to its
+        // last packet (the identity's next login is measured by it); others
+        // keep the last sweep's figures.
+        if session.data_limit.is_some() {
+            let counted = self.filter.list().await?.into_iter().find(|c| c.client == session.client());
+            if let Some(c) = counted {
+                sqlx::query(
+                    "UPDATE sessions SET packets_up = ?, bytes_up = base_up + ?, bytes_down = base_down + ? \
+                     WHERE id = ? AND ended_at IS NULL",
+                )
+                .bind(c.packets as i64)
+                .bind(c.bytes as i64)
+                .bind(c.bytes_down as i64)
+                .bind(session.id)
+                .execute(&self.db)
+                .await?;
+            }
+        }
         self.filter.revoke(session.client()).await?;
         let now = now_ms();
         let mut tx = self.db.begin().await?;
@@ -764,7 +792,7 @@ async fn visit_end(
 }
 
 const SELECT: &str = "SELECT id, mac, ip, method, identity, granted_seconds, down_kbps, up_kbps, started_at, \
-                      expires_at, packets_up, bytes_up, bytes_down, data_limit FROM sessions";
+                      expires_at, packets_up, bytes_up, bytes_down, data_limit, base_up, base_down FROM sessions";
 
 async fn live(db: &SqlitePool) -> Result<Vec<Session>, sqlx::Error> {
     let rows = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE ended_at IS NULL ORDER BY id")).fetch_all(db).await?;
@@ -787,6 +815,8 @@ struct Row {
     bytes_up: i64,
     bytes_down: i64,
     data_limit: Option<i64>,
+    base_up: i64,
+    base_down: i64,
 }
 
 impl Row {
@@ -806,6 +836,7 @@ impl Row {
             bytes_up: self.bytes_up,
             bytes_down: self.bytes_down,
             data_limit: self.data_limit,
+            base: (self.base_up, self.base_down),
         })
     }
 }
@@ -1033,9 +1064,27 @@ mod tests {
         let daily = s.login(client(6), allowance("CARD1", 2, true)).await.unwrap();
         assert_eq!(daily.data_limit, Some(2_000_000), "yesterday's use is not today's");
         filter.set_download(client(6), 500_000);
+        filter.set_counters(client(6), 1, 0); // traffic: not idle
         s.sweep(true, false).await.unwrap();
         s.logout(client(6)).await.unwrap();
         let next = s.login(client(6), allowance("CARD1", 2, true)).await.unwrap();
         assert_eq!(next.data_limit, Some(1_500_000), "the rest of today's");
+        // A logout keeps what the kernel counted to the last packet, not the last sweep's figure.
+        filter.set_download(client(6), 400_000);
+        s.logout(client(6)).await.unwrap();
+        let next = s.login(client(6), allowance("CARD1", 2, true)).await.unwrap();
+        assert_eq!(next.data_limit, Some(1_100_000));
+        // The table put back (a restart): the counters start from zero, the session's use does not.
+        filter.set_download(client(6), 600_000);
+        filter.set_counters(client(6), 2, 0);
+        s.sweep(true, false).await.unwrap();
+        assert!(s.restore_filter().await.unwrap() >= 1);
+        filter.set_download(client(6), 400_000);
+        s.sweep(false, true).await.unwrap();
+        assert!(filter.is_authorized(client(6)), "0.6 + 0.4 MB of 1.1");
+        assert_eq!(s.list().await.unwrap().iter().find(|x| x.client() == client(6)).unwrap().bytes_down, 1_000_000);
+        filter.set_download(client(6), 500_000);
+        s.sweep(false, true).await.unwrap();
+        assert!(!filter.is_authorized(client(6)), "0.6 + 0.5 MB: the day's 2 MB are used");
     }
 }

@@ -116,10 +116,14 @@ pub async fn roll(db: &SqlitePool, offset: i64) -> Result<(), sqlx::Error> {
     let today = Range::last_days(1, offset).start;
     roll_day(db, today - DAY_MS, offset).await?;
     roll_day(db, today, offset).await?;
-    sqlx::query("DELETE FROM station_visits WHERE left_at IS NOT NULL AND left_at < ?")
-        .bind(now_ms() - KEEP_DAYS * DAY_MS)
-        .execute(db)
-        .await?;
+    // And visits never closed (an AP that vanished never said the guest left), once they no longer count.
+    sqlx::query(
+        "DELETE FROM station_visits WHERE (left_at IS NOT NULL AND left_at < ?1) OR (left_at IS NULL AND joined_at < ?1 - ?2)",
+    )
+    .bind(now_ms() - KEEP_DAYS * DAY_MS)
+    .bind(OPEN_VISIT_MAX_MS)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
