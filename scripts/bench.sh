@@ -2,7 +2,8 @@
 # The benchmarks: SMS pumping, the member feed (a throwaway PostgreSQL),
 # headquarters (1,000 sites, two replicas, a 10-minute outage), chain statistics
 # (a year of 100 sites' figures, 1,000 sites feeding the roller), chain vouchers
-# (a card's key, a batch, a site's store taking batches and uses, logins), the data path
+# (a card's key, a batch, a site's store taking batches and uses, logins), footfall (a busy
+# site's day rolled up, a year read), the data path
 # (its own namespaces), each printing its figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +21,7 @@ echo
 ./target/release/hq-stats-bench
 echo
 ./target/release/chain-vouchers-bench
+echo
+./target/release/footfall-bench
 echo
 exec ./target/release/datapath-bench

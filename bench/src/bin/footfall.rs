@@ -2,7 +2,7 @@
 //! 20,000: 2,000 guests roaming ten times each) over `--aps` APs (default
 //! 24) in 6 zones, in the appliance's own store (SQLite on disk). Times
 //! what the statistics page adds: rolling today up (`footfall::roll_day`,
-//! which the page runs first) and reading a range's footfall (`cells` and
+//! which the page runs first) and reading a range's footfall (`summed` and
 //! `Footfall::of`, with the heat picture) over 1, 30 and 365 days of
 //! rolled-up aggregates: p50 and max of 20 each.
 //!
@@ -65,9 +65,26 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let guests = (visits / 10).max(1);
+    // 90 days of sessions before today (the store keeps them that long): a
+    // third of today's devices came before.
+    for n in 0..(guests * 45) {
+        let g = if n % 3 == 0 { rng.random_range(0..guests) } else { guests + n };
+        let at = today - rng.random_range(1..90 * 86_400_000i64);
+        sqlx::query(
+            "INSERT INTO sessions (mac, ip, method, started_at, expires_at, ended_at, last_seen_at) \
+             VALUES (?, '192.0.2.9', 'countdown', ?, ?, ?, ?)",
+        )
+        .bind(format!("02:00:{:02x}:{:02x}:{:02x}:01", g / 65536 % 256, g / 256 % 256, g % 256))
+        .bind(at)
+        .bind(at + 3_600_000)
+        .bind(at + 3_600_000)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    }
     for _ in 0..visits {
         let g = rng.random_range(0..guests);
-        let station = format!("02:00:00:{:02x}:{:02x}:01", g / 256, g % 256);
+        let station = format!("02:00:{:02x}:{:02x}:{:02x}:01", g / 65536 % 256, g / 256 % 256, g % 256);
         let start = today + 10 * 3_600_000 + rng.random_range(0..12 * 3_600_000i64);
         sqlx::query(
             "INSERT INTO station_visits (station, device_id, interface, joined_at, left_at, zone) \
@@ -88,14 +105,18 @@ async fn main() -> anyhow::Result<()> {
         cells = footfall::roll_day(&db, today, offset).await?.len();
         roll.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    println!("# footfall at a busy site: {visits} station visits today over {aps} APs in {} zones", zones.len());
+    println!(
+        "# footfall at a busy site: {visits} station visits today over {aps} APs in {} zones, {} sessions before",
+        zones.len(),
+        guests * 45
+    );
     println!("rolling today up ({cells} aggregates): {}", p50_max(roll));
     for days in [1, 30, 365] {
         let range = Range::last_days(days, offset);
         let mut read = Vec::new();
         for _ in 0..20 {
             let t = Instant::now();
-            let f = Footfall::of(&footfall::cells(&db, &range).await?);
+            let f = Footfall::of(&footfall::summed(&db, &range).await?);
             let _ = f.heat_svg();
             read.push(t.elapsed().as_secs_f64() * 1000.0);
         }

@@ -237,7 +237,7 @@ pub async fn report(db: &SqlitePool, range: &Range) -> Result<Report, sqlx::Erro
         new_guests: seen.len() as i64,
         dwell_minutes: if dwell_n == 0 { 0.0 } else { dwell_total as f64 / dwell_n as f64 / 60_000.0 },
         top,
-        footfall: footfall::Footfall::of(&footfall::cells(db, range).await?),
+        footfall: footfall::Footfall::of(&footfall::summed(db, range).await?),
     })
 }
 
