@@ -271,7 +271,8 @@ async fn serve(
     if config.trail.domains {
         // The optional domain log: noted by the resolver, written every few seconds.
         let log = Arc::new(crate::trail::domains::DomainLog::default());
-        resolver.log_names(log.clone());
+        let noted = log.clone();
+        resolver.log_names(Arc::new(move |peer, name| noted.note(peer, name)));
         let db = db.clone();
         tasks.spawn("domain log", async move {
             let mut tick = tokio::time::interval(DOMAINS_FLUSH);

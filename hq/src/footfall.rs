@@ -2,7 +2,6 @@
 //! days' aggregates (`core::stats::footfall`, no device in them); HQ keeps
 //! the last word per site and day and sums a scope's sites for a range.
 
-use crate::db::Db;
 use guestwifi_core::stats::footfall::{Cell, Footfall};
 use guestwifi_core::stats::Range;
 
@@ -53,7 +52,7 @@ pub async fn file_in(tx: &mut sqlx::AnyConnection, brand: &str, site: &str, cell
 
 /// A scope's footfall (`brand`, `region:ID`, `site:ID`) over `range`: its
 /// sites' cells summed by zone.
-pub async fn of_scope(db: &Db, brand: &str, scope: &str, range: &Range) -> Result<Footfall, sqlx::Error> {
+pub async fn of_scope(pool: &sqlx::AnyPool, brand: &str, scope: &str, range: &Range) -> Result<Footfall, sqlx::Error> {
     let (from, to) = range.dates();
     let (filter, id) = match scope.split_once(':') {
         Some(("region", id)) => {
@@ -70,7 +69,7 @@ pub async fn of_scope(db: &Db, brand: &str, scope: &str, range: &Range) -> Resul
     .bind(from)
     .bind(to)
     .bind(id)
-    .fetch_all(db.pool())
+    .fetch_all(pool)
     .await?;
     let cells: Vec<Cell> =
         rows.into_iter().map(|(zone, what, key, n)| Cell { day: String::new(), zone, what, key, n }).collect();

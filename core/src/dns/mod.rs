@@ -167,11 +167,9 @@ impl Verdict {
 }
 
 /// Where the names logged-in guests resolve are noted (the access log's
-/// optional domain log): called on the query's path, so it must not wait.
-pub trait Resolved: Send + Sync {
-    /// `peer`, logged in, asked for `name` (normalised).
-    fn resolved(&self, peer: IpAddr, name: &str);
-}
+/// optional domain log): called on the query's path with the peer and the
+/// normalised name, so it must not wait.
+pub type Resolved = Arc<dyn Fn(IpAddr, &str) + Send + Sync>;
 
 /// The resolver: decides, answers locally or forwards.
 pub struct Resolver {
@@ -184,7 +182,7 @@ pub struct Resolver {
     names: Mutex<HashMap<Device, NameWindow>>,
     counter: Family<VerdictLabel, Counter>,
     /// The domain log, when the site keeps one.
-    resolved: std::sync::OnceLock<Arc<dyn Resolved>>,
+    resolved: std::sync::OnceLock<Resolved>,
 }
 
 struct NameWindow {
@@ -237,7 +235,7 @@ impl Resolver {
     }
 
     /// Notes each name a logged-in guest resolves in `log` from now on (set once).
-    pub fn log_names(&self, log: Arc<dyn Resolved>) {
+    pub fn log_names(&self, log: Resolved) {
         let _ = self.resolved.set(log);
     }
 
@@ -300,7 +298,7 @@ impl Resolver {
         let garden = self.in_garden(&name);
         if self.gate.logged_in(peer) {
             if let Some(log) = self.resolved.get() {
-                log.resolved(peer, &name);
+                log(peer, &name);
             }
             return (Verdict::LoggedIn, Decision::Forward { garden });
         }

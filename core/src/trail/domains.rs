@@ -29,8 +29,9 @@ struct Pending {
     dropped: u64,
 }
 
-impl crate::dns::Resolved for DomainLog {
-    fn resolved(&self, peer: IpAddr, name: &str) {
+impl DomainLog {
+    /// `peer`, logged in, asked for `name`: kept in memory until the next flush.
+    pub fn note(&self, peer: IpAddr, name: &str) {
         let mut pending = self.pending.lock().unwrap();
         if pending.names.len() >= MOST_PENDING {
             pending.dropped += 1;
@@ -106,7 +107,6 @@ pub async fn prune(db: &SqlitePool, cutoff: i64) -> Result<u64, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::Resolved;
 
     #[tokio::test]
     async fn a_live_session_keeps_each_name_once_and_an_address_without_one_keeps_nothing() {
@@ -120,12 +120,12 @@ mod tests {
         .unwrap();
         let log = DomainLog::default();
         let (guest, stranger): (IpAddr, IpAddr) = ("192.0.2.5".parse().unwrap(), "192.0.2.6".parse().unwrap());
-        log.resolved(guest, "example.test");
-        log.resolved(guest, "example.test");
-        log.resolved(guest, "news.example");
-        log.resolved(stranger, "other.example");
+        log.note(guest, "example.test");
+        log.note(guest, "example.test");
+        log.note(guest, "news.example");
+        log.note(stranger, "other.example");
         assert_eq!(log.flush(&db).await.unwrap(), 2);
-        log.resolved(guest, "example.test");
+        log.note(guest, "example.test");
         assert_eq!(log.flush(&db).await.unwrap(), 0, "once a session");
         let names = of_session(&db, 1, "officer").await.unwrap();
         let names: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();

@@ -167,7 +167,7 @@ async fn scope_page(
     let hour_bars: Vec<(String, i64)> = f.hours.iter().enumerate().map(|(h, n)| (format!("{h}"), *n)).collect();
     let methods: Vec<(String, i64)> = f.methods.iter().map(|(m, n)| (t.method_name(m).to_string(), *n)).collect();
     let scope_name = scopes.iter().find(|(s, _)| *s == scope.to_string()).map_or_else(String::new, |(_, n)| n.clone());
-    let footfall = crate::footfall::of_scope(&console.db, &me.person().brand, &scope.to_string(), &range)
+    let footfall = crate::footfall::of_scope(console.db.pool(), &me.person().brand, &scope.to_string(), &range)
         .await
         .map_err(|e| me.failed(&e))?;
     let page = ScopePage {

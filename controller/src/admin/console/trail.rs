@@ -238,7 +238,7 @@ mod tests {
             || panic!("the guest's address on the page: {}", found.body),
             |rest| format!("192.0.2.{}", &rest[..rest.find('<').unwrap()]).parse().unwrap(),
         );
-        crate::dns::Resolved::resolved(&log, guest, "news.example");
+        log.note(guest, "news.example");
         log.flush(h.handles.sessions.store()).await.unwrap();
         let link = found.body.split("/console/access-log/domains?session=").nth(1).unwrap();
         let session = &link[..link.find('"').unwrap()];
