@@ -548,7 +548,7 @@ pub fn in_desktop_browser<R: Send + 'static>(
     let _ = driver.kill();
     let _ = driver.wait();
     // A flow that failed left its browser open: nothing of it outlives the test.
-    let _ = Command::new("pkill").args(["-f", &user_data]).status();
+    let _ = Command::new("pkill").args(["-f", "--", &user_data]).status();
     result.expect("browser thread")
 }
 

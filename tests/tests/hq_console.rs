@@ -807,8 +807,15 @@ async fn password(browser: &Browser, username: &str, pw: &str) {
     browser.find(Locator::Css("#login")).await.unwrap().click().await.unwrap();
 }
 
+/// Types a code into the second step's field. The field is waited for: a
+/// click on "sign in" may still be navigating away from the password form.
 async fn typed_code(browser: &Browser, code: &str) {
-    let field = browser.find(Locator::Css("#code")).await.unwrap();
+    let field = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#code"))
+        .await
+        .expect("the code's step");
     field.clear().await.unwrap();
     field.send_keys(code).await.unwrap();
     browser.find(Locator::Css("#verify")).await.unwrap().click().await.unwrap();
