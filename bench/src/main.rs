@@ -1,11 +1,16 @@
 //! Data-path benchmark (root; builds its own namespaces, sends nothing
-//! outside them). Prints:
-//!  (a) authorise -> first forwarded packet, p50/p99, with 10 and 10,000
-//!      authorised clients present;
-//!  (b) authorisations per second sustained, firewall alone and full
-//!      sessions (SQLite row + kernel element);
+//! outside them). `datapath-bench [--clients N] [--rounds R] [parts]`: N
+//! live guests (default 10,000), each figure R times (default 3) so it is
+//! shown as min/median/max. Prints:
+//!  (a) what a guest waits for: `Sessions::login` -> its first packet
+//!      forwarded upstream, with N guests logged in and the daemon's sweep
+//!      running (3,000 logins a round), and the login call alone;
+//!  (b) full logins per second (SQLite row + kernel element) with N live
+//!      guests and the sweep running, and how many failed; the firewall's
+//!      authorisations alone;
 //!  (c) portal redirects per second from a guest namespace (wrk);
-//!  (d) controller RSS with 10,000 live sessions;
+//!  (d) the controller with N live sessions: RSS after the start's restore,
+//!      and a flushed ruleset back (every session in the kernel again);
 //!  (e) forwarding with 10,000 shaped clients vs no filter;
 //!  (f) forwarding with 10,000 guests each in its own source-port block vs
 //!      plain masquerade, and an authorisation's cost with its block.
@@ -25,7 +30,44 @@ use std::time::{Duration, Instant};
 const PREFIX: &str = "bench";
 const GUEST_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 const SINK_PORT: u16 = 9999;
-const TRIALS: usize = 300;
+/// Logins timed in a round of (a): enough that a p99 is 30 samples.
+const TRIALS: usize = 3_000;
+/// Logins in a round of (b).
+const BURST: u32 = 20_000;
+
+/// What to run: `--clients N`, `--rounds R`, then parts (none: all).
+struct Args {
+    clients: u32,
+    rounds: usize,
+    only: Vec<String>,
+}
+
+fn args() -> Args {
+    let mut out = Args { clients: 10_000, rounds: 3, only: Vec::new() };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut number = |what: &str| -> u64 {
+            it.next().and_then(|v| v.replace([',', '_'], "").parse().ok()).unwrap_or_else(|| {
+                eprintln!("{what} takes a number");
+                std::process::exit(2)
+            })
+        };
+        match arg.as_str() {
+            "--clients" => out.clients = number("--clients").max(10) as u32,
+            "--rounds" => out.rounds = number("--rounds").max(1) as usize,
+            _ => out.only.push(arg),
+        }
+    }
+    out
+}
+
+/// "min / median / max" of `figures`, each written by `show`.
+fn spread<T: Copy + PartialOrd>(figures: &[T], show: impl Fn(T) -> String) -> String {
+    let mut sorted = figures.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let (lo, mid, hi) = (sorted[0], sorted[sorted.len() / 2], sorted[sorted.len() - 1]);
+    format!("{} / {} / {}", show(lo), show(mid), show(hi))
+}
 
 fn main() {
     // SAFETY: geteuid has no preconditions.
@@ -60,20 +102,26 @@ fn main() {
         "# guest Wi-Fi data-path benchmark ({} cores)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    // `datapath-bench c d` runs only those parts; no argument runs all.
-    let only: Vec<String> = std::env::args().skip(1).collect();
+    // `datapath-bench --clients 100000 a b` runs only those parts at that size.
+    let Args { clients, rounds, only } = args();
     let run = |part: &str| only.is_empty() || only.iter().any(|o| o == part);
+    println!("# {clients} live guests; each figure {rounds} times, min / median / max");
     if run("a") {
-        let (p10, p10k) = latency(&lab);
+        let rounds = login_latency(&lab, clients, rounds);
+        let at = |i: usize| rounds.iter().map(|r| ms(r[i])).collect::<Vec<f64>>();
+        let show = |v: f64| format!("{v:.2}");
         println!(
-            "(a) authorise -> first forwarded packet: 10 clients p50 {:.2} ms p99 {:.2} ms; 10,000 clients p50 {:.2} ms p99 {:.2} ms; ratio p99 {:.2}",
-            ms(p10.0), ms(p10.1), ms(p10k.0), ms(p10k.1), p10k.1.as_secs_f64() / p10.1.as_secs_f64()
+            "(a) login -> first forwarded packet, {clients} guests logged in, {TRIALS} logins a round: p50 {} ms, p99 {} ms; the login call alone p50 {} ms, p99 {} ms",
+            spread(&at(0), show), spread(&at(1), show), spread(&at(2), show), spread(&at(3), show)
         );
     }
     if run("b") {
-        let (fw_rate, session_rate) = authorisations(&lab);
+        let (fw_rates, rates, failed) = login_rates(&lab, clients, rounds);
         println!(
-            "(b) authorisations/s sustained: firewall {fw_rate:.0}/s; full sessions (SQLite + kernel) {session_rate:.0}/s"
+            "(b) full logins/s (SQLite + kernel) with {clients} live guests and the sweep running: {}/s ({failed} of {} failed); the firewall's authorisations alone {}/s",
+            spread(&rates, |r| format!("{r:.0}")),
+            BURST as usize * rounds,
+            spread(&fw_rates, |r| format!("{r:.0}"))
         );
     }
     if run("c") {
@@ -106,15 +154,18 @@ fn main() {
         }
     }
     if run("d") {
-        let rss = rss_with_sessions(&lab, &exe, 10_000);
-        println!("(d) controller RSS with 10,000 live sessions: {rss}");
+        let rss = rss_with_sessions(&lab, &exe, clients, rounds);
+        println!("(d) controller with {clients} live sessions: {rss}");
     }
     drop(lab);
 }
 
-/// (a): a guest sends a UDP packet every 50 µs towards the upstream; we
-/// time from the authorise call to the first packet arriving upstream.
-fn latency(lab: &Lab) -> ((Duration, Duration), (Duration, Duration)) {
+/// (a): a guest sends a UDP packet every 50 µs towards the upstream; with
+/// `clients - 1` others logged in and the daemon's sweep running, each
+/// trial logs it in (`Sessions::login`: the row, the kernel element) and
+/// times to the first packet arriving upstream, then logs it out. Per
+/// round: [p50, p99] of login -> packet, [p50, p99] of the login call.
+fn login_latency(lab: &Lab, clients: u32, rounds: usize) -> Vec<[Duration; 4]> {
     let arrived = Arc::new(AtomicU64::new(0));
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
@@ -144,106 +195,189 @@ fn latency(lab: &Lab) -> ((Duration, Duration), (Duration, Duration)) {
         });
     }
     let guest = Client { mac: lab::guest_mac(1).parse().unwrap(), ip: IpAddr::V4(GUEST_IP) };
-    let policy = policy();
-    let result = on_netns_runtime(&lab.appliance(), move |rt| {
-        rt.block_on(async move {
-            let fw = Firewall::start(policy, &[], guest_lease()).unwrap();
-            let mut out = Vec::new();
-            for present in [10usize, 10_000] {
-                fill(&fw, present - 1).await;
-                let mut samples = Vec::with_capacity(TRIALS);
-                let mut calls = Vec::with_capacity(TRIALS);
-                for _ in 0..TRIALS {
-                    arrived.store(0, Ordering::SeqCst);
-                    let t0 = epoch.elapsed().as_nanos() as u64;
-                    fw.authorize(guest, Duration::from_secs(600), firewall::Rate::UNLIMITED).await.unwrap();
-                    calls.push(Duration::from_nanos(epoch.elapsed().as_nanos() as u64 - t0));
-                    let deadline = Instant::now() + Duration::from_secs(1);
-                    let t1 = loop {
-                        let t1 = arrived.load(Ordering::SeqCst);
-                        if t1 >= t0 {
-                            break t1;
-                        }
-                        assert!(Instant::now() < deadline, "no packet got through");
-                        // The receiver stamps the arrival itself: waiting here
-                        // need not spin, and must not starve the firewall's
-                        // thread of one of the two cores.
-                        std::thread::sleep(Duration::from_micros(20));
-                    };
-                    samples.push(Duration::from_nanos(t1 - t0));
-                    fw.revoke(guest).await.unwrap();
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                samples.sort();
-                calls.sort();
-                eprintln!(
-                    "    {present} clients: authorise call p50 {:.2} ms p99 {:.2} ms",
-                    ms(calls[TRIALS / 2]),
-                    ms(calls[TRIALS * 99 / 100])
-                );
-                out.push((samples[TRIALS / 2], samples[TRIALS * 99 / 100]));
+    let dir = fresh_dir(lab, "latency-db");
+    let result = with_sessions(lab, dir, clients - 1, move |sessions| async move {
+        let mut out = Vec::new();
+        for _ in 0..rounds {
+            let mut samples = Vec::with_capacity(TRIALS);
+            let mut calls = Vec::with_capacity(TRIALS);
+            for _ in 0..TRIALS {
+                arrived.store(0, Ordering::SeqCst);
+                let t0 = epoch.elapsed().as_nanos() as u64;
+                sessions.login(guest, grant(guest)).await.expect("the guest's login");
+                calls.push(Duration::from_nanos(epoch.elapsed().as_nanos() as u64 - t0));
+                let deadline = Instant::now() + Duration::from_secs(1);
+                let t1 = loop {
+                    let t1 = arrived.load(Ordering::SeqCst);
+                    if t1 >= t0 {
+                        break t1;
+                    }
+                    assert!(Instant::now() < deadline, "no packet got through");
+                    // The receiver stamps the arrival itself: waiting here
+                    // need not spin, and must not starve the firewall's thread.
+                    tokio::time::sleep(Duration::from_micros(20)).await;
+                };
+                samples.push(Duration::from_nanos(t1 - t0));
+                sessions.logout(guest).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            firewall::Firewall::remove_table().unwrap();
-            out
-        })
+            samples.sort();
+            calls.sort();
+            let pct = |v: &[Duration], p: usize| v[v.len() * p / 100];
+            eprintln!(
+                "    round: login -> packet p50 {:.2} ms p99 {:.2} ms max {:.2} ms; login call p50 {:.2} ms p99 {:.2} ms",
+                ms(pct(&samples, 50)),
+                ms(pct(&samples, 99)),
+                ms(samples[samples.len() - 1]),
+                ms(pct(&calls, 50)),
+                ms(pct(&calls, 99))
+            );
+            out.push([pct(&samples, 50), pct(&samples, 99), pct(&calls, 50), pct(&calls, 99)]);
+        }
+        out
     });
     stop.store(true, Ordering::Relaxed);
-    (result[0], result[1])
+    result
 }
 
-/// (b): 20,000 authorisations, 256 in flight, through the firewall alone
-/// and through `Sessions::login` (SQLite row, then kernel element).
-fn authorisations(lab: &Lab) -> (f64, f64) {
-    let dir = lab.dir.join("auth-db");
-    std::fs::create_dir_all(&dir).unwrap();
+/// (b): with `clients` guests logged in and the sweep running, [`BURST`]
+/// new guests log in, 256 at a time, and log out again (untimed) before the
+/// next round. Then the firewall alone: the same number of authorisations.
+/// Returns each round's rates and how many logins failed in all.
+fn login_rates(lab: &Lab, clients: u32, rounds: usize) -> (Vec<f64>, Vec<f64>, usize) {
+    let dir = fresh_dir(lab, "rate-db");
+    let (rates, failed) = with_sessions(lab, dir, clients, move |sessions| async move {
+        let sem = Arc::new(tokio::sync::Semaphore::new(256));
+        let (mut rates, mut failed) = (Vec::new(), 0);
+        for _ in 0..rounds {
+            let start = Instant::now();
+            let mut tasks = Vec::new();
+            for i in clients..clients + BURST {
+                let (s, permit) = (sessions.clone(), sem.clone().acquire_owned().await.unwrap());
+                tasks.push(tokio::spawn(async move {
+                    let result = s.login(fake(i), grant(fake(i))).await;
+                    drop(permit);
+                    result.map_err(|err| eprintln!("    a login failed: {err:?}")).is_err()
+                }));
+            }
+            for t in tasks {
+                failed += usize::from(t.await.unwrap());
+            }
+            let rate = f64::from(BURST) / start.elapsed().as_secs_f64();
+            eprintln!("    round: {rate:.0} logins/s");
+            rates.push(rate);
+            let mut tasks = Vec::new();
+            for i in clients..clients + BURST {
+                let (s, permit) = (sessions.clone(), sem.clone().acquire_owned().await.unwrap());
+                tasks.push(tokio::spawn(async move {
+                    let _ = s.logout(fake(i)).await;
+                    drop(permit);
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        }
+        (rates, failed)
+    });
     let policy = policy();
-    on_netns_runtime(&lab.appliance(), move |rt| {
+    let fw_rates = on_netns_runtime(&lab.appliance(), move |rt| {
         rt.block_on(async move {
-            let fw = Firewall::start(policy.clone(), &[], guest_lease()).unwrap();
-            let n = 20_000u32;
+            let mut rates = Vec::new();
+            for _ in 0..rounds {
+                let fw = Firewall::start(policy.clone(), &[], guest_lease()).unwrap();
+                let start = Instant::now();
+                let sem = Arc::new(tokio::sync::Semaphore::new(256));
+                let mut tasks = Vec::new();
+                for i in 0..BURST {
+                    let (fw, permit) = (fw.clone(), sem.clone().acquire_owned().await.unwrap());
+                    tasks.push(tokio::spawn(async move {
+                        fw.authorize(fake(i), Duration::from_secs(600), firewall::Rate::UNLIMITED).await.unwrap();
+                        drop(permit);
+                    }));
+                }
+                for t in tasks {
+                    t.await.unwrap();
+                }
+                rates.push(f64::from(BURST) / start.elapsed().as_secs_f64());
+                firewall::Firewall::remove_table().unwrap();
+            }
+            rates
+        })
+    });
+    (fw_rates, rates, failed)
+}
+
+/// Runs `flow` in the appliance's namespace on a two-thread runtime (as the
+/// daemon's) with a session store in `dir`, the real firewall, `present`
+/// guests logged in first and the daemon's sweep running every second
+/// (counters every tenth); then removes the table.
+fn with_sessions<T: Send + 'static, F: std::future::Future<Output = T> + Send + 'static>(
+    lab: &Lab,
+    dir: PathBuf,
+    present: u32,
+    flow: impl FnOnce(controller::sessions::Sessions) -> F + Send + 'static,
+) -> T {
+    let policy = policy();
+    let ns = lab.appliance();
+    std::thread::spawn(move || {
+        enter(&ns);
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let fw = Firewall::start(policy, &[], guest_lease()).unwrap();
+            let db = controller::store::open(&dir).await.unwrap();
+            let filter: Arc<dyn ClientFilter> = Arc::new(fw.clone());
+            let sessions = controller::sessions::Sessions::new(db, filter, Some(Duration::from_secs(3600)));
             let start = Instant::now();
             let sem = Arc::new(tokio::sync::Semaphore::new(256));
             let mut tasks = Vec::new();
-            for i in 0..n {
-                let (fw, permit) = (fw.clone(), sem.clone().acquire_owned().await.unwrap());
-                tasks.push(tokio::spawn(async move {
-                    fw.authorize(fake(i), Duration::from_secs(600), firewall::Rate::UNLIMITED).await.unwrap();
-                    drop(permit);
-                }));
-            }
-            for t in tasks {
-                t.await.unwrap();
-            }
-            let fw_rate = f64::from(n) / start.elapsed().as_secs_f64();
-            fw.restore(Vec::new()).await.unwrap();
-
-            let db = controller::store::open(&dir).await.unwrap();
-            let filter: Arc<dyn ClientFilter> = Arc::new(fw.clone());
-            let sessions = controller::sessions::Sessions::new(db, filter, None);
-            let n = 5_000u32;
-            let start = Instant::now();
-            let mut tasks = Vec::new();
-            for i in 0..n {
+            for i in 0..present {
                 let (s, permit) = (sessions.clone(), sem.clone().acquire_owned().await.unwrap());
                 tasks.push(tokio::spawn(async move {
-                    let grant = controller::auth::Grant {
-                        method: controller::auth::Method::Countdown,
-                        identity: controller::auth::Identity::Device(fake(i).mac.to_string()),
-                        duration: Duration::from_secs(600),
-                        bandwidth: controller::auth::Bandwidth::default(),
-                    };
-                    s.login(fake(i), grant).await.unwrap();
+                    s.login(fake(i), grant(fake(i))).await.unwrap();
                     drop(permit);
                 }));
             }
             for t in tasks {
                 t.await.unwrap();
             }
-            let session_rate = f64::from(n) / start.elapsed().as_secs_f64();
+            eprintln!("    {present} guests logged in in {:.1} s", start.elapsed().as_secs_f64());
+            let sweeping = sessions.clone();
+            let sweep = tokio::spawn(async move {
+                let mut n = 0u32;
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    n += 1;
+                    if let Err(err) = sweeping.sweep(n % 10 == 0, n % 2 == 0).await {
+                        eprintln!("    the sweep failed: {err:?}");
+                    }
+                }
+            });
+            let out = flow(sessions).await;
+            sweep.abort();
             firewall::Firewall::remove_table().unwrap();
-            (fw_rate, session_rate)
+            out
         })
     })
+    .join()
+    .unwrap()
+}
+
+/// A countdown login's grant for the device: an hour, no limits.
+fn grant(client: Client) -> controller::auth::Grant {
+    controller::auth::Grant {
+        method: controller::auth::Method::Countdown,
+        identity: controller::auth::Identity::Device(client.mac.to_string()),
+        duration: Duration::from_secs(3600),
+        bandwidth: controller::auth::Bandwidth::default(),
+    }
+}
+
+fn fresh_dir(lab: &Lab, name: &str) -> PathBuf {
+    let dir = lab.dir.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// (c): wrk from the guest namespace against http://example.test/, which the
@@ -273,10 +407,14 @@ fn redirects(lab: &Lab, exe: &Path) -> String {
     format!("{rps} (latency p99 {p99}; {non3xx})")
 }
 
-/// (d): 10,000 live sessions in the store, restored into the kernel at
-/// start; RSS after the first idle sweep has read every counter.
-fn rss_with_sessions(lab: &Lab, exe: &Path, n: u32) -> String {
+/// (d): `n` live sessions in the store, restored into the kernel at start
+/// (RSS after that and after the first idle sweep has read every counter);
+/// then `nft flush ruleset`, `rounds` times: how long until the last
+/// session's element is in the kernel again (the daemon looks twice a
+/// second), and the peak RSS over all of it.
+fn rss_with_sessions(lab: &Lab, exe: &Path, n: u32, rounds: usize) -> String {
     let data = lab.dir.join("data");
+    let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -298,24 +436,54 @@ fn rss_with_sessions(lab: &Lab, exe: &Path, n: u32) -> String {
         tx.commit().await.unwrap();
         db.close().await;
     });
+    let last = fake(n - 1);
+    let element = format!("{{ {} . {} }}", last.mac, last.ip);
+    let ns = lab.appliance();
+    let has_last = || {
+        Command::new("ip")
+            .args(["netns", "exec", &ns, "nft", "get", "element", "inet", "guestwifi", "authorized", &element])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let started = Instant::now();
     let mut controller = start_controller(lab, exe, &[]);
     let pid = controller_pid(controller.id());
     let field = |name: &str| {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         status.lines().find(|l| l.starts_with(name)).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
     };
-    std::thread::sleep(Duration::from_secs(2));
-    let started = field("VmHWM:").unwrap_or_default();
-    std::thread::sleep(Duration::from_secs(10));
+    while !has_last() {
+        assert!(started.elapsed() < Duration::from_secs(120), "the start's restore never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let up = started.elapsed();
+    let after_start = field("VmHWM:").unwrap_or_default();
+    std::thread::sleep(Duration::from_secs(11));
     let elements = Command::new("ip")
-        .args(["netns", "exec", &lab.appliance(), "nft", "-j", "list", "set", "inet", "guestwifi", "authorized"])
+        .args(["netns", "exec", &ns, "nft", "-j", "list", "set", "inet", "guestwifi", "authorized"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).matches("\"elem\": {").count())
         .unwrap_or(0);
-    let (rss, hwm) = (field("VmRSS:").unwrap_or_default(), field("VmHWM:").unwrap_or_default());
+    let (rss, swept) = (field("VmRSS:").unwrap_or_default(), field("VmHWM:").unwrap_or_default());
+    let mut back = Vec::new();
+    for _ in 0..rounds {
+        sh(&["ip", "netns", "exec", &ns, "nft", "flush", "ruleset"]);
+        let flushed = Instant::now();
+        while !has_last() {
+            assert!(flushed.elapsed() < Duration::from_secs(60), "the flushed table never came back");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        back.push(flushed.elapsed());
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let peak = field("VmHWM:").unwrap_or_default();
     stop(&mut controller);
     format!(
-        "VmRSS {rss} KiB, VmHWM {hwm} KiB (after the restore: {started} KiB; {elements} elements in the kernel set)"
+        "started and restored in {:.1} s, VmHWM {after_start} KiB; after the first idle sweep VmRSS {rss} KiB, VmHWM {swept} KiB ({elements} elements in the kernel set); a flushed ruleset back in {} s; peak VmHWM {peak} KiB",
+        up.as_secs_f64(),
+        spread(&back, |d| format!("{:.2}", d.as_secs_f64()))
     )
 }
 
@@ -487,22 +655,6 @@ fn stream_rate(ns: &str, port: u16, run: Duration) -> f64 {
         let _ = tx.send(bytes as f64 * 8.0 / start.elapsed().as_secs_f64());
     });
     rx.recv().unwrap()
-}
-
-async fn fill(fw: &Firewall, count: usize) {
-    let present = fw.list().await.unwrap().len();
-    let mut pending = Vec::new();
-    for i in present..count {
-        pending.push(fw.authorize(fake(i as u32 + 1000), Duration::from_secs(3600), firewall::Rate::UNLIMITED));
-        if pending.len() == 512 {
-            for p in pending.drain(..) {
-                p.await.unwrap();
-            }
-        }
-    }
-    for p in pending {
-        p.await.unwrap();
-    }
 }
 
 /// A made-up client number `i` in 198.18.0.0/15 (RFC 2544 benchmarking

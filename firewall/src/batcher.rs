@@ -28,7 +28,6 @@ type Reply<T> = oneshot::Sender<Result<T, FirewallError>>;
 
 enum Op {
     Change(Change, Reply<()>),
-    List(Reply<Vec<ClientCounters>>),
     Garden(Vec<(IpAddr, Duration)>, Reply<()>),
     Leases(Vec<(Client, Option<Duration>)>, Reply<()>),
     Reload(Vec<(Client, Duration, Rate)>, Reply<()>),
@@ -39,6 +38,10 @@ enum Op {
 #[derive(Clone)]
 pub struct Firewall {
     ops: mpsc::UnboundedSender<Op>,
+    /// Counter reads go to a thread of their own: a dump of 100,000
+    /// elements takes the better part of a second, and logins queued behind
+    /// it on the worker waited that long for their element.
+    lists: std_mpsc::Sender<Reply<Vec<ClientCounters>>>,
 }
 
 impl Firewall {
@@ -69,7 +72,26 @@ impl Firewall {
             .name("nftables".into())
             .spawn(move || worker(nft, pins, shaper, leases, policy, rx, janitor_tx))
             .expect("spawn nftables thread");
-        Ok(Firewall { ops: tx })
+        let (lists, lists_rx) = std_mpsc::channel::<Reply<Vec<ClientCounters>>>();
+        std::thread::Builder::new()
+            .name("nft-counters".into())
+            .spawn(move || {
+                while let Ok(first) = lists_rx.recv() {
+                    // Callers that asked meanwhile share one dump.
+                    let others: Vec<Reply<Vec<ClientCounters>>> = lists_rx.try_iter().collect();
+                    let result = nft::list();
+                    for reply in others {
+                        let _ = reply.send(match &result {
+                            Ok(list) => Ok(list.clone()),
+                            Err(err) => Err(FirewallError::Netlink(std::io::Error::other(err.to_string()))),
+                        });
+                    }
+                    let _ = first.send(result);
+                    give_back_memory();
+                }
+            })
+            .expect("spawn counters thread");
+        Ok(Firewall { ops: tx, lists })
     }
 
     /// Whether the table is still in the kernel (`nft flush ruleset` or a
@@ -117,7 +139,13 @@ impl ClientFilter for Firewall {
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<ClientCounters>, FirewallError>> {
-        self.call(Op::List).boxed()
+        let (tx, rx) = oneshot::channel();
+        let sent = self.lists.send(tx);
+        async move {
+            sent.map_err(|_| FirewallError::Stopped)?;
+            rx.await.map_err(|_| FirewallError::Stopped)?
+        }
+        .boxed()
     }
 
     fn restore(&self, clients: Vec<(Client, Duration, Rate)>) -> BoxFuture<'_, Result<(), FirewallError>> {
@@ -125,9 +153,14 @@ impl ClientFilter for Firewall {
     }
 }
 
-/// Installs the table with `clients` in it (one transaction), then their
-/// rates (a second one, right after: the typed JSON model has no limit
-/// objects). Returns what the kernel's shaping now holds.
+/// Installs the table with the first [`RESTORE_CHUNK`] of `clients` and of
+/// the `leases` in it (one transaction: the rules never stand without
+/// guests), then the rest a chunk a transaction, then their rates. Returns
+/// what the kernel's shaping now holds.
+///
+/// Chunks keep libnftables' memory to one chunk's (100,000 sessions in one
+/// transaction took ~2 KB each while it ran, 244 MiB); the guests of later
+/// chunks wait the few milliseconds each earlier chunk takes.
 fn install(
     nft: &mut Nft,
     policy: &Policy,
@@ -135,15 +168,31 @@ fn install(
     leases: &[(Client, Option<Duration>)],
 ) -> Result<Shaper, FirewallError> {
     let plain: Vec<(Client, Duration)> = clients.iter().map(|(c, t, _)| (*c, *t)).collect();
-    nft::install(nft, policy, &plain, leases)?;
-    let changes: Vec<Change> = clients.iter().map(|(c, t, r)| Change::Authorize(*c, *t, *r)).collect();
-    // The blocks of `clients` came with the table.
-    let (commands, shaper) = Shaper::default().commands(&changes, None);
-    if !commands.is_empty() {
-        nft.run(&commands)?;
+    let (first, rest) = plain.split_at(plain.len().min(RESTORE_CHUNK));
+    let (first_leases, more_leases) = leases.split_at(leases.len().min(RESTORE_CHUNK));
+    nft::install(nft, policy, first, first_leases)?;
+    for chunk in rest.chunks(RESTORE_CHUNK) {
+        nft.run(&nft::restore_commands(policy, chunk))?;
+    }
+    for chunk in more_leases.chunks(RESTORE_CHUNK) {
+        nft.run(&nft::lease_commands(chunk, &[]))?;
+    }
+    // The blocks of `clients` came with their elements.
+    let mut shaper = Shaper::default();
+    for chunk in clients.chunks(RESTORE_CHUNK) {
+        let changes: Vec<Change> = chunk.iter().map(|(c, t, r)| Change::Authorize(*c, *t, *r)).collect();
+        let (commands, next) = shaper.commands(&changes, None);
+        if !commands.is_empty() {
+            nft.run(&commands)?;
+        }
+        shaper = next;
     }
     Ok(shaper)
 }
+
+/// Clients (and DHCP leases) put in the kernel a transaction at a time by a
+/// start or a restore.
+const RESTORE_CHUNK: usize = 8192;
 
 /// What the lease set holds: each pair and when its time is up (None:
 /// never), so a reinstall puts them back and a new list applies only its
@@ -319,10 +368,6 @@ fn handle_other(
     op: Op,
 ) {
     match op {
-        Op::List(reply) => {
-            let _ = reply.send(nft::list());
-            give_back_memory();
-        }
         Op::Garden(addresses, reply) => {
             let commands = nft::garden_commands(&addresses);
             let result = if commands.is_empty() { Ok(()) } else { nft.run(&commands).map(drop) };

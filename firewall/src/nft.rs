@@ -49,6 +49,9 @@ fn bucket(kbps: u32) -> (u64, u64) {
     (bytes.max(1), (bytes / 4).max(16 * 1024))
 }
 
+/// Elements to delete or add, by set or map, in a stable order.
+type Elements = std::collections::BTreeMap<&'static str, Vec<String>>;
+
 /// How long an idle address keeps its bucket in a tier's set.
 const BUCKET_IDLE: &str = "1h";
 
@@ -58,66 +61,86 @@ impl Shaper {
     /// and the state after them (kept only if they apply). The elements of
     /// an address are its holder's: revoking a device that no longer holds
     /// the address (another logged in on it since) leaves them alone.
+    ///
+    /// The commands go from the state before to the state after, not change
+    /// by change: a set's or map's elements go in one command (a restore of
+    /// 100,000 guests was 100,000 commands for libnftables to parse, seconds).
     pub(crate) fn commands(&self, changes: &[Change], blocks: Option<&crate::PortBlocks>) -> (String, Shaper) {
         let mut next = self.clone();
         let mut out = String::new();
+        // Addresses whose final holder was authorised in this batch: their
+        // download counter starts from zero.
+        let mut renewed: std::collections::HashSet<Ipv4Addr> = std::collections::HashSet::new();
+        let mut touched: Vec<Ipv4Addr> = Vec::new();
         for change in changes {
             let client = change.client();
             let IpAddr::V4(ip) = client.ip else { continue };
             let held = next.by_ip.get(&ip).copied();
-            let wanted = match change {
-                Change::Authorize(_, _, rate) => Some(*rate),
-                Change::Revoke(_) if held.is_some_and(|(mac, _)| mac == client.mac) => None,
-                Change::Revoke(_) => continue,
-            };
-            let shaped = |r: Option<Rate>| r.filter(|r| !r.is_unlimited());
-            let (old, new) = (shaped(held.map(|(_, r)| r)), shaped(wanted));
-            if old != new {
-                for (map, kbps) in
-                    old.map_or([(BW_UP4, 0), (BW_DOWN4, 0)], |o| [(BW_UP4, o.up_kbps), (BW_DOWN4, o.down_kbps)])
-                {
-                    if kbps > 0 {
-                        let _ = writeln!(out, "delete element inet {TABLE} {map} {{ {ip} }}");
-                    }
-                }
-                if let Some(rate) = new {
-                    for (way, map, field, kbps) in
-                        [('u', BW_UP4, "saddr", rate.up_kbps), ('d', BW_DOWN4, "daddr", rate.down_kbps)]
-                    {
-                        if kbps == 0 {
-                            continue;
-                        }
-                        if next.tiers.insert((way, kbps)) {
+            match change {
+                Change::Authorize(_, _, rate) => {
+                    for (way, field, kbps) in [('u', "saddr", rate.up_kbps), ('d', "daddr", rate.down_kbps)] {
+                        if kbps > 0 && next.tiers.insert((way, kbps)) {
                             tier_commands(&mut out, way, field, kbps);
                         }
-                        let _ = writeln!(out, "add element inet {TABLE} {map} {{ {ip} : jump bw_{way}{kbps} }}");
+                    }
+                    next.by_ip.insert(ip, (client.mac, *rate));
+                    renewed.insert(ip);
+                }
+                Change::Revoke(_) if held.is_some_and(|(mac, _)| mac == client.mac) => {
+                    next.by_ip.remove(&ip);
+                    renewed.remove(&ip);
+                }
+                Change::Revoke(_) => continue,
+            }
+            touched.push(ip);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        let shaped = |r: Option<Rate>| r.filter(|r| !r.is_unlimited());
+        let (mut gone, mut new): (Elements, Elements) = Default::default();
+        for ip in touched {
+            let (before, after) = (self.by_ip.get(&ip), next.by_ip.get(&ip));
+            let (old, now) = (shaped(before.map(|(_, r)| *r)), shaped(after.map(|(_, r)| *r)));
+            if old != now {
+                if let Some(o) = old {
+                    for (map, kbps) in [(BW_UP4, o.up_kbps), (BW_DOWN4, o.down_kbps)] {
+                        if kbps > 0 {
+                            gone.entry(map).or_default().push(ip.to_string());
+                        }
+                    }
+                }
+                if let Some(rate) = now {
+                    for (way, map, kbps) in [('u', BW_UP4, rate.up_kbps), ('d', BW_DOWN4, rate.down_kbps)] {
+                        if kbps > 0 {
+                            new.entry(map).or_default().push(format!("{ip} : jump bw_{way}{kbps}"));
+                        }
                     }
                 }
             }
             // Its download counter: a new one with each authorisation (a new
             // session counts from zero), gone with the holder's logout.
-            if held.is_some() {
-                let _ = writeln!(out, "delete element inet {TABLE} {DOWN4} {{ {ip} }}");
+            let fresh = renewed.contains(&ip);
+            if before.is_some() && (fresh || after.is_none()) {
+                gone.entry(DOWN4).or_default().push(ip.to_string());
             }
-            if wanted.is_some() {
-                let _ = writeln!(out, "add element inet {TABLE} {DOWN4} {{ {ip} }}");
+            if after.is_some() && (fresh || before.is_none()) {
+                new.entry(DOWN4).or_default().push(ip.to_string());
             }
             // A login's port block goes in with its authorisation, a logout's out.
             if let Some(element) = blocks.and_then(|b| b.element(ip)) {
-                match (held.is_some(), wanted.is_some()) {
-                    (false, true) => {
-                        let _ = writeln!(out, "add element inet {TABLE} {NAT_BLOCKS4} {{ {element} }}");
-                    }
-                    (true, false) => {
-                        let _ = writeln!(out, "delete element inet {TABLE} {NAT_BLOCKS4} {{ {ip} }}");
-                    }
+                match (before.is_some(), after.is_some()) {
+                    (false, true) => new.entry(NAT_BLOCKS4).or_default().push(element),
+                    (true, false) => gone.entry(NAT_BLOCKS4).or_default().push(ip.to_string()),
                     _ => {}
                 }
             }
-            match wanted {
-                Some(rate) => next.by_ip.insert(ip, (client.mac, rate)),
-                None => next.by_ip.remove(&ip),
-            };
+        }
+        for (verb, lists) in [("delete", gone), ("add", new)] {
+            for (set, elements) in lists {
+                for chunk in elements.chunks(4096) {
+                    let _ = writeln!(out, "{verb} element inet {TABLE} {set} {{ {} }}", chunk.join(", "));
+                }
+            }
         }
         (out, next)
     }
@@ -162,6 +185,21 @@ pub(crate) fn install(
         nft.run(&blocks)?;
     }
     Ok(())
+}
+
+/// Puts more of a restore's `clients` into the table [`install`] made: their
+/// elements in the `authorized` sets, and their port blocks.
+pub(crate) fn restore_commands(policy: &Policy, clients: &[(Client, Duration)]) -> String {
+    let mut out = String::new();
+    for set in [AUTHORIZED4, AUTHORIZED6] {
+        let elements: Vec<String> =
+            clients.iter().filter(|(c, _)| set_of(*c) == set).map(|(c, t)| with_timeout(*c, *t)).collect();
+        if !elements.is_empty() {
+            let _ = writeln!(out, "add element inet {TABLE} {set} {{ {} }}", elements.join(", "));
+        }
+    }
+    out.push_str(&policy.port_block_elements(clients));
+    out
 }
 
 /// Whether our table is in the kernel (see `elements::table_present`).
@@ -372,10 +410,11 @@ mod tests {
         // A new grant at another rate: the old elements go, a new tier comes once.
         let only_down = Rate { down_kbps: 512, up_kbps: 0 };
         let (cmds, state) = state.commands(&[Change::Authorize(c(5), Duration::from_secs(60), only_down)], None);
-        let lines: Vec<&str> = cmds.lines().collect();
-        assert_eq!(lines[0], "delete element inet guestwifi bw_up4 { 192.0.2.5 }");
+        let at = |line: &str| cmds.find(line).unwrap_or_else(|| panic!("{line} in {cmds}"));
+        assert!(at("add set inet guestwifi bws_d512") < at("delete element inet guestwifi bw_up4 { 192.0.2.5 }"));
+        assert!(at("delete element inet guestwifi bw_down4 { 192.0.2.5 }") < at("add element inet guestwifi bw_down4"));
         assert!(cmds.contains("bw_d512") && !cmds.contains("bw_u0"), "{cmds}");
-        assert!(cmds.contains("delete element inet guestwifi down4 { 192.0.2.5 }\nadd element inet guestwifi down4"));
+        assert!(at("delete element inet guestwifi down4 { 192.0.2.5 }") < at("add element inet guestwifi down4"));
         let (cmds, state) = state.commands(&[Change::Revoke(c(5))], None);
         assert_eq!(cmds.lines().count(), 2, "its rate element and its counter: {cmds}");
         assert_eq!(state.len(), 1);
@@ -404,10 +443,7 @@ mod tests {
         assert_eq!(state.len(), 1);
         // In one batch, whichever order: the address stays the new holder's.
         let (cmds, state) = state.commands(&[Change::Revoke(at(2)), login(3)], Some(&blocks));
-        assert!(
-            cmds.contains("delete element inet guestwifi nat_blocks4") && cmds.ends_with("6496-6735 }\n"),
-            "{cmds}"
-        );
+        assert_eq!(cmds, fresh_counter, "same rate, same block: a fresh counter only");
         let (cmds, _) = state.commands(&[login(4), Change::Revoke(at(3))], Some(&blocks));
         assert_eq!(cmds, fresh_counter);
         // Its own logout does take them.

@@ -386,9 +386,9 @@ impl Policy {
     /// (the walled garden before login) from the ports below the first
     /// block; and `clients`' blocks. Text, for libnftables' text parser.
     pub(crate) fn port_blocks_text(&self, clients: &[(Client, Duration)]) -> String {
-        let Some(blocks) = self.port_blocks.filter(|_| self.masquerade) else {
+        if self.port_blocks.is_none() || !self.masquerade {
             return String::new();
-        };
+        }
         let (net, len) = self.guest_subnet;
         let out = match &self.uplink_interface {
             Some(uplink) => format!("oifname \"{uplink}\""),
@@ -413,6 +413,16 @@ impl Policy {
             "insert rule inet {TABLE} {POSTROUTING} {head} snat ip to ip saddr map @{}",
             crate::blocks::NAT_BLOCKS4
         );
+        text.push_str(&self.port_block_elements(clients));
+        text
+    }
+
+    /// The port blocks of `clients`, into the map [`Policy::port_blocks_text`] made.
+    pub(crate) fn port_block_elements(&self, clients: &[(Client, Duration)]) -> String {
+        let mut text = String::new();
+        let Some(blocks) = self.port_blocks.filter(|_| self.masquerade) else {
+            return text;
+        };
         let elements: Vec<String> = clients
             .iter()
             .filter_map(|(c, _)| match c.ip {

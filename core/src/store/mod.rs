@@ -27,9 +27,13 @@ pub async fn open(dir: &Path) -> Result<SqlitePool, StoreError> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(Duration::from_secs(5))
+        // No commit copies the log back into the database itself (a login
+        // that did waited for it: most of the p99): see `checkpoints`.
+        .pragma("wal_autocheckpoint", "0");
     let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
+    tokio::spawn(checkpoints(pool.clone()));
     // It holds SSID keys and the roaming key: owner only.
     for name in ["guestwifi.db", "guestwifi.db-wal", "guestwifi.db-shm"] {
         let path = dir.join(name);
@@ -38,6 +42,30 @@ pub async fn open(dir: &Path) -> Result<SqlitePool, StoreError> {
         }
     }
     Ok(pool)
+}
+
+/// How often the log is copied back into the database.
+const CHECKPOINT: Duration = Duration::from_secs(1);
+
+/// Copies the write-ahead log back into the database every [`CHECKPOINT`],
+/// beside the writers (a passive checkpoint waits for no one and no one
+/// waits for it), until the pool closes. The last connection to close
+/// checkpoints what is left.
+async fn checkpoints(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %err, "write-ahead log not checkpointed");
+        }
+    }
 }
 
 /// An in-memory database for unit tests, migrated.
