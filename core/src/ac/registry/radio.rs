@@ -96,30 +96,34 @@ impl Registry {
     /// result and returns it with the new config version.
     pub async fn plan(&self, list_2g: &[u16], list_5g: &[u16]) -> Result<(crate::ac::plan::Plan, u64), RegistryError> {
         use crate::ac::plan::{plan, Heard, PlanRadio};
-        let aps: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT device_id, radios_json, floor FROM access_points WHERE state = 'adopted' ORDER BY device_id",
+        let aps: Vec<(String, String, i64, String)> = sqlx::query_as(
+            "SELECT device_id, radios_json, floor, zone FROM access_points WHERE state = 'adopted' ORDER BY device_id",
         )
         .fetch_all(&self.db)
         .await?;
-        let fixed: Vec<(String, String, Option<i64>)> =
-            sqlx::query_as("SELECT device_id, interface, fixed_channel FROM radio_settings")
+        let fixed: Vec<(String, String, Option<i64>, Option<i64>)> =
+            sqlx::query_as("SELECT device_id, interface, fixed_channel, fixed_tx_power_dbm FROM radio_settings")
                 .fetch_all(&self.db)
                 .await?;
         let mut radios = Vec::new();
         let mut by_bssid = std::collections::HashMap::new();
-        for (device_id, radios_json, floor) in &aps {
+        for (device_id, radios_json, floor, zone) in &aps {
             let infos: Vec<RadioInfo> = serde_json::from_str(radios_json).unwrap_or_default();
             for r in infos {
                 let id = format!("{device_id}/{}", r.interface);
                 if let Some(bssid) = &r.bssid {
                     by_bssid.insert(bssid.to_ascii_lowercase(), id.clone());
                 }
-                let fixed_channel = fixed
-                    .iter()
-                    .find(|f| &f.0 == device_id && f.1 == r.interface)
-                    .and_then(|f| f.2)
-                    .and_then(|c| u16::try_from(c).ok());
-                radios.push(PlanRadio { id, floor: *floor as i32, band: r.band, fixed_channel });
+                let settings = fixed.iter().find(|f| &f.0 == device_id && f.1 == r.interface);
+                let fixed_channel = settings.and_then(|f| f.2).and_then(|c| u16::try_from(c).ok());
+                radios.push(PlanRadio {
+                    id,
+                    floor: *floor as i32,
+                    band: r.band,
+                    fixed_channel,
+                    zone: Some(zone.clone()).filter(|z| !z.is_empty()),
+                    fixed_power: settings.is_some_and(|f| f.3.is_some()),
+                });
             }
         }
         let scans: Vec<(String, String, String, i64)> =
