@@ -72,12 +72,42 @@ pub fn render(config: &ApConfig, radio: &Radio, ap: &ApIdentity) -> Result<Strin
         }
     }
     for (i, ssid) in ssids.iter().enumerate() {
+        let ifname = if i == 0 { radio.interface.clone() } else { format!("{}-{i}", radio.interface) };
         if i > 0 {
-            let _ = writeln!(out, "\nbss={}-{i}", radio.interface);
+            let _ = writeln!(out, "\nbss={ifname}");
         }
         bss(&mut out, ssid, config, ap, radio, i);
+        if ssid.security == Security::OpenOwe {
+            owe_twin(&mut out, ssid, radio, &ifname, i);
+        }
     }
     Ok(out)
+}
+
+/// The hidden OWE twin of an open SSID in transition mode: its own BSS,
+/// named after the open one (the open BSS's beacons point phones at it), on
+/// the same bridge, with the same isolation.
+fn owe_twin(out: &mut String, ssid: &Ssid, radio: &Radio, open_ifname: &str, index: usize) {
+    let twin = format!("{}-owe{index}", radio.interface);
+    let _ = writeln!(out, "owe_transition_ifname={twin}");
+    let _ = writeln!(out, "\nbss={twin}");
+    // A name of its own (an old phone probing for the open name must not
+    // be answered by a network it cannot join), short enough for any name.
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for b in ssid.name.bytes() {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let _ = writeln!(out, "ssid2={}", ap_protocol::hex::encode(format!("OWE-{:08x}", hash as u32).as_bytes()));
+    out.push_str("ignore_broadcast_ssid=1\n");
+    if ssid.client_isolation {
+        out.push_str("ap_isolate=1\n");
+    }
+    if let Some(vlan) = ssid.vlan {
+        let _ = writeln!(out, "bridge=br-vlan{vlan}");
+    }
+    out.push_str("rrm_neighbor_report=1\nrrm_beacon_report=1\nbss_transition=1\n");
+    out.push_str("wpa=2\nwpa_key_mgmt=OWE\nrsn_pairwise=CCMP\nieee80211w=2\n");
+    let _ = writeln!(out, "owe_transition_ifname={open_ifname}");
 }
 
 fn bss(out: &mut String, ssid: &Ssid, config: &ApConfig, ap: &ApIdentity, radio: &Radio, index: usize) {
@@ -97,7 +127,7 @@ fn bss(out: &mut String, ssid: &Ssid, config: &ApConfig, ap: &ApIdentity, radio:
     // 802.11k and 802.11v: neighbour reports and BSS transition management.
     out.push_str("rrm_neighbor_report=1\nrrm_beacon_report=1\nbss_transition=1\n");
     let (key_mgmt, mfp) = match ssid.security {
-        Security::Open => {
+        Security::Open | Security::OpenOwe => {
             return;
         }
         Security::Wpa2Psk => ("WPA-PSK FT-PSK", 0),
@@ -245,5 +275,25 @@ pub(crate) mod tests {
             render(&config, &config.radios[0], &ap()),
             Err(RenderError::Ssid(ap_protocol::SsidError::Wpa2Key(_)))
         ));
+    }
+
+    #[test]
+    fn an_open_ssid_in_owe_transition_has_a_hidden_encrypted_twin_each_pointing_at_the_other() {
+        let mut config = sample();
+        config.ssids[0].security = Security::OpenOwe;
+        let conf = render(&config, &config.radios[0], &ApIdentity { mac: "02:00:00:00:aa:01".into() }).unwrap();
+        let (open, rest) = conf.split_once("\nbss=wlan0-owe0\n").expect("the twin's section");
+        assert!(open.contains("owe_transition_ifname=wlan0-owe0"), "{conf}");
+        assert!(!open.contains("wpa="), "the open BSS stays open: {conf}");
+        let twin = rest.split("\nbss=").next().unwrap();
+        for line in [
+            "ignore_broadcast_ssid=1",
+            "wpa_key_mgmt=OWE",
+            "ieee80211w=2",
+            "owe_transition_ifname=wlan0",
+            "ap_isolate=1",
+        ] {
+            assert!(twin.lines().any(|l| l == line), "{line} in the twin: {twin}");
+        }
     }
 }

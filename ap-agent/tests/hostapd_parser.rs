@@ -25,6 +25,7 @@ fn config() -> ApConfig {
             ssid("LaoWang-Staff", Security::Wpa2Psk, "kitchen-2024!", vec![Band::G2_4, Band::G5], Some(20)),
             ssid("LaoWang-VIP", Security::Wpa3Sae, "会员专享 password", vec![Band::G5], None),
             ssid("LaoWang-Mixed", Security::Wpa2Wpa3, "mixedmode123", vec![Band::G2_4, Band::G5], None),
+            ssid("老王饭店-加密WiFi", Security::OpenOwe, "", vec![Band::G2_4, Band::G5], None),
         ],
         radios: vec![
             Radio { interface: "wlan0".into(), band: Band::G2_4, channel: 11, width_mhz: 40, tx_power_dbm: None },

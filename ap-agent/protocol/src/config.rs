@@ -83,7 +83,7 @@ impl Ssid {
         let wpa2_ok = (8..=63).contains(&self.key.len()) && self.key.bytes().all(|b| (0x20..0x7f).contains(&b));
         let sae_ok = !self.key.is_empty() && !self.key.chars().any(char::is_control);
         match self.security {
-            Security::Open => {}
+            Security::Open | Security::OpenOwe => {}
             Security::Wpa2Psk | Security::Wpa2Wpa3 if !wpa2_ok => return Err(SsidError::Wpa2Key(name())),
             Security::Wpa3Sae if !sae_ok => return Err(SsidError::SaeKey(name())),
             _ => {}
@@ -110,6 +110,10 @@ pub enum Security {
     Wpa3Sae,
     /// WPA2/WPA3 transition mode.
     Wpa2Wpa3,
+    /// Open, in OWE transition mode (RFC 8110): old phones join the open
+    /// network; phones that know OWE join its hidden twin, whose traffic is
+    /// encrypted with no password. Either way the portal logs them in.
+    OpenOwe,
 }
 
 /// A Wi-Fi band.

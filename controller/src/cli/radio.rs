@@ -97,7 +97,7 @@ pub enum SsidsCmd {
     Add {
         /// The network name guests see.
         name: String,
-        /// open, wpa2_psk, wpa3_sae or wpa2_wpa3.
+        /// open, open_owe (open, with OWE encryption for phones that know it), wpa2_psk, wpa3_sae or wpa2_wpa3.
         #[arg(long, default_value = "open")]
         security: String,
         /// The passphrase (read from GUESTWIFI_SSID_KEY when not given, so it stays out of shell history).
@@ -238,8 +238,9 @@ pub async fn ssids(command: SsidsCmd, socket: &Path, json: bool) -> anyhow::Resu
         SsidsCmd::List => Request::SsidsList,
         SsidsCmd::Remove { name } => Request::SsidsRemove { name },
         SsidsCmd::Add { name, security, key, bands, vlan, hidden, no_isolation, no_portal } => {
-            let security = serde_json::from_value(serde_json::Value::String(security.clone()))
-                .map_err(|_| anyhow::anyhow!("--security {security:?}: use open, wpa2_psk, wpa3_sae or wpa2_wpa3"))?;
+            let security = serde_json::from_value(serde_json::Value::String(security.clone())).map_err(|_| {
+                anyhow::anyhow!("--security {security:?}: use open, open_owe, wpa2_psk, wpa3_sae or wpa2_wpa3")
+            })?;
             let bands = bands
                 .split(',')
                 .map(|b| serde_json::from_value(serde_json::Value::String(b.trim().to_string())))

@@ -40,6 +40,7 @@ struct SsidRow {
 fn security_name(s: Security) -> &'static str {
     match s {
         Security::Open => "open",
+        Security::OpenOwe => "open_owe",
         Security::Wpa2Psk => "wpa2_psk",
         Security::Wpa3Sae => "wpa3_sae",
         Security::Wpa2Wpa3 => "wpa2_wpa3",
@@ -135,6 +136,7 @@ async fn put_ssid(
     let bad = |why: String| format!("{}{why}", m.t.bad_input);
     let security = match form.security.as_str() {
         "open" => Security::Open,
+        "open_owe" => Security::OpenOwe,
         "wpa2_psk" => Security::Wpa2Psk,
         "wpa3_sae" => Security::Wpa3Sae,
         "wpa2_wpa3" => Security::Wpa2Wpa3,
@@ -150,7 +152,7 @@ async fn put_ssid(
     let ssid = Ssid {
         name: form.name.trim().to_string(),
         security,
-        key: if security == Security::Open { String::new() } else { form.key.clone() },
+        key: if matches!(security, Security::Open | Security::OpenOwe) { String::new() } else { form.key.clone() },
         vlan,
         hidden: form.hidden.is_some(),
         client_isolation: form.isolation.is_some(),

@@ -186,6 +186,7 @@ pub struct Strings {
     pub ssid_name: String,
     pub ssid_security: String,
     pub ssid_open: String,
+    pub ssid_open_owe: String,
     pub ssid_key: String,
     pub ssid_bands: String,
     pub ssid_flags: String,
