@@ -34,7 +34,7 @@ const CUT_PENALTY: f64 = 0.01;
 /// Random starts tried after the greedy one.
 const RESTARTS: usize = 24;
 /// Steps of the annealing that finishes a plan.
-const ANNEAL_STEPS: usize = 200_000;
+const ANNEAL_STEPS: usize = 60_000;
 
 /// One radio to plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
