@@ -99,6 +99,14 @@ fn owe_twin(out: &mut String, ssid: &Ssid, radio: &Radio, open_ifname: &str, ind
     }
     let _ = writeln!(out, "ssid2={}", ap_protocol::hex::encode(format!("OWE-{:08x}", hash as u32).as_bytes()));
     out.push_str("ignore_broadcast_ssid=1\n");
+    isolation_bridge_and_roaming(out, ssid);
+    out.push_str("wpa=2\nwpa_key_mgmt=OWE\nrsn_pairwise=CCMP\nieee80211w=2\n");
+    let _ = writeln!(out, "owe_transition_ifname={open_ifname}");
+}
+
+/// A BSS's client isolation, its VLAN's bridge, and 802.11k and 802.11v
+/// (neighbour reports and BSS transition management).
+fn isolation_bridge_and_roaming(out: &mut String, ssid: &Ssid) {
     if ssid.client_isolation {
         out.push_str("ap_isolate=1\n");
     }
@@ -106,8 +114,6 @@ fn owe_twin(out: &mut String, ssid: &Ssid, radio: &Radio, open_ifname: &str, ind
         let _ = writeln!(out, "bridge=br-vlan{vlan}");
     }
     out.push_str("rrm_neighbor_report=1\nrrm_beacon_report=1\nbss_transition=1\n");
-    out.push_str("wpa=2\nwpa_key_mgmt=OWE\nrsn_pairwise=CCMP\nieee80211w=2\n");
-    let _ = writeln!(out, "owe_transition_ifname={open_ifname}");
 }
 
 fn bss(out: &mut String, ssid: &Ssid, config: &ApConfig, ap: &ApIdentity, radio: &Radio, index: usize) {
@@ -118,14 +124,7 @@ fn bss(out: &mut String, ssid: &Ssid, config: &ApConfig, ap: &ApIdentity, radio:
     if ssid.hidden {
         out.push_str("ignore_broadcast_ssid=1\n");
     }
-    if ssid.client_isolation {
-        out.push_str("ap_isolate=1\n");
-    }
-    if let Some(vlan) = ssid.vlan {
-        let _ = writeln!(out, "bridge=br-vlan{vlan}");
-    }
-    // 802.11k and 802.11v: neighbour reports and BSS transition management.
-    out.push_str("rrm_neighbor_report=1\nrrm_beacon_report=1\nbss_transition=1\n");
+    isolation_bridge_and_roaming(out, ssid);
     let (key_mgmt, mfp) = match ssid.security {
         Security::Open | Security::OpenOwe => {
             return;

@@ -559,16 +559,7 @@ impl Sessions {
         for chunk in moved.chunks(COUNTERS_A_COMMIT) {
             let mut tx = self.db.begin().await?;
             for (id, c) in chunk {
-                sqlx::query(
-                    "UPDATE sessions SET packets_up = ?, bytes_up = base_up + ?, bytes_down = base_down + ? \
-                     WHERE id = ? AND ended_at IS NULL",
-                )
-                .bind(c.packets as i64)
-                .bind(c.bytes as i64)
-                .bind(c.bytes_down as i64)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                save_counters(&mut tx, *id, c).await?;
             }
             tx.commit().await?;
             tokio::task::yield_now().await;
@@ -642,16 +633,7 @@ impl Sessions {
         if session.data_limit.is_some() {
             let counted = self.filter.list().await?.into_iter().find(|c| c.client == session.client());
             if let Some(c) = counted {
-                sqlx::query(
-                    "UPDATE sessions SET packets_up = ?, bytes_up = base_up + ?, bytes_down = base_down + ? \
-                     WHERE id = ? AND ended_at IS NULL",
-                )
-                .bind(c.packets as i64)
-                .bind(c.bytes as i64)
-                .bind(c.bytes_down as i64)
-                .bind(session.id)
-                .execute(&self.db)
-                .await?;
+                save_counters(&mut *self.db.acquire().await?, session.id, &c).await?;
             }
         }
         self.filter.revoke(session.client()).await?;
@@ -680,6 +662,25 @@ impl Sessions {
         tracing::info!(session = session.id, client = %session.client(), reason = reason.as_str(), "session ended");
         Ok(())
     }
+}
+
+/// Keeps what the kernel counted for live session `id` (on top of its base).
+async fn save_counters(
+    db: &mut sqlx::SqliteConnection,
+    id: i64,
+    c: &firewall::ClientCounters,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sessions SET packets_up = ?, bytes_up = base_up + ?, bytes_down = base_down + ? \
+         WHERE id = ? AND ended_at IS NULL",
+    )
+    .bind(c.packets as i64)
+    .bind(c.bytes as i64)
+    .bind(c.bytes_down as i64)
+    .bind(id)
+    .execute(db)
+    .await
+    .map(drop)
 }
 
 /// The login writer: takes every login queued, writes them in one
