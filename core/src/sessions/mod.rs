@@ -522,28 +522,37 @@ impl Sessions {
         let (true, Some(idle)) = (check_idle, self.idle_timeout) else {
             return Ok(());
         };
-        let sessions = live(&self.db).await?;
+        // Each live session as the sweep needs it, read a row at a time:
+        // the full rows of 100,000 sessions were the daemon's largest allocation.
+        let sessions = counted(&self.db).await?;
         let counters = self.filter.list().await?;
-        self.end_used_up(&sessions, &counters).await?;
+        self.end_limited(&counters).await?;
         let bytes: u64 = counters.iter().map(|c| c.bytes).sum();
         self.bytes_up.store(bytes, std::sync::atomic::Ordering::Relaxed);
         let by_client: HashMap<Client, &firewall::ClientCounters> = counters.iter().map(|c| (c.client, c)).collect();
-        let idle_sessions: Vec<&Session> = {
+        let idle_ids: Vec<i64> = {
             let mut activity = self.activity.lock().unwrap();
             sessions
                 .iter()
-                .filter(|session| {
-                    let packets = by_client.get(&session.client()).map_or(0, |c| c.packets);
-                    let entry = activity.entry(session.client()).or_insert((packets, Instant::now()));
+                .filter(|s| {
+                    let packets = by_client.get(&s.client).map_or(0, |c| c.packets);
+                    let entry = activity.entry(s.client).or_insert((packets, Instant::now()));
                     if entry.0 != packets {
                         *entry = (packets, Instant::now());
                     }
                     entry.1.elapsed() >= idle
                 })
+                .map(|s| s.id)
                 .collect()
         };
-        for session in idle_sessions {
-            self.end(session, EndReason::Idle).await?;
+        for id in idle_ids {
+            let row = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE id = ? AND ended_at IS NULL"))
+                .bind(id)
+                .fetch_optional(&self.db)
+                .await?;
+            if let Some(session) = row.and_then(Row::into_session) {
+                self.end(&session, EndReason::Idle).await?;
+            }
         }
         // Only the rows whose counters moved, a few hundred to a
         // transaction: at 100,000 guests one transaction for all held the
@@ -551,9 +560,9 @@ impl Sessions {
         let moved: Vec<(i64, &firewall::ClientCounters)> = sessions
             .iter()
             .filter_map(|s| {
-                let c = by_client.get(&s.client())?;
+                let c = by_client.get(&s.client)?;
                 let now = (c.packets as i64, s.base.0 + c.bytes as i64, s.base.1 + c.bytes_down as i64);
-                (now != (s.packets_up, s.bytes_up, s.bytes_down)).then_some((s.id, *c))
+                (now != s.counted).then_some((s.id, *c))
             })
             .collect();
         for chunk in moved.chunks(COUNTERS_A_COMMIT) {
@@ -570,29 +579,32 @@ impl Sessions {
     /// Ends the sessions whose data allowance is used up: the kernel's
     /// counters read only when a live session has an allowance.
     async fn sweep_data(&self) -> Result<(), SessionError> {
+        let any: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM sessions WHERE ended_at IS NULL AND data_limit IS NOT NULL LIMIT 1")
+                .fetch_optional(&self.db)
+                .await?;
+        if any.is_none() {
+            return Ok(());
+        }
+        let counters = self.filter.list().await?;
+        self.end_limited(&counters).await
+    }
+
+    /// Ends each live session with an allowance that moved its data limit,
+    /// by `counters`, with what the kernel counted kept on its row.
+    async fn end_limited(&self, counters: &[firewall::ClientCounters]) -> Result<(), SessionError> {
         let limited = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE ended_at IS NULL AND data_limit IS NOT NULL"))
             .fetch_all(&self.db)
             .await?;
         if limited.is_empty() {
             return Ok(());
         }
-        let sessions: Vec<Session> = limited.into_iter().filter_map(Row::into_session).collect();
-        let counters = self.filter.list().await?;
-        self.end_used_up(&sessions, &counters).await
-    }
-
-    /// Ends each of `sessions` that moved its data limit, with what the kernel counted kept on its row.
-    async fn end_used_up(
-        &self,
-        sessions: &[Session],
-        counters: &[firewall::ClientCounters],
-    ) -> Result<(), SessionError> {
         let by_client: HashMap<Client, &firewall::ClientCounters> = counters.iter().map(|c| (c.client, c)).collect();
-        for session in sessions {
+        for session in limited.into_iter().filter_map(Row::into_session) {
             let (Some(limit), Some(c)) = (session.data_limit, by_client.get(&session.client())) else { continue };
             if session.base.0 + session.base.1 + (c.bytes + c.bytes_down) as i64 >= limit {
                 tracing::info!(session = session.id, client = %session.client(), limit, "data allowance used up");
-                self.end(session, EndReason::DataUsed).await?;
+                self.end(&session, EndReason::DataUsed).await?;
             }
         }
         Ok(())
@@ -837,6 +849,30 @@ async fn visit_end(
     let zones = crate::stats::footfall::zones_of(&mut *tx, &mac.to_string(), started, at).await?;
     let fact = Fact::VisitEnd { visit, ended_at: at, reason: reason.as_str().to_string(), bytes_up, zones };
     outbox::push(tx, at, &format!("device:{mac}"), &fact).await.map(|_| ())
+}
+
+/// A live session as the idle sweep reads it.
+struct Counted {
+    id: i64,
+    client: Client,
+    /// Packets up, bytes up and bytes down, as last written.
+    counted: (i64, i64, i64),
+    base: (i64, i64),
+}
+
+/// Every live session's counters, a row at a time.
+async fn counted(db: &SqlitePool) -> Result<Vec<Counted>, sqlx::Error> {
+    use futures::TryStreamExt;
+    let mut rows = sqlx::query_as::<_, (i64, String, String, i64, i64, i64, i64, i64)>(
+        "SELECT id, mac, ip, packets_up, bytes_up, bytes_down, base_up, base_down FROM sessions WHERE ended_at IS NULL",
+    )
+    .fetch(db);
+    let mut out = Vec::new();
+    while let Some((id, mac, ip, packets, up, down, base_up, base_down)) = rows.try_next().await? {
+        let (Ok(mac), Ok(ip)) = (mac.parse(), ip.parse()) else { continue };
+        out.push(Counted { id, client: Client { mac, ip }, counted: (packets, up, down), base: (base_up, base_down) });
+    }
+    Ok(out)
 }
 
 const SELECT: &str = "SELECT id, mac, ip, method, identity, granted_seconds, down_kbps, up_kbps, started_at, \
