@@ -7,18 +7,22 @@
 //! element: nothing is ever half-written.
 
 pub mod arpwatch;
+mod rows;
+mod writer;
+
+use rows::{counted, live, save_counters, Row, SELECT};
+pub use rows::{EndReason, Session};
+use writer::{spawn_writer, visit_end, LoginRow, Writer};
 
 use crate::auth::Grant;
 use crate::kit::time::now_ms;
-use crate::members::outbox::{self, Fact};
 use firewall::{Client, ClientFilter, FirewallError, MacAddr, Rate};
-use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Why a session operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,94 +50,6 @@ pub enum SessionError {
     },
 }
 
-/// One guest's login.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    /// Row id.
-    pub id: i64,
-    /// The device.
-    #[serde(serialize_with = "ser_display", deserialize_with = "de_from_str")]
-    pub mac: MacAddr,
-    /// Its address on the guest network.
-    pub ip: IpAddr,
-    /// How it logged in (`countdown`, `voucher`, ...).
-    pub method: String,
-    /// Who: `device:<mac>`, `voucher:<code>`, `account:<username>`, ...
-    pub identity: String,
-    /// The length the method granted, seconds.
-    pub granted_seconds: i64,
-    /// Download limit, kbit/s (0: none).
-    pub down_kbps: i64,
-    /// Upload limit, kbit/s (0: none).
-    pub up_kbps: i64,
-    /// UTC ms.
-    pub started_at: i64,
-    /// UTC ms.
-    pub expires_at: i64,
-    /// Packets the guest sent, as last read from the kernel.
-    pub packets_up: i64,
-    /// Bytes the guest sent, as last read from the kernel.
-    pub bytes_up: i64,
-    /// Bytes sent to the guest, as last read from the kernel.
-    #[serde(default)]
-    pub bytes_down: i64,
-    /// Bytes the session may move up and down together (its data allowance
-    /// less what its identity used before in the allowance's period); None: no limit.
-    #[serde(default)]
-    pub data_limit: Option<i64>,
-    /// Bytes up and down moved before the kernel's counters last started
-    /// from zero (a restart): the totals are these plus the counters.
-    #[serde(skip)]
-    pub base: (i64, i64),
-}
-
-impl Session {
-    /// The filter's view of the device.
-    pub fn client(&self) -> Client {
-        Client { mac: self.mac, ip: self.ip }
-    }
-
-    /// The bandwidth limits the filter enforces.
-    pub fn rate(&self) -> Rate {
-        Rate { down_kbps: self.down_kbps.max(0) as u32, up_kbps: self.up_kbps.max(0) as u32 }
-    }
-
-    /// Time left, zero once expired.
-    pub fn remaining(&self) -> Duration {
-        Duration::from_millis((self.expires_at - now_ms()).max(0) as u64)
-    }
-}
-
-/// Why a session ended, as stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EndReason {
-    /// Its time ran out.
-    Expired,
-    /// No traffic for the idle timeout.
-    Idle,
-    /// The guest logged out.
-    Logout,
-    /// Staff kicked the device.
-    Kicked,
-    /// The same device or address logged in again.
-    Replaced,
-    /// Its data allowance was used up.
-    DataUsed,
-}
-
-impl EndReason {
-    fn as_str(self) -> &'static str {
-        match self {
-            EndReason::Expired => "expired",
-            EndReason::Idle => "idle",
-            EndReason::Logout => "logout",
-            EndReason::Kicked => "kicked",
-            EndReason::Replaced => "replaced",
-            EndReason::DataUsed => "data_used",
-        }
-    }
-}
-
 /// The sessions service.
 #[derive(Clone)]
 pub struct Sessions {
@@ -150,7 +66,7 @@ pub struct Sessions {
     /// Bytes logged-in guests have sent, at the last idle sweep.
     bytes_up: Arc<std::sync::atomic::AtomicU64>,
     /// Login rows go through one writer that commits them in groups.
-    writer: mpsc::UnboundedSender<(LoginRow, oneshot::Sender<Result<Written, sqlx::Error>>)>,
+    writer: Writer,
     /// The guests' source-port blocks (the firewall's; the session row
     /// keeps its own for the access log).
     blocks: Option<firewall::PortBlocks>,
@@ -160,24 +76,6 @@ pub struct Sessions {
 
 /// Who holds an address: the device, its session's expiry (UTC ms) and rate.
 type Holder = (MacAddr, i64, Rate);
-
-/// A login's row, to be written.
-struct LoginRow {
-    client: Client,
-    grant: Grant,
-    now: i64,
-    expires_at: i64,
-    /// The public address and source ports its traffic leaves by ("", 0, 0: masquerade).
-    block: (String, u16, u16),
-    /// Bytes it may move (None: no allowance).
-    data_limit: Option<i64>,
-}
-
-/// The new row's id and the sessions it replaced.
-type Written = (i64, Vec<Client>);
-
-/// Most logins committed in one transaction.
-const GROUP: usize = 512;
 
 /// Most sessions' counters written in one transaction by the idle sweep
 /// (about 2 ms of holding the write lock).
@@ -674,264 +572,6 @@ impl Sessions {
         tracing::info!(session = session.id, client = %session.client(), reason = reason.as_str(), "session ended");
         Ok(())
     }
-}
-
-/// Keeps what the kernel counted for live session `id` (on top of its base).
-async fn save_counters(
-    db: &mut sqlx::SqliteConnection,
-    id: i64,
-    c: &firewall::ClientCounters,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE sessions SET packets_up = ?, bytes_up = base_up + ?, bytes_down = base_down + ? \
-         WHERE id = ? AND ended_at IS NULL",
-    )
-    .bind(c.packets as i64)
-    .bind(c.bytes as i64)
-    .bind(c.bytes_down as i64)
-    .bind(id)
-    .execute(db)
-    .await
-    .map(drop)
-}
-
-/// The login writer: takes every login queued, writes them in one
-/// transaction, answers each. If the group fails, each is tried alone, so
-/// one bad row never fails its neighbours.
-fn spawn_writer(db: SqlitePool) -> mpsc::UnboundedSender<(LoginRow, oneshot::Sender<Result<Written, sqlx::Error>>)> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(LoginRow, oneshot::Sender<Result<Written, sqlx::Error>>)>();
-    tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut group = vec![first];
-            while group.len() < GROUP {
-                match rx.try_recv() {
-                    Ok(next) => group.push(next),
-                    Err(_) => break,
-                }
-            }
-            let rows: Vec<&LoginRow> = group.iter().map(|(row, _)| row).collect();
-            match write_group(&db, &rows).await {
-                Ok(written) => {
-                    for ((_, reply), done) in group.into_iter().zip(written) {
-                        let _ = reply.send(Ok(done));
-                    }
-                }
-                Err(err) if group.len() == 1 => {
-                    let (_, reply) = group.pop().expect("one");
-                    let _ = reply.send(Err(err));
-                }
-                Err(_) => {
-                    for (row, reply) in group {
-                        let _ = reply.send(write_group(&db, &[&row]).await.map(|mut w| w.remove(0)));
-                    }
-                }
-            }
-        }
-    });
-    tx
-}
-
-/// Writes a group of logins in one transaction: one UPDATE ends every
-/// session they replace, one INSERT adds them all. A group in which a device
-/// or an address appears twice is written row by row, in order.
-async fn write_group(db: &SqlitePool, rows: &[&LoginRow]) -> Result<Vec<Written>, sqlx::Error> {
-    let macs: std::collections::HashSet<MacAddr> = rows.iter().map(|r| r.client.mac).collect();
-    let ips: std::collections::HashSet<IpAddr> = rows.iter().map(|r| r.client.ip).collect();
-    if macs.len() < rows.len() || ips.len() < rows.len() {
-        let mut out = Vec::with_capacity(rows.len());
-        let mut tx = db.begin().await?;
-        for row in rows {
-            out.push(write_rows(&mut tx, &[row]).await?.remove(0));
-        }
-        tx.commit().await?;
-        return Ok(out);
-    }
-    let mut tx = db.begin().await?;
-    let out = write_rows(&mut tx, rows).await?;
-    tx.commit().await?;
-    Ok(out)
-}
-
-/// Rows whose devices and addresses are all different, in two statements.
-async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Result<Vec<Written>, sqlx::Error> {
-    let marks = |n: usize, each: &str| vec![each; n].join(", ");
-    let update = format!(
-        // Two lookups in the live-session indexes: an `OR` of the two
-        // would have SQLite scan every live session (16 ms at 100,000).
-        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id IN \
-         (SELECT id FROM sessions WHERE mac IN ({m}) AND ended_at IS NULL \
-          UNION SELECT id FROM sessions WHERE ip IN ({m}) AND ended_at IS NULL) \
-         RETURNING mac, ip, visit_id, bytes_up, started_at",
-        m = marks(rows.len(), "?")
-    );
-    let mut query = sqlx::query_as::<_, (String, String, String, i64, i64)>(&update)
-        .bind(rows[0].now)
-        .bind(EndReason::Replaced.as_str());
-    for row in rows {
-        query = query.bind(row.client.mac.to_string());
-    }
-    for row in rows {
-        query = query.bind(row.client.ip.to_string());
-    }
-    let mut replaced = Vec::new();
-    for (mac, ip, visit, bytes_up, started_at) in query.fetch_all(&mut *tx).await? {
-        let (Ok(mac), Ok(ip)) = (mac.parse::<MacAddr>(), ip.parse()) else { continue };
-        visit_end(&mut *tx, &mac, visit, (started_at, rows[0].now), EndReason::Replaced, bytes_up).await?;
-        replaced.push(Client { mac, ip });
-    }
-    let visits: Vec<String> = rows.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    let insert = format!(
-        "INSERT INTO sessions (mac, ip, method, identity, granted_seconds, down_kbps, up_kbps, started_at, \
-         expires_at, last_seen_at, visit_id, public_addr, port_lo, port_hi, data_limit) VALUES {} RETURNING id, mac",
-        marks(rows.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-    );
-    let mut query = sqlx::query_as::<_, (i64, String)>(&insert);
-    for (row, visit) in rows.iter().zip(&visits) {
-        query = query
-            .bind(row.client.mac.to_string())
-            .bind(row.client.ip.to_string())
-            .bind(row.grant.method.as_str())
-            .bind(row.grant.identity.local())
-            .bind(row.grant.duration.as_secs().max(1) as i64)
-            .bind(i64::from(row.grant.bandwidth.down_kbps))
-            .bind(i64::from(row.grant.bandwidth.up_kbps))
-            .bind(row.now)
-            .bind(row.expires_at)
-            .bind(row.now)
-            .bind(visit)
-            .bind(&row.block.0)
-            .bind(i64::from(row.block.1))
-            .bind(i64::from(row.block.2))
-            .bind(row.data_limit);
-    }
-    let ids: HashMap<String, i64> = query.fetch_all(&mut *tx).await?.into_iter().map(|(id, mac)| (mac, id)).collect();
-    // The group's login facts in one statement: one a row cost a round trip
-    // to SQLite's thread each, a third of a login's time.
-    let facts: Vec<(i64, String, Fact)> = rows
-        .iter()
-        .zip(visits)
-        .map(|(row, visit)| {
-            let who = row.grant.identity.who();
-            let guest = format!("{}:{}", who.kind, who.value);
-            let fact = Fact::Login {
-                visit,
-                who,
-                mac: row.client.mac.to_string(),
-                method: row.grant.method.as_str().to_string(),
-                started_at: row.now,
-            };
-            (row.now, guest, fact)
-        })
-        .collect();
-    outbox::push_many(&mut *tx, &facts).await?;
-    rows.iter()
-        .map(|row| {
-            let id = *ids.get(&row.client.mac.to_string()).ok_or(sqlx::Error::RowNotFound)?;
-            let mine = replaced.iter().filter(|c| c.mac == row.client.mac || c.ip == row.client.ip).copied().collect();
-            Ok((id, mine))
-        })
-        .collect()
-}
-
-/// Files a visit's end in the outbox (the session's transaction), with the
-/// zones the device was seen in from its login to now.
-async fn visit_end(
-    tx: &mut sqlx::SqliteConnection,
-    mac: &MacAddr,
-    visit: String,
-    (started, at): (i64, i64),
-    reason: EndReason,
-    bytes_up: i64,
-) -> Result<(), sqlx::Error> {
-    if visit.is_empty() {
-        return Ok(()); // a session from before the member store
-    }
-    let zones = crate::stats::footfall::zones_of(&mut *tx, &mac.to_string(), started, at).await?;
-    let fact = Fact::VisitEnd { visit, ended_at: at, reason: reason.as_str().to_string(), bytes_up, zones };
-    outbox::push(tx, at, &format!("device:{mac}"), &fact).await.map(|_| ())
-}
-
-/// A live session as the idle sweep reads it.
-struct Counted {
-    id: i64,
-    client: Client,
-    /// Packets up, bytes up and bytes down, as last written.
-    counted: (i64, i64, i64),
-    base: (i64, i64),
-}
-
-/// Every live session's counters, a row at a time.
-async fn counted(db: &SqlitePool) -> Result<Vec<Counted>, sqlx::Error> {
-    use futures::TryStreamExt;
-    let mut rows = sqlx::query_as::<_, (i64, String, String, i64, i64, i64, i64, i64)>(
-        "SELECT id, mac, ip, packets_up, bytes_up, bytes_down, base_up, base_down FROM sessions WHERE ended_at IS NULL",
-    )
-    .fetch(db);
-    let mut out = Vec::new();
-    while let Some((id, mac, ip, packets, up, down, base_up, base_down)) = rows.try_next().await? {
-        let (Ok(mac), Ok(ip)) = (mac.parse(), ip.parse()) else { continue };
-        out.push(Counted { id, client: Client { mac, ip }, counted: (packets, up, down), base: (base_up, base_down) });
-    }
-    Ok(out)
-}
-
-const SELECT: &str = "SELECT id, mac, ip, method, identity, granted_seconds, down_kbps, up_kbps, started_at, \
-                      expires_at, packets_up, bytes_up, bytes_down, data_limit, base_up, base_down FROM sessions";
-
-async fn live(db: &SqlitePool) -> Result<Vec<Session>, sqlx::Error> {
-    let rows = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE ended_at IS NULL ORDER BY id")).fetch_all(db).await?;
-    Ok(rows.into_iter().filter_map(Row::into_session).collect())
-}
-
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: i64,
-    mac: String,
-    ip: String,
-    method: String,
-    identity: String,
-    granted_seconds: i64,
-    down_kbps: i64,
-    up_kbps: i64,
-    started_at: i64,
-    expires_at: i64,
-    packets_up: i64,
-    bytes_up: i64,
-    bytes_down: i64,
-    data_limit: Option<i64>,
-    base_up: i64,
-    base_down: i64,
-}
-
-impl Row {
-    fn into_session(self) -> Option<Session> {
-        Some(Session {
-            id: self.id,
-            mac: self.mac.parse().ok()?,
-            ip: self.ip.parse().ok()?,
-            method: self.method,
-            identity: self.identity,
-            granted_seconds: self.granted_seconds,
-            down_kbps: self.down_kbps,
-            up_kbps: self.up_kbps,
-            started_at: self.started_at,
-            expires_at: self.expires_at,
-            packets_up: self.packets_up,
-            bytes_up: self.bytes_up,
-            bytes_down: self.bytes_down,
-            data_limit: self.data_limit,
-            base: (self.base_up, self.base_down),
-        })
-    }
-}
-
-fn ser_display<S: serde::Serializer>(v: &MacAddr, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
-}
-
-fn de_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MacAddr, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse().map_err(serde::de::Error::custom)
 }
 
 #[cfg(test)]
