@@ -303,7 +303,7 @@ pub fn plan(radios: &[PlanRadio], heard: &[Heard], list_2g: &[u16], list_5g: &[u
         }
     }
     // Then annealing over channels and cuts together, from the best so far.
-    anneal(&mut channels, &mut cuts, &options, |i, ch, cut, c: &[u16], k: &[u8]| cost(i, ch, cut, c, k), &mut rng);
+    anneal(&mut channels, &mut cuts, &options, cost, &mut rng);
     improve(&mut channels, &mut cuts);
     let radios_out = radios
         .iter()
@@ -317,7 +317,7 @@ pub fn plan(radios: &[PlanRadio], heard: &[Heard], list_2g: &[u16], list_5g: &[u
             shared.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
             let shared: Vec<String> = shared.into_iter().map(|(_, s)| s).collect();
             let heard = neighbours[i].len();
-            let full = cost(i, channels[i], 0, &channels, &cuts) - 0.0;
+            let full = cost(i, channels[i], 0, &channels, &cuts);
             let now = cost(i, channels[i], cuts[i], &channels, &cuts) - CUT_PENALTY * f64::from(cuts[i]);
             let channel = match (r.fixed_channel, shared.is_empty()) {
                 (Some(_), _) => {
