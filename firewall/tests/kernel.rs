@@ -376,3 +376,59 @@ fn a_login_puts_its_port_block_in_the_map_with_its_authorisation_and_a_logout_ta
     let plain = chain.rfind("masquerade").unwrap();
     assert!(snat < fallback && fallback < plain, "{chain}");
 }
+
+/// A restore bigger than one transaction's chunk (the first chunk goes in
+/// with the table, the rest after it): every client is back with its
+/// element, download counter, rate and port block.
+#[test]
+fn a_restore_of_more_clients_than_one_transaction_takes_puts_every_one_back_whole() {
+    let Some(ns) = Netns::new("fwtest-big-restore") else {
+        return;
+    };
+    const N: u32 = 12_000;
+    let (listed, down, blocks, rated) = ns.run(|| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let subnet = (Ipv4Addr::new(192, 0, 0, 0), 18);
+            let policy = Policy {
+                guest_subnet: subnet,
+                port_blocks: Some(firewall::PortBlocks::new(Ipv4Addr::new(203, 0, 113, 1), subnet)),
+                ..policy()
+            };
+            let rate = Rate { down_kbps: 8000, up_kbps: 2000 };
+            let clients: Vec<(Client, Duration, Rate)> = (0..N)
+                .map(|i| {
+                    let client = Client {
+                        mac: format!("02:20:00:00:{:02x}:{:02x}", i >> 8, i & 0xff).parse().unwrap(),
+                        ip: Ipv4Addr::new(192, 0, 8 + (i >> 8) as u8, i as u8).into(),
+                    };
+                    (client, Duration::from_secs(600), rate)
+                })
+                .collect();
+            let fw = Firewall::start(policy, &[], Vec::new()).unwrap();
+            // nftables flushed under it: everyone comes back.
+            assert!(Command::new("nft").args(["flush", "ruleset"]).status().unwrap().success());
+            fw.restore(clients).await.unwrap();
+            let listed = fw.list().await.unwrap().len();
+            let count = |set: &str, what: &str| nft_set(set).matches(what).count();
+            let out = (
+                listed,
+                count("down4", "counter packets"),
+                nft_map("nat_blocks4").matches(" : 203.0.113.1 . ").count(),
+                nft_map("bw_up4").matches("jump bw_u2000").count(),
+            );
+            Firewall::remove_table().unwrap();
+            out
+        })
+    });
+    assert_eq!(listed, N as usize, "every client's element");
+    assert_eq!(down, N as usize, "every client's download counter");
+    assert_eq!(blocks, N as usize, "every client's port block");
+    assert_eq!(rated, N as usize, "every client's rate");
+}
+
+/// One of our maps as `nft` lists it, from the namespace this thread is in.
+fn nft_map(name: &str) -> String {
+    let out = Command::new("nft").args(["list", "map", "inet", "guestwifi", name]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
