@@ -88,7 +88,20 @@ pub struct AgentConfig {
     /// trusts the first controller that adopts it (logged loudly).
     #[serde(default)]
     pub controller_ca_sha256: Option<String>,
+    /// Keep guests of isolated guest SSIDs to the gateway on the wire too
+    /// (an nftables bridge table, see `bridge`): guests behind two APs, or
+    /// on two SSIDs of one AP, cannot reach each other. Needs `nft`; turn
+    /// off only on an AP without nftables.
+    #[serde(default = "yes")]
+    pub wired_isolation: bool,
 }
+
+fn yes() -> bool {
+    true
+}
+
+/// How often the agent checks its bridge table is still in the kernel.
+const BRIDGE_CHECK: Duration = Duration::from_secs(2);
 
 fn default_ctrl_dir() -> PathBuf {
     PathBuf::from("/run/hostapd")
@@ -143,6 +156,9 @@ pub enum AgentError {
     /// A firmware image was refused.
     #[error(transparent)]
     Firmware(#[from] crate::firmware::FirmwareError),
+    /// The bridge rules keeping guests apart could not be installed.
+    #[error(transparent)]
+    Bridge(#[from] crate::bridge::BridgeError),
 }
 
 /// Runs until `stop` turns true.
@@ -157,6 +173,8 @@ pub async fn run(config: AgentConfig, mut stop: watch::Receiver<bool>) -> Result
         "this AP's key: the admin adopts it with the first 8 characters of this fingerprint"
     );
     let mut radio = config.simulated_radio.as_deref().map(SimulatedRadio::new);
+    // Guests stay apart on the wire whether or not the controller is reachable.
+    let _keeper = config.wired_isolation.then(|| AbortOnDrop(tokio::spawn(keep_bridge(config.hostapd_dir.clone()))));
     let mut backoff = Duration::from_millis(200);
     loop {
         let outcome = tokio::select! {
@@ -178,6 +196,29 @@ pub async fn run(config: AgentConfig, mut stop: watch::Receiver<bool>) -> Result
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Puts the bridge table back within [`BRIDGE_CHECK`] of it vanishing.
+async fn keep_bridge(hostapd_dir: PathBuf) {
+    let mut tick = tokio::time::interval(BRIDGE_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match crate::bridge::keep(&hostapd_dir).await {
+            Ok(true) => tracing::warn!("the bridge rules keeping guests apart were removed behind our back; restored"),
+            Ok(false) => {}
+            Err(err) => tracing::error!(error = %err, "cannot restore the bridge rules keeping guests apart"),
+        }
+    }
+}
+
+/// Ends a task when its owner ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -505,6 +546,9 @@ async fn apply(config: &AgentConfig, cfg: &ApConfig) -> Result<(), AgentError> {
             }
             set_tx_power(&radio.interface, radio.tx_power_dbm).await;
         }
+    }
+    if config.wired_isolation {
+        crate::bridge::apply(&config.hostapd_dir, cfg, config.simulated_radio.is_some()).await?;
     }
     write_private(&config.hostapd_dir.join("version"), cfg.version.to_string().as_bytes())?;
     if let Some(hook) = &config.apply_hook {

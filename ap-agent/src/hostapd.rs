@@ -72,7 +72,7 @@ pub fn render(config: &ApConfig, radio: &Radio, ap: &ApIdentity) -> Result<Strin
         }
     }
     for (i, ssid) in ssids.iter().enumerate() {
-        let ifname = if i == 0 { radio.interface.clone() } else { format!("{}-{i}", radio.interface) };
+        let ifname = bss_ifname(radio, i);
         if i > 0 {
             let _ = writeln!(out, "\nbss={ifname}");
         }
@@ -84,11 +84,43 @@ pub fn render(config: &ApConfig, radio: &Radio, ap: &ApIdentity) -> Result<Strin
     Ok(out)
 }
 
+/// The interface of the radio's `index`th BSS: the radio's own for the
+/// first, `bss=` names after it.
+fn bss_ifname(radio: &Radio, index: usize) -> String {
+    if index == 0 {
+        radio.interface.clone()
+    } else {
+        format!("{}-{index}", radio.interface)
+    }
+}
+
+/// The interface of the OWE twin of the radio's `index`th BSS.
+fn owe_ifname(radio: &Radio, index: usize) -> String {
+    format!("{}-owe{index}", radio.interface)
+}
+
+/// The interfaces `render` gives guests of SSIDs that are kept apart (a
+/// captive portal and client isolation), OWE twins included: the ports the
+/// agent's bridge rules hold to the gateway.
+pub fn guest_interfaces(config: &ApConfig, radio: &Radio) -> Vec<String> {
+    let ssids = config.ssids.iter().filter(|s| s.bands.contains(&radio.band));
+    let mut out = Vec::new();
+    for (i, ssid) in ssids.enumerate() {
+        if ssid.captive_portal && ssid.client_isolation {
+            out.push(bss_ifname(radio, i));
+            if ssid.security == Security::OpenOwe {
+                out.push(owe_ifname(radio, i));
+            }
+        }
+    }
+    out
+}
+
 /// The hidden OWE twin of an open SSID in transition mode: its own BSS,
 /// named after the open one (the open BSS's beacons point phones at it), on
 /// the same bridge, with the same isolation.
 fn owe_twin(out: &mut String, ssid: &Ssid, radio: &Radio, open_ifname: &str, index: usize) {
-    let twin = format!("{}-owe{index}", radio.interface);
+    let twin = owe_ifname(radio, index);
     let _ = writeln!(out, "owe_transition_ifname={twin}");
     let _ = writeln!(out, "\nbss={twin}");
     // A name of its own (an old phone probing for the open name must not
@@ -232,6 +264,7 @@ pub(crate) mod tests {
                 Radio { interface: "wlan1".into(), band: Band::G5, channel: 44, width_mhz: 80, tx_power_dbm: Some(17) },
             ],
             roaming: Roaming { mobility_domain: "a1b2".into(), ft_key: "0f".repeat(32) },
+            gateway_mac: Some("02:00:00:00:00:01".into()),
         }
     }
 

@@ -3,6 +3,7 @@
 //! radio, and acks the version it runs.
 
 pub mod agent;
+pub mod bridge;
 pub mod discovery;
 pub mod files;
 pub mod firmware;

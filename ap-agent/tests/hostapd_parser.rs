@@ -33,6 +33,7 @@ fn config() -> ApConfig {
             Radio { interface: "wlan2".into(), band: Band::G5, channel: 36, width_mhz: 20, tx_power_dbm: None },
         ],
         roaming: Roaming { mobility_domain: "4f2a".into(), ft_key: "a5".repeat(32) },
+        gateway_mac: None,
     }
 }
 

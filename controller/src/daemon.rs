@@ -9,7 +9,7 @@ use crate::portal;
 use crate::portal::server::{self, GuestRateLimit, Limits};
 use crate::sessions::Sessions;
 use crate::{store, tls};
-use firewall::{ClientFilter, Firewall, GardenRefresher, GardenResolver};
+use firewall::{BridgePorts, ClientFilter, Firewall, GardenRefresher, GardenResolver};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
@@ -38,6 +38,9 @@ const DOMAINS_FLUSH: Duration = Duration::from_secs(5);
 /// Footfall's today and yesterday are rolled up this often (and when the statistics page asks).
 const FOOTFALL_ROLL: Duration = Duration::from_secs(300);
 
+/// How often the guest bridge's ports are checked for one not isolated (one
+/// that joined, or one un-isolated behind our back).
+const PORTS_CHECK: Duration = Duration::from_secs(1);
 /// How often the controller checks that its table is still in the kernel.
 const TABLE_CHECK: Duration = Duration::from_millis(500);
 /// The data dir's lock file: one controller per data dir (and so per kernel table).
@@ -283,6 +286,11 @@ async fn serve(
                 }
             }
         });
+    }
+    if config.network.isolate_guest_ports {
+        if let Some(ports) = BridgePorts::of(&config.network.guest_interface) {
+            tasks.spawn("guest bridge ports", forever(keep_ports_apart(ports)));
+        }
     }
     if config.network.run_dnsmasq {
         tasks.spawn("DHCP leases", crate::dhcp::leases::watch(crate::dhcp::leases_path(&config), firewall.clone()));
@@ -593,6 +601,30 @@ impl Supervisor {
 async fn forever(task: impl Future<Output = ()>) -> Result<(), String> {
     task.await;
     Err("it ended".into())
+}
+
+/// Keeps every port of the guest bridge isolated from the others, within
+/// [`PORTS_CHECK`] of a port joining (an AP plugged in) or being un-isolated.
+async fn keep_ports_apart(ports: BridgePorts) {
+    let mut tick = tokio::time::interval(PORTS_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        match ports.isolate_all() {
+            Ok(changed) => {
+                failing = false;
+                if !changed.is_empty() {
+                    tracing::info!(ports = ?changed, "guest bridge ports isolated: guests meet only the gateway");
+                }
+            }
+            Err(err) if !failing => {
+                failing = true;
+                tracing::error!(error = %err, "cannot isolate the guest bridge's ports: guests behind two APs can reach each other");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// Puts the table back, with every live session, when it vanishes (`nft

@@ -17,6 +17,7 @@ mod memory;
 mod neighbours;
 mod netlink;
 mod nft;
+mod ports;
 mod ruleset;
 mod types;
 
@@ -25,6 +26,7 @@ pub use blocks::{PortBlocks, FIRST_PORT};
 pub use garden::{GardenRefresher, GardenResolver};
 pub use memory::MemoryFilter;
 pub use neighbours::NeighbourTable;
+pub use ports::{interface_mac, BridgePorts};
 pub use ruleset::{Policy, TABLE};
 pub use types::{Client, ClientCounters, MacAddr, ParseMacError, Rate};
 

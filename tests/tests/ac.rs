@@ -70,6 +70,7 @@ impl Agent {
             hostapd_ctrl_dir: PathBuf::from("/nonexistent"),
             dhcp_lease_file: None,
             controller_ca_sha256: None,
+            wired_isolation: false,
         };
         customise(&mut config);
         let (stop, rx) = watch::channel(false);
@@ -483,6 +484,7 @@ async fn rogue_controller(root: &Path) -> (String, Arc<AtomicUsize>, tokio::task
                     }],
                     radios: Vec::new(),
                     roaming: Roaming { mobility_domain: "a1b2".into(), ft_key: "00".repeat(32) },
+                    gateway_mac: None,
                 };
                 let _ = conn.send(&ControllerMessage::Config(config)).await;
                 while let Ok(Some(_)) = conn.recv().await {}

@@ -115,3 +115,130 @@ fn guest_roams_between_aps_without_a_new_login_and_an_unplugged_ap_rejoins() {
     });
     assert!(t.online(1));
 }
+
+/// Two simulated APs, a guest behind each. The appliance isolates its guest
+/// bridge's ports and each agent keeps its guests to the gateway's MAC, so
+/// neither guest reaches the other by IP or ARP, and one's ARP lie never
+/// reaches the other; each layer holds alone and comes back when removed
+/// behind the product's back. Both guests reach the portal and, logged in,
+/// the internet.
+#[test]
+fn guests_behind_two_aps_cannot_reach_each_other_on_the_wire() {
+    let Some(mut t) = TestLab::start_with_aps("e2e-apart", 2, 2, 3600, &[]) else {
+        return;
+    };
+    let (ip1, ip2) = (t.lab.address(1).unwrap().to_string(), t.lab.address(2).unwrap().to_string());
+    let ping =
+        |t: &TestLab, from: usize, to: &str| t.in_guest(from, &["ping", "-c", "1", "-W", "1", to]).status.success();
+    let arp = |t: &TestLab, from: usize, to: &str| {
+        t.in_guest(from, &["arping", "-c", "1", "-w", "1", "-I", "eth0", to]).status.success()
+    };
+    let appliance = t.lab.appliance();
+    let set_isolated = |on: bool| {
+        for port in ["va1", "va2"] {
+            let flag = if on { "on" } else { "off" };
+            let out = std::process::Command::new("ip")
+                .args(["-n", &appliance, "link", "set", "dev", port, "type", "bridge_slave", "isolated", flag])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    };
+    let isolated = |port: &str| {
+        let out =
+            std::process::Command::new("ip").args(["-n", &appliance, "-d", "link", "show", port]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("isolated on")
+    };
+    let out = std::process::Command::new("ip")
+        .args(["-n", &appliance, "-br", "link", "show", lab::GUEST_INTERFACE])
+        .output()
+        .unwrap();
+    let gateway_mac = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(2).unwrap_or("").to_string();
+    assert_eq!(gateway_mac.len(), 17, "the guest bridge's MAC: {gateway_mac:?}");
+
+    // Bridged frames skip the gateway's own table, as on a stock appliance
+    // (where br_netfilter is not loaded): the bridge layers alone must hold.
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &appliance, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The test can tell: with the controller stopped and the ports not
+    // isolated (and no AP adopted yet, so no bridge rules), they meet.
+    t.stop_controller();
+    set_isolated(false);
+    assert!(ping(&t, 1, &ip2) && arp(&t, 1, &ip2), "with neither layer, guest 1 reaches guest 2");
+    // The controller isolates the ports at its start: the appliance alone keeps them apart.
+    t.start_controller();
+    t.until("the controller isolates the guest bridge's ports", 10, || isolated("va1") && isolated("va2"));
+    assert!(!ping(&t, 1, &ip2) && !arp(&t, 1, &ip2) && !arp(&t, 2, &ip1), "the appliance's isolated ports alone");
+    // A port un-isolated behind its back is isolated again.
+    set_isolated(false);
+    t.until("a port un-isolated behind the controller's back is isolated again", 5, || {
+        isolated("va1") && isolated("va2")
+    });
+
+    // The APs are adopted and take an open guest SSID (portal and isolation by default).
+    t.until("both APs are pending", 20, || {
+        let list = t.cli_ok(&["aps", "list"]);
+        ["LAB-AP-01", "LAB-AP-02"].iter().all(|id| ap_line(&list, id).contains("pending"))
+    });
+    for id in ["LAB-AP-01", "LAB-AP-02"] {
+        t.cli_ok(&["aps", "adopt", id, "--any-key"]);
+    }
+    let out = t.cli_ok(&["ssids", "add", "实验餐厅免费WiFi"]);
+    let version = out.split_whitespace().nth(2).unwrap().to_string();
+    t.until("both APs run the guest SSID", 20, || {
+        let list = t.cli_ok(&["aps", "list"]);
+        ["LAB-AP-01", "LAB-AP-02"].iter().all(|id| ap_line(&list, id).trim_end().ends_with(&version))
+    });
+    let aps = [t.lab.ap(1), t.lab.ap(2)];
+    let table = |k: usize| {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &aps[k - 1], "nft", "list", "table", "bridge", "guestwifi_ap"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for k in [1, 2] {
+        let rules = table(k);
+        assert!(
+            rules.contains(&format!("ether daddr {gateway_mac} accept")),
+            "AP {k} keeps guests to the gateway:\n{rules}"
+        );
+    }
+
+    // The APs alone: the controller stopped, the appliance's ports not isolated.
+    t.in_guest(1, &["ping", "-c", "1", "-W", "1", &lab::APPLIANCE_IP.to_string()]);
+    t.stop_controller();
+    set_isolated(false);
+    assert!(!ping(&t, 1, &ip2) && !arp(&t, 1, &ip2) && !arp(&t, 2, &ip1), "the APs' bridge rules alone");
+    // Guest 2 says it is the gateway; guest 1 never hears it.
+    let gw = lab::APPLIANCE_IP.to_string();
+    t.in_guest(2, &["arping", "-c", "2", "-U", "-s", &gw, "-I", "eth0", &gw]);
+    let neigh =
+        String::from_utf8_lossy(&t.in_guest(1, &["ip", "neigh", "show", &gw, "dev", "eth0"]).stdout).into_owned();
+    assert!(neigh.contains(&gateway_mac), "guest 1 still knows the real gateway: {neigh}");
+    assert!(!neigh.contains(&guest_mac(2)), "guest 2's ARP lie never reached guest 1: {neigh}");
+    t.start_controller();
+    t.until("the ports are isolated again", 10, || isolated("va1") && isolated("va2"));
+
+    // A flushed bridge table is put back by the agent.
+    for k in [1, 2] {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &t.lab.ap(k), "nft", "flush", "ruleset"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    t.until("both agents put their bridge table back", 10, || {
+        [1, 2].iter().all(|k| table(*k).contains(&format!("ether daddr {gateway_mac} accept")))
+    });
+
+    // Both reach the portal and, logged in, the internet; still not each other.
+    for i in [1, 2] {
+        t.login(i);
+        assert!(t.online(i), "guest {i} is online");
+    }
+    assert!(!ping(&t, 1, &ip2) && !ping(&t, 2, &ip1), "logged in, still apart");
+}

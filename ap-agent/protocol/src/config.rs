@@ -17,6 +17,12 @@ pub struct ApConfig {
     pub radios: Vec<Radio>,
     /// Fast roaming between the restaurant's APs.
     pub roaming: Roaming,
+    /// The guest gateway's MAC address (the appliance's guest interface).
+    /// On an SSID with a captive portal and client isolation, a guest's
+    /// frames may go to it and to no other device on the wire (see the
+    /// agent's bridge rules). None from a controller that does not send it.
+    #[serde(default)]
+    pub gateway_mac: Option<String>,
 }
 
 /// One SSID.

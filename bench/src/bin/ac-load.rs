@@ -62,6 +62,7 @@ fn main() {
             simulated_scan: None,
             hostapd_ctrl_dir: PathBuf::from("/nonexistent"),
             dhcp_lease_file: None,
+            wired_isolation: false,
         };
         rt.spawn(ap_agent::agent::run(config, stop_rx.clone()));
     }

@@ -106,6 +106,12 @@ pub struct Network {
     /// is not a current lease is dropped. Off, that check is off too.
     #[serde(default = "yes")]
     pub run_dnsmasq: bool,
+    /// When the guest interface is a bridge, isolate its ports from each
+    /// other (each AP's uplink, each wired guest port): guests behind two
+    /// APs meet only the appliance, never each other. Off only when a device
+    /// guests must reach by name on the wire sits on that bridge.
+    #[serde(default = "yes")]
+    pub isolate_guest_ports: bool,
 }
 
 /// `[portal]`

@@ -146,6 +146,22 @@ impl Registry {
         self
     }
 
+    /// The guest gateway's MAC the APs hold isolated guests to (the
+    /// appliance's guest interface, read at every start). A change is a new
+    /// configuration version, so every AP takes it: `Some(version)` then.
+    pub async fn set_gateway_mac(&self, mac: Option<&str>) -> Result<Option<u64>, RegistryError> {
+        let mut tx = self.db.begin().await?;
+        let now: Option<String> =
+            sqlx::query_scalar("SELECT gateway_mac FROM ac_settings WHERE id = 1").fetch_one(&mut *tx).await?;
+        if now.as_deref() == mac {
+            return Ok(None);
+        }
+        sqlx::query("UPDATE ac_settings SET gateway_mac = ? WHERE id = 1").bind(mac).execute(&mut *tx).await?;
+        let version = bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Some(version))
+    }
+
     /// The current configuration version.
     pub async fn version(&self) -> Result<u64, RegistryError> {
         let v: i64 =
@@ -155,10 +171,12 @@ impl Registry {
 
     /// The configuration for one AP: every SSID, its own radios.
     pub async fn config_for(&self, device_id: &str) -> Result<ApConfig, RegistryError> {
-        let (version, country, mobility_domain, ft_key): (i64, String, String, String) =
-            sqlx::query_as("SELECT config_version, country, mobility_domain, ft_key FROM ac_settings WHERE id = 1")
-                .fetch_one(&self.db)
-                .await?;
+        let (version, country, mobility_domain, ft_key, gateway_mac): (i64, String, String, String, Option<String>) =
+            sqlx::query_as(
+                "SELECT config_version, country, mobility_domain, ft_key, gateway_mac FROM ac_settings WHERE id = 1",
+            )
+            .fetch_one(&self.db)
+            .await?;
         let radios_json: String = sqlx::query_scalar("SELECT radios_json FROM access_points WHERE device_id = ?")
             .bind(device_id)
             .fetch_optional(&self.db)
@@ -194,6 +212,7 @@ impl Registry {
             ssids: self.ssids().await?,
             radios,
             roaming: Roaming { mobility_domain, ft_key },
+            gateway_mac,
         })
     }
 }
