@@ -1,9 +1,19 @@
-//! AC load: 500 AP agents (the real ap-agent code, protocol only, no
-//! namespaces) against one AC on loopback. Prints the time from an SSID
-//! change to every AP's ack, and the AC process's CPU and RSS at steady echo.
+//! AC load: N AP agents (the real ap-agent code, protocol only, no
+//! namespaces; default 500) against one AC on loopback.
+//! `ac-load-bench [N] [--pushes P]` prints:
+//! - adopting every pending AP at once, to each one online with mutual TLS
+//!   and its first configuration acked;
+//! - P SSID changes (default 3), each to the last AP's ack: the acks are
+//!   counted from the AC's own ack events (no listing of every AP), with the
+//!   AC's CPU and RSS over each push;
+//! - `aps list` (every AP with whether it is online) at N APs;
+//! - the AC's CPU at steady echo and its RSS.
 //!
-//! The AC runs in a child process (this binary with `serve`), so its figures
-//! are its own. Run: `cargo run --release -p bench --bin ac-load-bench [N]`.
+//! The AC runs in a child process (this binary with `serve`), so its CPU and
+//! RSS are its own. The agents share one thread of this process, and their
+//! files go to tmpfs (/dev/shm): a real AP's fsyncs and CPU are its own,
+//! so the agents' CPU is printed apart and not counted as the AC's.
+//! Run: `cargo run --release -p bench --bin ac-load-bench -- 5000`.
 
 use ap_protocol::{Band, RadioInfo, Security, Ssid};
 use std::io::{BufRead, BufReader, Write};
@@ -17,12 +27,23 @@ fn main() {
         return serve(PathBuf::from(&args[2]));
     }
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(500);
-    let dir = std::env::temp_dir().join(format!("guestwifi-ac-load-{}", std::process::id()));
+    let pushes: usize = args
+        .iter()
+        .position(|a| a == "--pushes")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3);
+    let shm = PathBuf::from("/dev/shm");
+    let base = if shm.is_dir() { shm } else { std::env::temp_dir() };
+    let dir = base.join(format!("guestwifi-ac-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    // The AC's own store stays on disk, as on an appliance.
+    let ac_dir = std::env::temp_dir().join(format!("guestwifi-ac-load-ac-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&ac_dir);
     let mut child = Command::new(std::env::current_exe().unwrap())
         .arg("serve")
-        .arg(dir.join("ac"))
+        .arg(&ac_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -66,26 +87,21 @@ fn main() {
         };
         rt.spawn(ap_agent::agent::run(config, stop_rx.clone()));
     }
-    let wait_for = |what: &str, ask: &mut dyn FnMut(&str) -> String, want: &str| {
-        let start = Instant::now();
-        loop {
-            if ask(what) == want {
-                return;
-            }
-            assert!(start.elapsed() < Duration::from_secs(120), "{what} never reached {want}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    wait_for("pending", &mut ask, &n.to_string());
-    println!("# AC load: {n} agents on loopback");
-    println!("all {n} agents said hello and wait for adoption after {:.1} s", started.elapsed().as_secs_f64());
-    let adopted = Instant::now();
-    ask("adopt-all");
-    wait_for("online", &mut ask, &n.to_string());
-    println!("all {n} adopted, reconnected with mutual TLS and online after {:.1} s", adopted.elapsed().as_secs_f64());
-    for round in 1..=3 {
-        println!("push {round}: {}", ask(&format!("push round-{round}")));
+    println!("# AC load: {n} agents on loopback (agents' files on {})", base.display());
+    let waited = ask(&format!("pending {n}"));
+    println!(
+        "all {n} agents said hello and wait for adoption after {:.1} s ({waited})",
+        started.elapsed().as_secs_f64()
+    );
+    let agents_before = own_cpu();
+    println!("adopt all {n} at once: {}", ask("adopt-all"));
+    println!("  agents' CPU meanwhile (this process, not the AC's): {:.1} s", own_cpu() - agents_before);
+    for round in 1..=pushes {
+        let agents_before = own_cpu();
+        let line = ask(&format!("push round-{round}"));
+        println!("push {round}: {line}; agents' CPU {:.2} s", own_cpu() - agents_before);
     }
+    println!("aps list at {n} APs: {}", ask("list"));
     let before = ask("cpu");
     std::thread::sleep(Duration::from_secs(30));
     let after = ask("cpu");
@@ -97,6 +113,25 @@ fn main() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&ac_dir);
+}
+
+/// This process's CPU seconds (user + system).
+fn own_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / hz
+}
+
+/// VmRSS and VmHWM of this process.
+fn rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let get = |k: &str| status.lines().find(|l| l.starts_with(k)).unwrap_or("").split_whitespace().collect::<Vec<_>>();
+    let mib = |v: Vec<&str>| v.get(1).and_then(|kb| kb.parse::<f64>().ok()).map(|kb| kb / 1024.0).unwrap_or(0.0);
+    format!("RSS {:.1} MiB (peak {:.1} MiB)", mib(get("VmRSS:")), mib(get("VmHWM:")))
 }
 
 /// The AC alone, driven by lines on stdin.
@@ -115,23 +150,39 @@ fn serve(dir: PathBuf) {
         while let Ok(Some(line)) = lines.next_line().await {
             let answer = match line.split_once(' ').unwrap_or((line.as_str(), "")) {
                 ("addr", _) => addr.to_string(),
-                ("pending", _) => ac.list().await.unwrap().iter().filter(|a| a.state == "pending").count().to_string(),
-                ("online", _) => ac
-                    .list()
-                    .await
-                    .unwrap()
-                    .iter()
-                    .filter(|a| a.online && a.state == "adopted" && a.wants_version.is_none())
-                    .count()
-                    .to_string(),
-                ("adopt-all", _) => {
-                    for ap in ac.list().await.unwrap() {
-                        ac.adopt(&ap.device_id, Some(&ap.fingerprint[..8])).await.unwrap();
+                ("pending", n) => {
+                    // Waiting for the hellos: a list every 200 ms is all this costs.
+                    let want: usize = n.parse().unwrap();
+                    loop {
+                        let list = ac.list().await.unwrap();
+                        if list.iter().filter(|a| a.state == "pending" && a.online).count() >= want {
+                            break rss();
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                     }
-                    "ok".into()
+                }
+                ("adopt-all", _) => {
+                    let list = ac.list().await.unwrap();
+                    let total = list.len();
+                    let version = ac.registry().version().await.unwrap();
+                    let aps: Vec<(String, Option<String>)> =
+                        list.into_iter().map(|a| (a.device_id, Some(a.fingerprint[..8].to_string()))).collect();
+                    let mut events = ac.applied_events();
+                    let cpu = own_cpu();
+                    let start = Instant::now();
+                    let adopted = ac.adopt_many(&aps).await.unwrap().iter().filter(|r| r.is_ok()).count();
+                    let stored = start.elapsed();
+                    let acked = count_acks(&mut events, version, total).await;
+                    format!(
+                        "{adopted} adopted in {:.0} ms; {acked} of {total} online with their certificates and \
+                         version {version} acked after {:.1} s; AC CPU {:.1} s, {}",
+                        stored.as_secs_f64() * 1000.0,
+                        start.elapsed().as_secs_f64(),
+                        own_cpu() - cpu,
+                        rss()
+                    )
                 }
                 ("push", name) => {
-                    let start = Instant::now();
                     let ssid = Ssid {
                         name: name.to_string(),
                         security: Security::Wpa2Psk,
@@ -142,43 +193,61 @@ fn serve(dir: PathBuf) {
                         captive_portal: true,
                         bands: vec![Band::G2_4, Band::G5],
                     };
-                    let version = ac.put_ssid(&ssid).await.unwrap();
                     let total = ac.list().await.unwrap().len();
-                    loop {
-                        let acked =
-                            ac.list().await.unwrap().iter().filter(|a| a.applied_version as u64 == version).count();
-                        if acked == total {
-                            break format!(
-                                "config version {version} acked by all {total} APs in {:.0} ms",
-                                start.elapsed().as_secs_f64() * 1000.0
-                            );
-                        }
-                        if start.elapsed() > Duration::from_secs(60) {
-                            break format!("only {acked} of {total} acked version {version} after 60 s");
-                        }
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                }
-                ("cpu", _) => {
-                    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-                    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-                    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-                    // SAFETY: sysconf has no preconditions.
-                    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-                    format!("{}", ticks / hz)
-                }
-                ("rss", _) => {
-                    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-                    let get = |k: &str| status.lines().find(|l| l.starts_with(k)).unwrap_or("").to_string();
+                    let mut events = ac.applied_events();
+                    let cpu = own_cpu();
+                    let start = Instant::now();
+                    let version = ac.put_ssid(&ssid).await.unwrap();
+                    let acked = count_acks(&mut events, version, total).await;
                     format!(
-                        "{}; {}",
-                        get("VmRSS:").split_whitespace().collect::<Vec<_>>().join(" "),
-                        get("VmHWM:").split_whitespace().collect::<Vec<_>>().join(" ")
+                        "version {version} acked by {acked} of {total} APs in {:.0} ms; AC CPU {:.2} s, {}",
+                        start.elapsed().as_secs_f64() * 1000.0,
+                        own_cpu() - cpu,
+                        rss()
                     )
                 }
+                ("list", _) => {
+                    let mut times = Vec::new();
+                    let mut online = 0;
+                    for _ in 0..11 {
+                        let start = Instant::now();
+                        let list = ac.list().await.unwrap();
+                        times.push(start.elapsed().as_secs_f64() * 1000.0);
+                        online = list.iter().filter(|a| a.online).count();
+                    }
+                    times.sort_by(f64::total_cmp);
+                    format!(
+                        "{online} online; min {:.1} / median {:.1} / max {:.1} ms (11 lists)",
+                        times[0], times[5], times[10]
+                    )
+                }
+                ("cpu", _) => format!("{}", own_cpu()),
+                ("rss", _) => rss(),
                 _ => "?".into(),
             };
             println!("{answer}");
         }
     });
+}
+
+/// Counts the AC's ack events for `version` until `total` distinct APs
+/// acked it (or 60 s passed).
+async fn count_acks(
+    events: &mut tokio::sync::broadcast::Receiver<controller::ac::Applied>,
+    version: u64,
+    total: usize,
+) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while seen.len() < total {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(a)) if a.version == version => {
+                seen.insert(a.device_id);
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(n))) => panic!("missed {n} ack events"),
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    seen.len()
 }

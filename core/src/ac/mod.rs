@@ -6,8 +6,10 @@
 pub mod ca;
 pub mod firmware;
 pub mod plan;
+mod pushes;
 pub mod registry;
 pub mod rollout;
 pub mod server;
 
+pub use pushes::Applied;
 pub use server::Ac;

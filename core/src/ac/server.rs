@@ -32,7 +32,10 @@ pub struct Ac {
     echo_every: Duration,
     /// Connected APs (pending or adopted), one entry per AP's newest connection.
     pub(super) connected: Arc<Mutex<HashMap<String, Connected>>>,
-    adopted: broadcast::Sender<String>,
+    /// APs just adopted or forgotten, a batch at a time.
+    adopted: broadcast::Sender<Arc<[String]>>,
+    /// Each version's shared configuration, and the acks' writer.
+    pushes: super::pushes::Pushes,
     config: Arc<watch::Sender<u64>>,
     pub(super) firmware_results: broadcast::Sender<FirmwareEvent>,
     pub(super) firmware_key: Option<String>,
@@ -113,11 +116,12 @@ impl Ac {
     pub async fn new(registry: Registry, ca: Ca, echo_every: Duration) -> Result<Self, RegistryError> {
         let version = registry.version().await?;
         Ok(Ac {
-            registry,
             ca: Arc::new(ca),
             echo_every,
             connected: Arc::default(),
             adopted: broadcast::channel(64).0,
+            pushes: super::pushes::Pushes::new(registry.clone()),
+            registry,
             config: Arc::new(watch::channel(version).0),
             firmware_results: broadcast::channel(1024).0,
             firmware_key: None,
@@ -165,19 +169,43 @@ impl Ac {
     /// `fingerprint` (None: any key, `--any-key`); if it is connected it
     /// gets its certificate now.
     pub async fn adopt(&self, device_id: &str, fingerprint: Option<&str>) -> Result<(), AcError> {
-        self.registry.adopt(device_id, fingerprint).await?;
-        if fingerprint.is_none() {
-            tracing::warn!(device_id, "adopted without checking the key's fingerprint (--any-key)");
+        let mut done = self.adopt_many(&[(device_id.to_string(), fingerprint.map(str::to_string))]).await?;
+        Ok(done.pop().expect("one answer for one AP")?)
+    }
+
+    /// Adopts many pending APs at once (a site rolling out hundreds), each
+    /// with its fingerprint as [`Ac::adopt`]; each answer says whether that
+    /// AP was adopted. The connected ones get their certificates now.
+    pub async fn adopt_many(
+        &self,
+        aps: &[(String, Option<String>)],
+    ) -> Result<Vec<Result<(), RegistryError>>, AcError> {
+        let done = self.registry.adopt_many(aps).await?;
+        let mut adopted = Vec::new();
+        for ((device_id, fingerprint), result) in aps.iter().zip(&done) {
+            if result.is_ok() {
+                if fingerprint.is_none() {
+                    tracing::warn!(%device_id, "adopted without checking the key's fingerprint (--any-key)");
+                }
+                tracing::info!(%device_id, "access point adopted");
+                adopted.push(device_id.clone());
+            }
         }
-        let _ = self.adopted.send(device_id.to_string());
-        tracing::info!(device_id, "access point adopted");
-        Ok(())
+        if !adopted.is_empty() {
+            let _ = self.adopted.send(adopted.into());
+        }
+        Ok(done)
+    }
+
+    /// Every ack of a configuration from now on, once it is stored.
+    pub fn applied_events(&self) -> broadcast::Receiver<super::Applied> {
+        self.pushes.subscribe()
     }
 
     /// Forgets an AP; its connection ends and its certificate opens nothing.
     pub async fn forget(&self, device_id: &str) -> Result<(), AcError> {
         self.registry.forget(device_id).await?;
-        let _ = self.adopted.send(device_id.to_string());
+        let _ = self.adopted.send(Arc::from([device_id.to_string()]));
         tracing::info!(device_id, "access point forgotten");
         Ok(())
     }
@@ -367,7 +395,7 @@ impl Ac {
         conn: &mut Conn,
         hello: &Hello,
         known: super::registry::Known,
-        adoptions: &mut broadcast::Receiver<String>,
+        adoptions: &mut broadcast::Receiver<Arc<[String]>>,
     ) -> Result<(), ConnectionError> {
         let mut known = Some(known);
         let mut echo = tokio::time::interval(self.echo_every);
@@ -388,7 +416,7 @@ impl Ac {
             }
             tokio::select! {
                 id = adoptions.recv() => {
-                    if matches!(&id, Ok(id) if *id == hello.device_id) || id.is_err() {
+                    if matches!(&id, Ok(ids) if ids.contains(&hello.device_id)) || id.is_err() {
                         known = self.registry.known(&hello.device_id).await?;
                     }
                 }
@@ -445,10 +473,11 @@ impl Ac {
         loop {
             if push {
                 push = false;
-                let wanted = self.registry.config_for(id).await?;
-                if wanted.version != running {
-                    running = wanted.version;
-                    conn.send(&ControllerMessage::Config(wanted)).await?;
+                let at_least = *config.borrow_and_update();
+                let snapshot = self.pushes.snapshot(at_least).await?;
+                if snapshot.version() != running {
+                    running = snapshot.version();
+                    conn.send(&ControllerMessage::Config(snapshot.config_for(id, &hello.radios))).await?;
                 }
             }
             tokio::select! {
@@ -462,7 +491,8 @@ impl Ac {
                 }
                 _ = config.changed() => push = true,
                 gone = forgotten.recv() => {
-                    if matches!(&gone, Ok(g) if g == id) && self.registry.known(id).await?.is_none() {
+                    let mentioned = matches!(&gone, Ok(ids) if ids.contains(id)) || gone.is_err();
+                    if mentioned && self.registry.known(id).await?.is_none() {
                         conn.send(&ControllerMessage::Refused { reason: "forgotten by the admin".into() }).await?;
                         return Ok(());
                     }
@@ -479,10 +509,7 @@ impl Ac {
                     Some(AgentMessage::EchoReply { seq: s }) => {
                         answered = answered.max(s);
                     }
-                    Some(AgentMessage::ConfigApplied { version }) => {
-                        self.registry.applied(id, version).await?;
-                        tracing::info!(device_id = %id, version, "configuration applied");
-                    }
+                    Some(AgentMessage::ConfigApplied { version }) => self.pushes.ack(id, version).await,
                     Some(AgentMessage::ConfigRejected { version, reason }) => {
                         tracing::error!(device_id = %id, version, %reason, "access point rejected its configuration");
                     }

@@ -116,30 +116,38 @@ impl Registry {
     /// characters) of the key's fingerprint as the AP shows it; None adopts
     /// whatever key it said hello with (`--any-key`, after a warning).
     pub async fn adopt(&self, device_id: &str, fingerprint: Option<&str>) -> Result<(), RegistryError> {
-        let key: Option<String> = sqlx::query_scalar("SELECT public_key_pem FROM access_points WHERE device_id = ?")
-            .bind(device_id)
-            .fetch_optional(&self.db)
-            .await?;
-        let key = key.ok_or_else(|| RegistryError::UnknownAp(device_id.to_string()))?;
-        let actual = ap_protocol::trust::pem_fingerprint(&key).unwrap_or_default();
-        if let Some(given) = fingerprint {
-            let given_lower = given.trim().to_ascii_lowercase().replace(':', "");
-            if given_lower.len() < 8 {
-                return Err(RegistryError::FingerprintNeeded { device_id: device_id.to_string(), actual });
+        let mut done = self.adopt_many(&[(device_id.to_string(), fingerprint.map(str::to_string))]).await?;
+        done.pop().expect("one answer for one AP")
+    }
+
+    /// Adopts many APs in one transaction (a site rolling out hundreds):
+    /// each answer says whether that AP was adopted, as [`Registry::adopt`].
+    pub async fn adopt_many(
+        &self,
+        aps: &[(String, Option<String>)],
+    ) -> Result<Vec<Result<(), RegistryError>>, RegistryError> {
+        let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await?; // it reads, then writes
+        let mut out = Vec::with_capacity(aps.len());
+        for (device_id, fingerprint) in aps {
+            let key: Option<String> =
+                sqlx::query_scalar("SELECT public_key_pem FROM access_points WHERE device_id = ?")
+                    .bind(device_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let checked = match key {
+                None => Err(RegistryError::UnknownAp(device_id.clone())),
+                Some(key) => fingerprint_matches(device_id, &key, fingerprint.as_deref()),
+            };
+            if checked.is_ok() {
+                sqlx::query("UPDATE access_points SET state = 'adopted', conflict_key_pem = NULL WHERE device_id = ?")
+                    .bind(device_id)
+                    .execute(&mut *tx)
+                    .await?;
             }
-            if !actual.starts_with(&given_lower) {
-                return Err(RegistryError::Fingerprint {
-                    device_id: device_id.to_string(),
-                    given: given.to_string(),
-                    actual,
-                });
-            }
+            out.push(checked);
         }
-        sqlx::query("UPDATE access_points SET state = 'adopted', conflict_key_pem = NULL WHERE device_id = ?")
-            .bind(device_id)
-            .execute(&self.db)
-            .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Stores the certificate issued to an adopted AP.
@@ -208,14 +216,19 @@ impl Registry {
         .collect())
     }
 
-    /// The AP acknowledged running `version`.
-    pub async fn applied(&self, device_id: &str, version: u64) -> Result<(), RegistryError> {
-        sqlx::query("UPDATE access_points SET applied_version = ?, last_seen_at = ? WHERE device_id = ?")
-            .bind(version as i64)
-            .bind(now_ms())
-            .bind(device_id)
-            .execute(&self.db)
-            .await?;
+    /// The APs acknowledged running these versions, in one transaction.
+    pub async fn applied(&self, acks: &[(String, u64)]) -> Result<(), RegistryError> {
+        let mut tx = self.db.begin().await?;
+        let now = now_ms();
+        for (device_id, version) in acks {
+            sqlx::query("UPDATE access_points SET applied_version = ?, last_seen_at = ? WHERE device_id = ?")
+                .bind(*version as i64)
+                .bind(now)
+                .bind(device_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -270,4 +283,18 @@ impl Registry {
         .fetch_all(&self.db)
         .await?)
     }
+}
+
+/// Whether `given` (None: any key) is the start of the fingerprint of `key`.
+fn fingerprint_matches(device_id: &str, key: &str, given: Option<&str>) -> Result<(), RegistryError> {
+    let actual = ap_protocol::trust::pem_fingerprint(key).unwrap_or_default();
+    let Some(given) = given else { return Ok(()) };
+    let given_lower = given.trim().to_ascii_lowercase().replace(':', "");
+    if given_lower.len() < 8 {
+        return Err(RegistryError::FingerprintNeeded { device_id: device_id.to_string(), actual });
+    }
+    if !actual.starts_with(&given_lower) {
+        return Err(RegistryError::Fingerprint { device_id: device_id.to_string(), given: given.to_string(), actual });
+    }
+    Ok(())
 }

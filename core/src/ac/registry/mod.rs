@@ -3,10 +3,12 @@
 mod aps;
 mod radio;
 pub use radio::RadioView;
+mod snapshot;
 mod ssids;
+pub use snapshot::Snapshot;
 
 use crate::kit::time::now_ms;
-use ap_protocol::{ApConfig, Band, Hello, Radio, RadioInfo, Roaming, Ssid};
+use ap_protocol::{ApConfig, Hello, RadioInfo, Ssid};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
@@ -150,7 +152,7 @@ impl Registry {
     /// appliance's guest interface, read at every start). A change is a new
     /// configuration version, so every AP takes it: `Some(version)` then.
     pub async fn set_gateway_mac(&self, mac: Option<&str>) -> Result<Option<u64>, RegistryError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db.begin_with("BEGIN IMMEDIATE").await?; // it reads, then writes
         let now: Option<String> =
             sqlx::query_scalar("SELECT gateway_mac FROM ac_settings WHERE id = 1").fetch_one(&mut *tx).await?;
         if now.as_deref() == mac {
@@ -171,65 +173,14 @@ impl Registry {
 
     /// The configuration for one AP: every SSID, its own radios.
     pub async fn config_for(&self, device_id: &str) -> Result<ApConfig, RegistryError> {
-        let (version, country, mobility_domain, ft_key, gateway_mac): (i64, String, String, String, Option<String>) =
-            sqlx::query_as(
-                "SELECT config_version, country, mobility_domain, ft_key, gateway_mac FROM ac_settings WHERE id = 1",
-            )
-            .fetch_one(&self.db)
-            .await?;
         let radios_json: String = sqlx::query_scalar("SELECT radios_json FROM access_points WHERE device_id = ?")
             .bind(device_id)
             .fetch_optional(&self.db)
             .await?
             .ok_or_else(|| RegistryError::UnknownAp(device_id.to_string()))?;
         let infos: Vec<RadioInfo> = serde_json::from_str(&radios_json).unwrap_or_default();
-        let settings: Vec<RadioSettingsRow> = sqlx::query_as(
-            "SELECT interface, fixed_channel, fixed_tx_power_dbm, planned_channel, power_reduction_db \
-             FROM radio_settings WHERE device_id = ?",
-        )
-        .bind(device_id)
-        .fetch_all(&self.db)
-        .await?;
-        let radios = infos
-            .into_iter()
-            .map(|r| {
-                let s = settings.iter().find(|s| s.0 == r.interface);
-                let default = if r.band == Band::G2_4 { 6 } else { 36 };
-                let channel = s.and_then(|s| s.1.or(s.3)).and_then(|c| u16::try_from(c).ok()).unwrap_or(default);
-                // The planner lowers power from the band's usual maximum.
-                let max = if r.band == Band::G2_4 { 20 } else { 23 };
-                let tx = match s {
-                    Some((_, _, Some(fixed), _, _)) => u8::try_from(*fixed).ok(),
-                    Some((_, _, None, _, reduction)) if *reduction > 0 => u8::try_from(max - reduction).ok(),
-                    _ => None,
-                };
-                Radio { channel, interface: r.interface, band: r.band, width_mhz: 20, tx_power_dbm: tx }
-            })
-            .collect();
-        Ok(ApConfig {
-            version: version as u64,
-            country,
-            ssids: self.ssids().await?,
-            radios,
-            roaming: Roaming { mobility_domain, ft_key },
-            gateway_mac,
-        })
+        Ok(self.snapshot(Some(device_id)).await?.config_for(device_id, &infos))
     }
-}
-
-/// interface, fixed channel, fixed TX power, planned channel, power reduction.
-type RadioSettingsRow = (String, Option<i64>, Option<i64>, Option<i64>, i64);
-
-#[derive(sqlx::FromRow)]
-struct SsidRow {
-    name: String,
-    security: String,
-    key: String,
-    vlan: Option<i64>,
-    hidden: bool,
-    client_isolation: bool,
-    captive_portal: bool,
-    bands: String,
 }
 
 async fn bump(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<u64, sqlx::Error> {

@@ -5,26 +5,8 @@ use super::*;
 impl Registry {
     /// The SSIDs, by name.
     pub async fn ssids(&self) -> Result<Vec<Ssid>, RegistryError> {
-        let rows: Vec<SsidRow> = sqlx::query_as(
-            "SELECT name, security, key, vlan, hidden, client_isolation, captive_portal, bands FROM ssids ORDER BY name",
-        )
-        .fetch_all(&self.db)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| {
-                Some(Ssid {
-                    name: r.name,
-                    security: serde_json::from_value(serde_json::Value::String(r.security)).ok()?,
-                    key: r.key,
-                    vlan: r.vlan.and_then(|v| u16::try_from(v).ok()),
-                    hidden: r.hidden,
-                    client_isolation: r.client_isolation,
-                    captive_portal: r.captive_portal,
-                    bands: serde_json::from_str(&r.bands).ok()?,
-                })
-            })
-            .collect())
+        let rows: Vec<SsidRow> = sqlx::query_as(SSIDS).fetch_all(&self.db).await?;
+        Ok(rows.into_iter().filter_map(SsidRow::into_ssid).collect())
     }
 
     /// Adds or replaces an SSID; returns the new config version.
@@ -65,4 +47,36 @@ impl Registry {
 
 fn check_ssid(ssid: &Ssid) -> Result<(), RegistryError> {
     ssid.check().map_err(|e| RegistryError::BadSsid(e.to_string()))
+}
+
+/// Every SSID's row, by name.
+pub(super) const SSIDS: &str =
+    "SELECT name, security, key, vlan, hidden, client_isolation, captive_portal, bands FROM ssids ORDER BY name";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SsidRow {
+    name: String,
+    security: String,
+    key: String,
+    vlan: Option<i64>,
+    hidden: bool,
+    client_isolation: bool,
+    captive_portal: bool,
+    bands: String,
+}
+
+impl SsidRow {
+    /// The SSID; None for a row this version cannot read.
+    pub(super) fn into_ssid(self) -> Option<Ssid> {
+        Some(Ssid {
+            name: self.name,
+            security: serde_json::from_value(serde_json::Value::String(self.security)).ok()?,
+            key: self.key,
+            vlan: self.vlan.and_then(|v| u16::try_from(v).ok()),
+            hidden: self.hidden,
+            client_isolation: self.client_isolation,
+            captive_portal: self.captive_portal,
+            bands: serde_json::from_str(&self.bands).ok()?,
+        })
+    }
 }
