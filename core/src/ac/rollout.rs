@@ -180,6 +180,7 @@ impl Ac {
     }
 
     async fn run_rollout(&self, image: Image, targets: Vec<String>, batch: usize, wait: Duration) {
+        let image = std::sync::Arc::new(image);
         let version = image.offer.version.clone();
         let mut groups: Vec<Vec<String>> = vec![vec![targets[0].clone()]];
         groups.extend(targets[1..].chunks(batch).map(<[String]>::to_vec));

@@ -47,11 +47,24 @@ pub struct Ac {
     per_address: crate::kit::limits::PerDevice,
 }
 
+/// What a connection's handshake and hello lead to. The connection is
+/// boxed: a session's future keeps its arguments apart from its locals, so
+/// a `Conn` (1.2 KiB with its TLS state) passed by value is held twice.
+enum Opened {
+    /// An adopted AP with its certificate.
+    Adopted(Box<Conn>, Hello, u16),
+    /// A pending AP, waiting for adoption.
+    Pending(Box<Conn>, Hello, u16, super::registry::Known),
+    /// Adopted, its certificate to collect.
+    Collect(Box<Conn>, Hello, u16, super::registry::Known),
+}
+
 /// One AP's current connection.
 pub(super) struct Connected {
     since: Instant,
     /// Where firmware offers for an adopted AP's session go.
-    pub(super) firmware: Option<mpsc::UnboundedSender<Image>>,
+    /// (An `Arc`: a channel's first block holds 32 of them, at every AP.)
+    pub(super) firmware: Option<mpsc::UnboundedSender<Arc<Image>>>,
 }
 
 /// A connection's entry in `Ac::connected`: removed when the connection
@@ -312,8 +325,24 @@ impl Ac {
         }
     }
 
+    /// One AP's connection. It lives as long as the AP is up, thousands at
+    /// once, so its task is small: the handshake and the hello run in a box
+    /// freed when they are done, and the session that follows in a box of
+    /// its own sized for what the long wait needs (a task was 9 KiB, most of
+    /// it room for the handshake's and the store's calls).
     async fn connection(&self, acceptor: TlsAcceptor, stream: tokio::net::TcpStream) -> Result<(), ConnectionError> {
-        let tls = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await??;
+        match Box::pin(self.open(acceptor, stream)).await? {
+            Opened::Adopted(conn, hello, version) => Box::pin(self.adopted_session(conn, hello, version)).await,
+            Opened::Pending(conn, hello, version, known) => {
+                Box::pin(self.pending_session(conn, hello, version, known)).await
+            }
+            Opened::Collect(conn, hello, version, known) => Box::pin(self.collect(conn, hello, version, known)).await,
+        }
+    }
+
+    /// The handshake and the hello: which session follows, or why none does.
+    async fn open(&self, acceptor: TlsAcceptor, stream: tokio::net::TcpStream) -> Result<Opened, ConnectionError> {
+        let tls = tokio::time::timeout(HANDSHAKE, Box::pin(acceptor.accept(stream))).await??;
         let presented = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
         let mut conn: Conn = Connection::new(tls);
         let hello = match tokio::time::timeout(HANDSHAKE, conn.recv()).await?? {
@@ -330,7 +359,7 @@ impl Ac {
         };
         match presented {
             Some(cert) => {
-                let known = self.registry.known(&hello.device_id).await?;
+                let known = Box::pin(self.registry.known(&hello.device_id)).await?;
                 if !known.as_ref().is_some_and(|k| k.adopted && k.cert_der.as_deref() == Some(&cert[..])) {
                     conn.send(&ControllerMessage::Refused { reason: "unknown certificate".into() }).await?;
                     return Err(ConnectionError::Refused(format!(
@@ -338,18 +367,14 @@ impl Ac {
                         hello.device_id
                     )));
                 }
-                self.registry.authenticated_hello(&hello).await?;
-                self.adopted_session(conn, hello, version).await
+                Box::pin(self.registry.authenticated_hello(&hello)).await?;
+                Ok(Opened::Adopted(Box::new(conn), hello, version))
             }
             None => {
                 let refuse = |reason: &str| ControllerMessage::Refused { reason: reason.into() };
-                match self.registry.pending_hello(&hello).await? {
-                    PendingHello::Waiting(known) => self.pending_session(conn, hello, version, known).await,
-                    PendingHello::Collect(known) => {
-                        conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: false })).await?;
-                        let mut adoptions = self.adopted.subscribe();
-                        self.wait_for_adoption(&mut conn, &hello, known, &mut adoptions).await
-                    }
+                match Box::pin(self.registry.pending_hello(&hello)).await? {
+                    PendingHello::Waiting(known) => Ok(Opened::Pending(Box::new(conn), hello, version, known)),
+                    PendingHello::Collect(known) => Ok(Opened::Collect(Box::new(conn), hello, version, known)),
                     PendingHello::KeyConflict => {
                         conn.send(&refuse("another key is known for this device id")).await?;
                         Err(ConnectionError::Refused(format!(
@@ -373,11 +398,24 @@ impl Ac {
         }
     }
 
+    /// Adopted, its certificate not collected yet: it gets it now.
+    async fn collect(
+        &self,
+        mut conn: Box<Conn>,
+        hello: Hello,
+        version: u16,
+        known: super::registry::Known,
+    ) -> Result<(), ConnectionError> {
+        conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: false })).await?;
+        let mut adoptions = self.adopted.subscribe();
+        self.wait_for_adoption(&mut conn, &hello, known, &mut adoptions).await
+    }
+
     /// Without a certificate: pending until adopted; then the certificate,
     /// issued for the key it said hello with, and the agent reconnects.
     async fn pending_session(
         &self,
-        mut conn: Conn,
+        mut conn: Box<Conn>,
         hello: Hello,
         version: u16,
         known: super::registry::Known,
@@ -405,7 +443,7 @@ impl Ac {
                 // Only the key it was adopted with gets a certificate.
                 if k.adopted && k.public_key_pem == hello.public_key_pem {
                     let cert = self.ca.issue(&hello.device_id, &hello.public_key_pem)?;
-                    self.registry.set_certificate(&hello.device_id, cert.der()).await?;
+                    Box::pin(self.registry.set_certificate(&hello.device_id, cert.der())).await?;
                     conn.send(&ControllerMessage::Adopted {
                         certificate_pem: cert.pem(),
                         ca_pem: self.ca.cert_pem.clone(),
@@ -417,7 +455,7 @@ impl Ac {
             tokio::select! {
                 id = adoptions.recv() => {
                     if matches!(&id, Ok(ids) if ids.contains(&hello.device_id)) || id.is_err() {
-                        known = self.registry.known(&hello.device_id).await?;
+                        known = Box::pin(self.registry.known(&hello.device_id)).await?;
                     }
                 }
                 msg = conn.recv() => match msg? {
@@ -438,7 +476,7 @@ impl Ac {
         }
     }
 
-    async fn adopted_session(&self, mut conn: Conn, hello: Hello, version: u16) -> Result<(), ConnectionError> {
+    async fn adopted_session(&self, mut conn: Box<Conn>, hello: Hello, version: u16) -> Result<(), ConnectionError> {
         let id = hello.device_id.clone();
         conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: true })).await?;
         let (firmware_tx, mut firmware) = mpsc::unbounded_channel();
@@ -451,7 +489,7 @@ impl Ac {
     }
 
     /// Marks `id` connected until the returned guard drops.
-    fn present(&self, id: &str, firmware: Option<mpsc::UnboundedSender<Image>>) -> Presence {
+    fn present(&self, id: &str, firmware: Option<mpsc::UnboundedSender<Arc<Image>>>) -> Presence {
         let since = Instant::now();
         self.connected.lock().unwrap().insert(id.to_string(), Connected { since, firmware });
         Presence { map: self.connected.clone(), id: id.to_string(), since }
@@ -461,7 +499,7 @@ impl Ac {
         &self,
         conn: &mut Conn,
         hello: &Hello,
-        pushes: &mut mpsc::UnboundedReceiver<Image>,
+        pushes: &mut mpsc::UnboundedReceiver<Arc<Image>>,
     ) -> Result<(), ConnectionError> {
         let id = &hello.device_id;
         let mut config = self.config.subscribe();
@@ -474,7 +512,7 @@ impl Ac {
             if push {
                 push = false;
                 let at_least = *config.borrow_and_update();
-                let snapshot = self.pushes.snapshot(at_least).await?;
+                let snapshot = Box::pin(self.pushes.snapshot(at_least)).await?;
                 if snapshot.version() != running {
                     running = snapshot.version();
                     conn.send(&ControllerMessage::Config(snapshot.config_for(id, &hello.radios))).await?;
@@ -492,7 +530,7 @@ impl Ac {
                 _ = config.changed() => push = true,
                 gone = forgotten.recv() => {
                     let mentioned = matches!(&gone, Ok(ids) if ids.contains(id)) || gone.is_err();
-                    if mentioned && self.registry.known(id).await?.is_none() {
+                    if mentioned && Box::pin(self.registry.known(id)).await?.is_none() {
                         conn.send(&ControllerMessage::Refused { reason: "forgotten by the admin".into() }).await?;
                         return Ok(());
                     }
@@ -509,7 +547,7 @@ impl Ac {
                     Some(AgentMessage::EchoReply { seq: s }) => {
                         answered = answered.max(s);
                     }
-                    Some(AgentMessage::ConfigApplied { version }) => self.pushes.ack(id, version).await,
+                    Some(AgentMessage::ConfigApplied { version }) => Box::pin(self.pushes.ack(id, version)).await,
                     Some(AgentMessage::ConfigRejected { version, reason }) => {
                         tracing::error!(device_id = %id, version, %reason, "access point rejected its configuration");
                     }
@@ -518,13 +556,13 @@ impl Ac {
                         let _ = self.firmware_results.send(FirmwareEvent { ap: id.clone(), version, installed, reason });
                     }
                     Some(AgentMessage::NeighbourScan(scan)) => {
-                        self.registry.scan(id, &scan.interface, &scan.neighbours).await?;
+                        Box::pin(self.registry.scan(id, &scan.interface, &scan.neighbours)).await?;
                     }
                     Some(AgentMessage::StationJoined(e)) => {
-                        self.registry.station(id, &e.interface, &e.station, true, e.at_ms).await?;
+                        Box::pin(self.registry.station(id, &e.interface, &e.station, true, e.at_ms)).await?;
                     }
                     Some(AgentMessage::StationLeft(e)) => {
-                        self.registry.station(id, &e.interface, &e.station, false, e.at_ms).await?;
+                        Box::pin(self.registry.station(id, &e.interface, &e.station, false, e.at_ms)).await?;
                     }
                     Some(_) => {}
                 },
