@@ -183,9 +183,29 @@ fn guests_behind_two_aps_cannot_reach_each_other_on_the_wire() {
         let list = t.cli_ok(&["aps", "list"]);
         ["LAB-AP-01", "LAB-AP-02"].iter().all(|id| ap_line(&list, id).contains("pending"))
     });
-    for id in ["LAB-AP-01", "LAB-AP-02"] {
-        t.cli_ok(&["aps", "adopt", id, "--any-key"]);
-    }
+    // Adopted together from the installer's list (id and the start of the
+    // key's fingerprint, as on each AP's label). A malformed list adopts
+    // nothing; an unknown AP in it is named, and the others are adopted.
+    let listed: serde_json::Value = serde_json::from_str(&t.cli_ok(&["aps", "list", "--json"])).unwrap();
+    let fingerprint = |id: &str| {
+        let ap = listed.as_array().unwrap().iter().find(|a| a["device_id"] == id).unwrap();
+        ap["fingerprint"].as_str().unwrap()[..8].to_string()
+    };
+    let list = t.lab.dir.join("adopt.txt");
+    std::fs::write(&list, format!("LAB-AP-01 {}\nLAB-AP-02\n", fingerprint("LAB-AP-01"))).unwrap();
+    let out = t.cli(&["aps", "adopt-many", list.to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("line 2"), "{out:?}");
+    assert!(ap_line(&t.cli_ok(&["aps", "list"]), "LAB-AP-01").contains("pending"), "a malformed list adopts nothing");
+    let text = format!(
+        "# restaurant 1, lobby\nLAB-AP-01 {}\nLAB-AP-02 {}  # kitchen\nLAB-AP-09 0123abcd\n",
+        fingerprint("LAB-AP-01"),
+        fingerprint("LAB-AP-02")
+    );
+    std::fs::write(&list, text).unwrap();
+    let out = t.cli(&["aps", "adopt-many", list.to_str().unwrap()]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && printed.contains("adopted 2 of 3 APs"), "{printed}");
+    assert!(printed.contains("not adopted: LAB-AP-09"), "{printed}");
     let out = t.cli_ok(&["ssids", "add", "实验餐厅免费WiFi"]);
     let version = out.split_whitespace().nth(2).unwrap().to_string();
     t.until("both APs run the guest SSID", 20, || {

@@ -23,6 +23,15 @@ pub enum ApsCmd {
         #[arg(long, conflicts_with = "fingerprint")]
         any_key: bool,
     },
+    /// Adopt many pending APs at once (a site rolling out hundreds): FILE
+    /// (`-`: standard input) holds one AP a line, its device id and the
+    /// first 8 (or more) characters of its key's fingerprint, as on its
+    /// label; `#` starts a comment. Each AP is adopted only if its key
+    /// matches; the others are named.
+    AdoptMany {
+        /// The list.
+        file: PathBuf,
+    },
     /// Forget an AP: its certificate opens nothing any more.
     Forget {
         /// Its device id.
@@ -148,6 +157,7 @@ pub async fn aps(command: ApsCmd, socket: &Path, json: bool) -> anyhow::Result<(
             }
             Request::ApsAdopt { device_id: device_id.clone(), fingerprint: fingerprint.clone() }
         }
+        ApsCmd::AdoptMany { file } => Request::ApsAdoptMany { aps: adoption_list(file)? },
         ApsCmd::Forget { device_id } => Request::ApsForget { device_id: device_id.clone() },
         ApsCmd::Show { device_id } => Request::ApsShow { device_id: device_id.clone() },
     };
@@ -195,6 +205,16 @@ pub async fn aps(command: ApsCmd, socket: &Path, json: bool) -> anyhow::Result<(
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "access_point": ap, "config": config }))?)
         }
         Reply::Done => println!("done"),
+        Reply::Adopted { results } => {
+            let refused: Vec<&(String, Option<String>)> = results.iter().filter(|(_, e)| e.is_some()).collect();
+            println!("adopted {} of {} APs", results.len() - refused.len(), results.len());
+            for (id, why) in &refused {
+                println!("not adopted: {id}: {}", why.as_deref().unwrap_or(""));
+            }
+            if !refused.is_empty() {
+                return Err(anyhow::anyhow!("{} of {} APs were not adopted", refused.len(), results.len()));
+            }
+        }
         Reply::Plan { text } => print!("{text}"),
         Reply::ConfigVersion { version } => println!("configuration version {version} is being pushed to every AP"),
         Reply::Stations { stations } => {
@@ -292,4 +312,29 @@ pub async fn ssids(command: SsidsCmd, socket: &Path, json: bool) -> anyhow::Resu
         other => fail(other)?,
     }
     Ok(())
+}
+
+/// The (device id, fingerprint) pairs of an adoption list; a malformed line
+/// is named and nothing is adopted.
+fn adoption_list(file: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+    };
+    let mut aps = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        match line.split_whitespace().collect::<Vec<_>>()[..] {
+            [id, fingerprint] => aps.push((id.to_string(), fingerprint.to_string())),
+            _ => anyhow::bail!("line {}: want a device id and its key fingerprint, got {line:?}", n + 1),
+        }
+    }
+    if aps.is_empty() {
+        anyhow::bail!("no AP in {}", file.display());
+    }
+    Ok(aps)
 }

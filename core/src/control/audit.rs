@@ -35,6 +35,13 @@ impl Record {
                 after: Some(format!("adopted, key {}", fingerprint.as_deref().unwrap_or("any"))),
                 ..row("ap.adopt", device_id, "pending")
             },
+            R::ApsAdoptMany { aps } => Record {
+                after: Some(format!(
+                    "adopted with their keys' fingerprints: {}",
+                    aps.iter().map(|(id, fp)| format!("{id} ({fp})")).collect::<Vec<_>>().join(", ")
+                )),
+                ..row("ap.adopt", &format!("{} APs", aps.len()), "pending")
+            },
             R::ApsForget { device_id } => row("ap.forget", device_id, "known"),
             R::ApsSet { device_id, .. } => row("ap.set", device_id, ""),
             R::ApsPlan => row("plan.apply", "channels", &radios(handles).await),

@@ -53,6 +53,12 @@ pub enum Request {
         #[serde(default)]
         fingerprint: Option<String>,
     },
+    /// Adopt many pending APs at once (a site rolling out hundreds), each
+    /// with the start of its key's fingerprint, in one transaction.
+    ApsAdoptMany {
+        /// (device id, fingerprint start) pairs.
+        aps: Vec<(String, String)>,
+    },
     /// Forget an AP.
     ApsForget {
         /// Its device id.
@@ -392,6 +398,11 @@ pub enum Reply {
     Reloaded {
         /// Sessions put back.
         sessions: usize,
+    },
+    /// What a bulk adoption did, AP by AP.
+    Adopted {
+        /// (device id, None when adopted or why not).
+        results: Vec<(String, Option<String>)>,
     },
     /// Access points.
     Aps {

@@ -246,6 +246,19 @@ async fn handle_ac(actor: &Actor, request: Request, ac: &Ac, handles: &Handles) 
         Request::ApsAdopt { device_id, fingerprint } => {
             ac.adopt(&device_id, fingerprint.as_deref()).await.map_or_else(|e| failed(&e), |()| Reply::Done)
         }
+        Request::ApsAdoptMany { aps } => {
+            let asked: Vec<(String, Option<String>)> = aps.into_iter().map(|(id, fp)| (id, Some(fp))).collect();
+            match ac.adopt_many(&asked).await {
+                Ok(done) => Reply::Adopted {
+                    results: asked
+                        .into_iter()
+                        .zip(done)
+                        .map(|((id, _), r)| (id, r.err().map(|e| crate::error_chain(&e))))
+                        .collect(),
+                },
+                Err(e) => failed(&e),
+            }
+        }
         Request::ApsForget { device_id } => ac.forget(&device_id).await.map_or_else(|e| failed(&e), |()| Reply::Done),
         Request::ApsShow { device_id } => {
             let found = ac.list().await.map(|aps| aps.into_iter().find(|a| a.device_id == device_id));

@@ -108,6 +108,7 @@ impl Request {
             R::FirewallReload
             | R::ApsList
             | R::ApsAdopt { .. }
+            | R::ApsAdoptMany { .. }
             | R::ApsForget { .. }
             | R::ApsShow { .. }
             | R::StationsList
