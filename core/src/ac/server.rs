@@ -340,9 +340,11 @@ impl Ac {
         match Box::pin(self.open(acceptor, stream)).await? {
             Opened::Adopted(conn, hello, version) => Box::pin(self.adopted_session(conn, hello, version)).await,
             Opened::Pending(conn, hello, version, known) => {
-                Box::pin(self.pending_session(conn, hello, version, known)).await
+                Box::pin(self.pending_session(conn, hello, version, known, false)).await
             }
-            Opened::Collect(conn, hello, version, known) => Box::pin(self.collect(conn, hello, version, known)).await,
+            Opened::Collect(conn, hello, version, known) => {
+                Box::pin(self.pending_session(conn, hello, version, known, true)).await
+            }
         }
     }
 
@@ -404,33 +406,25 @@ impl Ac {
         }
     }
 
-    /// Adopted, its certificate not collected yet: it gets it now.
-    async fn collect(
-        &self,
-        mut conn: Box<Conn>,
-        hello: Hello,
-        version: u16,
-        known: super::registry::Known,
-    ) -> Result<(), ConnectionError> {
-        conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: false })).await?;
-        let mut adoptions = self.adopted.subscribe();
-        self.wait_for_adoption(&mut conn, &hello, known, &mut adoptions).await
-    }
-
     /// Without a certificate: pending until adopted; then the certificate,
     /// issued for the key it said hello with, and the agent reconnects.
+    /// An adopted AP that has not collected its certificate (`collecting`)
+    /// gets it at once.
     async fn pending_session(
         &self,
         mut conn: Box<Conn>,
         hello: Hello,
         version: u16,
         known: super::registry::Known,
+        collecting: bool,
     ) -> Result<(), ConnectionError> {
         let mut adoptions = self.adopted.subscribe();
         conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: false })).await?;
-        tracing::info!(device_id = %hello.device_id, model = %hello.model, "access point waiting for adoption");
         // Connected and waiting: shown online, so the admin knows it can be adopted now.
-        let _presence = self.present(&hello.device_id, None);
+        let _presence = (!collecting).then(|| {
+            tracing::info!(device_id = %hello.device_id, model = %hello.model, "access point waiting for adoption");
+            self.present(&hello.device_id, None)
+        });
         self.wait_for_adoption(&mut conn, &hello, known, &mut adoptions).await
     }
 
