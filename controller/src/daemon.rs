@@ -41,6 +41,8 @@ const FOOTFALL_ROLL: Duration = Duration::from_secs(300);
 /// How often the guest bridge's ports are checked for one not isolated (one
 /// that joined, or one un-isolated behind our back).
 const PORTS_CHECK: Duration = Duration::from_secs(1);
+/// How often the guest interface's MAC is compared with the one APs hold guests to.
+const MAC_CHECK: Duration = Duration::from_secs(2);
 /// How often the controller checks that its table is still in the kernel.
 const TABLE_CHECK: Duration = Duration::from_millis(500);
 /// The data dir's lock file: one controller per data dir (and so per kernel table).
@@ -375,7 +377,8 @@ async fn serve(
         });
     }
     if let (Some(ac), Some(listener)) = (handles.ac.clone(), ac_listener) {
-        tasks.spawn("AP listener", forever(ac.serve(listener)));
+        tasks.spawn("AP listener", forever(ac.clone().serve(listener)));
+        tasks.spawn("gateway MAC watch", forever(watch_gateway_mac(ac, config.network.guest_interface.clone())));
     }
     if let Some(listener) = admin_listener {
         let token = crate::admin::api::load_or_create_token(&config.data.dir).map_err(|source| DaemonError::File {
@@ -601,6 +604,29 @@ impl Supervisor {
 async fn forever(task: impl Future<Output = ()>) -> Result<(), String> {
     task.await;
     Err("it ended".into())
+}
+
+/// The APs hold isolated guests to the guest interface's MAC: when it
+/// changes (a bridge without a fixed address takes its lowest port's, and a
+/// new port can be lower), every AP gets the new one within [`MAC_CHECK`].
+async fn watch_gateway_mac(ac: crate::ac::Ac, interface: String) {
+    let mut tick = tokio::time::interval(MAC_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = firewall::interface_mac(&interface);
+    loop {
+        tick.tick().await;
+        let now = firewall::interface_mac(&interface);
+        if now.is_none() || now == last {
+            continue;
+        }
+        match ac.set_gateway_mac(now.as_deref()).await {
+            Ok(version) => {
+                tracing::warn!(%interface, was = ?last, now = ?now, ?version, "the guest gateway's MAC changed: every AP takes it");
+                last = now;
+            }
+            Err(err) => tracing::error!(error = %crate::error_chain(&err), "cannot give the APs the gateway's new MAC"),
+        }
+    }
 }
 
 /// Keeps every port of the guest bridge isolated from the others, within

@@ -261,4 +261,19 @@ fn guests_behind_two_aps_cannot_reach_each_other_on_the_wire() {
         assert!(t.online(i), "guest {i} is online");
     }
     assert!(!ping(&t, 1, &ip2) && !ping(&t, 2, &ip1), "logged in, still apart");
+
+    // The guest bridge takes another MAC (a bridge without a fixed address
+    // follows its lowest port's): every AP holds guests to the new one, and
+    // a guest that learns it browses on.
+    let new_mac = "02:00:00:00:99:01";
+    let out = std::process::Command::new("ip")
+        .args(["-n", &appliance, "link", "set", "dev", lab::GUEST_INTERFACE, "address", new_mac])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    t.until("both APs hold guests to the gateway's new MAC", 15, || {
+        [1, 2].iter().all(|k| table(*k).contains(&format!("ether daddr {new_mac} accept")))
+    });
+    t.in_guest(1, &["ip", "neigh", "flush", "dev", "eth0"]);
+    assert!(t.online(1), "guest 1 browses through the gateway's new MAC");
 }

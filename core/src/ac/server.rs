@@ -251,6 +251,16 @@ impl Ac {
         Ok(version)
     }
 
+    /// The guest gateway's MAC changed: stored, and pushed to every AP
+    /// (`Some(version)`) when it differs from the one they have.
+    pub async fn set_gateway_mac(&self, mac: Option<&str>) -> Result<Option<u64>, AcError> {
+        let version = self.registry.set_gateway_mac(mac).await?;
+        if let Some(v) = version {
+            self.config.send_replace(v);
+        }
+        Ok(version)
+    }
+
     /// Removes an SSID and pushes the new config to every AP.
     pub async fn remove_ssid(&self, name: &str) -> Result<u64, AcError> {
         let version = self.registry.remove_ssid(name).await?;
