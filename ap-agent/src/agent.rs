@@ -101,7 +101,7 @@ fn yes() -> bool {
 }
 
 /// How often the agent checks its bridge table is still in the kernel.
-const BRIDGE_CHECK: Duration = Duration::from_secs(2);
+const BRIDGE_CHECK: Duration = Duration::from_secs(5);
 
 fn default_ctrl_dir() -> PathBuf {
     PathBuf::from("/run/hostapd")
@@ -535,6 +535,11 @@ async fn apply(config: &AgentConfig, cfg: &ApConfig) -> Result<(), AgentError> {
             ));
         }
     }
+    // The bridge rules first: a new isolated SSID never runs unguarded, and
+    // if they cannot be installed the running configuration stays as it is.
+    if config.wired_isolation {
+        crate::bridge::apply(&config.hostapd_dir, cfg, config.simulated_radio.is_some()).await?;
+    }
     for (path, text) in &files {
         write_private(path, text.as_bytes())?;
     }
@@ -546,9 +551,6 @@ async fn apply(config: &AgentConfig, cfg: &ApConfig) -> Result<(), AgentError> {
             }
             set_tx_power(&radio.interface, radio.tx_power_dbm).await;
         }
-    }
-    if config.wired_isolation {
-        crate::bridge::apply(&config.hostapd_dir, cfg, config.simulated_radio.is_some()).await?;
     }
     write_private(&config.hostapd_dir.join("version"), cfg.version.to_string().as_bytes())?;
     if let Some(hook) = &config.apply_hook {
