@@ -519,7 +519,8 @@ fn start_controller(lab: &Lab, exe: &Path, env: &[(&str, &str)]) -> std::process
         .args(["run", "--config"])
         .arg(&config)
         .envs(env.iter().copied())
-        .env("RUST_LOG", "warn")
+        // Warnings, and how long each restore's steps took.
+        .env("RUST_LOG", "warn,guestwifi_core::sessions=info")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();

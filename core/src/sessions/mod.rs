@@ -204,12 +204,7 @@ impl Sessions {
 
     /// Every live session's client, time left and rate: what the filter is put back with.
     pub async fn live_clients(db: &SqlitePool) -> Result<Vec<(Client, Duration, Rate)>, SessionError> {
-        Ok(live(db)
-            .await?
-            .iter()
-            .filter(|s| s.expires_at > now_ms())
-            .map(|s| (s.client(), s.remaining(), s.rate()))
-            .collect())
+        Ok(rows::live_clients(db).await?)
     }
 
     /// Logs `client` in with what its method granted, replacing any live
@@ -394,12 +389,22 @@ impl Sessions {
     /// Puts every live session back into the filter (`controller
     /// firewall-reload`, after nftables was flushed); returns how many.
     pub async fn restore_filter(&self) -> Result<usize, SessionError> {
+        let start = std::time::Instant::now();
         Self::rebase(&self.db).await?;
+        let rebased = start.elapsed();
         let clients = Self::live_clients(&self.db).await?;
+        let read = start.elapsed();
         let count = clients.len();
         self.track(&clients);
         self.filter.restore(clients).await?;
-        tracing::info!(sessions = count, "firewall restored with every live session");
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        tracing::info!(
+            sessions = count,
+            rebase_ms = ms(rebased),
+            read_ms = ms(read - rebased),
+            kernel_ms = ms(start.elapsed() - read),
+            "firewall restored with every live session"
+        );
         Ok(count)
     }
 
