@@ -168,11 +168,6 @@ impl App {
     /// The AC: its registry, its CA (made at first start), firmware and channels.
     async fn ac(config: &Config, db: sqlx::SqlitePool) -> Result<crate::ac::Ac, DaemonError> {
         let registry = crate::ac::registry::Registry::new(db).await.map_err(DaemonError::Registry)?;
-        // APs hold isolated guests to the gateway's MAC: this guest interface's.
-        let gateway = firewall::interface_mac(&config.network.guest_interface);
-        if let Some(version) = registry.set_gateway_mac(gateway.as_deref()).await.map_err(DaemonError::Registry)? {
-            tracing::info!(gateway = ?gateway, version, "the guest gateway's MAC changed: every AP takes it");
-        }
         let ca = crate::ac::ca::Ca::load_or_create(&config.data.dir).map_err(DaemonError::Ca)?;
         tracing::info!(fingerprint = %ca.fingerprint(), "AP CA: provision APs with this fingerprint to pin it");
         Ok(crate::ac::Ac::new(registry, ca, Duration::from_secs(config.ac.echo_seconds))

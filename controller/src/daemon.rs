@@ -606,13 +606,14 @@ async fn forever(task: impl Future<Output = ()>) -> Result<(), String> {
     Err("it ended".into())
 }
 
-/// The APs hold isolated guests to the guest interface's MAC: when it
-/// changes (a bridge without a fixed address takes its lowest port's, and a
-/// new port can be lower), every AP gets the new one within [`MAC_CHECK`].
+/// The APs hold isolated guests to the guest interface's MAC: it is stored
+/// at start (the first tick is at once) and, when it changes (a bridge
+/// without a fixed address takes its lowest port's, and a new port can be
+/// lower), every AP gets the new one within [`MAC_CHECK`].
 async fn watch_gateway_mac(ac: crate::ac::Ac, interface: String) {
     let mut tick = tokio::time::interval(MAC_CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = firewall::interface_mac(&interface);
+    let mut last = None;
     loop {
         tick.tick().await;
         let now = firewall::interface_mac(&interface);
@@ -620,11 +621,13 @@ async fn watch_gateway_mac(ac: crate::ac::Ac, interface: String) {
             continue;
         }
         match ac.set_gateway_mac(now.as_deref()).await {
-            Ok(version) => {
-                tracing::warn!(%interface, was = ?last, now = ?now, ?version, "the guest gateway's MAC changed: every AP takes it");
+            Ok(changed) => {
+                if let Some(version) = changed {
+                    tracing::warn!(%interface, now = ?now, version, "the guest gateway's MAC is new: every AP takes it");
+                }
                 last = now;
             }
-            Err(err) => tracing::error!(error = %crate::error_chain(&err), "cannot give the APs the gateway's new MAC"),
+            Err(err) => tracing::error!(error = %crate::error_chain(&err), "cannot give the APs the gateway's MAC"),
         }
     }
 }
