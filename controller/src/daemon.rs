@@ -43,8 +43,9 @@ const FOOTFALL_ROLL: Duration = Duration::from_secs(300);
 const PORTS_CHECK: Duration = Duration::from_secs(1);
 /// How often the guest interface's MAC is compared with the one APs hold guests to.
 const MAC_CHECK: Duration = Duration::from_secs(2);
-/// How often the controller checks that its table is still in the kernel.
-const TABLE_CHECK: Duration = Duration::from_millis(500);
+/// How often the controller checks that its table is still in the kernel:
+/// one netlink request, so often enough that a flush is noticed at once.
+const TABLE_CHECK: Duration = Duration::from_millis(100);
 /// The data dir's lock file: one controller per data dir (and so per kernel table).
 pub const LOCK_FILE: &str = "controller.lock";
 
@@ -665,10 +666,13 @@ async fn keep_table(firewall: Firewall, sessions: Sessions) {
         tick.tick().await;
         match firewall.present().await {
             Ok(true) => {}
-            Ok(false) => match sessions.restore_filter().await {
-                Ok(n) => tracing::warn!(sessions = n, "the firewall table was removed behind our back; restored"),
-                Err(err) => tracing::error!(error = %crate::error_chain(&err), "cannot restore the firewall table"),
-            },
+            Ok(false) => {
+                tracing::warn!("the firewall table was removed behind our back; restoring it");
+                match sessions.restore_filter().await {
+                    Ok(n) => tracing::info!(sessions = n, "the firewall table is back"),
+                    Err(err) => tracing::error!(error = %crate::error_chain(&err), "cannot restore the firewall table"),
+                }
+            }
             Err(err) => tracing::error!(error = %crate::error_chain(&err), "cannot check the firewall table"),
         }
     }

@@ -31,7 +31,6 @@ enum Op {
     Garden(Vec<(IpAddr, Duration)>, Reply<()>),
     Leases(Vec<(Client, Option<Duration>)>, Reply<()>),
     Reload(Vec<(Client, Duration, Rate)>, Reply<()>),
-    Present(Reply<bool>),
 }
 
 /// Handle to the firewall worker. Cheap to clone.
@@ -96,8 +95,11 @@ impl Firewall {
 
     /// Whether the table is still in the kernel (`nft flush ruleset` or a
     /// restart of nftables.service takes it away behind our back).
+    ///
+    /// One netlink request, asked directly rather than queued behind the
+    /// worker's logins, so a check is as quick under load as idle.
     pub async fn present(&self) -> Result<bool, FirewallError> {
-        self.call(Op::Present).await
+        tokio::task::spawn_blocking(nft::present).await.map_err(|_| FirewallError::Stopped)?
     }
 
     /// Deletes the table, for `controller firewall-remove` (uninstall). A
@@ -401,9 +403,6 @@ fn handle_other(
             pins.apply(|p| p.reset(&restored));
             let _ = reply.send(result);
             give_back_memory();
-        }
-        Op::Present(reply) => {
-            let _ = reply.send(nft::present());
         }
         Op::Change(..) => unreachable!("changes are batched by the worker"),
     }

@@ -23,6 +23,7 @@ mod types;
 
 pub use batcher::Firewall;
 pub use blocks::{PortBlocks, FIRST_PORT};
+pub use elements::holds;
 pub use garden::{GardenRefresher, GardenResolver};
 pub use memory::MemoryFilter;
 pub use neighbours::NeighbourTable;
