@@ -75,6 +75,10 @@ impl Firewall {
         std::thread::Builder::new()
             .name("nft-counters".into())
             .spawn(move || {
+                // A dump of 100,000 elements is a sweep's business, not a
+                // login's: on a busy appliance it yields the CPU to them.
+                // SAFETY: setpriority(2) on this thread's own id.
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
                 while let Ok(first) = lists_rx.recv() {
                     // Callers that asked meanwhile share one dump.
                     let others: Vec<Reply<Vec<ClientCounters>>> = lists_rx.try_iter().collect();

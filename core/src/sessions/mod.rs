@@ -10,7 +10,7 @@ pub mod arpwatch;
 mod rows;
 mod writer;
 
-use rows::{counted, live, save_counters, Row, SELECT};
+use rows::{live, save_counters, Row, SELECT};
 pub use rows::{EndReason, Session};
 use writer::{spawn_writer, visit_end, LoginRow, Writer};
 
@@ -50,13 +50,29 @@ pub enum SessionError {
     },
 }
 
+/// What the idle sweep keeps of a live session's device between sweeps,
+/// so it never reads every live row: the kernel's packet count when it last
+/// moved, when that was, and the counters last written to the row.
+#[derive(Clone, Copy)]
+struct Activity {
+    packets: u64,
+    since: Instant,
+    saved: (u64, u64, u64),
+}
+
+impl Activity {
+    fn new(packets: u64) -> Activity {
+        Activity { packets, since: Instant::now(), saved: (0, 0, 0) }
+    }
+}
+
 /// The sessions service.
 #[derive(Clone)]
 pub struct Sessions {
     db: SqlitePool,
     filter: Arc<dyn ClientFilter>,
     idle_timeout: Option<Duration>,
-    activity: Arc<Mutex<HashMap<Client, (u64, Instant)>>>,
+    activity: Arc<Mutex<HashMap<Client, Activity>>>,
     /// Live sessions' device and expiry (UTC ms) by address (one live
     /// session an address), so the portal's hot path and the ARP watcher
     /// ask "who is logged in here?" without the store.
@@ -264,7 +280,7 @@ impl Sessions {
             }
             self.activity.lock().unwrap().remove(old);
         }
-        self.activity.lock().unwrap().insert(client, (0, Instant::now()));
+        self.activity.lock().unwrap().insert(client, Activity::new(0));
         {
             let mut live = self.live.lock().unwrap();
             for old in &replaced {
@@ -325,7 +341,7 @@ impl Sessions {
     fn check_address(&self, client: Client, holder: Client) -> Result<(), SessionError> {
         let recent = match self.idle_timeout {
             None => true,
-            Some(idle) => self.activity.lock().unwrap().get(&holder).is_none_or(|(_, at)| at.elapsed() < idle),
+            Some(idle) => self.activity.lock().unwrap().get(&holder).is_none_or(|a| a.since.elapsed() < idle),
         };
         let leased = self
             .leases
@@ -425,58 +441,75 @@ impl Sessions {
         let (true, Some(idle)) = (check_idle, self.idle_timeout) else {
             return Ok(());
         };
-        // Each live session as the sweep needs it, read a row at a time:
-        // the full rows of 100,000 sessions were the daemon's largest allocation.
-        let sessions = counted(&self.db).await?;
+        // Each live session's device from memory, not the store: reading
+        // 100,000 rows every sweep was a quarter second of a core that
+        // logins waited behind.
+        let clients: Vec<Client> =
+            self.live.lock().unwrap().iter().map(|(ip, (mac, ..))| Client { mac: *mac, ip: *ip }).collect();
         let counters = self.filter.list().await?;
         self.end_limited(&counters).await?;
         let bytes: u64 = counters.iter().map(|c| c.bytes).sum();
         self.bytes_up.store(bytes, std::sync::atomic::Ordering::Relaxed);
         let by_client: HashMap<Client, &firewall::ClientCounters> = counters.iter().map(|c| (c.client, c)).collect();
-        let idle_ids: Vec<i64> = {
+        let (mut idle_clients, mut moved) = (Vec::new(), Vec::new());
+        {
             let mut activity = self.activity.lock().unwrap();
-            sessions
-                .iter()
-                .filter(|s| {
-                    let packets = by_client.get(&s.client).map_or(0, |c| c.packets);
-                    let entry = activity.entry(s.client).or_insert((packets, Instant::now()));
-                    if entry.0 != packets {
-                        *entry = (packets, Instant::now());
-                    }
-                    entry.1.elapsed() >= idle
-                })
-                .map(|s| s.id)
-                .collect()
-        };
-        for id in idle_ids {
-            let row = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE id = ? AND ended_at IS NULL"))
-                .bind(id)
-                .fetch_optional(&self.db)
-                .await?;
-            if let Some(session) = row.and_then(Row::into_session) {
-                self.end(&session, EndReason::Idle).await?;
+            for client in &clients {
+                let counted = by_client.get(client);
+                let packets = counted.map_or(0, |c| c.packets);
+                let entry = activity.entry(*client).or_insert_with(|| Activity::new(packets));
+                if entry.packets != packets {
+                    (entry.packets, entry.since) = (packets, Instant::now());
+                }
+                if entry.since.elapsed() >= idle {
+                    idle_clients.push(*client);
+                }
+                // Only the rows whose counters moved since they were last written.
+                if let Some(c) = counted.filter(|c| (c.packets, c.bytes, c.bytes_down) != entry.saved) {
+                    moved.push((*c).clone());
+                }
             }
         }
-        // Only the rows whose counters moved, a few hundred to a
-        // transaction: at 100,000 guests one transaction for all held the
-        // write lock past the busy timeout, and a login then failed.
-        let moved: Vec<(i64, &firewall::ClientCounters)> = sessions
-            .iter()
-            .filter_map(|s| {
-                let c = by_client.get(&s.client)?;
-                let now = (c.packets as i64, s.base.0 + c.bytes as i64, s.base.1 + c.bytes_down as i64);
-                (now != s.counted).then_some((s.id, *c))
-            })
-            .collect();
+        for client in idle_clients {
+            let row = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE mac = ? AND ip = ? AND ended_at IS NULL"))
+                .bind(client.mac.to_string())
+                .bind(client.ip.to_string())
+                .fetch_optional(&self.db)
+                .await?;
+            match row.and_then(Row::into_session) {
+                Some(session) => self.end(&session, EndReason::Idle).await?,
+                None => self.forget(client),
+            }
+        }
+        // A few hundred rows to a transaction: at 100,000 guests one
+        // transaction for all held the write lock past the busy timeout,
+        // and a login then failed.
         for chunk in moved.chunks(COUNTERS_A_COMMIT) {
             let mut tx = self.db.begin().await?;
-            for (id, c) in chunk {
-                save_counters(&mut tx, *id, c).await?;
+            for c in chunk {
+                save_counters(&mut tx, c).await?;
             }
             tx.commit().await?;
+            {
+                let mut activity = self.activity.lock().unwrap();
+                for c in chunk {
+                    if let Some(entry) = activity.get_mut(&c.client) {
+                        entry.saved = (c.packets, c.bytes, c.bytes_down);
+                    }
+                }
+            }
             tokio::task::yield_now().await;
         }
         Ok(())
+    }
+
+    /// Drops what memory holds of a device whose session is no longer live.
+    fn forget(&self, client: Client) {
+        self.activity.lock().unwrap().remove(&client);
+        let mut live = self.live.lock().unwrap();
+        if live.get(&client.ip).is_some_and(|(mac, ..)| *mac == client.mac) {
+            live.remove(&client.ip);
+        }
     }
 
     /// Ends the sessions whose data allowance is used up: the kernel's
@@ -548,7 +581,7 @@ impl Sessions {
         if session.data_limit.is_some() {
             let counted = self.filter.list().await?.into_iter().find(|c| c.client == session.client());
             if let Some(c) = counted {
-                save_counters(&mut *self.db.acquire().await?, session.id, &c).await?;
+                save_counters(&mut *self.db.acquire().await?, &c).await?;
             }
         }
         self.filter.revoke(session.client()).await?;
@@ -567,13 +600,7 @@ impl Sessions {
             visit_end(&mut tx, &session.mac, visit, (started_at, now), reason, bytes_up).await?;
         }
         tx.commit().await?;
-        self.activity.lock().unwrap().remove(&session.client());
-        {
-            let mut live = self.live.lock().unwrap();
-            if live.get(&session.ip).is_some_and(|(mac, ..)| *mac == session.mac) {
-                live.remove(&session.ip);
-            }
-        }
+        self.forget(session.client());
         tracing::info!(session = session.id, client = %session.client(), reason = reason.as_str(), "session ended");
         Ok(())
     }

@@ -96,47 +96,23 @@ impl EndReason {
     }
 }
 
-/// Keeps what the kernel counted for live session `id` (on top of its base).
+/// Keeps what the kernel counted for `c`'s live session (on top of its base).
 pub(super) async fn save_counters(
     db: &mut sqlx::SqliteConnection,
-    id: i64,
     c: &firewall::ClientCounters,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE sessions SET packets_up = ?, bytes_up = base_up + ?, bytes_down = base_down + ? \
-         WHERE id = ? AND ended_at IS NULL",
+         WHERE mac = ? AND ip = ? AND ended_at IS NULL",
     )
     .bind(c.packets as i64)
     .bind(c.bytes as i64)
     .bind(c.bytes_down as i64)
-    .bind(id)
+    .bind(c.client.mac.to_string())
+    .bind(c.client.ip.to_string())
     .execute(db)
     .await
     .map(drop)
-}
-
-/// A live session as the idle sweep reads it.
-pub(super) struct Counted {
-    pub(super) id: i64,
-    pub(super) client: Client,
-    /// Packets up, bytes up and bytes down, as last written.
-    pub(super) counted: (i64, i64, i64),
-    pub(super) base: (i64, i64),
-}
-
-/// Every live session's counters, a row at a time.
-pub(super) async fn counted(db: &SqlitePool) -> Result<Vec<Counted>, sqlx::Error> {
-    use futures::TryStreamExt;
-    let mut rows = sqlx::query_as::<_, (i64, String, String, i64, i64, i64, i64, i64)>(
-        "SELECT id, mac, ip, packets_up, bytes_up, bytes_down, base_up, base_down FROM sessions WHERE ended_at IS NULL",
-    )
-    .fetch(db);
-    let mut out = Vec::new();
-    while let Some((id, mac, ip, packets, up, down, base_up, base_down)) = rows.try_next().await? {
-        let (Ok(mac), Ok(ip)) = (mac.parse(), ip.parse()) else { continue };
-        out.push(Counted { id, client: Client { mac, ip }, counted: (packets, up, down), base: (base_up, base_down) });
-    }
-    Ok(out)
 }
 
 /// Every live session the kernel should hold, as a restore needs it (the
