@@ -432,3 +432,50 @@ fn nft_map(name: &str) -> String {
     let out = Command::new("nft").args(["list", "map", "inet", "guestwifi", name]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+#[test]
+fn a_restore_keeps_right_pins_mends_a_wrong_one_and_drops_a_stale_one() {
+    let Some(ns) = Netns::new("fwtest-pins") else {
+        return;
+    };
+    let neighbours = || {
+        let out = Command::new("ip").args(["neigh", "show", "dev", "guest0", "nud", "permanent"]).output().unwrap();
+        let mut lines: Vec<String> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).collect();
+        lines.sort();
+        lines
+    };
+    let (pinned, tampered, restored, held) = ns.run(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let fw = Firewall::start(policy(), &[], Vec::new()).unwrap();
+            for n in [11, 12] {
+                fw.authorize(client(n), Duration::from_secs(600), Rate::UNLIMITED).await.unwrap();
+            }
+            let held_before = [11, 12, 13].map(|n| firewall::holds(client(n)).unwrap());
+            let pinned = neighbours();
+            // Behind our back: one pin pointed elsewhere, one nobody explains, the table gone.
+            for args in [
+                ["neigh", "replace", "192.0.2.12", "lladdr", "02:00:00:00:00:99", "dev", "guest0", "nud", "permanent"],
+                ["neigh", "replace", "192.0.2.14", "lladdr", "02:00:00:00:00:14", "dev", "guest0", "nud", "permanent"],
+            ] {
+                assert!(Command::new("ip").args(args).status().unwrap().success());
+            }
+            let tampered = neighbours();
+            assert!(Command::new("nft").args(["flush", "ruleset"]).status().unwrap().success());
+            assert!(!firewall::holds(client(11)).unwrap(), "no table, no element");
+            let sessions = [11, 12].map(|n| (client(n), Duration::from_secs(300), Rate::UNLIMITED)).to_vec();
+            fw.restore(sessions).await.unwrap();
+            let held_after = [11, 12, 13].map(|n| firewall::holds(client(n)).unwrap());
+            (pinned, tampered, neighbours(), (held_before, held_after))
+        })
+    });
+    let expected = vec![
+        "192.0.2.11 lladdr 02:00:00:00:00:0b PERMANENT".to_string(),
+        "192.0.2.12 lladdr 02:00:00:00:00:0c PERMANENT".to_string(),
+    ];
+    assert_eq!(pinned, expected, "a login pins its address to its MAC");
+    assert_eq!(tampered.len(), 3, "the test changed the table: {tampered:?}");
+    assert_eq!(restored, expected, "the right pin stays, the wrong one is mended, the stale one goes");
+    assert_eq!(held, ([true, true, false], [true, true, false]), "holds() asks the kernel for one element");
+}
