@@ -471,14 +471,18 @@ impl Sessions {
             }
         }
         for client in idle_clients {
-            let row = sqlx::query_as::<_, Row>(&format!("{SELECT} WHERE mac = ? AND ip = ? AND ended_at IS NULL"))
-                .bind(client.mac.to_string())
-                .bind(client.ip.to_string())
-                .fetch_optional(&self.db)
-                .await?;
-            match row.and_then(Row::into_session) {
-                Some(session) => self.end(&session, EndReason::Idle).await?,
-                None => self.forget(client),
+            // A session younger than the idle time cannot be idle: the
+            // device logged in again since the sweep looked.
+            let row = sqlx::query_as::<_, Row>(&format!(
+                "{SELECT} WHERE mac = ? AND ip = ? AND ended_at IS NULL AND started_at <= ?"
+            ))
+            .bind(client.mac.to_string())
+            .bind(client.ip.to_string())
+            .bind(now_ms() - idle.as_millis() as i64)
+            .fetch_optional(&self.db)
+            .await?;
+            if let Some(session) = row.and_then(Row::into_session) {
+                self.end(&session, EndReason::Idle).await?;
             }
         }
         // A few hundred rows to a transaction: at 100,000 guests one
