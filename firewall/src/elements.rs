@@ -50,11 +50,8 @@ pub(crate) fn table_present() -> io::Result<bool> {
 /// for that key. (`nft get element` reads the whole set first: 2 s with
 /// 100,000 guests.)
 pub fn holds(client: Client) -> io::Result<bool> {
-    let set = if client.ip.is_ipv4() { crate::ruleset::AUTHORIZED4 } else { crate::ruleset::AUTHORIZED6 };
     let mut sock = Socket::open(NETLINK_NETFILTER)?;
-    let mut body = vec![NFPROTO_INET, 0, 0, 0];
-    body.extend(attr(NFTA_SET_ELEM_LIST_TABLE, &nul_terminated(TABLE)));
-    body.extend(attr(NFTA_SET_ELEM_LIST_SET, &nul_terminated(set)));
+    let mut body = set_request(crate::nft::set_of(client));
     let key = attr(NFTA_SET_ELEM_KEY | NESTED, &attr(NFTA_DATA_VALUE, &key_of(client)));
     body.extend(attr(NFTA_SET_ELEM_LIST_ELEMENTS | NESTED, &attr(NFTA_LIST_ELEM | NESTED, &key)));
     match sock.request((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM, 0, &body) {
@@ -108,9 +105,7 @@ pub(crate) fn bytes_by_address(set: &str) -> io::Result<Vec<(Ipv4Addr, u64)>> {
 /// Every element of `set`, each read by `parse`.
 fn dump<T>(set: &str, parse: impl Fn(&[u8]) -> Option<T>) -> io::Result<Vec<T>> {
     let mut sock = Socket::open(NETLINK_NETFILTER)?;
-    let mut body = vec![NFPROTO_INET, 0, 0, 0];
-    body.extend(attr(NFTA_SET_ELEM_LIST_TABLE, &nul_terminated(TABLE)));
-    body.extend(attr(NFTA_SET_ELEM_LIST_SET, &nul_terminated(set)));
+    let body = set_request(set);
     let seq = sock.send((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM, NLM_F_REQUEST | NLM_F_DUMP, &body)?;
     let mut out = Vec::new();
     sock.replies(seq, |reply| {
@@ -144,6 +139,14 @@ fn element(attrs: &[u8]) -> Option<ClientCounters> {
     }
     let (packets, bytes) = counter;
     Some(ClientCounters { client: client?, packets, bytes, bytes_down: 0, expires_in })
+}
+
+/// The start of a request about our table's `set`: the header and the names.
+fn set_request(set: &str) -> Vec<u8> {
+    let mut body = vec![NFPROTO_INET, 0, 0, 0];
+    body.extend(attr(NFTA_SET_ELEM_LIST_TABLE, &nul_terminated(TABLE)));
+    body.extend(attr(NFTA_SET_ELEM_LIST_SET, &nul_terminated(set)));
+    body
 }
 
 /// `ether_addr . ipv4_addr` (or ipv6): each part padded to four bytes.

@@ -263,7 +263,7 @@ pub(crate) fn last_changes(changes: &[Change]) -> Vec<Change> {
     finals
 }
 
-fn set_of(client: Client) -> &'static str {
+pub(crate) fn set_of(client: Client) -> &'static str {
     if client.ip.is_ipv4() {
         AUTHORIZED4
     } else {

@@ -27,7 +27,7 @@ pub async fn open(dir: &Path) -> Result<SqlitePool, StoreError> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(5))
+        .busy_timeout(BUSY_TIMEOUT)
         // No commit copies the log back into the database itself (a login
         // that did waited for it: most of the p99): see `checkpoints`.
         .pragma("wal_autocheckpoint", "0")
@@ -45,6 +45,12 @@ pub async fn open(dir: &Path) -> Result<SqlitePool, StoreError> {
     }
     Ok(pool)
 }
+
+/// How long a statement waits for a lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a restart checkpoint waits for readers (see `restart`).
+const RESTART_WAIT: Duration = Duration::from_millis(100);
 
 /// How often the log is copied back into the database.
 const CHECKPOINT: Duration = Duration::from_secs(1);
@@ -75,9 +81,7 @@ async fn checkpoints(pool: SqlitePool) {
         }
         let passive = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await;
         let restart = match passive {
-            Ok((_, log, _)) if log > WAL_LIMIT_FRAMES => {
-                sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)").fetch_one(&pool).await.map(drop)
-            }
+            Ok((_, log, _)) if log > WAL_LIMIT_FRAMES => restart(&pool).await,
             other => other.map(drop),
         };
         if let Err(err) = restart {
@@ -89,6 +93,22 @@ async fn checkpoints(pool: SqlitePool) {
     }
 }
 
+/// A restart checkpoint that waits at most [`RESTART_WAIT`] for readers,
+/// then gives up until the next tick. While it waits, new writers wait
+/// too: under the pool's busy timeout, one reader holding an old snapshot
+/// (a long report) held a write for the full 5 s, where a login would fail.
+async fn restart(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let pragma = |ms: u128| format!("PRAGMA busy_timeout = {ms}");
+    sqlx::query(&pragma(RESTART_WAIT.as_millis())).execute(&mut *conn).await?;
+    let done = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)").fetch_one(&mut *conn).await;
+    if sqlx::query(&pragma(BUSY_TIMEOUT.as_millis())).execute(&mut *conn).await.is_err() {
+        // Never hand the pool a connection that gives up after 100 ms.
+        conn.close_on_drop();
+    }
+    done.map(drop)
+}
+
 /// An in-memory database for unit tests, migrated.
 pub async fn memory() -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::new().in_memory(true);
@@ -96,4 +116,38 @@ pub async fn memory() -> Result<SqlitePool, StoreError> {
     let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
     Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_restart_held_up_by_a_reader_gives_up_and_every_connection_keeps_its_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(dir.path()).await.unwrap();
+        sqlx::query("CREATE TABLE t (x BLOB)").execute(&pool).await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (randomblob(4000))").execute(&pool).await.unwrap();
+        // A reader on its own connection holds the snapshot from before the next write.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(SqliteConnectOptions::new().filename(dir.path().join("guestwifi.db")))
+            .await
+            .unwrap();
+        let mut held = reader.begin().await.unwrap();
+        let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&mut *held).await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (randomblob(4000))").execute(&pool).await.unwrap();
+
+        restart(&pool).await.expect("a restart that cannot finish is no error");
+
+        let mut conns = Vec::new();
+        for _ in 0..4 {
+            conns.push(pool.acquire().await.unwrap());
+        }
+        for conn in &mut conns {
+            let ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut **conn).await.unwrap();
+            assert_eq!(ms, 5_000, "a connection back in the pool waits the full busy timeout");
+        }
+        held.rollback().await.unwrap();
+    }
 }
