@@ -245,8 +245,12 @@ impl TestLab {
 
     /// Up to `n` TCP connections from guest `i` to `addr`, held open by the
     /// caller. They are opened in bursts of 32 so the server's accept queue
-    /// keeps up; three connects in a row that fail mean the server takes no
-    /// more, and opening stops there.
+    /// keeps up; two connects in a row that fail mean the server (or the
+    /// guest's port block) takes no more, and opening stops there. A connect
+    /// may wait 3 s: on a loaded machine a SYN is sometimes lost and sent
+    /// again after 1 s, and a connect given up on still holds its NAT port
+    /// (conntrack keeps the attempt), so a short wait would count a port the
+    /// guest did get as one it did not.
     pub fn guest_sockets(&self, i: usize, addr: std::net::SocketAddr, n: usize) -> Vec<std::net::TcpStream> {
         let path = format!("/run/netns/{}", self.lab.guest(i));
         let limit = libc::rlimit { rlim_cur: 16384, rlim_max: 16384 };
@@ -259,12 +263,12 @@ impl TestLab {
             assert_eq!(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
             let (mut held, mut failed) = (Vec::with_capacity(n), 0);
             for k in 0..n {
-                match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
                     Ok(stream) => {
                         held.push(stream);
                         failed = 0;
                     }
-                    Err(_) if failed == 2 => break,
+                    Err(_) if failed == 1 => break,
                     Err(_) => failed += 1,
                 }
                 if k % 32 == 31 {
