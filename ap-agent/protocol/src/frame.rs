@@ -106,6 +106,11 @@ where
     pub fn get_ref(&self) -> &S {
         &self.stream
     }
+
+    /// The stream underneath, the framing let go (a frame half read is lost).
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,46 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The system allocator, counting the bytes the program holds, so the
+/// bench can tell what is live from what the allocator keeps.
+struct Counting;
+
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+// SAFETY: every call goes to the system allocator with the caller's layout;
+// the counter is only arithmetic on the sizes.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract is System's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract is System's.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract is System's.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, std::sync::atomic::Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract is System's.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+unsafe extern "C" {
+    /// What SQLite (linked into this binary through sqlx) holds now.
+    fn sqlite3_memory_used() -> i64;
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("serve") {
@@ -131,12 +171,22 @@ fn own_cpu() -> f64 {
     ticks / hz
 }
 
-/// VmRSS and VmHWM of this process.
+/// VmRSS and VmHWM of this process, and VmRSS split into anonymous memory
+/// and the pages of mapped files (this binary's code, SQLite's shared memory).
 fn rss() -> String {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let get = |k: &str| status.lines().find(|l| l.starts_with(k)).unwrap_or("").split_whitespace().collect::<Vec<_>>();
     let mib = |v: Vec<&str>| v.get(1).and_then(|kb| kb.parse::<f64>().ok()).map(|kb| kb / 1024.0).unwrap_or(0.0);
-    format!("RSS {:.1} MiB (peak {:.1} MiB)", mib(get("VmRSS:")), mib(get("VmHWM:")))
+    format!(
+        "RSS {:.1} MiB (peak {:.1} MiB; heap and stacks {:.1}, mapped files {:.1}; Rust's live allocations {:.1}, SQLite's {:.1})",
+        mib(get("VmRSS:")),
+        mib(get("VmHWM:")),
+        mib(get("RssAnon:")),
+        mib(get("RssFile:")),
+        LIVE.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0 / 1024.0,
+        // SAFETY: sqlite3_memory_used only reads SQLite's own counter.
+        unsafe { sqlite3_memory_used() } as f64 / 1024.0 / 1024.0
+    )
 }
 
 /// The AC alone, driven by lines on stdin.

@@ -10,6 +10,7 @@ mod pushes;
 pub mod registry;
 pub mod rollout;
 pub mod server;
+mod stream;
 
 pub use pushes::Applied;
 pub use server::Ac;

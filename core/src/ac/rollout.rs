@@ -196,11 +196,15 @@ impl Ac {
                 }
             });
             let mut results = self.firmware_results.subscribe();
-            for ap in group {
-                let sender = self.connected.lock().unwrap().get(ap).and_then(|c| c.firmware.clone());
-                if sender.is_none_or(|s| s.send(image.clone()).is_err()) {
-                    return self.fail_rollout(format!("{ap} is not connected ({stage})"));
-                }
+            let absent = {
+                let connected = self.connected.lock().unwrap();
+                group.iter().find(|ap| !connected.get(*ap).is_some_and(|c| c.adopted)).cloned()
+            };
+            if let Some(ap) = absent {
+                return self.fail_rollout(format!("{ap} is not connected ({stage})"));
+            }
+            if self.offers.send(std::sync::Arc::new((group.to_vec(), image.clone()))).is_err() {
+                return self.fail_rollout(format!("no access point listens for firmware ({stage})"));
             }
             let deadline = tokio::time::Instant::now() + wait;
             loop {

@@ -14,15 +14,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, watch};
-use tokio_rustls::TlsAcceptor;
+use tokio::sync::{broadcast, watch};
 
 /// How long a new connection has for TLS and Hello.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 /// Echoes missed before an AP is offline.
 const MISSED_ECHOES: u32 = 3;
 
-type Conn = Connection<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, ControllerMessage, AgentMessage>;
+type Conn = Connection<super::stream::LeanTls, ControllerMessage, AgentMessage>;
 
 /// The AC: registry, CA and who is connected.
 #[derive(Clone)]
@@ -38,6 +37,10 @@ pub struct Ac {
     pushes: super::pushes::Pushes,
     config: Arc<watch::Sender<u64>>,
     pub(super) firmware_results: broadcast::Sender<FirmwareEvent>,
+    /// Firmware offers, a rollout stage at a time: the APs it names and
+    /// the image. One channel every adopted session listens on (a channel
+    /// of its own took ~0.8 KiB at every AP for a message a year).
+    pub(super) offers: broadcast::Sender<Arc<(Vec<String>, Arc<Image>)>>,
     pub(super) firmware_key: Option<String>,
     pub(super) firmware_dir: Option<PathBuf>,
     pub(super) images: Arc<Mutex<HashMap<String, Image>>>,
@@ -45,6 +48,8 @@ pub struct Ac {
     channels: Arc<(Vec<u16>, Vec<u16>)>,
     /// Connections one address may hold to the AP port.
     per_address: crate::kit::limits::PerDevice,
+    /// Connections and pushes, after which freed memory goes back.
+    churn: crate::kit::memory::Churn,
 }
 
 /// What a connection's handshake and hello lead to. The connection is
@@ -62,9 +67,8 @@ enum Opened {
 /// One AP's current connection.
 pub(super) struct Connected {
     since: Instant,
-    /// Where firmware offers for an adopted AP's session go.
-    /// (An `Arc`: a channel's first block holds 32 of them, at every AP.)
-    pub(super) firmware: Option<mpsc::UnboundedSender<Arc<Image>>>,
+    /// Adopted (its session takes firmware offers), not pending.
+    pub(super) adopted: bool,
 }
 
 /// A connection's entry in `Ac::connected`: removed when the connection
@@ -81,6 +85,15 @@ impl Drop for Presence {
         if map.get(&self.id).is_some_and(|c| c.since == self.since) {
             map.remove(&self.id);
         }
+    }
+}
+
+/// Aborts a task when the owner is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -137,12 +150,14 @@ impl Ac {
             registry,
             config: Arc::new(watch::channel(version).0),
             firmware_results: broadcast::channel(1024).0,
+            offers: broadcast::channel(16).0,
             firmware_key: None,
             firmware_dir: None,
             images: Arc::default(),
             rollout: Arc::default(),
             channels: Arc::new((crate::config::CHANNELS_2G.to_vec(), crate::config::CHANNELS_5G.to_vec())),
             per_address: crate::kit::limits::PerDevice::new(usize::MAX),
+            churn: crate::kit::memory::Churn::default(),
         })
     }
 
@@ -175,6 +190,8 @@ impl Ac {
             ap.online = online.contains(&ap.device_id);
             ap.wants_version = (ap.state == "adopted" && ap.applied_version != current).then_some(current);
         }
+        // Every AP's row, read and soon dropped: at 5,000 APs a burst of its own.
+        self.churn.note_many(aps.len());
         Ok(aps)
     }
 
@@ -297,27 +314,13 @@ impl Ac {
 
     /// Serves APs on `listener` until the task is dropped.
     pub async fn serve(self, listener: TcpListener) {
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(self.ca.roots()),
-            Arc::new(rustls::crypto::ring::default_provider()),
-        )
-        .allow_unauthenticated()
-        .build()
-        .expect("verifier over our own CA");
-        let (chain, key) = self.ca.server_identity();
-        // ChaCha20-Poly1305 first: fast on an AP's CPU without AES
-        // instructions, and its keys are 32 bytes where AES-GCM's tables
-        // take ~1 KiB a connection at the AC.
-        let mut provider = rustls::crypto::ring::default_provider();
-        provider.cipher_suites.sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
-        let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .expect("TLS 1.3")
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain, key)
-            .expect("our own certificate");
-        tls.ignore_client_order = true;
-        let acceptor = TlsAcceptor::from(Arc::new(tls));
+        let tls = super::stream::server_config(&self.ca);
+        // Shared by every connection's task (a copy of the AC is 200 B, at every AP).
+        let this = Arc::new(self);
+        // Ended with this listener: the task that gives back what bursts of
+        // handshakes and pushes freed (16 MiB at 5,000 APs).
+        let trimmer = tokio::spawn(this.churn.clone().give_back_after_bursts(Duration::from_secs(10)));
+        let _trimmer = AbortOnDrop(trimmer);
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -327,14 +330,15 @@ impl Ac {
                     continue;
                 }
             };
-            let Some(slot) = self.per_address.take(crate::kit::limits::Device::Address(peer.ip())) else {
+            let Some(slot) = this.per_address.take(crate::kit::limits::Device::Address(peer.ip())) else {
                 tracing::debug!(%peer, "too many connections from this address to the AP port");
                 continue;
             };
-            let (ac, acceptor) = (self.clone(), acceptor.clone());
+            this.churn.note();
+            let (ac, tls) = (this.clone(), tls.clone());
             tokio::spawn(async move {
                 let _slot = slot;
-                if let Err(err) = ac.connection(acceptor, stream).await {
+                if let Err(err) = ac.connection(tls, stream).await {
                     tracing::debug!(%peer, %err, "AP connection ended");
                 }
             });
@@ -346,8 +350,12 @@ impl Ac {
     /// freed when they are done, and the session that follows in a box of
     /// its own sized for what the long wait needs (a task was 9 KiB, most of
     /// it room for the handshake's and the store's calls).
-    async fn connection(&self, acceptor: TlsAcceptor, stream: tokio::net::TcpStream) -> Result<(), ConnectionError> {
-        match Box::pin(self.open(acceptor, stream)).await? {
+    async fn connection(
+        &self,
+        tls: Arc<rustls::ServerConfig>,
+        stream: tokio::net::TcpStream,
+    ) -> Result<(), ConnectionError> {
+        match Box::pin(self.open(tls, stream)).await? {
             Opened::Adopted(conn, hello, version) => Box::pin(self.adopted_session(conn, hello, version)).await,
             Opened::Pending(conn, hello, version, known) => {
                 Box::pin(self.pending_session(conn, hello, version, known, false)).await
@@ -359,9 +367,13 @@ impl Ac {
     }
 
     /// The handshake and the hello: which session follows, or why none does.
-    async fn open(&self, acceptor: TlsAcceptor, stream: tokio::net::TcpStream) -> Result<Opened, ConnectionError> {
-        let tls = tokio::time::timeout(HANDSHAKE, Box::pin(acceptor.accept(stream))).await??;
-        let presented = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
+    async fn open(
+        &self,
+        tls: Arc<rustls::ServerConfig>,
+        stream: tokio::net::TcpStream,
+    ) -> Result<Opened, ConnectionError> {
+        let tls = tokio::time::timeout(HANDSHAKE, Box::pin(super::stream::LeanTls::accept(stream, tls))).await??;
+        let presented = tls.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
         let mut conn: Conn = Connection::new(tls);
         let hello = match tokio::time::timeout(HANDSHAKE, conn.recv()).await?? {
             Some(AgentMessage::Hello(hello)) => hello,
@@ -433,7 +445,7 @@ impl Ac {
         // Connected and waiting: shown online, so the admin knows it can be adopted now.
         let _presence = (!collecting).then(|| {
             tracing::info!(device_id = %hello.device_id, model = %hello.model, "access point waiting for adoption");
-            self.present(&hello.device_id, None)
+            self.present(&hello.device_id, false)
         });
         self.wait_for_adoption(&mut conn, &hello, known, &mut adoptions).await
     }
@@ -487,21 +499,25 @@ impl Ac {
     }
 
     async fn adopted_session(&self, mut conn: Box<Conn>, hello: Hello, version: u16) -> Result<(), ConnectionError> {
+        // From here on only the id, the radios and the running version are
+        // asked of the hello; the rest (the key above all) is let go.
+        let empty = String::new;
+        let hello = Hello { model: empty(), mac: empty(), firmware: empty(), public_key_pem: empty(), ..hello };
         let id = hello.device_id.clone();
         conn.send(&ControllerMessage::Welcome(Welcome { version, adopted: true })).await?;
-        let (firmware_tx, mut firmware) = mpsc::unbounded_channel();
-        let presence = self.present(&id, Some(firmware_tx));
+        let mut offers = self.offers.subscribe();
+        let presence = self.present(&id, true);
         tracing::info!(device_id = %id, "access point online");
-        let result = self.serve_adopted(&mut conn, &hello, &mut firmware).await;
+        let result = self.serve_adopted(&mut conn, &hello, &mut offers).await;
         drop(presence);
         tracing::info!(device_id = %id, "access point offline");
         result
     }
 
     /// Marks `id` connected until the returned guard drops.
-    fn present(&self, id: &str, firmware: Option<mpsc::UnboundedSender<Arc<Image>>>) -> Presence {
+    fn present(&self, id: &str, adopted: bool) -> Presence {
         let since = Instant::now();
-        self.connected.lock().unwrap().insert(id.to_string(), Connected { since, firmware });
+        self.connected.lock().unwrap().insert(id.to_string(), Connected { since, adopted });
         Presence { map: self.connected.clone(), id: id.to_string(), since }
     }
 
@@ -509,7 +525,7 @@ impl Ac {
         &self,
         conn: &mut Conn,
         hello: &Hello,
-        pushes: &mut mpsc::UnboundedReceiver<Arc<Image>>,
+        offers: &mut broadcast::Receiver<Arc<(Vec<String>, Arc<Image>)>>,
     ) -> Result<(), ConnectionError> {
         let id = &hello.device_id;
         let mut config = self.config.subscribe();
@@ -525,11 +541,16 @@ impl Ac {
                 let snapshot = Box::pin(self.pushes.snapshot(at_least)).await?;
                 if snapshot.version() != running {
                     running = snapshot.version();
+                    self.churn.note();
                     conn.send(&ControllerMessage::Config(snapshot.config_for(id, &hello.radios))).await?;
                 }
             }
             tokio::select! {
-                Some(image) = pushes.recv() => {
+                Ok(offer) = offers.recv() => {
+                    let (ids, image) = &*offer;
+                    if !ids.contains(id) {
+                        continue;
+                    }
                     tracing::info!(device_id = %id, version = %image.offer.version, "offering firmware");
                     conn.send(&ControllerMessage::FirmwareOffer(image.offer.clone())).await?;
                     for (i, chunk) in image.bytes.chunks(FIRMWARE_CHUNK).enumerate() {

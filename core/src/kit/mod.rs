@@ -5,6 +5,7 @@ pub mod addrs;
 pub mod csv;
 pub mod http;
 pub mod limits;
+pub mod memory;
 pub mod neighbours;
 pub mod overrides;
 pub mod passwords;
