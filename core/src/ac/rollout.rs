@@ -203,7 +203,7 @@ impl Ac {
             if let Some(ap) = absent {
                 return self.fail_rollout(format!("{ap} is not connected ({stage})"));
             }
-            if self.offers.send(std::sync::Arc::new((group.to_vec(), image.clone()))).is_err() {
+            if self.offers.send(std::sync::Arc::new((group.iter().cloned().collect(), image.clone()))).is_err() {
                 return self.fail_rollout(format!("no access point listens for firmware ({stage})"));
             }
             let deadline = tokio::time::Instant::now() + wait;

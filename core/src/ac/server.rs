@@ -23,6 +23,10 @@ const MISSED_ECHOES: u32 = 3;
 
 type Conn = Connection<super::stream::LeanTls, ControllerMessage, AgentMessage>;
 
+/// A rollout stage's firmware offer: the APs it names (every adopted
+/// session looks itself up, so a set) and the image.
+pub(super) type Offer = Arc<(std::collections::HashSet<String>, Arc<Image>)>;
+
 /// The AC: registry, CA and who is connected.
 #[derive(Clone)]
 pub struct Ac {
@@ -40,7 +44,7 @@ pub struct Ac {
     /// Firmware offers, a rollout stage at a time: the APs it names and
     /// the image. One channel every adopted session listens on (a channel
     /// of its own took ~0.8 KiB at every AP for a message a year).
-    pub(super) offers: broadcast::Sender<Arc<(Vec<String>, Arc<Image>)>>,
+    pub(super) offers: broadcast::Sender<Offer>,
     pub(super) firmware_key: Option<String>,
     pub(super) firmware_dir: Option<PathBuf>,
     pub(super) images: Arc<Mutex<HashMap<String, Image>>>,
@@ -539,7 +543,7 @@ impl Ac {
         &self,
         conn: &mut Conn,
         hello: &Hello,
-        offers: &mut broadcast::Receiver<Arc<(Vec<String>, Arc<Image>)>>,
+        offers: &mut broadcast::Receiver<Offer>,
     ) -> Result<(), ConnectionError> {
         let id = &hello.device_id;
         let mut config = self.config.subscribe();
@@ -655,7 +659,7 @@ impl Ac {
 
 /// What an adopted session's wait ended with.
 enum Event {
-    Offer(Arc<(Vec<String>, Arc<Image>)>),
+    Offer(Offer),
     Changed,
     Forgotten(Result<Arc<[String]>, broadcast::error::RecvError>),
     Echo,
