@@ -94,7 +94,7 @@ impl Fact {
 /// Queues `fact` about `guest` (an identity or `device:<mac>`, the order
 /// key) in the caller's transaction; returns its event id.
 pub async fn push(tx: &mut SqliteConnection, at: i64, guest: &str, fact: &Fact) -> Result<String, sqlx::Error> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = uuid::Uuid::now_v7().to_string();
     let body = serde_json::to_string(fact).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query("INSERT INTO outbox (id, at, guest, body) VALUES (?, ?, ?, ?)")
         .bind(&id)
@@ -116,24 +116,22 @@ pub async fn push_many(tx: &mut SqliteConnection, facts: &[(i64, String, Fact)])
         let mut query = sqlx::query(&sql);
         for (at, guest, fact) in chunk {
             let body = serde_json::to_string(fact).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-            query = query.bind(uuid::Uuid::new_v4().to_string()).bind(*at).bind(guest).bind(body);
+            query = query.bind(uuid::Uuid::now_v7().to_string()).bind(*at).bind(guest).bind(body);
         }
         query.execute(&mut *tx).await?;
     }
     Ok(())
 }
 
+/// A waiting coupon of a rule for a guest: the `outbox_coupons` index
+/// serves it only while its `type` term is written as the index's is.
+const COUPON_WAITING: &str = "SELECT COUNT(*) FROM outbox WHERE guest = ? AND json_extract(body, '$.type') = 'coupon' \
+                              AND json_extract(body, '$.rule') = ?";
+
 /// Whether a coupon of `rule` for `guest` is still waiting to be delivered
 /// (a second login before the feed delivered the first's).
 pub async fn coupon_waiting(tx: &mut SqliteConnection, guest: &str, rule: &str) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE guest = ? AND json_extract(body, '$.type') = 'coupon' \
-         AND json_extract(body, '$.rule') = ?",
-    )
-    .bind(guest)
-    .bind(rule)
-    .fetch_one(&mut *tx)
-    .await?;
+    let n: i64 = sqlx::query_scalar(COUPON_WAITING).bind(guest).bind(rule).fetch_one(&mut *tx).await?;
     Ok(n > 0)
 }
 
@@ -172,4 +170,48 @@ pub async fn forget(db: &SqlitePool, who: &[Who]) -> Result<u64, sqlx::Error> {
             .rows_affected();
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A login with a coupon rule looks its guest up in the outbox, which
+    /// holds 100,000 facts and more while the member store is unreachable:
+    /// that lookup must stay on the coupons' index, not read them all.
+    #[tokio::test]
+    async fn a_waiting_coupon_is_found_through_its_index_and_fact_ids_are_time_ordered() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::open(dir.path()).await.unwrap();
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("EXPLAIN QUERY PLAN {COUPON_WAITING}"))
+            .bind("device:02:00:00:00:00:01")
+            .bind("r")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+        let plan: Vec<String> = plan.into_iter().map(|(.., detail)| detail).collect();
+        assert_eq!(plan, ["SEARCH outbox USING INDEX outbox_coupons (guest=?)"]);
+
+        let mut conn = db.acquire().await.unwrap();
+        let who = Who { kind: "phone".into(), value: "+8613800000000".into() };
+        let login = Fact::Login {
+            visit: "v".into(),
+            who: who.clone(),
+            mac: "02:00:00:00:00:01".into(),
+            method: "sms".into(),
+            started_at: 1,
+        };
+        let coupon =
+            Fact::Coupon { who, rule: "welcome".into(), kind: "cash".into(), value_cents: 500, valid_until: 2 };
+        let guest = "phone:+8613800000000";
+        push(&mut conn, 1, guest, &login).await.unwrap();
+        assert!(!coupon_waiting(&mut conn, guest, "welcome").await.unwrap(), "a login fact is no coupon");
+        push(&mut conn, 1, guest, &coupon).await.unwrap();
+        assert!(coupon_waiting(&mut conn, guest, "welcome").await.unwrap());
+        assert!(!coupon_waiting(&mut conn, guest, "birthday").await.unwrap());
+        // Ids are time-ordered: the later fact's id sorts after the earlier's.
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM outbox ORDER BY seq").fetch_all(&mut *conn).await.unwrap();
+        assert!(ids[0] < ids[1], "{ids:?}");
+    }
 }

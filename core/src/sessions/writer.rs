@@ -118,7 +118,8 @@ async fn write_rows(tx: &mut sqlx::SqliteConnection, rows: &[&LoginRow]) -> Resu
         visit_end(&mut *tx, &mac, visit, (started_at, rows[0].now), EndReason::Replaced, bytes_up).await?;
         replaced.push(Client { mac, ip });
     }
-    let visits: Vec<String> = rows.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    // Time-ordered, as the outbox's ids are: the member store keys visits by them.
+    let visits: Vec<String> = rows.iter().map(|_| uuid::Uuid::now_v7().to_string()).collect();
     let insert = format!(
         "INSERT INTO sessions (mac, ip, method, identity, granted_seconds, down_kbps, up_kbps, started_at, \
          expires_at, last_seen_at, visit_id, public_addr, port_lo, port_hi, data_limit) VALUES {} RETURNING id, mac",

@@ -33,7 +33,10 @@ pub async fn open(dir: &Path) -> Result<SqlitePool, StoreError> {
         .pragma("wal_autocheckpoint", "0")
         // What the log is cut back to when it starts over (see `checkpoints`).
         .pragma("journal_size_limit", (WAL_LIMIT_FRAMES * 4096).to_string());
-    let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+    // A connection to a file cannot go stale: no ping before each use (a
+    // trip to the connection's thread that every query paid, and a login
+    // waited for three times).
+    let pool = SqlitePoolOptions::new().max_connections(4).test_before_acquire(false).connect_with(options).await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
     tokio::spawn(checkpoints(pool.clone()));
     // It holds SSID keys and the roaming key: owner only.
