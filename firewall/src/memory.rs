@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 pub struct MemoryFilter {
     clients: Mutex<BTreeMap<Client, (Instant, u64, u64, u64)>>,
     rates: Mutex<BTreeMap<Client, Rate>>,
+    refusing: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryFilter {
@@ -37,6 +38,11 @@ impl MemoryFilter {
         self.rates.lock().unwrap().get(&client).copied()
     }
 
+    /// Makes every authorisation fail (as the kernel refusing an element), or work again.
+    pub fn refuse_authorizations(&self, refuse: bool) {
+        self.refusing.store(refuse, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Whether the client is let through now.
     pub fn is_authorized(&self, client: Client) -> bool {
         self.clients.lock().unwrap().get(&client).is_some_and(|(until, ..)| *until > Instant::now())
@@ -45,6 +51,10 @@ impl MemoryFilter {
 
 impl ClientFilter for MemoryFilter {
     fn authorize(&self, client: Client, timeout: Duration, rate: Rate) -> BoxFuture<'_, Result<(), FirewallError>> {
+        if self.refusing.load(std::sync::atomic::Ordering::SeqCst) {
+            let message = "refused by the test".to_string();
+            return futures::future::ready(Err(FirewallError::Rejected { message })).boxed();
+        }
         self.clients.lock().unwrap().insert(client, (Instant::now() + timeout, 0, 0, 0));
         self.rates.lock().unwrap().insert(client, rate);
         futures::future::ready(Ok(())).boxed()

@@ -81,6 +81,8 @@ pub enum EndReason {
     Replaced,
     /// Its data allowance was used up.
     DataUsed,
+    /// The kernel refused its element: the login failed after its row was written.
+    Failed,
 }
 
 impl EndReason {
@@ -92,6 +94,7 @@ impl EndReason {
             EndReason::Kicked => "kicked",
             EndReason::Replaced => "replaced",
             EndReason::DataUsed => "data_used",
+            EndReason::Failed => "failed",
         }
     }
 }
