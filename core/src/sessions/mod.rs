@@ -325,24 +325,7 @@ impl Sessions {
     /// the member store see a visit that carried nothing), and the sessions
     /// it replaced are let go, as their rows already say.
     async fn unwind(&self, client: Client, id: i64, replaced: &[Client]) {
-        let now = now_ms();
-        let ended = async {
-            let mut tx = self.db.begin().await?;
-            let row: Option<(String, i64)> = sqlx::query_as(
-                "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL \
-                 RETURNING visit_id, started_at",
-            )
-            .bind(now)
-            .bind(EndReason::Failed.as_str())
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some((visit, started_at)) = row {
-                visit_end(&mut tx, &client.mac, visit, (started_at, now), EndReason::Failed, 0).await?;
-            }
-            tx.commit().await
-        };
-        if let Err(err) = ended.await {
+        if let Err(err) = self.end_row(id, &client.mac, EndReason::Failed).await {
             tracing::error!(session = id, %client, error = %crate::error_chain(&err), "a failed login's row not ended");
         }
         for old in replaced {
@@ -633,6 +616,15 @@ impl Sessions {
             }
         }
         self.filter.revoke(session.client()).await?;
+        self.end_row(session.id, &session.mac, reason).await?;
+        self.forget(session.client());
+        tracing::info!(session = session.id, client = %session.client(), reason = reason.as_str(), "session ended");
+        Ok(())
+    }
+
+    /// Ends the row of session `id` (if it is still live) with `reason`,
+    /// and files its visit's end in the same transaction.
+    async fn end_row(&self, id: i64, mac: &MacAddr, reason: EndReason) -> Result<(), sqlx::Error> {
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         let ended: Option<(String, i64, i64)> = sqlx::query_as(
@@ -641,16 +633,13 @@ impl Sessions {
         )
         .bind(now)
         .bind(reason.as_str())
-        .bind(session.id)
+        .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some((visit, bytes_up, started_at)) = ended {
-            visit_end(&mut tx, &session.mac, visit, (started_at, now), reason, bytes_up).await?;
+            visit_end(&mut tx, mac, visit, (started_at, now), reason, bytes_up).await?;
         }
-        tx.commit().await?;
-        self.forget(session.client());
-        tracing::info!(session = session.id, client = %session.client(), reason = reason.as_str(), "session ended");
-        Ok(())
+        tx.commit().await
     }
 }
 
