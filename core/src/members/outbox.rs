@@ -106,21 +106,21 @@ pub async fn push(tx: &mut SqliteConnection, at: i64, guest: &str, fact: &Fact) 
     Ok(id)
 }
 
-/// Files many facts in one statement (a group of logins): what [`push`]
-/// does for each, in order.
-pub async fn push_many(tx: &mut SqliteConnection, facts: &[(i64, String, Fact)]) -> Result<(), sqlx::Error> {
-    // SQLite allows 32,766 parameters: 4 a fact, in statements of at most 1,024 facts.
-    for chunk in facts.chunks(1024) {
-        let marks = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
-        let sql = format!("INSERT INTO outbox (id, at, guest, body) VALUES {marks}");
-        let mut query = sqlx::query(&sql);
-        for (at, guest, fact) in chunk {
-            let body = serde_json::to_string(fact).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-            query = query.bind(uuid::Uuid::now_v7().to_string()).bind(*at).bind(guest).bind(body);
-        }
-        query.execute(&mut *tx).await?;
-    }
-    Ok(())
+/// The statement that files `n` facts at once, for a caller that sends it
+/// together with statements of its own (a group of logins); bind each fact
+/// with [`bind_fact`], in order. At most 8,191 facts (4 parameters each).
+pub fn insert_many(n: usize) -> String {
+    format!("INSERT INTO outbox (id, at, guest, body) VALUES {}", vec!["(?, ?, ?, ?)"; n].join(", "))
+}
+
+/// Binds one fact (`at`, `guest`, the fact) to a statement of [`insert_many`]:
+/// what [`push`] writes for it.
+pub fn bind_fact<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    (at, guest, fact): &(i64, String, Fact),
+) -> Result<sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>, sqlx::Error> {
+    let body = serde_json::to_string(fact).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    Ok(query.bind(uuid::Uuid::now_v7().to_string()).bind(*at).bind(guest.clone()).bind(body))
 }
 
 /// A waiting coupon of a rule for a guest: the `outbox_coupons` index

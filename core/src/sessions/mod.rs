@@ -793,6 +793,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_login_the_store_refuses_changes_no_row_no_fact_and_the_next_login_is_written() {
+        let (s, filter) = sessions().await;
+        s.login(client(9), grant(client(9))).await.unwrap();
+        let count = |sql: &'static str| {
+            let db = s.db.clone();
+            async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&db).await.unwrap() }
+        };
+        let (rows, facts) = (count("SELECT COUNT(*) FROM sessions").await, count("SELECT COUNT(*) FROM outbox").await);
+        // The store's one connection refuses this device's next row after
+        // the UPDATE that ends its old session has run in the same trip.
+        sqlx::query(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON sessions WHEN NEW.mac = '02:00:00:00:00:09' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .execute(&s.db)
+        .await
+        .unwrap();
+        let err = s.login(client(9), grant(client(9))).await.unwrap_err();
+        assert!(matches!(err, SessionError::Store(_)), "{err}");
+        assert_eq!(count("SELECT COUNT(*) FROM sessions WHERE ended_at IS NULL").await, 1, "the old session lives on");
+        assert_eq!(count("SELECT COUNT(*) FROM sessions").await, rows, "no row half-written");
+        assert_eq!(count("SELECT COUNT(*) FROM outbox").await, facts, "no fact filed");
+        assert!(filter.is_authorized(client(9)), "the device keeps the session its row says it has");
+        sqlx::query("DROP TRIGGER temp.refuse").execute(&s.db).await.unwrap();
+        // Had the connection gone back to the pool mid-transaction, this
+        // login's BEGIN would fail, or its row vanish with that transaction.
+        s.login(client(10), grant(client(10))).await.unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM sessions WHERE ended_at IS NULL").await, 2);
+        s.login(client(9), grant(client(9))).await.unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM outbox").await, facts + 3, "two logins and the replaced visit's end");
+    }
+
+    #[tokio::test]
     async fn kick_ends_every_session_of_the_device() {
         let (s, filter) = sessions().await;
         s.login(client(5), grant(client(5))).await.unwrap();
