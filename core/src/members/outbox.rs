@@ -94,16 +94,16 @@ impl Fact {
 /// Queues `fact` about `guest` (an identity or `device:<mac>`, the order
 /// key) in the caller's transaction; returns its event id.
 pub async fn push(tx: &mut SqliteConnection, at: i64, guest: &str, fact: &Fact) -> Result<String, sqlx::Error> {
-    let id = uuid::Uuid::now_v7().to_string();
-    let body = serde_json::to_string(fact).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query("INSERT INTO outbox (id, at, guest, body) VALUES (?, ?, ?, ?)")
-        .bind(&id)
-        .bind(at)
-        .bind(guest)
-        .bind(body)
-        .execute(&mut *tx)
-        .await?;
+    let (id, body) = encode(fact)?;
+    sqlx::query(&insert_many(1)).bind(&id).bind(at).bind(guest).bind(body).execute(&mut *tx).await?;
     Ok(id)
+}
+
+/// A new fact's event id (time-ordered: the outbox's unique index grows at
+/// one end) and its stored body.
+fn encode(fact: &Fact) -> Result<(String, String), sqlx::Error> {
+    let body = serde_json::to_string(fact).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    Ok((uuid::Uuid::now_v7().to_string(), body))
 }
 
 /// The statement that files `n` facts at once, for a caller that sends it
@@ -113,14 +113,16 @@ pub fn insert_many(n: usize) -> String {
     format!("INSERT INTO outbox (id, at, guest, body) VALUES {}", vec!["(?, ?, ?, ?)"; n].join(", "))
 }
 
-/// Binds one fact (`at`, `guest`, the fact) to a statement of [`insert_many`]:
-/// what [`push`] writes for it.
+/// Binds one fact about `guest` to a statement of [`insert_many`]: what
+/// [`push`] writes for it.
 pub fn bind_fact<'q>(
     query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    (at, guest, fact): &(i64, String, Fact),
+    at: i64,
+    guest: String,
+    fact: &Fact,
 ) -> Result<sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>, sqlx::Error> {
-    let body = serde_json::to_string(fact).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    Ok(query.bind(uuid::Uuid::now_v7().to_string()).bind(*at).bind(guest.clone()).bind(body))
+    let (id, body) = encode(fact)?;
+    Ok(query.bind(id).bind(at).bind(guest).bind(body))
 }
 
 /// A waiting coupon of a rule for a guest: the `outbox_coupons` index

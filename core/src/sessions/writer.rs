@@ -7,7 +7,7 @@ use crate::auth::Grant;
 use crate::members::outbox::{self, Fact};
 use firewall::{Client, MacAddr};
 use sqlx::{Row, SqlitePool};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use tokio::sync::{mpsc, oneshot};
 
@@ -80,8 +80,8 @@ pub(super) fn spawn_writer(
 /// trips (three and more only when it replaces sessions, whose visits end
 /// in the outbox) where it cost five.
 async fn write_group(db: &SqlitePool, rows: &[&LoginRow]) -> Result<Vec<Written>, sqlx::Error> {
-    let macs: std::collections::HashSet<MacAddr> = rows.iter().map(|r| r.client.mac).collect();
-    let ips: std::collections::HashSet<IpAddr> = rows.iter().map(|r| r.client.ip).collect();
+    let macs: HashSet<MacAddr> = rows.iter().map(|r| r.client.mac).collect();
+    let ips: HashSet<IpAddr> = rows.iter().map(|r| r.client.ip).collect();
     let mut held = InTransaction(Some(db.acquire().await?));
     let conn = held.0.as_mut().expect("held");
     let written = async {
@@ -183,7 +183,7 @@ async fn write_rows(
             method: row.grant.method.as_str().to_string(),
             started_at: row.now,
         };
-        query = outbox::bind_fact(query, &(row.now, guest, fact))?;
+        query = outbox::bind_fact(query, row.now, guest, &fact)?;
     }
     // sqlx runs the statements in order, each taking its parameters from
     // the front of the binds, and returns the rows of both RETURNING
@@ -191,9 +191,7 @@ async fn write_rows(
     // columns, then the new rows' two. (sqlx 0.8 says binds across several
     // statements may go in a later major version; the lock file pins 0.8,
     // and the sessions tests fail if the split ever stops working.)
-    let mut replaced = Vec::new();
-    let mut ended = Vec::new();
-    let mut ids: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+    let (mut ended, mut ids) = (Vec::new(), HashMap::with_capacity(rows.len()));
     for row in query.fetch_all(&mut *conn).await? {
         if row.len() == 5 {
             let (Ok(mac), Ok(ip)) =
@@ -201,14 +199,15 @@ async fn write_rows(
             else {
                 continue;
             };
-            ended.push((mac, row.try_get::<String, _>(2)?, row.try_get::<i64, _>(3)?, row.try_get::<i64, _>(4)?));
-            replaced.push(Client { mac, ip });
+            ended.push((Client { mac, ip }, row.try_get::<String, _>(2)?, row.try_get::<i64, _>(3)?, row.try_get(4)?));
         } else {
-            ids.insert(row.try_get(1)?, row.try_get(0)?);
+            ids.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
         }
     }
-    for (mac, visit, bytes_up, started_at) in ended {
-        visit_end(&mut *conn, &mac, visit, (started_at, rows[0].now), EndReason::Replaced, bytes_up).await?;
+    let mut replaced = Vec::with_capacity(ended.len());
+    for (old, visit, bytes_up, started_at) in ended {
+        visit_end(&mut *conn, &old.mac, visit, (started_at, rows[0].now), EndReason::Replaced, bytes_up).await?;
+        replaced.push(old);
     }
     rows.iter()
         .map(|row| {
